@@ -1,0 +1,166 @@
+//! Storing and checking the chain.
+
+use super::event::AuditRecord;
+use crate::store::{Store, Tx};
+use serde::Serialize;
+
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+const AUDIT_COLUMNS: &str = "seq, at, actor_account, actor_uid, actor_ssh, interface, role, action, connection_id, \
+    environment, realm_id, tenant, outcome, error_class, reason, intuit_tid, request_id, fingerprints, prev_hash, hash";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub events: i64,
+    pub last_seq: i64,
+    /// The first sequence number at which the chain is broken.
+    pub first_bad_seq: Option<i64>,
+    pub problem: Option<String>,
+}
+
+impl Tx {
+    pub(crate) async fn audit_head_for_update(&mut self) -> anyhow::Result<(i64, String)> {
+        Ok(match self {
+            Tx::Sqlite(t) => {
+                sqlx::query_as("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")
+                    .fetch_one(&mut **t)
+                    .await?
+            }
+            Tx::Postgres(t) => {
+                sqlx::query_as("SELECT last_seq, last_hash FROM audit_head WHERE id = 1 FOR UPDATE")
+                    .fetch_one(&mut **t)
+                    .await?
+            }
+        })
+    }
+
+    pub(crate) async fn insert_audit(&mut self, r: &AuditRecord) -> anyhow::Result<()> {
+        let sql = format!(
+            "INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+        );
+        crate::store::dispatch_tx!(self, c => sqlx::query(&sql)
+            .bind(r.seq).bind(&r.at).bind(&r.actor_account).bind(r.actor_uid).bind(&r.actor_ssh)
+            .bind(&r.interface).bind(&r.role).bind(&r.action).bind(r.connection_id).bind(&r.environment)
+            .bind(&r.realm_id).bind(&r.tenant).bind(&r.outcome).bind(&r.error_class).bind(&r.reason)
+            .bind(&r.intuit_tid).bind(&r.request_id).bind(&r.fingerprints).bind(&r.prev_hash).bind(&r.hash)
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        crate::store::dispatch_tx!(self, c => sqlx::query("UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1")
+            .bind(r.seq).bind(&r.hash).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+}
+
+impl Store {
+    pub(crate) async fn audit_page_desc(&self, n: i64) -> anyhow::Result<Vec<AuditRecord>> {
+        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_events ORDER BY seq DESC LIMIT $1");
+        Ok(crate::store::dispatch!(self, p => sqlx::query_as(&sql).bind(n).fetch_all(p).await)?)
+    }
+
+    async fn audit_page_after(&self, after: i64, n: i64) -> anyhow::Result<Vec<AuditRecord>> {
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+        );
+        Ok(
+            crate::store::dispatch!(self, p => sqlx::query_as(&sql).bind(after).bind(n).fetch_all(p).await)?,
+        )
+    }
+
+    async fn audit_head(&self) -> anyhow::Result<(i64, String)> {
+        Ok(
+            crate::store::dispatch!(self, p => sqlx::query_as("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(p).await)?,
+        )
+    }
+
+    /// Events for one connection, newest last.
+    pub async fn audit_for_connection(&self, id: i64, n: i64) -> anyhow::Result<Vec<AuditRecord>> {
+        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE connection_id = $1 ORDER BY seq DESC LIMIT $2");
+        let mut rows: Vec<AuditRecord> = crate::store::dispatch!(self, p => sqlx::query_as(&sql).bind(id).bind(n).fetch_all(p).await)?;
+        rows.reverse();
+        Ok(rows)
+    }
+}
+
+/// Walks the whole chain in pages (constant memory) and names the first bad sequence
+/// number: a gap (deleted row), a broken link (reordered or deleted row), a hash that does
+/// not match its content (changed row), or a head that points past the last row (the last
+/// rows deleted).
+pub async fn verify(store: &Store) -> anyhow::Result<VerifyReport> {
+    const PAGE: i64 = 2000;
+    let (head_seq, head_hash) = store.audit_head().await?;
+    let mut expected_seq = 1i64;
+    let mut prev_hash = GENESIS.to_string();
+    let mut count = 0i64;
+    let bad = |seq: i64, problem: String, count: i64, last: i64| VerifyReport {
+        ok: false,
+        events: count,
+        last_seq: last,
+        first_bad_seq: Some(seq),
+        problem: Some(problem),
+    };
+    loop {
+        let page = store.audit_page_after(expected_seq - 1, PAGE).await?;
+        if page.is_empty() {
+            break;
+        }
+        for r in page {
+            if r.seq != expected_seq {
+                return Ok(bad(
+                    expected_seq,
+                    format!(
+                        "event {expected_seq} is missing (next stored event is {})",
+                        r.seq
+                    ),
+                    count,
+                    expected_seq - 1,
+                ));
+            }
+            if r.prev_hash != prev_hash {
+                return Ok(bad(
+                    r.seq,
+                    format!("event {} does not link to event {}", r.seq, r.seq - 1),
+                    count,
+                    r.seq,
+                ));
+            }
+            if r.compute_hash() != r.hash {
+                return Ok(bad(
+                    r.seq,
+                    format!(
+                        "event {} was altered: its content does not match its hash",
+                        r.seq
+                    ),
+                    count,
+                    r.seq,
+                ));
+            }
+            prev_hash = r.hash;
+            expected_seq += 1;
+            count += 1;
+        }
+    }
+    let last = expected_seq - 1;
+    if head_seq != last {
+        return Ok(bad(
+            last + 1,
+            format!("the chain head says {head_seq} events but only {last} are stored: event {} onwards was deleted", last + 1),
+            count,
+            last,
+        ));
+    }
+    if head_hash != prev_hash {
+        return Ok(bad(
+            last,
+            format!("event {last} does not match the chain head"),
+            count,
+            last,
+        ));
+    }
+    Ok(VerifyReport {
+        ok: true,
+        events: count,
+        last_seq: last,
+        first_bad_seq: None,
+        problem: None,
+    })
+}

@@ -1,0 +1,140 @@
+//! The command line, as clap parses it.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "qbo-console",
+    version,
+    about = "Keeps QuickBooks Online OAuth connections alive and records who touched them",
+    after_help = "Exit codes: 0 everything asked succeeded; 1 an operation failed (a refresh, a verify, a damaged audit chain); \
+                  2 bad input (usage, configuration, unknown tenant, bad import file); 3 permission denied; 4 internal or database error."
+)]
+pub struct Cli {
+    /// Configuration file (else $QBO_CONSOLE_CONFIG, else ./qbo-console.toml)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import existing connections from a JSON array or a CSV file (all or nothing)
+    Import(ImportArgs),
+    /// List connections with their token clocks (never token values)
+    List(ListArgs),
+    /// Show one connection and its recent audit events
+    Show(ShowArgs),
+    /// Refresh access tokens now
+    Refresh(RefreshArgs),
+    /// Call CompanyInfo to prove connections work; records last sync status
+    Verify(VerifyArgs),
+    /// Read and check the audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Database maintenance
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Encryption keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// JSON array or CSV with header: tenant, realm_id, environment, refresh_token
+    /// [, access_token, access_expires_at, refresh_expires_at, company_name]
+    pub file: PathBuf,
+    /// Replace the tokens of (environment, realm_id) pairs that already exist
+    #[arg(long)]
+    pub update: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this status: pending, active, expiring, needs_reconnect, revoking, revoked
+    #[arg(long, value_name = "S")]
+    pub status: Option<String>,
+    /// Only this environment: sandbox or production
+    #[arg(long = "env", value_name = "E")]
+    pub environment: Option<String>,
+    /// Print as a JSON array of connection objects
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Tenant name, realm id, or environment:realm_id
+    pub target: String,
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["targets", "due", "all"])))]
+pub struct RefreshArgs {
+    /// Tenant names, realm ids, or environment:realm_id
+    pub targets: Vec<String>,
+    /// Every live connection whose access token expires within [scheduler] refresh_before_expiry
+    #[arg(long, conflicts_with_all = ["targets", "all"])]
+    pub due: bool,
+    /// Every live connection
+    #[arg(long, conflicts_with_all = ["targets", "due"])]
+    pub all: bool,
+    /// Print as a JSON array of outcomes
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Tenant names, realm ids, or environment:realm_id
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+    /// Print as a JSON array of outcomes
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain; names the first bad sequence number
+    Verify {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the latest events, oldest first
+    Tail {
+        /// How many events
+        #[arg(short = 'n', long = "lines", default_value_t = 20, value_name = "N")]
+        n: i64,
+        /// Print as JSON lines, one event per line
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Apply pending schema migrations
+    Migrate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate a token encryption key (base64 of 32 random bytes)
+    Generate {
+        /// Write the key to this new file with mode 0600 instead of printing it
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}

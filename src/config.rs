@@ -1,0 +1,618 @@
+//! Typed configuration: a TOML file, then `QBO_CONSOLE__SECTION__KEY` environment variables
+//! on top. Secrets are never inline: each comes from a named environment variable or a file
+//! (`*_env` / `*_file`), and is read only by the process that needs it (`SecretSource::read`).
+
+use crate::domain::Environment;
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+pub const ENV_CONFIG_PATH: &str = "QBO_CONSOLE_CONFIG";
+pub const ENV_PREFIX: &str = "QBO_CONSOLE__";
+pub const DEFAULT_CONFIG_PATH: &str = "qbo-console.toml";
+
+/// Scopes Intuit's OAuth service knows (INTUIT.md, "Authorization").
+pub const KNOWN_SCOPES: &[&str] = &[
+    "com.intuit.quickbooks.accounting",
+    "com.intuit.quickbooks.payment",
+    "openid",
+    "profile",
+    "email",
+    "phone",
+    "address",
+];
+
+/// A configuration problem, already phrased for the operator: the file, the key, the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file the configuration came from, named in every error.
+    pub source: PathBuf,
+    pub database: DatabaseConfig,
+    pub vault: VaultConfig,
+    pub environments: BTreeMap<Environment, EnvironmentConfig>,
+    pub intuit: IntuitConfig,
+    pub refresh: RefreshConfig,
+    pub scheduler: SchedulerConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: String,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+fn default_max_connections() -> u32 {
+    8
+}
+
+/// Where a secret lives. Holding one of these never holds the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Env(String),
+    File(PathBuf),
+}
+
+impl SecretSource {
+    fn from_pair(
+        file: Option<PathBuf>,
+        env: Option<String>,
+        key: &str,
+        source: &Path,
+    ) -> Result<Self, ConfigError> {
+        match (file, env) {
+            (Some(f), None) => Ok(SecretSource::File(f)),
+            (None, Some(e)) => Ok(SecretSource::Env(e)),
+            (Some(_), Some(_)) => Err(ConfigError(format!(
+                "config {}: {key}_file and {key}_env are both set; keep exactly one",
+                source.display()
+            ))),
+            (None, None) => Err(ConfigError(format!(
+                "config {}: missing {key}_file or {key}_env (secrets are never written inline; \
+                 name the environment variable or file that holds it)",
+                source.display()
+            ))),
+        }
+    }
+
+    /// Reads the secret, trimmed of surrounding whitespace. The error names where it looked,
+    /// never what it found.
+    pub fn read(&self, what: &str) -> Result<Zeroizing<String>, ConfigError> {
+        let value = match self {
+            SecretSource::Env(name) => std::env::var(name).map_err(|_| {
+                ConfigError(format!(
+                    "{what}: environment variable {name} is not set; export it or point the \
+                     config at a file with the *_file key"
+                ))
+            })?,
+            SecretSource::File(path) => std::fs::read_to_string(path).map_err(|e| {
+                ConfigError(format!(
+                    "{what}: cannot read secret file {}: {e}",
+                    path.display()
+                ))
+            })?,
+        };
+        let value = Zeroizing::new(value);
+        let trimmed = Zeroizing::new(value.trim().to_string());
+        if trimmed.is_empty() {
+            return Err(ConfigError(format!("{what}: {} is empty", self.describe())));
+        }
+        Ok(trimmed)
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            SecretSource::Env(n) => format!("environment variable {n}"),
+            SecretSource::File(p) => format!("file {}", p.display()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct VaultConfig {
+    /// The key new values are sealed with.
+    pub key: SecretSource,
+    /// Older keys still accepted for opening, so keys can rotate without a flag day.
+    pub old_keys: Vec<SecretSource>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EnvironmentConfig {
+    pub environment: Environment,
+    pub client_id: String,
+    pub client_secret: SecretSource,
+    pub redirect_uri: String,
+    pub scopes: Vec<String>,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub revocation_endpoint: String,
+    pub api_base: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntuitConfig {
+    /// Whole-request timeout for every call to Intuit.
+    #[serde(with = "humantime_serde", default = "default_timeout")]
+    pub timeout: Duration,
+    #[serde(with = "humantime_serde", default = "default_connect_timeout")]
+    pub connect_timeout: Duration,
+    /// Ask for `x_refresh_token_hard_expires_in` (the 5-year limit) on every token call.
+    #[serde(default = "yes")]
+    pub request_hard_expiry: bool,
+}
+
+impl Default for IntuitConfig {
+    fn default() -> Self {
+        IntuitConfig {
+            timeout: default_timeout(),
+            connect_timeout: default_connect_timeout(),
+            request_hard_expiry: true,
+        }
+    }
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(20)
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshConfig {
+    /// How long a refresher may hold a connection before others may take it over. Must
+    /// outlast an Intuit call, or a slow holder and a taker could both use one token.
+    #[serde(with = "humantime_serde", default = "default_lease")]
+    pub lease: Duration,
+    /// First retry delay after a transient failure; doubles per consecutive failure.
+    #[serde(with = "humantime_serde", default = "default_backoff_base")]
+    pub backoff_base: Duration,
+    /// Upper bound on the retry delay.
+    #[serde(with = "humantime_serde", default = "default_backoff_cap")]
+    pub backoff_cap: Duration,
+}
+
+impl Default for RefreshConfig {
+    fn default() -> Self {
+        RefreshConfig {
+            lease: default_lease(),
+            backoff_base: default_backoff_base(),
+            backoff_cap: default_backoff_cap(),
+        }
+    }
+}
+
+fn default_lease() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_backoff_base() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_backoff_cap() -> Duration {
+    Duration::from_secs(30 * 60)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// Refresh an access token this long before it expires; also what `refresh --due` means.
+    #[serde(with = "humantime_serde", default = "default_before_expiry")]
+    pub refresh_before_expiry: Duration,
+    /// Flag connections this many days before Intuit's 5-year hard limit as `expiring`.
+    #[serde(default = "default_hard_expiry_warning_days")]
+    pub hard_expiry_warning_days: u32,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            refresh_before_expiry: default_before_expiry(),
+            hard_expiry_warning_days: default_hard_expiry_warning_days(),
+        }
+    }
+}
+
+fn default_before_expiry() -> Duration {
+    Duration::from_secs(10 * 60)
+}
+fn default_hard_expiry_warning_days() -> u32 {
+    30
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// tracing filter, e.g. "info" or "qbo_console=debug".
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    /// "text" or "json".
+    #[serde(default = "default_log_format")]
+    pub format: String,
+    /// Append logs here instead of stderr.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: default_log_level(),
+            format: default_log_format(),
+            file: None,
+        }
+    }
+}
+
+fn default_log_level() -> String {
+    "warn".into()
+}
+fn default_log_format() -> String {
+    "text".into()
+}
+
+// ---- the file as written ----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    database: DatabaseConfig,
+    vault: RawVault,
+    #[serde(default)]
+    environments: BTreeMap<String, RawEnvironment>,
+    #[serde(default)]
+    intuit: IntuitConfig,
+    #[serde(default)]
+    refresh: RefreshConfig,
+    #[serde(default)]
+    scheduler: SchedulerConfig,
+    #[serde(default)]
+    log: LogConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVault {
+    key_file: Option<PathBuf>,
+    key_env: Option<String>,
+    #[serde(default)]
+    old_key_files: Vec<PathBuf>,
+    #[serde(default)]
+    old_key_envs: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvironment {
+    client_id: String,
+    client_secret_env: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    redirect_uri: String,
+    #[serde(default = "default_scopes")]
+    scopes: Vec<String>,
+    authorization_endpoint: Option<String>,
+    token_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
+    api_base: Option<String>,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["com.intuit.quickbooks.accounting".into()]
+}
+
+/// Intuit's real endpoints (INTUIT.md, discovery documents and API base).
+fn intuit_defaults(env: Environment) -> (&'static str, &'static str, &'static str, &'static str) {
+    let api = match env {
+        Environment::Production => "https://quickbooks.api.intuit.com",
+        Environment::Sandbox => "https://sandbox-quickbooks.api.intuit.com",
+    };
+    (
+        "https://appcenter.intuit.com/connect/oauth2",
+        "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
+        "https://developer.api.intuit.com/v2/oauth2/tokens/revoke",
+        api,
+    )
+}
+
+impl Config {
+    /// Finds the file: `--config`, else `$QBO_CONSOLE_CONFIG`, else `./qbo-console.toml`.
+    pub fn locate(explicit: Option<&Path>) -> PathBuf {
+        if let Some(p) = explicit {
+            return p.to_path_buf();
+        }
+        match std::env::var_os(ENV_CONFIG_PATH) {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => PathBuf::from(DEFAULT_CONFIG_PATH),
+        }
+    }
+
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let path = Self::locate(explicit);
+        if !path.is_file() {
+            return Err(ConfigError(format!(
+                "config {}: file not found; pass --config PATH, set {ENV_CONFIG_PATH}, or copy \
+                 config.example.toml to ./{DEFAULT_CONFIG_PATH}",
+                path.display()
+            )));
+        }
+        let figment = Figment::new()
+            .merge(Toml::file_exact(&path))
+            .merge(Env::prefixed(ENV_PREFIX).split("__"));
+        let raw: RawConfig = figment.extract().map_err(|e| describe_figment(&path, e))?;
+        Self::validate(path, raw)
+    }
+
+    fn validate(source: PathBuf, raw: RawConfig) -> Result<Config, ConfigError> {
+        let err = |msg: String| ConfigError(format!("config {}: {msg}", source.display()));
+
+        let url = raw.database.url.trim();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres:")
+            || url.starts_with("postgresql:"))
+        {
+            return Err(err(format!(
+                "[database] url {:?}: unsupported scheme; use sqlite://PATH or postgres://USER@HOST/DB",
+                redact_url(url)
+            )));
+        }
+
+        let key = SecretSource::from_pair(
+            raw.vault.key_file,
+            raw.vault.key_env,
+            "[vault] key",
+            &source,
+        )?;
+        let mut old_keys: Vec<SecretSource> = raw
+            .vault
+            .old_key_files
+            .into_iter()
+            .map(SecretSource::File)
+            .collect();
+        old_keys.extend(raw.vault.old_key_envs.into_iter().map(SecretSource::Env));
+
+        let mut environments = BTreeMap::new();
+        for (name, e) in raw.environments {
+            let env: Environment = name
+                .parse()
+                .map_err(|m: String| err(format!("[environments.{name}]: {m}")))?;
+            let section = format!("[environments.{name}]");
+            if e.client_id.trim().is_empty() {
+                return Err(err(format!("{section} client_id is empty")));
+            }
+            let client_secret = SecretSource::from_pair(
+                e.client_secret_file,
+                e.client_secret_env,
+                &format!("{section} client_secret"),
+                &source,
+            )?;
+            validate_redirect_uri(env, &e.redirect_uri)
+                .map_err(|m| err(format!("{section} redirect_uri: {m}")))?;
+            if e.scopes.is_empty() {
+                return Err(err(format!(
+                    "{section} scopes is empty; use [\"com.intuit.quickbooks.accounting\"]"
+                )));
+            }
+            for s in &e.scopes {
+                if !KNOWN_SCOPES.contains(&s.as_str()) {
+                    return Err(err(format!(
+                        "{section} scopes: unknown scope {s:?}; known scopes are {}",
+                        KNOWN_SCOPES.join(", ")
+                    )));
+                }
+            }
+            let (auth, token, revoke, api) = intuit_defaults(env);
+            let endpoint =
+                |v: Option<String>, default: &str, key: &str| -> Result<String, ConfigError> {
+                    let v = v.unwrap_or_else(|| default.to_string());
+                    if !(v.starts_with("https://") || v.starts_with("http://")) {
+                        return Err(err(format!(
+                            "{section} {key} {v:?}: expected an http(s) URL"
+                        )));
+                    }
+                    Ok(v.trim_end_matches('/').to_string())
+                };
+            environments.insert(
+                env,
+                EnvironmentConfig {
+                    environment: env,
+                    client_id: e.client_id.trim().to_string(),
+                    client_secret,
+                    redirect_uri: e.redirect_uri,
+                    scopes: e.scopes,
+                    authorization_endpoint: endpoint(
+                        e.authorization_endpoint,
+                        auth,
+                        "authorization_endpoint",
+                    )?,
+                    token_endpoint: endpoint(e.token_endpoint, token, "token_endpoint")?,
+                    revocation_endpoint: endpoint(
+                        e.revocation_endpoint,
+                        revoke,
+                        "revocation_endpoint",
+                    )?,
+                    api_base: endpoint(e.api_base, api, "api_base")?,
+                },
+            );
+        }
+
+        if raw.refresh.lease < raw.intuit.timeout * 2 {
+            return Err(err(format!(
+                "[refresh] lease ({}) must be at least twice [intuit] timeout ({}), so a slow \
+                 refresh is never taken over while its answer may still arrive",
+                humantime::format_duration(raw.refresh.lease),
+                humantime::format_duration(raw.intuit.timeout)
+            )));
+        }
+        if raw.refresh.backoff_base.is_zero() || raw.refresh.backoff_cap < raw.refresh.backoff_base
+        {
+            return Err(err(
+                "[refresh] backoff_base must be positive and backoff_cap at least backoff_base"
+                    .into(),
+            ));
+        }
+        if !matches!(raw.log.format.as_str(), "text" | "json") {
+            return Err(err(format!(
+                "[log] format {:?}: expected \"text\" or \"json\"",
+                raw.log.format
+            )));
+        }
+
+        Ok(Config {
+            source,
+            database: DatabaseConfig {
+                url: url.to_string(),
+                max_connections: raw.database.max_connections.max(1),
+            },
+            vault: VaultConfig { key, old_keys },
+            environments,
+            intuit: raw.intuit,
+            refresh: raw.refresh,
+            scheduler: raw.scheduler,
+            log: raw.log,
+        })
+    }
+
+    pub fn environment(&self, env: Environment) -> Result<&EnvironmentConfig, ConfigError> {
+        self.environments.get(&env).ok_or_else(|| {
+            ConfigError(format!(
+                "config {}: no [environments.{env}] section, but a connection needs it; add \
+                 client_id, client_secret_env and redirect_uri for {env}",
+                self.source.display()
+            ))
+        })
+    }
+}
+
+/// Intuit's rules: https only, `http://localhost` for sandbox only, no IP addresses, no
+/// query string (context travels in `state`).
+fn validate_redirect_uri(env: Environment, uri: &str) -> Result<(), String> {
+    let (scheme, rest) = uri
+        .split_once("://")
+        .ok_or_else(|| format!("{uri:?} is not an absolute URL"))?;
+    if uri.contains('?') || uri.contains('#') {
+        return Err(format!(
+            "{uri:?} carries a query string or fragment; Intuit requires an exact URI without one (pass context in state)"
+        ));
+    }
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = authority
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map(|(h, _)| h)
+        .unwrap_or(authority);
+    if host.is_empty() {
+        return Err(format!("{uri:?} has no host"));
+    }
+    let is_ip = host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[');
+    match scheme {
+        "https" if is_ip => Err(format!(
+            "{uri:?} uses an IP address; Intuit only accepts host names"
+        )),
+        "https" => Ok(()),
+        "http" if host == "localhost" && env == Environment::Sandbox => Ok(()),
+        "http" if host == "localhost" => Err(format!(
+            "{uri:?}: http://localhost is allowed for sandbox only; production needs https://"
+        )),
+        _ => Err(format!(
+            "{uri:?} must use https:// (http://localhost is allowed for sandbox only)"
+        )),
+    }
+}
+
+fn describe_figment(path: &Path, e: figment::Error) -> ConfigError {
+    let mut lines = Vec::new();
+    for one in e {
+        let key = one.path.join(".");
+        let from = match &one.metadata {
+            Some(m) if m.name.contains("environment") => "environment variable".to_string(),
+            _ => format!("config {}", path.display()),
+        };
+        let what = match &one.kind {
+            figment::error::Kind::UnknownField(field, expected) => format!(
+                "unknown key `{}`; expected one of {}",
+                qualify(&key, field),
+                expected
+                    .iter()
+                    .map(|f| format!("`{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            figment::error::Kind::MissingField(field) => {
+                format!("missing key `{}`", qualify(&key, field))
+            }
+            other => {
+                if key.is_empty() {
+                    format!("{other}")
+                } else {
+                    format!("key `{key}`: {other}")
+                }
+            }
+        };
+        lines.push(format!("{from}: {what}"));
+    }
+    if lines.is_empty() {
+        lines.push(format!("config {}: cannot be read", path.display()));
+    }
+    ConfigError(lines.join("; "))
+}
+
+fn qualify(section: &str, field: &str) -> String {
+    if section.is_empty() || section.ends_with(field) {
+        if section.is_empty() {
+            field.to_string()
+        } else {
+            section.to_string()
+        }
+    } else {
+        format!("{section}.{field}")
+    }
+}
+
+/// Strips a password from a database URL before it is shown anywhere.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((userinfo, host)) = rest.split_once('@') {
+            let user = userinfo.split(':').next().unwrap_or("");
+            return format!("{scheme}://{user}:***@{host}");
+        }
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_follow_intuits_rules() {
+        use Environment::*;
+        assert!(validate_redirect_uri(Production, "https://ops.example.com/cb").is_ok());
+        assert!(validate_redirect_uri(Sandbox, "http://localhost:8080/cb").is_ok());
+        assert!(validate_redirect_uri(Production, "http://localhost:8080/cb").is_err());
+        assert!(validate_redirect_uri(Production, "http://ops.example.com/cb").is_err());
+        assert!(validate_redirect_uri(Production, "https://10.0.0.1/cb").is_err());
+        assert!(validate_redirect_uri(Production, "https://ops.example.com/cb?x=1").is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted_from_database_urls() {
+        assert_eq!(
+            redact_url("postgres://ops:hunter2@db/qbo"),
+            "postgres://ops:***@db/qbo"
+        );
+    }
+}

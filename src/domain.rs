@@ -1,0 +1,139 @@
+//! Small value types shared by every layer: which Intuit environment, which company.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// An Intuit key set. A connection belongs to exactly one; its keys and redirect URI are
+/// never used with the other (INTUIT.md, "Apps, environments, keys").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Sandbox,
+    Production,
+}
+
+impl Environment {
+    pub const ALL: [Environment; 2] = [Environment::Sandbox, Environment::Production];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Sandbox => "sandbox",
+            Environment::Production => "production",
+        }
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Environment {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "sandbox" => Ok(Environment::Sandbox),
+            "production" => Ok(Environment::Production),
+            other => Err(format!(
+                "unknown environment {other:?}: expected \"sandbox\" or \"production\""
+            )),
+        }
+    }
+}
+
+/// An Intuit company id. Digits only; Intuit's are 10–19 long in practice, we accept 1–20
+/// so that sandbox companies with short ids still fit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct RealmId(String);
+
+impl RealmId {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        if t.is_empty() || t.len() > 20 || !t.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "invalid realm id {t:?}: expected 1 to 20 digits (Intuit's company id)"
+            ));
+        }
+        Ok(RealmId(t.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RealmId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RealmId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        RealmId::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// How an Intuit call failed. Callers branch on this: only `InvalidGrant` means the tenant
+/// must reconnect; `InvalidClient` is our own configuration; the rest are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    InvalidGrant,
+    InvalidClient,
+    RateLimited,
+    Transient,
+    Other,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::InvalidGrant => "invalid_grant",
+            ErrorClass::InvalidClient => "invalid_client",
+            ErrorClass::RateLimited => "rate_limited",
+            ErrorClass::Transient => "transient",
+            ErrorClass::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "invalid_grant" => ErrorClass::InvalidGrant,
+            "invalid_client" => ErrorClass::InvalidClient,
+            "rate_limited" => ErrorClass::RateLimited,
+            "transient" => ErrorClass::Transient,
+            "other" => ErrorClass::Other,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn realm_ids_are_digits_only() {
+        assert!(RealmId::parse("9130347596723456").is_ok());
+        assert!(RealmId::parse("12a").is_err());
+        assert!(RealmId::parse("").is_err());
+        assert!(RealmId::parse("123456789012345678901").is_err());
+    }
+
+    #[test]
+    fn environments_parse_case_insensitively() {
+        assert_eq!("Sandbox".parse::<Environment>(), Ok(Environment::Sandbox));
+        assert!("staging".parse::<Environment>().is_err());
+    }
+}

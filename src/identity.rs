@@ -1,0 +1,161 @@
+//! Who is acting: the OS account behind a request, where it came from, through which
+//! interface, and with which role. Identity comes from the kernel (the process uid, or the
+//! peer credentials of a socket), never from `$USER` or anything a client claims.
+
+use serde::{Deserialize, Serialize};
+use std::ffi::CStr;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interface {
+    Cli,
+    Tui,
+    Scheduler,
+    Callback,
+    TokenApi,
+}
+
+impl Interface {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interface::Cli => "cli",
+            Interface::Tui => "tui",
+            Interface::Scheduler => "scheduler",
+            Interface::Callback => "callback",
+            Interface::TokenApi => "token_api",
+        }
+    }
+}
+
+/// What a caller may do. Ordered only for display; permissions are checked by `allows`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Auditor,
+    Support,
+    Admin,
+}
+
+/// Every operation a role can be granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    ViewConnections,
+    ReadAudit,
+    Refresh,
+    Verify,
+    ReconnectLink,
+    Revoke,
+    Import,
+    ManageKeys,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Auditor => "auditor",
+            Role::Support => "support",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn allows(self, p: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Role::Admin => true,
+            Role::Viewer => matches!(p, ViewConnections),
+            Role::Auditor => matches!(p, ViewConnections | ReadAudit),
+            Role::Support => matches!(p, ViewConnections | Refresh | Verify | ReconnectLink),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub account: String,
+    pub uid: u32,
+    /// The SSH client address from `SSH_CONNECTION`, when the session came over SSH.
+    pub ssh_client: Option<String>,
+    pub interface: Interface,
+    pub role: Role,
+}
+
+impl Actor {
+    /// The account running this process, as the kernel knows it.
+    pub fn current_process(interface: Interface, role: Role) -> Actor {
+        // SAFETY: getuid cannot fail and has no preconditions.
+        let uid = unsafe { libc::getuid() };
+        Actor {
+            account: account_name(uid),
+            uid,
+            ssh_client: ssh_client_address(std::env::var("SSH_CONNECTION").ok().as_deref()),
+            interface,
+            role,
+        }
+    }
+}
+
+/// `SSH_CONNECTION` is "client_ip client_port server_ip server_port".
+pub fn ssh_client_address(value: Option<&str>) -> Option<String> {
+    let first = value?.split_whitespace().next()?;
+    first
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| ip.to_string())
+}
+
+/// The account name for a uid from the system's user database, or `uid:N` if it has none.
+pub fn account_name(uid: u32) -> String {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: all pointers point at live, correctly sized storage owned by this frame;
+    // getpwuid_r writes only within `buf` and sets `result` to `&pwd` or null.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc == 0 && !result.is_null() && !pwd.pw_name.is_null() {
+        // SAFETY: on success pw_name points at a NUL-terminated string inside `buf`.
+        let name = unsafe { CStr::from_ptr(pwd.pw_name) };
+        if let Ok(s) = name.to_str() {
+            return s.to_string();
+        }
+    }
+    format!("uid:{uid}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_connection_gives_the_client_address() {
+        assert_eq!(
+            ssh_client_address(Some("203.0.113.7 52100 10.0.0.2 22")).as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(ssh_client_address(Some("garbage")), None);
+        assert_eq!(ssh_client_address(None), None);
+    }
+
+    #[test]
+    fn root_has_a_name() {
+        assert_eq!(account_name(0), "root");
+    }
+
+    #[test]
+    fn roles_follow_the_table() {
+        use Permission::*;
+        assert!(Role::Viewer.allows(ViewConnections) && !Role::Viewer.allows(ReadAudit));
+        assert!(Role::Auditor.allows(ReadAudit) && !Role::Auditor.allows(Refresh));
+        assert!(Role::Support.allows(Refresh) && Role::Support.allows(ReconnectLink));
+        assert!(!Role::Support.allows(Revoke) && !Role::Support.allows(Import));
+        assert!(Role::Admin.allows(ManageKeys));
+    }
+}

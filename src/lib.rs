@@ -1,0 +1,19 @@
+//! qbo-console: keeps QuickBooks Online OAuth connections alive and records who touched them.
+//!
+//! The modules follow the path a credential takes: `config` and `vault` at the bottom,
+//! `store` for rows, `intuit` for the wire, `lifecycle` for what happens to a connection,
+//! `audit` for the record of it, `service` for the operations every interface calls, and
+//! `cli` on top. `sim` is the Intuit emulator and shares nothing with `intuit`/`lifecycle`.
+
+pub mod audit;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod identity;
+pub mod intuit;
+pub mod lifecycle;
+pub mod service;
+pub mod sim;
+pub mod store;
+pub mod vault;

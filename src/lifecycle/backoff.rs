@@ -1,0 +1,52 @@
+//! Retry timing after a transient failure: exponential, jittered, capped, and never sooner
+//! than Intuit's Retry-After.
+
+use rand::Rng;
+use std::time::Duration;
+
+/// Delay before the next attempt after `failures` consecutive failures (1 = first).
+pub fn next_delay(
+    failures: u32,
+    base: Duration,
+    cap: Duration,
+    retry_after: Option<Duration>,
+) -> Duration {
+    let exp = failures.saturating_sub(1).min(20);
+    let raw = base.saturating_mul(1u32 << exp).min(cap);
+    // Full jitter over the upper half: spreads a herd without ever retrying too eagerly.
+    let half = raw / 2;
+    let jitter = rand::thread_rng().gen_range(0..=half.as_millis().max(1) as u64);
+    let delay = (half + Duration::from_millis(jitter)).min(cap);
+    match retry_after {
+        Some(ra) if ra > delay => ra.min(cap.max(ra)),
+        _ => delay,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_and_stay_capped() {
+        let base = Duration::from_secs(30);
+        let cap = Duration::from_secs(1800);
+        for f in 1..40 {
+            let d = next_delay(f, base, cap, None);
+            assert!(d <= cap, "failure {f}: {d:?} beyond cap");
+            let floor = (base.saturating_mul(1 << (f - 1).min(20)).min(cap)) / 2;
+            assert!(d >= floor, "failure {f}: {d:?} below {floor:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_honoured() {
+        let d = next_delay(
+            1,
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+            Some(Duration::from_secs(120)),
+        );
+        assert_eq!(d, Duration::from_secs(120));
+    }
+}

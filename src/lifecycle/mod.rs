@@ -1,0 +1,116 @@
+//! What happens to a connection: its status model, refresh, verify and import. Every
+//! caller (CLI, scheduler, socket, token API) goes through the same `Engine`, so refresh
+//! single-flight is one mechanism, not one per interface.
+
+mod backoff;
+pub mod import;
+mod refresh;
+mod single_flight;
+mod status;
+mod verify;
+
+pub use backoff::next_delay;
+pub use refresh::{RefreshOutcome, RefreshResult};
+pub use status::Status;
+pub use verify::{describe_refresh, VerifyOutcome};
+
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError, RefreshConfig, SchedulerConfig};
+use crate::domain::Environment;
+use crate::intuit::IntuitClient;
+use crate::store::Store;
+use crate::vault::Vault;
+use rand::RngCore;
+use single_flight::SingleFlight;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub type Clients = HashMap<Environment, Arc<IntuitClient>>;
+pub type Missing = HashMap<Environment, String>;
+
+pub struct Engine {
+    pub store: Store,
+    pub vault: Arc<Vault>,
+    pub clock: Clock,
+    clients: Clients,
+    /// Why an environment has no client (its section is missing or its secret unreadable),
+    /// reported when a connection of that environment needs one.
+    missing: Missing,
+    refresh_cfg: RefreshConfig,
+    scheduler_cfg: SchedulerConfig,
+    flights: SingleFlight,
+    /// Identifies this process as a lease holder: host, pid and a random tag.
+    owner: String,
+}
+
+impl Engine {
+    /// Builds one Intuit client per configured environment, reading each client secret. A
+    /// configured environment whose secret cannot be read is a configuration error now, not
+    /// a surprise at the first refresh; an environment without a section is remembered and
+    /// reported when a connection needs it.
+    pub fn clients(config: &Config) -> Result<(Clients, Missing), ConfigError> {
+        let mut clients = HashMap::new();
+        let mut missing = HashMap::new();
+        for env in Environment::ALL {
+            match config.environment(env) {
+                Ok(e) => {
+                    clients.insert(
+                        env,
+                        Arc::new(IntuitClient::new(e, &config.intuit, &config.source)?),
+                    );
+                }
+                Err(e) => {
+                    missing.insert(env, e.0);
+                }
+            }
+        }
+        Ok((clients, missing))
+    }
+
+    pub fn new(
+        config: &Config,
+        store: Store,
+        vault: Vault,
+        clock: Clock,
+        clients: Clients,
+        missing: Missing,
+    ) -> Engine {
+        Engine {
+            store,
+            vault: Arc::new(vault),
+            clock,
+            clients,
+            missing,
+            refresh_cfg: config.refresh.clone(),
+            scheduler_cfg: config.scheduler.clone(),
+            flights: SingleFlight::default(),
+            owner: lease_owner_tag(),
+        }
+    }
+
+    pub fn client(&self, env: Environment) -> Result<&Arc<IntuitClient>, String> {
+        self.clients.get(&env).ok_or_else(|| {
+            self.missing
+                .get(&env)
+                .cloned()
+                .unwrap_or_else(|| format!("no Intuit client for {env}"))
+        })
+    }
+
+    pub fn scheduler_config(&self) -> &SchedulerConfig {
+        &self.scheduler_cfg
+    }
+
+    pub fn lease_owner(&self) -> &str {
+        &self.owner
+    }
+}
+
+fn lease_owner_tag() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    let mut tag = [0u8; 4];
+    rand::rngs::OsRng.fill_bytes(&mut tag);
+    format!("{host}:{}:{}", std::process::id(), crate::vault::hex(&tag))
+}

@@ -1,0 +1,409 @@
+//! Refresh, done right.
+//!
+//! 1. Single flight: the in-process flight guard, then the database lease, so only one
+//!    caller anywhere spends a given refresh token.
+//! 2. The new tokens, the moved-aside previous refresh token, the new clocks and the audit
+//!    event commit in one transaction before the new access token is handed to anyone.
+//! 3. A lost answer (timeout, 5xx, garbage) keeps the current token and schedules a retry;
+//!    invalid_grant marks the connection dead only after re-reading the row; invalid_client
+//!    marks nothing and reports a configuration error.
+
+use super::{next_delay, Engine, Status};
+use crate::audit::{AuditEvent, Outcome};
+use crate::domain::ErrorClass;
+use crate::identity::Actor;
+use crate::intuit::{IntuitError, TokenGrant};
+use crate::store::{ConnectionRecord, TokenUpdate};
+use crate::vault::{AccessToken, RefreshToken, TokenColumn};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use rand::Rng;
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RefreshOutcome {
+    /// This call refreshed the connection.
+    Refreshed {
+        access_expires_at: DateTime<Utc>,
+        rotated: bool,
+        intuit_tid: Option<String>,
+    },
+    /// Another refresher finished a refresh after this call was made; its result stands.
+    AlreadyRefreshed {
+        access_expires_at: Option<DateTime<Utc>>,
+    },
+    /// Intuit could not be reached or answered unusably; tokens kept, retried later.
+    Failed {
+        error_class: ErrorClass,
+        detail: String,
+        intuit_tid: Option<String>,
+        next_attempt_at: Option<DateTime<Utc>>,
+    },
+    /// Intuit said invalid_grant: the customer must reconnect.
+    NeedsReconnect {
+        reason: String,
+        intuit_tid: Option<String>,
+    },
+    /// Our own configuration is wrong (invalid_client, missing environment): nothing marked.
+    ConfigError {
+        detail: String,
+        intuit_tid: Option<String>,
+    },
+    /// Nothing to refresh in this state.
+    Skipped { reason: String },
+    /// Another process held the connection for longer than a lease; try again.
+    Busy { holder: String },
+}
+
+impl RefreshOutcome {
+    pub fn is_success(&self) -> bool {
+        matches!(
+            self,
+            RefreshOutcome::Refreshed { .. } | RefreshOutcome::AlreadyRefreshed { .. }
+        )
+    }
+}
+
+/// The outcome, plus the fresh access token when this call obtained one (for the token
+/// API: handed out only after the commit).
+#[derive(Debug)]
+pub struct RefreshResult {
+    pub outcome: RefreshOutcome,
+    pub access_token: Option<AccessToken>,
+}
+
+impl From<RefreshOutcome> for RefreshResult {
+    fn from(outcome: RefreshOutcome) -> Self {
+        RefreshResult {
+            outcome,
+            access_token: None,
+        }
+    }
+}
+
+impl Engine {
+    /// Refreshes one connection, coalescing with any refresh of it already under way here or
+    /// in another process sharing the database.
+    pub async fn refresh(&self, id: i64, actor: &Actor) -> anyhow::Result<RefreshResult> {
+        let _flight = self.flights.enter(id).await;
+        let requested_at = self.clock.now();
+        if let Some(done) = self.acquire_lease(id, requested_at).await? {
+            return Ok(done.into());
+        }
+        let result = self.refresh_leased(id, actor).await;
+        if result.is_err() {
+            // Best effort: never leave a lease behind on an unexpected error. If even this
+            // fails, the lease expires on its own.
+            let _ = self.store.release_lease(id, &self.owner).await;
+        }
+        result
+    }
+
+    /// Waits for the lease. Returns `Some(outcome)` when waiting made the refresh
+    /// unnecessary (someone else refreshed after we were asked) or impossible (busy).
+    async fn acquire_lease(
+        &self,
+        id: i64,
+        requested_at: DateTime<Utc>,
+    ) -> anyhow::Result<Option<RefreshOutcome>> {
+        let lease = ChronoDuration::from_std(self.refresh_cfg.lease)?;
+        let give_up = Instant::now() + self.refresh_cfg.lease + Duration::from_secs(5);
+        loop {
+            let now = self.clock.now();
+            if self
+                .store
+                .try_lease(id, &self.owner, now, now + lease)
+                .await?
+            {
+                return Ok(None);
+            }
+            let pause = rand::thread_rng().gen_range(20..120);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+            let Some(rec) = self.store.get_connection(id).await? else {
+                return Ok(Some(RefreshOutcome::Skipped {
+                    reason: "connection no longer exists".into(),
+                }));
+            };
+            if rec.lease_owner.is_none() && refreshed_since(&rec, requested_at) {
+                return Ok(Some(RefreshOutcome::AlreadyRefreshed {
+                    access_expires_at: rec.access_expires_at,
+                }));
+            }
+            if Instant::now() > give_up {
+                return Ok(Some(RefreshOutcome::Busy {
+                    holder: rec.lease_owner.unwrap_or_default(),
+                }));
+            }
+        }
+    }
+
+    async fn refresh_leased(&self, id: i64, actor: &Actor) -> anyhow::Result<RefreshResult> {
+        let (Some(rec), Some(sealed)) = (
+            self.store.get_connection(id).await?,
+            self.store.load_sealed(id).await?,
+        ) else {
+            return Ok(RefreshOutcome::Skipped {
+                reason: "connection no longer exists".into(),
+            }
+            .into());
+        };
+        let sealed_refresh = match (rec.status.has_tokens(), sealed.refresh_token) {
+            (true, Some(s)) => s,
+            _ => {
+                self.store.release_lease(id, &self.owner).await?;
+                return Ok(RefreshOutcome::Skipped {
+                    reason: format!("connection is {} and holds no refresh token", rec.status),
+                }
+                .into());
+            }
+        };
+        let client = match self.client(rec.environment) {
+            Ok(c) => c.clone(),
+            Err(detail) => {
+                self.store.release_lease(id, &self.owner).await?;
+                return Ok(RefreshOutcome::ConfigError {
+                    detail,
+                    intuit_tid: None,
+                }
+                .into());
+            }
+        };
+        let current = match self
+            .vault
+            .open_refresh(id, TokenColumn::Refresh, &sealed_refresh)
+        {
+            Ok(t) => t,
+            // A value that will not open was damaged or moved from another row: stop here
+            // without writing anything (the caller releases the lease) and say so.
+            Err(e) => return Err(anyhow::Error::new(e)),
+        };
+        match client.refresh(&current).await {
+            Ok(grant) => self.record_success(&rec, actor, &current, grant).await,
+            Err(e) if e.class == ErrorClass::InvalidGrant => {
+                self.record_invalid_grant(&rec, actor, &sealed_refresh, &current, e)
+                    .await
+            }
+            Err(e) if e.class == ErrorClass::InvalidClient => {
+                self.record_config_error(&rec, actor, e).await
+            }
+            Err(e) => self.record_failure(&rec, actor, &e).await,
+        }
+    }
+
+    fn event(
+        &self,
+        rec: &ConnectionRecord,
+        actor: &Actor,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> AuditEvent {
+        AuditEvent::new(now, actor, "refresh", outcome).target(
+            rec.id,
+            rec.environment.as_str(),
+            rec.realm_id.as_str(),
+            &rec.tenant,
+        )
+    }
+
+    async fn record_success(
+        &self,
+        rec: &ConnectionRecord,
+        actor: &Actor,
+        used: &RefreshToken,
+        grant: TokenGrant,
+    ) -> anyhow::Result<RefreshResult> {
+        let now = self.clock.now();
+        let rotated = grant.refresh_token != *used;
+        let hard_expires_at = grant
+            .hard_expires_in
+            .map(|s| now + ChronoDuration::seconds(s));
+        let warn = ChronoDuration::days(i64::from(self.scheduler_cfg.hard_expiry_warning_days));
+        let status = match hard_expires_at.or(rec.hard_expires_at) {
+            Some(h) if h - now <= warn => Status::Expiring,
+            _ => Status::Active,
+        };
+        let access_expires_at = now + ChronoDuration::seconds(grant.expires_in);
+        let update = TokenUpdate {
+            access_token: self
+                .vault
+                .seal(rec.id, TokenColumn::Access, grant.access_token.expose()),
+            refresh_token: self.vault.seal(
+                rec.id,
+                TokenColumn::Refresh,
+                grant.refresh_token.expose(),
+            ),
+            previous_refresh_token: rotated.then(|| {
+                self.vault
+                    .seal(rec.id, TokenColumn::PreviousRefresh, used.expose())
+            }),
+            access_expires_at,
+            refresh_issued_at: rotated.then_some(now),
+            refresh_expires_at: now + ChronoDuration::seconds(grant.refresh_expires_in),
+            hard_expires_at,
+            status,
+            intuit_tid: grant.intuit_tid.clone(),
+            at: now,
+        };
+        let mut ev = self
+            .event(rec, actor, Outcome::Ok, now)
+            .fingerprint("refresh_used", self.vault.fingerprint(used.expose()))
+            .fingerprint(
+                "access_new",
+                self.vault.fingerprint(grant.access_token.expose()),
+            );
+        if rotated {
+            ev = ev.fingerprint(
+                "refresh_new",
+                self.vault.fingerprint(grant.refresh_token.expose()),
+            );
+        }
+        ev.intuit_tid = grant.intuit_tid.clone();
+        ev.reason = Some(if rotated {
+            "refresh token rotated".into()
+        } else {
+            "refresh token unchanged".into()
+        });
+
+        let mut tx = self.store.begin().await?;
+        if !tx
+            .apply_refresh_success(rec.id, &self.owner, &update)
+            .await?
+        {
+            // Our lease was taken over, which config validation makes impossible unless a
+            // call outlived twice the HTTP timeout. Keep the row as the new holder left it.
+            drop(tx);
+            anyhow::bail!(
+                "refresh of connection {} finished after its lease was taken over; result not stored (intuit_tid {})",
+                rec.id,
+                grant.intuit_tid.as_deref().unwrap_or("none")
+            );
+        }
+        tx.audit(&ev).await?;
+        tx.commit().await?;
+        Ok(RefreshResult {
+            outcome: RefreshOutcome::Refreshed {
+                access_expires_at,
+                rotated,
+                intuit_tid: grant.intuit_tid,
+            },
+            access_token: Some(grant.access_token),
+        })
+    }
+
+    async fn record_invalid_grant(
+        &self,
+        rec: &ConnectionRecord,
+        actor: &Actor,
+        sealed_used: &[u8],
+        used: &RefreshToken,
+        e: IntuitError,
+    ) -> anyhow::Result<RefreshResult> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        // Re-read under the write lock: if the stored refresh token is no longer the one we
+        // sent, someone refreshed successfully meanwhile and the connection is alive.
+        let still_current =
+            tx.sealed_refresh_for_update(rec.id).await?.as_deref() == Some(sealed_used);
+        if !still_current {
+            drop(tx);
+            self.store.release_lease(rec.id, &self.owner).await?;
+            let latest = self.store.get_connection(rec.id).await?;
+            return Ok(RefreshOutcome::AlreadyRefreshed {
+                access_expires_at: latest.and_then(|r| r.access_expires_at),
+            }
+            .into());
+        }
+        let reason = format!(
+            "Intuit refused the refresh token ({}); the customer must reconnect",
+            e.detail
+        );
+        tx.mark_needs_reconnect(rec.id, &self.owner, &reason, e.intuit_tid.as_deref(), now)
+            .await?;
+        let mut ev = self
+            .event(rec, actor, Outcome::Failed, now)
+            .fingerprint("refresh_used", self.vault.fingerprint(used.expose()));
+        ev.error_class = Some(ErrorClass::InvalidGrant.as_str().into());
+        ev.reason = Some(reason.clone());
+        ev.intuit_tid = e.intuit_tid.clone();
+        tx.audit(&ev).await?;
+        tx.commit().await?;
+        Ok(RefreshOutcome::NeedsReconnect {
+            reason,
+            intuit_tid: e.intuit_tid,
+        }
+        .into())
+    }
+
+    async fn record_config_error(
+        &self,
+        rec: &ConnectionRecord,
+        actor: &Actor,
+        e: IntuitError,
+    ) -> anyhow::Result<RefreshResult> {
+        let now = self.clock.now();
+        let detail = format!(
+            "Intuit rejected our {} client credentials ({}): check client_id and client_secret in the config; the tenant is not at fault",
+            rec.environment, e.detail
+        );
+        let mut ev = self.event(rec, actor, Outcome::Failed, now);
+        ev.error_class = Some(ErrorClass::InvalidClient.as_str().into());
+        ev.reason = Some(detail.clone());
+        ev.intuit_tid = e.intuit_tid.clone();
+        let mut tx = self.store.begin().await?;
+        tx.audit(&ev).await?;
+        tx.commit().await?;
+        self.store.release_lease(rec.id, &self.owner).await?;
+        Ok(RefreshOutcome::ConfigError {
+            detail,
+            intuit_tid: e.intuit_tid,
+        }
+        .into())
+    }
+
+    async fn record_failure(
+        &self,
+        rec: &ConnectionRecord,
+        actor: &Actor,
+        e: &IntuitError,
+    ) -> anyhow::Result<RefreshResult> {
+        let now = self.clock.now();
+        let failures = u32::try_from(rec.consecutive_failures + 1).unwrap_or(u32::MAX);
+        let delay = next_delay(
+            failures,
+            self.refresh_cfg.backoff_base,
+            self.refresh_cfg.backoff_cap,
+            e.retry_after,
+        );
+        let next = now + ChronoDuration::from_std(delay)?;
+        let mut ev = self.event(rec, actor, Outcome::Failed, now);
+        ev.error_class = Some(e.class.as_str().into());
+        ev.reason = Some(e.detail.clone());
+        ev.intuit_tid = e.intuit_tid.clone();
+        let mut tx = self.store.begin().await?;
+        tx.apply_refresh_failure(
+            rec.id,
+            &self.owner,
+            e.class,
+            &e.detail,
+            e.intuit_tid.as_deref(),
+            Some(next),
+            now,
+        )
+        .await?;
+        tx.audit(&ev).await?;
+        tx.commit().await?;
+        Ok(RefreshOutcome::Failed {
+            error_class: e.class,
+            detail: e.detail.clone(),
+            intuit_tid: e.intuit_tid.clone(),
+            next_attempt_at: Some(next),
+        }
+        .into())
+    }
+}
+
+fn refreshed_since(rec: &ConnectionRecord, t: DateTime<Utc>) -> bool {
+    rec.last_refresh_outcome.as_deref() == Some("ok")
+        && rec.last_refresh_at.is_some_and(|at| at >= t)
+}

@@ -1,0 +1,219 @@
+//! Verify: prove a connection works by calling CompanyInfo, and record the result as the
+//! connection's last sync.
+
+use super::{Engine, RefreshOutcome};
+use crate::audit::{AuditEvent, Outcome};
+use crate::domain::ErrorClass;
+use crate::identity::Actor;
+use crate::intuit::IntuitError;
+use crate::store::ConnectionRecord;
+use crate::vault::AccessToken;
+use chrono::Duration as ChronoDuration;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum VerifyOutcome {
+    Ok {
+        company_name: String,
+        intuit_tid: Option<String>,
+    },
+    Failed {
+        error_class: ErrorClass,
+        detail: String,
+        intuit_tid: Option<String>,
+    },
+    /// Getting a usable access token failed first; the refresh outcome says why.
+    RefreshFailed {
+        refresh: RefreshOutcome,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+impl VerifyOutcome {
+    pub fn is_success(&self) -> bool {
+        matches!(self, VerifyOutcome::Ok { .. })
+    }
+}
+
+/// Access tokens this close to expiry are refreshed before use.
+const ACCESS_MARGIN_SECS: i64 = 120;
+
+impl Engine {
+    pub async fn verify(&self, id: i64, actor: &Actor) -> anyhow::Result<VerifyOutcome> {
+        let Some(rec) = self.store.get_connection(id).await? else {
+            return Ok(VerifyOutcome::Skipped {
+                reason: "connection no longer exists".into(),
+            });
+        };
+        if !rec.status.has_tokens() {
+            return Ok(VerifyOutcome::Skipped {
+                reason: format!("connection is {} and holds no tokens", rec.status),
+            });
+        }
+        let client = match self.client(rec.environment) {
+            Ok(c) => c.clone(),
+            Err(detail) => {
+                return Ok(VerifyOutcome::RefreshFailed {
+                    refresh: RefreshOutcome::ConfigError {
+                        detail,
+                        intuit_tid: None,
+                    },
+                })
+            }
+        };
+        let mut token = match self.usable_access_token(&rec, actor).await? {
+            Ok(t) => t,
+            Err(refresh) => return self.record_verify(&rec, actor, Err(refresh)).await,
+        };
+        let mut answer = client.company_info(&rec.realm_id, &token).await;
+        // A 401 may only mean the access token died early; one refresh settles it.
+        if matches!(&answer, Err(e) if e.status == Some(401)) {
+            let r = self.refresh(rec.id, actor).await?;
+            match r.access_token {
+                Some(t) => {
+                    token = t;
+                    answer = client.company_info(&rec.realm_id, &token).await;
+                }
+                None if !r.outcome.is_success() => {
+                    return self.record_verify(&rec, actor, Err(r.outcome)).await
+                }
+                None => {}
+            }
+        }
+        self.record_verify(&rec, actor, Ok(answer)).await
+    }
+
+    /// The stored access token if it has life left, else a freshly refreshed one.
+    async fn usable_access_token(
+        &self,
+        rec: &ConnectionRecord,
+        actor: &Actor,
+    ) -> anyhow::Result<Result<AccessToken, RefreshOutcome>> {
+        let fresh_enough = rec
+            .access_expires_at
+            .is_some_and(|t| t - self.clock.now() > ChronoDuration::seconds(ACCESS_MARGIN_SECS));
+        if fresh_enough {
+            if let Some(sealed) = self
+                .store
+                .load_sealed(rec.id)
+                .await?
+                .and_then(|s| s.access_token)
+            {
+                if let Ok(t) = self.vault.open_access(rec.id, &sealed) {
+                    return Ok(Ok(t));
+                }
+            }
+        }
+        let r = self.refresh(rec.id, actor).await?;
+        if let Some(t) = r.access_token {
+            return Ok(Ok(t));
+        }
+        if !r.outcome.is_success() {
+            return Ok(Err(r.outcome));
+        }
+        // Someone else refreshed it just now: the stored token is the new one.
+        let sealed = self
+            .store
+            .load_sealed(rec.id)
+            .await?
+            .and_then(|s| s.access_token);
+        match sealed.map(|s| self.vault.open_access(rec.id, &s)) {
+            Some(Ok(t)) => Ok(Ok(t)),
+            Some(Err(e)) => Ok(Err(RefreshOutcome::Skipped {
+                reason: e.to_string(),
+            })),
+            None => Ok(Err(RefreshOutcome::Skipped {
+                reason: "no access token stored".into(),
+            })),
+        }
+    }
+
+    async fn record_verify(
+        &self,
+        rec: &ConnectionRecord,
+        actor: &Actor,
+        result: Result<Result<crate::intuit::CompanyInfo, IntuitError>, RefreshOutcome>,
+    ) -> anyhow::Result<VerifyOutcome> {
+        let now = self.clock.now();
+        let mut ev = AuditEvent::new(now, actor, "verify", Outcome::Ok).target(
+            rec.id,
+            rec.environment.as_str(),
+            rec.realm_id.as_str(),
+            &rec.tenant,
+        );
+        let mut tx = self.store.begin().await?;
+        let outcome = match result {
+            Ok(Ok(info)) => {
+                tx.record_sync(
+                    rec.id,
+                    now,
+                    "ok",
+                    "CompanyInfo answered",
+                    Some(&info.company_name),
+                    info.intuit_tid.as_deref(),
+                    None,
+                )
+                .await?;
+                ev.intuit_tid = info.intuit_tid.clone();
+                VerifyOutcome::Ok {
+                    company_name: info.company_name,
+                    intuit_tid: info.intuit_tid,
+                }
+            }
+            Ok(Err(e)) => {
+                tx.record_sync(
+                    rec.id,
+                    now,
+                    "failed",
+                    &e.detail,
+                    None,
+                    e.intuit_tid.as_deref(),
+                    None,
+                )
+                .await?;
+                ev.outcome = Outcome::Failed;
+                ev.error_class = Some(e.class.as_str().into());
+                ev.reason = Some(e.detail.clone());
+                ev.intuit_tid = e.intuit_tid.clone();
+                VerifyOutcome::Failed {
+                    error_class: e.class,
+                    detail: e.detail,
+                    intuit_tid: e.intuit_tid,
+                }
+            }
+            Err(refresh) => {
+                let detail = format!(
+                    "could not get an access token: {}",
+                    describe_refresh(&refresh)
+                );
+                tx.record_sync(rec.id, now, "failed", &detail, None, None, None)
+                    .await?;
+                ev.outcome = Outcome::Failed;
+                ev.reason = Some(detail);
+                VerifyOutcome::RefreshFailed { refresh }
+            }
+        };
+        tx.audit(&ev).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+}
+
+pub fn describe_refresh(o: &RefreshOutcome) -> String {
+    match o {
+        RefreshOutcome::Refreshed { .. } => "refreshed".into(),
+        RefreshOutcome::AlreadyRefreshed { .. } => "already refreshed".into(),
+        RefreshOutcome::Failed {
+            error_class,
+            detail,
+            ..
+        } => format!("{error_class}: {detail}"),
+        RefreshOutcome::NeedsReconnect { reason, .. } => reason.clone(),
+        RefreshOutcome::ConfigError { detail, .. } => detail.clone(),
+        RefreshOutcome::Skipped { reason } => reason.clone(),
+        RefreshOutcome::Busy { holder } => format!("busy: held by {holder}"),
+    }
+}

@@ -1,0 +1,305 @@
+//! The operations every interface calls: the CLI today, the operators' socket, the TUI and
+//! the token API later. Each takes the caller's identity, checks its role, and records
+//! refusals in the audit log.
+
+mod views;
+
+pub use views::{
+    ConnectionDetail, ConnectionView, RefreshReport, Target, VerifyReport, REFRESH_WINDOW_DAYS,
+};
+
+use crate::audit::{self, AuditEvent, AuditRecord, Outcome};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::domain::Environment;
+use crate::identity::{Actor, Permission};
+use crate::lifecycle::import::{self, ImportReport};
+use crate::lifecycle::{Clients, Engine, Missing, RefreshOutcome, Status};
+use crate::store::{ConnectionFilter, ConnectionRecord, Store};
+use crate::vault::Vault;
+use chrono::Duration as ChronoDuration;
+use futures_util::stream::{self, StreamExt};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("permission denied: {account} (role {role}) may not {what}")]
+    Denied {
+        account: String,
+        role: String,
+        what: String,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Ambiguous(String),
+    #[error("{0}")]
+    Input(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type Result<T> = std::result::Result<T, ServiceError>;
+
+/// Which connections a bulk operation is about.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    Named(Vec<String>),
+    /// Live connections whose access token expires within the configured window.
+    Due,
+    /// Every live connection.
+    All,
+}
+
+#[derive(Clone)]
+pub struct Service {
+    engine: Arc<Engine>,
+    /// How many connections one bulk call works on at once.
+    parallelism: usize,
+}
+
+impl Service {
+    /// Opens the database (applying migrations), the vault and the Intuit clients in this
+    /// process: the embedded mode, and what the daemon runs.
+    pub async fn open(config: &Config, clock: Clock) -> anyhow::Result<Service> {
+        // Every secret is read before the database is touched: a bad key or a missing
+        // client secret must not leave a half-created database behind.
+        let vault = Vault::from_config(&config.vault, &config.source)?;
+        let (clients, missing) = Engine::clients(config)?;
+        let store = Store::connect(&config.database.url, config.database.max_connections).await?;
+        store.migrate().await?;
+        Ok(Service::with_parts(
+            config, store, vault, clock, clients, missing,
+        ))
+    }
+
+    fn with_parts(
+        config: &Config,
+        store: Store,
+        vault: Vault,
+        clock: Clock,
+        clients: Clients,
+        missing: Missing,
+    ) -> Service {
+        let parallelism = (config.database.max_connections as usize).clamp(1, 16);
+        Service {
+            engine: Arc::new(Engine::new(config, store, vault, clock, clients, missing)),
+            parallelism,
+        }
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    fn store(&self) -> &Store {
+        &self.engine.store
+    }
+
+    /// Refuses a caller whose role lacks `p`, recording the refusal.
+    async fn authorize(&self, caller: &Actor, p: Permission, what: &str) -> Result<()> {
+        if caller.role.allows(p) {
+            return Ok(());
+        }
+        let mut ev = AuditEvent::new(self.engine.clock.now(), caller, what, Outcome::Denied);
+        ev.reason = Some(format!("role {} lacks permission for {what}", caller.role));
+        let mut tx = self.store().begin().await?;
+        tx.audit(&ev).await?;
+        tx.commit().await?;
+        Err(ServiceError::Denied {
+            account: caller.account.clone(),
+            role: caller.role.to_string(),
+            what: what.to_string(),
+        })
+    }
+
+    pub async fn list(
+        &self,
+        caller: &Actor,
+        filter: &ConnectionFilter,
+    ) -> Result<Vec<ConnectionView>> {
+        self.authorize(caller, Permission::ViewConnections, "list")
+            .await?;
+        let now = self.engine.clock.now();
+        let rows = self.store().list_connections(filter).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ConnectionView::from_record(r, now))
+            .collect())
+    }
+
+    pub async fn show(&self, caller: &Actor, selector: &str) -> Result<ConnectionDetail> {
+        self.authorize(caller, Permission::ViewConnections, "show")
+            .await?;
+        let rec = self.resolve(selector).await?;
+        let events = if caller.role.allows(Permission::ReadAudit)
+            || caller.role.allows(Permission::Refresh)
+        {
+            self.store().audit_for_connection(rec.id, 20).await?
+        } else {
+            Vec::new()
+        };
+        Ok(ConnectionDetail {
+            connection: ConnectionView::from_record(rec, self.engine.clock.now()),
+            recent_events: events,
+        })
+    }
+
+    pub async fn refresh(
+        &self,
+        caller: &Actor,
+        selection: &Selection,
+    ) -> Result<Vec<RefreshReport>> {
+        self.authorize(caller, Permission::Refresh, "refresh")
+            .await?;
+        let targets = self.select(selection).await?;
+        let engine = self.engine.clone();
+        let reports = stream::iter(targets)
+            .map(|rec| {
+                let engine = engine.clone();
+                async move {
+                    let outcome = engine.refresh(rec.id, caller).await.map(|r| r.outcome)?;
+                    Ok::<_, anyhow::Error>(RefreshReport {
+                        target: Target::of(&rec),
+                        outcome,
+                    })
+                }
+            })
+            .buffered(self.parallelism)
+            .collect::<Vec<_>>()
+            .await;
+        Ok(reports.into_iter().collect::<anyhow::Result<Vec<_>>>()?)
+    }
+
+    pub async fn verify(&self, caller: &Actor, selectors: &[String]) -> Result<Vec<VerifyReport>> {
+        self.authorize(caller, Permission::Verify, "verify").await?;
+        let targets = self.select(&Selection::Named(selectors.to_vec())).await?;
+        let mut out = Vec::with_capacity(targets.len());
+        for rec in targets {
+            let outcome = self.engine.verify(rec.id, caller).await?;
+            out.push(VerifyReport {
+                target: Target::of(&rec),
+                outcome,
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn import(
+        &self,
+        caller: &Actor,
+        text: &str,
+        file: &str,
+        update: bool,
+    ) -> Result<ImportReport> {
+        self.authorize(caller, Permission::Import, "import").await?;
+        let entries = import::parse(text, file).map_err(|e| ServiceError::Input(e.0))?;
+        self.engine
+            .import(entries, update, caller, file)
+            .await
+            .map_err(|e| match e.downcast::<import::ImportError>() {
+                Ok(ie) => ServiceError::Input(ie.0),
+                Err(other) => ServiceError::Internal(other),
+            })
+    }
+
+    pub async fn audit_tail(&self, caller: &Actor, n: i64) -> Result<Vec<AuditRecord>> {
+        self.authorize(caller, Permission::ReadAudit, "audit tail")
+            .await?;
+        Ok(self.store().audit_tail(n.clamp(1, 100_000)).await?)
+    }
+
+    pub async fn audit_verify(&self, caller: &Actor) -> Result<audit::VerifyReport> {
+        self.authorize(caller, Permission::ReadAudit, "audit verify")
+            .await?;
+        Ok(audit::verify(self.store()).await?)
+    }
+
+    async fn select(&self, selection: &Selection) -> Result<Vec<ConnectionRecord>> {
+        let ids = match selection {
+            Selection::Named(names) => {
+                let mut out: Vec<ConnectionRecord> = Vec::new();
+                for n in names {
+                    let rec = self.resolve(n).await?;
+                    if !out.iter().any(|r| r.id == rec.id) {
+                        out.push(rec);
+                    }
+                }
+                return Ok(out);
+            }
+            Selection::Due => {
+                let window =
+                    ChronoDuration::from_std(self.engine.scheduler_config().refresh_before_expiry)
+                        .map_err(anyhow::Error::from)?;
+                self.store()
+                    .due_connection_ids(self.engine.clock.now() + window)
+                    .await?
+            }
+            Selection::All => self.store().live_connection_ids().await?,
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(r) = self.store().get_connection(id).await? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Finds exactly one connection by tenant name, realm id, or `environment:realm`.
+    pub async fn resolve(&self, selector: &str) -> Result<ConnectionRecord> {
+        let s = selector.trim();
+        if s.is_empty() {
+            return Err(ServiceError::Input("empty tenant or realm id".into()));
+        }
+        let (env, needle) = match s.split_once(':') {
+            Some((e, rest)) => match e.parse::<Environment>() {
+                Ok(env) => (Some(env), rest),
+                Err(_) => (None, s),
+            },
+            None => (None, s),
+        };
+        let mut found = self.store().find_connections(needle).await?;
+        if let Some(env) = env {
+            found.retain(|r| r.environment == env);
+        }
+        match found.len() {
+            0 => Err(ServiceError::NotFound(format!(
+                "no connection matches {s:?} (by tenant name or realm id); `qbo-console list` shows them all"
+            ))),
+            1 => Ok(found.remove(0)),
+            _ => Err(ServiceError::Ambiguous(format!(
+                "{s:?} matches {} connections: {}; name one by realm id or environment:realm_id",
+                found.len(),
+                found
+                    .iter()
+                    .map(|r| format!("{} ({}:{})", r.tenant, r.environment, r.realm_id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// Counts by status across environments, for summaries.
+    pub async fn status_counts(&self) -> Result<Vec<(Environment, Status, i64)>> {
+        Ok(self.store().count_by_status().await?)
+    }
+}
+
+/// Whether every outcome in a bulk refresh succeeded.
+pub fn all_refreshed(reports: &[RefreshReport]) -> bool {
+    reports.iter().all(|r| r.outcome.is_success())
+}
+
+/// Convenience for tests and the scheduler: a refresh outcome's one-word name.
+pub fn outcome_name(o: &RefreshOutcome) -> &'static str {
+    match o {
+        RefreshOutcome::Refreshed { .. } => "refreshed",
+        RefreshOutcome::AlreadyRefreshed { .. } => "already_refreshed",
+        RefreshOutcome::Failed { .. } => "failed",
+        RefreshOutcome::NeedsReconnect { .. } => "needs_reconnect",
+        RefreshOutcome::ConfigError { .. } => "config_error",
+        RefreshOutcome::Skipped { .. } => "skipped",
+        RefreshOutcome::Busy { .. } => "busy",
+    }
+}

@@ -1,0 +1,122 @@
+//! What the service hands to interfaces: stable, documented, serializable shapes that never
+//! contain a token. `--json` output is exactly these.
+
+use crate::audit::AuditRecord;
+use crate::domain::Environment;
+use crate::lifecycle::{RefreshOutcome, Status, VerifyOutcome};
+use crate::store::ConnectionRecord;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// Intuit's rolling refresh-token window (INTUIT.md, "The two clocks").
+pub const REFRESH_WINDOW_DAYS: i64 = 100;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionView {
+    pub id: i64,
+    pub tenant: String,
+    pub realm_id: String,
+    pub environment: Environment,
+    pub company_name: Option<String>,
+    pub status: Status,
+    pub status_reason: Option<String>,
+    pub access_expires_at: Option<DateTime<Utc>>,
+    /// Seconds until the access token expires; negative once expired.
+    pub access_expires_in_secs: Option<i64>,
+    pub refresh_issued_at: Option<DateTime<Utc>>,
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+    /// Days used of the 100-day window (100 minus days left).
+    pub refresh_window_age_days: Option<i64>,
+    pub refresh_days_left: Option<i64>,
+    pub hard_expires_at: Option<DateTime<Utc>>,
+    pub last_refresh_at: Option<DateTime<Utc>>,
+    pub last_refresh_outcome: Option<String>,
+    pub last_error_class: Option<String>,
+    pub last_error_detail: Option<String>,
+    pub last_intuit_tid: Option<String>,
+    pub last_sync_at: Option<DateTime<Utc>>,
+    pub last_sync_status: Option<String>,
+    pub last_sync_detail: Option<String>,
+    pub consecutive_failures: i64,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ConnectionView {
+    pub fn from_record(r: ConnectionRecord, now: DateTime<Utc>) -> Self {
+        let days_left = r.refresh_expires_at.map(|t| (t - now).num_days());
+        ConnectionView {
+            id: r.id,
+            tenant: r.tenant,
+            realm_id: r.realm_id.to_string(),
+            environment: r.environment,
+            company_name: r.company_name,
+            status: r.status,
+            status_reason: r.status_reason,
+            access_expires_at: r.access_expires_at,
+            access_expires_in_secs: r.access_expires_at.map(|t| (t - now).num_seconds()),
+            refresh_issued_at: r.refresh_issued_at,
+            refresh_expires_at: r.refresh_expires_at,
+            refresh_window_age_days: days_left
+                .map(|d| (REFRESH_WINDOW_DAYS - d).clamp(0, REFRESH_WINDOW_DAYS)),
+            refresh_days_left: days_left,
+            hard_expires_at: r.hard_expires_at,
+            last_refresh_at: r.last_refresh_at,
+            last_refresh_outcome: r.last_refresh_outcome,
+            last_error_class: r.last_error_class,
+            last_error_detail: r.last_error_detail,
+            last_intuit_tid: r.last_intuit_tid,
+            last_sync_at: r.last_sync_at,
+            last_sync_status: r.last_sync_status,
+            last_sync_detail: r.last_sync_detail,
+            consecutive_failures: r.consecutive_failures,
+            next_attempt_at: r.next_attempt_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// `show`: the connection and its recent audit events.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionDetail {
+    pub connection: ConnectionView,
+    pub recent_events: Vec<AuditRecord>,
+}
+
+/// Which connection an outcome is about.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub connection_id: i64,
+    pub tenant: String,
+    pub realm_id: String,
+    pub environment: Environment,
+}
+
+impl Target {
+    pub fn of(r: &ConnectionRecord) -> Self {
+        Target {
+            connection_id: r.id,
+            tenant: r.tenant.clone(),
+            realm_id: r.realm_id.to_string(),
+            environment: r.environment,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RefreshReport {
+    #[serde(flatten)]
+    pub target: Target,
+    #[serde(flatten)]
+    pub outcome: RefreshOutcome,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    #[serde(flatten)]
+    pub target: Target,
+    #[serde(flatten)]
+    pub outcome: VerifyOutcome,
+}

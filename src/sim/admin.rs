@@ -1,0 +1,236 @@
+//! The `/_sim/` control API: the same controls as `SimHandle`, as JSON over
+//! HTTP for tests and demos that run the emulator out of process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::http;
+use super::options::{FaultConfig, FaultKind, PreviousToken, Rotation};
+use super::Shared;
+
+/// Most grants one control request may seed.
+const MAX_SEED_COUNT: usize = 100_000;
+
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/_sim/stats", get(stats))
+        .route("/_sim/stats/reset", post(reset_stats))
+        .route("/_sim/clock", get(clock))
+        .route("/_sim/clock/advance", post(advance))
+        .route("/_sim/faults", post(faults).get(get_faults))
+        .route("/_sim/rotation", post(rotation))
+        .route("/_sim/latency", post(latency))
+        .route("/_sim/grants", post(grants))
+        .route("/_sim/realms/{realm}/disconnect", post(disconnect))
+        .route("/_sim/issued_tokens", get(issued_tokens))
+}
+
+fn bad(message: impl Into<String>) -> Response {
+    http::json(StatusCode::BAD_REQUEST, &json!({ "error": message.into() }))
+}
+
+fn ok() -> Response {
+    http::json(StatusCode::OK, &json!({ "ok": true }))
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| format!("request body: {e}"))
+}
+
+async fn stats(State(shared): State<Arc<Shared>>) -> Response {
+    let s = shared.lock().stats.clone();
+    http::json(StatusCode::OK, &s)
+}
+
+async fn reset_stats(State(shared): State<Arc<Shared>>) -> Response {
+    shared.lock().stats = Default::default();
+    ok()
+}
+
+fn clock_body(shared: &Shared) -> Response {
+    http::json(
+        StatusCode::OK,
+        &json!({
+            "now": shared.clock.now().to_rfc3339(),
+            "offset_seconds": shared.clock.offset().num_seconds(),
+        }),
+    )
+}
+
+async fn clock(State(shared): State<Arc<Shared>>) -> Response {
+    clock_body(&shared)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    seconds: i64,
+}
+
+async fn advance(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let a: Advance = match parse(&body) {
+        Ok(a) => a,
+        Err(e) => return bad(e),
+    };
+    if a.seconds < 0 {
+        return bad("seconds must not be negative: the sim clock only moves forward");
+    }
+    shared.clock.advance(chrono::Duration::seconds(a.seconds));
+    clock_body(&shared)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Faults {
+    rate: f64,
+    #[serde(default)]
+    kinds: Option<Vec<FaultKind>>,
+    #[serde(default)]
+    timeout_hold_ms: Option<u64>,
+}
+
+fn faults_body(f: &FaultConfig) -> Response {
+    let kinds: Vec<&str> = f.kinds.iter().map(|k| k.name()).collect();
+    http::json(
+        StatusCode::OK,
+        &json!({
+            "rate": f.rate,
+            "kinds": kinds,
+            "timeout_hold_ms": f.timeout_hold.as_millis() as u64,
+        }),
+    )
+}
+
+async fn get_faults(State(shared): State<Arc<Shared>>) -> Response {
+    let f = shared.lock().faults.clone();
+    faults_body(&f)
+}
+
+async fn faults(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let f: Faults = match parse(&body) {
+        Ok(f) => f,
+        Err(e) => return bad(e),
+    };
+    let mut st = shared.lock();
+    let config = FaultConfig {
+        rate: f.rate,
+        // Leaving out the kinds means "all of them".
+        kinds: f.kinds.unwrap_or_else(|| FaultKind::ALL.to_vec()),
+        timeout_hold: f
+            .timeout_hold_ms
+            .map(Duration::from_millis)
+            .unwrap_or(st.faults.timeout_hold),
+    };
+    if let Err(e) = config.validate() {
+        return bad(e);
+    }
+    st.faults = config;
+    faults_body(&st.faults)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotationBody {
+    rotation: Option<Rotation>,
+    previous_token: Option<PreviousToken>,
+}
+
+async fn rotation(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let r: RotationBody = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return bad(e),
+    };
+    let mut st = shared.lock();
+    if let Some(rot) = r.rotation {
+        st.policy.rotation = rot;
+    }
+    if let Some(p) = r.previous_token {
+        st.policy.previous_token = p;
+    }
+    http::json(
+        StatusCode::OK,
+        &json!({ "rotation": st.policy.rotation, "previous_token": st.policy.previous_token }),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Latency {
+    ms: u64,
+}
+
+async fn latency(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let l: Latency = match parse(&body) {
+        Ok(l) => l,
+        Err(e) => return bad(e),
+    };
+    shared.lock().token_latency = Duration::from_millis(l.ms);
+    ok()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedBody {
+    client_id: String,
+    realm_id: Option<String>,
+    company_name: Option<String>,
+    count: Option<usize>,
+}
+
+async fn grants(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let s: SeedBody = match parse(&body) {
+        Ok(s) => s,
+        Err(e) => return bad(e),
+    };
+    let count = s.count.unwrap_or(1);
+    if count == 0 || count > MAX_SEED_COUNT {
+        return bad(format!("count must be between 1 and {MAX_SEED_COUNT}"));
+    }
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        match shared.seed_grant(
+            &s.client_id,
+            s.realm_id.as_deref(),
+            s.company_name.as_deref(),
+        ) {
+            Ok(g) => out.push(g),
+            Err(e) => return bad(e),
+        }
+    }
+    http::json(StatusCode::OK, &out)
+}
+
+async fn disconnect(State(shared): State<Arc<Shared>>, Path(realm): Path<String>) -> Response {
+    let mut st = shared.lock();
+    if !st.realms.contains_key(&realm) {
+        return http::json(
+            StatusCode::NOT_FOUND,
+            &json!({ "error": format!("realm {realm} is not known") }),
+        );
+    }
+    let ended = st.disconnect(&realm);
+    http::json(
+        StatusCode::OK,
+        &json!({ "realm_id": realm, "grants_ended": ended }),
+    )
+}
+
+async fn issued_tokens(State(shared): State<Arc<Shared>>) -> Response {
+    let tokens = shared.issued_tokens();
+    http::json(StatusCode::OK, &tokens)
+}

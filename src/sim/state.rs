@@ -1,0 +1,452 @@
+//! What Intuit remembers: companies (realms), grants, codes, tokens and the
+//! counters. Everything lives behind one `std::sync::Mutex` in `Shared`; every
+//! method here is a short synchronous critical section.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::options::{
+    FaultConfig, FaultKind, PreviousToken, Rotation, SimClient, SimEnvironment, SimOptions,
+};
+use super::scopes::ScopeSet;
+use super::stats::SimStats;
+use super::tokens::{self, AccessKey, AccessSeed, AccessToken};
+
+/// Intuit's per-realm QBO API throttle: 500 requests per minute.
+const THROTTLE_LIMIT: usize = 500;
+const THROTTLE_WINDOW_SECS: i64 = 60;
+
+pub(crate) type GrantId = usize;
+
+/// Lifetimes and rotation rules, changeable at run time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Policy {
+    pub(crate) rotation: Rotation,
+    pub(crate) previous_token: PreviousToken,
+    pub(crate) access_ttl: Duration,
+    pub(crate) idle: Duration,
+    pub(crate) hard: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GrantEnd {
+    Revoked,
+    Disconnected,
+    CodeReplayed,
+}
+
+impl GrantEnd {
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            GrantEnd::Revoked => "the grant was revoked",
+            GrantEnd::Disconnected => "the company disconnected the app",
+            GrantEnd::CodeReplayed => {
+                "the grant was revoked because its authorization code was used twice"
+            }
+        }
+    }
+}
+
+/// One consent: a client's access to (at most) one company.
+pub(crate) struct Grant {
+    pub(crate) client_id: String,
+    pub(crate) realm_id: Option<String>,
+    pub(crate) scopes: ScopeSet,
+    pub(crate) consented_at: DateTime<Utc>,
+    pub(crate) ended: Option<GrantEnd>,
+    /// The newest refresh token; older ones are superseded.
+    pub(crate) current_refresh: String,
+}
+
+pub(crate) struct RefreshRecord {
+    pub(crate) grant: GrantId,
+    pub(crate) issued_at: DateTime<Utc>,
+    /// Start of the rolling idle window.
+    pub(crate) last_used: DateTime<Utc>,
+    pub(crate) superseded_at: Option<DateTime<Utc>>,
+    /// Requests currently processing this token (see `token_latency`).
+    pub(crate) in_flight: u32,
+}
+
+pub(crate) struct AccessRecord {
+    pub(crate) grant: GrantId,
+    pub(crate) expires_at: DateTime<Utc>,
+}
+
+pub(crate) struct CodeRecord {
+    pub(crate) client_id: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) scopes: ScopeSet,
+    pub(crate) realm_id: Option<String>,
+    pub(crate) issued_at: DateTime<Utc>,
+    /// The grant the first exchange produced.
+    pub(crate) exchanged: Option<GrantId>,
+}
+
+pub(crate) struct Realm {
+    pub(crate) company_name: String,
+    pub(crate) environment: SimEnvironment,
+    pub(crate) grants: Vec<GrantId>,
+    /// Times of recent QBO API calls, for the per-minute throttle.
+    recent: VecDeque<DateTime<Utc>>,
+}
+
+/// Access tokens are remembered by seed (see `tokens`), the rest verbatim.
+#[derive(Clone)]
+pub(crate) enum Issued {
+    Text(String),
+    Access(AccessSeed),
+}
+
+/// A token response before it is rendered as JSON.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenSet {
+    pub(crate) access_token: String,
+    pub(crate) refresh_token: String,
+    pub(crate) expires_in: i64,
+    pub(crate) refresh_expires_in: i64,
+    pub(crate) hard_expires_in: i64,
+    pub(crate) realm_id: Option<String>,
+}
+
+/// Why an access token was refused by the QBO API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AccessDenied {
+    Unknown,
+    Expired,
+    Ended(GrantEnd),
+}
+
+pub(crate) enum RevokeOutcome {
+    Ended,
+    AlreadyEnded,
+    Unknown,
+    OtherClient,
+}
+
+pub(crate) struct State {
+    pub(crate) clients: HashMap<String, SimClient>,
+    pub(crate) policy: Policy,
+    pub(crate) faults: FaultConfig,
+    pub(crate) token_latency: StdDuration,
+    pub(crate) grants: Vec<Grant>,
+    pub(crate) refresh: HashMap<String, RefreshRecord>,
+    pub(crate) access: HashMap<AccessKey, AccessRecord>,
+    pub(crate) codes: HashMap<String, CodeRecord>,
+    pub(crate) realms: HashMap<String, Realm>,
+    issued: Vec<Issued>,
+    pub(crate) stats: SimStats,
+    company_counter: u64,
+}
+
+impl State {
+    pub(crate) fn new(opts: &SimOptions) -> State {
+        State {
+            clients: opts
+                .clients
+                .iter()
+                .map(|c| (c.client_id.clone(), c.clone()))
+                .collect(),
+            policy: Policy {
+                rotation: opts.rotation,
+                previous_token: opts.previous_token,
+                access_ttl: Duration::seconds(opts.access_token_ttl_secs),
+                idle: Duration::seconds(opts.refresh_idle_secs),
+                hard: Duration::seconds(opts.hard_limit_secs),
+            },
+            faults: opts.faults.clone(),
+            token_latency: opts.token_latency,
+            grants: Vec::new(),
+            refresh: HashMap::new(),
+            access: HashMap::new(),
+            codes: HashMap::new(),
+            realms: HashMap::new(),
+            issued: Vec::new(),
+            stats: SimStats::default(),
+            company_counter: 0,
+        }
+    }
+
+    /// Draws whether this request gets a fault, and which.
+    pub(crate) fn roll_fault(&mut self) -> Option<FaultKind> {
+        use rand::seq::SliceRandom;
+        use rand::Rng;
+        let f = &self.faults;
+        if f.rate.is_nan() || f.rate <= 0.0 || f.kinds.is_empty() {
+            return None;
+        }
+        let mut rng = rand::thread_rng();
+        if !rng.gen_bool(f.rate.clamp(0.0, 1.0)) {
+            return None;
+        }
+        let kind = f.kinds.choose(&mut rng).copied();
+        if kind.is_some() {
+            self.stats.faults_injected += 1;
+        }
+        kind
+    }
+
+    /// Checks HTTP Basic credentials; `None` when the client is unknown or the
+    /// secret is wrong.
+    pub(crate) fn authenticate(&self, client_id: &str, secret: &str) -> Option<&SimClient> {
+        self.clients
+            .get(client_id)
+            .filter(|c| c.client_secret == secret)
+    }
+
+    /// Finds or creates the company a consent is for. An existing realm must
+    /// belong to the client's environment: a production app never sees a
+    /// sandbox company.
+    pub(crate) fn ensure_realm(
+        &mut self,
+        realm_id: Option<&str>,
+        environment: SimEnvironment,
+        company_name: Option<&str>,
+    ) -> Result<String, String> {
+        let id = match realm_id {
+            Some(id) => {
+                if id.is_empty() || id.len() > 19 || !id.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(format!("realm id {id:?} is not 1 to 19 digits"));
+                }
+                if let Some(r) = self.realms.get(id) {
+                    if r.environment != environment {
+                        return Err(format!(
+                            "company {id} is a {} company; this app uses {environment} keys",
+                            r.environment
+                        ));
+                    }
+                    return Ok(id.to_string());
+                }
+                id.to_string()
+            }
+            None => loop {
+                let id = tokens::new_realm_id(environment == SimEnvironment::Sandbox);
+                if !self.realms.contains_key(&id) {
+                    break id;
+                }
+            },
+        };
+        self.company_counter += 1;
+        let name = match (company_name, environment) {
+            (Some(n), _) => n.to_string(),
+            (None, SimEnvironment::Sandbox) => {
+                format!("Sandbox Company_US_{}", self.company_counter)
+            }
+            (None, SimEnvironment::Production) => format!("Sim Company {}", self.company_counter),
+        };
+        self.realms.insert(
+            id.clone(),
+            Realm {
+                company_name: name,
+                environment,
+                grants: Vec::new(),
+                recent: VecDeque::new(),
+            },
+        );
+        Ok(id)
+    }
+
+    pub(crate) fn issue_code(
+        &mut self,
+        client_id: &str,
+        redirect_uri: &str,
+        scopes: ScopeSet,
+        realm_id: Option<String>,
+        now: DateTime<Utc>,
+    ) -> String {
+        let code = loop {
+            let c = tokens::new_code(now);
+            if !self.codes.contains_key(&c) {
+                break c;
+            }
+        };
+        self.codes.insert(
+            code.clone(),
+            CodeRecord {
+                client_id: client_id.to_string(),
+                redirect_uri: redirect_uri.to_string(),
+                scopes,
+                realm_id,
+                issued_at: now,
+                exchanged: None,
+            },
+        );
+        self.issued.push(Issued::Text(code.clone()));
+        code
+    }
+
+    /// Records a consent and issues its first token pair.
+    pub(crate) fn create_grant(
+        &mut self,
+        client_id: &str,
+        realm_id: Option<String>,
+        scopes: ScopeSet,
+        now: DateTime<Utc>,
+        access: AccessToken,
+    ) -> (GrantId, TokenSet) {
+        let id = self.grants.len();
+        let refresh = self.new_refresh_record(id, now);
+        if let Some(r) = realm_id.as_ref().and_then(|r| self.realms.get_mut(r)) {
+            r.grants.push(id);
+        }
+        self.grants.push(Grant {
+            client_id: client_id.to_string(),
+            realm_id,
+            scopes,
+            consented_at: now,
+            ended: None,
+            current_refresh: refresh.clone(),
+        });
+        let set = self.token_set(id, refresh, access, now);
+        (id, set)
+    }
+
+    pub(crate) fn new_refresh_record(&mut self, grant: GrantId, now: DateTime<Utc>) -> String {
+        let token = loop {
+            let t = tokens::new_refresh_token(now);
+            if !self.refresh.contains_key(&t) {
+                break t;
+            }
+        };
+        self.refresh.insert(
+            token.clone(),
+            RefreshRecord {
+                grant,
+                issued_at: now,
+                last_used: now,
+                superseded_at: None,
+                in_flight: 0,
+            },
+        );
+        self.issued.push(Issued::Text(token.clone()));
+        token
+    }
+
+    /// Registers `access` for the grant and builds the response values for the
+    /// refresh token `refresh` (whose idle window was just restarted).
+    pub(crate) fn token_set(
+        &mut self,
+        grant: GrantId,
+        refresh: String,
+        access: AccessToken,
+        now: DateTime<Utc>,
+    ) -> TokenSet {
+        let p = self.policy;
+        self.access.insert(
+            access.key,
+            AccessRecord {
+                grant,
+                expires_at: now + p.access_ttl,
+            },
+        );
+        self.issued.push(Issued::Access(access.seed));
+        let (hard_left, realm_id) = match self.grants.get(grant) {
+            Some(g) => (
+                (g.consented_at + p.hard - now).num_seconds(),
+                g.realm_id.clone(),
+            ),
+            None => (p.hard.num_seconds(), None),
+        };
+        TokenSet {
+            access_token: access.text,
+            refresh_token: refresh,
+            expires_in: p.access_ttl.num_seconds(),
+            refresh_expires_in: p.idle.num_seconds().min(hard_left),
+            hard_expires_in: hard_left,
+            realm_id,
+        }
+    }
+
+    /// The grant behind a bearer token, if the QBO API would accept it.
+    pub(crate) fn access_grant(
+        &self,
+        key: &AccessKey,
+        now: DateTime<Utc>,
+    ) -> Result<GrantId, AccessDenied> {
+        let rec = self.access.get(key).ok_or(AccessDenied::Unknown)?;
+        let grant = self.grants.get(rec.grant).ok_or(AccessDenied::Unknown)?;
+        if let Some(end) = grant.ended {
+            return Err(AccessDenied::Ended(end));
+        }
+        if now >= rec.expires_at {
+            return Err(AccessDenied::Expired);
+        }
+        Ok(rec.grant)
+    }
+
+    /// Counts one QBO API call against the realm's per-minute budget; false
+    /// when the budget is spent.
+    pub(crate) fn throttle_admit(&mut self, realm_id: &str, now: DateTime<Utc>) -> bool {
+        let Some(realm) = self.realms.get_mut(realm_id) else {
+            return true;
+        };
+        let window_start = now - Duration::seconds(THROTTLE_WINDOW_SECS);
+        while realm.recent.front().is_some_and(|t| *t <= window_start) {
+            realm.recent.pop_front();
+        }
+        if realm.recent.len() >= THROTTLE_LIMIT {
+            return false;
+        }
+        realm.recent.push_back(now);
+        true
+    }
+
+    pub(crate) fn revoke(
+        &mut self,
+        client_id: &str,
+        token: &str,
+        key: &AccessKey,
+    ) -> RevokeOutcome {
+        let grant = match self.refresh.get(token) {
+            Some(r) => Some(r.grant),
+            None => self.access.get(key).map(|a| a.grant),
+        };
+        let Some(g) = grant.and_then(|g| self.grants.get_mut(g)) else {
+            return RevokeOutcome::Unknown;
+        };
+        if g.client_id != client_id {
+            return RevokeOutcome::OtherClient;
+        }
+        if g.ended.is_some() {
+            return RevokeOutcome::AlreadyEnded;
+        }
+        g.ended = Some(GrantEnd::Revoked);
+        self.stats.revoked_grants += 1;
+        RevokeOutcome::Ended
+    }
+
+    /// The customer disconnects the app inside QuickBooks: every live grant
+    /// for the company ends. Returns how many ended.
+    pub(crate) fn disconnect(&mut self, realm_id: &str) -> usize {
+        let Some(realm) = self.realms.get(realm_id) else {
+            return 0;
+        };
+        let mut ended = 0;
+        for gid in &realm.grants {
+            if let Some(g) = self.grants.get_mut(*gid) {
+                if g.ended.is_none() {
+                    g.ended = Some(GrantEnd::Disconnected);
+                    ended += 1;
+                }
+            }
+        }
+        self.stats.disconnects += 1;
+        ended
+    }
+
+    /// A copy of the issued list; expand it with `expand_issued` outside the lock.
+    pub(crate) fn issued_snapshot(&self) -> Vec<Issued> {
+        self.issued.clone()
+    }
+}
+
+pub(crate) fn expand_issued(list: Vec<Issued>) -> Vec<String> {
+    list.into_iter()
+        .map(|i| match i {
+            Issued::Text(s) => s,
+            Issued::Access(seed) => tokens::access_text(&seed),
+        })
+        .collect()
+}

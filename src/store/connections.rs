@@ -1,0 +1,269 @@
+//! Queries on the `connections` table: listing, finding, leasing and the writes that the
+//! lifecycle makes inside its transactions.
+
+use super::rows::{
+    ConnectionFilter, ConnectionRecord, NewConnection, SealedTokens, TokenUpdate, RECORD_COLUMNS,
+};
+use super::{dispatch, dispatch_tx, Store, Tx};
+use crate::domain::{Environment, ErrorClass};
+use crate::lifecycle::Status;
+use chrono::{DateTime, Utc};
+
+impl Store {
+    pub async fn list_connections(
+        &self,
+        f: &ConnectionFilter,
+    ) -> anyhow::Result<Vec<ConnectionRecord>> {
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM connections \
+             WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR environment = $2) \
+             ORDER BY tenant, environment, realm_id"
+        );
+        let status = f.status.map(|s| s.as_str());
+        let env = f.environment.map(|e| e.as_str());
+        Ok(dispatch!(self, p => sqlx::query_as(&sql).bind(status).bind(env).fetch_all(p).await)?)
+    }
+
+    pub async fn get_connection(&self, id: i64) -> anyhow::Result<Option<ConnectionRecord>> {
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM connections WHERE id = $1");
+        Ok(dispatch!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await)?)
+    }
+
+    /// Connections whose tenant name or realm id equals `needle` exactly.
+    pub async fn find_connections(&self, needle: &str) -> anyhow::Result<Vec<ConnectionRecord>> {
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM connections WHERE tenant = $1 OR realm_id = $1 \
+             ORDER BY tenant, environment, realm_id"
+        );
+        Ok(dispatch!(self, p => sqlx::query_as(&sql).bind(needle).fetch_all(p).await)?)
+    }
+
+    /// Ids of connections that hold refreshable tokens.
+    pub async fn live_connection_ids(&self) -> anyhow::Result<Vec<i64>> {
+        let sql = "SELECT id FROM connections WHERE status IN ('active', 'expiring') ORDER BY id";
+        Ok(dispatch!(self, p => sqlx::query_scalar(sql).fetch_all(p).await)?)
+    }
+
+    /// Live connections whose access token expires before `before` (or is unknown).
+    pub async fn due_connection_ids(&self, before: DateTime<Utc>) -> anyhow::Result<Vec<i64>> {
+        let sql = "SELECT id FROM connections WHERE status IN ('active', 'expiring') \
+                   AND (access_expires_at IS NULL OR access_expires_at < $1) \
+                   ORDER BY refresh_expires_at, access_expires_at, id";
+        Ok(dispatch!(self, p => sqlx::query_scalar(sql).bind(before).fetch_all(p).await)?)
+    }
+
+    /// Takes the refresh lease on a connection if nobody holds a live one. Returns whether
+    /// this caller now holds it. The lease is what makes refresh single-flight across
+    /// processes: whoever holds it is the only one allowed to spend the refresh token.
+    pub async fn try_lease(
+        &self,
+        id: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let sql = "UPDATE connections SET lease_owner = $1, lease_until = $2 \
+                   WHERE id = $3 AND (lease_until IS NULL OR lease_until < $4 OR lease_owner = $1)";
+        let done = dispatch!(self, p => sqlx::query(sql).bind(owner).bind(until).bind(id).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    pub async fn release_lease(&self, id: i64, owner: &str) -> anyhow::Result<()> {
+        let sql = "UPDATE connections SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2";
+        dispatch!(self, p => sqlx::query(sql).bind(id).bind(owner).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn load_sealed(&self, id: i64) -> anyhow::Result<Option<SealedTokens>> {
+        let sql = "SELECT version, access_token, refresh_token, previous_refresh_token FROM connections WHERE id = $1";
+        Ok(dispatch!(self, p => sqlx::query_as(sql).bind(id).fetch_optional(p).await)?)
+    }
+
+    /// Counts by (environment, status), for summaries and metrics.
+    pub async fn count_by_status(&self) -> anyhow::Result<Vec<(Environment, Status, i64)>> {
+        let sql =
+            "SELECT environment, status, COUNT(*) FROM connections GROUP BY environment, status";
+        let rows: Vec<(String, String, i64)> =
+            dispatch!(self, p => sqlx::query_as(sql).fetch_all(p).await)?;
+        rows.into_iter()
+            .map(|(e, s, n)| {
+                Ok((
+                    e.parse().map_err(anyhow::Error::msg)?,
+                    s.parse().map_err(anyhow::Error::msg)?,
+                    n,
+                ))
+            })
+            .collect()
+    }
+}
+
+impl Tx {
+    pub async fn find_by_realm(
+        &mut self,
+        env: Environment,
+        realm: &str,
+    ) -> anyhow::Result<Option<ConnectionRecord>> {
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM connections WHERE environment = $1 AND realm_id = $2"
+        );
+        Ok(
+            dispatch_tx!(self, c => sqlx::query_as(&sql).bind(env.as_str()).bind(realm).fetch_optional(c).await)?,
+        )
+    }
+
+    pub async fn insert_connection(
+        &mut self,
+        n: &NewConnection,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<i64> {
+        let sql = "INSERT INTO connections (tenant, realm_id, environment, company_name, scopes, status, \
+                   access_expires_at, refresh_issued_at, refresh_expires_at, created_at, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id";
+        Ok(dispatch_tx!(self, c => sqlx::query_scalar(sql)
+            .bind(&n.tenant).bind(n.realm_id.as_str()).bind(n.environment.as_str()).bind(&n.company_name)
+            .bind(&n.scopes).bind(n.status.as_str()).bind(n.access_expires_at).bind(n.refresh_issued_at)
+            .bind(n.refresh_expires_at).bind(now)
+            .fetch_one(c).await)?)
+    }
+
+    /// Overwrites an existing connection's identity and clocks (import --update). The row
+    /// id, and with it the history, stays.
+    pub async fn update_imported(
+        &mut self,
+        id: i64,
+        n: &NewConnection,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let sql = "UPDATE connections SET tenant = $1, company_name = COALESCE($2, company_name), status = $3, \
+                   status_reason = NULL, access_expires_at = $4, refresh_issued_at = $5, refresh_expires_at = $6, \
+                   consecutive_failures = 0, next_attempt_at = NULL, last_error_class = NULL, last_error_detail = NULL, \
+                   previous_refresh_token = NULL, previous_refresh_replaced_at = NULL, \
+                   version = version + 1, updated_at = $7 WHERE id = $8";
+        dispatch_tx!(self, c => sqlx::query(sql)
+            .bind(&n.tenant).bind(&n.company_name).bind(n.status.as_str()).bind(n.access_expires_at)
+            .bind(n.refresh_issued_at).bind(n.refresh_expires_at).bind(now).bind(id)
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Stores sealed tokens as given (import). `access` None clears the access token.
+    pub async fn set_sealed(
+        &mut self,
+        id: i64,
+        access: Option<&[u8]>,
+        refresh: &[u8],
+    ) -> anyhow::Result<()> {
+        let sql = "UPDATE connections SET access_token = $1, refresh_token = $2 WHERE id = $3";
+        dispatch_tx!(self, c => sqlx::query(sql).bind(access).bind(refresh).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Writes the result of a successful refresh and releases the lease. Returns false if
+    /// the lease is no longer ours (the row changed under us), in which case nothing is
+    /// written and the caller must roll back.
+    pub async fn apply_refresh_success(
+        &mut self,
+        id: i64,
+        owner: &str,
+        u: &TokenUpdate,
+    ) -> anyhow::Result<bool> {
+        let sql = "UPDATE connections SET access_token = $1, refresh_token = $2, \
+                   previous_refresh_token = COALESCE($3, previous_refresh_token), \
+                   previous_refresh_replaced_at = CASE WHEN $3 IS NULL THEN previous_refresh_replaced_at ELSE $4 END, \
+                   access_expires_at = $5, refresh_issued_at = COALESCE($6, refresh_issued_at), refresh_expires_at = $7, \
+                   hard_expires_at = COALESCE($8, hard_expires_at), status = $9, status_reason = NULL, \
+                   last_refresh_at = $4, last_refresh_outcome = 'ok', last_error_class = NULL, last_error_detail = NULL, \
+                   last_intuit_tid = $10, consecutive_failures = 0, next_attempt_at = NULL, \
+                   lease_owner = NULL, lease_until = NULL, version = version + 1, updated_at = $4 \
+                   WHERE id = $11 AND lease_owner = $12";
+        let done = dispatch_tx!(self, c => sqlx::query(sql)
+            .bind(&u.access_token).bind(&u.refresh_token).bind(u.previous_refresh_token.as_deref()).bind(u.at)
+            .bind(u.access_expires_at).bind(u.refresh_issued_at).bind(u.refresh_expires_at).bind(u.hard_expires_at)
+            .bind(u.status.as_str()).bind(&u.intuit_tid).bind(id).bind(owner)
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// Records a failed refresh that leaves the tokens in place (transient, rate limited,
+    /// invalid_client, other) and releases the lease.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply_refresh_failure(
+        &mut self,
+        id: i64,
+        owner: &str,
+        class: ErrorClass,
+        detail: &str,
+        tid: Option<&str>,
+        next_attempt: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let sql = "UPDATE connections SET last_refresh_at = $1, last_refresh_outcome = 'failed', last_error_class = $2, \
+                   last_error_detail = $3, last_intuit_tid = $4, consecutive_failures = consecutive_failures + 1, \
+                   next_attempt_at = $5, lease_owner = NULL, lease_until = NULL, version = version + 1, updated_at = $1 \
+                   WHERE id = $6 AND lease_owner = $7";
+        dispatch_tx!(self, c => sqlx::query(sql)
+            .bind(now).bind(class.as_str()).bind(detail).bind(tid).bind(next_attempt).bind(id).bind(owner)
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Reads the sealed refresh token inside the transaction, locking the row on PostgreSQL
+    /// (SQLite's `BEGIN IMMEDIATE` already holds the database write lock).
+    pub async fn sealed_refresh_for_update(&mut self, id: i64) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(match self {
+            Tx::Sqlite(t) => {
+                sqlx::query_scalar("SELECT refresh_token FROM connections WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut **t)
+                    .await?
+                    .flatten()
+            }
+            Tx::Postgres(t) => {
+                sqlx::query_scalar("SELECT refresh_token FROM connections WHERE id = $1 FOR UPDATE")
+                    .bind(id)
+                    .fetch_optional(&mut **t)
+                    .await?
+                    .flatten()
+            }
+        })
+    }
+
+    /// Marks a connection dead: only the customer can bring it back.
+    pub async fn mark_needs_reconnect(
+        &mut self,
+        id: i64,
+        owner: &str,
+        reason: &str,
+        tid: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let sql = "UPDATE connections SET status = 'needs_reconnect', status_reason = $1, last_refresh_at = $2, \
+                   last_refresh_outcome = 'failed', last_error_class = 'invalid_grant', last_error_detail = $1, \
+                   last_intuit_tid = $3, consecutive_failures = consecutive_failures + 1, next_attempt_at = NULL, \
+                   lease_owner = NULL, lease_until = NULL, version = version + 1, updated_at = $2 \
+                   WHERE id = $4 AND (lease_owner = $5 OR lease_owner IS NULL)";
+        dispatch_tx!(self, c => sqlx::query(sql).bind(reason).bind(now).bind(tid).bind(id).bind(owner).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Records a CompanyInfo health check.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_sync(
+        &mut self,
+        id: i64,
+        now: DateTime<Utc>,
+        status: &str,
+        detail: &str,
+        company_name: Option<&str>,
+        tid: Option<&str>,
+        error_class: Option<ErrorClass>,
+    ) -> anyhow::Result<()> {
+        let sql = "UPDATE connections SET last_sync_at = $1, last_sync_status = $2, last_sync_detail = $3, \
+                   company_name = COALESCE($4, company_name), last_intuit_tid = COALESCE($5, last_intuit_tid), \
+                   last_error_class = COALESCE($6, last_error_class), version = version + 1, updated_at = $1 WHERE id = $7";
+        dispatch_tx!(self, c => sqlx::query(sql)
+            .bind(now).bind(status).bind(detail).bind(company_name).bind(tid).bind(error_class.map(|e| e.as_str())).bind(id)
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,169 @@
+//! Row types: what a connection looks like in the database, without and with its sealed
+//! tokens. Listing never loads ciphertexts.
+
+use crate::domain::{Environment, RealmId};
+use crate::lifecycle::Status;
+use chrono::{DateTime, Utc};
+
+impl TryFrom<String> for Environment {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl TryFrom<String> for Status {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl TryFrom<String> for RealmId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        RealmId::parse(&s)
+    }
+}
+
+/// Everything about a connection except its tokens.
+#[derive(Debug, Clone)]
+pub struct ConnectionRecord {
+    pub id: i64,
+    pub tenant: String,
+    pub realm_id: RealmId,
+    pub environment: Environment,
+    pub company_name: Option<String>,
+    pub scopes: String,
+    pub status: Status,
+    pub status_reason: Option<String>,
+    pub access_expires_at: Option<DateTime<Utc>>,
+    pub refresh_issued_at: Option<DateTime<Utc>>,
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+    pub hard_expires_at: Option<DateTime<Utc>>,
+    pub last_refresh_at: Option<DateTime<Utc>>,
+    pub last_refresh_outcome: Option<String>,
+    pub last_error_class: Option<String>,
+    pub last_error_detail: Option<String>,
+    pub last_intuit_tid: Option<String>,
+    pub last_sync_at: Option<DateTime<Utc>>,
+    pub last_sync_status: Option<String>,
+    pub last_sync_detail: Option<String>,
+    pub consecutive_failures: i64,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub previous_refresh_replaced_at: Option<DateTime<Utc>>,
+}
+
+impl<'r, R> sqlx::FromRow<'r, R> for ConnectionRecord
+where
+    R: sqlx::Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    DateTime<Utc>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(ConnectionRecord {
+            id: row.try_get("id")?,
+            tenant: row.try_get("tenant")?,
+            realm_id: text(row, "realm_id")?,
+            environment: text(row, "environment")?,
+            company_name: row.try_get("company_name")?,
+            scopes: row.try_get("scopes")?,
+            status: text(row, "status")?,
+            status_reason: row.try_get("status_reason")?,
+            access_expires_at: row.try_get("access_expires_at")?,
+            refresh_issued_at: row.try_get("refresh_issued_at")?,
+            refresh_expires_at: row.try_get("refresh_expires_at")?,
+            hard_expires_at: row.try_get("hard_expires_at")?,
+            last_refresh_at: row.try_get("last_refresh_at")?,
+            last_refresh_outcome: row.try_get("last_refresh_outcome")?,
+            last_error_class: row.try_get("last_error_class")?,
+            last_error_detail: row.try_get("last_error_detail")?,
+            last_intuit_tid: row.try_get("last_intuit_tid")?,
+            last_sync_at: row.try_get("last_sync_at")?,
+            last_sync_status: row.try_get("last_sync_status")?,
+            last_sync_detail: row.try_get("last_sync_detail")?,
+            consecutive_failures: row.try_get("consecutive_failures")?,
+            next_attempt_at: row.try_get("next_attempt_at")?,
+            lease_owner: row.try_get("lease_owner")?,
+            lease_until: row.try_get("lease_until")?,
+            version: row.try_get("version")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            previous_refresh_replaced_at: row.try_get("previous_refresh_replaced_at")?,
+        })
+    }
+}
+
+/// Reads a text column into a validated type, naming the column if the value is bad.
+fn text<'r, R, T>(row: &'r R, col: &str) -> Result<T, sqlx::Error>
+where
+    R: sqlx::Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    T: TryFrom<String, Error = String>,
+{
+    let raw: String = row.try_get(col)?;
+    T::try_from(raw).map_err(|e| sqlx::Error::ColumnDecode {
+        index: col.to_string(),
+        source: e.into(),
+    })
+}
+
+pub(crate) const RECORD_COLUMNS: &str =
+    "id, tenant, realm_id, environment, company_name, scopes, status, \
+    status_reason, access_expires_at, refresh_issued_at, refresh_expires_at, hard_expires_at, \
+    last_refresh_at, last_refresh_outcome, last_error_class, last_error_detail, last_intuit_tid, \
+    last_sync_at, last_sync_status, last_sync_detail, consecutive_failures, next_attempt_at, \
+    lease_owner, lease_until, version, created_at, updated_at, previous_refresh_replaced_at";
+
+/// The sealed tokens of one connection, with the version they were read at.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SealedTokens {
+    pub version: i64,
+    pub access_token: Option<Vec<u8>>,
+    pub refresh_token: Option<Vec<u8>>,
+    pub previous_refresh_token: Option<Vec<u8>>,
+}
+
+/// A connection about to be inserted (import, or a first consent).
+#[derive(Debug, Clone)]
+pub struct NewConnection {
+    pub tenant: String,
+    pub realm_id: RealmId,
+    pub environment: Environment,
+    pub company_name: Option<String>,
+    pub scopes: String,
+    pub status: Status,
+    pub access_expires_at: Option<DateTime<Utc>>,
+    pub refresh_issued_at: Option<DateTime<Utc>>,
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+}
+
+/// What a successful refresh writes.
+#[derive(Debug, Clone)]
+pub struct TokenUpdate {
+    pub access_token: Vec<u8>,
+    pub refresh_token: Vec<u8>,
+    /// The replaced refresh token, resealed for its new column, when Intuit rotated it.
+    pub previous_refresh_token: Option<Vec<u8>>,
+    pub access_expires_at: DateTime<Utc>,
+    pub refresh_issued_at: Option<DateTime<Utc>>,
+    pub refresh_expires_at: DateTime<Utc>,
+    pub hard_expires_at: Option<DateTime<Utc>>,
+    pub status: Status,
+    pub intuit_tid: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionFilter {
+    pub status: Option<Status>,
+    pub environment: Option<Environment>,
+}

@@ -1,0 +1,214 @@
+//! Bad input of every kind: a one-line error naming the problem, a non-zero exit, and a
+//! database left exactly as it was.
+
+mod common;
+
+use base64::Engine as _;
+use common::World;
+use qbo_console::sim::SimOptions;
+
+fn one_line_error(stderr: &str) -> &str {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected exactly one line on stderr, got:\n{stderr}"
+    );
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    lines[0]
+}
+
+#[test]
+fn invalid_configs_are_refused_with_the_key_and_the_fix() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/invalid_configs");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10);
+    let good_key = qbo_console::vault::generate_key();
+    let short_key = base64::engine::general_purpose::STANDARD.encode([7u8; 31]);
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let expect = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .expect("first line says what to expect");
+        let cwd = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_qbo-console"))
+            .current_dir(cwd.path())
+            .arg("--config")
+            .arg(&f)
+            .arg("list")
+            .env("QBO_TEST_GOOD_KEY", good_key.as_str())
+            .env("QBO_TEST_SHORT_KEY", &short_key)
+            .env("QBO_TEST_SECRET", "s3cret")
+            .env_remove("QBO_TEST_UNSET_SECRET")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {stderr}", f.display());
+        let line = one_line_error(&stderr);
+        assert!(
+            line.contains(expect),
+            "{}: expected {expect:?} in {line:?}",
+            f.display()
+        );
+        assert!(
+            !line.contains("s3cret") && !line.contains(good_key.as_str()),
+            "a secret leaked: {line}"
+        );
+        assert!(
+            !cwd.path().join("must-not-exist.db").exists(),
+            "{}: a database was created",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn environment_variables_override_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[database]\nurl = \"sqlite://a.db\"\n[vault]\nkey_env = \"QBO_TEST_K\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qbo-console"))
+        .current_dir(dir.path())
+        .args(["--config", cfg.to_str().unwrap(), "list"])
+        .env("QBO_TEST_K", qbo_console::vault::generate_key().as_str())
+        .env("QBO_CONSOLE__DATABASE__URL", "mysql://nope")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mysql://nope"));
+    // And QBO_CONSOLE_CONFIG finds the file when --config is absent.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qbo-console"))
+        .current_dir(dir.path())
+        .arg("list")
+        .env("QBO_CONSOLE_CONFIG", &cfg)
+        .env("QBO_TEST_K", qbo_console::vault::generate_key().as_str())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("a.db").exists());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qbo-console"))
+        .current_dir(dir.path())
+        .arg("list")
+        .env_remove("QBO_CONSOLE_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("qbo-console.toml: file not found"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ciphertext_from_another_row_is_refused_and_nothing_changes() {
+    let w = World::start(SimOptions::default()).await;
+    w.seed(2, "moved").await;
+    w.exec_sql(&["UPDATE connections SET refresh_token = (SELECT refresh_token FROM connections WHERE id = 1) WHERE id = 2"]).await;
+    let before = w.snapshot().await;
+    let out = w.cli(&["refresh", "moved-1"]).await;
+    assert_ne!(out.status.code(), Some(0));
+    let line = one_line_error(&common::stderr(&out)).to_string();
+    assert!(
+        line.contains("connection 2") && line.contains("another row or column"),
+        "{line}"
+    );
+    assert_eq!(before, w.snapshot().await, "the database changed");
+    // The untouched connection still refreshes.
+    w.ok(&["refresh", "moved-0"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_with_one_bad_line_writes_nothing() {
+    let w = World::start(SimOptions::default()).await;
+    w.seed(1, "base").await;
+    let before = w.snapshot().await;
+    let file = w.path("bad.csv");
+    std::fs::write(
+        &file,
+        "tenant,realm_id,environment,refresh_token\nok-1,9001,sandbox,RT1-aaaa\nbad,90x2,sandbox,RT1-bbbb\nok-2,9003,sandbox,RT1-cccc\n",
+    )
+    .unwrap();
+    let out = w.cli(&["import", file.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let line = one_line_error(&common::stderr(&out)).to_string();
+    assert!(line.contains("bad.csv:3: invalid realm id"), "{line}");
+    assert!(!line.contains("RT1-"), "{line}");
+    assert_eq!(before, w.snapshot().await);
+
+    // A JSON file whose third entry collides with an existing connection: refused whole.
+    let existing = w.connections_json().await[0]["realm_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let json = format!(
+        "[\n  {{\"tenant\":\"n1\",\"realm_id\":\"9101\",\"environment\":\"sandbox\",\"refresh_token\":\"RT1-x\"}},\n  {{\"tenant\":\"n2\",\"realm_id\":\"9102\",\"environment\":\"sandbox\",\"refresh_token\":\"RT1-y\"}},\n  {{\"tenant\":\"dup\",\"realm_id\":\"{existing}\",\"environment\":\"sandbox\",\"refresh_token\":\"RT1-z\"}}\n]\n"
+    );
+    let file = w.path("dup.json");
+    std::fs::write(&file, json).unwrap();
+    let out = w.cli(&["import", file.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let line = one_line_error(&common::stderr(&out)).to_string();
+    assert!(
+        line.contains("dup.json:4:")
+            && line.contains("already exists")
+            && line.contains("--update"),
+        "{line}"
+    );
+    assert_eq!(before, w.snapshot().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_ambiguous_tenants_are_refused() {
+    let w = World::start(SimOptions::default()).await;
+    w.seed(1, "acme").await;
+    let prod = w
+        .sim
+        .seed_grant(common::PRODUCTION_CLIENT, None, None)
+        .unwrap();
+    let file = w.path("prod.csv");
+    std::fs::write(
+        &file,
+        format!(
+            "tenant,realm_id,environment,refresh_token\nacme-0,{},production,{}\n",
+            prod.realm_id, prod.refresh_token
+        ),
+    )
+    .unwrap();
+    w.ok(&["import", file.to_str().unwrap()]).await;
+    std::fs::remove_file(&file).unwrap();
+    let before = w.snapshot().await;
+    for args in [
+        vec!["show", "nobody"],
+        vec!["refresh", "nobody"],
+        vec!["verify", "nobody"],
+    ] {
+        let out = w.cli(&args).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let line = one_line_error(&common::stderr(&out)).to_string();
+        assert!(line.contains("no connection matches \"nobody\""), "{line}");
+    }
+    let out = w.cli(&["refresh", "acme-0"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let line = one_line_error(&common::stderr(&out)).to_string();
+    assert!(
+        line.contains("matches 2 connections")
+            && line.contains("sandbox:")
+            && line.contains("production:"),
+        "{line}"
+    );
+    assert_eq!(before, w.snapshot().await);
+    // environment:realm picks one.
+    w.ok(&["refresh", &format!("production:{}", prod.realm_id)])
+        .await;
+}

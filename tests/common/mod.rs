@@ -1,0 +1,426 @@
+//! A test world: an in-process `qbo-sim`, a temporary directory with a key, secrets and a
+//! config file pointing at the emulator, and a database (temp-file SQLite, or a fresh
+//! PostgreSQL database when `QBO_CONSOLE_TEST_DATABASE_URL` is set). Commands run the real
+//! binary; everything they print is kept so the secrecy check can scan it.
+
+#![allow(dead_code)]
+
+use qbo_console::clock::Clock;
+use qbo_console::config::Config;
+use qbo_console::service::Service;
+use qbo_console::sim::{self, SeededGrant, SimHandle, SimOptions};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::Mutex;
+
+pub const SANDBOX_CLIENT: &str = "sim-sandbox-client";
+pub const SANDBOX_SECRET: &str = "sim-sandbox-secret";
+pub const PRODUCTION_CLIENT: &str = "sim-production-client";
+pub const PRODUCTION_SECRET: &str = "sim-production-secret";
+
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub db_url: String,
+    pub sim: SimHandle,
+    outputs: Mutex<Vec<String>>,
+}
+
+/// Settings tests commonly change: short timeouts so a held request or a dead process
+/// costs seconds, not minutes.
+pub struct Tuning {
+    pub intuit_timeout: &'static str,
+    pub lease: &'static str,
+    pub backoff_base: &'static str,
+    pub backoff_cap: &'static str,
+    pub max_connections: u32,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            intuit_timeout: "2s",
+            lease: "5s",
+            backoff_base: "1s",
+            backoff_cap: "10s",
+            max_connections: 8,
+        }
+    }
+}
+
+pub fn postgres_base_url() -> Option<String> {
+    std::env::var("QBO_CONSOLE_TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// A fresh, empty database for one test.
+pub async fn fresh_database(dir: &Path) -> String {
+    match postgres_base_url() {
+        None => format!("sqlite://{}/qbo.db", dir.display()),
+        Some(base) => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&base)
+                .await
+                .expect("connect to the test PostgreSQL");
+            let name = format!(
+                "qbo_t_{}",
+                qbo_console::vault::hex(&rand::random::<[u8; 6]>())
+            );
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create test database");
+            let (prefix, _) = base.rsplit_once('/').expect("database URL has a path");
+            format!("{prefix}/{name}")
+        }
+    }
+}
+
+impl World {
+    pub async fn start(opts: SimOptions) -> World {
+        Self::start_tuned(opts, Tuning::default()).await
+    }
+
+    pub async fn start_tuned(opts: SimOptions, t: Tuning) -> World {
+        let sim = sim::start(opts).await.expect("start qbo-sim");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db_url = fresh_database(dir.path()).await;
+        let key = dir.path().join("token.key");
+        std::fs::write(&key, qbo_console::vault::generate_key().as_str()).unwrap();
+        std::fs::write(dir.path().join("sandbox.secret"), SANDBOX_SECRET).unwrap();
+        std::fs::write(dir.path().join("production.secret"), PRODUCTION_SECRET).unwrap();
+        let base = sim.base_url();
+        let d = dir.path().display();
+        let config = dir.path().join("qbo-console.toml");
+        let text = format!(
+            r#"[database]
+url = "{db_url}"
+max_connections = {max}
+
+[vault]
+key_file = "{d}/token.key"
+
+[environments.sandbox]
+client_id = "{SANDBOX_CLIENT}"
+client_secret_file = "{d}/sandbox.secret"
+redirect_uri = "http://localhost:8080/callback"
+authorization_endpoint = "{base}/connect/oauth2"
+token_endpoint = "{base}/oauth2/v1/tokens/bearer"
+revocation_endpoint = "{base}/v2/oauth2/tokens/revoke"
+api_base = "{base}"
+
+[environments.production]
+client_id = "{PRODUCTION_CLIENT}"
+client_secret_file = "{d}/production.secret"
+redirect_uri = "https://ops.example.com/qbo/callback"
+authorization_endpoint = "{base}/connect/oauth2"
+token_endpoint = "{base}/oauth2/v1/tokens/bearer"
+revocation_endpoint = "{base}/v2/oauth2/tokens/revoke"
+api_base = "{base}"
+
+[intuit]
+timeout = "{timeout}"
+connect_timeout = "1s"
+
+[refresh]
+lease = "{lease}"
+backoff_base = "{bb}"
+backoff_cap = "{bc}"
+
+[log]
+level = "info"
+"#,
+            max = t.max_connections,
+            timeout = t.intuit_timeout,
+            lease = t.lease,
+            bb = t.backoff_base,
+            bc = t.backoff_cap,
+        );
+        std::fs::write(&config, text).unwrap();
+        World {
+            dir,
+            config,
+            db_url,
+            sim,
+            outputs: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_qbo-console"));
+        c.arg("--config").arg(&self.config).args(args);
+        c.env_remove("QBO_CONSOLE_LOG");
+        c.kill_on_drop(true);
+        c
+    }
+
+    /// Runs the binary to completion and keeps what it printed.
+    pub async fn cli(&self, args: &[&str]) -> Output {
+        let out = self.command(args).output().await.expect("run qbo-console");
+        self.keep(&out);
+        out
+    }
+
+    pub fn keep(&self, out: &Output) {
+        let mut o = self.outputs.lock().unwrap();
+        o.push(String::from_utf8_lossy(&out.stdout).into_owned());
+        o.push(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+
+    /// Runs and insists on exit 0, returning stdout.
+    pub async fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args).await;
+        assert!(
+            out.status.success(),
+            "qbo-console {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Creates `n` consented grants at the emulator and imports them.
+    pub async fn seed(&self, n: usize, prefix: &str) -> Vec<SeededGrant> {
+        let mut grants = Vec::new();
+        let mut csv = String::from("tenant,realm_id,environment,refresh_token,access_token,access_expires_at,company_name\n");
+        let now = chrono::Utc::now();
+        for i in 0..n {
+            let g = self
+                .sim
+                .seed_grant(SANDBOX_CLIENT, None, Some(&format!("{prefix} Company {i}")))
+                .expect("seed grant");
+            let exp = (now + chrono::Duration::seconds(g.expires_in)).to_rfc3339();
+            csv.push_str(&format!(
+                "{prefix}-{i},{},sandbox,{},{},{exp},{}\n",
+                g.realm_id, g.refresh_token, g.access_token, g.company_name
+            ));
+            grants.push(g);
+        }
+        let file = self.path(&format!("{prefix}.csv"));
+        std::fs::write(&file, csv).unwrap();
+        self.ok(&["import", file.to_str().unwrap()]).await;
+        // The import file holds tokens on purpose; it is not part of what must stay clean.
+        std::fs::remove_file(&file).unwrap();
+        grants
+    }
+
+    pub fn load_config(&self) -> Config {
+        Config::load(Some(&self.config)).expect("test config loads")
+    }
+
+    /// The same service the CLI uses, in this process.
+    pub async fn service(&self) -> Service {
+        Service::open(&self.load_config(), Clock::System)
+            .await
+            .expect("open service")
+    }
+
+    pub async fn connections_json(&self) -> Vec<serde_json::Value> {
+        let out = self.ok(&["list", "--json"]).await;
+        serde_json::from_str(&out).expect("list --json is a JSON array")
+    }
+
+    /// No token the emulator ever issued may appear in the database files (WAL included),
+    /// the PostgreSQL data directory when known, anything a command printed, or the audit
+    /// log as exported.
+    pub async fn assert_no_secrets(&self) {
+        let tokens = self.sim.issued_tokens();
+        assert!(
+            !tokens.is_empty(),
+            "the emulator issued no tokens; the check would prove nothing"
+        );
+        let finder = aho_corasick::AhoCorasick::new(&tokens).unwrap();
+        let audit = self.ok(&["audit", "tail", "-n", "100000", "--json"]).await;
+        let mut blobs: Vec<(String, Vec<u8>)> =
+            vec![("audit tail --json".into(), audit.into_bytes())];
+        for (i, o) in self.outputs.lock().unwrap().iter().enumerate() {
+            blobs.push((format!("command output #{i}"), o.clone().into_bytes()));
+        }
+        let mut files = Vec::new();
+        collect_files(self.dir.path(), &mut files);
+        if let Ok(pgdata) = std::env::var("QBO_CONSOLE_TEST_PGDATA") {
+            collect_files(Path::new(&pgdata), &mut files);
+        }
+        assert!(
+            postgres_base_url().is_some()
+                || files
+                    .iter()
+                    .any(|f| f.to_string_lossy().ends_with("qbo.db")),
+            "no database file found to scan"
+        );
+        for f in files {
+            if let Ok(bytes) = std::fs::read(&f) {
+                blobs.push((f.display().to_string(), bytes));
+            }
+        }
+        for (name, bytes) in &blobs {
+            if let Some(m) = finder.find(bytes) {
+                panic!(
+                    "a token issued by the emulator appears in {name} at byte {}",
+                    m.start()
+                );
+            }
+        }
+    }
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect_files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Columns of `connections`, for a backend-neutral dump.
+const CONNECTION_COLUMNS: &[&str] = &[
+    "id",
+    "tenant",
+    "realm_id",
+    "environment",
+    "company_name",
+    "scopes",
+    "status",
+    "status_reason",
+    "access_expires_at",
+    "refresh_issued_at",
+    "refresh_expires_at",
+    "hard_expires_at",
+    "last_refresh_at",
+    "last_refresh_outcome",
+    "last_error_class",
+    "last_error_detail",
+    "last_intuit_tid",
+    "last_sync_at",
+    "last_sync_status",
+    "last_sync_detail",
+    "consecutive_failures",
+    "next_attempt_at",
+    "lease_owner",
+    "lease_until",
+    "version",
+    "created_at",
+    "updated_at",
+    "access_token",
+    "refresh_token",
+    "previous_refresh_token",
+    "previous_refresh_replaced_at",
+];
+
+impl World {
+    /// Runs raw SQL against the test database, as an attacker or a careless admin would.
+    pub async fn exec_sql(&self, statements: &[&str]) {
+        use sqlx::Connection;
+        if postgres_base_url().is_some() {
+            let mut c = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
+            for s in statements {
+                sqlx::query(s)
+                    .execute(&mut c)
+                    .await
+                    .unwrap_or_else(|e| panic!("{s}: {e}"));
+            }
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(&self.db_url).await.unwrap();
+            for s in statements {
+                sqlx::query(s)
+                    .execute(&mut c)
+                    .await
+                    .unwrap_or_else(|e| panic!("{s}: {e}"));
+            }
+        }
+    }
+
+    /// Like `exec_sql`, but returns the error text instead of panicking.
+    pub async fn try_sql(&self, statement: &str) -> Result<(), String> {
+        use sqlx::Connection;
+        if postgres_base_url().is_some() {
+            let mut c = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
+            sqlx::query(statement)
+                .execute(&mut c)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(&self.db_url).await.unwrap();
+            sqlx::query(statement)
+                .execute(&mut c)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    }
+
+    /// Every row of every table as text, to prove an operation changed nothing.
+    pub async fn snapshot(&self) -> String {
+        use sqlx::Connection;
+        if postgres_base_url().is_some() {
+            let mut c = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
+            let mut out = String::new();
+            for sql in [
+                "SELECT c::text FROM connections c ORDER BY id",
+                "SELECT a::text FROM audit_events a ORDER BY seq",
+                "SELECT h::text FROM audit_head h",
+            ] {
+                let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap();
+                out.push_str(&rows.join("\n"));
+                out.push('\n');
+            }
+            out
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(&self.db_url).await.unwrap();
+            let conn_sql = format!(
+                "SELECT {} FROM connections ORDER BY id",
+                CONNECTION_COLUMNS
+                    .iter()
+                    .map(|c| format!("quote({c})"))
+                    .collect::<Vec<_>>()
+                    .join(" || '|' || ")
+            );
+            let audit_sql = "SELECT seq || '|' || at || '|' || action || '|' || outcome || '|' || hash FROM audit_events ORDER BY seq";
+            let mut out = String::new();
+            for sql in [
+                conn_sql.as_str(),
+                audit_sql,
+                "SELECT last_seq || '|' || last_hash FROM audit_head",
+            ] {
+                let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap();
+                out.push_str(&rows.join("\n"));
+                out.push('\n');
+            }
+            out
+        }
+    }
+
+    pub async fn drop_audit_guards(&self) {
+        if postgres_base_url().is_some() {
+            self.exec_sql(&["DROP TRIGGER audit_events_no_update ON audit_events"])
+                .await;
+        } else {
+            self.exec_sql(&[
+                "DROP TRIGGER audit_events_no_update",
+                "DROP TRIGGER audit_events_no_delete",
+            ])
+            .await;
+        }
+    }
+}
