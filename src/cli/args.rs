@@ -41,6 +41,13 @@ pub enum Command {
     /// Encryption keys
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Run the credential core end to end against the built-in Intuit emulator, on a
+    /// temporary SQLite database (needs no configuration)
+    Demo {
+        /// Keep the emulator and the temporary database after the walkthrough, until Ctrl-C
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 #[derive(Debug, Args)]

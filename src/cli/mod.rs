@@ -1,6 +1,7 @@
 //! The command line: parse, load config, call the service, print, choose the exit code.
 
 mod args;
+mod demo;
 mod render;
 
 pub use args::Cli;
@@ -11,7 +12,7 @@ use crate::config::{Config, ConfigError};
 use crate::identity::{Actor, Interface, Role};
 use crate::service::{self, Selection, Service, ServiceError};
 use crate::store::{ConnectionFilter, Store};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 /// Exit codes, documented in `--help`.
@@ -104,8 +105,15 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
 }
 
 fn init_logging(cfg: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("QBO_CONSOLE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    let mut spec = std::env::var("QBO_CONSOLE_LOG").unwrap_or_else(|_| cfg.log.level.clone());
+    // PostgreSQL notices ("relation already exists, skipping") are not the operator's concern.
+    if !spec.contains("sqlx") {
+        spec.push_str(",sqlx=warn");
+    }
+    let filter = tracing_subscriber::EnvFilter::try_new(&spec).unwrap_or_else(|e| {
+        eprintln!("warning: log filter {spec:?} is invalid ({e}); using \"warn\"");
+        tracing_subscriber::EnvFilter::new("warn")
+    });
     let json = cfg.log.format == "json";
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let file = cfg.log.file.as_ref().and_then(|p| {
@@ -132,13 +140,21 @@ fn init_logging(cfg: &Config) {
             .with_writer(std::sync::Mutex::new(f))
             .try_init(),
         (None, true) => builder.json().with_writer(std::io::stderr).try_init(),
-        (None, false) => builder.with_writer(std::io::stderr).try_init(),
+        (None, false) => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .try_init(),
     };
 }
 
 async fn run(cli: Cli) -> Result<u8, Failure> {
-    if let Command::Keys(KeysCommand::Generate { out }) = &cli.command {
-        return keys_generate(out.as_deref());
+    match &cli.command {
+        Command::Keys(KeysCommand::Generate { out }) => return keys_generate(out.as_deref()),
+        Command::Demo { keep } => {
+            demo::run(*keep).await?;
+            return Ok(exit::OK);
+        }
+        _ => {}
     }
     let config = Config::load(cli.config.as_deref())?;
     init_logging(&config);
@@ -261,7 +277,9 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(exit::OK)
         }
-        Command::Db(_) | Command::Keys(_) => unreachable!("handled before the service was opened"),
+        Command::Db(_) | Command::Keys(_) | Command::Demo { .. } => {
+            unreachable!("handled before the service was opened")
+        }
     }
 }
 

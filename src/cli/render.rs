@@ -12,6 +12,9 @@ use std::fmt::Write;
 /// "in 42m", "3h ago".
 pub fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let secs = (t - now).num_seconds();
+    if secs == 0 {
+        return "just now".into();
+    }
     let span = human_span(secs.unsigned_abs());
     if secs >= 0 {
         format!("in {span}")

@@ -65,7 +65,7 @@ pub(crate) fn classify_oauth(
         .as_ref()
         .and_then(|v| v.get("error_description"))
         .and_then(|e| e.as_str())
-        .map(|s| clip(s));
+        .map(clip);
     let class = match (status, code.as_deref()) {
         (429, _) => ErrorClass::RateLimited,
         (s, _) if s >= 500 => ErrorClass::Transient,

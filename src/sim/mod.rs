@@ -30,6 +30,7 @@ mod faults;
 mod http;
 mod options;
 mod qbo;
+mod realms;
 mod scopes;
 mod server;
 mod state;
