@@ -41,6 +41,8 @@ pub struct Config {
     pub intuit: IntuitConfig,
     pub refresh: RefreshConfig,
     pub scheduler: SchedulerConfig,
+    pub daemon: DaemonConfig,
+    pub roles: RolesConfig,
     pub log: LogConfig,
 }
 
@@ -213,16 +215,43 @@ pub struct SchedulerConfig {
     /// Refresh an access token this long before it expires; also what `refresh --due` means.
     #[serde(with = "humantime_serde", default = "default_before_expiry")]
     pub refresh_before_expiry: Duration,
+    /// Keep every live connection's access token fresh (the token API then answers at once).
+    /// When false, the scheduler only keeps refresh tokens from lapsing.
+    #[serde(default = "yes")]
+    pub refresh_access_tokens: bool,
+    /// Refresh any live connection whose refresh token has not been used for this long, so
+    /// none ever reaches Intuit's 100-day idle limit.
+    #[serde(with = "humantime_serde", default = "default_keep_alive")]
+    pub keep_alive_after: Duration,
+    /// Spread: each next refresh is scheduled up to this much earlier than strictly
+    /// needed, at random, so an hour's refreshes do not land in the same second.
+    #[serde(with = "humantime_serde", default = "default_jitter")]
+    pub jitter: Duration,
     /// Flag connections this many days before Intuit's 5-year hard limit as `expiring`.
     #[serde(default = "default_hard_expiry_warning_days")]
     pub hard_expiry_warning_days: u32,
+    /// How often the scheduler looks for due work.
+    #[serde(with = "humantime_serde", default = "default_tick")]
+    pub tick: Duration,
+    /// Refreshes in flight at once, across environments.
+    #[serde(default = "default_max_concurrency")]
+    pub max_concurrency: usize,
+    /// Calls to Intuit per second, per environment.
+    #[serde(default = "default_rate_per_second")]
+    pub rate_per_second: u32,
 }
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
         SchedulerConfig {
             refresh_before_expiry: default_before_expiry(),
+            refresh_access_tokens: true,
+            keep_alive_after: default_keep_alive(),
+            jitter: default_jitter(),
             hard_expiry_warning_days: default_hard_expiry_warning_days(),
+            tick: default_tick(),
+            max_concurrency: default_max_concurrency(),
+            rate_per_second: default_rate_per_second(),
         }
     }
 }
@@ -230,8 +259,79 @@ impl Default for SchedulerConfig {
 fn default_before_expiry() -> Duration {
     Duration::from_secs(10 * 60)
 }
+fn default_keep_alive() -> Duration {
+    Duration::from_secs(30 * 86_400)
+}
+fn default_jitter() -> Duration {
+    Duration::from_secs(120)
+}
 fn default_hard_expiry_warning_days() -> u32 {
     30
+}
+fn default_tick() -> Duration {
+    Duration::from_secs(1)
+}
+/// Intuit allows 10 concurrent requests per app and realm; single flight keeps us at one
+/// per realm, and this bounds the app as a whole.
+fn default_max_concurrency() -> usize {
+    10
+}
+fn default_rate_per_second() -> u32 {
+    50
+}
+
+/// The daemon: its operators' socket and its HTTP listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// The operators' Unix socket; the CLI connects here unless `--embedded`.
+    #[serde(default = "default_socket")]
+    pub socket: PathBuf,
+    /// Group that owns the socket (mode 0660), so its members can connect.
+    #[serde(default)]
+    pub socket_group: Option<String>,
+    /// Health and metrics listener; loopback by default.
+    #[serde(default = "default_http_listen")]
+    pub http_listen: String,
+    /// On SIGTERM, in-flight refreshes get this long to finish before they are abandoned
+    /// (safely: an abandoned refresh leaves its lease to expire and its token in place).
+    #[serde(with = "humantime_serde", default = "default_shutdown_grace")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            socket: default_socket(),
+            socket_group: None,
+            http_listen: default_http_listen(),
+            shutdown_grace: default_shutdown_grace(),
+        }
+    }
+}
+
+fn default_socket() -> PathBuf {
+    PathBuf::from("/run/qbo-console/ops.sock")
+}
+fn default_http_listen() -> String {
+    "127.0.0.1:9187".into()
+}
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(20)
+}
+
+/// Who may do what, by OS account or `@group`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolesConfig {
+    #[serde(default)]
+    pub admin: Vec<String>,
+    #[serde(default)]
+    pub support: Vec<String>,
+    #[serde(default)]
+    pub auditor: Vec<String>,
+    #[serde(default)]
+    pub viewer: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -280,6 +380,10 @@ struct RawConfig {
     refresh: RefreshConfig,
     #[serde(default)]
     scheduler: SchedulerConfig,
+    #[serde(default)]
+    daemon: DaemonConfig,
+    #[serde(default)]
+    roles: RolesConfig,
     #[serde(default)]
     log: LogConfig,
 }
@@ -464,6 +568,46 @@ impl Config {
                     .into(),
             ));
         }
+        let sched = &raw.scheduler;
+        if sched.max_concurrency == 0 || sched.rate_per_second == 0 || sched.tick.is_zero() {
+            return Err(err(
+                "[scheduler] max_concurrency, rate_per_second and tick must be above zero".into(),
+            ));
+        }
+        if sched.keep_alive_after >= Duration::from_secs(90 * 86_400)
+            || sched.keep_alive_after.is_zero()
+        {
+            return Err(err(format!(
+                "[scheduler] keep_alive_after ({}) must be positive and well under Intuit's 100-day idle limit; 30d is a good value",
+                humantime::format_duration(sched.keep_alive_after)
+            )));
+        }
+        if raw
+            .daemon
+            .http_listen
+            .parse::<std::net::SocketAddr>()
+            .is_err()
+        {
+            return Err(err(format!(
+                "[daemon] http_listen {:?} is not an address such as 127.0.0.1:9187",
+                raw.daemon.http_listen
+            )));
+        }
+        for (role, members) in [
+            ("admin", &raw.roles.admin),
+            ("support", &raw.roles.support),
+            ("auditor", &raw.roles.auditor),
+            ("viewer", &raw.roles.viewer),
+        ] {
+            if let Some(bad) = members
+                .iter()
+                .find(|m| m.trim().is_empty() || m.trim() == "@")
+            {
+                return Err(err(format!(
+                    "[roles] {role} has an empty member {bad:?}; use an account name or @group"
+                )));
+            }
+        }
         if !matches!(raw.log.format.as_str(), "text" | "json") {
             return Err(err(format!(
                 "[log] format {:?}: expected \"text\" or \"json\"",
@@ -482,6 +626,8 @@ impl Config {
             intuit: raw.intuit,
             refresh: raw.refresh,
             scheduler: raw.scheduler,
+            daemon: raw.daemon,
+            roles: raw.roles,
             log: raw.log,
         })
     }

@@ -32,6 +32,8 @@ impl Interface {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// An account no role is mapped to: allowed nothing.
+    Unmapped,
     Viewer,
     Auditor,
     Support,
@@ -54,6 +56,7 @@ pub enum Permission {
 impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Unmapped => "unmapped",
             Role::Viewer => "viewer",
             Role::Auditor => "auditor",
             Role::Support => "support",
@@ -65,6 +68,7 @@ impl Role {
         use Permission::*;
         match self {
             Role::Admin => true,
+            Role::Unmapped => false,
             Role::Viewer => matches!(p, ViewConnections),
             Role::Auditor => matches!(p, ViewConnections | ReadAudit),
             Role::Support => matches!(p, ViewConnections | Refresh | Verify | ReconnectLink),
@@ -130,6 +134,71 @@ pub fn account_name(uid: u32) -> String {
     format!("uid:{uid}")
 }
 
+/// The names of every group an account belongs to (primary included), from the system's
+/// group database.
+pub fn groups_of(account: &str, primary_gid: u32) -> Vec<String> {
+    let Ok(name) = std::ffi::CString::new(account) else {
+        return Vec::new();
+    };
+    let mut n: libc::c_int = 64;
+    let mut gids: Vec<libc::gid_t> = vec![0; n as usize];
+    loop {
+        let mut count = n;
+        // SAFETY: `name` is NUL-terminated; `gids` has room for `count` entries and
+        // getgrouplist writes at most that many, updating `count`.
+        let rc = unsafe {
+            libc::getgrouplist(name.as_ptr(), primary_gid, gids.as_mut_ptr(), &mut count)
+        };
+        if rc >= 0 {
+            gids.truncate(count.max(0) as usize);
+            break;
+        }
+        if count <= n || count > 65_536 {
+            gids.truncate(0);
+            gids.push(primary_gid);
+            break;
+        }
+        n = count;
+        gids = vec![0; n as usize];
+    }
+    gids.into_iter().filter_map(group_name).collect()
+}
+
+fn group_name(gid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: as for getpwuid_r: all storage is owned here and correctly sized.
+    let rc = unsafe { libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc != 0 || result.is_null() || grp.gr_name.is_null() {
+        return None;
+    }
+    // SAFETY: on success gr_name points at a NUL-terminated string inside `buf`.
+    unsafe { CStr::from_ptr(grp.gr_name) }
+        .to_str()
+        .ok()
+        .map(str::to_string)
+}
+
+/// A group's id by name.
+pub fn group_id(name: &str) -> Option<u32> {
+    let cname = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: as above.
+    let rc = unsafe {
+        libc::getgrnam_r(
+            cname.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    (rc == 0 && !result.is_null()).then_some(grp.gr_gid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,8 +214,10 @@ mod tests {
     }
 
     #[test]
-    fn root_has_a_name() {
+    fn root_has_a_name_and_groups() {
         assert_eq!(account_name(0), "root");
+        assert!(groups_of("root", 0).contains(&"root".to_string()));
+        assert_eq!(group_id("root"), Some(0));
     }
 
     #[test]

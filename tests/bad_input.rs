@@ -41,7 +41,8 @@ fn invalid_configs_are_refused_with_the_key_and_the_fix() {
             .current_dir(cwd.path())
             .arg("--config")
             .arg(&f)
-            .arg("list")
+            // The process that holds the secrets is the one that must refuse them.
+            .args(["--embedded", "list"])
             .env("QBO_TEST_GOOD_KEY", good_key.as_str())
             .env("QBO_TEST_SHORT_KEY", &short_key)
             .env("QBO_TEST_SECRET", "s3cret")
@@ -79,7 +80,7 @@ fn environment_variables_override_the_file() {
     .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_qbo-console"))
         .current_dir(dir.path())
-        .args(["--config", cfg.to_str().unwrap(), "list"])
+        .args(["--config", cfg.to_str().unwrap(), "--embedded", "list"])
         .env("QBO_TEST_K", qbo_console::vault::generate_key().as_str())
         .env("QBO_CONSOLE__DATABASE__URL", "mysql://nope")
         .output()
@@ -89,7 +90,7 @@ fn environment_variables_override_the_file() {
     // And QBO_CONSOLE_CONFIG finds the file when --config is absent.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_qbo-console"))
         .current_dir(dir.path())
-        .arg("list")
+        .args(["--embedded", "list"])
         .env("QBO_CONSOLE_CONFIG", &cfg)
         .env("QBO_TEST_K", qbo_console::vault::generate_key().as_str())
         .output()

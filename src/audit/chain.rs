@@ -1,14 +1,14 @@
 //! Storing and checking the chain.
 
 use super::event::AuditRecord;
-use crate::store::{Store, Tx};
-use serde::Serialize;
+use crate::store::{Store, Tx, TxInner};
+use serde::{Deserialize, Serialize};
 
 pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 const AUDIT_COLUMNS: &str = "seq, at, actor_account, actor_uid, actor_ssh, interface, role, action, connection_id, \
     environment, realm_id, tenant, outcome, error_class, reason, intuit_tid, request_id, fingerprints, prev_hash, hash";
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerifyReport {
     pub ok: bool,
     pub events: i64,
@@ -20,13 +20,13 @@ pub struct VerifyReport {
 
 impl Tx {
     pub(crate) async fn audit_head_for_update(&mut self) -> anyhow::Result<(i64, String)> {
-        Ok(match self {
-            Tx::Sqlite(t) => {
+        Ok(match &mut self.inner {
+            TxInner::Sqlite(t) => {
                 sqlx::query_as("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")
                     .fetch_one(&mut **t)
                     .await?
             }
-            Tx::Postgres(t) => {
+            TxInner::Postgres(t) => {
                 sqlx::query_as("SELECT last_seq, last_hash FROM audit_head WHERE id = 1 FOR UPDATE")
                     .fetch_one(&mut **t)
                     .await?

@@ -11,7 +11,7 @@ mod event;
 pub use chain::{verify, VerifyReport};
 pub use event::{AuditEvent, AuditRecord, Outcome};
 
-use crate::store::{Store, Tx};
+use crate::store::{Change, Store, Tx, TxInner, NOTIFY_CHANNEL};
 
 impl Tx {
     /// Appends one event to the chain. Concurrent writers serialize on the chain head
@@ -20,6 +20,20 @@ impl Tx {
         let (last_seq, last_hash) = self.audit_head_for_update().await?;
         let record = event.seal(last_seq + 1, &last_hash);
         self.insert_audit(&record).await?;
+        let change = Change {
+            audit_seq: record.seq,
+            connection_id: record.connection_id,
+        };
+        if let TxInner::Postgres(t) = &mut self.inner {
+            // Delivered to every listening daemon when (and only if) this transaction commits.
+            let payload = serde_json::to_string(&change)?;
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(NOTIFY_CHANNEL)
+                .bind(payload)
+                .execute(&mut **t)
+                .await?;
+        }
+        self.changes.push(change);
         Ok(record)
     }
 }

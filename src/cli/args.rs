@@ -9,12 +9,18 @@ use std::path::PathBuf;
     version,
     about = "Keeps QuickBooks Online OAuth connections alive and records who touched them",
     after_help = "Exit codes: 0 everything asked succeeded; 1 an operation failed (a refresh, a verify, a damaged audit chain); \
-                  2 bad input (usage, configuration, unknown tenant, bad import file); 3 permission denied; 4 internal or database error."
+                  2 bad input (usage, configuration, unknown tenant, bad import file); 3 permission denied; 4 internal or database error; \
+                  5 no daemon answers (start `qbo-console serve`, or use --embedded)."
 )]
 pub struct Cli {
     /// Configuration file (else $QBO_CONSOLE_CONFIG, else ./qbo-console.toml)
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
+
+    /// Run the operation in this process instead of asking the daemon (needs the key, the
+    /// client secrets and the database; recorded in the audit log all the same)
+    #[arg(long, global = true)]
+    pub embedded: bool,
 
     #[command(subcommand)]
     pub command: Command,
@@ -32,6 +38,14 @@ pub enum Command {
     Refresh(RefreshArgs),
     /// Call CompanyInfo to prove connections work; records last sync status
     Verify(VerifyArgs),
+    /// Run the daemon: scheduled refreshes, the operators' socket, health and metrics
+    Serve,
+    /// Print changes (refreshes, verifies, imports, refusals) as the daemon commits them
+    Watch {
+        /// One JSON object per change
+        #[arg(long)]
+        json: bool,
+    },
     /// Read and check the audit log
     #[command(subcommand)]
     Audit(AuditCommand),

@@ -1,17 +1,23 @@
 //! The command line: parse, load config, call the service, print, choose the exit code.
 
 mod args;
+mod client;
 mod demo;
 mod render;
 
 pub use args::Cli;
 use args::{AuditCommand, Command, DbCommand, KeysCommand};
 
+use crate::audit::{AuditRecord, VerifyReport as AuditVerifyReport};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::identity::{Actor, Interface, Role};
-use crate::service::{self, Selection, Service, ServiceError};
-use crate::store::{ConnectionFilter, Store};
+use crate::lifecycle::import::ImportReport;
+use crate::service::{
+    self, ConnectionDetail, ConnectionView, RefreshReport, Request, Service, ServiceError,
+    VerifyReport,
+};
+use crate::store::Store;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -22,6 +28,7 @@ pub mod exit {
     pub const BAD_INPUT: u8 = 2;
     pub const DENIED: u8 = 3;
     pub const INTERNAL: u8 = 4;
+    pub const UNAVAILABLE: u8 = 5;
 }
 
 /// A failure on its way to the terminal: one line, and the exit code it deserves.
@@ -42,7 +49,7 @@ impl From<ConfigError> for Failure {
 impl From<ServiceError> for Failure {
     fn from(e: ServiceError) -> Self {
         let code = match &e {
-            ServiceError::Denied { .. } => exit::DENIED,
+            ServiceError::Denied { .. } | ServiceError::Refused(_) => exit::DENIED,
             ServiceError::NotFound(_) | ServiceError::Ambiguous(_) | ServiceError::Input(_) => {
                 exit::BAD_INPUT
             }
@@ -158,80 +165,136 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     }
     let config = Config::load(cli.config.as_deref())?;
     init_logging(&config);
-    if let Command::Db(DbCommand::Migrate) = &cli.command {
-        let store = Store::connect(&config.database.url, 1).await?;
-        let n = store.migrate().await?;
-        println!(
-            "database {}: {n} migration(s) applied, schema up to date",
-            crate::config::redact_url(&config.database.url)
-        );
-        return Ok(exit::OK);
-    }
-    let svc = Service::open(&config, Clock::System).await?;
-    // Embedded mode: the account holding the key and the database is the admin.
-    let me = Actor::current_process(Interface::Cli, Role::Admin);
-    let now = || svc.engine().clock.now();
-    match cli.command {
+    let request = match cli.command {
+        Command::Db(DbCommand::Migrate) => {
+            let store = Store::connect(&config.database.url, 1).await?;
+            let n = store.migrate().await?;
+            println!(
+                "database {}: {n} migration(s) applied, schema up to date",
+                crate::config::redact_url(&config.database.url)
+            );
+            return Ok(exit::OK);
+        }
+        Command::Serve => {
+            crate::daemon::serve(config).await?;
+            return Ok(exit::OK);
+        }
+        Command::Watch { json } => return watch(&config, json).await,
         Command::Import(a) => {
             let text = std::fs::read_to_string(&a.file).map_err(|e| Failure {
                 code: exit::BAD_INPUT,
                 message: format!("cannot read {}: {e}", a.file.display()),
             })?;
-            let report = svc
-                .import(&me, &text, &a.file.display().to_string(), a.update)
-                .await?;
-            if a.json {
-                print_json(&report)?;
-            } else {
-                println!("{}", render::import_report(&report));
-            }
-            Ok(exit::OK)
+            (
+                Request::Import {
+                    file: a.file.display().to_string(),
+                    text,
+                    update: a.update,
+                },
+                a.json,
+            )
         }
         Command::List(a) => {
-            let filter = ConnectionFilter {
-                status: a
-                    .status
-                    .as_deref()
-                    .map(str::parse)
-                    .transpose()
-                    .map_err(|m: String| ServiceError::Input(m))?,
-                environment: a
-                    .environment
-                    .as_deref()
-                    .map(str::parse)
-                    .transpose()
-                    .map_err(|m: String| ServiceError::Input(m))?,
-            };
-            let rows = svc.list(&me, &filter).await?;
-            if a.json {
-                print_json(&rows)?;
+            let status = a
+                .status
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|m: String| ServiceError::Input(m))?;
+            let environment = a
+                .environment
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|m: String| ServiceError::Input(m))?;
+            (
+                Request::List {
+                    status,
+                    environment,
+                },
+                a.json,
+            )
+        }
+        Command::Show(a) => (Request::Show { target: a.target }, a.json),
+        Command::Refresh(a) => (
+            Request::Refresh {
+                targets: a.targets,
+                due: a.due,
+                all: a.all,
+            },
+            a.json,
+        ),
+        Command::Verify(a) => (Request::Verify { targets: a.targets }, a.json),
+        Command::Audit(AuditCommand::Verify { json }) => (Request::AuditVerify, json),
+        Command::Audit(AuditCommand::Tail { n, json }) => (Request::AuditTail { n }, json),
+        Command::Keys(_) | Command::Demo { .. } => {
+            unreachable!("handled before the configuration was loaded")
+        }
+    };
+    let (request, json) = request;
+    let (value, now) = if cli.embedded {
+        let svc = Service::open(&config, Clock::System).await?;
+        // Embedded mode: the account holding the key and the database is the admin.
+        let me = Actor::current_process(Interface::Cli, Role::Admin);
+        let v = svc.handle(&me, request.clone()).await?;
+        (v, svc.engine().clock.now())
+    } else {
+        (
+            client::call(&config.daemon.socket, &request).await?,
+            chrono::Utc::now(),
+        )
+    };
+    show(&request, value, json, now)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, Failure> {
+    serde_json::from_value(v).map_err(|e| Failure {
+        code: exit::INTERNAL,
+        message: format!("unexpected reply shape: {e}"),
+    })
+}
+
+/// Prints a reply exactly the same way whichever path it came by, and picks the exit code.
+fn show(
+    request: &Request,
+    value: serde_json::Value,
+    json: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<u8, Failure> {
+    match request {
+        Request::Import { .. } => {
+            let r: ImportReport = decode(value)?;
+            if json {
+                print_json(&r)?
             } else {
-                println!("{}", render::connections_table(&rows, now()));
+                println!("{}", render::import_report(&r))
             }
             Ok(exit::OK)
         }
-        Command::Show(a) => {
-            let d = svc.show(&me, &a.target).await?;
-            if a.json {
-                print_json(&d)?;
+        Request::List { .. } => {
+            let rows: Vec<ConnectionView> = decode(value)?;
+            if json {
+                print_json(&rows)?
             } else {
-                println!("{}", render::detail(&d, now()));
+                println!("{}", render::connections_table(&rows, now))
             }
             Ok(exit::OK)
         }
-        Command::Refresh(a) => {
-            let sel = if a.all {
-                Selection::All
-            } else if a.due {
-                Selection::Due
+        Request::Show { .. } => {
+            let d: ConnectionDetail = decode(value)?;
+            if json {
+                print_json(&d)?
             } else {
-                Selection::Named(a.targets)
-            };
-            let reports = svc.refresh(&me, &sel).await?;
-            if a.json {
-                print_json(&reports)?;
+                println!("{}", render::detail(&d, now))
+            }
+            Ok(exit::OK)
+        }
+        Request::Refresh { .. } => {
+            let reports: Vec<RefreshReport> = decode(value)?;
+            if json {
+                print_json(&reports)?
             } else {
-                println!("{}", render::refresh_reports(&reports, now()));
+                println!("{}", render::refresh_reports(&reports, now))
             }
             Ok(if service::all_refreshed(&reports) {
                 exit::OK
@@ -239,12 +302,12 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 exit::FAILED
             })
         }
-        Command::Verify(a) => {
-            let reports = svc.verify(&me, &a.targets).await?;
-            if a.json {
-                print_json(&reports)?;
+        Request::Verify { .. } => {
+            let reports: Vec<VerifyReport> = decode(value)?;
+            if json {
+                print_json(&reports)?
             } else {
-                println!("{}", render::verify_reports(&reports));
+                println!("{}", render::verify_reports(&reports))
             }
             Ok(if reports.iter().all(|r| r.outcome.is_success()) {
                 exit::OK
@@ -252,17 +315,17 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 exit::FAILED
             })
         }
-        Command::Audit(AuditCommand::Verify { json }) => {
-            let r = svc.audit_verify(&me).await?;
+        Request::AuditVerify => {
+            let r: AuditVerifyReport = decode(value)?;
             if json {
-                print_json(&r)?;
+                print_json(&r)?
             } else {
-                println!("{}", render::audit_verify(&r));
+                println!("{}", render::audit_verify(&r))
             }
             Ok(if r.ok { exit::OK } else { exit::FAILED })
         }
-        Command::Audit(AuditCommand::Tail { n, json }) => {
-            let rows = svc.audit_tail(&me, n).await?;
+        Request::AuditTail { .. } => {
+            let rows: Vec<AuditRecord> = decode(value)?;
             if json {
                 let mut out = std::io::stdout().lock();
                 for r in &rows {
@@ -277,10 +340,32 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(exit::OK)
         }
-        Command::Db(_) | Command::Keys(_) | Command::Demo { .. } => {
-            unreachable!("handled before the service was opened")
+        Request::Watch | Request::WhoAmI => {
+            print_json(&value)?;
+            Ok(exit::OK)
         }
     }
+}
+
+/// `watch`: prints each change the daemon reports, as it commits.
+async fn watch(config: &Config, json: bool) -> Result<u8, Failure> {
+    client::stream(&config.daemon.socket, &Request::Watch, |v| {
+        let mut out = std::io::stdout().lock();
+        let _ = if json {
+            writeln!(out, "{v}")
+        } else {
+            match serde_json::from_value::<crate::store::Change>(v.clone()) {
+                Ok(c) => match c.connection_id {
+                    Some(id) => writeln!(out, "audit #{}: connection {id} changed", c.audit_seq),
+                    None => writeln!(out, "audit #{}", c.audit_seq),
+                },
+                Err(_) => writeln!(out, "{v}"),
+            }
+        };
+        out.flush().is_ok()
+    })
+    .await?;
+    Ok(exit::OK)
 }
 
 fn keys_generate(out: Option<&std::path::Path>) -> Result<u8, Failure> {

@@ -48,21 +48,21 @@ struct RawRow {
     company_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImportReport {
     pub created: usize,
     pub updated: usize,
     pub rows: Vec<ImportedRow>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImportedRow {
     pub line: usize,
     pub connection_id: i64,
     pub tenant: String,
     pub realm_id: String,
     pub environment: Environment,
-    pub action: &'static str,
+    pub action: String,
 }
 
 /// Parses a file's text. JSON when it starts with `[`, CSV with a header otherwise.
@@ -260,7 +260,7 @@ impl Engine {
                 ev = ev.fingerprint("access", self.vault.fingerprint(a.expose()));
             }
             ev.reason = Some(format!("{action} from {file} line {}", e.line));
-            tx.audit(&ev).await?;
+            self.audit(&mut tx, &ev).await?;
             if action == "created" {
                 report.created += 1;
             } else {
@@ -272,10 +272,10 @@ impl Engine {
                 tenant: e.tenant,
                 realm_id: e.realm_id.to_string(),
                 environment: e.environment,
-                action,
+                action: action.to_string(),
             });
         }
-        tx.commit().await?;
+        self.published(tx.commit().await?);
         Ok(report)
     }
 }

@@ -10,19 +10,22 @@ mod status;
 mod verify;
 
 pub use backoff::next_delay;
-pub use refresh::{RefreshOutcome, RefreshResult};
+pub use refresh::{outcome_name, RefreshOutcome, RefreshResult};
 pub use status::Status;
 pub use verify::{describe_refresh, VerifyOutcome};
 
+use crate::audit::{AuditEvent, AuditRecord};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, RefreshConfig, SchedulerConfig};
 use crate::domain::Environment;
 use crate::intuit::IntuitClient;
-use crate::store::Store;
+use crate::metrics::Metrics;
+use crate::store::{Change, Store, Tx};
 use crate::vault::Vault;
 use rand::RngCore;
 use single_flight::SingleFlight;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub type Clients = HashMap<Environment, Arc<IntuitClient>>;
@@ -41,6 +44,10 @@ pub struct Engine {
     flights: SingleFlight,
     /// Identifies this process as a lease holder: host, pid and a random tag.
     owner: String,
+    changes: tokio::sync::broadcast::Sender<Change>,
+    pub metrics: Arc<Metrics>,
+    /// Set while a PostgreSQL listener relays every commit (ours included) to `changes`.
+    relayed: AtomicBool,
 }
 
 impl Engine {
@@ -85,7 +92,45 @@ impl Engine {
             scheduler_cfg: config.scheduler.clone(),
             flights: SingleFlight::default(),
             owner: lease_owner_tag(),
+            changes: tokio::sync::broadcast::channel(4096).0,
+            metrics: Arc::new(Metrics::new()),
+            relayed: AtomicBool::new(false),
         }
+    }
+
+    /// Changes as they commit, for live views.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+
+    /// Tells subscribers about a commit, unless a PostgreSQL listener will (it hears every
+    /// daemon's commits, this one's included, so relaying here too would double them).
+    pub fn published(&self, changes: Vec<Change>) {
+        if !self.relayed.load(Ordering::Relaxed) {
+            for c in changes {
+                let _ = self.changes.send(c);
+            }
+        }
+    }
+
+    /// Called by the PostgreSQL listener for every change any daemon committed.
+    pub fn relay(&self, change: Change) {
+        let _ = self.changes.send(change);
+    }
+
+    pub fn set_relayed(&self, on: bool) {
+        self.relayed.store(on, Ordering::Relaxed);
+    }
+
+    /// Appends an audit event inside `tx`, counting failures for `/metrics`.
+    pub async fn audit(&self, tx: &mut Tx, ev: &AuditEvent) -> anyhow::Result<AuditRecord> {
+        tx.audit(ev).await.inspect_err(|_| {
+            self.metrics.audit_write_failures.inc();
+        })
+    }
+
+    pub fn refresh_config(&self) -> &RefreshConfig {
+        &self.refresh_cfg
     }
 
     pub fn client(&self, env: Environment) -> Result<&Arc<IntuitClient>, String> {

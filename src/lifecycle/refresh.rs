@@ -17,10 +17,10 @@ use crate::store::{ConnectionRecord, TokenUpdate};
 use crate::vault::{AccessToken, RefreshToken, TokenColumn};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use rand::Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum RefreshOutcome {
     /// This call refreshed the connection.
@@ -86,11 +86,29 @@ impl Engine {
     /// Refreshes one connection, coalescing with any refresh of it already under way here or
     /// in another process sharing the database.
     pub async fn refresh(&self, id: i64, actor: &Actor) -> anyhow::Result<RefreshResult> {
+        let started = Instant::now();
         let _flight = self.flights.enter(id).await;
         let requested_at = self.clock.now();
         if let Some(done) = self.acquire_lease(id, requested_at).await? {
+            self.count(&Ok(RefreshResult::from(done.clone())), started);
             return Ok(done.into());
         }
+        let result = self.run_leased(id, actor).await;
+        self.count(&result, started);
+        result
+    }
+
+    /// Refreshes a connection whose lease this process already holds (the scheduler claims
+    /// leases in batches).
+    pub async fn refresh_claimed(&self, id: i64, actor: &Actor) -> anyhow::Result<RefreshResult> {
+        let started = Instant::now();
+        let _flight = self.flights.enter(id).await;
+        let result = self.run_leased(id, actor).await;
+        self.count(&result, started);
+        result
+    }
+
+    async fn run_leased(&self, id: i64, actor: &Actor) -> anyhow::Result<RefreshResult> {
         let result = self.refresh_leased(id, actor).await;
         if result.is_err() {
             // Best effort: never leave a lease behind on an unexpected error. If even this
@@ -98,6 +116,48 @@ impl Engine {
             let _ = self.store.release_lease(id, &self.owner).await;
         }
         result
+    }
+
+    fn count(&self, result: &anyhow::Result<RefreshResult>, started: Instant) {
+        let name = match result {
+            Ok(r) => outcome_name(&r.outcome),
+            Err(_) => "error",
+        };
+        self.metrics
+            .count_refresh(name, started.elapsed().as_secs_f64());
+        match result {
+            Ok(r) => {
+                tracing::info!(outcome = name, detail = ?DescribeOutcome(&r.outcome), "refresh")
+            }
+            Err(e) => tracing::debug!(error = %e, "refresh failed before reaching a verdict"),
+        }
+    }
+
+    /// When the scheduler should next refresh a connection that was just refreshed: before
+    /// its access token expires (if access tokens are kept fresh) and before its refresh
+    /// token has been idle for `keep_alive_after`, minus a random spread.
+    fn next_scheduled(
+        &self,
+        now: DateTime<Utc>,
+        access_expires_at: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        let cfg = &self.scheduler_cfg;
+        let keep_alive = now
+            + ChronoDuration::from_std(cfg.keep_alive_after).unwrap_or(ChronoDuration::days(30));
+        let target = if cfg.refresh_access_tokens {
+            let before = ChronoDuration::from_std(cfg.refresh_before_expiry)
+                .unwrap_or(ChronoDuration::minutes(10));
+            (access_expires_at - before).min(keep_alive)
+        } else {
+            keep_alive
+        };
+        let jitter_ms = cfg.jitter.as_millis().min(i64::MAX as u128) as i64;
+        let spread = if jitter_ms > 0 {
+            rand::thread_rng().gen_range(0..=jitter_ms)
+        } else {
+            0
+        };
+        (target - ChronoDuration::milliseconds(spread)).max(now + ChronoDuration::seconds(1))
     }
 
     /// Waits for the lease. Returns `Some(outcome)` when waiting made the refresh
@@ -243,6 +303,7 @@ impl Engine {
             hard_expires_at,
             status,
             intuit_tid: grant.intuit_tid.clone(),
+            next_attempt_at: self.next_scheduled(now, access_expires_at),
             at: now,
         };
         let mut ev = self
@@ -279,8 +340,8 @@ impl Engine {
                 grant.intuit_tid.as_deref().unwrap_or("none")
             );
         }
-        tx.audit(&ev).await?;
-        tx.commit().await?;
+        self.audit(&mut tx, &ev).await?;
+        self.published(tx.commit().await?);
         Ok(RefreshResult {
             outcome: RefreshOutcome::Refreshed {
                 access_expires_at,
@@ -326,8 +387,8 @@ impl Engine {
         ev.error_class = Some(ErrorClass::InvalidGrant.as_str().into());
         ev.reason = Some(reason.clone());
         ev.intuit_tid = e.intuit_tid.clone();
-        tx.audit(&ev).await?;
-        tx.commit().await?;
+        self.audit(&mut tx, &ev).await?;
+        self.published(tx.commit().await?);
         Ok(RefreshOutcome::NeedsReconnect {
             reason,
             intuit_tid: e.intuit_tid,
@@ -351,8 +412,8 @@ impl Engine {
         ev.reason = Some(detail.clone());
         ev.intuit_tid = e.intuit_tid.clone();
         let mut tx = self.store.begin().await?;
-        tx.audit(&ev).await?;
-        tx.commit().await?;
+        self.audit(&mut tx, &ev).await?;
+        self.published(tx.commit().await?);
         self.store.release_lease(rec.id, &self.owner).await?;
         Ok(RefreshOutcome::ConfigError {
             detail,
@@ -391,8 +452,8 @@ impl Engine {
             now,
         )
         .await?;
-        tx.audit(&ev).await?;
-        tx.commit().await?;
+        self.audit(&mut tx, &ev).await?;
+        self.published(tx.commit().await?);
         Ok(RefreshOutcome::Failed {
             error_class: e.class,
             detail: e.detail.clone(),
@@ -406,4 +467,25 @@ impl Engine {
 fn refreshed_since(rec: &ConnectionRecord, t: DateTime<Utc>) -> bool {
     rec.last_refresh_outcome.as_deref() == Some("ok")
         && rec.last_refresh_at.is_some_and(|at| at >= t)
+}
+
+pub fn outcome_name(o: &RefreshOutcome) -> &'static str {
+    match o {
+        RefreshOutcome::Refreshed { .. } => "refreshed",
+        RefreshOutcome::AlreadyRefreshed { .. } => "already_refreshed",
+        RefreshOutcome::Failed { .. } => "failed",
+        RefreshOutcome::NeedsReconnect { .. } => "needs_reconnect",
+        RefreshOutcome::ConfigError { .. } => "config_error",
+        RefreshOutcome::Skipped { .. } => "skipped",
+        RefreshOutcome::Busy { .. } => "busy",
+    }
+}
+
+/// Logs an outcome without anything secret (outcomes never hold tokens).
+struct DescribeOutcome<'a>(&'a RefreshOutcome);
+
+impl std::fmt::Debug for DescribeOutcome<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&super::describe_refresh(self.0))
+    }
 }

@@ -9,9 +9,9 @@ use crate::intuit::IntuitError;
 use crate::store::ConnectionRecord;
 use crate::vault::AccessToken;
 use chrono::Duration as ChronoDuration;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum VerifyOutcome {
     Ok {
@@ -196,8 +196,8 @@ impl Engine {
                 VerifyOutcome::RefreshFailed { refresh }
             }
         };
-        tx.audit(&ev).await?;
-        tx.commit().await?;
+        self.audit(&mut tx, &ev).await?;
+        self.published(tx.commit().await?);
         Ok(outcome)
     }
 }

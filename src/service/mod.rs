@@ -2,8 +2,10 @@
 //! the token API later. Each takes the caller's identity, checks its role, and records
 //! refusals in the audit log.
 
+pub mod protocol;
 mod views;
 
+pub use protocol::{Reply, Request};
 pub use views::{
     ConnectionDetail, ConnectionView, RefreshReport, Target, VerifyReport, REFRESH_WINDOW_DAYS,
 };
@@ -14,7 +16,7 @@ use crate::config::Config;
 use crate::domain::Environment;
 use crate::identity::{Actor, Permission};
 use crate::lifecycle::import::{self, ImportReport};
-use crate::lifecycle::{Clients, Engine, Missing, RefreshOutcome, Status};
+use crate::lifecycle::{Clients, Engine, Missing, Status};
 use crate::store::{ConnectionFilter, ConnectionRecord, Store};
 use crate::vault::Vault;
 use chrono::Duration as ChronoDuration;
@@ -29,6 +31,9 @@ pub enum ServiceError {
         role: String,
         what: String,
     },
+    /// A denial as relayed by the daemon, already worded.
+    #[error("{0}")]
+    Refused(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -104,8 +109,8 @@ impl Service {
         let mut ev = AuditEvent::new(self.engine.clock.now(), caller, what, Outcome::Denied);
         ev.reason = Some(format!("role {} lacks permission for {what}", caller.role));
         let mut tx = self.store().begin().await?;
-        tx.audit(&ev).await?;
-        tx.commit().await?;
+        self.engine.audit(&mut tx, &ev).await?;
+        self.engine.published(tx.commit().await?);
         Err(ServiceError::Denied {
             account: caller.account.clone(),
             role: caller.role.to_string(),
@@ -246,6 +251,76 @@ impl Service {
         Ok(out)
     }
 
+    /// Answers one request as the caller: the single entry point the CLI (embedded) and the
+    /// operators' socket share. `Watch` is streaming and handled by the socket itself.
+    pub async fn handle(&self, caller: &Actor, req: Request) -> Result<serde_json::Value> {
+        fn json<T: serde::Serialize>(v: T) -> Result<serde_json::Value> {
+            serde_json::to_value(v).map_err(|e| ServiceError::Internal(e.into()))
+        }
+        match req {
+            Request::List {
+                status,
+                environment,
+            } => json(
+                self.list(
+                    caller,
+                    &ConnectionFilter {
+                        status,
+                        environment,
+                    },
+                )
+                .await?,
+            ),
+            Request::Show { target } => json(self.show(caller, &target).await?),
+            Request::Refresh { targets, due, all } => {
+                let sel = match (all, due, targets.is_empty()) {
+                    (true, false, true) => Selection::All,
+                    (false, true, true) => Selection::Due,
+                    (false, false, false) => Selection::Named(targets),
+                    _ => {
+                        return Err(ServiceError::Input(
+                            "refresh needs targets, --due or --all (exactly one of them)".into(),
+                        ))
+                    }
+                };
+                json(self.refresh(caller, &sel).await?)
+            }
+            Request::Verify { targets } => json(self.verify(caller, &targets).await?),
+            Request::Import { file, text, update } => {
+                json(self.import(caller, &text, &file, update).await?)
+            }
+            Request::AuditTail { n } => json(self.audit_tail(caller, n).await?),
+            Request::AuditVerify => json(self.audit_verify(caller).await?),
+            Request::WhoAmI => json(caller),
+            Request::Watch => {
+                self.authorize(caller, Permission::ViewConnections, "watch")
+                    .await?;
+                Err(ServiceError::Input(
+                    "watch streams changes and is only available over the operators' socket".into(),
+                ))
+            }
+        }
+    }
+
+    /// Checks a streaming subscription's permission (recording a refusal).
+    pub async fn authorize_watch(&self, caller: &Actor) -> Result<()> {
+        self.authorize(caller, Permission::ViewConnections, "watch")
+            .await
+    }
+
+    /// Records a refusal of a caller no role is mapped to, whatever it asked.
+    pub async fn deny_unmapped(&self, caller: &Actor, what: &str) -> ServiceError {
+        match self
+            .authorize(caller, Permission::ViewConnections, what)
+            .await
+        {
+            Err(e) => e,
+            Ok(()) => {
+                ServiceError::Internal(anyhow::anyhow!("an unmapped caller was allowed {what}"))
+            }
+        }
+    }
+
     /// Finds exactly one connection by tenant name, realm id, or `environment:realm`.
     pub async fn resolve(&self, selector: &str) -> Result<ConnectionRecord> {
         let s = selector.trim();
@@ -291,15 +366,4 @@ pub fn all_refreshed(reports: &[RefreshReport]) -> bool {
     reports.iter().all(|r| r.outcome.is_success())
 }
 
-/// Convenience for tests and the scheduler: a refresh outcome's one-word name.
-pub fn outcome_name(o: &RefreshOutcome) -> &'static str {
-    match o {
-        RefreshOutcome::Refreshed { .. } => "refreshed",
-        RefreshOutcome::AlreadyRefreshed { .. } => "already_refreshed",
-        RefreshOutcome::Failed { .. } => "failed",
-        RefreshOutcome::NeedsReconnect { .. } => "needs_reconnect",
-        RefreshOutcome::ConfigError { .. } => "config_error",
-        RefreshOutcome::Skipped { .. } => "skipped",
-        RefreshOutcome::Busy { .. } => "busy",
-    }
-}
+pub use crate::lifecycle::outcome_name;

@@ -6,12 +6,12 @@ use crate::domain::Environment;
 use crate::lifecycle::{RefreshOutcome, Status, VerifyOutcome};
 use crate::store::ConnectionRecord;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Intuit's rolling refresh-token window (INTUIT.md, "The two clocks").
 pub const REFRESH_WINDOW_DAYS: i64 = 100;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConnectionView {
     pub id: i64,
     pub tenant: String,
@@ -79,14 +79,14 @@ impl ConnectionView {
 }
 
 /// `show`: the connection and its recent audit events.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConnectionDetail {
     pub connection: ConnectionView,
     pub recent_events: Vec<AuditRecord>,
 }
 
 /// Which connection an outcome is about.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Target {
     pub connection_id: i64,
     pub tenant: String,
@@ -105,7 +105,7 @@ impl Target {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RefreshReport {
     #[serde(flatten)]
     pub target: Target,
@@ -113,7 +113,7 @@ pub struct RefreshReport {
     pub outcome: RefreshOutcome,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerifyReport {
     #[serde(flatten)]
     pub target: Target,

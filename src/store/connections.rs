@@ -4,7 +4,7 @@
 use super::rows::{
     ConnectionFilter, ConnectionRecord, NewConnection, SealedTokens, TokenUpdate, RECORD_COLUMNS,
 };
-use super::{dispatch, dispatch_tx, Store, Tx};
+use super::{dispatch, dispatch_tx, Store, Tx, TxInner};
 use crate::domain::{Environment, ErrorClass};
 use crate::lifecycle::Status;
 use chrono::{DateTime, Utc};
@@ -173,13 +173,13 @@ impl Tx {
                    access_expires_at = $5, refresh_issued_at = COALESCE($6, refresh_issued_at), refresh_expires_at = $7, \
                    hard_expires_at = COALESCE($8, hard_expires_at), status = $9, status_reason = NULL, \
                    last_refresh_at = $4, last_refresh_outcome = 'ok', last_error_class = NULL, last_error_detail = NULL, \
-                   last_intuit_tid = $10, consecutive_failures = 0, next_attempt_at = NULL, \
+                   last_intuit_tid = $10, consecutive_failures = 0, next_attempt_at = $13, \
                    lease_owner = NULL, lease_until = NULL, version = version + 1, updated_at = $4 \
                    WHERE id = $11 AND lease_owner = $12";
         let done = dispatch_tx!(self, c => sqlx::query(sql)
             .bind(&u.access_token).bind(&u.refresh_token).bind(u.previous_refresh_token.as_deref()).bind(u.at)
             .bind(u.access_expires_at).bind(u.refresh_issued_at).bind(u.refresh_expires_at).bind(u.hard_expires_at)
-            .bind(u.status.as_str()).bind(&u.intuit_tid).bind(id).bind(owner)
+            .bind(u.status.as_str()).bind(&u.intuit_tid).bind(id).bind(owner).bind(u.next_attempt_at)
             .execute(c).await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
@@ -210,15 +210,15 @@ impl Tx {
     /// Reads the sealed refresh token inside the transaction, locking the row on PostgreSQL
     /// (SQLite's `BEGIN IMMEDIATE` already holds the database write lock).
     pub async fn sealed_refresh_for_update(&mut self, id: i64) -> anyhow::Result<Option<Vec<u8>>> {
-        Ok(match self {
-            Tx::Sqlite(t) => {
+        Ok(match &mut self.inner {
+            TxInner::Sqlite(t) => {
                 sqlx::query_scalar("SELECT refresh_token FROM connections WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&mut **t)
                     .await?
                     .flatten()
             }
-            Tx::Postgres(t) => {
+            TxInner::Postgres(t) => {
                 sqlx::query_scalar("SELECT refresh_token FROM connections WHERE id = $1 FOR UPDATE")
                     .bind(id)
                     .fetch_optional(&mut **t)

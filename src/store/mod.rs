@@ -6,8 +6,10 @@
 mod connections;
 mod migrate;
 mod rows;
+mod schedule;
 
 pub use rows::{ConnectionFilter, ConnectionRecord, NewConnection, SealedTokens, TokenUpdate};
+pub use schedule::Claimed;
 
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -42,12 +44,12 @@ pub(crate) use dispatch;
 /// Same as `dispatch!`, for an open transaction.
 macro_rules! dispatch_tx {
     ($on:expr, $c:ident => $body:expr) => {
-        match $on {
-            $crate::store::Tx::Sqlite(t) => {
+        match &mut $on.inner {
+            $crate::store::TxInner::Sqlite(t) => {
                 let $c = &mut **t;
                 $body
             }
-            $crate::store::Tx::Postgres(t) => {
+            $crate::store::TxInner::Postgres(t) => {
                 let $c = &mut **t;
                 $body
             }
@@ -56,11 +58,28 @@ macro_rules! dispatch_tx {
 }
 pub(crate) use dispatch_tx;
 
-/// A write transaction. Dropping it without `commit` rolls back.
-pub enum Tx {
+/// A write transaction. Dropping it without `commit` rolls back. It remembers what it
+/// changed, so that subscribers hear of it once it commits.
+pub struct Tx {
+    pub(crate) inner: TxInner,
+    pub(crate) changes: Vec<Change>,
+}
+
+pub(crate) enum TxInner {
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }
+
+/// Something subscribers (the TUI, `watch`) want to hear about: an audit event was
+/// appended, usually with the connection it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Change {
+    pub audit_seq: i64,
+    pub connection_id: Option<i64>,
+}
+
+/// The PostgreSQL channel that carries `Change`s between daemons.
+pub const NOTIFY_CHANNEL: &str = "qbo_console_changes";
 
 impl Store {
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
@@ -107,17 +126,21 @@ impl Store {
     /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes can fail with
     /// SQLITE_BUSY when another writer got there first, and busy_timeout cannot help it.
     pub async fn begin(&self) -> anyhow::Result<Tx> {
-        Ok(match self {
-            Store::Sqlite(p) => Tx::Sqlite(
+        let inner = match self {
+            Store::Sqlite(p) => TxInner::Sqlite(
                 p.begin_with("BEGIN IMMEDIATE")
                     .await
                     .context("cannot start a database transaction")?,
             ),
-            Store::Postgres(p) => Tx::Postgres(
+            Store::Postgres(p) => TxInner::Postgres(
                 p.begin()
                     .await
                     .context("cannot start a database transaction")?,
             ),
+        };
+        Ok(Tx {
+            inner,
+            changes: Vec::new(),
         })
     }
 
@@ -127,11 +150,13 @@ impl Store {
 }
 
 impl Tx {
-    pub async fn commit(self) -> anyhow::Result<()> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await,
-            Tx::Postgres(t) => t.commit().await,
+    /// Commits, returning what changed so the caller can tell subscribers.
+    pub async fn commit(self) -> anyhow::Result<Vec<Change>> {
+        match self.inner {
+            TxInner::Sqlite(t) => t.commit().await,
+            TxInner::Postgres(t) => t.commit().await,
         }
-        .context("cannot commit the database transaction")
+        .context("cannot commit the database transaction")?;
+        Ok(self.changes)
     }
 }

@@ -159,6 +159,8 @@ pub struct TokenUpdate {
     pub hard_expires_at: Option<DateTime<Utc>>,
     pub status: Status,
     pub intuit_tid: Option<String>,
+    /// When the scheduler should refresh it next.
+    pub next_attempt_at: DateTime<Utc>,
     pub at: DateTime<Utc>,
 }
 

@@ -34,6 +34,8 @@ pub struct Tuning {
     pub backoff_base: &'static str,
     pub backoff_cap: &'static str,
     pub max_connections: u32,
+    /// More TOML, placed inside [scheduler] (and after it, for further sections).
+    pub extra: String,
 }
 
 impl Default for Tuning {
@@ -44,6 +46,7 @@ impl Default for Tuning {
             backoff_base: "1s",
             backoff_cap: "10s",
             max_connections: 8,
+            extra: String::new(),
         }
     }
 }
@@ -128,6 +131,17 @@ lease = "{lease}"
 backoff_base = "{bb}"
 backoff_cap = "{bc}"
 
+[daemon]
+socket = "{d}/ops.sock"
+http_listen = "127.0.0.1:0"
+shutdown_grace = "5s"
+
+[scheduler]
+jitter = "0s"
+tick = "200ms"
+max_concurrency = 8
+rate_per_second = 1000
+{extra}
 [log]
 level = "info"
 "#,
@@ -136,6 +150,7 @@ level = "info"
             lease = t.lease,
             bb = t.backoff_base,
             bc = t.backoff_cap,
+            extra = t.extra,
         );
         std::fs::write(&config, text).unwrap();
         World {
@@ -151,9 +166,25 @@ level = "info"
         self.dir.path().join(name)
     }
 
-    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+    /// The CLI as an operator runs it: a client of the daemon's socket.
+    pub fn daemon_command(&self, args: &[&str]) -> tokio::process::Command {
         let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_qbo-console"));
         c.arg("--config").arg(&self.config).args(args);
+        c.env_remove("QBO_CONSOLE_LOG");
+        c.kill_on_drop(true);
+        c
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.path("ops.sock")
+    }
+
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_qbo-console"));
+        c.arg("--config").arg(&self.config);
+        // The credential-core tests run the service in the CLI process; daemon tests use
+        // `daemon_command`, which talks to the socket.
+        c.arg("--embedded").args(args);
         c.env_remove("QBO_CONSOLE_LOG");
         c.kill_on_drop(true);
         c

@@ -1,0 +1,65 @@
+//! One daemon per SQLite database: an exclusive `flock` on a file beside it, released by the
+//! kernel when the process dies, so a crash never leaves a stale lock.
+
+use anyhow::Context;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+pub struct DaemonLock {
+    _file: File,
+}
+
+/// The database file a `sqlite:` URL names, if it names one.
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    Some(PathBuf::from(path))
+}
+
+impl DaemonLock {
+    pub fn acquire(db: &Path) -> anyhow::Result<DaemonLock> {
+        let path = PathBuf::from(format!("{}.daemon.lock", db.display()));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open the daemon lock {}", path.display()))?;
+        // SAFETY: the descriptor is valid for the life of `file`.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            anyhow::bail!(
+                "another qbo-console daemon already serves the SQLite database {} (lock {} is held); \
+                 SQLite supports one daemon: stop the other, or move to PostgreSQL to run several",
+                db.display(),
+                path.display()
+            );
+        }
+        Ok(DaemonLock { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_come_from_sqlite_urls() {
+        assert_eq!(
+            sqlite_path("sqlite:///var/lib/q.db"),
+            Some(PathBuf::from("/var/lib/q.db"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite://q.db?mode=rwc"),
+            Some(PathBuf::from("q.db"))
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://x/y"), None);
+    }
+}

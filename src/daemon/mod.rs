@@ -1,0 +1,167 @@
+//! `qbo-console serve`: the long-running process that alone holds the encryption key, the
+//! Intuit client secrets and the database credentials. It runs the scheduler, the
+//! operators' socket and the HTTP listener, relays changes between daemons sharing a
+//! PostgreSQL database, and shuts down gracefully.
+
+mod http;
+mod lock;
+pub mod roles;
+pub mod scheduler;
+mod socket;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::identity::{Actor, Interface, Role};
+use crate::service::Service;
+use crate::store::{Change, Store, NOTIFY_CHANNEL};
+use anyhow::Context;
+use scheduler::Scheduler;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub struct Daemon {
+    pub service: Service,
+    pub scheduler: Arc<Scheduler>,
+    pub http_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    scheduler_task: JoinHandle<()>,
+    other_tasks: Vec<JoinHandle<()>>,
+    grace: Duration,
+    _lock: Option<lock::DaemonLock>,
+}
+
+impl Daemon {
+    pub async fn start(config: &Config, clock: Clock) -> anyhow::Result<Daemon> {
+        let _lock = match lock::sqlite_path(&config.database.url) {
+            Some(db) => Some(lock::DaemonLock::acquire(&db)?),
+            None => None,
+        };
+        let service = Service::open(config, clock).await?;
+        let engine = service.engine().clone();
+        let (stop, stop_rx) = watch::channel(false);
+        let mut other_tasks = Vec::new();
+
+        if let Store::Postgres(pool) = &engine.store {
+            let mut listener = sqlx::postgres::PgListener::connect_with(pool)
+                .await
+                .context("cannot LISTEN on PostgreSQL")?;
+            listener
+                .listen(NOTIFY_CHANNEL)
+                .await
+                .context("cannot LISTEN on PostgreSQL")?;
+            engine.set_relayed(true);
+            let relay = engine.clone();
+            let mut stop_l = stop_rx.clone();
+            other_tasks.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        n = listener.recv() => match n {
+                            Ok(n) => match serde_json::from_str::<Change>(n.payload()) {
+                                Ok(c) => relay.relay(c),
+                                Err(e) => tracing::warn!(error = %e, "unreadable change notification"),
+                            },
+                            Err(e) => {
+                                tracing::warn!(error = %e, "PostgreSQL LISTEN connection lost; reconnecting");
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                            }
+                        },
+                        _ = stop_l.changed() => break,
+                    }
+                }
+                relay.set_relayed(false);
+            }));
+        }
+
+        let actor = Actor::current_process(Interface::Scheduler, Role::Admin);
+        let scheduler = Arc::new(Scheduler::new(
+            engine.clone(),
+            config.scheduler.clone(),
+            actor,
+        ));
+        let scheduler_task = tokio::spawn(scheduler.clone().run(stop_rx.clone()));
+
+        let sock =
+            socket::bind(&config.daemon.socket, config.daemon.socket_group.as_deref()).await?;
+        other_tasks.push(tokio::spawn(socket::serve(
+            sock,
+            config.daemon.socket.clone(),
+            service.clone(),
+            roles::RoleMap::new(&config.roles),
+            stop_rx.clone(),
+        )));
+
+        let addr: SocketAddr = config
+            .daemon
+            .http_listen
+            .parse()
+            .context("[daemon] http_listen")?;
+        let tcp = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr} ([daemon] http_listen): is another daemon using it?")
+        })?;
+        let http_addr = tcp.local_addr()?;
+        let app = http::router(http::HttpState {
+            engine: engine.clone(),
+            scheduler: scheduler.clone(),
+        });
+        let mut stop_h = stop_rx.clone();
+        other_tasks.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop_h.changed().await;
+            };
+            if let Err(e) = axum::serve(tcp, app).with_graceful_shutdown(shutdown).await {
+                tracing::error!(error = %e, "HTTP listener failed");
+            }
+        }));
+
+        Ok(Daemon {
+            service,
+            scheduler,
+            http_addr,
+            stop,
+            scheduler_task,
+            other_tasks,
+            grace: config.daemon.shutdown_grace,
+            _lock,
+        })
+    }
+
+    /// Stops taking work, lets in-flight refreshes finish within the grace period, and
+    /// abandons the rest. An abandoned refresh is safe: its transaction never committed,
+    /// so the previous token stays stored and its lease expires.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        match tokio::time::timeout(self.grace, self.scheduler_task).await {
+            Ok(_) => tracing::info!("scheduler stopped"),
+            Err(_) => tracing::warn!(
+                "in-flight refreshes did not finish within the shutdown grace; abandoned"
+            ),
+        }
+        for t in self.other_tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        }
+        self.service.engine().store.close().await;
+    }
+}
+
+/// Runs until SIGTERM or SIGINT.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let daemon = Daemon::start(&config, Clock::System).await?;
+    eprintln!(
+        "qbo-console serving: operators' socket {}, http://{} (/healthz, /metrics), database {}",
+        config.daemon.socket.display(),
+        daemon.http_addr,
+        crate::config::redact_url(&config.database.url)
+    );
+    tracing::info!(socket = %config.daemon.socket.display(), http = %daemon.http_addr, "daemon started");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    eprintln!("qbo-console: shutting down");
+    daemon.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! The scheduler: refreshes each live connection before its access token expires (when
+//! configured) and before its refresh token has been idle too long, most urgent first,
+//! within a concurrency limit and a per-environment rate. Transient failures come back on
+//! their backoff (`next_attempt_at`); a connection that needs reconnecting is never picked;
+//! an `invalid_client` pauses its whole environment instead of blaming tenants.
+
+use crate::config::SchedulerConfig;
+use crate::domain::Environment;
+use crate::identity::Actor;
+use crate::lifecycle::{Engine, RefreshOutcome};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use futures_util::stream::{self, StreamExt};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// How long an environment stays paused after Intuit rejected our client credentials
+/// before the scheduler probes it again.
+pub const PAUSE_AFTER_INVALID_CLIENT: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct TickReport {
+    pub claimed: usize,
+    pub refreshed: usize,
+    pub failed: usize,
+    pub needs_reconnect: usize,
+    pub config_errors: usize,
+    pub other: usize,
+}
+
+/// Spaces calls evenly: at most `per_second` starts per second.
+struct RateLimiter {
+    interval: Duration,
+    next: tokio::sync::Mutex<Instant>,
+}
+
+impl RateLimiter {
+    fn new(per_second: u32) -> Self {
+        RateLimiter {
+            interval: Duration::from_secs(1) / per_second.max(1),
+            next: tokio::sync::Mutex::new(Instant::now()),
+        }
+    }
+
+    async fn wait(&self) {
+        let at = {
+            let mut next = self.next.lock().await;
+            let at = (*next).max(Instant::now());
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+pub struct Scheduler {
+    engine: Arc<Engine>,
+    cfg: SchedulerConfig,
+    actor: Actor,
+    limiters: HashMap<Environment, RateLimiter>,
+    paused: Mutex<HashMap<Environment, (DateTime<Utc>, String)>>,
+}
+
+impl Scheduler {
+    pub fn new(engine: Arc<Engine>, cfg: SchedulerConfig, actor: Actor) -> Scheduler {
+        let limiters = Environment::ALL
+            .into_iter()
+            .map(|e| (e, RateLimiter::new(cfg.rate_per_second)))
+            .collect();
+        Scheduler {
+            engine,
+            cfg,
+            actor,
+            limiters,
+            paused: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Environments currently paused, with until when and why.
+    pub fn paused(&self) -> Vec<(Environment, DateTime<Utc>, String)> {
+        let now = self.engine.clock.now();
+        let map = self.paused.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .filter(|(_, (until, _))| *until > now)
+            .map(|(e, (u, r))| (*e, *u, r.clone()))
+            .collect()
+    }
+
+    fn is_paused(&self, env: Environment) -> bool {
+        let now = self.engine.clock.now();
+        let map = self.paused.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&env).is_some_and(|(until, _)| *until > now)
+    }
+
+    fn pause(&self, env: Environment, reason: &str) {
+        let until = self.engine.clock.now()
+            + ChronoDuration::from_std(PAUSE_AFTER_INVALID_CLIENT)
+                .unwrap_or(ChronoDuration::minutes(5));
+        tracing::error!(
+            environment = %env,
+            until = %until,
+            "INTUIT REJECTED OUR CLIENT CREDENTIALS: all {env} refreshes are paused; no tenant is marked dead. Fix client_id/client_secret for [environments.{env}]. {reason}"
+        );
+        self.paused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(env, (until, reason.to_string()));
+        self.engine
+            .metrics
+            .environment_paused
+            .get_or_create(&crate::metrics::EnvLabel {
+                environment: env.to_string(),
+            })
+            .set(1);
+    }
+
+    fn active_environments(&self) -> Vec<Environment> {
+        Environment::ALL
+            .into_iter()
+            .filter(|e| self.engine.client(*e).is_ok())
+            .filter(|e| {
+                let paused = self.is_paused(*e);
+                if !paused {
+                    self.engine
+                        .metrics
+                        .environment_paused
+                        .get_or_create(&crate::metrics::EnvLabel {
+                            environment: e.to_string(),
+                        })
+                        .set(0);
+                }
+                !paused
+            })
+            .collect()
+    }
+
+    /// Refreshes everything that is due now, batch by batch, until nothing due is left or
+    /// `stop` is raised. Connections that fail transiently are scheduled later by their
+    /// backoff, so this always finishes.
+    pub async fn run_once(&self, stop: &watch::Receiver<bool>) -> anyhow::Result<TickReport> {
+        let mut report = TickReport::default();
+        let store = &self.engine.store;
+        let lease = ChronoDuration::from_std(self.engine.refresh_config().lease)?;
+        let batch_size = (self.cfg.max_concurrency * 4) as i64;
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let envs = self.active_environments();
+            let now = self.engine.clock.now();
+            let batch = store
+                .claim_due(
+                    self.engine.lease_owner(),
+                    now + lease,
+                    now,
+                    batch_size,
+                    &envs,
+                )
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            report.claimed += batch.len();
+            let results: Vec<(Environment, anyhow::Result<RefreshOutcome>)> = stream::iter(batch)
+                .map(|c| async move {
+                    let env: Environment = c.environment.parse().unwrap_or(Environment::Sandbox);
+                    if *stop.borrow() || self.is_paused(env) {
+                        let _ = store.release_lease(c.id, self.engine.lease_owner()).await;
+                        return (
+                            env,
+                            Ok(RefreshOutcome::Skipped {
+                                reason: "scheduler stopped or environment paused".into(),
+                            }),
+                        );
+                    }
+                    self.limiters[&env].wait().await;
+                    (
+                        env,
+                        self.engine
+                            .refresh_claimed(c.id, &self.actor)
+                            .await
+                            .map(|r| r.outcome),
+                    )
+                })
+                .buffer_unordered(self.cfg.max_concurrency)
+                .collect()
+                .await;
+            for (env, r) in results {
+                match r {
+                    Ok(RefreshOutcome::Refreshed { .. })
+                    | Ok(RefreshOutcome::AlreadyRefreshed { .. }) => report.refreshed += 1,
+                    Ok(RefreshOutcome::Failed { .. }) => report.failed += 1,
+                    Ok(RefreshOutcome::NeedsReconnect { .. }) => report.needs_reconnect += 1,
+                    Ok(RefreshOutcome::ConfigError { detail, .. }) => {
+                        report.config_errors += 1;
+                        if !self.is_paused(env) {
+                            self.pause(env, &detail);
+                        }
+                    }
+                    Ok(_) => report.other += 1,
+                    Err(e) => {
+                        report.other += 1;
+                        tracing::error!(error = %e, "scheduled refresh failed");
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Runs until `stop` is raised: a pass every tick (or at once when nudged).
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut ticker = tokio::time::interval(self.cfg.tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                break;
+            }
+            match self.run_once(&stop).await {
+                Ok(r) if r.claimed > 0 => tracing::info!(?r, "scheduler pass"),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "scheduler pass failed; retrying next tick")
+                }
+            }
+        }
+    }
+}

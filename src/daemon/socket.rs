@@ -1,0 +1,185 @@
+//! The operators' socket. Each connection is identified by the kernel's peer credentials
+//! (uid → account → groups → role); nothing the client sends can change who it is. Requests
+//! are JSON lines answered by `Service::handle`; `watch` streams committed changes.
+
+use super::roles::RoleMap;
+use crate::identity::{account_name, groups_of, ssh_client_address, Actor, Interface, Role};
+use crate::service::{Reply, Request, Service, ServiceError};
+use anyhow::Context;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+
+/// Largest request accepted (an import file travels inside one).
+const MAX_REQUEST: u64 = 64 * 1024 * 1024;
+
+/// Binds the socket: refuses if another daemon answers there, replaces a stale file,
+/// then sets mode 0660 and the configured group.
+pub async fn bind(path: &Path, group: Option<&str>) -> anyhow::Result<UnixListener> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the socket directory {}", dir.display()))?;
+    }
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            anyhow::bail!("another qbo-console daemon already answers at {}; stop it first or set [daemon] socket", path.display());
+        }
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove the stale socket {}", path.display()))?;
+    }
+    let listener =
+        UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .with_context(|| format!("cannot set mode 0660 on {}", path.display()))?;
+    if let Some(g) = group {
+        let gid = crate::identity::group_id(g).with_context(|| {
+            format!("[daemon] socket_group {g:?} is not a group on this machine")
+        })?;
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+            .context("socket path contains NUL")?;
+        // SAFETY: `c` is a valid NUL-terminated path; uid -1 leaves the owner unchanged.
+        let rc = unsafe { libc::chown(c.as_ptr(), u32::MAX, gid) };
+        if rc != 0 {
+            anyhow::bail!(
+                "cannot give {} to group {g}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    Ok(listener)
+}
+
+pub async fn serve(
+    listener: UnixListener,
+    path: PathBuf,
+    svc: Service,
+    roles: RoleMap,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let svc = svc.clone();
+                    let roles = roles.clone();
+                    let stop = stop.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = connection(stream, svc, roles, stop).await {
+                            tracing::debug!(error = %e, "operator connection ended");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept on the operators' socket failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+            _ = stop.changed() => break,
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
+/// Who is on the other end, from the kernel.
+fn caller(stream: &UnixStream, roles: &RoleMap) -> std::io::Result<Actor> {
+    let cred = stream.peer_cred()?;
+    let account = account_name(cred.uid());
+    let groups = groups_of(&account, cred.gid());
+    // The SSH address is read from the caller's own environment through /proc, which the
+    // kernel provides; the client cannot put it in a request.
+    let ssh = cred
+        .pid()
+        .and_then(|pid| std::fs::read(format!("/proc/{pid}/environ")).ok())
+        .and_then(|env| {
+            env.split(|b| *b == 0).find_map(|kv| {
+                kv.strip_prefix(b"SSH_CONNECTION=")
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+            })
+        });
+    Ok(Actor {
+        role: roles.role_for(&account, &groups),
+        account,
+        uid: cred.uid(),
+        ssh_client: ssh_client_address(ssh.as_deref()),
+        interface: Interface::Cli,
+    })
+}
+
+async fn connection(
+    stream: UnixStream,
+    svc: Service,
+    roles: RoleMap,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let actor = caller(&stream, &roles)?;
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_REQUEST)
+            .read_until(b'\n', &mut line)
+            .await?;
+        if n == 0 {
+            return Ok(());
+        }
+        let request: Request = match serde_json::from_slice(&line) {
+            Ok(r) => r,
+            Err(e) => {
+                let reply = Reply::from(ServiceError::Input(format!("malformed request: {e}")));
+                send(&mut write, &reply).await?;
+                continue;
+            }
+        };
+        if actor.role == Role::Unmapped {
+            let err = svc.deny_unmapped(&actor, request.verb()).await;
+            let message = format!(
+                "{err}: account {} is not mapped to any role in [roles]",
+                actor.account
+            );
+            send(&mut write, &Reply::from(ServiceError::Refused(message))).await?;
+            continue;
+        }
+        if let Request::Watch = request {
+            return watch_changes(&svc, &actor, &mut write, stop).await;
+        }
+        let reply = Reply::from_result(svc.handle(&actor, request).await);
+        send(&mut write, &reply).await?;
+    }
+}
+
+async fn watch_changes(
+    svc: &Service,
+    actor: &Actor,
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    if let Err(e) = svc.authorize_watch(actor).await {
+        return send(write, &Reply::from(e)).await;
+    }
+    let mut changes = svc.engine().subscribe();
+    loop {
+        tokio::select! {
+            c = changes.recv() => match c {
+                Ok(change) => send(write, &Reply::Ok { result: serde_json::to_value(change)? }).await?,
+                // A slow reader missed some: say so, then carry on with the newest.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    send(write, &Reply::Ok { result: serde_json::json!({ "missed": n }) }).await?
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+            _ = stop.changed() => return Ok(()),
+        }
+    }
+}
+
+async fn send(write: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -> anyhow::Result<()> {
+    let mut bytes = serde_json::to_vec(reply)?;
+    bytes.push(b'\n');
+    write.write_all(&bytes).await?;
+    Ok(())
+}

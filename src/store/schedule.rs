@@ -1,0 +1,79 @@
+//! The scheduler's queries: claiming due work in batches, and the figures `/metrics` shows.
+
+use super::{dispatch, Store};
+use crate::domain::Environment;
+use chrono::{DateTime, Utc};
+
+/// A claimed connection and how urgent it is.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: i64,
+    pub environment: String,
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+}
+
+const DUE: &str = "status IN ('active', 'expiring') \
+    AND (next_attempt_at IS NULL OR next_attempt_at <= $3) \
+    AND (lease_until IS NULL OR lease_until < $3) \
+    AND environment IN ($5, $6)";
+
+impl Store {
+    /// Takes the lease on up to `limit` due connections of the given environments, most
+    /// urgent first (refresh tokens closest to lapse, unknown ones before all). On
+    /// PostgreSQL `SKIP LOCKED` lets several daemons claim side by side without waiting on
+    /// or double-claiming each other's rows.
+    pub async fn claim_due(
+        &self,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: i64,
+        envs: &[Environment],
+    ) -> anyhow::Result<Vec<Claimed>> {
+        let Some(first) = envs.first() else {
+            return Ok(Vec::new());
+        };
+        let second = envs.get(1).unwrap_or(first);
+        let lock = match self {
+            Store::Sqlite(_) => "",
+            Store::Postgres(_) => "FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE connections SET lease_owner = $1, lease_until = $2 WHERE id IN (\
+             SELECT id FROM connections WHERE {DUE} \
+             ORDER BY refresh_expires_at ASC NULLS FIRST, id LIMIT $4 {lock}) \
+             RETURNING id, environment, refresh_expires_at"
+        );
+        let mut rows: Vec<Claimed> = dispatch!(self, p => sqlx::query_as(&sql)
+            .bind(owner).bind(until).bind(now).bind(limit).bind(first.as_str()).bind(second.as_str())
+            .fetch_all(p).await)?;
+        rows.sort_by(|a, b| match (a.refresh_expires_at, b.refresh_expires_at) {
+            (None, None) => a.id.cmp(&b.id),
+            (None, Some(_)) => std::cmp::Ordering::Less,
+            (Some(_), None) => std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) => x.cmp(&y).then(a.id.cmp(&b.id)),
+        });
+        Ok(rows)
+    }
+
+    /// The most overdue live connection's scheduled time, if any is overdue.
+    pub async fn oldest_overdue(
+        &self,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let sql = "SELECT MIN(next_attempt_at) FROM connections WHERE status IN ('active', 'expiring') AND next_attempt_at <= $1";
+        Ok(dispatch!(self, p => sqlx::query_scalar(sql).bind(now).fetch_one(p).await)?)
+    }
+
+    /// Whether some live connection has never been scheduled (imported, not yet refreshed).
+    pub async fn unscheduled_live(&self) -> anyhow::Result<i64> {
+        let sql = "SELECT COUNT(*) FROM connections WHERE status IN ('active', 'expiring') AND next_attempt_at IS NULL";
+        Ok(dispatch!(self, p => sqlx::query_scalar(sql).fetch_one(p).await)?)
+    }
+
+    /// The live refresh token closest to its lapse.
+    pub async fn nearest_lapse(&self) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let sql = "SELECT MIN(refresh_expires_at) FROM connections WHERE status IN ('active', 'expiring')";
+        Ok(dispatch!(self, p => sqlx::query_scalar(sql).fetch_one(p).await)?)
+    }
+}
