@@ -223,8 +223,8 @@ pub struct SchedulerConfig {
     /// none ever reaches Intuit's 100-day idle limit.
     #[serde(with = "humantime_serde", default = "default_keep_alive")]
     pub keep_alive_after: Duration,
-    /// Spread: each next refresh is scheduled up to this much earlier than strictly
-    /// needed, at random, so an hour's refreshes do not land in the same second.
+    /// Spread: each next refresh is scheduled between half this and this much earlier than
+    /// strictly needed, at random, so an hour's refreshes do not land in the same second.
     #[serde(with = "humantime_serde", default = "default_jitter")]
     pub jitter: Duration,
     /// Flag connections this many days before Intuit's 5-year hard limit as `expiring`.

@@ -164,42 +164,38 @@ impl Scheduler {
                 break;
             }
             report.claimed += batch.len();
-            let results: Vec<(Environment, anyhow::Result<RefreshOutcome>)> = stream::iter(batch)
+            let results: Vec<anyhow::Result<RefreshOutcome>> = stream::iter(batch)
                 .map(|c| async move {
                     let env: Environment = c.environment.parse().unwrap_or(Environment::Sandbox);
                     if *stop.borrow() || self.is_paused(env) {
                         let _ = store.release_lease(c.id, self.engine.lease_owner()).await;
-                        return (
-                            env,
-                            Ok(RefreshOutcome::Skipped {
-                                reason: "scheduler stopped or environment paused".into(),
-                            }),
-                        );
+                        let reason = "scheduler stopped or environment paused".into();
+                        return Ok(RefreshOutcome::Skipped { reason });
                     }
                     self.limiters[&env].wait().await;
-                    (
-                        env,
-                        self.engine
-                            .refresh_claimed(c.id, &self.actor)
-                            .await
-                            .map(|r| r.outcome),
-                    )
+                    let r = self
+                        .engine
+                        .refresh_claimed(c.id, &self.actor)
+                        .await
+                        .map(|r| r.outcome);
+                    // Pause at once, so the rest of the batch does not repeat the mistake.
+                    if let Ok(RefreshOutcome::ConfigError { detail, .. }) = &r {
+                        if !self.is_paused(env) {
+                            self.pause(env, detail);
+                        }
+                    }
+                    r
                 })
                 .buffer_unordered(self.cfg.max_concurrency)
                 .collect()
                 .await;
-            for (env, r) in results {
+            for r in results {
                 match r {
                     Ok(RefreshOutcome::Refreshed { .. })
                     | Ok(RefreshOutcome::AlreadyRefreshed { .. }) => report.refreshed += 1,
                     Ok(RefreshOutcome::Failed { .. }) => report.failed += 1,
                     Ok(RefreshOutcome::NeedsReconnect { .. }) => report.needs_reconnect += 1,
-                    Ok(RefreshOutcome::ConfigError { detail, .. }) => {
-                        report.config_errors += 1;
-                        if !self.is_paused(env) {
-                            self.pause(env, &detail);
-                        }
-                    }
+                    Ok(RefreshOutcome::ConfigError { .. }) => report.config_errors += 1,
                     Ok(_) => report.other += 1,
                     Err(e) => {
                         report.other += 1;

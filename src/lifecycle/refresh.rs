@@ -151,9 +151,10 @@ impl Engine {
         } else {
             keep_alive
         };
+        // Between half the jitter and all of it: spread out, and always some margin.
         let jitter_ms = cfg.jitter.as_millis().min(i64::MAX as u128) as i64;
         let spread = if jitter_ms > 0 {
-            rand::thread_rng().gen_range(0..=jitter_ms)
+            rand::thread_rng().gen_range(jitter_ms / 2..=jitter_ms)
         } else {
             0
         };

@@ -179,6 +179,8 @@ impl State {
             }
         };
         let current = grant.current_refresh.clone();
+        let idle = (now - last_used).num_seconds();
+        self.stats.max_refresh_idle_secs = self.stats.max_refresh_idle_secs.max(idle);
         if let Some(rec) = self.refresh.get_mut(token) {
             rec.last_used = now;
         }

@@ -24,6 +24,9 @@ pub struct SimStats {
     pub superseded_uses: u64,
     /// Of those, the ones that succeeded because the token was still inside grace.
     pub grace_refreshes: u64,
+    /// The longest a refresh token sat unused before a successful use (seconds, sim clock):
+    /// how close anyone came to the 100-day idle limit.
+    pub max_refresh_idle_secs: i64,
     /// Refresh requests presenting a refresh token another request was processing at that moment.
     pub concurrent_uses: u64,
     /// New refresh tokens issued by refreshes (rotations).

@@ -51,6 +51,28 @@ impl Default for Tuning {
     }
 }
 
+/// The test defaults for `[scheduler]`, with `extra`'s keys taking precedence.
+fn scheduler_section(extra: &str) -> String {
+    let mut out = String::new();
+    let given: Vec<&str> = extra
+        .lines()
+        .filter_map(|l| l.split('=').next())
+        .map(str::trim)
+        .collect();
+    for (k, v) in [
+        ("jitter", "\"0s\""),
+        ("tick", "\"200ms\""),
+        ("max_concurrency", "8"),
+        ("rate_per_second", "1000"),
+    ] {
+        if !given.contains(&k) {
+            out.push_str(&format!("{k} = {v}\n"));
+        }
+    }
+    out.push_str(extra);
+    out
+}
+
 pub fn postgres_base_url() -> Option<String> {
     std::env::var("QBO_CONSOLE_TEST_DATABASE_URL")
         .ok()
@@ -137,11 +159,7 @@ http_listen = "127.0.0.1:0"
 shutdown_grace = "5s"
 
 [scheduler]
-jitter = "0s"
-tick = "200ms"
-max_concurrency = 8
-rate_per_second = 1000
-{extra}
+{scheduler}
 [log]
 level = "info"
 "#,
@@ -150,7 +168,7 @@ level = "info"
             lease = t.lease,
             bb = t.backoff_base,
             bc = t.backoff_cap,
-            extra = t.extra,
+            scheduler = scheduler_section(&t.extra),
         );
         std::fs::write(&config, text).unwrap();
         World {
@@ -453,5 +471,68 @@ impl World {
             ])
             .await;
         }
+    }
+}
+
+/// A daemon's service and scheduler in this process, on a clock the test moves together
+/// with the emulator's.
+pub struct InProcess {
+    pub service: qbo_console::service::Service,
+    pub scheduler: qbo_console::daemon::scheduler::Scheduler,
+    pub clock: Clock,
+    stop: tokio::sync::watch::Receiver<bool>,
+    _stop_tx: tokio::sync::watch::Sender<bool>,
+}
+
+impl World {
+    pub async fn in_process(&self) -> InProcess {
+        let config = self.load_config();
+        let clock = Clock::offset();
+        let service = Service::open(&config, clock.clone())
+            .await
+            .expect("open service");
+        let actor = qbo_console::identity::Actor::current_process(
+            qbo_console::identity::Interface::Scheduler,
+            qbo_console::identity::Role::Admin,
+        );
+        let scheduler = qbo_console::daemon::scheduler::Scheduler::new(
+            service.engine().clone(),
+            config.scheduler.clone(),
+            actor,
+        );
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        InProcess {
+            service,
+            scheduler,
+            clock,
+            stop: rx,
+            _stop_tx: tx,
+        }
+    }
+
+    /// Moves both clocks forward.
+    pub fn advance(&self, d: &InProcess, by: chrono::Duration) {
+        self.sim.advance(by);
+        d.clock.advance(by);
+    }
+}
+
+impl InProcess {
+    pub async fn tick(&self) -> qbo_console::daemon::scheduler::TickReport {
+        self.scheduler
+            .run_once(&self.stop)
+            .await
+            .expect("scheduler pass")
+    }
+
+    pub async fn connections(&self) -> Vec<qbo_console::service::ConnectionView> {
+        let admin = qbo_console::identity::Actor::current_process(
+            qbo_console::identity::Interface::Cli,
+            qbo_console::identity::Role::Admin,
+        );
+        self.service
+            .list(&admin, &Default::default())
+            .await
+            .unwrap()
     }
 }
