@@ -21,6 +21,8 @@ pub const PRODUCTION_SECRET: &str = "sim-production-secret";
 pub struct World {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
+    /// The config file as first written; `append_config` adds to it.
+    base_config: String,
     pub db_url: String,
     pub sim: SimHandle,
     outputs: Mutex<Vec<String>>,
@@ -170,10 +172,11 @@ level = "info"
             bc = t.backoff_cap,
             scheduler = scheduler_section(&t.extra),
         );
-        std::fs::write(&config, text).unwrap();
+        std::fs::write(&config, &text).unwrap();
         World {
             dir,
             config,
+            base_config: text,
             db_url,
             sim,
             outputs: Mutex::new(Vec::new()),
@@ -534,5 +537,101 @@ impl InProcess {
             .list(&admin, &Default::default())
             .await
             .unwrap()
+    }
+}
+
+/// A `qbo-console serve` child process.
+pub struct DaemonProc {
+    pub child: tokio::process::Child,
+    pub http: String,
+    log: std::sync::Arc<Mutex<String>>,
+}
+
+impl World {
+    /// Rewrites the config file as first written plus `extra` (new sections only).
+    pub fn append_config(&self, extra: &str) {
+        std::fs::write(&self.config, format!("{}\n{extra}\n", self.base_config)).unwrap();
+    }
+
+    /// Starts `qbo-console serve` and waits until it says where it listens.
+    pub async fn start_daemon(&self, env: &[(&str, &str)]) -> DaemonProc {
+        use tokio::io::AsyncBufReadExt;
+        let mut cmd = self.daemon_command(&["serve"]);
+        cmd.envs(env.iter().copied())
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null());
+        let mut child = cmd.spawn().expect("spawn qbo-console serve");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        let log = std::sync::Arc::new(Mutex::new(String::new()));
+        let http = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            loop {
+                let line = lines
+                    .next_line()
+                    .await
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("daemon exited: {}", log.lock().unwrap()));
+                log.lock().unwrap().push_str(&line);
+                log.lock().unwrap().push('\n');
+                if let Some(i) = line.find("http://") {
+                    let rest = &line[i..];
+                    break rest.split_whitespace().next().unwrap().to_string();
+                }
+            }
+        })
+        .await
+        .expect("daemon did not start within 30 s");
+        let keep = log.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut l = keep.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        DaemonProc { child, http, log }
+    }
+
+    /// Runs the CLI against the daemon's socket and keeps what it printed.
+    pub async fn via_daemon(&self, args: &[&str]) -> Output {
+        let out = self
+            .daemon_command(args)
+            .output()
+            .await
+            .expect("run qbo-console");
+        self.keep(&out);
+        out
+    }
+}
+
+impl DaemonProc {
+    /// SIGTERM, and the exit status once it has shut down.
+    pub async fn stop(mut self, w: &World) -> std::process::ExitStatus {
+        let pid = self.child.id().unwrap() as i32;
+        // SAFETY: sending a signal to our own child.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let status = tokio::time::timeout(std::time::Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("daemon did not stop within 30 s of SIGTERM")
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        w.outputs
+            .lock()
+            .unwrap()
+            .push(self.log.lock().unwrap().clone());
+        status
+    }
+
+    pub async fn kill(mut self, w: &World) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+        w.outputs
+            .lock()
+            .unwrap()
+            .push(self.log.lock().unwrap().clone());
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 }

@@ -1,0 +1,422 @@
+//! `qbo-console serve` as an operator meets it: the socket and its roles, the CLI as a
+//! client, live changes, health and metrics, one daemon per SQLite file, graceful stop.
+
+mod common;
+
+use common::World;
+use qbo_console::sim::SimOptions;
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+
+fn me() -> String {
+    qbo_console::identity::account_name(unsafe { libc::getuid() })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cli_is_a_client_of_the_daemon() {
+    let w = World::start(SimOptions::default()).await;
+    w.seed(3, "client").await;
+    // Without a daemon the CLI says so and how to start one.
+    let out = w.via_daemon(&["list"]).await;
+    assert_eq!(out.status.code(), Some(5));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("no qbo-console daemon answers at")
+            && err.contains("qbo-console serve")
+            && err.contains("--embedded"),
+        "{err}"
+    );
+
+    w.append_config(&format!("[roles]\nadmin = [\"{}\"]\n", me()));
+    let d = w.start_daemon(&[]).await;
+    let mode = std::fs::metadata(w.socket()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+
+    // A second daemon on the same SQLite database is refused, clearly.
+    let mut second = w.daemon_command(&["serve"]);
+    second.env("QBO_CONSOLE__DAEMON__SOCKET", w.path("other.sock"));
+    let out = second.output().await.unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        common::stderr(&out)
+            .contains("another qbo-console daemon already serves the SQLite database"),
+        "{}",
+        common::stderr(&out)
+    );
+
+    // Once the scheduler has refreshed the imported connections, nothing else moves.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !w
+        .connections_json()
+        .await
+        .iter()
+        .all(|c| c["last_refresh_outcome"] == "ok")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scheduler did not refresh the imported connections"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The same operations, the same output, whichever path they take.
+    let via = w.via_daemon(&["refresh", "client-1", "--json"]).await;
+    assert!(via.status.success(), "{}", common::stderr(&via));
+    let r: Vec<serde_json::Value> = serde_json::from_slice(&via.stdout).unwrap();
+    assert_eq!(r[0]["outcome"], "refreshed");
+    for args in [
+        vec!["audit", "tail", "-n", "4", "--json"],
+        vec!["audit", "verify"],
+        vec!["show", "client-0", "--json"],
+    ] {
+        let a = w.via_daemon(&args).await;
+        let b = w.cli(&args).await;
+        assert_eq!(a.status.code(), b.status.code(), "{args:?}");
+        if args[0] != "show" {
+            assert_eq!(common::stdout(&a), common::stdout(&b), "{args:?}");
+        }
+    }
+    let bad = w.via_daemon(&["show", "nobody"]).await;
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(common::stderr(&bad).contains("no connection matches"));
+    // The refresh through the socket is audited as this account, through the CLI.
+    let tail = w.ok(&["audit", "tail", "-n", "50", "--json"]).await;
+    let ev: Vec<serde_json::Value> = tail
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let refresh = ev
+        .iter()
+        .find(|e| e["action"] == "refresh" && e["tenant"] == "client-1")
+        .unwrap();
+    assert_eq!(refresh["actor_account"], me());
+    assert_eq!(refresh["role"], "admin");
+
+    let status = d.stop(&w).await;
+    assert!(
+        status.success(),
+        "SIGTERM should end the daemon cleanly: {status:?}"
+    );
+    assert!(!w.socket().exists(), "the socket is removed on shutdown");
+    w.assert_no_secrets().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn roles_allow_and_refuse_by_the_callers_real_account() {
+    let w = World::start(SimOptions::default()).await;
+    w.seed(2, "roles").await;
+    let import = w.path("one.csv");
+    // role -> operations -> allowed
+    let table: &[(&str, &[(&str, bool)])] = &[
+        (
+            "viewer",
+            &[
+                ("list", true),
+                ("show", true),
+                ("refresh", false),
+                ("verify", false),
+                ("import", false),
+                ("audit tail", false),
+                ("audit verify", false),
+            ],
+        ),
+        (
+            "auditor",
+            &[
+                ("list", true),
+                ("show", true),
+                ("refresh", false),
+                ("verify", false),
+                ("import", false),
+                ("audit tail", true),
+                ("audit verify", true),
+            ],
+        ),
+        (
+            "support",
+            &[
+                ("list", true),
+                ("show", true),
+                ("refresh", true),
+                ("verify", true),
+                ("import", false),
+                ("audit tail", false),
+                ("audit verify", false),
+            ],
+        ),
+        (
+            "admin",
+            &[
+                ("list", true),
+                ("show", true),
+                ("refresh", true),
+                ("verify", true),
+                ("import", true),
+                ("audit tail", true),
+                ("audit verify", true),
+            ],
+        ),
+        (
+            "unmapped",
+            &[
+                ("list", false),
+                ("show", false),
+                ("refresh", false),
+                ("verify", false),
+                ("import", false),
+                ("audit tail", false),
+                ("audit verify", false),
+            ],
+        ),
+    ];
+    let mut expected_denials = 0;
+    let mut seq = 0;
+    for (role, ops) in table {
+        if *role == "unmapped" {
+            w.append_config("[roles]\nadmin = [\"somebody-else\"]\n");
+        } else {
+            w.append_config(&format!("[roles]\n{role} = [\"{}\"]\n", me()));
+        }
+        let d = w.start_daemon(&[]).await;
+        for (op, allowed) in ops.iter() {
+            seq += 1;
+            std::fs::write(&import, format!("tenant,realm_id,environment,refresh_token\nnew-{seq},{},sandbox,RT1-import-{seq}\n", 7_000_000 + seq)).unwrap();
+            let args: Vec<&str> = match *op {
+                "list" => vec!["list"],
+                "show" => vec!["show", "roles-0"],
+                "refresh" => vec!["refresh", "roles-0"],
+                "verify" => vec!["verify", "roles-1"],
+                "import" => vec!["import", import.to_str().unwrap()],
+                "audit tail" => vec!["audit", "tail"],
+                _ => vec!["audit", "verify"],
+            };
+            let out = w.via_daemon(&args).await;
+            if *allowed {
+                assert_eq!(
+                    out.status.code(),
+                    Some(0),
+                    "{role} {op}: {}",
+                    common::stderr(&out)
+                );
+            } else {
+                expected_denials += 1;
+                assert_eq!(
+                    out.status.code(),
+                    Some(3),
+                    "{role} {op} must be refused: {}",
+                    common::stderr(&out)
+                );
+                let err = common::stderr(&out);
+                assert!(err.contains("permission denied"), "{err}");
+                if *role == "unmapped" {
+                    assert!(err.contains("not mapped to any role"), "{err}");
+                }
+            }
+        }
+        assert!(d.stop(&w).await.success());
+    }
+    let tail = w.ok(&["audit", "tail", "-n", "1000", "--json"]).await;
+    let denied: Vec<serde_json::Value> = tail
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["outcome"] == "denied")
+        .collect();
+    assert_eq!(
+        denied.len(),
+        expected_denials,
+        "every refusal is audited as denied"
+    );
+    assert!(denied.iter().all(|e| e["actor_account"] == me().as_str()));
+    assert!(denied.iter().any(|e| e["role"] == "unmapped"));
+    assert!(denied
+        .iter()
+        .any(|e| e["role"] == "viewer" && e["action"] == "refresh"));
+    let v = w.ok(&["audit", "verify"]).await;
+    assert!(v.contains("intact"));
+}
+
+/// Parses the OpenMetrics text exposition: every line is a comment (`# HELP`, `# TYPE`,
+/// `# UNIT`, `# EOF` last) or `name{label="value",…} number`. Returns samples by series.
+fn parse_metrics(text: &str) -> HashMap<String, f64> {
+    let mut out = HashMap::new();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.last(),
+        Some(&"# EOF"),
+        "OpenMetrics text ends with # EOF"
+    );
+    for line in &lines[..lines.len() - 1] {
+        if let Some(c) = line.strip_prefix("# ") {
+            let kind = c.split_whitespace().next().unwrap();
+            assert!(
+                ["HELP", "TYPE", "UNIT"].contains(&kind),
+                "bad comment line {line:?}"
+            );
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad sample line {line:?}"));
+        let name_end = series.find('{').unwrap_or(series.len());
+        let name = &series[..name_end];
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name in {line:?}"
+        );
+        if name_end < series.len() {
+            let labels = &series[name_end..];
+            assert!(
+                labels.starts_with('{') && labels.ends_with('}'),
+                "bad labels in {line:?}"
+            );
+            for pair in labels[1..labels.len() - 1]
+                .split(',')
+                .filter(|p| !p.is_empty())
+            {
+                let (k, v) = pair
+                    .split_once('=')
+                    .unwrap_or_else(|| panic!("bad label {pair:?}"));
+                assert!(
+                    k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "bad label name {k:?}"
+                );
+                assert!(
+                    v.starts_with('"') && v.ends_with('"'),
+                    "label values are quoted: {pair:?}"
+                );
+            }
+        }
+        let v: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            "NaN" => f64::NAN,
+            v => v
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in {line:?}")),
+        };
+        out.insert(series.to_string(), v);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn health_metrics_and_live_changes_match_the_database() {
+    let w = World::start(SimOptions::default()).await;
+    let grants = w.seed(20, "metrics").await;
+    w.append_config(&format!("[roles]\nsupport = [\"{}\"]\n", me()));
+    let d = w.start_daemon(&[]).await;
+    let http = reqwest::Client::new();
+    let health: serde_json::Value = http
+        .get(format!("{}/healthz", d.http))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["database"], "ok");
+
+    // The scheduler refreshes the imported connections (their schedule is unknown: due now).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let list = w.connections_json().await;
+        if list.iter().all(|c| c["last_refresh_outcome"] == "ok") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scheduler did not refresh the imported connections"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
+    // A watcher sees the next change the moment it commits.
+    let mut watch = w
+        .daemon_command(&["watch", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    w.sim.disconnect(&grants[7].realm_id);
+    let out = w.via_daemon(&["refresh", &grants[7].realm_id]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let mut stdout = tokio::io::BufReader::new(watch.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line),
+    )
+    .await
+    .expect("watch reported the change")
+    .unwrap();
+    let change: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert!(change["audit_seq"].as_i64().unwrap() > 20);
+    watch.start_kill().unwrap();
+
+    let text = http
+        .get(format!("{}/metrics", d.http))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let m = parse_metrics(&text);
+    let list = w.connections_json().await;
+    for status in [
+        "active",
+        "expiring",
+        "needs_reconnect",
+        "pending",
+        "revoking",
+        "revoked",
+    ] {
+        for env in ["sandbox", "production"] {
+            let db = list
+                .iter()
+                .filter(|c| c["status"] == status && c["environment"] == env)
+                .count() as f64;
+            let key = format!("qbo_connections{{environment=\"{env}\",status=\"{status}\"}}");
+            assert_eq!(m.get(&key).copied(), Some(db), "{key} in:\n{text}");
+        }
+    }
+    let tail = w.ok(&["audit", "tail", "-n", "1000", "--json"]).await;
+    let events: Vec<serde_json::Value> = tail
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let refreshed = events
+        .iter()
+        .filter(|e| e["action"] == "refresh" && e["outcome"] == "ok")
+        .count() as f64;
+    let dead = events
+        .iter()
+        .filter(|e| e["action"] == "refresh" && e["error_class"] == "invalid_grant")
+        .count() as f64;
+    assert_eq!(
+        m.get("qbo_refreshes_total{outcome=\"refreshed\"}").copied(),
+        Some(refreshed),
+        "{text}"
+    );
+    assert_eq!(
+        m.get("qbo_refreshes_total{outcome=\"needs_reconnect\"}")
+            .copied(),
+        Some(dead)
+    );
+    assert_eq!(
+        m.get("qbo_refresh_duration_seconds_count").copied(),
+        Some(refreshed + dead)
+    );
+    assert_eq!(m.get("qbo_audit_write_failures_total").copied(), Some(0.0));
+    let lapse = m["qbo_refresh_token_nearest_lapse_seconds"];
+    assert!(
+        lapse > 98.0 * 86_400.0 && lapse <= 100.0 * 86_400.0,
+        "{lapse}"
+    );
+    assert!(m["qbo_scheduler_lag_seconds"] >= 0.0);
+    assert!(d.stop(&w).await.success());
+    w.assert_no_secrets().await;
+}
