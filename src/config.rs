@@ -35,8 +35,10 @@ pub struct ConfigError(pub String);
 pub struct Config {
     /// The file the configuration came from, named in every error.
     pub source: PathBuf,
-    pub database: DatabaseConfig,
-    pub vault: VaultConfig,
+    /// Needed by the processes that hold the data: `serve`, `--embedded`, `db migrate`.
+    /// A client of the daemon's socket needs neither this nor `vault`.
+    database: Option<DatabaseConfig>,
+    vault: Option<VaultConfig>,
     pub environments: BTreeMap<Environment, EnvironmentConfig>,
     pub intuit: IntuitConfig,
     pub refresh: RefreshConfig,
@@ -370,8 +372,10 @@ fn default_log_format() -> String {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    database: DatabaseConfig,
-    vault: RawVault,
+    #[serde(default)]
+    database: Option<DatabaseConfig>,
+    #[serde(default)]
+    vault: Option<RawVault>,
     #[serde(default)]
     environments: BTreeMap<String, RawEnvironment>,
     #[serde(default)]
@@ -463,30 +467,38 @@ impl Config {
     fn validate(source: PathBuf, raw: RawConfig) -> Result<Config, ConfigError> {
         let err = |msg: String| ConfigError(format!("config {}: {msg}", source.display()));
 
-        let url = raw.database.url.trim();
-        if !(url.starts_with("sqlite:")
-            || url.starts_with("postgres:")
-            || url.starts_with("postgresql:"))
-        {
-            return Err(err(format!(
-                "[database] url {:?}: unsupported scheme; use sqlite://PATH or postgres://USER@HOST/DB",
-                redact_url(url)
-            )));
-        }
-
-        let key = SecretSource::from_pair(
-            raw.vault.key_file,
-            raw.vault.key_env,
-            "[vault] key",
-            &source,
-        )?;
-        let mut old_keys: Vec<SecretSource> = raw
-            .vault
-            .old_key_files
-            .into_iter()
-            .map(SecretSource::File)
-            .collect();
-        old_keys.extend(raw.vault.old_key_envs.into_iter().map(SecretSource::Env));
+        let database = match raw.database {
+            Some(db) => {
+                let url = db.url.trim().to_string();
+                if !(url.starts_with("sqlite:")
+                    || url.starts_with("postgres:")
+                    || url.starts_with("postgresql:"))
+                {
+                    return Err(err(format!(
+                        "[database] url {:?}: unsupported scheme; use sqlite://PATH or postgres://USER@HOST/DB",
+                        redact_url(&url)
+                    )));
+                }
+                Some(DatabaseConfig {
+                    url,
+                    max_connections: db.max_connections.max(1),
+                })
+            }
+            None => None,
+        };
+        let vault = match raw.vault {
+            Some(v) => {
+                let key = SecretSource::from_pair(v.key_file, v.key_env, "[vault] key", &source)?;
+                let mut old_keys: Vec<SecretSource> = v
+                    .old_key_files
+                    .into_iter()
+                    .map(SecretSource::File)
+                    .collect();
+                old_keys.extend(v.old_key_envs.into_iter().map(SecretSource::Env));
+                Some(VaultConfig { key, old_keys })
+            }
+            None => None,
+        };
 
         let mut environments = BTreeMap::new();
         for (name, e) in raw.environments {
@@ -617,11 +629,8 @@ impl Config {
 
         Ok(Config {
             source,
-            database: DatabaseConfig {
-                url: url.to_string(),
-                max_connections: raw.database.max_connections.max(1),
-            },
-            vault: VaultConfig { key, old_keys },
+            database,
+            vault,
             environments,
             intuit: raw.intuit,
             refresh: raw.refresh,
@@ -630,6 +639,45 @@ impl Config {
             roles: raw.roles,
             log: raw.log,
         })
+    }
+
+    /// The database section, or an error saying who needs it.
+    pub fn database(&self) -> Result<&DatabaseConfig, ConfigError> {
+        self.database.as_ref().ok_or_else(|| {
+            ConfigError(format!(
+                "config {}: no [database] section; the daemon, --embedded and `db migrate` need `url` \
+                 (clients of the daemon's socket do not)",
+                self.source.display()
+            ))
+        })
+    }
+
+    /// The vault section, or an error saying who needs it.
+    pub fn vault(&self) -> Result<&VaultConfig, ConfigError> {
+        self.vault.as_ref().ok_or_else(|| {
+            ConfigError(format!(
+                "config {}: no [vault] section; the daemon and --embedded need key_file or key_env \
+                 (clients of the daemon's socket do not)",
+                self.source.display()
+            ))
+        })
+    }
+
+    /// What a client of the daemon uses when no configuration file exists: the defaults
+    /// (the socket at its standard path).
+    pub fn client_defaults(source: PathBuf) -> Config {
+        Config {
+            source,
+            database: None,
+            vault: None,
+            environments: BTreeMap::new(),
+            intuit: IntuitConfig::default(),
+            refresh: RefreshConfig::default(),
+            scheduler: SchedulerConfig::default(),
+            daemon: DaemonConfig::default(),
+            roles: RolesConfig::default(),
+            log: LogConfig::default(),
+        }
     }
 
     pub fn environment(&self, env: Environment) -> Result<&EnvironmentConfig, ConfigError> {

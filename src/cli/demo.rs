@@ -38,7 +38,7 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
     println!("qbo-sim (Intuit emulator) at {}", sim.base_url());
     println!(
         "database {} (SQLite, WAL), key and config in {}\n",
-        cfg.database.url,
+        cfg.database()?.url,
         dir.display()
     );
 

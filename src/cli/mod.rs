@@ -163,15 +163,23 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         }
         _ => {}
     }
-    let config = Config::load(cli.config.as_deref())?;
+    let is_client = !cli.embedded && !matches!(cli.command, Command::Serve | Command::Db(_));
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        // An operator without a config file reaches the daemon at its standard socket.
+        Err(_) if is_client && cli.config.is_none() && no_config_anywhere() => {
+            Config::client_defaults(Config::locate(None))
+        }
+        Err(e) => return Err(e.into()),
+    };
     init_logging(&config);
     let request = match cli.command {
         Command::Db(DbCommand::Migrate) => {
-            let store = Store::connect(&config.database.url, 1).await?;
+            let store = Store::connect(&config.database()?.url, 1).await?;
             let n = store.migrate().await?;
             println!(
                 "database {}: {n} migration(s) applied, schema up to date",
-                crate::config::redact_url(&config.database.url)
+                crate::config::redact_url(&config.database()?.url)
             );
             return Ok(exit::OK);
         }
@@ -245,6 +253,10 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         )
     };
     show(&request, value, json, now)
+}
+
+fn no_config_anywhere() -> bool {
+    std::env::var_os(crate::config::ENV_CONFIG_PATH).is_none() && !Config::locate(None).exists()
 }
 
 fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, Failure> {

@@ -35,7 +35,7 @@ pub struct Daemon {
 
 impl Daemon {
     pub async fn start(config: &Config, clock: Clock) -> anyhow::Result<Daemon> {
-        let _lock = match lock::sqlite_path(&config.database.url) {
+        let _lock = match lock::sqlite_path(&config.database()?.url) {
             Some(db) => Some(lock::DaemonLock::acquire(&db)?),
             None => None,
         };
@@ -153,7 +153,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "qbo-console serving: operators' socket {}, http://{} (/healthz, /metrics), database {}",
         config.daemon.socket.display(),
         daemon.http_addr,
-        crate::config::redact_url(&config.database.url)
+        crate::config::redact_url(&config.database()?.url)
     );
     tracing::info!(socket = %config.daemon.socket.display(), http = %daemon.http_addr, "daemon started");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -69,9 +69,10 @@ impl Service {
     pub async fn open(config: &Config, clock: Clock) -> anyhow::Result<Service> {
         // Every secret is read before the database is touched: a bad key or a missing
         // client secret must not leave a half-created database behind.
-        let vault = Vault::from_config(&config.vault, &config.source)?;
+        let vault = Vault::from_config(config.vault()?, &config.source)?;
         let (clients, missing) = Engine::clients(config)?;
-        let store = Store::connect(&config.database.url, config.database.max_connections).await?;
+        let db = config.database()?;
+        let store = Store::connect(&db.url, db.max_connections).await?;
         store.migrate().await?;
         Ok(Service::with_parts(
             config, store, vault, clock, clients, missing,
@@ -86,7 +87,11 @@ impl Service {
         clients: Clients,
         missing: Missing,
     ) -> Service {
-        let parallelism = (config.database.max_connections as usize).clamp(1, 16);
+        let parallelism = config
+            .database()
+            .map(|d| d.max_connections as usize)
+            .unwrap_or(8)
+            .clamp(1, 16);
         Service {
             engine: Arc::new(Engine::new(config, store, vault, clock, clients, missing)),
             parallelism,
