@@ -101,14 +101,23 @@ fn environment_variables_override_the_file() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(dir.path().join("a.db").exists());
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qbo-console"))
-        .current_dir(dir.path())
-        .arg("list")
-        .env_remove("QBO_CONSOLE_CONFIG")
-        .output()
-        .unwrap();
+    // No file at all: the process that would hold the data says where to put one; a client
+    // looks for the daemon at its standard socket.
+    let empty = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_qbo-console"))
+            .current_dir(empty.path())
+            .args(args)
+            .env_remove("QBO_CONSOLE_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--embedded", "list"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("qbo-console.toml: file not found"));
+    let out = run(&["list"]);
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/run/qbo-console/ops.sock"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,5 +62,21 @@ async fn four_processes_rotating_on_every_refresh_never_lose_a_token() {
     let v: serde_json::Value = serde_json::from_str(&verify).unwrap();
     assert_eq!(v["ok"], true);
     assert!(v["events"].as_i64().unwrap() >= 1050);
+    // Four writers, one linear chain, and times that never go backwards along it.
+    let tail = w.ok(&["audit", "tail", "-n", "100000", "--json"]).await;
+    let times: Vec<String> = tail
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["at"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(times.len() >= 1050);
+    assert!(
+        times.windows(2).all(|p| p[0] <= p[1]),
+        "audit times go backwards"
+    );
     w.assert_no_secrets().await;
 }

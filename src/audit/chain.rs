@@ -19,17 +19,21 @@ pub struct VerifyReport {
 }
 
 impl Tx {
-    pub(crate) async fn audit_head_for_update(&mut self) -> anyhow::Result<(i64, String)> {
+    pub(crate) async fn audit_head_for_update(
+        &mut self,
+    ) -> anyhow::Result<(i64, String, Option<String>)> {
         Ok(match &mut self.inner {
             TxInner::Sqlite(t) => {
-                sqlx::query_as("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")
+                sqlx::query_as("SELECT last_seq, last_hash, last_at FROM audit_head WHERE id = 1")
                     .fetch_one(&mut **t)
                     .await?
             }
             TxInner::Postgres(t) => {
-                sqlx::query_as("SELECT last_seq, last_hash FROM audit_head WHERE id = 1 FOR UPDATE")
-                    .fetch_one(&mut **t)
-                    .await?
+                sqlx::query_as(
+                    "SELECT last_seq, last_hash, last_at FROM audit_head WHERE id = 1 FOR UPDATE",
+                )
+                .fetch_one(&mut **t)
+                .await?
             }
         })
     }
@@ -45,8 +49,8 @@ impl Tx {
             .bind(&r.realm_id).bind(&r.tenant).bind(&r.outcome).bind(&r.error_class).bind(&r.reason)
             .bind(&r.intuit_tid).bind(&r.request_id).bind(&r.fingerprints).bind(&r.prev_hash).bind(&r.hash)
             .execute(c).await.map(|r| r.rows_affected()))?;
-        crate::store::dispatch_tx!(self, c => sqlx::query("UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1")
-            .bind(r.seq).bind(&r.hash).execute(c).await.map(|r| r.rows_affected()))?;
+        crate::store::dispatch_tx!(self, c => sqlx::query("UPDATE audit_head SET last_seq = $1, last_hash = $2, last_at = $3 WHERE id = 1")
+            .bind(r.seq).bind(&r.hash).bind(&r.at).execute(c).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 }

@@ -74,11 +74,19 @@ impl AuditEvent {
         self
     }
 
-    pub(crate) fn seal(&self, seq: i64, prev_hash: &str) -> AuditRecord {
+    /// Joins the chain after `prev_hash`. The time is never earlier than the previous
+    /// event's (`last_at`): events are stamped before they wait for the chain head, so a
+    /// later one can be stamped a moment earlier than one that overtook it.
+    pub(crate) fn seal(&self, seq: i64, prev_hash: &str, last_at: Option<&str>) -> AuditRecord {
+        // Microseconds: the precision both backends keep, fixed so the text is stable. The
+        // fixed format also makes the text compare like the time.
+        let mut at = self.at.to_rfc3339_opts(SecondsFormat::Micros, true);
+        if let Some(last) = last_at.filter(|l| **l > *at) {
+            at = last.to_string();
+        }
         let mut r = AuditRecord {
             seq,
-            // Microseconds: the precision both backends keep, fixed so the text is stable.
-            at: self.at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            at,
             actor_account: self.actor.account.clone(),
             actor_uid: i64::from(self.actor.uid),
             actor_ssh: self.actor.ssh_client.clone(),

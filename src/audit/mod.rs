@@ -17,8 +17,8 @@ impl Tx {
     /// Appends one event to the chain. Concurrent writers serialize on the chain head
     /// (the SQLite write lock, or a row lock on PostgreSQL), so the chain stays linear.
     pub async fn audit(&mut self, event: &AuditEvent) -> anyhow::Result<AuditRecord> {
-        let (last_seq, last_hash) = self.audit_head_for_update().await?;
-        let record = event.seal(last_seq + 1, &last_hash);
+        let (last_seq, last_hash, last_at) = self.audit_head_for_update().await?;
+        let record = event.seal(last_seq + 1, &last_hash, last_at.as_deref());
         self.insert_audit(&record).await?;
         let change = Change {
             audit_seq: record.seq,

@@ -2,14 +2,16 @@
 //! temporary SQLite database. Nothing here is simulated on the product side: the service,
 //! the vault, the store and the Intuit client are the real ones; only Intuit is `qbo-sim`.
 
-use super::render;
+use super::{client, decode, render, Failure};
+use crate::audit::{AuditRecord, VerifyReport as AuditVerifyReport};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::identity::{Actor, Interface, Role};
-use crate::service::{Selection, Service};
+use crate::daemon::Daemon;
+use crate::lifecycle::import::ImportReport;
+use crate::service::{ConnectionView, RefreshReport, Request, VerifyReport};
 use crate::sim::{self, PreviousToken, Rotation, SimEnvironment, SimOptions};
-use crate::store::ConnectionFilter;
 use anyhow::Context;
+use chrono::Utc;
 use std::fmt::Write as _;
 
 const TENANTS: &[(&str, &str)] = &[
@@ -21,7 +23,7 @@ const TENANTS: &[(&str, &str)] = &[
     ("foxglove-studio", "production"),
 ];
 
-pub async fn run(keep: bool) -> anyhow::Result<()> {
+pub async fn run(keep: bool) -> Result<(), Failure> {
     let sim = sim::start(SimOptions {
         rotation: Rotation::EveryRefresh,
         previous_token: PreviousToken::InvalidAtOnce,
@@ -32,17 +34,23 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
     let dir = tempfile_dir()?;
     let config = write_config(&dir, &sim.base_url())?;
     let cfg = Config::load(Some(&config))?;
-    let svc = Service::open(&cfg, Clock::System).await?;
-    let me = Actor::current_process(Interface::Cli, Role::Admin);
+    let daemon = Daemon::start(&cfg, Clock::System).await?;
+    let socket = cfg.daemon.socket.clone();
 
     println!("qbo-sim (Intuit emulator) at {}", sim.base_url());
     println!(
-        "database {} (SQLite, WAL), key and config in {}\n",
+        "qbo-console serve: socket {}, http://{}",
+        socket.display(),
+        daemon.http_addr
+    );
+    println!(
+        "database {} (SQLite, WAL); key and config in {}\n",
         cfg.database()?.url,
         dir.display()
     );
 
-    // Customers who connected earlier: grants at the emulator, imported with their tokens.
+    // Customers who connected earlier: grants at the emulator, imported with their tokens,
+    // through the daemon's socket like every command below.
     let mut csv = String::from("tenant,realm_id,environment,refresh_token,company_name\n");
     let mut realms = Vec::new();
     for (tenant, env) in TENANTS {
@@ -51,7 +59,9 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         } else {
             "sim-production-client"
         };
-        let g = sim.seed_grant(client, None, Some(&company(tenant)))?;
+        let g = sim
+            .seed_grant(client, None, Some(&company(tenant)))
+            .context("cannot seed the emulator")?;
         let _ = writeln!(
             csv,
             "{tenant},{},{env},{},{}",
@@ -59,32 +69,53 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         );
         realms.push(g.realm_id);
     }
-    let report = svc.import(&me, &csv, "demo-import.csv", false).await?;
+    let import = Request::Import {
+        file: "demo-import.csv".into(),
+        text: csv,
+        update: false,
+    };
+    let report: ImportReport = decode(client::call(&socket, &import).await?)?;
     println!(
         "$ qbo-console import demo-import.csv\n{}\n",
         render::import_report(&report)
     );
 
-    let now = || svc.engine().clock.now();
-    let list = svc.list(&me, &ConnectionFilter::default()).await?;
+    // Imported connections are due at once: the scheduler picks them up by itself.
+    let list_req = Request::List {
+        status: None,
+        environment: None,
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let list: Vec<ConnectionView> = loop {
+        let list: Vec<ConnectionView> = decode(client::call(&socket, &list_req).await?)?;
+        if list
+            .iter()
+            .all(|c| c.last_refresh_outcome.as_deref() == Some("ok"))
+            || std::time::Instant::now() > deadline
+        {
+            break list;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    println!("(the daemon's scheduler refreshed every imported connection on its own)");
     println!(
         "$ qbo-console list\n{}\n",
-        render::connections_table(&list, now())
+        render::connections_table(&list, Utc::now())
     );
 
-    let refreshed = svc.refresh(&me, &Selection::All).await?;
+    let targets = vec![TENANTS[0].0.to_string(), TENANTS[1].0.to_string()];
+    let verified: Vec<VerifyReport> = decode(
+        client::call(
+            &socket,
+            &Request::Verify {
+                targets: targets.clone(),
+            },
+        )
+        .await?,
+    )?;
     println!(
-        "$ qbo-console refresh --all   (the emulator rotates the refresh token every time)\n{}\n",
-        render::refresh_reports(&refreshed, now())
-    );
-
-    let verified = svc
-        .verify(&me, &[TENANTS[0].0.to_string(), TENANTS[1].0.to_string()])
-        .await?;
-    println!(
-        "$ qbo-console verify {} {}\n{}\n",
-        TENANTS[0].0,
-        TENANTS[1].0,
+        "$ qbo-console verify {}\n{}\n",
+        targets.join(" "),
         render::verify_reports(&verified)
     );
 
@@ -93,41 +124,63 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         "(the customer of {} disconnects the app inside QuickBooks)\n",
         TENANTS[2].0
     );
-    let refreshed = svc.refresh(&me, &Selection::All).await?;
+    let all = Request::Refresh {
+        targets: Vec::new(),
+        due: false,
+        all: true,
+    };
+    let refreshed: Vec<RefreshReport> = decode(client::call(&socket, &all).await?)?;
     println!(
-        "$ qbo-console refresh --all\n{}\n",
-        render::refresh_reports(&refreshed, now())
+        "$ qbo-console refresh --all   (the emulator rotates the refresh token every time)\n{}\n",
+        render::refresh_reports(&refreshed, Utc::now())
     );
 
-    let list = svc.list(&me, &ConnectionFilter::default()).await?;
+    let tail: Vec<AuditRecord> =
+        decode(client::call(&socket, &Request::AuditTail { n: 6 }).await?)?;
     println!(
-        "$ qbo-console list\n{}\n",
-        render::connections_table(&list, now())
-    );
-    let tail = svc.audit_tail(&me, 8).await?;
-    println!(
-        "$ qbo-console audit tail -n 8\n{}",
+        "$ qbo-console audit tail -n 6\n{}",
         render::audit_lines(&tail)
     );
-    let verify = svc.audit_verify(&me).await?;
+    let verify: AuditVerifyReport = decode(client::call(&socket, &Request::AuditVerify).await?)?;
     println!(
         "$ qbo-console audit verify\n{}\n",
         render::audit_verify(&verify)
     );
 
+    let metrics = reqwest::get(format!("http://{}/metrics", daemon.http_addr))
+        .await
+        .and_then(|r| r.error_for_status())
+        .context("cannot read /metrics")?
+        .text()
+        .await
+        .context("cannot read /metrics")?;
+    println!(
+        "$ curl http://{}/metrics | grep -v ' 0$'   (excerpt)",
+        daemon.http_addr
+    );
+    for line in metrics.lines().filter(|l| {
+        (l.starts_with("qbo_connections{") || l.starts_with("qbo_refreshes_total"))
+            && !l.ends_with(" 0")
+    }) {
+        println!("{line}");
+    }
+
     let stats = sim.stats();
     println!(
-        "emulator counters: {} refreshes, {} invalid_grant, {} concurrent uses of one refresh token, {} uses of a superseded token",
+        "\nemulator counters: {} refreshes, {} invalid_grant, {} concurrent uses of one refresh token, {} uses of a superseded token",
         stats.refreshes, stats.invalid_grants, stats.concurrent_uses, stats.superseded_uses
     );
     if keep {
         println!(
-            "\nThe emulator keeps running. Try, in another shell:\n  qbo-console --config {} list\nPress Ctrl-C to stop.",
+            "\nThe daemon and the emulator keep running. In another shell:\n  qbo-console --config {} list\n  qbo-console --config {} watch\nPress Ctrl-C to stop.",
+            config.display(),
             config.display()
         );
-        tokio::signal::ctrl_c().await?;
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for Ctrl-C")?;
     }
-    svc.engine().store.close().await;
+    daemon.shutdown().await;
     sim.shutdown().await;
     if !keep {
         std::fs::remove_dir_all(&dir).ok();
@@ -168,8 +221,12 @@ fn write_config(dir: &std::path::Path, base: &str) -> anyhow::Result<std::path::
     std::fs::write(dir.join("sandbox.secret"), "sim-sandbox-secret")?;
     std::fs::write(dir.join("production.secret"), "sim-production-secret")?;
     let d = dir.display();
+    // SAFETY: getuid cannot fail and has no preconditions.
+    let me = crate::identity::account_name(unsafe { libc::getuid() });
     let mut text = format!(
-        "[database]\nurl = \"sqlite://{d}/demo.db\"\n\n[vault]\nkey_file = \"{d}/token.key\"\n"
+        "[database]\nurl = \"sqlite://{d}/demo.db\"\n\n[vault]\nkey_file = \"{d}/token.key\"\n\n\
+         [daemon]\nsocket = \"{d}/ops.sock\"\nhttp_listen = \"127.0.0.1:0\"\n\n[roles]\nadmin = [\"{me}\"]\n\n\
+         [scheduler]\njitter = \"30s\"\ntick = \"200ms\"\n"
     );
     for (env, redirect) in [
         (SimEnvironment::Sandbox, "http://localhost:8080/callback"),

@@ -12,6 +12,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "schedule",
         include_str!("migrations/sqlite/0002_schedule.sql"),
     ),
+    (
+        3,
+        "audit time",
+        include_str!("migrations/sqlite/0003_audit_time.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("migrations/postgres/0001_init.sql")),
@@ -19,6 +24,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "schedule",
         include_str!("migrations/postgres/0002_schedule.sql"),
+    ),
+    (
+        3,
+        "audit time",
+        include_str!("migrations/postgres/0003_audit_time.sql"),
     ),
 ];
 
