@@ -229,3 +229,19 @@ impl Scheduler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rate_limiter_spaces_calls_evenly() {
+        let limiter = RateLimiter::new(10);
+        let start = Instant::now();
+        for _ in 0..21 {
+            limiter.wait().await;
+        }
+        // 21 calls at 10 per second: the first at once, the last two seconds later.
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+    }
+}
