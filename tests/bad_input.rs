@@ -182,21 +182,7 @@ async fn an_import_with_one_bad_line_writes_nothing() {
 async fn unknown_and_ambiguous_tenants_are_refused() {
     let w = World::start(SimOptions::default()).await;
     w.seed(1, "acme").await;
-    let prod = w
-        .sim
-        .seed_grant(common::PRODUCTION_CLIENT, None, None)
-        .unwrap();
-    let file = w.path("prod.csv");
-    std::fs::write(
-        &file,
-        format!(
-            "tenant,realm_id,environment,refresh_token\nacme-0,{},production,{}\n",
-            prod.realm_id, prod.refresh_token
-        ),
-    )
-    .unwrap();
-    w.ok(&["import", file.to_str().unwrap()]).await;
-    std::fs::remove_file(&file).unwrap();
+    let prod = w.seed_production("acme-0").await;
     let before = w.snapshot().await;
     for args in [
         vec!["show", "nobody"],

@@ -148,21 +148,7 @@ async fn a_dead_tenant_gets_one_attempt_and_then_none() {
 async fn wrong_client_credentials_pause_the_environment_and_blame_no_tenant() {
     let w = World::start(SimOptions::default()).await;
     w.seed(12, "creds").await;
-    let prod = w
-        .sim
-        .seed_grant(common::PRODUCTION_CLIENT, None, None)
-        .unwrap();
-    let file = w.path("p.csv");
-    std::fs::write(
-        &file,
-        format!(
-            "tenant,realm_id,environment,refresh_token\nprod,{},production,{}\n",
-            prod.realm_id, prod.refresh_token
-        ),
-    )
-    .unwrap();
-    w.ok(&["import", file.to_str().unwrap()]).await;
-    std::fs::remove_file(&file).unwrap();
+    w.seed_production("prod").await;
     std::fs::write(w.path("sandbox.secret"), "not-the-secret").unwrap();
     let d = w.in_process().await;
     w.sim.reset_stats();

@@ -58,8 +58,11 @@ fn parse(line: &str, socket: &Path) -> Result<Reply, Failure> {
     })
 }
 
-pub async fn call(socket: &Path, req: &Request) -> Result<serde_json::Value, Failure> {
-    let mut reader = connect(socket, req).await?;
+/// The next reply on the connection, as the service's own result.
+async fn next_reply(
+    reader: &mut BufReader<UnixStream>,
+    socket: &Path,
+) -> Result<serde_json::Value, Failure> {
     let mut line = String::new();
     let n = reader
         .read_line(&mut line)
@@ -71,6 +74,11 @@ pub async fn call(socket: &Path, req: &Request) -> Result<serde_json::Value, Fai
     parse(&line, socket)?.into_result().map_err(Failure::from)
 }
 
+pub async fn call(socket: &Path, req: &Request) -> Result<serde_json::Value, Failure> {
+    let mut reader = connect(socket, req).await?;
+    next_reply(&mut reader, socket).await
+}
+
 /// Calls `each` for every streamed reply until the daemon hangs up or `each` says stop.
 pub async fn stream(
     socket: &Path,
@@ -78,21 +86,8 @@ pub async fn stream(
     mut each: impl FnMut(serde_json::Value) -> bool,
 ) -> Result<(), Failure> {
     let mut reader = connect(socket, req).await?;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let n = reader
-            .read_line(&mut line)
-            .await
-            .map_err(|e| unavailable(socket, &e))?;
-        if n == 0 {
-            return Err(lost(socket));
-        }
-        let v = parse(&line, socket)?.into_result().map_err(Failure::from)?;
-        if !each(v) {
-            return Ok(());
-        }
-    }
+    while each(next_reply(&mut reader, socket).await?) {}
+    Ok(())
 }
 
 impl From<ServiceError> for Reply {

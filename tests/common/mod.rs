@@ -262,6 +262,26 @@ level = "info"
         grants
     }
 
+    /// Creates one production grant at the emulator and imports it as `tenant`.
+    pub async fn seed_production(&self, tenant: &str) -> SeededGrant {
+        let g = self
+            .sim
+            .seed_grant(PRODUCTION_CLIENT, None, None)
+            .expect("seed grant");
+        let file = self.path(&format!("{tenant}.csv"));
+        std::fs::write(
+            &file,
+            format!(
+                "tenant,realm_id,environment,refresh_token\n{tenant},{},production,{}\n",
+                g.realm_id, g.refresh_token
+            ),
+        )
+        .unwrap();
+        self.ok(&["import", file.to_str().unwrap()]).await;
+        std::fs::remove_file(&file).unwrap();
+        g
+    }
+
     pub fn load_config(&self) -> Config {
         Config::load(Some(&self.config)).expect("test config loads")
     }
