@@ -90,6 +90,9 @@ pub struct Actor {
     pub ssh_client: Option<String>,
     pub interface: Interface,
     pub role: Role,
+    /// Ties together the audit events one request caused (a bulk refresh, say).
+    #[serde(default)]
+    pub request_id: Option<String>,
 }
 
 impl Actor {
@@ -103,8 +106,24 @@ impl Actor {
             ssh_client: ssh_client_address(std::env::var("SSH_CONNECTION").ok().as_deref()),
             interface,
             role,
+            request_id: Some(new_request_id()),
         }
     }
+
+    /// The same caller, for a new request.
+    pub fn for_request(&self) -> Actor {
+        Actor {
+            request_id: Some(new_request_id()),
+            ..self.clone()
+        }
+    }
+}
+
+/// A short random id: 64 bits from the OS's CSPRNG, in hex.
+pub fn new_request_id() -> String {
+    let mut b = [0u8; 8];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+    crate::vault::hex(&b)
 }
 
 /// `SSH_CONNECTION` is "client_ip client_port server_ip server_port".

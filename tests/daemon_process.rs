@@ -56,19 +56,7 @@ async fn the_cli_is_a_client_of_the_daemon() {
     }
 
     // Once the scheduler has refreshed the imported connections, nothing else moves.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !w
-        .connections_json()
-        .await
-        .iter()
-        .all(|c| c["last_refresh_outcome"] == "ok")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the scheduler did not refresh the imported connections"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    w.wait_for_first_pass().await;
     // The same operations, the same output, whichever path they take.
     let via = w.via_daemon(&["refresh", "client-1", "--json"]).await;
     assert!(via.status.success(), "{}", common::stderr(&via));
@@ -331,18 +319,7 @@ async fn health_metrics_and_live_changes_match_the_database() {
     assert_eq!(health["database"], "ok");
 
     // The scheduler refreshes the imported connections (their schedule is unknown: due now).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let list = w.connections_json().await;
-        if list.iter().all(|c| c["last_refresh_outcome"] == "ok") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the scheduler did not refresh the imported connections"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    w.wait_for_first_pass().await;
 
     // A watcher sees the next change the moment it commits.
     let mut watch = w
@@ -443,4 +420,60 @@ async fn health_metrics_and_live_changes_match_the_database() {
     assert!(m["qbo_scheduler_lag_seconds"] >= 0.0);
     assert!(d.stop(&w).await.success());
     w.assert_no_secrets().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_requests_get_a_clear_answer_and_requests_are_traceable() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let w = World::start(SimOptions::default()).await;
+    w.seed(3, "trace").await;
+    w.append_config(&format!("[roles]\nsupport = [\"{}\"]\n", me()));
+    let d = w.start_daemon(&[]).await;
+    let stream = tokio::net::UnixStream::connect(w.socket()).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut lines = tokio::io::BufReader::new(read).lines();
+    for garbage in [
+        "not json\n",
+        "{\"op\":\"format_disk\"}\n",
+        "{\"op\":\"show\"}\n",
+    ] {
+        write.write_all(garbage.as_bytes()).await.unwrap();
+        let reply: serde_json::Value =
+            serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(reply["status"], "error", "{garbage}");
+        assert_eq!(reply["kind"], "input");
+        assert!(
+            reply["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("malformed request"),
+            "{reply}"
+        );
+    }
+    // The connection survives bad input and still answers.
+    write.write_all(b"{\"op\":\"who_am_i\"}\n").await.unwrap();
+    let reply: serde_json::Value =
+        serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+    assert_eq!(reply["status"], "ok");
+    assert_eq!(reply["result"]["account"], me().as_str());
+    assert_eq!(reply["result"]["role"], "support");
+
+    // One request, one request id on all the events it caused (once the scheduler has
+    // done its own first pass over the imported connections).
+    w.wait_for_first_pass().await;
+    let out = w.via_daemon(&["refresh", "--all", "--json"]).await;
+    assert!(out.status.success());
+    let tail = w.ok(&["audit", "tail", "-n", "3", "--json"]).await;
+    let ids: Vec<String> = tail
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["request_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.iter().all(|i| i == &ids[0] && i.len() == 16), "{ids:?}");
+    assert!(d.stop(&w).await.success());
 }

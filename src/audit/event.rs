@@ -56,7 +56,7 @@ impl AuditEvent {
             error_class: None,
             reason: None,
             intuit_tid: None,
-            request_id: None,
+            request_id: actor.request_id.clone(),
             fingerprints: Vec::new(),
         }
     }

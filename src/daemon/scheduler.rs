@@ -143,6 +143,8 @@ impl Scheduler {
     pub async fn run_once(&self, stop: &watch::Receiver<bool>) -> anyhow::Result<TickReport> {
         let mut report = TickReport::default();
         let store = &self.engine.store;
+        // One request id per pass ties its audit events together.
+        let actor = &self.actor.for_request();
         let lease = ChronoDuration::from_std(self.engine.refresh_config().lease)?;
         let batch_size = (self.cfg.max_concurrency * 4) as i64;
         loop {
@@ -175,7 +177,7 @@ impl Scheduler {
                     self.limiters[&env].wait().await;
                     let r = self
                         .engine
-                        .refresh_claimed(c.id, &self.actor)
+                        .refresh_claimed(c.id, actor)
                         .await
                         .map(|r| r.outcome);
                     // Pause at once, so the rest of the batch does not repeat the mistake.

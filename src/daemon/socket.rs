@@ -105,6 +105,7 @@ fn caller(stream: &UnixStream, roles: &RoleMap) -> std::io::Result<Actor> {
         uid: cred.uid(),
         ssh_client: ssh_client_address(ssh.as_deref()),
         interface: Interface::Cli,
+        request_id: None,
     })
 }
 
@@ -136,7 +137,9 @@ async fn connection(
             }
         };
         if actor.role == Role::Unmapped {
-            let err = svc.deny_unmapped(&actor, request.verb()).await;
+            let err = svc
+                .deny_unmapped(&actor.for_request(), request.verb())
+                .await;
             let message = format!(
                 "{err}: account {} is not mapped to any role in [roles]",
                 actor.account
@@ -147,7 +150,7 @@ async fn connection(
         if let Request::Watch = request {
             return watch_changes(&svc, &actor, &mut write, stop).await;
         }
-        let reply = Reply::from_result(svc.handle(&actor, request).await);
+        let reply = Reply::from_result(svc.handle(&actor.for_request(), request).await);
         send(&mut write, &reply).await?;
     }
 }

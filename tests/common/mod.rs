@@ -612,6 +612,24 @@ impl World {
         DaemonProc { child, http, log }
     }
 
+    /// Waits until a running daemon's scheduler has refreshed every imported connection
+    /// (imported ones are due at once).
+    pub async fn wait_for_first_pass(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !self
+            .connections_json()
+            .await
+            .iter()
+            .all(|c| c["last_refresh_outcome"] == "ok")
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the scheduler did not refresh the imported connections"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Runs the CLI against the daemon's socket and keeps what it printed.
     pub async fn via_daemon(&self, args: &[&str]) -> Output {
         let out = self
