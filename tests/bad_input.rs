@@ -208,3 +208,60 @@ async fn unknown_and_ambiguous_tenants_are_refused() {
     w.ok(&["refresh", &format!("production:{}", prod.realm_id)])
         .await;
 }
+
+#[test]
+fn the_example_config_is_valid_and_documents_every_section() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(&example)
+        .unwrap()
+        .replace(
+            "/etc/qbo-console/token.key",
+            &dir.path().join("k.key").display().to_string(),
+        )
+        .replace(
+            "sqlite://qbo-console.db",
+            &format!("sqlite://{}/q.db", dir.path().display()),
+        );
+    std::fs::write(
+        dir.path().join("k.key"),
+        qbo_console::vault::generate_key().as_str(),
+    )
+    .unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, &text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qbo-console"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "--embedded",
+            "list",
+            "--json",
+        ])
+        .env("QBO_PRODUCTION_CLIENT_SECRET", "p")
+        .env("QBO_SANDBOX_CLIENT_SECRET", "s")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for section in [
+        "[database]",
+        "[vault]",
+        "[environments.production]",
+        "[environments.sandbox]",
+        "[intuit]",
+        "[refresh]",
+        "[scheduler]",
+        "[daemon]",
+        "[roles]",
+        "[log]",
+    ] {
+        assert!(
+            text.contains(section),
+            "config.example.toml does not document {section}"
+        );
+    }
+}
