@@ -17,24 +17,45 @@ impl Tx {
     /// Appends one event to the chain. Concurrent writers serialize on the chain head
     /// (the SQLite write lock, or a row lock on PostgreSQL), so the chain stays linear.
     pub async fn audit(&mut self, event: &AuditEvent) -> anyhow::Result<AuditRecord> {
-        let (last_seq, last_hash, last_at) = self.audit_head_for_update().await?;
-        let record = event.seal(last_seq + 1, &last_hash, last_at.as_deref());
-        self.insert_audit(&record).await?;
-        let change = Change {
-            audit_seq: record.seq,
-            connection_id: record.connection_id,
-        };
-        if let TxInner::Postgres(t) = &mut self.inner {
-            // Delivered to every listening daemon when (and only if) this transaction commits.
-            let payload = serde_json::to_string(&change)?;
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(NOTIFY_CHANNEL)
-                .bind(payload)
-                .execute(&mut **t)
-                .await?;
+        let mut records = self.audit_many(&[event]).await?;
+        records
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("audit append returned no record"))
+    }
+
+    /// Appends several events in order: the chain head is read and written once, the rows
+    /// inserted in multi-row statements (the group-commit path).
+    pub async fn audit_many(&mut self, events: &[&AuditEvent]) -> anyhow::Result<Vec<AuditRecord>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
         }
-        self.changes.push(change);
-        Ok(record)
+        let (mut seq, mut hash, mut at) = self.audit_head_for_update().await?;
+        let mut records = Vec::with_capacity(events.len());
+        for event in events {
+            seq += 1;
+            let record = event.seal(seq, &hash, at.as_deref());
+            hash = record.hash.clone();
+            at = Some(record.at.clone());
+            records.push(record);
+        }
+        self.insert_audit(&records).await?;
+        for record in &records {
+            let change = Change {
+                audit_seq: record.seq,
+                connection_id: record.connection_id,
+            };
+            if let TxInner::Postgres(t) = &mut self.inner {
+                // Delivered to every listening daemon when (and only if) this commits.
+                let payload = serde_json::to_string(&change)?;
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(NOTIFY_CHANNEL)
+                    .bind(payload)
+                    .execute(&mut **t)
+                    .await?;
+            }
+            self.changes.push(change);
+        }
+        Ok(records)
     }
 }
 

@@ -168,16 +168,18 @@ impl Scheduler {
             report.claimed += batch.len();
             let results: Vec<anyhow::Result<RefreshOutcome>> = stream::iter(batch)
                 .map(|c| async move {
-                    let env: Environment = c.environment.parse().unwrap_or(Environment::Sandbox);
+                    let env = c.record.environment;
                     if *stop.borrow() || self.is_paused(env) {
-                        let _ = store.release_lease(c.id, self.engine.lease_owner()).await;
+                        let _ = store
+                            .release_lease(c.record.id, self.engine.lease_owner())
+                            .await;
                         let reason = "scheduler stopped or environment paused".into();
                         return Ok(RefreshOutcome::Skipped { reason });
                     }
                     self.limiters[&env].wait().await;
                     let r = self
                         .engine
-                        .refresh_claimed(c.id, actor)
+                        .refresh_claimed(c, actor)
                         .await
                         .map(|r| r.outcome);
                     // Pause at once, so the rest of the batch does not repeat the mistake.

@@ -8,6 +8,7 @@ mod refresh;
 mod single_flight;
 mod status;
 mod verify;
+mod writer;
 
 pub use backoff::next_delay;
 pub use refresh::{outcome_name, RefreshOutcome, RefreshResult};
@@ -46,6 +47,7 @@ pub struct Engine {
     owner: String,
     changes: tokio::sync::broadcast::Sender<Change>,
     pub metrics: Arc<Metrics>,
+    writer: writer::Writer,
     /// Set while a PostgreSQL listener relays every commit (ours included) to `changes`.
     relayed: AtomicBool,
 }
@@ -82,6 +84,8 @@ impl Engine {
         clients: Clients,
         missing: Missing,
     ) -> Engine {
+        let metrics = Arc::new(Metrics::new());
+        let writer = writer::Writer::start(store.clone(), metrics.clone());
         Engine {
             store,
             vault: Arc::new(vault),
@@ -93,7 +97,8 @@ impl Engine {
             flights: SingleFlight::default(),
             owner: lease_owner_tag(),
             changes: tokio::sync::broadcast::channel(4096).0,
-            metrics: Arc::new(Metrics::new()),
+            writer,
+            metrics,
             relayed: AtomicBool::new(false),
         }
     }

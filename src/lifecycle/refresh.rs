@@ -8,12 +8,13 @@
 //!    invalid_grant marks the connection dead only after re-reading the row; invalid_client
 //!    marks nothing and reports a configuration error.
 
+use super::writer::{Applied, Op};
 use super::{next_delay, Engine, Status};
 use crate::audit::{AuditEvent, Outcome};
 use crate::domain::ErrorClass;
 use crate::identity::Actor;
 use crate::intuit::{IntuitError, TokenGrant};
-use crate::store::{ConnectionRecord, TokenUpdate};
+use crate::store::{Claimed, ConnectionRecord, TokenUpdate};
 use crate::vault::{AccessToken, RefreshToken, TokenColumn};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use rand::Rng;
@@ -100,22 +101,34 @@ impl Engine {
 
     /// Refreshes a connection whose lease this process already holds (the scheduler claims
     /// leases in batches).
-    pub async fn refresh_claimed(&self, id: i64, actor: &Actor) -> anyhow::Result<RefreshResult> {
+    pub async fn refresh_claimed(
+        &self,
+        claimed: Claimed,
+        actor: &Actor,
+    ) -> anyhow::Result<RefreshResult> {
         let started = Instant::now();
+        let id = claimed.record.id;
         let _flight = self.flights.enter(id).await;
-        let result = self.run_leased(id, actor).await;
+        let result = self
+            .refresh_with(claimed.record, claimed.refresh_token, actor)
+            .await;
+        self.release_on_error(id, &result).await;
         self.count(&result, started);
         result
     }
 
     async fn run_leased(&self, id: i64, actor: &Actor) -> anyhow::Result<RefreshResult> {
         let result = self.refresh_leased(id, actor).await;
+        self.release_on_error(id, &result).await;
+        result
+    }
+
+    async fn release_on_error(&self, id: i64, result: &anyhow::Result<RefreshResult>) {
         if result.is_err() {
             // Best effort: never leave a lease behind on an unexpected error. If even this
             // fails, the lease expires on its own.
             let _ = self.store.release_lease(id, &self.owner).await;
         }
-        result
     }
 
     fn count(&self, result: &anyhow::Result<RefreshResult>, started: Instant) {
@@ -209,7 +222,19 @@ impl Engine {
             }
             .into());
         };
-        let sealed_refresh = match (rec.status.has_tokens(), sealed.refresh_token) {
+        self.refresh_with(rec, sealed.refresh_token, actor).await
+    }
+
+    /// The refresh proper, for a connection whose lease this process holds, given the row
+    /// as read under that lease.
+    async fn refresh_with(
+        &self,
+        rec: ConnectionRecord,
+        sealed_refresh: Option<Vec<u8>>,
+        actor: &Actor,
+    ) -> anyhow::Result<RefreshResult> {
+        let id = rec.id;
+        let sealed_refresh = match (rec.status.has_tokens(), sealed_refresh) {
             (true, Some(s)) => s,
             _ => {
                 self.store.release_lease(id, &self.owner).await?;
@@ -327,22 +352,23 @@ impl Engine {
             "refresh token unchanged".into()
         });
 
-        let mut tx = self.store.begin().await?;
-        if !tx
-            .apply_refresh_success(rec.id, &self.owner, &update)
-            .await?
-        {
+        let op = Op::RefreshSuccess {
+            id: rec.id,
+            owner: self.owner.clone(),
+            update,
+            event: ev,
+        };
+        let (applied, changes) = self.writer.write(op).await?;
+        if applied == Applied::LeaseLost {
             // Our lease was taken over, which config validation makes impossible unless a
             // call outlived twice the HTTP timeout. Keep the row as the new holder left it.
-            drop(tx);
             anyhow::bail!(
                 "refresh of connection {} finished after its lease was taken over; result not stored (intuit_tid {})",
                 rec.id,
                 grant.intuit_tid.as_deref().unwrap_or("none")
             );
         }
-        self.audit(&mut tx, &ev).await?;
-        self.published(tx.commit().await?);
+        self.published(changes);
         Ok(RefreshResult {
             outcome: RefreshOutcome::Refreshed {
                 access_expires_at,
@@ -442,19 +468,18 @@ impl Engine {
         ev.error_class = Some(e.class.as_str().into());
         ev.reason = Some(e.detail.clone());
         ev.intuit_tid = e.intuit_tid.clone();
-        let mut tx = self.store.begin().await?;
-        tx.apply_refresh_failure(
-            rec.id,
-            &self.owner,
-            e.class,
-            &e.detail,
-            e.intuit_tid.as_deref(),
-            Some(next),
-            now,
-        )
-        .await?;
-        self.audit(&mut tx, &ev).await?;
-        self.published(tx.commit().await?);
+        let op = Op::RefreshFailure {
+            id: rec.id,
+            owner: self.owner.clone(),
+            class: e.class,
+            detail: e.detail.clone(),
+            intuit_tid: e.intuit_tid.clone(),
+            next_attempt: Some(next),
+            at: now,
+            event: ev,
+        };
+        let (_, changes) = self.writer.write(op).await?;
+        self.published(changes);
         Ok(RefreshOutcome::Failed {
             error_class: e.class,
             detail: e.detail.clone(),

@@ -1,15 +1,17 @@
 //! The scheduler's queries: claiming due work in batches, and the figures `/metrics` shows.
 
-use super::{dispatch, Store};
+use super::rows::RECORD_COLUMNS;
+use super::{dispatch, ConnectionRecord, Store};
 use crate::domain::Environment;
 use chrono::{DateTime, Utc};
+use sqlx::{FromRow, Row};
 
-/// A claimed connection and how urgent it is.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A claimed connection, as read by the claim itself: the scheduler needs no further read
+/// before calling Intuit.
+#[derive(Debug, Clone)]
 pub struct Claimed {
-    pub id: i64,
-    pub environment: String,
-    pub refresh_expires_at: Option<DateTime<Utc>>,
+    pub record: ConnectionRecord,
+    pub refresh_token: Option<Vec<u8>>,
 }
 
 const DUE: &str = "status IN ('active', 'expiring') \
@@ -42,16 +44,24 @@ impl Store {
             "UPDATE connections SET lease_owner = $1, lease_until = $2 WHERE id IN (\
              SELECT id FROM connections WHERE {DUE} \
              ORDER BY refresh_expires_at ASC NULLS FIRST, id LIMIT $4 {lock}) \
-             RETURNING id, environment, refresh_expires_at"
+             RETURNING {RECORD_COLUMNS}, refresh_token"
         );
-        let mut rows: Vec<Claimed> = dispatch!(self, p => sqlx::query_as(&sql)
-            .bind(owner).bind(until).bind(now).bind(limit).bind(first.as_str()).bind(second.as_str())
-            .fetch_all(p).await)?;
-        rows.sort_by(|a, b| match (a.refresh_expires_at, b.refresh_expires_at) {
-            (None, None) => a.id.cmp(&b.id),
-            (None, Some(_)) => std::cmp::Ordering::Less,
-            (Some(_), None) => std::cmp::Ordering::Greater,
-            (Some(x), Some(y)) => x.cmp(&y).then(a.id.cmp(&b.id)),
+        let mut rows: Vec<Claimed> = dispatch!(self, p => {
+            let raw = sqlx::query(&sql)
+                .bind(owner).bind(until).bind(now).bind(limit).bind(first.as_str()).bind(second.as_str())
+                .fetch_all(p).await?;
+            raw.iter()
+                .map(|r| Ok(Claimed { record: ConnectionRecord::from_row(r)?, refresh_token: r.try_get("refresh_token")? }))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+        })?;
+        rows.sort_by(|a, b| {
+            let (x, y) = (&a.record, &b.record);
+            match (x.refresh_expires_at, y.refresh_expires_at) {
+                (None, None) => x.id.cmp(&y.id),
+                (None, Some(_)) => std::cmp::Ordering::Less,
+                (Some(_), None) => std::cmp::Ordering::Greater,
+                (Some(p), Some(q)) => p.cmp(&q).then(x.id.cmp(&y.id)),
+            }
         });
         Ok(rows)
     }

@@ -1,0 +1,188 @@
+//! Group commit for the refresh hot path. Refresh outcomes are handed to one writer task
+//! per process, which applies everything that arrived meanwhile in a single transaction:
+//! one fsync and one pass over the audit chain head for many refreshes. Each caller still
+//! waits for the commit that contains its write before the new access token is handed to
+//! anyone, so "persist before use" holds exactly as before; under no load a write is
+//! committed alone, at once.
+
+use crate::audit::AuditEvent;
+use crate::domain::ErrorClass;
+use crate::metrics::Metrics;
+use crate::store::{Change, Store, TokenUpdate, Tx};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most writes committed together.
+const MAX_BATCH: usize = 256;
+
+/// A write the refresh path makes.
+pub(crate) enum Op {
+    /// New tokens, clocks and the audit event; the lease is released.
+    RefreshSuccess {
+        id: i64,
+        owner: String,
+        update: TokenUpdate,
+        event: AuditEvent,
+    },
+    /// A failed attempt that keeps the tokens; the lease is released.
+    RefreshFailure {
+        id: i64,
+        owner: String,
+        class: ErrorClass,
+        detail: String,
+        intuit_tid: Option<String>,
+        next_attempt: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+        event: AuditEvent,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Applied {
+    Done,
+    /// The lease was no longer ours: nothing was written for this op.
+    LeaseLost,
+}
+
+type Reply = anyhow::Result<(Applied, Vec<Change>)>;
+
+struct Job {
+    op: Op,
+    reply: oneshot::Sender<Reply>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Writer {
+    tx: mpsc::UnboundedSender<Job>,
+}
+
+impl Writer {
+    pub(crate) fn start(store: Store, metrics: Arc<Metrics>) -> Writer {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(store, metrics, rx));
+        Writer { tx }
+    }
+
+    /// Applies `op` and returns once the transaction holding it has committed.
+    pub(crate) async fn write(&self, op: Op) -> Reply {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job { op, reply })
+            .map_err(|_| anyhow::anyhow!("the database writer has stopped"))?;
+        answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the database writer stopped before committing"))?
+    }
+}
+
+async fn run(store: Store, metrics: Arc<Metrics>, mut rx: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let ops: Vec<&Op> = jobs.iter().map(|j| &j.op).collect();
+        match apply(&store, &metrics, &ops).await {
+            Ok(results) => {
+                for (job, r) in jobs.into_iter().zip(results) {
+                    let _ = job.reply.send(Ok(r));
+                }
+            }
+            // One bad write must not sink the others: retry each in a transaction of its
+            // own, so only the culprit reports the error.
+            Err(_) if jobs.len() > 1 => {
+                for job in jobs {
+                    let r = apply(&store, &metrics, &[&job.op])
+                        .await
+                        .map(|mut v| v.remove(0));
+                    let _ = job.reply.send(r);
+                }
+            }
+            Err(e) => {
+                for job in jobs {
+                    let _ = job.reply.send(Err(anyhow::anyhow!("{e:#}")));
+                }
+            }
+        }
+    }
+}
+
+async fn apply(
+    store: &Store,
+    metrics: &Metrics,
+    ops: &[&Op],
+) -> anyhow::Result<Vec<(Applied, Vec<Change>)>> {
+    let mut tx = store.begin().await?;
+    let mut applied = Vec::with_capacity(ops.len());
+    for op in ops {
+        applied.push(apply_one(&mut tx, op).await?);
+    }
+    // Every op that wrote records one event; the chain head is visited once for all.
+    let events: Vec<&AuditEvent> = ops
+        .iter()
+        .zip(&applied)
+        .filter(|(_, a)| **a == Applied::Done)
+        .map(|(op, _)| op.event())
+        .collect();
+    tx.audit_many(&events).await.inspect_err(|_| {
+        metrics.audit_write_failures.inc();
+    })?;
+    let mut changes = tx.commit().await?.into_iter();
+    Ok(applied
+        .into_iter()
+        .map(|a| {
+            let mine = if a == Applied::Done {
+                changes.next().into_iter().collect()
+            } else {
+                Vec::new()
+            };
+            (a, mine)
+        })
+        .collect())
+}
+
+async fn apply_one(tx: &mut Tx, op: &Op) -> anyhow::Result<Applied> {
+    match op {
+        Op::RefreshSuccess {
+            id, owner, update, ..
+        } => {
+            if !tx.apply_refresh_success(*id, owner, update).await? {
+                return Ok(Applied::LeaseLost);
+            }
+        }
+        Op::RefreshFailure {
+            id,
+            owner,
+            class,
+            detail,
+            intuit_tid,
+            next_attempt,
+            at,
+            ..
+        } => {
+            tx.apply_refresh_failure(
+                *id,
+                owner,
+                *class,
+                detail,
+                intuit_tid.as_deref(),
+                *next_attempt,
+                *at,
+            )
+            .await?;
+        }
+    }
+    Ok(Applied::Done)
+}
+
+impl Op {
+    fn event(&self) -> &AuditEvent {
+        match self {
+            Op::RefreshSuccess { event, .. } | Op::RefreshFailure { event, .. } => event,
+        }
+    }
+}
