@@ -1,5 +1,11 @@
 //! `qbo-console`: the CLI entry. Everything it does lives in the library (`cli::main`).
 
+/// mimalloc instead of glibc's malloc: the refresh path makes many short-lived buffers
+/// across threads (HTTP, JSON, sealing, SQLite rows), where glibc spent a fifth of the
+/// daemon's CPU in `malloc_consolidate` and arena locks (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     qbo_console::cli::main()
 }

@@ -8,13 +8,14 @@ use crate::config::SchedulerConfig;
 use crate::domain::Environment;
 use crate::identity::Actor;
 use crate::lifecycle::{Engine, RefreshOutcome};
+use crate::store::Claimed;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// How long an environment stays paused after Intuit rejected our client credentials
@@ -57,11 +58,20 @@ impl RateLimiter {
 }
 
 pub struct Scheduler {
-    engine: Arc<Engine>,
+    shared: Shared,
     cfg: SchedulerConfig,
     actor: Actor,
-    limiters: HashMap<Environment, RateLimiter>,
-    paused: Mutex<HashMap<Environment, (DateTime<Utc>, String)>>,
+}
+
+/// Paused environments: until when, and why.
+type Pauses = HashMap<Environment, (DateTime<Utc>, String)>;
+
+/// What every refresh task of the scheduler needs; cheap to clone into each task.
+#[derive(Clone)]
+struct Shared {
+    engine: Arc<Engine>,
+    limiters: Arc<HashMap<Environment, RateLimiter>>,
+    paused: Arc<Mutex<Pauses>>,
 }
 
 impl Scheduler {
@@ -71,140 +81,102 @@ impl Scheduler {
             .map(|e| (e, RateLimiter::new(cfg.rate_per_second)))
             .collect();
         Scheduler {
-            engine,
+            shared: Shared {
+                engine,
+                limiters: Arc::new(limiters),
+                paused: Arc::new(Mutex::new(HashMap::new())),
+            },
             cfg,
             actor,
-            limiters,
-            paused: Mutex::new(HashMap::new()),
         }
     }
 
     /// Environments currently paused, with until when and why.
     pub fn paused(&self) -> Vec<(Environment, DateTime<Utc>, String)> {
-        let now = self.engine.clock.now();
-        let map = self.paused.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.shared.engine.clock.now();
+        let map = self.shared.paused.lock().unwrap_or_else(|p| p.into_inner());
         map.iter()
             .filter(|(_, (until, _))| *until > now)
             .map(|(e, (u, r))| (*e, *u, r.clone()))
             .collect()
     }
 
-    fn is_paused(&self, env: Environment) -> bool {
-        let now = self.engine.clock.now();
-        let map = self.paused.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&env).is_some_and(|(until, _)| *until > now)
-    }
-
-    fn pause(&self, env: Environment, reason: &str) {
-        let until = self.engine.clock.now()
-            + ChronoDuration::from_std(PAUSE_AFTER_INVALID_CLIENT)
-                .unwrap_or(ChronoDuration::minutes(5));
-        tracing::error!(
-            environment = %env,
-            until = %until,
-            "INTUIT REJECTED OUR CLIENT CREDENTIALS: all {env} refreshes are paused; no tenant is marked dead. Fix client_id/client_secret for [environments.{env}]. {reason}"
-        );
-        self.paused
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(env, (until, reason.to_string()));
-        self.engine
-            .metrics
-            .environment_paused
-            .get_or_create(&crate::metrics::EnvLabel {
-                environment: env.to_string(),
-            })
-            .set(1);
-    }
-
     fn active_environments(&self) -> Vec<Environment> {
+        let engine = &self.shared.engine;
         Environment::ALL
             .into_iter()
-            .filter(|e| self.engine.client(*e).is_ok())
+            .filter(|e| engine.client(*e).is_ok())
             .filter(|e| {
-                let paused = self.is_paused(*e);
-                if !paused {
-                    self.engine
-                        .metrics
-                        .environment_paused
-                        .get_or_create(&crate::metrics::EnvLabel {
-                            environment: e.to_string(),
-                        })
-                        .set(0);
-                }
+                let paused = self.shared.is_paused(*e);
+                let label = crate::metrics::EnvLabel {
+                    environment: e.to_string(),
+                };
+                engine
+                    .metrics
+                    .environment_paused
+                    .get_or_create(&label)
+                    .set(i64::from(paused));
                 !paused
             })
             .collect()
     }
 
-    /// Refreshes everything that is due now, batch by batch, until nothing due is left or
-    /// `stop` is raised. Connections that fail transiently are scheduled later by their
-    /// backoff, so this always finishes.
+    /// Refreshes everything that is due now until nothing due is left or `stop` is raised.
+    /// Connections that fail transiently are scheduled later by their backoff, so this
+    /// always finishes. Each refresh runs as a task of its own, so they use every core.
     pub async fn run_once(&self, stop: &watch::Receiver<bool>) -> anyhow::Result<TickReport> {
-        let mut report = TickReport::default();
-        let store = &self.engine.store;
+        let engine = &self.shared.engine;
         // One request id per pass ties its audit events together.
-        let actor = &self.actor.for_request();
-        let lease = ChronoDuration::from_std(self.engine.refresh_config().lease)?;
-        let batch_size = (self.cfg.max_concurrency * 4) as i64;
+        let actor = self.actor.for_request();
+        let lease = ChronoDuration::from_std(engine.refresh_config().lease)?;
+        let batch_size = (self.cfg.max_concurrency * 2).max(16) as i64;
+        let mut report = TickReport::default();
+        let mut queue: VecDeque<Claimed> = VecDeque::new();
+        let mut in_flight = JoinSet::new();
+        let mut exhausted = false;
         loop {
-            if *stop.borrow() {
-                break;
+            // Claims are made in batches, but work flows without a pause: the next batch is
+            // claimed as soon as a slot frees up and the previous batch has all started.
+            while in_flight.len() < self.cfg.max_concurrency {
+                if queue.is_empty() && !exhausted {
+                    if *stop.borrow() {
+                        exhausted = true;
+                    } else {
+                        let envs = self.active_environments();
+                        let now = engine.clock.now();
+                        let batch = engine
+                            .store
+                            .claim_due(engine.lease_owner(), now + lease, now, batch_size, &envs)
+                            .await?;
+                        exhausted = batch.is_empty();
+                        queue.extend(batch);
+                    }
+                }
+                match queue.pop_front() {
+                    Some(c) => {
+                        in_flight.spawn(self.shared.clone().refresh_one(
+                            c,
+                            actor.clone(),
+                            stop.clone(),
+                        ));
+                    }
+                    None => break,
+                }
             }
-            let envs = self.active_environments();
-            let now = self.engine.clock.now();
-            let batch = store
-                .claim_due(
-                    self.engine.lease_owner(),
-                    now + lease,
-                    now,
-                    batch_size,
-                    &envs,
-                )
-                .await?;
-            if batch.is_empty() {
+            let Some(joined) = in_flight.join_next().await else {
                 break;
-            }
-            report.claimed += batch.len();
-            let results: Vec<anyhow::Result<RefreshOutcome>> = stream::iter(batch)
-                .map(|c| async move {
-                    let env = c.record.environment;
-                    if *stop.borrow() || self.is_paused(env) {
-                        let _ = store
-                            .release_lease(c.record.id, self.engine.lease_owner())
-                            .await;
-                        let reason = "scheduler stopped or environment paused".into();
-                        return Ok(RefreshOutcome::Skipped { reason });
-                    }
-                    self.limiters[&env].wait().await;
-                    let r = self
-                        .engine
-                        .refresh_claimed(c, actor)
-                        .await
-                        .map(|r| r.outcome);
-                    // Pause at once, so the rest of the batch does not repeat the mistake.
-                    if let Ok(RefreshOutcome::ConfigError { detail, .. }) = &r {
-                        if !self.is_paused(env) {
-                            self.pause(env, detail);
-                        }
-                    }
-                    r
-                })
-                .buffer_unordered(self.cfg.max_concurrency)
-                .collect()
-                .await;
-            for r in results {
-                match r {
-                    Ok(RefreshOutcome::Refreshed { .. })
-                    | Ok(RefreshOutcome::AlreadyRefreshed { .. }) => report.refreshed += 1,
-                    Ok(RefreshOutcome::Failed { .. }) => report.failed += 1,
-                    Ok(RefreshOutcome::NeedsReconnect { .. }) => report.needs_reconnect += 1,
-                    Ok(RefreshOutcome::ConfigError { .. }) => report.config_errors += 1,
-                    Ok(_) => report.other += 1,
-                    Err(e) => {
-                        report.other += 1;
-                        tracing::error!(error = %e, "scheduled refresh failed");
-                    }
+            };
+            report.claimed += 1;
+            match joined.map_err(anyhow::Error::from).and_then(|r| r) {
+                Ok(RefreshOutcome::Refreshed { .. })
+                | Ok(RefreshOutcome::AlreadyRefreshed { .. }) => report.refreshed += 1,
+                Ok(RefreshOutcome::Failed { .. }) => report.failed += 1,
+                Ok(RefreshOutcome::NeedsReconnect { .. }) => report.needs_reconnect += 1,
+                Ok(RefreshOutcome::ConfigError { .. }) => report.config_errors += 1,
+                Ok(_) => report.other += 1,
+                Err(e) => {
+                    report.other += 1;
+                    tracing::error!(error = %format!("{e:#}"), "scheduled refresh failed");
                 }
             }
         }
@@ -231,6 +203,69 @@ impl Scheduler {
                 }
             }
         }
+    }
+}
+
+impl Shared {
+    fn is_paused(&self, env: Environment) -> bool {
+        let now = self.engine.clock.now();
+        let map = self.paused.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&env).is_some_and(|(until, _)| *until > now)
+    }
+
+    fn pause(&self, env: Environment, reason: &str) {
+        let until = self.engine.clock.now()
+            + ChronoDuration::from_std(PAUSE_AFTER_INVALID_CLIENT)
+                .unwrap_or(ChronoDuration::minutes(5));
+        tracing::error!(
+            environment = %env,
+            until = %until,
+            "INTUIT REJECTED OUR CLIENT CREDENTIALS: all {env} refreshes are paused; no tenant is marked dead. \
+             Fix client_id/client_secret for [environments.{env}]. {reason}"
+        );
+        self.paused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(env, (until, reason.to_string()));
+        let label = crate::metrics::EnvLabel {
+            environment: env.to_string(),
+        };
+        self.engine
+            .metrics
+            .environment_paused
+            .get_or_create(&label)
+            .set(1);
+    }
+
+    async fn refresh_one(
+        self,
+        c: Claimed,
+        actor: Actor,
+        stop: watch::Receiver<bool>,
+    ) -> anyhow::Result<RefreshOutcome> {
+        let env = c.record.environment;
+        if *stop.borrow() || self.is_paused(env) {
+            let _ = self
+                .engine
+                .store
+                .release_lease(c.record.id, self.engine.lease_owner())
+                .await;
+            let reason = "scheduler stopped or environment paused".into();
+            return Ok(RefreshOutcome::Skipped { reason });
+        }
+        self.limiters[&env].wait().await;
+        let r = self
+            .engine
+            .refresh_claimed(c, &actor)
+            .await
+            .map(|r| r.outcome);
+        // Pause at once, so the rest of the work in flight does not repeat the mistake.
+        if let Ok(RefreshOutcome::ConfigError { detail, .. }) = &r {
+            if !self.is_paused(env) {
+                self.pause(env, detail);
+            }
+        }
+        r
     }
 }
 

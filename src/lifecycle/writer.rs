@@ -8,8 +8,9 @@
 use crate::audit::AuditEvent;
 use crate::domain::ErrorClass;
 use crate::metrics::Metrics;
-use crate::store::{Change, Store, TokenUpdate, Tx};
+use crate::store::{Change, Store, TokenUpdate};
 use chrono::{DateTime, Utc};
+use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -117,9 +118,49 @@ async fn apply(
     ops: &[&Op],
 ) -> anyhow::Result<Vec<(Applied, Vec<Change>)>> {
     let mut tx = store.begin().await?;
+    // Successes (the bulk of the traffic) go in multi-row statements; failures one by one.
+    let successes: Vec<(i64, &str, &TokenUpdate)> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::RefreshSuccess {
+                id, owner, update, ..
+            } => Some((*id, owner.as_str(), update)),
+            Op::RefreshFailure { .. } => None,
+        })
+        .collect();
+    let written: HashSet<i64> = tx
+        .apply_refresh_successes(&successes)
+        .await?
+        .into_iter()
+        .collect();
     let mut applied = Vec::with_capacity(ops.len());
     for op in ops {
-        applied.push(apply_one(&mut tx, op).await?);
+        applied.push(match op {
+            Op::RefreshSuccess { id, .. } if written.contains(id) => Applied::Done,
+            Op::RefreshSuccess { .. } => Applied::LeaseLost,
+            Op::RefreshFailure {
+                id,
+                owner,
+                class,
+                detail,
+                intuit_tid,
+                next_attempt,
+                at,
+                ..
+            } => {
+                tx.apply_refresh_failure(
+                    *id,
+                    owner,
+                    *class,
+                    detail,
+                    intuit_tid.as_deref(),
+                    *next_attempt,
+                    *at,
+                )
+                .await?;
+                Applied::Done
+            }
+        });
     }
     // Every op that wrote records one event; the chain head is visited once for all.
     let events: Vec<&AuditEvent> = ops
@@ -143,40 +184,6 @@ async fn apply(
             (a, mine)
         })
         .collect())
-}
-
-async fn apply_one(tx: &mut Tx, op: &Op) -> anyhow::Result<Applied> {
-    match op {
-        Op::RefreshSuccess {
-            id, owner, update, ..
-        } => {
-            if !tx.apply_refresh_success(*id, owner, update).await? {
-                return Ok(Applied::LeaseLost);
-            }
-        }
-        Op::RefreshFailure {
-            id,
-            owner,
-            class,
-            detail,
-            intuit_tid,
-            next_attempt,
-            at,
-            ..
-        } => {
-            tx.apply_refresh_failure(
-                *id,
-                owner,
-                *class,
-                detail,
-                intuit_tid.as_deref(),
-                *next_attempt,
-                *at,
-            )
-            .await?;
-        }
-    }
-    Ok(Applied::Done)
 }
 
 impl Op {

@@ -158,30 +158,50 @@ impl Tx {
         Ok(())
     }
 
-    /// Writes the result of a successful refresh and releases the lease. Returns false if
-    /// the lease is no longer ours (the row changed under us), in which case nothing is
-    /// written and the caller must roll back.
-    pub async fn apply_refresh_success(
+    /// Writes the results of successful refreshes and releases their leases, in one
+    /// statement per 300 rows (the group-commit path). Returns the ids written: a row whose
+    /// lease is no longer ours is left as its new holder made it, and is not returned.
+    pub async fn apply_refresh_successes(
         &mut self,
-        id: i64,
-        owner: &str,
-        u: &TokenUpdate,
-    ) -> anyhow::Result<bool> {
-        let sql = "UPDATE connections SET access_token = $1, refresh_token = $2, \
-                   previous_refresh_token = COALESCE($3, previous_refresh_token), \
-                   previous_refresh_replaced_at = CASE WHEN $3 IS NULL THEN previous_refresh_replaced_at ELSE $4 END, \
-                   access_expires_at = $5, refresh_issued_at = COALESCE($6, refresh_issued_at), refresh_expires_at = $7, \
-                   hard_expires_at = COALESCE($8, hard_expires_at), status = $9, status_reason = NULL, \
-                   last_refresh_at = $4, last_refresh_outcome = 'ok', last_error_class = NULL, last_error_detail = NULL, \
-                   last_intuit_tid = $10, consecutive_failures = 0, next_attempt_at = $13, \
-                   lease_owner = NULL, lease_until = NULL, version = version + 1, updated_at = $4 \
-                   WHERE id = $11 AND lease_owner = $12";
-        let done = dispatch_tx!(self, c => sqlx::query(sql)
-            .bind(&u.access_token).bind(&u.refresh_token).bind(u.previous_refresh_token.as_deref()).bind(u.at)
-            .bind(u.access_expires_at).bind(u.refresh_issued_at).bind(u.refresh_expires_at).bind(u.hard_expires_at)
-            .bind(u.status.as_str()).bind(&u.intuit_tid).bind(id).bind(owner).bind(u.next_attempt_at)
-            .execute(c).await.map(|r| r.rows_affected()))?;
-        Ok(done == 1)
+        rows: &[(i64, &str, &TokenUpdate)],
+    ) -> anyhow::Result<Vec<i64>> {
+        let mut written = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(300) {
+            let ids: Vec<i64> = dispatch_tx!(self, c => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "UPDATE connections SET access_token = v.access_token, refresh_token = v.refresh_token, \
+                     previous_refresh_token = COALESCE(v.previous_refresh_token, connections.previous_refresh_token), \
+                     previous_refresh_replaced_at = CASE WHEN v.previous_refresh_token IS NULL \
+                         THEN connections.previous_refresh_replaced_at ELSE v.at END, \
+                     access_expires_at = v.access_expires_at, \
+                     refresh_issued_at = COALESCE(v.refresh_issued_at, connections.refresh_issued_at), \
+                     refresh_expires_at = v.refresh_expires_at, \
+                     hard_expires_at = COALESCE(v.hard_expires_at, connections.hard_expires_at), \
+                     status = v.status, status_reason = NULL, last_refresh_at = v.at, last_refresh_outcome = 'ok', \
+                     last_error_class = NULL, last_error_detail = NULL, last_intuit_tid = v.intuit_tid, \
+                     consecutive_failures = 0, next_attempt_at = v.next_attempt_at, lease_owner = NULL, \
+                     lease_until = NULL, version = connections.version + 1, updated_at = v.at FROM (",
+                );
+                for (i, (id, owner, u)) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        q.push(" UNION ALL ");
+                    }
+                    q.push("SELECT ").push_bind(*id).push(" AS id, ").push_bind(*owner).push(" AS owner, ")
+                        .push_bind(&u.access_token).push(" AS access_token, ").push_bind(&u.refresh_token)
+                        .push(" AS refresh_token, ").push_bind(u.previous_refresh_token.as_deref())
+                        .push(" AS previous_refresh_token, ").push_bind(u.at).push(" AS at, ")
+                        .push_bind(u.access_expires_at).push(" AS access_expires_at, ").push_bind(u.refresh_issued_at)
+                        .push(" AS refresh_issued_at, ").push_bind(u.refresh_expires_at).push(" AS refresh_expires_at, ")
+                        .push_bind(u.hard_expires_at).push(" AS hard_expires_at, ").push_bind(u.status.as_str())
+                        .push(" AS status, ").push_bind(&u.intuit_tid).push(" AS intuit_tid, ")
+                        .push_bind(u.next_attempt_at).push(" AS next_attempt_at");
+                }
+                q.push(") AS v WHERE connections.id = v.id AND connections.lease_owner = v.owner RETURNING connections.id");
+                q.build_query_scalar().fetch_all(c).await
+            })?;
+            written.extend(ids);
+        }
+        Ok(written)
     }
 
     /// Records a failed refresh that leaves the tokens in place (transient, rate limited,
