@@ -539,7 +539,9 @@ async fn daemon_path(s: &Settings) -> Result<DaemonFigures> {
 /// The explanatory experiment: `PRAGMA synchronous=NORMAL` on every connection of the
 /// store's pool (all of them held at once, so none is missed).
 async fn relax_durability(svc: &Service, pool_size: usize) -> Result<()> {
-    let qbo_console::store::Store::Sqlite(pool) = &svc.engine().store else {
+    let qbo_console::store::Store::Sqlite(qbo_console::store::SqliteStore { pool, .. }) =
+        &svc.engine().store
+    else {
         bail!("QBO_BENCH_SYNCHRONOUS applies to SQLite only");
     };
     let mut held = Vec::with_capacity(pool_size);

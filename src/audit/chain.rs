@@ -40,8 +40,8 @@ impl Tx {
 
     /// Inserts consecutive records and moves the chain head to the last of them.
     pub(crate) async fn insert_audit(&mut self, records: &[AuditRecord]) -> anyhow::Result<()> {
-        // 20 parameters a row; 200 rows stay far below both backends' parameter limits.
-        for chunk in records.chunks(200) {
+        // 20 parameters a row; 128 rows stay far below both backends' parameter limits.
+        for chunk in crate::store::fixed_chunks(records) {
             crate::store::dispatch_tx!(self, c => {
                 let mut q = sqlx::QueryBuilder::new(format!("INSERT INTO audit_events ({AUDIT_COLUMNS}) "));
                 q.push_values(chunk, |mut b, r| {

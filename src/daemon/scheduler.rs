@@ -47,13 +47,18 @@ impl RateLimiter {
     }
 
     async fn wait(&self) {
+        let now = Instant::now();
         let at = {
             let mut next = self.next.lock().await;
-            let at = (*next).max(Instant::now());
+            let at = (*next).max(now);
             *next = at + self.interval;
             at
         };
-        tokio::time::sleep_until(at).await;
+        // The timer's granularity is a millisecond: a start due within one is let go now
+        // rather than parked for a whole tick (which capped high rates far below the limit).
+        if at > now + Duration::from_millis(1) {
+            tokio::time::sleep_until(at).await;
+        }
     }
 }
 
@@ -129,7 +134,11 @@ impl Scheduler {
         // One request id per pass ties its audit events together.
         let actor = self.actor.for_request();
         let lease = ChronoDuration::from_std(engine.refresh_config().lease)?;
-        let batch_size = (self.cfg.max_concurrency * 2).max(16) as i64;
+        let batch_size = claim_batch(
+            self.cfg.max_concurrency,
+            self.cfg.rate_per_second,
+            engine.refresh_config().lease,
+        );
         let mut report = TickReport::default();
         let mut queue: VecDeque<Claimed> = VecDeque::new();
         let mut in_flight = JoinSet::new();
@@ -206,6 +215,15 @@ impl Scheduler {
     }
 }
 
+/// How many due connections one claim takes: enough that claims (each a write that scans
+/// the due rows) are rare under load, but never more than the rate limit lets start
+/// within a quarter of the lease, so every claimed row is called well inside its lease.
+fn claim_batch(max_concurrency: usize, rate_per_second: u32, lease: Duration) -> i64 {
+    let by_concurrency = max_concurrency.saturating_mul(8).max(16);
+    let by_rate = (f64::from(rate_per_second) * lease.as_secs_f64() / 4.0) as usize;
+    by_concurrency.min(by_rate).max(1) as i64
+}
+
 impl Shared {
     fn is_paused(&self, env: Environment) -> bool {
         let now = self.engine.clock.now();
@@ -254,6 +272,23 @@ impl Shared {
             return Ok(RefreshOutcome::Skipped { reason });
         }
         self.limiters[&env].wait().await;
+        // The claim's lease must still cover the call to Intuit: if waiting in the queue
+        // (a slow rate limit) ate most of it, another daemon may soon take the row over, so
+        // give it back and let the next claim take it afresh.
+        let lease = self.engine.refresh_config().lease;
+        let now = self.engine.clock.now();
+        let short = c.record.lease_until.is_none_or(|until| {
+            until - now < ChronoDuration::from_std(lease / 2).unwrap_or_default()
+        });
+        if short {
+            let _ = self
+                .engine
+                .store
+                .release_lease(c.record.id, self.engine.lease_owner())
+                .await;
+            let reason = "its lease ran short while queued; it is claimed again".into();
+            return Ok(RefreshOutcome::Skipped { reason });
+        }
         let r = self
             .engine
             .refresh_claimed(c, &actor)
@@ -272,6 +307,19 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_claim_never_outruns_its_lease() {
+        // Fast limits: eight rows per slot.
+        assert_eq!(claim_batch(64, 1_000_000, Duration::from_secs(60)), 512);
+        assert_eq!(claim_batch(1, 1_000_000, Duration::from_secs(60)), 16);
+        // A slow limit: 1 a second with a 60 s lease claims 15, started within 15 s.
+        assert_eq!(claim_batch(64, 1, Duration::from_secs(60)), 15);
+        // The defaults (10 at once, 50 a second, 60 s lease).
+        assert_eq!(claim_batch(10, 50, Duration::from_secs(60)), 80);
+        // Never zero, however slow.
+        assert_eq!(claim_batch(10, 1, Duration::from_secs(2)), 1);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn the_rate_limiter_spaces_calls_evenly() {

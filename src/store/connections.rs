@@ -4,7 +4,7 @@
 use super::rows::{
     ConnectionFilter, ConnectionRecord, NewConnection, SealedTokens, TokenUpdate, RECORD_COLUMNS,
 };
-use super::{dispatch, dispatch_tx, Store, Tx, TxInner};
+use super::{dispatch, dispatch_tx, dispatch_write, Store, Tx, TxInner};
 use crate::domain::{Environment, ErrorClass};
 use crate::lifecycle::Status;
 use chrono::{DateTime, Utc};
@@ -64,13 +64,13 @@ impl Store {
     ) -> anyhow::Result<bool> {
         let sql = "UPDATE connections SET lease_owner = $1, lease_until = $2 \
                    WHERE id = $3 AND (lease_until IS NULL OR lease_until < $4 OR lease_owner = $1)";
-        let done = dispatch!(self, p => sqlx::query(sql).bind(owner).bind(until).bind(id).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+        let done = dispatch_write!(self, p => sqlx::query(sql).bind(owner).bind(until).bind(id).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
 
     pub async fn release_lease(&self, id: i64, owner: &str) -> anyhow::Result<()> {
         let sql = "UPDATE connections SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2";
-        dispatch!(self, p => sqlx::query(sql).bind(id).bind(owner).execute(p).await.map(|r| r.rows_affected()))?;
+        dispatch_write!(self, p => sqlx::query(sql).bind(id).bind(owner).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -158,15 +158,15 @@ impl Tx {
         Ok(())
     }
 
-    /// Writes the results of successful refreshes and releases their leases, in one
-    /// statement per 300 rows (the group-commit path). Returns the ids written: a row whose
+    /// Writes the results of successful refreshes and releases their leases, in a few
+    /// multi-row statements (the group-commit path). Returns the ids written: a row whose
     /// lease is no longer ours is left as its new holder made it, and is not returned.
     pub async fn apply_refresh_successes(
         &mut self,
         rows: &[(i64, &str, &TokenUpdate)],
     ) -> anyhow::Result<Vec<i64>> {
         let mut written = Vec::with_capacity(rows.len());
-        for chunk in rows.chunks(300) {
+        for chunk in super::fixed_chunks(rows) {
             let ids: Vec<i64> = dispatch_tx!(self, c => {
                 let mut q = sqlx::QueryBuilder::new(
                     "UPDATE connections SET access_token = v.access_token, refresh_token = v.refresh_token, \

@@ -60,7 +60,7 @@ impl Store {
     pub async fn migrate(&self) -> anyhow::Result<usize> {
         let before = self.applied_migrations().await.unwrap_or(0);
         match self {
-            Store::Sqlite(p) => migrator(SQLITE).run(p).await,
+            Store::Sqlite(s) => migrator(SQLITE).run(&s.pool).await,
             Store::Postgres(p) => migrator(POSTGRES).run(p).await,
         }
         .context("database migration failed")?;

@@ -26,20 +26,60 @@ pub enum Backend {
 
 #[derive(Clone, Debug)]
 pub enum Store {
-    Sqlite(SqlitePool),
+    Sqlite(SqliteStore),
     Postgres(PgPool),
+}
+
+/// A SQLite pool and the gate its writers pass one at a time.
+///
+/// SQLite lets one writer in at a time. A writer that finds the lock taken waits in
+/// SQLite's busy handler, which sleeps in steps of 1 to 100 ms without knowing when the
+/// lock frees; under load (the scheduler claiming while the group-commit writer commits)
+/// most of the time went there with both cores idle. Writers of this process queue at this
+/// gate instead and go in the moment the previous one finishes; the busy handler remains
+/// for writers in other processes (CLI, a second tool).
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pub pool: SqlitePool,
+    gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+impl SqliteStore {
+    /// Waits for this process's turn to write; hold the guard until the write is done.
+    pub(crate) async fn write_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.gate.clone().lock_owned().await
+    }
 }
 
 /// Runs `$body` with `$c` bound to the concrete pool/connection of either backend.
 macro_rules! dispatch {
     ($on:expr, $c:ident => $body:expr) => {
         match $on {
-            $crate::store::Store::Sqlite($c) => $body,
+            $crate::store::Store::Sqlite(s) => {
+                let $c = &s.pool;
+                $body
+            }
+            $crate::store::Store::Postgres($c) => $body,
+        }
+    };
+}
+
+/// Same as `dispatch!`, for a single-statement write: on SQLite it waits for this
+/// process's write turn first (see `SqliteStore`).
+macro_rules! dispatch_write {
+    ($on:expr, $c:ident => $body:expr) => {
+        match $on {
+            $crate::store::Store::Sqlite(s) => {
+                let _turn = s.write_turn().await;
+                let $c = &s.pool;
+                $body
+            }
             $crate::store::Store::Postgres($c) => $body,
         }
     };
 }
 pub(crate) use dispatch;
+pub(crate) use dispatch_write;
 
 /// Same as `dispatch!`, for an open transaction.
 macro_rules! dispatch_tx {
@@ -58,11 +98,28 @@ macro_rules! dispatch_tx {
 }
 pub(crate) use dispatch_tx;
 
+/// Splits `rows` into pieces of a few fixed sizes (largest first), so a multi-row
+/// statement built for each piece has one of only a handful of texts. Both backends cache
+/// prepared statements by text; a statement built for every batch size would be parsed
+/// and planned afresh on almost every group commit.
+pub(crate) fn fixed_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    const SIZES: [usize; 4] = [128, 32, 8, 1];
+    std::iter::from_fn(move || {
+        let size = SIZES.into_iter().find(|s| *s <= rows.len())?;
+        let (piece, rest) = rows.split_at(size);
+        rows = rest;
+        Some(piece)
+    })
+}
+
 /// A write transaction. Dropping it without `commit` rolls back. It remembers what it
 /// changed, so that subscribers hear of it once it commits.
 pub struct Tx {
     pub(crate) inner: TxInner,
     pub(crate) changes: Vec<Change>,
+    /// SQLite: this process's write turn, held until commit or rollback. Declared after
+    /// `inner` so a dropped transaction rolls back before the next writer goes in.
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 pub(crate) enum TxInner {
@@ -99,7 +156,10 @@ impl Store {
                 .connect_with(opts)
                 .await
                 .with_context(|| format!("cannot open SQLite database {shown}"))?;
-            Ok(Store::Sqlite(pool))
+            Ok(Store::Sqlite(SqliteStore {
+                pool,
+                gate: Default::default(),
+            }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)
                 .with_context(|| format!("database url {shown} is not a valid PostgreSQL URL"))?;
@@ -126,21 +186,28 @@ impl Store {
     /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes can fail with
     /// SQLITE_BUSY when another writer got there first, and busy_timeout cannot help it.
     pub async fn begin(&self) -> anyhow::Result<Tx> {
-        let inner = match self {
-            Store::Sqlite(p) => TxInner::Sqlite(
-                p.begin_with("BEGIN IMMEDIATE")
+        let (inner, turn) = match self {
+            Store::Sqlite(s) => {
+                let turn = s.write_turn().await;
+                let t = s
+                    .pool
+                    .begin_with("BEGIN IMMEDIATE")
                     .await
-                    .context("cannot start a database transaction")?,
-            ),
-            Store::Postgres(p) => TxInner::Postgres(
-                p.begin()
+                    .context("cannot start a database transaction")?;
+                (TxInner::Sqlite(t), Some(turn))
+            }
+            Store::Postgres(p) => {
+                let t = p
+                    .begin()
                     .await
-                    .context("cannot start a database transaction")?,
-            ),
+                    .context("cannot start a database transaction")?;
+                (TxInner::Postgres(t), None)
+            }
         };
         Ok(Tx {
             inner,
             changes: Vec::new(),
+            _turn: turn,
         })
     }
 
@@ -152,11 +219,39 @@ impl Store {
 impl Tx {
     /// Commits, returning what changed so the caller can tell subscribers.
     pub async fn commit(self) -> anyhow::Result<Vec<Change>> {
-        match self.inner {
+        let Tx {
+            inner,
+            changes,
+            _turn,
+        } = self;
+        match inner {
             TxInner::Sqlite(t) => t.commit().await,
             TxInner::Postgres(t) => t.commit().await,
         }
         .context("cannot commit the database transaction")?;
-        Ok(self.changes)
+        drop(_turn);
+        Ok(changes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixed_chunks;
+
+    #[test]
+    fn fixed_chunks_cover_every_row_once_in_a_few_sizes() {
+        for n in [0usize, 1, 7, 8, 9, 31, 32, 33, 127, 128, 129, 300, 1000] {
+            let rows: Vec<usize> = (0..n).collect();
+            let pieces: Vec<&[usize]> = fixed_chunks(&rows).collect();
+            let joined: Vec<usize> = pieces.iter().flat_map(|p| p.iter().copied()).collect();
+            assert_eq!(joined, rows, "n = {n}");
+            assert!(
+                pieces.iter().all(|p| [128, 32, 8, 1].contains(&p.len())),
+                "n = {n}: sizes {:?}",
+                pieces.iter().map(|p| p.len()).collect::<Vec<_>>()
+            );
+            // Largest first: never a smaller piece before a larger one.
+            assert!(pieces.windows(2).all(|w| w[0].len() >= w[1].len()));
+        }
     }
 }

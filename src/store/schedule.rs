@@ -1,7 +1,7 @@
 //! The scheduler's queries: claiming due work in batches, and the figures `/metrics` shows.
 
 use super::rows::RECORD_COLUMNS;
-use super::{dispatch, ConnectionRecord, Store};
+use super::{dispatch, dispatch_write, ConnectionRecord, Store};
 use crate::domain::Environment;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, Row};
@@ -46,7 +46,7 @@ impl Store {
              ORDER BY refresh_expires_at ASC NULLS FIRST, id LIMIT $4 {lock}) \
              RETURNING {RECORD_COLUMNS}, refresh_token"
         );
-        let mut rows: Vec<Claimed> = dispatch!(self, p => {
+        let mut rows: Vec<Claimed> = dispatch_write!(self, p => {
             let raw = sqlx::query(&sql)
                 .bind(owner).bind(until).bind(now).bind(limit).bind(first.as_str()).bind(second.as_str())
                 .fetch_all(p).await?;
