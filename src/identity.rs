@@ -46,6 +46,8 @@ pub enum Permission {
     ViewConnections,
     ReadAudit,
     Refresh,
+    /// Acting on many connections at once (`refresh --all`, `--due`; bulk revoke later).
+    BulkActions,
     Verify,
     ReconnectLink,
     Revoke,

@@ -142,6 +142,11 @@ async fn a_ciphertext_from_another_row_is_refused_and_nothing_changes() {
 async fn an_import_with_one_bad_line_writes_nothing() {
     let w = World::start(SimOptions::default()).await;
     w.seed(1, "base").await;
+    // Read before the snapshot: a listing is itself on the audit record.
+    let existing = w.connections_json().await[0]["realm_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let before = w.snapshot().await;
     let file = w.path("bad.csv");
     std::fs::write(
@@ -157,10 +162,6 @@ async fn an_import_with_one_bad_line_writes_nothing() {
     assert_eq!(before, w.snapshot().await);
 
     // A JSON file whose third entry collides with an existing connection: refused whole.
-    let existing = w.connections_json().await[0]["realm_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let json = format!(
         "[\n  {{\"tenant\":\"n1\",\"realm_id\":\"9101\",\"environment\":\"sandbox\",\"refresh_token\":\"RT1-x\"}},\n  {{\"tenant\":\"n2\",\"realm_id\":\"9102\",\"environment\":\"sandbox\",\"refresh_token\":\"RT1-y\"}},\n  {{\"tenant\":\"dup\",\"realm_id\":\"{existing}\",\"environment\":\"sandbox\",\"refresh_token\":\"RT1-z\"}}\n]\n"
     );

@@ -79,12 +79,20 @@ async fn import_list_refresh_verify_and_audit() {
     assert!(human.contains("last sync         ok"), "{human}");
 
     // The audit trail names the actor and interface; tail --json is one object per line.
-    let tail = w.ok(&["audit", "tail", "-n", "3", "--json"]).await;
-    let lines: Vec<serde_json::Value> = tail
+    // Reads are on the record too: the two `show`s come after the verify.
+    let tail = w.ok(&["audit", "tail", "-n", "5", "--json"]).await;
+    let mut lines: Vec<serde_json::Value> = tail
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 3);
+    assert_eq!(lines.len(), 5);
+    let shows = lines.split_off(3);
+    for s in &shows {
+        assert_eq!(s["action"], "show");
+        assert_eq!(s["tenant"], "flow-2");
+        assert_eq!(s["outcome"], "ok");
+        assert_eq!(s["fingerprints"], "", "a read involves no token");
+    }
     assert_eq!(lines[2]["action"], "verify");
     assert_eq!(lines[2]["interface"], "cli");
     assert_eq!(

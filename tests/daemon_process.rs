@@ -62,17 +62,47 @@ async fn the_cli_is_a_client_of_the_daemon() {
     assert!(via.status.success(), "{}", common::stderr(&via));
     let r: Vec<serde_json::Value> = serde_json::from_slice(&via.stdout).unwrap();
     assert_eq!(r[0]["outcome"], "refreshed");
+    // Each read is itself on the audit record, so the second path sees one more event
+    // than the first: the record of the first read.
+    let tail = ["audit", "tail", "-n", "4", "--json"];
+    let (a, b) = (w.via_daemon(&tail).await, w.cli(&tail).await);
+    assert_eq!((a.status.code(), b.status.code()), (Some(0), Some(0)));
+    let (a, b) = (common::stdout(&a), common::stdout(&b));
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    assert_eq!(a[1..], b[..3], "the same events, in the same form");
+    let read: serde_json::Value = serde_json::from_str(b[3]).unwrap();
+    assert_eq!(read["action"], "audit tail");
+    assert_eq!(read["actor_account"], me().as_str());
+    let (a, b) = (
+        w.via_daemon(&["audit", "verify"]).await,
+        w.cli(&["audit", "verify"]).await,
+    );
+    assert_eq!((a.status.code(), b.status.code()), (Some(0), Some(0)));
+    let count = |o: &std::process::Output| -> String {
+        common::stdout(o)
+            .chars()
+            .filter(|c| !c.is_ascii_digit())
+            .collect()
+    };
+    assert_eq!(count(&a), count(&b), "the same report, but for the counts");
     for args in [
-        vec!["audit", "tail", "-n", "4", "--json"],
-        vec!["audit", "verify"],
         vec!["show", "client-0", "--json"],
+        vec!["list", "--json"],
+        vec!["refresh", "client-2", "--json"],
     ] {
         let a = w.via_daemon(&args).await;
         let b = w.cli(&args).await;
         assert_eq!(a.status.code(), b.status.code(), "{args:?}");
-        if args[0] != "show" {
-            assert_eq!(common::stdout(&a), common::stdout(&b), "{args:?}");
-        }
+        let (x, y): (serde_json::Value, serde_json::Value) = (
+            serde_json::from_slice(&a.stdout).unwrap(),
+            serde_json::from_slice(&b.stdout).unwrap(),
+        );
+        // A `show` lists the tenant's recent events, the first `show` among them.
+        let (x, y) = match args[0] {
+            "show" => (&x["connection"], &y["connection"]),
+            _ => (&x, &y),
+        };
+        assert_eq!(shape(x), shape(y), "{args:?}: the same fields either way");
     }
     let bad = w.via_daemon(&["show", "nobody"]).await;
     assert_eq!(bad.status.code(), Some(2));
@@ -109,6 +139,7 @@ async fn roles_allow_and_refuse_by_the_callers_real_account() {
         (
             "viewer",
             &[
+                ("refresh --all", false),
                 ("list", true),
                 ("show", true),
                 ("refresh", false),
@@ -121,6 +152,7 @@ async fn roles_allow_and_refuse_by_the_callers_real_account() {
         (
             "auditor",
             &[
+                ("refresh --all", false),
                 ("list", true),
                 ("show", true),
                 ("refresh", false),
@@ -133,6 +165,7 @@ async fn roles_allow_and_refuse_by_the_callers_real_account() {
         (
             "support",
             &[
+                ("refresh --all", false),
                 ("list", true),
                 ("show", true),
                 ("refresh", true),
@@ -145,6 +178,7 @@ async fn roles_allow_and_refuse_by_the_callers_real_account() {
         (
             "admin",
             &[
+                ("refresh --all", true),
                 ("list", true),
                 ("show", true),
                 ("refresh", true),
@@ -157,6 +191,7 @@ async fn roles_allow_and_refuse_by_the_callers_real_account() {
         (
             "unmapped",
             &[
+                ("refresh --all", false),
                 ("list", false),
                 ("show", false),
                 ("refresh", false),
@@ -183,6 +218,7 @@ async fn roles_allow_and_refuse_by_the_callers_real_account() {
                 "list" => vec!["list"],
                 "show" => vec!["show", "roles-0"],
                 "refresh" => vec!["refresh", "roles-0"],
+                "refresh --all" => vec!["refresh", "--all"],
                 "verify" => vec!["verify", "roles-1"],
                 "import" => vec!["import", import.to_str().unwrap()],
                 "audit tail" => vec!["audit", "tail"],
@@ -229,8 +265,55 @@ async fn roles_allow_and_refuse_by_the_callers_real_account() {
     assert!(denied
         .iter()
         .any(|e| e["role"] == "viewer" && e["action"] == "refresh"));
+    // Every allowed request is on record too, with the caller's real identity: reads as
+    // what was shown, changes as their own events.
+    let ok_by_action = |action: &str| {
+        tail.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|e| {
+                e["outcome"] == "ok"
+                    && e["action"] == action
+                    && e["actor_account"] == me().as_str()
+                    && e["actor_uid"].as_u64() == Some(u64::from(unsafe { libc::getuid() }))
+            })
+            .count()
+    };
+    for (action, allowed_roles) in [
+        ("list", 4),
+        ("show", 4),
+        ("audit tail", 2),
+        ("audit verify", 2),
+    ] {
+        assert_eq!(
+            ok_by_action(action),
+            allowed_roles,
+            "one {action:?} record per role allowed it"
+        );
+    }
+    assert!(
+        ok_by_action("import") >= 1,
+        "the admin's import is on record"
+    );
+    assert!(
+        tail.contains("\"action\":\"refresh in bulk\"") && tail.contains("\"role\":\"support\""),
+        "support's bulk refresh is refused as a bulk action"
+    );
     let v = w.ok(&["audit", "verify"]).await;
     assert!(v.contains("intact"));
+}
+
+/// The keys of a JSON value, recursively, with every leaf replaced by its type: what stays
+/// the same when the same request is answered twice a moment apart.
+fn shape(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(shape).collect()),
+        Value::String(_) => Value::from("string"),
+        Value::Number(_) => Value::from("number"),
+        Value::Bool(_) => Value::from("bool"),
+        Value::Null => Value::Null,
+    }
 }
 
 /// Parses the OpenMetrics text exposition: every line is a comment (`# HELP`, `# TYPE`,
@@ -461,8 +544,23 @@ async fn bad_requests_get_a_clear_answer_and_requests_are_traceable() {
     // One request, one request id on all the events it caused (once the scheduler has
     // done its own first pass over the imported connections).
     w.wait_for_first_pass().await;
-    let out = w.via_daemon(&["refresh", "--all", "--json"]).await;
-    assert!(out.status.success());
+    let out = w
+        .via_daemon(&["refresh", "trace-0", "trace-1", "trace-2", "--json"])
+        .await;
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    // Support may refresh tenants by name, not in bulk: refused, and on record as denied.
+    let bulk = w.via_daemon(&["refresh", "--all"]).await;
+    assert_eq!(bulk.status.code(), Some(3), "{}", common::stderr(&bulk));
+    assert!(common::stderr(&bulk).contains("refresh in bulk"));
+    let tail = w.ok(&["audit", "tail", "-n", "1", "--json"]).await;
+    assert!(
+        tail.contains("\"outcome\":\"denied\"") && tail.contains("\"action\":\"refresh in bulk\""),
+        "{tail}"
+    );
+    let out = w
+        .via_daemon(&["refresh", "trace-0", "trace-1", "trace-2", "--json"])
+        .await;
+    assert!(out.status.success(), "{}", common::stderr(&out));
     let tail = w.ok(&["audit", "tail", "-n", "3", "--json"]).await;
     let ids: Vec<String> = tail
         .lines()

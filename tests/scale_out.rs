@@ -30,7 +30,7 @@ async fn daemons_share_the_work_and_survive_a_sigkill() {
     w.seed(60, "scale").await;
     w.sim.reset_stats();
     let me = qbo_console::identity::account_name(unsafe { libc::getuid() });
-    w.append_config(&format!("[roles]\nsupport = [\"{me}\"]\n"));
+    w.append_config(&format!("[roles]\nadmin = [\"{me}\"]\n"));
     let sock_b = w.path("b.sock");
     let a = w.start_daemon(&[]).await;
     let b = if postgres {

@@ -29,15 +29,38 @@ pub async fn bind(path: &Path, group: Option<&str>) -> anyhow::Result<UnixListen
         std::fs::remove_file(path)
             .with_context(|| format!("cannot remove the stale socket {}", path.display()))?;
     }
-    let listener =
-        UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+    // Bound under a temporary name, given its mode and group, and only then renamed into
+    // place: no caller ever finds the socket with the process umask's permissions.
+    let staging = path.with_file_name(format!(
+        ".{}.{}.binding",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "qbo-console.sock".into()),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&staging);
+    let listener = UnixListener::bind(&staging)
+        .with_context(|| format!("cannot listen on {}", path.display()))?;
+    let ready = restrict(&staging, path, group).and_then(|()| {
+        std::fs::rename(&staging, path)
+            .with_context(|| format!("cannot move the socket into place at {}", path.display()))
+    });
+    if let Err(e) = ready {
+        let _ = std::fs::remove_file(&staging);
+        return Err(e);
+    }
+    Ok(listener)
+}
+
+/// Mode 0660 and, when configured, the operators' group, on the freshly bound socket.
+fn restrict(staged: &Path, path: &Path, group: Option<&str>) -> anyhow::Result<()> {
+    std::fs::set_permissions(staged, std::fs::Permissions::from_mode(0o660))
         .with_context(|| format!("cannot set mode 0660 on {}", path.display()))?;
     if let Some(g) = group {
         let gid = crate::identity::group_id(g).with_context(|| {
             format!("[daemon] socket_group {g:?} is not a group on this machine")
         })?;
-        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        let c = std::ffi::CString::new(staged.as_os_str().as_encoded_bytes())
             .context("socket path contains NUL")?;
         // SAFETY: `c` is a valid NUL-terminated path; uid -1 leaves the owner unchanged.
         let rc = unsafe { libc::chown(c.as_ptr(), u32::MAX, gid) };
@@ -49,7 +72,7 @@ pub async fn bind(path: &Path, group: Option<&str>) -> anyhow::Result<UnixListen
             );
         }
     }
-    Ok(listener)
+    Ok(())
 }
 
 pub async fn serve(

@@ -1,5 +1,5 @@
 //! Retry timing after a transient failure: exponential, jittered, capped, and never sooner
-//! than Intuit's Retry-After.
+//! than Intuit's Retry-After unless that is beyond the cap.
 
 use rand::Rng;
 use std::time::Duration;
@@ -17,8 +17,11 @@ pub fn next_delay(
     let half = raw / 2;
     let jitter = rand::thread_rng().gen_range(0..=half.as_millis().max(1) as u64);
     let delay = (half + Duration::from_millis(jitter)).min(cap);
+    // Retry-After is honoured up to the cap: a rate limit asking for more than that (or a
+    // garbled header asking for a year) must not park a connection until its refresh
+    // token lapses.
     match retry_after {
-        Some(ra) if ra > delay => ra.min(cap.max(ra)),
+        Some(ra) if ra > delay => ra.min(cap),
         _ => delay,
     }
 }
@@ -40,13 +43,16 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_honoured() {
-        let d = next_delay(
-            1,
-            Duration::from_secs(1),
-            Duration::from_secs(60),
-            Some(Duration::from_secs(120)),
-        );
+    fn retry_after_is_honoured_up_to_the_cap() {
+        let base = Duration::from_secs(1);
+        let cap = Duration::from_secs(600);
+        let d = next_delay(1, base, cap, Some(Duration::from_secs(120)));
         assert_eq!(d, Duration::from_secs(120));
+        // A year-long Retry-After would let the refresh token lapse: the cap wins.
+        let year = Duration::from_secs(365 * 86_400);
+        assert_eq!(next_delay(1, base, cap, Some(year)), cap);
+        // Shorter than our own backoff: ours stands.
+        let d = next_delay(12, base, cap, Some(Duration::from_secs(1)));
+        assert!(d >= cap / 2, "{d:?}");
     }
 }

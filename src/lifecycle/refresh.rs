@@ -478,7 +478,15 @@ impl Engine {
             at: now,
             event: ev,
         };
-        let (_, changes) = self.writer.write(op).await?;
+        let (applied, changes) = self.writer.write(op).await?;
+        if applied == Applied::LeaseLost {
+            // As for a success: the row belongs to whoever took the lease over.
+            anyhow::bail!(
+                "failed refresh of connection {} ended after its lease was taken over; not recorded (intuit_tid {})",
+                rec.id,
+                e.intuit_tid.as_deref().unwrap_or("none")
+            );
+        }
         self.published(changes);
         Ok(RefreshOutcome::Failed {
             error_class: e.class,

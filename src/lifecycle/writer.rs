@@ -148,17 +148,22 @@ async fn apply(
                 at,
                 ..
             } => {
-                tx.apply_refresh_failure(
-                    *id,
-                    owner,
-                    *class,
-                    detail,
-                    intuit_tid.as_deref(),
-                    *next_attempt,
-                    *at,
-                )
-                .await?;
-                Applied::Done
+                let written = tx
+                    .apply_refresh_failure(
+                        *id,
+                        owner,
+                        *class,
+                        detail,
+                        intuit_tid.as_deref(),
+                        *next_attempt,
+                        *at,
+                    )
+                    .await?;
+                if written {
+                    Applied::Done
+                } else {
+                    Applied::LeaseLost
+                }
             }
         });
     }

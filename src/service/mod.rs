@@ -1,6 +1,8 @@
 //! The operations every interface calls: the CLI today, the operators' socket, the TUI and
-//! the token API later. Each takes the caller's identity, checks its role, and records
-//! refusals in the audit log.
+//! the token API later. Each takes the caller's identity, checks its role, and leaves a
+//! record in the audit log: credential changes record themselves, reads record what was
+//! shown, and refusals are recorded as `denied`. A request for nothing (no such tenant,
+//! bad input) leaves the database as it was.
 
 pub mod protocol;
 mod views;
@@ -123,6 +125,31 @@ impl Service {
         })
     }
 
+    /// Records what a caller was shown (or what a request that changed nothing was about),
+    /// so auditors see every request, not only the credential changes. Fail-closed: if the
+    /// record cannot be written, the caller is not answered.
+    ///
+    /// Not published to `watch`: a subscriber that reads on every change would otherwise
+    /// cause the change it reacts to, forever. `audit tail` shows these events.
+    async fn record_request(
+        &self,
+        caller: &Actor,
+        what: &str,
+        outcome: Outcome,
+        target: Option<&ConnectionRecord>,
+        reason: String,
+    ) -> Result<()> {
+        let mut ev = AuditEvent::new(self.engine.clock.now(), caller, what, outcome);
+        if let Some(r) = target {
+            ev = ev.target(r.id, r.environment.as_str(), r.realm_id.as_str(), &r.tenant);
+        }
+        ev.reason = Some(reason);
+        let mut tx = self.store().begin().await?;
+        self.engine.audit(&mut tx, &ev).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn list(
         &self,
         caller: &Actor,
@@ -132,6 +159,14 @@ impl Service {
             .await?;
         let now = self.engine.clock.now();
         let rows = self.store().list_connections(filter).await?;
+        let shown = format!(
+            "listed {} connections (status {}, environment {})",
+            rows.len(),
+            filter.status.map_or("any".into(), |s| s.to_string()),
+            filter.environment.map_or("any".into(), |e| e.to_string()),
+        );
+        self.record_request(caller, "list", Outcome::Ok, None, shown)
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| ConnectionView::from_record(r, now))
@@ -149,6 +184,9 @@ impl Service {
         } else {
             Vec::new()
         };
+        let shown = format!("shown with {} recent audit events", events.len());
+        self.record_request(caller, "show", Outcome::Ok, Some(&rec), shown)
+            .await?;
         Ok(ConnectionDetail {
             connection: ConnectionView::from_record(rec, self.engine.clock.now()),
             recent_events: events,
@@ -162,6 +200,10 @@ impl Service {
     ) -> Result<Vec<RefreshReport>> {
         self.authorize(caller, Permission::Refresh, "refresh")
             .await?;
+        if !matches!(selection, Selection::Named(_)) {
+            self.authorize(caller, Permission::BulkActions, "refresh in bulk")
+                .await?;
+        }
         let targets = self.select(selection).await?;
         let engine = self.engine.clone();
         let reports = stream::iter(targets)
@@ -216,13 +258,24 @@ impl Service {
     pub async fn audit_tail(&self, caller: &Actor, n: i64) -> Result<Vec<AuditRecord>> {
         self.authorize(caller, Permission::ReadAudit, "audit tail")
             .await?;
-        Ok(self.store().audit_tail(n.clamp(1, 100_000)).await?)
+        let records = self.store().audit_tail(n.clamp(1, 100_000)).await?;
+        let shown = format!("read the latest {} audit events", records.len());
+        self.record_request(caller, "audit tail", Outcome::Ok, None, shown)
+            .await?;
+        Ok(records)
     }
 
     pub async fn audit_verify(&self, caller: &Actor) -> Result<audit::VerifyReport> {
         self.authorize(caller, Permission::ReadAudit, "audit verify")
             .await?;
-        Ok(audit::verify(self.store()).await?)
+        let report = audit::verify(self.store()).await?;
+        let shown = match report.first_bad_seq {
+            None => format!("chain intact over {} events", report.events),
+            Some(seq) => format!("chain broken at sequence {seq}"),
+        };
+        self.record_request(caller, "audit verify", Outcome::Ok, None, shown)
+            .await?;
+        Ok(report)
     }
 
     async fn select(&self, selection: &Selection) -> Result<Vec<ConnectionRecord>> {
@@ -259,6 +312,13 @@ impl Service {
     /// Answers one request as the caller: the single entry point the CLI (embedded) and the
     /// operators' socket share. `Watch` is streaming and handled by the socket itself.
     pub async fn handle(&self, caller: &Actor, req: Request) -> Result<serde_json::Value> {
+        // A request refused for what it asked (no such tenant, an ambiguous name, bad input)
+        // leaves no record: it changed nothing, and bad input must leave the database as it
+        // was. Denials record themselves, as `denied`.
+        self.answer(caller, req).await
+    }
+
+    async fn answer(&self, caller: &Actor, req: Request) -> Result<serde_json::Value> {
         fn json<T: serde::Serialize>(v: T) -> Result<serde_json::Value> {
             serde_json::to_value(v).map_err(|e| ServiceError::Internal(e.into()))
         }
@@ -296,7 +356,12 @@ impl Service {
             }
             Request::AuditTail { n } => json(self.audit_tail(caller, n).await?),
             Request::AuditVerify => json(self.audit_verify(caller).await?),
-            Request::WhoAmI => json(caller),
+            Request::WhoAmI => {
+                let shown = format!("identified as role {}", caller.role);
+                self.record_request(caller, "whoami", Outcome::Ok, None, shown)
+                    .await?;
+                json(caller)
+            }
             Request::Watch => {
                 self.authorize(caller, Permission::ViewConnections, "watch")
                     .await?;
@@ -310,6 +375,9 @@ impl Service {
     /// Checks a streaming subscription's permission (recording a refusal).
     pub async fn authorize_watch(&self, caller: &Actor) -> Result<()> {
         self.authorize(caller, Permission::ViewConnections, "watch")
+            .await?;
+        let shown = "subscribed to live changes".to_string();
+        self.record_request(caller, "watch", Outcome::Ok, None, shown)
             .await
     }
 

@@ -216,15 +216,15 @@ impl Tx {
         tid: Option<&str>,
         next_attempt: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let sql = "UPDATE connections SET last_refresh_at = $1, last_refresh_outcome = 'failed', last_error_class = $2, \
                    last_error_detail = $3, last_intuit_tid = $4, consecutive_failures = consecutive_failures + 1, \
                    next_attempt_at = $5, lease_owner = NULL, lease_until = NULL, version = version + 1, updated_at = $1 \
                    WHERE id = $6 AND lease_owner = $7";
-        dispatch_tx!(self, c => sqlx::query(sql)
+        let done = dispatch_tx!(self, c => sqlx::query(sql)
             .bind(now).bind(class.as_str()).bind(detail).bind(tid).bind(next_attempt).bind(id).bind(owner)
             .execute(c).await.map(|r| r.rows_affected()))?;
-        Ok(())
+        Ok(done == 1)
     }
 
     /// Reads the sealed refresh token inside the transaction, locking the row on PostgreSQL
