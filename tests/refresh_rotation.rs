@@ -24,6 +24,7 @@ async fn four_processes_rotating_on_every_refresh_never_lose_a_token() {
     w.sim.reset_stats();
 
     let mut rounds = 0;
+    let mut coalesced = 0;
     while w.sim.stats().refreshes < 1000 {
         rounds += 1;
         assert!(
@@ -41,8 +42,16 @@ async fn four_processes_rotating_on_every_refresh_never_lose_a_token() {
                 common::stdout(&out),
                 common::stderr(&out)
             );
+            let reports: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+            coalesced += reports
+                .iter()
+                .filter(|r| r["outcome"] == "already_refreshed")
+                .count();
         }
     }
+    // The processes really did collide: some found a connection refreshed by another while
+    // they waited for its lease (run one after another, none would).
+    assert!(coalesced > 0, "the four processes never contended");
 
     let stats = w.sim.stats();
     assert!(stats.refreshes >= 1000);

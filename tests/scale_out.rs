@@ -80,13 +80,24 @@ async fn daemons_share_the_work_and_survive_a_sigkill() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // The survivor keeps every connection fresh after the dead daemon's leases expire.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(a.is_none(), "the first daemon was killed mid-run");
+    // From here on only the survivor refreshes: no CLI runs. After longer than an access
+    // token lives (6 s) plus the dead daemon's leases (2 s), every connection must have been
+    // refreshed by it, those the dead daemon held at its death included.
+    let quiet_from = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_secs(9)).await;
     let now = chrono::Utc::now();
     for c in w.connections_json().await {
         let exp: chrono::DateTime<chrono::Utc> =
             c["access_expires_at"].as_str().unwrap().parse().unwrap();
         assert!(exp > now, "{} was left to expire: {c}", c["tenant"]);
+        let last: chrono::DateTime<chrono::Utc> =
+            c["last_refresh_at"].as_str().unwrap().parse().unwrap();
+        assert!(
+            last > quiet_from,
+            "{} was not refreshed by the surviving daemon: {c}",
+            c["tenant"]
+        );
         assert_eq!(c["status"], "active");
     }
     let stats = w.sim.stats();

@@ -316,16 +316,28 @@ level = "info"
         }
         let mut files = Vec::new();
         collect_files(self.dir.path(), &mut files);
-        if let Ok(pgdata) = std::env::var("QBO_CONSOLE_TEST_PGDATA") {
+        if postgres_base_url().is_some() {
+            // On PostgreSQL the data directory is what must be clean; a scan that read
+            // nothing of it would prove nothing.
+            let pgdata = std::env::var("QBO_CONSOLE_TEST_PGDATA").expect(
+                "QBO_CONSOLE_TEST_PGDATA must name the PostgreSQL data directory (as .ci/run sets it)",
+            );
+            let before = files.len();
             collect_files(Path::new(&pgdata), &mut files);
-        }
-        assert!(
-            postgres_base_url().is_some()
-                || files
+            assert!(
+                files[before..]
+                    .iter()
+                    .any(|f| f.to_string_lossy().contains("pg_wal")),
+                "nothing read from the PostgreSQL data directory {pgdata} (is it readable?)"
+            );
+        } else {
+            assert!(
+                files
                     .iter()
                     .any(|f| f.to_string_lossy().ends_with("qbo.db")),
-            "no database file found to scan"
-        );
+                "no database file found to scan"
+            );
+        }
         for f in files {
             if let Ok(bytes) = std::fs::read(&f) {
                 blobs.push((f.display().to_string(), bytes));
@@ -339,6 +351,32 @@ level = "info"
                 );
             }
         }
+    }
+}
+
+impl World {
+    /// SQLite only: when a write-ahead log is on disk now (left behind by a killed process,
+    /// un-checkpointed), checks that no token the emulator issued appears in it and returns
+    /// true; false when there is none to scan (or on PostgreSQL, whose WAL
+    /// `assert_no_secrets` scans).
+    pub fn scan_wal_for_secrets(&self) -> bool {
+        if postgres_base_url().is_some() {
+            return false;
+        }
+        let wal = self.dir.path().join("qbo.db-wal");
+        let bytes = std::fs::read(&wal).unwrap_or_default();
+        if bytes.is_empty() {
+            return false;
+        }
+        let tokens = self.sim.issued_tokens();
+        let finder = aho_corasick::AhoCorasick::new(&tokens).unwrap();
+        if let Some(m) = finder.find(&bytes) {
+            panic!(
+                "a token issued by the emulator appears in the WAL at byte {}",
+                m.start()
+            );
+        }
+        !tokens.is_empty()
     }
 }
 
