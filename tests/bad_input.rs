@@ -266,3 +266,60 @@ fn the_example_config_is_valid_and_documents_every_section() {
         );
     }
 }
+
+/// The same configuration mistakes, made on a live installation: the database that already
+/// holds connections and their audit trail is left exactly as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_config_leaves_an_existing_database_untouched() {
+    let w = World::start(SimOptions::default()).await;
+    w.seed(3, "live").await;
+    w.ok(&["refresh", "--all"]).await;
+    let good = std::fs::read_to_string(&w.config).unwrap();
+    let before = w.snapshot().await;
+    let short_key = base64::engine::general_purpose::STANDARD.encode([7u8; 31]);
+    std::fs::write(w.path("short.key"), &short_key).unwrap();
+    let short_key_path = w.path("short.key").display().to_string();
+    let token_key = w.path("token.key").display().to_string();
+    let secret_file = w.path("sandbox.secret").display().to_string();
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "malformed TOML",
+            good.replacen("[vault]", "[vault", 1),
+            "qbo-console.toml",
+        ),
+        (
+            "missing secret",
+            good.replacen(
+                &format!("client_secret_file = \"{secret_file}\""),
+                "client_secret_env = \"QBO_TEST_NOT_SET_ANYWHERE\"",
+                1,
+            ),
+            "QBO_TEST_NOT_SET_ANYWHERE",
+        ),
+        (
+            "wrong-length key",
+            good.replacen(&token_key, &short_key_path, 1),
+            "decodes to 31 bytes; expected 32",
+        ),
+    ];
+    for (what, text, expect) in cases {
+        assert_ne!(text, good, "{what}: the mistake was not made");
+        std::fs::write(&w.config, &text).unwrap();
+        for args in [vec!["list"], vec!["refresh", "--all"]] {
+            let out = w.cli(&args).await;
+            assert_eq!(out.status.code(), Some(2), "{what} {args:?}");
+            let line = one_line_error(&common::stderr(&out)).to_string();
+            assert!(
+                line.contains(expect),
+                "{what}: expected {expect:?} in {line}"
+            );
+            assert!(
+                !line.contains(&short_key),
+                "{what}: key material shown: {line}"
+            );
+        }
+        assert_eq!(before, w.snapshot().await, "{what} changed the database");
+    }
+    std::fs::write(&w.config, &good).unwrap();
+    assert_eq!(w.sim.stats().invalid_grants, 0);
+}

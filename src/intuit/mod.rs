@@ -100,8 +100,14 @@ impl IntuitClient {
 
     /// Where to send the customer's browser to consent.
     pub fn authorization_url(&self, state: &str) -> String {
+        // An overridden endpoint may carry a query of its own: extend it, don't break it.
+        let joiner = if self.env.authorization_endpoint.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
         format!(
-            "{}?client_id={}&response_type=code&scope={}&redirect_uri={}&state={}",
+            "{}{joiner}client_id={}&response_type=code&scope={}&redirect_uri={}&state={}",
             self.env.authorization_endpoint,
             urlencoding::encode(&self.env.client_id),
             urlencoding::encode(&self.env.scopes.join(" ")),
