@@ -255,6 +255,16 @@ impl Shared {
             .set(1);
     }
 
+    /// Releases a claimed connection untouched (best effort: a lease left behind expires).
+    async fn give_back(&self, c: &Claimed, why: &str) -> RefreshOutcome {
+        let _ = self
+            .engine
+            .store
+            .release_lease(c.record.id, self.engine.lease_owner())
+            .await;
+        RefreshOutcome::Skipped { reason: why.into() }
+    }
+
     async fn refresh_one(
         self,
         c: Claimed,
@@ -263,13 +273,9 @@ impl Shared {
     ) -> anyhow::Result<RefreshOutcome> {
         let env = c.record.environment;
         if *stop.borrow() || self.is_paused(env) {
-            let _ = self
-                .engine
-                .store
-                .release_lease(c.record.id, self.engine.lease_owner())
-                .await;
-            let reason = "scheduler stopped or environment paused".into();
-            return Ok(RefreshOutcome::Skipped { reason });
+            return Ok(self
+                .give_back(&c, "scheduler stopped or environment paused")
+                .await);
         }
         self.limiters[&env].wait().await;
         // The claim's lease must still cover the call to Intuit: if waiting in the queue
@@ -281,13 +287,9 @@ impl Shared {
             until - now < ChronoDuration::from_std(lease / 2).unwrap_or_default()
         });
         if short {
-            let _ = self
-                .engine
-                .store
-                .release_lease(c.record.id, self.engine.lease_owner())
-                .await;
-            let reason = "its lease ran short while queued; it is claimed again".into();
-            return Ok(RefreshOutcome::Skipped { reason });
+            return Ok(self
+                .give_back(&c, "its lease ran short while queued; it is claimed again")
+                .await);
         }
         let r = self
             .engine
