@@ -575,3 +575,41 @@ async fn bad_requests_get_a_clear_answer_and_requests_are_traceable() {
     assert!(ids.iter().all(|i| i == &ids[0] && i.len() == 16), "{ids:?}");
     assert!(d.stop(&w).await.success());
 }
+
+/// `[roles]` entries starting with `@` name a group: the caller's groups come from the
+/// system's group database for the account the kernel reported, never from the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_group_maps_the_caller_to_its_role() {
+    let w = World::start(SimOptions::default()).await;
+    w.seed(1, "grp").await;
+    let groups = qbo_console::identity::groups_of(&me(), unsafe { libc::getgid() });
+    let group = groups
+        .first()
+        .expect("the test account belongs to a group")
+        .clone();
+    w.append_config(&format!(
+        "[roles]\nadmin = [\"somebody-else\"]\nauditor = [\"@{group}\"]\n"
+    ));
+    let d = w.start_daemon(&[]).await;
+    let read = w.via_daemon(&["audit", "tail", "-n", "1", "--json"]).await;
+    assert!(read.status.success(), "{}", common::stderr(&read));
+    let refused = w.via_daemon(&["refresh", "grp-0"]).await;
+    assert_eq!(
+        refused.status.code(),
+        Some(3),
+        "{}",
+        common::stderr(&refused)
+    );
+    assert!(d.stop(&w).await.success());
+    let tail = w.ok(&["audit", "tail", "-n", "2", "--json"]).await;
+    let events: Vec<serde_json::Value> = tail
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events[0]["action"], "audit tail");
+    assert_eq!(events[0]["role"], "auditor");
+    assert_eq!(events[1]["action"], "refresh");
+    assert_eq!(events[1]["outcome"], "denied");
+    assert_eq!(events[1]["role"], "auditor");
+    assert_eq!(events[1]["actor_account"], me().as_str());
+}
