@@ -242,3 +242,64 @@ async fn after_downtime_the_closest_to_lapse_go_first() {
     let expected: Vec<&str> = grants.iter().rev().map(|g| g.realm_id.as_str()).collect();
     assert_eq!(order, expected, "most urgent (oldest refresh) first");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_rate_limit_never_outruns_the_leases() {
+    // 4 starts a second, 64 slots, a 4 s lease: with 64 claimed at once, the last would
+    // wait 16 s behind the rate limiter, four leases long, and every late one would have to
+    // be given back. Claims and slots are sized by the rate, so none is.
+    let tuning = Tuning {
+        intuit_timeout: "1s",
+        lease: "4s",
+        extra: "max_concurrency = 64\nrate_per_second = 4\n".into(),
+        ..Tuning::default()
+    };
+    let w = World::start_tuned(SimOptions::default(), tuning).await;
+    w.seed(12, "slow").await;
+    let d = w.in_process().await;
+    w.sim.reset_stats();
+    let started = std::time::Instant::now();
+    let mut refreshed = 0;
+    while refreshed < 12 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "12 refreshes at 4 a second took over 20 s"
+        );
+        let r = d.tick().await;
+        assert_eq!(r.other, 0, "nothing given back, nothing failed: {r:?}");
+        refreshed += r.refreshed;
+    }
+    let stats = w.sim.stats();
+    assert_eq!(stats.refreshes, 12, "{stats:?}");
+    assert_eq!(stats.invalid_grants, 0, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_connection_that_cannot_be_opened_is_not_retried_every_pass() {
+    let tuning = Tuning {
+        backoff_base: "30s",
+        backoff_cap: "5m",
+        ..Tuning::default()
+    };
+    let w = World::start_tuned(SimOptions::default(), tuning).await;
+    w.seed(2, "broken").await;
+    let d = w.in_process().await;
+    assert_eq!(d.tick().await.refreshed, 2);
+    // Row 1 gets row 2's sealed refresh token, which its associated data refuses, and is
+    // made due again.
+    w.exec_sql(&[
+        "UPDATE connections SET refresh_token = (SELECT refresh_token FROM connections WHERE id = 2), \
+         next_attempt_at = NULL WHERE id = 1",
+    ])
+    .await;
+    let r = d.tick().await;
+    assert_eq!((r.claimed, r.other, r.refreshed), (1, 1, 0), "{r:?}");
+    // The pass ended, and the next ones leave the broken row alone until its backoff.
+    for _ in 0..3 {
+        let r = d.tick().await;
+        assert_eq!(r.claimed, 0, "retried at once: {r:?}");
+    }
+    w.advance(&d, Duration::seconds(31));
+    let r = d.tick().await;
+    assert_eq!(r.claimed, 1, "retried after the backoff: {r:?}");
+}

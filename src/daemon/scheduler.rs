@@ -11,7 +11,7 @@ use crate::lifecycle::{Engine, RefreshOutcome};
 use crate::store::Claimed;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::Serialize;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -127,8 +127,9 @@ impl Scheduler {
     }
 
     /// Refreshes everything that is due now until nothing due is left or `stop` is raised.
-    /// Connections that fail transiently are scheduled later by their backoff, so this
-    /// always finishes. Each refresh runs as a task of its own, so they use every core.
+    /// Connections that fail transiently are scheduled later by their backoff, and each
+    /// connection is attempted at most once a pass, so this always finishes. Each refresh
+    /// runs as a task of its own, so they use every core.
     pub async fn run_once(&self, stop: &watch::Receiver<bool>) -> anyhow::Result<TickReport> {
         let engine = &self.shared.engine;
         // One request id per pass ties its audit events together.
@@ -139,30 +140,56 @@ impl Scheduler {
             self.cfg.rate_per_second,
             engine.refresh_config().lease,
         );
+        // No more in flight than the rate limit starts within a claim's allowance: a task
+        // queued behind the limiter longer than that would find its lease run short.
+        let slots = self.cfg.max_concurrency.min(batch_size as usize).max(1);
         let mut report = TickReport::default();
         let mut queue: VecDeque<Claimed> = VecDeque::new();
         let mut in_flight = JoinSet::new();
+        let mut attempted: HashSet<i64> = HashSet::new();
         let mut exhausted = false;
+        let mut claim_error = None;
         loop {
             // Claims are made in batches, but work flows without a pause: the next batch is
             // claimed as soon as a slot frees up and the previous batch has all started.
-            while in_flight.len() < self.cfg.max_concurrency {
+            while in_flight.len() < slots {
                 if queue.is_empty() && !exhausted {
                     if *stop.borrow() {
                         exhausted = true;
                     } else {
                         let envs = self.active_environments();
                         let now = engine.clock.now();
-                        let batch = engine
+                        match engine
                             .store
                             .claim_due(engine.lease_owner(), now + lease, now, batch_size, &envs)
-                            .await?;
-                        exhausted = batch.is_empty();
-                        queue.extend(batch);
+                            .await
+                        {
+                            Ok(batch) => {
+                                exhausted = batch.is_empty();
+                                for c in batch {
+                                    if attempted.insert(c.record.id) {
+                                        queue.push_back(c);
+                                    } else {
+                                        // Already attempted in this pass (given back, or due
+                                        // again already): the next pass takes it. Ending
+                                        // here is what keeps a pass from going round forever.
+                                        self.shared.give_back(&c, "already attempted").await;
+                                        exhausted = true;
+                                    }
+                                }
+                            }
+                            // Stop claiming, but let the refreshes in flight finish: dropping
+                            // them could throw away tokens Intuit has already rotated.
+                            Err(e) => {
+                                exhausted = true;
+                                claim_error = Some(e);
+                            }
+                        }
                     }
                 }
                 match queue.pop_front() {
                     Some(c) => {
+                        report.claimed += 1;
                         in_flight.spawn(self.shared.clone().refresh_one(
                             c,
                             actor.clone(),
@@ -175,7 +202,6 @@ impl Scheduler {
             let Some(joined) = in_flight.join_next().await else {
                 break;
             };
-            report.claimed += 1;
             match joined.map_err(anyhow::Error::from).and_then(|r| r) {
                 Ok(RefreshOutcome::Refreshed { .. })
                 | Ok(RefreshOutcome::AlreadyRefreshed { .. }) => report.refreshed += 1,
@@ -189,7 +215,10 @@ impl Scheduler {
                 }
             }
         }
-        Ok(report)
+        match claim_error {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
     }
 
     /// Runs until `stop` is raised: a pass every tick (or at once when nudged).
@@ -217,10 +246,11 @@ impl Scheduler {
 
 /// How many due connections one claim takes: enough that claims (each a write that scans
 /// the due rows) are rare under load, but never more than the rate limit lets start
-/// within a quarter of the lease, so every claimed row is called well inside its lease.
+/// within an eighth of the lease. The tasks in flight are bounded by the same figure, so
+/// the last row of a claim waits at most a quarter of the lease before its call to Intuit.
 fn claim_batch(max_concurrency: usize, rate_per_second: u32, lease: Duration) -> i64 {
     let by_concurrency = max_concurrency.saturating_mul(8).max(16);
-    let by_rate = (f64::from(rate_per_second) * lease.as_secs_f64() / 4.0) as usize;
+    let by_rate = (f64::from(rate_per_second) * lease.as_secs_f64() / 8.0) as usize;
     by_concurrency.min(by_rate).max(1) as i64
 }
 
@@ -278,9 +308,12 @@ impl Shared {
                 .await);
         }
         self.limiters[&env].wait().await;
+        if *stop.borrow() {
+            return Ok(self.give_back(&c, "scheduler stopped").await);
+        }
         // The claim's lease must still cover the call to Intuit: if waiting in the queue
-        // (a slow rate limit) ate most of it, another daemon may soon take the row over, so
-        // give it back and let the next claim take it afresh.
+        // ate most of it (claims and slots are sized so it should not), another daemon may
+        // soon take the row over, so give it back and let a later claim take it afresh.
         let lease = self.engine.refresh_config().lease;
         let now = self.engine.clock.now();
         let short = c.record.lease_until.is_none_or(|until| {
@@ -291,11 +324,21 @@ impl Shared {
                 .give_back(&c, "its lease ran short while queued; it is claimed again")
                 .await);
         }
+        let id = c.record.id;
         let r = self
             .engine
             .refresh_claimed(c, &actor)
             .await
             .map(|r| r.outcome);
+        if r.is_err() {
+            // No verdict (a stored value that will not open, the database failing): try
+            // again after the backoff base rather than at once, every pass.
+            let later = self.engine.clock.now()
+                + ChronoDuration::from_std(self.engine.refresh_config().backoff_base)
+                    .unwrap_or(ChronoDuration::seconds(30));
+            let owner = self.engine.lease_owner();
+            let _ = self.engine.store.defer(id, owner, later).await;
+        }
         // Pause at once, so the rest of the work in flight does not repeat the mistake.
         if let Ok(RefreshOutcome::ConfigError { detail, .. }) = &r {
             if !self.is_paused(env) {
@@ -315,8 +358,8 @@ mod tests {
         // Fast limits: eight rows per slot.
         assert_eq!(claim_batch(64, 1_000_000, Duration::from_secs(60)), 512);
         assert_eq!(claim_batch(1, 1_000_000, Duration::from_secs(60)), 16);
-        // A slow limit: 1 a second with a 60 s lease claims 15, started within 15 s.
-        assert_eq!(claim_batch(64, 1, Duration::from_secs(60)), 15);
+        // A slow limit: 1 a second with a 60 s lease claims 7, started within 7 s.
+        assert_eq!(claim_batch(64, 1, Duration::from_secs(60)), 7);
         // The defaults (10 at once, 50 a second, 60 s lease).
         assert_eq!(claim_batch(10, 50, Duration::from_secs(60)), 80);
         // Never zero, however slow.

@@ -29,18 +29,22 @@ pub async fn bind(path: &Path, group: Option<&str>) -> anyhow::Result<UnixListen
         std::fs::remove_file(path)
             .with_context(|| format!("cannot remove the stale socket {}", path.display()))?;
     }
-    // Bound under a temporary name, given its mode and group, and only then renamed into
-    // place: no caller ever finds the socket with the process umask's permissions.
-    let staging = path.with_file_name(format!(
-        ".{}.{}.binding",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "qbo-console.sock".into()),
-        std::process::id()
-    ));
+    // Bound under a staging name beside it (`ops.sock` → `ops.tmp`: no longer than the
+    // real name when it has an extension, so a path within the 108-byte limit stays so),
+    // given its mode and group, and only then renamed into place: no caller ever finds the
+    // socket with the process umask's permissions. One left by a crash is replaced.
+    let staging = match path.extension() {
+        Some(e) if e == "tmp" => path.with_extension("tmq"),
+        _ => path.with_extension("tmp"),
+    };
     let _ = std::fs::remove_file(&staging);
-    let listener = UnixListener::bind(&staging)
-        .with_context(|| format!("cannot listen on {}", path.display()))?;
+    let listener = UnixListener::bind(&staging).with_context(|| {
+        format!(
+            "cannot listen on {} (bound first as {})",
+            path.display(),
+            staging.display()
+        )
+    })?;
     let ready = restrict(&staging, path, group).and_then(|()| {
         std::fs::rename(&staging, path)
             .with_context(|| format!("cannot move the socket into place at {}", path.display()))

@@ -394,7 +394,7 @@ impl Engine {
         let still_current =
             tx.sealed_refresh_for_update(rec.id).await?.as_deref() == Some(sealed_used);
         if !still_current {
-            drop(tx);
+            tx.rollback().await?;
             self.store.release_lease(rec.id, &self.owner).await?;
             let latest = self.store.get_connection(rec.id).await?;
             return Ok(RefreshOutcome::AlreadyRefreshed {

@@ -68,6 +68,16 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// Puts off the next scheduled attempt on a connection that nobody else holds (after an
+    /// error that reached no verdict, such as a stored value that will not open), so the
+    /// scheduler does not pick it again at once.
+    pub async fn defer(&self, id: i64, owner: &str, until: DateTime<Utc>) -> anyhow::Result<()> {
+        let sql = "UPDATE connections SET next_attempt_at = $1 \
+                   WHERE id = $2 AND (lease_owner IS NULL OR lease_owner = $3)";
+        dispatch_write!(self, p => sqlx::query(sql).bind(until).bind(id).bind(owner).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
     pub async fn release_lease(&self, id: i64, owner: &str) -> anyhow::Result<()> {
         let sql = "UPDATE connections SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2";
         dispatch_write!(self, p => sqlx::query(sql).bind(id).bind(owner).execute(p).await.map(|r| r.rows_affected()))?;

@@ -117,8 +117,10 @@ pub(crate) fn fixed_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
 pub struct Tx {
     pub(crate) inner: TxInner,
     pub(crate) changes: Vec<Change>,
-    /// SQLite: this process's write turn, held until commit or rollback. Declared after
-    /// `inner` so a dropped transaction rolls back before the next writer goes in.
+    /// SQLite: this process's write turn, held until commit or `rollback`. A transaction
+    /// merely dropped queues its ROLLBACK on the connection's worker and gives the turn up
+    /// at once, so the next writer may briefly meet SQLite's busy handler: correct, only
+    /// slower. Paths that abandon a transaction on purpose call `rollback`.
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
@@ -217,6 +219,18 @@ impl Store {
 }
 
 impl Tx {
+    /// Abandons the transaction and waits for the rollback before the next writer's turn.
+    pub async fn rollback(self) -> anyhow::Result<()> {
+        let Tx { inner, _turn, .. } = self;
+        match inner {
+            TxInner::Sqlite(t) => t.rollback().await,
+            TxInner::Postgres(t) => t.rollback().await,
+        }
+        .context("cannot roll back the database transaction")?;
+        drop(_turn);
+        Ok(())
+    }
+
     /// Commits, returning what changed so the caller can tell subscribers.
     pub async fn commit(self) -> anyhow::Result<Vec<Change>> {
         let Tx {
