@@ -125,21 +125,20 @@ impl Service {
         })
     }
 
-    /// Records what a caller was shown (or what a request that changed nothing was about),
-    /// so auditors see every request, not only the credential changes. Fail-closed: if the
-    /// record cannot be written, the caller is not answered.
+    /// Records what a caller was shown, so auditors see every request, not only the
+    /// credential changes. Fail-closed: if the record cannot be written, the caller is not
+    /// answered.
     ///
     /// Not published to `watch`: a subscriber that reads on every change would otherwise
     /// cause the change it reacts to, forever. `audit tail` shows these events.
-    async fn record_request(
+    async fn record_view(
         &self,
         caller: &Actor,
         what: &str,
-        outcome: Outcome,
         target: Option<&ConnectionRecord>,
         reason: String,
     ) -> Result<()> {
-        let mut ev = AuditEvent::new(self.engine.clock.now(), caller, what, outcome);
+        let mut ev = AuditEvent::new(self.engine.clock.now(), caller, what, Outcome::Ok);
         if let Some(r) = target {
             ev = ev.target(r.id, r.environment.as_str(), r.realm_id.as_str(), &r.tenant);
         }
@@ -165,8 +164,7 @@ impl Service {
             filter.status.map_or("any".into(), |s| s.to_string()),
             filter.environment.map_or("any".into(), |e| e.to_string()),
         );
-        self.record_request(caller, "list", Outcome::Ok, None, shown)
-            .await?;
+        self.record_view(caller, "list", None, shown).await?;
         Ok(rows
             .into_iter()
             .map(|r| ConnectionView::from_record(r, now))
@@ -185,8 +183,7 @@ impl Service {
             Vec::new()
         };
         let shown = format!("shown with {} recent audit events", events.len());
-        self.record_request(caller, "show", Outcome::Ok, Some(&rec), shown)
-            .await?;
+        self.record_view(caller, "show", Some(&rec), shown).await?;
         Ok(ConnectionDetail {
             connection: ConnectionView::from_record(rec, self.engine.clock.now()),
             recent_events: events,
@@ -260,8 +257,7 @@ impl Service {
             .await?;
         let records = self.store().audit_tail(n.clamp(1, 100_000)).await?;
         let shown = format!("read the latest {} audit events", records.len());
-        self.record_request(caller, "audit tail", Outcome::Ok, None, shown)
-            .await?;
+        self.record_view(caller, "audit tail", None, shown).await?;
         Ok(records)
     }
 
@@ -273,7 +269,7 @@ impl Service {
             None => format!("chain intact over {} events", report.events),
             Some(seq) => format!("chain broken at sequence {seq}"),
         };
-        self.record_request(caller, "audit verify", Outcome::Ok, None, shown)
+        self.record_view(caller, "audit verify", None, shown)
             .await?;
         Ok(report)
     }
@@ -311,14 +307,11 @@ impl Service {
 
     /// Answers one request as the caller: the single entry point the CLI (embedded) and the
     /// operators' socket share. `Watch` is streaming and handled by the socket itself.
+    ///
+    /// A request refused for what it asked (no such tenant, an ambiguous name, bad input)
+    /// leaves no record: it changed nothing, and bad input must leave the database as it
+    /// was. Denials record themselves, as `denied`.
     pub async fn handle(&self, caller: &Actor, req: Request) -> Result<serde_json::Value> {
-        // A request refused for what it asked (no such tenant, an ambiguous name, bad input)
-        // leaves no record: it changed nothing, and bad input must leave the database as it
-        // was. Denials record themselves, as `denied`.
-        self.answer(caller, req).await
-    }
-
-    async fn answer(&self, caller: &Actor, req: Request) -> Result<serde_json::Value> {
         fn json<T: serde::Serialize>(v: T) -> Result<serde_json::Value> {
             serde_json::to_value(v).map_err(|e| ServiceError::Internal(e.into()))
         }
@@ -358,8 +351,7 @@ impl Service {
             Request::AuditVerify => json(self.audit_verify(caller).await?),
             Request::WhoAmI => {
                 let shown = format!("identified as role {}", caller.role);
-                self.record_request(caller, "whoami", Outcome::Ok, None, shown)
-                    .await?;
+                self.record_view(caller, "whoami", None, shown).await?;
                 json(caller)
             }
             Request::Watch => {
@@ -377,8 +369,7 @@ impl Service {
         self.authorize(caller, Permission::ViewConnections, "watch")
             .await?;
         let shown = "subscribed to live changes".to_string();
-        self.record_request(caller, "watch", Outcome::Ok, None, shown)
-            .await
+        self.record_view(caller, "watch", None, shown).await
     }
 
     /// Records a refusal of a caller no role is mapped to, whatever it asked.
