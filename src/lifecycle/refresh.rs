@@ -277,6 +277,22 @@ impl Engine {
         }
     }
 
+    /// Hands the outcome of a call made under our lease to the group-commit writer and
+    /// tells subscribers once it is committed. If the lease was taken over meanwhile (config
+    /// validation makes that impossible unless a call outlived twice the HTTP timeout),
+    /// nothing is written: the row stays as its new holder left it, and the caller hears so.
+    async fn write_leased(&self, id: i64, intuit_tid: Option<&str>, op: Op) -> anyhow::Result<()> {
+        let (applied, changes) = self.writer.write(op).await?;
+        if applied == Applied::LeaseLost {
+            anyhow::bail!(
+                "refresh of connection {id} finished after its lease was taken over; its outcome was not stored (intuit_tid {})",
+                intuit_tid.unwrap_or("none")
+            );
+        }
+        self.published(changes);
+        Ok(())
+    }
+
     fn event(
         &self,
         rec: &ConnectionRecord,
@@ -358,17 +374,8 @@ impl Engine {
             update,
             event: ev,
         };
-        let (applied, changes) = self.writer.write(op).await?;
-        if applied == Applied::LeaseLost {
-            // Our lease was taken over, which config validation makes impossible unless a
-            // call outlived twice the HTTP timeout. Keep the row as the new holder left it.
-            anyhow::bail!(
-                "refresh of connection {} finished after its lease was taken over; result not stored (intuit_tid {})",
-                rec.id,
-                grant.intuit_tid.as_deref().unwrap_or("none")
-            );
-        }
-        self.published(changes);
+        self.write_leased(rec.id, grant.intuit_tid.as_deref(), op)
+            .await?;
         Ok(RefreshResult {
             outcome: RefreshOutcome::Refreshed {
                 access_expires_at,
@@ -478,16 +485,8 @@ impl Engine {
             at: now,
             event: ev,
         };
-        let (applied, changes) = self.writer.write(op).await?;
-        if applied == Applied::LeaseLost {
-            // As for a success: the row belongs to whoever took the lease over.
-            anyhow::bail!(
-                "failed refresh of connection {} ended after its lease was taken over; not recorded (intuit_tid {})",
-                rec.id,
-                e.intuit_tid.as_deref().unwrap_or("none")
-            );
-        }
-        self.published(changes);
+        self.write_leased(rec.id, e.intuit_tid.as_deref(), op)
+            .await?;
         Ok(RefreshOutcome::Failed {
             error_class: e.class,
             detail: e.detail.clone(),
