@@ -60,14 +60,6 @@ fn via_socket(w: &World, args: &[&str], env: &[(&str, &str)]) -> tokio::process:
     c
 }
 
-async fn audit_events(w: &World) -> Vec<serde_json::Value> {
-    w.ok(&["audit", "tail", "-n", "100000", "--json"])
-        .await
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("audit tail --json prints JSON lines"))
-        .collect()
-}
-
 /// The newest `refresh` event for `tenant` made through `interface`.
 fn newest_refresh<'a>(
     events: &'a [serde_json::Value],
@@ -109,7 +101,7 @@ async fn the_audit_actor_is_the_process_uid_not_user() {
     // Reads are on the record too, under the same real identity.
     run_ok(&w, embedded(&w, &["list"], &liar), "list").await;
 
-    let events = audit_events(&w).await;
+    let events = w.audit_events(100_000).await;
     let ev = newest_refresh(&events, "who-0", "cli");
     assert_actor_is_me(ev);
     assert_eq!(ev["role"], "admin", "{ev}");
@@ -168,7 +160,7 @@ async fn ssh_connection_is_recorded_as_the_client_address_embedded_and_via_the_d
         "refresh ssh-2",
     )
     .await;
-    let events = audit_events(&w).await;
+    let events = w.audit_events(100_000).await;
     let ev = newest_refresh(&events, "ssh-0", "cli");
     assert_actor_is_me(ev);
     assert_eq!(ev["actor_ssh"], SSH_CLIENT, "{ev}");
@@ -203,7 +195,7 @@ async fn ssh_connection_is_recorded_as_the_client_address_embedded_and_via_the_d
     let status = d.stop(&w).await;
     assert!(status.success(), "{status:?}");
 
-    let events = audit_events(&w).await;
+    let events = w.audit_events(100_000).await;
     let ev = newest_refresh(&events, "ssh-3", "cli");
     assert_actor_is_me(ev);
     assert_eq!(ev["actor_ssh"], SSH_CLIENT, "{ev}");
@@ -378,7 +370,7 @@ async fn sigterm_lets_in_flight_refreshes_finish_within_the_grace() {
         stored, stats.refreshes,
         "every refresh Intuit answered was stored before the exit: {list:#?}"
     );
-    let events = audit_events(&w).await;
+    let events = w.audit_events(100_000).await;
     let audited = events
         .iter()
         .filter(|e| e["action"] == "refresh" && e["interface"] == "scheduler")
@@ -436,7 +428,7 @@ async fn sigterm_abandons_refreshes_that_outlast_the_grace_safely() {
         "the daemon says it abandoned refreshes:\n{log}"
     );
     // Nothing committed for the abandoned refreshes: no refresh event, no token change.
-    let events = audit_events(&w).await;
+    let events = w.audit_events(100_000).await;
     assert!(
         !events.iter().any(|e| e["action"] == "refresh"),
         "an abandoned refresh left an audit event: {events:#?}"

@@ -224,6 +224,15 @@ level = "info"
         o.push(String::from_utf8_lossy(&out.stderr).into_owned());
     }
 
+    /// The latest `n` audit events, parsed from `audit tail --json` (run embedded).
+    pub async fn audit_events(&self, n: usize) -> Vec<serde_json::Value> {
+        self.ok(&["audit", "tail", "-n", &n.to_string(), "--json"])
+            .await
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("audit tail --json prints JSON lines"))
+            .collect()
+    }
+
     /// Runs and insists on exit 0, returning stdout.
     pub async fn ok(&self, args: &[&str]) -> String {
         let out = self.cli(args).await;
