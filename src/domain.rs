@@ -1,4 +1,5 @@
-//! Small value types shared by every layer: which Intuit environment, which company.
+//! Small value types shared by every layer: which Intuit environment, which company, what
+//! state a connection is in and how its last refresh and sync went.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -119,6 +120,143 @@ impl fmt::Display for ErrorClass {
     }
 }
 
+/// The status model of a connection.
+///
+/// ```text
+/// pending ──consent──▶ active ◀──refresh ok── expiring (near the 5-year limit)
+///                        │  invalid_grant
+///                        ▼
+///                  needs_reconnect ──consent──▶ active
+/// active/expiring/needs_reconnect ──revoke──▶ revoking ──Intuit confirms──▶ revoked
+/// ```
+/// Transient failures never change the status; they live in the failure counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Created, waiting for the customer's first consent; holds no tokens.
+    Pending,
+    /// Tokens are live.
+    Active,
+    /// Live, but within the warning window of Intuit's 5-year hard limit.
+    Expiring,
+    /// Intuit answered invalid_grant: only the customer can bring it back.
+    NeedsReconnect,
+    /// A revoke was asked for and Intuit has not confirmed it yet.
+    Revoking,
+    /// Revoked at Intuit; local ciphertexts destroyed.
+    Revoked,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Pending,
+        Status::Active,
+        Status::Expiring,
+        Status::NeedsReconnect,
+        Status::Revoking,
+        Status::Revoked,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Active => "active",
+            Status::Expiring => "expiring",
+            Status::NeedsReconnect => "needs_reconnect",
+            Status::Revoking => "revoking",
+            Status::Revoked => "revoked",
+        }
+    }
+
+    /// Whether the connection holds tokens that can be refreshed.
+    pub fn is_live(self) -> bool {
+        matches!(self, Status::Active | Status::Expiring)
+    }
+
+    /// Whether a refresh may be attempted at all (manually, for a dead one).
+    pub fn has_tokens(self) -> bool {
+        matches!(
+            self,
+            Status::Active | Status::Expiring | Status::NeedsReconnect
+        )
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let norm = s.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str() == norm)
+            .ok_or_else(|| {
+                format!(
+                    "unknown status {s:?}: expected one of {}",
+                    Status::ALL.map(|s| s.as_str()).join(", ")
+                )
+            })
+    }
+}
+
+/// How a connection's last refresh attempt ended, as its row keeps it: `ok`, or `failed`
+/// (the error class and detail are kept beside it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LastRefresh {
+    Ok,
+    Failed,
+}
+
+/// How a connection's last sync (a verify's CompanyInfo call) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncStatus {
+    Ok,
+    Failed,
+}
+
+macro_rules! ok_or_failed {
+    ($t:ident, $what:literal) => {
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $t::Ok => "ok",
+                    $t::Failed => "failed",
+                }
+            }
+        }
+
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    "ok" => Ok($t::Ok),
+                    "failed" => Ok($t::Failed),
+                    other => Err(format!(
+                        concat!("unknown ", $what, " {:?}: expected \"ok\" or \"failed\""),
+                        other
+                    )),
+                }
+            }
+        }
+    };
+}
+
+ok_or_failed!(LastRefresh, "refresh outcome");
+ok_or_failed!(SyncStatus, "sync status");
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +273,22 @@ mod tests {
     fn environments_parse_case_insensitively() {
         assert_eq!("Sandbox".parse::<Environment>(), Ok(Environment::Sandbox));
         assert!("staging".parse::<Environment>().is_err());
+    }
+
+    #[test]
+    fn refresh_and_sync_outcomes_keep_the_words_stored_and_shown_today() {
+        for (o, word) in [(LastRefresh::Ok, "ok"), (LastRefresh::Failed, "failed")] {
+            assert_eq!(serde_json::to_value(o).unwrap(), word);
+            assert_eq!(word.parse::<LastRefresh>(), Ok(o));
+        }
+        for (s, word) in [(SyncStatus::Ok, "ok"), (SyncStatus::Failed, "failed")] {
+            assert_eq!(serde_json::to_value(s).unwrap(), word);
+            assert_eq!(word.parse::<SyncStatus>(), Ok(s));
+        }
+        let bad = "refreshed".parse::<LastRefresh>().unwrap_err();
+        assert!(
+            bad.contains("\"refreshed\"") && bad.contains("\"ok\""),
+            "{bad}"
+        );
     }
 }

@@ -106,7 +106,7 @@ async fn an_outage_backs_off_within_the_cap_and_heals() {
     let after = d.connections().await;
     assert!(after.iter().all(|c| c.status.as_str() == "active"
         && c.consecutive_failures == 0
-        && c.last_refresh_outcome.as_deref() == Some("ok")));
+        && c.last_refresh_outcome == Some(qbo_console::service::LastRefresh::Ok)));
     assert_eq!(w.sim.stats().invalid_grants, 0);
 }
 

@@ -2,7 +2,7 @@
 //! them for `watch`). The daemon identifies us by the kernel's peer credentials.
 
 use super::{exit, Failure};
-use crate::service::{Reply, Request, ServiceError};
+use crate::service::{Reply, Request};
 use std::path::Path;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -88,10 +88,4 @@ pub async fn stream(
     let mut reader = connect(socket, req).await?;
     while each(next_reply(&mut reader, socket).await?) {}
     Ok(())
-}
-
-impl From<ServiceError> for Reply {
-    fn from(e: ServiceError) -> Reply {
-        Reply::from_result(Err(e))
-    }
 }

@@ -3,12 +3,13 @@
 //! the vault, the store and the Intuit client are the real ones; only Intuit is `qbo-sim`.
 
 use super::{client, decode, render, Failure};
-use crate::audit::{AuditRecord, VerifyReport as AuditVerifyReport};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::daemon::Daemon;
-use crate::lifecycle::import::ImportReport;
-use crate::service::{ConnectionView, RefreshReport, Request, VerifyReport};
+use crate::service::{
+    AuditRecord, AuditVerifyReport, ConnectionView, ImportReport, LastRefresh, RefreshReport,
+    Request, VerifyReport,
+};
 use crate::sim::{self, PreviousToken, Rotation, SimEnvironment, SimOptions};
 use anyhow::Context;
 use chrono::Utc;
@@ -90,7 +91,7 @@ pub async fn run(keep: bool) -> Result<(), Failure> {
         let list: Vec<ConnectionView> = decode(client::call(&socket, &list_req).await?)?;
         if list
             .iter()
-            .all(|c| c.last_refresh_outcome.as_deref() == Some("ok"))
+            .all(|c| c.last_refresh_outcome == Some(LastRefresh::Ok))
             || std::time::Instant::now() > deadline
         {
             break list;

@@ -8,14 +8,11 @@ mod render;
 pub use args::Cli;
 use args::{AuditCommand, Command, DbCommand, KeysCommand};
 
-use crate::audit::{AuditRecord, VerifyReport as AuditVerifyReport};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
-use crate::identity::{Actor, Interface, Role};
-use crate::lifecycle::import::ImportReport;
 use crate::service::{
-    self, ConnectionDetail, ConnectionView, RefreshReport, Request, Service, ServiceError,
-    VerifyReport,
+    self, Actor, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionView, ImportReport,
+    Interface, RefreshReport, Request, Role, Service, ServiceError, VerifyReport,
 };
 use crate::store::Store;
 use std::io::{IsTerminal, Write};

@@ -1,10 +1,9 @@
 //! Human-readable output for the terminal. JSON output is the service's views, serialized.
 
-use crate::audit::{AuditRecord, VerifyReport as AuditVerifyReport};
-use crate::lifecycle::import::ImportReport;
-use crate::lifecycle::{RefreshOutcome, VerifyOutcome};
 use crate::service::{
-    ConnectionDetail, ConnectionView, RefreshReport, VerifyReport, REFRESH_WINDOW_DAYS,
+    describe_refresh, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionView,
+    ImportReport, LastRefresh, RefreshOutcome, RefreshReport, Status, VerifyOutcome, VerifyReport,
+    REFRESH_WINDOW_DAYS,
 };
 use chrono::{DateTime, Utc};
 use std::fmt::Write;
@@ -29,6 +28,18 @@ fn human_span(secs: u64) -> String {
         s if s < 3600 => format!("{}m", s / 60),
         s if s < 86_400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
         s => format!("{}d", s / 86_400),
+    }
+}
+
+/// Wording with a symbol, so the state never depends on colour alone.
+pub fn status_label(s: Status) -> &'static str {
+    match s {
+        Status::Pending => "… pending",
+        Status::Active => "✓ active",
+        Status::Expiring => "⚠ expiring",
+        Status::NeedsReconnect => "✗ needs reconnect",
+        Status::Revoking => "… revoking",
+        Status::Revoked => "– revoked",
     }
 }
 
@@ -68,24 +79,21 @@ pub fn connections_table(rows: &[ConnectionView], now: DateTime<Utc>) -> String 
     let body: Vec<[String; 8]> = rows
         .iter()
         .map(|c| {
-            let last_refresh = match (
-                c.last_refresh_outcome.as_deref(),
-                c.last_error_class.as_deref(),
-            ) {
-                (Some("failed"), Some(class)) => {
+            let last_refresh = match (c.last_refresh_outcome, c.last_error_class.as_deref()) {
+                (Some(LastRefresh::Failed), Some(class)) => {
                     when_cell(Some(&format!("failed ({class})")), c.last_refresh_at, now)
                 }
-                (o, _) => when_cell(o, c.last_refresh_at, now),
+                (o, _) => when_cell(o.map(LastRefresh::as_str), c.last_refresh_at, now),
             };
             [
                 c.tenant.clone(),
                 c.realm_id.clone(),
                 c.environment.to_string(),
-                c.status.label().to_string(),
+                status_label(c.status).to_string(),
                 access_cell(c, now),
                 refresh_cell(c),
                 last_refresh,
-                when_cell(c.last_sync_status.as_deref(), c.last_sync_at, now),
+                when_cell(c.last_sync_status.map(|s| s.as_str()), c.last_sync_at, now),
             ]
         })
         .collect();
@@ -139,7 +147,7 @@ pub fn detail(d: &ConnectionDetail, now: DateTime<Utc>) -> String {
     let _ = writeln!(
         s,
         "status            {}{}",
-        c.status.label(),
+        status_label(c.status),
         c.status_reason
             .as_ref()
             .map(|r| format!(": {r}"))
@@ -153,7 +161,7 @@ pub fn detail(d: &ConnectionDetail, now: DateTime<Utc>) -> String {
     let _ = writeln!(
         s,
         "last refresh      {} {}",
-        opt(&c.last_refresh_outcome),
+        opt(&c.last_refresh_outcome.map(|o| o.to_string())),
         time(c.last_refresh_at)
     );
     if c.last_error_class.is_some() {
@@ -168,7 +176,7 @@ pub fn detail(d: &ConnectionDetail, now: DateTime<Utc>) -> String {
     let _ = writeln!(
         s,
         "last sync         {} {} {}",
-        opt(&c.last_sync_status),
+        opt(&c.last_sync_status.map(|s| s.to_string())),
         time(c.last_sync_at),
         opt(&c.last_sync_detail)
     );
@@ -246,7 +254,7 @@ pub fn verify_reports(reports: &[VerifyReport]) -> String {
             VerifyOutcome::RefreshFailed { refresh } => {
                 format!(
                     "FAILED: could not get an access token: {}",
-                    crate::lifecycle::describe_refresh(refresh)
+                    describe_refresh(refresh)
                 )
             }
             VerifyOutcome::Skipped { reason } => format!("skipped: {reason}"),

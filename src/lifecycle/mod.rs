@@ -6,13 +6,13 @@ mod backoff;
 pub mod import;
 mod refresh;
 mod single_flight;
-mod status;
 mod verify;
 mod writer;
 
 pub use backoff::next_delay;
 pub use refresh::{outcome_name, RefreshOutcome, RefreshResult};
-pub use status::Status;
+// Status moved to `domain` (the store needs it too); kept here for the lifecycle's callers.
+pub use crate::domain::Status;
 pub use verify::{describe_refresh, VerifyOutcome};
 
 use crate::audit::{AuditEvent, AuditRecord};

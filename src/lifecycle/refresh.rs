@@ -11,7 +11,7 @@
 use super::writer::{Applied, Op};
 use super::{next_delay, Engine, Status};
 use crate::audit::{AuditEvent, Outcome};
-use crate::domain::ErrorClass;
+use crate::domain::{ErrorClass, LastRefresh};
 use crate::identity::Actor;
 use crate::intuit::{IntuitError, TokenGrant};
 use crate::store::{Claimed, ConnectionRecord, TokenUpdate};
@@ -498,7 +498,7 @@ impl Engine {
 }
 
 fn refreshed_since(rec: &ConnectionRecord, t: DateTime<Utc>) -> bool {
-    rec.last_refresh_outcome.as_deref() == Some("ok")
+    rec.last_refresh_outcome == Some(LastRefresh::Ok)
         && rec.last_refresh_at.is_some_and(|at| at >= t)
 }
 

@@ -3,7 +3,7 @@
 
 use super::{Engine, RefreshOutcome};
 use crate::audit::{AuditEvent, Outcome};
-use crate::domain::ErrorClass;
+use crate::domain::{ErrorClass, SyncStatus};
 use crate::identity::Actor;
 use crate::intuit::IntuitError;
 use crate::store::ConnectionRecord;
@@ -150,7 +150,7 @@ impl Engine {
                 tx.record_sync(
                     rec.id,
                     now,
-                    "ok",
+                    SyncStatus::Ok,
                     "CompanyInfo answered",
                     Some(&info.company_name),
                     info.intuit_tid.as_deref(),
@@ -167,7 +167,7 @@ impl Engine {
                 tx.record_sync(
                     rec.id,
                     now,
-                    "failed",
+                    SyncStatus::Failed,
                     &e.detail,
                     None,
                     e.intuit_tid.as_deref(),
@@ -189,7 +189,7 @@ impl Engine {
                     "could not get an access token: {}",
                     describe_refresh(&refresh)
                 );
-                tx.record_sync(rec.id, now, "failed", &detail, None, None, None)
+                tx.record_sync(rec.id, now, SyncStatus::Failed, &detail, None, None, None)
                     .await?;
                 ev.outcome = Outcome::Failed;
                 ev.reason = Some(detail);

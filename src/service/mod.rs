@@ -12,14 +12,21 @@ pub use views::{
     ConnectionDetail, ConnectionView, RefreshReport, Target, VerifyReport, REFRESH_WINDOW_DAYS,
 };
 
-use crate::audit::{self, AuditEvent, AuditRecord, Outcome};
+// What interfaces need from the layers below, so that they import `service` alone.
+pub use crate::audit::{AuditRecord, VerifyReport as AuditVerifyReport};
+pub use crate::domain::{Environment, ErrorClass, LastRefresh, Status, SyncStatus};
+pub use crate::identity::{Actor, Interface, Role};
+pub use crate::lifecycle::import::{ImportReport, ImportedRow};
+pub use crate::lifecycle::{describe_refresh, RefreshOutcome, VerifyOutcome};
+pub use crate::store::ConnectionFilter;
+
+use crate::audit::{self, AuditEvent, Outcome};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::domain::Environment;
-use crate::identity::{Actor, Permission};
-use crate::lifecycle::import::{self, ImportReport};
-use crate::lifecycle::{Clients, Engine, Missing, Status};
-use crate::store::{ConnectionFilter, ConnectionRecord, Store};
+use crate::identity::Permission;
+use crate::lifecycle::import;
+use crate::lifecycle::{Clients, Engine, Missing};
+use crate::store::{ConnectionRecord, Store};
 use crate::vault::Vault;
 use chrono::Duration as ChronoDuration;
 use futures_util::stream::{self, StreamExt};

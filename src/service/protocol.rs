@@ -3,8 +3,7 @@
 //! in `Service::handle`, so no operation is written twice.
 
 use super::ServiceError;
-use crate::domain::Environment;
-use crate::lifecycle::Status;
+use crate::domain::{Environment, Status};
 use serde::{Deserialize, Serialize};
 
 /// `Debug` is written by hand: an import carries refresh tokens in its text.
@@ -149,6 +148,12 @@ impl Reply {
                 ErrorKind::Internal => ServiceError::Internal(anyhow::anyhow!(message)),
             }),
         }
+    }
+}
+
+impl From<ServiceError> for Reply {
+    fn from(e: ServiceError) -> Reply {
+        Reply::from_result(Err(e))
     }
 }
 

@@ -2,8 +2,8 @@
 //! contain a token. `--json` output is exactly these.
 
 use crate::audit::AuditRecord;
-use crate::domain::Environment;
-use crate::lifecycle::{RefreshOutcome, Status, VerifyOutcome};
+use crate::domain::{Environment, LastRefresh, Status, SyncStatus};
+use crate::lifecycle::{RefreshOutcome, VerifyOutcome};
 use crate::store::ConnectionRecord;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -30,12 +30,12 @@ pub struct ConnectionView {
     pub refresh_days_left: Option<i64>,
     pub hard_expires_at: Option<DateTime<Utc>>,
     pub last_refresh_at: Option<DateTime<Utc>>,
-    pub last_refresh_outcome: Option<String>,
+    pub last_refresh_outcome: Option<LastRefresh>,
     pub last_error_class: Option<String>,
     pub last_error_detail: Option<String>,
     pub last_intuit_tid: Option<String>,
     pub last_sync_at: Option<DateTime<Utc>>,
-    pub last_sync_status: Option<String>,
+    pub last_sync_status: Option<SyncStatus>,
     pub last_sync_detail: Option<String>,
     pub consecutive_failures: i64,
     pub next_attempt_at: Option<DateTime<Utc>>,

@@ -5,8 +5,7 @@ use super::rows::{
     ConnectionFilter, ConnectionRecord, NewConnection, SealedTokens, TokenUpdate, RECORD_COLUMNS,
 };
 use super::{dispatch, dispatch_tx, dispatch_write, Store, Tx, TxInner};
-use crate::domain::{Environment, ErrorClass};
-use crate::lifecycle::Status;
+use crate::domain::{Environment, ErrorClass, Status, SyncStatus};
 use chrono::{DateTime, Utc};
 
 impl Store {
@@ -282,7 +281,7 @@ impl Tx {
         &mut self,
         id: i64,
         now: DateTime<Utc>,
-        status: &str,
+        status: SyncStatus,
         detail: &str,
         company_name: Option<&str>,
         tid: Option<&str>,
@@ -292,7 +291,7 @@ impl Tx {
                    company_name = COALESCE($4, company_name), last_intuit_tid = COALESCE($5, last_intuit_tid), \
                    last_error_class = COALESCE($6, last_error_class), version = version + 1, updated_at = $1 WHERE id = $7";
         dispatch_tx!(self, c => sqlx::query(sql)
-            .bind(now).bind(status).bind(detail).bind(company_name).bind(tid).bind(error_class.map(|e| e.as_str())).bind(id)
+            .bind(now).bind(status.as_str()).bind(detail).bind(company_name).bind(tid).bind(error_class.map(|e| e.as_str())).bind(id)
             .execute(c).await.map(|r| r.rows_affected()))?;
         Ok(())
     }

@@ -1,8 +1,7 @@
 //! Row types: what a connection looks like in the database, without and with its sealed
 //! tokens. Listing never loads ciphertexts.
 
-use crate::domain::{Environment, RealmId};
-use crate::lifecycle::Status;
+use crate::domain::{Environment, LastRefresh, RealmId, Status, SyncStatus};
 use chrono::{DateTime, Utc};
 
 impl TryFrom<String> for Environment {
@@ -13,6 +12,20 @@ impl TryFrom<String> for Environment {
 }
 
 impl TryFrom<String> for Status {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl TryFrom<String> for LastRefresh {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl TryFrom<String> for SyncStatus {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
         s.parse()
@@ -42,12 +55,12 @@ pub struct ConnectionRecord {
     pub refresh_expires_at: Option<DateTime<Utc>>,
     pub hard_expires_at: Option<DateTime<Utc>>,
     pub last_refresh_at: Option<DateTime<Utc>>,
-    pub last_refresh_outcome: Option<String>,
+    pub last_refresh_outcome: Option<LastRefresh>,
     pub last_error_class: Option<String>,
     pub last_error_detail: Option<String>,
     pub last_intuit_tid: Option<String>,
     pub last_sync_at: Option<DateTime<Utc>>,
-    pub last_sync_status: Option<String>,
+    pub last_sync_status: Option<SyncStatus>,
     pub last_sync_detail: Option<String>,
     pub consecutive_failures: i64,
     pub next_attempt_at: Option<DateTime<Utc>>,
@@ -82,12 +95,12 @@ where
             refresh_expires_at: row.try_get("refresh_expires_at")?,
             hard_expires_at: row.try_get("hard_expires_at")?,
             last_refresh_at: row.try_get("last_refresh_at")?,
-            last_refresh_outcome: row.try_get("last_refresh_outcome")?,
+            last_refresh_outcome: optional_text(row, "last_refresh_outcome")?,
             last_error_class: row.try_get("last_error_class")?,
             last_error_detail: row.try_get("last_error_detail")?,
             last_intuit_tid: row.try_get("last_intuit_tid")?,
             last_sync_at: row.try_get("last_sync_at")?,
-            last_sync_status: row.try_get("last_sync_status")?,
+            last_sync_status: optional_text(row, "last_sync_status")?,
             last_sync_detail: row.try_get("last_sync_detail")?,
             consecutive_failures: row.try_get("consecutive_failures")?,
             next_attempt_at: row.try_get("next_attempt_at")?,
@@ -114,6 +127,23 @@ where
         index: col.to_string(),
         source: e.into(),
     })
+}
+
+/// As `text`, for a column that may be NULL.
+fn optional_text<'r, R, T>(row: &'r R, col: &str) -> Result<Option<T>, sqlx::Error>
+where
+    R: sqlx::Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    T: TryFrom<String, Error = String>,
+{
+    let raw: Option<String> = row.try_get(col)?;
+    raw.map(T::try_from)
+        .transpose()
+        .map_err(|e| sqlx::Error::ColumnDecode {
+            index: col.to_string(),
+            source: e.into(),
+        })
 }
 
 pub(crate) const RECORD_COLUMNS: &str =
