@@ -138,6 +138,53 @@ async fn a_ciphertext_from_another_row_is_refused_and_nothing_changes() {
     w.ok(&["refresh", "moved-0"]).await;
 }
 
+/// One connection whose stored tokens will not open, among healthy ones: every connection
+/// gets its own outcome, the healthy ones are refreshed or verified, and the exit code and
+/// stderr say that one failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_operation_reports_every_connection_when_one_of_them_errs() {
+    let w = World::start(SimOptions::default()).await;
+    w.seed(3, "bulk").await;
+    w.exec_sql(&["UPDATE connections SET \
+        refresh_token = (SELECT refresh_token FROM connections WHERE id = 1), \
+        access_token = (SELECT access_token FROM connections WHERE id = 1) WHERE id = 2"])
+        .await;
+    for (args, healthy) in [
+        (vec!["refresh", "--all", "--json"], "refreshed"),
+        (vec!["verify", "bulk-0", "bulk-1", "bulk-2", "--json"], "ok"),
+    ] {
+        let out = w.cli(&args).await;
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            common::stderr(&out)
+        );
+        let reports: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(reports.len(), 3, "{reports:#?}");
+        for r in &reports {
+            if r["tenant"] == "bulk-1" {
+                assert_eq!(r["outcome"], "error", "{r}");
+                let detail = r["detail"].as_str().unwrap();
+                assert!(detail.contains("connection 2"), "{detail}");
+            } else {
+                assert_eq!(r["outcome"], healthy, "{args:?}: {r}");
+            }
+        }
+        // The healthy refreshes are logged at info level; the error is one line of its own.
+        let stderr = common::stderr(&out);
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .collect();
+        assert_eq!(errors.len(), 1, "{stderr}");
+        assert!(
+            errors[0].contains("bulk-1") && errors[0].contains("another row or column"),
+            "{stderr}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_with_one_bad_line_writes_nothing() {
     let w = World::start(SimOptions::default()).await;

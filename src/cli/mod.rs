@@ -12,7 +12,8 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::service::{
     self, Actor, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionView, ImportReport,
-    Interface, RefreshReport, Request, Role, Service, ServiceError, VerifyReport,
+    Interface, RefreshOutcome, RefreshReport, Request, Role, Service, ServiceError, Target,
+    VerifyOutcome, VerifyReport,
 };
 use crate::store::Store;
 use std::io::{IsTerminal, Write};
@@ -305,6 +306,11 @@ fn show(
             } else {
                 println!("{}", render::refresh_reports(&reports, now))
             }
+            for r in &reports {
+                if let RefreshOutcome::Error { detail } = &r.outcome {
+                    report_error(&r.target, detail);
+                }
+            }
             Ok(if service::all_refreshed(&reports) {
                 exit::OK
             } else {
@@ -317,6 +323,11 @@ fn show(
                 print_json(&reports)?
             } else {
                 println!("{}", render::verify_reports(&reports))
+            }
+            for r in &reports {
+                if let VerifyOutcome::Error { detail } = &r.outcome {
+                    report_error(&r.target, detail);
+                }
             }
             Ok(if reports.iter().all(|r| r.outcome.is_success()) {
                 exit::OK
@@ -354,6 +365,18 @@ fn show(
             Ok(exit::OK)
         }
     }
+}
+
+/// An error on one connection of a bulk operation is ours, not Intuit's verdict: besides
+/// its place in the report, it goes to stderr like any other error.
+fn report_error(t: &Target, detail: &str) {
+    eprintln!(
+        "error: {} ({}:{}): {}",
+        t.tenant,
+        t.environment,
+        t.realm_id,
+        detail.replace('\n', " ")
+    );
 }
 
 /// `watch`: prints each change the daemon reports, as it commits.

@@ -232,6 +232,7 @@ pub fn refresh_reports(reports: &[RefreshReport], now: DateTime<Utc>) -> String 
             RefreshOutcome::Busy { holder } => {
                 format!("BUSY: another refresher ({holder}) holds it; try again")
             }
+            RefreshOutcome::Error { detail } => format!("ERROR: {detail}; nothing was stored"),
         };
         let _ = writeln!(s, "{} ({}:{}): {what}", t.tenant, t.environment, t.realm_id);
     }
@@ -258,6 +259,7 @@ pub fn verify_reports(reports: &[VerifyReport]) -> String {
                 )
             }
             VerifyOutcome::Skipped { reason } => format!("skipped: {reason}"),
+            VerifyOutcome::Error { detail } => format!("ERROR: {detail}; nothing was recorded"),
         };
         let _ = writeln!(s, "{} ({}:{}): {what}", t.tenant, t.environment, t.realm_id);
     }

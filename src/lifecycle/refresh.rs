@@ -55,6 +55,11 @@ pub enum RefreshOutcome {
     Skipped { reason: String },
     /// Another process held the connection for longer than a lease; try again.
     Busy { holder: String },
+    /// The refresh ended in an error before reaching a verdict (a stored value that will
+    /// not open, a lease taken over, the database): nothing was stored for it. Never made
+    /// by the engine itself: a bulk report uses it so that one connection's error does not
+    /// hide what happened to the others.
+    Error { detail: String },
 }
 
 impl RefreshOutcome {
@@ -511,6 +516,7 @@ pub fn outcome_name(o: &RefreshOutcome) -> &'static str {
         RefreshOutcome::ConfigError { .. } => "config_error",
         RefreshOutcome::Skipped { .. } => "skipped",
         RefreshOutcome::Busy { .. } => "busy",
+        RefreshOutcome::Error { .. } => "error",
     }
 }
 

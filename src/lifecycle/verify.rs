@@ -30,6 +30,11 @@ pub enum VerifyOutcome {
     Skipped {
         reason: String,
     },
+    /// The verify ended in an error before reaching a verdict; nothing was recorded for it
+    /// (see `RefreshOutcome::Error`).
+    Error {
+        detail: String,
+    },
 }
 
 impl VerifyOutcome {
@@ -215,5 +220,6 @@ pub fn describe_refresh(o: &RefreshOutcome) -> String {
         RefreshOutcome::ConfigError { detail, .. } => detail.clone(),
         RefreshOutcome::Skipped { reason } => reason.clone(),
         RefreshOutcome::Busy { holder } => format!("busy: held by {holder}"),
+        RefreshOutcome::Error { detail } => format!("error: {detail}"),
     }
 }

@@ -197,6 +197,9 @@ impl Service {
         })
     }
 
+    /// Refreshes every selected connection. Each gets its own outcome: an error on one (a
+    /// token that will not open, a lease taken over) is reported as that connection's
+    /// `error`, not as the failure of a call whose other refreshes were committed.
     pub async fn refresh(
         &self,
         caller: &Actor,
@@ -214,25 +217,36 @@ impl Service {
             .map(|rec| {
                 let engine = engine.clone();
                 async move {
-                    let outcome = engine.refresh(rec.id, caller).await.map(|r| r.outcome)?;
-                    Ok::<_, anyhow::Error>(RefreshReport {
+                    let outcome = match engine.refresh(rec.id, caller).await {
+                        Ok(r) => r.outcome,
+                        Err(e) => RefreshOutcome::Error {
+                            detail: format!("{e:#}"),
+                        },
+                    };
+                    RefreshReport {
                         target: Target::of(&rec),
                         outcome,
-                    })
+                    }
                 }
             })
             .buffered(self.parallelism)
             .collect::<Vec<_>>()
             .await;
-        Ok(reports.into_iter().collect::<anyhow::Result<Vec<_>>>()?)
+        Ok(reports)
     }
 
+    /// Verifies each named connection, each with its own outcome (as for `refresh`).
     pub async fn verify(&self, caller: &Actor, selectors: &[String]) -> Result<Vec<VerifyReport>> {
         self.authorize(caller, Permission::Verify, "verify").await?;
         let targets = self.select(&Selection::Named(selectors.to_vec())).await?;
         let mut out = Vec::with_capacity(targets.len());
         for rec in targets {
-            let outcome = self.engine.verify(rec.id, caller).await?;
+            let outcome = match self.engine.verify(rec.id, caller).await {
+                Ok(o) => o,
+                Err(e) => VerifyOutcome::Error {
+                    detail: format!("{e:#}"),
+                },
+            };
             out.push(VerifyReport {
                 target: Target::of(&rec),
                 outcome,
