@@ -405,6 +405,11 @@ async fn health_metrics_and_live_changes_match_the_database() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let mut human = w
+        .daemon_command(&["watch"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     w.sim.disconnect(&grants[7].realm_id);
     // On PostgreSQL the change is made by another process (an embedded CLI) and reaches the
@@ -415,18 +420,52 @@ async fn health_metrics_and_live_changes_match_the_database() {
         w.via_daemon(&["refresh", &grants[7].realm_id]).await
     };
     assert_eq!(out.status.code(), Some(1));
-    let mut stdout = tokio::io::BufReader::new(watch.stdout.take().unwrap());
-    let mut line = String::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line),
-    )
-    .await
-    .expect("watch reported the change")
-    .unwrap();
-    let change: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(watch.stdout.take().unwrap()));
+    let mut next = async || {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(5), lines.next_line())
+            .await
+            .expect("watch reported the change")
+            .unwrap()
+            .expect("watch is still running");
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()
+    };
+    // First the hello: the protocol version and who the daemon takes the watcher for.
+    let hello = next().await;
+    assert_eq!(hello["type"], "hello", "{hello}");
+    assert_eq!(hello["protocol"], 1);
+    assert_eq!(hello["account"], me().as_str());
+    assert_eq!(hello["role"], "support");
+    // Then the change, with the changed connection's view: no need to re-list.
+    let change = next().await;
+    assert_eq!(change["type"], "change", "{change}");
     assert!(change["audit_seq"].as_i64().unwrap() > 20);
+    assert_eq!(
+        change["connection"]["realm_id"],
+        grants[7].realm_id.as_str()
+    );
+    assert_eq!(change["connection"]["status"], "needs_reconnect");
+    assert_eq!(change["connection_id"], change["connection"]["id"]);
     watch.start_kill().unwrap();
+    // Without --json: one line per change, naming the tenant and its status.
+    let mut printed =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(human.stdout.take().unwrap()));
+    let line = tokio::time::timeout(std::time::Duration::from_secs(5), printed.next_line())
+        .await
+        .expect("watch printed the change")
+        .unwrap()
+        .unwrap();
+    let tenant = change["connection"]["tenant"].as_str().unwrap();
+    assert!(
+        line.starts_with("audit #") && line.contains(tenant) && line.contains("needs reconnect"),
+        "{line}"
+    );
+    human.start_kill().unwrap();
+    // Reading the changed row for the feed is not a `show`; each subscription is on the
+    // record once.
+    let events = w.audit_events(1000).await;
+    assert_eq!(events.iter().filter(|e| e["action"] == "show").count(), 0);
+    assert_eq!(events.iter().filter(|e| e["action"] == "watch").count(), 2);
 
     let text = http
         .get(format!("{}/metrics", d.http))

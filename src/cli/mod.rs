@@ -13,7 +13,7 @@ use crate::config::{Config, ConfigError};
 use crate::service::{
     self, Actor, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionView, ImportReport,
     Interface, RefreshOutcome, RefreshReport, Request, Role, Service, ServiceError, Target,
-    VerifyOutcome, VerifyReport,
+    VerifyOutcome, VerifyReport, WatchEvent,
 };
 use crate::store::Store;
 use std::io::{IsTerminal, Write};
@@ -386,10 +386,10 @@ async fn watch(config: &Config, json: bool) -> Result<u8, Failure> {
         let _ = if json {
             writeln!(out, "{v}")
         } else {
-            match serde_json::from_value::<crate::store::Change>(v.clone()) {
-                Ok(c) => match c.connection_id {
-                    Some(id) => writeln!(out, "audit #{}: connection {id} changed", c.audit_seq),
-                    None => writeln!(out, "audit #{}", c.audit_seq),
+            match serde_json::from_value::<WatchEvent>(v.clone()) {
+                Ok(ev) => match render::watch_event(&ev) {
+                    Some(line) => writeln!(out, "{line}"),
+                    None => Ok(()),
                 },
                 Err(_) => writeln!(out, "{v}"),
             }

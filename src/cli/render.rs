@@ -3,7 +3,7 @@
 use crate::service::{
     describe_refresh, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionView,
     ImportReport, LastRefresh, RefreshOutcome, RefreshReport, Status, VerifyOutcome, VerifyReport,
-    REFRESH_WINDOW_DAYS,
+    WatchEvent, REFRESH_WINDOW_DAYS,
 };
 use chrono::{DateTime, Utc};
 use std::fmt::Write;
@@ -320,6 +320,36 @@ pub fn audit_lines(records: &[AuditRecord]) -> String {
         );
     }
     s
+}
+
+/// One line per change: which tenant, and its status now. The hello says nothing on
+/// stdout (the role is the operator's own business); a gap says what to do about it.
+pub fn watch_event(ev: &WatchEvent) -> Option<String> {
+    match ev {
+        WatchEvent::Hello { .. } => None,
+        WatchEvent::Change {
+            audit_seq,
+            connection: Some(c),
+            ..
+        } => Some(format!(
+            "audit #{audit_seq}: {} ({}:{}) {}",
+            c.tenant,
+            c.environment,
+            c.realm_id,
+            status_label(c.status)
+        )),
+        WatchEvent::Change {
+            audit_seq,
+            connection_id: Some(id),
+            connection: None,
+        } => Some(format!(
+            "audit #{audit_seq}: connection {id} (no longer exists)"
+        )),
+        WatchEvent::Change { audit_seq, .. } => Some(format!("audit #{audit_seq}")),
+        WatchEvent::Missed { count } => Some(format!(
+            "missed {count} change(s) while falling behind; `qbo-console list` shows the current state"
+        )),
+    }
 }
 
 pub fn audit_verify(r: &AuditVerifyReport) -> String {

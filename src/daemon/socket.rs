@@ -188,19 +188,18 @@ async fn watch_changes(
     write: &mut tokio::net::unix::OwnedWriteHalf,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    if let Err(e) = svc.authorize_watch(actor).await {
-        return send(write, &Reply::from(e)).await;
-    }
-    let mut changes = svc.engine().subscribe();
+    let mut feed = match svc.watch(actor).await {
+        Ok(f) => f,
+        Err(e) => return send(write, &Reply::from(e)).await,
+    };
     loop {
         tokio::select! {
-            c = changes.recv() => match c {
-                Ok(change) => send(write, &Reply::Ok { result: serde_json::to_value(change)? }).await?,
-                // A slow reader missed some: say so, then carry on with the newest.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    send(write, &Reply::Ok { result: serde_json::json!({ "missed": n }) }).await?
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+            ev = feed.next() => match ev {
+                Some(Ok(ev)) => send(write, &Reply::Ok { result: serde_json::to_value(ev)? }).await?,
+                // The feed cannot go on (the changed row could not be read): say so and
+                // end it; the client re-subscribes and re-lists.
+                Some(Err(e)) => return send(write, &Reply::from(e)).await,
+                None => return Ok(()),
             },
             _ = stop.changed() => return Ok(()),
         }

@@ -6,11 +6,13 @@
 
 pub mod protocol;
 mod views;
+mod watch;
 
 pub use protocol::{Reply, Request};
 pub use views::{
     ConnectionDetail, ConnectionView, RefreshReport, Target, VerifyReport, REFRESH_WINDOW_DAYS,
 };
+pub use watch::{WatchEvent, WatchFeed, PROTOCOL_VERSION};
 
 // What interfaces need from the layers below, so that they import `service` alone.
 pub use crate::audit::{AuditRecord, VerifyReport as AuditVerifyReport};
@@ -385,12 +387,14 @@ impl Service {
         }
     }
 
-    /// Checks a streaming subscription's permission (recording a refusal).
-    pub async fn authorize_watch(&self, caller: &Actor) -> Result<()> {
+    /// Subscribes to live changes (recording the subscription once, or a refusal).
+    pub async fn watch(&self, caller: &Actor) -> Result<WatchFeed> {
         self.authorize(caller, Permission::ViewConnections, "watch")
             .await?;
+        let feed = WatchFeed::new(self.engine.clone(), caller);
         let shown = "subscribed to live changes".to_string();
-        self.record_view(caller, "watch", None, shown).await
+        self.record_view(caller, "watch", None, shown).await?;
+        Ok(feed)
     }
 
     /// Records a refusal of a caller no role is mapped to, whatever it asked.
