@@ -570,6 +570,18 @@ async fn bad_requests_get_a_clear_answer_and_requests_are_traceable() {
     assert_eq!(reply["status"], "ok");
     assert_eq!(reply["result"]["account"], me().as_str());
     assert_eq!(reply["result"]["role"], "support");
+    // A refusal says, besides its message, whom it refused what, with which role.
+    write
+        .write_all(b"{\"op\":\"refresh\",\"all\":true}\n")
+        .await
+        .unwrap();
+    let reply: serde_json::Value =
+        serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+    assert_eq!(reply["kind"], "denied", "{reply}");
+    assert_eq!(
+        reply["denial"],
+        serde_json::json!({"account": me(), "role": "support", "what": "refresh in bulk"})
+    );
 
     // One request, one request id on all the events it caused (once the scheduler has
     // done its own first pass over the imported connections).

@@ -2,14 +2,11 @@
 //! temporary SQLite database. Nothing here is simulated on the product side: the service,
 //! the vault, the store and the Intuit client are the real ones; only Intuit is `qbo-sim`.
 
-use super::{client, decode, render, Failure};
+use super::{render, Failure};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::daemon::Daemon;
-use crate::service::{
-    AuditRecord, AuditVerifyReport, ConnectionView, ImportReport, LastRefresh, RefreshReport,
-    Request, VerifyReport,
-};
+use crate::service::{Client, ConnectionFilter, LastRefresh, Selection, SocketClient};
 use crate::sim::{self, PreviousToken, Rotation, SimEnvironment, SimOptions};
 use anyhow::Context;
 use chrono::Utc;
@@ -37,6 +34,7 @@ pub async fn run(keep: bool) -> Result<(), Failure> {
     let cfg = Config::load(Some(&config))?;
     let daemon = Daemon::start(&cfg, Clock::System).await?;
     let socket = cfg.daemon.socket.clone();
+    let client = SocketClient::new(socket.clone());
 
     println!("qbo-sim (Intuit emulator) at {}", sim.base_url());
     println!(
@@ -70,25 +68,16 @@ pub async fn run(keep: bool) -> Result<(), Failure> {
         );
         realms.push(g.realm_id);
     }
-    let import = Request::Import {
-        file: "demo-import.csv".into(),
-        text: csv,
-        update: false,
-    };
-    let report: ImportReport = decode(client::call(&socket, &import).await?)?;
+    let report = client.import("demo-import.csv".into(), csv, false).await?;
     println!(
         "$ qbo-console import demo-import.csv\n{}\n",
         render::import_report(&report)
     );
 
     // Imported connections are due at once: the scheduler picks them up by itself.
-    let list_req = Request::List {
-        status: None,
-        environment: None,
-    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let list: Vec<ConnectionView> = loop {
-        let list: Vec<ConnectionView> = decode(client::call(&socket, &list_req).await?)?;
+    let list = loop {
+        let list = client.list(ConnectionFilter::default()).await?;
         if list
             .iter()
             .all(|c| c.last_refresh_outcome == Some(LastRefresh::Ok))
@@ -105,15 +94,7 @@ pub async fn run(keep: bool) -> Result<(), Failure> {
     );
 
     let targets = vec![TENANTS[0].0.to_string(), TENANTS[1].0.to_string()];
-    let verified: Vec<VerifyReport> = decode(
-        client::call(
-            &socket,
-            &Request::Verify {
-                targets: targets.clone(),
-            },
-        )
-        .await?,
-    )?;
+    let verified = client.verify(targets.clone()).await?;
     println!(
         "$ qbo-console verify {}\n{}\n",
         targets.join(" "),
@@ -125,24 +106,18 @@ pub async fn run(keep: bool) -> Result<(), Failure> {
         "(the customer of {} disconnects the app inside QuickBooks)\n",
         TENANTS[2].0
     );
-    let all = Request::Refresh {
-        targets: Vec::new(),
-        due: false,
-        all: true,
-    };
-    let refreshed: Vec<RefreshReport> = decode(client::call(&socket, &all).await?)?;
+    let refreshed = client.refresh(Selection::All).await?;
     println!(
         "$ qbo-console refresh --all   (the emulator rotates the refresh token every time)\n{}\n",
         render::refresh_reports(&refreshed, Utc::now())
     );
 
-    let tail: Vec<AuditRecord> =
-        decode(client::call(&socket, &Request::AuditTail { n: 6 }).await?)?;
+    let tail = client.audit_tail(6).await?;
     println!(
         "$ qbo-console audit tail -n 6\n{}",
         render::audit_lines(&tail)
     );
-    let verify: AuditVerifyReport = decode(client::call(&socket, &Request::AuditVerify).await?)?;
+    let verify = client.audit_verify().await?;
     println!(
         "$ qbo-console audit verify\n{}\n",
         render::audit_verify(&verify)

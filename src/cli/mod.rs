@@ -1,7 +1,6 @@
 //! The command line: parse, load config, call the service, print, choose the exit code.
 
 mod args;
-mod client;
 mod demo;
 mod render;
 
@@ -11,9 +10,8 @@ use args::{AuditCommand, Command, DbCommand, KeysCommand};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::service::{
-    self, Actor, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionView, ImportReport,
-    Interface, RefreshOutcome, RefreshReport, Request, Role, Service, ServiceError, Target,
-    VerifyOutcome, VerifyReport, WatchEvent,
+    self, Actor, Client, ClientError, ConnectionFilter, Interface, LocalClient, RefreshOutcome,
+    Request, Role, Selection, Service, ServiceError, SocketClient, Target, VerifyOutcome,
 };
 use crate::store::Store;
 use std::io::{IsTerminal, Write};
@@ -44,19 +42,28 @@ impl From<ConfigError> for Failure {
     }
 }
 
-impl From<ServiceError> for Failure {
-    fn from(e: ServiceError) -> Self {
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
         let code = match &e {
-            ServiceError::Denied { .. } | ServiceError::Refused(_) => exit::DENIED,
-            ServiceError::NotFound(_) | ServiceError::Ambiguous(_) | ServiceError::Input(_) => {
+            ClientError::Unavailable { .. } | ClientError::ConnectionLost { .. } => {
+                exit::UNAVAILABLE
+            }
+            ClientError::Denied { .. } => exit::DENIED,
+            ClientError::NotFound(_) | ClientError::Ambiguous(_) | ClientError::Input(_) => {
                 exit::BAD_INPUT
             }
-            ServiceError::Internal(_) => exit::INTERNAL,
+            ClientError::Protocol(_) | ClientError::Internal(_) => exit::INTERNAL,
         };
         Failure {
             code,
             message: one_line(&e),
         }
+    }
+}
+
+impl From<ServiceError> for Failure {
+    fn from(e: ServiceError) -> Self {
+        ClientError::from(e).into()
     }
 }
 
@@ -238,42 +245,40 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         }
     };
     let (request, json) = request;
-    let (value, now) = if cli.embedded {
+    // Checked before a database is opened: bad input leaves nothing behind.
+    let selection = match &request {
+        Request::Refresh { targets, due, all } => {
+            Some(Selection::from_flags(targets.clone(), *due, *all)?)
+        }
+        _ => None,
+    };
+    let client: Box<dyn Client> = if cli.embedded {
         let svc = Service::open(&config, Clock::System).await?;
         // Embedded mode: the account holding the key and the database is the admin.
         let me = Actor::current_process(Interface::Cli, Role::Admin);
-        let v = svc.handle(&me, request.clone()).await?;
-        (v, svc.engine().clock.now())
+        Box::new(LocalClient::new(svc, me))
     } else {
-        (
-            client::call(&config.daemon.socket, &request).await?,
-            chrono::Utc::now(),
-        )
+        Box::new(SocketClient::new(config.daemon.socket.clone()))
     };
-    show(&request, value, json, now)
+    perform(client.as_ref(), request, selection, json).await
 }
 
 fn no_config_anywhere() -> bool {
     std::env::var_os(crate::config::ENV_CONFIG_PATH).is_none() && !Config::locate(None).exists()
 }
 
-fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, Failure> {
-    serde_json::from_value(v).map_err(|e| Failure {
-        code: exit::INTERNAL,
-        message: format!("unexpected reply shape: {e}"),
-    })
-}
-
-/// Prints a reply exactly the same way whichever path it came by, and picks the exit code.
-fn show(
-    request: &Request,
-    value: serde_json::Value,
+/// Asks the client and prints the answer, the same way whichever client it is, and picks
+/// the exit code.
+async fn perform(
+    client: &dyn Client,
+    request: Request,
+    selection: Option<Selection>,
     json: bool,
-    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<u8, Failure> {
+    let now = chrono::Utc::now();
     match request {
-        Request::Import { .. } => {
-            let r: ImportReport = decode(value)?;
+        Request::Import { file, text, update } => {
+            let r = client.import(file, text, update).await?;
             if json {
                 print_json(&r)?
             } else {
@@ -281,8 +286,16 @@ fn show(
             }
             Ok(exit::OK)
         }
-        Request::List { .. } => {
-            let rows: Vec<ConnectionView> = decode(value)?;
+        Request::List {
+            status,
+            environment,
+        } => {
+            let rows = client
+                .list(ConnectionFilter {
+                    status,
+                    environment,
+                })
+                .await?;
             if json {
                 print_json(&rows)?
             } else {
@@ -290,8 +303,8 @@ fn show(
             }
             Ok(exit::OK)
         }
-        Request::Show { .. } => {
-            let d: ConnectionDetail = decode(value)?;
+        Request::Show { target } => {
+            let d = client.show(target).await?;
             if json {
                 print_json(&d)?
             } else {
@@ -299,8 +312,9 @@ fn show(
             }
             Ok(exit::OK)
         }
-        Request::Refresh { .. } => {
-            let reports: Vec<RefreshReport> = decode(value)?;
+        Request::Refresh { targets, .. } => {
+            let selection = selection.unwrap_or(Selection::Named(targets));
+            let reports = client.refresh(selection).await?;
             if json {
                 print_json(&reports)?
             } else {
@@ -317,8 +331,8 @@ fn show(
                 exit::FAILED
             })
         }
-        Request::Verify { .. } => {
-            let reports: Vec<VerifyReport> = decode(value)?;
+        Request::Verify { targets } => {
+            let reports = client.verify(targets).await?;
             if json {
                 print_json(&reports)?
             } else {
@@ -336,7 +350,7 @@ fn show(
             })
         }
         Request::AuditVerify => {
-            let r: AuditVerifyReport = decode(value)?;
+            let r = client.audit_verify().await?;
             if json {
                 print_json(&r)?
             } else {
@@ -344,8 +358,8 @@ fn show(
             }
             Ok(if r.ok { exit::OK } else { exit::FAILED })
         }
-        Request::AuditTail { .. } => {
-            let rows: Vec<AuditRecord> = decode(value)?;
+        Request::AuditTail { n } => {
+            let rows = client.audit_tail(n).await?;
             if json {
                 let mut out = std::io::stdout().lock();
                 for r in &rows {
@@ -360,10 +374,11 @@ fn show(
             }
             Ok(exit::OK)
         }
-        Request::Watch | Request::WhoAmI => {
-            print_json(&value)?;
+        Request::WhoAmI => {
+            print_json(&client.whoami().await?)?;
             Ok(exit::OK)
         }
+        Request::Watch => unreachable!("watch is handled before a request is built"),
     }
 }
 
@@ -379,24 +394,35 @@ fn report_error(t: &Target, detail: &str) {
     );
 }
 
-/// `watch`: prints each change the daemon reports, as it commits.
+/// `watch`: prints each change the daemon reports, as it commits. Always the daemon's: an
+/// in-process service would hear only its own commits.
 async fn watch(config: &Config, json: bool) -> Result<u8, Failure> {
-    client::stream(&config.daemon.socket, &Request::Watch, |v| {
+    use futures_util::StreamExt;
+    let client = SocketClient::new(config.daemon.socket.clone());
+    let mut events = client.watch().await?;
+    while let Some(ev) = events.next().await {
+        let ev = ev?;
         let mut out = std::io::stdout().lock();
         let _ = if json {
-            writeln!(out, "{v}")
+            match serde_json::to_string(&ev) {
+                Ok(line) => writeln!(out, "{line}"),
+                Err(e) => {
+                    return Err(Failure {
+                        code: exit::INTERNAL,
+                        message: e.to_string(),
+                    })
+                }
+            }
         } else {
-            match serde_json::from_value::<WatchEvent>(v.clone()) {
-                Ok(ev) => match render::watch_event(&ev) {
-                    Some(line) => writeln!(out, "{line}"),
-                    None => Ok(()),
-                },
-                Err(_) => writeln!(out, "{v}"),
+            match render::watch_event(&ev) {
+                Some(line) => writeln!(out, "{line}"),
+                None => Ok(()),
             }
         };
-        out.flush().is_ok()
-    })
-    .await?;
+        if out.flush().is_err() {
+            break;
+        }
+    }
     Ok(exit::OK)
 }
 

@@ -164,14 +164,17 @@ async fn connection(
             }
         };
         if actor.role == Role::Unmapped {
-            let err = svc
-                .deny_unmapped(&actor.for_request(), request.verb())
-                .await;
-            let message = format!(
-                "{err}: account {} is not mapped to any role in [roles]",
-                actor.account
+            let mut reply = Reply::from(
+                svc.deny_unmapped(&actor.for_request(), request.verb())
+                    .await,
             );
-            send(&mut write, &Reply::from(ServiceError::Refused(message))).await?;
+            if let Reply::Error { message, .. } = &mut reply {
+                message.push_str(&format!(
+                    ": account {} is not mapped to any role in [roles]",
+                    actor.account
+                ));
+            }
+            send(&mut write, &reply).await?;
             continue;
         }
         if let Request::Watch = request {

@@ -4,11 +4,13 @@
 //! shown, and refusals are recorded as `denied`. A request for nothing (no such tenant,
 //! bad input) leaves the database as it was.
 
+pub mod client;
 pub mod protocol;
 mod views;
 mod watch;
 
-pub use protocol::{Reply, Request};
+pub use client::{Client, ClientError, ClientResult, LocalClient, SocketClient, WatchStream};
+pub use protocol::{Denial, Reply, Request};
 pub use views::{
     ConnectionDetail, ConnectionView, RefreshReport, Target, VerifyReport, REFRESH_WINDOW_DAYS,
 };
@@ -39,12 +41,9 @@ pub enum ServiceError {
     #[error("permission denied: {account} (role {role}) may not {what}")]
     Denied {
         account: String,
-        role: String,
+        role: Role,
         what: String,
     },
-    /// A denial as relayed by the daemon, already worded.
-    #[error("{0}")]
-    Refused(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -58,13 +57,27 @@ pub enum ServiceError {
 pub type Result<T> = std::result::Result<T, ServiceError>;
 
 /// Which connections a bulk operation is about.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
     Named(Vec<String>),
     /// Live connections whose access token expires within the configured window.
     Due,
     /// Every live connection.
     All,
+}
+
+impl Selection {
+    /// From `refresh`'s targets, `--due` and `--all`, of which exactly one must be given.
+    pub fn from_flags(targets: Vec<String>, due: bool, all: bool) -> Result<Selection> {
+        match (all, due, targets.is_empty()) {
+            (true, false, true) => Ok(Selection::All),
+            (false, true, true) => Ok(Selection::Due),
+            (false, false, false) => Ok(Selection::Named(targets)),
+            _ => Err(ServiceError::Input(
+                "refresh needs targets, --due or --all (exactly one of them)".into(),
+            )),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -129,7 +142,7 @@ impl Service {
         self.engine.published(tx.commit().await?);
         Err(ServiceError::Denied {
             account: caller.account.clone(),
-            role: caller.role.to_string(),
+            role: caller.role,
             what: what.to_string(),
         })
     }
@@ -354,16 +367,7 @@ impl Service {
             ),
             Request::Show { target } => json(self.show(caller, &target).await?),
             Request::Refresh { targets, due, all } => {
-                let sel = match (all, due, targets.is_empty()) {
-                    (true, false, true) => Selection::All,
-                    (false, true, true) => Selection::Due,
-                    (false, false, false) => Selection::Named(targets),
-                    _ => {
-                        return Err(ServiceError::Input(
-                            "refresh needs targets, --due or --all (exactly one of them)".into(),
-                        ))
-                    }
-                };
+                let sel = Selection::from_flags(targets, due, all)?;
                 json(self.refresh(caller, &sel).await?)
             }
             Request::Verify { targets } => json(self.verify(caller, &targets).await?),
@@ -372,11 +376,7 @@ impl Service {
             }
             Request::AuditTail { n } => json(self.audit_tail(caller, n).await?),
             Request::AuditVerify => json(self.audit_verify(caller).await?),
-            Request::WhoAmI => {
-                let shown = format!("identified as role {}", caller.role);
-                self.record_view(caller, "whoami", None, shown).await?;
-                json(caller)
-            }
+            Request::WhoAmI => json(self.whoami(caller).await?),
             Request::Watch => {
                 self.authorize(caller, Permission::ViewConnections, "watch")
                     .await?;
@@ -385,6 +385,13 @@ impl Service {
                 ))
             }
         }
+    }
+
+    /// Who the service takes the caller for, with which role.
+    pub async fn whoami(&self, caller: &Actor) -> Result<Actor> {
+        let shown = format!("identified as role {}", caller.role);
+        self.record_view(caller, "whoami", None, shown).await?;
+        Ok(caller.clone())
     }
 
     /// Subscribes to live changes (recording the subscription once, or a refusal).

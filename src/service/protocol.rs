@@ -4,6 +4,7 @@
 
 use super::ServiceError;
 use crate::domain::{Environment, Status};
+use crate::identity::Role;
 use serde::{Deserialize, Serialize};
 
 /// `Debug` is written by hand: an import carries refresh tokens in its text.
@@ -108,11 +109,28 @@ pub enum ErrorKind {
     Internal,
 }
 
+/// Who was refused what, with which role: a denial a client can act on without parsing
+/// the message (a console names the role it would need).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Denial {
+    pub account: String,
+    pub role: Role,
+    pub what: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Reply {
-    Ok { result: serde_json::Value },
-    Error { kind: ErrorKind, message: String },
+    Ok {
+        result: serde_json::Value,
+    },
+    Error {
+        kind: ErrorKind,
+        message: String,
+        /// With `kind: denied` (protocol 1 on).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        denial: Option<Denial>,
+    },
 }
 
 impl Reply {
@@ -121,7 +139,7 @@ impl Reply {
             Ok(result) => Reply::Ok { result },
             Err(e) => {
                 let kind = match &e {
-                    ServiceError::Denied { .. } | ServiceError::Refused(_) => ErrorKind::Denied,
+                    ServiceError::Denied { .. } => ErrorKind::Denied,
                     ServiceError::NotFound(_) => ErrorKind::NotFound,
                     ServiceError::Ambiguous(_) => ErrorKind::Ambiguous,
                     ServiceError::Input(_) => ErrorKind::Input,
@@ -131,22 +149,24 @@ impl Reply {
                     ServiceError::Internal(inner) => format!("{inner:#}"),
                     other => other.to_string(),
                 };
-                Reply::Error { kind, message }
+                let denial = match e {
+                    ServiceError::Denied {
+                        account,
+                        role,
+                        what,
+                    } => Some(Denial {
+                        account,
+                        role,
+                        what,
+                    }),
+                    _ => None,
+                };
+                Reply::Error {
+                    kind,
+                    message,
+                    denial,
+                }
             }
-        }
-    }
-
-    /// Back to the service's own result, on the client side.
-    pub fn into_result(self) -> Result<serde_json::Value, ServiceError> {
-        match self {
-            Reply::Ok { result } => Ok(result),
-            Reply::Error { kind, message } => Err(match kind {
-                ErrorKind::Denied => ServiceError::Refused(message),
-                ErrorKind::NotFound => ServiceError::NotFound(message),
-                ErrorKind::Ambiguous => ServiceError::Ambiguous(message),
-                ErrorKind::Input => ServiceError::Input(message),
-                ErrorKind::Internal => ServiceError::Internal(anyhow::anyhow!(message)),
-            }),
         }
     }
 }

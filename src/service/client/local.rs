@@ -1,0 +1,80 @@
+//! The service in this process: the embedded mode, for an admin who holds the key.
+
+use super::{Client, ClientError, ClientFuture, WatchStream};
+use crate::service::{
+    Actor, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionFilter, ConnectionView,
+    ImportReport, RefreshReport, Selection, Service, VerifyReport,
+};
+use futures_util::stream::{self, StreamExt};
+
+#[derive(Clone)]
+pub struct LocalClient {
+    service: Service,
+    /// The caller every request is made as; each request gets its own request id.
+    actor: Actor,
+}
+
+impl LocalClient {
+    pub fn new(service: Service, actor: Actor) -> LocalClient {
+        LocalClient { service, actor }
+    }
+
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+}
+
+/// Runs a service call as a fresh request of the client's actor.
+macro_rules! as_caller {
+    ($self:ident, |$caller:ident| $call:expr) => {
+        Box::pin(async move {
+            let $caller = &$self.actor.for_request();
+            $call.await.map_err(ClientError::from)
+        })
+    };
+}
+
+impl Client for LocalClient {
+    fn list(&self, filter: ConnectionFilter) -> ClientFuture<'_, Vec<ConnectionView>> {
+        as_caller!(self, |c| self.service.list(c, &filter))
+    }
+
+    fn show(&self, target: String) -> ClientFuture<'_, ConnectionDetail> {
+        as_caller!(self, |c| self.service.show(c, &target))
+    }
+
+    fn refresh(&self, selection: Selection) -> ClientFuture<'_, Vec<RefreshReport>> {
+        as_caller!(self, |c| self.service.refresh(c, &selection))
+    }
+
+    fn verify(&self, targets: Vec<String>) -> ClientFuture<'_, Vec<VerifyReport>> {
+        as_caller!(self, |c| self.service.verify(c, &targets))
+    }
+
+    fn import(&self, file: String, text: String, update: bool) -> ClientFuture<'_, ImportReport> {
+        as_caller!(self, |c| self.service.import(c, &text, &file, update))
+    }
+
+    fn audit_tail(&self, n: i64) -> ClientFuture<'_, Vec<AuditRecord>> {
+        as_caller!(self, |c| self.service.audit_tail(c, n))
+    }
+
+    fn audit_verify(&self) -> ClientFuture<'_, AuditVerifyReport> {
+        as_caller!(self, |c| self.service.audit_verify(c))
+    }
+
+    fn whoami(&self) -> ClientFuture<'_, Actor> {
+        as_caller!(self, |c| self.service.whoami(c))
+    }
+
+    fn watch(&self) -> ClientFuture<'_, WatchStream> {
+        Box::pin(async move {
+            let feed = self.service.watch(&self.actor.for_request()).await?;
+            let events = stream::unfold(feed, |mut feed| async move {
+                let ev = feed.next().await?;
+                Some((ev.map_err(ClientError::from), feed))
+            });
+            Ok(events.boxed())
+        })
+    }
+}

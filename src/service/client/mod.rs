@@ -1,0 +1,99 @@
+//! One interface to the service for every front end (the CLI verbs, the TUI), implemented
+//! over the operators' socket (`SocketClient`) and in process (`LocalClient`, the embedded
+//! mode), so a front end is written once and can be tested against a fake. Errors are typed;
+//! exit codes and wording on screen stay the front end's business.
+
+mod local;
+mod socket;
+
+pub use local::LocalClient;
+pub use socket::SocketClient;
+
+use super::{
+    Actor, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionFilter, ConnectionView,
+    ImportReport, RefreshReport, Role, Selection, ServiceError, VerifyReport, WatchEvent,
+};
+use futures_util::stream::BoxStream;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing answers at the socket.
+    #[error("no qbo-console daemon answers at {} ({why}); start one with `qbo-console serve`, or run this command with --embedded if you hold the key", .socket.display())]
+    Unavailable { socket: PathBuf, why: String },
+    /// The daemon went away in the middle of a request or a watch.
+    #[error("the daemon at {} closed the connection without answering{}; see its log", .socket.display(), .why.as_ref().map(|w| format!(" ({w})")).unwrap_or_default())]
+    ConnectionLost {
+        socket: PathBuf,
+        why: Option<String>,
+    },
+    /// The daemon answered something this client cannot read.
+    #[error("{0}")]
+    Protocol(String),
+    /// The caller's role does not allow `what`; `message` is the daemon's full wording.
+    #[error("{message}")]
+    Denied {
+        account: String,
+        role: Role,
+        what: String,
+        message: String,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Ambiguous(String),
+    #[error("{0}")]
+    Input(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<ServiceError> for ClientError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Denied {
+                ref account,
+                role,
+                ref what,
+            } => ClientError::Denied {
+                account: account.clone(),
+                role,
+                what: what.clone(),
+                message: e.to_string(),
+            },
+            ServiceError::NotFound(m) => ClientError::NotFound(m),
+            ServiceError::Ambiguous(m) => ClientError::Ambiguous(m),
+            ServiceError::Input(m) => ClientError::Input(m),
+            ServiceError::Internal(e) => ClientError::Internal(format!("{e:#}")),
+        }
+    }
+}
+
+pub type ClientResult<T> = Result<T, ClientError>;
+
+/// What every client method returns: a boxed future, so `dyn Client` works (`Arc<dyn
+/// Client>` shared by tasks) without an extra crate.
+pub type ClientFuture<'a, T> = Pin<Box<dyn Future<Output = ClientResult<T>> + Send + 'a>>;
+
+/// The live feed: a hello first, then changes and missed notices, until the daemon goes
+/// away (a `ConnectionLost` error, then the end) or the stream is dropped.
+pub type WatchStream = BoxStream<'static, ClientResult<WatchEvent>>;
+
+pub trait Client: Send + Sync {
+    fn list(&self, filter: ConnectionFilter) -> ClientFuture<'_, Vec<ConnectionView>>;
+    /// One connection by tenant name, realm id or `environment:realm_id`.
+    fn show(&self, target: String) -> ClientFuture<'_, ConnectionDetail>;
+    fn refresh(&self, selection: Selection) -> ClientFuture<'_, Vec<RefreshReport>>;
+    fn verify(&self, targets: Vec<String>) -> ClientFuture<'_, Vec<VerifyReport>>;
+    /// `file` names the import in errors and the audit log; `text` is its content.
+    fn import(&self, file: String, text: String, update: bool) -> ClientFuture<'_, ImportReport>;
+    fn audit_tail(&self, n: i64) -> ClientFuture<'_, Vec<AuditRecord>>;
+    fn audit_verify(&self) -> ClientFuture<'_, AuditVerifyReport>;
+    /// Who the service takes the caller for, with which role.
+    fn whoami(&self) -> ClientFuture<'_, Actor>;
+    /// Subscribes to live changes. Subscribe first, then list: nothing committed after the
+    /// hello is missed.
+    fn watch(&self) -> ClientFuture<'_, WatchStream>;
+}

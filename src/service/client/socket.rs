@@ -1,0 +1,395 @@
+//! The client over the operators' socket: one connection per request, one JSON line each
+//! way (a stream of them for `watch`). The daemon identifies the caller by the kernel's
+//! peer credentials, never by anything sent here.
+
+use super::{Client, ClientError, ClientFuture, ClientResult, WatchStream};
+use crate::service::protocol::ErrorKind;
+use crate::service::{
+    Actor, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionFilter, ConnectionView,
+    ImportReport, RefreshReport, Reply, Request, Selection, VerifyReport, WatchEvent,
+};
+use futures_util::stream::{self, StreamExt};
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+#[derive(Debug, Clone)]
+pub struct SocketClient {
+    socket: Arc<PathBuf>,
+}
+
+impl SocketClient {
+    pub fn new(socket: impl Into<PathBuf>) -> SocketClient {
+        SocketClient {
+            socket: Arc::new(socket.into()),
+        }
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    fn unavailable(&self, e: &std::io::Error) -> ClientError {
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "no socket there".to_string(),
+            std::io::ErrorKind::ConnectionRefused => "nothing listens on it".to_string(),
+            std::io::ErrorKind::PermissionDenied => {
+                "permission denied: ask an admin to add you to the socket's group".to_string()
+            }
+            _ => e.to_string(),
+        };
+        ClientError::Unavailable {
+            socket: self.socket.to_path_buf(),
+            why,
+        }
+    }
+
+    fn lost(&self, why: Option<String>) -> ClientError {
+        ClientError::ConnectionLost {
+            socket: self.socket.to_path_buf(),
+            why,
+        }
+    }
+
+    /// Connects and sends the request line.
+    async fn send(&self, req: &Request) -> ClientResult<Connection> {
+        let mut stream = UnixStream::connect(self.socket.as_path())
+            .await
+            .map_err(|e| self.unavailable(&e))?;
+        let mut line = serde_json::to_vec(req)
+            .map_err(|e| ClientError::Internal(format!("cannot encode the request: {e}")))?;
+        line.push(b'\n');
+        stream
+            .write_all(&line)
+            .await
+            .map_err(|e| self.lost(Some(e.to_string())))?;
+        Ok(Connection {
+            client: self.clone(),
+            reader: BufReader::new(stream),
+        })
+    }
+
+    async fn call<T: DeserializeOwned>(&self, req: Request) -> ClientResult<T> {
+        let mut conn = self.send(&req).await?;
+        match conn.next().await? {
+            Some(v) => conn.client.decode(v),
+            None => Err(self.lost(None)),
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(&self, v: serde_json::Value) -> ClientResult<T> {
+        serde_json::from_value(v).map_err(|e| self.unreadable(e))
+    }
+
+    fn unreadable(&self, e: serde_json::Error) -> ClientError {
+        ClientError::Protocol(format!(
+            "the daemon at {} answered something unreadable ({e}); are client and daemon the same version?",
+            self.socket.display()
+        ))
+    }
+
+    /// The service's own error, as the daemon relayed it.
+    fn refused(&self, reply: Reply) -> ClientError {
+        let Reply::Error {
+            kind,
+            message,
+            denial,
+        } = reply
+        else {
+            return ClientError::Protocol("an answer was taken for an error".into());
+        };
+        match kind {
+            ErrorKind::Denied => match denial {
+                Some(d) => ClientError::Denied {
+                    account: d.account,
+                    role: d.role,
+                    what: d.what,
+                    message,
+                },
+                None => ClientError::Protocol(format!(
+                    "the daemon at {} refused without saying whom it refused ({message}); are client and daemon the same version?",
+                    self.socket.display()
+                )),
+            },
+            ErrorKind::NotFound => ClientError::NotFound(message),
+            ErrorKind::Ambiguous => ClientError::Ambiguous(message),
+            ErrorKind::Input => ClientError::Input(message),
+            ErrorKind::Internal => ClientError::Internal(message),
+        }
+    }
+}
+
+/// One open request: replies arrive one line each.
+struct Connection {
+    client: SocketClient,
+    reader: BufReader<UnixStream>,
+}
+
+impl Connection {
+    /// The next reply's result, or `None` when the daemon hung up cleanly.
+    async fn next(&mut self) -> ClientResult<Option<serde_json::Value>> {
+        let mut line = String::new();
+        let n = self
+            .reader
+            .read_line(&mut line)
+            .await
+            .map_err(|e| self.client.lost(Some(e.to_string())))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let reply: Reply = serde_json::from_str(&line).map_err(|e| self.client.unreadable(e))?;
+        match reply {
+            Reply::Ok { result } => Ok(Some(result)),
+            error => Err(self.client.refused(error)),
+        }
+    }
+
+    /// The next watch event; the daemon hanging up is an error the watcher must hear.
+    async fn event(&mut self) -> ClientResult<WatchEvent> {
+        match self.next().await? {
+            Some(v) => self.client.decode(v),
+            None => Err(self.client.lost(None)),
+        }
+    }
+}
+
+impl Client for SocketClient {
+    fn list(&self, filter: ConnectionFilter) -> ClientFuture<'_, Vec<ConnectionView>> {
+        Box::pin(self.call(Request::List {
+            status: filter.status,
+            environment: filter.environment,
+        }))
+    }
+
+    fn show(&self, target: String) -> ClientFuture<'_, ConnectionDetail> {
+        Box::pin(self.call(Request::Show { target }))
+    }
+
+    fn refresh(&self, selection: Selection) -> ClientFuture<'_, Vec<RefreshReport>> {
+        let (targets, due, all) = match selection {
+            Selection::Named(t) => (t, false, false),
+            Selection::Due => (Vec::new(), true, false),
+            Selection::All => (Vec::new(), false, true),
+        };
+        Box::pin(self.call(Request::Refresh { targets, due, all }))
+    }
+
+    fn verify(&self, targets: Vec<String>) -> ClientFuture<'_, Vec<VerifyReport>> {
+        Box::pin(self.call(Request::Verify { targets }))
+    }
+
+    fn import(&self, file: String, text: String, update: bool) -> ClientFuture<'_, ImportReport> {
+        Box::pin(self.call(Request::Import { file, text, update }))
+    }
+
+    fn audit_tail(&self, n: i64) -> ClientFuture<'_, Vec<AuditRecord>> {
+        Box::pin(self.call(Request::AuditTail { n }))
+    }
+
+    fn audit_verify(&self) -> ClientFuture<'_, AuditVerifyReport> {
+        Box::pin(self.call(Request::AuditVerify))
+    }
+
+    fn whoami(&self) -> ClientFuture<'_, Actor> {
+        Box::pin(self.call(Request::WhoAmI))
+    }
+
+    fn watch(&self) -> ClientFuture<'_, WatchStream> {
+        Box::pin(async move {
+            let mut conn = self.send(&Request::Watch).await?;
+            // The first reply is the hello, or the refusal: a denied watch fails here.
+            let hello = conn.event().await?;
+            let rest = stream::unfold(Some(conn), |conn| async move {
+                let mut conn = conn?;
+                match conn.event().await {
+                    Ok(ev) => Some((Ok(ev), Some(conn))),
+                    // After an error the connection is of no further use: end the stream.
+                    Err(e) => Some((Err(e), None)),
+                }
+            });
+            Ok(stream::once(async { Ok(hello) }).chain(rest).boxed())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::{Role, Status};
+    use tokio::net::UnixListener;
+
+    /// A stand-in daemon: answers each connection's request line with `replies`, then hangs
+    /// up, and hands back the request lines it read.
+    fn fake_daemon(
+        dir: &tempfile::TempDir,
+        replies: &[&str],
+    ) -> (SocketClient, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let path = dir.path().join("ops.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let (seen, requests) = tokio::sync::mpsc::unbounded_channel();
+        let replies: Vec<String> = replies.iter().map(|r| r.to_string()).collect();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let mut stream = BufReader::new(stream);
+                let mut line = String::new();
+                stream.read_line(&mut line).await.unwrap();
+                let _ = seen.send(line);
+                for r in &replies {
+                    stream.get_mut().write_all(r.as_bytes()).await.unwrap();
+                    stream.get_mut().write_all(b"\n").await.unwrap();
+                }
+            }
+        });
+        (SocketClient::new(path), requests)
+    }
+
+    fn view_json(id: i64, tenant: &str) -> String {
+        format!(
+            r#"{{"id":{id},"tenant":"{tenant}","realm_id":"123","environment":"sandbox","company_name":null,"status":"needs_reconnect","status_reason":null,"access_expires_at":null,"access_expires_in_secs":null,"refresh_issued_at":null,"refresh_expires_at":null,"refresh_window_age_days":null,"refresh_days_left":null,"hard_expires_at":null,"last_refresh_at":null,"last_refresh_outcome":"failed","last_error_class":"invalid_grant","last_error_detail":null,"last_intuit_tid":null,"last_sync_at":null,"last_sync_status":null,"last_sync_detail":null,"consecutive_failures":1,"next_attempt_at":null,"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}}"#
+        )
+    }
+
+    #[tokio::test]
+    async fn without_a_daemon_the_client_is_unavailable_and_says_how_to_start_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = SocketClient::new(dir.path().join("nobody.sock"));
+        let e = client.whoami().await.unwrap_err();
+        assert!(matches!(e, ClientError::Unavailable { .. }), "{e:?}");
+        let m = e.to_string();
+        assert!(
+            m.contains("no socket there")
+                && m.contains("qbo-console serve")
+                && m.contains("--embedded"),
+            "{m}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_denial_names_the_account_the_role_and_what_was_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, mut requests) = fake_daemon(
+            &dir,
+            &[
+                r#"{"status":"error","kind":"denied","message":"permission denied: bob (role viewer) may not refresh in bulk","denial":{"account":"bob","role":"viewer","what":"refresh in bulk"}}"#,
+            ],
+        );
+        let e = client.refresh(Selection::Due).await.unwrap_err();
+        assert_eq!(
+            e,
+            ClientError::Denied {
+                account: "bob".into(),
+                role: Role::Viewer,
+                what: "refresh in bulk".into(),
+                message: "permission denied: bob (role viewer) may not refresh in bulk".into(),
+            }
+        );
+        // The selection went out as the daemon reads it.
+        let sent: serde_json::Value =
+            serde_json::from_str(&requests.recv().await.unwrap()).unwrap();
+        assert_eq!(
+            sent,
+            serde_json::json!({"op": "refresh", "targets": [], "due": true, "all": false})
+        );
+    }
+
+    #[tokio::test]
+    async fn the_services_error_kinds_arrive_typed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, _) = fake_daemon(
+            &dir,
+            &[
+                r#"{"status":"error","kind":"ambiguous","message":"\"acme\" matches 2 connections"}"#,
+            ],
+        );
+        let e = client.show("acme".into()).await.unwrap_err();
+        assert_eq!(
+            e,
+            ClientError::Ambiguous("\"acme\" matches 2 connections".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hang_up_is_a_lost_connection_and_garbage_a_protocol_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, _) = fake_daemon(&dir, &[]);
+        let e = client.list(ConnectionFilter::default()).await.unwrap_err();
+        assert!(
+            matches!(e, ClientError::ConnectionLost { why: None, .. }),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .contains("closed the connection without answering"),
+            "{e}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let (client, _) = fake_daemon(&dir, &["<html>surprise</html>"]);
+        let e = client.audit_verify().await.unwrap_err();
+        assert!(matches!(e, ClientError::Protocol(_)), "{e:?}");
+        assert!(e.to_string().contains("same version"), "{e}");
+
+        // A well-formed reply of the wrong shape is a protocol error too.
+        let dir = tempfile::tempdir().unwrap();
+        let (client, _) = fake_daemon(&dir, &[r#"{"status":"ok","result":{"rows":3}}"#]);
+        let e = client.list(ConnectionFilter::default()).await.unwrap_err();
+        assert!(matches!(e, ClientError::Protocol(_)), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn the_watch_stream_yields_the_hello_changes_and_gaps_then_the_hang_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let change = format!(
+            r#"{{"status":"ok","result":{{"type":"change","audit_seq":41,"connection_id":7,"connection":{}}}}}"#,
+            view_json(7, "acme")
+        );
+        let replies = [
+            r#"{"status":"ok","result":{"type":"hello","protocol":1,"account":"alice","role":"support"}}"#,
+            change.as_str(),
+            r#"{"status":"ok","result":{"type":"missed","count":12}}"#,
+        ];
+        let (client, mut requests) = fake_daemon(&dir, &replies);
+        let events: Vec<ClientResult<WatchEvent>> = client.watch().await.unwrap().collect().await;
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&requests.recv().await.unwrap()).unwrap(),
+            serde_json::json!({"op": "watch"})
+        );
+        assert_eq!(events.len(), 4, "{events:?}");
+        assert!(matches!(
+            &events[0],
+            Ok(WatchEvent::Hello { protocol: 1, role: Role::Support, account }) if account == "alice"
+        ));
+        match &events[1] {
+            Ok(WatchEvent::Change {
+                audit_seq: 41,
+                connection_id: Some(7),
+                connection: Some(c),
+            }) => assert!(c.tenant == "acme" && c.status == Status::NeedsReconnect),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(events[2], Ok(WatchEvent::Missed { count: 12 })));
+        assert!(matches!(events[3], Err(ClientError::ConnectionLost { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_refused_watch_fails_when_asked_not_in_the_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, _) = fake_daemon(
+            &dir,
+            &[
+                r#"{"status":"error","kind":"denied","message":"permission denied: eve (role unmapped) may not watch","denial":{"account":"eve","role":"unmapped","what":"watch"}}"#,
+            ],
+        );
+        match client.watch().await {
+            Err(ClientError::Denied {
+                role: Role::Unmapped,
+                what,
+                ..
+            }) => assert_eq!(what, "watch"),
+            Err(e) => panic!("{e:?}"),
+            Ok(_) => panic!("a refused watch must not give a stream"),
+        }
+    }
+}
