@@ -570,6 +570,38 @@ async fn bad_requests_get_a_clear_answer_and_requests_are_traceable() {
     assert_eq!(reply["status"], "ok");
     assert_eq!(reply["result"]["account"], me().as_str());
     assert_eq!(reply["result"]["role"], "support");
+    // A client may say which front end it is: on the record, never a role.
+    write
+        .write_all(b"{\"op\":\"who_am_i\",\"interface\":\"tui\"}\n")
+        .await
+        .unwrap();
+    let reply: serde_json::Value =
+        serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+    assert_eq!(reply["result"]["interface"], "tui", "{reply}");
+    assert_eq!(reply["result"]["role"], "support");
+    let asked: Vec<(serde_json::Value, serde_json::Value)> = w
+        .audit_events(100)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "whoami")
+        .map(|e| (e["interface"].clone(), e["role"].clone()))
+        .collect();
+    assert_eq!(
+        asked,
+        [("cli", "support"), ("tui", "support")].map(|(i, r)| (i.into(), r.into()))
+    );
+    // Only the operators' front ends: not the scheduler, say.
+    write
+        .write_all(b"{\"op\":\"who_am_i\",\"interface\":\"scheduler\"}\n")
+        .await
+        .unwrap();
+    let reply: serde_json::Value =
+        serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+    assert_eq!(reply["kind"], "input", "{reply}");
+    assert!(
+        reply["message"].as_str().unwrap().contains("\"scheduler\""),
+        "{reply}"
+    );
     // A refusal says, besides its message, whom it refused what, with which role.
     write
         .write_all(b"{\"op\":\"refresh\",\"all\":true}\n")

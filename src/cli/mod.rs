@@ -258,7 +258,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         let me = Actor::current_process(Interface::Cli, Role::Admin);
         Box::new(LocalClient::new(svc, me))
     } else {
-        Box::new(SocketClient::new(config.daemon.socket.clone()))
+        Box::new(SocketClient::new(config.daemon.socket.clone()).declaring(Interface::Cli))
     };
     perform(client.as_ref(), request, selection, json).await
 }
@@ -398,7 +398,7 @@ fn report_error(t: &Target, detail: &str) {
 /// in-process service would hear only its own commits.
 async fn watch(config: &Config, json: bool) -> Result<u8, Failure> {
     use futures_util::StreamExt;
-    let client = SocketClient::new(config.daemon.socket.clone());
+    let client = SocketClient::new(config.daemon.socket.clone()).declaring(Interface::Cli);
     let mut events = client.watch().await?;
     while let Some(ev) = events.next().await {
         let ev = ev?;

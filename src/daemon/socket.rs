@@ -4,7 +4,7 @@
 
 use super::roles::RoleMap;
 use crate::identity::{account_name, groups_of, ssh_client_address, Actor, Interface, Role};
-use crate::service::{Reply, Request, Service, ServiceError};
+use crate::service::{protocol, Reply, Request, Service, ServiceError};
 use anyhow::Context;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -155,13 +155,18 @@ async fn connection(
         if n == 0 {
             return Ok(());
         }
-        let request: Request = match serde_json::from_slice(&line) {
+        let (request, declared) = match protocol::decode_line(&line) {
             Ok(r) => r,
             Err(e) => {
                 let reply = Reply::from(ServiceError::Input(format!("malformed request: {e}")));
                 send(&mut write, &reply).await?;
                 continue;
             }
+        };
+        // The front end the client says it is, for the record; the role stays the kernel's.
+        let actor = Actor {
+            interface: declared.unwrap_or(Interface::Cli),
+            ..actor.clone()
         };
         if actor.role == Role::Unmapped {
             let mut reply = Reply::from(

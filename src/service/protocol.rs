@@ -4,7 +4,7 @@
 
 use super::ServiceError;
 use crate::domain::{Environment, Status};
-use crate::identity::Role;
+use crate::identity::{Interface, Role};
 use serde::{Deserialize, Serialize};
 
 /// `Debug` is written by hand: an import carries refresh tokens in its text.
@@ -171,6 +171,39 @@ impl Reply {
     }
 }
 
+/// A request as one line on the socket, with the interface the client declares, if any: the
+/// `interface` field beside `op`. Informational only: it names the front end in the audit
+/// log and never bears on the role, which comes from the kernel.
+pub fn encode_line(req: &Request, interface: Option<Interface>) -> serde_json::Result<Vec<u8>> {
+    let mut v = serde_json::to_value(req)?;
+    if let (Some(i), Some(fields)) = (interface, v.as_object_mut()) {
+        fields.insert("interface".into(), serde_json::to_value(i)?);
+    }
+    let mut line = serde_json::to_vec(&v)?;
+    line.push(b'\n');
+    Ok(line)
+}
+
+/// Reads a request line; the error says what is wrong with it.
+pub fn decode_line(line: &[u8]) -> Result<(Request, Option<Interface>), String> {
+    let mut v: serde_json::Value = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    let declared = match v.as_object_mut().and_then(|o| o.remove("interface")) {
+        None => None,
+        Some(i) => match serde_json::from_value::<Interface>(i.clone()) {
+            // Only the operators' front ends: a socket client claiming to be the scheduler
+            // or the token API would mislead whoever reads the audit log.
+            Ok(i @ (Interface::Cli | Interface::Tui)) => Some(i),
+            _ => {
+                return Err(format!(
+                    "interface {i} cannot be declared on the operators' socket; expected \"cli\" or \"tui\""
+                ))
+            }
+        },
+    };
+    let request = serde_json::from_value(v).map_err(|e| e.to_string())?;
+    Ok((request, declared))
+}
+
 impl From<ServiceError> for Reply {
     fn from(e: ServiceError) -> Reply {
         Reply::from_result(Err(e))
@@ -201,5 +234,21 @@ mod tests {
             }
         );
         assert!(shown.contains("acme"), "{shown}");
+    }
+
+    #[test]
+    fn a_request_line_may_declare_the_operators_front_end_and_nothing_else() {
+        let line = encode_line(&Request::WhoAmI, Some(Interface::Tui)).unwrap();
+        assert_eq!(line.last(), Some(&b'\n'));
+        let (req, declared) = decode_line(&line).unwrap();
+        assert!(matches!(req, Request::WhoAmI));
+        assert_eq!(declared, Some(Interface::Tui));
+        let (_, declared) = decode_line(br#"{"op":"show","target":"acme"}"#).unwrap();
+        assert_eq!(declared, None);
+        let e = decode_line(br#"{"op":"who_am_i","interface":"scheduler"}"#).unwrap_err();
+        assert!(e.contains("\"scheduler\"") && e.contains("\"tui\""), "{e}");
+        assert!(decode_line(br#"{"op":"who_am_i","interface":"tv"}"#).is_err());
+        // Unknown fields are still refused.
+        assert!(decode_line(br#"{"op":"show","target":"acme","role":"admin"}"#).is_err());
     }
 }

@@ -3,10 +3,10 @@
 //! peer credentials, never by anything sent here.
 
 use super::{Client, ClientError, ClientFuture, ClientResult, WatchStream};
-use crate::service::protocol::ErrorKind;
+use crate::service::protocol::{self, ErrorKind};
 use crate::service::{
     Actor, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionFilter, ConnectionView,
-    ImportReport, RefreshReport, Reply, Request, Selection, VerifyReport, WatchEvent,
+    ImportReport, Interface, RefreshReport, Reply, Request, Selection, VerifyReport, WatchEvent,
 };
 use futures_util::stream::{self, StreamExt};
 use serde::de::DeserializeOwned;
@@ -18,12 +18,23 @@ use tokio::net::UnixStream;
 #[derive(Debug, Clone)]
 pub struct SocketClient {
     socket: Arc<PathBuf>,
+    interface: Option<Interface>,
 }
 
 impl SocketClient {
     pub fn new(socket: impl Into<PathBuf>) -> SocketClient {
         SocketClient {
             socket: Arc::new(socket.into()),
+            interface: None,
+        }
+    }
+
+    /// Names the front end (CLI, TUI) in the audit records of this client's requests.
+    /// Informational only: the daemon takes the role from the kernel, whatever is declared.
+    pub fn declaring(self, interface: Interface) -> SocketClient {
+        SocketClient {
+            interface: Some(interface),
+            ..self
         }
     }
 
@@ -58,9 +69,8 @@ impl SocketClient {
         let mut stream = UnixStream::connect(self.socket.as_path())
             .await
             .map_err(|e| self.unavailable(&e))?;
-        let mut line = serde_json::to_vec(req)
+        let line = protocol::encode_line(req, self.interface)
             .map_err(|e| ClientError::Internal(format!("cannot encode the request: {e}")))?;
-        line.push(b'\n');
         stream
             .write_all(&line)
             .await
@@ -291,6 +301,25 @@ mod tests {
         assert_eq!(
             sent,
             serde_json::json!({"op": "refresh", "targets": [], "due": true, "all": false})
+        );
+    }
+
+    #[tokio::test]
+    async fn a_client_declares_its_front_end_on_each_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, mut requests) = fake_daemon(
+            &dir,
+            &[
+                r#"{"status":"ok","result":{"account":"alice","uid":1000,"ssh_client":null,"interface":"tui","role":"viewer"}}"#,
+            ],
+        );
+        let me = client.declaring(Interface::Tui).whoami().await.unwrap();
+        assert_eq!(me.interface, Interface::Tui);
+        let sent: serde_json::Value =
+            serde_json::from_str(&requests.recv().await.unwrap()).unwrap();
+        assert_eq!(
+            sent,
+            serde_json::json!({"op": "who_am_i", "interface": "tui"})
         );
     }
 
