@@ -96,7 +96,9 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            eprintln!("error: {}", f.message.replace('\n', " "));
+            // Errors quote names and Intuit's details, so they pass the terminal guard too.
+            let line = f.message.replace('\n', " ");
+            eprintln!("error: {}", crate::text::Safe(&line));
             ExitCode::from(f.code)
         }
     }
@@ -189,10 +191,13 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         }
         Command::Watch { json } => return watch(&config, json).await,
         Command::Import(a) => {
-            let text = std::fs::read_to_string(&a.file).map_err(|e| Failure {
-                code: exit::BAD_INPUT,
-                message: format!("cannot read {}: {e}", a.file.display()),
-            })?;
+            // Read and size-checked here, so a file too large for the daemon is named
+            // before anything is sent.
+            let text =
+                crate::lifecycle::import::read_file(&a.file).map_err(|e| Failure {
+                    code: exit::BAD_INPUT,
+                    message: e.0,
+                })?;
             (
                 Request::Import {
                     file: a.file.display().to_string(),
@@ -371,7 +376,7 @@ async fn watch(config: &Config, json: bool) -> Result<u8, Failure> {
                     Some(id) => writeln!(out, "audit #{}: connection {id} changed", c.audit_seq),
                     None => writeln!(out, "audit #{}", c.audit_seq),
                 },
-                Err(_) => writeln!(out, "{v}"),
+                Err(_) => writeln!(out, "{}", crate::text::Safe(&v.to_string())),
             }
         };
         out.flush().is_ok()

@@ -1,4 +1,8 @@
 //! Human-readable output for the terminal. JSON output is the service's views, serialized.
+//!
+//! Every string field here may carry outside text (a tenant name, Intuit's company name or
+//! error detail), so each is printed through `text::Safe`; every function's result passes
+//! `text::terminal_safe_lines` once more, so a field added later without it is still safe.
 
 use crate::audit::{AuditRecord, VerifyReport as AuditVerifyReport};
 use crate::lifecycle::import::ImportReport;
@@ -6,8 +10,22 @@ use crate::lifecycle::{RefreshOutcome, VerifyOutcome};
 use crate::service::{
     ConnectionDetail, ConnectionView, RefreshReport, VerifyReport, REFRESH_WINDOW_DAYS,
 };
+use crate::text::{terminal_safe_lines, Safe};
 use chrono::{DateTime, Utc};
 use std::fmt::Write;
+
+/// The last guard on a rendered block: escapes what a field's own escaping missed.
+fn guarded(s: String) -> String {
+    terminal_safe_lines(&s).into_owned()
+}
+
+fn safe(s: &str) -> String {
+    Safe(s).to_string()
+}
+
+fn safe_opt(v: &Option<String>) -> String {
+    v.as_deref().map(safe).unwrap_or_else(|| "-".into())
+}
 
 /// "in 42m", "3h ago".
 pub fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
@@ -49,7 +67,7 @@ fn refresh_cell(c: &ConnectionView) -> String {
 
 fn when_cell(outcome: Option<&str>, at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     match (outcome, at) {
-        (Some(o), Some(t)) => format!("{o} {}", relative(t, now)),
+        (Some(o), Some(t)) => format!("{} {}", Safe(o), relative(t, now)),
         _ => "never".into(),
     }
 }
@@ -72,14 +90,16 @@ pub fn connections_table(rows: &[ConnectionView], now: DateTime<Utc>) -> String 
                 c.last_refresh_outcome.as_deref(),
                 c.last_error_class.as_deref(),
             ) {
-                (Some("failed"), Some(class)) => {
-                    when_cell(Some(&format!("failed ({class})")), c.last_refresh_at, now)
-                }
+                (Some("failed"), Some(class)) => when_cell(
+                    Some(&format!("failed ({})", Safe(class))),
+                    c.last_refresh_at,
+                    now,
+                ),
                 (o, _) => when_cell(o, c.last_refresh_at, now),
             };
             [
-                c.tenant.clone(),
-                c.realm_id.clone(),
+                safe(&c.tenant),
+                safe(&c.realm_id),
                 c.environment.to_string(),
                 c.status.label().to_string(),
                 access_cell(c, now),
@@ -118,12 +138,12 @@ pub fn connections_table(rows: &[ConnectionView], now: DateTime<Utc>) -> String 
         rows.len(),
         if rows.len() == 1 { "" } else { "s" }
     );
-    out
+    guarded(out)
 }
 
 pub fn detail(d: &ConnectionDetail, now: DateTime<Utc>) -> String {
     let c = &d.connection;
-    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let opt = safe_opt;
     let time = |t: Option<DateTime<Utc>>| match t {
         Some(t) => format!(
             "{} ({})",
@@ -133,8 +153,13 @@ pub fn detail(d: &ConnectionDetail, now: DateTime<Utc>) -> String {
         None => "-".into(),
     };
     let mut s = String::new();
-    let _ = writeln!(s, "tenant            {}", c.tenant);
-    let _ = writeln!(s, "realm             {} ({})", c.realm_id, c.environment);
+    let _ = writeln!(s, "tenant            {}", Safe(&c.tenant));
+    let _ = writeln!(
+        s,
+        "realm             {} ({})",
+        Safe(&c.realm_id),
+        c.environment
+    );
     let _ = writeln!(s, "company           {}", opt(&c.company_name));
     let _ = writeln!(
         s,
@@ -142,7 +167,7 @@ pub fn detail(d: &ConnectionDetail, now: DateTime<Utc>) -> String {
         c.status.label(),
         c.status_reason
             .as_ref()
-            .map(|r| format!(": {r}"))
+            .map(|r| format!(": {}", Safe(r)))
             .unwrap_or_default()
     );
     let _ = writeln!(s, "access token      {}", access_cell(c, now));
@@ -178,7 +203,7 @@ pub fn detail(d: &ConnectionDetail, now: DateTime<Utc>) -> String {
         let _ = writeln!(s, "\nrecent events");
         s.push_str(&audit_lines(&d.recent_events));
     }
-    s.trim_end().to_string()
+    guarded(s.trim_end().to_string())
 }
 
 pub fn refresh_reports(reports: &[RefreshReport], now: DateTime<Utc>) -> String {
@@ -208,28 +233,38 @@ pub fn refresh_reports(reports: &[RefreshReport], now: DateTime<Utc>) -> String 
                 intuit_tid,
                 next_attempt_at,
             } => format!(
-                "FAILED {error_class}: {detail}{}{}; token kept",
+                "FAILED {error_class}: {}{}{}; token kept",
+                Safe(detail),
                 tid(intuit_tid),
                 next_attempt_at
                     .map(|n| format!("; retry {}", relative(n, now)))
                     .unwrap_or_default()
             ),
             RefreshOutcome::NeedsReconnect { reason, intuit_tid } => {
-                format!("NEEDS RECONNECT: {reason}{}", tid(intuit_tid))
+                format!("NEEDS RECONNECT: {}{}", Safe(reason), tid(intuit_tid))
             }
             RefreshOutcome::ConfigError { detail, intuit_tid } => {
-                format!("CONFIGURATION ERROR: {detail}{}", tid(intuit_tid))
+                format!("CONFIGURATION ERROR: {}{}", Safe(detail), tid(intuit_tid))
             }
-            RefreshOutcome::Skipped { reason } => format!("skipped: {reason}"),
+            RefreshOutcome::Skipped { reason } => format!("skipped: {}", Safe(reason)),
             RefreshOutcome::Busy { holder } => {
-                format!("BUSY: another refresher ({holder}) holds it; try again")
+                format!(
+                    "BUSY: another refresher ({}) holds it; try again",
+                    Safe(holder)
+                )
             }
         };
-        let _ = writeln!(s, "{} ({}:{}): {what}", t.tenant, t.environment, t.realm_id);
+        let _ = writeln!(
+            s,
+            "{} ({}:{}): {what}",
+            Safe(&t.tenant),
+            t.environment,
+            Safe(t.realm_id.as_str())
+        );
     }
     let ok = reports.iter().filter(|r| r.outcome.is_success()).count();
     let _ = write!(s, "{ok} of {} refreshed", reports.len());
-    s
+    guarded(s)
 }
 
 pub fn verify_reports(reports: &[VerifyReport]) -> String {
@@ -237,25 +272,35 @@ pub fn verify_reports(reports: &[VerifyReport]) -> String {
     for r in reports {
         let t = &r.target;
         let what = match &r.outcome {
-            VerifyOutcome::Ok { company_name, .. } => format!("ok: {company_name}"),
+            VerifyOutcome::Ok { company_name, .. } => format!("ok: {}", Safe(company_name)),
             VerifyOutcome::Failed {
                 error_class,
                 detail,
                 intuit_tid,
-            } => format!("FAILED {error_class}: {detail}{}", tid(intuit_tid)),
+            } => format!(
+                "FAILED {error_class}: {}{}",
+                Safe(detail),
+                tid(intuit_tid)
+            ),
             VerifyOutcome::RefreshFailed { refresh } => {
                 format!(
                     "FAILED: could not get an access token: {}",
-                    crate::lifecycle::describe_refresh(refresh)
+                    Safe(&crate::lifecycle::describe_refresh(refresh))
                 )
             }
-            VerifyOutcome::Skipped { reason } => format!("skipped: {reason}"),
+            VerifyOutcome::Skipped { reason } => format!("skipped: {}", Safe(reason)),
         };
-        let _ = writeln!(s, "{} ({}:{}): {what}", t.tenant, t.environment, t.realm_id);
+        let _ = writeln!(
+            s,
+            "{} ({}:{}): {what}",
+            Safe(&t.tenant),
+            t.environment,
+            Safe(t.realm_id.as_str())
+        );
     }
     let ok = reports.iter().filter(|r| r.outcome.is_success()).count();
     let _ = write!(s, "{ok} of {} verified", reports.len());
-    s
+    guarded(s)
 }
 
 pub fn import_report(r: &ImportReport) -> String {
@@ -264,7 +309,11 @@ pub fn import_report(r: &ImportReport) -> String {
         let _ = writeln!(
             s,
             "line {}: {} {} ({}:{})",
-            row.line, row.action, row.tenant, row.environment, row.realm_id
+            row.line,
+            Safe(&row.action),
+            Safe(&row.tenant),
+            row.environment,
+            Safe(&row.realm_id)
         );
     }
     let _ = write!(
@@ -274,42 +323,44 @@ pub fn import_report(r: &ImportReport) -> String {
         r.created,
         r.updated
     );
-    s
+    guarded(s)
 }
 
 pub fn audit_lines(records: &[AuditRecord]) -> String {
     let mut s = String::new();
     for r in records {
         let target = match (&r.tenant, &r.environment, &r.realm_id) {
-            (Some(t), Some(e), Some(re)) => format!(" {t} ({e}:{re})"),
+            (Some(t), Some(e), Some(re)) => {
+                format!(" {} ({}:{})", Safe(t), Safe(e), Safe(re))
+            }
             _ => String::new(),
         };
         let actor = match &r.actor_ssh {
-            Some(ip) => format!("{}@{ip}", r.actor_account),
-            None => r.actor_account.clone(),
+            Some(ip) => format!("{}@{}", Safe(&r.actor_account), Safe(ip)),
+            None => safe(&r.actor_account),
         };
         let _ = writeln!(
             s,
             "#{} {} {} via {} [{}] {}{} {}{}{}",
             r.seq,
-            r.at,
+            Safe(&r.at),
             actor,
-            r.interface,
-            r.role,
-            r.action,
+            Safe(&r.interface),
+            Safe(&r.role),
+            Safe(&r.action),
             target,
-            r.outcome,
+            Safe(&r.outcome),
             r.error_class
                 .as_ref()
-                .map(|c| format!(" {c}"))
+                .map(|c| format!(" {}", Safe(c)))
                 .unwrap_or_default(),
             r.intuit_tid
                 .as_ref()
-                .map(|t| format!(" intuit_tid={t}"))
+                .map(|t| format!(" intuit_tid={}", Safe(t)))
                 .unwrap_or_default(),
         );
     }
-    s
+    guarded(s)
 }
 
 pub fn audit_verify(r: &AuditVerifyReport) -> String {
@@ -322,13 +373,13 @@ pub fn audit_verify(r: &AuditVerifyReport) -> String {
         format!(
             "audit chain BROKEN at sequence {}: {}",
             r.first_bad_seq.unwrap_or(0),
-            r.problem.as_deref().unwrap_or("unknown problem")
+            Safe(r.problem.as_deref().unwrap_or("unknown problem"))
         )
     }
 }
 
 fn tid(t: &Option<String>) -> String {
     t.as_ref()
-        .map(|t| format!(" (intuit_tid {t})"))
+        .map(|t| format!(" (intuit_tid {})", Safe(t)))
         .unwrap_or_default()
 }
