@@ -383,3 +383,205 @@ fn tid(t: &Option<String>) -> String {
         .map(|t| format!(" (intuit_tid {})", Safe(t)))
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Environment, ErrorClass};
+    use crate::lifecycle::Status;
+    use crate::service::Target;
+
+    /// ESC sequences (clear screen, OSC title), BEL, CR, LF, C1 CSI, DEL and a bidi override.
+    const HOSTILE: &str = "x\u{1b}[2J\u{1b}]0;t\u{7}\r\n\u{9b}\u{7f}\u{202e}y";
+
+    fn raw_control(s: &str) -> Option<char> {
+        s.chars()
+            .find(|&c| c != '\n' && crate::text::is_unsafe(c))
+    }
+
+    fn view(s: &str) -> ConnectionView {
+        let now = Utc::now();
+        let o = || Some(s.to_string());
+        ConnectionView {
+            id: 1,
+            tenant: s.into(),
+            realm_id: s.into(),
+            environment: Environment::Sandbox,
+            company_name: o(),
+            status: Status::Active,
+            status_reason: o(),
+            access_expires_at: Some(now),
+            access_expires_in_secs: Some(0),
+            refresh_issued_at: Some(now),
+            refresh_expires_at: Some(now),
+            refresh_window_age_days: Some(1),
+            refresh_days_left: Some(99),
+            hard_expires_at: Some(now),
+            last_refresh_at: Some(now),
+            last_refresh_outcome: Some("failed".into()),
+            last_error_class: o(),
+            last_error_detail: o(),
+            last_intuit_tid: o(),
+            last_sync_at: Some(now),
+            last_sync_status: o(),
+            last_sync_detail: o(),
+            consecutive_failures: 1,
+            next_attempt_at: Some(now),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn record(s: &str) -> AuditRecord {
+        let o = || Some(s.to_string());
+        AuditRecord {
+            seq: 1,
+            at: s.into(),
+            actor_account: s.into(),
+            actor_uid: 0,
+            actor_ssh: o(),
+            interface: s.into(),
+            role: s.into(),
+            action: s.into(),
+            connection_id: Some(1),
+            environment: o(),
+            realm_id: o(),
+            tenant: o(),
+            outcome: s.into(),
+            error_class: o(),
+            reason: o(),
+            intuit_tid: o(),
+            request_id: o(),
+            fingerprints: s.into(),
+            prev_hash: s.into(),
+            hash: s.into(),
+        }
+    }
+
+    fn target(s: &str) -> Target {
+        Target {
+            connection_id: 1,
+            tenant: s.into(),
+            realm_id: s.into(),
+            environment: Environment::Sandbox,
+        }
+    }
+
+    /// Every human-readable rendering, with every string field set to `s`.
+    fn everything(s: &str) -> Vec<(&'static str, String)> {
+        let now = Utc::now();
+        let o = || Some(s.to_string());
+        let refresh = [
+            RefreshOutcome::Failed {
+                error_class: ErrorClass::Transient,
+                detail: s.into(),
+                intuit_tid: o(),
+                next_attempt_at: Some(now),
+            },
+            RefreshOutcome::NeedsReconnect {
+                reason: s.into(),
+                intuit_tid: o(),
+            },
+            RefreshOutcome::ConfigError {
+                detail: s.into(),
+                intuit_tid: o(),
+            },
+            RefreshOutcome::Skipped { reason: s.into() },
+            RefreshOutcome::Busy { holder: s.into() },
+        ];
+        let verify = [
+            VerifyOutcome::Ok {
+                company_name: s.into(),
+                intuit_tid: o(),
+            },
+            VerifyOutcome::Failed {
+                error_class: ErrorClass::Other,
+                detail: s.into(),
+                intuit_tid: o(),
+            },
+            VerifyOutcome::RefreshFailed {
+                refresh: refresh[0].clone(),
+            },
+            VerifyOutcome::Skipped { reason: s.into() },
+        ];
+        vec![
+            ("list", connections_table(&[view(s)], now)),
+            (
+                "show",
+                detail(
+                    &ConnectionDetail {
+                        connection: view(s),
+                        recent_events: vec![record(s)],
+                    },
+                    now,
+                ),
+            ),
+            (
+                "refresh",
+                refresh_reports(
+                    &refresh
+                        .iter()
+                        .map(|outcome| RefreshReport {
+                            target: target(s),
+                            outcome: outcome.clone(),
+                        })
+                        .collect::<Vec<_>>(),
+                    now,
+                ),
+            ),
+            (
+                "verify",
+                verify_reports(
+                    &verify
+                        .iter()
+                        .map(|outcome| VerifyReport {
+                            target: target(s),
+                            outcome: outcome.clone(),
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+            ),
+            (
+                "import",
+                import_report(&ImportReport {
+                    created: 1,
+                    updated: 0,
+                    rows: vec![crate::lifecycle::import::ImportedRow {
+                        line: 2,
+                        connection_id: 1,
+                        tenant: s.into(),
+                        realm_id: s.into(),
+                        environment: Environment::Sandbox,
+                        action: s.into(),
+                    }],
+                }),
+            ),
+            ("audit tail", audit_lines(&[record(s)])),
+            (
+                "audit verify",
+                audit_verify(&AuditVerifyReport {
+                    ok: false,
+                    events: 1,
+                    last_seq: 1,
+                    first_bad_seq: Some(1),
+                    problem: o(),
+                }),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_field_of_every_rendering_is_escaped_on_its_own_line() {
+        for ((what, hostile), (_, plain)) in everything(HOSTILE).into_iter().zip(everything("p")) {
+            assert_eq!(raw_control(&hostile), None, "{what}: {hostile:?}");
+            assert!(hostile.contains(r"\x1b[2J"), "{what}: {hostile}");
+            assert!(hostile.contains(r"\u{202e}"), "{what}: {hostile}");
+            // A field escaped only by the final guard would still break its line at the LF.
+            assert_eq!(
+                hostile.lines().count(),
+                plain.lines().count(),
+                "{what}: a field's newline reached the output:\n{hostile}"
+            );
+        }
+    }
+}
