@@ -117,7 +117,13 @@ mod tests {
 
     #[test]
     fn plain_names_are_borrowed_unchanged() {
-        for s in ["Acme Ltd", "Société Générale", "東京株式会社", r"DOMAIN\user", ""] {
+        for s in [
+            "Acme Ltd",
+            "Société Générale",
+            "東京株式会社",
+            r"DOMAIN\user",
+            "",
+        ] {
             assert!(matches!(terminal_safe(s), Cow::Borrowed(x) if x == s));
         }
     }
@@ -170,6 +176,9 @@ mod tests {
         assert_eq!(truncate_chars("abc", 3), "abc");
         assert_eq!(truncate_chars("abcd", 3), "ab…");
         assert_eq!(truncate_chars("ééééé", 4).chars().count(), 4);
-        assert_eq!(truncate_chars(&"x".repeat(1_000_000), 200).chars().count(), 200);
+        assert_eq!(
+            truncate_chars(&"x".repeat(1_000_000), 200).chars().count(),
+            200
+        );
     }
 }

@@ -227,11 +227,18 @@ async fn a_nul_in_a_name_or_a_line_break_in_a_token_is_refused_with_nothing_writ
             line.contains(&format!("{name}{expect}")),
             "{name}: expected {expect:?} in {line:?}"
         );
-        assert!(!line.contains("secret"), "{name}: a token was quoted: {line}");
+        assert!(
+            !line.contains("secret"),
+            "{name}: a token was quoted: {line}"
+        );
         assert_terminal_clean(name, &out);
         std::fs::remove_file(&path).unwrap();
     }
-    assert_eq!(w.snapshot().await, before, "a refused import wrote something");
+    assert_eq!(
+        w.snapshot().await,
+        before,
+        "a refused import wrote something"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -311,6 +318,10 @@ async fn import_reads_only_a_regular_file_within_the_size_limit() {
             );
         }
     }
-    assert_eq!(w.snapshot().await, before, "a refused import wrote something");
+    assert_eq!(
+        w.snapshot().await,
+        before,
+        "a refused import wrote something"
+    );
     d.stop(&w).await;
 }

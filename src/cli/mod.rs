@@ -193,11 +193,10 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Import(a) => {
             // Read and size-checked here, so a file too large for the daemon is named
             // before anything is sent.
-            let text =
-                crate::lifecycle::import::read_file(&a.file).map_err(|e| Failure {
-                    code: exit::BAD_INPUT,
-                    message: e.0,
-                })?;
+            let text = crate::lifecycle::import::read_file(&a.file).map_err(|e| Failure {
+                code: exit::BAD_INPUT,
+                message: e.0,
+            })?;
             (
                 Request::Import {
                     file: a.file.display().to_string(),

@@ -277,11 +277,7 @@ pub fn verify_reports(reports: &[VerifyReport]) -> String {
                 error_class,
                 detail,
                 intuit_tid,
-            } => format!(
-                "FAILED {error_class}: {}{}",
-                Safe(detail),
-                tid(intuit_tid)
-            ),
+            } => format!("FAILED {error_class}: {}{}", Safe(detail), tid(intuit_tid)),
             VerifyOutcome::RefreshFailed { refresh } => {
                 format!(
                     "FAILED: could not get an access token: {}",
@@ -395,8 +391,7 @@ mod tests {
     const HOSTILE: &str = "x\u{1b}[2J\u{1b}]0;t\u{7}\r\n\u{9b}\u{7f}\u{202e}y";
 
     fn raw_control(s: &str) -> Option<char> {
-        s.chars()
-            .find(|&c| c != '\n' && crate::text::is_unsafe(c))
+        s.chars().find(|&c| c != '\n' && crate::text::is_unsafe(c))
     }
 
     fn view(s: &str) -> ConnectionView {

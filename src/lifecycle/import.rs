@@ -491,7 +491,10 @@ mod tests {
         assert!(e.starts_with("f:2: tenant contains a NUL character"), "{e}");
         let company = "[{\"tenant\":\"a\",\"realm_id\":\"1\",\"environment\":\"sandbox\",\"refresh_token\":\"RT1-a\",\"company_name\":\"x\\u0000y\"}]";
         let e = parse(company, "f").unwrap_err().0;
-        assert!(e.starts_with("f:1: company_name contains a NUL character"), "{e}");
+        assert!(
+            e.starts_with("f:1: company_name contains a NUL character"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -511,9 +514,15 @@ mod tests {
         };
         assert!(parse(&row(&at_cap, &at_cap), "f").is_ok());
         let e = parse(&row(&over, "c"), "f").unwrap_err().0;
-        assert!(e.starts_with("f:2: tenant is 201 characters; at most 200"), "{e}");
+        assert!(
+            e.starts_with("f:2: tenant is 201 characters; at most 200"),
+            "{e}"
+        );
         let e = parse(&row("t", &"n".repeat(1_000_000)), "f").unwrap_err().0;
-        assert!(e.starts_with("f:2: company_name is 1000000 characters"), "{e}");
+        assert!(
+            e.starts_with("f:2: company_name is 1000000 characters"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -549,7 +558,10 @@ mod tests {
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         // Would block forever if the FIFO were opened for a plain read.
         let e = read_file(&fifo).unwrap_err().0;
-        assert!(e.contains("is a FIFO (named pipe); import reads a regular"), "{e}");
+        assert!(
+            e.contains("is a FIFO (named pipe); import reads a regular"),
+            "{e}"
+        );
         let e = read_file(Path::new("/dev/zero")).unwrap_err().0;
         assert!(e.contains("/dev/zero is a device"), "{e}");
         let e = read_file(dir.path()).unwrap_err().0;
@@ -558,12 +570,20 @@ mod tests {
         let f = std::fs::File::create(&big).unwrap();
         f.set_len(MAX_IMPORT_BYTES + 1).unwrap();
         let e = read_file(&big).unwrap_err().0;
-        assert!(e.contains("at most 16777216 bytes (16 MiB): split it"), "{e}");
+        assert!(
+            e.contains("at most 16777216 bytes (16 MiB): split it"),
+            "{e}"
+        );
         let ok = dir.path().join("ok.csv");
         std::fs::write(&ok, "tenant\n").unwrap();
         assert_eq!(read_file(&ok).unwrap(), "tenant\n");
-        let e = parse(&" ".repeat(MAX_IMPORT_BYTES as usize + 1), "t").unwrap_err().0;
-        assert!(e.starts_with("t is 16777217 bytes; an import file may hold at most"), "{e}");
+        let e = parse(&" ".repeat(MAX_IMPORT_BYTES as usize + 1), "t")
+            .unwrap_err()
+            .0;
+        assert!(
+            e.starts_with("t is 16777217 bytes; an import file may hold at most"),
+            "{e}"
+        );
     }
 
     #[test]

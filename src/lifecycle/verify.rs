@@ -236,7 +236,10 @@ mod tests {
         let huge = "n".repeat(1_000_000);
         let kept = storable_company_name(&huge);
         assert_eq!(kept.chars().count(), crate::domain::MAX_NAME_CHARS);
-        assert_eq!(storable_company_name("a\0b\u{1b}[2J"), "a\u{fffd}b\u{1b}[2J");
+        assert_eq!(
+            storable_company_name("a\0b\u{1b}[2J"),
+            "a\u{fffd}b\u{1b}[2J"
+        );
         assert_eq!(storable_company_name("Acme"), "Acme");
     }
 }
