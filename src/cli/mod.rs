@@ -113,7 +113,8 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
     Ok(())
 }
 
-fn init_logging(cfg: &Config) {
+/// Refuses an existing log file that every account can read: it names tenants and realms.
+fn init_logging(cfg: &Config) -> Result<(), ConfigError> {
     let mut spec = std::env::var("QBO_CONSOLE_LOG").unwrap_or_else(|_| cfg.log.level.clone());
     // PostgreSQL notices ("relation already exists, skipping") are not the operator's concern.
     if !spec.contains("sqlx") {
@@ -125,19 +126,19 @@ fn init_logging(cfg: &Config) {
     });
     let json = cfg.log.format == "json";
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let file = cfg.log.file.as_ref().and_then(|p| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-            .map_err(|e| {
-                eprintln!(
-                    "warning: cannot open log file {}: {e}; logging to stderr",
-                    p.display()
-                )
-            })
-            .ok()
-    });
+    let new_files = crate::file_modes::NewFiles {
+        group: cfg.daemon.file_group.as_deref(),
+    };
+    let file = match &cfg.log.file {
+        Some(p) => new_files.open_log(p)?.map_err(|e| {
+            eprintln!(
+                "warning: cannot open log file {}: {e}; logging to stderr",
+                p.display()
+            )
+        }),
+        None => Err(()),
+    }
+    .ok();
     let _ = match (file, json) {
         (Some(f), true) => builder
             .json()
@@ -154,6 +155,7 @@ fn init_logging(cfg: &Config) {
             .with_writer(std::io::stderr)
             .try_init(),
     };
+    Ok(())
 }
 
 async fn run(cli: Cli) -> Result<u8, Failure> {
@@ -174,10 +176,14 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         }
         Err(e) => return Err(e.into()),
     };
-    init_logging(&config);
+    init_logging(&config)?;
     let request = match cli.command {
         Command::Db(DbCommand::Migrate) => {
-            let store = Store::connect(&config.database()?.url, 1).await?;
+            let db = crate::config::DatabaseConfig {
+                max_connections: 1,
+                ..config.database()?.clone()
+            };
+            let store = Store::connect(&db, config.daemon.file_group.as_deref()).await?;
             let n = store.migrate().await?;
             println!(
                 "database {}: {n} migration(s) applied, schema up to date",

@@ -74,7 +74,7 @@ impl Service {
         let vault = Vault::from_config(config.vault()?, &config.source)?;
         let (clients, missing) = Engine::clients(config)?;
         let db = config.database()?;
-        let store = Store::connect(&db.url, db.max_connections).await?;
+        let store = Store::connect(db, config.daemon.file_group.as_deref()).await?;
         store.migrate().await?;
         Ok(Service::with_parts(
             config, store, vault, clock, clients, missing,

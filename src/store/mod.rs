@@ -11,6 +11,7 @@ mod schedule;
 pub use rows::{ConnectionFilter, ConnectionRecord, NewConnection, SealedTokens, TokenUpdate};
 pub use schedule::Claimed;
 
+use crate::config::ConfigError;
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -141,9 +142,21 @@ pub struct Change {
 pub const NOTIFY_CHANNEL: &str = "qbo_console_changes";
 
 impl Store {
-    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+    /// Opens the database `db` names. A SQLite file is created here, before SQLite sees
+    /// it, owner-only (or 0640 for `file_group`), and refused when open to others.
+    pub async fn connect(
+        db: &crate::config::DatabaseConfig,
+        file_group: Option<&str>,
+    ) -> anyhow::Result<Store> {
+        let url = db.url.as_str();
+        let max_connections = db.max_connections;
         let shown = crate::config::redact_url(url);
         if url.starts_with("sqlite:") {
+            let file = crate::config::sqlite_file(url)
+                .map_err(|m| ConfigError(format!("[database] url {shown:?}: {m}")))?;
+            if let Some(path) = &file {
+                crate::file_modes::NewFiles { group: file_group }.prepare_database(path)?;
+            }
             let opts = SqliteConnectOptions::from_str(url)
                 .with_context(|| format!("database url {shown} is not a valid SQLite URL"))?
                 .create_if_missing(true)
@@ -165,12 +178,34 @@ impl Store {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)
                 .with_context(|| format!("database url {shown} is not a valid PostgreSQL URL"))?;
-            let pool = PgPoolOptions::new()
+            let server = format!("{}:{}", opts.get_host(), opts.get_port());
+            // The pool retries a refused connection until its acquire timeout, and a host
+            // that drops packets holds the TCP handshake for minutes: bound the first
+            // connection by what the operator chose, and name the server that did not answer.
+            let connecting = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(60))
-                .connect_with(opts)
-                .await
-                .with_context(|| format!("cannot connect to PostgreSQL at {shown}"))?;
+                .connect_with(opts);
+            let wait = humantime::format_duration(db.connect_timeout);
+            let pool = match tokio::time::timeout(db.connect_timeout, connecting).await {
+                Ok(Ok(pool)) => pool,
+                Ok(Err(e)) => {
+                    return Err(ConfigError(format!(
+                        "cannot connect to PostgreSQL at {server} ([database] url {shown}): {}; \
+                         check the url and that the server accepts connections",
+                        e.to_string().replace('\n', " ")
+                    ))
+                    .into())
+                }
+                Err(_) => {
+                    return Err(ConfigError(format!(
+                        "no answer from PostgreSQL at {server} within {wait} ([database] url \
+                         {shown}); check that the server runs and is reachable from here, or \
+                         raise [database] connect_timeout"
+                    ))
+                    .into())
+                }
+            };
             Ok(Store::Postgres(pool))
         } else {
             anyhow::bail!("database url {shown}: unsupported scheme; use sqlite://PATH or postgres://USER@HOST/DB")
