@@ -622,10 +622,35 @@ impl World {
 
     /// Starts `qbo-console serve` and waits until it says where it listens.
     pub async fn start_daemon(&self, env: &[(&str, &str)]) -> DaemonProc {
-        use tokio::io::AsyncBufReadExt;
         let mut cmd = self.daemon_command(&["serve"]);
-        cmd.envs(env.iter().copied())
-            .stderr(std::process::Stdio::piped())
+        cmd.envs(env.iter().copied());
+        self.spawn_daemon(cmd).await
+    }
+
+    /// Like `start_daemon`, with at most `n` open files (soft and hard limit), as a
+    /// systemd unit's `LimitNOFILE=n` would allow.
+    pub async fn start_daemon_with_open_files(&self, env: &[(&str, &str)], n: u64) -> DaemonProc {
+        let mut cmd = self.daemon_command(&["serve"]);
+        cmd.envs(env.iter().copied());
+        // SAFETY: setrlimit is async-signal-safe and touches only the child being started.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: n,
+                    rlim_max: n,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        self.spawn_daemon(cmd).await
+    }
+
+    async fn spawn_daemon(&self, mut cmd: tokio::process::Command) -> DaemonProc {
+        use tokio::io::AsyncBufReadExt;
+        cmd.stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null());
         let mut child = cmd.spawn().expect("spawn qbo-console serve");
         let stderr = child.stderr.take().unwrap();
