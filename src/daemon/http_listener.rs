@@ -31,12 +31,7 @@ fn busy_response() -> String {
     )
 }
 
-pub async fn serve(
-    tcp: TcpListener,
-    app: Router,
-    limits: Limits,
-    mut stop: watch::Receiver<bool>,
-) {
+pub async fn serve(tcp: TcpListener, app: Router, limits: Limits, mut stop: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let stream = tokio::select! {

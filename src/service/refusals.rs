@@ -213,11 +213,17 @@ mod tests {
         assert!(r.due(t0 + Duration::seconds(59), false).is_empty());
         match r.refuse(&mallory, "list", t0 + window()) {
             Verdict::Record { closed: Some(s) } => {
-                assert_eq!((s.count, s.first, s.last), (9, t0 + Duration::seconds(1), t0 + Duration::seconds(9)));
+                assert_eq!(
+                    (s.count, s.first, s.last),
+                    (9, t0 + Duration::seconds(1), t0 + Duration::seconds(9))
+                );
                 let ev = s.event(t0 + window());
                 assert_eq!(ev.outcome, Outcome::Denied);
                 assert_eq!(ev.request_id, None);
-                assert!(ev.reason.unwrap().starts_with("9 further refusals of list between "));
+                assert!(ev
+                    .reason
+                    .unwrap()
+                    .starts_with("9 further refusals of list between "));
             }
             _ => panic!("the refusal after the window is recorded, with the window's summary"),
         }
