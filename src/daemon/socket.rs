@@ -35,8 +35,8 @@ fn request_limit(role: Role) -> u64 {
     if role == Role::Unmapped {
         64 * KIB
     } else if role.allows(Permission::Import) {
-        // An import file (capped at 32 MiB) travels inside one request, JSON-escaped:
-        // twice its size leaves room for the escapes.
+        // An import file (32 MiB at most, by the CLI's cap) travels inside one request,
+        // JSON-escaped: twice its size leaves room for the escapes.
         64 * KIB * KIB
     } else {
         KIB * KIB
