@@ -321,6 +321,50 @@ pub struct DaemonConfig {
     /// (safely: an abandoned refresh leaves its lease to expire and its token in place).
     #[serde(with = "humantime_serde", default = "default_shutdown_grace")]
     pub shutdown_grace: Duration,
+    /// A request must arrive whole within this long of its first byte (the socket), or its
+    /// headers within this long of the connection going idle (HTTP): a client that stops
+    /// half-way is disconnected instead of holding a connection forever.
+    #[serde(with = "humantime_serde", default = "default_request_timeout")]
+    pub request_timeout: Duration,
+    /// How long an operators' socket connection may sit between requests.
+    #[serde(with = "humantime_serde", default = "default_idle_timeout")]
+    pub idle_timeout: Duration,
+    /// Connections served at once on the operators' socket; one more is answered with an
+    /// error line and closed.
+    #[serde(default = "default_max_socket_connections")]
+    pub max_socket_connections: usize,
+    /// Connections served at once on the HTTP listener; one more gets a 503 and is closed,
+    /// so HTTP clients cannot use up the file descriptors the operators' socket needs.
+    #[serde(default = "default_max_http_connections")]
+    pub max_http_connections: usize,
+}
+
+impl DaemonConfig {
+    /// The limits must let something through: a zero would lock every client out.
+    fn check_limits(&self) -> Result<(), String> {
+        for (key, d) in [
+            ("request_timeout", self.request_timeout),
+            ("idle_timeout", self.idle_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(format!(
+                    "[daemon] {key} is 0, which would disconnect every client at once; use a \
+                     duration such as \"10s\""
+                ));
+            }
+        }
+        for (key, n) in [
+            ("max_socket_connections", self.max_socket_connections),
+            ("max_http_connections", self.max_http_connections),
+        ] {
+            if n == 0 {
+                return Err(format!(
+                    "[daemon] {key} is 0, which would refuse every client; use a number such as 64"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for DaemonConfig {
@@ -331,6 +375,10 @@ impl Default for DaemonConfig {
             file_group: None,
             http_listen: default_http_listen(),
             shutdown_grace: default_shutdown_grace(),
+            request_timeout: default_request_timeout(),
+            idle_timeout: default_idle_timeout(),
+            max_socket_connections: default_max_socket_connections(),
+            max_http_connections: default_max_http_connections(),
         }
     }
 }
@@ -343,6 +391,18 @@ fn default_http_listen() -> String {
 }
 fn default_shutdown_grace() -> Duration {
     Duration::from_secs(20)
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(5 * 60)
+}
+fn default_max_socket_connections() -> usize {
+    64
+}
+fn default_max_http_connections() -> usize {
+    128
 }
 
 /// Who may do what, by OS account or `@group`.
@@ -639,6 +699,7 @@ impl Config {
                 raw.daemon.http_listen
             )));
         }
+        raw.daemon.check_limits().map_err(err)?;
         for (role, members) in [
             ("admin", &raw.roles.admin),
             ("support", &raw.roles.support),

@@ -34,10 +34,16 @@ async fn connect(socket: &Path, req: &Request) -> Result<BufReader<UnixStream>, 
         message: e.to_string(),
     })?;
     line.push(b'\n');
-    stream
-        .write_all(&line)
-        .await
-        .map_err(|e| unavailable(socket, &e))?;
+    if let Err(e) = stream.write_all(&line).await {
+        // The daemon hangs up on a request it refuses before reading it all (one over its
+        // size limit, or over its connection cap), after saying why: read what it said.
+        if !matches!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+        ) {
+            return Err(unavailable(socket, &e));
+        }
+    }
     Ok(BufReader::new(stream))
 }
 

@@ -675,6 +675,27 @@ impl World {
         self.start_daemon_from(cmd).await
     }
 
+    /// Like `start_daemon`, with at most `n` open files (soft and hard limit), as a
+    /// systemd unit's `LimitNOFILE=n` would allow.
+    pub async fn start_daemon_with_open_files(&self, env: &[(&str, &str)], n: u64) -> DaemonProc {
+        let mut cmd = self.daemon_command(&["serve"]);
+        cmd.envs(env.iter().copied());
+        // SAFETY: setrlimit is async-signal-safe and touches only the child being started.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: n,
+                    rlim_max: n,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        self.start_daemon_from(cmd).await
+    }
+
     /// Starts `cmd` (a `serve` command the test has prepared) and waits until it says where
     /// it listens.
     pub async fn start_daemon_from(&self, mut cmd: tokio::process::Command) -> DaemonProc {
