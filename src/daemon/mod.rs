@@ -47,8 +47,8 @@ impl Daemon {
         let (stop, stop_rx) = watch::channel(false);
         let mut other_tasks = Vec::new();
 
-        if let Store::Postgres(pool) = &engine.store {
-            let mut listener = sqlx::postgres::PgListener::connect_with(pool)
+        if let Store::Postgres(pg) = &engine.store {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pg.pool)
                 .await
                 .context("cannot LISTEN on PostgreSQL")?;
             listener

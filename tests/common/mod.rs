@@ -668,6 +668,17 @@ impl World {
         std::fs::write(&self.config, format!("{}\n{extra}\n", self.base_config)).unwrap();
     }
 
+    /// Points the config at another database (a SQLite file elsewhere, say); later
+    /// `append_config` calls keep it.
+    pub fn use_database(&mut self, url: &str) {
+        self.base_config = self.base_config.replace(
+            &format!("url = \"{}\"", self.db_url),
+            &format!("url = \"{url}\""),
+        );
+        self.db_url = url.to_string();
+        std::fs::write(&self.config, &self.base_config).unwrap();
+    }
+
     /// Starts `qbo-console serve` and waits until it says where it listens.
     pub async fn start_daemon(&self, env: &[(&str, &str)]) -> DaemonProc {
         let mut cmd = self.daemon_command(&["serve"]);
@@ -794,4 +805,19 @@ impl DaemonProc {
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
+
+    /// GETs a path on the daemon's HTTP listener: the status and the body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let r = reqwest::get(format!("{}{path}", self.http))
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
+
+/// One sample of an OpenMetrics text, by its series (`name{labels}`); None when absent.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().expect("a metric value is a number"))
 }
