@@ -440,7 +440,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/t.db", dir.path().display());
         // One connection, so the next transaction would get the same one back.
-        let store = Store::connect(&url, 1).await.unwrap();
+        let db = crate::config::DatabaseConfig {
+            url,
+            max_connections: 1,
+            connect_timeout: std::time::Duration::from_secs(10),
+        };
+        let store = Store::connect(&db, None).await.unwrap();
         let mut tx = store.begin().await.unwrap();
         // What SQLite does by itself when a full disk refuses the COMMIT: the transaction
         // ends, the driver is not told, and the ROLLBACK of the dropped transaction fails.
