@@ -325,9 +325,19 @@ async fn start_sim() -> Result<SimHandle> {
 /// tests/common/mod.rs does, with the bench's scheduler settings.
 fn write_config(dir: &Path, sim_base: &str, concurrency: usize) -> Result<PathBuf> {
     let key = qbo_console::vault::generate_key();
-    std::fs::write(dir.join("token.key"), key.as_str()).context("writing the key file")?;
-    std::fs::write(dir.join("sandbox.secret"), CLIENT_SECRET)
-        .context("writing the client secret file")?;
+    // Owner-only: qbo-console refuses a key or secret file others can read.
+    let owner_only = |name: &str, value: &str| -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dir.join(name))?
+            .write_all(value.as_bytes())
+    };
+    owner_only("token.key", key.as_str()).context("writing the key file")?;
+    owner_only("sandbox.secret", CLIENT_SECRET).context("writing the client secret file")?;
     let d = dir.display();
     let text = format!(
         r#"[database]

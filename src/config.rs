@@ -54,10 +54,17 @@ pub struct DatabaseConfig {
     pub url: String,
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    /// How long opening the database may take before the process gives up and says so
+    /// (an unreachable PostgreSQL host otherwise holds the start for a minute).
+    #[serde(with = "humantime_serde", default = "default_database_connect_timeout")]
+    pub connect_timeout: Duration,
 }
 
 fn default_max_connections() -> u32 {
     8
+}
+fn default_database_connect_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 /// Where a secret lives. Holding one of these never holds the secret itself.
@@ -99,12 +106,22 @@ impl SecretSource {
                      config at a file with the *_file key"
                 ))
             })?,
-            SecretSource::File(path) => std::fs::read_to_string(path).map_err(|e| {
-                ConfigError(format!(
-                    "{what}: cannot read secret file {}: {e}",
-                    path.display()
-                ))
-            })?,
+            SecretSource::File(path) => {
+                use std::io::Read;
+                let cannot = |e: std::io::Error| {
+                    ConfigError(format!(
+                        "{what}: cannot read secret file {}: {e}",
+                        path.display()
+                    ))
+                };
+                // Opened once and checked on that descriptor: through a symlink, the mode
+                // that counts is the target's, which is the file actually read.
+                let mut file = std::fs::File::open(path).map_err(cannot)?;
+                crate::file_modes::refuse_shared_secret(&file, path, what)?;
+                let mut text = String::new();
+                file.read_to_string(&mut text).map_err(cannot)?;
+                text
+            }
         };
         let value = Zeroizing::new(value);
         let trimmed = Zeroizing::new(value.trim().to_string());
@@ -292,6 +309,11 @@ pub struct DaemonConfig {
     /// Group that owns the socket (mode 0660), so its members can connect.
     #[serde(default)]
     pub socket_group: Option<String>,
+    /// Group given read access (mode 0640) to the database and log files this program
+    /// creates; without it they are owner-only (0600). Not `socket_group`: operators reach
+    /// the data through the socket and their roles, never by reading the files.
+    #[serde(default)]
+    pub file_group: Option<String>,
     /// Health and metrics listener; loopback by default.
     #[serde(default = "default_http_listen")]
     pub http_listen: String,
@@ -299,6 +321,50 @@ pub struct DaemonConfig {
     /// (safely: an abandoned refresh leaves its lease to expire and its token in place).
     #[serde(with = "humantime_serde", default = "default_shutdown_grace")]
     pub shutdown_grace: Duration,
+    /// A request must arrive whole within this long of its first byte (the socket), or its
+    /// headers within this long of the connection going idle (HTTP): a client that stops
+    /// half-way is disconnected instead of holding a connection forever.
+    #[serde(with = "humantime_serde", default = "default_request_timeout")]
+    pub request_timeout: Duration,
+    /// How long an operators' socket connection may sit between requests.
+    #[serde(with = "humantime_serde", default = "default_idle_timeout")]
+    pub idle_timeout: Duration,
+    /// Connections served at once on the operators' socket; one more is answered with an
+    /// error line and closed.
+    #[serde(default = "default_max_socket_connections")]
+    pub max_socket_connections: usize,
+    /// Connections served at once on the HTTP listener; one more gets a 503 and is closed,
+    /// so HTTP clients cannot use up the file descriptors the operators' socket needs.
+    #[serde(default = "default_max_http_connections")]
+    pub max_http_connections: usize,
+}
+
+impl DaemonConfig {
+    /// The limits must let something through: a zero would lock every client out.
+    fn check_limits(&self) -> Result<(), String> {
+        for (key, d) in [
+            ("request_timeout", self.request_timeout),
+            ("idle_timeout", self.idle_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(format!(
+                    "[daemon] {key} is 0, which would disconnect every client at once; use a \
+                     duration such as \"10s\""
+                ));
+            }
+        }
+        for (key, n) in [
+            ("max_socket_connections", self.max_socket_connections),
+            ("max_http_connections", self.max_http_connections),
+        ] {
+            if n == 0 {
+                return Err(format!(
+                    "[daemon] {key} is 0, which would refuse every client; use a number such as 64"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for DaemonConfig {
@@ -306,8 +372,13 @@ impl Default for DaemonConfig {
         DaemonConfig {
             socket: default_socket(),
             socket_group: None,
+            file_group: None,
             http_listen: default_http_listen(),
             shutdown_grace: default_shutdown_grace(),
+            request_timeout: default_request_timeout(),
+            idle_timeout: default_idle_timeout(),
+            max_socket_connections: default_max_socket_connections(),
+            max_http_connections: default_max_http_connections(),
         }
     }
 }
@@ -320,6 +391,18 @@ fn default_http_listen() -> String {
 }
 fn default_shutdown_grace() -> Duration {
     Duration::from_secs(20)
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(5 * 60)
+}
+fn default_max_socket_connections() -> usize {
+    64
+}
+fn default_max_http_connections() -> usize {
+    128
 }
 
 /// Who may do what, by OS account or `@group`.
@@ -450,6 +533,13 @@ impl Config {
 
     pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
         let path = Self::locate(explicit);
+        if path.is_dir() {
+            return Err(ConfigError(format!(
+                "config {}: is a directory; pass the configuration file itself, e.g. --config {}",
+                path.display(),
+                path.join(DEFAULT_CONFIG_PATH).display()
+            )));
+        }
         if !path.is_file() {
             return Err(ConfigError(format!(
                 "config {}: file not found; pass --config PATH, set {ENV_CONFIG_PATH}, or copy \
@@ -479,9 +569,17 @@ impl Config {
                         redact_url(&url)
                     )));
                 }
+                sqlite_file(&url)
+                    .map_err(|m| err(format!("[database] url {:?}: {m}", redact_url(&url))))?;
+                if db.connect_timeout.is_zero() {
+                    return Err(err(
+                        "[database] connect_timeout must be positive; 10s is a good value".into(),
+                    ));
+                }
                 Some(DatabaseConfig {
                     url,
                     max_connections: db.max_connections.max(1),
+                    connect_timeout: db.connect_timeout,
                 })
             }
             None => None,
@@ -534,11 +632,7 @@ impl Config {
             let endpoint =
                 |v: Option<String>, default: &str, key: &str| -> Result<String, ConfigError> {
                     let v = v.unwrap_or_else(|| default.to_string());
-                    if !(v.starts_with("https://") || v.starts_with("http://")) {
-                        return Err(err(format!(
-                            "{section} {key} {v:?}: expected an http(s) URL"
-                        )));
-                    }
+                    validate_endpoint(&v).map_err(|m| err(format!("{section} {key} {m}")))?;
                     Ok(v.trim_end_matches('/').to_string())
                 };
             environments.insert(
@@ -605,6 +699,7 @@ impl Config {
                 raw.daemon.http_listen
             )));
         }
+        raw.daemon.check_limits().map_err(err)?;
         for (role, members) in [
             ("admin", &raw.roles.admin),
             ("support", &raw.roles.support),
@@ -617,6 +712,16 @@ impl Config {
             {
                 return Err(err(format!(
                     "[roles] {role} has an empty member {bad:?}; use an account name or @group"
+                )));
+            }
+        }
+        for (key, group) in [
+            ("socket_group", &raw.daemon.socket_group),
+            ("file_group", &raw.daemon.file_group),
+        ] {
+            if group.as_deref().is_some_and(|g| g.trim().is_empty()) {
+                return Err(err(format!(
+                    "[daemon] {key} is empty; name a group or remove the key"
                 )));
             }
         }
@@ -727,6 +832,69 @@ fn validate_redirect_uri(env: Environment, uri: &str) -> Result<(), String> {
     }
 }
 
+/// Refresh tokens and the client secret travel to these endpoints: https only, except on
+/// this machine's loopback (the emulator in tests and the demo), which never leaves it.
+fn validate_endpoint(v: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(v)
+        .map_err(|e| format!("{v:?} is not a URL ({e}); use https://HOST/PATH"))?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        "http" => Err(format!(
+            "{v:?} must use https:// (plain http:// is allowed only on loopback: localhost, \
+             127.0.0.0/8, [::1]), or tokens and the client secret would travel in cleartext"
+        )),
+        _ => Err(format!("{v:?}: expected an https:// URL")),
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    // The URL parser has already normalised the host (127.1 → 127.0.0.1, case folded), and
+    // writes an IPv6 address in brackets.
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The file a `sqlite:` URL names (`Ok(None)` for other schemes). A database that lives
+/// only in memory or in a nameless temporary file loses every connection and the audit log
+/// when the process exits, so neither is accepted.
+pub fn sqlite_file(url: &str) -> Result<Option<PathBuf>, String> {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return Ok(None);
+    };
+    let (path, params) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory = path == ":memory:"
+        || params
+            .split('&')
+            .any(|p| p.eq_ignore_ascii_case("mode=memory"));
+    if in_memory {
+        return Err(
+            "an in-memory database loses every connection and the audit log when \
+                    the process exits; use sqlite:///var/lib/qbo-console/qbo-console.db"
+                .into(),
+        );
+    }
+    if path.is_empty() {
+        return Err(
+            "names no file (SQLite would use a temporary one per connection); use \
+                    sqlite://PATH, e.g. sqlite:///var/lib/qbo-console/qbo-console.db"
+                .into(),
+        );
+    }
+    let path = urlencoding::decode(path)
+        .map_err(|_| "the path is not valid UTF-8 once percent-decoded".to_string())?;
+    Ok(Some(PathBuf::from(path.into_owned())))
+}
+
 fn describe_figment(path: &Path, e: figment::Error) -> ConfigError {
     let mut lines = Vec::new();
     for one in e {
@@ -800,6 +968,55 @@ mod tests {
         assert!(validate_redirect_uri(Production, "http://ops.example.com/cb").is_err());
         assert!(validate_redirect_uri(Production, "https://10.0.0.1/cb").is_err());
         assert!(validate_redirect_uri(Production, "https://ops.example.com/cb?x=1").is_err());
+    }
+
+    #[test]
+    fn intuit_endpoints_need_https_except_on_loopback() {
+        for ok in [
+            "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
+            "http://127.0.0.1:8080/oauth2/v1/tokens/bearer",
+            "http://127.1.2.3/x",
+            "http://localhost:9000",
+            "http://LOCALHOST:9000",
+            "http://[::1]:9000/x",
+        ] {
+            assert!(validate_endpoint(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
+            "http://10.0.0.1/x",
+            "http://127.0.0.1.example.com/x",
+            "http://localhost.example.com/x",
+            "http://127.0.0.1@evil.example.com/x",
+            "http://[::2]/x",
+            "ftp://127.0.0.1/x",
+            "oauth.platform.intuit.com/tokens",
+        ] {
+            assert!(validate_endpoint(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sqlite_urls_must_name_a_file() {
+        assert_eq!(
+            sqlite_file("sqlite:///var/lib/q.db"),
+            Ok(Some(PathBuf::from("/var/lib/q.db")))
+        );
+        assert_eq!(
+            sqlite_file("sqlite://a%20b.db?mode=rwc"),
+            Ok(Some(PathBuf::from("a b.db")))
+        );
+        assert_eq!(sqlite_file("postgres://x/y"), Ok(None));
+        for bad in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite://q.db?mode=memory",
+            "sqlite://",
+            "sqlite:",
+            "sqlite://?cache=shared",
+        ] {
+            assert!(sqlite_file(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// Longest tenant or company name kept, in characters. An import over it is refused; a
+/// longer company name from Intuit's CompanyInfo is stored cut to it.
+pub const MAX_NAME_CHARS: usize = 200;
+
 /// An Intuit key set. A connection belongs to exactly one; its keys and redirect URI are
 /// never used with the other (INTUIT.md, "Apps, environments, keys").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -3,7 +3,8 @@
 //! The modules follow the path a credential takes: `config` and `vault` at the bottom,
 //! `store` for rows, `intuit` for the wire, `lifecycle` for what happens to a connection,
 //! `audit` for the record of it, `service` for the operations every interface calls, and
-//! `cli` on top. `sim` is the Intuit emulator and shares nothing with `intuit`/`lifecycle`.
+//! `cli` on top; `text` makes outside text safe for any interface to print. `sim` is the
+//! Intuit emulator and shares nothing with `intuit`/`lifecycle`.
 
 pub mod audit;
 pub mod cli;
@@ -11,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod domain;
+pub mod file_modes;
 pub mod identity;
 pub mod intuit;
 pub mod lifecycle;
@@ -18,4 +20,5 @@ pub mod metrics;
 pub mod service;
 pub mod sim;
 pub mod store;
+pub mod text;
 pub mod vault;

@@ -11,6 +11,8 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
+use crate::store::{CauseLabel, WriteCause, WriteHealth};
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
     pub outcome: String,
@@ -32,6 +34,7 @@ pub struct Metrics {
     pub refreshes: Family<OutcomeLabel, Counter>,
     pub refresh_seconds: Histogram,
     pub audit_write_failures: Counter,
+    pub database_write_failures: Family<CauseLabel, Counter>,
     pub connections: Family<StatusLabels, Gauge>,
     pub scheduler_lag_seconds: Gauge<f64, AtomicU64>,
     pub nearest_lapse_seconds: Gauge<f64, AtomicU64>,
@@ -44,14 +47,10 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics::new()
-    }
-}
-
 impl Metrics {
-    pub fn new() -> Metrics {
+    /// The write-failure counters are the store's own (it counts where writes fail), shown
+    /// here.
+    pub fn new(health: &WriteHealth) -> Metrics {
         let mut registry = Registry::with_prefix("qbo");
         let refreshes = Family::<OutcomeLabel, Counter>::default();
         registry.register(
@@ -66,11 +65,23 @@ impl Metrics {
             "Time one refresh took, Intuit call and commit included",
             refresh_seconds.clone(),
         );
-        let audit_write_failures = Counter::default();
+        let audit_write_failures = health.audit_failures.clone();
         registry.register(
             "audit_write_failures",
-            "Audit appends that failed (the change they recorded did not happen)",
+            "Audit appends that failed, or whose transaction failed to commit (the change they recorded did not happen)",
             audit_write_failures.clone(),
+        );
+        let database_write_failures = health.failures.clone();
+        // Every cause shows from the start, so a rate over it is defined before the first.
+        for cause in WriteCause::ALL {
+            let _ = database_write_failures.get_or_create(&CauseLabel {
+                cause: cause.as_str().to_string(),
+            });
+        }
+        registry.register(
+            "database_write_failures",
+            "Database writes refused by the storage, by cause (disk_full, io_error, read_only)",
+            database_write_failures.clone(),
         );
         let connections = Family::<StatusLabels, Gauge>::default();
         registry.register(
@@ -101,6 +112,7 @@ impl Metrics {
             refreshes,
             refresh_seconds,
             audit_write_failures,
+            database_write_failures,
             connections,
             scheduler_lag_seconds,
             nearest_lapse_seconds,

@@ -120,6 +120,33 @@ fn environment_variables_override_the_file() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/run/qbo-console/ops.sock"));
 }
 
+#[test]
+fn a_directory_given_as_the_config_is_named_as_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [vec!["--embedded", "list"], vec!["list"], vec!["serve"]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_qbo-console"))
+            .current_dir(dir.path())
+            .arg("--config")
+            .arg(dir.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        let line = one_line_error(&stderr);
+        let fix = format!("--config {}/qbo-console.toml", dir.path().display());
+        assert!(
+            line.contains("is a directory") && line.contains(&fix),
+            "{args:?}: {line}"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "{args:?} wrote into the directory"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ciphertext_from_another_row_is_refused_and_nothing_changes() {
     let w = World::start(SimOptions::default()).await;
@@ -271,11 +298,10 @@ fn the_example_config_is_valid_and_documents_every_section() {
             "sqlite://qbo-console.db",
             &format!("sqlite://{}/q.db", dir.path().display()),
         );
-    std::fs::write(
-        dir.path().join("k.key"),
+    common::write_secret(
+        &dir.path().join("k.key"),
         qbo_console::vault::generate_key().as_str(),
-    )
-    .unwrap();
+    );
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, &text).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_qbo-console"))
@@ -324,7 +350,7 @@ async fn a_broken_config_leaves_an_existing_database_untouched() {
     let good = std::fs::read_to_string(&w.config).unwrap();
     let before = w.snapshot().await;
     let short_key = base64::engine::general_purpose::STANDARD.encode([7u8; 31]);
-    std::fs::write(w.path("short.key"), &short_key).unwrap();
+    common::write_secret(&w.path("short.key"), &short_key);
     let short_key_path = w.path("short.key").display().to_string();
     let token_key = w.path("token.key").display().to_string();
     let secret_file = w.path("sandbox.secret").display().to_string();

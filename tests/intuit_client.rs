@@ -127,6 +127,12 @@ impl Fixture {
     fn client(&self, name: &str, setup: ClientSetup<'_>) -> IntuitClient {
         let secret_path = self.dir.path().join(format!("{name}.secret"));
         std::fs::write(&secret_path, format!("{}\n", setup.secret)).expect("write secret");
+        // Owner-only, or the configuration refuses it.
+        std::fs::set_permissions(
+            &secret_path,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .expect("chmod secret");
         let scopes: Vec<String> = setup.scopes.iter().map(|s| toml_str(s)).collect();
         let toml = format!(
             "[intuit]\n\

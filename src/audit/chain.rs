@@ -1,7 +1,7 @@
 //! Storing and checking the chain.
 
 use super::event::AuditRecord;
-use crate::store::{Store, Tx, TxInner};
+use crate::store::{Snapshot, Store, Tx, TxInner};
 use serde::{Deserialize, Serialize};
 
 pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -69,21 +69,6 @@ impl Store {
         Ok(crate::store::dispatch!(self, p => sqlx::query_as(&sql).bind(n).fetch_all(p).await)?)
     }
 
-    async fn audit_page_after(&self, after: i64, n: i64) -> anyhow::Result<Vec<AuditRecord>> {
-        let sql = format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
-        );
-        Ok(
-            crate::store::dispatch!(self, p => sqlx::query_as(&sql).bind(after).bind(n).fetch_all(p).await)?,
-        )
-    }
-
-    async fn audit_head(&self) -> anyhow::Result<(i64, String)> {
-        Ok(
-            crate::store::dispatch!(self, p => sqlx::query_as("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(p).await)?,
-        )
-    }
-
     /// Events for one connection, newest last.
     pub async fn audit_for_connection(&self, id: i64, n: i64) -> anyhow::Result<Vec<AuditRecord>> {
         let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE connection_id = $1 ORDER BY seq DESC LIMIT $2");
@@ -93,13 +78,55 @@ impl Store {
     }
 }
 
+/// Runs `$body` with `$c` bound to the snapshot's connection of either backend.
+macro_rules! on_snapshot {
+    ($on:expr, $c:ident => $body:expr) => {
+        match &mut $on.inner {
+            TxInner::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            TxInner::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+impl Snapshot {
+    async fn audit_page_after(&mut self, after: i64, n: i64) -> anyhow::Result<Vec<AuditRecord>> {
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+        );
+        Ok(on_snapshot!(self, c => sqlx::query_as(&sql).bind(after).bind(n).fetch_all(c).await)?)
+    }
+
+    async fn audit_head(&mut self) -> anyhow::Result<(i64, String)> {
+        Ok(
+            on_snapshot!(self, c => sqlx::query_as("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(c).await)?,
+        )
+    }
+}
+
 /// Walks the whole chain in pages (constant memory) and names the first bad sequence
 /// number: a gap (deleted row), a broken link (reordered or deleted row), a hash that does
 /// not match its content (changed row), or a head that points past the last row (the last
-/// rows deleted).
+/// rows deleted) or a row stored past the head.
+///
+/// Head and rows are read in one snapshot: writers commit a row and the head that points
+/// at it together, so read apart (the head, then the rows a moment later) a healthy chain
+/// under load looks like rows stored past their head, and the other way round.
 pub async fn verify(store: &Store) -> anyhow::Result<VerifyReport> {
+    let mut snap = store.snapshot().await?;
+    let report = verify_in(&mut snap).await?;
+    snap.end().await?;
+    Ok(report)
+}
+
+async fn verify_in(snap: &mut Snapshot) -> anyhow::Result<VerifyReport> {
     const PAGE: i64 = 2000;
-    let (head_seq, head_hash) = store.audit_head().await?;
+    let (head_seq, head_hash) = snap.audit_head().await?;
     let mut expected_seq = 1i64;
     let mut prev_hash = GENESIS.to_string();
     let mut count = 0i64;
@@ -111,7 +138,7 @@ pub async fn verify(store: &Store) -> anyhow::Result<VerifyReport> {
         problem: Some(problem),
     };
     loop {
-        let page = store.audit_page_after(expected_seq - 1, PAGE).await?;
+        let page = snap.audit_page_after(expected_seq - 1, PAGE).await?;
         if page.is_empty() {
             break;
         }
@@ -152,6 +179,14 @@ pub async fn verify(store: &Store) -> anyhow::Result<VerifyReport> {
         }
     }
     let last = expected_seq - 1;
+    if head_seq < last {
+        return Ok(bad(
+            head_seq + 1,
+            format!("the chain head says {head_seq} events but {last} are stored: event {} onwards was added without moving the head", head_seq + 1),
+            count,
+            last,
+        ));
+    }
     if head_seq != last {
         return Ok(bad(
             last + 1,

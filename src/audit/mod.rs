@@ -29,6 +29,8 @@ impl Tx {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        // From here the events can only be stored by this transaction's commit.
+        self.audit.pending = true;
         let (mut seq, mut hash, mut at) = self.audit_head_for_update().await?;
         let mut records = Vec::with_capacity(events.len());
         for event in events {

@@ -186,16 +186,19 @@ fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
 fn write_config(dir: &std::path::Path, base: &str) -> anyhow::Result<std::path::PathBuf> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let key = dir.join("token.key");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&key)?;
-    writeln!(f, "{}", crate::vault::generate_key().as_str())?;
-    std::fs::write(dir.join("sandbox.secret"), "sim-sandbox-secret")?;
-    std::fs::write(dir.join("production.secret"), "sim-production-secret")?;
+    // Owner-only, as qbo-console insists for keys and secrets.
+    let secret_file = |name: &str, value: &str| -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(dir.join(name))?;
+        writeln!(f, "{value}")
+    };
+    secret_file("token.key", crate::vault::generate_key().as_str())?;
+    secret_file("sandbox.secret", "sim-sandbox-secret")?;
+    secret_file("production.secret", "sim-production-secret")?;
     let d = dir.display();
     // SAFETY: getuid cannot fail and has no preconditions.
     let me = crate::identity::account_name(unsafe { libc::getuid() });

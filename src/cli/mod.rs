@@ -101,7 +101,9 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            eprintln!("error: {}", f.message.replace('\n', " "));
+            // Errors quote names and Intuit's details, so they pass the terminal guard too.
+            let line = f.message.replace('\n', " ");
+            eprintln!("error: {}", crate::text::Safe(&line));
             ExitCode::from(f.code)
         }
     }
@@ -116,7 +118,8 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
     Ok(())
 }
 
-fn init_logging(cfg: &Config) {
+/// Refuses an existing log file that every account can read: it names tenants and realms.
+fn init_logging(cfg: &Config) -> Result<(), ConfigError> {
     let mut spec = std::env::var("QBO_CONSOLE_LOG").unwrap_or_else(|_| cfg.log.level.clone());
     // PostgreSQL notices ("relation already exists, skipping") are not the operator's concern.
     if !spec.contains("sqlx") {
@@ -128,19 +131,19 @@ fn init_logging(cfg: &Config) {
     });
     let json = cfg.log.format == "json";
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let file = cfg.log.file.as_ref().and_then(|p| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-            .map_err(|e| {
-                eprintln!(
-                    "warning: cannot open log file {}: {e}; logging to stderr",
-                    p.display()
-                )
-            })
-            .ok()
-    });
+    let new_files = crate::file_modes::NewFiles {
+        group: cfg.daemon.file_group.as_deref(),
+    };
+    let file = match &cfg.log.file {
+        Some(p) => new_files.open_log(p)?.map_err(|e| {
+            eprintln!(
+                "warning: cannot open log file {}: {e}; logging to stderr",
+                p.display()
+            )
+        }),
+        None => Err(()),
+    }
+    .ok();
     let _ = match (file, json) {
         (Some(f), true) => builder
             .json()
@@ -157,6 +160,7 @@ fn init_logging(cfg: &Config) {
             .with_writer(std::io::stderr)
             .try_init(),
     };
+    Ok(())
 }
 
 async fn run(cli: Cli) -> Result<u8, Failure> {
@@ -177,10 +181,14 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         }
         Err(e) => return Err(e.into()),
     };
-    init_logging(&config);
+    init_logging(&config)?;
     let request = match cli.command {
         Command::Db(DbCommand::Migrate) => {
-            let store = Store::connect(&config.database()?.url, 1).await?;
+            let db = crate::config::DatabaseConfig {
+                max_connections: 1,
+                ..config.database()?.clone()
+            };
+            let store = Store::connect(&db, config.daemon.file_group.as_deref()).await?;
             let n = store.migrate().await?;
             println!(
                 "database {}: {n} migration(s) applied, schema up to date",
@@ -194,9 +202,11 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         }
         Command::Watch { json } => return watch(&config, json).await,
         Command::Import(a) => {
-            let text = std::fs::read_to_string(&a.file).map_err(|e| Failure {
+            // Read and size-checked here, so a file too large for the daemon is named
+            // before anything is sent.
+            let text = crate::lifecycle::import::read_file(&a.file).map_err(|e| Failure {
                 code: exit::BAD_INPUT,
-                message: format!("cannot read {}: {e}", a.file.display()),
+                message: e.0,
             })?;
             (
                 Request::Import {
@@ -387,10 +397,10 @@ async fn perform(
 fn report_error(t: &Target, detail: &str) {
     eprintln!(
         "error: {} ({}:{}): {}",
-        t.tenant,
+        crate::text::Safe(&t.tenant),
         t.environment,
         t.realm_id,
-        detail.replace('\n', " ")
+        crate::text::Safe(&detail.replace('\n', " "))
     );
 }
 

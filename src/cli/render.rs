@@ -1,12 +1,30 @@
 //! Human-readable output for the terminal. JSON output is the service's views, serialized.
+//!
+//! Every string field here may carry outside text (a tenant name, Intuit's company name or
+//! error detail), so each is printed through `text::Safe`; every function's result passes
+//! `text::terminal_safe_lines` once more, so a field added later without it is still safe.
 
 use crate::service::{
     describe_refresh, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionView,
     ImportReport, LastRefresh, RefreshOutcome, RefreshReport, Status, VerifyOutcome, VerifyReport,
     WatchEvent, REFRESH_WINDOW_DAYS,
 };
+use crate::text::{terminal_safe_lines, Safe};
 use chrono::{DateTime, Utc};
 use std::fmt::Write;
+
+/// The last guard on a rendered block: escapes what a field's own escaping missed.
+fn guarded(s: String) -> String {
+    terminal_safe_lines(&s).into_owned()
+}
+
+fn safe(s: &str) -> String {
+    Safe(s).to_string()
+}
+
+fn safe_opt(v: &Option<String>) -> String {
+    v.as_deref().map(safe).unwrap_or_else(|| "-".into())
+}
 
 /// "in 42m", "3h ago".
 pub fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
@@ -60,7 +78,7 @@ fn refresh_cell(c: &ConnectionView) -> String {
 
 fn when_cell(outcome: Option<&str>, at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     match (outcome, at) {
-        (Some(o), Some(t)) => format!("{o} {}", relative(t, now)),
+        (Some(o), Some(t)) => format!("{} {}", Safe(o), relative(t, now)),
         _ => "never".into(),
     }
 }
@@ -80,14 +98,16 @@ pub fn connections_table(rows: &[ConnectionView], now: DateTime<Utc>) -> String 
         .iter()
         .map(|c| {
             let last_refresh = match (c.last_refresh_outcome, c.last_error_class.as_deref()) {
-                (Some(LastRefresh::Failed), Some(class)) => {
-                    when_cell(Some(&format!("failed ({class})")), c.last_refresh_at, now)
-                }
+                (Some(LastRefresh::Failed), Some(class)) => when_cell(
+                    Some(&format!("failed ({})", Safe(class))),
+                    c.last_refresh_at,
+                    now,
+                ),
                 (o, _) => when_cell(o.map(LastRefresh::as_str), c.last_refresh_at, now),
             };
             [
-                c.tenant.clone(),
-                c.realm_id.clone(),
+                safe(&c.tenant),
+                safe(&c.realm_id),
                 c.environment.to_string(),
                 status_label(c.status).to_string(),
                 access_cell(c, now),
@@ -126,12 +146,12 @@ pub fn connections_table(rows: &[ConnectionView], now: DateTime<Utc>) -> String 
         rows.len(),
         if rows.len() == 1 { "" } else { "s" }
     );
-    out
+    guarded(out)
 }
 
 pub fn detail(d: &ConnectionDetail, now: DateTime<Utc>) -> String {
     let c = &d.connection;
-    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let opt = safe_opt;
     let time = |t: Option<DateTime<Utc>>| match t {
         Some(t) => format!(
             "{} ({})",
@@ -141,8 +161,13 @@ pub fn detail(d: &ConnectionDetail, now: DateTime<Utc>) -> String {
         None => "-".into(),
     };
     let mut s = String::new();
-    let _ = writeln!(s, "tenant            {}", c.tenant);
-    let _ = writeln!(s, "realm             {} ({})", c.realm_id, c.environment);
+    let _ = writeln!(s, "tenant            {}", Safe(&c.tenant));
+    let _ = writeln!(
+        s,
+        "realm             {} ({})",
+        Safe(&c.realm_id),
+        c.environment
+    );
     let _ = writeln!(s, "company           {}", opt(&c.company_name));
     let _ = writeln!(
         s,
@@ -150,7 +175,7 @@ pub fn detail(d: &ConnectionDetail, now: DateTime<Utc>) -> String {
         status_label(c.status),
         c.status_reason
             .as_ref()
-            .map(|r| format!(": {r}"))
+            .map(|r| format!(": {}", Safe(r)))
             .unwrap_or_default()
     );
     let _ = writeln!(s, "access token      {}", access_cell(c, now));
@@ -186,7 +211,7 @@ pub fn detail(d: &ConnectionDetail, now: DateTime<Utc>) -> String {
         let _ = writeln!(s, "\nrecent events");
         s.push_str(&audit_lines(&d.recent_events));
     }
-    s.trim_end().to_string()
+    guarded(s.trim_end().to_string())
 }
 
 pub fn refresh_reports(reports: &[RefreshReport], now: DateTime<Utc>) -> String {
@@ -216,29 +241,41 @@ pub fn refresh_reports(reports: &[RefreshReport], now: DateTime<Utc>) -> String 
                 intuit_tid,
                 next_attempt_at,
             } => format!(
-                "FAILED {error_class}: {detail}{}{}; token kept",
+                "FAILED {error_class}: {}{}{}; token kept",
+                Safe(detail),
                 tid(intuit_tid),
                 next_attempt_at
                     .map(|n| format!("; retry {}", relative(n, now)))
                     .unwrap_or_default()
             ),
             RefreshOutcome::NeedsReconnect { reason, intuit_tid } => {
-                format!("NEEDS RECONNECT: {reason}{}", tid(intuit_tid))
+                format!("NEEDS RECONNECT: {}{}", Safe(reason), tid(intuit_tid))
             }
             RefreshOutcome::ConfigError { detail, intuit_tid } => {
-                format!("CONFIGURATION ERROR: {detail}{}", tid(intuit_tid))
+                format!("CONFIGURATION ERROR: {}{}", Safe(detail), tid(intuit_tid))
             }
-            RefreshOutcome::Skipped { reason } => format!("skipped: {reason}"),
+            RefreshOutcome::Skipped { reason } => format!("skipped: {}", Safe(reason)),
             RefreshOutcome::Busy { holder } => {
-                format!("BUSY: another refresher ({holder}) holds it; try again")
+                format!(
+                    "BUSY: another refresher ({}) holds it; try again",
+                    Safe(holder)
+                )
             }
-            RefreshOutcome::Error { detail } => format!("ERROR: {detail}; nothing was stored"),
+            RefreshOutcome::Error { detail } => {
+                format!("ERROR: {}; nothing was stored", Safe(detail))
+            }
         };
-        let _ = writeln!(s, "{} ({}:{}): {what}", t.tenant, t.environment, t.realm_id);
+        let _ = writeln!(
+            s,
+            "{} ({}:{}): {what}",
+            Safe(&t.tenant),
+            t.environment,
+            Safe(t.realm_id.as_str())
+        );
     }
     let ok = reports.iter().filter(|r| r.outcome.is_success()).count();
     let _ = write!(s, "{ok} of {} refreshed", reports.len());
-    s
+    guarded(s)
 }
 
 pub fn verify_reports(reports: &[VerifyReport]) -> String {
@@ -246,26 +283,34 @@ pub fn verify_reports(reports: &[VerifyReport]) -> String {
     for r in reports {
         let t = &r.target;
         let what = match &r.outcome {
-            VerifyOutcome::Ok { company_name, .. } => format!("ok: {company_name}"),
+            VerifyOutcome::Ok { company_name, .. } => format!("ok: {}", Safe(company_name)),
             VerifyOutcome::Failed {
                 error_class,
                 detail,
                 intuit_tid,
-            } => format!("FAILED {error_class}: {detail}{}", tid(intuit_tid)),
+            } => format!("FAILED {error_class}: {}{}", Safe(detail), tid(intuit_tid)),
             VerifyOutcome::RefreshFailed { refresh } => {
                 format!(
                     "FAILED: could not get an access token: {}",
-                    describe_refresh(refresh)
+                    Safe(&describe_refresh(refresh))
                 )
             }
-            VerifyOutcome::Skipped { reason } => format!("skipped: {reason}"),
-            VerifyOutcome::Error { detail } => format!("ERROR: {detail}; nothing was recorded"),
+            VerifyOutcome::Skipped { reason } => format!("skipped: {}", Safe(reason)),
+            VerifyOutcome::Error { detail } => {
+                format!("ERROR: {}; nothing was recorded", Safe(detail))
+            }
         };
-        let _ = writeln!(s, "{} ({}:{}): {what}", t.tenant, t.environment, t.realm_id);
+        let _ = writeln!(
+            s,
+            "{} ({}:{}): {what}",
+            Safe(&t.tenant),
+            t.environment,
+            Safe(t.realm_id.as_str())
+        );
     }
     let ok = reports.iter().filter(|r| r.outcome.is_success()).count();
     let _ = write!(s, "{ok} of {} verified", reports.len());
-    s
+    guarded(s)
 }
 
 pub fn import_report(r: &ImportReport) -> String {
@@ -274,7 +319,11 @@ pub fn import_report(r: &ImportReport) -> String {
         let _ = writeln!(
             s,
             "line {}: {} {} ({}:{})",
-            row.line, row.action, row.tenant, row.environment, row.realm_id
+            row.line,
+            Safe(&row.action),
+            Safe(&row.tenant),
+            row.environment,
+            Safe(&row.realm_id)
         );
     }
     let _ = write!(
@@ -284,42 +333,44 @@ pub fn import_report(r: &ImportReport) -> String {
         r.created,
         r.updated
     );
-    s
+    guarded(s)
 }
 
 pub fn audit_lines(records: &[AuditRecord]) -> String {
     let mut s = String::new();
     for r in records {
         let target = match (&r.tenant, &r.environment, &r.realm_id) {
-            (Some(t), Some(e), Some(re)) => format!(" {t} ({e}:{re})"),
+            (Some(t), Some(e), Some(re)) => {
+                format!(" {} ({}:{})", Safe(t), Safe(e), Safe(re))
+            }
             _ => String::new(),
         };
         let actor = match &r.actor_ssh {
-            Some(ip) => format!("{}@{ip}", r.actor_account),
-            None => r.actor_account.clone(),
+            Some(ip) => format!("{}@{}", Safe(&r.actor_account), Safe(ip)),
+            None => safe(&r.actor_account),
         };
         let _ = writeln!(
             s,
             "#{} {} {} via {} [{}] {}{} {}{}{}",
             r.seq,
-            r.at,
+            Safe(&r.at),
             actor,
-            r.interface,
-            r.role,
-            r.action,
+            Safe(&r.interface),
+            Safe(&r.role),
+            Safe(&r.action),
             target,
-            r.outcome,
+            Safe(&r.outcome),
             r.error_class
                 .as_ref()
-                .map(|c| format!(" {c}"))
+                .map(|c| format!(" {}", Safe(c)))
                 .unwrap_or_default(),
             r.intuit_tid
                 .as_ref()
-                .map(|t| format!(" intuit_tid={t}"))
+                .map(|t| format!(" intuit_tid={}", Safe(t)))
                 .unwrap_or_default(),
         );
     }
-    s
+    guarded(s)
 }
 
 /// One line per change: which tenant, and its status now. The hello says nothing on
@@ -333,9 +384,9 @@ pub fn watch_event(ev: &WatchEvent) -> Option<String> {
             ..
         } => Some(format!(
             "audit #{audit_seq}: {} ({}:{}) {}",
-            c.tenant,
+            Safe(&c.tenant),
             c.environment,
-            c.realm_id,
+            Safe(&c.realm_id),
             status_label(c.status)
         )),
         WatchEvent::Change {
@@ -362,13 +413,215 @@ pub fn audit_verify(r: &AuditVerifyReport) -> String {
         format!(
             "audit chain BROKEN at sequence {}: {}",
             r.first_bad_seq.unwrap_or(0),
-            r.problem.as_deref().unwrap_or("unknown problem")
+            Safe(r.problem.as_deref().unwrap_or("unknown problem"))
         )
     }
 }
 
 fn tid(t: &Option<String>) -> String {
     t.as_ref()
-        .map(|t| format!(" (intuit_tid {t})"))
+        .map(|t| format!(" (intuit_tid {})", Safe(t)))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Environment, ErrorClass};
+    use crate::service::{Status, Target};
+
+    /// ESC sequences (clear screen, OSC title), BEL, CR, LF, C1 CSI, DEL and a bidi override.
+    const HOSTILE: &str = "x\u{1b}[2J\u{1b}]0;t\u{7}\r\n\u{9b}\u{7f}\u{202e}y";
+
+    fn raw_control(s: &str) -> Option<char> {
+        s.chars().find(|&c| c != '\n' && crate::text::is_unsafe(c))
+    }
+
+    fn view(s: &str) -> ConnectionView {
+        let now = Utc::now();
+        let o = || Some(s.to_string());
+        ConnectionView {
+            id: 1,
+            tenant: s.into(),
+            realm_id: s.into(),
+            environment: Environment::Sandbox,
+            company_name: o(),
+            status: Status::Active,
+            status_reason: o(),
+            access_expires_at: Some(now),
+            access_expires_in_secs: Some(0),
+            refresh_issued_at: Some(now),
+            refresh_expires_at: Some(now),
+            refresh_window_age_days: Some(1),
+            refresh_days_left: Some(99),
+            hard_expires_at: Some(now),
+            last_refresh_at: Some(now),
+            last_refresh_outcome: Some(crate::domain::LastRefresh::Failed),
+            last_error_class: o(),
+            last_error_detail: o(),
+            last_intuit_tid: o(),
+            last_sync_at: Some(now),
+            last_sync_status: Some(crate::domain::SyncStatus::Failed),
+            last_sync_detail: o(),
+            consecutive_failures: 1,
+            next_attempt_at: Some(now),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn record(s: &str) -> AuditRecord {
+        let o = || Some(s.to_string());
+        AuditRecord {
+            seq: 1,
+            at: s.into(),
+            actor_account: s.into(),
+            actor_uid: 0,
+            actor_ssh: o(),
+            interface: s.into(),
+            role: s.into(),
+            action: s.into(),
+            connection_id: Some(1),
+            environment: o(),
+            realm_id: o(),
+            tenant: o(),
+            outcome: s.into(),
+            error_class: o(),
+            reason: o(),
+            intuit_tid: o(),
+            request_id: o(),
+            fingerprints: s.into(),
+            prev_hash: s.into(),
+            hash: s.into(),
+        }
+    }
+
+    fn target(s: &str) -> Target {
+        Target {
+            connection_id: 1,
+            tenant: s.into(),
+            realm_id: s.into(),
+            environment: Environment::Sandbox,
+        }
+    }
+
+    /// Every human-readable rendering, with every string field set to `s`.
+    fn everything(s: &str) -> Vec<(&'static str, String)> {
+        let now = Utc::now();
+        let o = || Some(s.to_string());
+        let refresh = [
+            RefreshOutcome::Failed {
+                error_class: ErrorClass::Transient,
+                detail: s.into(),
+                intuit_tid: o(),
+                next_attempt_at: Some(now),
+            },
+            RefreshOutcome::NeedsReconnect {
+                reason: s.into(),
+                intuit_tid: o(),
+            },
+            RefreshOutcome::ConfigError {
+                detail: s.into(),
+                intuit_tid: o(),
+            },
+            RefreshOutcome::Skipped { reason: s.into() },
+            RefreshOutcome::Busy { holder: s.into() },
+            RefreshOutcome::Error { detail: s.into() },
+        ];
+        let verify = [
+            VerifyOutcome::Ok {
+                company_name: s.into(),
+                intuit_tid: o(),
+            },
+            VerifyOutcome::Failed {
+                error_class: ErrorClass::Other,
+                detail: s.into(),
+                intuit_tid: o(),
+            },
+            VerifyOutcome::RefreshFailed {
+                refresh: refresh[0].clone(),
+            },
+            VerifyOutcome::Skipped { reason: s.into() },
+            VerifyOutcome::Error { detail: s.into() },
+        ];
+        vec![
+            ("list", connections_table(&[view(s)], now)),
+            (
+                "show",
+                detail(
+                    &ConnectionDetail {
+                        connection: view(s),
+                        recent_events: vec![record(s)],
+                    },
+                    now,
+                ),
+            ),
+            (
+                "refresh",
+                refresh_reports(
+                    &refresh
+                        .iter()
+                        .map(|outcome| RefreshReport {
+                            target: target(s),
+                            outcome: outcome.clone(),
+                        })
+                        .collect::<Vec<_>>(),
+                    now,
+                ),
+            ),
+            (
+                "verify",
+                verify_reports(
+                    &verify
+                        .iter()
+                        .map(|outcome| VerifyReport {
+                            target: target(s),
+                            outcome: outcome.clone(),
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+            ),
+            (
+                "import",
+                import_report(&ImportReport {
+                    created: 1,
+                    updated: 0,
+                    rows: vec![crate::lifecycle::import::ImportedRow {
+                        line: 2,
+                        connection_id: 1,
+                        tenant: s.into(),
+                        realm_id: s.into(),
+                        environment: Environment::Sandbox,
+                        action: s.into(),
+                    }],
+                }),
+            ),
+            ("audit tail", audit_lines(&[record(s)])),
+            (
+                "audit verify",
+                audit_verify(&AuditVerifyReport {
+                    ok: false,
+                    events: 1,
+                    last_seq: 1,
+                    first_bad_seq: Some(1),
+                    problem: o(),
+                }),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_field_of_every_rendering_is_escaped_on_its_own_line() {
+        for ((what, hostile), (_, plain)) in everything(HOSTILE).into_iter().zip(everything("p")) {
+            assert_eq!(raw_control(&hostile), None, "{what}: {hostile:?}");
+            assert!(hostile.contains(r"\x1b[2J"), "{what}: {hostile}");
+            assert!(hostile.contains(r"\u{202e}"), "{what}: {hostile}");
+            // A field escaped only by the final guard would still break its line at the LF.
+            assert_eq!(
+                hostile.lines().count(),
+                plain.lines().count(),
+                "{what}: a field's newline reached the output:\n{hostile}"
+            );
+        }
+    }
 }

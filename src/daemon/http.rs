@@ -31,8 +31,23 @@ pub fn router(state: HttpState) -> Router {
         .with_state(state)
 }
 
+/// Unhealthy when the database cannot be read, or when a write was refused (a full disk
+/// still answers reads, so a read alone would say ok) and no write has committed since.
+/// A failure older than `FAILURE_HOLD` is put to a probe write, so an idle daemon turns
+/// healthy again once there is room.
 async fn healthz(State(s): State<HttpState>) -> impl IntoResponse {
-    let db = s.engine.store.count_by_status().await;
+    let store = &s.engine.store;
+    let health = store.write_health();
+    let db = match store.count_by_status().await {
+        Err(e) => Err(format!("{e:#}")),
+        Ok(_) => {
+            if health.due_for_probe() {
+                // A failed probe records itself; its error is then the one reported.
+                let _ = store.probe_write().await;
+            }
+            health.failing().map_or(Ok(()), Err)
+        }
+    };
     let paused: Vec<serde_json::Value> = s
         .scheduler
         .paused()
@@ -49,11 +64,9 @@ async fn healthz(State(s): State<HttpState>) -> impl IntoResponse {
                 ),
             )
         }
-        Err(e) => (
+        Err(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(
-                serde_json::json!({ "status": "unavailable", "database": format!("{e:#}") }),
-            ),
+            axum::Json(serde_json::json!({ "status": "unavailable", "database": why })),
         ),
     }
 }

@@ -25,10 +25,13 @@ pub fn sqlite_path(url: &str) -> Option<PathBuf> {
 impl DaemonLock {
     pub fn acquire(db: &Path) -> anyhow::Result<DaemonLock> {
         let path = PathBuf::from(format!("{}.daemon.lock", db.display()));
+        use std::os::unix::fs::OpenOptionsExt;
+        // Empty, but beside the database: owner-only like everything there.
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
             .open(&path)
             .with_context(|| format!("cannot open the daemon lock {}", path.display()))?;
         // SAFETY: the descriptor is valid for the life of `file`.

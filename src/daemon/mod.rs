@@ -3,7 +3,9 @@
 //! operators' socket and the HTTP listener, relays changes between daemons sharing a
 //! PostgreSQL database, and shuts down gracefully.
 
+mod fd_limit;
 mod http;
+mod http_listener;
 mod lock;
 pub mod roles;
 pub mod scheduler;
@@ -39,13 +41,14 @@ impl Daemon {
             Some(db) => Some(lock::DaemonLock::acquire(&db)?),
             None => None,
         };
+        fd_limit::check(config);
         let service = Service::open(config, clock).await?;
         let engine = service.engine().clone();
         let (stop, stop_rx) = watch::channel(false);
         let mut other_tasks = Vec::new();
 
-        if let Store::Postgres(pool) = &engine.store {
-            let mut listener = sqlx::postgres::PgListener::connect_with(pool)
+        if let Store::Postgres(pg) = &engine.store {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pg.pool)
                 .await
                 .context("cannot LISTEN on PostgreSQL")?;
             listener
@@ -75,6 +78,24 @@ impl Daemon {
             }));
         }
 
+        // Refusals counted rather than recorded reach the audit log once their window
+        // closes, even if their caller never comes back.
+        let sweeper = service.clone();
+        let mut stop_s = stop_rx.clone();
+        other_tasks.push(tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {
+                        if let Err(e) = sweeper.record_counted_refusals(false).await {
+                            tracing::warn!(error = %format!("{e:#}"), "cannot record the summary of counted refusals; will retry");
+                        }
+                    }
+                    _ = stop_s.changed() => break,
+                }
+            }
+        }));
+
         let actor = Actor::current_process(Interface::Scheduler, Role::Admin);
         let scheduler = Arc::new(Scheduler::new(
             engine.clone(),
@@ -90,6 +111,11 @@ impl Daemon {
             config.daemon.socket.clone(),
             service.clone(),
             roles::RoleMap::new(&config.roles),
+            socket::Limits {
+                request_timeout: config.daemon.request_timeout,
+                idle_timeout: config.daemon.idle_timeout,
+                max_connections: config.daemon.max_socket_connections,
+            },
             stop_rx.clone(),
         )));
 
@@ -106,15 +132,15 @@ impl Daemon {
             engine: engine.clone(),
             scheduler: scheduler.clone(),
         });
-        let mut stop_h = stop_rx.clone();
-        other_tasks.push(tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stop_h.changed().await;
-            };
-            if let Err(e) = axum::serve(tcp, app).with_graceful_shutdown(shutdown).await {
-                tracing::error!(error = %e, "HTTP listener failed");
-            }
-        }));
+        other_tasks.push(tokio::spawn(http_listener::serve(
+            tcp,
+            app,
+            http_listener::Limits {
+                header_timeout: config.daemon.request_timeout,
+                max_connections: config.daemon.max_http_connections,
+            },
+            stop_rx.clone(),
+        )));
 
         Ok(Daemon {
             service,
@@ -141,6 +167,9 @@ impl Daemon {
         }
         for t in self.other_tasks {
             let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        }
+        if let Err(e) = self.service.record_counted_refusals(true).await {
+            tracing::warn!(error = %format!("{e:#}"), "cannot record the summary of counted refusals at shutdown");
         }
         self.service.engine().store.close().await;
     }

@@ -3,17 +3,52 @@
 //! are JSON lines answered by `Service::handle`; `watch` streams committed changes.
 
 use super::roles::RoleMap;
-use crate::identity::{account_name, groups_of, ssh_client_address, Actor, Interface, Role};
+use crate::identity::{
+    account_name, groups_of, ssh_client_address, Actor, Interface, Permission, Role,
+};
 use crate::service::{protocol, Reply, Request, Service, ServiceError};
 use anyhow::Context;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
+use tokio::time::timeout;
 
-/// Largest request accepted (an import file travels inside one).
-const MAX_REQUEST: u64 = 64 * 1024 * 1024;
+/// What one client may hold of the daemon: time, and a share of the connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// From a request's first byte to its end of line.
+    pub request_timeout: Duration,
+    /// Between requests, and for a reply to drain to a client that does not read.
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// The most a caller of this role may send in one request. The role is known from the
+/// peer credentials before anything is read, so a caller no role is mapped to can never
+/// make the daemon buffer more than a few kilobytes.
+fn request_limit(role: Role) -> u64 {
+    const KIB: u64 = 1024;
+    if role == Role::Unmapped {
+        64 * KIB
+    } else if role.allows(Permission::Import) {
+        // An import file (32 MiB at most, by the CLI's cap) travels inside one request,
+        // JSON-escaped: twice its size leaves room for the escapes.
+        64 * KIB * KIB
+    } else {
+        KIB * KIB
+    }
+}
+
+fn size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{} MiB", b >> 20),
+        b => format!("{} KiB", b >> 10),
+    }
+}
 
 /// Binds the socket: refuses if another daemon answers there, replaces a stale file,
 /// then sets mode 0660 and the configured group.
@@ -84,19 +119,28 @@ pub async fn serve(
     path: PathBuf,
     svc: Service,
     roles: RoleMap,
+    limits: Limits,
     mut stop: watch::Receiver<bool>,
 ) {
+    // A cap of its own, so that however many clients the HTTP listener has, operators still
+    // get in (and the other way round).
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        turn_away(&stream, limits.max_connections);
+                        continue;
+                    };
                     let svc = svc.clone();
                     let roles = roles.clone();
                     let stop = stop.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = connection(stream, svc, roles, stop).await {
+                        if let Err(e) = connection(stream, svc, roles, limits, stop).await {
                             tracing::debug!(error = %e, "operator connection ended");
                         }
+                        drop(slot);
                     });
                 }
                 Err(e) => {
@@ -108,6 +152,24 @@ pub async fn serve(
         }
     }
     let _ = std::fs::remove_file(&path);
+}
+
+/// One error line to a client over the connection cap, then the connection is dropped.
+fn turn_away(stream: &UnixStream, cap: usize) {
+    tracing::warn!(
+        cap,
+        "operators' socket at its connection cap ([daemon] max_socket_connections); a client was turned away"
+    );
+    let reply = Reply::from(ServiceError::Internal(anyhow::anyhow!(
+        "the daemon is already serving {cap} connections on its socket ([daemon] max_socket_connections); \
+         try again in a moment, or raise the limit"
+    )));
+    if let Ok(mut bytes) = serde_json::to_vec(&reply) {
+        bytes.push(b'\n');
+        // Best effort and never blocking: a fresh socket's send buffer is empty, and the
+        // accept loop must not wait on a client.
+        let _ = stream.try_write(&bytes);
+    }
 }
 
 /// Who is on the other end, from the kernel.
@@ -140,26 +202,66 @@ async fn connection(
     stream: UnixStream,
     svc: Service,
     roles: RoleMap,
+    limits: Limits,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let actor = caller(&stream, &roles)?;
+    let max = request_limit(actor.role);
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     let mut line = Vec::new();
     loop {
         line.clear();
-        let n = (&mut reader)
-            .take(MAX_REQUEST)
-            .read_until(b'\n', &mut line)
-            .await?;
-        if n == 0 {
-            return Ok(());
+        match timeout(limits.idle_timeout, reader.fill_buf()).await {
+            Ok(first) => {
+                if first?.is_empty() {
+                    return Ok(());
+                }
+            }
+            Err(_) => {
+                let why = format!(
+                    "connection closed after {} without a request ([daemon] idle_timeout); reconnect to go on",
+                    humantime::format_duration(limits.idle_timeout)
+                );
+                return farewell(&mut write, ServiceError::Input(why)).await;
+            }
+        }
+        // One more byte than allowed tells an oversized request from one exactly at the
+        // limit; the reader stops there, whatever the client goes on sending.
+        let mut bounded = (&mut reader).take(max + 1);
+        match timeout(limits.request_timeout, bounded.read_until(b'\n', &mut line)).await {
+            Ok(n) => {
+                n?;
+            }
+            Err(_) => {
+                tracing::warn!(account = %actor.account, uid = actor.uid, "operators' socket: a request did not arrive whole within [daemon] request_timeout; disconnected");
+                let why = format!(
+                    "request not complete within {} of its first byte ([daemon] request_timeout); \
+                     connection closed: send each request as one line",
+                    humantime::format_duration(limits.request_timeout)
+                );
+                return farewell(&mut write, ServiceError::Input(why)).await;
+            }
+        }
+        if line.len() as u64 > max {
+            tracing::warn!(account = %actor.account, uid = actor.uid, role = %actor.role, limit = max, "operators' socket: an oversized request was refused; disconnected");
+            let why = format!(
+                "request refused: larger than {}, the most the daemon reads in one request from role {}{}; connection closed",
+                size(max),
+                actor.role,
+                if actor.role.allows(Permission::Import) {
+                    " (split the import file)"
+                } else {
+                    " (only roles that may import send more)"
+                }
+            );
+            return farewell(&mut write, ServiceError::Input(why)).await;
         }
         let (request, declared) = match protocol::decode_line(&line) {
             Ok(r) => r,
             Err(e) => {
                 let reply = Reply::from(ServiceError::Input(format!("malformed request: {e}")));
-                send(&mut write, &reply).await?;
+                send(&mut write, &reply, limits.idle_timeout).await?;
                 continue;
             }
         };
@@ -179,34 +281,44 @@ async fn connection(
                     actor.account
                 ));
             }
-            send(&mut write, &reply).await?;
+            send(&mut write, &reply, limits.idle_timeout).await?;
             continue;
         }
         if let Request::Watch = request {
-            return watch_changes(&svc, &actor, &mut write, stop).await;
+            return watch_changes(&svc, &actor, &mut write, limits.idle_timeout, stop).await;
         }
         let reply = Reply::from_result(svc.handle(&actor.for_request(), request).await);
-        send(&mut write, &reply).await?;
+        send(&mut write, &reply, limits.idle_timeout).await?;
     }
+}
+
+/// The last word before the daemon hangs up on a client: said if the client can take it
+/// within a second, then the connection closes either way.
+async fn farewell(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    why: ServiceError,
+) -> anyhow::Result<()> {
+    send(write, &Reply::from(why), Duration::from_secs(1)).await
 }
 
 async fn watch_changes(
     svc: &Service,
     actor: &Actor,
     write: &mut tokio::net::unix::OwnedWriteHalf,
+    drain: Duration,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut feed = match svc.watch(actor).await {
         Ok(f) => f,
-        Err(e) => return send(write, &Reply::from(e)).await,
+        Err(e) => return send(write, &Reply::from(e), drain).await,
     };
     loop {
         tokio::select! {
             ev = feed.next() => match ev {
-                Some(Ok(ev)) => send(write, &Reply::Ok { result: serde_json::to_value(ev)? }).await?,
+                Some(Ok(ev)) => send(write, &Reply::Ok { result: serde_json::to_value(ev)? }, drain).await?,
                 // The feed cannot go on (the changed row could not be read): say so and
                 // end it; the client re-subscribes and re-lists.
-                Some(Err(e)) => return send(write, &Reply::from(e)).await,
+                Some(Err(e)) => return send(write, &Reply::from(e), drain).await,
                 None => return Ok(()),
             },
             _ = stop.changed() => return Ok(()),
@@ -214,9 +326,17 @@ async fn watch_changes(
     }
 }
 
-async fn send(write: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -> anyhow::Result<()> {
+/// Writes one reply line; a client that leaves it unread for `drain` is given up on, so it
+/// cannot hold its connection slot by not reading.
+async fn send(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    reply: &Reply,
+    drain: Duration,
+) -> anyhow::Result<()> {
     let mut bytes = serde_json::to_vec(reply)?;
     bytes.push(b'\n');
-    write.write_all(&bytes).await?;
+    timeout(drain, write.write_all(&bytes))
+        .await
+        .map_err(|_| anyhow::anyhow!("the client did not read its reply within {drain:?}"))??;
     Ok(())
 }

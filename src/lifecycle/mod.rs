@@ -84,8 +84,8 @@ impl Engine {
         clients: Clients,
         missing: Missing,
     ) -> Engine {
-        let metrics = Arc::new(Metrics::new());
-        let writer = writer::Writer::start(store.clone(), metrics.clone());
+        let metrics = Arc::new(Metrics::new(store.write_health()));
+        let writer = writer::Writer::start(store.clone());
         Engine {
             store,
             vault: Arc::new(vault),
@@ -127,11 +127,10 @@ impl Engine {
         self.relayed.store(on, Ordering::Relaxed);
     }
 
-    /// Appends an audit event inside `tx`, counting failures for `/metrics`.
+    /// Appends an audit event inside `tx` (a failure is counted for `/metrics` when the
+    /// transaction is dropped uncommitted).
     pub async fn audit(&self, tx: &mut Tx, ev: &AuditEvent) -> anyhow::Result<AuditRecord> {
-        tx.audit(ev).await.inspect_err(|_| {
-            self.metrics.audit_write_failures.inc();
-        })
+        tx.audit(ev).await
     }
 
     pub fn refresh_config(&self) -> &RefreshConfig {

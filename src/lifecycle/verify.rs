@@ -152,19 +152,20 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         let outcome = match result {
             Ok(Ok(info)) => {
+                let company_name = storable_company_name(&info.company_name);
                 tx.record_sync(
                     rec.id,
                     now,
                     SyncStatus::Ok,
                     "CompanyInfo answered",
-                    Some(&info.company_name),
+                    Some(&company_name),
                     info.intuit_tid.as_deref(),
                     None,
                 )
                 .await?;
                 ev.intuit_tid = info.intuit_tid.clone();
                 VerifyOutcome::Ok {
-                    company_name: info.company_name,
+                    company_name,
                     intuit_tid: info.intuit_tid,
                 }
             }
@@ -207,6 +208,14 @@ impl Engine {
     }
 }
 
+/// The company name as kept: the customer sets it in QuickBooks, so it may be of any
+/// length and hold anything. It is cut to the length a tenant may have, and NUL (which
+/// PostgreSQL cannot store) becomes U+FFFD; other controls are kept as given and escaped
+/// wherever a name is shown.
+fn storable_company_name(name: &str) -> String {
+    crate::text::truncate_chars(name, crate::domain::MAX_NAME_CHARS).replace('\0', "\u{fffd}")
+}
+
 pub fn describe_refresh(o: &RefreshOutcome) -> String {
     match o {
         RefreshOutcome::Refreshed { .. } => "refreshed".into(),
@@ -221,5 +230,22 @@ pub fn describe_refresh(o: &RefreshOutcome) -> String {
         RefreshOutcome::Skipped { reason } => reason.clone(),
         RefreshOutcome::Busy { holder } => format!("busy: held by {holder}"),
         RefreshOutcome::Error { detail } => format!("error: {detail}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_company_name_is_stored_capped_and_without_nul() {
+        let huge = "n".repeat(1_000_000);
+        let kept = storable_company_name(&huge);
+        assert_eq!(kept.chars().count(), crate::domain::MAX_NAME_CHARS);
+        assert_eq!(
+            storable_company_name("a\0b\u{1b}[2J"),
+            "a\u{fffd}b\u{1b}[2J"
+        );
+        assert_eq!(storable_company_name("Acme"), "Acme");
     }
 }

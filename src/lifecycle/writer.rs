@@ -7,11 +7,9 @@
 
 use crate::audit::AuditEvent;
 use crate::domain::ErrorClass;
-use crate::metrics::Metrics;
 use crate::store::{Change, Store, TokenUpdate};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
-use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most writes committed together.
@@ -59,9 +57,9 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(store: Store, metrics: Arc<Metrics>) -> Writer {
+    pub(crate) fn start(store: Store) -> Writer {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(store, metrics, rx));
+        tokio::spawn(run(store, rx));
         Writer { tx }
     }
 
@@ -77,7 +75,7 @@ impl Writer {
     }
 }
 
-async fn run(store: Store, metrics: Arc<Metrics>, mut rx: mpsc::UnboundedReceiver<Job>) {
+async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Job>) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -87,7 +85,7 @@ async fn run(store: Store, metrics: Arc<Metrics>, mut rx: mpsc::UnboundedReceive
             }
         }
         let ops: Vec<&Op> = jobs.iter().map(|j| &j.op).collect();
-        match apply(&store, &metrics, &ops).await {
+        match apply(&store, &ops).await {
             Ok(results) => {
                 for (job, r) in jobs.into_iter().zip(results) {
                     let _ = job.reply.send(Ok(r));
@@ -97,9 +95,7 @@ async fn run(store: Store, metrics: Arc<Metrics>, mut rx: mpsc::UnboundedReceive
             // own, so only the culprit reports the error.
             Err(_) if jobs.len() > 1 => {
                 for job in jobs {
-                    let r = apply(&store, &metrics, &[&job.op])
-                        .await
-                        .map(|mut v| v.remove(0));
+                    let r = apply(&store, &[&job.op]).await.map(|mut v| v.remove(0));
                     let _ = job.reply.send(r);
                 }
             }
@@ -112,11 +108,7 @@ async fn run(store: Store, metrics: Arc<Metrics>, mut rx: mpsc::UnboundedReceive
     }
 }
 
-async fn apply(
-    store: &Store,
-    metrics: &Metrics,
-    ops: &[&Op],
-) -> anyhow::Result<Vec<(Applied, Vec<Change>)>> {
+async fn apply(store: &Store, ops: &[&Op]) -> anyhow::Result<Vec<(Applied, Vec<Change>)>> {
     let mut tx = store.begin().await?;
     // Successes (the bulk of the traffic) go in multi-row statements; failures one by one.
     let successes: Vec<(i64, &str, &TokenUpdate)> = ops
@@ -174,9 +166,7 @@ async fn apply(
         .filter(|(_, a)| **a == Applied::Done)
         .map(|(op, _)| op.event())
         .collect();
-    tx.audit_many(&events).await.inspect_err(|_| {
-        metrics.audit_write_failures.inc();
-    })?;
+    tx.audit_many(&events).await?;
     let mut changes = tx.commit().await?.into_iter();
     Ok(applied
         .into_iter()

@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod protocol;
+mod refusals;
 mod views;
 mod watch;
 
@@ -85,6 +86,7 @@ pub struct Service {
     engine: Arc<Engine>,
     /// How many connections one bulk call works on at once.
     parallelism: usize,
+    refusals: Arc<refusals::Refusals>,
 }
 
 impl Service {
@@ -96,7 +98,7 @@ impl Service {
         let vault = Vault::from_config(config.vault()?, &config.source)?;
         let (clients, missing) = Engine::clients(config)?;
         let db = config.database()?;
-        let store = Store::connect(&db.url, db.max_connections).await?;
+        let store = Store::connect(db, config.daemon.file_group.as_deref()).await?;
         store.migrate().await?;
         Ok(Service::with_parts(
             config, store, vault, clock, clients, missing,
@@ -119,6 +121,7 @@ impl Service {
         Service {
             engine: Arc::new(Engine::new(config, store, vault, clock, clients, missing)),
             parallelism,
+            refusals: Arc::default(),
         }
     }
 
@@ -130,21 +133,58 @@ impl Service {
         &self.engine.store
     }
 
-    /// Refuses a caller whose role lacks `p`, recording the refusal.
+    /// Refuses a caller whose role lacks `p`. The refusal is recorded as `denied`, or, when
+    /// the same caller was refused the same action within the minute, counted into the
+    /// summary recorded when that minute is over (see `refusals`).
     async fn authorize(&self, caller: &Actor, p: Permission, what: &str) -> Result<()> {
         if caller.role.allows(p) {
             return Ok(());
         }
-        let mut ev = AuditEvent::new(self.engine.clock.now(), caller, what, Outcome::Denied);
-        ev.reason = Some(format!("role {} lacks permission for {what}", caller.role));
-        let mut tx = self.store().begin().await?;
-        self.engine.audit(&mut tx, &ev).await?;
-        self.engine.published(tx.commit().await?);
+        let now = self.engine.clock.now();
+        if let refusals::Verdict::Record { closed } = self.refusals.refuse(caller, what, now) {
+            let mut ev = AuditEvent::new(now, caller, what, Outcome::Denied);
+            ev.reason = Some(format!("role {} lacks permission for {what}", caller.role));
+            let mut events: Vec<AuditEvent> = closed.iter().map(|s| s.event(now)).collect();
+            events.push(ev);
+            if let Err(e) = self.record_refusals(&events).await {
+                self.refusals.unrecorded(caller, what);
+                self.refusals.unwritten(closed.into_iter().collect());
+                return Err(e.into());
+            }
+        }
         Err(ServiceError::Denied {
             account: caller.account.clone(),
             role: caller.role,
             what: what.to_string(),
         })
+    }
+
+    async fn record_refusals(&self, events: &[AuditEvent]) -> anyhow::Result<()> {
+        let mut tx = self.store().begin().await?;
+        for ev in events {
+            self.engine.audit(&mut tx, ev).await?;
+        }
+        self.engine.published(tx.commit().await?);
+        Ok(())
+    }
+
+    /// Records the summaries of refusals counted in windows that have closed, or in every
+    /// window when `all` (at shutdown). Returns how many summaries were recorded; those
+    /// that could not be written are kept for the next call.
+    pub async fn record_counted_refusals(&self, all: bool) -> anyhow::Result<usize> {
+        let now = self.engine.clock.now();
+        let due = self.refusals.due(now, all);
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let events: Vec<AuditEvent> = due.iter().map(|s| s.event(now)).collect();
+        match self.record_refusals(&events).await {
+            Ok(()) => Ok(due.len()),
+            Err(e) => {
+                self.refusals.unwritten(due);
+                Err(e)
+            }
+        }
     }
 
     /// Records what a caller was shown, so auditors see every request, not only the

@@ -61,7 +61,7 @@ impl Store {
         let before = self.applied_migrations().await.unwrap_or(0);
         match self {
             Store::Sqlite(s) => migrator(SQLITE).run(&s.pool).await,
-            Store::Postgres(p) => migrator(POSTGRES).run(p).await,
+            Store::Postgres(p) => migrator(POSTGRES).run(&p.pool).await,
         }
         .context("database migration failed")?;
         let after = self.applied_migrations().await?;

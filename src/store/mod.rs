@@ -4,18 +4,22 @@
 //! each body for both backends so the type checker sees each concretely.
 
 mod connections;
+mod health;
 mod migrate;
 mod rows;
 mod schedule;
 
+pub use health::{CauseLabel, WriteCause, WriteHealth};
 pub use rows::{ConnectionFilter, ConnectionRecord, NewConnection, SealedTokens, TokenUpdate};
 pub use schedule::Claimed;
 
+use crate::config::ConfigError;
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +31,13 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub enum Store {
     Sqlite(SqliteStore),
-    Postgres(PgPool),
+    Postgres(PgStore),
+}
+
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pub pool: PgPool,
+    health: Arc<WriteHealth>,
 }
 
 /// A SQLite pool and the gate its writers pass one at a time.
@@ -42,6 +52,7 @@ pub enum Store {
 pub struct SqliteStore {
     pub pool: SqlitePool,
     gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    health: Arc<WriteHealth>,
 }
 
 impl SqliteStore {
@@ -59,32 +70,41 @@ macro_rules! dispatch {
                 let $c = &s.pool;
                 $body
             }
-            $crate::store::Store::Postgres($c) => $body,
+            $crate::store::Store::Postgres(s) => {
+                let $c = &s.pool;
+                $body
+            }
         }
     };
 }
 
 /// Same as `dispatch!`, for a single-statement write: on SQLite it waits for this
-/// process's write turn first (see `SqliteStore`).
+/// process's write turn first (see `SqliteStore`). A failure the storage caused is
+/// recorded in the store's write health and named in the error.
 macro_rules! dispatch_write {
-    ($on:expr, $c:ident => $body:expr) => {
-        match $on {
+    ($on:expr, $c:ident => $body:expr) => {{
+        let r = match $on {
             $crate::store::Store::Sqlite(s) => {
                 let _turn = s.write_turn().await;
                 let $c = &s.pool;
                 $body
             }
-            $crate::store::Store::Postgres($c) => $body,
-        }
-    };
+            $crate::store::Store::Postgres(s) => {
+                let $c = &s.pool;
+                $body
+            }
+        };
+        $on.checked(r)
+    }};
 }
 pub(crate) use dispatch;
 pub(crate) use dispatch_write;
 
-/// Same as `dispatch!`, for an open transaction.
+/// Same as `dispatch!`, for an open transaction. A failure the storage caused is recorded
+/// in the store's write health and named in the error.
 macro_rules! dispatch_tx {
-    ($on:expr, $c:ident => $body:expr) => {
-        match &mut $on.inner {
+    ($on:expr, $c:ident => $body:expr) => {{
+        let r = match &mut $on.inner {
             $crate::store::TxInner::Sqlite(t) => {
                 let $c = &mut **t;
                 $body
@@ -93,8 +113,9 @@ macro_rules! dispatch_tx {
                 let $c = &mut **t;
                 $body
             }
-        }
-    };
+        };
+        $on.checked(r)
+    }};
 }
 pub(crate) use dispatch_tx;
 
@@ -122,11 +143,29 @@ pub struct Tx {
     /// at once, so the next writer may briefly meet SQLite's busy handler: correct, only
     /// slower. Paths that abandon a transaction on purpose call `rollback`.
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    health: Arc<WriteHealth>,
+    pub(crate) audit: health::PendingAudit,
 }
 
 pub(crate) enum TxInner {
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// A read-only transaction (see `Store::snapshot`). Dropping it ends it.
+pub(crate) struct Snapshot {
+    pub(crate) inner: TxInner,
+}
+
+impl Snapshot {
+    /// Ends the transaction now rather than when the connection is next used.
+    pub(crate) async fn end(self) -> anyhow::Result<()> {
+        match self.inner {
+            TxInner::Sqlite(t) => t.rollback().await,
+            TxInner::Postgres(t) => t.rollback().await,
+        }
+        .context("cannot end the read transaction")
+    }
 }
 
 /// Something subscribers (the TUI, `watch`) want to hear about: an audit event was
@@ -141,9 +180,21 @@ pub struct Change {
 pub const NOTIFY_CHANNEL: &str = "qbo_console_changes";
 
 impl Store {
-    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+    /// Opens the database `db` names. A SQLite file is created here, before SQLite sees
+    /// it, owner-only (or 0640 for `file_group`), and refused when open to others.
+    pub async fn connect(
+        db: &crate::config::DatabaseConfig,
+        file_group: Option<&str>,
+    ) -> anyhow::Result<Store> {
+        let url = db.url.as_str();
+        let max_connections = db.max_connections;
         let shown = crate::config::redact_url(url);
         if url.starts_with("sqlite:") {
+            let file = crate::config::sqlite_file(url)
+                .map_err(|m| ConfigError(format!("[database] url {shown:?}: {m}")))?;
+            if let Some(path) = &file {
+                crate::file_modes::NewFiles { group: file_group }.prepare_database(path)?;
+            }
             let opts = SqliteConnectOptions::from_str(url)
                 .with_context(|| format!("database url {shown} is not a valid SQLite URL"))?
                 .create_if_missing(true)
@@ -155,23 +206,51 @@ impl Store {
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(60))
+                .after_release(|c, _| Box::pin(release_outside_transaction(c)))
                 .connect_with(opts)
                 .await
                 .with_context(|| format!("cannot open SQLite database {shown}"))?;
             Ok(Store::Sqlite(SqliteStore {
                 pool,
                 gate: Default::default(),
+                health: Default::default(),
             }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)
                 .with_context(|| format!("database url {shown} is not a valid PostgreSQL URL"))?;
-            let pool = PgPoolOptions::new()
+            let server = format!("{}:{}", opts.get_host(), opts.get_port());
+            // The pool retries a refused connection until its acquire timeout, and a host
+            // that drops packets holds the TCP handshake for minutes: bound the first
+            // connection by what the operator chose, and name the server that did not answer.
+            let connecting = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(60))
-                .connect_with(opts)
-                .await
-                .with_context(|| format!("cannot connect to PostgreSQL at {shown}"))?;
-            Ok(Store::Postgres(pool))
+                .after_release(|c, _| Box::pin(release_outside_transaction(c)))
+                .connect_with(opts);
+            let wait = humantime::format_duration(db.connect_timeout);
+            let pool = match tokio::time::timeout(db.connect_timeout, connecting).await {
+                Ok(Ok(pool)) => pool,
+                Ok(Err(e)) => {
+                    return Err(ConfigError(format!(
+                        "cannot connect to PostgreSQL at {server} ([database] url {shown}): {}; \
+                         check the url and that the server accepts connections",
+                        e.to_string().replace('\n', " ")
+                    ))
+                    .into())
+                }
+                Err(_) => {
+                    return Err(ConfigError(format!(
+                        "no answer from PostgreSQL at {server} within {wait} ([database] url \
+                         {shown}); check that the server runs and is reachable from here, or \
+                         raise [database] connect_timeout"
+                    ))
+                    .into())
+                }
+            };
+            Ok(Store::Postgres(PgStore {
+                pool,
+                health: Default::default(),
+            }))
         } else {
             anyhow::bail!("database url {shown}: unsupported scheme; use sqlite://PATH or postgres://USER@HOST/DB")
         }
@@ -200,6 +279,7 @@ impl Store {
             }
             Store::Postgres(p) => {
                 let t = p
+                    .pool
                     .begin()
                     .await
                     .context("cannot start a database transaction")?;
@@ -210,7 +290,64 @@ impl Store {
             inner,
             changes: Vec::new(),
             _turn: turn,
+            health: self.write_health_arc(),
+            audit: health::PendingAudit::new(self.write_health_arc()),
         })
+    }
+
+    /// Opens a read-only transaction: every query in it sees the database as of one
+    /// moment, whatever commits meanwhile. SQLite in WAL mode keeps a read transaction's
+    /// snapshot from its first read; PostgreSQL needs REPEATABLE READ (READ COMMITTED
+    /// would take a new snapshot per statement).
+    pub(crate) async fn snapshot(&self) -> anyhow::Result<Snapshot> {
+        let inner = match self {
+            Store::Sqlite(s) => TxInner::Sqlite(
+                s.pool
+                    .begin()
+                    .await
+                    .context("cannot start a read transaction")?,
+            ),
+            Store::Postgres(p) => TxInner::Postgres(
+                p.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await
+                    .context("cannot start a read transaction")?,
+            ),
+        };
+        Ok(Snapshot { inner })
+    }
+
+    /// Whether the database takes writes, as the latest writes found.
+    pub fn write_health(&self) -> &WriteHealth {
+        match self {
+            Store::Sqlite(s) => &s.health,
+            Store::Postgres(p) => &p.health,
+        }
+    }
+
+    fn write_health_arc(&self) -> Arc<WriteHealth> {
+        match self {
+            Store::Sqlite(s) => s.health.clone(),
+            Store::Postgres(p) => p.health.clone(),
+        }
+    }
+
+    /// Names a storage failure in a single-statement write's error and records it.
+    pub(crate) fn checked<T>(&self, r: Result<T, sqlx::Error>) -> anyhow::Result<T> {
+        checked(self.write_health(), r)
+    }
+
+    /// Writes one row and commits, to learn whether the database takes writes again;
+    /// success clears the failing state. A no-op update still writes a page (and on
+    /// PostgreSQL a new row version), so it meets a full disk like any other write.
+    pub async fn probe_write(&self) -> anyhow::Result<()> {
+        let mut tx = self.begin().await?;
+        dispatch_tx!(tx, c => sqlx::query("UPDATE audit_head SET last_seq = last_seq WHERE id = 1")
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        let health = tx.health.clone();
+        tx.commit().await?;
+        health.succeeded();
+        Ok(())
     }
 
     pub async fn close(&self) {
@@ -221,7 +358,14 @@ impl Store {
 impl Tx {
     /// Abandons the transaction and waits for the rollback before the next writer's turn.
     pub async fn rollback(self) -> anyhow::Result<()> {
-        let Tx { inner, _turn, .. } = self;
+        let Tx {
+            inner,
+            _turn,
+            mut audit,
+            ..
+        } = self;
+        // Given up on purpose: its events were never meant to stand alone.
+        audit.pending = false;
         match inner {
             TxInner::Sqlite(t) => t.rollback().await,
             TxInner::Postgres(t) => t.rollback().await,
@@ -231,26 +375,88 @@ impl Tx {
         Ok(())
     }
 
-    /// Commits, returning what changed so the caller can tell subscribers.
+    /// Commits, returning what changed so the caller can tell subscribers. A failed commit
+    /// leaves its connection to the pool's release check (`release_outside_transaction`),
+    /// which closes it if the rollback could not end the transaction.
     pub async fn commit(self) -> anyhow::Result<Vec<Change>> {
         let Tx {
             inner,
             changes,
             _turn,
+            health,
+            mut audit,
         } = self;
-        match inner {
+        let r = match inner {
             TxInner::Sqlite(t) => t.commit().await,
             TxInner::Postgres(t) => t.commit().await,
-        }
-        .context("cannot commit the database transaction")?;
+        };
+        checked(&health, r).context("cannot commit the database transaction")?;
+        audit.pending = false;
         drop(_turn);
+        // Only a commit that wrote something proves the database takes writes.
+        if !changes.is_empty() {
+            health.succeeded();
+        }
         Ok(changes)
     }
+
+    /// Names a storage failure in a statement's error and records it.
+    pub(crate) fn checked<T>(&self, r: Result<T, sqlx::Error>) -> anyhow::Result<T> {
+        checked(&self.health, r)
+    }
+}
+
+fn checked<T>(health: &WriteHealth, r: Result<T, sqlx::Error>) -> anyhow::Result<T> {
+    r.map_err(|e| match WriteCause::of(&e) {
+        Some(cause) => {
+            health.failed(cause, &e);
+            anyhow::Error::from(e).context(cause.explain())
+        }
+        None => e.into(),
+    })
+}
+
+/// The pool's check before a connection is reused. A transaction that failed (its COMMIT
+/// refused by a full disk, say) is rolled back when dropped; but SQLite may already have
+/// rolled it back itself, the ROLLBACK then fails, and the driver still counts the
+/// connection as inside a transaction: reused, every `begin` on it would fail ("non-zero
+/// transaction depth") until a restart. Such a connection is closed instead; the pool opens
+/// a fresh one.
+async fn release_outside_transaction<C: sqlx::Connection>(c: &mut C) -> Result<bool, sqlx::Error> {
+    if c.is_in_transaction() {
+        // A dropped transaction's ROLLBACK is queued on the connection; the ping runs
+        // after it, so the depth read next is the one the rollback left.
+        c.ping().await?;
+    }
+    Ok(!c.is_in_transaction())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::fixed_chunks;
+    use super::{fixed_chunks, Store};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_left_inside_an_ended_transaction_is_not_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/t.db", dir.path().display());
+        // One connection, so the next transaction would get the same one back.
+        let db = crate::config::DatabaseConfig {
+            url,
+            max_connections: 1,
+            connect_timeout: std::time::Duration::from_secs(10),
+        };
+        let store = Store::connect(&db, None).await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        // What SQLite does by itself when a full disk refuses the COMMIT: the transaction
+        // ends, the driver is not told, and the ROLLBACK of the dropped transaction fails.
+        dispatch_tx!(tx, c => sqlx::query("ROLLBACK").execute(c).await.map(|_| ())).unwrap();
+        drop(tx);
+        let tx = store
+            .begin()
+            .await
+            .expect("the next transaction starts on a sound connection");
+        tx.commit().await.unwrap();
+    }
 
     #[test]
     fn fixed_chunks_cover_every_row_once_in_a_few_sizes() {

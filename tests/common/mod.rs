@@ -75,6 +75,26 @@ fn scheduler_section(extra: &str) -> String {
     out
 }
 
+/// Writes a key or client secret file owner-only (0600), as qbo-console requires of them,
+/// whatever the test process's umask.
+pub fn write_secret(path: &Path, contents: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, contents).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// Makes `cmd` run under `mask` (e.g. 0o022, the common default that lets every account
+/// read what a process creates), whatever the test process's own umask.
+pub fn with_umask(cmd: &mut tokio::process::Command, mask: libc::mode_t) {
+    // SAFETY: umask is async-signal-safe and touches only the child's own state.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::umask(mask);
+            Ok(())
+        });
+    }
+}
+
 pub fn postgres_base_url() -> Option<String> {
     std::env::var("QBO_CONSOLE_TEST_DATABASE_URL")
         .ok()
@@ -110,13 +130,30 @@ impl World {
     }
 
     pub async fn start_tuned(opts: SimOptions, t: Tuning) -> World {
-        let sim = sim::start(opts).await.expect("start qbo-sim");
         let dir = tempfile::tempdir().expect("temp dir");
         let db_url = fresh_database(dir.path()).await;
+        Self::start_in(dir, db_url, opts, t).await
+    }
+
+    /// A world on a SQLite file (`qbo.db`) even when the suite runs on PostgreSQL: for
+    /// what only a database file has (its mode, its WAL).
+    pub async fn start_on_sqlite(opts: SimOptions) -> World {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db_url = format!("sqlite://{}/qbo.db", dir.path().display());
+        Self::start_in(dir, db_url, opts, Tuning::default()).await
+    }
+
+    async fn start_in(
+        dir: tempfile::TempDir,
+        db_url: String,
+        opts: SimOptions,
+        t: Tuning,
+    ) -> World {
+        let sim = sim::start(opts).await.expect("start qbo-sim");
         let key = dir.path().join("token.key");
-        std::fs::write(&key, qbo_console::vault::generate_key().as_str()).unwrap();
-        std::fs::write(dir.path().join("sandbox.secret"), SANDBOX_SECRET).unwrap();
-        std::fs::write(dir.path().join("production.secret"), PRODUCTION_SECRET).unwrap();
+        write_secret(&key, qbo_console::vault::generate_key().as_str());
+        write_secret(&dir.path().join("sandbox.secret"), SANDBOX_SECRET);
+        write_secret(&dir.path().join("production.secret"), PRODUCTION_SECRET);
         let base = sim.base_url();
         let d = dir.path().display();
         let config = dir.path().join("qbo-console.toml");
@@ -526,6 +563,9 @@ impl World {
                 out.push_str(&rows.join("\n"));
                 out.push('\n');
             }
+            // Closed, not dropped: a dropped connection closes in the background, and the
+            // test may look at the database's side files (WAL, SHM) next.
+            c.close().await.unwrap();
             out
         }
     }
@@ -615,17 +655,63 @@ pub struct DaemonProc {
 }
 
 impl World {
+    /// Replaces `from` with `to` in the config file as it is now (which must contain it).
+    /// `append_config` starts again from the file as first written.
+    pub fn edit_config(&self, from: &str, to: &str) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        assert!(text.contains(from), "the config has no {from:?}");
+        std::fs::write(&self.config, text.replacen(from, to, 1)).unwrap();
+    }
+
     /// Rewrites the config file as first written plus `extra` (new sections only).
     pub fn append_config(&self, extra: &str) {
         std::fs::write(&self.config, format!("{}\n{extra}\n", self.base_config)).unwrap();
     }
 
+    /// Points the config at another database (a SQLite file elsewhere, say); later
+    /// `append_config` calls keep it.
+    pub fn use_database(&mut self, url: &str) {
+        self.base_config = self.base_config.replace(
+            &format!("url = \"{}\"", self.db_url),
+            &format!("url = \"{url}\""),
+        );
+        self.db_url = url.to_string();
+        std::fs::write(&self.config, &self.base_config).unwrap();
+    }
+
     /// Starts `qbo-console serve` and waits until it says where it listens.
     pub async fn start_daemon(&self, env: &[(&str, &str)]) -> DaemonProc {
-        use tokio::io::AsyncBufReadExt;
         let mut cmd = self.daemon_command(&["serve"]);
-        cmd.envs(env.iter().copied())
-            .stderr(std::process::Stdio::piped())
+        cmd.envs(env.iter().copied());
+        self.start_daemon_from(cmd).await
+    }
+
+    /// Like `start_daemon`, with at most `n` open files (soft and hard limit), as a
+    /// systemd unit's `LimitNOFILE=n` would allow.
+    pub async fn start_daemon_with_open_files(&self, env: &[(&str, &str)], n: u64) -> DaemonProc {
+        let mut cmd = self.daemon_command(&["serve"]);
+        cmd.envs(env.iter().copied());
+        // SAFETY: setrlimit is async-signal-safe and touches only the child being started.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: n,
+                    rlim_max: n,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        self.start_daemon_from(cmd).await
+    }
+
+    /// Starts `cmd` (a `serve` command the test has prepared) and waits until it says where
+    /// it listens.
+    pub async fn start_daemon_from(&self, mut cmd: tokio::process::Command) -> DaemonProc {
+        use tokio::io::AsyncBufReadExt;
+        cmd.stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null());
         let mut child = cmd.spawn().expect("spawn qbo-console serve");
         let stderr = child.stderr.take().unwrap();
@@ -719,4 +805,19 @@ impl DaemonProc {
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
+
+    /// GETs a path on the daemon's HTTP listener: the status and the body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let r = reqwest::get(format!("{}{path}", self.http))
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
+
+/// One sample of an OpenMetrics text, by its series (`name{labels}`); None when absent.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().expect("a metric value is a number"))
 }

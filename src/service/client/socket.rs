@@ -71,10 +71,17 @@ impl SocketClient {
             .map_err(|e| self.unavailable(&e))?;
         let line = protocol::encode_line(req, self.interface)
             .map_err(|e| ClientError::Internal(format!("cannot encode the request: {e}")))?;
-        stream
-            .write_all(&line)
-            .await
-            .map_err(|e| self.lost(Some(e.to_string())))?;
+        if let Err(e) = stream.write_all(&line).await {
+            // The daemon hangs up on a request it refuses before reading it all (one over
+            // its size limit, or over its connection cap), after saying why: read what it
+            // said instead of reporting the broken pipe.
+            if !matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ) {
+                return Err(self.lost(Some(e.to_string())));
+            }
+        }
         Ok(Connection {
             client: self.clone(),
             reader: BufReader::new(stream),

@@ -1,0 +1,85 @@
+//! The HTTP listener's accept loop. axum's `serve` neither bounds how long a client may
+//! take to send its headers nor how many connections it holds, so a slow or idle client
+//! could keep a connection (and a file descriptor) forever. Here hyper's HTTP/1 server gets
+//! a deadline on every request's headers, idle time before them included, and the listener
+//! serves a bounded number of connections at once.
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// From the moment a connection waits for a request to the end of its headers.
+    pub header_timeout: Duration,
+    pub max_connections: usize,
+}
+
+const BUSY: &str =
+    "too many connections to this listener ([daemon] max_http_connections); try again shortly\n";
+
+fn busy_response() -> String {
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Connection: close\r\nContent-Length: {}\r\n\r\n{BUSY}",
+        BUSY.len()
+    )
+}
+
+pub async fn serve(tcp: TcpListener, app: Router, limits: Limits, mut stop: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    loop {
+        let stream = tokio::select! {
+            accepted = tcp.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, most likely: wait for some to be released
+                    // rather than spin.
+                    tracing::warn!(error = %e, "accept on the HTTP listener failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(
+                cap = limits.max_connections,
+                "HTTP listener at its connection cap ([daemon] max_http_connections); a client was turned away"
+            );
+            // Best effort and never blocking: a fresh socket's send buffer is empty.
+            let _ = stream.try_write(busy_response().as_bytes());
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            let ended = tokio::select! {
+                r = conn.as_mut() => Some(r),
+                _ = stop.changed() => None,
+            };
+            let result = match ended {
+                Some(r) => r,
+                // Shutting down: finish the request in hand, take no other.
+                None => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "HTTP connection ended");
+            }
+            drop(slot);
+        });
+    }
+}

@@ -1,0 +1,248 @@
+//! Refusals on the record without letting one caller grow the audit log without bound.
+//! The first refusal of a caller (account, uid, role) for an action opens a one-minute
+//! window and is recorded as its own `denied` event; further refusals in that window are
+//! only counted, and one `denied` summary with their number and time span is recorded when
+//! the window closes (swept by the daemon, or at that caller's next refusal) or at
+//! shutdown. Every refusal stays provable: the first one by its event, the rest by the
+//! count, at most two events per caller, action and minute. Windows follow the engine
+//! clock, so tests can move them.
+
+use crate::audit::{AuditEvent, Outcome};
+use crate::identity::Actor;
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+/// How long refusals after a recorded one are counted instead of recorded.
+pub fn window() -> Duration {
+    Duration::seconds(60)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    uid: u32,
+    account: String,
+    role: &'static str,
+    action: String,
+}
+
+impl Key {
+    fn of(caller: &Actor, action: &str) -> Key {
+        Key {
+            uid: caller.uid,
+            account: caller.account.clone(),
+            role: caller.role.as_str(),
+            action: action.to_string(),
+        }
+    }
+}
+
+struct Window {
+    opened: DateTime<Utc>,
+    counted: Option<Summary>,
+}
+
+/// Refusals counted but not yet on the record.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The caller as of its latest counted refusal.
+    actor: Actor,
+    action: String,
+    count: u64,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+}
+
+impl Summary {
+    /// The `denied` event that puts these refusals on the record, stamped `at`.
+    pub fn event(&self, at: DateTime<Utc>) -> AuditEvent {
+        let caller = Actor {
+            // One event for many requests: none of their ids stands for the rest.
+            request_id: None,
+            ..self.actor.clone()
+        };
+        let mut ev = AuditEvent::new(at, &caller, &self.action, Outcome::Denied);
+        let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+        ev.reason = Some(format!(
+            "{} further refusal{} of {} between {} and {}: role {} lacks permission for {}",
+            self.count,
+            if self.count == 1 { "" } else { "s" },
+            self.action,
+            stamp(self.first),
+            stamp(self.last),
+            self.actor.role,
+            self.action
+        ));
+        ev
+    }
+}
+
+/// What to do with one refusal.
+pub enum Verdict {
+    /// Record it as its own event, after the summary of the caller's window that closed.
+    Record { closed: Option<Summary> },
+    /// Counted in an open window; nothing to write now.
+    Counted,
+}
+
+#[derive(Default)]
+pub struct Refusals {
+    windows: Mutex<HashMap<Key, Window>>,
+    /// Summaries whose write failed, tried again at the next sweep.
+    unwritten: Mutex<Vec<Summary>>,
+}
+
+/// The maps stay consistent whatever a panicking holder did: each change to them is a
+/// single insert or remove.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Refusals {
+    pub fn refuse(&self, caller: &Actor, action: &str, now: DateTime<Utc>) -> Verdict {
+        let key = Key::of(caller, action);
+        let mut windows = lock(&self.windows);
+        match windows.get_mut(&key) {
+            Some(w) if now < w.opened + window() => {
+                match &mut w.counted {
+                    Some(s) => {
+                        s.count += 1;
+                        s.last = now;
+                        s.actor = caller.clone();
+                    }
+                    None => {
+                        w.counted = Some(Summary {
+                            actor: caller.clone(),
+                            action: action.to_string(),
+                            count: 1,
+                            first: now,
+                            last: now,
+                        })
+                    }
+                }
+                Verdict::Counted
+            }
+            Some(w) => {
+                let closed = w.counted.take();
+                w.opened = now;
+                Verdict::Record { closed }
+            }
+            None => {
+                windows.insert(
+                    key,
+                    Window {
+                        opened: now,
+                        counted: None,
+                    },
+                );
+                Verdict::Record { closed: None }
+            }
+        }
+    }
+
+    /// The record of a refusal could not be written: the caller's next refusal is recorded
+    /// again rather than counted against an event that does not exist. (Refusals already
+    /// counted meanwhile keep their window, and reach the record with its summary.)
+    pub fn unrecorded(&self, caller: &Actor, action: &str) {
+        let key = Key::of(caller, action);
+        let mut windows = lock(&self.windows);
+        if windows.get(&key).is_some_and(|w| w.counted.is_none()) {
+            windows.remove(&key);
+        }
+    }
+
+    /// Takes the summaries due: those of windows closed by `now` (every window when `all`,
+    /// at shutdown), and those whose write failed before.
+    pub fn due(&self, now: DateTime<Utc>, all: bool) -> Vec<Summary> {
+        let mut out = std::mem::take(&mut *lock(&self.unwritten));
+        lock(&self.windows).retain(|_, w| {
+            if all || now >= w.opened + window() {
+                out.extend(w.counted.take());
+                false
+            } else {
+                true
+            }
+        });
+        out
+    }
+
+    /// Summaries that could not be written now, for the next sweep.
+    pub fn unwritten(&self, summaries: Vec<Summary>) {
+        lock(&self.unwritten).extend(summaries);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{Interface, Role};
+
+    fn caller(account: &str) -> Actor {
+        Actor {
+            account: account.into(),
+            uid: 4242,
+            ssh_client: None,
+            interface: Interface::Cli,
+            role: Role::Unmapped,
+            request_id: Some("r".into()),
+        }
+    }
+
+    #[test]
+    fn one_refusal_a_minute_is_recorded_and_the_rest_are_counted_into_its_summary() {
+        let r = Refusals::default();
+        let t0 = Utc::now();
+        let mallory = caller("mallory");
+        assert!(matches!(
+            r.refuse(&mallory, "list", t0),
+            Verdict::Record { closed: None }
+        ));
+        for i in 1..=9 {
+            let t = t0 + Duration::seconds(i);
+            assert!(matches!(r.refuse(&mallory, "list", t), Verdict::Counted));
+        }
+        // Another action, another caller: windows of their own.
+        assert!(matches!(
+            r.refuse(&mallory, "show", t0),
+            Verdict::Record { closed: None }
+        ));
+        assert!(matches!(
+            r.refuse(&caller("eve"), "list", t0),
+            Verdict::Record { closed: None }
+        ));
+        assert!(r.due(t0 + Duration::seconds(59), false).is_empty());
+        match r.refuse(&mallory, "list", t0 + window()) {
+            Verdict::Record { closed: Some(s) } => {
+                assert_eq!(
+                    (s.count, s.first, s.last),
+                    (9, t0 + Duration::seconds(1), t0 + Duration::seconds(9))
+                );
+                let ev = s.event(t0 + window());
+                assert_eq!(ev.outcome, Outcome::Denied);
+                assert_eq!(ev.request_id, None);
+                assert!(ev
+                    .reason
+                    .unwrap()
+                    .starts_with("9 further refusals of list between "));
+            }
+            _ => panic!("the refusal after the window is recorded, with the window's summary"),
+        }
+        // Windows with nothing counted close without a summary.
+        assert!(r.due(t0 + window() * 3, false).is_empty());
+    }
+
+    #[test]
+    fn shutdown_takes_the_summaries_of_open_windows() {
+        let r = Refusals::default();
+        let t0 = Utc::now();
+        let mallory = caller("mallory");
+        r.refuse(&mallory, "list", t0);
+        r.refuse(&mallory, "list", t0);
+        assert!(r.due(t0, false).is_empty());
+        let due = r.due(t0, true);
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].count, 1);
+        r.unwritten(due);
+        assert_eq!(r.due(t0, false).len(), 1, "a failed write is tried again");
+    }
+}

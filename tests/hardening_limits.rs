@@ -1,0 +1,378 @@
+//! Limits a hostile or careless client meets: a request must arrive whole in time on both
+//! listeners, a caller no role is mapped to cannot make the daemon buffer more than a few
+//! kilobytes, one listener's clients cannot use up the connections the other needs, and
+//! refusals reach the audit log without flooding it.
+
+mod common;
+
+use common::World;
+use qbo_console::identity::{Actor, Interface, Role};
+use qbo_console::service::Request;
+use qbo_console::sim::SimOptions;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
+
+fn me() -> String {
+    qbo_console::identity::account_name(unsafe { libc::getuid() })
+}
+
+/// Reads until the daemon closes the connection; fails if it has not within `within`.
+async fn read_to_close<R: tokio::io::AsyncRead + Unpin>(r: &mut R, within: Duration) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, r.read(&mut buf)).await {
+            Err(_) => panic!(
+                "the daemon kept the connection open for {within:?}; it had sent {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+            Ok(Ok(0)) | Ok(Err(_)) => return String::from_utf8_lossy(&got).into_owned(),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// The socket's host part of `http://127.0.0.1:port`.
+fn http_addr(d: &common::DaemonProc) -> String {
+    d.http.trim_start_matches("http://").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_sends_half_a_request_is_disconnected_within_the_timeout_on_both_listeners() {
+    let w = World::start(SimOptions::default()).await;
+    w.append_config(&format!("[roles]\nadmin = [\"{}\"]\n", me()));
+    let d = w
+        .start_daemon(&[
+            ("QBO_CONSOLE__DAEMON__REQUEST_TIMEOUT", "1s"),
+            ("QBO_CONSOLE__DAEMON__IDLE_TIMEOUT", "2s"),
+        ])
+        .await;
+    // Generous against a loaded machine, far below "forever".
+    let within = Duration::from_secs(15);
+
+    // The socket: half a request, then silence.
+    let mut s = UnixStream::connect(w.socket()).await.unwrap();
+    s.write_all(b"{\"op\":\"li").await.unwrap();
+    let said = read_to_close(&mut s, within).await;
+    assert!(
+        said.contains("request not complete within 1s")
+            && said.contains("[daemon] request_timeout"),
+        "{said}"
+    );
+
+    // A slowloris that keeps sending, a byte at a time, never finishing its line.
+    let mut s = UnixStream::connect(w.socket()).await.unwrap();
+    let (mut r, mut wr) = s.split();
+    let drip = async {
+        for b in b"{\"op\":\"list\",\"status\":\"active\"            "
+            .iter()
+            .cycle()
+        {
+            if wr.write_all(&[*b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    // The drip stops once its writes fail, that is once the daemon has hung up.
+    let (said, ()) = tokio::join!(read_to_close(&mut r, within), drip);
+    assert!(said.contains("[daemon] request_timeout"), "{said:?}");
+    drop(s);
+
+    // A connection that never asks anything is closed after the idle timeout.
+    let mut s = UnixStream::connect(w.socket()).await.unwrap();
+    let said = read_to_close(&mut s, within).await;
+    assert!(said.contains("[daemon] idle_timeout"), "{said}");
+
+    // HTTP: headers begun and never finished.
+    let mut t = TcpStream::connect(http_addr(&d)).await.unwrap();
+    t.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .unwrap();
+    read_to_close(&mut t, within).await;
+
+    // HTTP slowloris: one header byte at a time keeps no connection alive past the timeout.
+    let mut t = TcpStream::connect(http_addr(&d)).await.unwrap();
+    let (mut r, mut wr) = t.split();
+    let drip = async {
+        wr.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+        for b in b"X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+            .iter()
+            .cycle()
+        {
+            if wr.write_all(&[*b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::join!(read_to_close(&mut r, within), drip);
+
+    // An HTTP connection that sends nothing at all is closed too.
+    let mut t = TcpStream::connect(http_addr(&d)).await.unwrap();
+    read_to_close(&mut t, within).await;
+
+    // Whole requests are served as before, on both listeners.
+    let health = reqwest::get(format!("{}/healthz", d.http)).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let who = w.via_daemon(&["list"]).await;
+    assert!(who.status.success(), "{}", common::stderr(&who));
+    assert!(d.stop(&w).await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unmapped_caller_cannot_make_the_daemon_buffer_more_than_the_small_limit() {
+    let w = World::start(SimOptions::default()).await;
+    // This test's account is in no role.
+    w.append_config("[roles]\nadmin = [\"somebody-else\"]\n");
+    let d = w.start_daemon(&[]).await;
+
+    let s = UnixStream::connect(w.socket()).await.unwrap();
+    let (mut r, mut wr) = s.into_split();
+    // 16 MiB on one line, in 64 KiB pieces, counting what the socket took before the
+    // daemon hung up.
+    let writer = tokio::spawn(async move {
+        let piece = vec![b'a'; 64 * 1024];
+        let mut sent = 0usize;
+        while sent < 16 << 20 {
+            if wr.write_all(&piece).await.is_err() {
+                break;
+            }
+            sent += piece.len();
+        }
+        sent
+    });
+    let said = read_to_close(&mut r, Duration::from_secs(15)).await;
+    let sent = tokio::time::timeout(Duration::from_secs(15), writer)
+        .await
+        .expect("the daemon stopped reading, so the writer must fail")
+        .unwrap();
+    let reply: serde_json::Value = serde_json::from_str(said.lines().next().unwrap_or_default())
+        .unwrap_or_else(|e| {
+            panic!("one JSON reply line, not {said:?}: {e}");
+        });
+    assert_eq!(reply["status"], "error", "{reply}");
+    assert_eq!(reply["kind"], "input", "{reply}");
+    let message = reply["message"].as_str().unwrap();
+    assert!(
+        message.contains("larger than 64 KiB") && message.contains("role unmapped"),
+        "{message}"
+    );
+    assert!(!message.contains("malformed"), "{message}");
+    // What the socket took is what the daemon read (at most the limit and its read buffer)
+    // plus the kernel's socket buffers: far below the 16 MiB offered.
+    assert!(
+        sent < 2 << 20,
+        "the daemon read on after the limit: the client sent {sent} bytes before it hung up"
+    );
+
+    // A request under the limit is still answered, with the refusal the caller deserves.
+    let out = w.via_daemon(&["list"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", common::stderr(&out));
+    assert!(common::stderr(&out).contains("not mapped to any role"));
+
+    // 2,000 refusals from this caller over one connection: every one answered, a bounded
+    // record of them, and the count adds up once the daemon has stopped.
+    let started = Instant::now();
+    let s = UnixStream::connect(w.socket()).await.unwrap();
+    let (r, mut wr) = s.into_split();
+    let mut lines = tokio::io::BufReader::new(r).lines();
+    for _ in 0..2000 {
+        wr.write_all(b"{\"op\":\"list\"}\n").await.unwrap();
+        let reply: serde_json::Value =
+            serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(reply["kind"], "denied", "{reply}");
+    }
+    let minutes = started.elapsed().as_secs() / 60 + 1;
+    assert!(d.stop(&w).await.success());
+    let refusals = refusals_on_record(&w, &me()).await;
+    // The `list` through the CLI above was one refusal more.
+    assert_eq!(refusals.refused, 2001, "{:#?}", refusals.rows);
+    assert!(
+        refusals.rows.len() as u64 <= 2 * (minutes + 1),
+        "{} rows for {minutes} minute(s): {:#?}",
+        refusals.rows.len(),
+        refusals.rows
+    );
+    let v = w.ok(&["audit", "verify"]).await;
+    assert!(v.contains("intact"), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_over_the_roles_limit_is_refused_naming_the_limit_through_the_cli() {
+    let w = World::start(SimOptions::default()).await;
+    w.append_config(&format!("[roles]\nsupport = [\"{}\"]\n", me()));
+    let d = w.start_daemon(&[]).await;
+    // Support may not import, so its requests stay small: a 2 MiB file is refused for its
+    // size, with the limit named, not with a parser's message or a lost connection.
+    let mut csv = String::from("tenant,realm_id,environment,refresh_token\n");
+    let mut i = 0;
+    while csv.len() < 2 << 20 {
+        csv.push_str(&format!("t-{i},{},sandbox,RT1-{i:0>40}\n", 9_000_000 + i));
+        i += 1;
+    }
+    let file = w.path("big.csv");
+    std::fs::write(&file, csv).unwrap();
+    let before = w.snapshot().await;
+    let out = w.via_daemon(&["import", file.to_str().unwrap()]).await;
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("larger than 1 MiB") && err.contains("role support"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(w.snapshot().await, before, "nothing written");
+    assert!(d.stop(&w).await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_200_idle_http_connections_the_operators_socket_still_answers() {
+    let w = World::start(SimOptions::default()).await;
+    w.append_config(&format!("[roles]\nadmin = [\"{}\"]\n", me()));
+    // Few descriptors, as under a tight LimitNOFILE: 200 HTTP clients would use them all
+    // if the listener took every one. The idle clients are not timed out during the test.
+    let cap = 64;
+    let d = w
+        .start_daemon_with_open_files(
+            &[
+                ("QBO_CONSOLE__DAEMON__MAX_HTTP_CONNECTIONS", "64"),
+                ("QBO_CONSOLE__DAEMON__MAX_SOCKET_CONNECTIONS", "16"),
+                ("QBO_CONSOLE__DAEMON__REQUEST_TIMEOUT", "120s"),
+            ],
+            192,
+        )
+        .await;
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(TcpStream::connect(http_addr(&d)).await.unwrap());
+    }
+    // The operators' socket answers while they sit there.
+    let who = tokio::time::timeout(Duration::from_secs(20), w.via_daemon(&["list", "--json"]))
+        .await
+        .expect("the operators' socket must answer while HTTP clients sit idle");
+    assert!(who.status.success(), "{}", common::stderr(&who));
+
+    // The clients over the HTTP cap were told so and let go; those within it stay open.
+    let told = futures_util::future::join_all(idle.iter_mut().map(|t| async move {
+        let mut got = Vec::new();
+        match tokio::time::timeout(Duration::from_secs(3), t.read_to_end(&mut got)).await {
+            Ok(_) => Some(String::from_utf8_lossy(&got).into_owned()),
+            Err(_) => None,
+        }
+    }))
+    .await;
+    let busy = told
+        .iter()
+        .flatten()
+        .filter(|t| t.starts_with("HTTP/1.1 503") && t.contains("max_http_connections"))
+        .count();
+    let open = told.iter().filter(|t| t.is_none()).count();
+    assert_eq!((open, busy), (cap, 200 - cap), "{told:?}");
+
+    // Once they go, HTTP serves again.
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(r) = reqwest::get(format!("{}/healthz", d.http)).await {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "HTTP did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(d.stop(&w).await.success());
+}
+
+/// The `denied` events of one account, and how many refusals they stand for: one for an
+/// event of its own, N for a summary of N further refusals.
+struct Refusals {
+    rows: Vec<serde_json::Value>,
+    refused: u64,
+}
+
+async fn refusals_on_record(w: &World, account: &str) -> Refusals {
+    let rows: Vec<serde_json::Value> = w
+        .audit_events(100_000)
+        .await
+        .into_iter()
+        .filter(|e| e["outcome"] == "denied" && e["actor_account"] == account)
+        .collect();
+    let refused = rows
+        .iter()
+        .map(|e| {
+            let reason = e["reason"].as_str().unwrap_or_default();
+            match reason.split_once(" further refusal") {
+                Some((n, _)) => n.parse::<u64>().unwrap_or_else(|_| panic!("{reason}")),
+                None => 1,
+            }
+        })
+        .sum();
+    Refusals { rows, refused }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_thousand_refusals_from_one_caller_leave_two_rows_a_minute_whose_counts_add_up() {
+    let w = World::start(SimOptions::default()).await;
+    let d = w.in_process().await;
+    let mallory = Actor {
+        account: "mallory".into(),
+        uid: 4242,
+        ssh_client: None,
+        interface: Interface::Cli,
+        role: Role::Unmapped,
+        request_id: None,
+    };
+    // Four minutes of the engine clock, 500 refusals in each, by both ways a refusal is
+    // made: the socket's refusal of an unmapped caller and the service's own check.
+    for minute in 0..4 {
+        for i in 0..500 {
+            let err = if i % 2 == 0 {
+                d.service
+                    .deny_unmapped(&mallory.for_request(), "list")
+                    .await
+            } else {
+                d.service
+                    .handle(
+                        &mallory.for_request(),
+                        Request::List {
+                            status: None,
+                            environment: None,
+                        },
+                    )
+                    .await
+                    .unwrap_err()
+            };
+            assert!(
+                err.to_string().contains("permission denied"),
+                "{minute}/{i}: {err}"
+            );
+        }
+        d.clock.advance(chrono::Duration::seconds(61));
+    }
+    // Nothing counted is left open: the last minute's window has closed and its summary is
+    // recorded by the sweep, as the daemon runs it.
+    assert_eq!(d.service.record_counted_refusals(false).await.unwrap(), 1);
+    assert_eq!(d.service.record_counted_refusals(true).await.unwrap(), 0);
+    let r = refusals_on_record(&w, "mallory").await;
+    assert_eq!(r.refused, 2000, "{:#?}", r.rows);
+    assert_eq!(
+        r.rows.len(),
+        8,
+        "a first refusal and one summary a minute: {:#?}",
+        r.rows
+    );
+    let summary = r
+        .rows
+        .iter()
+        .find(|e| e["reason"].as_str().unwrap().contains("further"))
+        .unwrap();
+    assert_eq!(summary["action"], "list");
+    assert_eq!(summary["role"], "unmapped");
+    assert_eq!(summary["actor_uid"], 4242);
+    let v = w.ok(&["audit", "verify"]).await;
+    assert!(v.contains("intact"), "{v}");
+}
