@@ -3,6 +3,7 @@
 mod args;
 mod client;
 mod demo;
+pub mod demo_world;
 mod render;
 
 pub use args::Cli;
