@@ -220,7 +220,19 @@ async fn an_hour_passes_on_request_and_the_scheduler_refreshes_what_fell_due() {
     });
     assert!(count(&before, expiring_soon) >= 1);
 
+    // Time never runs backwards: the emulator would ignore it and the clocks part.
+    let ahead = w.clock.now() - chrono::Utc::now();
+    w.advance(Duration::hours(-1)).await.expect("advance");
+    assert!(
+        (w.clock.now() - chrono::Utc::now() - ahead)
+            .num_seconds()
+            .abs()
+            < 5
+    );
+    assert!((w.sim.now() - w.clock.now()).num_seconds().abs() < 5);
+
     w.advance(Duration::hours(1)).await.expect("advance");
+    assert!((w.sim.now() - w.clock.now()).num_seconds().abs() < 5);
     let after = list(&w).await;
     let find = |c: &ConnectionView| after.iter().find(|a| a.id == c.id).unwrap();
 

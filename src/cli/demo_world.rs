@@ -153,9 +153,9 @@ struct Planned {
 }
 
 impl DemoWorld {
-    /// The daemon's health and metrics listener.
-    pub fn http_addr(&self) -> std::net::SocketAddr {
-        self.daemon.http_addr
+    /// The daemon itself: its scheduler (paused environments), its HTTP listener.
+    pub fn daemon(&self) -> &Daemon {
+        &self.daemon
     }
 
     /// Moves the emulator's and the daemon's clocks forward by `by` (nothing if it is not
