@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Duration as Span;
 use qbo_console::sim::{
-    self, FaultConfig, FaultKind, PreviousToken, Rotation, SeededGrant, SimEnvironment, SimHandle,
-    SimOptions,
+    self, FaultConfig, FaultKind, GrantSeed, PreviousToken, Rotation, SeededGrant, SimEnvironment,
+    SimHandle, SimOptions,
 };
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
@@ -1037,6 +1037,183 @@ async fn fault_rate_is_a_fraction() {
     let s = e.sim.stats();
     assert_eq!(s.faults_injected, faulted);
     assert_eq!(s.refreshes, 200 - faulted);
+}
+
+#[tokio::test]
+async fn faults_of_one_company_leave_the_other_companies_answered() {
+    let e = env().await;
+    let (sick, well) = (e.seed(), e.seed());
+    e.sim.set_realm_faults(
+        &sick.realm_id,
+        FaultConfig::always(FaultKind::ServiceUnavailable),
+    );
+    assert_eq!(
+        e.refresh(&sick.refresh_token).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        e.company_info(&sick.realm_id, Some(&sick.access_token))
+            .await
+            .status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        e.revoke_json(SANDBOX, &sick.access_token).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let well_rt = e.refresh_ok(&well.refresh_token).await;
+    assert_eq!(
+        e.company_info(&well.realm_id, Some(&well.access_token))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(e.sim.stats().faults_injected, 3);
+
+    // A company's own configuration replaces the global one, also to exempt it.
+    e.sim.set_faults(FaultConfig::always(FaultKind::Garbage));
+    e.sim.set_realm_faults(&well.realm_id, FaultConfig::none());
+    e.refresh_ok(&well_rt).await;
+    e.sim.clear_realm_faults(&well.realm_id);
+    assert_eq!(e.refresh(&well_rt).await.status, StatusCode::OK);
+    assert!(serde_json::from_str::<Value>(&e.refresh(&well_rt).await.body).is_err());
+    e.sim.set_faults(FaultConfig::none());
+    e.sim.clear_realm_faults(&sick.realm_id);
+    e.refresh_ok(&sick.refresh_token).await;
+}
+
+#[tokio::test]
+async fn faults_of_one_company_over_the_control_api() {
+    let e = env().await;
+    let (sick, well) = (e.seed(), e.seed());
+    let path = format!("/_sim/realms/{}/faults", sick.realm_id);
+    let set = e
+        .post_json(&path, json!({"rate": 1.0, "kinds": ["503"]}))
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(
+        e.get(&path).await.json()["kinds"],
+        json!(["service_unavailable"])
+    );
+    assert_eq!(e.get("/_sim/faults").await.json()["rate"], json!(0.0));
+    assert_eq!(
+        e.refresh(&sick.refresh_token).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    e.refresh_ok(&well.refresh_token).await;
+    assert_eq!(
+        e.post_json(&path, json!({"rate": 2.0})).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        e.post_json("/_sim/realms/999/faults", json!({"rate": 1.0}))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let cleared = e.http.delete(e.url(&path)).send().await.expect("DELETE");
+    assert_eq!(cleared.status(), StatusCode::OK);
+    e.refresh_ok(&sick.refresh_token).await;
+}
+
+#[tokio::test]
+async fn a_seeded_grant_can_start_near_its_limits() {
+    let e = env().await;
+    let now = e.sim.now();
+    let five_years = Span::days(5 * 365);
+    let near = e
+        .sim
+        .seed_grant_with(
+            SANDBOX.0,
+            &GrantSeed {
+                consented_at: Some(now - five_years + Span::days(10)),
+                issued_at: Some(now - Span::days(85)),
+                ..GrantSeed::default()
+            },
+        )
+        .expect("seed with a history");
+    assert_eq!(near.issued_at, now - Span::days(85));
+    assert_eq!(near.x_refresh_token_expires_in, 95 * DAY);
+    assert_eq!(near.x_refresh_token_hard_expires_in, 95 * DAY);
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", near.refresh_token.as_str()),
+    ];
+    let a = e.token_with(SANDBOX, &form, true).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let hard = a.json()["x_refresh_token_hard_expires_in"]
+        .as_i64()
+        .unwrap();
+    assert!((10 * DAY - 60..=10 * DAY).contains(&hard), "{hard}");
+    // The access token issued with it expired long ago.
+    assert_eq!(
+        e.company_info(&near.realm_id, Some(&near.access_token))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let lapsed = e
+        .sim
+        .seed_grant_with(
+            SANDBOX.0,
+            &GrantSeed {
+                issued_at: Some(now - Span::days(101)),
+                ..GrantSeed::default()
+            },
+        )
+        .expect("seed with a lapsed token");
+    let dead = e.refresh(&lapsed.refresh_token).await;
+    assert_eq!(error_code(&dead), "invalid_grant", "{}", dead.body);
+
+    for bad in [
+        GrantSeed {
+            issued_at: Some(now + Span::days(1)),
+            ..GrantSeed::default()
+        },
+        GrantSeed {
+            consented_at: Some(now - Span::days(1)),
+            issued_at: Some(now - Span::days(2)),
+            ..GrantSeed::default()
+        },
+    ] {
+        assert!(e.sim.seed_grant_with(SANDBOX.0, &bad).is_err(), "{bad:?}");
+    }
+
+    let over_http = e
+        .post_json(
+            "/_sim/grants",
+            json!({"client_id": SANDBOX.0, "issued_at": (now - Span::days(90)).to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(over_http.status, StatusCode::OK, "{}", over_http.body);
+    let grants: Vec<SeededGrant> = serde_json::from_str(&over_http.body).unwrap();
+    assert!(
+        (grants[0].issued_at - (now - Span::days(90)))
+            .num_milliseconds()
+            .abs()
+            < 1
+    );
+    e.sim.advance(Span::days(11));
+    let dead = e.refresh(&grants[0].refresh_token).await;
+    assert_eq!(error_code(&dead), "invalid_grant", "{}", dead.body);
+}
+
+#[tokio::test]
+async fn a_company_can_exist_before_it_consents() {
+    let e = env().await;
+    let realm = e
+        .sim
+        .add_company(SimEnvironment::Production, "Quiet Harbor Books")
+        .expect("company");
+    assert_eq!(realm.len(), 15);
+    assert_eq!(e.sim.stats().refreshes, 0);
+    let g = e
+        .sim
+        .seed_grant(PRODUCTION.0, Some(&realm), None)
+        .expect("consent");
+    assert_eq!(g.company_name, "Quiet Harbor Books");
+    assert!(e.sim.seed_grant(SANDBOX.0, Some(&realm), None).is_err());
 }
 
 #[tokio::test]

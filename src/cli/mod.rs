@@ -2,6 +2,7 @@
 
 mod args;
 mod demo;
+pub mod demo_world;
 mod render;
 
 pub use args::Cli;

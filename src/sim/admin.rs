@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::http;
 use super::options::{FaultConfig, FaultKind, PreviousToken, Rotation};
-use super::Shared;
+use super::{GrantSeed, Shared};
 
 /// Most grants one control request may seed.
 const MAX_SEED_COUNT: usize = 100_000;
@@ -32,6 +32,12 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/_sim/latency", post(latency))
         .route("/_sim/grants", post(grants))
         .route("/_sim/realms/{realm}/disconnect", post(disconnect))
+        .route(
+            "/_sim/realms/{realm}/faults",
+            post(realm_faults)
+                .get(get_realm_faults)
+                .delete(clear_realm_faults),
+        )
         .route("/_sim/issued_tokens", get(issued_tokens))
 }
 
@@ -121,26 +127,83 @@ async fn get_faults(State(shared): State<Arc<Shared>>) -> Response {
     faults_body(&f)
 }
 
+impl Faults {
+    /// The configuration asked for; an omitted hold keeps `hold`.
+    fn config(self, hold: Duration) -> Result<FaultConfig, String> {
+        let config = FaultConfig {
+            rate: self.rate,
+            // Leaving out the kinds means "all of them".
+            kinds: self.kinds.unwrap_or_else(|| FaultKind::ALL.to_vec()),
+            timeout_hold: self
+                .timeout_hold_ms
+                .map(Duration::from_millis)
+                .unwrap_or(hold),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
 async fn faults(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     let f: Faults = match parse(&body) {
         Ok(f) => f,
         Err(e) => return bad(e),
     };
     let mut st = shared.lock();
-    let config = FaultConfig {
-        rate: f.rate,
-        // Leaving out the kinds means "all of them".
-        kinds: f.kinds.unwrap_or_else(|| FaultKind::ALL.to_vec()),
-        timeout_hold: f
-            .timeout_hold_ms
-            .map(Duration::from_millis)
-            .unwrap_or(st.faults.timeout_hold),
-    };
-    if let Err(e) = config.validate() {
-        return bad(e);
+    match f.config(st.faults.timeout_hold) {
+        Ok(config) => st.faults = config,
+        Err(e) => return bad(e),
     }
-    st.faults = config;
     faults_body(&st.faults)
+}
+
+fn unknown_realm(realm: &str) -> Response {
+    http::json(
+        StatusCode::NOT_FOUND,
+        &json!({ "error": format!("realm {realm} is not known") }),
+    )
+}
+
+/// One company's own faults, in place of the global ones.
+async fn realm_faults(
+    State(shared): State<Arc<Shared>>,
+    Path(realm): Path<String>,
+    body: Bytes,
+) -> Response {
+    let f: Faults = match parse(&body) {
+        Ok(f) => f,
+        Err(e) => return bad(e),
+    };
+    let mut st = shared.lock();
+    if !st.realms.contains_key(&realm) {
+        return unknown_realm(&realm);
+    }
+    let config = match f.config(st.fault_config(Some(&realm)).timeout_hold) {
+        Ok(c) => c,
+        Err(e) => return bad(e),
+    };
+    let body = faults_body(&config);
+    st.realm_faults.insert(realm, config);
+    body
+}
+
+async fn get_realm_faults(
+    State(shared): State<Arc<Shared>>,
+    Path(realm): Path<String>,
+) -> Response {
+    let st = shared.lock();
+    if !st.realms.contains_key(&realm) {
+        return unknown_realm(&realm);
+    }
+    faults_body(st.fault_config(Some(&realm)))
+}
+
+async fn clear_realm_faults(
+    State(shared): State<Arc<Shared>>,
+    Path(realm): Path<String>,
+) -> Response {
+    shared.lock().realm_faults.remove(&realm);
+    ok()
 }
 
 #[derive(Deserialize)]
@@ -190,6 +253,9 @@ struct SeedBody {
     realm_id: Option<String>,
     company_name: Option<String>,
     count: Option<usize>,
+    /// RFC 3339 times: a grant with a history (see `GrantSeed`).
+    consented_at: Option<chrono::DateTime<chrono::Utc>>,
+    issued_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 async fn grants(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
@@ -201,13 +267,15 @@ async fn grants(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     if count == 0 || count > MAX_SEED_COUNT {
         return bad(format!("count must be between 1 and {MAX_SEED_COUNT}"));
     }
+    let seed = GrantSeed {
+        realm_id: s.realm_id,
+        company_name: s.company_name,
+        consented_at: s.consented_at,
+        issued_at: s.issued_at,
+    };
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
-        match shared.seed_grant(
-            &s.client_id,
-            s.realm_id.as_deref(),
-            s.company_name.as_deref(),
-        ) {
+        match shared.seed_grant(&s.client_id, &seed) {
             Ok(g) => out.push(g),
             Err(e) => return bad(e),
         }
@@ -218,10 +286,7 @@ async fn grants(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
 async fn disconnect(State(shared): State<Arc<Shared>>, Path(realm): Path<String>) -> Response {
     let mut st = shared.lock();
     if !st.realms.contains_key(&realm) {
-        return http::json(
-            StatusCode::NOT_FOUND,
-            &json!({ "error": format!("realm {realm} is not known") }),
-        );
+        return unknown_realm(&realm);
     }
     let ended = st.disconnect(&realm);
     http::json(

@@ -75,7 +75,7 @@ impl State {
             return Err(InvalidGrant("authorization code has expired"));
         }
         let (scopes, realm) = (rec.scopes, rec.realm_id.clone());
-        let (gid, set) = self.create_grant(client_id, realm, scopes, now, access);
+        let (gid, set) = self.create_grant(client_id, realm, scopes, now, now, access);
         if let Some(rec) = self.codes.get_mut(code) {
             rec.exchanged = Some(gid);
         }

@@ -22,19 +22,21 @@ pub(crate) enum Surface {
     CompanyInfo,
 }
 
-/// Answers a faulted request without processing it. `LostResponse` is not
-/// handled here: the caller processes the request first and then calls `lose`.
+/// Answers a faulted request about `realm` (when known) without processing it.
+/// `LostResponse` is not handled here: the caller processes the request first and
+/// then calls `lose`.
 pub(crate) async fn answer(
     shared: &Shared,
     conn: &ConnHandle,
     kind: FaultKind,
     surface: Surface,
+    realm: Option<&str>,
 ) -> Response {
     tracing::debug!(fault = kind.name(), ?surface, "injecting fault");
     match kind {
         FaultKind::ServiceUnavailable => service_unavailable(),
         FaultKind::Timeout => {
-            let hold = shared.lock().faults.timeout_hold;
+            let hold = shared.lock().fault_config(realm).timeout_hold;
             shared.sleep(hold).await;
             lose(conn)
         }

@@ -68,6 +68,26 @@ pub struct SeededGrant {
     pub refresh_token: String,
     pub expires_in: i64,
     pub x_refresh_token_expires_in: i64,
+    /// Seconds left of the five-year limit at `issued_at`.
+    pub x_refresh_token_hard_expires_in: i64,
+    /// When the tokens were issued (sim clock): now, unless the seed gave a history.
+    pub issued_at: DateTime<Utc>,
+}
+
+/// What to seed: the company, and optionally a history, so a grant can start its life
+/// near Intuit's limits (consented almost five years ago, a refresh token unused for
+/// 90 days).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantSeed {
+    /// Reconnects an existing company or creates one with this id; `None` creates a new one.
+    pub realm_id: Option<String>,
+    pub company_name: Option<String>,
+    /// When the customer first consented; the five-year limit runs from here. Default:
+    /// `issued_at`, or now.
+    pub consented_at: Option<DateTime<Utc>>,
+    /// When the current tokens were issued; the 100-day idle window runs from here.
+    /// Default: the consent.
+    pub issued_at: Option<DateTime<Utc>>,
 }
 
 /// What every request handler shares.
@@ -97,17 +117,28 @@ impl Shared {
     pub(crate) fn seed_grant(
         &self,
         client_id: &str,
-        realm_id: Option<&str>,
-        company_name: Option<&str>,
+        seed: &GrantSeed,
     ) -> Result<SeededGrant, String> {
         let access = tokens::new_access_token();
         let now = self.clock.now();
+        let consented_at = seed.consented_at.or(seed.issued_at).unwrap_or(now);
+        let issued_at = seed.issued_at.unwrap_or(consented_at);
+        if consented_at > now || issued_at > now {
+            return Err("consented_at and issued_at must not be in the future".into());
+        }
+        if issued_at < consented_at {
+            return Err("issued_at must not be before consented_at".into());
+        }
         let mut st = self.lock();
         let environment = match st.clients.get(client_id) {
             Some(c) => c.environment,
             None => return Err(format!("client {client_id:?} is not registered")),
         };
-        let realm = st.ensure_realm(realm_id, environment, company_name)?;
+        let realm = st.ensure_realm(
+            seed.realm_id.as_deref(),
+            environment,
+            seed.company_name.as_deref(),
+        )?;
         let company_name = st
             .realms
             .get(&realm)
@@ -117,7 +148,8 @@ impl Shared {
             client_id,
             Some(realm.clone()),
             ScopeSet::ACCOUNTING,
-            now,
+            consented_at,
+            issued_at,
             access,
         );
         Ok(SeededGrant {
@@ -128,6 +160,8 @@ impl Shared {
             refresh_token: set.refresh_token,
             expires_in: set.expires_in,
             x_refresh_token_expires_in: set.refresh_expires_in,
+            x_refresh_token_hard_expires_in: set.hard_expires_in,
+            issued_at,
         })
     }
 
@@ -228,6 +262,26 @@ impl SimHandle {
         self.shared.lock().faults = f;
     }
 
+    /// Gives one company faults of its own, in place of the global ones (rate clamped as
+    /// in `set_faults`; `FaultConfig::none()` exempts the company from global faults).
+    /// The company need not exist yet.
+    pub fn set_realm_faults(&self, realm_id: &str, mut f: FaultConfig) {
+        f.rate = if f.rate.is_nan() {
+            0.0
+        } else {
+            f.rate.clamp(0.0, 1.0)
+        };
+        self.shared
+            .lock()
+            .realm_faults
+            .insert(realm_id.to_string(), f);
+    }
+
+    /// The company's requests follow the global fault configuration again.
+    pub fn clear_realm_faults(&self, realm_id: &str) {
+        self.shared.lock().realm_faults.remove(realm_id);
+    }
+
     pub fn set_rotation(&self, r: Rotation, p: PreviousToken) {
         let mut st = self.shared.lock();
         st.policy.rotation = r;
@@ -247,9 +301,38 @@ impl SimHandle {
         realm_id: Option<&str>,
         company_name: Option<&str>,
     ) -> anyhow::Result<SeededGrant> {
+        self.seed_grant_with(
+            client_id,
+            &GrantSeed {
+                realm_id: realm_id.map(str::to_string),
+                company_name: company_name.map(str::to_string),
+                ..GrantSeed::default()
+            },
+        )
+    }
+
+    /// Creates a consented grant as `seed` describes, possibly with a history (see
+    /// `GrantSeed`).
+    pub fn seed_grant_with(
+        &self,
+        client_id: &str,
+        seed: &GrantSeed,
+    ) -> anyhow::Result<SeededGrant> {
         self.shared
-            .seed_grant(client_id, realm_id, company_name)
+            .seed_grant(client_id, seed)
             .map_err(|e| anyhow::anyhow!("seeding a grant: {e}"))
+    }
+
+    /// Creates a company that has not consented to any app yet; returns its realm id.
+    pub fn add_company(
+        &self,
+        environment: SimEnvironment,
+        company_name: &str,
+    ) -> anyhow::Result<String> {
+        self.shared
+            .lock()
+            .ensure_realm(None, environment, Some(company_name))
+            .map_err(|e| anyhow::anyhow!("adding a company: {e}"))
     }
 
     /// The customer disconnects the app inside QuickBooks: every grant for the

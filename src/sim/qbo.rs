@@ -24,14 +24,16 @@ pub(crate) async fn company_info(
     Path((realm, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let fault = shared.lock().roll_fault();
+    let fault = shared.lock().roll_fault(Some(&realm));
     match fault {
         None => process(&shared, &realm, &id, &headers),
         Some(FaultKind::LostResponse) => {
             let _lost = process(&shared, &realm, &id, &headers);
             faults::lose(&conn)
         }
-        Some(kind) => faults::answer(&shared, &conn, kind, Surface::CompanyInfo).await,
+        Some(kind) => {
+            faults::answer(&shared, &conn, kind, Surface::CompanyInfo, Some(&realm)).await
+        }
     }
 }
 

@@ -117,6 +117,9 @@ pub(crate) struct State {
     pub(crate) clients: HashMap<String, SimClient>,
     pub(crate) policy: Policy,
     pub(crate) faults: FaultConfig,
+    /// Faults for one company's requests, in place of `faults`: Intuit having trouble
+    /// with some companies while serving the others normally.
+    pub(crate) realm_faults: HashMap<String, FaultConfig>,
     pub(crate) token_latency: StdDuration,
     pub(crate) grants: Vec<Grant>,
     pub(crate) refresh: HashMap<String, RefreshRecord>,
@@ -144,6 +147,7 @@ impl State {
                 hard: Duration::seconds(opts.hard_limit_secs),
             },
             faults: opts.faults.clone(),
+            realm_faults: HashMap::new(),
             token_latency: opts.token_latency,
             grants: Vec::new(),
             refresh: HashMap::new(),
@@ -156,11 +160,12 @@ impl State {
         }
     }
 
-    /// Draws whether this request gets a fault, and which.
-    pub(crate) fn roll_fault(&mut self) -> Option<FaultKind> {
+    /// Draws whether a request about `realm` (when known) gets a fault, and which: the
+    /// realm's own fault configuration if it has one, the global one otherwise.
+    pub(crate) fn roll_fault(&mut self, realm: Option<&str>) -> Option<FaultKind> {
         use rand::seq::SliceRandom;
         use rand::Rng;
-        let f = &self.faults;
+        let f = self.fault_config(realm);
         if f.rate.is_nan() || f.rate <= 0.0 || f.kinds.is_empty() {
             return None;
         }
@@ -173,6 +178,37 @@ impl State {
             self.stats.faults_injected += 1;
         }
         kind
+    }
+
+    /// The fault configuration that applies to a request about `realm`.
+    pub(crate) fn fault_config(&self, realm: Option<&str>) -> &FaultConfig {
+        realm
+            .and_then(|r| self.realm_faults.get(r))
+            .unwrap_or(&self.faults)
+    }
+
+    /// The company a token request is about, read from its form body (the refresh token's
+    /// grant, or the code's company), when some company has faults of its own. Unparsable
+    /// bodies are about no company; the endpoint refuses them later.
+    pub(crate) fn realm_of_token_request(&self, body: &[u8]) -> Option<String> {
+        if self.realm_faults.is_empty() {
+            return None;
+        }
+        let form = super::http::parse_form(body).ok()?;
+        if let Some(token) = form.get("refresh_token") {
+            return self.realm_of_token(token, None);
+        }
+        let code = self.codes.get(form.get("code")?)?;
+        code.realm_id.clone()
+    }
+
+    /// The company of the grant behind a refresh token or an access token (by its key).
+    pub(crate) fn realm_of_token(&self, token: &str, key: Option<&AccessKey>) -> Option<String> {
+        let grant = match self.refresh.get(token) {
+            Some(r) => r.grant,
+            None => self.access.get(key?)?.grant,
+        };
+        self.grants.get(grant)?.realm_id.clone()
     }
 
     /// Checks HTTP Basic credentials; `None` when the client is unknown or the
@@ -212,12 +248,14 @@ impl State {
         code
     }
 
-    /// Records a consent and issues its first token pair.
+    /// Records a consent given at `consented_at` and issues its token pair at `now` (the
+    /// same moment, except for grants seeded with a history).
     pub(crate) fn create_grant(
         &mut self,
         client_id: &str,
         realm_id: Option<String>,
         scopes: ScopeSet,
+        consented_at: DateTime<Utc>,
         now: DateTime<Utc>,
         access: AccessToken,
     ) -> (GrantId, TokenSet) {
@@ -230,7 +268,7 @@ impl State {
             client_id: client_id.to_string(),
             realm_id,
             scopes,
-            consented_at: now,
+            consented_at,
             ended: None,
             current_refresh: refresh.clone(),
         });

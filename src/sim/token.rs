@@ -60,10 +60,11 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let fault = {
+    let (fault, realm) = {
         let mut st = shared.lock();
         st.stats.token_requests += 1;
-        st.roll_fault()
+        let realm = st.realm_of_token_request(&body);
+        (st.roll_fault(realm.as_deref()), realm)
     };
     match fault {
         None => process_token(&shared, &headers, &body).await,
@@ -71,7 +72,7 @@ pub(crate) async fn token(
             let _lost = process_token(&shared, &headers, &body).await;
             faults::lose(&conn)
         }
-        Some(kind) => faults::answer(&shared, &conn, kind, Surface::Token).await,
+        Some(kind) => faults::answer(&shared, &conn, kind, Surface::Token, realm.as_deref()).await,
     }
 }
 
@@ -212,14 +213,23 @@ pub(crate) async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let fault = shared.lock().roll_fault();
+    let (fault, realm) = {
+        let mut st = shared.lock();
+        let realm = if st.realm_faults.is_empty() {
+            None
+        } else {
+            revoke_token(&headers, &body)
+                .and_then(|t| st.realm_of_token(&t, Some(&tokens::access_key(&t))))
+        };
+        (st.roll_fault(realm.as_deref()), realm)
+    };
     match fault {
         None => process_revoke(&shared, &headers, &body),
         Some(FaultKind::LostResponse) => {
             let _lost = process_revoke(&shared, &headers, &body);
             faults::lose(&conn)
         }
-        Some(kind) => faults::answer(&shared, &conn, kind, Surface::Revoke).await,
+        Some(kind) => faults::answer(&shared, &conn, kind, Surface::Revoke, realm.as_deref()).await,
     }
 }
 

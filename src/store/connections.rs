@@ -135,6 +135,32 @@ impl Tx {
             .fetch_one(c).await)?)
     }
 
+    /// `qbo-console demo` only: records a connection that holds no tokens (pending or
+    /// revoked) with the reason it is there, because the flows that would create such rows
+    /// (reconnect links, revocation) do not exist yet. Refuses a status that holds tokens:
+    /// live connections are only ever made by the real flows.
+    pub async fn insert_demo_connection(
+        &mut self,
+        n: &NewConnection,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<i64> {
+        if n.status.has_tokens() || n.access_expires_at.is_some() {
+            anyhow::bail!(
+                "a demo connection in status {} would need tokens; only the real flows create those",
+                n.status
+            );
+        }
+        let sql = "INSERT INTO connections (tenant, realm_id, environment, company_name, scopes, status, \
+                   status_reason, refresh_issued_at, refresh_expires_at, created_at, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id";
+        Ok(dispatch_tx!(self, c => sqlx::query_scalar(sql)
+            .bind(&n.tenant).bind(n.realm_id.as_str()).bind(n.environment.as_str()).bind(&n.company_name)
+            .bind(&n.scopes).bind(n.status.as_str()).bind(reason).bind(n.refresh_issued_at)
+            .bind(n.refresh_expires_at).bind(now)
+            .fetch_one(c).await)?)
+    }
+
     /// Overwrites an existing connection's identity and clocks (import --update). The row
     /// id, and with it the history, stays.
     pub async fn update_imported(
