@@ -3,7 +3,7 @@
 
 use chrono::Duration;
 use qbo_console::cli::demo_world::{self, DemoState, DemoWorld};
-use qbo_console::domain::{Environment, RealmId};
+use qbo_console::domain::{Environment, LastRefresh, RealmId, SyncStatus};
 use qbo_console::identity::{Actor, Interface, Role};
 use qbo_console::lifecycle::Status;
 use qbo_console::service::ConnectionView;
@@ -87,7 +87,7 @@ async fn the_demo_world_holds_about_200_tenants_in_every_state_without_a_token_o
     // Healthy: refreshed by the scheduler, nothing failing.
     assert!(
         count(&all, |c| c.status == Status::Active
-            && c.last_refresh_outcome.as_deref() == Some("ok")
+            && c.last_refresh_outcome == Some(LastRefresh::Ok)
             && c.consecutive_failures == 0
             && c.access_expires_in_secs.is_some_and(|s| s > 15 * 60))
             >= 90
@@ -108,10 +108,10 @@ async fn the_demo_world_holds_about_200_tenants_in_every_state_without_a_token_o
     );
     // An operator verified some of them as they arrived: CompanyInfo answered for the
     // healthy, and failed where Intuit fails.
-    assert!(count(&all, |c| c.last_sync_status.as_deref() == Some("ok")) >= 50);
+    assert!(count(&all, |c| c.last_sync_status == Some(SyncStatus::Ok)) >= 50);
     assert!(
         count(&all, |c| failing(c)
-            && c.last_sync_status.as_deref() == Some("failed"))
+            && c.last_sync_status == Some(SyncStatus::Failed))
             >= 3
     );
     // Within the 5-year warning window, learnt from Intuit's answer.
