@@ -7,18 +7,21 @@
 pub mod protocol;
 mod views;
 
+pub use crate::audit::AuditRecord;
+pub use crate::domain::Environment;
+pub use crate::identity::{Permission, Role};
+pub use crate::lifecycle::{RefreshOutcome, Status, VerifyOutcome};
 pub use protocol::{Reply, Request};
 pub use views::{
     ConnectionDetail, ConnectionView, RefreshReport, Target, VerifyReport, REFRESH_WINDOW_DAYS,
 };
 
-use crate::audit::{self, AuditEvent, AuditRecord, Outcome};
+use crate::audit::{self, AuditEvent, Outcome};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::domain::Environment;
-use crate::identity::{Actor, Permission};
+use crate::identity::Actor;
 use crate::lifecycle::import::{self, ImportReport};
-use crate::lifecycle::{Clients, Engine, Missing, Status};
+use crate::lifecycle::{Clients, Engine, Missing};
 use crate::store::{ConnectionFilter, ConnectionRecord, Store};
 use crate::vault::Vault;
 use chrono::Duration as ChronoDuration;
