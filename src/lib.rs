@@ -18,4 +18,5 @@ pub mod metrics;
 pub mod service;
 pub mod sim;
 pub mod store;
+pub mod tui;
 pub mod vault;
