@@ -310,6 +310,16 @@ fn apply_filter(app: &mut App, text: &str) {
     app.table.scroll(page);
 }
 
+fn report_filter_error(app: &mut App) {
+    let error = match app.screen {
+        Screen::Audit => app.audit.filter_error.clone(),
+        _ => app.filter_error.clone(),
+    };
+    if let Some(e) = error {
+        app.say(Tone::Error, e);
+    }
+}
+
 fn mouse(app: &mut App, m: crossterm::event::MouseEvent) -> Vec<Cmd> {
     if app.prompt.is_some() || app.overlay.is_some() {
         return Vec::new();
@@ -511,8 +521,12 @@ fn back(app: &mut App) {
 fn confirm(app: &mut App) -> Vec<Cmd> {
     if let Some(prompt) = app.prompt.take() {
         return match prompt.kind {
-            // The filter is already applied as typed; Enter only closes the line.
-            PromptKind::Filter => Vec::new(),
+            // The filter is already applied as typed; Enter closes the line, and a term
+            // left out must not be forgotten silently.
+            PromptKind::Filter => {
+                report_filter_error(app);
+                Vec::new()
+            }
             PromptKind::Command => command(app, prompt.input.value()),
         };
     }
@@ -591,6 +605,7 @@ fn command(app: &mut App, line: &str) -> Vec<Cmd> {
                 s => s,
             };
             apply_filter(app, rest);
+            report_filter_error(app);
             return Vec::new();
         }
         "sort" => {

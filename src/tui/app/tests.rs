@@ -110,6 +110,21 @@ fn a_bad_term_is_left_out_while_typing_and_says_why() {
 }
 
 #[test]
+fn a_bad_term_left_in_when_the_line_closes_is_reported() {
+    let mut a = app(Role::Viewer);
+    ch(&mut a, '/');
+    typed(&mut a, "env:prodd");
+    key(&mut a, KeyCode::Enter);
+    let m = a.message.clone().unwrap();
+    assert_eq!(m.tone, Tone::Error);
+    assert!(m.text.contains("`env:prodd`"), "{}", m.text);
+    ch(&mut a, ':');
+    typed(&mut a, "filter sync:maybe");
+    key(&mut a, KeyCode::Enter);
+    assert!(a.message.unwrap().text.contains("`sync:maybe`"));
+}
+
+#[test]
 fn refresh_of_the_selected_row_runs_in_the_background_and_reports_its_outcome() {
     let mut a = app(Role::Support);
     ch(&mut a, 'j');

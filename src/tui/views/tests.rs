@@ -189,6 +189,22 @@ fn a_tiny_terminal_gets_a_message_not_a_panic() {
 }
 
 #[test]
+fn with_no_color_nothing_is_coloured_and_states_still_read() {
+    let a = app(Role::Admin, 160, 14);
+    let mut t = Terminal::new(TestBackend::new(160, 14)).expect("test backend");
+    let theme = Theme::pick(crate::config::ThemeName::Dark, Some("1"));
+    t.draw(|f| draw(&a, &theme, a.now, f, f.area()))
+        .expect("draws");
+    let buf = t.backend().buffer();
+    for cell in buf.content() {
+        assert_eq!(cell.fg, ratatui::style::Color::Reset, "{cell:?}");
+        assert_eq!(cell.bg, ratatui::style::Color::Reset, "{cell:?}");
+    }
+    let text: String = buf.content().iter().map(|c| c.symbol()).collect();
+    assert!(text.contains("✗ needs reconnect"));
+}
+
+#[test]
 fn control_characters_in_a_tenant_name_are_drawn_escaped() {
     let mut a = app(Role::Support, 200, 12);
     let mut evil = every_state()[0].clone();
