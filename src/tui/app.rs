@@ -2,18 +2,22 @@
 //! Whatever takes time (a list, a refresh, a page of the audit log) is a [`Cmd`] the
 //! runtime carries out; its result comes back as a [`Msg`].
 
-use crate::service::{ConnectionDetail, RefreshOutcome, Role, VerifyOutcome};
+mod command;
+mod prompt;
+mod report;
+
+use prompt::{apply_filter, report_filter_error, type_into_prompt};
+use report::summarize;
+
+use crate::service::{ConnectionDetail, Role};
 use crate::tui::audit_log::{self, AuditLog};
-use crate::tui::event::{Cmd, Done, Msg, RequestId, Session};
-use crate::tui::filter::Filter;
+use crate::tui::event::{Cmd, Msg, RequestId, Session};
 use crate::tui::keymap::{refusal, Action, Key, Keymap, View};
 use crate::tui::urgency::{Sort, SortKey};
 use crate::tui::views;
 use chrono::{DateTime, Utc};
-use crossterm::event::{
-    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEventKind,
-};
-use tui_input::{Input, InputRequest};
+use crossterm::event::{KeyEvent, KeyEventKind, MouseButton, MouseEventKind};
+use tui_input::Input;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
@@ -267,59 +271,6 @@ fn key(app: &mut App, k: KeyEvent) -> Vec<Cmd> {
     }
 }
 
-fn type_into_prompt(app: &mut App, k: KeyEvent) {
-    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
-    let req = match k.code {
-        KeyCode::Char('w') if ctrl => InputRequest::DeletePrevWord,
-        KeyCode::Char('u') if ctrl => InputRequest::DeleteLine,
-        KeyCode::Char('a') if ctrl => InputRequest::GoToStart,
-        KeyCode::Char('e') if ctrl => InputRequest::GoToEnd,
-        KeyCode::Char(c) if !ctrl => InputRequest::InsertChar(c),
-        KeyCode::Backspace => InputRequest::DeletePrevChar,
-        KeyCode::Delete => InputRequest::DeleteNextChar,
-        KeyCode::Left => InputRequest::GoToPrevChar,
-        KeyCode::Right => InputRequest::GoToNextChar,
-        KeyCode::Home => InputRequest::GoToStart,
-        KeyCode::End => InputRequest::GoToEnd,
-        _ => return,
-    };
-    let Some(prompt) = app.prompt.as_mut() else {
-        return;
-    };
-    let changed = prompt.input.handle(req).is_some_and(|c| c.value);
-    if changed && prompt.kind == PromptKind::Filter {
-        let text = prompt.input.value().to_string();
-        apply_filter(app, &text);
-    }
-}
-
-/// Filters as typed. A term that does not parse is left out of the filter and explained on
-/// the filter line.
-fn apply_filter(app: &mut App, text: &str) {
-    if app.screen == Screen::Audit {
-        app.audit.set_filter(text);
-        return;
-    }
-    app.filter_text = text.to_string();
-    let (filter, error) = Filter::parse_lenient(text);
-    app.filter_error = error.map(|e| e.to_string());
-    if *app.table.filter() != filter {
-        app.table.set_filter(filter, app.now);
-    }
-    let page = app.page();
-    app.table.scroll(page);
-}
-
-fn report_filter_error(app: &mut App) {
-    let error = match app.screen {
-        Screen::Audit => app.audit.filter_error.clone(),
-        _ => app.filter_error.clone(),
-    };
-    if let Some(e) = error {
-        app.say(Tone::Error, e);
-    }
-}
-
 fn mouse(app: &mut App, m: crossterm::event::MouseEvent) -> Vec<Cmd> {
     if app.prompt.is_some() || app.overlay.is_some() {
         return Vec::new();
@@ -364,7 +315,7 @@ fn move_by(app: &mut App, delta: isize) {
     }
 }
 
-fn perform(app: &mut App, action: Action) -> Vec<Cmd> {
+pub(super) fn perform(app: &mut App, action: Action) -> Vec<Cmd> {
     if let Some(why) = refusal(action, app.role()) {
         app.say(Tone::Error, why);
         return Vec::new();
@@ -483,7 +434,7 @@ fn perform(app: &mut App, action: Action) -> Vec<Cmd> {
     Vec::new()
 }
 
-fn sort_by(app: &mut App, key: SortKey, descending: bool) {
+pub(super) fn sort_by(app: &mut App, key: SortKey, descending: bool) {
     app.table.set_sort(Sort { key, descending }, app.now);
     let page = app.page();
     app.table.scroll(page);
@@ -527,7 +478,7 @@ fn confirm(app: &mut App) -> Vec<Cmd> {
                 report_filter_error(app);
                 Vec::new()
             }
-            PromptKind::Command => command(app, prompt.input.value()),
+            PromptKind::Command => command::command(app, prompt.input.value()),
         };
     }
     match app.overlay.take() {
@@ -584,145 +535,6 @@ fn start(app: &mut App, action: Action, ids: Vec<i64>) -> Vec<Cmd> {
     } else {
         Cmd::Verify { request, ids }
     }]
-}
-
-/// `:refresh`, `:verify`, `:filter TEXT`, `:sort COLUMN [desc]`, `:audit`, `:help`, `:q`.
-fn command(app: &mut App, line: &str) -> Vec<Cmd> {
-    let line = line.trim();
-    let (name, rest) = line.split_once(' ').unwrap_or((line, ""));
-    let rest = rest.trim();
-    let action = match name {
-        "" => return Vec::new(),
-        "q" | "quit" => Action::Quit,
-        "r" | "refresh" => Action::Refresh,
-        "v" | "verify" => Action::Verify,
-        "audit" => Action::Audit,
-        "help" => Action::Help,
-        "mark-all" | "markall" => Action::MarkAll,
-        "f" | "filter" => {
-            app.screen = match app.screen {
-                Screen::Detail(_) => Screen::Connections,
-                s => s,
-            };
-            apply_filter(app, rest);
-            report_filter_error(app);
-            return Vec::new();
-        }
-        "sort" => {
-            let mut words = rest.split_whitespace();
-            let key = words.next().map_or(Ok(SortKey::Urgency), SortKey::parse);
-            let descending = match words.next() {
-                None | Some("asc") => false,
-                Some("desc") => true,
-                Some(other) => {
-                    app.say(
-                        Tone::Error,
-                        format!(":sort {rest}: {other:?} is not a direction; use asc or desc"),
-                    );
-                    return Vec::new();
-                }
-            };
-            match key {
-                Ok(k) => sort_by(app, k, descending),
-                Err(e) => app.say(Tone::Error, format!(":sort: {e}")),
-            }
-            return Vec::new();
-        }
-        other => {
-            app.say(
-                Tone::Error,
-                format!(
-                    "unknown command {other:?}: expected refresh, verify, filter TEXT, \
-                     sort COLUMN [desc], audit, help or q"
-                ),
-            );
-            return Vec::new();
-        }
-    };
-    perform(app, action)
-}
-
-/// One line for a finished action: a single connection's outcome, or the tally of a bulk
-/// one with its first failure spelled out.
-fn summarize(done: &Done) -> (Tone, String) {
-    let (verb, outcomes): (&str, Vec<(String, Option<String>)>) = match done {
-        Done::Refreshed(reports) => (
-            "refresh",
-            reports
-                .iter()
-                .map(|r| (r.target.tenant.clone(), refresh_failure(&r.outcome)))
-                .collect(),
-        ),
-        Done::Verified(reports) => (
-            "verify",
-            reports
-                .iter()
-                .map(|r| (r.target.tenant.clone(), verify_failure(&r.outcome)))
-                .collect(),
-        ),
-    };
-    let failed: Vec<&(String, Option<String>)> =
-        outcomes.iter().filter(|(_, f)| f.is_some()).collect();
-    match (outcomes.as_slice(), failed.first()) {
-        ([], _) => (Tone::Warn, format!("{verb}: nothing was done")),
-        ([(tenant, None)], _) => (Tone::Ok, format!("{tenant}: {verb} ok")),
-        ([(tenant, Some(why))], _) => (Tone::Error, format!("{tenant}: {verb} failed: {why}")),
-        (all, None) => (Tone::Ok, format!("{verb} of {}: all ok", all.len())),
-        (all, Some((tenant, why))) => (
-            Tone::Error,
-            format!(
-                "{verb} of {}: {} ok, {} failed; first: {tenant}: {}",
-                all.len(),
-                all.len() - failed.len(),
-                failed.len(),
-                why.as_deref().unwrap_or("")
-            ),
-        ),
-    }
-}
-
-fn with_tid(text: String, tid: &Option<String>) -> String {
-    match tid {
-        Some(t) => format!("{text} (intuit_tid {t})"),
-        None => text,
-    }
-}
-
-fn refresh_failure(o: &RefreshOutcome) -> Option<String> {
-    Some(match o {
-        RefreshOutcome::Refreshed { .. } | RefreshOutcome::AlreadyRefreshed { .. } => return None,
-        RefreshOutcome::Failed {
-            error_class,
-            detail,
-            intuit_tid,
-            ..
-        } => with_tid(format!("{error_class}: {detail}"), intuit_tid),
-        RefreshOutcome::NeedsReconnect { reason, intuit_tid } => with_tid(
-            format!("invalid_grant: {reason}; the customer must reconnect"),
-            intuit_tid,
-        ),
-        RefreshOutcome::ConfigError { detail, intuit_tid } => {
-            with_tid(format!("configuration: {detail}"), intuit_tid)
-        }
-        RefreshOutcome::Skipped { reason } => format!("skipped: {reason}"),
-        RefreshOutcome::Busy { holder } => format!("busy: held by {holder}; try again"),
-    })
-}
-
-fn verify_failure(o: &VerifyOutcome) -> Option<String> {
-    Some(match o {
-        VerifyOutcome::Ok { .. } => return None,
-        VerifyOutcome::Failed {
-            error_class,
-            detail,
-            intuit_tid,
-        } => with_tid(format!("{error_class}: {detail}"), intuit_tid),
-        VerifyOutcome::RefreshFailed { refresh } => format!(
-            "no access token: {}",
-            refresh_failure(refresh).unwrap_or_else(|| "refresh did not finish".into())
-        ),
-        VerifyOutcome::Skipped { reason } => format!("skipped: {reason}"),
-    })
 }
 
 #[cfg(test)]

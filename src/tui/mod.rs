@@ -9,6 +9,7 @@ pub mod app;
 pub mod audit_log;
 pub mod event;
 pub mod filter;
+pub mod key;
 pub mod keymap;
 pub mod table;
 pub mod theme;

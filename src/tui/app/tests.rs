@@ -2,9 +2,10 @@
 
 use super::*;
 use crate::domain::ErrorClass;
-use crate::service::{Environment, RefreshReport, Status, Target};
+use crate::service::{Environment, RefreshOutcome, RefreshReport, Status, Target};
+use crate::tui::event::Done;
 use crate::tui::fixtures::{at, every_state, NOW};
-use crossterm::event::{MouseEvent, MouseEventKind};
+use crossterm::event::{KeyCode, KeyModifiers, MouseEvent, MouseEventKind};
 
 fn session(role: Role, demo: bool) -> Session {
     Session {
