@@ -5,7 +5,7 @@
 
 use crate::service::{Permission, Role};
 pub use crate::tui::key::Key;
-use crossterm::event::{KeyCode, KeyModifiers};
+use crossterm::event::KeyCode;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -475,7 +475,7 @@ mod tests {
         // crossterm reports an upper-case letter with SHIFT held; the table does not care.
         let shifted = Key::of(&crossterm::event::KeyEvent::new(
             KeyCode::Char('R'),
-            KeyModifiers::SHIFT,
+            crossterm::event::KeyModifiers::SHIFT,
         ));
         assert_eq!(m.action(View::Connections, shifted), Some(Action::Revoke));
     }
