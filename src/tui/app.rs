@@ -205,6 +205,8 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
         }
         Msg::Removed(id) => {
             app.table.remove(id);
+            let page = app.page();
+            app.table.scroll(page);
             if app.screen == Screen::Detail(id) {
                 app.screen = Screen::Connections;
                 app.say(Tone::Warn, "that connection was removed");

@@ -2,7 +2,7 @@
 //! recent audit events.
 
 use super::cells;
-use crate::service::ConnectionView;
+use crate::service::{ConnectionView, Permission};
 use crate::tui::app::App;
 use crate::tui::safe;
 use crate::tui::theme::{status_mark, Meaning, Theme};
@@ -127,10 +127,17 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, id: i64, frame: &mut F
     ));
     match &app.detail {
         None => text.push(Line::styled("loading…", theme.style(Meaning::Muted))),
-        Some(d) if d.recent_events.is_empty() => text.push(Line::styled(
-            "none shown (reading them needs role auditor, support or admin)",
-            theme.style(Meaning::Muted),
-        )),
+        Some(d) if d.recent_events.is_empty() => {
+            // The service leaves them out for roles that may neither read the audit log
+            // nor act on connections.
+            let role = app.role();
+            let why = if role.allows(Permission::ReadAudit) || role.allows(Permission::Refresh) {
+                "none"
+            } else {
+                "not shown to role viewer (auditor, support and admin see them)"
+            };
+            text.push(Line::styled(why, theme.style(Meaning::Muted)))
+        }
         Some(d) => {
             for e in &d.recent_events {
                 let m = match e.outcome.as_str() {

@@ -162,6 +162,19 @@ fn a_refused_key_names_the_role_it_needs() {
 }
 
 #[test]
+fn a_running_action_turns_a_spinner_on_the_message_line() {
+    let mut a = app(Role::Support, 100, 12);
+    press(&mut a, KeyCode::Char('r'));
+    let before = render(&a);
+    let line = before.lines().nth(10).unwrap().to_string();
+    assert!(line.ends_with("refreshing globex…"), "{line}");
+    let now = a.now;
+    update(&mut a, Msg::Tick(now));
+    let after = render(&a);
+    assert_ne!(after.lines().nth(10).unwrap(), line, "the spinner moved");
+}
+
+#[test]
 fn everything_needed_fits_in_80_by_24() {
     let mut a = app(Role::Support, 80, 24);
     press(&mut a, KeyCode::Char(' '));
