@@ -451,13 +451,11 @@ pub(super) fn sort_by(app: &mut App, key: SortKey, descending: bool) {
 }
 
 fn back(app: &mut App) {
-    if app
-        .prompt
-        .take()
-        .is_some_and(|p| p.kind == PromptKind::Filter)
-    {
+    if let Some(p) = app.prompt.take() {
         // Esc on the filter line clears it: the way back to every row is one key.
-        apply_filter(app, "");
+        if p.kind == PromptKind::Filter {
+            apply_filter(app, "");
+        }
         return;
     }
     if app.overlay.take().is_some() {

@@ -13,7 +13,8 @@ pub struct Key {
 impl Key {
     pub fn new(code: KeyCode, mods: KeyModifiers) -> Key {
         let mods = match code {
-            KeyCode::Char(_) => mods - KeyModifiers::SHIFT,
+            // Shift is part of what these keys are: 'R', '?', shift-tab.
+            KeyCode::Char(_) | KeyCode::BackTab => mods - KeyModifiers::SHIFT,
             _ => mods,
         } & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
         Key { code, mods }
@@ -142,6 +143,9 @@ mod tests {
         }
         assert_eq!(key("CTRL-R"), key("ctrl-r"));
         assert_eq!(key("shift-tab"), Key::named(KeyCode::BackTab));
+        // What crossterm sends for shift-tab.
+        let event = KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT);
+        assert_eq!(Key::of(&event), key("shift-tab"));
         assert!(Key::parse("f13").is_none());
         assert!(Key::parse("hyper-x").is_none());
         assert!(Key::parse("").is_none());

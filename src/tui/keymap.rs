@@ -293,6 +293,7 @@ fn defaults(view: View) -> Vec<Binding> {
             v.extend(acts);
             v.extend([
                 (Key::plain('a'), Audit),
+                (Key::plain(':'), Command),
                 (Key::plain('?'), Help),
                 (Key::plain('+'), AdvanceClock),
             ]);
@@ -304,6 +305,7 @@ fn defaults(view: View) -> Vec<Binding> {
                 (Key::named(KeyCode::Enter), Open),
                 (Key::plain('/'), Filter),
                 (Key::named(KeyCode::Esc), Back),
+                (Key::plain(':'), Command),
                 (Key::plain('?'), Help),
             ]);
             v.extend(quit);

@@ -281,6 +281,18 @@ fn enter_opens_the_detail_and_esc_comes_back() {
 }
 
 #[test]
+fn esc_on_the_command_line_closes_only_the_line() {
+    let mut a = app(Role::Viewer);
+    key(&mut a, KeyCode::Enter);
+    ch(&mut a, ':');
+    typed(&mut a, "sort");
+    key(&mut a, KeyCode::Esc);
+    assert!(a.prompt.is_none());
+    assert_eq!(a.screen, Screen::Detail(3));
+    assert_eq!(a.table.sort().key, SortKey::Urgency);
+}
+
+#[test]
 fn a_live_change_reorders_without_losing_the_selection() {
     let mut a = app(Role::Viewer);
     ch(&mut a, 'G');
