@@ -388,6 +388,46 @@ mod tests {
     }
 
     #[test]
+    fn live_changes_leave_the_same_order_as_listing_afresh() {
+        let mut live = table();
+        let filter = "env:production e";
+        live.set_filter(Filter::parse(filter).unwrap(), now());
+        live.set_sort(
+            Sort {
+                key: SortKey::Left,
+                descending: true,
+            },
+            now(),
+        );
+        let mut rows = every_state();
+        for step in 0..40i64 {
+            let i = (step * 7 % rows.len() as i64) as usize;
+            let c = &mut rows[i];
+            match step % 4 {
+                0 => c.status = Status::ALL[(step as usize) % 6],
+                1 => {
+                    c.refresh_expires_at = c
+                        .refresh_expires_at
+                        .map(|t| t - chrono::Duration::days(step))
+                }
+                2 => c.tenant = format!("{}-{step}", c.tenant.trim_end_matches(char::is_numeric)),
+                _ => c.environment = crate::service::Environment::ALL[(step as usize) % 2],
+            }
+            live.upsert(c.clone(), now());
+        }
+        live.remove(rows[2].id);
+        rows.remove(2);
+        let mut fresh = Table::default();
+        fresh.set_filter(Filter::parse(filter).unwrap(), now());
+        fresh.set_sort(live.sort(), now());
+        fresh.replace(rows, now());
+        assert!(names(&live).len() >= 3, "{:?}", names(&live));
+        assert_eq!(names(&live), names(&fresh));
+        assert_eq!(live.counts(), fresh.counts());
+        assert_eq!(live.failing(), fresh.failing());
+    }
+
+    #[test]
     fn the_offset_moves_only_as_far_as_the_cursor_needs() {
         assert_eq!(visible_offset(0, 5, 10, 100), 0);
         assert_eq!(visible_offset(0, 12, 10, 100), 3);

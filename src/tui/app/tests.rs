@@ -359,3 +359,55 @@ fn time_terms_follow_the_clock() {
     update(&mut a, Msg::Tick(at(NOW) + chrono::Duration::days(6)));
     assert_eq!(shown(&a), ["stark"]);
 }
+
+#[test]
+fn the_filter_line_in_the_audit_view_filters_the_audit_log() {
+    let mut a = app(Role::Admin);
+    ch(&mut a, 'a');
+    update(
+        &mut a,
+        Msg::AuditPage(crate::tui::fixtures::audit_records()),
+    );
+    ch(&mut a, '/');
+    typed(&mut a, "outcome:denied");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.audit.visible_len(), 1);
+    assert_eq!(
+        a.table.visible_len(),
+        9,
+        "the connections filter is untouched"
+    );
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.overlay, Some(Overlay::AuditEvent));
+    assert_eq!(a.audit.selected().unwrap().actor_account, "mallory");
+}
+
+#[test]
+fn a_verify_reply_says_what_intuit_answered() {
+    use crate::service::{VerifyOutcome, VerifyReport};
+    let mut a = app(Role::Support);
+    let cmds = ch(&mut a, 'v');
+    let [Cmd::Verify { request, ids }] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(ids, &[3]);
+    let target = failed_refresh(3, "globex").target;
+    update(
+        &mut a,
+        Msg::Reply {
+            request: *request,
+            result: Ok(Done::Verified(vec![VerifyReport {
+                target,
+                outcome: VerifyOutcome::Failed {
+                    error_class: ErrorClass::RateLimited,
+                    detail: "HTTP 429".into(),
+                    intuit_tid: Some("1-xyz".into()),
+                },
+            }])),
+        },
+    );
+    assert_eq!(
+        a.message.unwrap().text,
+        "globex: verify failed: rate_limited: HTTP 429 (intuit_tid 1-xyz)"
+    );
+}
