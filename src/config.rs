@@ -46,6 +46,7 @@ pub struct Config {
     pub daemon: DaemonConfig,
     pub roles: RolesConfig,
     pub log: LogConfig,
+    pub tui: TuiConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -450,6 +451,27 @@ fn default_log_format() -> String {
     "text".into()
 }
 
+/// The console: its colours and its keys.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuiConfig {
+    /// "dark" or "light"; `NO_COLOR` in the environment wins over both.
+    #[serde(default)]
+    pub theme: ThemeName,
+    /// Key (as written: "x", "ctrl-r", "f5") to action name ("refresh", "none" to unbind).
+    /// Checked by the console when it builds its keymap, which names this key on a mistake.
+    #[serde(default)]
+    pub keys: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThemeName {
+    #[default]
+    Dark,
+    Light,
+}
+
 // ---- the file as written ----
 
 #[derive(Debug, Deserialize)]
@@ -473,6 +495,8 @@ struct RawConfig {
     roles: RolesConfig,
     #[serde(default)]
     log: LogConfig,
+    #[serde(default)]
+    tui: TuiConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -743,6 +767,7 @@ impl Config {
             daemon: raw.daemon,
             roles: raw.roles,
             log: raw.log,
+            tui: raw.tui,
         })
     }
 
@@ -782,6 +807,7 @@ impl Config {
             daemon: DaemonConfig::default(),
             roles: RolesConfig::default(),
             log: LogConfig::default(),
+            tui: TuiConfig::default(),
         }
     }
 
@@ -968,6 +994,36 @@ mod tests {
         assert!(validate_redirect_uri(Production, "http://ops.example.com/cb").is_err());
         assert!(validate_redirect_uri(Production, "https://10.0.0.1/cb").is_err());
         assert!(validate_redirect_uri(Production, "https://ops.example.com/cb?x=1").is_err());
+    }
+
+    fn load_text(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path))
+    }
+
+    #[test]
+    fn the_tui_section_takes_a_theme_and_key_overrides() {
+        let cfg =
+            load_text("[tui]\ntheme = \"light\"\n[tui.keys]\n\"ctrl-r\" = \"refresh\"\n").unwrap();
+        assert_eq!(cfg.tui.theme, ThemeName::Light);
+        assert_eq!(
+            cfg.tui.keys.get("ctrl-r").map(String::as_str),
+            Some("refresh")
+        );
+        assert_eq!(load_text("").unwrap().tui.theme, ThemeName::Dark);
+    }
+
+    #[test]
+    fn a_bad_tui_theme_names_the_key_and_the_choices() {
+        let e = load_text("[tui]\ntheme = \"blue\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tui.theme") && e.contains("blue"), "{e}");
+        assert!(e.contains("dark") && e.contains("light"), "{e}");
+        let e = load_text("[tui]\ncolour = 1\n").unwrap_err().to_string();
+        assert!(e.contains("colour"), "{e}");
     }
 
     #[test]

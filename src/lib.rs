@@ -21,4 +21,5 @@ pub mod service;
 pub mod sim;
 pub mod store;
 pub mod text;
+pub mod tui;
 pub mod vault;

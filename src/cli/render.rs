@@ -467,6 +467,8 @@ mod tests {
             next_attempt_at: Some(now),
             created_at: now,
             updated_at: now,
+            last_actor: o(),
+            last_action: o(),
         }
     }
 

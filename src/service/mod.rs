@@ -20,7 +20,7 @@ pub use watch::{WatchEvent, WatchFeed, PROTOCOL_VERSION};
 // What interfaces need from the layers below, so that they import `service` alone.
 pub use crate::audit::{AuditRecord, VerifyReport as AuditVerifyReport};
 pub use crate::domain::{Environment, ErrorClass, LastRefresh, Status, SyncStatus};
-pub use crate::identity::{Actor, Interface, Role};
+pub use crate::identity::{Actor, Interface, Permission, Role};
 pub use crate::lifecycle::import::{ImportReport, ImportedRow};
 pub use crate::lifecycle::{describe_refresh, RefreshOutcome, VerifyOutcome};
 pub use crate::store::ConnectionFilter;
@@ -28,7 +28,6 @@ pub use crate::store::ConnectionFilter;
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::identity::Permission;
 use crate::lifecycle::import;
 use crate::lifecycle::{Clients, Engine, Missing};
 use crate::store::{ConnectionRecord, Store};

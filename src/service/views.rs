@@ -41,6 +41,13 @@ pub struct ConnectionView {
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The account that acted on this connection last, from the audit log. Optional so
+    /// that views from a daemon that does not fill it yet still decode.
+    #[serde(default)]
+    pub last_actor: Option<String>,
+    /// What that account did last (`refresh`, `verify`, …).
+    #[serde(default)]
+    pub last_action: Option<String>,
 }
 
 impl ConnectionView {
@@ -74,6 +81,8 @@ impl ConnectionView {
             next_attempt_at: r.next_attempt_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            last_actor: None,
+            last_action: None,
         }
     }
 }

@@ -1,0 +1,90 @@
+//! What a finished action says on the message line.
+
+use super::Tone;
+use crate::service::{RefreshOutcome, VerifyOutcome};
+use crate::tui::event::Done;
+
+/// One line for a finished action: a single connection's outcome, or the tally of a bulk
+/// one with its first failure spelled out.
+pub(super) fn summarize(done: &Done) -> (Tone, String) {
+    let (verb, outcomes): (&str, Vec<(String, Option<String>)>) = match done {
+        Done::Refreshed(reports) => (
+            "refresh",
+            reports
+                .iter()
+                .map(|r| (r.target.tenant.clone(), refresh_failure(&r.outcome)))
+                .collect(),
+        ),
+        Done::Verified(reports) => (
+            "verify",
+            reports
+                .iter()
+                .map(|r| (r.target.tenant.clone(), verify_failure(&r.outcome)))
+                .collect(),
+        ),
+    };
+    let failed: Vec<&(String, Option<String>)> =
+        outcomes.iter().filter(|(_, f)| f.is_some()).collect();
+    match (outcomes.as_slice(), failed.first()) {
+        ([], _) => (Tone::Warn, format!("{verb}: nothing was done")),
+        ([(tenant, None)], _) => (Tone::Ok, format!("{tenant}: {verb} ok")),
+        ([(tenant, Some(why))], _) => (Tone::Error, format!("{tenant}: {verb} failed: {why}")),
+        (all, None) => (Tone::Ok, format!("{verb} of {}: all ok", all.len())),
+        (all, Some((tenant, why))) => (
+            Tone::Error,
+            format!(
+                "{verb} of {}: {} ok, {} failed; first: {tenant}: {}",
+                all.len(),
+                all.len() - failed.len(),
+                failed.len(),
+                why.as_deref().unwrap_or("")
+            ),
+        ),
+    }
+}
+
+fn with_tid(text: String, tid: &Option<String>) -> String {
+    match tid {
+        Some(t) => format!("{text} (intuit_tid {t})"),
+        None => text,
+    }
+}
+
+fn refresh_failure(o: &RefreshOutcome) -> Option<String> {
+    Some(match o {
+        RefreshOutcome::Refreshed { .. } | RefreshOutcome::AlreadyRefreshed { .. } => return None,
+        RefreshOutcome::Failed {
+            error_class,
+            detail,
+            intuit_tid,
+            ..
+        } => with_tid(format!("{error_class}: {detail}"), intuit_tid),
+        RefreshOutcome::NeedsReconnect { reason, intuit_tid } => with_tid(
+            format!("invalid_grant: {reason}; the customer must reconnect"),
+            intuit_tid,
+        ),
+        RefreshOutcome::ConfigError { detail, intuit_tid } => {
+            with_tid(format!("configuration: {detail}"), intuit_tid)
+        }
+        RefreshOutcome::Skipped { reason } => format!("skipped: {reason}"),
+        RefreshOutcome::Busy { holder } => format!("busy: held by {holder}; try again"),
+        RefreshOutcome::Error { detail } => format!("error: {detail}; nothing was stored"),
+    })
+}
+
+fn verify_failure(o: &VerifyOutcome) -> Option<String> {
+    Some(match o {
+        VerifyOutcome::Ok { .. } => return None,
+        VerifyOutcome::Failed {
+            error_class,
+            detail,
+            intuit_tid,
+        } => with_tid(format!("{error_class}: {detail}"), intuit_tid),
+        VerifyOutcome::RefreshFailed { refresh } => format!(
+            "no access token: {}",
+            refresh_failure(refresh).unwrap_or_else(|| "refresh did not finish".into())
+        ),
+        VerifyOutcome::Skipped { reason } => format!("skipped: {reason}"),
+        VerifyOutcome::Error { detail } => format!("error: {detail}; nothing was recorded"),
+    })
+}

@@ -1,0 +1,413 @@
+//! The state machine, driven by messages alone.
+
+use super::*;
+use crate::domain::ErrorClass;
+use crate::service::{Environment, RefreshOutcome, RefreshReport, Status, Target};
+use crate::tui::event::Done;
+use crate::tui::fixtures::{at, every_state, NOW};
+use crossterm::event::{KeyCode, KeyModifiers, MouseEvent, MouseEventKind};
+
+fn session(role: Role, demo: bool) -> Session {
+    Session {
+        account: "alice".into(),
+        role,
+        embedded: false,
+        scheduler_running: true,
+        paused: Vec::new(),
+        demo,
+    }
+}
+
+fn app(role: Role) -> App {
+    let mut a = App::new(session(role, false), Keymap::default(), at(NOW), (120, 30));
+    assert!(update(&mut a, Msg::Listed(every_state())).is_empty());
+    a
+}
+
+fn key(a: &mut App, code: KeyCode) -> Vec<Cmd> {
+    update(a, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+fn ch(a: &mut App, c: char) -> Vec<Cmd> {
+    key(a, KeyCode::Char(c))
+}
+
+fn typed(a: &mut App, s: &str) {
+    for c in s.chars() {
+        assert!(ch(a, c).is_empty());
+    }
+}
+
+fn shown(a: &App) -> Vec<String> {
+    a.table
+        .window(0, usize::MAX)
+        .map(|c| c.tenant.clone())
+        .collect()
+}
+
+fn selected(a: &App) -> String {
+    a.table.selected().unwrap().tenant.clone()
+}
+
+fn failed_refresh(id: i64, tenant: &str) -> RefreshReport {
+    RefreshReport {
+        target: Target {
+            connection_id: id,
+            tenant: tenant.into(),
+            realm_id: format!("91300000000000{id:02}"),
+            environment: Environment::Production,
+        },
+        outcome: RefreshOutcome::Failed {
+            error_class: ErrorClass::Transient,
+            detail: "HTTP 503".into(),
+            intuit_tid: Some("1-abc".into()),
+            next_attempt_at: None,
+        },
+    }
+}
+
+fn ok_refresh(id: i64, tenant: &str) -> RefreshReport {
+    RefreshReport {
+        outcome: RefreshOutcome::Refreshed {
+            access_expires_at: at(NOW),
+            rotated: false,
+            intuit_tid: None,
+        },
+        ..failed_refresh(id, tenant)
+    }
+}
+
+#[test]
+fn the_filter_narrows_as_it_is_typed_and_esc_clears_it() {
+    let mut a = app(Role::Viewer);
+    ch(&mut a, '/');
+    typed(&mut a, "acme");
+    assert_eq!(shown(&a), ["acme-corp"]);
+    key(&mut a, KeyCode::Backspace);
+    key(&mut a, KeyCode::Backspace);
+    key(&mut a, KeyCode::Backspace);
+    assert_eq!(a.filter_text, "a");
+    key(&mut a, KeyCode::Enter);
+    assert!(a.prompt.is_none());
+    assert_eq!(a.filter_text, "a", "enter keeps the filter");
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.table.visible_len(), 9, "esc clears it");
+}
+
+#[test]
+fn a_bad_term_is_left_out_while_typing_and_says_why() {
+    let mut a = app(Role::Viewer);
+    ch(&mut a, '/');
+    typed(&mut a, "env:sandbox left<");
+    assert_eq!(shown(&a), ["umbrella", "hooli"]);
+    let why = a.filter_error.clone().unwrap();
+    assert!(
+        why.contains("`left<`") && why.contains("valid forms"),
+        "{why}"
+    );
+    typed(&mut a, "100");
+    assert_eq!(a.filter_error, None);
+    assert_eq!(shown(&a), ["umbrella"]);
+}
+
+#[test]
+fn a_bad_term_left_in_when_the_line_closes_is_reported() {
+    let mut a = app(Role::Viewer);
+    ch(&mut a, '/');
+    typed(&mut a, "env:prodd");
+    key(&mut a, KeyCode::Enter);
+    let m = a.message.clone().unwrap();
+    assert_eq!(m.tone, Tone::Error);
+    assert!(m.text.contains("`env:prodd`"), "{}", m.text);
+    ch(&mut a, ':');
+    typed(&mut a, "filter sync:maybe");
+    key(&mut a, KeyCode::Enter);
+    assert!(a.message.unwrap().text.contains("`sync:maybe`"));
+}
+
+#[test]
+fn refresh_of_the_selected_row_runs_in_the_background_and_reports_its_outcome() {
+    let mut a = app(Role::Support);
+    ch(&mut a, 'j');
+    assert_eq!(selected(&a), "initech");
+    let cmds = ch(&mut a, 'r');
+    let [Cmd::Refresh { request, ids }] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(ids, &[4]);
+    assert_eq!(a.running.len(), 1, "the spinner turns");
+    update(
+        &mut a,
+        Msg::Reply {
+            request: *request,
+            result: Ok(Done::Refreshed(vec![failed_refresh(4, "initech")])),
+        },
+    );
+    assert!(a.running.is_empty());
+    let m = a.message.clone().unwrap();
+    assert_eq!(m.tone, Tone::Error);
+    assert_eq!(
+        m.text,
+        "initech: refresh failed: transient: HTTP 503 (intuit_tid 1-abc)"
+    );
+}
+
+#[test]
+fn a_bulk_refresh_waits_for_a_yes_naming_the_count() {
+    let mut a = app(Role::Support);
+    ch(&mut a, ' ');
+    ch(&mut a, ' ');
+    assert_eq!(a.table.marked(), 2);
+    assert!(ch(&mut a, 'r').is_empty(), "nothing is sent before the yes");
+    assert_eq!(
+        a.overlay,
+        Some(Overlay::Confirm {
+            action: Action::Refresh,
+            ids: vec![3, 4]
+        })
+    );
+    // n cancels and keeps the marks.
+    assert!(ch(&mut a, 'n').is_empty());
+    assert_eq!((a.overlay.clone(), a.table.marked()), (None, 2));
+    ch(&mut a, 'r');
+    let cmds = ch(&mut a, 'y');
+    let [Cmd::Refresh { request, ids }] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(ids, &[3, 4]);
+    update(
+        &mut a,
+        Msg::Reply {
+            request: *request,
+            result: Ok(Done::Refreshed(vec![
+                ok_refresh(3, "globex"),
+                failed_refresh(4, "initech"),
+            ])),
+        },
+    );
+    assert_eq!(
+        a.message.unwrap().text,
+        "refresh of 2: 1 ok, 1 failed; first: initech: transient: HTTP 503 (intuit_tid 1-abc)"
+    );
+}
+
+#[test]
+fn a_key_the_role_lacks_sends_nothing_and_names_the_role() {
+    let mut a = app(Role::Viewer);
+    assert!(ch(&mut a, 'r').is_empty());
+    assert_eq!(
+        a.message.clone().unwrap().text,
+        "refresh needs role support or admin (you are viewer)"
+    );
+    assert!(ch(&mut a, 'a').is_empty());
+    assert!(a
+        .message
+        .clone()
+        .unwrap()
+        .text
+        .starts_with("audit needs role auditor or admin"));
+    assert_eq!(a.screen, Screen::Connections);
+    // The command line is held to the same rule.
+    ch(&mut a, ':');
+    typed(&mut a, "verify");
+    assert!(key(&mut a, KeyCode::Enter).is_empty());
+}
+
+#[test]
+fn the_audit_key_asks_for_the_first_page_then_older_ones_at_the_end() {
+    let mut a = app(Role::Auditor);
+    assert_eq!(
+        ch(&mut a, 'a'),
+        [Cmd::AuditPage {
+            before: None,
+            limit: audit_log::PAGE
+        }]
+    );
+    let mut page = crate::tui::fixtures::audit_records();
+    // A full page: there may be more.
+    while page.len() < audit_log::PAGE {
+        let mut e = page.last().unwrap().clone();
+        e.seq -= 1;
+        page.push(e);
+    }
+    let oldest = page.last().unwrap().seq;
+    update(&mut a, Msg::AuditPage(page));
+    assert_eq!(
+        key(&mut a, KeyCode::End),
+        [Cmd::AuditPage {
+            before: Some(oldest),
+            limit: audit_log::PAGE
+        }]
+    );
+    // Asked once, not again while it is on its way.
+    assert!(key(&mut a, KeyCode::End).is_empty());
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.screen, Screen::Connections);
+}
+
+#[test]
+fn the_command_line_sorts_filters_and_quits() {
+    let mut a = app(Role::Support);
+    ch(&mut a, ':');
+    typed(&mut a, "sort left");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.table.sort().key, SortKey::Left);
+    assert_eq!(shown(&a)[0], "stark");
+    ch(&mut a, ':');
+    typed(&mut a, "filter status:expiring");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(shown(&a), ["wayne"]);
+    ch(&mut a, ':');
+    typed(&mut a, "frobnicate");
+    key(&mut a, KeyCode::Enter);
+    assert!(a
+        .message
+        .clone()
+        .unwrap()
+        .text
+        .contains("unknown command \"frobnicate\""));
+    ch(&mut a, ':');
+    typed(&mut a, "q");
+    assert_eq!(key(&mut a, KeyCode::Enter), [Cmd::Quit]);
+}
+
+#[test]
+fn enter_opens_the_detail_and_esc_comes_back() {
+    let mut a = app(Role::Viewer);
+    assert_eq!(key(&mut a, KeyCode::Enter), [Cmd::Show(3)]);
+    assert_eq!(a.screen, Screen::Detail(3));
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.screen, Screen::Connections);
+}
+
+#[test]
+fn esc_on_the_command_line_closes_only_the_line() {
+    let mut a = app(Role::Viewer);
+    key(&mut a, KeyCode::Enter);
+    ch(&mut a, ':');
+    typed(&mut a, "sort");
+    key(&mut a, KeyCode::Esc);
+    assert!(a.prompt.is_none());
+    assert_eq!(a.screen, Screen::Detail(3));
+    assert_eq!(a.table.sort().key, SortKey::Urgency);
+}
+
+#[test]
+fn a_live_change_reorders_without_losing_the_selection() {
+    let mut a = app(Role::Viewer);
+    ch(&mut a, 'G');
+    assert_eq!(selected(&a), "hooli");
+    let mut acme = a.table.get(1).unwrap().clone();
+    acme.status = Status::NeedsReconnect;
+    update(&mut a, Msg::Changed(acme));
+    assert_eq!(&shown(&a)[..2], ["globex", "acme-corp"]);
+    assert_eq!(selected(&a), "hooli");
+    assert_eq!(a.table.cursor(), 8);
+}
+
+#[test]
+fn a_missed_feed_lists_again_and_a_lost_daemon_is_said() {
+    let mut a = app(Role::Viewer);
+    assert_eq!(update(&mut a, Msg::Missed(3)), [Cmd::List]);
+    update(
+        &mut a,
+        Msg::Disconnected("the daemon closed the socket; start `qbo-console serve`".into()),
+    );
+    assert!(matches!(a.link, Link::Lost(_)));
+    assert_eq!(a.message.unwrap().tone, Tone::Error);
+}
+
+#[test]
+fn the_mouse_wheel_scrolls_and_a_click_selects() {
+    let mut a = app(Role::Viewer);
+    let ev = |kind, column, row| MouseEvent {
+        kind,
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    };
+    update(&mut a, Msg::Mouse(ev(MouseEventKind::ScrollDown, 5, 5)));
+    assert_eq!(a.table.cursor(), 3);
+    // Row 0 is the header, row 1 the column titles: row 3 is the second connection.
+    update(
+        &mut a,
+        Msg::Mouse(ev(MouseEventKind::Down(MouseButton::Left), 5, 3)),
+    );
+    assert_eq!(selected(&a), "initech");
+}
+
+#[test]
+fn the_clock_key_works_only_in_the_demo() {
+    let mut a = app(Role::Admin);
+    assert!(ch(&mut a, '+').is_empty());
+    let mut demo = App::new(
+        session(Role::Viewer, true),
+        Keymap::default(),
+        at(NOW),
+        (80, 24),
+    );
+    assert_eq!(ch(&mut demo, '+'), [Cmd::AdvanceClock]);
+}
+
+#[test]
+fn time_terms_follow_the_clock() {
+    let mut a = app(Role::Viewer);
+    ch(&mut a, '/');
+    typed(&mut a, "left<10");
+    key(&mut a, KeyCode::Enter);
+    assert!(shown(&a).is_empty());
+    update(&mut a, Msg::Tick(at(NOW) + chrono::Duration::days(6)));
+    assert_eq!(shown(&a), ["stark"]);
+}
+
+#[test]
+fn the_filter_line_in_the_audit_view_filters_the_audit_log() {
+    let mut a = app(Role::Admin);
+    ch(&mut a, 'a');
+    update(
+        &mut a,
+        Msg::AuditPage(crate::tui::fixtures::audit_records()),
+    );
+    ch(&mut a, '/');
+    typed(&mut a, "outcome:denied");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.audit.visible_len(), 1);
+    assert_eq!(
+        a.table.visible_len(),
+        9,
+        "the connections filter is untouched"
+    );
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.overlay, Some(Overlay::AuditEvent));
+    assert_eq!(a.audit.selected().unwrap().actor_account, "mallory");
+}
+
+#[test]
+fn a_verify_reply_says_what_intuit_answered() {
+    use crate::service::{VerifyOutcome, VerifyReport};
+    let mut a = app(Role::Support);
+    let cmds = ch(&mut a, 'v');
+    let [Cmd::Verify { request, ids }] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(ids, &[3]);
+    let target = failed_refresh(3, "globex").target;
+    update(
+        &mut a,
+        Msg::Reply {
+            request: *request,
+            result: Ok(Done::Verified(vec![VerifyReport {
+                target,
+                outcome: VerifyOutcome::Failed {
+                    error_class: ErrorClass::RateLimited,
+                    detail: "HTTP 429".into(),
+                    intuit_tid: Some("1-xyz".into()),
+                },
+            }])),
+        },
+    );
+    assert_eq!(
+        a.message.unwrap().text,
+        "globex: verify failed: rate_limited: HTTP 429 (intuit_tid 1-xyz)"
+    );
+}

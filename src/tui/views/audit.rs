@@ -1,0 +1,121 @@
+//! The audit log, newest first, and one event in full.
+
+use super::popup;
+use crate::service::AuditRecord;
+use crate::tui::app::App;
+use crate::tui::safe;
+use crate::tui::theme::{Meaning, Theme};
+use chrono::{DateTime, Utc};
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
+use ratatui::Frame;
+
+fn outcome(r: &AuditRecord) -> (String, Meaning) {
+    match r.outcome.as_str() {
+        "ok" => ("✓ ok".into(), Meaning::Ok),
+        "denied" => ("⊘ denied".into(), Meaning::Warn),
+        other => (format!("✗ {}", safe(other)), Meaning::Error),
+    }
+}
+
+pub fn draw(app: &App, theme: &Theme, _now: DateTime<Utc>, frame: &mut Frame, area: Rect) {
+    let log = &app.audit;
+    if log.visible_len() == 0 {
+        let text = if log.loading {
+            "reading the audit log…"
+        } else if log.is_empty() {
+            "the audit log is empty"
+        } else {
+            "no event matches the filter; esc clears it"
+        };
+        frame.render_widget(
+            Paragraph::new(text).style(theme.style(Meaning::Muted)),
+            area,
+        );
+        return;
+    }
+    let height = area.height.saturating_sub(1) as usize;
+    let offset =
+        crate::tui::table::visible_offset(log.offset, log.cursor, height, log.visible_len());
+    let header = Row::new(["AT (UTC)", "ACTOR", "ACTION", "TENANT", "OUTCOME", "REASON"])
+        .style(theme.style(Meaning::Header));
+    let rows = log.window(offset, height).enumerate().map(|(i, r)| {
+        let (o, m) = outcome(r);
+        let row = Row::new([
+            Cell::from(r.at.get(..16).unwrap_or(&r.at).replace('T', " ")),
+            Cell::from(safe(&r.actor_account)),
+            Cell::from(safe(&r.action)),
+            Cell::from(r.tenant.as_deref().map_or(String::new(), safe)),
+            Cell::from(Span::styled(o, theme.style(m))),
+            Cell::from(r.reason.as_deref().map_or(String::new(), safe)),
+        ]);
+        if offset + i == log.cursor {
+            row.style(theme.style(Meaning::Selected))
+        } else {
+            row
+        }
+    });
+    let widths = [
+        Constraint::Length(16),
+        Constraint::Length(10),
+        Constraint::Length(10),
+        Constraint::Length(12),
+        Constraint::Length(9),
+        Constraint::Fill(1),
+    ];
+    frame.render_widget(
+        Table::new(rows, widths).header(header).column_spacing(1),
+        area,
+    );
+}
+
+pub fn draw_event(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(r) = app.audit.selected() else {
+        return;
+    };
+    let opt = |v: &Option<String>| v.as_deref().map_or("—".to_string(), safe);
+    let (o, m) = outcome(r);
+    let fields: Vec<(&str, String, Meaning)> = vec![
+        ("sequence", r.seq.to_string(), Meaning::Normal),
+        ("at", r.at.clone(), Meaning::Normal),
+        (
+            "actor",
+            format!("{} (uid {})", safe(&r.actor_account), r.actor_uid),
+            Meaning::Normal,
+        ),
+        ("from", opt(&r.actor_ssh), Meaning::Normal),
+        ("interface", safe(&r.interface), Meaning::Normal),
+        ("role", safe(&r.role), Meaning::Normal),
+        ("action", safe(&r.action), Meaning::Normal),
+        ("tenant", opt(&r.tenant), Meaning::Normal),
+        ("realm id", opt(&r.realm_id), Meaning::Normal),
+        ("environment", opt(&r.environment), Meaning::Normal),
+        ("outcome", o, m),
+        ("error class", opt(&r.error_class), Meaning::Normal),
+        ("reason", opt(&r.reason), Meaning::Normal),
+        ("intuit_tid", opt(&r.intuit_tid), Meaning::Normal),
+        ("request", opt(&r.request_id), Meaning::Normal),
+    ];
+    let text: Vec<Line> = fields
+        .into_iter()
+        .map(|(k, v, m)| {
+            Line::from(vec![
+                Span::styled(format!("{k:<13}"), theme.style(Meaning::Muted)),
+                Span::styled(v, theme.style(m)),
+            ])
+        })
+        .collect();
+    let height = text.len() as u16 + 2;
+    let r = popup(frame, area, 76, height);
+    frame.render_widget(
+        Paragraph::new(text)
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" audit event · esc closes "),
+            )
+            .wrap(Wrap { trim: false }),
+        r,
+    );
+}

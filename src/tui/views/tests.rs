@@ -1,0 +1,229 @@
+//! Snapshots of whole frames at a fixed clock, drawn into a test backend.
+
+use super::draw;
+use crate::service::{ConnectionDetail, Role};
+use crate::tui::app::{update, App};
+use crate::tui::event::{Msg, Session};
+use crate::tui::fixtures::{at, audit_records, every_state, NOW};
+use crate::tui::keymap::Keymap;
+use crate::tui::theme::Theme;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+fn session(role: Role) -> Session {
+    Session {
+        account: "alice".into(),
+        role,
+        embedded: false,
+        scheduler_running: true,
+        paused: Vec::new(),
+        demo: false,
+    }
+}
+
+fn app(role: Role, w: u16, h: u16) -> App {
+    let mut a = App::new(session(role), Keymap::default(), at(NOW), (w, h));
+    update(&mut a, Msg::Listed(every_state()));
+    a
+}
+
+fn press(a: &mut App, code: KeyCode) {
+    update(a, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
+
+fn typed(a: &mut App, s: &str) {
+    for c in s.chars() {
+        press(a, KeyCode::Char(c));
+    }
+}
+
+/// The frame as text, one line per row, trailing blanks trimmed.
+fn render(a: &App) -> String {
+    let mut t = Terminal::new(TestBackend::new(a.size.0, a.size.1)).expect("test backend");
+    t.draw(|f| draw(a, &Theme::dark(), a.now, f, f.area()))
+        .expect("draws");
+    let buf = t.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut line = String::new();
+        for x in 0..buf.area.width {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn the_main_table_shows_every_state_most_urgent_first() {
+    let a = app(Role::Admin, 160, 14);
+    let frame = render(&a);
+    insta::assert_snapshot!("main_table", frame);
+    // Status is written, never colour alone.
+    for word in [
+        "✗ needs reconnect",
+        "⚠ expiring",
+        "– revoked",
+        "… pending",
+        "↻ revoking",
+    ] {
+        assert!(frame.contains(word), "{word}");
+    }
+}
+
+#[test]
+fn a_filter_leaves_the_matching_rows_and_says_so() {
+    let mut a = app(Role::Support, 120, 12);
+    press(&mut a, KeyCode::Char('/'));
+    typed(&mut a, "env:sandbox");
+    press(&mut a, KeyCode::Enter);
+    let frame = render(&a);
+    insta::assert_snapshot!("filtered_table", frame);
+    assert!(frame.contains("2 of 9 shown"));
+}
+
+#[test]
+fn a_bad_filter_term_is_explained_on_the_filter_line() {
+    let mut a = app(Role::Support, 100, 14);
+    press(&mut a, KeyCode::Char('/'));
+    typed(&mut a, "age>x");
+    let frame = render(&a);
+    insta::assert_snapshot!("filter_error", frame);
+    assert!(frame.contains("filter term `age>x`"));
+}
+
+#[test]
+fn the_detail_pane_shows_every_field_the_last_error_and_recent_events() {
+    let mut a = app(Role::Support, 100, 40);
+    press(&mut a, KeyCode::Enter);
+    let globex = a.table.get(3).unwrap().clone();
+    let events = audit_records()
+        .into_iter()
+        .filter(|e| e.connection_id == Some(3))
+        .collect();
+    update(
+        &mut a,
+        Msg::Detail(ConnectionDetail {
+            connection: globex,
+            recent_events: events,
+        }),
+    );
+    let frame = render(&a);
+    insta::assert_snapshot!("detail", frame);
+    assert!(frame.contains("1-65f0c3a2-7b1d"));
+}
+
+#[test]
+fn help_lists_the_keys_and_marks_the_refused_ones() {
+    let a = {
+        let mut a = app(Role::Viewer, 100, 40);
+        press(&mut a, KeyCode::Char('?'));
+        a
+    };
+    let frame = render(&a);
+    insta::assert_snapshot!("help", frame);
+    assert!(frame.contains("refresh needs role support or admin (you are viewer)"));
+}
+
+#[test]
+fn the_audit_view_lists_events_newest_first() {
+    let mut a = app(Role::Admin, 120, 14);
+    press(&mut a, KeyCode::Char('a'));
+    update(&mut a, Msg::AuditPage(audit_records()));
+    let frame = render(&a);
+    insta::assert_snapshot!("audit", frame);
+    let mallory = frame.find("mallory").unwrap();
+    let root = frame.find("root").unwrap();
+    assert!(mallory < root);
+}
+
+#[test]
+fn a_bulk_action_asks_for_confirmation_with_the_count() {
+    let mut a = app(Role::Admin, 100, 20);
+    press(&mut a, KeyCode::Char('*'));
+    press(&mut a, KeyCode::Char('r'));
+    let frame = render(&a);
+    insta::assert_snapshot!("bulk_confirmation", frame);
+    assert!(frame.contains("Refresh 9 connections?"));
+}
+
+#[test]
+fn a_refused_key_names_the_role_it_needs() {
+    let mut a = app(Role::Viewer, 100, 12);
+    press(&mut a, KeyCode::Char('r'));
+    let frame = render(&a);
+    insta::assert_snapshot!("role_refusal", frame);
+    assert!(frame.contains("refresh needs role support or admin (you are viewer)"));
+    // Not offered in the footer either.
+    let footer = frame.lines().last().unwrap();
+    assert!(!footer.contains("refresh"), "{footer}");
+}
+
+#[test]
+fn a_running_action_turns_a_spinner_on_the_message_line() {
+    let mut a = app(Role::Support, 100, 12);
+    press(&mut a, KeyCode::Char('r'));
+    let before = render(&a);
+    let line = before.lines().nth(10).unwrap().to_string();
+    assert!(line.ends_with("refreshing globex…"), "{line}");
+    let now = a.now;
+    update(&mut a, Msg::Tick(now));
+    let after = render(&a);
+    assert_ne!(after.lines().nth(10).unwrap(), line, "the spinner moved");
+}
+
+#[test]
+fn everything_needed_fits_in_80_by_24() {
+    let mut a = app(Role::Support, 80, 24);
+    press(&mut a, KeyCode::Char(' '));
+    let frame = render(&a);
+    insta::assert_snapshot!("layout_80x24", frame);
+    for needed in [
+        "TENANT",
+        "STATUS",
+        "ACCESS",
+        "USED/LEFT",
+        "LAST REFRESH",
+        "r refresh",
+        "? help",
+    ] {
+        assert!(frame.contains(needed), "{needed} missing at 80x24");
+    }
+}
+
+#[test]
+fn a_tiny_terminal_gets_a_message_not_a_panic() {
+    let a = app(Role::Support, 20, 5);
+    let frame = render(&a);
+    insta::assert_snapshot!("tiny_20x5", frame);
+    assert!(frame.contains("too small"));
+}
+
+#[test]
+fn with_no_color_nothing_is_coloured_and_states_still_read() {
+    let a = app(Role::Admin, 160, 14);
+    let mut t = Terminal::new(TestBackend::new(160, 14)).expect("test backend");
+    let theme = Theme::pick(crate::config::ThemeName::Dark, Some("1"));
+    t.draw(|f| draw(&a, &theme, a.now, f, f.area()))
+        .expect("draws");
+    let buf = t.backend().buffer();
+    for cell in buf.content() {
+        assert_eq!(cell.fg, ratatui::style::Color::Reset, "{cell:?}");
+        assert_eq!(cell.bg, ratatui::style::Color::Reset, "{cell:?}");
+    }
+    let text: String = buf.content().iter().map(|c| c.symbol()).collect();
+    assert!(text.contains("✗ needs reconnect"));
+}
+
+#[test]
+fn control_characters_in_a_tenant_name_are_drawn_escaped() {
+    let mut a = app(Role::Support, 200, 12);
+    let mut evil = every_state()[0].clone();
+    evil.tenant = "evil\u{1b}]0;pwned\u{7}\u{202e}".into();
+    update(&mut a, Msg::Changed(evil));
+    let frame = render(&a);
+    assert!(frame.contains("evil\\x1b]0;pwned"), "{frame}");
+    assert!(!frame.contains('\u{1b}') && !frame.contains('\u{202e}'));
+}
