@@ -2,7 +2,7 @@
 //! owner-only under the common umask 022 (group-readable only for `[daemon] file_group`),
 //! and what it finds open to other accounts is refused, naming the file and the fix.
 
-mod common;
+use crate::common;
 
 use common::World;
 use qbo_console::sim::SimOptions;

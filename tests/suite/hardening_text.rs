@@ -2,7 +2,7 @@
 //! operator's terminal raw, and import refuses what it cannot read safely, with one line
 //! naming the problem and the fix, exit 2 and nothing written.
 
-mod common;
+use crate::common;
 
 use common::{stderr, stdout, World, SANDBOX_CLIENT};
 use qbo_console::sim::SimOptions;

@@ -1,7 +1,7 @@
 //! Tampering: changing, deleting or reordering one audit row makes `audit verify` fail and
 //! name that sequence number. The table also refuses updates and deletes outright.
 
-mod common;
+use crate::common;
 
 use common::World;
 use qbo_console::sim::SimOptions;

@@ -1,7 +1,7 @@
 //! Faults: 30% of the emulator's answers replaced by 503s, timeouts, XML 429s and garbage
 //! never mark a connection dead; a customer-side disconnect does, with reason and intuit_tid.
 
-mod common;
+use crate::common;
 
 use common::{Tuning, World};
 use qbo_console::identity::{Actor, Interface, Role};

@@ -1,7 +1,7 @@
 //! Bad input of every kind: a one-line error naming the problem, a non-zero exit, and a
 //! database left exactly as it was.
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use common::World;

@@ -1,7 +1,7 @@
 //! Fail-closed audit: when the audit event cannot be written, the credential change it
 //! records does not happen either (one transaction), and the caller is told.
 
-mod common;
+use crate::common;
 
 use common::World;
 use qbo_console::sim::SimOptions;

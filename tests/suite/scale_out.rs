@@ -2,7 +2,7 @@
 //! racing them for 1,000 refresh cycles, with one daemon killed by SIGKILL mid-run. On
 //! SQLite, where a second daemon is refused, the killed daemon is replaced by a new one.
 
-mod common;
+use crate::common;
 
 use common::{Tuning, World};
 use qbo_console::sim::{PreviousToken, Rotation, SimOptions};

@@ -1,7 +1,7 @@
 //! The database under stress: `audit verify` beside writers that never stop, and a disk
 //! that fills up and then gets room again, with the same daemon throughout.
 
-mod common;
+use crate::common;
 
 use common::World;
 use qbo_console::identity::{Actor, Interface, Role};

@@ -9,7 +9,7 @@
 //! `[daemon] shutdown_grace`, abandon the rest; an abandoned refresh never committed, so
 //! the previous token stays stored and its lease expires.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Utc};
 use common::{Tuning, World};

@@ -2,7 +2,7 @@
 //! emulator rotates on every refresh with Intuit's 24-hour grace for the previous token.
 //! Afterwards every connection refreshes and the audit chain verifies.
 
-mod common;
+use crate::common;
 
 use common::{Tuning, World};
 use qbo_console::sim::{PreviousToken, Rotation, SimOptions};

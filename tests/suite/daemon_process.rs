@@ -1,7 +1,7 @@
 //! `qbo-console serve` as an operator meets it: the socket and its roles, the CLI as a
 //! client, live changes, health and metrics, one daemon per SQLite file, graceful stop.
 
-mod common;
+use crate::common;
 
 use common::World;
 use qbo_console::sim::SimOptions;

@@ -3,7 +3,7 @@
 //! previous one at once. Any lost rotation or double spend shows up as an invalid_grant or a
 //! concurrent use at the emulator.
 
-mod common;
+use crate::common;
 
 use common::World;
 use futures_util::future::join_all;

@@ -1,7 +1,7 @@
 //! The typed client in process (`LocalClient`): what the embedded CLI and the console stand
 //! on. The socket client is covered by its unit tests and, end to end, by `daemon_process`.
 
-mod common;
+use crate::common;
 
 use common::World;
 use futures_util::StreamExt;

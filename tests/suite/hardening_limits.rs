@@ -3,7 +3,7 @@
 //! kilobytes, one listener's clients cannot use up the connections the other needs, and
 //! refusals reach the audit log without flooding it.
 
-mod common;
+use crate::common;
 
 use common::World;
 use qbo_console::identity::{Actor, Interface, Role};

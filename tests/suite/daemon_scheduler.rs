@@ -2,7 +2,7 @@
 //! emulator's: years without a touch, an Intuit outage, a dead tenant, an environment with
 //! wrong credentials, the 5-year limit, and catch-up by urgency.
 
-mod common;
+use crate::common;
 
 use chrono::Duration;
 use common::{Tuning, World};

@@ -1,6 +1,6 @@
 //! The everyday path through the CLI: import, list, show, refresh, verify, audit, keys, db.
 
-mod common;
+use crate::common;
 
 use common::World;
 use qbo_console::sim::SimOptions;

@@ -1,0 +1,27 @@
+//! Every black-box test in one binary: each module is one scenario file, `common` the
+//! World harness they share. One binary links the crate once instead of once per file,
+//! which is most of the suite's build time on two cores.
+
+mod common;
+
+mod actor_identity_and_shutdown;
+mod audit_fail_closed;
+mod audit_tamper;
+mod bad_input;
+mod cli_flow;
+mod client;
+mod crash_safety;
+mod daemon_process;
+mod daemon_scheduler;
+mod demo_world;
+mod faults;
+mod hardening_files;
+mod hardening_limits;
+mod hardening_storage;
+mod hardening_text;
+mod intuit_client;
+mod intuit_oauth_client;
+mod refresh_rotation;
+mod scale_out;
+mod sim_binary;
+mod sim_protocol;
