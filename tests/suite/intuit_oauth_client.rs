@@ -20,15 +20,7 @@ const REDIRECT_URI: &str = "http://localhost:8080/callback";
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn script_path() -> PathBuf {
-    // file!() is relative to the package root when cargo passes a relative path.
-    let here = PathBuf::from(file!());
-    let dir = here.parent().expect("test file has a directory");
-    let script = dir.join("python").join("intuit_oauth_flow.py");
-    if script.is_absolute() {
-        script
-    } else {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(script)
-    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/intuit_oauth_flow.py")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
