@@ -173,16 +173,18 @@ async fn an_unmapped_caller_cannot_make_the_daemon_buffer_more_than_the_small_li
     assert_eq!(out.status.code(), Some(3), "{}", common::stderr(&out));
     assert!(common::stderr(&out).contains("not mapped to any role"));
 
-    // 2,000 refusals from this caller over one connection: every one answered, a bounded
-    // record of them, and the count adds up once the daemon has stopped.
+    // 2,000 refusals from this caller: every one answered, each connection closed right
+    // after its refusal (an unmapped caller holds no slot), a bounded record of them, and
+    // the count adds up once the daemon has stopped.
     let started = Instant::now();
-    let s = UnixStream::connect(w.socket()).await.unwrap();
-    let (r, mut wr) = s.into_split();
-    let mut lines = tokio::io::BufReader::new(r).lines();
-    for _ in 0..2000 {
-        wr.write_all(b"{\"op\":\"list\"}\n").await.unwrap();
-        let reply: serde_json::Value =
-            serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+    for i in 0..2000 {
+        let mut s = UnixStream::connect(w.socket()).await.unwrap();
+        s.write_all(b"{\"op\":\"list\"}\n{\"op\":\"list\"}\n")
+            .await
+            .unwrap();
+        let said = read_to_close(&mut s, Duration::from_secs(15)).await;
+        assert_eq!(said.lines().count(), 1, "refusal {i}: {said}");
+        let reply: serde_json::Value = serde_json::from_str(said.trim()).unwrap();
         assert_eq!(reply["kind"], "denied", "{reply}");
     }
     let minutes = started.elapsed().as_secs() / 60 + 1;
@@ -198,6 +200,67 @@ async fn an_unmapped_caller_cannot_make_the_daemon_buffer_more_than_the_small_li
     );
     let v = w.ok(&["audit", "verify"]).await;
     assert!(v.contains("intact"), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_account_holds_at_most_its_share_of_the_socket_connections() {
+    let w = World::start(SimOptions::default()).await;
+    w.append_config(&format!("[roles]\nadmin = [\"{}\"]\n", me()));
+    // 16 connections in all, so one account holds at most 4 (an eighth, at least 4); the
+    // held connections are not timed out during the test.
+    let d = w
+        .start_daemon(&[
+            ("QBO_CONSOLE__DAEMON__MAX_SOCKET_CONNECTIONS", "16"),
+            ("QBO_CONSOLE__DAEMON__IDLE_TIMEOUT", "120s"),
+        ])
+        .await;
+    // Four connections that ask nothing, each one served (it answers a request) before the
+    // next is opened, so that all four are counted.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let s = UnixStream::connect(w.socket()).await.unwrap();
+        let (r, mut wr) = s.into_split();
+        let mut lines = tokio::io::BufReader::new(r).lines();
+        wr.write_all(b"{\"op\":\"list\"}\n").await.unwrap();
+        let reply = lines.next_line().await.unwrap().unwrap();
+        assert!(reply.starts_with("{\"status\":\"ok\""), "{reply}");
+        held.push((lines, wr));
+    }
+    // The fifth from the same account is told its share, naming the setting, and closed,
+    // while twelve of the socket's sixteen slots are still free for other accounts.
+    let mut s = UnixStream::connect(w.socket()).await.unwrap();
+    let said = read_to_close(&mut s, Duration::from_secs(15)).await;
+    assert!(
+        said.contains("already holds 4 connections")
+            && said.contains("most one account may hold")
+            && said.contains("[daemon] max_socket_connections = 16"),
+        "{said}"
+    );
+    assert!(!said.contains("already serving"), "{said}");
+    let refused = w.via_daemon(&["list"]).await;
+    assert!(!refused.status.success());
+    assert!(
+        common::stderr(&refused).contains("already holds 4 connections"),
+        "{}",
+        common::stderr(&refused)
+    );
+    // Once one closes, the account is served again.
+    drop(held.pop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = w.via_daemon(&["list"]).await;
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a share given back was not taken again: {}",
+            common::stderr(&out)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(held);
+    assert!(d.stop(&w).await.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
