@@ -128,8 +128,12 @@ pub async fn serve(
     // get in (and the other way round).
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let per_account = PerAccount::new(per_account_cap(limits.max_connections));
+    // Tracked, so that shutdown waits for the requests in hand: a refusal one of them
+    // counts must be counted before the daemon records the counts.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let uid = match stream.peer_cred() {
@@ -152,7 +156,7 @@ pub async fn serve(
                     let svc = svc.clone();
                     let roles = roles.clone();
                     let stop = stop.clone();
-                    tokio::spawn(async move {
+                    connections.spawn(async move {
                         if let Err(e) = connection(stream, svc, roles, limits, stop).await {
                             tracing::debug!(error = %e, "operator connection ended");
                         }
@@ -168,7 +172,11 @@ pub async fn serve(
             _ = stop.changed() => break,
         }
     }
+    // No new clients; those connected finish the request in hand (idle ones close at once).
+    // The daemon's shutdown grace bounds this wait: past it this task, and with it every
+    // connection in the set, is aborted.
     let _ = std::fs::remove_file(&path);
+    while connections.join_next().await.is_some() {}
 }
 
 /// The most connections one account (uid) holds on the socket at once: an eighth of the
@@ -302,7 +310,7 @@ async fn connection(
     svc: Service,
     roles: RoleMap,
     limits: Limits,
-    stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let actor = caller(&stream, &roles)?;
     let max = request_limit(actor.role);
@@ -311,7 +319,15 @@ async fn connection(
     let mut line = Vec::new();
     loop {
         line.clear();
-        match timeout(limits.idle_timeout, reader.fill_buf()).await {
+        // Between requests the daemon may be stopping: nothing is in hand, so hang up.
+        if *stop.borrow_and_update() {
+            return Ok(());
+        }
+        let waited = tokio::select! {
+            waited = timeout(limits.idle_timeout, reader.fill_buf()) => waited,
+            _ = stop.changed() => return Ok(()),
+        };
+        match waited {
             Ok(first) => {
                 if first?.is_empty() {
                     return Ok(());

@@ -350,6 +350,41 @@ async fn after_200_idle_http_connections_the_operators_socket_still_answers() {
     assert!(d.stop(&w).await.success());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refusal_in_hand_when_the_daemon_is_told_to_stop_is_still_on_record() {
+    let w = World::start(SimOptions::default()).await;
+    // This test's account is in no role.
+    w.append_config("[roles]\nadmin = [\"somebody-else\"]\n");
+    let d = w
+        .start_daemon(&[("QBO_CONSOLE__DAEMON__REQUEST_TIMEOUT", "30s")])
+        .await;
+    // The first refusal of the minute is recorded at once; the next is only counted.
+    let out = w.via_daemon(&["list"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", common::stderr(&out));
+
+    // A request half sent when SIGTERM arrives, and finished after the daemon has begun
+    // to shut down.
+    let mut s = UnixStream::connect(w.socket()).await.unwrap();
+    s.write_all(b"{\"op\":\"li").await.unwrap();
+    let pid = d.child.id().unwrap() as i32;
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !d.log().contains("shutting down") {
+        assert!(Instant::now() < deadline, "no shutdown begun: {}", d.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Time enough for a daemon that did not wait for it to record the counts and exit.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _ = s.write_all(b"st\"}\n").await;
+    let said = read_to_close(&mut s, Duration::from_secs(15)).await;
+    assert!(said.contains("\"denied\""), "the request in hand is answered: {said:?}");
+    assert!(d.stop(&w).await.success());
+
+    let refusals = refusals_on_record(&w, &me()).await;
+    assert_eq!(refusals.refused, 2, "{:#?}", refusals.rows);
+}
+
 /// The `denied` events of one account, and how many refusals they stand for: one for an
 /// event of its own, N for a summary of N further refusals.
 struct Refusals {
