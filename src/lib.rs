@@ -21,5 +21,7 @@ pub mod service;
 pub mod sim;
 pub mod store;
 pub mod text;
+#[cfg(test)]
+mod test_log;
 pub mod tui;
 pub mod vault;

@@ -149,6 +149,8 @@ impl WriteHealth {
         });
         // One error line when writes start failing (or fail differently), then warnings:
         // a scheduler retrying every tick must not bury the first one.
+        // The driver's message may quote a value written (a tenant's name): escaped.
+        let error = crate::text::Safe(&error.to_string()).to_string();
         if was.map(|f| f.cause) != Some(cause) {
             tracing::error!(cause = cause.as_str(), error = %error, "database writes failing: {}", cause.explain());
         } else {
