@@ -172,7 +172,9 @@ impl Daemon {
         let deadline = deadline.max(tokio::time::Instant::now() + Duration::from_secs(2));
         for mut t in self.other_tasks {
             if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
-                tracing::warn!("requests in hand did not finish within the shutdown grace; abandoned");
+                tracing::warn!(
+                    "requests in hand did not finish within the shutdown grace; abandoned"
+                );
                 // A listener's connections are tasks of its own set: aborting it ends them.
                 t.abort();
             }

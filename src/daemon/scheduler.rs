@@ -362,8 +362,15 @@ mod tests {
         let e = anyhow::anyhow!("{}", crate::test_log::HOSTILE).context("refreshing tenant x");
         let log = crate::test_log::captured(|| log_failure(&e, "scheduled refresh failed"));
         let text = String::from_utf8_lossy(&log);
-        assert_eq!(crate::test_log::raw_controls(&log), Vec::<char>::new(), "{text:?}");
-        assert!(text.contains("refreshing tenant x: bad\\r\\x1b[2J"), "{text}");
+        assert_eq!(
+            crate::test_log::raw_controls(&log),
+            Vec::<char>::new(),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("refreshing tenant x: bad\\r\\x1b[2J"),
+            "{text}"
+        );
     }
 
     #[test]

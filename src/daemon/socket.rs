@@ -8,8 +8,8 @@ use crate::identity::{
 };
 use crate::service::{protocol, Reply, Request, Service, ServiceError};
 use anyhow::Context;
-use std::os::unix::fs::PermissionsExt;
 use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

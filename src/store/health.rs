@@ -215,7 +215,9 @@ mod tests {
         let mut conn = sqlx::PgConnection::connect(&url)
             .await
             .expect("connect to QBO_CONSOLE_TEST_DATABASE_URL");
-        let sql = format!("DO $$ BEGIN RAISE EXCEPTION 'raised by a test' USING ERRCODE = '{sqlstate}'; END $$");
+        let sql = format!(
+            "DO $$ BEGIN RAISE EXCEPTION 'raised by a test' USING ERRCODE = '{sqlstate}'; END $$"
+        );
         let e = sqlx::query(&sql)
             .execute(&mut conn)
             .await

@@ -378,7 +378,10 @@ async fn a_refusal_in_hand_when_the_daemon_is_told_to_stop_is_still_on_record() 
     tokio::time::sleep(Duration::from_secs(1)).await;
     let _ = s.write_all(b"st\"}\n").await;
     let said = read_to_close(&mut s, Duration::from_secs(15)).await;
-    assert!(said.contains("\"denied\""), "the request in hand is answered: {said:?}");
+    assert!(
+        said.contains("\"denied\""),
+        "the request in hand is answered: {said:?}"
+    );
     assert!(d.stop(&w).await.success());
 
     let refusals = refusals_on_record(&w, &me()).await;
