@@ -324,6 +324,8 @@ async fn connection(
             return Ok(());
         }
         let waited = tokio::select! {
+            // A request begun before the stop is in hand: it goes first.
+            biased;
             waited = timeout(limits.idle_timeout, reader.fill_buf()) => waited,
             _ = stop.changed() => return Ok(()),
         };

@@ -353,19 +353,25 @@ async fn after_200_idle_http_connections_the_operators_socket_still_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_refusal_in_hand_when_the_daemon_is_told_to_stop_is_still_on_record() {
     let w = World::start(SimOptions::default()).await;
-    // This test's account is in no role.
-    w.append_config("[roles]\nadmin = [\"somebody-else\"]\n");
+    // A viewer, whom the daemon refuses a bulk refresh.
+    w.append_config(&format!("[roles]\nviewer = [\"{}\"]\n", me()));
     let d = w
         .start_daemon(&[("QBO_CONSOLE__DAEMON__REQUEST_TIMEOUT", "30s")])
         .await;
     // The first refusal of the minute is recorded at once; the next is only counted.
-    let out = w.via_daemon(&["list"]).await;
+    let out = w.via_daemon(&["refresh", "--all"]).await;
     assert_eq!(out.status.code(), Some(3), "{}", common::stderr(&out));
 
-    // A request half sent when SIGTERM arrives, and finished after the daemon has begun
-    // to shut down.
-    let mut s = UnixStream::connect(w.socket()).await.unwrap();
-    s.write_all(b"{\"op\":\"li").await.unwrap();
+    // A connection the daemon is serving (it has answered on it), with a request half sent
+    // when SIGTERM arrives and finished after the daemon has begun to shut down.
+    let s = UnixStream::connect(w.socket()).await.unwrap();
+    let (r, mut wr) = s.into_split();
+    let mut r = tokio::io::BufReader::new(r);
+    wr.write_all(b"{\"op\":\"list\"}\n").await.unwrap();
+    let mut first = String::new();
+    r.read_line(&mut first).await.unwrap();
+    assert!(first.starts_with("{\"status\":\"ok\""), "{first}");
+    wr.write_all(b"{\"op\":\"refresh\",\"al").await.unwrap();
     let pid = d.child.id().unwrap() as i32;
     // SAFETY: sending a signal to our own child.
     unsafe { libc::kill(pid, libc::SIGTERM) };
@@ -376,8 +382,8 @@ async fn a_refusal_in_hand_when_the_daemon_is_told_to_stop_is_still_on_record() 
     }
     // Time enough for a daemon that did not wait for it to record the counts and exit.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let _ = s.write_all(b"st\"}\n").await;
-    let said = read_to_close(&mut s, Duration::from_secs(15)).await;
+    let _ = wr.write_all(b"l\":true}\n").await;
+    let said = read_to_close(&mut r, Duration::from_secs(15)).await;
     assert!(
         said.contains("\"denied\""),
         "the request in hand is answered: {said:?}"
