@@ -263,6 +263,78 @@ async fn one_account_holds_at_most_its_share_of_the_socket_connections() {
     assert!(d.stop(&w).await.success());
 }
 
+/// Starts `sleep 60` as `nobody` (uid and gid 65534) holding `n` connections to `socket`,
+/// made before the exec, so the daemon sees nobody's credentials on each of them.
+fn hold_connections_as_nobody(socket: &std::path::Path, n: usize) -> std::process::Child {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    // Built here: between fork and exec only system calls are safe.
+    // SAFETY: sockaddr_un is plain data; all zeroes is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let path = socket.as_os_str().as_bytes();
+    assert!(path.len() < addr.sun_path.len());
+    for (d, b) in addr.sun_path.iter_mut().zip(path) {
+        *d = *b as libc::c_char;
+    }
+    let mut cmd = std::process::Command::new("sleep");
+    cmd.arg("60");
+    // SAFETY: only async-signal-safe system calls run in the child before exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let nogroup: libc::gid_t = 65534;
+            if libc::setgroups(1, &nogroup) != 0
+                || libc::setgid(nogroup) != 0
+                || libc::setuid(65534) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            for _ in 0..n {
+                let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+                let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+                if fd < 0 || libc::connect(fd, &addr as *const _ as *const libc::sockaddr, len) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().expect("hold connections as nobody")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_account_no_role_is_mapped_to_cannot_lock_the_admins_out_of_the_socket() {
+    // SAFETY: geteuid cannot fail and has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        common::skip_root_test("connecting as another account (nobody) needs root");
+        return;
+    }
+    let w = World::start(SimOptions::default()).await;
+    w.append_config(&format!("[roles]\nadmin = [\"{}\"]\n", me()));
+    // nobody reaches the socket through the test's directory and the socket's group.
+    std::fs::set_permissions(
+        w.path(""),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .unwrap();
+    let d = w
+        .start_daemon(&[
+            ("QBO_CONSOLE__DAEMON__MAX_SOCKET_CONNECTIONS", "16"),
+            ("QBO_CONSOLE__DAEMON__SOCKET_GROUP", "nogroup"),
+            ("QBO_CONSOLE__DAEMON__IDLE_TIMEOUT", "120s"),
+        ])
+        .await;
+    // Every one of the socket's slots asked for by nobody, who sends nothing and waits.
+    let mut holder = hold_connections_as_nobody(&w.socket(), 16);
+    // The admin, connecting after them, is still served.
+    let out = w.via_daemon(&["list"]).await;
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(d.stop(&w).await.success());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_request_over_the_roles_limit_is_refused_naming_the_limit_through_the_cli() {
     let w = World::start(SimOptions::default()).await;
