@@ -20,6 +20,8 @@ pub mod metrics;
 pub mod service;
 pub mod sim;
 pub mod store;
+#[cfg(test)]
+mod test_log;
 pub mod text;
 pub mod tui;
 pub mod vault;

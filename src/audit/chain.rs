@@ -116,7 +116,9 @@ impl Snapshot {
 ///
 /// Head and rows are read in one snapshot: writers commit a row and the head that points
 /// at it together, so read apart (the head, then the rows a moment later) a healthy chain
-/// under load looks like rows stored past their head, and the other way round.
+/// under load looks like rows stored past their head, and the other way round. That
+/// snapshot holds a pool connection for the whole walk, so verifies take turns (one walk at
+/// a time per process, see `Store::snapshot`) and leave the other connections to writers.
 pub async fn verify(store: &Store) -> anyhow::Result<VerifyReport> {
     let mut snap = store.snapshot().await?;
     let report = verify_in(&mut snap).await?;

@@ -33,8 +33,12 @@ fn busy_response() -> String {
 
 pub async fn serve(tcp: TcpListener, app: Router, limits: Limits, mut stop: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    // Tracked, so that shutdown lets the requests in hand finish before the daemon closes
+    // the database under them.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         let stream = tokio::select! {
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             accepted = tcp.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(e) => {
@@ -58,7 +62,7 @@ pub async fn serve(tcp: TcpListener, app: Router, limits: Limits, mut stop: watc
         };
         let service = TowerToHyperService::new(app.clone());
         let mut stop = stop.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
@@ -82,4 +86,7 @@ pub async fn serve(tcp: TcpListener, app: Router, limits: Limits, mut stop: watc
             drop(slot);
         });
     }
+    // Bounded by the daemon's shutdown grace, past which this task and its connections
+    // are aborted.
+    while connections.join_next().await.is_some() {}
 }

@@ -157,16 +157,27 @@ impl Daemon {
     /// Stops taking work, lets in-flight refreshes finish within the grace period, and
     /// abandons the rest. An abandoned refresh is safe: its transaction never committed,
     /// so the previous token stays stored and its lease expires.
+    ///
+    /// The listeners finish the requests in hand within the same grace (at least 2 s) and
+    /// only then are counted refusals recorded, so none counted by a last request is lost.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        match tokio::time::timeout(self.grace, self.scheduler_task).await {
+        let deadline = tokio::time::Instant::now() + self.grace;
+        match tokio::time::timeout_at(deadline, self.scheduler_task).await {
             Ok(_) => tracing::info!("scheduler stopped"),
             Err(_) => tracing::warn!(
                 "in-flight refreshes did not finish within the shutdown grace; abandoned"
             ),
         }
-        for t in self.other_tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        let deadline = deadline.max(tokio::time::Instant::now() + Duration::from_secs(2));
+        for mut t in self.other_tasks {
+            if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
+                tracing::warn!(
+                    "requests in hand did not finish within the shutdown grace; abandoned"
+                );
+                // A listener's connections are tasks of its own set: aborting it ends them.
+                t.abort();
+            }
         }
         if let Err(e) = self.service.record_counted_refusals(true).await {
             tracing::warn!(error = %format!("{e:#}"), "cannot record the summary of counted refusals at shutdown");

@@ -211,7 +211,7 @@ impl Scheduler {
                 Ok(_) => report.other += 1,
                 Err(e) => {
                     report.other += 1;
-                    tracing::error!(error = %format!("{e:#}"), "scheduled refresh failed");
+                    log_failure(&e, "scheduled refresh failed");
                 }
             }
         }
@@ -236,9 +236,7 @@ impl Scheduler {
             match self.run_once(&stop).await {
                 Ok(r) if r.claimed > 0 => tracing::info!(?r, "scheduler pass"),
                 Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(error = %format!("{e:#}"), "scheduler pass failed; retrying next tick")
-                }
+                Err(e) => log_failure(&e, "scheduler pass failed; retrying next tick"),
             }
         }
     }
@@ -349,9 +347,31 @@ impl Shared {
     }
 }
 
+/// An error line whose chain may carry Intuit's words or a tenant's name: escaped, as the
+/// plain log format writes fields raw.
+fn log_failure(e: &anyhow::Error, what: &'static str) {
+    tracing::error!(error = %crate::text::Safe(&format!("{e:#}")), "{what}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failure_carrying_outside_text_is_logged_escaped() {
+        let e = anyhow::anyhow!("{}", crate::test_log::HOSTILE).context("refreshing tenant x");
+        let log = crate::test_log::captured(|| log_failure(&e, "scheduled refresh failed"));
+        let text = String::from_utf8_lossy(&log);
+        assert_eq!(
+            crate::test_log::raw_controls(&log),
+            Vec::<char>::new(),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("refreshing tenant x: bad\\r\\x1b[2J"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn a_claim_never_outruns_its_lease() {

@@ -8,9 +8,10 @@ use crate::identity::{
 };
 use crate::service::{protocol, Reply, Request, Service, ServiceError};
 use anyhow::Context;
+use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -35,8 +36,9 @@ fn request_limit(role: Role) -> u64 {
     if role == Role::Unmapped {
         64 * KIB
     } else if role.allows(Permission::Import) {
-        // An import file (32 MiB at most, by the CLI's cap) travels inside one request,
-        // JSON-escaped: twice its size leaves room for the escapes.
+        // An import file (16 MiB at most) travels inside one request, JSON-escaped; the CLI
+        // sends at most 30 MiB (`MAX_IMPORT_REQUEST_BYTES`), so 64 MiB never cuts one off
+        // and leaves room for a client that escapes more than ours does.
         64 * KIB * KIB
     } else {
         KIB * KIB
@@ -125,10 +127,28 @@ pub async fn serve(
     // A cap of its own, so that however many clients the HTTP listener has, operators still
     // get in (and the other way round).
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_account = PerAccount::new(per_account_cap(limits.max_connections));
+    // Tracked, so that shutdown waits for the requests in hand: a refusal one of them
+    // counts must be counted before the daemon records the counts.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    let uid = match stream.peer_cred() {
+                        Ok(cred) => cred.uid(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "operators' socket: no peer credentials for a client; disconnected");
+                            continue;
+                        }
+                    };
+                    // The account's share first: an account at its share must not take one
+                    // of the slots left for the others, even for a moment.
+                    let Some(share) = per_account.take(uid) else {
+                        turn_away_account(&stream, uid, per_account.cap, limits.max_connections);
+                        continue;
+                    };
                     let Ok(slot) = slots.clone().try_acquire_owned() else {
                         turn_away(&stream, limits.max_connections);
                         continue;
@@ -136,11 +156,12 @@ pub async fn serve(
                     let svc = svc.clone();
                     let roles = roles.clone();
                     let stop = stop.clone();
-                    tokio::spawn(async move {
+                    connections.spawn(async move {
                         if let Err(e) = connection(stream, svc, roles, limits, stop).await {
                             tracing::debug!(error = %e, "operator connection ended");
                         }
                         drop(slot);
+                        drop(share);
                     });
                 }
                 Err(e) => {
@@ -151,7 +172,86 @@ pub async fn serve(
             _ = stop.changed() => break,
         }
     }
+    // No new clients; those connected finish the request in hand (idle ones close at once).
+    // The daemon's shutdown grace bounds this wait: past it this task, and with it every
+    // connection in the set, is aborted.
     let _ = std::fs::remove_file(&path);
+    while connections.join_next().await.is_some() {}
+}
+
+/// The most connections one account (uid) holds on the socket at once: an eighth of the
+/// socket's cap, and never fewer than 4 (a console, its watch and a command or two).
+/// Without it an account no role is mapped to could hold every slot and lock the admins out.
+fn per_account_cap(max_connections: usize) -> usize {
+    (max_connections / 8).max(4)
+}
+
+/// Connections held per uid.
+struct PerAccount {
+    held: Arc<Mutex<HashMap<u32, usize>>>,
+    cap: usize,
+}
+
+/// One connection's place in its account's share; given back when dropped.
+struct Share {
+    held: Arc<Mutex<HashMap<u32, usize>>>,
+    uid: u32,
+}
+
+impl PerAccount {
+    fn new(cap: usize) -> PerAccount {
+        PerAccount {
+            held: Arc::default(),
+            cap,
+        }
+    }
+
+    fn take(&self, uid: u32) -> Option<Share> {
+        let mut held = lock(&self.held);
+        let n = held.entry(uid).or_insert(0);
+        if *n >= self.cap {
+            return None;
+        }
+        *n += 1;
+        Some(Share {
+            held: self.held.clone(),
+            uid,
+        })
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let mut held = lock(&self.held);
+        if let Some(n) = held.get_mut(&self.uid) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.uid);
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The counts are updated in one step each, so a panic elsewhere cannot leave them torn.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One error line to a client whose account already holds its share of the socket.
+fn turn_away_account(stream: &UnixStream, uid: u32, share: usize, cap: usize) {
+    tracing::warn!(
+        uid,
+        share,
+        "operators' socket: an account at its share of the connections was turned away"
+    );
+    say_and_drop(
+        stream,
+        format!(
+            "uid {uid} already holds {share} connections to the daemon's socket, the most one account \
+             may hold at once (an eighth of [daemon] max_socket_connections = {cap}, at least 4); \
+             close one (an idle console or watch) and try again"
+        ),
+    );
 }
 
 /// One error line to a client over the connection cap, then the connection is dropped.
@@ -160,10 +260,17 @@ fn turn_away(stream: &UnixStream, cap: usize) {
         cap,
         "operators' socket at its connection cap ([daemon] max_socket_connections); a client was turned away"
     );
-    let reply = Reply::from(ServiceError::Internal(anyhow::anyhow!(
-        "the daemon is already serving {cap} connections on its socket ([daemon] max_socket_connections); \
-         try again in a moment, or raise the limit"
-    )));
+    say_and_drop(
+        stream,
+        format!(
+            "the daemon is already serving {cap} connections on its socket ([daemon] max_socket_connections); \
+             try again in a moment, or raise the limit"
+        ),
+    );
+}
+
+fn say_and_drop(stream: &UnixStream, why: String) {
+    let reply = Reply::from(ServiceError::Internal(anyhow::anyhow!(why)));
     if let Ok(mut bytes) = serde_json::to_vec(&reply) {
         bytes.push(b'\n');
         // Best effort and never blocking: a fresh socket's send buffer is empty, and the
@@ -203,7 +310,7 @@ async fn connection(
     svc: Service,
     roles: RoleMap,
     limits: Limits,
-    stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let actor = caller(&stream, &roles)?;
     let max = request_limit(actor.role);
@@ -212,7 +319,17 @@ async fn connection(
     let mut line = Vec::new();
     loop {
         line.clear();
-        match timeout(limits.idle_timeout, reader.fill_buf()).await {
+        // Between requests the daemon may be stopping: nothing is in hand, so hang up.
+        if *stop.borrow_and_update() {
+            return Ok(());
+        }
+        let waited = tokio::select! {
+            // A request begun before the stop is in hand: it goes first.
+            biased;
+            waited = timeout(limits.idle_timeout, reader.fill_buf()) => waited,
+            _ = stop.changed() => return Ok(()),
+        };
+        match waited {
             Ok(first) => {
                 if first?.is_empty() {
                     return Ok(());
@@ -281,8 +398,9 @@ async fn connection(
                     actor.account
                 ));
             }
-            send(&mut write, &reply, limits.idle_timeout).await?;
-            continue;
+            // Then hang up: a caller with no role has nothing more to ask, and a connection
+            // kept open would only hold a slot the operators need.
+            return farewell_reply(&mut write, &reply).await;
         }
         if let Request::Watch = request {
             return watch_changes(&svc, &actor, &mut write, limits.idle_timeout, stop).await;
@@ -298,7 +416,14 @@ async fn farewell(
     write: &mut tokio::net::unix::OwnedWriteHalf,
     why: ServiceError,
 ) -> anyhow::Result<()> {
-    send(write, &Reply::from(why), Duration::from_secs(1)).await
+    farewell_reply(write, &Reply::from(why)).await
+}
+
+async fn farewell_reply(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    reply: &Reply,
+) -> anyhow::Result<()> {
+    send(write, reply, Duration::from_secs(1)).await
 }
 
 async fn watch_changes(

@@ -24,8 +24,9 @@ use zeroize::Zeroizing;
 pub const MAX_IMPORT_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Largest import request the CLI sends the daemon: the file's text as a JSON string, which
-/// grows quotes, backslashes and control characters. Below the socket's 32 MiB request
-/// limit, so an oversized file is named here rather than cut off by the daemon.
+/// grows quotes, backslashes and control characters. Below the socket's 64 MiB request
+/// limit for roles that may import, so an oversized file is named here rather than cut off
+/// by the daemon.
 pub const MAX_IMPORT_REQUEST_BYTES: usize = 30 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]

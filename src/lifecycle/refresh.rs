@@ -143,12 +143,7 @@ impl Engine {
         };
         self.metrics
             .count_refresh(name, started.elapsed().as_secs_f64());
-        match result {
-            Ok(r) => {
-                tracing::info!(outcome = name, detail = ?DescribeOutcome(&r.outcome), "refresh")
-            }
-            Err(e) => tracing::debug!(error = %e, "refresh failed before reaching a verdict"),
-        }
+        log_refresh(name, result);
     }
 
     /// When the scheduler should next refresh a connection that was just refreshed: before
@@ -520,11 +515,50 @@ pub fn outcome_name(o: &RefreshOutcome) -> &'static str {
     }
 }
 
+/// One log line per refresh. Its detail is Intuit's words (an `error_description`, a
+/// company's state), and the plain log format writes fields raw: escaped like anything
+/// from outside shown to an operator, so a log viewed in a terminal cannot be rewritten.
+fn log_refresh(name: &str, result: &anyhow::Result<RefreshResult>) {
+    match result {
+        Ok(r) => tracing::info!(outcome = name, detail = %DescribeOutcome(&r.outcome), "refresh"),
+        Err(e) => tracing::debug!(
+            error = %crate::text::Safe(&e.to_string()),
+            "refresh failed before reaching a verdict"
+        ),
+    }
+}
+
 /// Logs an outcome without anything secret (outcomes never hold tokens).
 struct DescribeOutcome<'a>(&'a RefreshOutcome);
 
-impl std::fmt::Debug for DescribeOutcome<'_> {
+impl std::fmt::Display for DescribeOutcome<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&super::describe_refresh(self.0))
+        crate::text::Safe(&super::describe_refresh(self.0)).fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+    use crate::test_log::{captured, raw_controls, HOSTILE};
+
+    #[test]
+    fn intuits_detail_reaches_the_log_escaped() {
+        let failed: anyhow::Result<RefreshResult> = Ok(RefreshOutcome::Failed {
+            error_class: ErrorClass::Transient,
+            detail: HOSTILE.into(),
+            intuit_tid: None,
+            next_attempt_at: None,
+        }
+        .into());
+        let errored: anyhow::Result<RefreshResult> = Err(anyhow::anyhow!("{HOSTILE}"));
+        let log = captured(|| {
+            log_refresh("failed", &failed);
+            log_refresh("error", &errored);
+        });
+        let text = String::from_utf8_lossy(&log);
+        assert_eq!(raw_controls(&log), Vec::<char>::new(), "{text:?}");
+        assert_eq!(text.matches("\\x1b[2J").count(), 2, "{text}");
+        assert_eq!(text.lines().count(), 2, "{text}");
     }
 }

@@ -60,25 +60,39 @@ impl WriteCause {
     }
 
     /// The operator-facing cause of a database error, if it is one; constraint violations
-    /// and the like are the request's problem, not the storage's.
+    /// and the like are the request's problem, not the storage's. The driver decides how
+    /// to read the code, not its shape: PostgreSQL's SQLSTATEs are five digits too
+    /// ("53100", "21000"), so a code that parses as a number is not a SQLite one.
     pub fn of(e: &sqlx::Error) -> Option<WriteCause> {
         let sqlx::Error::Database(db) = e else {
             return None;
         };
-        let code = db.code()?;
-        if let Ok(n) = code.parse::<i32>() {
-            // SQLite reports extended result codes; the primary code is the low byte.
-            return match n & 0xff {
-                13 => Some(WriteCause::DiskFull),
-                10 => Some(WriteCause::IoError),
-                8 => Some(WriteCause::ReadOnly),
-                _ => None,
-            };
+        if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+            return WriteCause::of_sqlstate(pg.code());
         }
-        match code.as_ref() {
+        if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+            return WriteCause::of_sqlite_code(db.code()?.parse().ok()?);
+        }
+        None
+    }
+
+    /// A PostgreSQL SQLSTATE. 53000, the class's generic `insufficient_resources`, counts
+    /// as the disk too: either way the operator has to make room.
+    fn of_sqlstate(code: &str) -> Option<WriteCause> {
+        match code {
             "53100" | "53000" => Some(WriteCause::DiskFull),
             "58030" => Some(WriteCause::IoError),
             "25006" => Some(WriteCause::ReadOnly),
+            _ => None,
+        }
+    }
+
+    /// A SQLite result code: extended codes carry the primary one in the low byte.
+    fn of_sqlite_code(code: i32) -> Option<WriteCause> {
+        match code & 0xff {
+            13 => Some(WriteCause::DiskFull),
+            10 => Some(WriteCause::IoError),
+            8 => Some(WriteCause::ReadOnly),
             _ => None,
         }
     }
@@ -135,6 +149,8 @@ impl WriteHealth {
         });
         // One error line when writes start failing (or fail differently), then warnings:
         // a scheduler retrying every tick must not bury the first one.
+        // The driver's message may quote a value written (a tenant's name): escaped.
+        let error = crate::text::Safe(&error.to_string()).to_string();
         if was.map(|f| f.cause) != Some(cause) {
             tracing::error!(cause = cause.as_str(), error = %error, "database writes failing: {}", cause.explain());
         } else {
@@ -187,6 +203,94 @@ impl Drop for PendingAudit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sqlx::Connection;
+
+    /// The error PostgreSQL itself returns for a statement raising `sqlstate`, or `None`
+    /// (with the reason on stderr) when no test server is configured.
+    async fn postgres_error(sqlstate: &str) -> Option<sqlx::Error> {
+        let Ok(url) = std::env::var("QBO_CONSOLE_TEST_DATABASE_URL") else {
+            eprintln!("skipped: QBO_CONSOLE_TEST_DATABASE_URL is not set, no PostgreSQL to raise {sqlstate}");
+            return None;
+        };
+        let mut conn = sqlx::PgConnection::connect(&url)
+            .await
+            .expect("connect to QBO_CONSOLE_TEST_DATABASE_URL");
+        let sql = format!(
+            "DO $$ BEGIN RAISE EXCEPTION 'raised by a test' USING ERRCODE = '{sqlstate}'; END $$"
+        );
+        let e = sqlx::query(&sql)
+            .execute(&mut conn)
+            .await
+            .expect_err("the DO block raises");
+        let sqlx::Error::Database(db) = &e else {
+            panic!("not a database error: {e}");
+        };
+        assert_eq!(db.code().as_deref(), Some(sqlstate));
+        Some(e)
+    }
+
+    #[tokio::test]
+    async fn postgres_disk_full_is_read_as_disk_full() {
+        if let Some(e) = postgres_error("53100").await {
+            assert_eq!(WriteCause::of(&e), Some(WriteCause::DiskFull));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_postgres_error_with_a_numeric_sqlstate_is_not_read_as_a_sqlite_code() {
+        // 21000 & 0xff is 8 (SQLITE_READONLY), 22026 & 0xff is 10 (SQLITE_IOERR): neither
+        // is about storage, and neither may turn /healthz unhealthy.
+        for sqlstate in ["21000", "22026"] {
+            if let Some(e) = postgres_error(sqlstate).await {
+                assert_eq!(WriteCause::of(&e), None, "SQLSTATE {sqlstate}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_sqlite_database_is_read_as_disk_full() {
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .expect("in-memory SQLite");
+        // A page cap stands in for the filesystem: past it SQLite answers SQLITE_FULL.
+        sqlx::query("CREATE TABLE t (v BLOB)")
+            .execute(&mut conn)
+            .await
+            .expect("create");
+        sqlx::query("PRAGMA max_page_count = 3")
+            .execute(&mut conn)
+            .await
+            .expect("cap the pages");
+        let e = sqlx::query("INSERT INTO t VALUES (zeroblob(100000))")
+            .execute(&mut conn)
+            .await
+            .expect_err("the row does not fit");
+        let sqlx::Error::Database(db) = &e else {
+            panic!("not a database error: {e}");
+        };
+        assert_eq!(db.code().as_deref(), Some("13"), "{e}");
+        assert_eq!(WriteCause::of(&e), Some(WriteCause::DiskFull));
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_constraint_violation_is_not_a_storage_failure() {
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .expect("in-memory SQLite");
+        sqlx::query("CREATE TABLE t (v INTEGER PRIMARY KEY)")
+            .execute(&mut conn)
+            .await
+            .expect("create");
+        sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut conn)
+            .await
+            .expect("first row");
+        let e = sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut conn)
+            .await
+            .expect_err("a duplicate key");
+        assert_eq!(WriteCause::of(&e), None, "{e}");
+    }
 
     #[test]
     fn a_failure_is_reported_until_a_write_succeeds() {

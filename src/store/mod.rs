@@ -38,6 +38,7 @@ pub enum Store {
 pub struct PgStore {
     pub pool: PgPool,
     health: Arc<WriteHealth>,
+    snapshot_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A SQLite pool and the gate its writers pass one at a time.
@@ -53,6 +54,7 @@ pub struct SqliteStore {
     pub pool: SqlitePool,
     gate: std::sync::Arc<tokio::sync::Mutex<()>>,
     health: Arc<WriteHealth>,
+    snapshot_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -155,12 +157,15 @@ pub(crate) enum TxInner {
 /// A read-only transaction (see `Store::snapshot`). Dropping it ends it.
 pub(crate) struct Snapshot {
     pub(crate) inner: TxInner,
+    /// Declared after `inner`, so the connection goes back before the next snapshot opens.
+    _turn: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl Snapshot {
     /// Ends the transaction now rather than when the connection is next used.
     pub(crate) async fn end(self) -> anyhow::Result<()> {
-        match self.inner {
+        let Snapshot { inner, _turn } = self;
+        match inner {
             TxInner::Sqlite(t) => t.rollback().await,
             TxInner::Postgres(t) => t.rollback().await,
         }
@@ -214,6 +219,7 @@ impl Store {
                 pool,
                 gate: Default::default(),
                 health: Default::default(),
+                snapshot_turn: Default::default(),
             }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)
@@ -250,6 +256,7 @@ impl Store {
             Ok(Store::Postgres(PgStore {
                 pool,
                 health: Default::default(),
+                snapshot_turn: Default::default(),
             }))
         } else {
             anyhow::bail!("database url {shown}: unsupported scheme; use sqlite://PATH or postgres://USER@HOST/DB")
@@ -299,7 +306,18 @@ impl Store {
     /// moment, whatever commits meanwhile. SQLite in WAL mode keeps a read transaction's
     /// snapshot from its first read; PostgreSQL needs REPEATABLE READ (READ COMMITTED
     /// would take a new snapshot per statement).
+    ///
+    /// One at a time per store, the others waiting their turn without a connection: a
+    /// snapshot holds a pool connection for as long as it is open (`audit verify` walks the
+    /// whole chain in one), and a few opened together would take every pooled connection,
+    /// stalling writers (refreshes, the audit log) until the pool's acquire timeout.
     pub(crate) async fn snapshot(&self) -> anyhow::Result<Snapshot> {
+        let turn = match self {
+            Store::Sqlite(s) => s.snapshot_turn.clone(),
+            Store::Postgres(p) => p.snapshot_turn.clone(),
+        }
+        .lock_owned()
+        .await;
         let inner = match self {
             Store::Sqlite(s) => TxInner::Sqlite(
                 s.pool
@@ -314,7 +332,7 @@ impl Store {
                     .context("cannot start a read transaction")?,
             ),
         };
-        Ok(Snapshot { inner })
+        Ok(Snapshot { inner, _turn: turn })
     }
 
     /// Whether the database takes writes, as the latest writes found.
@@ -456,6 +474,49 @@ mod tests {
             .await
             .expect("the next transaction starts on a sound connection");
         tx.commit().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_completes_while_audit_verifies_queue_behind_a_long_one() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two connections: the verify walking the chain holds one, and the writer needs the
+        // other however many more verifies are asked for meanwhile.
+        let db = crate::config::DatabaseConfig {
+            url: format!("sqlite://{}/t.db", dir.path().display()),
+            max_connections: 2,
+            connect_timeout: std::time::Duration::from_secs(10),
+        };
+        let store = Store::connect(&db, None).await.unwrap();
+        store.migrate().await.unwrap();
+        // A walk in progress, held open for as long as the test needs it.
+        let walking = store.snapshot().await.unwrap();
+        let verifies: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { crate::audit::verify(&store).await })
+            })
+            .collect();
+        // Give them time to ask for their connections (each one would take the free
+        // connection and finish, ahead of the write, if they did not queue).
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // A hang detector, not a benchmark: without the turn the write waits on the pool.
+        tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            let mut tx = store.begin().await.unwrap();
+            dispatch_tx!(tx, c => sqlx::query("CREATE TABLE written (v INTEGER)").execute(c).await.map(|_| ()))
+                .unwrap();
+            tx.commit().await.unwrap();
+        })
+        .await
+        .expect("the write completes while verifies are under way");
+        assert!(
+            verifies.iter().all(|v| !v.is_finished()),
+            "the verifies waited for the walk in progress, holding no connection"
+        );
+        walking.end().await.unwrap();
+        for v in verifies {
+            let report = v.await.unwrap().unwrap();
+            assert!(report.ok, "{report:?}");
+        }
     }
 
     #[test]

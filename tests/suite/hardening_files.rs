@@ -170,7 +170,7 @@ fn another_group() -> Option<(&'static str, u32)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_file_group_the_database_and_log_are_readable_by_that_group_only() {
     let Some((group, gid)) = another_group() else {
-        eprintln!("skipped: giving files to another group needs root and a second group");
+        common::skip_root_test("giving files to another group needs root and a second group");
         return;
     };
     let w = world_with_log_file().await;

@@ -173,16 +173,18 @@ async fn an_unmapped_caller_cannot_make_the_daemon_buffer_more_than_the_small_li
     assert_eq!(out.status.code(), Some(3), "{}", common::stderr(&out));
     assert!(common::stderr(&out).contains("not mapped to any role"));
 
-    // 2,000 refusals from this caller over one connection: every one answered, a bounded
-    // record of them, and the count adds up once the daemon has stopped.
+    // 2,000 refusals from this caller: every one answered, each connection closed right
+    // after its refusal (an unmapped caller holds no slot), a bounded record of them, and
+    // the count adds up once the daemon has stopped.
     let started = Instant::now();
-    let s = UnixStream::connect(w.socket()).await.unwrap();
-    let (r, mut wr) = s.into_split();
-    let mut lines = tokio::io::BufReader::new(r).lines();
-    for _ in 0..2000 {
-        wr.write_all(b"{\"op\":\"list\"}\n").await.unwrap();
-        let reply: serde_json::Value =
-            serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+    for i in 0..2000 {
+        let mut s = UnixStream::connect(w.socket()).await.unwrap();
+        s.write_all(b"{\"op\":\"list\"}\n{\"op\":\"list\"}\n")
+            .await
+            .unwrap();
+        let said = read_to_close(&mut s, Duration::from_secs(15)).await;
+        assert_eq!(said.lines().count(), 1, "refusal {i}: {said}");
+        let reply: serde_json::Value = serde_json::from_str(said.trim()).unwrap();
         assert_eq!(reply["kind"], "denied", "{reply}");
     }
     let minutes = started.elapsed().as_secs() / 60 + 1;
@@ -198,6 +200,139 @@ async fn an_unmapped_caller_cannot_make_the_daemon_buffer_more_than_the_small_li
     );
     let v = w.ok(&["audit", "verify"]).await;
     assert!(v.contains("intact"), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_account_holds_at_most_its_share_of_the_socket_connections() {
+    let w = World::start(SimOptions::default()).await;
+    w.append_config(&format!("[roles]\nadmin = [\"{}\"]\n", me()));
+    // 16 connections in all, so one account holds at most 4 (an eighth, at least 4); the
+    // held connections are not timed out during the test.
+    let d = w
+        .start_daemon(&[
+            ("QBO_CONSOLE__DAEMON__MAX_SOCKET_CONNECTIONS", "16"),
+            ("QBO_CONSOLE__DAEMON__IDLE_TIMEOUT", "120s"),
+        ])
+        .await;
+    // Four connections that ask nothing, each one served (it answers a request) before the
+    // next is opened, so that all four are counted.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let s = UnixStream::connect(w.socket()).await.unwrap();
+        let (r, mut wr) = s.into_split();
+        let mut lines = tokio::io::BufReader::new(r).lines();
+        wr.write_all(b"{\"op\":\"list\"}\n").await.unwrap();
+        let reply = lines.next_line().await.unwrap().unwrap();
+        assert!(reply.starts_with("{\"status\":\"ok\""), "{reply}");
+        held.push((lines, wr));
+    }
+    // The fifth from the same account is told its share, naming the setting, and closed,
+    // while twelve of the socket's sixteen slots are still free for other accounts.
+    let mut s = UnixStream::connect(w.socket()).await.unwrap();
+    let said = read_to_close(&mut s, Duration::from_secs(15)).await;
+    assert!(
+        said.contains("already holds 4 connections")
+            && said.contains("most one account may hold")
+            && said.contains("[daemon] max_socket_connections = 16"),
+        "{said}"
+    );
+    assert!(!said.contains("already serving"), "{said}");
+    let refused = w.via_daemon(&["list"]).await;
+    assert!(!refused.status.success());
+    assert!(
+        common::stderr(&refused).contains("already holds 4 connections"),
+        "{}",
+        common::stderr(&refused)
+    );
+    // Once one closes, the account is served again.
+    drop(held.pop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = w.via_daemon(&["list"]).await;
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a share given back was not taken again: {}",
+            common::stderr(&out)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(held);
+    assert!(d.stop(&w).await.success());
+}
+
+/// Starts `sleep 60` as `nobody` (uid and gid 65534) holding `n` connections to `socket`,
+/// made before the exec, so the daemon sees nobody's credentials on each of them.
+fn hold_connections_as_nobody(socket: &std::path::Path, n: usize) -> std::process::Child {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    // Built here: between fork and exec only system calls are safe.
+    // SAFETY: sockaddr_un is plain data; all zeroes is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let path = socket.as_os_str().as_bytes();
+    assert!(path.len() < addr.sun_path.len());
+    for (d, b) in addr.sun_path.iter_mut().zip(path) {
+        *d = *b as libc::c_char;
+    }
+    let mut cmd = std::process::Command::new("sleep");
+    cmd.arg("60");
+    // SAFETY: only async-signal-safe system calls run in the child before exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let nogroup: libc::gid_t = 65534;
+            if libc::setgroups(1, &nogroup) != 0
+                || libc::setgid(nogroup) != 0
+                || libc::setuid(65534) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            for _ in 0..n {
+                let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+                let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+                if fd < 0 || libc::connect(fd, &addr as *const _ as *const libc::sockaddr, len) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().expect("hold connections as nobody")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_account_no_role_is_mapped_to_cannot_lock_the_admins_out_of_the_socket() {
+    // SAFETY: geteuid cannot fail and has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        common::skip_root_test("connecting as another account (nobody) needs root");
+        return;
+    }
+    let w = World::start(SimOptions::default()).await;
+    w.append_config(&format!("[roles]\nadmin = [\"{}\"]\n", me()));
+    // nobody reaches the socket through the test's directory and the socket's group.
+    std::fs::set_permissions(
+        w.path(""),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .unwrap();
+    let d = w
+        .start_daemon(&[
+            ("QBO_CONSOLE__DAEMON__MAX_SOCKET_CONNECTIONS", "16"),
+            ("QBO_CONSOLE__DAEMON__SOCKET_GROUP", "nogroup"),
+            ("QBO_CONSOLE__DAEMON__IDLE_TIMEOUT", "120s"),
+        ])
+        .await;
+    // Every one of the socket's slots asked for by nobody, who sends nothing and waits.
+    let mut holder = hold_connections_as_nobody(&w.socket(), 16);
+    // The admin, connecting after them, is still served.
+    let out = w.via_daemon(&["list"]).await;
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(d.stop(&w).await.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -285,6 +420,50 @@ async fn after_200_idle_http_connections_the_operators_socket_still_answers() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(d.stop(&w).await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refusal_in_hand_when_the_daemon_is_told_to_stop_is_still_on_record() {
+    let w = World::start(SimOptions::default()).await;
+    // A viewer, whom the daemon refuses a bulk refresh.
+    w.append_config(&format!("[roles]\nviewer = [\"{}\"]\n", me()));
+    let d = w
+        .start_daemon(&[("QBO_CONSOLE__DAEMON__REQUEST_TIMEOUT", "30s")])
+        .await;
+    // The first refusal of the minute is recorded at once; the next is only counted.
+    let out = w.via_daemon(&["refresh", "--all"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", common::stderr(&out));
+
+    // A connection the daemon is serving (it has answered on it), with a request half sent
+    // when SIGTERM arrives and finished after the daemon has begun to shut down.
+    let s = UnixStream::connect(w.socket()).await.unwrap();
+    let (r, mut wr) = s.into_split();
+    let mut r = tokio::io::BufReader::new(r);
+    wr.write_all(b"{\"op\":\"list\"}\n").await.unwrap();
+    let mut first = String::new();
+    r.read_line(&mut first).await.unwrap();
+    assert!(first.starts_with("{\"status\":\"ok\""), "{first}");
+    wr.write_all(b"{\"op\":\"refresh\",\"al").await.unwrap();
+    let pid = d.child.id().unwrap() as i32;
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !d.log().contains("shutting down") {
+        assert!(Instant::now() < deadline, "no shutdown begun: {}", d.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Time enough for a daemon that did not wait for it to record the counts and exit.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _ = wr.write_all(b"l\":true}\n").await;
+    let said = read_to_close(&mut r, Duration::from_secs(15)).await;
+    assert!(
+        said.contains("\"denied\""),
+        "the request in hand is answered: {said:?}"
+    );
+    assert!(d.stop(&w).await.success());
+
+    let refusals = refusals_on_record(&w, &me()).await;
+    assert_eq!(refusals.refused, 2, "{:#?}", refusals.rows);
 }
 
 /// The `denied` events of one account, and how many refusals they stand for: one for an

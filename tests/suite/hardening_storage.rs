@@ -190,7 +190,9 @@ async fn after_the_disk_fills_the_same_daemon_recovers_once_there_is_room() {
     let mount = match Tmpfs::mount(&w.path("small-disk"), "16m") {
         Ok(m) => m,
         Err(why) => {
-            println!("skipped: {why}; this test needs root to mount a small tmpfs");
+            common::skip_root_test(&format!(
+                "{why}; this test needs root to mount a small tmpfs"
+            ));
             return;
         }
     };

@@ -325,3 +325,77 @@ async fn import_reads_only_a_regular_file_within_the_size_limit() {
     );
     d.stop(&w).await;
 }
+
+/// `args` through the daemon, or `--embedded`.
+async fn run(w: &World, daemon: bool, args: &[&str]) -> Output {
+    if daemon {
+        w.via_daemon(args).await
+    } else {
+        w.cli(args).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn error_lines_quoting_a_hostile_name_reach_no_terminal_raw() {
+    let w = World::start(SimOptions::default()).await;
+    w.seed(3, "bulk").await;
+    // Connection 2 gets the hostile name and connection 1's ciphertext, so that refreshing
+    // or verifying it errs; connection 3 gets the same name, so that naming it is ambiguous.
+    let name = TENANT.replace('\'', "''");
+    w.exec_sql(&[
+        "UPDATE connections SET \
+         refresh_token = (SELECT refresh_token FROM connections WHERE id = 1), \
+         access_token = (SELECT access_token FROM connections WHERE id = 1) WHERE id = 2",
+        &format!("UPDATE connections SET tenant = '{name}' WHERE id IN (2, 3)"),
+    ])
+    .await;
+    let rows = w.connections_json().await;
+    let realm = |id: i64| {
+        rows.iter()
+            .find(|r| r["id"] == id)
+            .map(|r| r["realm_id"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let (realm2, realm3) = (realm(2), realm(3));
+    let escaped = r"t\x1b[2J\x1b]0;owned\x07\rX\u{202e}evil";
+    let missing = format!("gone{TENANT}");
+
+    w.append_config(&format!("[roles]\nadmin = [\"{}\"]\n", me()));
+    let d = w.start_daemon(&[]).await;
+    for daemon in [false, true] {
+        let how = if daemon { "daemon" } else { "--embedded" };
+        // A bulk operation in which the hostile-named connection errs: its error line.
+        for args in [
+            vec!["refresh", "--all"],
+            vec!["verify", "bulk-0", realm2.as_str(), realm3.as_str()],
+        ] {
+            let out = run(&w, daemon, &args).await;
+            let what = format!("{how} {args:?}");
+            assert_eq!(out.status.code(), Some(1), "{what}: {}", stderr(&out));
+            let err = stderr(&out);
+            let line = err
+                .lines()
+                .find(|l| l.starts_with("error: "))
+                .unwrap_or_else(|| panic!("{what}: no error line in {err}"));
+            assert!(
+                line.contains(escaped) && line.contains("another row or column"),
+                "{what}: {line}"
+            );
+            assert_terminal_clean(&what, &out);
+        }
+        // A selector matching two connections, and one matching none, quoted back.
+        let out = run(&w, daemon, &["show", TENANT]).await;
+        let line = one_line_error(&format!("{how} show (ambiguous)"), &out);
+        assert!(line.contains(escaped), "{how}: {line}");
+        assert_terminal_clean(&format!("{how} show (ambiguous)"), &out);
+        let out = run(&w, daemon, &["show", missing.as_str()]).await;
+        let line = one_line_error(&format!("{how} show (not found)"), &out);
+        // Quoted as a Rust string literal, whose escapes are as visible.
+        assert!(
+            line.contains(r#"no connection matches "gonet\u{1b}[2J"#),
+            "{how}: {line}"
+        );
+        assert_terminal_clean(&format!("{how} show (not found)"), &out);
+    }
+    assert!(d.stop(&w).await.success());
+}

@@ -95,6 +95,16 @@ pub fn with_umask(cmd: &mut tokio::process::Command, mask: libc::mode_t) {
     }
 }
 
+/// Skips a test that needs root (a mount, another group), saying why on stderr, which the
+/// harness shows, unlike captured stdout. With `QBO_CONSOLE_REQUIRE_ROOT_TESTS=1` (CI, which
+/// runs as root) the skip is a failure instead: there, such a test must run.
+pub fn skip_root_test(why: &str) {
+    if std::env::var("QBO_CONSOLE_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") {
+        panic!("{why}, and QBO_CONSOLE_REQUIRE_ROOT_TESTS=1 says this test must run here");
+    }
+    eprintln!("skipped: {why}");
+}
+
 pub fn postgres_base_url() -> Option<String> {
     std::env::var("QBO_CONSOLE_TEST_DATABASE_URL")
         .ok()
