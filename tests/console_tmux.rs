@@ -48,8 +48,7 @@ impl Tmux {
     fn tmux(&self) -> Command {
         let mut c = Command::new("tmux");
         c.arg("-L").arg(&self.server);
-        // The console reads its colours from TERM; NO_COLOR keeps escape codes out of nothing
-        // here, since capture-pane drops them anyway.
+        // Inside another tmux (a developer's), tmux would talk to that one.
         c.env_remove("TMUX");
         c
     }
@@ -73,6 +72,18 @@ impl Tmux {
             .output()
             .expect("run tmux send-keys");
         assert!(out.status.success(), "send-keys -l {text:?} failed");
+    }
+
+    fn resize(&self, width: u16, height: u16) {
+        let out = self
+            .tmux()
+            .args(["resize-window", "-t", "console", "-x"])
+            .arg(width.to_string())
+            .arg("-y")
+            .arg(height.to_string())
+            .output()
+            .expect("run tmux resize-window");
+        assert!(out.status.success(), "resize-window failed");
     }
 
     fn screen(&self) -> String {
@@ -228,6 +239,9 @@ async fn an_operator_filters_refreshes_sees_another_refresh_live_and_quits_clean
         .await;
     assert!(s.contains("quit the console"), "{s}");
     t.keys(&["Escape"]);
+    // A terminal cannot tell Esc and a key right after it from Alt and that key: wait.
+    t.wait_for("the help to close", |s| !s.contains("quit the console"))
+        .await;
 
     // `q` quits, and the shell is back with the console's screen gone.
     t.keys(&["q"]);
@@ -264,5 +278,116 @@ async fn an_operator_filters_refreshes_sees_another_refresh_live_and_quits_clean
             .is_some_and(|r| r.contains("from a local login")),
         "{opened}"
     );
+    d.stop(&w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_is_refused_the_refresh_key_with_the_role_named_and_nothing_reaches_intuit() {
+    let (w, d) = world("view", "viewer").await;
+    let t = console(&w, 120, 40);
+    let s = t
+        .wait_for("the table", |s| s.contains(&format!("{} (viewer)", me())))
+        .await;
+    // The footer offers only what a viewer may do.
+    assert!(!s.contains("r refresh") && !s.contains("v verify"), "{s}");
+    assert!(s.contains("/ filter"), "{s}");
+    t.wait_for("the imported tenants", |s| row(s, "view-0").is_some())
+        .await;
+    let before = w.sim.stats();
+    t.keys(&["r"]);
+    t.wait_for("the refusal", |s| {
+        s.contains("refresh needs role support or admin (you are viewer)")
+    })
+    .await;
+    t.keys(&["a"]);
+    t.wait_for("the audit refusal", |s| {
+        s.contains("audit needs role auditor or admin (you are viewer)")
+    })
+    .await;
+    // Given time to go wrong, nothing reached the emulator.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(w.sim.stats().refreshes, before.refreshes);
+    let refused = w
+        .audit_events(50)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "refresh" && e["interface"] == "tui")
+        .count();
+    assert_eq!(
+        refused, 0,
+        "the refusal was the console's: nothing was sent"
+    );
+
+    // Resizing redraws: down to 80×24 the keys that matter still show; at 20×5 a message
+    // says the terminal is too small; back up, the table returns.
+    t.resize(80, 24);
+    let s = t
+        .wait_for("the 80-column layout", |s| {
+            s.lines().all(|l| l.chars().count() <= 80) && s.contains("? help")
+        })
+        .await;
+    assert!(row(&s, "view-0").is_some(), "{s}");
+    t.resize(20, 5);
+    t.wait_for("the small-terminal message", |s| s.contains("too small"))
+        .await;
+    t.resize(120, 40);
+    t.wait_for("the table again", |s| row(s, "view-2").is_some())
+        .await;
+
+    t.keys(&["q"]);
+    t.wait_for("the shell", |s| s.contains("CONSOLE-EXITED"))
+        .await;
+    d.stop(&w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_daemon_one_screen_says_what_to_do_and_the_console_connects_once_one_runs() {
+    let w = World::start(SimOptions::default()).await;
+    w.seed(1, "late").await;
+    w.append_config(&format!("[roles]\nsupport = [\"{}\"]\n", me()));
+
+    // One screen, the fix on it, and q still quits.
+    let t = console(&w, 120, 40);
+    let s = t
+        .wait_for("the explanation", |s| {
+            s.contains("no qbo-console daemon answers")
+        })
+        .await;
+    assert!(
+        s.contains("qbo-console serve") && s.contains("--embedded"),
+        "{s}"
+    );
+    assert!(!s.contains("error:") && !s.contains("panicked"), "{s}");
+    t.keys(&["q"]);
+    t.wait_for("the shell", |s| s.contains("CONSOLE-EXITED"))
+        .await;
+    drop(t);
+
+    // Left open, it connects by itself once the daemon is up...
+    let t = console(&w, 120, 40);
+    t.wait_for("the explanation", |s| {
+        s.contains("no qbo-console daemon answers")
+    })
+    .await;
+    let d = w.start_daemon(&[]).await;
+    t.wait_for("the table", |s| row(s, "late-0").is_some())
+        .await;
+    // ...says so when the daemon goes away, keeping what it showed...
+    d.stop(&w).await;
+    let s = t
+        .wait_for("the lost connection in the header", |s| {
+            s.contains("daemon connection lost, retrying")
+        })
+        .await;
+    assert!(row(&s, "late-0").is_some(), "{s}");
+    // ...and is live again when it is back.
+    let d = w.start_daemon(&[]).await;
+    t.wait_for("the scheduler line again", |s| {
+        s.contains("scheduler running") && !s.contains("connection lost")
+    })
+    .await;
+    t.keys(&["q"]);
+    t.wait_for("the shell", |s| s.contains("CONSOLE-EXITED"))
+        .await;
     d.stop(&w).await;
 }
