@@ -86,6 +86,24 @@ impl Tmux {
         assert!(out.status.success(), "resize-window failed");
     }
 
+    /// The console's process id: the child of the pane's shell.
+    fn console_pid(&self) -> i32 {
+        let out = self
+            .tmux()
+            .args(["list-panes", "-t", "console", "-F", "#{pane_pid}"])
+            .output()
+            .expect("run tmux list-panes");
+        let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let children =
+            std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap();
+        children
+            .split_whitespace()
+            .next()
+            .expect("the shell runs the console")
+            .parse()
+            .unwrap()
+    }
+
     fn screen(&self) -> String {
         let out = self
             .tmux()
@@ -387,8 +405,24 @@ async fn without_a_daemon_one_screen_says_what_to_do_and_the_console_connects_on
         s.contains("scheduler running") && !s.contains("connection lost")
     })
     .await;
-    t.keys(&["q"]);
-    t.wait_for("the shell", |s| s.contains("CONSOLE-EXITED"))
+    // SIGTERM (a shutdown, a closed SSH session's cleanup) leaves the terminal as it was
+    // and still records the console closed.
+    let pid = t.console_pid();
+    // SAFETY: a signal to the console this test started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let s = t
+        .wait_for("the shell", |s| s.contains("CONSOLE-EXITED"))
         .await;
+    assert!(
+        row(&s, "late-0").is_none(),
+        "the table is still shown:\n{s}"
+    );
+    let closed = w
+        .audit_events(20)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "console closed")
+        .count();
+    assert_eq!(closed, 1, "the console is recorded closed once");
     d.stop(&w).await;
 }
