@@ -426,3 +426,42 @@ async fn without_a_daemon_one_screen_says_what_to_do_and_the_console_connects_on
     assert_eq!(closed, 1, "the console is recorded closed once");
     d.stop(&w).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_terminal_bare_qbo_console_prints_its_help_and_tui_says_what_to_use() {
+    let w = World::start(SimOptions::default()).await;
+    let out = w
+        .daemon_command(&[])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let help = common::stdout(&out);
+    assert!(help.contains("Usage:") && help.contains("tui"), "{help}");
+
+    let out = w
+        .daemon_command(&["tui"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("needs a terminal") && err.contains("list --json"),
+        "{err}"
+    );
+
+    // A mistake in [tui.keys] is named before anything else.
+    w.append_config("[tui.keys]\n\"ctl-r\" = \"refresh\"\n");
+    let out = w
+        .daemon_command(&["tui"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert!(err.contains("[tui.keys] \"ctl-r\": not a key"), "{err}");
+}

@@ -324,6 +324,12 @@ async fn console(config: &Config, embedded: bool) -> Result<u8, Failure> {
         code: exit::BAD_INPUT,
         message: m,
     })?;
+    if !crate::tui::is_interactive() {
+        return Err(Failure {
+            code: exit::BAD_INPUT,
+            message: "the console needs a terminal on standard input and output; from a script, use `list --json` or `watch --json`".into(),
+        });
+    }
     let client: std::sync::Arc<dyn Client> = if embedded {
         let svc = Service::open(config, Clock::System).await?;
         let me = Actor::current_process(Interface::Tui, Role::Admin);
