@@ -233,6 +233,14 @@ async fn an_operator_filters_refreshes_sees_another_refresh_live_and_quits_clean
     })
     .await;
 
+    // Enter opens the detail (a `show` on the record), Esc comes back.
+    t.keys(&["Enter"]);
+    t.wait_for("the detail", |s| s.contains("recent audit events"))
+        .await;
+    t.keys(&["Escape"]);
+    t.wait_for("the table", |s| s.contains("LAST REFRESH"))
+        .await;
+
     // A refresh by another process (the CLI) shows without a key press.
     t.keys(&["Escape"]);
     t.wait_for("every row again", |s| row(s, "tmux-2").is_some())
@@ -283,6 +291,11 @@ async fn an_operator_filters_refreshes_sees_another_refresh_live_and_quits_clean
     assert_eq!(
         actions.iter().filter(|a| **a == "list").count(),
         1,
+        "{actions:?}"
+    );
+    assert!(
+        tui.iter()
+            .any(|e| e["action"] == "show" && e["tenant"] == "tmux-1"),
         "{actions:?}"
     );
     let opened = tui
