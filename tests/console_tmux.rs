@@ -36,7 +36,7 @@ impl Tmux {
             .arg(height.to_string())
             .arg(command)
             .output()
-            .expect("run tmux");
+            .expect("the console's end-to-end test drives tmux: install it (apt-get install tmux)");
         assert!(
             out.status.success(),
             "tmux new-session failed: {}",
