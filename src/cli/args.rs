@@ -22,12 +22,15 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub embedded: bool,
 
+    /// Without one, the console opens on a terminal; elsewhere this help is printed
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Open the console: every connection live, with its token clocks (`?` lists the keys)
+    Tui,
     /// Import existing connections from a JSON array or a CSV file (all or nothing)
     Import(ImportArgs),
     /// List connections with their token clocks (never token values)
@@ -141,6 +144,18 @@ pub enum AuditCommand {
         /// Print as JSON lines, one event per line
         #[arg(long)]
         json: bool,
+        /// Only events about a tenant whose name contains this (any case)
+        #[arg(long, value_name = "TEXT")]
+        tenant: Option<String>,
+        /// Only events by an account whose name contains this (any case)
+        #[arg(long, value_name = "TEXT")]
+        actor: Option<String>,
+        /// Only events whose action contains this: refresh, verify, import, console, …
+        #[arg(long, value_name = "TEXT")]
+        action: Option<String>,
+        /// Only events with this outcome
+        #[arg(long, value_name = "OUTCOME", value_parser = ["ok", "failed", "denied"])]
+        outcome: Option<String>,
     },
 }
 

@@ -88,7 +88,16 @@ fn one_line(e: &dyn std::fmt::Display) -> String {
 }
 
 pub fn main() -> ExitCode {
-    let cli = <Cli as clap::Parser>::parse();
+    let mut cli = <Cli as clap::Parser>::parse();
+    let command = match cli.command.take() {
+        Some(c) => c,
+        // Bare `qbo-console`: the console for someone at a terminal, the help for a script.
+        None if crate::tui::is_interactive() => Command::Tui,
+        None => {
+            let _ = <Cli as clap::CommandFactory>::command().print_help();
+            return ExitCode::SUCCESS;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -99,7 +108,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(exit::INTERNAL);
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, command)) {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
             // Errors quote names and Intuit's details, so they pass the terminal guard too.
@@ -120,7 +129,9 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
 }
 
 /// Refuses an existing log file that every account can read: it names tenants and realms.
-fn init_logging(cfg: &Config) -> Result<(), ConfigError> {
+/// While the console has the terminal, nothing is logged to it (a line on stderr would be
+/// drawn over the table): the console logs only to `[log] file`, if one is configured.
+fn init_logging(cfg: &Config, console: bool) -> Result<(), ConfigError> {
     let mut spec = std::env::var("QBO_CONSOLE_LOG").unwrap_or_else(|_| cfg.log.level.clone());
     // PostgreSQL notices ("relation already exists, skipping") are not the operator's concern.
     if !spec.contains("sqlx") {
@@ -138,13 +149,21 @@ fn init_logging(cfg: &Config) -> Result<(), ConfigError> {
     let file = match &cfg.log.file {
         Some(p) => new_files.open_log(p)?.map_err(|e| {
             eprintln!(
-                "warning: cannot open log file {}: {e}; logging to stderr",
-                p.display()
+                "warning: cannot open log file {}: {e}; logging to {}",
+                p.display(),
+                if console {
+                    "nowhere while the console runs"
+                } else {
+                    "stderr"
+                }
             )
         }),
         None => Err(()),
     }
     .ok();
+    if console && file.is_none() {
+        return Ok(());
+    }
     let _ = match (file, json) {
         (Some(f), true) => builder
             .json()
@@ -164,8 +183,8 @@ fn init_logging(cfg: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
-async fn run(cli: Cli) -> Result<u8, Failure> {
-    match &cli.command {
+async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
+    match &command {
         Command::Keys(KeysCommand::Generate { out }) => return keys_generate(out.as_deref()),
         Command::Demo { keep } => {
             demo::run(*keep).await?;
@@ -173,7 +192,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         }
         _ => {}
     }
-    let is_client = !cli.embedded && !matches!(cli.command, Command::Serve | Command::Db(_));
+    let is_client = !cli.embedded && !matches!(command, Command::Serve | Command::Db(_));
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         // An operator without a config file reaches the daemon at its standard socket.
@@ -182,8 +201,9 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         }
         Err(e) => return Err(e.into()),
     };
-    init_logging(&config)?;
-    let request = match cli.command {
+    init_logging(&config, matches!(command, Command::Tui))?;
+    let request = match command {
+        Command::Tui => return console(&config, cli.embedded).await,
         Command::Db(DbCommand::Migrate) => {
             let db = crate::config::DatabaseConfig {
                 max_connections: 1,
@@ -250,7 +270,30 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         ),
         Command::Verify(a) => (Request::Verify { targets: a.targets }, a.json),
         Command::Audit(AuditCommand::Verify { json }) => (Request::AuditVerify, json),
-        Command::Audit(AuditCommand::Tail { n, json }) => (Request::AuditTail { n }, json),
+        Command::Audit(AuditCommand::Tail {
+            n,
+            json,
+            tenant,
+            actor,
+            action,
+            outcome,
+        }) => {
+            if tenant.is_none() && actor.is_none() && action.is_none() && outcome.is_none() {
+                (Request::AuditTail { n }, json)
+            } else {
+                (
+                    Request::AuditPage {
+                        before_seq: None,
+                        limit: n,
+                        tenant,
+                        actor,
+                        action,
+                        outcome,
+                    },
+                    json,
+                )
+            }
+        }
         Command::Keys(_) | Command::Demo { .. } => {
             unreachable!("handled before the configuration was loaded")
         }
@@ -272,6 +315,36 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Box::new(SocketClient::new(config.daemon.socket.clone()).declaring(Interface::Cli))
     };
     perform(client.as_ref(), request, selection, json).await
+}
+
+/// The console, on the daemon's socket or (`--embedded`) in this process as admin.
+async fn console(config: &Config, embedded: bool) -> Result<u8, Failure> {
+    // A mistake in [tui.keys] is a configuration error, named before the screen changes.
+    crate::tui::keymap::Keymap::with_overrides(&config.tui.keys).map_err(|m| Failure {
+        code: exit::BAD_INPUT,
+        message: m,
+    })?;
+    if !crate::tui::is_interactive() {
+        return Err(Failure {
+            code: exit::BAD_INPUT,
+            message: "the console needs a terminal on standard input and output; from a script, use `list --json` or `watch --json`".into(),
+        });
+    }
+    let client: std::sync::Arc<dyn Client> = if embedded {
+        let svc = Service::open(config, Clock::System).await?;
+        let me = Actor::current_process(Interface::Tui, Role::Admin);
+        std::sync::Arc::new(LocalClient::new(svc, me))
+    } else {
+        std::sync::Arc::new(
+            SocketClient::new(config.daemon.socket.clone()).declaring(Interface::Tui),
+        )
+    };
+    let opts = crate::tui::ConsoleOptions {
+        embedded,
+        ..crate::tui::ConsoleOptions::from_config(config)
+    };
+    crate::tui::run(client, opts).await?;
+    Ok(exit::OK)
 }
 
 fn no_config_anywhere() -> bool {
@@ -371,26 +444,69 @@ async fn perform(
         }
         Request::AuditTail { n } => {
             let rows = client.audit_tail(n).await?;
-            if json {
-                let mut out = std::io::stdout().lock();
-                for r in &rows {
-                    let line = serde_json::to_string(r).map_err(|e| Failure {
-                        code: exit::INTERNAL,
-                        message: e.to_string(),
-                    })?;
-                    let _ = writeln!(out, "{line}");
-                }
-            } else {
-                print!("{}", render::audit_lines(&rows));
-            }
+            print_audit(&rows, json)?;
             Ok(exit::OK)
         }
         Request::WhoAmI => {
             print_json(&client.whoami().await?)?;
             Ok(exit::OK)
         }
+        Request::Session { event } => {
+            client.session(event).await?;
+            Ok(exit::OK)
+        }
+        Request::AuditPage {
+            before_seq,
+            limit,
+            tenant,
+            actor,
+            action,
+            outcome,
+        } => {
+            // `audit tail` with a filter: the latest `limit` matching events, read a page at a
+            // time (a page holds at most `MAX_PAGE`), printed oldest first like the tail.
+            let mut query = service::AuditQuery {
+                before_seq,
+                limit: 0,
+                tenant,
+                actor,
+                action,
+                outcome,
+            };
+            let mut rows = Vec::new();
+            let wanted = limit.clamp(1, 100_000);
+            loop {
+                query.limit = (wanted - rows.len() as i64).min(service::MAX_AUDIT_PAGE);
+                let page = client.audit_page(query.clone()).await?;
+                rows.extend(page.events);
+                match page.next_before_seq {
+                    Some(before) if (rows.len() as i64) < wanted => query.before_seq = Some(before),
+                    _ => break,
+                }
+            }
+            rows.reverse();
+            print_audit(&rows, json)?;
+            Ok(exit::OK)
+        }
         Request::Watch => unreachable!("watch is handled before a request is built"),
     }
+}
+
+/// Audit events, oldest first: one JSON object a line, or the tail's text.
+fn print_audit(rows: &[service::AuditRecord], json: bool) -> Result<(), Failure> {
+    if json {
+        let mut out = std::io::stdout().lock();
+        for r in rows {
+            let line = serde_json::to_string(r).map_err(|e| Failure {
+                code: exit::INTERNAL,
+                message: e.to_string(),
+            })?;
+            let _ = writeln!(out, "{line}");
+        }
+    } else {
+        print!("{}", render::audit_lines(rows));
+    }
+    Ok(())
 }
 
 /// An error on one connection of a bulk operation is ours, not Intuit's verdict: besides

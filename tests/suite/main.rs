@@ -10,6 +10,7 @@ mod audit_tamper;
 mod bad_input;
 mod cli_flow;
 mod client;
+mod console_tmux;
 mod crash_safety;
 mod daemon_process;
 mod daemon_scheduler;

@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::domain::ErrorClass;
-use crate::service::{Environment, RefreshOutcome, RefreshReport, Status, Target};
+use crate::service::{AuditQuery, Environment, RefreshOutcome, RefreshReport, Status, Target};
+use crate::tui::audit_log;
 use crate::tui::event::Done;
 use crate::tui::fixtures::{at, every_state, NOW};
 use crossterm::event::{KeyCode, KeyModifiers, MouseEvent, MouseEventKind};
@@ -216,13 +217,12 @@ fn a_key_the_role_lacks_sends_nothing_and_names_the_role() {
 #[test]
 fn the_audit_key_asks_for_the_first_page_then_older_ones_at_the_end() {
     let mut a = app(Role::Auditor);
-    assert_eq!(
-        ch(&mut a, 'a'),
-        [Cmd::AuditPage {
-            before: None,
-            limit: audit_log::PAGE
-        }]
-    );
+    let first = AuditQuery {
+        before_seq: None,
+        limit: audit_log::PAGE as i64,
+        ..AuditQuery::default()
+    };
+    assert_eq!(ch(&mut a, 'a'), [Cmd::AuditPage(first.clone())]);
     let mut page = crate::tui::fixtures::audit_records();
     // A full page: there may be more.
     while page.len() < audit_log::PAGE {
@@ -231,13 +231,19 @@ fn the_audit_key_asks_for_the_first_page_then_older_ones_at_the_end() {
         page.push(e);
     }
     let oldest = page.last().unwrap().seq;
-    update(&mut a, Msg::AuditPage(page));
+    update(
+        &mut a,
+        Msg::AuditPage {
+            query: first.clone(),
+            events: page,
+        },
+    );
     assert_eq!(
         key(&mut a, KeyCode::End),
-        [Cmd::AuditPage {
-            before: Some(oldest),
-            limit: audit_log::PAGE
-        }]
+        [Cmd::AuditPage(AuditQuery {
+            before_seq: Some(oldest),
+            ..first
+        })]
     );
     // Asked once, not again while it is on its way.
     assert!(key(&mut a, KeyCode::End).is_empty());
@@ -363,23 +369,65 @@ fn time_terms_follow_the_clock() {
 #[test]
 fn the_filter_line_in_the_audit_view_filters_the_audit_log() {
     let mut a = app(Role::Admin);
-    ch(&mut a, 'a');
+    let [Cmd::AuditPage(query)] = &ch(&mut a, 'a')[..] else {
+        panic!("the audit key asks for a page");
+    };
+    let events = crate::tui::fixtures::audit_records();
     update(
         &mut a,
-        Msg::AuditPage(crate::tui::fixtures::audit_records()),
+        Msg::AuditPage {
+            query: query.clone(),
+            events: events.clone(),
+        },
     );
     ch(&mut a, '/');
     typed(&mut a, "outcome:denied");
-    key(&mut a, KeyCode::Enter);
+    // As typed, the pages already read are narrowed.
     assert_eq!(a.audit.visible_len(), 1);
     assert_eq!(
         a.table.visible_len(),
         9,
         "the connections filter is untouched"
     );
-    key(&mut a, KeyCode::Enter);
-    assert_eq!(a.overlay, Some(Overlay::AuditEvent));
-    assert_eq!(a.audit.selected().unwrap().actor_account, "mallory");
+    // Closing the line asks the daemon for pages of denied events only.
+    let [Cmd::AuditPage(narrowed)] = &key(&mut a, KeyCode::Enter)[..] else {
+        panic!("closing the filter line asks for the narrowed page");
+    };
+    assert_eq!(narrowed.outcome.as_deref(), Some("denied"));
+    assert_eq!(narrowed.before_seq, None);
+    assert_eq!(a.audit.visible_len(), 0);
+    // A late page of the unfiltered log is not mixed in.
+    update(
+        &mut a,
+        Msg::AuditPage {
+            query: query.clone(),
+            events: events.clone(),
+        },
+    );
+    assert_eq!(a.audit.visible_len(), 0);
+    let denied: Vec<_> = events
+        .into_iter()
+        .filter(|e| e.outcome == "denied")
+        .collect();
+    update(
+        &mut a,
+        Msg::AuditPage {
+            query: narrowed.clone(),
+            events: denied,
+        },
+    );
+    assert_eq!(a.audit.visible_len(), 1);
+    // The same terms again ask for nothing new.
+    ch(&mut a, '/');
+    assert!(key(&mut a, KeyCode::Enter).is_empty());
+    // Esc clears the filter first (reading the whole log again), then leaves.
+    let [Cmd::AuditPage(all)] = &key(&mut a, KeyCode::Esc)[..] else {
+        panic!("clearing the filter asks for the unfiltered page");
+    };
+    assert_eq!(all.outcome, None);
+    assert_eq!(a.screen, Screen::Audit);
+    assert!(key(&mut a, KeyCode::Esc).is_empty());
+    assert_eq!(a.screen, Screen::Connections);
 }
 
 #[test]
@@ -409,5 +457,66 @@ fn a_verify_reply_says_what_intuit_answered() {
     assert_eq!(
         a.message.unwrap().text,
         "globex: verify failed: rate_limited: HTTP 429 (intuit_tid 1-xyz)"
+    );
+}
+
+#[test]
+fn a_daemon_that_never_answered_takes_the_whole_screen_until_it_does() {
+    let mut a = App::new(
+        session(Role::Unmapped, false),
+        Keymap::default(),
+        at(NOW),
+        (120, 30),
+    );
+    let why = "no qbo-console daemon answers at /run/qbo.sock (no socket there)";
+    update(&mut a, Msg::Disconnected(why.into()));
+    assert_eq!(a.link, Link::Unreachable(why.into()));
+    // Said on the screen itself, not also on the message line.
+    assert_eq!(a.message, None);
+    // Still unreachable on the next attempt; q still quits.
+    update(&mut a, Msg::Disconnected(why.into()));
+    assert!(matches!(a.link, Link::Unreachable(_)));
+    assert_eq!(ch(&mut a, 'q'), [Cmd::Quit]);
+    update(&mut a, Msg::Session(session(Role::Support, false)));
+    update(&mut a, Msg::Listed(every_state()));
+    assert_eq!(a.link, Link::Live);
+    update(&mut a, Msg::Disconnected("the daemon went away".into()));
+    assert_eq!(a.link, Link::Lost("the daemon went away".into()));
+}
+
+#[test]
+fn a_paste_types_into_an_open_line_and_never_acts_as_keys() {
+    let mut a = app(Role::Support);
+    // Pasted onto the table, "rv" must not refresh and verify.
+    assert!(update(&mut a, Msg::Paste("rv\n".into())).is_empty());
+    assert!(a.running.is_empty() && a.overlay.is_none());
+    ch(&mut a, '/');
+    assert!(update(&mut a, Msg::Paste("glob\nex".into())).is_empty());
+    assert_eq!(a.filter_text, "globex");
+    assert_eq!(shown(&a), ["globex"]);
+}
+
+#[test]
+fn a_failed_page_can_be_asked_again_and_the_demo_clock_is_reported() {
+    let mut a = app(Role::Auditor);
+    assert_eq!(ch(&mut a, 'a').len(), 1);
+    assert!(a.audit.loading);
+    update(
+        &mut a,
+        Msg::Failed("cannot read the audit log: the daemon went away".into()),
+    );
+    assert!(!a.audit.loading);
+    assert_eq!(a.message.as_ref().unwrap().tone, Tone::Error);
+    // Back to the table and in again: the first page is asked for again.
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(ch(&mut a, 'a').len(), 1);
+    update(
+        &mut a,
+        Msg::ClockMoved("clock moved forward 1h: now 13:00".into()),
+    );
+    let m = a.message.unwrap();
+    assert_eq!(
+        (m.tone, m.text.as_str()),
+        (Tone::Ok, "clock moved forward 1h: now 13:00")
     );
 }

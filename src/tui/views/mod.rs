@@ -42,7 +42,7 @@ fn areas(app: &App, area: Rect) -> Areas {
         (Some(_), Some(e)) => {
             let width = area.width.max(1) as usize;
             // One line more than the characters need: wrapping at words can take it.
-            1 + (e.chars().count().div_ceil(width) + 1).min(4) as u16
+            1 + (e.chars().count().div_ceil(width) + 1).min(6) as u16
         }
         _ => 1,
     };
@@ -103,6 +103,11 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, frame: &mut Frame, are
         );
         return;
     }
+    match &app.link {
+        Link::Unreachable(why) => return unreachable_screen(why, true, theme, frame, area),
+        Link::Refused(why) => return unreachable_screen(why, false, theme, frame, area),
+        _ => {}
+    }
     let a = areas(app, area);
     header(app, theme, frame, a.header);
     match app.screen {
@@ -120,6 +125,25 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, frame: &mut Frame, are
         Some(Overlay::AuditEvent) => audit::draw_event(app, theme, frame, a.body),
         None => {}
     }
+}
+
+/// The one screen shown instead of the table while no daemon answers, or when the daemon
+/// refused the console: what happened and what to do (the error's own text names the fix),
+/// and whether the console keeps trying.
+fn unreachable_screen(why: &str, retrying: bool, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let next = if retrying {
+        "the console connects by itself as soon as the daemon answers · q quits"
+    } else {
+        "q quits"
+    };
+    let lines = vec![
+        Line::styled("qbo-console", theme.style(Meaning::Title)),
+        Line::raw(""),
+        Line::styled(format!("✗ {}", safe(why)), theme.style(Meaning::Error)),
+        Line::raw(""),
+        Line::styled(next, theme.style(Meaning::Muted)),
+    ];
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }
 
 /// A box in the middle of `area`, cleared, for an overlay.
@@ -182,7 +206,10 @@ fn header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         v
     };
     let daemon = match (&app.link, app.session.embedded) {
-        (Link::Lost(_), _) => Span::styled("✗ daemon lost", theme.style(Meaning::Error)),
+        (Link::Lost(_) | Link::Unreachable(_) | Link::Refused(_), _) => Span::styled(
+            "✗ daemon connection lost, retrying",
+            theme.style(Meaning::Error),
+        ),
         (Link::Connecting, _) => Span::styled("… connecting", theme.style(Meaning::Muted)),
         (Link::Live, true) => Span::styled("embedded", theme.style(Meaning::Muted)),
         (Link::Live, false) if !app.session.scheduler_running => {
