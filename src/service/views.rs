@@ -41,8 +41,8 @@ pub struct ConnectionView {
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// The account that acted on this connection last, from the audit log. Optional so
-    /// that views from a daemon that does not fill it yet still decode.
+    /// Who acted on this connection last, from the audit log (reads aside; `scheduler` for
+    /// the daemon's own refreshes). Optional so that views from an older daemon decode.
     #[serde(default)]
     pub last_actor: Option<String>,
     /// What that account did last (`refresh`, `verify`, …).
@@ -81,8 +81,8 @@ impl ConnectionView {
             next_attempt_at: r.next_attempt_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
-            last_actor: None,
-            last_action: None,
+            last_actor: r.last_actor,
+            last_action: r.last_action,
         }
     }
 }

@@ -2,7 +2,8 @@
 //! lifecycle makes inside its transactions.
 
 use super::rows::{
-    ConnectionFilter, ConnectionRecord, NewConnection, SealedTokens, TokenUpdate, RECORD_COLUMNS,
+    ConnectionFilter, ConnectionRecord, NewConnection, SealedTokens, TokenUpdate, LAST_ACT_COLUMNS,
+    RECORD_COLUMNS,
 };
 use super::{dispatch, dispatch_tx, dispatch_write, Store, Tx, TxInner};
 use crate::domain::{Environment, ErrorClass, Status, SyncStatus};
@@ -14,7 +15,7 @@ impl Store {
         f: &ConnectionFilter,
     ) -> anyhow::Result<Vec<ConnectionRecord>> {
         let sql = format!(
-            "SELECT {RECORD_COLUMNS} FROM connections \
+            "SELECT {RECORD_COLUMNS}, {LAST_ACT_COLUMNS} FROM connections \
              WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR environment = $2) \
              ORDER BY tenant, environment, realm_id"
         );
@@ -24,14 +25,16 @@ impl Store {
     }
 
     pub async fn get_connection(&self, id: i64) -> anyhow::Result<Option<ConnectionRecord>> {
-        let sql = format!("SELECT {RECORD_COLUMNS} FROM connections WHERE id = $1");
+        let sql =
+            format!("SELECT {RECORD_COLUMNS}, {LAST_ACT_COLUMNS} FROM connections WHERE id = $1");
         Ok(dispatch!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await)?)
     }
 
     /// Connections whose tenant name or realm id equals `needle` exactly.
     pub async fn find_connections(&self, needle: &str) -> anyhow::Result<Vec<ConnectionRecord>> {
         let sql = format!(
-            "SELECT {RECORD_COLUMNS} FROM connections WHERE tenant = $1 OR realm_id = $1 \
+            "SELECT {RECORD_COLUMNS}, {LAST_ACT_COLUMNS} FROM connections \
+             WHERE tenant = $1 OR realm_id = $1 \
              ORDER BY tenant, environment, realm_id"
         );
         Ok(dispatch!(self, p => sqlx::query_as(&sql).bind(needle).fetch_all(p).await)?)

@@ -70,6 +70,10 @@ pub struct ConnectionRecord {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub previous_refresh_replaced_at: Option<DateTime<Utc>>,
+    /// Who last acted on the connection and how (the newest audit event naming it that is
+    /// not a read), when the query asked for it (`LAST_ACT_COLUMNS`); `None` otherwise.
+    pub last_actor: Option<String>,
+    pub last_action: Option<String>,
 }
 
 impl<'r, R> sqlx::FromRow<'r, R> for ConnectionRecord
@@ -110,7 +114,23 @@ where
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
             previous_refresh_replaced_at: row.try_get("previous_refresh_replaced_at")?,
+            // Only the queries that show a connection to a person select these.
+            last_actor: optional_column(row, "last_actor")?,
+            last_action: optional_column(row, "last_action")?,
         })
+    }
+}
+
+/// A text column that only some queries select: absent reads as `None`.
+fn optional_column<'r, R>(row: &'r R, col: &str) -> Result<Option<String>, sqlx::Error>
+where
+    R: sqlx::Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    match row.try_get(col) {
+        Err(sqlx::Error::ColumnNotFound(_)) => Ok(None),
+        other => other,
     }
 }
 
@@ -152,6 +172,17 @@ pub(crate) const RECORD_COLUMNS: &str =
     last_refresh_at, last_refresh_outcome, last_error_class, last_error_detail, last_intuit_tid, \
     last_sync_at, last_sync_status, last_sync_detail, consecutive_failures, next_attempt_at, \
     lease_owner, lease_until, version, created_at, updated_at, previous_refresh_replaced_at";
+
+/// Who acted last on a connection and what they did: the newest audit event naming it,
+/// reads (`show`) aside, found through the `(connection_id, seq)` index. The scheduler
+/// shows as `scheduler`, whichever account runs the daemon.
+pub(crate) const LAST_ACT_COLUMNS: &str =
+    "(SELECT CASE WHEN a.interface = 'scheduler' THEN 'scheduler' ELSE a.actor_account END \
+       FROM audit_events a WHERE a.connection_id = connections.id AND a.action <> 'show' \
+       ORDER BY a.seq DESC LIMIT 1) AS last_actor, \
+     (SELECT a.action FROM audit_events a \
+       WHERE a.connection_id = connections.id AND a.action <> 'show' \
+       ORDER BY a.seq DESC LIMIT 1) AS last_action";
 
 /// The sealed tokens of one connection, with the version they were read at.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -231,3 +231,28 @@ async fn a_console_opening_and_closing_is_recorded_with_who_and_from_where() {
         Err(ClientError::Denied { .. })
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn who_acted_last_is_listed_and_a_read_does_not_count_as_acting() {
+    let w = World::start(SimOptions::default()).await;
+    w.seed(2, "actor").await;
+    let me = console_user(Role::Admin);
+    let client = LocalClient::new(w.service().await, me.clone());
+    let rows = client.list(ConnectionFilter::default()).await.unwrap();
+    let imported = rows.iter().find(|c| c.tenant == "actor-0").unwrap();
+    assert_eq!(imported.last_actor.as_deref(), Some(me.account.as_str()));
+    assert_eq!(imported.last_action.as_deref(), Some("import"));
+    client
+        .refresh(Selection::Named(vec!["actor-0".into()]))
+        .await
+        .unwrap();
+    // Looking is not acting: the detail (a `show` on the record) leaves the refresh last.
+    let detail = client.show("actor-0".into()).await.unwrap();
+    assert_eq!(detail.connection.last_action.as_deref(), Some("refresh"));
+    let rows = client.list(ConnectionFilter::default()).await.unwrap();
+    let refreshed = rows.iter().find(|c| c.tenant == "actor-0").unwrap();
+    assert_eq!(refreshed.last_action.as_deref(), Some("refresh"));
+    assert_eq!(refreshed.last_actor.as_deref(), Some(me.account.as_str()));
+    let other = rows.iter().find(|c| c.tenant == "actor-1").unwrap();
+    assert_eq!(other.last_action.as_deref(), Some("import"));
+}
