@@ -166,10 +166,15 @@ impl Action {
         }
     }
 
+    /// Movement keys are known to everyone; reconnect links and revocation have their
+    /// keys reserved but are not built yet, so the footer does not offer what would only
+    /// say "not yet" (the help lists them as coming).
     fn in_footer(self) -> bool {
         !matches!(
             self,
-            Action::Up
+            Action::Link
+                | Action::Revoke
+                | Action::Up
                 | Action::Down
                 | Action::PageUp
                 | Action::PageDown
@@ -495,9 +500,13 @@ mod tests {
         assert!(!viewer.contains(&"refresh") && !viewer.contains(&"verify"));
         assert!(!viewer.contains(&"audit") && viewer.contains(&"filter"));
         let support = shown(Role::Support);
-        assert!(support.contains(&"refresh") && support.contains(&"link"));
-        assert!(!support.contains(&"revoke"));
-        assert!(shown(Role::Admin).contains(&"revoke"));
+        assert!(support.contains(&"refresh") && !support.contains(&"revoke"));
+        assert!(shown(Role::Admin).contains(&"verify"));
+        // Reserved but not built yet: in the help, not offered in the footer.
+        assert!(!shown(Role::Admin).contains(&"link") && !shown(Role::Admin).contains(&"revoke"));
+        let help = m.help(View::Connections, Role::Admin, false);
+        assert!(help.iter().any(|h| h.action == Action::Revoke));
+        assert!(Action::Revoke.describe().contains("coming with revocation"));
         assert!(!shown(Role::Admin).contains(&"+1h"));
         assert!(m
             .footer(View::Connections, Role::Admin, true)
