@@ -230,6 +230,12 @@ level = "info"
         }
     }
 
+    /// Whether this world's database is PostgreSQL: by its own URL, since a test may put
+    /// one world on SQLite even when the PostgreSQL variable is set.
+    pub fn on_postgres(&self) -> bool {
+        self.db_url.starts_with("postgres")
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -372,7 +378,7 @@ level = "info"
         }
         let mut files = Vec::new();
         collect_files(self.dir.path(), &mut files);
-        if postgres_base_url().is_some() {
+        if self.on_postgres() {
             // On PostgreSQL the data directory is what must be clean; a scan that read
             // nothing of it would prove nothing.
             let pgdata = std::env::var("QBO_CONSOLE_TEST_PGDATA").expect(
@@ -416,7 +422,7 @@ impl World {
     /// true; false when there is none to scan (or on PostgreSQL, whose WAL
     /// `assert_no_secrets` scans).
     pub fn scan_wal_for_secrets(&self) -> bool {
-        if postgres_base_url().is_some() {
+        if self.on_postgres() {
             return false;
         }
         let wal = self.dir.path().join("qbo.db-wal");
@@ -497,7 +503,7 @@ impl World {
     /// Runs raw SQL against the test database, as an attacker or a careless admin would.
     pub async fn exec_sql(&self, statements: &[&str]) {
         use sqlx::Connection;
-        if postgres_base_url().is_some() {
+        if self.on_postgres() {
             let mut c = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
             for s in statements {
                 sqlx::query(s)
@@ -519,7 +525,7 @@ impl World {
     /// Like `exec_sql`, but returns the error text instead of panicking.
     pub async fn try_sql(&self, statement: &str) -> Result<(), String> {
         use sqlx::Connection;
-        if postgres_base_url().is_some() {
+        if self.on_postgres() {
             let mut c = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
             sqlx::query(statement)
                 .execute(&mut c)
@@ -539,7 +545,7 @@ impl World {
     /// Every row of every table as text, to prove an operation changed nothing.
     pub async fn snapshot(&self) -> String {
         use sqlx::Connection;
-        if postgres_base_url().is_some() {
+        if self.on_postgres() {
             let mut c = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
             let mut out = String::new();
             for sql in [
@@ -581,7 +587,7 @@ impl World {
     }
 
     pub async fn drop_audit_guards(&self) {
-        if postgres_base_url().is_some() {
+        if self.on_postgres() {
             self.exec_sql(&["DROP TRIGGER audit_events_no_update ON audit_events"])
                 .await;
         } else {
