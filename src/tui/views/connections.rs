@@ -27,19 +27,21 @@ enum Col {
     Actor,
 }
 
-/// Display order, with width and priority (lower stays longer).
+/// Display order, with width and priority (lower stays longer). The tenant is what a
+/// support engineer reads first, so at 120 columns it keeps its room and the realm id
+/// (searchable with `/`, shown in the detail) gives way first.
 const COLUMNS: [(Col, &str, u16, u8); 11] = [
     (Col::Mark, "", 2, 0),
-    (Col::Tenant, "TENANT", 12, 0),
-    (Col::Realm, "REALM", 16, 5),
+    (Col::Tenant, "TENANT", 16, 0),
+    (Col::Realm, "REALM", 16, 6),
     (Col::Env, "ENV", 4, 3),
     (Col::Status, "STATUS", 17, 0),
     (Col::Access, "ACCESS", 15, 1),
-    (Col::Window, "USED/LEFT DAYS", 14, 1),
+    (Col::Window, "USED/LEFT", 11, 1),
     (Col::Hard, "5Y", 4, 4),
     (Col::Refresh, "LAST REFRESH", 14, 2),
-    (Col::Sync, "LAST SYNC", 11, 5),
-    (Col::Actor, "LAST ACTOR", 18, 6),
+    (Col::Sync, "LAST SYNC", 11, 3),
+    (Col::Actor, "LAST ACTOR", 17, 5),
 ];
 
 /// The columns that fit in `width`, in display order, the tenant taking what is left.
