@@ -605,17 +605,21 @@ fn slug(name: &str) -> String {
 fn write_config(dir: &Path, base: &str) -> anyhow::Result<PathBuf> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let key = dir.join("token.key");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&key)
-        .with_context(|| format!("cannot write {}", key.display()))?;
-    writeln!(f, "{}", crate::vault::generate_key().as_str())?;
-    std::fs::write(dir.join("sandbox.secret"), "sim-sandbox-secret")?;
-    std::fs::write(dir.join("production.secret"), "sim-production-secret")?;
+    // Owner-only, as the config loader insists for the key and the client secrets.
+    let secret_file = |name: &str, value: &str| -> anyhow::Result<()> {
+        let path = dir.join(name);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        writeln!(f, "{value}").with_context(|| format!("cannot write {}", path.display()))
+    };
+    secret_file("token.key", crate::vault::generate_key().as_str())?;
+    secret_file("sandbox.secret", "sim-sandbox-secret")?;
+    secret_file("production.secret", "sim-production-secret")?;
     let d = dir.display();
     // SAFETY: getuid cannot fail and has no preconditions.
     let me = crate::identity::account_name(unsafe { libc::getuid() });

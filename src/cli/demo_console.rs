@@ -1,0 +1,148 @@
+//! `qbo-console demo` on a terminal: the console over a world of its own (`demo_world`),
+//! reached through the daemon's socket like any operator's console, with one key more
+//! that moves the emulator's and the daemon's clocks an hour forward.
+
+use super::demo_world::{self, DemoWorld};
+use super::Failure;
+use crate::config::Config;
+use crate::service::{Client, Interface, SocketClient};
+use crate::tui::{self, ConsoleOptions, DemoControl};
+use anyhow::Context;
+use futures_util::future::BoxFuture;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How long the clocks move per press of the demo's key.
+const STEP: chrono::Duration = chrono::Duration::hours(1);
+
+pub async fn run(keep: bool, tenants: usize) -> Result<(), Failure> {
+    let dir = demo_world::default_dir();
+    // Removes the directory however this function ends (an error, a panic unwinding
+    // through the console, Ctrl-C during the build), unless the operator asked to keep it.
+    let mut guard = RemoveOnDrop(if keep { None } else { Some(dir.clone()) });
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    log_to_file(&dir.join("demo.log"))?;
+    eprintln!(
+        "qbo-console demo: starting the Intuit emulator, the daemon and {tenants} tenants in {} …",
+        dir.display()
+    );
+    let world = tokio::select! {
+        built = demo_world::build(&dir, tenants) => built?,
+        _ = interrupted() => {
+            eprintln!("qbo-console demo: interrupted while the world was being built");
+            return Ok(());
+        }
+    };
+    let world = Arc::new(world);
+    let config = Config::load(Some(&world.config_path))?;
+    let client: Arc<dyn Client> =
+        Arc::new(SocketClient::new(world.socket.clone()).declaring(Interface::Tui));
+    let opts = ConsoleOptions {
+        demo: Some(Arc::new(DemoWorldControl {
+            world: world.clone(),
+        })),
+        ..ConsoleOptions::from_config(&config)
+    };
+    let shown = tui::run(client, opts).await;
+    shut_down(world, keep).await;
+    guard.0 = None;
+    if keep {
+        eprintln!(
+            "qbo-console demo: kept {} (demo.db, token.key, qbo-console.toml, demo.log); look again with\n  qbo-console --config {} --embedded list",
+            dir.display(),
+            dir.join("qbo-console.toml").display()
+        );
+    } else {
+        eprintln!(
+            "qbo-console demo: stopped the emulator and the daemon; removed {}",
+            dir.display()
+        );
+    }
+    shown.map_err(Failure::from)
+}
+
+/// The demo's key: both clocks an hour forward, the scheduler catching up on the way.
+struct DemoWorldControl {
+    world: Arc<DemoWorld>,
+}
+
+impl DemoControl for DemoWorldControl {
+    fn advance_clock(&self) -> BoxFuture<'_, anyhow::Result<String>> {
+        Box::pin(async move {
+            self.world.advance(STEP).await?;
+            Ok(format!(
+                "an hour passed for the emulator and the daemon: it is now {} (demo time)",
+                self.world.clock.now().format("%Y-%m-%d %H:%M UTC")
+            ))
+        })
+    }
+
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.world.clock.now()
+    }
+}
+
+/// Stops the daemon and the emulator. The console's tasks may still hold the world for a
+/// moment (an hour being advanced when `q` was pressed); past a few seconds the process
+/// ends anyway, so only the directory is dealt with.
+async fn shut_down(mut world: Arc<DemoWorld>, keep: bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Arc::try_unwrap(world) {
+            Ok(w) => return w.shutdown(keep).await,
+            Err(still_shared) if tokio::time::Instant::now() < deadline => {
+                world = still_shared;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(still_shared) => {
+                if !keep {
+                    let _ = std::fs::remove_dir_all(&still_shared.dir);
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM, before the console has the terminal.
+async fn interrupted() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// The daemon and the emulator log as they work; on stderr that would write over the
+/// console, so it goes to a file in the demo's directory (kept with `--keep`).
+fn log_to_file(path: &Path) -> Result<(), Failure> {
+    let file = crate::file_modes::NewFiles { group: None }
+        .open_log(path)?
+        .with_context(|| format!("cannot create the demo's log {}", path.display()))?;
+    let spec = std::env::var("QBO_CONSOLE_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(&spec)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+    Ok(())
+}
