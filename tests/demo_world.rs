@@ -287,3 +287,17 @@ async fn an_hour_passes_on_request_and_the_scheduler_refreshes_what_fell_due() {
     }
     w.shutdown(false).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demo_world_that_cannot_start_leaves_no_directory_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("world");
+    // A directory where the database file belongs: the daemon cannot open its database.
+    std::fs::create_dir_all(dir.join("demo.db")).unwrap();
+    let err = demo_world::build(&dir, 10)
+        .await
+        .err()
+        .expect("the world cannot start");
+    assert!(format!("{err:#}").contains("demo.db"), "{err:#}");
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}

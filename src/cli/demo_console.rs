@@ -70,8 +70,9 @@ impl DemoControl for DemoWorldControl {
     fn advance_clock(&self) -> BoxFuture<'_, anyhow::Result<String>> {
         Box::pin(async move {
             self.world.advance(STEP).await?;
+            // Short enough for the message line of an 80-column terminal.
             Ok(format!(
-                "an hour passed for the emulator and the daemon: it is now {} (demo time)",
+                "an hour passed: demo time now {}",
                 self.world.clock.now().format("%Y-%m-%d %H:%M UTC")
             ))
         })

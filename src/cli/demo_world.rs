@@ -114,6 +114,24 @@ pub fn default_dir() -> PathBuf {
 /// to the world from now on: `shutdown` removes it, as does a build that fails.
 pub async fn build(dir: &Path, n: usize) -> anyhow::Result<DemoWorld> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut world = match start(dir).await {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(dir);
+            return Err(e);
+        }
+    };
+    match world.populate(n).await {
+        Ok(()) => Ok(world),
+        Err(e) => {
+            world.shutdown(false).await;
+            Err(e)
+        }
+    }
+}
+
+/// The emulator and the daemon on an empty database; the caller removes `dir` on failure.
+async fn start(dir: &Path) -> anyhow::Result<DemoWorld> {
     // Intuit's observed behaviour: daily rotation, a replaced token usable for 24 hours.
     let sim = sim::start(sim::SimOptions::default())
         .await
@@ -122,7 +140,7 @@ pub async fn build(dir: &Path, n: usize) -> anyhow::Result<DemoWorld> {
     let cfg = Config::load(Some(&config_path))?;
     let clock = Clock::offset();
     let daemon = Daemon::start(&cfg, clock.clone()).await?;
-    let mut world = DemoWorld {
+    Ok(DemoWorld {
         service: daemon.service.clone(),
         socket: cfg.daemon.socket.clone(),
         sim,
@@ -132,14 +150,7 @@ pub async fn build(dir: &Path, n: usize) -> anyhow::Result<DemoWorld> {
         dir: dir.to_path_buf(),
         tenants: Vec::new(),
         running: tokio::sync::watch::channel(false).1,
-    };
-    match world.populate(n).await {
-        Ok(()) => Ok(world),
-        Err(e) => {
-            world.shutdown(false).await;
-            Err(e)
-        }
-    }
+    })
 }
 
 /// A tenant before it exists anywhere.
@@ -361,12 +372,13 @@ impl DemoWorld {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
+        // Read in the detail pane beside "reason": short enough for one line at 120 columns.
         let reason = match status {
             Status::Pending => {
-                "demo: waiting for the customer's first consent; written by the demo directly because reconnect links are not built yet"
+                "demo: waiting for the customer's first consent (seeded: reconnect links are not built yet)"
             }
             _ => {
-                "demo: revoked at Intuit before the demo began; written by the demo directly because revocation is not built yet"
+                "demo: revoked at Intuit before the demo began (seeded: revocation is not built yet)"
             }
         };
         let engine = self.service.engine();
