@@ -77,6 +77,21 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).trim() == "1"
     }
 
+    /// The process the pane's shell is running now (the demo), by its process id.
+    fn foreground_child(&self) -> i32 {
+        let out = self.tmux(&["display-message", "-p", "-t", &self.session, "#{pane_pid}"]);
+        let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let out = Command::new("pgrep")
+            .args(["-P", &shell])
+            .output()
+            .expect("pgrep");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no process under the pane's shell {shell}"))
+    }
+
     /// Waits until the screen satisfies `ready`; fails naming `what` with the last screen.
     fn wait_for(&self, what: &str, within: Duration, ready: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + within;
@@ -293,6 +308,33 @@ fn with_keep_the_demo_leaves_its_database_and_its_log_which_took_what_the_daemon
         "nothing was logged to {}:\n{log}",
         world.display()
     );
+}
+
+#[test]
+fn on_sigterm_the_demo_gives_the_terminal_back_and_removes_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let t = Tmux::start(
+        dir.path(),
+        "term",
+        120,
+        40,
+        &demo_line(&tmp, "--tenants 20"),
+    );
+    t.wait_for("the table of 20 tenants", Duration::from_secs(120), |s| {
+        s.contains("20 connections")
+    });
+    assert_eq!(leftovers(&tmp).len(), 1);
+    let demo = t.foreground_child();
+    // SAFETY: kill has no memory preconditions; the pid is the demo this test started.
+    assert_eq!(unsafe { libc::kill(demo, libc::SIGTERM) }, 0);
+    let gone = t.wait_for("the shell after SIGTERM", Duration::from_secs(30), |s| {
+        s.contains("DEMO-EXITED")
+    });
+    assert!(!t.alternate_screen(), "the alternate screen is still on");
+    assert!(gone.contains("removed"), "{gone}");
+    assert_eq!(leftovers(&tmp), Vec::<String>::new(), "the demo left files");
 }
 
 #[test]
