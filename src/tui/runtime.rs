@@ -355,10 +355,74 @@ async fn follow(
             ),
             _ => why.to_string(),
         };
-        if tx.send(Msg::Disconnected(text)).is_err() || fatal {
+        if fatal {
+            let _ = tx.send(Msg::Refused(text));
+            return;
+        }
+        if tx.send(Msg::Disconnected(text)).is_err() {
             return;
         }
         tokio::time::sleep(backoff(attempt)).await;
         attempt = attempt.saturating_add(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent};
+
+    #[test]
+    fn a_refusal_from_the_daemon_names_the_roles_that_may() {
+        let e = ClientError::Denied {
+            account: "bob".into(),
+            role: Role::Viewer,
+            what: "refresh".into(),
+            message: "permission denied: bob (role viewer) may not refresh".into(),
+        };
+        assert_eq!(
+            explain(&e, "refresh"),
+            "refresh needs role support or admin (you are viewer)"
+        );
+        let down = ClientError::Unavailable {
+            socket: "/run/qbo.sock".into(),
+            why: "no socket there".into(),
+        };
+        assert!(explain(&down, "refresh").contains("qbo-console serve"));
+    }
+
+    #[test]
+    fn mouse_movement_is_not_a_message_and_so_draws_nothing() {
+        let at = |kind| {
+            Event::Mouse(MouseEvent {
+                kind,
+                column: 3,
+                row: 4,
+                modifiers: KeyModifiers::NONE,
+            })
+        };
+        assert!(from_terminal(at(MouseEventKind::Moved)).is_none());
+        assert!(from_terminal(at(MouseEventKind::Drag(MouseButton::Left))).is_none());
+        assert!(from_terminal(Event::FocusLost).is_none());
+        assert!(matches!(
+            from_terminal(at(MouseEventKind::ScrollDown)),
+            Some(Msg::Mouse(_))
+        ));
+        assert!(matches!(
+            from_terminal(Event::Key(KeyCode::Char('q').into())),
+            Some(Msg::Key(_))
+        ));
+        assert!(matches!(
+            from_terminal(Event::Paste("rrr".into())),
+            Some(Msg::Paste(p)) if p == "rrr"
+        ));
+    }
+
+    #[test]
+    fn reconnecting_backs_off_to_ten_seconds() {
+        assert_eq!(backoff(0), Duration::from_millis(500));
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert!(backoff(3) < backoff(4));
+        assert_eq!(backoff(40), Duration::from_secs(10));
     }
 }
