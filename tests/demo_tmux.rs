@@ -3,116 +3,12 @@
 //! key press, cleaned up on `q`; without a terminal for its output, or with `--script`, the
 //! narrated walk-through.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::tmux::Tmux;
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-/// A tmux server of the test's own (its socket in the test's directory), so sessions of
-/// other tests and of the machine's users are never touched; killed on drop.
-struct Tmux {
-    socket: PathBuf,
-    session: String,
-}
-
-impl Tmux {
-    /// Runs `shell` (through `sh -c`) in a new detached session of `width`×`height`.
-    fn start(dir: &Path, session: &str, width: u16, height: u16, shell: &str) -> Tmux {
-        let t = Tmux {
-            // One server per session: a server being killed cannot take the next one along.
-            socket: dir.join(format!("tmux-{session}.sock")),
-            session: session.to_string(),
-        };
-        let (w, h) = (width.to_string(), height.to_string());
-        let out = t.tmux(&[
-            "new-session",
-            "-d",
-            "-x",
-            &w,
-            "-y",
-            &h,
-            "-s",
-            session,
-            shell,
-        ]);
-        assert!(
-            out.status.success(),
-            "tmux new-session: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        t
-    }
-
-    fn tmux(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(["-f", "/dev/null"])
-            .args(args)
-            .output()
-            .expect("tmux is installed")
-    }
-
-    fn screen(&self) -> String {
-        let out = self.tmux(&["capture-pane", "-p", "-t", &self.session]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Sends keys by tmux's names (`q`, `Enter`, `+`).
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", &self.session];
-        args.extend_from_slice(keys);
-        let out = self.tmux(&args);
-        assert!(out.status.success(), "tmux send-keys {keys:?}");
-    }
-
-    /// Whether the program in the pane holds the alternate screen.
-    fn alternate_screen(&self) -> bool {
-        let out = self.tmux(&[
-            "display-message",
-            "-p",
-            "-t",
-            &self.session,
-            "#{alternate_on}",
-        ]);
-        String::from_utf8_lossy(&out.stdout).trim() == "1"
-    }
-
-    /// The process the pane's shell is running now (the demo), by its process id.
-    fn foreground_child(&self) -> i32 {
-        let out = self.tmux(&["display-message", "-p", "-t", &self.session, "#{pane_pid}"]);
-        let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let out = Command::new("pgrep")
-            .args(["-P", &shell])
-            .output()
-            .expect("pgrep");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .and_then(|l| l.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no process under the pane's shell {shell}"))
-    }
-
-    /// Waits until the screen satisfies `ready`; fails naming `what` with the last screen.
-    fn wait_for(&self, what: &str, within: Duration, ready: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let s = self.screen();
-            if ready(&s) {
-                return s;
-            }
-            if Instant::now() > deadline {
-                panic!("waited {within:?} for {what}; the screen shows:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.tmux(&["kill-server"]);
-    }
-}
+use std::time::Duration;
 
 /// A shell line running the demo with its temporary files under `tmp`, then saying so.
 fn demo_line(tmp: &Path, args: &str) -> String {
@@ -300,6 +196,8 @@ fn with_keep_the_demo_leaves_its_database_and_its_log_which_took_what_the_daemon
     assert_eq!(kept.len(), 1, "{kept:?}");
     let world = tmp.join(&kept[0]);
     assert!(gone.contains("kept"), "{gone}");
+    // Its times are the demo's, an hour ahead of the wall clock's: said, so they surprise no one.
+    assert!(gone.contains("1h ahead"), "{gone}");
     assert!(world.join("demo.db").is_file());
     assert!(world.join("qbo-console.toml").is_file());
     let log = std::fs::read_to_string(world.join("demo.log")).expect("the demo's log");

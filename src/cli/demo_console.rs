@@ -44,13 +44,16 @@ pub async fn run(keep: bool, tenants: usize) -> Result<(), Failure> {
         ..ConsoleOptions::from_config(&config)
     };
     let shown = tui::run(client, opts).await;
+    let ahead = world.clock.now() - chrono::Utc::now();
     shut_down(world, keep).await;
     guard.0 = None;
     if keep {
         eprintln!(
-            "qbo-console demo: kept {} (demo.db, token.key, qbo-console.toml, demo.log); look again with\n  qbo-console --config {} --embedded list",
+            "qbo-console demo: kept {} (demo.db, token.key, qbo-console.toml, demo.log); look again with\n  qbo-console --config {} --embedded list\n\
+             (the demo's clock ran {}h ahead of this machine's: its times read as the future)",
             dir.display(),
-            dir.join("qbo-console.toml").display()
+            dir.join("qbo-console.toml").display(),
+            (ahead.num_seconds() + 1800).div_euclid(3600),
         );
     } else {
         eprintln!(
