@@ -236,6 +236,31 @@ fn on_sigterm_the_demo_gives_the_terminal_back_and_removes_its_directory() {
 }
 
 #[test]
+fn ctrl_c_while_the_world_is_being_built_stops_the_demo_and_removes_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    // A world large enough to take a while to build.
+    let t = Tmux::start(
+        dir.path(),
+        "ctrlc",
+        120,
+        40,
+        &demo_line(&tmp, "--tenants 3000"),
+    );
+    t.wait_for("the build to start", Duration::from_secs(30), |s| {
+        s.contains("starting the Intuit emulator")
+    });
+    t.keys(&["C-c"]);
+    let gone = t.wait_for("the shell after Ctrl-C", Duration::from_secs(30), |s| {
+        s.contains("DEMO-EXITED")
+    });
+    assert!(gone.contains("interrupted"), "{gone}");
+    assert!(!t.alternate_screen(), "the alternate screen is on");
+    assert_eq!(leftovers(&tmp), Vec::<String>::new(), "the demo left files");
+}
+
+#[test]
 fn with_script_or_without_a_terminal_for_its_output_the_demo_tells_its_walkthrough() {
     let dir = tempfile::tempdir().unwrap();
     let tmp = dir.path().join("tmp");
