@@ -58,9 +58,12 @@ pub enum Command {
     /// Encryption keys
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// The console over a world of its own: the built-in Intuit emulator, the daemon and
-    /// about 200 tenants on a temporary SQLite database (needs no configuration). Without a
-    /// terminal, or with --script, a narrated walk-through of the credential core instead
+    /// The console over a world of its own, with nothing to set up (a walk-through without a terminal)
+    ///
+    /// The built-in Intuit emulator, the daemon and about 200 tenants in every state on a
+    /// temporary SQLite database, all in this process, removed on exit. `+` in the console
+    /// moves the emulator's and the daemon's clocks an hour. Without a terminal, or with
+    /// --script, a narrated walk-through of the credential core instead.
     Demo(DemoArgs),
 }
 
