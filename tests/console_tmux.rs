@@ -86,6 +86,24 @@ impl Tmux {
         assert!(out.status.success(), "resize-window failed");
     }
 
+    /// The console's process id: the child of the pane's shell.
+    fn console_pid(&self) -> i32 {
+        let out = self
+            .tmux()
+            .args(["list-panes", "-t", "console", "-F", "#{pane_pid}"])
+            .output()
+            .expect("run tmux list-panes");
+        let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let children =
+            std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap();
+        children
+            .split_whitespace()
+            .next()
+            .expect("the shell runs the console")
+            .parse()
+            .unwrap()
+    }
+
     fn screen(&self) -> String {
         let out = self
             .tmux()
@@ -215,6 +233,14 @@ async fn an_operator_filters_refreshes_sees_another_refresh_live_and_quits_clean
     })
     .await;
 
+    // Enter opens the detail (a `show` on the record), Esc comes back.
+    t.keys(&["Enter"]);
+    t.wait_for("the detail", |s| s.contains("recent audit events"))
+        .await;
+    t.keys(&["Escape"]);
+    t.wait_for("the table", |s| s.contains("LAST REFRESH"))
+        .await;
+
     // A refresh by another process (the CLI) shows without a key press.
     t.keys(&["Escape"]);
     t.wait_for("every row again", |s| row(s, "tmux-2").is_some())
@@ -265,6 +291,11 @@ async fn an_operator_filters_refreshes_sees_another_refresh_live_and_quits_clean
     assert_eq!(
         actions.iter().filter(|a| **a == "list").count(),
         1,
+        "{actions:?}"
+    );
+    assert!(
+        tui.iter()
+            .any(|e| e["action"] == "show" && e["tenant"] == "tmux-1"),
         "{actions:?}"
     );
     let opened = tui
@@ -387,8 +418,63 @@ async fn without_a_daemon_one_screen_says_what_to_do_and_the_console_connects_on
         s.contains("scheduler running") && !s.contains("connection lost")
     })
     .await;
-    t.keys(&["q"]);
-    t.wait_for("the shell", |s| s.contains("CONSOLE-EXITED"))
+    // SIGTERM (a shutdown, a closed SSH session's cleanup) leaves the terminal as it was
+    // and still records the console closed.
+    let pid = t.console_pid();
+    // SAFETY: a signal to the console this test started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let s = t
+        .wait_for("the shell", |s| s.contains("CONSOLE-EXITED"))
         .await;
+    assert!(
+        row(&s, "late-0").is_none(),
+        "the table is still shown:\n{s}"
+    );
+    let closed = w
+        .audit_events(20)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "console closed")
+        .count();
+    assert_eq!(closed, 1, "the console is recorded closed once");
     d.stop(&w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_terminal_bare_qbo_console_prints_its_help_and_tui_says_what_to_use() {
+    let w = World::start(SimOptions::default()).await;
+    let out = w
+        .daemon_command(&[])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let help = common::stdout(&out);
+    assert!(help.contains("Usage:") && help.contains("tui"), "{help}");
+
+    let out = w
+        .daemon_command(&["tui"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("needs a terminal") && err.contains("list --json"),
+        "{err}"
+    );
+
+    // A mistake in [tui.keys] is named before anything else.
+    w.append_config("[tui.keys]\n\"ctl-r\" = \"refresh\"\n");
+    let out = w
+        .daemon_command(&["tui"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert!(err.contains("[tui.keys] \"ctl-r\": not a key"), "{err}");
 }

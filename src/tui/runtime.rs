@@ -9,7 +9,7 @@ use crate::service::{Client, ClientError, Role, Selection, SessionEvent, WatchEv
 use crate::tui::app::{self, App};
 use crate::tui::event::{Cmd, Done, Msg, Session};
 use crate::tui::keymap::{refusal, Action, Keymap};
-use crate::tui::terminal::Guard;
+use crate::tui::terminal::{self, Guard};
 use crate::tui::theme::Theme;
 use crate::tui::{views, ConsoleOptions};
 use chrono::{DateTime, Utc};
@@ -110,6 +110,13 @@ pub(super) async fn run(
                 runner.spawn(cmd, &app);
             }
             dirty = true;
+        }
+        if !terminal::still_ours() {
+            // A panic elsewhere restored the terminal and printed its message: drawing on
+            // would scribble over both.
+            break Err(anyhow::anyhow!(
+                "the console stopped after an internal error (the message is above); please report it"
+            ));
         }
     };
     feed.abort();

@@ -42,7 +42,7 @@ fn areas(app: &App, area: Rect) -> Areas {
         (Some(_), Some(e)) => {
             let width = area.width.max(1) as usize;
             // One line more than the characters need: wrapping at words can take it.
-            1 + (e.chars().count().div_ceil(width) + 1).min(4) as u16
+            1 + (e.chars().count().div_ceil(width) + 1).min(6) as u16
         }
         _ => 1,
     };

@@ -292,3 +292,16 @@ fn a_lost_daemon_is_said_in_the_header_over_the_last_table() {
         .contains("daemon connection lost, retrying"));
     assert!(frame.contains("globex"));
 }
+
+#[test]
+fn a_bad_filter_term_is_explained_in_full_at_80_columns() {
+    let mut a = app(Role::Viewer, 80, 24);
+    press(&mut a, KeyCode::Char('/'));
+    typed(&mut a, "status:needs");
+    let frame = render(&a);
+    let said: String = frame.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        said.contains("other words search tenant, realm and company"),
+        "{frame}"
+    );
+}
