@@ -16,11 +16,10 @@ use std::sync::Arc;
 const STEP: chrono::Duration = chrono::Duration::hours(1);
 
 pub async fn run(keep: bool, tenants: usize) -> Result<(), Failure> {
-    let dir = demo_world::default_dir();
+    let dir = new_dir(&demo_world::default_dir())?;
     // Removes the directory however this function ends (an error, a panic unwinding
     // through the console, Ctrl-C during the build), unless the operator asked to keep it.
     let mut guard = RemoveOnDrop(if keep { None } else { Some(dir.clone()) });
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     log_to_file(&dir.join("demo.log"))?;
     eprintln!(
         "qbo-console demo: starting the Intuit emulator, the daemon and {tenants} tenants in {} …",
@@ -124,6 +123,32 @@ async fn interrupted() {
     }
 }
 
+/// A new owner-only directory at `base`, or beside it when a demo that was killed left one
+/// there (process ids come round again): the world never starts on an old database.
+fn new_dir(base: &Path) -> Result<PathBuf, Failure> {
+    use std::os::unix::fs::DirBuilderExt;
+    for n in 0..100 {
+        let dir = match n {
+            0 => base.to_path_buf(),
+            n => PathBuf::from(format!("{}-{n}", base.display())),
+        };
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(anyhow::anyhow!(
+                "cannot create the demo's directory {}: {e}; set TMPDIR to a writable directory",
+                dir.display()
+            )
+            .into()),
+        }
+    }
+    Err(anyhow::anyhow!(
+        "{}-1 to -99 all exist: remove the old demo directories there (or set TMPDIR elsewhere)",
+        base.display()
+    )
+    .into())
+}
+
 struct RemoveOnDrop(Option<PathBuf>);
 
 impl Drop for RemoveOnDrop {
@@ -149,4 +174,23 @@ fn log_to_file(path: &Path) -> Result<(), Failure> {
         .with_writer(std::sync::Mutex::new(file))
         .try_init();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_directory_left_by_a_killed_demo_is_never_reused_and_the_new_one_is_owner_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join("qbo-console-demo-42");
+        assert_eq!(new_dir(&base).ok(), Some(base.clone()));
+        std::fs::write(base.join("demo.db"), "an old world").unwrap();
+        let next = new_dir(&base).ok().expect("a directory beside the old one");
+        assert_eq!(next, tmp.path().join("qbo-console-demo-42-1"));
+        assert_eq!(std::fs::read_dir(&next).unwrap().count(), 0);
+        let mode = std::fs::metadata(&next).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+    }
 }
