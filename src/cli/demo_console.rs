@@ -135,11 +135,13 @@ fn new_dir(base: &Path) -> Result<PathBuf, Failure> {
         match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(anyhow::anyhow!(
+            Err(e) => {
+                return Err(anyhow::anyhow!(
                 "cannot create the demo's directory {}: {e}; set TMPDIR to a writable directory",
                 dir.display()
             )
-            .into()),
+                .into())
+            }
         }
     }
     Err(anyhow::anyhow!(
