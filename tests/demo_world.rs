@@ -100,6 +100,14 @@ async fn the_demo_world_holds_about_200_tenants_in_every_state_without_a_token_o
             && c.refresh_window_age_days.unwrap_or(0) >= 80)
             >= 3
     );
+    // A transient outage, not a dead connection: the last good refresh an hour or two ago.
+    assert!(
+        count(&all, |c| failing(c)
+            && c.refresh_window_age_days.unwrap_or(100) < 80
+            && c.access_expires_in_secs
+                .is_some_and(|s| (-3 * 3600..0).contains(&s)))
+            >= 3
+    );
     // Disconnected by the customer: the scheduler's refresh met invalid_grant.
     assert!(
         count(&all, |c| c.status == Status::NeedsReconnect

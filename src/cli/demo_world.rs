@@ -322,7 +322,13 @@ impl DemoWorld {
                 (now - five_years + days(rng, 6, 28), now - days(rng, 1, 20))
             }
             DemoState::IdleRefreshWindow => (now - days(rng, 200, 1400), now - days(rng, 80, 95)),
-            DemoState::FailingTransiently => (now - days(rng, 60, 1100), now - days(rng, 3, 30)),
+            // An outage for their companies began shortly before the world did: the last
+            // good refresh an hour or two ago, every one since failing. (Weeks of failures
+            // would read as a dead connection, which is the idle tenants' story.)
+            DemoState::FailingTransiently => (
+                now - days(rng, 60, 1100),
+                now - Duration::minutes(rng.gen_range(65..=110)),
+            ),
             _ => (now - days(rng, 30, 1500), now - days(rng, 0, 20)),
         };
         let client = match p.environment {
