@@ -36,7 +36,7 @@ impl Tmux {
             .arg(height.to_string())
             .arg(command)
             .output()
-            .expect("run tmux");
+            .expect("the console's end-to-end test drives tmux: install it (apt-get install tmux)");
         assert!(
             out.status.success(),
             "tmux new-session failed: {}",
@@ -146,6 +146,11 @@ fn row<'a>(screen: &'a str, tenant: &str) -> Option<&'a str> {
     })
 }
 
+/// The rows of the audit view (each starts with its date).
+fn audit_rows(screen: &str) -> impl Iterator<Item = &str> {
+    screen.lines().filter(|l| l.starts_with("20"))
+}
+
 /// The access token's countdown on `tenant`'s row, in seconds (the emulator here issues
 /// tokens for under a minute, so the countdown is written in seconds: `47s`).
 fn countdown(screen: &str, tenant: &str) -> Option<u64> {
@@ -191,7 +196,7 @@ fn console(w: &World, width: u16, height: u16) -> Tmux {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_filters_refreshes_sees_another_refresh_live_and_quits_cleanly() {
-    let (w, d) = world("tmux", "support").await;
+    let (w, d) = world("tmux", "admin").await;
     let t = console(&w, 120, 40);
     let s = t
         .wait_for("the imported tenants", |s| {
@@ -201,7 +206,7 @@ async fn an_operator_filters_refreshes_sees_another_refresh_live_and_quits_clean
         })
         .await;
     assert!(s.contains("3 connections"), "{s}");
-    assert!(s.contains(&format!("{} (support)", me())), "{s}");
+    assert!(s.contains(&format!("{} (admin)", me())), "{s}");
 
     // `/` and a tenant name leave its row alone.
     t.keys(&["/"]);
@@ -269,6 +274,53 @@ async fn an_operator_filters_refreshes_sees_another_refresh_live_and_quits_clean
     t.wait_for("the help to close", |s| !s.contains("quit the console"))
         .await;
 
+    // `a` opens the audit log, newest first; Enter shows one event; a filter by field is
+    // asked of the daemon when the line closes.
+    t.keys(&["a"]);
+    let s = t
+        .wait_for("the audit log", |s| {
+            s.contains("AT (UTC)") && s.contains("tmux-2")
+        })
+        .await;
+    let first = s
+        .lines()
+        .position(|l| l.contains("refresh") && l.contains("tmux-2"))
+        .expect("the CLI's refresh of tmux-2 is listed");
+    let older = s
+        .lines()
+        .position(|l| l.contains("refresh") && l.contains("tmux-1"))
+        .expect("the console's refresh of tmux-1 is listed");
+    assert!(first < older, "newest first:\n{s}");
+    t.keys(&["Enter"]);
+    t.wait_for("one event", |s| {
+        s.contains("audit event") && s.contains("sequence")
+    })
+    .await;
+    t.keys(&["Escape"]);
+    t.wait_for("the list again", |s| !s.contains("sequence"))
+        .await;
+    t.keys(&["/"]);
+    t.type_text("action:show");
+    t.keys(&["Enter"]);
+    let s = t
+        .wait_for("only show events", |s| {
+            s.lines()
+                .any(|l| l.contains(" show ") && l.contains("tmux-1"))
+        })
+        .await;
+    assert!(
+        !audit_rows(&s).any(|l| l.contains(" refresh ")),
+        "the filter left other actions:\n{s}"
+    );
+    t.keys(&["Escape"]);
+    t.wait_for("the filter cleared", |s| {
+        s.lines().any(|l| l.contains(" refresh "))
+    })
+    .await;
+    t.keys(&["Escape"]);
+    t.wait_for("the table", |s| s.contains("LAST REFRESH"))
+        .await;
+
     // `q` quits, and the shell is back with the console's screen gone.
     t.keys(&["q"]);
     let s = t
@@ -291,6 +343,11 @@ async fn an_operator_filters_refreshes_sees_another_refresh_live_and_quits_clean
     assert_eq!(
         actions.iter().filter(|a| **a == "list").count(),
         1,
+        "{actions:?}"
+    );
+    // Each page read is on the record: the first, the narrowed one, the one after Esc.
+    assert!(
+        actions.iter().filter(|a| **a == "audit page").count() >= 3,
         "{actions:?}"
     );
     assert!(

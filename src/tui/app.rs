@@ -494,6 +494,8 @@ fn back(app: &mut App) {
         return;
     }
     match app.screen {
+        // As on the table: Esc first clears the filter, then leaves.
+        Screen::Audit if !app.audit.filter_text.is_empty() => apply_filter(app, ""),
         Screen::Detail(_) | Screen::Audit => app.screen = Screen::Connections,
         Screen::Connections if !app.filter_text.is_empty() => apply_filter(app, ""),
         Screen::Connections if app.table.marked() > 0 => app.table.clear_marks(),

@@ -34,8 +34,8 @@ pub(super) async fn run(
     theme: Theme,
 ) -> anyhow::Result<()> {
     // Signals are set up before the terminal changes: if that fails, nothing to restore.
-    let mut term = signal(SignalKind::terminate())?;
-    let mut hup = signal(SignalKind::hangup())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     let mut guard = Guard::enter()?;
     let size = guard.screen.size()?;
     let clock = Clock(opts.demo.clone());
@@ -90,8 +90,8 @@ pub(super) async fn run(
             },
             Some(m) = rx.recv() => m,
             _ = tick.tick() => Msg::Tick(clock.now()),
-            _ = term.recv() => break Ok(()),
-            _ = hup.recv() => break Ok(()),
+            _ = sigterm.recv() => break Ok(()),
+            _ = sighup.recv() => break Ok(()),
         };
         // Everything already queued is handled before the next frame: a burst of keys (a
         // held arrow, a paste) or of changes costs one draw, not one each.
@@ -99,8 +99,12 @@ pub(super) async fn run(
         while let Ok(m) = rx.try_recv() {
             batch.push(m);
         }
-        while let Some(m) = ready_key(&mut events).await {
-            batch.push(m);
+        loop {
+            match ready_key(&mut events).await {
+                Ok(Some(m)) => batch.push(m),
+                Ok(None) => break,
+                Err(e) => break 'outer Err(e.into()),
+            }
         }
         for msg in batch {
             for cmd in app::update(&mut app, msg) {
@@ -143,17 +147,18 @@ impl Clock {
 /// A terminal event already waiting, without waiting for one. Polled with this task's own
 /// waker: crossterm's stream keeps the first waker it is given until an event arrives, so a
 /// throwaway waker here would leave the next key unheard until the tick.
-async fn ready_key(events: &mut EventStream) -> Option<Msg> {
+async fn ready_key(events: &mut EventStream) -> std::io::Result<Option<Msg>> {
     loop {
         let polled = poll_fn(|cx| Poll::Ready(Pin::new(&mut *events).poll_next(cx))).await;
         match polled {
             Poll::Ready(Some(Ok(ev))) => {
                 if let Some(m) = from_terminal(ev) {
-                    return Some(m);
+                    return Ok(Some(m));
                 }
             }
-            // Nothing waiting, or an error or the end, which the next select reports.
-            _ => return None,
+            Poll::Ready(Some(Err(e))) => return Err(e),
+            // Nothing waiting (or the end, which the next select sees again).
+            Poll::Ready(None) | Poll::Pending => return Ok(None),
         }
     }
 }

@@ -420,6 +420,14 @@ fn the_filter_line_in_the_audit_view_filters_the_audit_log() {
     // The same terms again ask for nothing new.
     ch(&mut a, '/');
     assert!(key(&mut a, KeyCode::Enter).is_empty());
+    // Esc clears the filter first (reading the whole log again), then leaves.
+    let [Cmd::AuditPage(all)] = &key(&mut a, KeyCode::Esc)[..] else {
+        panic!("clearing the filter asks for the unfiltered page");
+    };
+    assert_eq!(all.outcome, None);
+    assert_eq!(a.screen, Screen::Audit);
+    assert!(key(&mut a, KeyCode::Esc).is_empty());
+    assert_eq!(a.screen, Screen::Connections);
 }
 
 #[test]
