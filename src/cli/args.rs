@@ -58,13 +58,28 @@ pub enum Command {
     /// Encryption keys
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Run the credential core end to end against the built-in Intuit emulator, on a
-    /// temporary SQLite database (needs no configuration)
-    Demo {
-        /// Keep the emulator and the temporary database after the walkthrough, until Ctrl-C
-        #[arg(long)]
-        keep: bool,
-    },
+    /// The console over a world of its own, with nothing to set up (a walk-through without a terminal)
+    ///
+    /// The built-in Intuit emulator, the daemon and about 200 tenants in every state on a
+    /// temporary SQLite database, all in this process, removed on exit. `+` in the console
+    /// moves the emulator's and the daemon's clocks an hour. Without a terminal, or with
+    /// --script, a narrated walk-through of the credential core instead.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the temporary directory (database, key, config, log) after the console closes;
+    /// with the walk-through, keep the emulator and the daemon running until Ctrl-C
+    #[arg(long)]
+    pub keep: bool,
+    /// Print the narrated walk-through even on a terminal
+    #[arg(long)]
+    pub script: bool,
+    /// How many tenants the console's world holds (the walk-through always has six)
+    #[arg(long, value_name = "N", default_value_t = 200, conflicts_with = "script",
+          value_parser = clap::value_parser!(u16).range(1..=5000))]
+    pub tenants: u16,
 }
 
 #[derive(Debug, Args)]

@@ -114,6 +114,24 @@ pub fn default_dir() -> PathBuf {
 /// to the world from now on: `shutdown` removes it, as does a build that fails.
 pub async fn build(dir: &Path, n: usize) -> anyhow::Result<DemoWorld> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut world = match start(dir).await {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(dir);
+            return Err(e);
+        }
+    };
+    match world.populate(n).await {
+        Ok(()) => Ok(world),
+        Err(e) => {
+            world.shutdown(false).await;
+            Err(e)
+        }
+    }
+}
+
+/// The emulator and the daemon on an empty database; the caller removes `dir` on failure.
+async fn start(dir: &Path) -> anyhow::Result<DemoWorld> {
     // Intuit's observed behaviour: daily rotation, a replaced token usable for 24 hours.
     let sim = sim::start(sim::SimOptions::default())
         .await
@@ -122,7 +140,7 @@ pub async fn build(dir: &Path, n: usize) -> anyhow::Result<DemoWorld> {
     let cfg = Config::load(Some(&config_path))?;
     let clock = Clock::offset();
     let daemon = Daemon::start(&cfg, clock.clone()).await?;
-    let mut world = DemoWorld {
+    Ok(DemoWorld {
         service: daemon.service.clone(),
         socket: cfg.daemon.socket.clone(),
         sim,
@@ -132,14 +150,7 @@ pub async fn build(dir: &Path, n: usize) -> anyhow::Result<DemoWorld> {
         dir: dir.to_path_buf(),
         tenants: Vec::new(),
         running: tokio::sync::watch::channel(false).1,
-    };
-    match world.populate(n).await {
-        Ok(()) => Ok(world),
-        Err(e) => {
-            world.shutdown(false).await;
-            Err(e)
-        }
-    }
+    })
 }
 
 /// A tenant before it exists anywhere.
@@ -311,7 +322,13 @@ impl DemoWorld {
                 (now - five_years + days(rng, 6, 28), now - days(rng, 1, 20))
             }
             DemoState::IdleRefreshWindow => (now - days(rng, 200, 1400), now - days(rng, 80, 95)),
-            DemoState::FailingTransiently => (now - days(rng, 60, 1100), now - days(rng, 3, 30)),
+            // An outage for their companies began shortly before the world did: the last
+            // good refresh an hour or two ago, every one since failing. (Weeks of failures
+            // would read as a dead connection, which is the idle tenants' story.)
+            DemoState::FailingTransiently => (
+                now - days(rng, 60, 1100),
+                now - Duration::minutes(rng.gen_range(65..=110)),
+            ),
             _ => (now - days(rng, 30, 1500), now - days(rng, 0, 20)),
         };
         let client = match p.environment {
@@ -361,12 +378,13 @@ impl DemoWorld {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
+        // Read in the detail pane beside "reason": short enough for one line at 120 columns.
         let reason = match status {
             Status::Pending => {
-                "demo: waiting for the customer's first consent; written by the demo directly because reconnect links are not built yet"
+                "demo: waiting for the customer's first consent (seeded: reconnect links are not built yet)"
             }
             _ => {
-                "demo: revoked at Intuit before the demo began; written by the demo directly because revocation is not built yet"
+                "demo: revoked at Intuit before the demo began (seeded: revocation is not built yet)"
             }
         };
         let engine = self.service.engine();
@@ -605,7 +623,7 @@ fn slug(name: &str) -> String {
 fn write_config(dir: &Path, base: &str) -> anyhow::Result<PathBuf> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    // Owner-only, as qbo-console insists for keys and secrets.
+    // Owner-only, as the config loader insists for the key and the client secrets.
     let secret_file = |name: &str, value: &str| -> anyhow::Result<()> {
         let path = dir.join(name);
         let mut f = std::fs::OpenOptions::new()
@@ -615,8 +633,7 @@ fn write_config(dir: &Path, base: &str) -> anyhow::Result<PathBuf> {
             .mode(0o600)
             .open(&path)
             .with_context(|| format!("cannot write {}", path.display()))?;
-        writeln!(f, "{value}")?;
-        Ok(())
+        writeln!(f, "{value}").with_context(|| format!("cannot write {}", path.display()))
     };
     secret_file("token.key", crate::vault::generate_key().as_str())?;
     secret_file("sandbox.secret", "sim-sandbox-secret")?;

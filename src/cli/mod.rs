@@ -2,6 +2,7 @@
 
 mod args;
 mod demo;
+mod demo_console;
 pub mod demo_world;
 mod render;
 
@@ -186,8 +187,13 @@ fn init_logging(cfg: &Config, console: bool) -> Result<(), ConfigError> {
 async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
     match &command {
         Command::Keys(KeysCommand::Generate { out }) => return keys_generate(out.as_deref()),
-        Command::Demo { keep } => {
-            demo::run(*keep).await?;
+        Command::Demo(a) => {
+            // The console needs a keyboard and a screen; anything else reads the story.
+            if crate::tui::is_interactive() && !a.script {
+                demo_console::run(a.keep, a.tenants.into()).await?;
+            } else {
+                demo::run(a.keep).await?;
+            }
             return Ok(exit::OK);
         }
         _ => {}
@@ -294,7 +300,7 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
                 )
             }
         }
-        Command::Keys(_) | Command::Demo { .. } => {
+        Command::Keys(_) | Command::Demo(_) => {
             unreachable!("handled before the configuration was loaded")
         }
     };

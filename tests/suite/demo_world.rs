@@ -100,6 +100,14 @@ async fn the_demo_world_holds_about_200_tenants_in_every_state_without_a_token_o
             && c.refresh_window_age_days.unwrap_or(0) >= 80)
             >= 3
     );
+    // A transient outage, not a dead connection: the last good refresh an hour or two ago.
+    assert!(
+        count(&all, |c| failing(c)
+            && c.refresh_window_age_days.unwrap_or(100) < 80
+            && c.access_expires_in_secs
+                .is_some_and(|s| (-3 * 3600..0).contains(&s)))
+            >= 3
+    );
     // Disconnected by the customer: the scheduler's refresh met invalid_grant.
     assert!(
         count(&all, |c| c.status == Status::NeedsReconnect
@@ -286,4 +294,18 @@ async fn an_hour_passes_on_request_and_the_scheduler_refreshes_what_fell_due() {
         );
     }
     w.shutdown(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demo_world_that_cannot_start_leaves_no_directory_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("world");
+    // A directory where the database file belongs: the daemon cannot open its database.
+    std::fs::create_dir_all(dir.join("demo.db")).unwrap();
+    let err = demo_world::build(&dir, 10)
+        .await
+        .err()
+        .expect("the world cannot start");
+    assert!(format!("{err:#}").contains("demo.db"), "{err:#}");
+    assert!(!dir.exists(), "{} left behind", dir.display());
 }

@@ -14,6 +14,7 @@ mod console_tmux;
 mod crash_safety;
 mod daemon_process;
 mod daemon_scheduler;
+mod demo_tmux;
 mod demo_world;
 mod faults;
 mod hardening_files;

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use qbo_console::clock::Clock;
 use qbo_console::config::Config;
 use qbo_console::service::Service;
