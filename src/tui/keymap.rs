@@ -135,7 +135,7 @@ impl Action {
             Action::MarkAll => "mark all",
             Action::Back => "back",
             Action::Command => "cmd",
-            Action::AdvanceClock => "+1h",
+            Action::AdvanceClock => "hour later",
             other => other.name(),
         }
     }
@@ -507,7 +507,7 @@ mod tests {
         let help = m.help(View::Connections, Role::Admin, false);
         assert!(help.iter().any(|h| h.action == Action::Revoke));
         assert!(Action::Revoke.describe().contains("coming with revocation"));
-        assert!(!shown(Role::Admin).contains(&"+1h"));
+        assert!(!shown(Role::Admin).contains(&"hour later"));
         assert!(m
             .footer(View::Connections, Role::Admin, true)
             .iter()

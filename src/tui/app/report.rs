@@ -7,35 +7,61 @@ use crate::tui::event::Done;
 /// One line for a finished action: a single connection's outcome, or the tally of a bulk
 /// one with its first failure spelled out.
 pub(super) fn summarize(done: &Done) -> (Tone, String) {
-    let (verb, outcomes): (&str, Vec<(String, Option<String>)>) = match done {
+    // Each connection's outcome: done, skipped (nothing to do for a pending or revoked
+    // one, which is not a failure), or failed with its reason.
+    let (verb, outcomes): (&str, Vec<(String, Option<String>, bool)>) = match done {
         Done::Refreshed(reports) => (
             "refresh",
             reports
                 .iter()
-                .map(|r| (r.target.tenant.clone(), refresh_failure(&r.outcome)))
+                .map(|r| {
+                    let skipped = matches!(r.outcome, RefreshOutcome::Skipped { .. });
+                    (r.target.tenant.clone(), refresh_failure(&r.outcome), skipped)
+                })
                 .collect(),
         ),
         Done::Verified(reports) => (
             "verify",
             reports
                 .iter()
-                .map(|r| (r.target.tenant.clone(), verify_failure(&r.outcome)))
+                .map(|r| {
+                    let skipped = matches!(r.outcome, VerifyOutcome::Skipped { .. });
+                    (r.target.tenant.clone(), verify_failure(&r.outcome), skipped)
+                })
                 .collect(),
         ),
     };
-    let failed: Vec<&(String, Option<String>)> =
-        outcomes.iter().filter(|(_, f)| f.is_some()).collect();
+    let skipped = outcomes.iter().filter(|(_, _, s)| *s).count();
+    let failed: Vec<&(String, Option<String>, bool)> = outcomes
+        .iter()
+        .filter(|(_, f, s)| f.is_some() && !s)
+        .collect();
+    let and_skipped = if skipped > 0 {
+        format!(", {skipped} skipped (nothing to {verb})")
+    } else {
+        String::new()
+    };
     match (outcomes.as_slice(), failed.first()) {
         ([], _) => (Tone::Warn, format!("{verb}: nothing was done")),
-        ([(tenant, None)], _) => (Tone::Ok, format!("{tenant}: {verb} ok")),
-        ([(tenant, Some(why))], _) => (Tone::Error, format!("{tenant}: {verb} failed: {why}")),
-        (all, None) => (Tone::Ok, format!("{verb} of {}: all ok", all.len())),
-        (all, Some((tenant, why))) => (
+        ([(tenant, None, _)], _) => (Tone::Ok, format!("{tenant}: {verb} ok")),
+        ([(tenant, Some(why), true)], _) => (Tone::Warn, format!("{tenant}: {verb} {why}")),
+        ([(tenant, Some(why), false)], _) => {
+            (Tone::Error, format!("{tenant}: {verb} failed: {why}"))
+        }
+        (all, None) => (
+            Tone::Ok,
+            format!(
+                "{verb} of {}: {} ok{and_skipped}",
+                all.len(),
+                all.len() - skipped
+            ),
+        ),
+        (all, Some((tenant, why, _))) => (
             Tone::Error,
             format!(
-                "{verb} of {}: {} ok, {} failed; first: {tenant}: {}",
+                "{verb} of {}: {} ok, {} failed{and_skipped}; first: {tenant}: {}",
                 all.len(),
-                all.len() - failed.len(),
+                all.len() - failed.len() - skipped,
                 failed.len(),
                 why.as_deref().unwrap_or("")
             ),

@@ -520,3 +520,26 @@ fn a_failed_page_can_be_asked_again_and_the_demo_clock_is_reported() {
         (Tone::Ok, "clock moved forward 1h: now 13:00")
     );
 }
+
+#[test]
+fn a_bulk_tally_counts_the_skipped_apart_from_the_failed() {
+    let skipped = |id, tenant| RefreshReport {
+        outcome: RefreshOutcome::Skipped {
+            reason: "pending: no tokens yet".into(),
+        },
+        ..failed_refresh(id, tenant)
+    };
+    let done = Done::Refreshed(vec![
+        ok_refresh(3, "globex"),
+        skipped(8, "pied-piper"),
+        failed_refresh(4, "initech"),
+    ]);
+    assert_eq!(
+        super::report::summarize(&done).1,
+        "refresh of 3: 1 ok, 1 failed, 1 skipped (nothing to refresh); first: initech: transient: HTTP 503 (intuit_tid 1-abc)"
+    );
+    let done = Done::Refreshed(vec![ok_refresh(3, "globex"), skipped(8, "pied-piper")]);
+    let (tone, text) = super::report::summarize(&done);
+    assert_eq!(text, "refresh of 2: 1 ok, 1 skipped (nothing to refresh)");
+    assert!(matches!(tone, Tone::Ok));
+}

@@ -182,23 +182,35 @@ fn header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .filter_map(|s| all.iter().find(|(x, n)| *x == s && *n > 0).copied())
         .collect();
     let failing = app.table.failing();
-    let count_spans = |words: bool| {
+    // How much each count says: the whole word, its last word ("✗12 reconnect"), or the
+    // glyph alone when the terminal is narrow (the help explains the glyphs).
+    #[derive(Clone, Copy, PartialEq)]
+    enum Said {
+        Words,
+        Short,
+        Glyphs,
+    }
+    let count_spans = |said: Said| {
         let mut v = Vec::new();
         for (s, n) in &counts {
             let m = status_mark(*s);
-            let text = if words {
-                format!("{} {n} {}", m.glyph, m.word)
-            } else {
-                format!("{}{n}", m.glyph)
+            let text = match said {
+                Said::Words => format!("{} {n} {}", m.glyph, m.word),
+                Said::Short => format!(
+                    "{}{n} {}",
+                    m.glyph,
+                    m.word.rsplit(' ').next().unwrap_or(m.word)
+                ),
+                Said::Glyphs => format!("{}{n}", m.glyph),
             };
             v.push(Span::styled(text, theme.style(m.meaning)));
             v.push(Span::raw(" "));
         }
         if failing > 0 {
-            let text = if words {
-                format!("↯ {failing} failing")
-            } else {
-                format!("↯{failing}")
+            let text = match said {
+                Said::Words => format!("↯ {failing} failing"),
+                Said::Short => format!("↯{failing} failing"),
+                Said::Glyphs => format!("↯{failing}"),
             };
             v.push(Span::styled(text, theme.style(Meaning::Error)));
             v.push(Span::raw(" "));
@@ -242,19 +254,27 @@ fn header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     } else {
         format!("{} of {} shown ", app.table.visible_len(), app.table.len())
     };
+    let shown_short = if app.table.filter().is_empty() {
+        format!("{}: ", app.table.len())
+    } else {
+        format!("{}/{} shown: ", app.table.visible_len(), app.table.len())
+    };
     let right = vec![daemon, Span::raw(" │ "), who];
     let total = area.width as usize;
     let title = || Span::styled("qbo-console ", theme.style(Meaning::Title));
     // From the most to the least said, the first that fits.
     let candidates = [
-        vec![title(), Span::raw(shown.clone())],
-        vec![title(), Span::raw(shown.clone())],
-        vec![Span::raw(shown)],
-        vec![],
+        (vec![title(), Span::raw(shown.clone())], Said::Words),
+        (vec![title(), Span::raw(shown.clone())], Said::Short),
+        (vec![Span::raw(shown.clone())], Said::Short),
+        (vec![Span::raw(shown_short)], Said::Short),
+        (vec![title(), Span::raw(shown.clone())], Said::Glyphs),
+        (vec![Span::raw(shown)], Said::Glyphs),
+        (vec![], Said::Glyphs),
     ];
     let mut left = Vec::new();
-    for (i, mut c) in candidates.into_iter().enumerate() {
-        c.extend(count_spans(i == 0));
+    for (mut c, said) in candidates {
+        c.extend(count_spans(said));
         left = c;
         if width_of(&left) + width_of(&right) < total {
             break;
