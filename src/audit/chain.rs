@@ -5,7 +5,7 @@ use crate::store::{Snapshot, Store, Tx, TxInner};
 use serde::{Deserialize, Serialize};
 
 pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-const AUDIT_COLUMNS: &str = "seq, at, actor_account, actor_uid, actor_ssh, interface, role, action, connection_id, \
+pub(super) const AUDIT_COLUMNS: &str = "seq, at, actor_account, actor_uid, actor_ssh, interface, role, action, connection_id, \
     environment, realm_id, tenant, outcome, error_class, reason, intuit_tid, request_id, fingerprints, prev_hash, hash";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -7,9 +7,11 @@
 
 mod chain;
 mod event;
+mod page;
 
 pub use chain::{verify, VerifyReport};
 pub use event::{AuditEvent, AuditRecord, Outcome};
+pub use page::{AuditPage, AuditQuery, MAX_PAGE};
 
 use crate::store::{Change, Store, Tx, TxInner, NOTIFY_CHANNEL};
 

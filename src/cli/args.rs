@@ -22,12 +22,15 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub embedded: bool,
 
+    /// Without one, the console opens on a terminal; elsewhere this help is printed
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Open the console: every connection live, with its token clocks (`?` lists the keys)
+    Tui,
     /// Import existing connections from a JSON array or a CSV file (all or nothing)
     Import(ImportArgs),
     /// List connections with their token clocks (never token values)

@@ -88,7 +88,16 @@ fn one_line(e: &dyn std::fmt::Display) -> String {
 }
 
 pub fn main() -> ExitCode {
-    let cli = <Cli as clap::Parser>::parse();
+    let mut cli = <Cli as clap::Parser>::parse();
+    let command = match cli.command.take() {
+        Some(c) => c,
+        // Bare `qbo-console`: the console for someone at a terminal, the help for a script.
+        None if crate::tui::is_interactive() => Command::Tui,
+        None => {
+            let _ = <Cli as clap::CommandFactory>::command().print_help();
+            return ExitCode::SUCCESS;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -99,7 +108,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(exit::INTERNAL);
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, command)) {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
             // Errors quote names and Intuit's details, so they pass the terminal guard too.
@@ -120,7 +129,9 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
 }
 
 /// Refuses an existing log file that every account can read: it names tenants and realms.
-fn init_logging(cfg: &Config) -> Result<(), ConfigError> {
+/// While the console has the terminal, nothing is logged to it (a line on stderr would be
+/// drawn over the table): the console logs only to `[log] file`, if one is configured.
+fn init_logging(cfg: &Config, console: bool) -> Result<(), ConfigError> {
     let mut spec = std::env::var("QBO_CONSOLE_LOG").unwrap_or_else(|_| cfg.log.level.clone());
     // PostgreSQL notices ("relation already exists, skipping") are not the operator's concern.
     if !spec.contains("sqlx") {
@@ -138,13 +149,21 @@ fn init_logging(cfg: &Config) -> Result<(), ConfigError> {
     let file = match &cfg.log.file {
         Some(p) => new_files.open_log(p)?.map_err(|e| {
             eprintln!(
-                "warning: cannot open log file {}: {e}; logging to stderr",
-                p.display()
+                "warning: cannot open log file {}: {e}; logging to {}",
+                p.display(),
+                if console {
+                    "nowhere while the console runs"
+                } else {
+                    "stderr"
+                }
             )
         }),
         None => Err(()),
     }
     .ok();
+    if console && file.is_none() {
+        return Ok(());
+    }
     let _ = match (file, json) {
         (Some(f), true) => builder
             .json()
@@ -164,8 +183,8 @@ fn init_logging(cfg: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
-async fn run(cli: Cli) -> Result<u8, Failure> {
-    match &cli.command {
+async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
+    match &command {
         Command::Keys(KeysCommand::Generate { out }) => return keys_generate(out.as_deref()),
         Command::Demo { keep } => {
             demo::run(*keep).await?;
@@ -173,7 +192,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         }
         _ => {}
     }
-    let is_client = !cli.embedded && !matches!(cli.command, Command::Serve | Command::Db(_));
+    let is_client = !cli.embedded && !matches!(command, Command::Serve | Command::Db(_));
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         // An operator without a config file reaches the daemon at its standard socket.
@@ -182,8 +201,9 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         }
         Err(e) => return Err(e.into()),
     };
-    init_logging(&config)?;
-    let request = match cli.command {
+    init_logging(&config, matches!(command, Command::Tui))?;
+    let request = match command {
+        Command::Tui => return console(&config, cli.embedded).await,
         Command::Db(DbCommand::Migrate) => {
             let db = crate::config::DatabaseConfig {
                 max_connections: 1,
@@ -272,6 +292,30 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Box::new(SocketClient::new(config.daemon.socket.clone()).declaring(Interface::Cli))
     };
     perform(client.as_ref(), request, selection, json).await
+}
+
+/// The console, on the daemon's socket or (`--embedded`) in this process as admin.
+async fn console(config: &Config, embedded: bool) -> Result<u8, Failure> {
+    // A mistake in [tui.keys] is a configuration error, named before the screen changes.
+    crate::tui::keymap::Keymap::with_overrides(&config.tui.keys).map_err(|m| Failure {
+        code: exit::BAD_INPUT,
+        message: m,
+    })?;
+    let client: std::sync::Arc<dyn Client> = if embedded {
+        let svc = Service::open(config, Clock::System).await?;
+        let me = Actor::current_process(Interface::Tui, Role::Admin);
+        std::sync::Arc::new(LocalClient::new(svc, me))
+    } else {
+        std::sync::Arc::new(
+            SocketClient::new(config.daemon.socket.clone()).declaring(Interface::Tui),
+        )
+    };
+    let opts = crate::tui::ConsoleOptions {
+        embedded,
+        ..crate::tui::ConsoleOptions::from_config(config)
+    };
+    crate::tui::run(client, opts).await?;
+    Ok(exit::OK)
 }
 
 fn no_config_anywhere() -> bool {
@@ -387,6 +431,37 @@ async fn perform(
         }
         Request::WhoAmI => {
             print_json(&client.whoami().await?)?;
+            Ok(exit::OK)
+        }
+        Request::Session { event } => {
+            client.session(event).await?;
+            Ok(exit::OK)
+        }
+        Request::AuditPage {
+            before_seq,
+            limit,
+            tenant,
+            actor,
+            action,
+            outcome,
+        } => {
+            let page = client
+                .audit_page(service::AuditQuery {
+                    before_seq,
+                    limit,
+                    tenant,
+                    actor,
+                    action,
+                    outcome,
+                })
+                .await?;
+            if json {
+                print_json(&page)?
+            } else {
+                let mut events = page.events;
+                events.reverse();
+                print!("{}", render::audit_lines(&events));
+            }
             Ok(exit::OK)
         }
         Request::Watch => unreachable!("watch is handled before a request is built"),

@@ -18,7 +18,7 @@ pub use views::{
 pub use watch::{WatchEvent, WatchFeed, PROTOCOL_VERSION};
 
 // What interfaces need from the layers below, so that they import `service` alone.
-pub use crate::audit::{AuditRecord, VerifyReport as AuditVerifyReport};
+pub use crate::audit::{AuditPage, AuditQuery, AuditRecord, VerifyReport as AuditVerifyReport};
 pub use crate::domain::{Environment, ErrorClass, LastRefresh, Status, SyncStatus};
 pub use crate::identity::{Actor, Interface, Permission, Role};
 pub use crate::lifecycle::import::{ImportReport, ImportedRow};
@@ -76,6 +76,25 @@ impl Selection {
             _ => Err(ServiceError::Input(
                 "refresh needs targets, --due or --all (exactly one of them)".into(),
             )),
+        }
+    }
+}
+
+/// A console opening or closing: recorded with who (account, uid) and from where (an SSH
+/// client's address, or none for a local login), so an auditor sees who was watching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionEvent {
+    Opened,
+    Closed,
+}
+
+impl SessionEvent {
+    /// The action as the audit log names it.
+    pub fn action(self) -> &'static str {
+        match self {
+            SessionEvent::Opened => "console opened",
+            SessionEvent::Closed => "console closed",
         }
     }
 }
@@ -336,6 +355,36 @@ impl Service {
         Ok(records)
     }
 
+    /// One page of the log, newest first; recorded as a read, like `audit tail`.
+    pub async fn audit_page(&self, caller: &Actor, query: &AuditQuery) -> Result<AuditPage> {
+        self.authorize(caller, Permission::ReadAudit, "audit page")
+            .await?;
+        let page = self.store().audit_page(query).await?;
+        let shown = format!(
+            "read {} audit events ({}{})",
+            page.events.len(),
+            query.describe(),
+            query
+                .before_seq
+                .map_or(String::new(), |s| format!(", before sequence {s}"))
+        );
+        self.record_view(caller, "audit page", None, shown).await?;
+        Ok(page)
+    }
+
+    /// Records a console opening or closing. Anyone who may see the connections may open a
+    /// console; the record says who, with which role, through which front end and from where.
+    pub async fn session(&self, caller: &Actor, event: SessionEvent) -> Result<()> {
+        self.authorize(caller, Permission::ViewConnections, event.action())
+            .await?;
+        let from = match &caller.ssh_client {
+            Some(ssh) => format!("over SSH from {ssh}"),
+            None => "from a local login".to_string(),
+        };
+        let shown = format!("{} as uid {} {from}", event.action(), caller.uid);
+        self.record_view(caller, event.action(), None, shown).await
+    }
+
     pub async fn audit_verify(&self, caller: &Actor) -> Result<audit::VerifyReport> {
         self.authorize(caller, Permission::ReadAudit, "audit verify")
             .await?;
@@ -414,6 +463,25 @@ impl Service {
                 json(self.import(caller, &text, &file, update).await?)
             }
             Request::AuditTail { n } => json(self.audit_tail(caller, n).await?),
+            Request::AuditPage {
+                before_seq,
+                limit,
+                tenant,
+                actor,
+                action,
+                outcome,
+            } => {
+                let q = AuditQuery {
+                    before_seq,
+                    limit,
+                    tenant,
+                    actor,
+                    action,
+                    outcome,
+                };
+                json(self.audit_page(caller, &q).await?)
+            }
+            Request::Session { event } => json(self.session(caller, event).await?),
             Request::AuditVerify => json(self.audit_verify(caller).await?),
             Request::WhoAmI => json(self.whoami(caller).await?),
             Request::Watch => {

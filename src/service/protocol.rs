@@ -2,7 +2,7 @@
 //! (`--embedded`) or over the operators' socket (one JSON object per line). Both paths end
 //! in `Service::handle`, so no operation is written twice.
 
-use super::ServiceError;
+use super::{ServiceError, SessionEvent};
 use crate::domain::{Environment, Status};
 use crate::identity::{Interface, Role};
 use serde::{Deserialize, Serialize};
@@ -40,7 +40,25 @@ pub enum Request {
     AuditTail {
         n: i64,
     },
+    /// A page of the log, newest first (`AuditQuery` field by field).
+    AuditPage {
+        #[serde(default)]
+        before_seq: Option<i64>,
+        limit: i64,
+        #[serde(default)]
+        tenant: Option<String>,
+        #[serde(default)]
+        actor: Option<String>,
+        #[serde(default)]
+        action: Option<String>,
+        #[serde(default)]
+        outcome: Option<String>,
+    },
     AuditVerify,
+    /// A console opened or closed, for the audit log.
+    Session {
+        event: SessionEvent,
+    },
     /// Stream changes (one reply per committed change) until the client hangs up.
     Watch,
     /// Who the daemon thinks the caller is, and with which role.
@@ -75,6 +93,23 @@ impl std::fmt::Debug for Request {
                 .field("update", update)
                 .finish(),
             Request::AuditTail { n } => f.debug_struct("AuditTail").field("n", n).finish(),
+            Request::AuditPage {
+                before_seq,
+                limit,
+                tenant,
+                actor,
+                action,
+                outcome,
+            } => f
+                .debug_struct("AuditPage")
+                .field("before_seq", before_seq)
+                .field("limit", limit)
+                .field("tenant", tenant)
+                .field("actor", actor)
+                .field("action", action)
+                .field("outcome", outcome)
+                .finish(),
+            Request::Session { event } => f.debug_struct("Session").field("event", event).finish(),
             Request::AuditVerify => f.write_str("AuditVerify"),
             Request::Watch => f.write_str("Watch"),
             Request::WhoAmI => f.write_str("WhoAmI"),
@@ -92,6 +127,8 @@ impl Request {
             Request::Verify { .. } => "verify",
             Request::Import { .. } => "import",
             Request::AuditTail { .. } => "audit tail",
+            Request::AuditPage { .. } => "audit page",
+            Request::Session { event } => event.action(),
             Request::AuditVerify => "audit verify",
             Request::Watch => "watch",
             Request::WhoAmI => "whoami",

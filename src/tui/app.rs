@@ -6,11 +6,11 @@ mod command;
 mod prompt;
 mod report;
 
-use prompt::{apply_filter, report_filter_error, type_into_prompt};
+use prompt::{apply_filter, paste_into_prompt, report_filter_error, type_into_prompt};
 use report::summarize;
 
 use crate::service::{ConnectionDetail, Role};
-use crate::tui::audit_log::{self, AuditLog};
+use crate::tui::audit_log::AuditLog;
 use crate::tui::event::{Cmd, Msg, RequestId, Session};
 use crate::tui::keymap::{refusal, Action, Key, Keymap, View};
 use crate::tui::urgency::{Sort, SortKey};
@@ -77,7 +77,11 @@ pub enum Link {
     /// Waiting for the first list.
     Connecting,
     Live,
+    /// The daemon answered once and went away; the console keeps trying.
     Lost(String),
+    /// The daemon never answered (or refused the console): the whole screen says why and
+    /// what to do, instead of an empty table.
+    Unreachable(String),
 }
 
 pub struct App {
@@ -180,6 +184,12 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             }
             Vec::new()
         }
+        Msg::Paste(text) => {
+            if app.prompt.is_some() {
+                paste_into_prompt(app, &text);
+            }
+            Vec::new()
+        }
         Msg::Resize(w, h) => {
             app.size = (w, h);
             let page = app.page();
@@ -239,14 +249,28 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             }
             Vec::new()
         }
-        Msg::AuditPage(page) => {
-            app.audit.append(page);
+        Msg::AuditPage { query, events } => {
+            app.audit.answer(&query, events);
             Vec::new()
         }
         Msg::Disconnected(why) => {
-            app.say(Tone::Error, why.clone());
-            app.link = Link::Lost(why);
             app.running.clear();
+            app.link = match app.link {
+                Link::Connecting | Link::Unreachable(_) => Link::Unreachable(why),
+                Link::Live | Link::Lost(_) => {
+                    app.say(Tone::Error, why.clone());
+                    Link::Lost(why)
+                }
+            };
+            Vec::new()
+        }
+        Msg::Failed(why) => {
+            app.audit.loading = false;
+            app.say(Tone::Error, why);
+            Vec::new()
+        }
+        Msg::ClockMoved(said) => {
+            app.say(Tone::Ok, said);
             Vec::new()
         }
     }
@@ -351,7 +375,11 @@ pub(super) fn perform(app: &mut App, action: Action) -> Vec<Cmd> {
                 input: Input::default(),
             })
         }
-        Action::Back => back(app),
+        Action::Back => {
+            back(app);
+            // Esc on the audit filter line clears it: the pages read for it no longer fit.
+            return reload_audit(app);
+        }
         Action::Confirm => return confirm(app),
         Action::Open => match app.screen {
             Screen::Connections => {
@@ -396,10 +424,7 @@ pub(super) fn perform(app: &mut App, action: Action) -> Vec<Cmd> {
             app.overlay = None;
             if app.audit.is_empty() && !app.audit.loading {
                 app.audit.loading = true;
-                return vec![Cmd::AuditPage {
-                    before: None,
-                    limit: audit_log::PAGE,
-                }];
+                return vec![Cmd::AuditPage(app.audit.query(None))];
             }
         }
         Action::Help => {
@@ -427,10 +452,7 @@ pub(super) fn perform(app: &mut App, action: Action) -> Vec<Cmd> {
     if app.screen == Screen::Audit && app.overlay.is_none() && app.audit.wants_more() {
         if let Some(before) = app.audit.oldest_seq() {
             app.audit.loading = true;
-            return vec![Cmd::AuditPage {
-                before: Some(before),
-                limit: audit_log::PAGE,
-            }];
+            return vec![Cmd::AuditPage(app.audit.query(Some(before)))];
         }
     }
     Vec::new()
@@ -476,7 +498,7 @@ fn confirm(app: &mut App) -> Vec<Cmd> {
             // left out must not be forgotten silently.
             PromptKind::Filter => {
                 report_filter_error(app);
-                Vec::new()
+                reload_audit(app)
             }
             PromptKind::Command => command::command(app, prompt.input.value()),
         };
@@ -488,6 +510,18 @@ fn confirm(app: &mut App) -> Vec<Cmd> {
             Vec::new()
         }
     }
+}
+
+/// The audit view narrows the pages already read as the filter is typed; once the line
+/// closes, field terms that differ from those the pages were read with are asked of the
+/// daemon, so that scrolling finds older matches without reading every page in between.
+pub(super) fn reload_audit(app: &mut App) -> Vec<Cmd> {
+    if app.screen != Screen::Audit || !app.audit.needs_reload() {
+        return Vec::new();
+    }
+    app.audit.restart();
+    app.audit.loading = true;
+    vec![Cmd::AuditPage(app.audit.query(None))]
 }
 
 /// Refresh or verify: one connection at once, several after a yes that names the count.

@@ -1,7 +1,9 @@
 //! The audit view's state: the pages read so far (newest first), a filter over tenant,
-//! actor, action and outcome, and the cursor.
+//! actor, action and outcome, and the cursor. The filter narrows what is loaded as it is
+//! typed; its field terms also go to the daemon with each page asked for (`query`), so
+//! older pages hold only matching events.
 
-use crate::service::AuditRecord;
+use crate::service::{AuditQuery, AuditRecord};
 
 /// Events asked for per page.
 pub const PAGE: usize = 200;
@@ -19,6 +21,17 @@ pub struct AuditLog {
     pub loading: bool,
     /// The last page was short: there is nothing older.
     pub exhausted: bool,
+    /// The field terms the loaded pages were asked with.
+    asked: Terms,
+}
+
+/// The field terms of a filter, as the daemon takes them (one text per field).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Terms {
+    tenant: Option<String>,
+    actor: Option<String>,
+    action: Option<String>,
+    outcome: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -64,6 +77,24 @@ impl AuditFilter {
         Ok(AuditFilter { parts })
     }
 
+    /// What the daemon can narrow by: the field terms (the last one of a field when it is
+    /// repeated; the local filter still applies them all). Free words stay local: they
+    /// search all four fields at once.
+    fn terms(&self) -> Terms {
+        let mut t = Terms::default();
+        for (f, v) in &self.parts {
+            let slot = match f {
+                Some(Field::Tenant) => &mut t.tenant,
+                Some(Field::Actor) => &mut t.actor,
+                Some(Field::Action) => &mut t.action,
+                Some(Field::Outcome) => &mut t.outcome,
+                None => continue,
+            };
+            *slot = Some(v.clone());
+        }
+        t
+    }
+
     fn matches(&self, r: &AuditRecord) -> bool {
         let has = |field: Field, v: &str| {
             let text = match field {
@@ -89,7 +120,7 @@ impl AuditLog {
     }
 
     /// Adds an older page below what is shown.
-    pub fn append(&mut self, page: Vec<AuditRecord>) {
+    pub(crate) fn append(&mut self, page: Vec<AuditRecord>) {
         self.loading = false;
         self.exhausted = page.len() < PAGE;
         let start = self.records.len();
@@ -99,6 +130,47 @@ impl AuditLog {
                 self.visible.push(i);
             }
         }
+    }
+
+    /// The page of events older than `before` (the newest when `None`), narrowed by the
+    /// filter's field terms; remembered as what the loaded pages answer.
+    pub fn query(&mut self, before: Option<i64>) -> AuditQuery {
+        self.asked = self.filter.terms();
+        AuditQuery {
+            before_seq: before,
+            limit: PAGE as i64,
+            tenant: self.asked.tenant.clone(),
+            actor: self.asked.actor.clone(),
+            action: self.asked.action.clone(),
+            outcome: self.asked.outcome.clone(),
+        }
+    }
+
+    /// Takes a page if it answers the last query asked (the next page of the same filter);
+    /// one asked under a filter since replaced is dropped.
+    pub fn answer(&mut self, query: &AuditQuery, page: Vec<AuditRecord>) {
+        let same_terms = query.tenant == self.asked.tenant
+            && query.actor == self.asked.actor
+            && query.action == self.asked.action
+            && query.outcome == self.asked.outcome;
+        if same_terms && query.before_seq == self.oldest_seq() {
+            self.append(page);
+        }
+    }
+
+    /// Whether the filter's field terms differ from those the loaded pages were asked with.
+    pub fn needs_reload(&self) -> bool {
+        self.filter.terms() != self.asked
+    }
+
+    /// Forgets the loaded pages (the filter stays), to read them again from the newest.
+    pub fn restart(&mut self) {
+        self.records.clear();
+        self.visible.clear();
+        self.cursor = 0;
+        self.offset = 0;
+        self.exhausted = false;
+        self.loading = false;
     }
 
     /// The sequence number to ask for events before, for the next page.

@@ -4,7 +4,8 @@
 //! other.
 
 use crate::service::{
-    AuditRecord, ConnectionDetail, ConnectionView, Environment, RefreshReport, Role, VerifyReport,
+    AuditQuery, AuditRecord, ConnectionDetail, ConnectionView, Environment, RefreshReport, Role,
+    VerifyReport,
 };
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyEvent, MouseEvent};
@@ -32,6 +33,9 @@ pub enum Msg {
     /// Once a second, and whenever the clock moved (the demo's hour key).
     Tick(DateTime<Utc>),
     Resize(u16, u16),
+    /// Text pasted into the terminal (bracketed paste): typed into an open line, ignored
+    /// elsewhere, so a paste can never act as a string of keys.
+    Paste(String),
     Session(Session),
     /// The full table (at start, and again after the feed missed changes).
     Listed(Vec<ConnectionView>),
@@ -45,10 +49,19 @@ pub enum Msg {
         result: Result<Done, String>,
     },
     Detail(ConnectionDetail),
-    /// A page of the audit log, newest first.
-    AuditPage(Vec<AuditRecord>),
+    /// A page of the audit log, newest first, and the query it answers (a page for a
+    /// filter no longer in force is dropped).
+    AuditPage {
+        query: AuditQuery,
+        events: Vec<AuditRecord>,
+    },
     /// The daemon went away; the text says why and what to do.
     Disconnected(String),
+    /// A request other than an action failed (a list, a detail, a page of the audit log);
+    /// the text says why.
+    Failed(String),
+    /// The demo's clocks moved; the text says to when.
+    ClockMoved(String),
 }
 
 /// What a finished action reports: each connection's own outcome.
@@ -70,11 +83,9 @@ pub enum Cmd {
         request: RequestId,
         ids: Vec<i64>,
     },
-    /// Audit events older than `before` (a sequence number), newest first.
-    AuditPage {
-        before: Option<i64>,
-        limit: usize,
-    },
+    /// A page of audit events, newest first: older than `query.before_seq`, narrowed by
+    /// the audit filter's field terms.
+    AuditPage(AuditQuery),
     AdvanceClock,
     Quit,
 }

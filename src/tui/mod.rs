@@ -4,6 +4,10 @@
 //! out (`event`), the keys (`keymap`), the filter language (`filter`), the order
 //! (`urgency`), the colours (`theme`) and the drawing (`views`). None of it does I/O: it is
 //! tested by feeding messages and by drawing into a test backend.
+//!
+//! Around it, the only parts that touch the outside: `terminal` (the guard that leaves the
+//! terminal as it found it) and `runtime` (the one event loop that turns keys, ticks, the
+//! daemon's feed and finished commands into messages, and draws). [`run`] opens it.
 
 pub mod app;
 pub mod audit_log;
@@ -11,13 +15,70 @@ pub mod event;
 pub mod filter;
 pub mod key;
 pub mod keymap;
+mod runtime;
 pub mod table;
+mod terminal;
 pub mod theme;
 pub mod urgency;
 pub mod views;
 
 #[cfg(test)]
 mod fixtures;
+
+pub use terminal::is_interactive;
+
+use crate::config::{Config, ThemeName};
+use crate::service::Client;
+use futures_util::future::BoxFuture;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// How the console looks and which keys it takes, and whether it runs inside the demo.
+#[derive(Clone, Default)]
+pub struct ConsoleOptions {
+    pub theme: ThemeName,
+    /// `[tui.keys]`: key as written ("x", "ctrl-r") to action name, or "none" to unbind.
+    pub keys: BTreeMap<String, String>,
+    /// The demo's clocks: its key (`+`) is offered only when this is set.
+    pub demo: Option<Arc<dyn DemoControl>>,
+    /// In process (`--embedded`, the demo): the header says so instead of the daemon's state.
+    pub embedded: bool,
+}
+
+impl ConsoleOptions {
+    /// The `[tui]` section of the configuration; not the demo, not embedded.
+    pub fn from_config(config: &Config) -> ConsoleOptions {
+        ConsoleOptions {
+            theme: config.tui.theme,
+            keys: config.tui.keys.clone(),
+            demo: None,
+            embedded: false,
+        }
+    }
+}
+
+/// What the demo lets the operator do to its world from the console.
+pub trait DemoControl: Send + Sync {
+    /// Moves the emulator's and the daemon's clocks an hour forward and lets the scheduler
+    /// catch up; the text says where the clock is now ("clock moved forward 1h: now 14:03").
+    fn advance_clock(&self) -> BoxFuture<'_, anyhow::Result<String>>;
+
+    /// The demo's time, which the countdowns are drawn against (it runs ahead of the wall
+    /// clock once moved).
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
+}
+
+/// Opens the console on this terminal until the operator quits (or SIGTERM, SIGHUP), and
+/// leaves the terminal as it was, whatever happens. A mistake in `[tui.keys]` is reported
+/// before the screen is touched.
+pub async fn run(client: Arc<dyn Client>, opts: ConsoleOptions) -> anyhow::Result<()> {
+    let keymap = keymap::Keymap::with_overrides(&opts.keys).map_err(anyhow::Error::msg)?;
+    let no_color = std::env::var("NO_COLOR").ok();
+    let theme = theme::Theme::pick(opts.theme, no_color.as_deref());
+    runtime::run(client, opts, keymap, theme).await
+}
 
 /// Text from the outside world (tenant and company names, error details) made harmless for
 /// a terminal, the same way the CLI shows it (`crate::text`): control characters would

@@ -2,8 +2,9 @@
 
 use super::{Client, ClientError, ClientFuture, WatchStream};
 use crate::service::{
-    Actor, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionFilter, ConnectionView,
-    ImportReport, RefreshReport, Selection, Service, VerifyReport,
+    Actor, AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail,
+    ConnectionFilter, ConnectionView, ImportReport, RefreshReport, Selection, Service,
+    SessionEvent, VerifyReport,
 };
 use futures_util::stream::{self, StreamExt};
 
@@ -57,6 +58,14 @@ impl Client for LocalClient {
 
     fn audit_tail(&self, n: i64) -> ClientFuture<'_, Vec<AuditRecord>> {
         as_caller!(self, |c| self.service.audit_tail(c, n))
+    }
+
+    fn audit_page(&self, query: AuditQuery) -> ClientFuture<'_, AuditPage> {
+        as_caller!(self, |c| self.service.audit_page(c, &query))
+    }
+
+    fn session(&self, event: SessionEvent) -> ClientFuture<'_, ()> {
+        as_caller!(self, |c| self.service.session(c, event))
     }
 
     fn audit_verify(&self) -> ClientFuture<'_, AuditVerifyReport> {

@@ -10,8 +10,9 @@ pub use local::LocalClient;
 pub use socket::SocketClient;
 
 use super::{
-    Actor, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionFilter, ConnectionView,
-    ImportReport, RefreshReport, Role, Selection, ServiceError, VerifyReport, WatchEvent,
+    Actor, AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail,
+    ConnectionFilter, ConnectionView, ImportReport, RefreshReport, Role, Selection, ServiceError,
+    SessionEvent, VerifyReport, WatchEvent,
 };
 use futures_util::stream::BoxStream;
 use std::future::Future;
@@ -90,7 +91,11 @@ pub trait Client: Send + Sync {
     /// `file` names the import in errors and the audit log; `text` is its content.
     fn import(&self, file: String, text: String, update: bool) -> ClientFuture<'_, ImportReport>;
     fn audit_tail(&self, n: i64) -> ClientFuture<'_, Vec<AuditRecord>>;
+    /// A page of the audit log, newest first.
+    fn audit_page(&self, query: AuditQuery) -> ClientFuture<'_, AuditPage>;
     fn audit_verify(&self) -> ClientFuture<'_, AuditVerifyReport>;
+    /// Records a console opening or closing in the audit log.
+    fn session(&self, event: SessionEvent) -> ClientFuture<'_, ()>;
     /// Who the service takes the caller for, with which role.
     fn whoami(&self) -> ClientFuture<'_, Actor>;
     /// Subscribes to live changes. Subscribe first, then list: nothing committed after the

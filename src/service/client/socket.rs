@@ -5,8 +5,9 @@
 use super::{Client, ClientError, ClientFuture, ClientResult, WatchStream};
 use crate::service::protocol::{self, ErrorKind};
 use crate::service::{
-    Actor, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionFilter, ConnectionView,
-    ImportReport, Interface, RefreshReport, Reply, Request, Selection, VerifyReport, WatchEvent,
+    Actor, AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail,
+    ConnectionFilter, ConnectionView, ImportReport, Interface, RefreshReport, Reply, Request,
+    Selection, SessionEvent, VerifyReport, WatchEvent,
 };
 use futures_util::stream::{self, StreamExt};
 use serde::de::DeserializeOwned;
@@ -207,6 +208,21 @@ impl Client for SocketClient {
 
     fn audit_verify(&self) -> ClientFuture<'_, AuditVerifyReport> {
         Box::pin(self.call(Request::AuditVerify))
+    }
+
+    fn audit_page(&self, q: AuditQuery) -> ClientFuture<'_, AuditPage> {
+        Box::pin(self.call(Request::AuditPage {
+            before_seq: q.before_seq,
+            limit: q.limit,
+            tenant: q.tenant,
+            actor: q.actor,
+            action: q.action,
+            outcome: q.outcome,
+        }))
+    }
+
+    fn session(&self, event: SessionEvent) -> ClientFuture<'_, ()> {
+        Box::pin(self.call(Request::Session { event }))
     }
 
     fn whoami(&self) -> ClientFuture<'_, Actor> {

@@ -26,7 +26,7 @@ pub(super) fn command(app: &mut App, line: &str) -> Vec<Cmd> {
             };
             apply_filter(app, rest);
             report_filter_error(app);
-            return Vec::new();
+            return super::reload_audit(app);
         }
         "sort" => {
             let mut words = rest.split_whitespace();

@@ -31,6 +31,25 @@ pub(super) fn type_into_prompt(app: &mut App, k: KeyEvent) {
     }
 }
 
+/// A paste goes into the line as text: control characters (a pasted newline) are left out,
+/// and the filter is applied once for the whole paste.
+pub(super) fn paste_into_prompt(app: &mut App, text: &str) {
+    let Some(prompt) = app.prompt.as_mut() else {
+        return;
+    };
+    let mut changed = false;
+    for c in text.chars().filter(|c| !c.is_control()) {
+        changed |= prompt
+            .input
+            .handle(InputRequest::InsertChar(c))
+            .is_some_and(|c| c.value);
+    }
+    if changed && prompt.kind == PromptKind::Filter {
+        let text = prompt.input.value().to_string();
+        apply_filter(app, &text);
+    }
+}
+
 /// Filters as typed. A term that does not parse is left out of the filter and explained on
 /// the filter line.
 pub(super) fn apply_filter(app: &mut App, text: &str) {

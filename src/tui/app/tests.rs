@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::domain::ErrorClass;
-use crate::service::{Environment, RefreshOutcome, RefreshReport, Status, Target};
+use crate::service::{AuditQuery, Environment, RefreshOutcome, RefreshReport, Status, Target};
+use crate::tui::audit_log;
 use crate::tui::event::Done;
 use crate::tui::fixtures::{at, every_state, NOW};
 use crossterm::event::{KeyCode, KeyModifiers, MouseEvent, MouseEventKind};
@@ -216,13 +217,12 @@ fn a_key_the_role_lacks_sends_nothing_and_names_the_role() {
 #[test]
 fn the_audit_key_asks_for_the_first_page_then_older_ones_at_the_end() {
     let mut a = app(Role::Auditor);
-    assert_eq!(
-        ch(&mut a, 'a'),
-        [Cmd::AuditPage {
-            before: None,
-            limit: audit_log::PAGE
-        }]
-    );
+    let first = AuditQuery {
+        before_seq: None,
+        limit: audit_log::PAGE as i64,
+        ..AuditQuery::default()
+    };
+    assert_eq!(ch(&mut a, 'a'), [Cmd::AuditPage(first.clone())]);
     let mut page = crate::tui::fixtures::audit_records();
     // A full page: there may be more.
     while page.len() < audit_log::PAGE {
@@ -231,13 +231,19 @@ fn the_audit_key_asks_for_the_first_page_then_older_ones_at_the_end() {
         page.push(e);
     }
     let oldest = page.last().unwrap().seq;
-    update(&mut a, Msg::AuditPage(page));
+    update(
+        &mut a,
+        Msg::AuditPage {
+            query: first.clone(),
+            events: page,
+        },
+    );
     assert_eq!(
         key(&mut a, KeyCode::End),
-        [Cmd::AuditPage {
-            before: Some(oldest),
-            limit: audit_log::PAGE
-        }]
+        [Cmd::AuditPage(AuditQuery {
+            before_seq: Some(oldest),
+            ..first
+        })]
     );
     // Asked once, not again while it is on its way.
     assert!(key(&mut a, KeyCode::End).is_empty());
@@ -363,23 +369,57 @@ fn time_terms_follow_the_clock() {
 #[test]
 fn the_filter_line_in_the_audit_view_filters_the_audit_log() {
     let mut a = app(Role::Admin);
-    ch(&mut a, 'a');
+    let [Cmd::AuditPage(query)] = &ch(&mut a, 'a')[..] else {
+        panic!("the audit key asks for a page");
+    };
+    let events = crate::tui::fixtures::audit_records();
     update(
         &mut a,
-        Msg::AuditPage(crate::tui::fixtures::audit_records()),
+        Msg::AuditPage {
+            query: query.clone(),
+            events: events.clone(),
+        },
     );
     ch(&mut a, '/');
     typed(&mut a, "outcome:denied");
-    key(&mut a, KeyCode::Enter);
+    // As typed, the pages already read are narrowed.
     assert_eq!(a.audit.visible_len(), 1);
     assert_eq!(
         a.table.visible_len(),
         9,
         "the connections filter is untouched"
     );
-    key(&mut a, KeyCode::Enter);
-    assert_eq!(a.overlay, Some(Overlay::AuditEvent));
-    assert_eq!(a.audit.selected().unwrap().actor_account, "mallory");
+    // Closing the line asks the daemon for pages of denied events only.
+    let [Cmd::AuditPage(narrowed)] = &key(&mut a, KeyCode::Enter)[..] else {
+        panic!("closing the filter line asks for the narrowed page");
+    };
+    assert_eq!(narrowed.outcome.as_deref(), Some("denied"));
+    assert_eq!(narrowed.before_seq, None);
+    assert_eq!(a.audit.visible_len(), 0);
+    // A late page of the unfiltered log is not mixed in.
+    update(
+        &mut a,
+        Msg::AuditPage {
+            query: query.clone(),
+            events: events.clone(),
+        },
+    );
+    assert_eq!(a.audit.visible_len(), 0);
+    let denied: Vec<_> = events
+        .into_iter()
+        .filter(|e| e.outcome == "denied")
+        .collect();
+    update(
+        &mut a,
+        Msg::AuditPage {
+            query: narrowed.clone(),
+            events: denied,
+        },
+    );
+    assert_eq!(a.audit.visible_len(), 1);
+    // The same terms again ask for nothing new.
+    ch(&mut a, '/');
+    assert!(key(&mut a, KeyCode::Enter).is_empty());
 }
 
 #[test]

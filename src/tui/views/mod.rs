@@ -103,6 +103,10 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, frame: &mut Frame, are
         );
         return;
     }
+    if let Link::Unreachable(why) = &app.link {
+        unreachable_screen(why, theme, frame, area);
+        return;
+    }
     let a = areas(app, area);
     header(app, theme, frame, a.header);
     match app.screen {
@@ -120,6 +124,26 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, frame: &mut Frame, are
         Some(Overlay::AuditEvent) => audit::draw_event(app, theme, frame, a.body),
         None => {}
     }
+}
+
+/// The one screen shown while no daemon has answered: what happened, what to do, and that
+/// the console keeps trying.
+fn unreachable_screen(why: &str, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let lines = vec![
+        Line::styled("qbo-console", theme.style(Meaning::Title)),
+        Line::raw(""),
+        Line::styled(format!("✗ {}", safe(why)), theme.style(Meaning::Error)),
+        Line::raw(""),
+        Line::raw("The console shows what the daemon holds. Either:"),
+        Line::raw("  • start it: qbo-console serve   (the console connects by itself)"),
+        Line::raw("  • or run the console in this process: qbo-console --embedded"),
+        Line::raw(""),
+        Line::styled(
+            "retrying every few seconds · q quits",
+            theme.style(Meaning::Muted),
+        ),
+    ];
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }
 
 /// A box in the middle of `area`, cleared, for an overlay.
@@ -182,7 +206,10 @@ fn header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         v
     };
     let daemon = match (&app.link, app.session.embedded) {
-        (Link::Lost(_), _) => Span::styled("✗ daemon lost", theme.style(Meaning::Error)),
+        (Link::Lost(_) | Link::Unreachable(_), _) => Span::styled(
+            "✗ daemon connection lost, retrying",
+            theme.style(Meaning::Error),
+        ),
         (Link::Connecting, _) => Span::styled("… connecting", theme.style(Meaning::Muted)),
         (Link::Live, true) => Span::styled("embedded", theme.style(Meaning::Muted)),
         (Link::Live, false) if !app.session.scheduler_running => {

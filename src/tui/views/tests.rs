@@ -3,7 +3,7 @@
 use super::draw;
 use crate::service::{ConnectionDetail, Role};
 use crate::tui::app::{update, App};
-use crate::tui::event::{Msg, Session};
+use crate::tui::event::{Cmd, Msg, Session};
 use crate::tui::fixtures::{at, audit_records, every_state, NOW};
 use crate::tui::keymap::Keymap;
 use crate::tui::theme::Theme;
@@ -130,8 +130,17 @@ fn help_lists_the_keys_and_marks_the_refused_ones() {
 #[test]
 fn the_audit_view_lists_events_newest_first() {
     let mut a = app(Role::Admin, 120, 14);
-    press(&mut a, KeyCode::Char('a'));
-    update(&mut a, Msg::AuditPage(audit_records()));
+    let [Cmd::AuditPage(query)] = &update(&mut a, Msg::Key(KeyEvent::from(KeyCode::Char('a'))))[..]
+    else {
+        panic!("the audit key asks for a page");
+    };
+    update(
+        &mut a,
+        Msg::AuditPage {
+            query: query.clone(),
+            events: audit_records(),
+        },
+    );
     let frame = render(&a);
     insta::assert_snapshot!("audit", frame);
     let mallory = frame.find("mallory").unwrap();

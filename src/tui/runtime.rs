@@ -1,0 +1,364 @@
+//! The one event loop. It waits on the terminal, a one-second tick, SIGTERM and SIGHUP, and
+//! one channel on which the live feed and every finished command post their messages; it
+//! hands each message to `app::update`, spawns the commands that come back (each its own
+//! task, so the screen never waits on the daemon), and, once nothing more is queued, draws
+//! at most one frame. Nothing changes and nothing is drawn between ticks when no message
+//! arrives, so an idle console costs one frame a second.
+
+use crate::service::{Client, ClientError, Role, Selection, SessionEvent, WatchEvent};
+use crate::tui::app::{self, App};
+use crate::tui::event::{Cmd, Done, Msg, Session};
+use crate::tui::keymap::{refusal, Action, Keymap};
+use crate::tui::terminal::Guard;
+use crate::tui::theme::Theme;
+use crate::tui::{views, ConsoleOptions};
+use chrono::{DateTime, Utc};
+use crossterm::event::{Event, EventStream, MouseEventKind};
+use futures_util::{Stream, StreamExt};
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc::{self, UnboundedSender};
+
+/// How long the console waits for the daemon to record it closed before giving up.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub(super) async fn run(
+    client: Arc<dyn Client>,
+    opts: ConsoleOptions,
+    keymap: Keymap,
+    theme: Theme,
+) -> anyhow::Result<()> {
+    // Signals are set up before the terminal changes: if that fails, nothing to restore.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut guard = Guard::enter()?;
+    let size = guard.screen.size()?;
+    let clock = Clock(opts.demo.clone());
+    let session = Session {
+        account: String::new(),
+        // Until the daemon's hello says otherwise, the console offers nothing it may refuse.
+        role: Role::Unmapped,
+        embedded: opts.embedded,
+        // `serve` always runs its scheduler; the hello does not say more than that yet.
+        scheduler_running: true,
+        paused: Vec::new(),
+        demo: opts.demo.is_some(),
+    };
+    let mut app = App::new(session, keymap, clock.now(), (size.width, size.height));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let opened = Arc::new(AtomicBool::new(false));
+    let feed = tokio::spawn(follow(
+        client.clone(),
+        app.session.clone(),
+        opened.clone(),
+        tx.clone(),
+    ));
+    let mut events = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let runner = Runner {
+        client: client.clone(),
+        demo: opts.demo.clone(),
+        tx,
+    };
+    let mut dirty = true;
+    let outcome: anyhow::Result<()> = 'outer: loop {
+        if dirty {
+            let now = clock.now();
+            if let Err(e) = guard
+                .screen
+                .draw(|f| views::draw(&app, &theme, now, f, f.area()))
+            {
+                break Err(e.into());
+            }
+            dirty = false;
+        }
+        let first = tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(ev)) => match from_terminal(ev) {
+                    Some(m) => m,
+                    None => continue,
+                },
+                Some(Err(e)) => break Err(e.into()),
+                // The terminal is gone: nobody is left to quit.
+                None => break Ok(()),
+            },
+            Some(m) = rx.recv() => m,
+            _ = tick.tick() => Msg::Tick(clock.now()),
+            _ = term.recv() => break Ok(()),
+            _ = hup.recv() => break Ok(()),
+        };
+        // Everything already queued is handled before the next frame: a burst of keys (a
+        // held arrow, a paste) or of changes costs one draw, not one each.
+        let mut batch = vec![first];
+        while let Ok(m) = rx.try_recv() {
+            batch.push(m);
+        }
+        while let Some(m) = ready_key(&mut events).await {
+            batch.push(m);
+        }
+        for msg in batch {
+            for cmd in app::update(&mut app, msg) {
+                if cmd == Cmd::Quit {
+                    break 'outer Ok(());
+                }
+                runner.spawn(cmd, &app);
+            }
+            dirty = true;
+        }
+    };
+    feed.abort();
+    drop(guard);
+    if opened.load(Ordering::SeqCst) {
+        // Best effort: the daemon may be gone already, and the operator wants their shell.
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, client.session(SessionEvent::Closed)).await;
+    }
+    outcome
+}
+
+/// The console's time: the demo's clock when it runs in the demo, else the system's.
+struct Clock(Option<Arc<dyn crate::tui::DemoControl>>);
+
+impl Clock {
+    fn now(&self) -> DateTime<Utc> {
+        match &self.0 {
+            Some(d) => d.now(),
+            None => Utc::now(),
+        }
+    }
+}
+
+/// A terminal event already waiting, without waiting for one. Polled with this task's own
+/// waker: crossterm's stream keeps the first waker it is given until an event arrives, so a
+/// throwaway waker here would leave the next key unheard until the tick.
+async fn ready_key(events: &mut EventStream) -> Option<Msg> {
+    loop {
+        let polled = poll_fn(|cx| Poll::Ready(Pin::new(&mut *events).poll_next(cx))).await;
+        match polled {
+            Poll::Ready(Some(Ok(ev))) => {
+                if let Some(m) = from_terminal(ev) {
+                    return Some(m);
+                }
+            }
+            // Nothing waiting, or an error or the end, which the next select reports.
+            _ => return None,
+        }
+    }
+}
+
+/// The terminal events the console reacts to. Mouse movement is dropped here: with mouse
+/// reporting on, every motion is an event, and none of them changes anything.
+fn from_terminal(ev: Event) -> Option<Msg> {
+    match ev {
+        Event::Key(k) => Some(Msg::Key(k)),
+        Event::Mouse(m) => match m.kind {
+            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown | MouseEventKind::Down(_) => {
+                Some(Msg::Mouse(m))
+            }
+            _ => None,
+        },
+        Event::Resize(w, h) => Some(Msg::Resize(w, h)),
+        Event::Paste(text) => Some(Msg::Paste(text)),
+        Event::FocusGained | Event::FocusLost => None,
+    }
+}
+
+/// Carries out commands, each in its own task that posts its result back.
+struct Runner {
+    client: Arc<dyn Client>,
+    demo: Option<Arc<dyn crate::tui::DemoControl>>,
+    tx: UnboundedSender<Msg>,
+}
+
+impl Runner {
+    fn spawn(&self, cmd: Cmd, app: &App) {
+        let client = self.client.clone();
+        let tx = self.tx.clone();
+        match cmd {
+            Cmd::Quit => {}
+            Cmd::List => {
+                tokio::spawn(async move {
+                    let msg = match client.list(Default::default()).await {
+                        Ok(rows) => Msg::Listed(rows),
+                        Err(e) => Msg::Failed(format!("cannot list the connections: {e}")),
+                    };
+                    let _ = tx.send(msg);
+                });
+            }
+            Cmd::Show(id) => {
+                let Some(target) = selector(app, id) else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let msg = match client.show(target).await {
+                        Ok(d) => Msg::Detail(d),
+                        Err(e) => Msg::Failed(explain(&e, "show")),
+                    };
+                    let _ = tx.send(msg);
+                });
+            }
+            Cmd::Refresh { request, ids } => {
+                let targets = ids.iter().filter_map(|&id| selector(app, id)).collect();
+                tokio::spawn(async move {
+                    let result = client
+                        .refresh(Selection::Named(targets))
+                        .await
+                        .map(Done::Refreshed)
+                        .map_err(|e| explain(&e, "refresh"));
+                    let _ = tx.send(Msg::Reply { request, result });
+                });
+            }
+            Cmd::Verify { request, ids } => {
+                let targets = ids.iter().filter_map(|&id| selector(app, id)).collect();
+                tokio::spawn(async move {
+                    let result = client
+                        .verify(targets)
+                        .await
+                        .map(Done::Verified)
+                        .map_err(|e| explain(&e, "verify"));
+                    let _ = tx.send(Msg::Reply { request, result });
+                });
+            }
+            Cmd::AuditPage(query) => {
+                tokio::spawn(async move {
+                    let msg = match client.audit_page(query.clone()).await {
+                        Ok(page) => Msg::AuditPage {
+                            query,
+                            events: page.events,
+                        },
+                        Err(e) => Msg::Failed(explain(&e, "audit")),
+                    };
+                    let _ = tx.send(msg);
+                });
+            }
+            Cmd::AdvanceClock => {
+                let Some(demo) = self.demo.clone() else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let msg = match demo.advance_clock().await {
+                        Ok(said) => Msg::ClockMoved(said),
+                        Err(e) => Msg::Failed(format!("cannot move the demo's clock: {e:#}")),
+                    };
+                    let _ = tx.send(msg);
+                    // The countdowns and the day terms of the filter jump with the clock.
+                    let _ = tx.send(Msg::Tick(demo.now()));
+                });
+            }
+        }
+    }
+}
+
+/// How the service finds a connection the table knows by id: its environment and realm id,
+/// which name it exactly, whatever its tenant is called.
+fn selector(app: &App, id: i64) -> Option<String> {
+    app.table
+        .get(id)
+        .map(|c| format!("{}:{}", c.environment.as_str(), c.realm_id))
+}
+
+/// A client error as the message line says it: a refusal names the role that may, an
+/// unavailable daemon says how to start one (the error's own text does).
+fn explain(e: &ClientError, action: &str) -> String {
+    match e {
+        ClientError::Denied { role: theirs, .. } => Action::parse(action)
+            .and_then(|a| refusal(a, *theirs))
+            .unwrap_or_else(|| e.to_string()),
+        _ => e.to_string(),
+    }
+}
+
+/// The backoff between attempts to reach the daemon again: short at first (a restart), then
+/// no more often than every ten seconds.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(500u64.saturating_mul(1 << attempt.min(5))).min(Duration::from_secs(10))
+}
+
+/// The live feed: subscribes, lists once the hello is in (so nothing committed in between is
+/// missed), then turns each change into a message. When the daemon goes away it says so and
+/// subscribes again with a backoff; a refusal is final.
+/// `opened` is set once the daemon has recorded the console opened, so that closing it is
+/// recorded too.
+async fn follow(
+    client: Arc<dyn Client>,
+    template: Session,
+    opened: Arc<AtomicBool>,
+    tx: UnboundedSender<Msg>,
+) {
+    let mut attempt = 0u32;
+    loop {
+        let why = match client.watch().await {
+            Ok(mut events) => {
+                let mut why = None;
+                while let Some(ev) = events.next().await {
+                    let msg = match ev {
+                        Ok(WatchEvent::Hello { account, role, .. }) => {
+                            attempt = 0;
+                            let _ = tx.send(Msg::Session(Session {
+                                account,
+                                role,
+                                ..template.clone()
+                            }));
+                            if !opened.load(Ordering::SeqCst) {
+                                match client.session(SessionEvent::Opened).await {
+                                    Ok(()) => opened.store(true, Ordering::SeqCst),
+                                    Err(e) => {
+                                        why = Some(e);
+                                        break;
+                                    }
+                                }
+                            }
+                            match client.list(Default::default()).await {
+                                Ok(rows) => Msg::Listed(rows),
+                                Err(e) => {
+                                    why = Some(e);
+                                    break;
+                                }
+                            }
+                        }
+                        Ok(WatchEvent::Change {
+                            connection: Some(c),
+                            ..
+                        }) => Msg::Changed(*c),
+                        Ok(WatchEvent::Change {
+                            connection_id: Some(id),
+                            connection: None,
+                            ..
+                        }) => Msg::Removed(id),
+                        Ok(WatchEvent::Change { .. }) => continue,
+                        Ok(WatchEvent::Missed { count }) => Msg::Missed(count),
+                        Err(e) => {
+                            why = Some(e);
+                            break;
+                        }
+                    };
+                    if tx.send(msg).is_err() {
+                        return;
+                    }
+                }
+                why.unwrap_or(ClientError::ConnectionLost {
+                    socket: Default::default(),
+                    why: None,
+                })
+            }
+            Err(e) => e,
+        };
+        let fatal = matches!(why, ClientError::Denied { .. });
+        let text = match &why {
+            ClientError::Denied { .. } => format!(
+                "{why}; ask an admin to give your account a role in [roles] of the daemon's configuration"
+            ),
+            _ => why.to_string(),
+        };
+        if tx.send(Msg::Disconnected(text)).is_err() || fatal {
+            return;
+        }
+        tokio::time::sleep(backoff(attempt)).await;
+        attempt = attempt.saturating_add(1);
+    }
+}
