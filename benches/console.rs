@@ -41,7 +41,7 @@ use qbo_console::config::Config;
 use qbo_console::daemon::scheduler::Scheduler;
 use qbo_console::identity::{Actor, Interface, Role};
 use qbo_console::service::{
-    Client, ConnectionFilter, ConnectionView, Selection, Service, SocketClient, Status,
+    Client, ConnectionFilter, ConnectionView, Selection, Service, SessionEvent, SocketClient, Status,
     WatchEvent, WatchStream,
 };
 use qbo_console::sim::{self, Rotation, SimHandle, SimOptions};
@@ -739,8 +739,8 @@ impl Screen {
     }
 }
 
-/// What the console's runtime does before its first frame: subscribe, then list, then
-/// build the state and draw.
+/// What the console's runtime does before its first frame (src/tui/runtime.rs, `follow`):
+/// subscribe, record the opening, list, then build the state and draw.
 async fn first_frame(
     client: &SocketClient,
 ) -> Result<(Screen, WatchStream, [Duration; 4])> {
@@ -757,6 +757,11 @@ async fn first_frame(
         },
         other => bail!("the watch feed began with {other:?}, not a hello"),
     };
+    // As the console's runtime does: the opening is on the record before the list.
+    client
+        .session(SessionEvent::Opened)
+        .await
+        .context("recording the console opened")?;
     let t_list = Instant::now();
     let rows = client
         .list(ConnectionFilter::default())
@@ -797,7 +802,13 @@ async fn frames(s: &Settings, world: &World) -> Result<FrameFigures> {
         lists.push(list);
         builds.push(build);
         draws.push(draw);
-        kept = Some((screen, feed));
+        if run + 1 < s.runs {
+            // Closed as the console closes, so the audit log reads like real sessions.
+            drop((screen, feed));
+            client.session(SessionEvent::Closed).await?;
+        } else {
+            kept = Some((screen, feed));
+        }
     }
     let Some((mut screen, mut feed)) = kept else {
         bail!("no first-frame run (QBO_BENCH_CONSOLE_RUNS is 0?)");
@@ -898,6 +909,7 @@ async fn frames(s: &Settings, world: &World) -> Result<FrameFigures> {
     // Live changes: rows from all over the table, each changed as a failed refresh would
     // leave it, so it moves to the top of the urgency order.
     let mut changes = Vec::with_capacity(LIVE_CHANGES);
+    let mut now_failing = std::collections::HashSet::new();
     let step = (world.n / LIVE_CHANGES).max(1);
     for k in 0..LIVE_CHANGES {
         let Some(mut c) = screen
@@ -909,6 +921,9 @@ async fn frames(s: &Settings, world: &World) -> Result<FrameFigures> {
         else {
             continue;
         };
+        if c.status.is_live() {
+            now_failing.insert(c.id);
+        }
         c.consecutive_failures += 1;
         c.last_refresh_outcome = Some(qbo_console::service::LastRefresh::Failed);
         c.last_error_class = Some("transient".into());
@@ -916,10 +931,10 @@ async fn frames(s: &Settings, world: &World) -> Result<FrameFigures> {
     }
     let change = spread(&changes);
     println!("  live change (one Changed message) → frame: {change}");
-    if screen.app.table.failing() < changes.len() {
+    if screen.app.table.failing() != now_failing.len() {
         problems.push(format!(
-            "after {} live changes the header counts {} failing",
-            changes.len(),
+            "after live changes that left {} connections failing the header counts {}",
+            now_failing.len(),
             screen.app.table.failing()
         ));
     }
@@ -949,6 +964,7 @@ async fn frames(s: &Settings, world: &World) -> Result<FrameFigures> {
         }
     };
     drop(feed);
+    client.session(SessionEvent::Closed).await?;
 
     if problems.is_empty() {
         println!("  check: all rows listed and shown, filters narrowed to the expected rows");
