@@ -810,6 +810,19 @@ async fn frames(s: &Settings, world: &World) -> Result<FrameFigures> {
             kept = Some((screen, feed));
         }
     }
+    match raw_list(world).await {
+        Ok((first_byte, whole, bytes)) => {
+            let decode = spread(&lists).median - ms(whole);
+            println!(
+                "  the list's reply, read raw: first byte after {:.0} ms (the daemon's query and encoding), all {:.1} MB after {:.0} ms; the typed client's decoding adds about {:.0} ms",
+                ms(first_byte),
+                bytes as f64 / 1e6,
+                ms(whole),
+                decode
+            );
+        }
+        Err(e) => problems.push(format!("the raw list: {e:#}")),
+    }
     let Some((mut screen, mut feed)) = kept else {
         bail!("no first-frame run (QBO_BENCH_CONSOLE_RUNS is 0?)");
     };
@@ -987,6 +1000,32 @@ async fn frames(s: &Settings, world: &World) -> Result<FrameFigures> {
         real_change,
         problems,
     })
+}
+
+/// The list request's reply read as bytes, without decoding: when its first byte arrives
+/// (the daemon has queried and encoded it all by then), when its last, and its size.
+async fn raw_list(world: &World) -> Result<(Duration, Duration, usize)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = Instant::now();
+    let mut stream = tokio::net::UnixStream::connect(&world.socket).await?;
+    stream
+        .write_all(b"{\"op\":\"list\",\"interface\":\"tui\"}\n")
+        .await?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut first = None;
+    let mut total = 0usize;
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            bail!("the daemon hung up after {total} bytes");
+        }
+        first.get_or_insert_with(|| t.elapsed());
+        total += n;
+        if buf[..n].ends_with(b"\n") {
+            break;
+        }
+    }
+    Ok((first.unwrap_or_default(), t.elapsed(), total))
 }
 
 /// Refreshes one live connection through a second client and waits for the console's feed
