@@ -823,6 +823,9 @@ async fn frames(s: &Settings, world: &World) -> Result<FrameFigures> {
         }
         Err(e) => problems.push(format!("the raw list: {e:#}")),
     }
+    if let Err(e) = list_breakdown(world).await {
+        problems.push(format!("the list's breakdown: {e:#}"));
+    }
     let Some((mut screen, mut feed)) = kept else {
         bail!("no first-frame run (QBO_BENCH_CONSOLE_RUNS is 0?)");
     };
@@ -1026,6 +1029,46 @@ async fn raw_list(world: &World) -> Result<(Duration, Duration, usize)> {
         }
     }
     Ok((first.unwrap_or_default(), t.elapsed(), total))
+}
+
+/// Where the daemon's time for a list goes, repeated in this process on the same database
+/// (SQLite lets a second process read beside the daemon): the query, the views, the JSON.
+async fn list_breakdown(world: &World) -> Result<()> {
+    let config = Config::load(Some(&world.config_path))?;
+    let svc = Service::open(&config, Clock::System)
+        .await
+        .context("Service::open beside the daemon")?;
+    let store = &svc.engine().store;
+    let t = Instant::now();
+    let records = store.list_connections(&ConnectionFilter::default()).await?;
+    let queried = t.elapsed();
+    let t = Instant::now();
+    let now = Utc::now();
+    let views: Vec<ConnectionView> = records
+        .into_iter()
+        .map(|r| ConnectionView::from_record(r, now))
+        .collect();
+    let viewed = t.elapsed();
+    let t = Instant::now();
+    let json = serde_json::value::to_raw_value(&views)?;
+    let encoded = t.elapsed();
+    let t = Instant::now();
+    let me = Actor::current_process(Interface::Tui, Role::Support);
+    svc.list(&me, &ConnectionFilter::default())
+        .await
+        .map_err(|e| anyhow!("Service::list: {e}"))?;
+    let whole = t.elapsed();
+    println!(
+        "  the daemon's part, repeated here: query {:.0} ms, views {:.0} ms, JSON {:.0} ms ({:.1} MB); Service::list with its audit record {:.0} ms",
+        ms(queried),
+        ms(viewed),
+        ms(encoded),
+        json.get().len() as f64 / 1e6,
+        ms(whole)
+    );
+    drop((views, json));
+    store.close().await;
+    Ok(())
 }
 
 /// Refreshes one live connection through a second client and waits for the console's feed
