@@ -291,6 +291,25 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// CPU time of all of a process's threads in nanoseconds, from the scheduler's own account
+/// (`/proc/PID/task/*/schedstat`): `/proc/PID/stat` counts in ticks of 10 ms, too coarse for
+/// a process that should use a few milliseconds in ten seconds.
+fn cpu_ns(pid: u32) -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        // A thread that ended since the listing has no account left to add.
+        if let Ok(text) = std::fs::read_to_string(path) {
+            total += text
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Some(total)
+}
+
 fn clock_ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions; a failure returns -1, handled below.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -1233,25 +1252,26 @@ async fn binary(s: &Settings, world: &World) -> Result<BinaryFigures> {
     // Let the start-up settle (the first frame's allocations, the feed's hello), then count.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let tck = clock_ticks_per_second();
-    let (c0, d0) = (cpu_ticks(pid), cpu_ticks(world.pid));
+    let (c0, n0, d0) = (cpu_ticks(pid), cpu_ns(pid), cpu_ns(world.pid));
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(s.idle_secs)).await;
-    let (c1, d1) = (cpu_ticks(pid), cpu_ticks(world.pid));
+    let (c1, n1, d1) = (cpu_ticks(pid), cpu_ns(pid), cpu_ns(world.pid));
     let secs = t0.elapsed().as_secs_f64();
-    let (Some(c0), Some(c1)) = (c0, c1) else {
-        bail!("cannot read /proc/{pid}/stat: did the console exit?");
+    let (Some(c0), Some(c1), Some(n0), Some(n1)) = (c0, c1, n0, n1) else {
+        bail!("cannot read /proc/{pid}/stat or schedstat: did the console exit?");
     };
-    let idle_cpu_percent = (c1 - c0) as f64 / tck / secs * 100.0;
+    let idle_cpu_percent = (n1 - n0) as f64 / 1e9 / secs * 100.0;
     let daemon_idle_cpu_percent = match (d0, d1) {
-        (Some(a), Some(b)) => Some((b - a) as f64 / tck / secs * 100.0),
+        (Some(a), Some(b)) => Some((b - a) as f64 / 1e9 / secs * 100.0),
         _ => None,
     };
     let hwm_kb = proc_status_kb(pid, "VmHWM:").unwrap_or(0);
     let rss_kb = proc_status_kb(pid, "VmRSS:").unwrap_or(0);
     println!(
-        "  idle for {secs:.1} s: {} ticks of CPU ({:.2}% of a core; CLK_TCK {tck}); daemon meanwhile {}",
-        c1 - c0,
+        "  idle for {secs:.1} s: {:.1} ms of CPU, {:.3}% of a core ({} ticks of 1/{tck} s in /proc/{pid}/stat); daemon meanwhile {}",
+        (n1 - n0) as f64 / 1e6,
         idle_cpu_percent,
+        c1 - c0,
         daemon_idle_cpu_percent.map_or("n/a".into(), |p| format!("{p:.2}%"))
     );
     println!(
@@ -1421,7 +1441,7 @@ fn summary(
             );
             row(
                 &format!("`qbo-console tui`: idle CPU over {} s", s.idle_secs),
-                &format!("{:.2}%", b.idle_cpu_percent),
+                &format!("{:.3}%", b.idle_cpu_percent),
                 "< 1%",
                 verdict(ok, b.idle_cpu_percent < TARGET_IDLE_CPU_PERCENT),
             );
