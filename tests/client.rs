@@ -6,8 +6,8 @@ mod common;
 use common::World;
 use futures_util::StreamExt;
 use qbo_console::service::{
-    Actor, Client, ClientError, ConnectionFilter, Interface, LastRefresh, LocalClient,
-    RefreshOutcome, Role, Selection, Status, WatchEvent, PROTOCOL_VERSION,
+    Actor, AuditQuery, Client, ClientError, ConnectionFilter, Interface, LastRefresh, LocalClient,
+    RefreshOutcome, Role, Selection, SessionEvent, Status, WatchEvent, PROTOCOL_VERSION,
 };
 use qbo_console::sim::SimOptions;
 use std::sync::Arc;
@@ -128,4 +128,126 @@ async fn a_list_comes_back_in_tenant_order_whatever_order_the_connections_were_m
         .unwrap();
     let names: Vec<&str> = sandbox.iter().map(|c| c.tenant.as_str()).collect();
     assert_eq!(names, ["alpha-0", "mid-0", "zeta-0", "zeta-1"]);
+
+async fn audit_pages_run_newest_first_narrowed_and_each_read_is_on_the_record() {
+    let w = World::start(SimOptions::default()).await;
+    w.seed(3, "page").await;
+    let support = LocalClient::new(w.service().await, console_user(Role::Support));
+    for t in ["page-0", "page-1", "page-1"] {
+        support
+            .refresh(Selection::Named(vec![t.into()]))
+            .await
+            .unwrap();
+    }
+    let auditor = LocalClient::new(w.service().await, console_user(Role::Auditor));
+    let all = auditor
+        .audit_page(AuditQuery {
+            limit: 1000,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(all.events.windows(2).all(|p| p[0].seq > p[1].seq));
+    assert_eq!(all.next_before_seq, None, "one page holds them all");
+
+    // Pages of two, each older than the last, until the oldest.
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = auditor
+            .audit_page(AuditQuery {
+                before_seq: before,
+                limit: 2,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        seen.extend(page.events.iter().map(|e| e.seq));
+        match page.next_before_seq {
+            Some(s) => before = Some(s),
+            None => break,
+        }
+    }
+    let expected: Vec<i64> = all.events.iter().map(|e| e.seq).collect();
+    // The reads of the pages themselves are newer than `all`: only older events are paged.
+    assert!(seen.ends_with(&expected), "{seen:?} vs {expected:?}");
+
+    // Narrowed: a tenant, an action, an outcome, an actor; case and part of a word do.
+    let narrowed = auditor
+        .audit_page(AuditQuery {
+            limit: 100,
+            tenant: Some("PAGE-1".into()),
+            action: Some("refr".into()),
+            outcome: Some("ok".into()),
+            actor: Some(qbo_console::identity::account_name(unsafe {
+                libc::getuid()
+            })),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(narrowed.events.len(), 2, "{:#?}", narrowed.events);
+    assert!(narrowed
+        .events
+        .iter()
+        .all(|e| e.tenant.as_deref() == Some("page-1") && e.action == "refresh"));
+    // LIKE's wildcards are plain characters here.
+    let none = auditor
+        .audit_page(AuditQuery {
+            limit: 100,
+            tenant: Some("page_".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(none.events.is_empty(), "{:#?}", none.events);
+
+    // Support may not read the log; the refusal names what was refused.
+    match support.audit_page(AuditQuery::default()).await {
+        Err(ClientError::Denied { role, what, .. }) => {
+            assert_eq!((role, what.as_str()), (Role::Support, "audit page"))
+        }
+        other => panic!("support may not read the audit log: {other:?}"),
+    }
+    let reads = w
+        .audit_events(100)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "audit page" && e["outcome"] == "ok")
+        .collect::<Vec<_>>();
+    assert!(reads.len() >= 4, "{reads:#?}");
+    assert!(reads.iter().any(|e| e["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("tenant~\"PAGE-1\""))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_opening_and_closing_is_recorded_with_who_and_from_where() {
+    let w = World::start(SimOptions::default()).await;
+    let mut viewer = console_user(Role::Viewer);
+    viewer.ssh_client = Some("203.0.113.7 50022 22".into());
+    let client = LocalClient::new(w.service().await, viewer);
+    client.session(SessionEvent::Opened).await.unwrap();
+    client.session(SessionEvent::Closed).await.unwrap();
+    let events = w.audit_events(10).await;
+    let opened = events
+        .iter()
+        .find(|e| e["action"] == "console opened")
+        .expect("the opening is on the record");
+    assert_eq!(opened["interface"], "tui");
+    assert_eq!(opened["role"], "viewer");
+    assert_eq!(opened["actor_ssh"], "203.0.113.7 50022 22");
+    assert!(
+        opened["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("over SSH from 203.0.113.7")),
+        "{opened}"
+    );
+    assert!(events.iter().any(|e| e["action"] == "console closed"));
+    // Someone no role is mapped to opens nothing.
+    let nobody = LocalClient::new(w.service().await, console_user(Role::Unmapped));
+    assert!(matches!(
+        nobody.session(SessionEvent::Opened).await,
+        Err(ClientError::Denied { .. })
+    ));
 }

@@ -697,3 +697,56 @@ async fn a_group_maps_the_caller_to_its_role() {
     assert_eq!(events[1]["role"], "auditor");
     assert_eq!(events[1]["actor_account"], me().as_str());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn audit_tail_narrows_by_tenant_action_and_outcome_through_the_daemon() {
+    let w = World::start(SimOptions::default()).await;
+    w.seed(2, "narrow").await;
+    w.append_config(&format!("[roles]\nadmin = [\"{}\"]\n", me()));
+    let d = w.start_daemon(&[]).await;
+    w.wait_for_first_pass().await;
+    for _ in 0..3 {
+        let out = w.via_daemon(&["refresh", "narrow-1"]).await;
+        assert!(out.status.success(), "{}", common::stderr(&out));
+    }
+    let out = w
+        .via_daemon(&[
+            "audit",
+            "tail",
+            "-n",
+            "2",
+            "--tenant",
+            "NARROW-1",
+            "--action",
+            "refresh",
+            "--outcome",
+            "ok",
+            "--json",
+        ])
+        .await;
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let rows: Vec<serde_json::Value> = common::stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert!(rows
+        .iter()
+        .all(|r| r["tenant"] == "narrow-1" && r["action"] == "refresh" && r["outcome"] == "ok"));
+    // Oldest first, like the tail; the newest is the last refresh.
+    assert!(rows[0]["seq"].as_i64() < rows[1]["seq"].as_i64());
+    // The read is on the record, as the daemon's client made it.
+    let read = w
+        .audit_events(5)
+        .await
+        .into_iter()
+        .rev()
+        .find(|e| e["action"] == "audit page")
+        .expect("the narrowed read is recorded");
+    assert_eq!(read["interface"], "cli");
+    // An outcome that does not exist is bad input, named.
+    let out = w.via_daemon(&["audit", "tail", "--outcome", "maybe"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(common::stderr(&out).contains("maybe"));
+    d.stop(&w).await;
+}

@@ -144,6 +144,18 @@ pub enum AuditCommand {
         /// Print as JSON lines, one event per line
         #[arg(long)]
         json: bool,
+        /// Only events about a tenant whose name contains this (any case)
+        #[arg(long, value_name = "TEXT")]
+        tenant: Option<String>,
+        /// Only events by an account whose name contains this (any case)
+        #[arg(long, value_name = "TEXT")]
+        actor: Option<String>,
+        /// Only events whose action contains this: refresh, verify, import, console, …
+        #[arg(long, value_name = "TEXT")]
+        action: Option<String>,
+        /// Only events with this outcome
+        #[arg(long, value_name = "OUTCOME", value_parser = ["ok", "failed", "denied"])]
+        outcome: Option<String>,
     },
 }
 

@@ -270,7 +270,30 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
         ),
         Command::Verify(a) => (Request::Verify { targets: a.targets }, a.json),
         Command::Audit(AuditCommand::Verify { json }) => (Request::AuditVerify, json),
-        Command::Audit(AuditCommand::Tail { n, json }) => (Request::AuditTail { n }, json),
+        Command::Audit(AuditCommand::Tail {
+            n,
+            json,
+            tenant,
+            actor,
+            action,
+            outcome,
+        }) => {
+            if tenant.is_none() && actor.is_none() && action.is_none() && outcome.is_none() {
+                (Request::AuditTail { n }, json)
+            } else {
+                (
+                    Request::AuditPage {
+                        before_seq: None,
+                        limit: n,
+                        tenant,
+                        actor,
+                        action,
+                        outcome,
+                    },
+                    json,
+                )
+            }
+        }
         Command::Keys(_) | Command::Demo { .. } => {
             unreachable!("handled before the configuration was loaded")
         }
@@ -301,6 +324,12 @@ async fn console(config: &Config, embedded: bool) -> Result<u8, Failure> {
         code: exit::BAD_INPUT,
         message: m,
     })?;
+    if !crate::tui::is_interactive() {
+        return Err(Failure {
+            code: exit::BAD_INPUT,
+            message: "the console needs a terminal on standard input and output; from a script, use `list --json` or `watch --json`".into(),
+        });
+    }
     let client: std::sync::Arc<dyn Client> = if embedded {
         let svc = Service::open(config, Clock::System).await?;
         let me = Actor::current_process(Interface::Tui, Role::Admin);
@@ -415,18 +444,7 @@ async fn perform(
         }
         Request::AuditTail { n } => {
             let rows = client.audit_tail(n).await?;
-            if json {
-                let mut out = std::io::stdout().lock();
-                for r in &rows {
-                    let line = serde_json::to_string(r).map_err(|e| Failure {
-                        code: exit::INTERNAL,
-                        message: e.to_string(),
-                    })?;
-                    let _ = writeln!(out, "{line}");
-                }
-            } else {
-                print!("{}", render::audit_lines(&rows));
-            }
+            print_audit(&rows, json)?;
             Ok(exit::OK)
         }
         Request::WhoAmI => {
@@ -445,27 +463,50 @@ async fn perform(
             action,
             outcome,
         } => {
-            let page = client
-                .audit_page(service::AuditQuery {
-                    before_seq,
-                    limit,
-                    tenant,
-                    actor,
-                    action,
-                    outcome,
-                })
-                .await?;
-            if json {
-                print_json(&page)?
-            } else {
-                let mut events = page.events;
-                events.reverse();
-                print!("{}", render::audit_lines(&events));
+            // `audit tail` with a filter: the latest `limit` matching events, read a page at a
+            // time (a page holds at most `MAX_PAGE`), printed oldest first like the tail.
+            let mut query = service::AuditQuery {
+                before_seq,
+                limit: 0,
+                tenant,
+                actor,
+                action,
+                outcome,
+            };
+            let mut rows = Vec::new();
+            let wanted = limit.clamp(1, 100_000);
+            loop {
+                query.limit = (wanted - rows.len() as i64).min(service::MAX_AUDIT_PAGE);
+                let page = client.audit_page(query.clone()).await?;
+                rows.extend(page.events);
+                match page.next_before_seq {
+                    Some(before) if (rows.len() as i64) < wanted => query.before_seq = Some(before),
+                    _ => break,
+                }
             }
+            rows.reverse();
+            print_audit(&rows, json)?;
             Ok(exit::OK)
         }
         Request::Watch => unreachable!("watch is handled before a request is built"),
     }
+}
+
+/// Audit events, oldest first: one JSON object a line, or the tail's text.
+fn print_audit(rows: &[service::AuditRecord], json: bool) -> Result<(), Failure> {
+    if json {
+        let mut out = std::io::stdout().lock();
+        for r in rows {
+            let line = serde_json::to_string(r).map_err(|e| Failure {
+                code: exit::INTERNAL,
+                message: e.to_string(),
+            })?;
+            let _ = writeln!(out, "{line}");
+        }
+    } else {
+        print!("{}", render::audit_lines(rows));
+    }
+    Ok(())
 }
 
 /// An error on one connection of a bulk operation is ours, not Intuit's verdict: besides

@@ -18,7 +18,10 @@ pub use views::{
 pub use watch::{WatchEvent, WatchFeed, PROTOCOL_VERSION};
 
 // What interfaces need from the layers below, so that they import `service` alone.
-pub use crate::audit::{AuditPage, AuditQuery, AuditRecord, VerifyReport as AuditVerifyReport};
+pub use crate::audit::{
+    AuditPage, AuditQuery, AuditRecord, VerifyReport as AuditVerifyReport,
+    MAX_PAGE as MAX_AUDIT_PAGE,
+};
 pub use crate::domain::{Environment, ErrorClass, LastRefresh, Status, SyncStatus};
 pub use crate::identity::{Actor, Interface, Permission, Role};
 pub use crate::lifecycle::import::{ImportReport, ImportedRow};

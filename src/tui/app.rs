@@ -79,9 +79,12 @@ pub enum Link {
     Live,
     /// The daemon answered once and went away; the console keeps trying.
     Lost(String),
-    /// The daemon never answered (or refused the console): the whole screen says why and
-    /// what to do, instead of an empty table.
+    /// The daemon never answered: the whole screen says why and what to do, instead of an
+    /// empty table, while the console keeps trying.
     Unreachable(String),
+    /// The daemon refused the console (no role for this account): the whole screen says
+    /// so and who can change it; the console does not ask again.
+    Refused(String),
 }
 
 pub struct App {
@@ -256,12 +259,19 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
         Msg::Disconnected(why) => {
             app.running.clear();
             app.link = match app.link {
-                Link::Connecting | Link::Unreachable(_) => Link::Unreachable(why),
+                Link::Connecting | Link::Unreachable(_) | Link::Refused(_) => {
+                    Link::Unreachable(why)
+                }
                 Link::Live | Link::Lost(_) => {
                     app.say(Tone::Error, why.clone());
                     Link::Lost(why)
                 }
             };
+            Vec::new()
+        }
+        Msg::Refused(why) => {
+            app.running.clear();
+            app.link = Link::Refused(why);
             Vec::new()
         }
         Msg::Failed(why) => {
@@ -484,6 +494,8 @@ fn back(app: &mut App) {
         return;
     }
     match app.screen {
+        // As on the table: Esc first clears the filter, then leaves.
+        Screen::Audit if !app.audit.filter_text.is_empty() => apply_filter(app, ""),
         Screen::Detail(_) | Screen::Audit => app.screen = Screen::Connections,
         Screen::Connections if !app.filter_text.is_empty() => apply_filter(app, ""),
         Screen::Connections if app.table.marked() > 0 => app.table.clear_marks(),

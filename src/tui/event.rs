@@ -57,6 +57,9 @@ pub enum Msg {
     },
     /// The daemon went away; the text says why and what to do.
     Disconnected(String),
+    /// The daemon refused the console outright (the account has no role); the text says
+    /// who can change that. Nothing is asked again.
+    Refused(String),
     /// A request other than an action failed (a list, a detail, a page of the audit log);
     /// the text says why.
     Failed(String),

@@ -9,7 +9,7 @@ use crate::service::{Client, ClientError, Role, Selection, SessionEvent, WatchEv
 use crate::tui::app::{self, App};
 use crate::tui::event::{Cmd, Done, Msg, Session};
 use crate::tui::keymap::{refusal, Action, Keymap};
-use crate::tui::terminal::Guard;
+use crate::tui::terminal::{self, Guard};
 use crate::tui::theme::Theme;
 use crate::tui::{views, ConsoleOptions};
 use chrono::{DateTime, Utc};
@@ -34,8 +34,8 @@ pub(super) async fn run(
     theme: Theme,
 ) -> anyhow::Result<()> {
     // Signals are set up before the terminal changes: if that fails, nothing to restore.
-    let mut term = signal(SignalKind::terminate())?;
-    let mut hup = signal(SignalKind::hangup())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     let mut guard = Guard::enter()?;
     let size = guard.screen.size()?;
     let clock = Clock(opts.demo.clone());
@@ -90,8 +90,8 @@ pub(super) async fn run(
             },
             Some(m) = rx.recv() => m,
             _ = tick.tick() => Msg::Tick(clock.now()),
-            _ = term.recv() => break Ok(()),
-            _ = hup.recv() => break Ok(()),
+            _ = sigterm.recv() => break Ok(()),
+            _ = sighup.recv() => break Ok(()),
         };
         // Everything already queued is handled before the next frame: a burst of keys (a
         // held arrow, a paste) or of changes costs one draw, not one each.
@@ -99,8 +99,12 @@ pub(super) async fn run(
         while let Ok(m) = rx.try_recv() {
             batch.push(m);
         }
-        while let Some(m) = ready_key(&mut events).await {
-            batch.push(m);
+        loop {
+            match ready_key(&mut events).await {
+                Ok(Some(m)) => batch.push(m),
+                Ok(None) => break,
+                Err(e) => break 'outer Err(e.into()),
+            }
         }
         for msg in batch {
             for cmd in app::update(&mut app, msg) {
@@ -110,6 +114,13 @@ pub(super) async fn run(
                 runner.spawn(cmd, &app);
             }
             dirty = true;
+        }
+        if !terminal::still_ours() {
+            // A panic elsewhere restored the terminal and printed its message: drawing on
+            // would scribble over both.
+            break Err(anyhow::anyhow!(
+                "the console stopped after an internal error (the message is above); please report it"
+            ));
         }
     };
     feed.abort();
@@ -136,17 +147,18 @@ impl Clock {
 /// A terminal event already waiting, without waiting for one. Polled with this task's own
 /// waker: crossterm's stream keeps the first waker it is given until an event arrives, so a
 /// throwaway waker here would leave the next key unheard until the tick.
-async fn ready_key(events: &mut EventStream) -> Option<Msg> {
+async fn ready_key(events: &mut EventStream) -> std::io::Result<Option<Msg>> {
     loop {
         let polled = poll_fn(|cx| Poll::Ready(Pin::new(&mut *events).poll_next(cx))).await;
         match polled {
             Poll::Ready(Some(Ok(ev))) => {
                 if let Some(m) = from_terminal(ev) {
-                    return Some(m);
+                    return Ok(Some(m));
                 }
             }
-            // Nothing waiting, or an error or the end, which the next select reports.
-            _ => return None,
+            Poll::Ready(Some(Err(e))) => return Err(e),
+            // Nothing waiting (or the end, which the next select sees again).
+            Poll::Ready(None) | Poll::Pending => return Ok(None),
         }
     }
 }
@@ -355,10 +367,74 @@ async fn follow(
             ),
             _ => why.to_string(),
         };
-        if tx.send(Msg::Disconnected(text)).is_err() || fatal {
+        if fatal {
+            let _ = tx.send(Msg::Refused(text));
+            return;
+        }
+        if tx.send(Msg::Disconnected(text)).is_err() {
             return;
         }
         tokio::time::sleep(backoff(attempt)).await;
         attempt = attempt.saturating_add(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent};
+
+    #[test]
+    fn a_refusal_from_the_daemon_names_the_roles_that_may() {
+        let e = ClientError::Denied {
+            account: "bob".into(),
+            role: Role::Viewer,
+            what: "refresh".into(),
+            message: "permission denied: bob (role viewer) may not refresh".into(),
+        };
+        assert_eq!(
+            explain(&e, "refresh"),
+            "refresh needs role support or admin (you are viewer)"
+        );
+        let down = ClientError::Unavailable {
+            socket: "/run/qbo.sock".into(),
+            why: "no socket there".into(),
+        };
+        assert!(explain(&down, "refresh").contains("qbo-console serve"));
+    }
+
+    #[test]
+    fn mouse_movement_is_not_a_message_and_so_draws_nothing() {
+        let at = |kind| {
+            Event::Mouse(MouseEvent {
+                kind,
+                column: 3,
+                row: 4,
+                modifiers: KeyModifiers::NONE,
+            })
+        };
+        assert!(from_terminal(at(MouseEventKind::Moved)).is_none());
+        assert!(from_terminal(at(MouseEventKind::Drag(MouseButton::Left))).is_none());
+        assert!(from_terminal(Event::FocusLost).is_none());
+        assert!(matches!(
+            from_terminal(at(MouseEventKind::ScrollDown)),
+            Some(Msg::Mouse(_))
+        ));
+        assert!(matches!(
+            from_terminal(Event::Key(KeyCode::Char('q').into())),
+            Some(Msg::Key(_))
+        ));
+        assert!(matches!(
+            from_terminal(Event::Paste("rrr".into())),
+            Some(Msg::Paste(p)) if p == "rrr"
+        ));
+    }
+
+    #[test]
+    fn reconnecting_backs_off_to_ten_seconds() {
+        assert_eq!(backoff(0), Duration::from_millis(500));
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert!(backoff(3) < backoff(4));
+        assert_eq!(backoff(40), Duration::from_secs(10));
     }
 }

@@ -78,6 +78,12 @@ fn restore() {
     let _ = out.flush();
 }
 
+/// Whether the terminal is still in the console's modes: false once a panic (in any task)
+/// has restored it, after which the console must stop drawing.
+pub fn still_ours() -> bool {
+    ACTIVE.load(Ordering::SeqCst)
+}
+
 fn install_panic_hook() {
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();

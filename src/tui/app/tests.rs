@@ -420,6 +420,14 @@ fn the_filter_line_in_the_audit_view_filters_the_audit_log() {
     // The same terms again ask for nothing new.
     ch(&mut a, '/');
     assert!(key(&mut a, KeyCode::Enter).is_empty());
+    // Esc clears the filter first (reading the whole log again), then leaves.
+    let [Cmd::AuditPage(all)] = &key(&mut a, KeyCode::Esc)[..] else {
+        panic!("clearing the filter asks for the unfiltered page");
+    };
+    assert_eq!(all.outcome, None);
+    assert_eq!(a.screen, Screen::Audit);
+    assert!(key(&mut a, KeyCode::Esc).is_empty());
+    assert_eq!(a.screen, Screen::Connections);
 }
 
 #[test]
@@ -449,5 +457,66 @@ fn a_verify_reply_says_what_intuit_answered() {
     assert_eq!(
         a.message.unwrap().text,
         "globex: verify failed: rate_limited: HTTP 429 (intuit_tid 1-xyz)"
+    );
+}
+
+#[test]
+fn a_daemon_that_never_answered_takes_the_whole_screen_until_it_does() {
+    let mut a = App::new(
+        session(Role::Unmapped, false),
+        Keymap::default(),
+        at(NOW),
+        (120, 30),
+    );
+    let why = "no qbo-console daemon answers at /run/qbo.sock (no socket there)";
+    update(&mut a, Msg::Disconnected(why.into()));
+    assert_eq!(a.link, Link::Unreachable(why.into()));
+    // Said on the screen itself, not also on the message line.
+    assert_eq!(a.message, None);
+    // Still unreachable on the next attempt; q still quits.
+    update(&mut a, Msg::Disconnected(why.into()));
+    assert!(matches!(a.link, Link::Unreachable(_)));
+    assert_eq!(ch(&mut a, 'q'), [Cmd::Quit]);
+    update(&mut a, Msg::Session(session(Role::Support, false)));
+    update(&mut a, Msg::Listed(every_state()));
+    assert_eq!(a.link, Link::Live);
+    update(&mut a, Msg::Disconnected("the daemon went away".into()));
+    assert_eq!(a.link, Link::Lost("the daemon went away".into()));
+}
+
+#[test]
+fn a_paste_types_into_an_open_line_and_never_acts_as_keys() {
+    let mut a = app(Role::Support);
+    // Pasted onto the table, "rv" must not refresh and verify.
+    assert!(update(&mut a, Msg::Paste("rv\n".into())).is_empty());
+    assert!(a.running.is_empty() && a.overlay.is_none());
+    ch(&mut a, '/');
+    assert!(update(&mut a, Msg::Paste("glob\nex".into())).is_empty());
+    assert_eq!(a.filter_text, "globex");
+    assert_eq!(shown(&a), ["globex"]);
+}
+
+#[test]
+fn a_failed_page_can_be_asked_again_and_the_demo_clock_is_reported() {
+    let mut a = app(Role::Auditor);
+    assert_eq!(ch(&mut a, 'a').len(), 1);
+    assert!(a.audit.loading);
+    update(
+        &mut a,
+        Msg::Failed("cannot read the audit log: the daemon went away".into()),
+    );
+    assert!(!a.audit.loading);
+    assert_eq!(a.message.as_ref().unwrap().tone, Tone::Error);
+    // Back to the table and in again: the first page is asked for again.
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(ch(&mut a, 'a').len(), 1);
+    update(
+        &mut a,
+        Msg::ClockMoved("clock moved forward 1h: now 13:00".into()),
+    );
+    let m = a.message.unwrap();
+    assert_eq!(
+        (m.tone, m.text.as_str()),
+        (Tone::Ok, "clock moved forward 1h: now 13:00")
     );
 }

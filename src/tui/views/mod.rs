@@ -42,7 +42,7 @@ fn areas(app: &App, area: Rect) -> Areas {
         (Some(_), Some(e)) => {
             let width = area.width.max(1) as usize;
             // One line more than the characters need: wrapping at words can take it.
-            1 + (e.chars().count().div_ceil(width) + 1).min(4) as u16
+            1 + (e.chars().count().div_ceil(width) + 1).min(6) as u16
         }
         _ => 1,
     };
@@ -103,9 +103,10 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, frame: &mut Frame, are
         );
         return;
     }
-    if let Link::Unreachable(why) = &app.link {
-        unreachable_screen(why, theme, frame, area);
-        return;
+    match &app.link {
+        Link::Unreachable(why) => return unreachable_screen(why, true, theme, frame, area),
+        Link::Refused(why) => return unreachable_screen(why, false, theme, frame, area),
+        _ => {}
     }
     let a = areas(app, area);
     header(app, theme, frame, a.header);
@@ -126,22 +127,21 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, frame: &mut Frame, are
     }
 }
 
-/// The one screen shown while no daemon has answered: what happened, what to do, and that
-/// the console keeps trying.
-fn unreachable_screen(why: &str, theme: &Theme, frame: &mut Frame, area: Rect) {
+/// The one screen shown instead of the table while no daemon answers, or when the daemon
+/// refused the console: what happened and what to do (the error's own text names the fix),
+/// and whether the console keeps trying.
+fn unreachable_screen(why: &str, retrying: bool, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let next = if retrying {
+        "the console connects by itself as soon as the daemon answers · q quits"
+    } else {
+        "q quits"
+    };
     let lines = vec![
         Line::styled("qbo-console", theme.style(Meaning::Title)),
         Line::raw(""),
         Line::styled(format!("✗ {}", safe(why)), theme.style(Meaning::Error)),
         Line::raw(""),
-        Line::raw("The console shows what the daemon holds. Either:"),
-        Line::raw("  • start it: qbo-console serve   (the console connects by itself)"),
-        Line::raw("  • or run the console in this process: qbo-console --embedded"),
-        Line::raw(""),
-        Line::styled(
-            "retrying every few seconds · q quits",
-            theme.style(Meaning::Muted),
-        ),
+        Line::styled(next, theme.style(Meaning::Muted)),
     ];
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }
@@ -206,7 +206,7 @@ fn header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         v
     };
     let daemon = match (&app.link, app.session.embedded) {
-        (Link::Lost(_) | Link::Unreachable(_), _) => Span::styled(
+        (Link::Lost(_) | Link::Unreachable(_) | Link::Refused(_), _) => Span::styled(
             "✗ daemon connection lost, retrying",
             theme.style(Meaning::Error),
         ),

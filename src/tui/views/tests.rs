@@ -236,3 +236,72 @@ fn control_characters_in_a_tenant_name_are_drawn_escaped() {
     assert!(frame.contains("evil\\x1b]0;pwned"), "{frame}");
     assert!(!frame.contains('\u{1b}') && !frame.contains('\u{202e}'));
 }
+
+#[test]
+fn without_a_daemon_one_screen_says_why_and_what_to_do() {
+    let mut a = App::new(
+        session(Role::Unmapped),
+        Keymap::default(),
+        at(NOW),
+        (100, 16),
+    );
+    update(
+        &mut a,
+        Msg::Disconnected(
+            "no qbo-console daemon answers at /run/qbo-console/ops.sock (no socket there); start one with `qbo-console serve`, or run this command with --embedded if you hold the key".into(),
+        ),
+    );
+    let frame = render(&a);
+    insta::assert_snapshot!("no_daemon", frame);
+    assert!(frame.contains("qbo-console serve") && frame.contains("q quits"));
+    assert!(frame.contains("connects by itself"));
+    assert!(!frame.contains("TENANT"), "no empty table under it");
+}
+
+#[test]
+fn a_console_the_daemon_refuses_says_who_can_change_that_and_stops_asking() {
+    let mut a = App::new(
+        session(Role::Unmapped),
+        Keymap::default(),
+        at(NOW),
+        (100, 16),
+    );
+    update(
+        &mut a,
+        Msg::Refused(
+            "permission denied: eve (role unmapped) may not watch; ask an admin to give your account a role in [roles] of the daemon's configuration".into(),
+        ),
+    );
+    let frame = render(&a);
+    assert!(
+        frame.contains("ask an admin") && frame.contains("q quits"),
+        "{frame}"
+    );
+    assert!(!frame.contains("connects by itself"), "{frame}");
+}
+
+#[test]
+fn a_lost_daemon_is_said_in_the_header_over_the_last_table() {
+    let mut a = app(Role::Support, 120, 12);
+    update(&mut a, Msg::Disconnected("the daemon went away".into()));
+    let frame = render(&a);
+    assert!(frame
+        .lines()
+        .next()
+        .unwrap()
+        .contains("daemon connection lost, retrying"));
+    assert!(frame.contains("globex"));
+}
+
+#[test]
+fn a_bad_filter_term_is_explained_in_full_at_80_columns() {
+    let mut a = app(Role::Viewer, 80, 24);
+    press(&mut a, KeyCode::Char('/'));
+    typed(&mut a, "status:needs");
+    let frame = render(&a);
+    let said: String = frame.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        said.contains("other words search tenant, realm and company"),
+        "{frame}"
+    );
+}
