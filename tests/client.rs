@@ -128,7 +128,9 @@ async fn a_list_comes_back_in_tenant_order_whatever_order_the_connections_were_m
         .unwrap();
     let names: Vec<&str> = sandbox.iter().map(|c| c.tenant.as_str()).collect();
     assert_eq!(names, ["alpha-0", "mid-0", "zeta-0", "zeta-1"]);
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_pages_run_newest_first_narrowed_and_each_read_is_on_the_record() {
     let w = World::start(SimOptions::default()).await;
     w.seed(3, "page").await;
