@@ -41,8 +41,8 @@ use qbo_console::config::Config;
 use qbo_console::daemon::scheduler::Scheduler;
 use qbo_console::identity::{Actor, Interface, Role};
 use qbo_console::service::{
-    Client, ConnectionFilter, ConnectionView, Selection, Service, SessionEvent, SocketClient, Status,
-    WatchEvent, WatchStream,
+    Client, ConnectionFilter, ConnectionView, Selection, Service, SessionEvent, SocketClient,
+    Status, WatchEvent, WatchStream,
 };
 use qbo_console::sim::{self, Rotation, SimHandle, SimOptions};
 use qbo_console::tui::app::{update, App};
@@ -66,9 +66,26 @@ const IMPORT_CHUNK: usize = 10_000;
 const DEAD_EVERY: usize = 50;
 /// Tenant names are a word and a number, so a typed name narrows the table step by step.
 const WORDS: [&str; 20] = [
-    "acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "cyberdyne", "soylent",
-    "tyrell", "wonka", "gringotts", "oscorp", "vandelay", "dunder", "bluth", "sterling",
-    "prestige", "massive", "aperture",
+    "acme",
+    "globex",
+    "initech",
+    "umbrella",
+    "hooli",
+    "stark",
+    "wayne",
+    "cyberdyne",
+    "soylent",
+    "tyrell",
+    "wonka",
+    "gringotts",
+    "oscorp",
+    "vandelay",
+    "dunder",
+    "bluth",
+    "sterling",
+    "prestige",
+    "massive",
+    "aperture",
 ];
 
 /// The in-process frames, as the brief for the console measures them.
@@ -760,9 +777,7 @@ impl Screen {
 
 /// What the console's runtime does before its first frame (src/tui/runtime.rs, `follow`):
 /// subscribe, record the opening, list, then build the state and draw.
-async fn first_frame(
-    client: &SocketClient,
-) -> Result<(Screen, WatchStream, [Duration; 4])> {
+async fn first_frame(client: &SocketClient) -> Result<(Screen, WatchStream, [Duration; 4])> {
     let t = Instant::now();
     let mut feed = client.watch().await.context("watch")?;
     let session = match feed.next().await {
@@ -917,7 +932,10 @@ async fn frames(s: &Settings, world: &World) -> Result<FrameFigures> {
     let keystroke_name = spread(&name);
     let keystroke_term = spread(&term);
     let clear = spread(&clear);
-    println!("  filter keystroke → frame, all {} keys: {keystroke}", keystroke.count);
+    println!(
+        "  filter keystroke → frame, all {} keys: {keystroke}",
+        keystroke.count
+    );
     println!("    typing /{target} + enter: {keystroke_name}");
     println!("    typing /status:needs_reconnect left>50 + enter: {keystroke_term}");
     println!("    backspacing /acme away: {}", spread(&widen));
@@ -1120,7 +1138,12 @@ async fn real_change(
     loop {
         let ev = tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), feed.next())
             .await
-            .map_err(|_| anyhow!("the feed brought no change to {} within 10 s", target.tenant))?;
+            .map_err(|_| {
+                anyhow!(
+                    "the feed brought no change to {} within 10 s",
+                    target.tenant
+                )
+            })?;
         match ev {
             Some(Ok(WatchEvent::Change {
                 connection: Some(c),

@@ -382,7 +382,10 @@ mod tests {
         .expect("encodes");
         let ok = Reply::Ok { result };
         let line = written(&ok).await;
-        assert_eq!(line, format!("{}\n", serde_json::to_string(&ok).expect("encodes")));
+        assert_eq!(
+            line,
+            format!("{}\n", serde_json::to_string(&ok).expect("encodes"))
+        );
         assert_eq!(line.matches('\n').count(), 1, "{line}");
         let back: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
         assert_eq!(back["status"], "ok");
@@ -390,6 +393,9 @@ mod tests {
 
         let error = Reply::from(ServiceError::NotFound("no tenant \"x\"".into()));
         let line = written(&error).await;
-        assert_eq!(line, format!("{}\n", serde_json::to_string(&error).expect("encodes")));
+        assert_eq!(
+            line,
+            format!("{}\n", serde_json::to_string(&error).expect("encodes"))
+        );
     }
 }

@@ -31,11 +31,16 @@ impl Store {
             dispatch!(self, p => sqlx::query_as(&sql).bind(status).bind(env).fetch_all(p).await)?;
         if let Store::Sqlite(_) = self {
             rows.sort_unstable_by(|a, b| {
-                (a.tenant.as_str(), a.environment.as_str(), a.realm_id.as_str()).cmp(&(
-                    b.tenant.as_str(),
-                    b.environment.as_str(),
-                    b.realm_id.as_str(),
-                ))
+                (
+                    a.tenant.as_str(),
+                    a.environment.as_str(),
+                    a.realm_id.as_str(),
+                )
+                    .cmp(&(
+                        b.tenant.as_str(),
+                        b.environment.as_str(),
+                        b.realm_id.as_str(),
+                    ))
             });
         }
         Ok(rows)

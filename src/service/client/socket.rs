@@ -6,8 +6,8 @@ use super::{Client, ClientError, ClientFuture, ClientResult, WatchStream};
 use crate::service::protocol::{self, Denial, ErrorKind};
 use crate::service::{
     Actor, AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail,
-    ConnectionFilter, ConnectionView, ImportReport, Interface, RefreshReport, Request,
-    Selection, SessionEvent, VerifyReport, WatchEvent,
+    ConnectionFilter, ConnectionView, ImportReport, Interface, RefreshReport, Request, Selection,
+    SessionEvent, VerifyReport, WatchEvent,
 };
 use futures_util::stream::{self, StreamExt};
 use serde::de::DeserializeOwned;
@@ -449,6 +449,22 @@ mod tests {
         }
         assert!(matches!(events[2], Ok(WatchEvent::Missed { count: 12 })));
         assert!(matches!(events[3], Err(ClientError::ConnectionLost { .. })));
+    }
+
+    #[tokio::test]
+    async fn an_answer_of_null_reads_as_nothing_and_an_error_must_say_its_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, _) = fake_daemon(&dir, &[r#"{"status":"ok","result":null}"#]);
+        client
+            .session(crate::service::SessionEvent::Opened)
+            .await
+            .unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let (client, _) = fake_daemon(&dir, &[r#"{"status":"error","message":"no"}"#]);
+        let e = client.whoami().await.unwrap_err();
+        assert!(matches!(e, ClientError::Protocol(_)), "{e:?}");
+        assert!(e.to_string().contains("without its kind"), "{e}");
     }
 
     #[tokio::test]
