@@ -438,9 +438,13 @@ impl Service {
     /// A request refused for what it asked (no such tenant, an ambiguous name, bad input)
     /// leaves no record: it changed nothing, and bad input must leave the database as it
     /// was. Denials record themselves, as `denied`.
-    pub async fn handle(&self, caller: &Actor, req: Request) -> Result<serde_json::Value> {
-        fn json<T: serde::Serialize>(v: T) -> Result<serde_json::Value> {
-            serde_json::to_value(v).map_err(|e| ServiceError::Internal(e.into()))
+    pub async fn handle(
+        &self,
+        caller: &Actor,
+        req: Request,
+    ) -> Result<Box<serde_json::value::RawValue>> {
+        fn json<T: serde::Serialize>(v: T) -> Result<Box<serde_json::value::RawValue>> {
+            serde_json::value::to_raw_value(&v).map_err(|e| ServiceError::Internal(e.into()))
         }
         match req {
             Request::List {

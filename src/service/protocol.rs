@@ -155,11 +155,16 @@ pub struct Denial {
     pub what: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Written by the daemon only: the client reads a reply's result straight into the type
+/// it asked for (`client::socket`), never through this enum.
+#[derive(Debug, Clone, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Reply {
     Ok {
-        result: serde_json::Value,
+        /// Encoded once, as text: a list of 100,000 connections is written as it was
+        /// serialized, not first built as a tree of `serde_json::Value`s (several hundred
+        /// megabytes) and then serialized again.
+        result: Box<serde_json::value::RawValue>,
     },
     Error {
         kind: ErrorKind,
@@ -171,7 +176,7 @@ pub enum Reply {
 }
 
 impl Reply {
-    pub fn from_result(r: Result<serde_json::Value, ServiceError>) -> Reply {
+    pub fn from_result(r: Result<Box<serde_json::value::RawValue>, ServiceError>) -> Reply {
         match r {
             Ok(result) => Reply::Ok { result },
             Err(e) => {

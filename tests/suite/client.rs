@@ -109,6 +109,28 @@ async fn the_in_process_watch_starts_with_a_hello_and_carries_each_changed_conne
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_comes_back_in_tenant_order_whatever_order_the_connections_were_made_in() {
+    let w = World::start(SimOptions::default()).await;
+    w.seed(2, "zeta").await;
+    w.seed(1, "alpha").await;
+    w.seed(1, "mid").await;
+    w.seed_production("beta").await;
+    let client = LocalClient::new(w.service().await, console_user(Role::Viewer));
+    let rows = client.list(ConnectionFilter::default()).await.unwrap();
+    let names: Vec<&str> = rows.iter().map(|c| c.tenant.as_str()).collect();
+    assert_eq!(names, ["alpha-0", "beta", "mid-0", "zeta-0", "zeta-1"]);
+    let sandbox = client
+        .list(ConnectionFilter {
+            status: None,
+            environment: Some(qbo_console::service::Environment::Sandbox),
+        })
+        .await
+        .unwrap();
+    let names: Vec<&str> = sandbox.iter().map(|c| c.tenant.as_str()).collect();
+    assert_eq!(names, ["alpha-0", "mid-0", "zeta-0", "zeta-1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_pages_run_newest_first_narrowed_and_each_read_is_on_the_record() {
     let w = World::start(SimOptions::default()).await;
     w.seed(3, "page").await;

@@ -6,17 +6,23 @@ use crate::tui::event::Done;
 
 /// One line for a finished action: a single connection's outcome, or the tally of a bulk
 /// one with its first failure spelled out.
+/// One connection's outcome in a tally: its tenant, why it failed (if it did), and whether
+/// it was skipped (nothing to do for a pending or revoked one, which is not a failure).
+type Tallied = (String, Option<String>, bool);
+
 pub(super) fn summarize(done: &Done) -> (Tone, String) {
-    // Each connection's outcome: done, skipped (nothing to do for a pending or revoked
-    // one, which is not a failure), or failed with its reason.
-    let (verb, outcomes): (&str, Vec<(String, Option<String>, bool)>) = match done {
+    let (verb, outcomes): (&str, Vec<Tallied>) = match done {
         Done::Refreshed(reports) => (
             "refresh",
             reports
                 .iter()
                 .map(|r| {
                     let skipped = matches!(r.outcome, RefreshOutcome::Skipped { .. });
-                    (r.target.tenant.clone(), refresh_failure(&r.outcome), skipped)
+                    (
+                        r.target.tenant.clone(),
+                        refresh_failure(&r.outcome),
+                        skipped,
+                    )
                 })
                 .collect(),
         ),
@@ -32,7 +38,7 @@ pub(super) fn summarize(done: &Done) -> (Tone, String) {
         ),
     };
     let skipped = outcomes.iter().filter(|(_, _, s)| *s).count();
-    let failed: Vec<&(String, Option<String>, bool)> = outcomes
+    let failed: Vec<&Tallied> = outcomes
         .iter()
         .filter(|(_, f, s)| f.is_some() && !s)
         .collect();
