@@ -37,6 +37,22 @@ pub enum Request {
         #[serde(default)]
         update: bool,
     },
+    /// Named targets or a filter (`where`, the console's language), exactly one.
+    Revoke {
+        #[serde(default)]
+        targets: Vec<String>,
+        #[serde(default, rename = "where")]
+        filter: Option<String>,
+        #[serde(default)]
+        local_only_reason: Option<String>,
+        #[serde(default)]
+        dry_run: bool,
+    },
+    /// Deletes connections revoked longer ago than `[retention] revoked_days`.
+    Purge {
+        #[serde(default)]
+        dry_run: bool,
+    },
     AuditTail {
         n: i64,
     },
@@ -92,6 +108,21 @@ impl std::fmt::Debug for Request {
                 .field("text", &format_args!("<{} bytes, redacted>", text.len()))
                 .field("update", update)
                 .finish(),
+            Request::Revoke {
+                targets,
+                filter,
+                local_only_reason,
+                dry_run,
+            } => f
+                .debug_struct("Revoke")
+                .field("targets", targets)
+                .field("where", filter)
+                .field("local_only_reason", local_only_reason)
+                .field("dry_run", dry_run)
+                .finish(),
+            Request::Purge { dry_run } => {
+                f.debug_struct("Purge").field("dry_run", dry_run).finish()
+            }
             Request::AuditTail { n } => f.debug_struct("AuditTail").field("n", n).finish(),
             Request::AuditPage {
                 before_seq,
@@ -126,6 +157,8 @@ impl Request {
             Request::Refresh { .. } => "refresh",
             Request::Verify { .. } => "verify",
             Request::Import { .. } => "import",
+            Request::Revoke { .. } => "revoke",
+            Request::Purge { .. } => "purge",
             Request::AuditTail { .. } => "audit tail",
             Request::AuditPage { .. } => "audit page",
             Request::Session { event } => event.action(),
