@@ -342,3 +342,24 @@ async fn a_revoke_waits_for_a_refresh_of_the_same_connection_to_finish() {
     assert_eq!(ciphertexts(&d.service, "sf-0").await, [None, None, None]);
     assert_eq!(w.sim.stats().revoked_grants, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_an_admin_may_revoke_or_purge_and_a_refusal_is_on_record() {
+    let w = World::start(SimOptions::default()).await;
+    w.seed(1, "ro").await;
+    let svc = w.service().await;
+    let support = Actor::current_process(Interface::Cli, Role::Support);
+    let e = svc.revoke(&support, &named(&["ro-0"])).await.unwrap_err();
+    assert!(e.to_string().contains("may not revoke"), "{e}");
+    let e = svc.purge(&support, false).await.unwrap_err();
+    assert!(e.to_string().contains("may not purge"), "{e}");
+    assert_eq!(w.sim.stats().revocations, 0);
+    assert_eq!(status_of(&svc, "ro-0").await, Status::Active);
+    let denied = w
+        .audit_events(10)
+        .await
+        .into_iter()
+        .filter(|e| e["outcome"] == "denied")
+        .count();
+    assert_eq!(denied, 2);
+}
