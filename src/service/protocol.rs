@@ -307,6 +307,31 @@ mod tests {
     }
 
     #[test]
+    fn a_revoke_line_carries_its_filter_as_where_and_purge_defaults_to_acting() {
+        let (req, _) = decode_line(
+            br#"{"op":"revoke","where":"status:needs_reconnect idle>90d","dry_run":true}"#,
+        )
+        .unwrap();
+        let Request::Revoke {
+            targets,
+            filter,
+            local_only_reason,
+            dry_run,
+        } = &req
+        else {
+            panic!("{req:?}")
+        };
+        assert!(targets.is_empty() && local_only_reason.is_none() && *dry_run);
+        assert_eq!(filter.as_deref(), Some("status:needs_reconnect idle>90d"));
+        assert_eq!(req.verb(), "revoke");
+        let line = encode_line(&req, None).unwrap();
+        assert!(String::from_utf8_lossy(&line).contains(r#""where":"#));
+        let (req, _) = decode_line(br#"{"op":"purge"}"#).unwrap();
+        assert!(matches!(req, Request::Purge { dry_run: false }));
+        assert!(decode_line(br#"{"op":"purge","older_than":"1d"}"#).is_err());
+    }
+
+    #[test]
     fn a_request_line_may_declare_the_operators_front_end_and_nothing_else() {
         let line = encode_line(&Request::WhoAmI, Some(Interface::Tui)).unwrap();
         assert_eq!(line.last(), Some(&b'\n'));
