@@ -363,3 +363,30 @@ async fn only_an_admin_may_revoke_or_purge_and_a_refusal_is_on_record() {
         .count();
     assert_eq!(denied, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revoke_whose_audit_record_cannot_be_written_destroys_nothing_and_can_be_run_again() {
+    use crate::audit_fail_closed::{break_audit_writes, repair_audit_writes};
+    let w = World::start(SimOptions::default()).await;
+    w.seed(1, "af").await;
+    let svc = w.service().await;
+    break_audit_writes(&w).await;
+    let r = svc.revoke(&admin(), &named(&["af-0"])).await.unwrap();
+    let RevokeOutcome::Error { detail } = &r[0].outcome else {
+        panic!("{r:?}")
+    };
+    assert!(detail.contains("audit storage unavailable"), "{detail}");
+    assert_eq!(status_of(&svc, "af-0").await, Status::Active);
+    assert!(ciphertexts(&svc, "af-0").await[..2]
+        .iter()
+        .all(Option::is_some));
+    // Once the log takes writes again, the same revoke completes (Intuit answers 200 for
+    // a grant it already ended).
+    repair_audit_writes(&w).await;
+    let r = svc.revoke(&admin(), &named(&["af-0"])).await.unwrap();
+    assert!(
+        matches!(r[0].outcome, RevokeOutcome::Revoked { .. }),
+        "{r:?}"
+    );
+    assert_eq!(ciphertexts(&svc, "af-0").await, [None, None, None]);
+}
