@@ -47,6 +47,7 @@ pub struct Config {
     pub roles: RolesConfig,
     pub log: LogConfig,
     pub tui: TuiConfig,
+    pub retention: RetentionConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -472,6 +473,27 @@ pub enum ThemeName {
     Light,
 }
 
+/// How long revoked tenants are kept before `purge` may delete them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days after its revocation a revoked connection is kept (its audit history stays).
+    #[serde(default = "default_revoked_days")]
+    pub revoked_days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            revoked_days: default_revoked_days(),
+        }
+    }
+}
+
+fn default_revoked_days() -> u32 {
+    90
+}
+
 // ---- the file as written ----
 
 #[derive(Debug, Deserialize)]
@@ -497,6 +519,8 @@ struct RawConfig {
     log: LogConfig,
     #[serde(default)]
     tui: TuiConfig,
+    #[serde(default)]
+    retention: RetentionConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -768,6 +792,7 @@ impl Config {
             roles: raw.roles,
             log: raw.log,
             tui: raw.tui,
+            retention: raw.retention,
         })
     }
 
@@ -808,6 +833,7 @@ impl Config {
             roles: RolesConfig::default(),
             log: LogConfig::default(),
             tui: TuiConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 

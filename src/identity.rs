@@ -46,7 +46,7 @@ pub enum Permission {
     ViewConnections,
     ReadAudit,
     Refresh,
-    /// Acting on many connections at once (`refresh --all`, `--due`; bulk revoke later).
+    /// Acting on many connections at once (`refresh --all`, `--due`, `revoke --where`).
     BulkActions,
     Verify,
     ReconnectLink,

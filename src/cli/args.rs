@@ -41,6 +41,10 @@ pub enum Command {
     Refresh(RefreshArgs),
     /// Call CompanyInfo to prove connections work; records last sync status
     Verify(VerifyArgs),
+    /// Revoke tenants' grants at Intuit, then destroy their local tokens (admin)
+    Revoke(RevokeArgs),
+    /// Delete tenants revoked longer ago than [retention] revoked_days; their audit history stays (admin)
+    Purge(PurgeArgs),
     /// Run the daemon: scheduled refreshes, the operators' socket, health and metrics
     Serve,
     /// Print changes (refreshes, verifies, imports, refusals) as the daemon commits them
@@ -139,6 +143,39 @@ pub struct VerifyArgs {
     #[arg(required = true)]
     pub targets: Vec<String>,
     /// Print as a JSON array of outcomes
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Tenant names, realm ids, or environment:realm_id
+    #[arg(required_unless_present = "filter")]
+    pub targets: Vec<String>,
+    /// Every connection this filter matches, in the console's filter language
+    /// (`status:needs_reconnect idle>90d`); lists them, and revokes only with --yes
+    #[arg(long = "where", value_name = "FILTER", conflicts_with = "targets")]
+    pub filter: Option<String>,
+    /// Revoke without the typed confirmation (required without a terminal)
+    #[arg(long)]
+    pub yes: bool,
+    /// Forget the tokens locally without Intuit's confirmation, on record (needs --reason)
+    #[arg(long, requires = "reason")]
+    pub local_only: bool,
+    /// Why the tokens are forgotten without Intuit (recorded in the audit log)
+    #[arg(long, value_name = "TEXT", requires = "local_only")]
+    pub reason: Option<String>,
+    /// Print as a JSON array of outcomes
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Delete them; without it, only list what would be deleted
+    #[arg(long)]
+    pub yes: bool,
+    /// Print as JSON
     #[arg(long)]
     pub json: bool,
 }

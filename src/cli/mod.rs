@@ -5,6 +5,7 @@ mod demo;
 mod demo_console;
 pub mod demo_world;
 mod render;
+mod revoke;
 
 pub use args::Cli;
 use args::{AuditCommand, Command, DbCommand, KeysCommand};
@@ -300,6 +301,26 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
                 )
             }
         }
+        Command::Revoke(a) => {
+            let call = revoke::RevokeCall {
+                request: service::RevokeRequest {
+                    targets: a.targets,
+                    filter: a.filter,
+                    local_only_reason: a.local_only.then(|| a.reason.unwrap_or_default()),
+                    dry_run: false,
+                },
+                yes: a.yes,
+                json: a.json,
+            };
+            // Checked before a database is opened: a refusal leaves nothing behind.
+            revoke::check_can_confirm(&call)?;
+            let client = make_client(&config, cli.embedded).await?;
+            return revoke::revoke(client.as_ref(), call).await;
+        }
+        Command::Purge(a) => {
+            let client = make_client(&config, cli.embedded).await?;
+            return revoke::purge(client.as_ref(), a.yes, a.json).await;
+        }
         Command::Keys(_) | Command::Demo(_) => {
             unreachable!("handled before the configuration was loaded")
         }
@@ -312,15 +333,20 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
         }
         _ => None,
     };
-    let client: Box<dyn Client> = if cli.embedded {
-        let svc = Service::open(&config, Clock::System).await?;
+    let client = make_client(&config, cli.embedded).await?;
+    perform(client.as_ref(), request, selection, json).await
+}
+
+/// The daemon's socket, or (`--embedded`) the service in this process.
+async fn make_client(config: &Config, embedded: bool) -> Result<Box<dyn Client>, Failure> {
+    Ok(if embedded {
+        let svc = Service::open(config, Clock::System).await?;
         // Embedded mode: the account holding the key and the database is the admin.
         let me = Actor::current_process(Interface::Cli, Role::Admin);
         Box::new(LocalClient::new(svc, me))
     } else {
         Box::new(SocketClient::new(config.daemon.socket.clone()).declaring(Interface::Cli))
-    };
-    perform(client.as_ref(), request, selection, json).await
+    })
 }
 
 /// The console, on the daemon's socket or (`--embedded`) in this process as admin.
@@ -495,6 +521,9 @@ async fn perform(
             Ok(exit::OK)
         }
         Request::Watch => unreachable!("watch is handled before a request is built"),
+        Request::Revoke { .. } | Request::Purge { .. } => {
+            unreachable!("revoke and purge are handled before a request is built")
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 use crate::config::SchedulerConfig;
 use crate::domain::Environment;
 use crate::identity::Actor;
-use crate::lifecycle::{Engine, RefreshOutcome};
+use crate::lifecycle::{Engine, RefreshOutcome, RevokeOutcome};
 use crate::store::Claimed;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::Serialize;
@@ -30,6 +30,9 @@ pub struct TickReport {
     pub needs_reconnect: usize,
     pub config_errors: usize,
     pub other: usize,
+    /// Unconfirmed revokes (`revoking`) retried in this pass, and how many Intuit confirmed.
+    pub revoke_retries: usize,
+    pub revoked: usize,
 }
 
 /// Spaces calls evenly: at most `per_second` starts per second.
@@ -144,6 +147,12 @@ impl Scheduler {
         // queued behind the limiter longer than that would find its lease run short.
         let slots = self.cfg.max_concurrency.min(batch_size as usize).max(1);
         let mut report = TickReport::default();
+        if let Err(e) = self.retry_revokes(&actor, stop, &mut report).await {
+            log_failure(
+                &e,
+                "retrying unconfirmed revokes failed; trying again next tick",
+            );
+        }
         let mut queue: VecDeque<Claimed> = VecDeque::new();
         let mut in_flight = JoinSet::new();
         let mut attempted: HashSet<i64> = HashSet::new();
@@ -221,6 +230,59 @@ impl Scheduler {
         }
     }
 
+    /// Retries the revokes Intuit has not confirmed yet whose backoff has passed. They are
+    /// claimed with the same lease as refreshes (never as refreshes: a `revoking` row is
+    /// not due for one), and go one at a time: revokes are rare.
+    async fn retry_revokes(
+        &self,
+        actor: &Actor,
+        stop: &watch::Receiver<bool>,
+        report: &mut TickReport,
+    ) -> anyhow::Result<()> {
+        let engine = &self.shared.engine;
+        let lease = ChronoDuration::from_std(engine.refresh_config().lease)?;
+        let envs = self.active_environments();
+        let now = engine.clock.now();
+        let limit = claim_batch(
+            self.cfg.max_concurrency,
+            self.cfg.rate_per_second,
+            engine.refresh_config().lease,
+        );
+        let claimed = engine
+            .store
+            .claim_revoking(engine.lease_owner(), now + lease, now, limit, &envs)
+            .await?;
+        for c in claimed {
+            let env = c.record.environment;
+            if *stop.borrow() || self.shared.is_paused(env) {
+                self.shared
+                    .give_back(&c, "scheduler stopped or environment paused")
+                    .await;
+                continue;
+            }
+            self.shared.limiters[&env].wait().await;
+            let id = c.record.id;
+            report.revoke_retries += 1;
+            match engine.revoke_claimed(c, actor).await {
+                Ok(RevokeOutcome::Revoked { .. }) => report.revoked += 1,
+                Ok(RevokeOutcome::ConfigError { detail, .. }) => {
+                    if !self.shared.is_paused(env) {
+                        self.shared.pause(env, &detail);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    log_failure(&e, "scheduled revoke retry failed");
+                    let later = engine.clock.now()
+                        + ChronoDuration::from_std(engine.refresh_config().backoff_base)
+                            .unwrap_or(ChronoDuration::seconds(30));
+                    let _ = engine.store.defer(id, engine.lease_owner(), later).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Runs until `stop` is raised: a pass every tick (or at once when nudged).
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let mut ticker = tokio::time::interval(self.cfg.tick);
@@ -234,7 +296,9 @@ impl Scheduler {
                 break;
             }
             match self.run_once(&stop).await {
-                Ok(r) if r.claimed > 0 => tracing::info!(?r, "scheduler pass"),
+                Ok(r) if r.claimed > 0 || r.revoke_retries > 0 => {
+                    tracing::info!(?r, "scheduler pass")
+                }
                 Ok(_) => {}
                 Err(e) => log_failure(&e, "scheduler pass failed; retrying next tick"),
             }

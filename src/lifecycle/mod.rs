@@ -5,12 +5,14 @@
 mod backoff;
 pub mod import;
 mod refresh;
+mod revoke;
 mod single_flight;
 mod verify;
 mod writer;
 
 pub use backoff::next_delay;
 pub use refresh::{outcome_name, RefreshOutcome, RefreshResult};
+pub use revoke::{RevokeMode, RevokeOutcome};
 // Status moved to `domain` (the store needs it too); kept here for the lifecycle's callers.
 pub use crate::domain::Status;
 pub use verify::{describe_refresh, VerifyOutcome};

@@ -5,8 +5,10 @@
 //! bad input) leaves the database as it was.
 
 pub mod client;
+pub mod filter;
 pub mod protocol;
 mod refusals;
+mod revocation;
 mod views;
 mod watch;
 
@@ -25,8 +27,9 @@ pub use crate::audit::{
 pub use crate::domain::{Environment, ErrorClass, LastRefresh, Status, SyncStatus};
 pub use crate::identity::{Actor, Interface, Permission, Role};
 pub use crate::lifecycle::import::{ImportReport, ImportedRow};
-pub use crate::lifecycle::{describe_refresh, RefreshOutcome, VerifyOutcome};
+pub use crate::lifecycle::{describe_refresh, RefreshOutcome, RevokeOutcome, VerifyOutcome};
 pub use crate::store::ConnectionFilter;
+pub use revocation::{PurgeReport, RevokeReport, RevokeRequest};
 
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::clock::Clock;
@@ -108,6 +111,8 @@ pub struct Service {
     /// How many connections one bulk call works on at once.
     parallelism: usize,
     refusals: Arc<refusals::Refusals>,
+    /// `[retention] revoked_days`: how long `purge` keeps a revoked connection.
+    revoked_days: u32,
 }
 
 impl Service {
@@ -143,6 +148,7 @@ impl Service {
             engine: Arc::new(Engine::new(config, store, vault, clock, clients, missing)),
             parallelism,
             refusals: Arc::default(),
+            revoked_days: config.retention.revoked_days,
         }
     }
 
@@ -469,6 +475,21 @@ impl Service {
             Request::Import { file, text, update } => {
                 json(self.import(caller, &text, &file, update).await?)
             }
+            Request::Revoke {
+                targets,
+                filter,
+                local_only_reason,
+                dry_run,
+            } => {
+                let req = RevokeRequest {
+                    targets,
+                    filter,
+                    local_only_reason,
+                    dry_run,
+                };
+                json(self.revoke(caller, &req).await?)
+            }
+            Request::Purge { dry_run } => json(self.purge(caller, dry_run).await?),
             Request::AuditTail { n } => json(self.audit_tail(caller, n).await?),
             Request::AuditPage {
                 before_seq,

@@ -37,6 +37,22 @@ pub enum Request {
         #[serde(default)]
         update: bool,
     },
+    /// Named targets or a filter (`where`, the console's language), exactly one.
+    Revoke {
+        #[serde(default)]
+        targets: Vec<String>,
+        #[serde(default, rename = "where")]
+        filter: Option<String>,
+        #[serde(default)]
+        local_only_reason: Option<String>,
+        #[serde(default)]
+        dry_run: bool,
+    },
+    /// Deletes connections revoked longer ago than `[retention] revoked_days`.
+    Purge {
+        #[serde(default)]
+        dry_run: bool,
+    },
     AuditTail {
         n: i64,
     },
@@ -92,6 +108,21 @@ impl std::fmt::Debug for Request {
                 .field("text", &format_args!("<{} bytes, redacted>", text.len()))
                 .field("update", update)
                 .finish(),
+            Request::Revoke {
+                targets,
+                filter,
+                local_only_reason,
+                dry_run,
+            } => f
+                .debug_struct("Revoke")
+                .field("targets", targets)
+                .field("where", filter)
+                .field("local_only_reason", local_only_reason)
+                .field("dry_run", dry_run)
+                .finish(),
+            Request::Purge { dry_run } => {
+                f.debug_struct("Purge").field("dry_run", dry_run).finish()
+            }
             Request::AuditTail { n } => f.debug_struct("AuditTail").field("n", n).finish(),
             Request::AuditPage {
                 before_seq,
@@ -126,6 +157,8 @@ impl Request {
             Request::Refresh { .. } => "refresh",
             Request::Verify { .. } => "verify",
             Request::Import { .. } => "import",
+            Request::Revoke { .. } => "revoke",
+            Request::Purge { .. } => "purge",
             Request::AuditTail { .. } => "audit tail",
             Request::AuditPage { .. } => "audit page",
             Request::Session { event } => event.action(),
@@ -276,6 +309,31 @@ mod tests {
             }
         );
         assert!(shown.contains("acme"), "{shown}");
+    }
+
+    #[test]
+    fn a_revoke_line_carries_its_filter_as_where_and_purge_defaults_to_acting() {
+        let (req, _) = decode_line(
+            br#"{"op":"revoke","where":"status:needs_reconnect idle>90d","dry_run":true}"#,
+        )
+        .unwrap();
+        let Request::Revoke {
+            targets,
+            filter,
+            local_only_reason,
+            dry_run,
+        } = &req
+        else {
+            panic!("{req:?}")
+        };
+        assert!(targets.is_empty() && local_only_reason.is_none() && *dry_run);
+        assert_eq!(filter.as_deref(), Some("status:needs_reconnect idle>90d"));
+        assert_eq!(req.verb(), "revoke");
+        let line = encode_line(&req, None).unwrap();
+        assert!(String::from_utf8_lossy(&line).contains(r#""where":"#));
+        let (req, _) = decode_line(br#"{"op":"purge"}"#).unwrap();
+        assert!(matches!(req, Request::Purge { dry_run: false }));
+        assert!(decode_line(br#"{"op":"purge","older_than":"1d"}"#).is_err());
     }
 
     #[test]

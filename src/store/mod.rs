@@ -6,6 +6,7 @@
 mod connections;
 mod health;
 mod migrate;
+mod revocation;
 mod rows;
 mod schedule;
 

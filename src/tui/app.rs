@@ -36,12 +36,20 @@ pub enum Overlay {
     },
     /// One audit event, from the audit view.
     AuditEvent,
+    /// A revoke waiting for the operator to type `expected` (the realm id of one
+    /// connection, or the count of several) on the prompt line.
+    Revoke {
+        ids: Vec<i64>,
+        expected: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PromptKind {
     Filter,
     Command,
+    /// The typed confirmation of a revoke.
+    Revoke,
 }
 
 #[derive(Debug, Clone)]
@@ -152,6 +160,8 @@ impl App {
             (Some(Overlay::Help), _) => View::Help,
             (Some(Overlay::Confirm { .. }), _) => View::Confirm,
             (Some(Overlay::AuditEvent), _) => View::Audit,
+            // Only with its prompt open, which is the Input view above.
+            (Some(Overlay::Revoke { .. }), _) => View::Confirm,
             (None, Screen::Connections) => View::Connections,
             (None, Screen::Detail(_)) => View::Detail,
             (None, Screen::Audit) => View::Audit,
@@ -417,17 +427,16 @@ pub(super) fn perform(app: &mut App, action: Action) -> Vec<Cmd> {
             };
             return act(app, action, ids);
         }
-        Action::Link | Action::Revoke => app.say(
+        Action::Revoke => {
+            let ids = match app.screen {
+                Screen::Detail(id) => vec![id],
+                _ => app.table.targets(),
+            };
+            ask_revoke(app, ids);
+        }
+        Action::Link => app.say(
             Tone::Info,
-            format!(
-                "{} is not available yet: it arrives with the {} work; nothing was sent",
-                action.name(),
-                if action == Action::Link {
-                    "reconnect-link"
-                } else {
-                    "revocation"
-                }
-            ),
+            "link is not available yet: it arrives with the reconnect-link work; nothing was sent",
         ),
         Action::Audit => {
             app.screen = Screen::Audit;
@@ -488,6 +497,10 @@ fn back(app: &mut App) {
         if p.kind == PromptKind::Filter {
             apply_filter(app, "");
         }
+        if p.kind == PromptKind::Revoke {
+            app.overlay = None;
+            app.say(Tone::Info, "revoke cancelled; nothing was sent");
+        }
         return;
     }
     if app.overlay.take().is_some() {
@@ -513,6 +526,7 @@ fn confirm(app: &mut App) -> Vec<Cmd> {
                 reload_audit(app)
             }
             PromptKind::Command => command::command(app, prompt.input.value()),
+            PromptKind::Revoke => typed_revoke(app, prompt.input.value()),
         };
     }
     match app.overlay.take() {
@@ -554,6 +568,49 @@ fn act(app: &mut App, action: Action, ids: Vec<i64>) -> Vec<Cmd> {
     }
 }
 
+/// Revoke asks, whatever the count, for typed words: the realm id of one connection or the
+/// count of several, so that a reflex key cannot end a customer's grant.
+fn ask_revoke(app: &mut App, ids: Vec<i64>) {
+    let expected = match ids.as_slice() {
+        [] => {
+            app.say(Tone::Warn, "nothing to revoke: no row selected");
+            return;
+        }
+        [one] => match app.table.get(*one) {
+            Some(c) => c.realm_id.clone(),
+            None => return,
+        },
+        many => many.len().to_string(),
+    };
+    app.overlay = Some(Overlay::Revoke { ids, expected });
+    app.prompt = Some(Prompt {
+        kind: PromptKind::Revoke,
+        input: Input::default(),
+    });
+}
+
+fn typed_revoke(app: &mut App, typed: &str) -> Vec<Cmd> {
+    let Some(Overlay::Revoke { ids, expected }) = app.overlay.take() else {
+        return Vec::new();
+    };
+    if typed.trim() != expected {
+        app.say(
+            Tone::Error,
+            format!(
+                "typed {:?}, not {}: nothing was revoked",
+                typed.trim(),
+                if ids.len() == 1 {
+                    "the realm id"
+                } else {
+                    "the count"
+                }
+            ),
+        );
+        return Vec::new();
+    }
+    start(app, Action::Revoke, ids)
+}
+
 fn start(app: &mut App, action: Action, ids: Vec<i64>) -> Vec<Cmd> {
     let request = app.next_request;
     app.next_request += 1;
@@ -569,17 +626,17 @@ fn start(app: &mut App, action: Action, ids: Vec<i64>) -> Vec<Cmd> {
             .map_or_else(|| format!("connection {one}"), |c| c.tenant.clone()),
         many => format!("{} connections", many.len()),
     };
-    let verb = if action == Action::Refresh {
-        "refreshing"
-    } else {
-        "verifying"
+    let verb = match action {
+        Action::Refresh => "refreshing",
+        Action::Revoke => "revoking",
+        _ => "verifying",
     };
     app.say(Tone::Info, format!("{verb} {what}…"));
     app.table.clear_marks();
-    vec![if action == Action::Refresh {
-        Cmd::Refresh { request, ids }
-    } else {
-        Cmd::Verify { request, ids }
+    vec![match action {
+        Action::Refresh => Cmd::Refresh { request, ids },
+        Action::Revoke => Cmd::Revoke { request, ids },
+        _ => Cmd::Verify { request, ids },
     }]
 }
 

@@ -4,8 +4,8 @@
 //! other.
 
 use crate::service::{
-    AuditQuery, AuditRecord, ConnectionDetail, ConnectionView, Environment, RefreshReport, Role,
-    VerifyReport,
+    AuditQuery, AuditRecord, ConnectionDetail, ConnectionView, Environment, RefreshReport,
+    RevokeReport, Role, VerifyReport,
 };
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyEvent, MouseEvent};
@@ -72,6 +72,7 @@ pub enum Msg {
 pub enum Done {
     Refreshed(Vec<RefreshReport>),
     Verified(Vec<VerifyReport>),
+    Revoked(Vec<RevokeReport>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +84,11 @@ pub enum Cmd {
         ids: Vec<i64>,
     },
     Verify {
+        request: RequestId,
+        ids: Vec<i64>,
+    },
+    /// Only ever sent after the operator typed the realm id or the count.
+    Revoke {
         request: RequestId,
         ids: Vec<i64>,
     },

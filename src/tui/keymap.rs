@@ -28,7 +28,7 @@ pub enum Action {
     Verify,
     /// Send a reconnect link; arrives with the reconnect-link issue.
     Link,
-    /// Revoke behind a typed confirmation; arrives with the revocation issue.
+    /// Revoke at Intuit behind a typed confirmation (the realm id, or the count).
     Revoke,
     Audit,
     Help,
@@ -115,7 +115,7 @@ impl Action {
             Action::Refresh => "refresh the marked rows, or the selected one",
             Action::Verify => "verify the marked rows, or the selected one",
             Action::Link => "send a reconnect link (coming with reconnect links)",
-            Action::Revoke => "revoke (coming with revocation)",
+            Action::Revoke => "revoke at Intuit, after typing the realm id or the count",
             Action::Audit => "open the audit log",
             Action::Help => "show or hide this help",
             Action::Command => "command line (:refresh, :verify, :filter, :sort, :q)",
@@ -166,14 +166,13 @@ impl Action {
         }
     }
 
-    /// Movement keys are known to everyone; reconnect links and revocation have their
-    /// keys reserved but are not built yet, so the footer does not offer what would only
-    /// say "not yet" (the help lists them as coming).
+    /// Movement keys are known to everyone; reconnect links have their key reserved but
+    /// are not built yet, so the footer does not offer what would only say "not yet" (the
+    /// help lists them as coming).
     fn in_footer(self) -> bool {
         !matches!(
             self,
             Action::Link
-                | Action::Revoke
                 | Action::Up
                 | Action::Down
                 | Action::PageUp
@@ -503,10 +502,14 @@ mod tests {
         assert!(support.contains(&"refresh") && !support.contains(&"revoke"));
         assert!(shown(Role::Admin).contains(&"verify"));
         // Reserved but not built yet: in the help, not offered in the footer.
-        assert!(!shown(Role::Admin).contains(&"link") && !shown(Role::Admin).contains(&"revoke"));
+        assert!(!shown(Role::Admin).contains(&"link"));
         let help = m.help(View::Connections, Role::Admin, false);
-        assert!(help.iter().any(|h| h.action == Action::Revoke));
-        assert!(Action::Revoke.describe().contains("coming with revocation"));
+        assert!(help.iter().any(|h| h.action == Action::Link));
+        assert!(Action::Link
+            .describe()
+            .contains("coming with reconnect links"));
+        // Revocation is built: offered to admins, not to support.
+        assert!(shown(Role::Admin).contains(&"revoke"));
         assert!(!shown(Role::Admin).contains(&"hour later"));
         assert!(m
             .footer(View::Connections, Role::Admin, true)

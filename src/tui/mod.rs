@@ -12,7 +12,8 @@
 pub mod app;
 pub mod audit_log;
 pub mod event;
-pub mod filter;
+/// The filter language lives with the service (`revoke --where` selects with it too).
+pub use crate::service::filter;
 pub mod key;
 pub mod keymap;
 mod runtime;
@@ -23,7 +24,7 @@ pub mod urgency;
 pub mod views;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 
 pub use terminal::is_interactive;
 

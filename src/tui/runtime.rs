@@ -5,7 +5,9 @@
 //! at most one frame. Nothing changes and nothing is drawn between ticks when no message
 //! arrives, so an idle console costs one frame a second.
 
-use crate::service::{Client, ClientError, Role, Selection, SessionEvent, WatchEvent};
+use crate::service::{
+    Client, ClientError, RevokeRequest, Role, Selection, SessionEvent, WatchEvent,
+};
 use crate::tui::app::{self, App};
 use crate::tui::event::{Cmd, Done, Msg, Session};
 use crate::tui::keymap::{refusal, Action, Keymap};
@@ -248,6 +250,20 @@ impl Runner {
                         .await
                         .map(Done::Verified)
                         .map_err(|e| explain(&e, "verify"));
+                    let _ = tx.send(Msg::Reply { request, result });
+                });
+            }
+            Cmd::Revoke { request, ids } => {
+                let targets = ids.iter().filter_map(|&id| selector(app, id)).collect();
+                tokio::spawn(async move {
+                    let result = client
+                        .revoke(RevokeRequest {
+                            targets,
+                            ..RevokeRequest::default()
+                        })
+                        .await
+                        .map(Done::Revoked)
+                        .map_err(|e| explain(&e, "revoke"));
                     let _ = tx.send(Msg::Reply { request, result });
                 });
             }

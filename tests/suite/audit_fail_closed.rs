@@ -7,7 +7,7 @@ use common::World;
 use qbo_console::sim::SimOptions;
 
 /// Makes every insert into the audit table fail, as a full disk or a broken table would.
-async fn break_audit_writes(w: &World) {
+pub(crate) async fn break_audit_writes(w: &World) {
     if common::postgres_base_url().is_some() {
         w.exec_sql(&[
             "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS \
@@ -25,7 +25,7 @@ async fn break_audit_writes(w: &World) {
     }
 }
 
-async fn repair_audit_writes(w: &World) {
+pub(crate) async fn repair_audit_writes(w: &World) {
     w.exec_sql(&[if common::postgres_base_url().is_some() {
         "DROP TRIGGER refuse_audit ON audit_events"
     } else {

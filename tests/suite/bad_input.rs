@@ -332,6 +332,7 @@ fn the_example_config_is_valid_and_documents_every_section() {
         "[daemon]",
         "[roles]",
         "[log]",
+        "[retention]",
     ] {
         assert!(
             text.contains(section),

@@ -539,3 +539,64 @@ async fn without_a_terminal_bare_qbo_console_prints_its_help_and_tui_says_what_t
     let err = common::stderr(&out);
     assert!(err.contains("[tui.keys] \"ctl-r\": not a key"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_revokes_with_r_and_the_typed_realm_id_and_the_cli_asks_for_the_count_on_a_terminal(
+) {
+    let (w, d) = world("rvk", "admin").await;
+    let realm = |tenant: &str, rows: &[serde_json::Value]| -> String {
+        rows.iter()
+            .find(|c| c["tenant"] == tenant)
+            .and_then(|c| c["realm_id"].as_str())
+            .expect("tenant listed")
+            .to_string()
+    };
+    let rows = w.connections_json().await;
+    let realm_1 = realm("rvk-1", &rows);
+    let t = console(&w, 120, 40);
+    t.wait_for("the imported tenants", |s| row(s, "rvk-2").is_some())
+        .await;
+    t.keys(&["/"]);
+    t.type_text("rvk-1");
+    t.wait_for("one row", |s| row(s, "rvk-0").is_none()).await;
+    t.keys(&["Enter"]);
+
+    // R asks for the realm id; nothing reaches Intuit before it is typed.
+    t.keys(&["R"]);
+    t.wait_for("the typed confirmation", |s| {
+        s.contains("Revoke 1 connection at Intuit?") && s.contains(&realm_1)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.sim.stats().revocations, 0);
+    t.type_text(&realm_1);
+    t.keys(&["Enter"]);
+    t.wait_for("the outcome", |s| s.contains("rvk-1: revoke ok"))
+        .await;
+    t.wait_for("the row shows revoked", |s| {
+        row(s, "rvk-1").is_some_and(|r| r.contains("revoked"))
+    })
+    .await;
+    assert_eq!(w.sim.stats().revoked_grants, 1);
+    t.keys(&["q"]);
+    t.wait_for("the shell", |s| s.contains("CONSOLE-EXITED"))
+        .await;
+
+    // The CLI on a terminal asks for the count of several, through the daemon.
+    let cmd = format!(
+        "{} --config {} revoke rvk-0 rvk-2; echo EXIT=$?; sleep 60",
+        env!("CARGO_BIN_EXE_qbo-console"),
+        w.config.display()
+    );
+    let cli = Tmux::start(&cmd, 120, 20);
+    cli.wait_for("the question", |s| {
+        s.contains("type the number of connections")
+    })
+    .await;
+    assert_eq!(w.sim.stats().revocations, 1);
+    cli.type_text("2");
+    cli.keys(&["Enter"]);
+    cli.wait_for("the end", |s| s.contains("EXIT=0")).await;
+    assert_eq!(w.sim.stats().revoked_grants, 3);
+    d.stop(&w).await;
+}

@@ -24,6 +24,7 @@ mod hardening_text;
 mod intuit_client;
 mod intuit_oauth_client;
 mod refresh_rotation;
+mod revoke;
 mod scale_out;
 mod sim_binary;
 mod sim_protocol;

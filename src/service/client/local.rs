@@ -3,8 +3,8 @@
 use super::{Client, ClientError, ClientFuture, WatchStream};
 use crate::service::{
     Actor, AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail,
-    ConnectionFilter, ConnectionView, ImportReport, RefreshReport, Selection, Service,
-    SessionEvent, VerifyReport,
+    ConnectionFilter, ConnectionView, ImportReport, PurgeReport, RefreshReport, RevokeReport,
+    RevokeRequest, Selection, Service, SessionEvent, VerifyReport,
 };
 use futures_util::stream::{self, StreamExt};
 
@@ -54,6 +54,14 @@ impl Client for LocalClient {
 
     fn import(&self, file: String, text: String, update: bool) -> ClientFuture<'_, ImportReport> {
         as_caller!(self, |c| self.service.import(c, &text, &file, update))
+    }
+
+    fn revoke(&self, request: RevokeRequest) -> ClientFuture<'_, Vec<RevokeReport>> {
+        as_caller!(self, |c| self.service.revoke(c, &request))
+    }
+
+    fn purge(&self, dry_run: bool) -> ClientFuture<'_, PurgeReport> {
+        as_caller!(self, |c| self.service.purge(c, dry_run))
     }
 
     fn audit_tail(&self, n: i64) -> ClientFuture<'_, Vec<AuditRecord>> {

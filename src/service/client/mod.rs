@@ -11,8 +11,8 @@ pub use socket::SocketClient;
 
 use super::{
     Actor, AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail,
-    ConnectionFilter, ConnectionView, ImportReport, RefreshReport, Role, Selection, ServiceError,
-    SessionEvent, VerifyReport, WatchEvent,
+    ConnectionFilter, ConnectionView, ImportReport, PurgeReport, RefreshReport, RevokeReport,
+    RevokeRequest, Role, Selection, ServiceError, SessionEvent, VerifyReport, WatchEvent,
 };
 use futures_util::stream::BoxStream;
 use std::future::Future;
@@ -88,6 +88,10 @@ pub trait Client: Send + Sync {
     fn show(&self, target: String) -> ClientFuture<'_, ConnectionDetail>;
     fn refresh(&self, selection: Selection) -> ClientFuture<'_, Vec<RefreshReport>>;
     fn verify(&self, targets: Vec<String>) -> ClientFuture<'_, Vec<VerifyReport>>;
+    /// Revokes at Intuit (or locally), or in a dry run names what would be revoked.
+    fn revoke(&self, request: RevokeRequest) -> ClientFuture<'_, Vec<RevokeReport>>;
+    /// Deletes long-revoked connections, or in a dry run names them.
+    fn purge(&self, dry_run: bool) -> ClientFuture<'_, PurgeReport>;
     /// `file` names the import in errors and the audit log; `text` is its content.
     fn import(&self, file: String, text: String, update: bool) -> ClientFuture<'_, ImportReport>;
     fn audit_tail(&self, n: i64) -> ClientFuture<'_, Vec<AuditRecord>>;

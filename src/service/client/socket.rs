@@ -6,8 +6,8 @@ use super::{Client, ClientError, ClientFuture, ClientResult, WatchStream};
 use crate::service::protocol::{self, Denial, ErrorKind};
 use crate::service::{
     Actor, AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail,
-    ConnectionFilter, ConnectionView, ImportReport, Interface, RefreshReport, Request, Selection,
-    SessionEvent, VerifyReport, WatchEvent,
+    ConnectionFilter, ConnectionView, ImportReport, Interface, PurgeReport, RefreshReport, Request,
+    RevokeReport, RevokeRequest, Selection, SessionEvent, VerifyReport, WatchEvent,
 };
 use futures_util::stream::{self, StreamExt};
 use serde::de::DeserializeOwned;
@@ -226,6 +226,19 @@ impl Client for SocketClient {
 
     fn import(&self, file: String, text: String, update: bool) -> ClientFuture<'_, ImportReport> {
         Box::pin(self.call(Request::Import { file, text, update }))
+    }
+
+    fn revoke(&self, r: RevokeRequest) -> ClientFuture<'_, Vec<RevokeReport>> {
+        Box::pin(self.call(Request::Revoke {
+            targets: r.targets,
+            filter: r.filter,
+            local_only_reason: r.local_only_reason,
+            dry_run: r.dry_run,
+        }))
+    }
+
+    fn purge(&self, dry_run: bool) -> ClientFuture<'_, PurgeReport> {
+        Box::pin(self.call(Request::Purge { dry_run }))
     }
 
     fn audit_tail(&self, n: i64) -> ClientFuture<'_, Vec<AuditRecord>> {

@@ -1,7 +1,7 @@
 //! What a finished action says on the message line.
 
 use super::Tone;
-use crate::service::{RefreshOutcome, VerifyOutcome};
+use crate::service::{RefreshOutcome, RevokeOutcome, VerifyOutcome};
 use crate::tui::event::Done;
 
 /// One line for a finished action: a single connection's outcome, or the tally of a bulk
@@ -33,6 +33,16 @@ pub(super) fn summarize(done: &Done) -> (Tone, String) {
                 .map(|r| {
                     let skipped = matches!(r.outcome, VerifyOutcome::Skipped { .. });
                     (r.target.tenant.clone(), verify_failure(&r.outcome), skipped)
+                })
+                .collect(),
+        ),
+        Done::Revoked(reports) => (
+            "revoke",
+            reports
+                .iter()
+                .map(|r| {
+                    let skipped = matches!(r.outcome, RevokeOutcome::Skipped { .. });
+                    (r.target.tenant.clone(), revoke_failure(&r.outcome), skipped)
                 })
                 .collect(),
         ),
@@ -101,6 +111,29 @@ fn refresh_failure(o: &RefreshOutcome) -> Option<String> {
         RefreshOutcome::Skipped { reason } => format!("skipped: {reason}"),
         RefreshOutcome::Busy { holder } => format!("busy: held by {holder}; try again"),
         RefreshOutcome::Error { detail } => format!("error: {detail}; nothing was stored"),
+    })
+}
+
+fn revoke_failure(o: &RevokeOutcome) -> Option<String> {
+    Some(match o {
+        RevokeOutcome::Revoked { .. }
+        | RevokeOutcome::RevokedLocally { .. }
+        | RevokeOutcome::WouldRevoke { .. } => return None,
+        RevokeOutcome::Revoking {
+            error_class,
+            detail,
+            intuit_tid,
+            ..
+        } => with_tid(
+            format!("{error_class}: {detail}; shows revoking, tokens kept, the daemon retries"),
+            intuit_tid,
+        ),
+        RevokeOutcome::ConfigError { detail, intuit_tid } => {
+            with_tid(format!("configuration: {detail}"), intuit_tid)
+        }
+        RevokeOutcome::Skipped { reason } => format!("skipped: {reason}"),
+        RevokeOutcome::Busy { holder } => format!("busy: held by {holder}; try again"),
+        RevokeOutcome::Error { detail } => format!("error: {detail}; nothing was stored"),
     })
 }
 

@@ -543,3 +543,61 @@ fn a_bulk_tally_counts_the_skipped_apart_from_the_failed() {
     assert_eq!(text, "refresh of 2: 1 ok, 1 skipped (nothing to refresh)");
     assert!(matches!(tone, Tone::Ok));
 }
+
+#[test]
+fn an_admin_revokes_only_after_typing_the_realm_id_of_the_selected_row() {
+    let mut a = app(Role::Admin);
+    let row = a.table.selected().unwrap().clone();
+    assert!(
+        ch(&mut a, 'R').is_empty(),
+        "nothing is sent before the typing"
+    );
+    assert_eq!(
+        a.overlay,
+        Some(Overlay::Revoke {
+            ids: vec![row.id],
+            expected: row.realm_id.clone()
+        })
+    );
+    assert_eq!(a.view(), View::Input);
+    // A reflex `y` and Enter revoke nothing.
+    typed(&mut a, "y");
+    assert!(key(&mut a, KeyCode::Enter).is_empty());
+    assert_eq!(a.overlay, None);
+    let m = a.message.clone().unwrap();
+    assert_eq!(m.tone, Tone::Error);
+    assert!(m.text.contains("nothing was revoked"), "{}", m.text);
+    // Esc cancels.
+    ch(&mut a, 'R');
+    assert!(key(&mut a, KeyCode::Esc).is_empty());
+    assert_eq!((a.overlay.clone(), a.prompt.is_none()), (None, true));
+    // The realm id, typed, sends the revoke for that row, in the background.
+    ch(&mut a, 'R');
+    typed(&mut a, &row.realm_id);
+    let cmds = key(&mut a, KeyCode::Enter);
+    let [Cmd::Revoke { request, ids }] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(ids, &vec![row.id]);
+    assert_eq!(a.running[0].request, *request);
+    assert_eq!(a.running[0].action, Action::Revoke);
+}
+
+#[test]
+fn revoking_marked_rows_asks_for_their_count_and_support_may_not_revoke() {
+    let mut a = app(Role::Admin);
+    ch(&mut a, ' ');
+    ch(&mut a, ' ');
+    ch(&mut a, 'R');
+    typed(&mut a, "2");
+    let cmds = key(&mut a, KeyCode::Enter);
+    let [Cmd::Revoke { ids, .. }] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(ids.len(), 2);
+
+    let mut s = app(Role::Support);
+    assert!(ch(&mut s, 'R').is_empty());
+    assert_eq!((s.overlay.clone(), s.prompt.is_none()), (None, true));
+    assert!(s.message.unwrap().text.contains("needs role admin"));
+}

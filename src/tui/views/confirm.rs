@@ -64,3 +64,67 @@ fn capitalized(s: &str) -> String {
         None => String::new(),
     }
 }
+
+/// The revoke question: which connections, and the words to type (the realm id of one,
+/// the count of several) on the prompt line below.
+pub fn draw_typed(
+    app: &App,
+    theme: &Theme,
+    ids: &[i64],
+    expected: &str,
+    frame: &mut Frame,
+    area: Rect,
+) {
+    let mut text = vec![
+        Line::styled(
+            format!(
+                "Revoke {} at Intuit?",
+                match ids {
+                    [_] => "1 connection".to_string(),
+                    many => format!("{} connections", many.len()),
+                }
+            ),
+            theme.style(Meaning::Title),
+        ),
+        Line::raw("Intuit ends the grant; the local tokens are destroyed."),
+        Line::raw(""),
+    ];
+    for id in ids.iter().take(LISTED) {
+        let name = app.table.get(*id).map_or_else(
+            || format!("connection {id}"),
+            |c| {
+                format!(
+                    "{} ({}:{})",
+                    safe(&c.tenant),
+                    c.environment,
+                    safe(&c.realm_id)
+                )
+            },
+        );
+        text.push(Line::raw(format!("  {name}")));
+    }
+    if ids.len() > LISTED {
+        text.push(Line::styled(
+            format!("  … and {} more", ids.len() - LISTED),
+            theme.style(Meaning::Muted),
+        ));
+    }
+    text.push(Line::raw(""));
+    let what = if ids.len() == 1 {
+        "the realm id"
+    } else {
+        "the count"
+    };
+    text.push(Line::from(vec![
+        Span::raw(format!("Type {what} ")),
+        Span::styled(safe(expected), theme.style(Meaning::Key)),
+        Span::raw(" below."),
+    ]));
+    text.push(Line::raw("Enter revokes; Esc cancels."));
+    let height = text.len() as u16 + 2;
+    let r = popup(frame, area, 64, height);
+    frame.render_widget(
+        Paragraph::new(text).block(Block::default().borders(Borders::ALL).title(" revoke ")),
+        r,
+    );
+}

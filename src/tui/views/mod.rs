@@ -123,6 +123,9 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, frame: &mut Frame, are
             confirm::draw(app, theme, *action, ids, frame, a.body)
         }
         Some(Overlay::AuditEvent) => audit::draw_event(app, theme, frame, a.body),
+        Some(Overlay::Revoke { ids, expected }) => {
+            confirm::draw_typed(app, theme, ids, expected, frame, a.body)
+        }
         None => {}
     }
 }
@@ -299,6 +302,7 @@ fn status_line(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         let sigil = match p.kind {
             PromptKind::Filter => "/",
             PromptKind::Command => ":",
+            PromptKind::Revoke => ">",
         };
         let width = area.width.saturating_sub(1) as usize;
         let scroll = p.input.visual_scroll(width);

@@ -305,3 +305,15 @@ fn a_bad_filter_term_is_explained_in_full_at_80_columns() {
         "{frame}"
     );
 }
+
+#[test]
+fn a_revoke_asks_the_operator_to_type_the_realm_id() {
+    let mut a = app(Role::Admin, 100, 24);
+    press(&mut a, KeyCode::Char('R'));
+    typed(&mut a, "9130");
+    let frame = render(&a);
+    insta::assert_snapshot!("revoke_typed_confirmation", frame);
+    assert!(frame.contains("Revoke 1 connection at Intuit?"), "{frame}");
+    assert!(frame.contains("Type the realm id"), "{frame}");
+    assert!(frame.contains(">9130"), "{frame}");
+}
