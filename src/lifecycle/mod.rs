@@ -4,12 +4,14 @@
 
 mod backoff;
 pub mod import;
+mod keys;
 mod refresh;
 mod single_flight;
 mod verify;
 mod writer;
 
 pub use backoff::next_delay;
+pub use keys::{KeyStatus, KeyUse, RotationFailure, RotationReport};
 pub use refresh::{outcome_name, RefreshOutcome, RefreshResult};
 // Status moved to `domain` (the store needs it too); kept here for the lifecycle's callers.
 pub use crate::domain::Status;

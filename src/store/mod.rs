@@ -5,11 +5,13 @@
 
 mod connections;
 mod health;
+mod keys;
 mod migrate;
 mod rows;
 mod schedule;
 
 pub use health::{CauseLabel, WriteCause, WriteHealth};
+pub use keys::SealedUnder;
 pub use rows::{ConnectionFilter, ConnectionRecord, NewConnection, SealedTokens, TokenUpdate};
 pub use schedule::Claimed;
 

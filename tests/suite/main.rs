@@ -22,6 +22,7 @@ mod hardening_storage;
 mod hardening_text;
 mod intuit_client;
 mod intuit_oauth_client;
+mod keys_rotate;
 mod refresh_rotation;
 mod scale_out;
 mod sim_binary;
