@@ -387,7 +387,10 @@ pub fn legacy_fingerprint_key(token_key: &Zeroizing<[u8; 32]>) -> Zeroizing<[u8;
 }
 
 /// Reads a key file as `[vault]` would (mode checked), for `keys` verbs that take one.
-pub fn read_key_file(path: &std::path::Path, what: &str) -> Result<Zeroizing<[u8; 32]>, ConfigError> {
+pub fn read_key_file(
+    path: &std::path::Path,
+    what: &str,
+) -> Result<Zeroizing<[u8; 32]>, ConfigError> {
     let src = SecretSource::File(path.to_path_buf());
     let text = src.read(what)?;
     decode_key(&text).map_err(|m| ConfigError(format!("{what} ({}): {m}", path.display())))

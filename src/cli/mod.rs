@@ -615,7 +615,8 @@ fn keys_generate(
     let key = match fingerprint_from {
         None => crate::vault::generate_key(),
         Some(token_key) => {
-            let token_key = crate::vault::read_key_file(token_key, "keys generate --fingerprint-from")?;
+            let token_key =
+                crate::vault::read_key_file(token_key, "keys generate --fingerprint-from")?;
             crate::vault::encode_key(&crate::vault::legacy_fingerprint_key(&token_key))
         }
     };

@@ -157,14 +157,18 @@ impl Engine {
             let mut busy = Vec::new();
             for id in todo {
                 let now = self.clock.now();
-                if !self.store.try_lease(id, ROTATION_OWNER, now, now + lease).await? {
+                if !self
+                    .store
+                    .try_lease(id, ROTATION_OWNER, now, now + lease)
+                    .await?
+                {
                     busy.push(id);
                     continue;
                 }
                 match self.reseal_leased(id).await {
                     Ok(Resealed::Written) => {
                         report.resealed += 1;
-                        if report.resealed % PROGRESS_EVERY == 0 {
+                        if report.resealed.is_multiple_of(PROGRESS_EVERY) {
                             let mut ev = AuditEvent::new(
                                 self.clock.now(),
                                 actor,

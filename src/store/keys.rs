@@ -43,8 +43,7 @@ impl Store {
     /// `key_id` still has to do. Each value records its key, so this is also where an
     /// interrupted rotation resumes.
     pub async fn connections_not_under(&self, key_id: &[u8]) -> anyhow::Result<Vec<i64>> {
-        let sql =
-            format!("SELECT DISTINCT id FROM ({SEALED_UNDER}) s WHERE k <> $1 ORDER BY id");
+        let sql = format!("SELECT DISTINCT id FROM ({SEALED_UNDER}) s WHERE k <> $1 ORDER BY id");
         Ok(dispatch!(self, p => sqlx::query_scalar(&sql).bind(key_id).fetch_all(p).await)?)
     }
 

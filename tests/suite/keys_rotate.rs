@@ -79,7 +79,9 @@ fn assert_fingerprints_chain(events: &[serde_json::Value]) -> usize {
                 last.insert(id, fp.to_string());
             }
         } else if ev["action"] == "refresh" && ev["outcome"] == "ok" {
-            let used = fps.get("refresh_used").expect("a refresh names the token it spent");
+            let used = fps
+                .get("refresh_used")
+                .expect("a refresh names the token it spent");
             assert_eq!(
                 Some(&used.to_string()),
                 last.get(&id),
@@ -244,7 +246,10 @@ async fn rotation_beside_a_refreshing_daemon_moves_every_value_to_the_new_key_an
     // The same token kept its fingerprint across the key change, for every connection.
     let events = w.audit_events(100_000).await;
     let checked = assert_fingerprints_chain(&events);
-    assert!(checked >= TENANTS * 2, "only {checked} refreshes were checked");
+    assert!(
+        checked >= TENANTS * 2,
+        "only {checked} refreshes were checked"
+    );
     let actions: Vec<String> = events
         .iter()
         .filter(|e| e["action"] == "key rotation")
@@ -276,7 +281,11 @@ async fn rotation_refuses_a_key_that_is_not_key_file_or_an_install_without_a_fin
         err.contains("is not [vault] key_file") && err.contains("old_key_files"),
         "{err}"
     );
-    assert_eq!(w.snapshot().await, before, "a refused rotation wrote something");
+    assert_eq!(
+        w.snapshot().await,
+        before,
+        "a refused rotation wrote something"
+    );
 
     // An install from before the fingerprint key: rotating would change every fingerprint.
     let d = w.dir.path().display().to_string();
@@ -321,7 +330,9 @@ async fn a_fingerprint_key_made_from_the_old_token_key_keeps_existing_fingerprin
     .await;
     w.edit_config(
         &format!("key_file = \"{d}/token.key\""),
-        &format!("key_file = \"{d}/token.key\"\nfingerprint_key_file = \"{d}/derived-fingerprint.key\""),
+        &format!(
+            "key_file = \"{d}/token.key\"\nfingerprint_key_file = \"{d}/derived-fingerprint.key\""
+        ),
     );
     w.ok(&["refresh", "--all"]).await;
     let status = key_status(&w).await;
