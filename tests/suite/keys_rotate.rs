@@ -339,3 +339,47 @@ async fn a_fingerprint_key_made_from_the_old_token_key_keeps_existing_fingerprin
     assert_eq!(status["fingerprint_key"], "configured");
     assert_eq!(assert_fingerprints_chain(&w.audit_events(1000).await), 1);
 }
+
+/// `keys status` through the daemon: an auditor reads the posture (recorded as a read),
+/// a viewer is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_status_answers_an_auditor_through_the_daemon_and_refuses_a_viewer() {
+    let w = World::start(SimOptions::default()).await;
+    w.seed(3, "posture").await;
+    let me = qbo_console::identity::Actor::current_process(
+        qbo_console::identity::Interface::Cli,
+        qbo_console::identity::Role::Admin,
+    )
+    .account;
+    w.append_config(&format!("[roles]\nauditor = [\"{me}\"]\n"));
+    let d = w.start_daemon(&[]).await;
+    let out = w.via_daemon(&["keys", "status", "--json"]).await;
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let s: serde_json::Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    assert_eq!(s["rotation_complete"], true);
+    assert_eq!(s["keys"][0]["role"], "current");
+    assert_eq!(s["keys"][0]["connections"], 3);
+    // Access and refresh token of each: nothing has been rotated yet.
+    assert_eq!(s["keys"][0]["values"], 6);
+    assert_eq!(s["fingerprint_key"], "configured");
+    let text = w.via_daemon(&["keys", "status"]).await;
+    assert!(
+        common::stdout(&text).contains("rotation complete"),
+        "{}",
+        common::stdout(&text)
+    );
+    d.stop(&w).await;
+    let reads = w
+        .audit_events(50)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "keys status" && e["role"] == "auditor")
+        .count();
+    assert_eq!(reads, 2, "each keys status is recorded as a read");
+
+    w.append_config(&format!("[roles]\nviewer = [\"{me}\"]\n"));
+    let d = w.start_daemon(&[]).await;
+    let out = w.via_daemon(&["keys", "status"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", common::stderr(&out));
+    d.stop(&w).await;
+}
