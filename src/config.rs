@@ -147,6 +147,10 @@ pub struct VaultConfig {
     pub key: SecretSource,
     /// Older keys still accepted for opening, so keys can rotate without a flag day.
     pub old_keys: Vec<SecretSource>,
+    /// The key token fingerprints are made with: never rotated with the token key, so a
+    /// token keeps its fingerprint forever. Absent on installs from before it existed (the
+    /// vault then derives one from the token key, and `keys rotate` refuses).
+    pub fingerprint_key: Option<SecretSource>,
 }
 
 #[derive(Debug, Clone)]
@@ -532,6 +536,8 @@ struct RawVault {
     old_key_files: Vec<PathBuf>,
     #[serde(default)]
     old_key_envs: Vec<String>,
+    fingerprint_key_file: Option<PathBuf>,
+    fingerprint_key_env: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -641,7 +647,20 @@ impl Config {
                     .map(SecretSource::File)
                     .collect();
                 old_keys.extend(v.old_key_envs.into_iter().map(SecretSource::Env));
-                Some(VaultConfig { key, old_keys })
+                let fingerprint_key = match (v.fingerprint_key_file, v.fingerprint_key_env) {
+                    (None, None) => None,
+                    (f, e) => Some(SecretSource::from_pair(
+                        f,
+                        e,
+                        "[vault] fingerprint_key",
+                        &source,
+                    )?),
+                };
+                Some(VaultConfig {
+                    key,
+                    old_keys,
+                    fingerprint_key,
+                })
             }
             None => None,
         };

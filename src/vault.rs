@@ -128,11 +128,24 @@ struct Key {
     cipher: Aes256Gcm,
 }
 
+/// Where the fingerprint key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FingerprintKeySource {
+    /// `[vault] fingerprint_key_file` / `_env`: kept across token key rotations.
+    Configured,
+    /// Derived from the token key (installs from before the fingerprint key existed): it
+    /// would change with the token key, so `keys rotate` refuses until one is configured.
+    DerivedFromTokenKey,
+}
+
 /// The open vault: current key, older keys for opening, and the fingerprint key.
 pub struct Vault {
     current: Key,
     old: Vec<Key>,
     fingerprint_key: Zeroizing<[u8; 32]>,
+    fingerprint_key_id: [u8; KEY_ID_LEN],
+    fingerprint_source: FingerprintKeySource,
 }
 
 impl fmt::Debug for Vault {
@@ -140,6 +153,7 @@ impl fmt::Debug for Vault {
         f.debug_struct("Vault")
             .field("current_key_id", &self.current_key_id())
             .field("old_keys", &self.old.len())
+            .field("fingerprint_key_id", &self.fingerprint_key_id())
             .finish()
     }
 }
@@ -162,27 +176,79 @@ impl Vault {
                 &format!("[vault] old key #{}", i + 1),
             )?));
         }
-        Ok(Vault::from_keys(&current, old))
+        let fingerprint = match &cfg.fingerprint_key {
+            Some(src) => Some(load(src, "[vault] fingerprint key")?),
+            None => None,
+        };
+        Ok(Vault::from_keys(&current, old, fingerprint))
     }
 
-    /// A vault from raw key bytes (tests, benchmarks).
+    /// A vault from raw key bytes (tests, benchmarks), with a fingerprint key of its own.
     pub fn from_key_bytes(key: &[u8; 32]) -> Vault {
-        Vault::from_keys(&Zeroizing::new(*key), Vec::new())
+        let mut h = Sha256::new();
+        h.update(b"qbo-console test fingerprint key\0");
+        h.update(key);
+        let mut fp = Zeroizing::new([0u8; 32]);
+        fp.copy_from_slice(&h.finalize());
+        Vault::from_keys(&Zeroizing::new(*key), Vec::new(), Some(fp))
     }
 
-    fn from_keys(current: &Zeroizing<[u8; 32]>, old: Vec<Key>) -> Vault {
+    fn from_keys(
+        current: &Zeroizing<[u8; 32]>,
+        old: Vec<Key>,
+        fingerprint: Option<Zeroizing<[u8; 32]>>,
+    ) -> Vault {
         // Fingerprints are keyed so that a leaked audit log cannot be used to confirm a
-        // guessed token; derived from the current key so no extra secret is needed.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(current.as_ref())
-            .expect("HMAC accepts keys of any length");
-        mac.update(b"qbo-console fingerprint v1");
-        let mut fp = Zeroizing::new([0u8; 32]);
-        fp.copy_from_slice(&mac.finalize().into_bytes());
+        // guessed token. Their key is kept apart from the token key so that it outlives it;
+        // without one (older installs) it is derived from the token key as it always was.
+        let (fp, source) = match fingerprint {
+            Some(k) => (k, FingerprintKeySource::Configured),
+            None => (
+                legacy_fingerprint_key(current),
+                FingerprintKeySource::DerivedFromTokenKey,
+            ),
+        };
         Vault {
             current: Key::new(current),
             old,
+            fingerprint_key_id: key_id(b"qbo-console fingerprint key id v1\0", &fp),
             fingerprint_key: fp,
+            fingerprint_source: source,
         }
+    }
+
+    /// The id of the fingerprint key (a hash of it, never the key).
+    pub fn fingerprint_key_id(&self) -> String {
+        hex(&self.fingerprint_key_id)
+    }
+
+    pub fn fingerprint_key_source(&self) -> FingerprintKeySource {
+        self.fingerprint_source
+    }
+
+    /// Ids of the older keys configured for opening.
+    pub fn old_key_ids(&self) -> Vec<String> {
+        self.old.iter().map(|k| hex(&k.id)).collect()
+    }
+
+    /// Whether `sealed` was sealed under the current key; `None` when it is not a sealed
+    /// value at all.
+    pub fn is_current(&self, sealed: &[u8]) -> Option<bool> {
+        sealed_key_id_bytes(sealed).map(|id| id == self.current.id)
+    }
+
+    /// The value sealed again under the current key, or `None` when it already is.
+    pub fn reseal(
+        &self,
+        connection: i64,
+        column: TokenColumn,
+        sealed: &[u8],
+    ) -> Result<Option<Vec<u8>>, VaultError> {
+        if self.is_current(sealed) == Some(true) {
+            return Ok(None);
+        }
+        let plain = self.open(connection, column, sealed)?;
+        Ok(Some(self.seal(connection, column, &plain)))
     }
 
     pub fn current_key_id(&self) -> String {
@@ -289,16 +355,61 @@ impl Vault {
     }
 }
 
+/// The id of the key that sealed `sealed`, as shown by `keys status`; `None` when it is
+/// not a sealed value of a format this build knows.
+pub fn sealed_key_id(sealed: &[u8]) -> Option<String> {
+    sealed_key_id_bytes(sealed).map(hex)
+}
+
+fn sealed_key_id_bytes(sealed: &[u8]) -> Option<&[u8]> {
+    (sealed.len() >= HEADER_LEN && sealed[0] == FORMAT_VERSION).then(|| &sealed[1..HEADER_LEN])
+}
+
+fn key_id(label: &[u8], bytes: &[u8; 32]) -> [u8; KEY_ID_LEN] {
+    let mut h = Sha256::new();
+    h.update(label);
+    h.update(bytes);
+    let digest = h.finalize();
+    let mut id = [0u8; KEY_ID_LEN];
+    id.copy_from_slice(&digest[..KEY_ID_LEN]);
+    id
+}
+
+/// The fingerprint key older installs derive from their token key. `keys generate
+/// --fingerprint-from` writes it to a file, so those installs keep their fingerprints.
+pub fn legacy_fingerprint_key(token_key: &Zeroizing<[u8; 32]>) -> Zeroizing<[u8; 32]> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(token_key.as_ref())
+        .expect("HMAC accepts keys of any length");
+    mac.update(b"qbo-console fingerprint v1");
+    let mut fp = Zeroizing::new([0u8; 32]);
+    fp.copy_from_slice(&mac.finalize().into_bytes());
+    fp
+}
+
+/// Reads a key file as `[vault]` would (mode checked), for `keys` verbs that take one.
+pub fn read_key_file(
+    path: &std::path::Path,
+    what: &str,
+) -> Result<Zeroizing<[u8; 32]>, ConfigError> {
+    let src = SecretSource::File(path.to_path_buf());
+    let text = src.read(what)?;
+    decode_key(&text).map_err(|m| ConfigError(format!("{what} ({}): {m}", path.display())))
+}
+
+/// The id a key file's key would have as a token key.
+pub fn token_key_id(bytes: &Zeroizing<[u8; 32]>) -> String {
+    hex(&key_id(b"qbo-console key id v1\0", bytes))
+}
+
+/// Base64 of a key, as key files hold it.
+pub fn encode_key(bytes: &Zeroizing<[u8; 32]>) -> Zeroizing<String> {
+    Zeroizing::new(B64.encode(bytes.as_ref()))
+}
+
 impl Key {
     fn new(bytes: &Zeroizing<[u8; 32]>) -> Key {
-        let mut h = Sha256::new();
-        h.update(b"qbo-console key id v1\0");
-        h.update(bytes.as_ref());
-        let digest = h.finalize();
-        let mut id = [0u8; KEY_ID_LEN];
-        id.copy_from_slice(&digest[..KEY_ID_LEN]);
         Key {
-            id,
+            id: key_id(b"qbo-console key id v1\0", bytes),
             cipher: Aes256Gcm::new_from_slice(bytes.as_ref())
                 .expect("a 32-byte key is valid for AES-256"),
         }
@@ -384,6 +495,7 @@ mod tests {
         let rotated = Vault::from_keys(
             &Zeroizing::new([2; 32]),
             vec![Key::new(&Zeroizing::new([1; 32]))],
+            None,
         );
         assert_eq!(
             rotated
@@ -417,6 +529,62 @@ mod tests {
             .unwrap_err()
             .contains("31 bytes"));
         assert!(decode_key("not base64!").is_err());
+    }
+
+    #[test]
+    fn a_configured_fingerprint_key_outlives_the_token_key() {
+        let fp = || Some(Zeroizing::new([5u8; 32]));
+        let before = Vault::from_keys(&Zeroizing::new([1; 32]), Vec::new(), fp());
+        let after = Vault::from_keys(
+            &Zeroizing::new([2; 32]),
+            vec![Key::new(&Zeroizing::new([1; 32]))],
+            fp(),
+        );
+        assert_eq!(before.fingerprint("RT1"), after.fingerprint("RT1"));
+        assert_eq!(before.fingerprint_key_id(), after.fingerprint_key_id());
+        assert_eq!(
+            after.fingerprint_key_source(),
+            FingerprintKeySource::Configured
+        );
+        // Without one, the derived key moves with the token key: what `keys rotate` refuses.
+        let old = Vault::from_keys(&Zeroizing::new([1; 32]), Vec::new(), None);
+        let new = Vault::from_keys(&Zeroizing::new([2; 32]), Vec::new(), None);
+        assert_ne!(old.fingerprint("RT1"), new.fingerprint("RT1"));
+        // The derived key written to a file keeps an older install's fingerprints.
+        let kept = Vault::from_keys(
+            &Zeroizing::new([2; 32]),
+            Vec::new(),
+            Some(legacy_fingerprint_key(&Zeroizing::new([1; 32]))),
+        );
+        assert_eq!(old.fingerprint("RT1"), kept.fingerprint("RT1"));
+    }
+
+    #[test]
+    fn reseal_moves_a_value_to_the_current_key_and_leaves_current_ones_alone() {
+        let old = vault(1);
+        let sealed = old.seal(4, TokenColumn::Refresh, "RT-x");
+        let rotated = Vault::from_keys(
+            &Zeroizing::new([2; 32]),
+            vec![Key::new(&Zeroizing::new([1; 32]))],
+            None,
+        );
+        assert_eq!(rotated.is_current(&sealed), Some(false));
+        let moved = rotated
+            .reseal(4, TokenColumn::Refresh, &sealed)
+            .unwrap()
+            .unwrap();
+        assert_eq!(sealed_key_id(&moved), Some(rotated.current_key_id()));
+        assert_eq!(
+            rotated
+                .open(4, TokenColumn::Refresh, &moved)
+                .unwrap()
+                .as_str(),
+            "RT-x"
+        );
+        assert!(rotated
+            .reseal(4, TokenColumn::Refresh, &moved)
+            .unwrap()
+            .is_none());
     }
 
     #[test]

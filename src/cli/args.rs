@@ -219,10 +219,36 @@ pub enum DbCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Generate a token encryption key (base64 of 32 random bytes)
+    /// Generate a token encryption key or fingerprint key (base64 of 32 random bytes)
     Generate {
         /// Write the key to this new file with mode 0600 instead of printing it
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Instead of a random key, the fingerprint key an install without
+        /// `[vault] fingerprint_key_file` derives from this token key file, so its existing
+        /// fingerprints stay valid (needs --out)
+        #[arg(long, value_name = "KEY_FILE", requires = "out")]
+        fingerprint_from: Option<PathBuf>,
+    },
+    /// Re-seal every stored token under the new key, beside a running daemon; rerun to
+    /// resume after an interruption (the key must already be [vault] key_file)
+    Rotate {
+        /// The new key file, as named by [vault] key_file
+        #[arg(long, value_name = "FILE")]
+        new_key: PathBuf,
+        /// Wait this long between connections (for example 20ms), to leave the database to
+        /// the scheduler on a busy installation
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "0s")]
+        pace: std::time::Duration,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Which key ids seal the stored tokens, how many under each, the fingerprint key's id,
+    /// and whether a rotation is complete (admin, auditor)
+    Status {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
     },
 }

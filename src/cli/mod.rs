@@ -187,7 +187,10 @@ fn init_logging(cfg: &Config, console: bool) -> Result<(), ConfigError> {
 
 async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
     match &command {
-        Command::Keys(KeysCommand::Generate { out }) => return keys_generate(out.as_deref()),
+        Command::Keys(KeysCommand::Generate {
+            out,
+            fingerprint_from,
+        }) => return keys_generate(out.as_deref(), fingerprint_from.as_deref()),
         Command::Demo(a) => {
             // The console needs a keyboard and a screen; anything else reads the story.
             if crate::tui::is_interactive() && !a.script {
@@ -199,7 +202,11 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
         }
         _ => {}
     }
-    let is_client = !cli.embedded && !matches!(command, Command::Serve | Command::Db(_));
+    let is_client = !cli.embedded
+        && !matches!(
+            command,
+            Command::Serve | Command::Db(_) | Command::Keys(KeysCommand::Rotate { .. })
+        );
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         // An operator without a config file reaches the daemon at its standard socket.
@@ -229,6 +236,12 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
             return Ok(exit::OK);
         }
         Command::Watch { json } => return watch(&config, json).await,
+        Command::Keys(KeysCommand::Rotate {
+            new_key,
+            pace,
+            json,
+        }) => return keys_rotate(&config, &new_key, pace, json).await,
+        Command::Keys(KeysCommand::Status { json }) => (Request::KeysStatus, json),
         Command::Import(a) => {
             // Read and size-checked here, so a file too large for the daemon is named
             // before anything is sent.
@@ -321,7 +334,7 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
             let client = make_client(&config, cli.embedded).await?;
             return revoke::purge(client.as_ref(), a.yes, a.json).await;
         }
-        Command::Keys(_) | Command::Demo(_) => {
+        Command::Keys(KeysCommand::Generate { .. }) | Command::Demo(_) => {
             unreachable!("handled before the configuration was loaded")
         }
     };
@@ -483,6 +496,15 @@ async fn perform(
             print_json(&client.whoami().await?)?;
             Ok(exit::OK)
         }
+        Request::KeysStatus => {
+            let s = client.keys_status().await?;
+            if json {
+                print_json(&s)?
+            } else {
+                println!("{}", render::key_status(&s))
+            }
+            Ok(exit::OK)
+        }
         Request::Session { event } => {
             client.session(event).await?;
             Ok(exit::OK)
@@ -588,8 +610,51 @@ async fn watch(config: &Config, json: bool) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
-fn keys_generate(out: Option<&std::path::Path>) -> Result<u8, Failure> {
-    let key = crate::vault::generate_key();
+/// `keys rotate`: in this process, beside the daemon, on the same database. Each
+/// connection is re-sealed under the lease a refresh takes, so the two never race.
+async fn keys_rotate(
+    config: &Config,
+    new_key: &std::path::Path,
+    pace: std::time::Duration,
+    json: bool,
+) -> Result<u8, Failure> {
+    let key = crate::vault::read_key_file(new_key, "keys rotate --new-key")?;
+    let new_id = crate::vault::token_key_id(&key);
+    drop(key);
+    let svc = Service::open(config, Clock::System).await?;
+    let me = Actor::current_process(Interface::Cli, Role::Admin);
+    let report = svc.engine().rotate_keys(&me, &new_id, pace).await?;
+    if json {
+        print_json(&report)?
+    } else {
+        println!("{}", render::rotation_report(&report))
+    }
+    for f in &report.failed {
+        eprintln!(
+            "error: connection {}: {}",
+            f.connection_id,
+            crate::text::Safe(&f.detail.replace('\n', " "))
+        );
+    }
+    Ok(if report.complete {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
+}
+
+fn keys_generate(
+    out: Option<&std::path::Path>,
+    fingerprint_from: Option<&std::path::Path>,
+) -> Result<u8, Failure> {
+    let key = match fingerprint_from {
+        None => crate::vault::generate_key(),
+        Some(token_key) => {
+            let token_key =
+                crate::vault::read_key_file(token_key, "keys generate --fingerprint-from")?;
+            crate::vault::encode_key(&crate::vault::legacy_fingerprint_key(&token_key))
+        }
+    };
     match out {
         None => println!("{}", key.as_str()),
         Some(path) => {

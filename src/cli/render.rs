@@ -424,6 +424,53 @@ fn tid(t: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+/// `keys status`: the keys by id, what each seals, and whether rotation is done.
+pub fn key_status(s: &crate::lifecycle::KeyStatus) -> String {
+    let mut out = format!(
+        "current key {}; fingerprint key {} ({})\n",
+        s.current_key_id,
+        s.fingerprint_key_id,
+        match s.fingerprint_key {
+            crate::vault::FingerprintKeySource::Configured => "[vault] fingerprint_key_file",
+            crate::vault::FingerprintKeySource::DerivedFromTokenKey =>
+                "derived from the token key: set [vault] fingerprint_key_file before rotating",
+        }
+    );
+    out.push_str(&format!(
+        "{:<18} {:<8} {:>12} {:>8}\n",
+        "KEY ID", "ROLE", "CONNECTIONS", "VALUES"
+    ));
+    for k in &s.keys {
+        out.push_str(&format!(
+            "{:<18} {:<8} {:>12} {:>8}\n",
+            k.key_id, k.role, k.connections, k.values
+        ));
+    }
+    out.push_str(if s.rotation_complete {
+        "rotation complete: every stored value is under the current key"
+    } else {
+        "rotation incomplete: run `qbo-console keys rotate --new-key FILE`"
+    });
+    out
+}
+
+/// `keys rotate`: what this run did.
+pub fn rotation_report(r: &crate::lifecycle::RotationReport) -> String {
+    let mut out = format!(
+        "re-sealed {} connection(s) under key {}",
+        r.resealed, r.key_id
+    );
+    if !r.failed.is_empty() {
+        out.push_str(&format!("; {} would not open (see errors)", r.failed.len()));
+    }
+    out.push_str(if r.complete {
+        "; rotation complete: the old key may be removed from [vault] old_key_files"
+    } else {
+        "; rotation incomplete"
+    });
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 
 mod backoff;
 pub mod import;
+mod keys;
 mod refresh;
 mod revoke;
 mod single_flight;
@@ -11,6 +12,7 @@ mod verify;
 mod writer;
 
 pub use backoff::next_delay;
+pub use keys::{KeyStatus, KeyUse, RotationFailure, RotationReport};
 pub use refresh::{outcome_name, RefreshOutcome, RefreshResult};
 pub use revoke::{RevokeMode, RevokeOutcome};
 // Status moved to `domain` (the store needs it too); kept here for the lifecycle's callers.

@@ -407,6 +407,26 @@ impl Service {
         Ok(report)
     }
 
+    /// Which keys seal the stored tokens, and whether a rotation is complete: key ids and
+    /// counts only.
+    pub async fn keys_status(&self, caller: &Actor) -> Result<crate::lifecycle::KeyStatus> {
+        self.authorize(caller, Permission::ReadAudit, "keys status")
+            .await?;
+        let status = self.engine.key_status().await?;
+        let shown = format!(
+            "key posture: current key {}, {} key id(s) in use, rotation {}",
+            status.current_key_id,
+            status.keys.len(),
+            if status.rotation_complete {
+                "complete"
+            } else {
+                "incomplete"
+            }
+        );
+        self.record_view(caller, "keys status", None, shown).await?;
+        Ok(status)
+    }
+
     async fn select(&self, selection: &Selection) -> Result<Vec<ConnectionRecord>> {
         let ids = match selection {
             Selection::Named(names) => {
@@ -512,6 +532,7 @@ impl Service {
             Request::Session { event } => json(self.session(caller, event).await?),
             Request::AuditVerify => json(self.audit_verify(caller).await?),
             Request::WhoAmI => json(self.whoami(caller).await?),
+            Request::KeysStatus => json(self.keys_status(caller).await?),
             Request::Watch => {
                 self.authorize(caller, Permission::ViewConnections, "watch")
                     .await?;

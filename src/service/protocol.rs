@@ -79,6 +79,8 @@ pub enum Request {
     Watch,
     /// Who the daemon thinks the caller is, and with which role.
     WhoAmI,
+    /// Which keys seal the stored tokens (`keys status`).
+    KeysStatus,
 }
 
 impl std::fmt::Debug for Request {
@@ -144,6 +146,7 @@ impl std::fmt::Debug for Request {
             Request::AuditVerify => f.write_str("AuditVerify"),
             Request::Watch => f.write_str("Watch"),
             Request::WhoAmI => f.write_str("WhoAmI"),
+            Request::KeysStatus => f.write_str("KeysStatus"),
         }
     }
 }
@@ -165,6 +168,7 @@ impl Request {
             Request::AuditVerify => "audit verify",
             Request::Watch => "watch",
             Request::WhoAmI => "whoami",
+            Request::KeysStatus => "keys status",
         }
     }
 }

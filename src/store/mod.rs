@@ -5,12 +5,14 @@
 
 mod connections;
 mod health;
+mod keys;
 mod migrate;
 mod revocation;
 mod rows;
 mod schedule;
 
 pub use health::{CauseLabel, WriteCause, WriteHealth};
+pub use keys::SealedUnder;
 pub use rows::{ConnectionFilter, ConnectionRecord, NewConnection, SealedTokens, TokenUpdate};
 pub use schedule::Claimed;
 

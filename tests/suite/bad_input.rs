@@ -295,13 +295,19 @@ fn the_example_config_is_valid_and_documents_every_section() {
             &dir.path().join("k.key").display().to_string(),
         )
         .replace(
+            "/etc/qbo-console/fingerprint.key",
+            &dir.path().join("fp.key").display().to_string(),
+        )
+        .replace(
             "sqlite://qbo-console.db",
             &format!("sqlite://{}/q.db", dir.path().display()),
         );
-    common::write_secret(
-        &dir.path().join("k.key"),
-        qbo_console::vault::generate_key().as_str(),
-    );
+    for key in ["k.key", "fp.key"] {
+        common::write_secret(
+            &dir.path().join(key),
+            qbo_console::vault::generate_key().as_str(),
+        );
+    }
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, &text).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_qbo-console"))

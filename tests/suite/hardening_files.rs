@@ -65,6 +65,7 @@ fn created_files(w: &World) -> Vec<(String, u32)> {
     let mine = [
         "qbo-console.toml",
         "token.key",
+        "fingerprint.key",
         "sandbox.secret",
         "production.secret",
     ];
@@ -233,6 +234,11 @@ async fn an_existing_key_secret_database_or_log_open_to_others_is_refused_and_no
             "readable by group or others (mode 0640)",
         ),
         ("old.key", 0o604, "readable by group or others (mode 0604)"),
+        (
+            "fingerprint.key",
+            0o644,
+            "readable by group or others (mode 0644)",
+        ),
         ("sandbox.secret", 0o644, "readable by group or others"),
         (
             "qbo.db",

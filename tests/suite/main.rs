@@ -23,6 +23,7 @@ mod hardening_storage;
 mod hardening_text;
 mod intuit_client;
 mod intuit_oauth_client;
+mod keys_rotate;
 mod refresh_rotation;
 mod revoke;
 mod scale_out;

@@ -84,6 +84,10 @@ impl Client for LocalClient {
         as_caller!(self, |c| self.service.whoami(c))
     }
 
+    fn keys_status(&self) -> ClientFuture<'_, crate::lifecycle::KeyStatus> {
+        as_caller!(self, |c| self.service.keys_status(c))
+    }
+
     fn watch(&self) -> ClientFuture<'_, WatchStream> {
         Box::pin(async move {
             let feed = self.service.watch(&self.actor.for_request()).await?;

@@ -105,4 +105,6 @@ pub trait Client: Send + Sync {
     /// Subscribes to live changes. Subscribe first, then list: nothing committed after the
     /// hello is missed.
     fn watch(&self) -> ClientFuture<'_, WatchStream>;
+    /// Which keys seal the stored tokens.
+    fn keys_status(&self) -> ClientFuture<'_, crate::lifecycle::KeyStatus>;
 }

@@ -268,6 +268,10 @@ impl Client for SocketClient {
         Box::pin(self.call(Request::WhoAmI))
     }
 
+    fn keys_status(&self) -> ClientFuture<'_, crate::lifecycle::KeyStatus> {
+        Box::pin(self.call(Request::KeysStatus))
+    }
+
     fn watch(&self) -> ClientFuture<'_, WatchStream> {
         Box::pin(async move {
             let mut conn = self.send(&Request::Watch).await?;

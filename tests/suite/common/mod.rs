@@ -164,6 +164,10 @@ impl World {
         let sim = sim::start(opts).await.expect("start qbo-sim");
         let key = dir.path().join("token.key");
         write_secret(&key, qbo_console::vault::generate_key().as_str());
+        write_secret(
+            &dir.path().join("fingerprint.key"),
+            qbo_console::vault::generate_key().as_str(),
+        );
         write_secret(&dir.path().join("sandbox.secret"), SANDBOX_SECRET);
         write_secret(&dir.path().join("production.secret"), PRODUCTION_SECRET);
         let base = sim.base_url();
@@ -176,6 +180,7 @@ max_connections = {max}
 
 [vault]
 key_file = "{d}/token.key"
+fingerprint_key_file = "{d}/fingerprint.key"
 
 [environments.sandbox]
 client_id = "{SANDBOX_CLIENT}"
