@@ -114,3 +114,15 @@ impl Drop for Tmux {
         let _ = self.tmux(&["kill-server"]);
     }
 }
+
+/// How many connections the console's header says it holds, however much room it had to
+/// say it in: `qbo-console N connections …`, `N connections …` or, at 120 columns with
+/// every status to name, `N: …`.
+pub fn header_total(screen: &str) -> Option<usize> {
+    let first = screen.lines().next()?.trim_start();
+    let first = first.strip_prefix("qbo-console ").unwrap_or(first);
+    let (n, rest) = first.split_at(first.find(|c: char| !c.is_ascii_digit())?);
+    (rest.starts_with(" connections") || rest.starts_with(": "))
+        .then(|| n.parse().ok())
+        .flatten()
+}
