@@ -444,6 +444,10 @@ async fn a_refusal_in_hand_when_the_daemon_is_told_to_stop_is_still_on_record() 
     r.read_line(&mut first).await.unwrap();
     assert!(first.starts_with("{\"status\":\"ok\""), "{first}");
     wr.write_all(b"{\"op\":\"refresh\",\"al").await.unwrap();
+    // The request is begun once the daemon has read its first bytes; on a loaded machine
+    // that can lag the write, and a connection whose bytes are still in the kernel looks
+    // idle (and is closed at once) when the stop arrives.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let pid = d.child.id().unwrap() as i32;
     // SAFETY: sending a signal to our own child.
     unsafe { libc::kill(pid, libc::SIGTERM) };
