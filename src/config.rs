@@ -467,6 +467,10 @@ pub struct TuiConfig {
     /// Checked by the console when it builds its keymap, which names this key on a mistake.
     #[serde(default)]
     pub keys: BTreeMap<String, String>,
+    /// Meaning ("error", "ok", "selected", …) to colour ("red", "#1a7f37", "208"), on top
+    /// of the theme. Checked by the console before it opens, naming the key on a mistake.
+    #[serde(default)]
+    pub colors: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

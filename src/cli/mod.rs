@@ -369,6 +369,12 @@ async fn console(config: &Config, embedded: bool) -> Result<u8, Failure> {
         code: exit::BAD_INPUT,
         message: m,
     })?;
+    crate::tui::theme::Theme::dark()
+        .with_colors(&config.tui.colors)
+        .map_err(|m| Failure {
+            code: exit::BAD_INPUT,
+            message: m,
+        })?;
     if !crate::tui::is_interactive() {
         return Err(Failure {
             code: exit::BAD_INPUT,

@@ -40,6 +40,8 @@ pub struct ConsoleOptions {
     pub theme: ThemeName,
     /// `[tui.keys]`: key as written ("x", "ctrl-r") to action name, or "none" to unbind.
     pub keys: BTreeMap<String, String>,
+    /// `[tui.colors]`: meaning name to colour, on top of the theme.
+    pub colors: BTreeMap<String, String>,
     /// The demo's clocks: its key (`+`) is offered only when this is set.
     pub demo: Option<Arc<dyn DemoControl>>,
     /// In process (`--embedded`, the demo): the header says so instead of the daemon's state.
@@ -52,6 +54,7 @@ impl ConsoleOptions {
         ConsoleOptions {
             theme: config.tui.theme,
             keys: config.tui.keys.clone(),
+            colors: config.tui.colors.clone(),
             demo: None,
             embedded: false,
         }
@@ -77,7 +80,12 @@ pub trait DemoControl: Send + Sync {
 pub async fn run(client: Arc<dyn Client>, opts: ConsoleOptions) -> anyhow::Result<()> {
     let keymap = keymap::Keymap::with_overrides(&opts.keys).map_err(anyhow::Error::msg)?;
     let no_color = std::env::var("NO_COLOR").ok();
-    let theme = theme::Theme::pick(opts.theme, no_color.as_deref());
+    let theme = match no_color.as_deref() {
+        Some(v) if !v.is_empty() => theme::Theme::no_color(),
+        _ => theme::Theme::pick(opts.theme, None)
+            .with_colors(&opts.colors)
+            .map_err(anyhow::Error::msg)?,
+    };
     runtime::run(client, opts, keymap, theme).await
 }
 

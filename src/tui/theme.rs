@@ -6,6 +6,8 @@ use crate::config::ThemeName;
 use crate::service::Status;
 use crate::tui::filter::Outcome;
 use ratatui::style::{Color, Modifier, Style};
+use std::collections::BTreeMap;
+use std::str::FromStr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Meaning {
@@ -22,6 +24,20 @@ pub enum Meaning {
 }
 
 const MEANINGS: usize = 10;
+
+/// Every meaning by the name `[tui.colors]` uses for it.
+const NAMES: [(&str, Meaning); MEANINGS] = [
+    ("normal", Meaning::Normal),
+    ("error", Meaning::Error),
+    ("warn", Meaning::Warn),
+    ("ok", Meaning::Ok),
+    ("muted", Meaning::Muted),
+    ("selected", Meaning::Selected),
+    ("marked", Meaning::Marked),
+    ("header", Meaning::Header),
+    ("title", Meaning::Title),
+    ("key", Meaning::Key),
+];
 
 fn index(m: Meaning) -> usize {
     match m {
@@ -49,7 +65,8 @@ impl Theme {
     }
 
     /// The configured preset, or none at all when `NO_COLOR` is set (https://no-color.org:
-    /// any non-empty value).
+    /// any non-empty value). `[tui.colors]` goes on top with `with_colors`, except under
+    /// `NO_COLOR`, which wins.
     pub fn pick(name: ThemeName, no_color: Option<&str>) -> Theme {
         if no_color.is_some_and(|v| !v.is_empty()) {
             return Theme::no_color();
@@ -58,6 +75,34 @@ impl Theme {
             ThemeName::Dark => Theme::dark(),
             ThemeName::Light => Theme::light(),
         }
+    }
+
+    /// The preset with `[tui.colors]` applied: meaning name to a colour ("red",
+    /// "lightblue", "#1a7f37", or a 256-colour index "208"), the text's colour for most
+    /// meanings and the bar's for `selected`. Modifiers stay, and the glyph and word beside
+    /// each state stay, so no override can make a state depend on colour alone. A mistake
+    /// names the key and what is allowed.
+    pub fn with_colors(mut self, colors: &BTreeMap<String, String>) -> Result<Theme, String> {
+        for (name, value) in colors {
+            let Some((_, meaning)) = NAMES.iter().find(|(n, _)| n == name) else {
+                return Err(format!(
+                    "[tui.colors] {name:?} is not a meaning; use one of {}",
+                    NAMES.map(|(n, _)| n).join(", ")
+                ));
+            };
+            let color = Color::from_str(value.trim()).map_err(|_| {
+                format!(
+                    "[tui.colors] {name} = {value:?} is not a colour; use a name (\"red\", \"lightblue\"), \"#rrggbb\" or a 256-colour index (\"208\")"
+                )
+            })?;
+            let style = &mut self.styles[index(*meaning)];
+            *style = if *meaning == Meaning::Selected {
+                style.bg(color)
+            } else {
+                style.fg(color)
+            };
+        }
+        Ok(self)
     }
 
     /// Colours from the 16 every terminal has, so 256 colours are more than enough.
@@ -195,5 +240,32 @@ mod tests {
             .collect();
         glyph_words.dedup();
         assert_eq!(glyph_words.len(), Status::ALL.len());
+    }
+
+    #[test]
+    fn colours_can_be_overridden_by_meaning_and_mistakes_name_the_key() {
+        let colors = BTreeMap::from([
+            ("error".to_string(), "#ff8800".to_string()),
+            ("selected".to_string(), "208".to_string()),
+        ]);
+        let t = Theme::dark().with_colors(&colors).unwrap();
+        assert_eq!(t.style(Meaning::Error).fg, Some(Color::Rgb(0xff, 0x88, 0)));
+        // The bold that marks an error without colour stays.
+        assert!(t
+            .style(Meaning::Error)
+            .add_modifier
+            .contains(Modifier::BOLD));
+        assert_eq!(t.style(Meaning::Selected).bg, Some(Color::Indexed(208)));
+        assert_eq!(t.style(Meaning::Ok), Theme::dark().style(Meaning::Ok));
+
+        let bad = BTreeMap::from([("eror".to_string(), "red".to_string())]);
+        let e = Theme::dark().with_colors(&bad).unwrap_err();
+        assert!(e.contains("\"eror\"") && e.contains("error, warn"), "{e}");
+        let bad = BTreeMap::from([("ok".to_string(), "greenish".to_string())]);
+        let e = Theme::dark().with_colors(&bad).unwrap_err();
+        assert!(
+            e.contains("ok = \"greenish\"") && e.contains("#rrggbb"),
+            "{e}"
+        );
     }
 }

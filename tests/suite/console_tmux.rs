@@ -538,6 +538,21 @@ async fn without_a_terminal_bare_qbo_console_prints_its_help_and_tui_says_what_t
     assert_eq!(out.status.code(), Some(2));
     let err = common::stderr(&out);
     assert!(err.contains("[tui.keys] \"ctl-r\": not a key"), "{err}");
+
+    // So is a colour that is not one, or a meaning the theme does not have.
+    w.append_config("[tui.colors]\nerror = \"reddish\"\n");
+    let out = w
+        .daemon_command(&["tui"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("[tui.colors] error = \"reddish\" is not a colour"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
