@@ -7,7 +7,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::daemon::Daemon;
 use crate::service::{Client, ConnectionFilter, LastRefresh, Selection, SocketClient};
-use crate::sim::{self, PreviousToken, Rotation, SimEnvironment, SimOptions};
+use crate::sim::{self, PreviousToken, Rotation, SimOptions};
 use anyhow::Context;
 use chrono::Utc;
 use std::fmt::Write as _;
@@ -30,7 +30,12 @@ pub async fn run(keep: bool) -> Result<(), Failure> {
     .await
     .context("cannot start the emulator")?;
     let dir = tempfile_dir()?;
-    let config = write_config(&dir, &sim.base_url())?;
+    // A quick tick and little jitter, so the walk-through's scheduler is seen at work.
+    let config = super::demo_world::write_config(
+        &dir,
+        &sim.base_url(),
+        "jitter = \"30s\"\ntick = \"200ms\"\n",
+    )?;
     let cfg = Config::load(Some(&config))?;
     let daemon = Daemon::start(&cfg, Clock::System).await?;
     let socket = cfg.daemon.socket.clone();
@@ -181,51 +186,4 @@ fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("qbo-console-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(dir)
-}
-
-fn write_config(dir: &std::path::Path, base: &str) -> anyhow::Result<std::path::PathBuf> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    // Owner-only, as qbo-console insists for keys and secrets.
-    let secret_file = |name: &str, value: &str| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(dir.join(name))?;
-        writeln!(f, "{value}")
-    };
-    secret_file("token.key", crate::vault::generate_key().as_str())?;
-    secret_file("sandbox.secret", "sim-sandbox-secret")?;
-    secret_file("production.secret", "sim-production-secret")?;
-    let d = dir.display();
-    // SAFETY: getuid cannot fail and has no preconditions.
-    let me = crate::identity::account_name(unsafe { libc::getuid() });
-    let mut text = format!(
-        "[database]\nurl = \"sqlite://{d}/demo.db\"\n\n[vault]\nkey_file = \"{d}/token.key\"\n\n\
-         [daemon]\nsocket = \"{d}/ops.sock\"\nhttp_listen = \"127.0.0.1:0\"\n\n[roles]\nadmin = [\"{me}\"]\n\n\
-         [scheduler]\njitter = \"30s\"\ntick = \"200ms\"\n"
-    );
-    for (env, redirect) in [
-        (SimEnvironment::Sandbox, "http://localhost:8080/callback"),
-        (
-            SimEnvironment::Production,
-            "https://ops.example.com/qbo/callback",
-        ),
-    ] {
-        let name = match env {
-            SimEnvironment::Sandbox => "sandbox",
-            SimEnvironment::Production => "production",
-        };
-        let _ = write!(
-            text,
-            "\n[environments.{name}]\nclient_id = \"sim-{name}-client\"\nclient_secret_file = \"{d}/{name}.secret\"\nredirect_uri = \"{redirect}\"\n\
-             authorization_endpoint = \"{base}/connect/oauth2\"\ntoken_endpoint = \"{base}/oauth2/v1/tokens/bearer\"\n\
-             revocation_endpoint = \"{base}/v2/oauth2/tokens/revoke\"\napi_base = \"{base}\"\n"
-        );
-    }
-    let path = dir.join("qbo-console.toml");
-    std::fs::write(&path, text)?;
-    Ok(path)
 }

@@ -136,7 +136,7 @@ async fn start(dir: &Path) -> anyhow::Result<DemoWorld> {
     let sim = sim::start(sim::SimOptions::default())
         .await
         .context("cannot start the emulator")?;
-    let config_path = write_config(dir, &sim.base_url())?;
+    let config_path = write_config(dir, &sim.base_url(), WORLD_SCHEDULER)?;
     let cfg = Config::load(Some(&config_path))?;
     let clock = Clock::offset();
     let daemon = Daemon::start(&cfg, clock.clone()).await?;
@@ -617,10 +617,15 @@ fn slug(name: &str) -> String {
         .join("-")
 }
 
-/// The key, the client secrets the emulator expects, and a config whose scheduler suits a
-/// demo: refreshes a couple of minutes before expiry (so tokens minutes from expiry are
-/// visible) and rate limits far above what 200 tenants need.
-fn write_config(dir: &Path, base: &str) -> anyhow::Result<PathBuf> {
+/// The world's scheduler: refreshes a couple of minutes before expiry (so tokens minutes
+/// from expiry are visible) and rate limits far above what 200 tenants need.
+const WORLD_SCHEDULER: &str = "refresh_before_expiry = \"2m\"\njitter = \"1m\"\n\
+     max_concurrency = 32\nrate_per_second = 1000\n";
+
+/// The key, the client secrets the emulator expects, and a config for both demos (this
+/// world and the narrated walk-through) that points at the emulator at `base`, with
+/// `scheduler` as its `[scheduler]` section.
+pub(crate) fn write_config(dir: &Path, base: &str, scheduler: &str) -> anyhow::Result<PathBuf> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     // Owner-only, as the config loader insists for the key and the client secrets.
@@ -644,8 +649,7 @@ fn write_config(dir: &Path, base: &str) -> anyhow::Result<PathBuf> {
     let mut text = format!(
         "[database]\nurl = \"sqlite://{d}/demo.db\"\n\n[vault]\nkey_file = \"{d}/token.key\"\n\n\
          [daemon]\nsocket = \"{d}/ops.sock\"\nhttp_listen = \"127.0.0.1:0\"\n\n[roles]\nadmin = [\"{me}\"]\n\n\
-         [scheduler]\nrefresh_before_expiry = \"2m\"\njitter = \"1m\"\n\
-         max_concurrency = 32\nrate_per_second = 1000\n"
+         [scheduler]\n{scheduler}"
     );
     for (name, redirect) in [
         ("sandbox", "http://localhost:8080/callback"),
