@@ -296,3 +296,31 @@ mod tests {
         );
     }
 }
+
+/// What the daemon's scheduler is doing, as the console's header shows it: whether it runs
+/// at all (an embedded service has none) and which environments Intuit's rejection of our
+/// client credentials has paused, until when and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchedulerState {
+    pub running: bool,
+    #[serde(default)]
+    pub paused: Vec<PausedEnvironment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PausedEnvironment {
+    pub environment: Environment,
+    pub until: chrono::DateTime<chrono::Utc>,
+    pub reason: String,
+}
+
+impl SchedulerState {
+    /// The environments still paused at `now` (a pause ends by itself when its time is up).
+    pub fn paused_at(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<Environment> {
+        self.paused
+            .iter()
+            .filter(|p| p.until > now)
+            .map(|p| p.environment)
+            .collect()
+    }
+}

@@ -400,7 +400,27 @@ pub fn watch_event(ev: &WatchEvent) -> Option<String> {
         WatchEvent::Missed { count } => Some(format!(
             "missed {count} change(s) while falling behind; `qbo-console list` shows the current state"
         )),
+        WatchEvent::Scheduler { state } => Some(scheduler_line(state)),
     }
+}
+
+/// What the daemon's scheduler is doing, in one line.
+fn scheduler_line(state: &crate::domain::SchedulerState) -> String {
+    let mut line = if state.running {
+        "scheduler running".to_string()
+    } else {
+        "scheduler stopped".to_string()
+    };
+    for p in &state.paused {
+        let _ = write!(
+            line,
+            "; {} paused until {}: {}",
+            p.environment,
+            p.until.format("%Y-%m-%d %H:%M:%SZ"),
+            Safe(&p.reason)
+        );
+    }
+    line
 }
 
 pub fn audit_verify(r: &AuditVerifyReport) -> String {

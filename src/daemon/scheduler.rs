@@ -285,6 +285,9 @@ impl Scheduler {
 
     /// Runs until `stop` is raised: a pass every tick (or at once when nudged).
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        self.shared
+            .engine
+            .update_scheduler_state(|s| s.running = true);
         let mut ticker = tokio::time::interval(self.cfg.tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -303,6 +306,9 @@ impl Scheduler {
                 Err(e) => log_failure(&e, "scheduler pass failed; retrying next tick"),
             }
         }
+        self.shared
+            .engine
+            .update_scheduler_state(|s| s.running = false);
     }
 }
 
@@ -337,6 +343,14 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(env, (until, reason.to_string()));
+        self.engine.update_scheduler_state(|s| {
+            s.paused.retain(|p| p.environment != env);
+            s.paused.push(crate::domain::PausedEnvironment {
+                environment: env,
+                until,
+                reason: reason.to_string(),
+            });
+        });
         let label = crate::metrics::EnvLabel {
             environment: env.to_string(),
         };

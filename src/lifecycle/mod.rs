@@ -54,6 +54,8 @@ pub struct Engine {
     writer: writer::Writer,
     /// Set while a PostgreSQL listener relays every commit (ours included) to `changes`.
     relayed: AtomicBool,
+    /// What this process's scheduler is doing; none runs until a daemon starts one.
+    scheduler_state: tokio::sync::watch::Sender<crate::domain::SchedulerState>,
 }
 
 impl Engine {
@@ -104,7 +106,18 @@ impl Engine {
             writer,
             metrics,
             relayed: AtomicBool::new(false),
+            scheduler_state: tokio::sync::watch::channel(Default::default()).0,
         }
+    }
+
+    /// What the scheduler is doing now, and every change of it after.
+    pub fn scheduler_state(&self) -> tokio::sync::watch::Receiver<crate::domain::SchedulerState> {
+        self.scheduler_state.subscribe()
+    }
+
+    /// The scheduler says what it is doing (started, stopped, an environment paused).
+    pub fn update_scheduler_state(&self, f: impl FnOnce(&mut crate::domain::SchedulerState)) {
+        self.scheduler_state.send_modify(f);
     }
 
     /// Changes as they commit, for live views.

@@ -4,6 +4,7 @@
 //! `list` record) per change; if it fell behind, a `missed` notice, after which it re-lists.
 
 use super::{ConnectionView, Result};
+use crate::domain::SchedulerState;
 use crate::identity::{Actor, Role};
 use crate::lifecycle::Engine;
 use crate::store::Change;
@@ -22,6 +23,9 @@ pub enum WatchEvent {
         protocol: u32,
         account: String,
         role: Role,
+        /// What the daemon's scheduler is doing at the start; `scheduler` events follow.
+        #[serde(default)]
+        scheduler: SchedulerState,
     },
     /// A committed change. `connection` is the changed connection as it is now: absent for
     /// a change about no connection (a refusal, say) or one that no longer exists.
@@ -32,6 +36,8 @@ pub enum WatchEvent {
     },
     /// The subscriber fell behind and `count` changes were dropped: re-list.
     Missed { count: u64 },
+    /// The scheduler started, stopped, or paused an environment.
+    Scheduler { state: SchedulerState },
 }
 
 /// One subscription. Subscribed before the hello is handed out, so a client that lists
@@ -39,18 +45,23 @@ pub enum WatchEvent {
 pub struct WatchFeed {
     engine: Arc<Engine>,
     changes: broadcast::Receiver<Change>,
+    scheduler: tokio::sync::watch::Receiver<SchedulerState>,
     hello: Option<WatchEvent>,
 }
 
 impl WatchFeed {
     pub(super) fn new(engine: Arc<Engine>, caller: &Actor) -> WatchFeed {
+        let mut scheduler = engine.scheduler_state();
+        let state = scheduler.borrow_and_update().clone();
         WatchFeed {
             changes: engine.subscribe(),
+            scheduler,
             engine,
             hello: Some(WatchEvent::Hello {
                 protocol: PROTOCOL_VERSION,
                 account: caller.account.clone(),
                 role: caller.role,
+                scheduler: state,
             }),
         }
     }
@@ -61,7 +72,15 @@ impl WatchFeed {
         if let Some(hello) = self.hello.take() {
             return Some(Ok(hello));
         }
-        let change = match self.changes.recv().await {
+        let received = tokio::select! {
+            c = self.changes.recv() => c,
+            // A scheduler that is gone (its sender dropped with the engine) says no more.
+            Ok(()) = self.scheduler.changed() => {
+                let state = self.scheduler.borrow_and_update().clone();
+                return Some(Ok(WatchEvent::Scheduler { state }));
+            }
+        };
+        let change = match received {
             Ok(c) => c,
             Err(RecvError::Lagged(count)) => return Some(Ok(WatchEvent::Missed { count })),
             Err(RecvError::Closed) => return None,

@@ -119,6 +119,9 @@ pub struct App {
     pub detail_scroll: usize,
     /// The minute the time-dependent filter terms were last evaluated in.
     filtered_minute: i64,
+    /// The daemon's last word on its scheduler: pauses end by themselves at their time,
+    /// so the header re-reads it as the clock moves.
+    scheduler: crate::domain::SchedulerState,
 }
 
 impl App {
@@ -144,6 +147,7 @@ impl App {
             help_scroll: 0,
             detail_scroll: 0,
             filtered_minute: now.timestamp() / 60,
+            scheduler: Default::default(),
         }
     }
 
@@ -188,6 +192,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
         Msg::Tick(now) => {
             app.now = now;
             app.ticks = app.ticks.wrapping_add(1);
+            app.session.paused = app.scheduler.paused_at(now);
             // Day-granular terms cannot change within a minute; re-filtering 100,000 rows
             // every second for them would be waste.
             let minute = now.timestamp() / 60;
@@ -211,6 +216,12 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
         }
         Msg::Session(s) => {
             app.session = s;
+            Vec::new()
+        }
+        Msg::Scheduler(state) => {
+            app.session.scheduler_running = state.running;
+            app.session.paused = state.paused_at(app.now);
+            app.scheduler = state;
             Vec::new()
         }
         Msg::Listed(rows) => {

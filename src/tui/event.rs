@@ -44,6 +44,8 @@ pub enum Msg {
     Removed(i64),
     /// The feed dropped this many changes: the table must be listed again.
     Missed(u64),
+    /// The daemon's scheduler started, stopped or paused an environment.
+    Scheduler(crate::domain::SchedulerState),
     Reply {
         request: RequestId,
         result: Result<Done, String>,

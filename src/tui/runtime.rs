@@ -46,7 +46,8 @@ pub(super) async fn run(
         // Until the daemon's hello says otherwise, the console offers nothing it may refuse.
         role: Role::Unmapped,
         embedded: opts.embedded,
-        // `serve` always runs its scheduler; the hello does not say more than that yet.
+        // Until the hello says what the daemon's scheduler is doing, the header says
+        // "connecting" rather than anything about it.
         scheduler_running: true,
         paused: Vec::new(),
         demo: opts.demo.is_some(),
@@ -340,13 +341,19 @@ async fn follow(
                 let mut why = None;
                 while let Some(ev) = events.next().await {
                     let msg = match ev {
-                        Ok(WatchEvent::Hello { account, role, .. }) => {
+                        Ok(WatchEvent::Hello {
+                            account,
+                            role,
+                            scheduler,
+                            ..
+                        }) => {
                             attempt = 0;
                             let _ = tx.send(Msg::Session(Session {
                                 account,
                                 role,
                                 ..template.clone()
                             }));
+                            let _ = tx.send(Msg::Scheduler(scheduler));
                             if !opened.load(Ordering::SeqCst) {
                                 match client.session(SessionEvent::Opened).await {
                                     Ok(()) => opened.store(true, Ordering::SeqCst),
@@ -375,6 +382,7 @@ async fn follow(
                         }) => Msg::Removed(id),
                         Ok(WatchEvent::Change { .. }) => continue,
                         Ok(WatchEvent::Missed { count }) => Msg::Missed(count),
+                        Ok(WatchEvent::Scheduler { state }) => Msg::Scheduler(state),
                         Err(e) => {
                             why = Some(e);
                             break;

@@ -278,3 +278,27 @@ async fn who_acted_last_is_listed_and_a_read_does_not_count_as_acting() {
     let other = rows.iter().find(|c| c.tenant == "actor-1").unwrap();
     assert_eq!(other.last_action.as_deref(), Some("import"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_says_what_the_scheduler_does_at_the_start_and_on_every_change() {
+    let w = World::start(SimOptions::default()).await;
+    let svc = w.service().await;
+    let engine = svc.engine().clone();
+    let client = LocalClient::new(svc, console_user(Role::Support));
+    let mut feed = client.watch().await.unwrap();
+    // In process, nobody has started a scheduler.
+    match feed.next().await {
+        Some(Ok(WatchEvent::Hello { scheduler, .. })) => assert!(!scheduler.running),
+        other => panic!("the feed starts with a hello: {other:?}"),
+    }
+    engine.update_scheduler_state(|s| s.running = true);
+    let ev = tokio::time::timeout(Duration::from_secs(5), feed.next())
+        .await
+        .expect("the change reaches the feed")
+        .unwrap()
+        .unwrap();
+    match ev {
+        WatchEvent::Scheduler { state } => assert!(state.running && state.paused.is_empty()),
+        other => panic!("{other:?}"),
+    }
+}

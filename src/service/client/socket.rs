@@ -454,7 +454,7 @@ mod tests {
         assert_eq!(events.len(), 4, "{events:?}");
         assert!(matches!(
             &events[0],
-            Ok(WatchEvent::Hello { protocol: 1, role: Role::Support, account }) if account == "alice"
+            Ok(WatchEvent::Hello { protocol: 1, role: Role::Support, account, .. }) if account == "alice"
         ));
         match &events[1] {
             Ok(WatchEvent::Change {

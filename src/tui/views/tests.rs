@@ -317,3 +317,37 @@ fn a_revoke_asks_the_operator_to_type_the_realm_id() {
     assert!(frame.contains("Type the realm id"), "{frame}");
     assert!(frame.contains(">9130"), "{frame}");
 }
+
+#[test]
+fn the_header_says_what_the_daemons_scheduler_does_and_a_pause_ends_at_its_time() {
+    use crate::domain::{Environment, PausedEnvironment, SchedulerState};
+    let mut a = app(Role::Admin, 160, 12);
+    let until = at(NOW) + chrono::Duration::minutes(5);
+    update(
+        &mut a,
+        Msg::Scheduler(SchedulerState {
+            running: true,
+            paused: vec![PausedEnvironment {
+                environment: Environment::Production,
+                until,
+                reason: "invalid_client".into(),
+            }],
+        }),
+    );
+    let header = |a: &App| render(a).lines().next().unwrap_or("").to_string();
+    assert!(
+        header(&a).contains("⚠ paused: production"),
+        "{}",
+        header(&a)
+    );
+    update(&mut a, Msg::Tick(until + chrono::Duration::seconds(1)));
+    assert!(header(&a).contains("✓ scheduler running"), "{}", header(&a));
+    update(
+        &mut a,
+        Msg::Scheduler(SchedulerState {
+            running: false,
+            paused: Vec::new(),
+        }),
+    );
+    assert!(header(&a).contains("⚠ scheduler stopped"), "{}", header(&a));
+}
