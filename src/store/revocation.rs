@@ -2,12 +2,10 @@
 //! tokens kept), one it has (`revoked`, every ciphertext gone), the scheduler's claim of
 //! unconfirmed revokes, and the purge of long-revoked rows.
 
-use super::rows::RECORD_COLUMNS;
 use super::schedule::Claimed;
-use super::{dispatch, dispatch_tx, dispatch_write, ConnectionRecord, Store, Tx};
+use super::{dispatch, dispatch_tx, Store, Tx};
 use crate::domain::{Environment, ErrorClass};
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, Row};
 
 const REVOKE_DUE: &str = "status = 'revoking' \
     AND (next_attempt_at IS NULL OR next_attempt_at <= $3) \
@@ -25,27 +23,9 @@ impl Store {
         limit: i64,
         envs: &[Environment],
     ) -> anyhow::Result<Vec<Claimed>> {
-        let Some(first) = envs.first() else {
-            return Ok(Vec::new());
-        };
-        let second = envs.get(1).unwrap_or(first);
-        let lock = match self {
-            Store::Sqlite(_) => "",
-            Store::Postgres(_) => "FOR UPDATE SKIP LOCKED",
-        };
-        let sql = format!(
-            "UPDATE connections SET lease_owner = $1, lease_until = $2 WHERE id IN (\
-             SELECT id FROM connections WHERE {REVOKE_DUE} ORDER BY id LIMIT $4 {lock}) \
-             RETURNING {RECORD_COLUMNS}, refresh_token"
-        );
-        let mut rows: Vec<Claimed> = dispatch_write!(self, p => {
-            let raw = sqlx::query(&sql)
-                .bind(owner).bind(until).bind(now).bind(limit).bind(first.as_str()).bind(second.as_str())
-                .fetch_all(p).await?;
-            raw.iter()
-                .map(|r| Ok(Claimed { record: ConnectionRecord::from_row(r)?, refresh_token: r.try_get("refresh_token")? }))
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-        })?;
+        let mut rows = self
+            .claim_where(REVOKE_DUE, "id", owner, until, now, limit, envs)
+            .await?;
         rows.sort_by_key(|c| c.record.id);
         Ok(rows)
     }

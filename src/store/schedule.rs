@@ -32,28 +32,17 @@ impl Store {
         limit: i64,
         envs: &[Environment],
     ) -> anyhow::Result<Vec<Claimed>> {
-        let Some(first) = envs.first() else {
-            return Ok(Vec::new());
-        };
-        let second = envs.get(1).unwrap_or(first);
-        let lock = match self {
-            Store::Sqlite(_) => "",
-            Store::Postgres(_) => "FOR UPDATE SKIP LOCKED",
-        };
-        let sql = format!(
-            "UPDATE connections SET lease_owner = $1, lease_until = $2 WHERE id IN (\
-             SELECT id FROM connections WHERE {DUE} \
-             ORDER BY refresh_expires_at ASC NULLS FIRST, id LIMIT $4 {lock}) \
-             RETURNING {RECORD_COLUMNS}, refresh_token"
-        );
-        let mut rows: Vec<Claimed> = dispatch_write!(self, p => {
-            let raw = sqlx::query(&sql)
-                .bind(owner).bind(until).bind(now).bind(limit).bind(first.as_str()).bind(second.as_str())
-                .fetch_all(p).await?;
-            raw.iter()
-                .map(|r| Ok(Claimed { record: ConnectionRecord::from_row(r)?, refresh_token: r.try_get("refresh_token")? }))
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-        })?;
+        let mut rows = self
+            .claim_where(
+                DUE,
+                "refresh_expires_at ASC NULLS FIRST, id",
+                owner,
+                until,
+                now,
+                limit,
+                envs,
+            )
+            .await?;
         rows.sort_by(|a, b| {
             let (x, y) = (&a.record, &b.record);
             match (x.refresh_expires_at, y.refresh_expires_at) {
@@ -64,6 +53,44 @@ impl Store {
             }
         });
         Ok(rows)
+    }
+
+    /// Leases up to `limit` rows of `envs` matching `due` (bound: `$3` now, `$5`/`$6` the
+    /// environments), taken in `order`, and returns them as the claim read them. On
+    /// PostgreSQL `SKIP LOCKED` keeps daemons claiming side by side off each other's rows.
+    /// The refresh claim and the revoke-retry claim differ only in `due` and `order`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn claim_where(
+        &self,
+        due: &str,
+        order: &str,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: i64,
+        envs: &[Environment],
+    ) -> anyhow::Result<Vec<Claimed>> {
+        let Some(first) = envs.first() else {
+            return Ok(Vec::new());
+        };
+        let second = envs.get(1).unwrap_or(first);
+        let lock = match self {
+            Store::Sqlite(_) => "",
+            Store::Postgres(_) => "FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE connections SET lease_owner = $1, lease_until = $2 WHERE id IN (\
+             SELECT id FROM connections WHERE {due} ORDER BY {order} LIMIT $4 {lock}) \
+             RETURNING {RECORD_COLUMNS}, refresh_token"
+        );
+        Ok(dispatch_write!(self, p => {
+            let raw = sqlx::query(&sql)
+                .bind(owner).bind(until).bind(now).bind(limit).bind(first.as_str()).bind(second.as_str())
+                .fetch_all(p).await?;
+            raw.iter()
+                .map(|r| Ok(Claimed { record: ConnectionRecord::from_row(r)?, refresh_token: r.try_get("refresh_token")? }))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+        })?)
     }
 
     /// The most overdue live connection's scheduled time, if any is overdue.
