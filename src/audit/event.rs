@@ -1,5 +1,6 @@
 //! One audit event, and how its hash is computed.
 
+use super::catalogue::Action;
 use crate::identity::Actor;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -28,7 +29,7 @@ impl Outcome {
 pub struct AuditEvent {
     pub at: DateTime<Utc>,
     pub actor: Actor,
-    pub action: String,
+    pub action: Action,
     pub connection_id: Option<i64>,
     pub environment: Option<String>,
     pub realm_id: Option<String>,
@@ -43,11 +44,11 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    pub fn new(at: DateTime<Utc>, actor: &Actor, action: &str, outcome: Outcome) -> Self {
+    pub fn new(at: DateTime<Utc>, actor: &Actor, action: Action, outcome: Outcome) -> Self {
         AuditEvent {
             at,
             actor: actor.clone(),
-            action: action.to_string(),
+            action,
             connection_id: None,
             environment: None,
             realm_id: None,
@@ -92,7 +93,7 @@ impl AuditEvent {
             actor_ssh: self.actor.ssh_client.clone(),
             interface: self.actor.interface.as_str().to_string(),
             role: self.actor.role.as_str().to_string(),
-            action: self.action.clone(),
+            action: self.action.as_str().to_string(),
             connection_id: self.connection_id,
             environment: self.environment.clone(),
             realm_id: self.realm_id.clone(),

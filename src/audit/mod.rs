@@ -5,10 +5,12 @@
 //! write fails, the change does not happen. Events carry keyed token fingerprints, never
 //! tokens.
 
+mod catalogue;
 mod chain;
 mod event;
 mod page;
 
+pub use catalogue::{Action, EventSpec, Field, Target, CATALOGUE};
 pub use chain::{verify, VerifyReport};
 pub use event::{AuditEvent, AuditRecord, Outcome};
 pub use page::{AuditPage, AuditQuery, MAX_PAGE};

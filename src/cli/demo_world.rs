@@ -11,7 +11,7 @@
 //! that make them (reconnect links, revocation) are not built yet; their status reason
 //! says so.
 
-use crate::audit::{AuditEvent, Outcome};
+use crate::audit::{Action, AuditEvent, Outcome};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::daemon::Daemon;
@@ -401,7 +401,7 @@ impl DemoWorld {
         };
         let mut tx = engine.store.begin().await?;
         let id = tx.insert_demo_connection(&new, reason, now).await?;
-        let mut ev = AuditEvent::new(now, actor, "demo seed", Outcome::Ok).target(
+        let mut ev = AuditEvent::new(now, actor, Action::DemoSeed, Outcome::Ok).target(
             id,
             p.environment.as_str(),
             realm_id,

@@ -6,7 +6,7 @@
 //! read: a device (`/dev/zero`) would grow without end, and a FIFO would block forever.
 
 use super::{Engine, Status};
-use crate::audit::{AuditEvent, Outcome};
+use crate::audit::{Action, AuditEvent, Outcome};
 use crate::domain::{Environment, RealmId, MAX_NAME_CHARS};
 use crate::identity::Actor;
 use crate::store::NewConnection;
@@ -415,7 +415,7 @@ impl Engine {
                 .vault
                 .seal(id, TokenColumn::Refresh, e.refresh_token.expose());
             tx.set_sealed(id, access.as_deref(), &refresh).await?;
-            let mut ev = AuditEvent::new(now, actor, "import", Outcome::Ok)
+            let mut ev = AuditEvent::new(now, actor, Action::Import, Outcome::Ok)
                 .target(id, e.environment.as_str(), e.realm_id.as_str(), &e.tenant)
                 .fingerprint("refresh", self.vault.fingerprint(e.refresh_token.expose()));
             if let Some(a) = &e.access_token {

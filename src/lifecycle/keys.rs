@@ -7,7 +7,7 @@
 //! interrupted rotation resumes by running again.
 
 use super::Engine;
-use crate::audit::{AuditEvent, Outcome};
+use crate::audit::{Action, AuditEvent, Outcome};
 use crate::config::ConfigError;
 use crate::identity::Actor;
 use crate::vault::{self, FingerprintKeySource, TokenColumn};
@@ -136,7 +136,7 @@ impl Engine {
         let key_bytes = hex_bytes(&current);
         let mut todo = self.store.connections_not_under(&key_bytes).await?;
         let total = todo.len();
-        let mut ev = AuditEvent::new(self.clock.now(), actor, "key rotation", Outcome::Ok);
+        let mut ev = AuditEvent::new(self.clock.now(), actor, Action::KeyRotation, Outcome::Ok);
         ev.reason = Some(format!(
             "started: {total} connection(s) hold values under keys other than {current} \
              (old keys configured: {})",
@@ -172,7 +172,7 @@ impl Engine {
                             let mut ev = AuditEvent::new(
                                 self.clock.now(),
                                 actor,
-                                "key rotation",
+                                Action::KeyRotation,
                                 Outcome::Ok,
                             );
                             ev.reason = Some(format!(
@@ -213,8 +213,12 @@ impl Engine {
                 .collect();
             rescans += 1;
             if !todo.is_empty() && rescans >= MAX_PASSES {
-                let mut ev =
-                    AuditEvent::new(self.clock.now(), actor, "key rotation", Outcome::Failed);
+                let mut ev = AuditEvent::new(
+                    self.clock.now(),
+                    actor,
+                    Action::KeyRotation,
+                    Outcome::Failed,
+                );
                 ev.reason = Some(format!(
                     "stopped: {} connection(s) keep being sealed under another key than {current}",
                     todo.len()
@@ -234,7 +238,7 @@ impl Engine {
         } else {
             Outcome::Failed
         };
-        let mut ev = AuditEvent::new(self.clock.now(), actor, "key rotation", outcome);
+        let mut ev = AuditEvent::new(self.clock.now(), actor, Action::KeyRotation, outcome);
         ev.reason = Some(if report.complete {
             format!(
                 "finished: {} connection(s) re-sealed; every stored value is under {current}; \

@@ -10,7 +10,7 @@
 
 use super::writer::{Applied, Op};
 use super::{next_delay, Engine, Status};
-use crate::audit::{AuditEvent, Outcome};
+use crate::audit::{Action, AuditEvent, Outcome};
 use crate::domain::{ErrorClass, LastRefresh};
 use crate::identity::Actor;
 use crate::intuit::{IntuitError, TokenGrant};
@@ -300,7 +300,7 @@ impl Engine {
         outcome: Outcome,
         now: DateTime<Utc>,
     ) -> AuditEvent {
-        AuditEvent::new(now, actor, "refresh", outcome).target(
+        AuditEvent::new(now, actor, Action::Refresh, outcome).target(
             rec.id,
             rec.environment.as_str(),
             rec.realm_id.as_str(),

@@ -8,7 +8,7 @@
 //! transaction.
 
 use super::{next_delay, Engine, Status};
-use crate::audit::{AuditEvent, Outcome};
+use crate::audit::{Action, AuditEvent, Outcome};
 use crate::domain::ErrorClass;
 use crate::identity::Actor;
 use crate::intuit::IntuitError;
@@ -208,9 +208,9 @@ impl Engine {
             .vault
             .open_refresh(rec.id, TokenColumn::Refresh, &sealed)?;
         let action = if rec.status == Status::Revoking {
-            "revoke retried"
+            Action::RevokeRetried
         } else {
-            "revoke"
+            Action::Revoke
         };
         let fingerprint = self.vault.fingerprint(token.expose());
         match client.revoke(token.expose()).await {
@@ -252,7 +252,7 @@ impl Engine {
         &self,
         rec: &ConnectionRecord,
         actor: &Actor,
-        action: &str,
+        action: Action,
         outcome: Outcome,
         now: DateTime<Utc>,
     ) -> AuditEvent {
@@ -272,7 +272,7 @@ impl Engine {
     ) -> anyhow::Result<RevokeOutcome> {
         let now = self.clock.now();
         let reason = format!("tokens forgotten locally without Intuit's confirmation: {why}");
-        let mut ev = self.revoke_event(rec, actor, "local-only revoke", Outcome::Ok, now);
+        let mut ev = self.revoke_event(rec, actor, Action::RevokeLocalOnly, Outcome::Ok, now);
         ev.reason = Some(reason.clone());
         let mut tx = self.store.begin().await?;
         if !tx
@@ -296,7 +296,7 @@ impl Engine {
         &self,
         rec: &ConnectionRecord,
         actor: &Actor,
-        action: &str,
+        action: Action,
         e: IntuitError,
     ) -> anyhow::Result<RevokeOutcome> {
         let now = self.clock.now();
@@ -322,7 +322,7 @@ impl Engine {
         &self,
         rec: &ConnectionRecord,
         actor: &Actor,
-        action: &str,
+        action: Action,
         fingerprint: String,
         e: IntuitError,
     ) -> anyhow::Result<RevokeOutcome> {

@@ -2,7 +2,7 @@
 //! connection's last sync.
 
 use super::{Engine, RefreshOutcome};
-use crate::audit::{AuditEvent, Outcome};
+use crate::audit::{Action, AuditEvent, Outcome};
 use crate::domain::{ErrorClass, SyncStatus};
 use crate::identity::Actor;
 use crate::intuit::IntuitError;
@@ -143,7 +143,7 @@ impl Engine {
         result: Result<Result<crate::intuit::CompanyInfo, IntuitError>, RefreshOutcome>,
     ) -> anyhow::Result<VerifyOutcome> {
         let now = self.clock.now();
-        let mut ev = AuditEvent::new(now, actor, "verify", Outcome::Ok).target(
+        let mut ev = AuditEvent::new(now, actor, Action::Verify, Outcome::Ok).target(
             rec.id,
             rec.environment.as_str(),
             rec.realm_id.as_str(),

@@ -31,7 +31,7 @@ pub use crate::lifecycle::{describe_refresh, RefreshOutcome, RevokeOutcome, Veri
 pub use crate::store::ConnectionFilter;
 pub use revocation::{PurgeReport, RevokeReport, RevokeRequest};
 
-use crate::audit::{self, AuditEvent, Outcome};
+use crate::audit::{self, Action, AuditEvent, Outcome};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::lifecycle::import;
@@ -97,10 +97,10 @@ pub enum SessionEvent {
 
 impl SessionEvent {
     /// The action as the audit log names it.
-    pub fn action(self) -> &'static str {
+    pub fn action(self) -> Action {
         match self {
-            SessionEvent::Opened => "console opened",
-            SessionEvent::Closed => "console closed",
+            SessionEvent::Opened => Action::ConsoleOpened,
+            SessionEvent::Closed => Action::ConsoleClosed,
         }
     }
 }
@@ -163,7 +163,7 @@ impl Service {
     /// Refuses a caller whose role lacks `p`. The refusal is recorded as `denied`, or, when
     /// the same caller was refused the same action within the minute, counted into the
     /// summary recorded when that minute is over (see `refusals`).
-    async fn authorize(&self, caller: &Actor, p: Permission, what: &str) -> Result<()> {
+    async fn authorize(&self, caller: &Actor, p: Permission, what: Action) -> Result<()> {
         if caller.role.allows(p) {
             return Ok(());
         }
@@ -223,7 +223,7 @@ impl Service {
     async fn record_view(
         &self,
         caller: &Actor,
-        what: &str,
+        what: Action,
         target: Option<&ConnectionRecord>,
         reason: String,
     ) -> Result<()> {
@@ -243,7 +243,7 @@ impl Service {
         caller: &Actor,
         filter: &ConnectionFilter,
     ) -> Result<Vec<ConnectionView>> {
-        self.authorize(caller, Permission::ViewConnections, "list")
+        self.authorize(caller, Permission::ViewConnections, Action::List)
             .await?;
         let now = self.engine.clock.now();
         let rows = self.store().list_connections(filter).await?;
@@ -253,7 +253,7 @@ impl Service {
             filter.status.map_or("any".into(), |s| s.to_string()),
             filter.environment.map_or("any".into(), |e| e.to_string()),
         );
-        self.record_view(caller, "list", None, shown).await?;
+        self.record_view(caller, Action::List, None, shown).await?;
         Ok(rows
             .into_iter()
             .map(|r| ConnectionView::from_record(r, now))
@@ -261,7 +261,7 @@ impl Service {
     }
 
     pub async fn show(&self, caller: &Actor, selector: &str) -> Result<ConnectionDetail> {
-        self.authorize(caller, Permission::ViewConnections, "show")
+        self.authorize(caller, Permission::ViewConnections, Action::Show)
             .await?;
         let rec = self.resolve(selector).await?;
         let events = if caller.role.allows(Permission::ReadAudit)
@@ -272,7 +272,8 @@ impl Service {
             Vec::new()
         };
         let shown = format!("shown with {} recent audit events", events.len());
-        self.record_view(caller, "show", Some(&rec), shown).await?;
+        self.record_view(caller, Action::Show, Some(&rec), shown)
+            .await?;
         Ok(ConnectionDetail {
             connection: ConnectionView::from_record(rec, self.engine.clock.now()),
             recent_events: events,
@@ -287,10 +288,10 @@ impl Service {
         caller: &Actor,
         selection: &Selection,
     ) -> Result<Vec<RefreshReport>> {
-        self.authorize(caller, Permission::Refresh, "refresh")
+        self.authorize(caller, Permission::Refresh, Action::Refresh)
             .await?;
         if !matches!(selection, Selection::Named(_)) {
-            self.authorize(caller, Permission::BulkActions, "refresh in bulk")
+            self.authorize(caller, Permission::BulkActions, Action::RefreshInBulk)
                 .await?;
         }
         let targets = self.select(selection).await?;
@@ -319,7 +320,8 @@ impl Service {
 
     /// Verifies each named connection, each with its own outcome (as for `refresh`).
     pub async fn verify(&self, caller: &Actor, selectors: &[String]) -> Result<Vec<VerifyReport>> {
-        self.authorize(caller, Permission::Verify, "verify").await?;
+        self.authorize(caller, Permission::Verify, Action::Verify)
+            .await?;
         let targets = self.select(&Selection::Named(selectors.to_vec())).await?;
         let mut out = Vec::with_capacity(targets.len());
         for rec in targets {
@@ -344,7 +346,8 @@ impl Service {
         file: &str,
         update: bool,
     ) -> Result<ImportReport> {
-        self.authorize(caller, Permission::Import, "import").await?;
+        self.authorize(caller, Permission::Import, Action::Import)
+            .await?;
         let entries = import::parse(text, file).map_err(|e| ServiceError::Input(e.0))?;
         self.engine
             .import(entries, update, caller, file)
@@ -356,17 +359,18 @@ impl Service {
     }
 
     pub async fn audit_tail(&self, caller: &Actor, n: i64) -> Result<Vec<AuditRecord>> {
-        self.authorize(caller, Permission::ReadAudit, "audit tail")
+        self.authorize(caller, Permission::ReadAudit, Action::AuditTail)
             .await?;
         let records = self.store().audit_tail(n.clamp(1, 100_000)).await?;
         let shown = format!("read the latest {} audit events", records.len());
-        self.record_view(caller, "audit tail", None, shown).await?;
+        self.record_view(caller, Action::AuditTail, None, shown)
+            .await?;
         Ok(records)
     }
 
     /// One page of the log, newest first; recorded as a read, like `audit tail`.
     pub async fn audit_page(&self, caller: &Actor, query: &AuditQuery) -> Result<AuditPage> {
-        self.authorize(caller, Permission::ReadAudit, "audit page")
+        self.authorize(caller, Permission::ReadAudit, Action::AuditPage)
             .await?;
         let page = self.store().audit_page(query).await?;
         let shown = format!(
@@ -377,7 +381,8 @@ impl Service {
                 .before_seq
                 .map_or(String::new(), |s| format!(", before sequence {s}"))
         );
-        self.record_view(caller, "audit page", None, shown).await?;
+        self.record_view(caller, Action::AuditPage, None, shown)
+            .await?;
         Ok(page)
     }
 
@@ -395,14 +400,14 @@ impl Service {
     }
 
     pub async fn audit_verify(&self, caller: &Actor) -> Result<audit::VerifyReport> {
-        self.authorize(caller, Permission::ReadAudit, "audit verify")
+        self.authorize(caller, Permission::ReadAudit, Action::AuditVerify)
             .await?;
         let report = audit::verify(self.store()).await?;
         let shown = match report.first_bad_seq {
             None => format!("chain intact over {} events", report.events),
             Some(seq) => format!("chain broken at sequence {seq}"),
         };
-        self.record_view(caller, "audit verify", None, shown)
+        self.record_view(caller, Action::AuditVerify, None, shown)
             .await?;
         Ok(report)
     }
@@ -410,7 +415,7 @@ impl Service {
     /// Which keys seal the stored tokens, and whether a rotation is complete: key ids and
     /// counts only.
     pub async fn keys_status(&self, caller: &Actor) -> Result<crate::lifecycle::KeyStatus> {
-        self.authorize(caller, Permission::ReadAudit, "keys status")
+        self.authorize(caller, Permission::ReadAudit, Action::KeysStatus)
             .await?;
         let status = self.engine.key_status().await?;
         let shown = format!(
@@ -423,7 +428,8 @@ impl Service {
                 "incomplete"
             }
         );
-        self.record_view(caller, "keys status", None, shown).await?;
+        self.record_view(caller, Action::KeysStatus, None, shown)
+            .await?;
         Ok(status)
     }
 
@@ -534,7 +540,7 @@ impl Service {
             Request::WhoAmI => json(self.whoami(caller).await?),
             Request::KeysStatus => json(self.keys_status(caller).await?),
             Request::Watch => {
-                self.authorize(caller, Permission::ViewConnections, "watch")
+                self.authorize(caller, Permission::ViewConnections, Action::Watch)
                     .await?;
                 Err(ServiceError::Input(
                     "watch streams changes and is only available over the operators' socket".into(),
@@ -546,22 +552,23 @@ impl Service {
     /// Who the service takes the caller for, with which role.
     pub async fn whoami(&self, caller: &Actor) -> Result<Actor> {
         let shown = format!("identified as role {}", caller.role);
-        self.record_view(caller, "whoami", None, shown).await?;
+        self.record_view(caller, Action::WhoAmI, None, shown)
+            .await?;
         Ok(caller.clone())
     }
 
     /// Subscribes to live changes (recording the subscription once, or a refusal).
     pub async fn watch(&self, caller: &Actor) -> Result<WatchFeed> {
-        self.authorize(caller, Permission::ViewConnections, "watch")
+        self.authorize(caller, Permission::ViewConnections, Action::Watch)
             .await?;
         let feed = WatchFeed::new(self.engine.clone(), caller);
         let shown = "subscribed to live changes".to_string();
-        self.record_view(caller, "watch", None, shown).await?;
+        self.record_view(caller, Action::Watch, None, shown).await?;
         Ok(feed)
     }
 
     /// Records a refusal of a caller no role is mapped to, whatever it asked.
-    pub async fn deny_unmapped(&self, caller: &Actor, what: &str) -> ServiceError {
+    pub async fn deny_unmapped(&self, caller: &Actor, what: Action) -> ServiceError {
         match self
             .authorize(caller, Permission::ViewConnections, what)
             .await

@@ -3,6 +3,7 @@
 //! in `Service::handle`, so no operation is written twice.
 
 use super::{ServiceError, SessionEvent};
+use crate::audit::Action;
 use crate::domain::{Environment, Status};
 use crate::identity::{Interface, Role};
 use serde::{Deserialize, Serialize};
@@ -153,22 +154,22 @@ impl std::fmt::Debug for Request {
 
 impl Request {
     /// The verb, as audit records and denials name it.
-    pub fn verb(&self) -> &'static str {
+    pub fn verb(&self) -> Action {
         match self {
-            Request::List { .. } => "list",
-            Request::Show { .. } => "show",
-            Request::Refresh { .. } => "refresh",
-            Request::Verify { .. } => "verify",
-            Request::Import { .. } => "import",
-            Request::Revoke { .. } => "revoke",
-            Request::Purge { .. } => "purge",
-            Request::AuditTail { .. } => "audit tail",
-            Request::AuditPage { .. } => "audit page",
+            Request::List { .. } => Action::List,
+            Request::Show { .. } => Action::Show,
+            Request::Refresh { .. } => Action::Refresh,
+            Request::Verify { .. } => Action::Verify,
+            Request::Import { .. } => Action::Import,
+            Request::Revoke { .. } => Action::Revoke,
+            Request::Purge { .. } => Action::Purge,
+            Request::AuditTail { .. } => Action::AuditTail,
+            Request::AuditPage { .. } => Action::AuditPage,
             Request::Session { event } => event.action(),
-            Request::AuditVerify => "audit verify",
-            Request::Watch => "watch",
-            Request::WhoAmI => "whoami",
-            Request::KeysStatus => "keys status",
+            Request::AuditVerify => Action::AuditVerify,
+            Request::Watch => Action::Watch,
+            Request::WhoAmI => Action::WhoAmI,
+            Request::KeysStatus => Action::KeysStatus,
         }
     }
 }
@@ -332,7 +333,7 @@ mod tests {
         };
         assert!(targets.is_empty() && local_only_reason.is_none() && *dry_run);
         assert_eq!(filter.as_deref(), Some("status:needs_reconnect idle>90d"));
-        assert_eq!(req.verb(), "revoke");
+        assert_eq!(req.verb(), Action::Revoke);
         let line = encode_line(&req, None).unwrap();
         assert!(String::from_utf8_lossy(&line).contains(r#""where":"#));
         let (req, _) = decode_line(br#"{"op":"purge"}"#).unwrap();

@@ -7,7 +7,7 @@
 //! count, at most two events per caller, action and minute. Windows follow the engine
 //! clock, so tests can move them.
 
-use crate::audit::{AuditEvent, Outcome};
+use crate::audit::{Action, AuditEvent, Outcome};
 use crate::identity::Actor;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use std::collections::HashMap;
@@ -23,16 +23,16 @@ struct Key {
     uid: u32,
     account: String,
     role: &'static str,
-    action: String,
+    action: Action,
 }
 
 impl Key {
-    fn of(caller: &Actor, action: &str) -> Key {
+    fn of(caller: &Actor, action: Action) -> Key {
         Key {
             uid: caller.uid,
             account: caller.account.clone(),
             role: caller.role.as_str(),
-            action: action.to_string(),
+            action,
         }
     }
 }
@@ -47,7 +47,7 @@ struct Window {
 pub struct Summary {
     /// The caller as of its latest counted refusal.
     actor: Actor,
-    action: String,
+    action: Action,
     count: u64,
     first: DateTime<Utc>,
     last: DateTime<Utc>,
@@ -61,7 +61,7 @@ impl Summary {
             request_id: None,
             ..self.actor.clone()
         };
-        let mut ev = AuditEvent::new(at, &caller, &self.action, Outcome::Denied);
+        let mut ev = AuditEvent::new(at, &caller, self.action, Outcome::Denied);
         let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
         ev.reason = Some(format!(
             "{} further refusal{} of {} between {} and {}: role {} lacks permission for {}",
@@ -99,7 +99,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Refusals {
-    pub fn refuse(&self, caller: &Actor, action: &str, now: DateTime<Utc>) -> Verdict {
+    pub fn refuse(&self, caller: &Actor, action: Action, now: DateTime<Utc>) -> Verdict {
         let key = Key::of(caller, action);
         let mut windows = lock(&self.windows);
         match windows.get_mut(&key) {
@@ -113,7 +113,7 @@ impl Refusals {
                     None => {
                         w.counted = Some(Summary {
                             actor: caller.clone(),
-                            action: action.to_string(),
+                            action,
                             count: 1,
                             first: now,
                             last: now,
@@ -143,7 +143,7 @@ impl Refusals {
     /// The record of a refusal could not be written: the caller's next refusal is recorded
     /// again rather than counted against an event that does not exist. (Refusals already
     /// counted meanwhile keep their window, and reach the record with its summary.)
-    pub fn unrecorded(&self, caller: &Actor, action: &str) {
+    pub fn unrecorded(&self, caller: &Actor, action: Action) {
         let key = Key::of(caller, action);
         let mut windows = lock(&self.windows);
         if windows.get(&key).is_some_and(|w| w.counted.is_none()) {
@@ -194,24 +194,27 @@ mod tests {
         let t0 = Utc::now();
         let mallory = caller("mallory");
         assert!(matches!(
-            r.refuse(&mallory, "list", t0),
+            r.refuse(&mallory, Action::List, t0),
             Verdict::Record { closed: None }
         ));
         for i in 1..=9 {
             let t = t0 + Duration::seconds(i);
-            assert!(matches!(r.refuse(&mallory, "list", t), Verdict::Counted));
+            assert!(matches!(
+                r.refuse(&mallory, Action::List, t),
+                Verdict::Counted
+            ));
         }
         // Another action, another caller: windows of their own.
         assert!(matches!(
-            r.refuse(&mallory, "show", t0),
+            r.refuse(&mallory, Action::Show, t0),
             Verdict::Record { closed: None }
         ));
         assert!(matches!(
-            r.refuse(&caller("eve"), "list", t0),
+            r.refuse(&caller("eve"), Action::List, t0),
             Verdict::Record { closed: None }
         ));
         assert!(r.due(t0 + Duration::seconds(59), false).is_empty());
-        match r.refuse(&mallory, "list", t0 + window()) {
+        match r.refuse(&mallory, Action::List, t0 + window()) {
             Verdict::Record { closed: Some(s) } => {
                 assert_eq!(
                     (s.count, s.first, s.last),
@@ -236,8 +239,8 @@ mod tests {
         let r = Refusals::default();
         let t0 = Utc::now();
         let mallory = caller("mallory");
-        r.refuse(&mallory, "list", t0);
-        r.refuse(&mallory, "list", t0);
+        r.refuse(&mallory, Action::List, t0);
+        r.refuse(&mallory, Action::List, t0);
         assert!(r.due(t0, false).is_empty());
         let due = r.due(t0, true);
         assert_eq!(due.len(), 1);

@@ -3,7 +3,7 @@
 
 use super::filter::{Filter, VALID_FORMS};
 use super::{ConnectionView, Permission, Result, Service, ServiceError, Target};
-use crate::audit::{AuditEvent, Outcome};
+use crate::audit::{Action, AuditEvent, Outcome};
 use crate::identity::Actor;
 use crate::lifecycle::{RevokeMode, RevokeOutcome};
 use crate::store::{ConnectionFilter, ConnectionRecord};
@@ -90,9 +90,10 @@ impl Service {
     /// run names them and changes nothing; it is recorded as a read.
     pub async fn revoke(&self, caller: &Actor, req: &RevokeRequest) -> Result<Vec<RevokeReport>> {
         let (chosen, mode) = req.checked()?;
-        self.authorize(caller, Permission::Revoke, "revoke").await?;
+        self.authorize(caller, Permission::Revoke, Action::Revoke)
+            .await?;
         if matches!(chosen, Chosen::Where(_)) {
-            self.authorize(caller, Permission::BulkActions, "revoke in bulk")
+            self.authorize(caller, Permission::BulkActions, Action::RevokeInBulk)
                 .await?;
         }
         let targets = match &chosen {
@@ -107,7 +108,7 @@ impl Service {
                     .as_deref()
                     .map_or_else(|| "named".to_string(), |f| format!("where {f:?}"))
             );
-            self.record_view(caller, "revoke dry run", None, shown)
+            self.record_view(caller, Action::RevokeDryRun, None, shown)
                 .await?;
             return Ok(targets
                 .into_iter()
@@ -156,7 +157,8 @@ impl Service {
     /// Deletes the connections revoked more than `[retention] revoked_days` ago, recording
     /// one `purge` event with the count and one per connection (their earlier events stay).
     pub async fn purge(&self, caller: &Actor, dry_run: bool) -> Result<PurgeReport> {
-        self.authorize(caller, Permission::Revoke, "purge").await?;
+        self.authorize(caller, Permission::Revoke, Action::Purge)
+            .await?;
         let now = self.engine.clock.now();
         let cutoff = now - ChronoDuration::days(i64::from(self.revoked_days));
         let mut old = Vec::new();
@@ -168,7 +170,7 @@ impl Service {
         let rule = format!("[retention] revoked_days = {}", self.revoked_days);
         if dry_run {
             let shown = format!("would purge {} revoked connections ({rule})", old.len());
-            self.record_view(caller, "purge dry run", None, shown)
+            self.record_view(caller, Action::PurgeDryRun, None, shown)
                 .await?;
         } else if !old.is_empty() {
             let mut tx = self.store().begin().await?;
@@ -179,7 +181,7 @@ impl Service {
                 }
             }
             for r in &purged {
-                let mut ev = AuditEvent::new(now, caller, "purge", Outcome::Ok).target(
+                let mut ev = AuditEvent::new(now, caller, Action::Purge, Outcome::Ok).target(
                     r.id,
                     r.environment.as_str(),
                     r.realm_id.as_str(),
@@ -191,7 +193,7 @@ impl Service {
                 ));
                 self.engine.audit(&mut tx, &ev).await?;
             }
-            let mut ev = AuditEvent::new(now, caller, "purge", Outcome::Ok);
+            let mut ev = AuditEvent::new(now, caller, Action::Purge, Outcome::Ok);
             ev.reason = Some(format!(
                 "purged {} revoked connections revoked before {} ({rule})",
                 purged.len(),

@@ -515,7 +515,7 @@ async fn two_thousand_refusals_from_one_caller_leave_two_rows_a_minute_whose_cou
         for i in 0..500 {
             let err = if i % 2 == 0 {
                 d.service
-                    .deny_unmapped(&mallory.for_request(), "list")
+                    .deny_unmapped(&mallory.for_request(), qbo_console::audit::Action::List)
                     .await
             } else {
                 d.service
