@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod catalogue;
 pub mod tmux;
 
 use qbo_console::clock::Clock;
