@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use zeroize::Zeroizing;
 
+mod monitoring;
+pub use monitoring::{AlertsConfig, ForecastConfig, HealthConfig, Webhook, WebhookUrl};
+
 pub const ENV_CONFIG_PATH: &str = "QBO_CONSOLE_CONFIG";
 pub const ENV_PREFIX: &str = "QBO_CONSOLE__";
 pub const DEFAULT_CONFIG_PATH: &str = "qbo-console.toml";
@@ -48,6 +51,10 @@ pub struct Config {
     pub log: LogConfig,
     pub tui: TuiConfig,
     pub retention: RetentionConfig,
+    // Health checks, the forecast and alerts (issue 16).
+    pub health: HealthConfig,
+    pub forecast: ForecastConfig,
+    pub alerts: AlertsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -195,7 +202,7 @@ fn default_timeout() -> Duration {
 fn default_connect_timeout() -> Duration {
     Duration::from_secs(5)
 }
-fn yes() -> bool {
+pub(crate) fn yes() -> bool {
     true
 }
 
@@ -529,6 +536,13 @@ struct RawConfig {
     tui: TuiConfig,
     #[serde(default)]
     retention: RetentionConfig,
+    // Health checks, the forecast and alerts (issue 16).
+    #[serde(default)]
+    health: HealthConfig,
+    #[serde(default)]
+    forecast: ForecastConfig,
+    #[serde(default)]
+    alerts: AlertsConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -803,6 +817,12 @@ impl Config {
             )));
         }
 
+        // Health checks, the forecast and alerts (issue 16).
+        monitoring::validate_health(&raw.health).map_err(err)?;
+        monitoring::validate_forecast(&raw.forecast).map_err(err)?;
+        let mut alerts = raw.alerts;
+        monitoring::validate_alerts(&mut alerts, &source).map_err(err)?;
+
         Ok(Config {
             source,
             database,
@@ -816,6 +836,9 @@ impl Config {
             log: raw.log,
             tui: raw.tui,
             retention: raw.retention,
+            health: raw.health,
+            forecast: raw.forecast,
+            alerts,
         })
     }
 
@@ -857,6 +880,9 @@ impl Config {
             log: LogConfig::default(),
             tui: TuiConfig::default(),
             retention: RetentionConfig::default(),
+            health: HealthConfig::default(),
+            forecast: ForecastConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 
@@ -909,7 +935,7 @@ fn validate_redirect_uri(env: Environment, uri: &str) -> Result<(), String> {
 
 /// Refresh tokens and the client secret travel to these endpoints: https only, except on
 /// this machine's loopback (the emulator in tests and the demo), which never leaves it.
-fn validate_endpoint(v: &str) -> Result<(), String> {
+pub(crate) fn validate_endpoint(v: &str) -> Result<(), String> {
     let url = reqwest::Url::parse(v)
         .map_err(|e| format!("{v:?} is not a URL ({e}); use https://HOST/PATH"))?;
     match url.scheme() {

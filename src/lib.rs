@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod domain;
+pub mod forecast;
 pub mod file_modes;
 pub mod identity;
 pub mod intuit;

@@ -292,6 +292,22 @@ impl SimHandle {
         self.shared.lock().token_latency = d;
     }
 
+    /// Holds every companyinfo call this long before answering it, so a client's
+    /// concurrency shows in `SimStats::company_info_max_in_flight`.
+    pub fn set_company_info_latency(&self, d: Duration) {
+        self.shared.lock().company_info_latency = d;
+    }
+
+    /// The customer disconnects, in the reading where Intuit's OAuth service lags: the
+    /// company's API answers 401 (fault 3201) to every access token while the token
+    /// endpoint still refreshes its grants. `disconnect` is the strict reading.
+    pub fn disconnect_api_only(&self, realm_id: &str) {
+        self.shared
+            .lock()
+            .api_disconnected
+            .insert(realm_id.to_string());
+    }
+
     /// Creates a consented grant (accounting scope) directly. `realm_id`
     /// reconnects an existing company or creates one with that id; `None`
     /// creates a new company.

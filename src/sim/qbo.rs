@@ -25,15 +25,39 @@ pub(crate) async fn company_info(
     headers: HeaderMap,
 ) -> Response {
     let fault = shared.lock().roll_fault(Some(&realm));
+    let latency = {
+        let mut st = shared.lock();
+        st.company_info_in_flight += 1;
+        st.stats.company_info_max_in_flight = st
+            .stats
+            .company_info_max_in_flight
+            .max(st.company_info_in_flight);
+        st.company_info_latency
+    };
+    if !latency.is_zero() {
+        shared.sleep(latency).await;
+    }
+    let answer = answer_company_info(&shared, &conn, fault, &realm, &id, &headers).await;
+    shared.lock().company_info_in_flight -= 1;
+    answer
+}
+
+async fn answer_company_info(
+    shared: &Arc<Shared>,
+    conn: &ConnHandle,
+    fault: Option<FaultKind>,
+    realm: &str,
+    id: &str,
+    headers: &HeaderMap,
+) -> Response {
+    let (realm, id) = (realm.to_string(), id.to_string());
     match fault {
-        None => process(&shared, &realm, &id, &headers),
+        None => process(shared, &realm, &id, headers),
         Some(FaultKind::LostResponse) => {
-            let _lost = process(&shared, &realm, &id, &headers);
-            faults::lose(&conn)
+            let _lost = process(shared, &realm, &id, headers);
+            faults::lose(conn)
         }
-        Some(kind) => {
-            faults::answer(&shared, &conn, kind, Surface::CompanyInfo, Some(&realm)).await
-        }
+        Some(kind) => faults::answer(shared, conn, kind, Surface::CompanyInfo, Some(&realm)).await,
     }
 }
 
@@ -53,6 +77,10 @@ fn process(shared: &Shared, realm: &str, id: &str, headers: &HeaderMap) -> Respo
             return unauthorized(why, now);
         }
     };
+    if st.api_disconnected.contains(realm) {
+        st.stats.company_info_unauthorized += 1;
+        return disconnected_api(now);
+    }
     let grant_realm = st.grants.get(gid).and_then(|g| g.realm_id.clone());
     if grant_realm.as_deref() != Some(realm) {
         st.stats.company_info_forbidden += 1;
@@ -167,6 +195,19 @@ fn unauthorized(why: AccessDenied, now: DateTime<Utc>) -> Response {
         "message=AuthenticationFailed; errorCode=003200; statusCode=401",
         detail,
         "3200",
+        "AUTHENTICATION",
+        now,
+    )
+}
+
+/// 3201: the token is well formed and live at the OAuth service, but the company has
+/// disconnected the app.
+fn disconnected_api(now: DateTime<Utc>) -> Response {
+    auth_fault(
+        StatusCode::UNAUTHORIZED,
+        "message=AuthenticationFailed; errorCode=003201; statusCode=401",
+        "Token revoked: the company disconnected the app",
+        "3201",
         "AUTHENTICATION",
         now,
     )

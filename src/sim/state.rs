@@ -121,6 +121,14 @@ pub(crate) struct State {
     /// with some companies while serving the others normally.
     pub(crate) realm_faults: HashMap<String, FaultConfig>,
     pub(crate) token_latency: StdDuration,
+    /// How long each companyinfo call is held before it is answered, and how many are
+    /// being held now: what shows a client's concurrency.
+    pub(crate) company_info_latency: StdDuration,
+    pub(crate) company_info_in_flight: u64,
+    /// Companies whose API refuses every access token (401, fault 3201) while the token
+    /// endpoint still refreshes them: the reading of a customer disconnect in which
+    /// Intuit's OAuth service lags behind the API (INTUIT.md, "Revocation").
+    pub(crate) api_disconnected: std::collections::HashSet<String>,
     pub(crate) grants: Vec<Grant>,
     pub(crate) refresh: HashMap<String, RefreshRecord>,
     pub(crate) access: HashMap<AccessKey, AccessRecord>,
@@ -149,6 +157,9 @@ impl State {
             faults: opts.faults.clone(),
             realm_faults: HashMap::new(),
             token_latency: opts.token_latency,
+            company_info_latency: StdDuration::ZERO,
+            company_info_in_flight: 0,
+            api_disconnected: Default::default(),
             grants: Vec::new(),
             refresh: HashMap::new(),
             access: HashMap::new(),

@@ -44,6 +44,8 @@ pub struct SimStats {
     pub authorizations_denied: u64,
     /// companyinfo requests that were not answered by a fault.
     pub company_info_calls: u64,
+    /// The most companyinfo calls held at once (see `SimHandle::set_company_info_latency`).
+    pub company_info_max_in_flight: u64,
     /// companyinfo 401 (3200) answers.
     pub company_info_unauthorized: u64,
     /// companyinfo 403 (3100) answers.

@@ -339,7 +339,10 @@ impl Tx {
         tid: Option<&str>,
         error_class: Option<ErrorClass>,
     ) -> anyhow::Result<()> {
+        // last_sync_ok_at keeps the last success through later failures (the forecast's
+        // "no successful sync for N days").
         let sql = "UPDATE connections SET last_sync_at = $1, last_sync_status = $2, last_sync_detail = $3, \
+                   last_sync_ok_at = CASE WHEN $2 = 'ok' THEN $1 ELSE last_sync_ok_at END, \
                    company_name = COALESCE($4, company_name), last_intuit_tid = COALESCE($5, last_intuit_tid), \
                    last_error_class = COALESCE($6, last_error_class), version = version + 1, updated_at = $1 WHERE id = $7";
         dispatch_tx!(self, c => sqlx::query(sql)

@@ -7,12 +7,14 @@ mod connections;
 mod health;
 mod keys;
 mod migrate;
+mod monitoring;
 mod revocation;
 mod rows;
 mod schedule;
 
 pub use health::{CauseLabel, WriteCause, WriteHealth};
 pub use keys::SealedUnder;
+pub use monitoring::{AlertCondition, AlertDelivery, HealthDue, HealthMark, NewAlert, SyncFacts};
 pub use rows::{ConnectionFilter, ConnectionRecord, NewConnection, SealedTokens, TokenUpdate};
 pub use schedule::Claimed;
 

@@ -1,0 +1,161 @@
+//! The forecast: which connections will die within N days if nothing changes, when, why,
+//! and what would save each. The rules are plain functions over a connection's record
+//! (and the few facts kept beside it), shared by `qbo-console forecast`, the console's
+//! forecast view and the alerts, so the three can never disagree.
+//!
+//! Adding a rule is adding one function to `RULES` (and, if it needs a fact the record
+//! lacks, a field to `Subject`): the "reconnect link sent and not used" rule is meant to
+//! arrive that way once the links table exists.
+
+mod rules;
+
+use crate::domain::{Environment, PausedEnvironment, RealmId, Status};
+use crate::store::{ConnectionRecord, SyncFacts};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+pub use rules::RULES;
+
+/// Why a connection is at risk. Listed in order of gravity: on the same date the graver
+/// one is the one shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Risk {
+    /// Intuit answered invalid_grant: it is already dead.
+    NeedsReconnect,
+    /// The API refuses freshly refreshed tokens (401 fault 3200/3201).
+    CustomerDisconnected,
+    /// Its environment is paused: Intuit rejected our client credentials.
+    CredentialsRejected,
+    /// Refreshes keep failing, so the refresh token lapses after 100 days unused.
+    RefreshFailing,
+    /// Intuit's 5-year limit from the original consent.
+    HardLimit,
+    /// No successful sync for `[forecast] no_sync_days`.
+    NoSync,
+}
+
+impl Risk {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Risk::NeedsReconnect => "needs_reconnect",
+            Risk::CustomerDisconnected => "customer_disconnected",
+            Risk::CredentialsRejected => "credentials_rejected",
+            Risk::RefreshFailing => "refresh_failing",
+            Risk::HardLimit => "hard_limit",
+            Risk::NoSync => "no_sync",
+        }
+    }
+}
+
+impl std::fmt::Display for Risk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One connection, as the rules see it.
+pub struct Subject<'a> {
+    pub record: &'a ConnectionRecord,
+    pub facts: &'a SyncFacts,
+}
+
+/// What the rules know beyond the connection.
+pub struct Context<'a> {
+    pub now: DateTime<Utc>,
+    /// Environments the scheduler has paused (its state; an embedded service has none).
+    pub paused: &'a [PausedEnvironment],
+    pub no_sync_days: u32,
+}
+
+/// What one rule found: when the connection dies (or died) by it, why, and what saves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub risk: Risk,
+    pub date: DateTime<Utc>,
+    pub reason: String,
+    pub action: String,
+}
+
+pub type Rule = fn(&Subject<'_>, &Context<'_>) -> Option<Finding>;
+
+/// One line of the forecast: the connection's earliest finding, and the other risks it
+/// carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForecastItem {
+    pub connection_id: i64,
+    pub tenant: String,
+    pub realm_id: RealmId,
+    pub environment: Environment,
+    pub status: Status,
+    pub date: DateTime<Utc>,
+    pub risk: Risk,
+    pub reason: String,
+    pub action: String,
+    #[serde(default)]
+    pub also: Vec<Risk>,
+}
+
+/// The forecast as `forecast` prints it and the console shows it, with the last alerts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forecast {
+    pub generated_at: DateTime<Utc>,
+    pub days: u32,
+    pub items: Vec<ForecastItem>,
+    /// The newest alert deliveries, newest first.
+    #[serde(default)]
+    pub alerts: Vec<crate::store::AlertDelivery>,
+}
+
+/// A connection's earliest finding, if any rule finds one.
+pub fn assess(s: &Subject<'_>, ctx: &Context<'_>) -> Option<ForecastItem> {
+    let mut found: Vec<Finding> = RULES.iter().filter_map(|rule| rule(s, ctx)).collect();
+    found.sort_by(|a, b| a.date.cmp(&b.date).then(a.risk.cmp(&b.risk)));
+    let mut rest = found.into_iter();
+    let first = rest.next()?;
+    let r = s.record;
+    Some(ForecastItem {
+        connection_id: r.id,
+        tenant: r.tenant.clone(),
+        realm_id: r.realm_id.clone(),
+        environment: r.environment,
+        status: r.status,
+        date: first.date,
+        risk: first.risk,
+        reason: first.reason,
+        action: first.action,
+        also: rest.map(|f| f.risk).collect(),
+    })
+}
+
+/// Every connection at risk whose date falls within `days` of now (or has passed),
+/// sorted by date, then tenant.
+pub fn forecast(
+    records: &[ConnectionRecord],
+    facts: &[SyncFacts],
+    ctx: &Context<'_>,
+    days: u32,
+) -> Vec<ForecastItem> {
+    let by_id: HashMap<i64, &SyncFacts> = facts.iter().map(|f| (f.id, f)).collect();
+    let none = SyncFacts::default();
+    let horizon = ctx.now + chrono::Duration::days(i64::from(days));
+    let mut items: Vec<ForecastItem> = records
+        .iter()
+        .filter_map(|r| {
+            let facts = by_id.get(&r.id).copied().unwrap_or(&none);
+            assess(&Subject { record: r, facts }, ctx)
+        })
+        .filter(|i| i.date <= horizon)
+        .collect();
+    items.sort_by(|a, b| {
+        a.date
+            .cmp(&b.date)
+            .then_with(|| a.tenant.cmp(&b.tenant))
+            .then(a.connection_id.cmp(&b.connection_id))
+    });
+    items
+}
+
+#[cfg(test)]
+mod tests;

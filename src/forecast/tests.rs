@@ -1,0 +1,162 @@
+use super::*;
+use crate::domain::{LastRefresh, SyncStatus};
+use chrono::{Duration, TimeZone};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 6, 1, 12, 0, 0).unwrap()
+}
+
+fn record(id: i64, tenant: &str) -> ConnectionRecord {
+    ConnectionRecord {
+        id,
+        tenant: tenant.into(),
+        realm_id: RealmId::parse(&format!("{}", 9_000_000 + id)).unwrap(),
+        environment: Environment::Sandbox,
+        company_name: None,
+        scopes: String::new(),
+        status: Status::Active,
+        status_reason: None,
+        access_expires_at: Some(now() + Duration::minutes(50)),
+        refresh_issued_at: Some(now() - Duration::hours(1)),
+        refresh_expires_at: Some(now() + Duration::days(99)),
+        hard_expires_at: Some(now() + Duration::days(1500)),
+        last_refresh_at: Some(now() - Duration::hours(1)),
+        last_refresh_outcome: Some(LastRefresh::Ok),
+        last_error_class: None,
+        last_error_detail: None,
+        last_intuit_tid: None,
+        last_sync_at: Some(now() - Duration::hours(2)),
+        last_sync_status: Some(SyncStatus::Ok),
+        last_sync_detail: None,
+        consecutive_failures: 0,
+        next_attempt_at: None,
+        lease_owner: None,
+        lease_until: None,
+        version: 1,
+        created_at: now() - Duration::days(400),
+        updated_at: now() - Duration::hours(1),
+        previous_refresh_replaced_at: None,
+        last_actor: None,
+        last_action: None,
+    }
+}
+
+fn facts(id: i64) -> SyncFacts {
+    SyncFacts {
+        id,
+        last_sync_ok_at: Some(now() - Duration::hours(2)),
+        disconnected_at: None,
+    }
+}
+
+fn ctx(paused: &[PausedEnvironment]) -> Context<'_> {
+    Context {
+        now: now(),
+        paused,
+        no_sync_days: 7,
+    }
+}
+
+#[test]
+fn a_healthy_connection_is_not_in_the_forecast() {
+    let items = forecast(&[record(1, "fine")], &[facts(1)], &ctx(&[]), 365);
+    assert_eq!(items, vec![]);
+}
+
+#[test]
+fn each_risk_is_dated_explained_and_sorted_by_date() {
+    let mut dead = record(1, "dead");
+    dead.status = Status::NeedsReconnect;
+    dead.status_reason = Some("invalid_grant: token revoked".into());
+    dead.last_refresh_at = Some(now() - Duration::days(2));
+    let mut failing = record(2, "failing");
+    failing.last_refresh_outcome = Some(LastRefresh::Failed);
+    failing.consecutive_failures = 40;
+    failing.last_error_class = Some("transient".into());
+    failing.last_error_detail = Some("HTTP 503".into());
+    failing.refresh_expires_at = Some(now() + Duration::days(20));
+    let mut old = record(3, "old");
+    old.hard_expires_at = Some(now() + Duration::days(10));
+    let mut quiet = record(4, "quiet");
+    quiet.last_sync_status = Some(SyncStatus::Failed);
+    quiet.last_sync_detail = Some("HTTP 500".into());
+    let mut quiet_facts = facts(4);
+    quiet_facts.last_sync_ok_at = Some(now() - Duration::days(9));
+    let mut gone = record(5, "gone");
+    gone.last_sync_status = Some(SyncStatus::Failed);
+    let mut gone_facts = facts(5);
+    gone_facts.disconnected_at = Some(now() - Duration::hours(1));
+    let records = [failing, old, dead, quiet, gone];
+    let all_facts = [facts(1), facts(2), facts(3), quiet_facts, gone_facts];
+    let items = forecast(&records, &all_facts, &ctx(&[]), 30);
+    let got: Vec<(&str, Risk, DateTime<Utc>)> = items
+        .iter()
+        .map(|i| (i.tenant.as_str(), i.risk, i.date))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("dead", Risk::NeedsReconnect, now() - Duration::days(2)),
+            ("quiet", Risk::NoSync, now() - Duration::days(2)),
+            ("gone", Risk::CustomerDisconnected, now() - Duration::hours(1)),
+            ("old", Risk::HardLimit, now() + Duration::days(10)),
+            ("failing", Risk::RefreshFailing, now() + Duration::days(20)),
+        ]
+    );
+    assert!(items[0].reason.contains("token revoked"), "{:?}", items[0]);
+    assert!(items[0].action.contains("reconnect link"));
+    assert!(items[4].reason.contains("40 refreshes failed"), "{:?}", items[4]);
+    assert!(items[4].action.contains("keeps retrying"));
+    // A shorter horizon drops what lies beyond it.
+    let near = forecast(&records, &all_facts, &ctx(&[]), 15);
+    assert_eq!(near.len(), 4);
+}
+
+#[test]
+fn a_paused_environment_puts_its_connections_at_risk_until_the_pause_ends() {
+    let mut r = record(1, "acme");
+    r.refresh_expires_at = Some(now() + Duration::days(5));
+    let paused = [PausedEnvironment {
+        environment: Environment::Sandbox,
+        until: now() + Duration::minutes(5),
+        reason: "HTTP 401 invalid_client".into(),
+    }];
+    let items = forecast(std::slice::from_ref(&r), &[facts(1)], &ctx(&paused), 30);
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].risk, Risk::CredentialsRejected);
+    assert_eq!(items[0].date, now() + Duration::days(5));
+    assert!(items[0].action.contains("[environments.sandbox]"));
+    let over = [PausedEnvironment {
+        until: now() - Duration::minutes(1),
+        ..paused[0].clone()
+    }];
+    assert!(forecast(&[r], &[facts(1)], &ctx(&over), 30).is_empty());
+}
+
+#[test]
+fn the_earliest_finding_leads_and_the_others_are_named() {
+    let mut r = record(1, "acme");
+    r.hard_expires_at = Some(now() + Duration::days(3));
+    r.last_refresh_outcome = Some(LastRefresh::Failed);
+    r.consecutive_failures = 2;
+    r.refresh_expires_at = Some(now() + Duration::days(9));
+    let items = forecast(&[r], &[facts(1)], &ctx(&[]), 30);
+    assert_eq!(items[0].risk, Risk::HardLimit);
+    assert_eq!(items[0].also, vec![Risk::RefreshFailing]);
+}
+
+#[test]
+fn a_connection_that_never_synced_is_listed_only_once_the_days_have_passed() {
+    let mut r = record(1, "new");
+    r.created_at = now() - Duration::days(3);
+    let none = SyncFacts {
+        id: 1,
+        ..Default::default()
+    };
+    assert!(forecast(std::slice::from_ref(&r), std::slice::from_ref(&none), &ctx(&[]), 30).is_empty());
+    r.created_at = now() - Duration::days(8);
+    let items = forecast(&[r], &[none], &ctx(&[]), 30);
+    assert_eq!(items[0].risk, Risk::NoSync);
+    assert_eq!(items[0].date, now() - Duration::days(1));
+    assert!(items[0].reason.contains("ever"));
+}
