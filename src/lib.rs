@@ -6,6 +6,7 @@
 //! `cli` on top; `text` makes outside text safe for any interface to print. `sim` is the
 //! Intuit emulator and shares nothing with `intuit`/`lifecycle`.
 
+pub mod alerts;
 pub mod audit;
 pub mod cli;
 pub mod clock;

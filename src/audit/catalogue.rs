@@ -314,6 +314,31 @@ catalogue! {
         fields: [Reason],
         fingerprints: [],
     },
+    // ---- health checks, the forecast and alerts (issue 16) ----
+    Forecast = "forecast" {
+        group: "views",
+        summary: "A caller was shown the forecast (the CLI or the console's forecast view); reason gives the horizon and how many connections are at risk.",
+        outcomes: [Ok, Denied],
+        target: None,
+        fields: [Reason],
+        fingerprints: [],
+    },
+    AlertDelivered = "alert delivered" {
+        group: "alerts",
+        summary: "An alert (or digest) was POSTed to a configured webhook and accepted; reason names the webhook, the condition and the attempt.",
+        outcomes: [Ok],
+        target: Optional,
+        fields: [Reason],
+        fingerprints: [],
+    },
+    AlertDeliveryFailed = "alert delivery failed" {
+        group: "alerts",
+        summary: "A delivery attempt of an alert failed; reason names the webhook, the error and whether it will be retried (and when) or was given up after [alerts] max_attempts.",
+        outcomes: [Failed],
+        target: Optional,
+        fields: [Reason],
+        fingerprints: [],
+    },
 }
 
 #[cfg(test)]

@@ -69,6 +69,9 @@ pub enum Command {
     /// moves the emulator's and the daemon's clocks an hour. Without a terminal, or with
     /// --script, a narrated walk-through of the credential core instead.
     Demo(DemoArgs),
+    /// Connections that will die within N days if nothing changes: when, why, and the
+    /// action that would save each (sorted by date)
+    Forecast(ForecastArgs),
 }
 
 #[derive(Debug, Args)]
@@ -251,4 +254,14 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ForecastArgs {
+    /// The horizon in days (else [forecast] days, 30 by default)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub days: Option<u32>,
+    /// Print the forecast (items and the last alerts) as JSON
+    #[arg(long)]
+    pub json: bool,
 }

@@ -3,6 +3,7 @@
 mod args;
 mod demo;
 mod demo_console;
+mod forecast;
 pub mod demo_world;
 mod render;
 mod revoke;
@@ -242,6 +243,7 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
             json,
         }) => return keys_rotate(&config, &new_key, pace, json).await,
         Command::Keys(KeysCommand::Status { json }) => (Request::KeysStatus, json),
+        Command::Forecast(a) => (Request::Forecast { days: a.days }, a.json),
         Command::Import(a) => {
             // Read and size-checked here, so a file too large for the daemon is named
             // before anything is sent.
@@ -508,6 +510,15 @@ async fn perform(
                 print_json(&s)?
             } else {
                 println!("{}", render::key_status(&s))
+            }
+            Ok(exit::OK)
+        }
+        Request::Forecast { days } => {
+            let f = client.forecast(days).await?;
+            if json {
+                print_json(&f)?
+            } else {
+                println!("{}", forecast::render(&f))
             }
             Ok(exit::OK)
         }

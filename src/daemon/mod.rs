@@ -4,6 +4,7 @@
 //! PostgreSQL database, and shuts down gracefully.
 
 mod fd_limit;
+pub mod health;
 mod http;
 mod http_listener;
 mod lock;
@@ -103,6 +104,22 @@ impl Daemon {
             actor,
         ));
         let scheduler_task = tokio::spawn(scheduler.clone().run(stop_rx.clone()));
+
+        // Health checks, the forecast and alerts (issue 16).
+        if config.health.enabled {
+            let checker = Arc::new(health::HealthChecker::new(
+                engine.clone(),
+                config.health.clone(),
+                Actor::current_process(Interface::Scheduler, Role::Admin),
+            ));
+            other_tasks.push(tokio::spawn(checker.run(stop_rx.clone())));
+        }
+        let alerter = Arc::new(crate::alerts::Alerter::new(
+            service.clone(),
+            &config.alerts,
+            Actor::current_process(Interface::Scheduler, Role::Admin),
+        )?);
+        other_tasks.push(tokio::spawn(alerter.run(stop_rx.clone())));
 
         let sock =
             socket::bind(&config.daemon.socket, config.daemon.socket_group.as_deref()).await?;

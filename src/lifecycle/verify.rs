@@ -6,7 +6,7 @@ use crate::audit::{Action, AuditEvent, Outcome};
 use crate::domain::{ErrorClass, SyncStatus};
 use crate::identity::Actor;
 use crate::intuit::IntuitError;
-use crate::store::ConnectionRecord;
+use crate::store::{ConnectionRecord, HealthMark};
 use crate::vault::AccessToken;
 use chrono::Duration as ChronoDuration;
 use serde::{Deserialize, Serialize};
@@ -69,17 +69,18 @@ impl Engine {
                 })
             }
         };
-        let mut token = match self.usable_access_token(&rec, actor).await? {
+        let (mut token, mut fresh) = match self.usable_access_token(&rec, actor).await? {
             Ok(t) => t,
             Err(refresh) => return self.record_verify(&rec, actor, Err(refresh)).await,
         };
         let mut answer = client.company_info(&rec.realm_id, &token).await;
         // A 401 may only mean the access token died early; one refresh settles it.
-        if matches!(&answer, Err(e) if e.status == Some(401)) {
+        if !fresh && matches!(&answer, Err(e) if e.status == Some(401)) {
             let r = self.refresh(rec.id, actor).await?;
             match r.access_token {
                 Some(t) => {
                     token = t;
+                    fresh = true;
                     answer = client.company_info(&rec.realm_id, &token).await;
                 }
                 None if !r.outcome.is_success() => {
@@ -88,6 +89,13 @@ impl Engine {
                 None => {}
             }
         }
+        // A 401 (fault 3200/3201) to a token the OAuth service has just issued cannot be
+        // an expired token: the customer disconnected the app inside QuickBooks
+        // (INTUIT.md, "Revocation"), and Intuit's OAuth service has not caught up.
+        let answer = answer.map_err(|e| {
+            let disconnected = fresh && is_disconnect_fault(&e);
+            (e, disconnected)
+        });
         self.record_verify(&rec, actor, Ok(answer)).await
     }
 
@@ -96,7 +104,7 @@ impl Engine {
         &self,
         rec: &ConnectionRecord,
         actor: &Actor,
-    ) -> anyhow::Result<Result<AccessToken, RefreshOutcome>> {
+    ) -> anyhow::Result<Result<(AccessToken, bool), RefreshOutcome>> {
         let fresh_enough = rec
             .access_expires_at
             .is_some_and(|t| t - self.clock.now() > ChronoDuration::seconds(ACCESS_MARGIN_SECS));
@@ -108,13 +116,13 @@ impl Engine {
                 .and_then(|s| s.access_token)
             {
                 if let Ok(t) = self.vault.open_access(rec.id, &sealed) {
-                    return Ok(Ok(t));
+                    return Ok(Ok((t, false)));
                 }
             }
         }
         let r = self.refresh(rec.id, actor).await?;
         if let Some(t) = r.access_token {
-            return Ok(Ok(t));
+            return Ok(Ok((t, true)));
         }
         if !r.outcome.is_success() {
             return Ok(Err(r.outcome));
@@ -126,7 +134,7 @@ impl Engine {
             .await?
             .and_then(|s| s.access_token);
         match sealed.map(|s| self.vault.open_access(rec.id, &s)) {
-            Some(Ok(t)) => Ok(Ok(t)),
+            Some(Ok(t)) => Ok(Ok((t, true))),
             Some(Err(e)) => Ok(Err(RefreshOutcome::Skipped {
                 reason: e.to_string(),
             })),
@@ -140,7 +148,7 @@ impl Engine {
         &self,
         rec: &ConnectionRecord,
         actor: &Actor,
-        result: Result<Result<crate::intuit::CompanyInfo, IntuitError>, RefreshOutcome>,
+        result: Result<Result<crate::intuit::CompanyInfo, (IntuitError, bool)>, RefreshOutcome>,
     ) -> anyhow::Result<VerifyOutcome> {
         let now = self.clock.now();
         let mut ev = AuditEvent::new(now, actor, Action::Verify, Outcome::Ok).target(
@@ -163,30 +171,44 @@ impl Engine {
                     None,
                 )
                 .await?;
+                tx.record_health_check(rec.id, now, HealthMark::Ok).await?;
                 ev.intuit_tid = info.intuit_tid.clone();
                 VerifyOutcome::Ok {
                     company_name,
                     intuit_tid: info.intuit_tid,
                 }
             }
-            Ok(Err(e)) => {
+            Ok(Err((e, disconnected))) => {
+                let (detail, mark) = if disconnected {
+                    (
+                        format!(
+                            "customer disconnected: QuickBooks refused a token Intuit had just issued ({}); \
+                             ask the customer to reconnect",
+                            e.detail
+                        ),
+                        HealthMark::Disconnected,
+                    )
+                } else {
+                    (e.detail.clone(), HealthMark::Inconclusive)
+                };
                 tx.record_sync(
                     rec.id,
                     now,
                     SyncStatus::Failed,
-                    &e.detail,
+                    &detail,
                     None,
                     e.intuit_tid.as_deref(),
                     None,
                 )
                 .await?;
+                tx.record_health_check(rec.id, now, mark).await?;
                 ev.outcome = Outcome::Failed;
                 ev.error_class = Some(e.class.as_str().into());
-                ev.reason = Some(e.detail.clone());
+                ev.reason = Some(detail.clone());
                 ev.intuit_tid = e.intuit_tid.clone();
                 VerifyOutcome::Failed {
                     error_class: e.class,
-                    detail: e.detail,
+                    detail,
                     intuit_tid: e.intuit_tid,
                 }
             }
@@ -197,6 +219,8 @@ impl Engine {
                 );
                 tx.record_sync(rec.id, now, SyncStatus::Failed, &detail, None, None, None)
                     .await?;
+                tx.record_health_check(rec.id, now, HealthMark::Inconclusive)
+                    .await?;
                 ev.outcome = Outcome::Failed;
                 ev.reason = Some(detail);
                 VerifyOutcome::RefreshFailed { refresh }
@@ -206,6 +230,14 @@ impl Engine {
         self.published(tx.commit().await?);
         Ok(outcome)
     }
+}
+
+/// QBO's authentication faults: 3200 (the token is not accepted) and 3201 (revoked).
+fn is_disconnect_fault(e: &IntuitError) -> bool {
+    e.status == Some(401)
+        && ["fault 3200", "fault 3201"]
+            .iter()
+            .any(|f| e.detail.contains(f))
 }
 
 /// The company name as kept: the customer sets it in QuickBooks, so it may be of any

@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod filter;
+mod forecast;
 pub mod protocol;
 mod refusals;
 mod revocation;
@@ -113,6 +114,8 @@ pub struct Service {
     refusals: Arc<refusals::Refusals>,
     /// `[retention] revoked_days`: how long `purge` keeps a revoked connection.
     revoked_days: u32,
+    /// `[forecast]`: the default horizon and the no-sync rule's days.
+    forecast_cfg: crate::config::ForecastConfig,
 }
 
 impl Service {
@@ -149,6 +152,7 @@ impl Service {
             parallelism,
             refusals: Arc::default(),
             revoked_days: config.retention.revoked_days,
+            forecast_cfg: config.forecast.clone(),
         }
     }
 
@@ -539,6 +543,7 @@ impl Service {
             Request::AuditVerify => json(self.audit_verify(caller).await?),
             Request::WhoAmI => json(self.whoami(caller).await?),
             Request::KeysStatus => json(self.keys_status(caller).await?),
+            Request::Forecast { days } => json(self.forecast(caller, days).await?),
             Request::Watch => {
                 self.authorize(caller, Permission::ViewConnections, Action::Watch)
                     .await?;

@@ -82,6 +82,11 @@ pub enum Request {
     WhoAmI,
     /// Which keys seal the stored tokens (`keys status`).
     KeysStatus,
+    /// The connections that will die within `days` (else `[forecast] days`).
+    Forecast {
+        #[serde(default)]
+        days: Option<u32>,
+    },
 }
 
 impl std::fmt::Debug for Request {
@@ -148,6 +153,7 @@ impl std::fmt::Debug for Request {
             Request::Watch => f.write_str("Watch"),
             Request::WhoAmI => f.write_str("WhoAmI"),
             Request::KeysStatus => f.write_str("KeysStatus"),
+            Request::Forecast { days } => f.debug_struct("Forecast").field("days", days).finish(),
         }
     }
 }
@@ -170,6 +176,7 @@ impl Request {
             Request::Watch => Action::Watch,
             Request::WhoAmI => Action::WhoAmI,
             Request::KeysStatus => Action::KeysStatus,
+            Request::Forecast { .. } => Action::Forecast,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The tables of health checks and alerts (migration 0007): when each connection was last
 //! checked, the alert conditions open now, and the outbox of messages to deliver.
 
-use super::{dispatch, dispatch_tx, dispatch_write, Store, Tx};
+use super::{dispatch, dispatch_tx, Store, Tx};
 use crate::domain::Environment;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -84,28 +84,6 @@ impl Store {
         Ok(dispatch!(self, p => sqlx::query_as(sql).fetch_all(p).await)?)
     }
 
-    /// Records that a health check of `id` ran at `at`, and what it says of a disconnect.
-    pub async fn record_health_check(
-        &self,
-        id: i64,
-        at: DateTime<Utc>,
-        mark: HealthMark,
-    ) -> anyhow::Result<()> {
-        let mark = match mark {
-            HealthMark::Ok => "ok",
-            HealthMark::Disconnected => "disconnected",
-            HealthMark::Inconclusive => "inconclusive",
-        };
-        let sql = "INSERT INTO connection_health (connection_id, checked_at, disconnected_at) \
-                   VALUES ($1, $2, CASE WHEN $3 = 'disconnected' THEN $2 ELSE NULL END) \
-                   ON CONFLICT (connection_id) DO UPDATE SET checked_at = excluded.checked_at, \
-                   disconnected_at = CASE WHEN $3 = 'ok' THEN NULL \
-                       WHEN $3 = 'disconnected' THEN COALESCE(connection_health.disconnected_at, excluded.checked_at) \
-                       ELSE connection_health.disconnected_at END";
-        dispatch_write!(self, p => sqlx::query(sql).bind(id).bind(at).bind(mark).execute(p).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
     /// The facts the forecast reads beside each connection's record.
     pub async fn sync_facts(&self) -> anyhow::Result<Vec<SyncFacts>> {
         let sql = "SELECT c.id, c.last_sync_ok_at, h.disconnected_at FROM connections c \
@@ -159,6 +137,28 @@ impl Store {
 }
 
 impl Tx {
+    /// Records that a health check of `id` ran at `at`, and what it says of a disconnect.
+    pub async fn record_health_check(
+        &mut self,
+        id: i64,
+        at: DateTime<Utc>,
+        mark: HealthMark,
+    ) -> anyhow::Result<()> {
+        let mark = match mark {
+            HealthMark::Ok => "ok",
+            HealthMark::Disconnected => "disconnected",
+            HealthMark::Inconclusive => "inconclusive",
+        };
+        let sql = "INSERT INTO connection_health (connection_id, checked_at, disconnected_at) \
+                   VALUES ($1, $2, CASE WHEN $3 = 'disconnected' THEN $2 ELSE NULL END) \
+                   ON CONFLICT (connection_id) DO UPDATE SET checked_at = excluded.checked_at, \
+                   disconnected_at = CASE WHEN $3 = 'ok' THEN NULL \
+                       WHEN $3 = 'disconnected' THEN COALESCE(connection_health.disconnected_at, excluded.checked_at) \
+                       ELSE connection_health.disconnected_at END";
+        dispatch_tx!(self, t => sqlx::query(sql).bind(id).bind(at).bind(mark).execute(t).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
     pub async fn open_alert_condition(&mut self, c: &AlertCondition) -> anyhow::Result<()> {
         let sql = "INSERT INTO alert_conditions (key, risk, connection_id, environment, opened_at, summary) \
                    VALUES ($1, $2, $3, $4, $5, $6)";

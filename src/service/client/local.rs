@@ -88,6 +88,10 @@ impl Client for LocalClient {
         as_caller!(self, |c| self.service.keys_status(c))
     }
 
+    fn forecast(&self, days: Option<u32>) -> ClientFuture<'_, crate::forecast::Forecast> {
+        as_caller!(self, |c| self.service.forecast(c, days))
+    }
+
     fn watch(&self) -> ClientFuture<'_, WatchStream> {
         Box::pin(async move {
             let feed = self.service.watch(&self.actor.for_request()).await?;

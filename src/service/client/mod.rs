@@ -107,4 +107,7 @@ pub trait Client: Send + Sync {
     fn watch(&self) -> ClientFuture<'_, WatchStream>;
     /// Which keys seal the stored tokens.
     fn keys_status(&self) -> ClientFuture<'_, crate::lifecycle::KeyStatus>;
+    /// The connections that will die within `days` (else `[forecast] days`), and the
+    /// last alerts.
+    fn forecast(&self, days: Option<u32>) -> ClientFuture<'_, crate::forecast::Forecast>;
 }

@@ -272,6 +272,10 @@ impl Client for SocketClient {
         Box::pin(self.call(Request::KeysStatus))
     }
 
+    fn forecast(&self, days: Option<u32>) -> ClientFuture<'_, crate::forecast::Forecast> {
+        Box::pin(self.call(Request::Forecast { days }))
+    }
+
     fn watch(&self) -> ClientFuture<'_, WatchStream> {
         Box::pin(async move {
             let mut conn = self.send(&Request::Watch).await?;

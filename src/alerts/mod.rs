@@ -1,0 +1,320 @@
+//! Alerts: when a connection enters `needs_reconnect`, when the forecast puts its end
+//! within `[alerts] warn_days`, and when Intuit rejects an environment's client
+//! credentials, a JSON message is POSTed to every `[[alerts.webhook]]`: once per change
+//! of state, retried with backoff, with a digest of what is still open every
+//! `[alerts] digest_interval`.
+//!
+//! The conditions alerted and the messages to deliver are in the database, so a restart
+//! neither alerts again nor loses a delivery; every delivery attempt is audited.
+
+pub mod conditions;
+pub mod message;
+
+use crate::audit::{Action, AuditEvent, Outcome};
+use crate::config::AlertsConfig;
+use crate::identity::Actor;
+use crate::service::Service;
+use crate::store::{AlertCondition, AlertDelivery, NewAlert};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use conditions::Condition;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The condition key digests are filed under in the outbox.
+const DIGEST_KEY: &str = "digest";
+/// The mark holding when the last digest went out.
+const DIGEST_MARK: &str = "digest";
+/// Retries never wait longer than this between attempts.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(3600);
+/// Deliveries attempted per pass.
+const DELIVERY_BATCH: i64 = 100;
+
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct AlertReport {
+    pub opened: usize,
+    pub closed: usize,
+    pub digests: usize,
+    pub delivered: usize,
+    pub retrying: usize,
+    pub given_up: usize,
+}
+
+pub struct Alerter {
+    service: Service,
+    cfg: AlertsConfig,
+    /// (name, URL): the URLs read once, at start.
+    webhooks: Vec<(String, String)>,
+    http: reqwest::Client,
+    actor: Actor,
+}
+
+impl Alerter {
+    /// Reads every webhook's URL now: a missing secret file stops the daemon at start,
+    /// not at the first alert.
+    pub fn new(service: Service, cfg: &AlertsConfig, actor: Actor) -> anyhow::Result<Alerter> {
+        let webhooks = cfg
+            .webhooks
+            .iter()
+            .map(|w| Ok((w.name.clone(), w.resolve()?)))
+            .collect::<Result<Vec<_>, crate::config::ConfigError>>()?;
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout)
+            // A redirect would send the alert somewhere the configuration does not name.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Alerter {
+            service,
+            cfg: cfg.clone(),
+            webhooks,
+            http,
+            actor,
+        })
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.service.engine().clock.now()
+    }
+
+    /// Evaluates the conditions, then delivers what is due.
+    pub async fn run_once(&self) -> anyhow::Result<AlertReport> {
+        let mut report = self.evaluate().await?;
+        self.deliver(&mut report).await?;
+        Ok(report)
+    }
+
+    /// Opens (and queues an alert for) each new condition, closes those gone, and queues
+    /// the digest when it is due.
+    pub async fn evaluate(&self) -> anyhow::Result<AlertReport> {
+        let engine = self.service.engine();
+        let store = &engine.store;
+        let now = self.now();
+        let forecast = self.service.compute_forecast(self.cfg.warn_days).await?;
+        let paused = engine.scheduler_state().borrow().paused.clone();
+        let open = store.open_alert_conditions().await?;
+        let good: HashMap<_, _> = store
+            .last_good_refresh()
+            .await?
+            .into_iter()
+            .filter_map(|(e, at)| Some((e, at?)))
+            .collect();
+        let current = conditions::current(&forecast.items, &paused, now, &open, &good);
+        let (opened, closed) = conditions::diff(&current, &open);
+        let mut report = AlertReport {
+            opened: opened.len(),
+            closed: closed.len(),
+            ..Default::default()
+        };
+        let mut tx = store.begin().await?;
+        for c in &opened {
+            tx.open_alert_condition(&AlertCondition {
+                key: c.key.clone(),
+                risk: c.risk.clone(),
+                connection_id: c.connection.as_ref().map(|x| x.id),
+                environment: Some(c.environment.to_string()),
+                opened_at: now,
+                summary: c.reason.clone(),
+            })
+            .await?;
+            let (text, body) = message::opened(c, now);
+            self.enqueue(&mut tx, &c.key, "opened", &text, &body, now)
+                .await?;
+        }
+        for key in &closed {
+            tx.close_alert_condition(key).await?;
+        }
+        match store.alert_mark(DIGEST_MARK).await? {
+            // The first digest comes one interval after alerts first ran.
+            None => tx.set_alert_mark(DIGEST_MARK, now).await?,
+            Some(last)
+                if now - last >= ChronoDuration::from_std(self.cfg.digest_interval)? =>
+            {
+                let still: Vec<Condition> = current.into_values().collect();
+                if !still.is_empty() {
+                    let (text, body) = message::digest(&still, now);
+                    self.enqueue(&mut tx, DIGEST_KEY, "digest", &text, &body, now)
+                        .await?;
+                    report.digests += 1;
+                }
+                tx.set_alert_mark(DIGEST_MARK, now).await?;
+            }
+            Some(_) => {}
+        }
+        engine.published(tx.commit().await?);
+        Ok(report)
+    }
+
+    async fn enqueue(
+        &self,
+        tx: &mut crate::store::Tx,
+        key: &str,
+        event: &str,
+        text: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        for (name, _) in &self.webhooks {
+            let a = NewAlert {
+                condition_key: key.into(),
+                event: event.into(),
+                webhook: name.clone(),
+                text: text.into(),
+                body: body.into(),
+            };
+            tx.enqueue_alert(&a, now).await?;
+        }
+        Ok(())
+    }
+
+    /// POSTs every delivery that is due, recording and auditing each attempt.
+    pub async fn deliver(&self, report: &mut AlertReport) -> anyhow::Result<()> {
+        let engine = self.service.engine();
+        let due = engine
+            .store
+            .due_alert_deliveries(self.now(), DELIVERY_BATCH)
+            .await?;
+        for d in due {
+            let result = match self.webhooks.iter().find(|(n, _)| *n == d.webhook) {
+                Some((_, url)) => self.post(url, &d.body).await,
+                None => Err(format!(
+                    "webhook {:?} is no longer configured in [[alerts.webhook]]",
+                    d.webhook
+                )),
+            };
+            self.record_attempt(&d, result, report).await?;
+        }
+        Ok(())
+    }
+
+    async fn post(&self, url: &str, body: &str) -> Result<(), String> {
+        let r = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            // Without the URL: a Slack webhook URL is a credential.
+            .map_err(|e| format!("could not deliver: {}", e.without_url()))?;
+        if r.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("the receiver answered HTTP {}", r.status().as_u16()))
+        }
+    }
+
+    async fn record_attempt(
+        &self,
+        d: &AlertDelivery,
+        result: Result<(), String>,
+        report: &mut AlertReport,
+    ) -> anyhow::Result<()> {
+        let engine = self.service.engine();
+        let now = self.now();
+        let attempt = d.attempts + 1;
+        let what = format!(
+            "{} alert for {} to webhook {:?}, attempt {attempt}",
+            d.event, d.condition_key, d.webhook
+        );
+        let (state, next, error, mut ev) = match &result {
+            Ok(()) => {
+                report.delivered += 1;
+                let mut ev = AuditEvent::new(now, &self.actor, Action::AlertDelivered, Outcome::Ok);
+                ev.reason = Some(format!("delivered {what}"));
+                ("delivered", None, None, ev)
+            }
+            Err(e) => {
+                let mut ev = AuditEvent::new(
+                    now,
+                    &self.actor,
+                    Action::AlertDeliveryFailed,
+                    Outcome::Failed,
+                );
+                if attempt >= i64::from(self.cfg.max_attempts) {
+                    report.given_up += 1;
+                    ev.reason = Some(format!(
+                        "{what} failed: {e}; given up after [alerts] max_attempts ({})",
+                        self.cfg.max_attempts
+                    ));
+                    ("failed", None, Some(e.as_str()), ev)
+                } else {
+                    report.retrying += 1;
+                    let wait = retry_wait(self.cfg.retry_base, attempt);
+                    let next = now + ChronoDuration::from_std(wait)?;
+                    ev.reason = Some(format!(
+                        "{what} failed: {e}; retrying in {}",
+                        humantime::format_duration(wait)
+                    ));
+                    ("pending", Some(next), Some(e.as_str()), ev)
+                }
+            }
+        };
+        if let Some(id) = connection_of(&d.condition_key) {
+            if let Some(r) = engine.store.get_connection(id).await? {
+                ev = ev.target(r.id, r.environment.as_str(), r.realm_id.as_str(), &r.tenant);
+            }
+        }
+        let mut tx = engine.store.begin().await?;
+        tx.record_alert_attempt(d.id, state, next, error, now).await?;
+        engine.audit(&mut tx, &ev).await?;
+        engine.published(tx.commit().await?);
+        Ok(())
+    }
+
+    /// Runs until `stop` is raised: a pass every few seconds.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut ticker = tokio::time::interval(Duration::from_secs(5));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                break;
+            }
+            match self.run_once().await {
+                Ok(r) if r != AlertReport::default() => tracing::info!(?r, "alerts"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %crate::text::Safe(&format!("{e:#}")), "alerts pass failed; retrying"),
+            }
+        }
+    }
+}
+
+/// The wait after failed attempt `attempt` (1-based): the base, doubled each time, at
+/// most an hour.
+fn retry_wait(base: Duration, attempt: i64) -> Duration {
+    let doublings = u32::try_from(attempt.saturating_sub(1)).unwrap_or(u32::MAX).min(20);
+    base.saturating_mul(2u32.saturating_pow(doublings))
+        .min(MAX_RETRY_WAIT)
+}
+
+/// The connection a condition key names (`connection:ID:RISK`).
+fn connection_of(key: &str) -> Option<i64> {
+    key.strip_prefix("connection:")?.split(':').next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_doubling_up_to_an_hour() {
+        let base = Duration::from_secs(30);
+        assert_eq!(retry_wait(base, 1), Duration::from_secs(30));
+        assert_eq!(retry_wait(base, 2), Duration::from_secs(60));
+        assert_eq!(retry_wait(base, 4), Duration::from_secs(240));
+        assert_eq!(retry_wait(base, 50), MAX_RETRY_WAIT);
+    }
+
+    #[test]
+    fn a_condition_key_names_its_connection() {
+        assert_eq!(connection_of("connection:42:needs_reconnect"), Some(42));
+        assert_eq!(connection_of("environment:sandbox:credentials_rejected"), None);
+        assert_eq!(connection_of("digest"), None);
+    }
+}

@@ -1,0 +1,62 @@
+//! `forecast`: the connections that will die within N days if nothing changes, from the
+//! shared rules (`crate::forecast`), with the last alerts sent about them.
+
+use super::{Result, Service, ServiceError};
+use crate::audit::Action;
+use crate::forecast::{self, Context, Forecast};
+use crate::identity::{Actor, Permission};
+use crate::store::ConnectionFilter;
+
+/// How many of the latest alert deliveries a forecast carries (the console shows them).
+pub const RECENT_ALERTS: i64 = 10;
+
+/// The longest horizon asked for: ten years covers Intuit's 5-year limit twice over.
+pub const MAX_FORECAST_DAYS: u32 = 3650;
+
+impl Service {
+    /// The forecast over `days` (else `[forecast] days`). Everyone who may see the
+    /// connections may see it; it is recorded like a list.
+    pub async fn forecast(&self, caller: &Actor, days: Option<u32>) -> Result<Forecast> {
+        self.authorize(caller, Permission::ViewConnections, Action::Forecast)
+            .await?;
+        let days = days.unwrap_or(self.forecast_cfg.days);
+        if days == 0 || days > MAX_FORECAST_DAYS {
+            return Err(ServiceError::Input(format!(
+                "--days {days}: expected 1 to {MAX_FORECAST_DAYS}"
+            )));
+        }
+        let report = self.compute_forecast(days).await?;
+        let shown = format!(
+            "forecast over {days} days: {} connections at risk",
+            report.items.len()
+        );
+        self.record_view(caller, Action::Forecast, None, shown)
+            .await?;
+        Ok(report)
+    }
+
+    /// The forecast itself, unrecorded: what the alerts evaluate too.
+    pub async fn compute_forecast(&self, days: u32) -> anyhow::Result<Forecast> {
+        let engine = self.engine();
+        let now = engine.clock.now();
+        let records = engine
+            .store
+            .list_connections(&ConnectionFilter::default())
+            .await?;
+        let facts = engine.store.sync_facts().await?;
+        let paused = engine.scheduler_state().borrow().paused.clone();
+        let ctx = Context {
+            now,
+            paused: &paused,
+            no_sync_days: self.forecast_cfg.no_sync_days,
+        };
+        let items = forecast::forecast(&records, &facts, &ctx, days);
+        let alerts = engine.store.recent_alert_deliveries(RECENT_ALERTS).await?;
+        Ok(Forecast {
+            generated_at: now,
+            days,
+            items,
+            alerts,
+        })
+    }
+}
