@@ -11,7 +11,9 @@
 use crate::config::HealthConfig;
 use crate::identity::Actor;
 use crate::lifecycle::{Engine, VerifyOutcome};
-use crate::store::HealthDue;
+use crate::audit::{Action, AuditEvent, Outcome};
+use crate::domain::{ErrorClass, Status, SyncStatus};
+use crate::store::{HealthDue, HealthMark};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::Serialize;
 use std::sync::Arc;
@@ -26,6 +28,9 @@ pub struct HealthReport {
     pub failed: usize,
     /// Not checked: their environment is paused, or the check ended without a verdict.
     pub skipped: usize,
+    /// Connections that entered `needs_reconnect` since their last sync, recorded as a
+    /// failed sync without a call to Intuit.
+    pub dead: usize,
 }
 
 pub struct HealthChecker {
@@ -54,9 +59,10 @@ impl HealthChecker {
 
     /// Checks every connection due now, at most `max_concurrency` at once.
     pub async fn run_once(&self, stop: &watch::Receiver<bool>) -> anyhow::Result<HealthReport> {
-        let due = self.due().await?;
         let actor = self.actor.for_request();
         let mut report = HealthReport::default();
+        report.dead = self.record_dead(&actor).await?;
+        let due = self.due().await?;
         let mut queue = due.into_iter();
         let mut in_flight = JoinSet::new();
         loop {
@@ -88,6 +94,53 @@ impl HealthChecker {
         Ok(report)
     }
 
+    /// A connection that needs reconnecting cannot sync, whichever found it out (the
+    /// scheduler's refresh usually does, before its check comes round): its sync status
+    /// says so at once, with the reason, so `list` and the console never show a dead
+    /// connection's last good sync as current. No call to Intuit: the grant is known dead.
+    async fn record_dead(&self, actor: &Actor) -> anyhow::Result<usize> {
+        let engine = &self.engine;
+        let dead = engine
+            .store
+            .list_connections(&crate::store::ConnectionFilter {
+                status: Some(Status::NeedsReconnect),
+                environment: None,
+            })
+            .await?;
+        let mut n = 0;
+        for rec in dead {
+            let stale = rec.last_sync_status != Some(SyncStatus::Failed)
+                || rec.last_sync_at < rec.last_refresh_at;
+            if !stale {
+                continue;
+            }
+            let now = engine.clock.now();
+            let detail = format!(
+                "needs reconnect: {}",
+                rec.status_reason
+                    .as_deref()
+                    .unwrap_or("Intuit refused the refresh token")
+            );
+            let mut ev = AuditEvent::new(now, actor, Action::Verify, Outcome::Failed).target(
+                rec.id,
+                rec.environment.as_str(),
+                rec.realm_id.as_str(),
+                &rec.tenant,
+            );
+            ev.error_class = Some(ErrorClass::InvalidGrant.as_str().into());
+            ev.reason = Some(format!("{detail} (recorded without calling Intuit)"));
+            let mut tx = engine.store.begin().await?;
+            tx.record_sync(rec.id, now, SyncStatus::Failed, &detail, None, None, None)
+                .await?;
+            tx.record_health_check(rec.id, now, HealthMark::Inconclusive)
+                .await?;
+            engine.audit(&mut tx, &ev).await?;
+            engine.published(tx.commit().await?);
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Runs until `stop` is raised, looking for due checks every so often (a thousandth
     /// of the interval, between 1 s and 1 min).
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
@@ -103,7 +156,7 @@ impl HealthChecker {
                 break;
             }
             match self.run_once(&stop).await {
-                Ok(r) if r.checked > 0 => tracing::info!(?r, "health checks"),
+                Ok(r) if r.checked > 0 || r.dead > 0 => tracing::info!(?r, "health checks"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %crate::text::Safe(&format!("{e:#}")), "health checks failed; retrying"),
             }

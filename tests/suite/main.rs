@@ -21,6 +21,7 @@ mod hardening_files;
 mod hardening_limits;
 mod hardening_storage;
 mod hardening_text;
+mod health;
 mod intuit_client;
 mod intuit_oauth_client;
 mod keys_rotate;

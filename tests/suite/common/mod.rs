@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod catalogue;
+pub mod receiver;
 pub mod tmux;
 
 use qbo_console::clock::Clock;
@@ -613,6 +614,10 @@ impl World {
 pub struct InProcess {
     pub service: qbo_console::service::Service,
     pub scheduler: qbo_console::daemon::scheduler::Scheduler,
+    /// The daemon's health checks and alerts, run a pass at a time by `health_pass` and
+    /// `alerts_pass`.
+    pub health: qbo_console::daemon::health::HealthChecker,
+    pub alerts: qbo_console::alerts::Alerter,
     pub clock: Clock,
     stop: tokio::sync::watch::Receiver<bool>,
     _stop_tx: tokio::sync::watch::Sender<bool>,
@@ -632,12 +637,21 @@ impl World {
         let scheduler = qbo_console::daemon::scheduler::Scheduler::new(
             service.engine().clone(),
             config.scheduler.clone(),
-            actor,
+            actor.clone(),
         );
+        let health = qbo_console::daemon::health::HealthChecker::new(
+            service.engine().clone(),
+            config.health.clone(),
+            actor.clone(),
+        );
+        let alerts = qbo_console::alerts::Alerter::new(service.clone(), &config.alerts, actor)
+            .expect("alert webhooks resolve");
         let (tx, rx) = tokio::sync::watch::channel(false);
         InProcess {
             service,
             scheduler,
+            health,
+            alerts,
             clock,
             stop: rx,
             _stop_tx: tx,
@@ -657,6 +671,23 @@ impl InProcess {
             .run_once(&self.stop)
             .await
             .expect("scheduler pass")
+    }
+
+    pub async fn health_pass(&self) -> qbo_console::daemon::health::HealthReport {
+        self.health.run_once(&self.stop).await.expect("health pass")
+    }
+
+    pub async fn alerts_pass(&self) -> qbo_console::alerts::AlertReport {
+        self.alerts.run_once().await.expect("alerts pass")
+    }
+
+    /// The forecast as an admin sees it, on this process's (moved) clock.
+    pub async fn forecast(&self, days: u32) -> qbo_console::forecast::Forecast {
+        let admin = qbo_console::identity::Actor::current_process(
+            qbo_console::identity::Interface::Cli,
+            qbo_console::identity::Role::Admin,
+        );
+        self.service.forecast(&admin, Some(days)).await.unwrap()
     }
 
     pub async fn connections(&self) -> Vec<qbo_console::service::ConnectionView> {
