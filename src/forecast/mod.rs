@@ -18,7 +18,7 @@ use std::collections::HashMap;
 pub use rules::RULES;
 
 /// Why a connection is at risk. Listed in order of gravity: on the same date the graver
-/// one is the one shown.
+/// one comes first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Risk {
@@ -80,8 +80,9 @@ pub struct Finding {
 
 pub type Rule = fn(&Subject<'_>, &Context<'_>) -> Option<Finding>;
 
-/// One line of the forecast: the connection's earliest finding, and the other risks it
-/// carries.
+/// One line of the forecast: one risk of one connection. A connection at risk in two
+/// ways has two lines (a refresh failing for weeks has usually stopped its syncs too),
+/// each with its own date and its own remedy; alerts track them one by one as well.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForecastItem {
     pub connection_id: i64,
@@ -93,8 +94,6 @@ pub struct ForecastItem {
     pub risk: Risk,
     pub reason: String,
     pub action: String,
-    #[serde(default)]
-    pub also: Vec<Risk>,
 }
 
 /// The forecast as `forecast` prints it and the console shows it, with the last alerts.
@@ -108,29 +107,28 @@ pub struct Forecast {
     pub alerts: Vec<crate::store::AlertDelivery>,
 }
 
-/// A connection's earliest finding, if any rule finds one.
-pub fn assess(s: &Subject<'_>, ctx: &Context<'_>) -> Option<ForecastItem> {
-    let mut found: Vec<Finding> = RULES.iter().filter_map(|rule| rule(s, ctx)).collect();
-    found.sort_by(|a, b| a.date.cmp(&b.date).then(a.risk.cmp(&b.risk)));
-    let mut rest = found.into_iter();
-    let first = rest.next()?;
+/// Every risk the rules find for one connection.
+pub fn assess(s: &Subject<'_>, ctx: &Context<'_>) -> Vec<ForecastItem> {
     let r = s.record;
-    Some(ForecastItem {
-        connection_id: r.id,
-        tenant: r.tenant.clone(),
-        realm_id: r.realm_id.clone(),
-        environment: r.environment,
-        status: r.status,
-        date: first.date,
-        risk: first.risk,
-        reason: first.reason,
-        action: first.action,
-        also: rest.map(|f| f.risk).collect(),
-    })
+    RULES
+        .iter()
+        .filter_map(|rule| rule(s, ctx))
+        .map(|f| ForecastItem {
+            connection_id: r.id,
+            tenant: r.tenant.clone(),
+            realm_id: r.realm_id.clone(),
+            environment: r.environment,
+            status: r.status,
+            date: f.date,
+            risk: f.risk,
+            reason: f.reason,
+            action: f.action,
+        })
+        .collect()
 }
 
-/// Every connection at risk whose date falls within `days` of now (or has passed),
-/// sorted by date, then tenant.
+/// Every risk whose date falls within `days` of now (or has passed), sorted by date,
+/// then gravity, then tenant.
 pub fn forecast(
     records: &[ConnectionRecord],
     facts: &[SyncFacts],
@@ -142,7 +140,7 @@ pub fn forecast(
     let horizon = ctx.now + chrono::Duration::days(i64::from(days));
     let mut items: Vec<ForecastItem> = records
         .iter()
-        .filter_map(|r| {
+        .flat_map(|r| {
             let facts = by_id.get(&r.id).copied().unwrap_or(&none);
             assess(&Subject { record: r, facts }, ctx)
         })
@@ -151,6 +149,7 @@ pub fn forecast(
     items.sort_by(|a, b| {
         a.date
             .cmp(&b.date)
+            .then(a.risk.cmp(&b.risk))
             .then_with(|| a.tenant.cmp(&b.tenant))
             .then(a.connection_id.cmp(&b.connection_id))
     });

@@ -110,7 +110,7 @@ fn refresh_failing(s: &Subject<'_>, _: &Context<'_>) -> Option<Finding> {
 fn hard_limit(s: &Subject<'_>, _: &Context<'_>) -> Option<Finding> {
     let r = s.record;
     let at = r.hard_expires_at?;
-    r.status.has_tokens().then(|| Finding {
+    r.status.is_live().then(|| Finding {
         risk: Risk::HardLimit,
         date: at,
         reason: format!("Intuit's 5-year limit from the original consent ends on {}", day(at)),

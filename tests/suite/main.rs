@@ -17,6 +17,7 @@ mod daemon_scheduler;
 mod demo_tmux;
 mod demo_world;
 mod faults;
+mod forecast;
 mod hardening_files;
 mod hardening_limits;
 mod hardening_storage;
