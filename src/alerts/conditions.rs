@@ -2,7 +2,7 @@
 //! they differ from the ones already alerted. Pure: no I/O.
 
 use crate::domain::{Environment, PausedEnvironment};
-use crate::forecast::ForecastItem;
+use crate::forecast::{ForecastItem, Risk};
 use crate::store::AlertCondition;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -52,7 +52,8 @@ pub fn current(
     last_good_refresh: &HashMap<Environment, DateTime<Utc>>,
 ) -> BTreeMap<String, Condition> {
     let mut out = BTreeMap::new();
-    for i in items {
+    // A rejected environment is one alert (below), not one per connection in it.
+    for i in items.iter().filter(|i| i.risk != Risk::CredentialsRejected) {
         let key = connection_key(i.connection_id, i.risk.as_str());
         out.insert(
             key.clone(),
