@@ -24,6 +24,8 @@ pub enum Screen {
     Connections,
     Detail(i64),
     Audit,
+    /// Who dies within N days, and the last alerts.
+    Forecast,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +114,10 @@ pub struct App {
     next_request: RequestId,
     pub detail: Option<ConnectionDetail>,
     pub audit: AuditLog,
+    /// The forecast view's last answer, whether one is on its way, and its scroll.
+    pub forecast: Option<crate::forecast::Forecast>,
+    pub forecast_loading: bool,
+    pub forecast_scroll: usize,
     pub link: Link,
     /// Turns the spinner.
     pub ticks: u64,
@@ -142,6 +148,9 @@ impl App {
             next_request: 1,
             detail: None,
             audit: AuditLog::default(),
+            forecast: None,
+            forecast_loading: false,
+            forecast_scroll: 0,
             link: Link::Connecting,
             ticks: 0,
             help_scroll: 0,
@@ -169,6 +178,7 @@ impl App {
             (None, Screen::Connections) => View::Connections,
             (None, Screen::Detail(_)) => View::Detail,
             (None, Screen::Audit) => View::Audit,
+            (None, Screen::Forecast) => View::Forecast,
         }
     }
 
@@ -297,11 +307,17 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
         }
         Msg::Failed(why) => {
             app.audit.loading = false;
+            app.forecast_loading = false;
             app.say(Tone::Error, why);
             Vec::new()
         }
         Msg::ClockMoved(said) => {
             app.say(Tone::Ok, said);
+            Vec::new()
+        }
+        Msg::Forecast(f) => {
+            app.forecast = Some(f);
+            app.forecast_loading = false;
             Vec::new()
         }
     }
@@ -358,6 +374,9 @@ fn move_by(app: &mut App, delta: isize) {
         }
         (None, Screen::Detail(_)) => {
             app.detail_scroll = app.detail_scroll.saturating_add_signed(delta);
+        }
+        (None, Screen::Forecast) => {
+            app.forecast_scroll = app.forecast_scroll.saturating_add_signed(delta);
         }
         (None, Screen::Audit) => {
             app.audit.move_by(delta);
@@ -457,6 +476,16 @@ pub(super) fn perform(app: &mut App, action: Action) -> Vec<Cmd> {
                 return vec![Cmd::AuditPage(app.audit.query(None))];
             }
         }
+        Action::Forecast => {
+            // Asked afresh each time it opens: the forecast moves with the clock.
+            app.screen = Screen::Forecast;
+            app.overlay = None;
+            app.forecast_scroll = 0;
+            if !app.forecast_loading {
+                app.forecast_loading = true;
+                return vec![Cmd::Forecast];
+            }
+        }
         Action::Help => {
             app.help_scroll = 0;
             app.overlay = match app.overlay {
@@ -520,7 +549,7 @@ fn back(app: &mut App) {
     match app.screen {
         // As on the table: Esc first clears the filter, then leaves.
         Screen::Audit if !app.audit.filter_text.is_empty() => apply_filter(app, ""),
-        Screen::Detail(_) | Screen::Audit => app.screen = Screen::Connections,
+        Screen::Detail(_) | Screen::Audit | Screen::Forecast => app.screen = Screen::Connections,
         Screen::Connections if !app.filter_text.is_empty() => apply_filter(app, ""),
         Screen::Connections if app.table.marked() > 0 => app.table.clear_marks(),
         Screen::Connections => app.message = None,

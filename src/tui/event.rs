@@ -67,6 +67,8 @@ pub enum Msg {
     Failed(String),
     /// The demo's clocks moved; the text says to when.
     ClockMoved(String),
+    /// The forecast and the last alerts, for the forecast view.
+    Forecast(crate::forecast::Forecast),
 }
 
 /// What a finished action reports: each connection's own outcome.
@@ -98,5 +100,7 @@ pub enum Cmd {
     /// the audit filter's field terms.
     AuditPage(AuditQuery),
     AdvanceClock,
+    /// The forecast over `[forecast] days`, with the last alerts.
+    Forecast,
     Quit,
 }

@@ -40,10 +40,12 @@ pub enum Action {
     Confirm,
     /// Move the demo's clocks an hour forward.
     AdvanceClock,
+    /// Open the forecast: who dies within N days, when, why, and the last alerts.
+    Forecast,
 }
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 24] = [
         Action::Quit,
         Action::Up,
         Action::Down,
@@ -67,6 +69,7 @@ impl Action {
         Action::Reverse,
         Action::Confirm,
         Action::AdvanceClock,
+        Action::Forecast,
     ];
 
     /// The name used in `[tui.keys]`, on the `:` line and in refusals.
@@ -95,6 +98,7 @@ impl Action {
             Action::Reverse => "reverse",
             Action::Confirm => "confirm",
             Action::AdvanceClock => "advance",
+            Action::Forecast => "forecast",
         }
     }
 
@@ -123,6 +127,7 @@ impl Action {
             Action::Reverse => "reverse the sort",
             Action::Confirm => "confirm",
             Action::AdvanceClock => "move the demo's clocks an hour forward",
+            Action::Forecast => "open the forecast (who dies when, and why) and the last alerts",
         }
     }
 
@@ -161,7 +166,7 @@ impl Action {
             Action::Help | Action::Quit => 0,
             Action::Refresh | Action::Verify | Action::Filter | Action::Confirm => 1,
             Action::Back | Action::Open | Action::AdvanceClock => 2,
-            Action::Mark | Action::MarkAll | Action::Audit => 3,
+            Action::Mark | Action::MarkAll | Action::Audit | Action::Forecast => 3,
             _ => 4,
         }
     }
@@ -212,16 +217,19 @@ pub enum View {
     Confirm,
     /// The filter or command line: everything not bound here is typed.
     Input,
+    /// The forecast and the last alerts.
+    Forecast,
 }
 
 impl View {
-    pub const ALL: [View; 6] = [
+    pub const ALL: [View; 7] = [
         View::Connections,
         View::Detail,
         View::Audit,
         View::Help,
         View::Confirm,
         View::Input,
+        View::Forecast,
     ];
 
     pub fn title(self) -> &'static str {
@@ -232,6 +240,7 @@ impl View {
             View::Help => "help",
             View::Confirm => "confirmation",
             View::Input => "filter and command line",
+            View::Forecast => "forecast",
         }
     }
 }
@@ -283,6 +292,7 @@ fn defaults(view: View) -> Vec<Binding> {
             v.extend(acts);
             v.extend([
                 (Key::plain('a'), Audit),
+                (Key::plain('F'), Forecast),
                 (Key::plain('s'), Sort),
                 (Key::plain('S'), Reverse),
                 (Key::plain(':'), Command),
@@ -297,6 +307,7 @@ fn defaults(view: View) -> Vec<Binding> {
             v.extend(acts);
             v.extend([
                 (Key::plain('a'), Audit),
+                (Key::plain('F'), Forecast),
                 (Key::plain(':'), Command),
                 (Key::plain('?'), Help),
                 (Key::plain('+'), AdvanceClock),
@@ -309,6 +320,17 @@ fn defaults(view: View) -> Vec<Binding> {
                 (Key::named(KeyCode::Enter), Open),
                 (Key::plain('/'), Filter),
                 (Key::named(KeyCode::Esc), Back),
+                (Key::plain(':'), Command),
+                (Key::plain('?'), Help),
+            ]);
+            v.extend(quit);
+            v.extend(nav);
+        }
+        View::Forecast => {
+            v.extend([
+                (Key::named(KeyCode::Esc), Back),
+                (Key::plain('F'), Back),
+                (Key::plain('a'), Audit),
                 (Key::plain(':'), Command),
                 (Key::plain('?'), Help),
             ]);

@@ -280,6 +280,15 @@ impl Runner {
                     let _ = tx.send(msg);
                 });
             }
+            Cmd::Forecast => {
+                tokio::spawn(async move {
+                    let msg = match client.forecast(None).await {
+                        Ok(f) => Msg::Forecast(f),
+                        Err(e) => Msg::Failed(explain(&e, "forecast")),
+                    };
+                    let _ = tx.send(msg);
+                });
+            }
             Cmd::AdvanceClock => {
                 let Some(demo) = self.demo.clone() else {
                     return;

@@ -6,7 +6,8 @@ use crate::tui::event::Cmd;
 use crate::tui::keymap::Action;
 use crate::tui::urgency::SortKey;
 
-/// `:refresh`, `:verify`, `:filter TEXT`, `:sort COLUMN [desc]`, `:audit`, `:help`, `:q`.
+/// `:refresh`, `:verify`, `:filter TEXT`, `:sort COLUMN [desc]`, `:audit`, `:forecast`,
+/// `:help`, `:q`.
 pub(super) fn command(app: &mut App, line: &str) -> Vec<Cmd> {
     let line = line.trim();
     let (name, rest) = line.split_once(' ').unwrap_or((line, ""));
@@ -17,6 +18,7 @@ pub(super) fn command(app: &mut App, line: &str) -> Vec<Cmd> {
         "r" | "refresh" => Action::Refresh,
         "v" | "verify" => Action::Verify,
         "audit" => Action::Audit,
+        "forecast" => Action::Forecast,
         "help" => Action::Help,
         "mark-all" | "markall" => Action::MarkAll,
         "f" | "filter" => {
@@ -53,7 +55,7 @@ pub(super) fn command(app: &mut App, line: &str) -> Vec<Cmd> {
                 Tone::Error,
                 format!(
                     "unknown command {other:?}: expected refresh, verify, filter TEXT, \
-                     sort COLUMN [desc], audit, help or q"
+                     sort COLUMN [desc], audit, forecast, help or q"
                 ),
             );
             return Vec::new();

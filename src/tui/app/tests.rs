@@ -601,3 +601,31 @@ fn revoking_marked_rows_asks_for_their_count_and_support_may_not_revoke() {
     assert_eq!((s.overlay.clone(), s.prompt.is_none()), (None, true));
     assert!(s.message.unwrap().text.contains("needs role admin"));
 }
+
+#[test]
+fn f_opens_the_forecast_asks_for_it_afresh_and_esc_comes_back() {
+    let mut a = app(Role::Viewer);
+    assert_eq!(ch(&mut a, 'F'), vec![Cmd::Forecast]);
+    assert_eq!(a.screen, Screen::Forecast);
+    assert_eq!(a.view(), View::Forecast);
+    // A second press while the first is on its way asks nothing more.
+    assert_eq!(key(&mut a, KeyCode::Esc), vec![]);
+    assert_eq!(a.screen, Screen::Connections);
+    assert_eq!(ch(&mut a, 'F'), vec![]);
+    let f = crate::forecast::Forecast {
+        generated_at: at(NOW),
+        days: 30,
+        items: vec![],
+        alerts: vec![],
+    };
+    update(&mut a, Msg::Forecast(f.clone()));
+    assert_eq!(a.forecast.as_ref(), Some(&f));
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(ch(&mut a, 'F'), vec![Cmd::Forecast], "opened again, read again");
+    // The `:` line knows it too.
+    key(&mut a, KeyCode::Esc);
+    update(&mut a, Msg::Forecast(f));
+    ch(&mut a, ':');
+    typed(&mut a, "forecast");
+    assert_eq!(key(&mut a, KeyCode::Enter), vec![Cmd::Forecast]);
+}

@@ -16,6 +16,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Screen::Connections => View::Connections,
         Screen::Detail(_) => View::Detail,
         Screen::Audit => View::Audit,
+        Screen::Forecast => View::Forecast,
     };
     let mut text = vec![Line::styled(
         format!("keys: {}", view.title()),
@@ -44,7 +45,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     text.push(Line::raw(""));
     text.push(Line::styled("commands (:)", theme.style(Meaning::Header)));
     text.push(Line::raw(
-        "  :refresh  :verify  :filter TEXT  :sort COLUMN [desc]  :audit  :help  :q",
+        "  :refresh  :verify  :filter TEXT  :sort COLUMN [desc]  :audit  :forecast  :help  :q",
     ));
     let r = popup(frame, area, 90.min(area.width), area.height);
     frame.render_widget(

@@ -9,6 +9,7 @@ mod cells;
 mod confirm;
 mod connections;
 mod detail;
+mod forecast;
 mod help;
 
 use crate::service::Status;
@@ -114,6 +115,7 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, frame: &mut Frame, are
         Screen::Connections => connections::draw(app, theme, now, frame, a.body),
         Screen::Detail(id) => detail::draw(app, theme, now, id, frame, a.body),
         Screen::Audit => audit::draw(app, theme, now, frame, a.body),
+        Screen::Forecast => forecast::draw(app, theme, now, frame, a.body),
     }
     status_line(app, theme, frame, a.line);
     footer(app, theme, frame, a.footer);

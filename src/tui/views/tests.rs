@@ -351,3 +351,82 @@ fn the_header_says_what_the_daemons_scheduler_does_and_a_pause_ends_at_its_time(
     );
     assert!(header(&a).contains("⚠ scheduler stopped"), "{}", header(&a));
 }
+
+fn forecast_fixture() -> crate::forecast::Forecast {
+    use crate::forecast::{Forecast, ForecastItem, Risk};
+    use crate::service::{Environment, Status};
+    let now = at(NOW);
+    let item = |id: i64, tenant: &str, days: i64, risk: Risk, reason: &str, action: &str| {
+        ForecastItem {
+            connection_id: id,
+            tenant: tenant.into(),
+            realm_id: crate::domain::RealmId::parse(&format!("91300000000000{id:02}")).unwrap(),
+            environment: Environment::Production,
+            status: Status::Active,
+            date: now + chrono::Duration::days(days),
+            risk,
+            reason: reason.into(),
+            action: action.into(),
+        }
+    };
+    Forecast {
+        generated_at: now,
+        days: 30,
+        items: vec![
+            item(
+                3,
+                "Initech",
+                -1,
+                Risk::NeedsReconnect,
+                "needs reconnect: invalid_grant",
+                "send the customer a reconnect link",
+            ),
+            item(
+                5,
+                "Globex",
+                4,
+                Risk::HardLimit,
+                "Intuit's 5-year limit ends",
+                "send a reconnect link before it",
+            ),
+            item(
+                7,
+                "Umbrella",
+                21,
+                Risk::RefreshFailing,
+                "refresh token lapses: 40 refreshes failed",
+                "check Intuit's status",
+            ),
+        ],
+        alerts: vec![crate::store::AlertDelivery {
+            id: 1,
+            created_at: now - chrono::Duration::hours(3),
+            condition_key: "connection:3:needs_reconnect".into(),
+            event: "opened".into(),
+            webhook: "ops-slack".into(),
+            text: "qbo-console alert: Initech needs_reconnect".into(),
+            body: String::new(),
+            state: "delivered".into(),
+            attempts: 1,
+            next_attempt_at: None,
+            last_error: None,
+            finished_at: Some(now - chrono::Duration::hours(3)),
+        }],
+    }
+}
+
+#[test]
+fn the_forecast_view_lists_risks_soonest_first_with_the_last_alerts() {
+    let mut a = app(Role::Viewer, 120, 16);
+    let cmds = update(
+        &mut a,
+        Msg::Key(KeyEvent::new(KeyCode::Char('F'), KeyModifiers::NONE)),
+    );
+    assert_eq!(cmds, vec![Cmd::Forecast]);
+    assert!(render(&a).contains("reading the forecast"));
+    update(&mut a, Msg::Forecast(forecast_fixture()));
+    let frame = render(&a);
+    insta::assert_snapshot!("forecast", frame);
+    press(&mut a, KeyCode::Esc);
+    assert!(render(&a).contains("TENANT"), "Esc goes back to the table");
+}
