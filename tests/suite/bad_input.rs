@@ -339,6 +339,10 @@ fn the_example_config_is_valid_and_documents_every_section() {
         "[roles]",
         "[log]",
         "[retention]",
+        "[health]",
+        "[forecast]",
+        "[alerts]",
+        "[[alerts.webhook]]",
     ] {
         assert!(
             text.contains(section),
