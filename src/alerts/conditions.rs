@@ -75,7 +75,9 @@ pub fn current(
     }
     for env in Environment::ALL {
         let key = environment_key(env);
-        let pause = paused.iter().find(|p| p.environment == env && p.until > now);
+        let pause = paused
+            .iter()
+            .find(|p| p.environment == env && p.until > now);
         let still_open = open.iter().find(|c| c.key == key).filter(|c| {
             last_good_refresh
                 .get(&env)

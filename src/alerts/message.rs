@@ -109,6 +109,9 @@ mod tests {
         let v: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["text"], text);
         assert_eq!(v["event"], "opened");
-        assert_eq!(v["condition"]["connection"]["tenant"], "<https://evil|acme>");
+        assert_eq!(
+            v["condition"]["connection"]["tenant"],
+            "<https://evil|acme>"
+        );
     }
 }

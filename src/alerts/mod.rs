@@ -129,9 +129,7 @@ impl Alerter {
         match store.alert_mark(DIGEST_MARK).await? {
             // The first digest comes one interval after alerts first ran.
             None => tx.set_alert_mark(DIGEST_MARK, now).await?,
-            Some(last)
-                if now - last >= ChronoDuration::from_std(self.cfg.digest_interval)? =>
-            {
+            Some(last) if now - last >= ChronoDuration::from_std(self.cfg.digest_interval)? => {
                 let still: Vec<Condition> = current.into_values().collect();
                 if !still.is_empty() {
                     let (text, body) = message::digest(&still, now);
@@ -202,7 +200,10 @@ impl Alerter {
         if r.status().is_success() {
             Ok(())
         } else {
-            Err(format!("the receiver answered HTTP {}", r.status().as_u16()))
+            Err(format!(
+                "the receiver answered HTTP {}",
+                r.status().as_u16()
+            ))
         }
     }
 
@@ -258,7 +259,8 @@ impl Alerter {
             }
         }
         let mut tx = engine.store.begin().await?;
-        tx.record_alert_attempt(d.id, state, next, error, now).await?;
+        tx.record_alert_attempt(d.id, state, next, error, now)
+            .await?;
         engine.audit(&mut tx, &ev).await?;
         engine.published(tx.commit().await?);
         Ok(())
@@ -279,7 +281,9 @@ impl Alerter {
             match self.run_once().await {
                 Ok(r) if r != AlertReport::default() => tracing::info!(?r, "alerts"),
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %crate::text::Safe(&format!("{e:#}")), "alerts pass failed; retrying"),
+                Err(e) => {
+                    tracing::warn!(error = %crate::text::Safe(&format!("{e:#}")), "alerts pass failed; retrying")
+                }
             }
         }
     }
@@ -288,14 +292,20 @@ impl Alerter {
 /// The wait after failed attempt `attempt` (1-based): the base, doubled each time, at
 /// most an hour.
 fn retry_wait(base: Duration, attempt: i64) -> Duration {
-    let doublings = u32::try_from(attempt.saturating_sub(1)).unwrap_or(u32::MAX).min(20);
+    let doublings = u32::try_from(attempt.saturating_sub(1))
+        .unwrap_or(u32::MAX)
+        .min(20);
     base.saturating_mul(2u32.saturating_pow(doublings))
         .min(MAX_RETRY_WAIT)
 }
 
 /// The connection a condition key names (`connection:ID:RISK`).
 fn connection_of(key: &str) -> Option<i64> {
-    key.strip_prefix("connection:")?.split(':').next()?.parse().ok()
+    key.strip_prefix("connection:")?
+        .split(':')
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -314,7 +324,10 @@ mod tests {
     #[test]
     fn a_condition_key_names_its_connection() {
         assert_eq!(connection_of("connection:42:needs_reconnect"), Some(42));
-        assert_eq!(connection_of("environment:sandbox:credentials_rejected"), None);
+        assert_eq!(
+            connection_of("environment:sandbox:credentials_rejected"),
+            None
+        );
         assert_eq!(connection_of("digest"), None);
     }
 }

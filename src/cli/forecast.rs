@@ -24,7 +24,7 @@ pub fn render(f: &Forecast) -> String {
         for i in &f.items {
             let days = (i.date - f.generated_at).num_days();
             out.push_str(&format!(
-                "{:<10}  {:>5}  {:<20}  {:<20}  {:<11}  {:<21}  {}\n{:>104}-> {}\n",
+                "{:<10}  {:>5}  {:<20}  {:<20}  {:<11}  {:<21}  {}\n{:<12}-> {}\n",
                 i.date.format("%Y-%m-%d"),
                 days,
                 Safe(&i.tenant).to_string(),

@@ -3,8 +3,8 @@
 mod args;
 mod demo;
 mod demo_console;
-mod forecast;
 pub mod demo_world;
+mod forecast;
 mod render;
 mod revoke;
 

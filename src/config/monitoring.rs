@@ -229,8 +229,13 @@ pub(super) fn validate_alerts(a: &mut AlertsConfig, source: &Path) -> Result<(),
                 WebhookUrl::Inline(u)
             }
             (None, env, file) if env.is_some() != file.is_some() => WebhookUrl::Secret(
-                SecretSource::from_pair(file, env, &format!("[[alerts.webhook]] {name:?} url"), source)
-                    .map_err(|e| e.0)?,
+                SecretSource::from_pair(
+                    file,
+                    env,
+                    &format!("[[alerts.webhook]] {name:?} url"),
+                    source,
+                )
+                .map_err(|e| e.0)?,
             ),
             _ => {
                 return Err(format!(

@@ -8,11 +8,11 @@
 //! check. At most `[health] max_concurrency` (≤ 10, Intuit's concurrency limit) run at
 //! once; a check makes at most two calls per realm, far under 500 a minute.
 
+use crate::audit::{Action, AuditEvent, Outcome};
 use crate::config::HealthConfig;
+use crate::domain::{ErrorClass, Status, SyncStatus};
 use crate::identity::Actor;
 use crate::lifecycle::{Engine, VerifyOutcome};
-use crate::audit::{Action, AuditEvent, Outcome};
-use crate::domain::{ErrorClass, Status, SyncStatus};
 use crate::store::{HealthDue, HealthMark};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::Serialize;
@@ -60,8 +60,10 @@ impl HealthChecker {
     /// Checks every connection due now, at most `max_concurrency` at once.
     pub async fn run_once(&self, stop: &watch::Receiver<bool>) -> anyhow::Result<HealthReport> {
         let actor = self.actor.for_request();
-        let mut report = HealthReport::default();
-        report.dead = self.record_dead(&actor).await?;
+        let mut report = HealthReport {
+            dead: self.record_dead(&actor).await?,
+            ..Default::default()
+        };
         let due = self.due().await?;
         let mut queue = due.into_iter();
         let mut in_flight = JoinSet::new();
@@ -144,7 +146,8 @@ impl HealthChecker {
     /// Runs until `stop` is raised, looking for due checks every so often (a thousandth
     /// of the interval, between 1 s and 1 min).
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let every = (self.cfg.interval / 1000).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let every =
+            (self.cfg.interval / 1000).clamp(Duration::from_secs(1), Duration::from_secs(60));
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -158,7 +161,9 @@ impl HealthChecker {
             match self.run_once(&stop).await {
                 Ok(r) if r.checked > 0 || r.dead > 0 => tracing::info!(?r, "health checks"),
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %crate::text::Safe(&format!("{e:#}")), "health checks failed; retrying"),
+                Err(e) => {
+                    tracing::warn!(error = %crate::text::Safe(&format!("{e:#}")), "health checks failed; retrying")
+                }
             }
         }
     }

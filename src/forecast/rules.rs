@@ -27,7 +27,9 @@ fn needs_reconnect(s: &Subject<'_>, _: &Context<'_>) -> Option<Finding> {
         date: r.last_refresh_at.unwrap_or(r.updated_at),
         reason: format!(
             "needs reconnect: {}",
-            r.status_reason.as_deref().unwrap_or("Intuit refused the refresh token")
+            r.status_reason
+                .as_deref()
+                .unwrap_or("Intuit refused the refresh token")
         ),
         action: "send the customer a reconnect link: only they can authorize the app again".into(),
     })
@@ -113,7 +115,10 @@ fn hard_limit(s: &Subject<'_>, _: &Context<'_>) -> Option<Finding> {
     r.status.is_live().then(|| Finding {
         risk: Risk::HardLimit,
         date: at,
-        reason: format!("Intuit's 5-year limit from the original consent ends on {}", day(at)),
+        reason: format!(
+            "Intuit's 5-year limit from the original consent ends on {}",
+            day(at)
+        ),
         action: format!(
             "send the customer a reconnect link before {}: no refresh extends this limit",
             day(at)

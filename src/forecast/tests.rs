@@ -98,14 +98,22 @@ fn each_risk_is_dated_explained_and_sorted_by_date() {
         vec![
             ("dead", Risk::NeedsReconnect, now() - Duration::days(2)),
             ("quiet", Risk::NoSync, now() - Duration::days(2)),
-            ("gone", Risk::CustomerDisconnected, now() - Duration::hours(1)),
+            (
+                "gone",
+                Risk::CustomerDisconnected,
+                now() - Duration::hours(1)
+            ),
             ("old", Risk::HardLimit, now() + Duration::days(10)),
             ("failing", Risk::RefreshFailing, now() + Duration::days(20)),
         ]
     );
     assert!(items[0].reason.contains("token revoked"), "{:?}", items[0]);
     assert!(items[0].action.contains("reconnect link"));
-    assert!(items[4].reason.contains("40 refreshes failed"), "{:?}", items[4]);
+    assert!(
+        items[4].reason.contains("40 refreshes failed"),
+        "{:?}",
+        items[4]
+    );
     assert!(items[4].action.contains("keeps retrying"));
     // A shorter horizon drops what lies beyond it.
     let near = forecast(&records, &all_facts, &ctx(&[]), 15);
@@ -153,7 +161,13 @@ fn a_connection_that_never_synced_is_listed_only_once_the_days_have_passed() {
         id: 1,
         ..Default::default()
     };
-    assert!(forecast(std::slice::from_ref(&r), std::slice::from_ref(&none), &ctx(&[]), 30).is_empty());
+    assert!(forecast(
+        std::slice::from_ref(&r),
+        std::slice::from_ref(&none),
+        &ctx(&[]),
+        30
+    )
+    .is_empty());
     r.created_at = now() - Duration::days(8);
     let items = forecast(&[r], &[none], &ctx(&[]), 30);
     assert_eq!(items[0].risk, Risk::NoSync);

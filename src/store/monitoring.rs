@@ -125,8 +125,7 @@ impl Store {
 
     /// The newest outbox rows, newest first: what the console shows as the last alerts.
     pub async fn recent_alert_deliveries(&self, limit: i64) -> anyhow::Result<Vec<AlertDelivery>> {
-        let sql =
-            format!("SELECT {DELIVERY_COLUMNS} FROM alert_outbox ORDER BY id DESC LIMIT $1");
+        let sql = format!("SELECT {DELIVERY_COLUMNS} FROM alert_outbox ORDER BY id DESC LIMIT $1");
         Ok(dispatch!(self, p => sqlx::query_as(&sql).bind(limit).fetch_all(p).await)?)
     }
 
@@ -192,7 +191,8 @@ impl Tx {
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         let finished = (state != "pending").then_some(now);
-        let sql = "UPDATE alert_outbox SET state = $1, attempts = attempts + 1, next_attempt_at = $2, \
+        let sql =
+            "UPDATE alert_outbox SET state = $1, attempts = attempts + 1, next_attempt_at = $2, \
                    last_error = $3, finished_at = $4 WHERE id = $5";
         dispatch_tx!(self, t => sqlx::query(sql).bind(state).bind(next_attempt_at).bind(error)
             .bind(finished).bind(id).execute(t).await.map(|r| r.rows_affected()))?;

@@ -47,7 +47,10 @@ async fn a_customer_disconnect_raises_exactly_one_alert() {
     assert_eq!(alert["condition"]["connection"]["tenant"], "al-0");
     assert_eq!(alert["condition"]["environment"], "sandbox");
     let text = alert["text"].as_str().unwrap();
-    assert!(text.contains("al-0") && text.contains("needs_reconnect"), "{text}");
+    assert!(
+        text.contains("al-0") && text.contains("needs_reconnect"),
+        "{text}"
+    );
     assert!(text.contains("reconnect link"), "{text}");
 
     // No flood: later passes, ticks and checks add nothing.
@@ -78,7 +81,10 @@ async fn a_customer_disconnect_raises_exactly_one_alert() {
         .expect("the delivery is audited");
     assert_catalogued(delivered, Action::AlertDelivered, &me());
     assert_eq!(delivered["tenant"], "al-0");
-    assert!(!delivered.to_string().contains(&rx.url), "the URL stays out of the log");
+    assert!(
+        !delivered.to_string().contains(&rx.url),
+        "the URL stays out of the log"
+    );
     w.assert_no_secrets().await;
 }
 
@@ -145,7 +151,10 @@ async fn a_delivery_is_given_up_after_max_attempts() {
         .iter()
         .rfind(|e| e["action"] == "alert delivery failed")
         .unwrap();
-    assert!(last["reason"].as_str().unwrap().contains("given up"), "{last}");
+    assert!(
+        last["reason"].as_str().unwrap().contains("given up"),
+        "{last}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -172,7 +181,10 @@ async fn a_daily_digest_lists_what_is_still_open() {
     let open = got[1]["conditions"].as_array().unwrap();
     assert_eq!(open.len(), 1, "{open:?}");
     assert_eq!(open[0]["connection"]["tenant"], "dig-1");
-    assert!(got[1]["text"].as_str().unwrap().contains("1 condition still open"));
+    assert!(got[1]["text"]
+        .as_str()
+        .unwrap()
+        .contains("1 condition still open"));
     // Once a day.
     w.advance(&d, Duration::hours(1));
     assert_eq!(d.alerts_pass().await.digests, 0);
@@ -207,7 +219,9 @@ async fn rejected_client_credentials_raise_one_alert_for_the_environment() {
 #[tokio::test]
 async fn an_alert_url_must_be_https_unless_on_loopback() {
     let w = World::start(SimOptions::default()).await;
-    w.append_config("[[alerts.webhook]]\nname = \"ops\"\nurl = \"http://alerts.example.com/hook\"\n");
+    w.append_config(
+        "[[alerts.webhook]]\nname = \"ops\"\nurl = \"http://alerts.example.com/hook\"\n",
+    );
     let out = w.cli(&["list"]).await;
     assert_eq!(out.status.code(), Some(2));
     let err = common::stderr(&out);

@@ -169,8 +169,17 @@ async fn keys_and_migrations() {
     assert_eq!(again.status.code(), Some(2));
     assert!(common::stderr(&again).contains("refusing to overwrite"));
     assert_eq!(std::fs::read_to_string(&key).unwrap(), text);
+    // Every migration the source holds, however many features have added one.
+    let migrations = std::fs::read_dir(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/migrations/sqlite"),
+    )
+    .unwrap()
+    .count();
     let out = w.ok(&["db", "migrate"]).await;
-    assert!(out.contains("3 migration(s) applied"), "{out}");
+    assert!(
+        out.contains(&format!("{migrations} migration(s) applied")),
+        "{out}"
+    );
     let out = w.ok(&["db", "migrate"]).await;
     assert!(out.contains("0 migration(s) applied"), "{out}");
     for verb in [

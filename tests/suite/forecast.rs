@@ -56,15 +56,22 @@ async fn weeks_of_503s_and_the_5_year_limit_are_forecast_with_their_dates() {
     let refreshed_at = w.sim.now();
     d.tick().await;
     // Intuit answers this company's token requests 503 from now on.
-    w.sim
-        .set_realm_faults(&failing[0].realm_id, FaultConfig::always(FaultKind::ServiceUnavailable));
+    w.sim.set_realm_faults(
+        &failing[0].realm_id,
+        FaultConfig::always(FaultKind::ServiceUnavailable),
+    );
     for _ in 0..14 {
         w.advance(&d, Duration::days(5));
         d.tick().await;
         d.health_pass().await;
     }
     // 70 days on: a customer who consented 5 years less 20 days ago.
-    seed_consented(&w, "old", Duration::seconds(HARD_LIMIT) - Duration::days(20)).await;
+    seed_consented(
+        &w,
+        "old",
+        Duration::seconds(HARD_LIMIT) - Duration::days(20),
+    )
+    .await;
     let consent_ends = w.sim.now() + Duration::days(20);
     d.tick().await;
     d.health_pass().await;
@@ -86,12 +93,19 @@ async fn weeks_of_503s_and_the_5_year_limit_are_forecast_with_their_dates() {
         "{f:#?}"
     );
     let old = &f.items[1];
-    assert!(close(old.date, consent_ends), "{} vs {consent_ends}", old.date);
+    assert!(
+        close(old.date, consent_ends),
+        "{} vs {consent_ends}",
+        old.date
+    );
     assert!(old.action.contains("reconnect link"), "{old:?}");
     let lapse = &f.items[2];
     let expected = refreshed_at + Duration::days(100);
     assert!(close(lapse.date, expected), "{} vs {expected}", lapse.date);
-    assert!(lapse.reason.contains("refreshes failed in a row"), "{lapse:?}");
+    assert!(
+        lapse.reason.contains("refreshes failed in a row"),
+        "{lapse:?}"
+    );
     assert!(lapse.reason.contains("503"), "{lapse:?}");
     // A shorter horizon leaves the lapse out; the healthy connection is never listed.
     let near = d.forecast(25).await;
@@ -103,7 +117,12 @@ async fn weeks_of_503s_and_the_5_year_limit_are_forecast_with_their_dates() {
 async fn the_forecast_verb_prints_each_risk_with_its_date_and_remedy() {
     let w = World::start(SimOptions::default()).await;
     w.seed(1, "fine").await;
-    seed_consented(&w, "veteran", Duration::seconds(HARD_LIMIT) - Duration::days(10)).await;
+    seed_consented(
+        &w,
+        "veteran",
+        Duration::seconds(HARD_LIMIT) - Duration::days(10),
+    )
+    .await;
     let consent_ends = Utc::now() + Duration::days(10);
     w.ok(&["refresh", "--all"]).await;
 
@@ -115,10 +134,16 @@ async fn the_forecast_verb_prints_each_risk_with_its_date_and_remedy() {
     assert_eq!(items[0]["tenant"], "veteran");
     assert_eq!(items[0]["risk"], "hard_limit");
     let date: DateTime<Utc> = items[0]["date"].as_str().unwrap().parse().unwrap();
-    assert!((date - consent_ends).num_minutes().abs() <= 1, "{date} vs {consent_ends}");
+    assert!(
+        (date - consent_ends).num_minutes().abs() <= 1,
+        "{date} vs {consent_ends}"
+    );
 
     let text = w.ok(&["forecast", "--days", "5"]).await;
-    assert!(text.contains("no connection is forecast to die within 5 days"), "{text}");
+    assert!(
+        text.contains("no connection is forecast to die within 5 days"),
+        "{text}"
+    );
     let text = w.ok(&["forecast"]).await;
     assert!(
         text.contains("veteran") && text.contains("hard_limit") && text.contains("reconnect link"),

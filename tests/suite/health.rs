@@ -127,7 +127,8 @@ async fn health_checks_never_run_more_than_the_concurrency_limit_at_once() {
     w.seed(12, "many").await;
     let d = w.in_process().await;
     d.tick().await;
-    w.sim.set_company_info_latency(std::time::Duration::from_millis(150));
+    w.sim
+        .set_company_info_latency(std::time::Duration::from_millis(150));
     w.advance(&d, Duration::hours(1));
     let r = d.health_pass().await;
     assert_eq!(r.checked, 12, "{r:?}");
@@ -142,5 +143,8 @@ async fn health_settings_beyond_intuits_limits_are_refused() {
     let out = w.cli(&["list"]).await;
     assert_eq!(out.status.code(), Some(2));
     let err = common::stderr(&out);
-    assert!(err.contains("[health] max_concurrency 11") && err.contains("10"), "{err}");
+    assert!(
+        err.contains("[health] max_concurrency 11") && err.contains("10"),
+        "{err}"
+    );
 }

@@ -621,7 +621,11 @@ fn f_opens_the_forecast_asks_for_it_afresh_and_esc_comes_back() {
     update(&mut a, Msg::Forecast(f.clone()));
     assert_eq!(a.forecast.as_ref(), Some(&f));
     key(&mut a, KeyCode::Esc);
-    assert_eq!(ch(&mut a, 'F'), vec![Cmd::Forecast], "opened again, read again");
+    assert_eq!(
+        ch(&mut a, 'F'),
+        vec![Cmd::Forecast],
+        "opened again, read again"
+    );
     // The `:` line knows it too.
     key(&mut a, KeyCode::Esc);
     update(&mut a, Msg::Forecast(f));

@@ -34,13 +34,19 @@ fn item_lines<'a>(i: &ForecastItem, theme: &Theme, now: DateTime<Utc>) -> Vec<Li
             Span::styled(format!("{glyph} "), theme.style(m)),
             Span::styled(format!("{} ", i.date.format("%Y-%m-%d")), theme.style(m)),
             Span::styled(format!("{when:>7}  "), theme.style(Meaning::Muted)),
-            Span::styled(format!("{:<24} ", safe(&i.tenant)), theme.style(Meaning::Title)),
+            Span::styled(
+                format!("{:<24} ", safe(&i.tenant)),
+                theme.style(Meaning::Title),
+            ),
             Span::styled(format!("{:<20} ", i.risk.as_str()), theme.style(m)),
             Span::raw(safe(&i.reason)),
         ]),
         Line::from(vec![
             Span::raw(" ".repeat(22)),
-            Span::styled(format!("→ {}", safe(&i.action)), theme.style(Meaning::Muted)),
+            Span::styled(
+                format!("→ {}", safe(&i.action)),
+                theme.style(Meaning::Muted),
+            ),
         ]),
     ]
 }
@@ -69,7 +75,10 @@ fn alert_lines<'a>(f: &Forecast, theme: &Theme) -> Vec<Line<'a>> {
                 format!("{} ", a.created_at.format("%Y-%m-%d %H:%M")),
                 theme.style(Meaning::Muted),
             ),
-            Span::styled(format!("{} ", safe(&a.webhook)), theme.style(Meaning::Muted)),
+            Span::styled(
+                format!("{} ", safe(&a.webhook)),
+                theme.style(Meaning::Muted),
+            ),
             Span::raw(safe(first_line)),
         ]));
     }

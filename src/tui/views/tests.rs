@@ -356,8 +356,8 @@ fn forecast_fixture() -> crate::forecast::Forecast {
     use crate::forecast::{Forecast, ForecastItem, Risk};
     use crate::service::{Environment, Status};
     let now = at(NOW);
-    let item = |id: i64, tenant: &str, days: i64, risk: Risk, reason: &str, action: &str| {
-        ForecastItem {
+    let item =
+        |id: i64, tenant: &str, days: i64, risk: Risk, reason: &str, action: &str| ForecastItem {
             connection_id: id,
             tenant: tenant.into(),
             realm_id: crate::domain::RealmId::parse(&format!("91300000000000{id:02}")).unwrap(),
@@ -367,8 +367,7 @@ fn forecast_fixture() -> crate::forecast::Forecast {
             risk,
             reason: reason.into(),
             action: action.into(),
-        }
-    };
+        };
     Forecast {
         generated_at: now,
         days: 30,

@@ -55,7 +55,10 @@ impl Receiver {
 
     /// The `[[alerts.webhook]]` section naming this receiver.
     pub fn webhook_config(&self) -> String {
-        format!("[[alerts.webhook]]\nname = \"test-receiver\"\nurl = \"{}\"\n", self.url)
+        format!(
+            "[[alerts.webhook]]\nname = \"test-receiver\"\nurl = \"{}\"\n",
+            self.url
+        )
     }
 }
 
