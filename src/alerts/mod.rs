@@ -175,14 +175,18 @@ impl Alerter {
             .due_alert_deliveries(self.now(), DELIVERY_BATCH)
             .await?;
         for d in due {
-            let result = match self.webhooks.iter().find(|(n, _)| *n == d.webhook) {
-                Some((_, url)) => self.post(url, &d.body).await,
-                None => Err(format!(
-                    "webhook {:?} is no longer configured in [[alerts.webhook]]",
-                    d.webhook
-                )),
+            let (result, last) = match self.webhooks.iter().find(|(n, _)| *n == d.webhook) {
+                Some((_, url)) => (self.post(url, &d.body).await, false),
+                // Retrying cannot help: the message has nowhere to go.
+                None => (
+                    Err(format!(
+                        "webhook {:?} is no longer configured in [[alerts.webhook]]",
+                        d.webhook
+                    )),
+                    true,
+                ),
             };
-            self.record_attempt(&d, result, report).await?;
+            self.record_attempt(&d, result, last, report).await?;
         }
         Ok(())
     }
@@ -211,6 +215,7 @@ impl Alerter {
         &self,
         d: &AlertDelivery,
         result: Result<(), String>,
+        last: bool,
         report: &mut AlertReport,
     ) -> anyhow::Result<()> {
         let engine = self.service.engine();
@@ -234,12 +239,16 @@ impl Alerter {
                     Action::AlertDeliveryFailed,
                     Outcome::Failed,
                 );
-                if attempt >= i64::from(self.cfg.max_attempts) {
+                if last || attempt >= i64::from(self.cfg.max_attempts) {
                     report.given_up += 1;
-                    ev.reason = Some(format!(
-                        "{what} failed: {e}; given up after [alerts] max_attempts ({})",
-                        self.cfg.max_attempts
-                    ));
+                    ev.reason = Some(if last {
+                        format!("{what} failed: {e}; given up")
+                    } else {
+                        format!(
+                            "{what} failed: {e}; given up after [alerts] max_attempts ({})",
+                            self.cfg.max_attempts
+                        )
+                    });
                     ("failed", None, Some(e.as_str()), ev)
                 } else {
                     report.retrying += 1;

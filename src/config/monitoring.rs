@@ -12,9 +12,6 @@ pub const INTUIT_MAX_CONCURRENT: usize = 10;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthConfig {
-    /// Whether the daemon checks connections at all.
-    #[serde(default = "super::yes")]
-    pub enabled: bool,
     /// Every live connection is checked once per interval, at its own point in it, so the
     /// checks are spread evenly rather than all at once.
     #[serde(with = "humantime_serde", default = "default_interval")]
@@ -27,7 +24,6 @@ pub struct HealthConfig {
 impl Default for HealthConfig {
     fn default() -> Self {
         HealthConfig {
-            enabled: true,
             interval: default_interval(),
             max_concurrency: default_concurrency(),
         }
@@ -248,4 +244,75 @@ pub(super) fn validate_alerts(a: &mut AlertsConfig, source: &Path) -> Result<(),
     }
     a.webhooks = webhooks;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn webhook(url: WebhookUrl) -> Webhook {
+        Webhook {
+            name: "ops".into(),
+            url,
+        }
+    }
+
+    #[test]
+    fn a_webhook_url_from_a_file_is_read_and_checked_without_being_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hook.url");
+        std::fs::write(&file, "https://hooks.example.com/services/T0/B0/SECRET\n").unwrap();
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let w = webhook(WebhookUrl::Secret(SecretSource::File(file.clone())));
+        assert_eq!(
+            w.resolve().unwrap(),
+            "https://hooks.example.com/services/T0/B0/SECRET"
+        );
+        std::fs::write(&file, "http://hooks.example.com/services/T0/B0/SECRET").unwrap();
+        let e = w.resolve().unwrap_err().0;
+        assert!(e.contains("\"ops\"") && e.contains("https://"), "{e}");
+        assert!(!e.contains("SECRET"), "the URL stays out of the error: {e}");
+        // Inline, on loopback, plain http is fine.
+        let local = webhook(WebhookUrl::Inline("http://127.0.0.1:9000/hook".into()));
+        assert_eq!(local.resolve().unwrap(), "http://127.0.0.1:9000/hook");
+    }
+
+    #[test]
+    fn a_webhook_needs_exactly_one_url_and_a_name_of_its_own() {
+        let raw = |name: &str, url: Option<&str>, env: Option<&str>| RawWebhook {
+            name: name.into(),
+            url: url.map(str::to_string),
+            url_env: env.map(str::to_string),
+            url_file: None,
+        };
+        let mut a = AlertsConfig {
+            raw_webhooks: vec![raw("ops", Some("https://a.example.com/x"), Some("HOOK"))],
+            ..AlertsConfig::default()
+        };
+        let e = validate_alerts(&mut a, Path::new("c.toml")).unwrap_err();
+        assert!(e.contains("exactly one of url, url_env or url_file"), "{e}");
+        let mut a = AlertsConfig {
+            raw_webhooks: vec![
+                raw("ops", Some("https://a.example.com/x"), None),
+                raw("ops", None, Some("HOOK")),
+            ],
+            ..AlertsConfig::default()
+        };
+        let e = validate_alerts(&mut a, Path::new("c.toml")).unwrap_err();
+        assert!(e.contains("used twice"), "{e}");
+        let mut a = AlertsConfig {
+            raw_webhooks: vec![
+                raw("ops", Some("https://a.example.com/x"), None),
+                raw("slack", None, Some("HOOK")),
+            ],
+            ..AlertsConfig::default()
+        };
+        validate_alerts(&mut a, Path::new("c.toml")).unwrap();
+        assert_eq!(a.webhooks.len(), 2);
+        assert_eq!(
+            a.webhooks[1].url,
+            WebhookUrl::Secret(SecretSource::Env("HOOK".into()))
+        );
+    }
 }

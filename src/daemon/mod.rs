@@ -106,14 +106,12 @@ impl Daemon {
         let scheduler_task = tokio::spawn(scheduler.clone().run(stop_rx.clone()));
 
         // Health checks, the forecast and alerts (issue 16).
-        if config.health.enabled {
-            let checker = Arc::new(health::HealthChecker::new(
-                engine.clone(),
-                config.health.clone(),
-                Actor::current_process(Interface::Scheduler, Role::Admin),
-            ));
-            other_tasks.push(tokio::spawn(checker.run(stop_rx.clone())));
-        }
+        let checker = Arc::new(health::HealthChecker::new(
+            engine.clone(),
+            config.health.clone(),
+            Actor::current_process(Interface::Scheduler, Role::Admin),
+        ));
+        other_tasks.push(tokio::spawn(checker.run(stop_rx.clone())));
         let alerter = Arc::new(crate::alerts::Alerter::new(
             service.clone(),
             &config.alerts,

@@ -214,6 +214,40 @@ async fn rejected_client_credentials_raise_one_alert_for_the_environment() {
         assert_eq!(d.alerts_pass().await.opened, 0);
     }
     assert_eq!(rx.accepted().len(), 1);
+    // Health checks leave the paused environment alone: its credentials are known bad.
+    w.advance(&d, Duration::days(1));
+    d.tick().await;
+    let calls = w.sim.stats().invalid_clients;
+    let r = d.health_pass().await;
+    assert_eq!((r.checked, r.skipped), (0, 3), "{r:?}");
+    assert_eq!(w.sim.stats().invalid_clients, calls);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_delivery_to_a_webhook_removed_from_the_config_is_given_up_at_once() {
+    let rx = Receiver::start().await;
+    let w = world(&rx, "").await;
+    let grants = w.seed(1, "moved").await;
+    let d = w.in_process().await;
+    d.tick().await;
+    rx.fail_next(1);
+    w.sim.disconnect(&grants[0].realm_id);
+    w.advance(&d, Duration::hours(2));
+    d.tick().await;
+    assert_eq!(d.alerts_pass().await.retrying, 1);
+    w.append_config("[health]\ninterval = \"1d\"\n");
+    let restarted = w.in_process().await;
+    // Its own clock is behind the first one's: well past the retry either way.
+    w.advance(&restarted, Duration::hours(3));
+    let r = restarted.alerts_pass().await;
+    assert_eq!((r.given_up, r.opened), (1, 0), "{r:?}");
+    let events = w.audit_events(3).await;
+    let last = events
+        .iter()
+        .rfind(|e| e["action"] == "alert delivery failed")
+        .unwrap();
+    let reason = last["reason"].as_str().unwrap();
+    assert!(reason.contains("no longer configured"), "{reason}");
 }
 
 #[tokio::test]

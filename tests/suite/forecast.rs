@@ -161,3 +161,25 @@ async fn the_forecast_verb_prints_each_risk_with_its_date_and_remedy() {
         .contains("1 connections at risk"));
     w.assert_no_secrets().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_forecast_is_served_over_the_daemons_socket_to_a_viewer() {
+    let w = World::start(SimOptions::default()).await;
+    seed_consented(
+        &w,
+        "veteran",
+        Duration::seconds(HARD_LIMIT) - Duration::days(3),
+    )
+    .await;
+    w.ok(&["refresh", "--all"]).await;
+    // A viewer may read it, like the list.
+    w.append_config(&format!("[roles]\nviewer = [\"{}\"]\n", me()));
+    let daemon = w.start_daemon(&[]).await;
+    let out = w.via_daemon(&["forecast", "--json", "--days", "7"]).await;
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["days"], 7);
+    assert_eq!(json["items"][0]["tenant"], "veteran");
+    assert_eq!(json["items"][0]["risk"], "hard_limit");
+    daemon.stop(&w).await;
+}
