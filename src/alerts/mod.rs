@@ -29,6 +29,8 @@ const DIGEST_KEY: &str = "digest";
 const DIGEST_MARK: &str = "digest";
 /// Retries never wait longer than this between attempts.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(3600);
+/// Conditions are evaluated every this many delivery passes (5 s each): once a minute.
+const EVALUATE_EVERY: u64 = 12;
 /// Deliveries attempted per pass.
 const DELIVERY_BATCH: i64 = 100;
 
@@ -275,10 +277,12 @@ impl Alerter {
         Ok(())
     }
 
-    /// Runs until `stop` is raised: a pass every few seconds.
+    /// Runs until `stop` is raised: deliveries every few seconds, the conditions (a read
+    /// of every live connection) every `EVALUATE_EVERY` of those.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let mut ticker = tokio::time::interval(Duration::from_secs(5));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks: u64 = 0;
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
@@ -287,7 +291,14 @@ impl Alerter {
             if *stop.borrow() {
                 break;
             }
-            match self.run_once().await {
+            let pass = if ticks.is_multiple_of(EVALUATE_EVERY) {
+                self.run_once().await
+            } else {
+                let mut r = AlertReport::default();
+                self.deliver(&mut r).await.map(|()| r)
+            };
+            ticks += 1;
+            match pass {
                 Ok(r) if r != AlertReport::default() => tracing::info!(?r, "alerts"),
                 Ok(_) => {}
                 Err(e) => {

@@ -5,7 +5,6 @@ use super::{Result, Service, ServiceError};
 use crate::audit::Action;
 use crate::forecast::{self, Context, Forecast};
 use crate::identity::{Actor, Permission};
-use crate::store::ConnectionFilter;
 
 /// How many of the latest alert deliveries a forecast carries (the console shows them).
 pub const RECENT_ALERTS: i64 = 10;
@@ -39,10 +38,7 @@ impl Service {
     pub async fn compute_forecast(&self, days: u32) -> anyhow::Result<Forecast> {
         let engine = self.engine();
         let now = engine.clock.now();
-        let records = engine
-            .store
-            .list_connections(&ConnectionFilter::default())
-            .await?;
+        let records = engine.store.forecast_connections().await?;
         let facts = engine.store.sync_facts().await?;
         let paused = engine.scheduler_state().borrow().paused.clone();
         let ctx = Context {

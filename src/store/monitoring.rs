@@ -1,7 +1,8 @@
 //! The tables of health checks and alerts (migration 0007): when each connection was last
 //! checked, the alert conditions open now, and the outbox of messages to deliver.
 
-use super::{dispatch, dispatch_tx, Store, Tx};
+use super::rows::RECORD_COLUMNS;
+use super::{dispatch, dispatch_tx, ConnectionRecord, Store, Tx};
 use crate::domain::Environment;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -82,6 +83,17 @@ impl Store {
                    LEFT JOIN connection_health h ON h.connection_id = c.id \
                    WHERE c.status IN ('active', 'expiring') ORDER BY c.id";
         Ok(dispatch!(self, p => sqlx::query_as(sql).fetch_all(p).await)?)
+    }
+
+    /// The connections the forecast's rules can find at risk (live, or needing a
+    /// reconnect), without the last-actor lookups `list` makes: the alerts read this
+    /// every minute.
+    pub async fn forecast_connections(&self) -> anyhow::Result<Vec<ConnectionRecord>> {
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM connections \
+             WHERE status IN ('active', 'expiring', 'needs_reconnect') ORDER BY id"
+        );
+        Ok(dispatch!(self, p => sqlx::query_as(&sql).fetch_all(p).await)?)
     }
 
     /// The facts the forecast reads beside each connection's record.
