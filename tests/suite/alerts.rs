@@ -264,3 +264,49 @@ async fn an_alert_url_must_be_https_unless_on_loopback() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_daemon_alerts_at_start_and_a_restart_does_not_alert_again() {
+    let rx = Receiver::start().await;
+    let w = world(&rx, "").await;
+    let grants = w.seed(2, "srv").await;
+    w.ok(&["refresh", "--all"]).await;
+    w.sim.disconnect(&grants[1].realm_id);
+    // The refresh that finds the grant dead, before any daemon runs.
+    w.cli(&["refresh", "srv-1"]).await;
+    let wait_for = |n: usize| {
+        let rx = &rx;
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while rx.accepted().len() < n {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{n} alerts expected, got {:?}",
+                    rx.accepted()
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let daemon = w.start_daemon(&[]).await;
+    wait_for(1).await;
+    daemon.stop(&w).await;
+    assert_eq!(
+        rx.accepted()[0]["condition"]["connection"]["tenant"],
+        "srv-1"
+    );
+    // Started again, the daemon's first pass finds the condition already alerted.
+    let daemon = w.start_daemon(&[]).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let events = w.audit_events(50).await;
+    daemon.stop(&w).await;
+    assert_eq!(rx.accepted().len(), 1, "{:?}", rx.accepted());
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["action"] == "alert delivered")
+            .count(),
+        1
+    );
+    w.assert_no_secrets().await;
+}
