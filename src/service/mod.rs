@@ -5,8 +5,10 @@
 //! bad input) leaves the database as it was.
 
 pub mod client;
+pub mod consent;
 pub mod filter;
 pub mod protocol;
+pub mod links;
 mod refusals;
 mod revocation;
 mod views;
@@ -29,6 +31,8 @@ pub use crate::identity::{Actor, Interface, Permission, Role};
 pub use crate::lifecycle::import::{ImportReport, ImportedRow};
 pub use crate::lifecycle::{describe_refresh, RefreshOutcome, RevokeOutcome, VerifyOutcome};
 pub use crate::store::ConnectionFilter;
+pub use crate::store::Invitation;
+pub use links::{IssuedLink, LinkRequest};
 pub use revocation::{PurgeReport, RevokeReport, RevokeRequest};
 
 use crate::audit::{self, Action, AuditEvent, Outcome};
@@ -113,6 +117,8 @@ pub struct Service {
     refusals: Arc<refusals::Refusals>,
     /// `[retention] revoked_days`: how long `purge` keeps a revoked connection.
     revoked_days: u32,
+    /// `[public]`: where links point, how long they and their states live.
+    links: Arc<links::LinkSettings>,
 }
 
 impl Service {
@@ -149,6 +155,7 @@ impl Service {
             parallelism,
             refusals: Arc::default(),
             revoked_days: config.retention.revoked_days,
+            links: Arc::new(links::LinkSettings::from_config(config)),
         }
     }
 
@@ -539,6 +546,22 @@ impl Service {
             Request::AuditVerify => json(self.audit_verify(caller).await?),
             Request::WhoAmI => json(self.whoami(caller).await?),
             Request::KeysStatus => json(self.keys_status(caller).await?),
+            Request::Link {
+                target,
+                new_tenant,
+                environment,
+                expires_secs,
+            } => {
+                let req = links::LinkRequest {
+                    target,
+                    new_tenant,
+                    environment,
+                    expires_secs,
+                };
+                json(self.link_issue(caller, &req).await?)
+            }
+            Request::Links => json(self.links_open(caller).await?),
+            Request::LinkCancel { id } => json(self.link_cancel(caller, &id).await?),
             Request::Watch => {
                 self.authorize(caller, Permission::ViewConnections, Action::Watch)
                     .await?;

@@ -17,6 +17,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "audit time",
         include_str!("migrations/sqlite/0003_audit_time.sql"),
     ),
+    (4, "links", include_str!("migrations/sqlite/0004_links.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("migrations/postgres/0001_init.sql")),
@@ -30,6 +31,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "audit time",
         include_str!("migrations/postgres/0003_audit_time.sql"),
     ),
+    (4, "links", include_str!("migrations/postgres/0004_links.sql")),
 ];
 
 fn migrator(list: &[(i64, &'static str, &'static str)]) -> Migrator {

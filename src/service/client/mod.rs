@@ -107,4 +107,10 @@ pub trait Client: Send + Sync {
     fn watch(&self) -> ClientFuture<'_, WatchStream>;
     /// Which keys seal the stored tokens.
     fn keys_status(&self) -> ClientFuture<'_, crate::lifecycle::KeyStatus>;
+    /// Issues a reconnect link.
+    fn link(&self, request: super::LinkRequest) -> ClientFuture<'_, super::IssuedLink>;
+    /// The open reconnect links.
+    fn links(&self) -> ClientFuture<'_, Vec<super::Invitation>>;
+    /// Cancels an open reconnect link by its number.
+    fn link_cancel(&self, id: String) -> ClientFuture<'_, super::Invitation>;
 }
