@@ -96,8 +96,9 @@ pub fn answer(a: Answer, secure_cookie: bool, state_lifetime_secs: u64) -> Respo
             "Sign-in could not be checked",
             "This answer from Intuit could not be matched to a link opened in this browser, or it took too long. Nothing changed. Open the link you were sent again, in this browser.",
         ),
+        // 409, yet harmless: a refresh or a double click lands here, and is told it is done.
         Answer::Duplicate => page(
-            StatusCode::OK,
+            StatusCode::CONFLICT,
             "Already received",
             "Your connection was already received and is being completed or is done. You can close this page.",
         ),

@@ -24,6 +24,7 @@ mod hardening_text;
 mod intuit_client;
 mod intuit_oauth_client;
 mod keys_rotate;
+mod links;
 mod refresh_rotation;
 mod revoke;
 mod scale_out;
