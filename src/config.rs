@@ -615,10 +615,13 @@ impl PublicConfig {
 /// `https://HOST[:PORT][/PATH]`, or `http://` for `localhost` and `127.0.0.1` only; no
 /// query or fragment (links are built by appending to it).
 fn check_base_url(v: &str) -> Result<(), String> {
-    let url = reqwest::Url::parse(v)
-        .map_err(|e| format!("{v:?} is not a URL ({e}); use https://HOST, e.g. \"https://connect.example.com\""))?;
+    let url = reqwest::Url::parse(v).map_err(|e| {
+        format!("{v:?} is not a URL ({e}); use https://HOST, e.g. \"https://connect.example.com\"")
+    })?;
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("{v:?} carries a query or fragment; give the bare address"));
+        return Err(format!(
+            "{v:?} carries a query or fragment; give the bare address"
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(format!("{v:?} carries credentials; give the bare address"));

@@ -94,12 +94,9 @@ pub async fn serve_with(
                 None => serve_connection(stream, service, limits, &extras, stop).await,
                 Some(acceptor) => {
                     // The handshake counts against the same deadline as the headers.
-                    match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream))
-                        .await
+                    match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await
                     {
-                        Ok(Ok(tls)) => {
-                            serve_connection(tls, service, limits, &extras, stop).await
-                        }
+                        Ok(Ok(tls)) => serve_connection(tls, service, limits, &extras, stop).await,
                         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!("TLS handshake timed out"),
                     }

@@ -144,8 +144,7 @@ impl Daemon {
             stop_rx.clone(),
         )));
 
-        let public_addr =
-            start_public(config, &service, &stop_rx, &mut other_tasks).await?;
+        let public_addr = start_public(config, &service, &stop_rx, &mut other_tasks).await?;
 
         Ok(Daemon {
             service,
@@ -252,7 +251,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let public = match daemon.public_addr {
         Some(a) => format!(
             ", public listener {}://{a} (links at {})",
-            if config.public.tls_cert_file.is_some() { "https" } else { "http" },
+            if config.public.tls_cert_file.is_some() {
+                "https"
+            } else {
+                "http"
+            },
             config.public.base_url.as_deref().unwrap_or("")
         ),
         None => String::new(),

@@ -39,7 +39,12 @@ impl Engine {
             .map_err(anyhow::Error::msg)?
             .clone();
         let target = |ev: AuditEvent| {
-            ev.target(rec.id, rec.environment.as_str(), realm.as_str(), &rec.tenant)
+            ev.target(
+                rec.id,
+                rec.environment.as_str(),
+                realm.as_str(),
+                &rec.tenant,
+            )
         };
         let grant = match client.exchange_code(code).await {
             Ok(g) => g,
@@ -67,9 +72,8 @@ impl Engine {
         let hard_expires_at = grant
             .hard_expires_in
             .map(|s| now + ChronoDuration::seconds(s));
-        let warn = ChronoDuration::days(i64::from(
-            self.scheduler_config().hard_expiry_warning_days,
-        ));
+        let warn =
+            ChronoDuration::days(i64::from(self.scheduler_config().hard_expiry_warning_days));
         let status = match hard_expires_at {
             Some(h) if h - now <= warn => Status::Expiring,
             _ => Status::Active,
@@ -80,9 +84,11 @@ impl Engine {
             access_token: self
                 .vault
                 .seal(rec.id, TokenColumn::Access, grant.access_token.expose()),
-            refresh_token: self
-                .vault
-                .seal(rec.id, TokenColumn::Refresh, grant.refresh_token.expose()),
+            refresh_token: self.vault.seal(
+                rec.id,
+                TokenColumn::Refresh,
+                grant.refresh_token.expose(),
+            ),
             access_expires_at,
             refresh_expires_at: now + ChronoDuration::seconds(grant.refresh_expires_in),
             hard_expires_at,
@@ -111,7 +117,9 @@ impl Engine {
             inv.id, rec.id, status, rec.status
         ));
         let mut tx = self.store.begin().await?;
-        let written = tx.apply_reconnect(rec.id, self.lease_owner(), &update).await?
+        let written = tx
+            .apply_reconnect(rec.id, self.lease_owner(), &update)
+            .await?
             && tx.close_invitation(inv.id, "completed", now).await?;
         if !written {
             tx.rollback().await?;

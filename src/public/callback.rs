@@ -19,7 +19,11 @@ pub(super) async fn callback(
         .map(|q| q.0)
         .unwrap_or_default();
     let binding = cookie(&headers, pages::BINDING_COOKIE);
-    let b = browser(ext.get::<ConnectInfo<SocketAddr>>(), &headers, s.settings.trust_forwarded_for);
+    let b = browser(
+        ext.get::<ConnectInfo<SocketAddr>>(),
+        &headers,
+        s.settings.trust_forwarded_for,
+    );
     match s.service.consent_callback(&q, binding.as_deref(), &b).await {
         Ok(a) => pages::answer(a, s.settings.secure_cookie, s.settings.state_lifetime_secs),
         Err(e) => failed("the OAuth callback", e),

@@ -12,7 +12,11 @@ pub(super) async fn open(
     ext: Extensions,
     headers: HeaderMap,
 ) -> Response {
-    let b = browser(ext.get::<ConnectInfo<SocketAddr>>(), &headers, s.settings.trust_forwarded_for);
+    let b = browser(
+        ext.get::<ConnectInfo<SocketAddr>>(),
+        &headers,
+        s.settings.trust_forwarded_for,
+    );
     match s.service.link_open(&id, &b).await {
         Ok(a) => pages::answer(a, s.settings.secure_cookie, s.settings.state_lifetime_secs),
         Err(e) => failed("opening a reconnect link", e),
@@ -36,8 +40,16 @@ pub(super) async fn reconnect(
     ext: Extensions,
     headers: HeaderMap,
 ) -> Response {
-    let b = browser(ext.get::<ConnectInfo<SocketAddr>>(), &headers, s.settings.trust_forwarded_for);
-    match s.service.intuit_reconnect(realm(q.as_deref()).as_deref(), &b).await {
+    let b = browser(
+        ext.get::<ConnectInfo<SocketAddr>>(),
+        &headers,
+        s.settings.trust_forwarded_for,
+    );
+    match s
+        .service
+        .intuit_reconnect(realm(q.as_deref()).as_deref(), &b)
+        .await
+    {
         Ok(a) => pages::answer(a, s.settings.secure_cookie, s.settings.state_lifetime_secs),
         Err(e) => failed("Intuit's Reconnect URL", e),
     }
@@ -49,8 +61,16 @@ pub(super) async fn disconnect(
     ext: Extensions,
     headers: HeaderMap,
 ) -> Response {
-    let b = browser(ext.get::<ConnectInfo<SocketAddr>>(), &headers, s.settings.trust_forwarded_for);
-    match s.service.intuit_disconnect(realm(q.as_deref()).as_deref(), &b).await {
+    let b = browser(
+        ext.get::<ConnectInfo<SocketAddr>>(),
+        &headers,
+        s.settings.trust_forwarded_for,
+    );
+    match s
+        .service
+        .intuit_disconnect(realm(q.as_deref()).as_deref(), &b)
+        .await
+    {
         Ok(a) => pages::answer(a, s.settings.secure_cookie, s.settings.state_lifetime_secs),
         Err(e) => failed("Intuit's Disconnect URL", e),
     }

@@ -109,8 +109,7 @@ async fn guard(State(s): State<PublicState>, req: Request, next: Next) -> Respon
             "Request too large",
             "This address takes no uploads.",
         )
-    } else if let Err(wait) = addr.map_or(Ok(()), |a| s.settings.limiter.check(a, Instant::now()))
-    {
+    } else if let Err(wait) = addr.map_or(Ok(()), |a| s.settings.limiter.check(a, Instant::now())) {
         let mut r = pages::page(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many requests",
@@ -147,7 +146,11 @@ fn client_ip(req: &Request, trust_forwarded_for: bool) -> Option<IpAddr> {
 }
 
 /// The browser as the audit log names it.
-fn browser(peer: Option<&ConnectInfo<SocketAddr>>, headers: &HeaderMap, trust_xff: bool) -> Browser {
+fn browser(
+    peer: Option<&ConnectInfo<SocketAddr>>,
+    headers: &HeaderMap,
+    trust_xff: bool,
+) -> Browser {
     let forwarded = trust_xff
         .then(|| {
             headers
@@ -206,7 +209,7 @@ pub fn tls_acceptor(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
     let mut tls = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .and_then(|b| Ok(b.with_no_client_auth().with_single_cert(certs, key)?))
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
         .map_err(|e: tokio_rustls::rustls::Error| {
             ConfigError(format!(
                 "config {src}: [public] tls_cert_file and tls_key_file do not make a usable certificate ({e}); check that the key belongs to the certificate"
@@ -220,8 +223,14 @@ pub fn tls_acceptor(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>
 mod tests {
     #[test]
     fn the_callback_is_served_at_the_path_of_the_redirect_uri() {
-        assert_eq!(super::redirect_path("https://ops.example.com/qbo/callback"), "/qbo/callback");
-        assert_eq!(super::redirect_path("http://localhost:8080/callback"), "/callback");
+        assert_eq!(
+            super::redirect_path("https://ops.example.com/qbo/callback"),
+            "/qbo/callback"
+        );
+        assert_eq!(
+            super::redirect_path("http://localhost:8080/callback"),
+            "/callback"
+        );
         assert_eq!(super::redirect_path("https://ops.example.com"), "/");
     }
 }

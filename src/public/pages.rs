@@ -178,7 +178,10 @@ mod tests {
         assert_eq!(r.status(), StatusCode::OK);
         let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
         let text = String::from_utf8_lossy(&body);
-        assert!(text.contains("&lt;script&gt;x&lt;/script&gt;[2J Ltd"), "{text}");
+        assert!(
+            text.contains("&lt;script&gt;x&lt;/script&gt;[2J Ltd"),
+            "{text}"
+        );
         assert!(!text.contains('\u{1b}'), "{text}");
     }
 }

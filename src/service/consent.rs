@@ -80,8 +80,7 @@ pub enum Answer {
 /// Compares two strings in time that depends only on their lengths.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
@@ -189,7 +188,10 @@ impl Service {
             if let Some(inv) = inv {
                 ev = invitation_target(ev, inv);
             }
-            ev.reason = Some(format!("{why}; nothing was exchanged ({})", browser.describe()));
+            ev.reason = Some(format!(
+                "{why}; nothing was exchanged ({})",
+                browser.describe()
+            ));
             ev
         };
         let Some(state) = q.state.as_deref().filter(|s| !s.is_empty()) else {
@@ -412,8 +414,13 @@ impl Service {
         let Some(inv) = self.store().invitation(id).await? else {
             return Ok(Answer::LinkClosed);
         };
-        self.send_to_intuit(&inv, &actor, browser, "opened through Intuit's Reconnect URL")
-            .await
+        self.send_to_intuit(
+            &inv,
+            &actor,
+            browser,
+            "opened through Intuit's Reconnect URL",
+        )
+        .await
     }
 
     /// Intuit's Disconnect URL: records that the customer disconnected the app, then one

@@ -117,7 +117,8 @@ impl LinkRequest {
             }
             _ => {
                 return Err(ServiceError::Input(
-                    "link needs a TARGET, or --new with --tenant NAME and --env ENV (not both)".into(),
+                    "link needs a TARGET, or --new with --tenant NAME and --env ENV (not both)"
+                        .into(),
                 ))
             }
         };

@@ -7,8 +7,8 @@
 pub mod client;
 pub mod consent;
 pub mod filter;
-pub mod protocol;
 pub mod links;
+pub mod protocol;
 mod refusals;
 mod revocation;
 mod views;

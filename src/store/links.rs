@@ -64,7 +64,8 @@ where
     }
 }
 
-const COLUMNS: &str = "id, connection_id, environment, expected_realm, tenant, status, created_at, \
+const COLUMNS: &str =
+    "id, connection_id, environment, expected_realm, tenant, status, created_at, \
     created_by, expires_at, opened_at, closed_at, state_expires_at, state_binding_hash";
 
 /// What a callback's state hash was found as.
@@ -94,7 +95,8 @@ pub struct Reconnected {
 impl Store {
     /// Open invitations, oldest first.
     pub async fn open_invitations(&self) -> anyhow::Result<Vec<Invitation>> {
-        let sql = format!("SELECT {COLUMNS} FROM link_invitations WHERE status = 'open' ORDER BY id");
+        let sql =
+            format!("SELECT {COLUMNS} FROM link_invitations WHERE status = 'open' ORDER BY id");
         Ok(dispatch!(self, p => sqlx::query_as(&sql).fetch_all(p).await)?)
     }
 
@@ -112,13 +114,19 @@ impl Store {
     }
 
     /// The invitation a link's secret (hashed) belongs to, whatever its status.
-    pub async fn invitation_by_token(&self, token_hash: &str) -> anyhow::Result<Option<Invitation>> {
+    pub async fn invitation_by_token(
+        &self,
+        token_hash: &str,
+    ) -> anyhow::Result<Option<Invitation>> {
         let sql = format!("SELECT {COLUMNS} FROM link_invitations WHERE token_hash = $1");
         Ok(dispatch!(self, p => sqlx::query_as(&sql).bind(token_hash).fetch_optional(p).await)?)
     }
 
     /// The invitation a callback's state (hashed) belongs to, live or already used.
-    pub async fn invitation_by_state(&self, state_hash: &str) -> anyhow::Result<Option<StateMatch>> {
+    pub async fn invitation_by_state(
+        &self,
+        state_hash: &str,
+    ) -> anyhow::Result<Option<StateMatch>> {
         let live = format!("SELECT {COLUMNS} FROM link_invitations WHERE state_hash = $1");
         let found: Option<Invitation> =
             dispatch!(self, p => sqlx::query_as(&live).bind(state_hash).fetch_optional(p).await)?;
@@ -221,8 +229,10 @@ impl Tx {
         id: i64,
     ) -> anyhow::Result<Option<(i64, String)>> {
         let sql = "SELECT id, tenant FROM connections WHERE environment = $1 AND realm_id = $2 AND id <> $3";
-        Ok(dispatch_tx!(self, c => sqlx::query_as(sql).bind(env.as_str()).bind(realm.as_str()).bind(id)
-            .fetch_optional(c).await)?)
+        Ok(
+            dispatch_tx!(self, c => sqlx::query_as(sql).bind(env.as_str()).bind(realm.as_str()).bind(id)
+            .fetch_optional(c).await)?,
+        )
     }
 
     /// Writes a completed consent onto the same row (id and history kept): the new tokens,

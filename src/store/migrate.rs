@@ -31,7 +31,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "audit time",
         include_str!("migrations/postgres/0003_audit_time.sql"),
     ),
-    (4, "links", include_str!("migrations/postgres/0004_links.sql")),
+    (
+        4,
+        "links",
+        include_str!("migrations/postgres/0004_links.sql"),
+    ),
 ];
 
 fn migrator(list: &[(i64, &'static str, &'static str)]) -> Migrator {

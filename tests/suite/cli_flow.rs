@@ -171,10 +171,16 @@ async fn keys_and_migrations() {
     assert_eq!(std::fs::read_to_string(&key).unwrap(), text);
     let out = w.ok(&["db", "migrate"]).await;
     // As many as the tree holds (each backend has the same numbered set).
-    let all = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/migrations/sqlite"))
-        .unwrap()
-        .count();
-    assert!(out.contains(&format!("{all} migration(s) applied")), "{out}");
+    let all = std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/store/migrations/sqlite"
+    ))
+    .unwrap()
+    .count();
+    assert!(
+        out.contains(&format!("{all} migration(s) applied")),
+        "{out}"
+    );
     let out = w.ok(&["db", "migrate"]).await;
     assert!(out.contains("0 migration(s) applied"), "{out}");
     for verb in [

@@ -66,7 +66,10 @@ impl Public {
         if let Some(c) = cookie {
             req = req.header("cookie", c);
         }
-        let r = req.send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let r = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
         Reply {
             status: r.status().as_u16(),
             headers: r.headers().clone(),
@@ -84,7 +87,10 @@ impl Public {
             "sent to Intuit's authorization endpoint: {location}"
         );
         let cookie = r.headers["set-cookie"].to_str().unwrap();
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{cookie}"
+        );
         let pair = cookie.split(';').next().unwrap().to_string();
         (location, pair)
     }
@@ -145,7 +151,10 @@ async fn dead_tenant(p: &Public, name: &str) -> (i64, String, String) {
     let out = p.w.cli(&["refresh", &tenant]).await;
     assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
     let rows = p.w.connections_json().await;
-    let row = rows.iter().find(|c| c["tenant"] == tenant.as_str()).unwrap();
+    let row = rows
+        .iter()
+        .find(|c| c["tenant"] == tenant.as_str())
+        .unwrap();
     assert_eq!(row["status"], "needs_reconnect");
     (row["id"].as_i64().unwrap(), g.realm_id, g.company_name)
 }
@@ -182,9 +191,19 @@ async fn a_customer_brings_a_dead_connection_back_through_a_link_on_the_same_row
     let callback = p.consent(&intuit, "approve", Some(&realm)).await;
     let page = p.get(&callback, Some(&cookie)).await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains(&company), "the page names the company: {}", page.body);
+    assert!(
+        page.body.contains(&company),
+        "the page names the company: {}",
+        page.body
+    );
     assert_plain_page(&page);
-    let code = callback.split("code=").nth(1).unwrap().split('&').next().unwrap();
+    let code = callback
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
     assert!(!page.body.contains(code) && !page.body.contains(secret));
     assert_eq!(p.w.sim.stats().code_exchanges, 1);
 
@@ -209,7 +228,10 @@ async fn a_customer_brings_a_dead_connection_back_through_a_link_on_the_same_row
     let opened = p.events(Action::LinkOpened).await;
     assert_catalogued(&opened[0], Action::LinkOpened, &me());
     let reason = opened[0]["reason"].as_str().unwrap();
-    assert!(reason.contains("127.0.0.1") && reason.contains("links-test/1.0"), "{reason}");
+    assert!(
+        reason.contains("127.0.0.1") && reason.contains("links-test/1.0"),
+        "{reason}"
+    );
     let exchanged = p.events(Action::CodeExchanged).await;
     assert_eq!(exchanged.len(), 1);
     assert_catalogued(&exchanged[0], Action::CodeExchanged, &me());
@@ -233,7 +255,12 @@ async fn ten_identical_callbacks_exchange_the_code_exactly_once() {
         .map(|_| {
             let (http, callback, cookie) = (p.http.clone(), callback.clone(), cookie.clone());
             tokio::spawn(async move {
-                let r = http.get(&callback).header("cookie", cookie).send().await.unwrap();
+                let r = http
+                    .get(&callback)
+                    .header("cookie", cookie)
+                    .send()
+                    .await
+                    .unwrap();
                 (r.status().as_u16(), r.text().await.unwrap())
             })
         })
@@ -269,8 +296,17 @@ async fn forged_missing_reused_foreign_or_expired_states_exchange_nothing() {
     let cb_b = p.consent(&intuit_b, "approve", Some(&realm_b)).await;
     p.w.sim.reset_stats();
 
-    let code = cb_a.split("code=").nth(1).unwrap().split('&').next().unwrap();
-    let forged = format!("{}/callback?code={code}&state=forged-state&realmId={realm_a}", p.base);
+    let code = cb_a
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let forged = format!(
+        "{}/callback?code={code}&state=forged-state&realmId={realm_a}",
+        p.base
+    );
     let missing = format!("{}/callback?code={code}&realmId={realm_a}", p.base);
     for (what, url, cookie) in [
         ("forged", forged.as_str(), Some(cookie_a.as_str())),
@@ -315,7 +351,11 @@ async fn a_consent_for_another_company_leaves_the_tenant_untouched() {
     p.w.sim.reset_stats();
     let r = p.get(&callback, Some(&cookie)).await;
     assert_eq!(r.status, 409, "{}", r.body);
-    assert!(r.body.contains("not the one this link is for"), "{}", r.body);
+    assert!(
+        r.body.contains("not the one this link is for"),
+        "{}",
+        r.body
+    );
     assert_eq!(p.w.sim.stats().code_exchanges, 0);
     let row = p.connection(link["connection_id"].as_i64().unwrap()).await;
     assert_eq!(row["realm_id"], g.realm_id.as_str());
@@ -325,7 +365,10 @@ async fn a_consent_for_another_company_leaves_the_tenant_untouched() {
     let ev = p.events(Action::RealmMismatch).await;
     assert_catalogued(&ev[0], Action::RealmMismatch, &me());
     let reason = ev[0]["reason"].as_str().unwrap();
-    assert!(reason.contains("4242424242") && reason.contains(&g.realm_id), "{reason}");
+    assert!(
+        reason.contains("4242424242") && reason.contains(&g.realm_id),
+        "{reason}"
+    );
     let w = p.stop().await;
     w.assert_no_secrets().await;
 }
@@ -333,17 +376,19 @@ async fn a_consent_for_another_company_leaves_the_tenant_untouched() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_company_invited_by_link_waits_pending_then_becomes_active() {
     let p = start("").await;
-    let one = p.link(&["--new", "--tenant", "Newco", "--env", "sandbox"]).await;
+    let one = p
+        .link(&["--new", "--tenant", "Newco", "--env", "sandbox"])
+        .await;
     // Two companies may wait at once, neither with a realm yet.
-    p.link(&["--new", "--tenant", "Otherco", "--env", "sandbox"]).await;
+    p.link(&["--new", "--tenant", "Otherco", "--env", "sandbox"])
+        .await;
     let id = one["connection_id"].as_i64().unwrap();
     let row = p.connection(id).await;
     assert_eq!(row["status"], "pending");
     assert_eq!(row["realm_id"], "");
-    let again = p
-        .w
-        .cli(&["link", "--new", "--tenant", "Newco", "--env", "sandbox"])
-        .await;
+    let again =
+        p.w.cli(&["link", "--new", "--tenant", "Newco", "--env", "sandbox"])
+            .await;
     assert_eq!(again.status.code(), Some(2), "{}", common::stderr(&again));
     // The daemon's scheduler never touches a pending row.
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
@@ -352,7 +397,14 @@ async fn a_new_company_invited_by_link_waits_pending_then_becomes_active() {
 
     let (intuit, cookie) = p.open(one["url"].as_str().unwrap()).await;
     let callback = p.consent(&intuit, "approve", None).await;
-    let realm = callback.split("realmId=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    let realm = callback
+        .split("realmId=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
     let r = p.get(&callback, Some(&cookie)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let row = p.connection(id).await;
@@ -436,7 +488,10 @@ async fn intuits_reconnect_and_disconnect_urls_act_on_the_realm_they_name() {
 
     p.w.sim.disconnect(&g.realm_id);
     let r = p
-        .get(&format!("{}/intuit/disconnect?realmId={}", p.base, g.realm_id), None)
+        .get(
+            &format!("{}/intuit/disconnect?realmId={}", p.base, g.realm_id),
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_plain_page(&r);
@@ -451,17 +506,29 @@ async fn intuits_reconnect_and_disconnect_urls_act_on_the_realm_they_name() {
     assert_eq!(p.events(Action::CustomerDisconnected).await.len(), 1);
 
     let r = p
-        .get(&format!("{}/intuit/reconnect?realmId={}", p.base, g.realm_id), None)
+        .get(
+            &format!("{}/intuit/reconnect?realmId={}", p.base, g.realm_id),
+            None,
+        )
         .await;
     assert_eq!(r.status, 302, "{}", r.body);
     let intuit = r.headers["location"].to_str().unwrap().to_string();
-    let cookie = r.headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let cookie = r.headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     let callback = p.consent(&intuit, "approve", Some(&g.realm_id)).await;
     let r = p.get(&callback, Some(&cookie)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(p.connection(id).await["status"], "active");
     let issued = p.events(Action::LinkIssued).await;
-    assert!(issued[0]["reason"].as_str().unwrap().contains("Reconnect URL"));
+    assert!(issued[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("Reconnect URL"));
     assert_eq!(issued[0]["interface"], "callback");
     let w = p.stop().await;
     w.assert_no_secrets().await;
@@ -499,7 +566,12 @@ async fn the_public_listener_serves_tls_with_its_configured_certificate() {
         w.path("public.key").display()
     ));
     let d = w.start_daemon(&[]).await;
-    assert!(d.log().contains(&format!("public listener https://127.0.0.1:{port}")), "{}", d.log());
+    assert!(
+        d.log()
+            .contains(&format!("public listener https://127.0.0.1:{port}")),
+        "{}",
+        d.log()
+    );
     let client = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
         .redirect(reqwest::redirect::Policy::none())
@@ -525,7 +597,10 @@ async fn a_base_url_without_https_is_refused_at_load_naming_the_key() {
     let out = w.cli(&["list"]).await;
     assert_eq!(out.status.code(), Some(2));
     let err = common::stderr(&out);
-    assert!(err.contains("[public] base_url") && err.contains("https://"), "{err}");
+    assert!(
+        err.contains("[public] base_url") && err.contains("https://"),
+        "{err}"
+    );
     w.append_config("[public]\nlisten = \"127.0.0.1:8080\"\n");
     let out = w.cli(&["list"]).await;
     assert_eq!(out.status.code(), Some(2));
@@ -535,7 +610,11 @@ async fn a_base_url_without_https_is_refused_at_load_naming_the_key() {
     w.seed(1, "nob").await;
     let out = w.cli(&["link", "nob-0"]).await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(common::stderr(&out).contains("[public] base_url"), "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains("[public] base_url"),
+        "{}",
+        common::stderr(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

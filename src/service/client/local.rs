@@ -84,7 +84,10 @@ impl Client for LocalClient {
         as_caller!(self, |c| self.service.whoami(c))
     }
 
-    fn link(&self, request: crate::service::LinkRequest) -> ClientFuture<'_, crate::service::IssuedLink> {
+    fn link(
+        &self,
+        request: crate::service::LinkRequest,
+    ) -> ClientFuture<'_, crate::service::IssuedLink> {
         as_caller!(self, |c| self.service.link_issue(c, &request))
     }
 
