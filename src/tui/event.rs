@@ -67,6 +67,11 @@ pub enum Msg {
     Failed(String),
     /// The demo's clocks moved; the text says to when.
     ClockMoved(String),
+    /// A reconnect link was made for `tenant` (or why not).
+    Linked {
+        tenant: String,
+        result: Result<crate::service::IssuedLink, String>,
+    },
 }
 
 /// What a finished action reports: each connection's own outcome.
@@ -98,5 +103,9 @@ pub enum Cmd {
     /// the audit filter's field terms.
     AuditPage(AuditQuery),
     AdvanceClock,
+    /// Make a reconnect link for this connection.
+    Link(i64),
+    /// Put this text on the operator's clipboard (OSC 52, through tmux when inside it).
+    Clipboard(String),
     Quit,
 }

@@ -601,3 +601,30 @@ fn revoking_marked_rows_asks_for_their_count_and_support_may_not_revoke() {
     assert_eq!((s.overlay.clone(), s.prompt.is_none()), (None, true));
     assert!(s.message.unwrap().text.contains("needs role admin"));
 }
+
+#[test]
+fn l_asks_for_a_link_for_the_selected_row_and_puts_the_answer_on_the_clipboard() {
+    let mut a = app(Role::Support);
+    let id = a.table.selected().unwrap().id;
+    let tenant = selected(&a);
+    assert_eq!(ch(&mut a, 'l'), vec![Cmd::Link(id)]);
+    let url = "https://connect.example.com/connect/abc".to_string();
+    let cmds = update(
+        &mut a,
+        Msg::Linked {
+            tenant: tenant.clone(),
+            result: Ok(crate::service::IssuedLink {
+                url: url.clone(),
+                expires_at: at(NOW),
+                connection_id: id,
+            }),
+        },
+    );
+    assert_eq!(cmds, vec![Cmd::Clipboard(url.clone())]);
+    let said = &a.message.as_ref().unwrap().text;
+    assert!(said.contains(&url) && said.contains(&tenant), "{said}");
+    // A viewer is told the role it would need, and nothing is asked.
+    let mut v = app(Role::Viewer);
+    assert!(ch(&mut v, 'l').is_empty());
+    assert!(v.message.as_ref().unwrap().text.contains("support"));
+}
