@@ -628,3 +628,113 @@ async fn a_viewer_may_not_issue_links() {
     assert_catalogued(&ev[0], Action::LinkIssued, &me());
     p.stop().await;
 }
+
+/// What a request to the public listener could change besides the audit log: each
+/// connection's status, realm and version, and each link's state.
+async fn writable_state(w: &World) -> String {
+    use sqlx::Connection;
+    let conns = "SELECT id || '|' || status || '|' || COALESCE(realm_id, '') || '|' || version \
+                 FROM connections ORDER BY id";
+    let links = "SELECT id || '|' || status || '|' || COALESCE(state_hash, '') || '|' || \
+                 COALESCE(used_state_hash, '') FROM link_invitations ORDER BY id";
+    let mut out = Vec::new();
+    for sql in [conns, links] {
+        let rows: Vec<String> = if w.on_postgres() {
+            let mut c = sqlx::PgConnection::connect(&w.db_url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(&w.db_url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
+        };
+        out.extend(rows);
+    }
+    out.join("\n")
+}
+
+/// Any path under the public routes, any query, any cookie: an answer below 500 every time,
+/// never a panic, and nothing but the audit log written (none of these carries a live
+/// link or state).
+#[test]
+fn any_request_to_the_public_listener_is_answered_below_500_and_changes_nothing() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let p = rt.block_on(async {
+        let p = start("rate_limit_per_minute = 1000000").await;
+        p.w.seed(1, "fz").await;
+        p.w.wait_for_first_pass().await;
+        // An open link, opened once: its live state is one these inputs never carry.
+        let link = p.link(&["fz-0"]).await;
+        p.open(link["url"].as_str().unwrap()).await;
+        p
+    });
+    let before = rt.block_on(writable_state(&p.w));
+    let text = || proptest::collection::vec(any::<char>(), 0..40).prop_map(String::from_iter);
+    let prefix = prop::sample::select(vec![
+        "/connect/",
+        "/callback",
+        "/qbo/callback",
+        "/intuit/reconnect",
+        "/intuit/disconnect",
+        "/",
+        "/connect",
+    ]);
+    let key = prop::sample::select(vec!["code", "state", "realmId", "error", "x", "state"]);
+    let query = proptest::collection::vec((key, text()), 0..5);
+    let cookie = proptest::option::of(text());
+    let mut runner = TestRunner::new(Config {
+        cases: 256,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(
+            &(
+                prefix,
+                proptest::option::weighted(0.3, text()),
+                query,
+                cookie,
+            ),
+            |(prefix, tail, query, cookie)| {
+                let tail = tail.unwrap_or_default();
+                let q: Vec<String> = query
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", urlencoding::encode(v)))
+                    .collect();
+                let url = format!(
+                    "{}{prefix}{}?{}",
+                    p.base,
+                    urlencoding::encode(&tail),
+                    q.join("&")
+                );
+                let status = rt.block_on(async {
+                    let mut req = p.http.get(&url);
+                    if let Some(c) = &cookie {
+                        req = req.header("cookie", format!("qbo_link={}", urlencoding::encode(c)));
+                    }
+                    req.send().await.map(|r| r.status().as_u16())
+                });
+                let status = status.map_err(|e| TestCaseError::fail(format!("{url}: {e}")))?;
+                prop_assert!((200..500).contains(&status), "{url} answered {status}");
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert_eq!(rt.block_on(writable_state(&p.w)), before);
+    rt.block_on(async {
+        // The inputs reached the handlers: refusals are on record (as `denied`).
+        let refused =
+            p.events(Action::StateRejected).await.len() + p.events(Action::LinkOpened).await.len();
+        assert!(refused > 40, "only {refused} refusals recorded");
+        // Still serving, and it was the listener that answered all along.
+        assert_eq!(
+            p.get(&format!("{}/nowhere", p.base), None).await.status,
+            404
+        );
+        p.stop().await;
+    });
+}
