@@ -199,6 +199,22 @@ async fn start_public(
     stop_rx: &watch::Receiver<bool>,
     tasks: &mut Vec<JoinHandle<()>>,
 ) -> anyhow::Result<Option<SocketAddr>> {
+    // Links expire whether or not this daemon serves browsers (another may).
+    let sweeper = service.clone();
+    let mut stop = stop_rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tokio::select! {
+                _ = every.tick() => {
+                    if let Err(e) = sweeper.expire_links().await {
+                        tracing::warn!(error = %format!("{e:#}"), "cannot close expired reconnect links; will retry");
+                    }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+    }));
     let Some(listen) = &config.public.listen else {
         return Ok(None);
     };
@@ -227,21 +243,6 @@ async fn start_public(
             connect_info: true,
         },
     )));
-    let sweeper = service.clone();
-    let mut stop = stop_rx.clone();
-    tasks.push(tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(30));
-        loop {
-            tokio::select! {
-                _ = every.tick() => {
-                    if let Err(e) = sweeper.expire_links().await {
-                        tracing::warn!(error = %format!("{e:#}"), "cannot close expired reconnect links; will retry");
-                    }
-                }
-                _ = stop.changed() => break,
-            }
-        }
-    }));
     Ok(Some(bound))
 }
 

@@ -67,7 +67,11 @@ impl Engine {
                 return Ok(ConsentOutcome::ExchangeFailed);
             }
         };
-        self.lease_for_consent(rec.id).await?;
+        if let Err(e) = self.lease_for_consent(rec.id).await {
+            self.record_unstored(inv, rec, realm, actor, &grant, &e)
+                .await;
+            return Err(e);
+        }
         let now = self.clock.now();
         let hard_expires_at = grant
             .hard_expires_in
@@ -124,11 +128,14 @@ impl Engine {
         if !written {
             tx.rollback().await?;
             let _ = self.store.release_lease(rec.id, self.lease_owner()).await;
-            anyhow::bail!(
+            let e = anyhow::anyhow!(
                 "the consent for connection {} could not be stored: its lease was taken over or its realm changed meanwhile (intuit_tid {})",
                 rec.id,
                 grant.intuit_tid.as_deref().unwrap_or("none")
             );
+            self.record_unstored(inv, rec, realm, actor, &grant, &e)
+                .await;
+            return Err(e);
         }
         self.audit(&mut tx, &ev).await?;
         self.published(tx.commit().await?);
@@ -138,6 +145,46 @@ impl Engine {
             _ => None,
         };
         Ok(ConsentOutcome::Connected { company_name })
+    }
+
+    /// Best effort: puts on record that Intuit exchanged the code but the grant could not
+    /// be stored (the link stays open, so the customer can consent again).
+    async fn record_unstored(
+        &self,
+        inv: &Invitation,
+        rec: &ConnectionRecord,
+        realm: &RealmId,
+        actor: &Actor,
+        grant: &crate::intuit::TokenGrant,
+        e: &anyhow::Error,
+    ) {
+        let mut ev = AuditEvent::new(
+            self.clock.now(),
+            actor,
+            Action::ExchangeFailed,
+            Outcome::Failed,
+        )
+        .target(
+            rec.id,
+            rec.environment.as_str(),
+            realm.as_str(),
+            &rec.tenant,
+        );
+        ev.error_class = Some(ErrorClass::Transient.as_str().into());
+        ev.reason = Some(format!(
+            "Intuit exchanged the code of link {} but the grant was not stored ({e:#}); the link stays open",
+            inv.id
+        ));
+        ev.intuit_tid = grant.intuit_tid.clone();
+        let recorded = async {
+            let mut tx = self.store.begin().await?;
+            self.audit(&mut tx, &ev).await?;
+            self.published(tx.commit().await?);
+            anyhow::Ok(())
+        };
+        if let Err(err) = recorded.await {
+            tracing::warn!(error = %format!("{err:#}"), "cannot record an unstored consent");
+        }
     }
 
     /// Takes the connection's lease, waiting out a refresh of it in hand (a manual refresh
@@ -156,8 +203,7 @@ impl Engine {
             }
             if Instant::now() > give_up {
                 anyhow::bail!(
-                    "connection {id} stayed leased by another refresher for longer than [refresh] lease; the consent was not stored ({})",
-                    ErrorClass::Transient
+                    "connection {id} stayed leased by another refresher for longer than [refresh] lease; the consent was not stored"
                 );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

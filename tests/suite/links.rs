@@ -738,3 +738,30 @@ fn any_request_to_the_public_listener_is_answered_below_500_and_changes_nothing(
         p.stop().await;
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_exchanged_but_not_storable_is_on_record_and_the_link_stays_open() {
+    let p = start("").await;
+    let (id, realm, _) = dead_tenant(&p, "held").await;
+    let link = p.link(&["held-0"]).await;
+    let (intuit, cookie) = p.open(link["url"].as_str().unwrap()).await;
+    let callback = p.consent(&intuit, "approve", Some(&realm)).await;
+    // Another refresher holds the connection for longer than [refresh] lease (5 s here).
+    p.w.exec_sql(&[&format!(
+        "UPDATE connections SET lease_owner = 'elsewhere', lease_until = '2999-01-01 00:00:00+00:00' WHERE id = {id}"
+    )])
+    .await;
+    let r = p.get(&callback, Some(&cookie)).await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(r.body.contains("Nothing was changed"), "{}", r.body);
+    assert_eq!(p.w.sim.stats().code_exchanges, 1);
+    assert_eq!(p.connection(id).await["status"], "needs_reconnect");
+    let ev = p.events(Action::ExchangeFailed).await;
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert!(ev[0]["reason"].as_str().unwrap().contains("was not stored"), "{}", ev[0]);
+    assert_catalogued(&ev[0], Action::ExchangeFailed, &me());
+    let open: Vec<Value> = serde_json::from_str(&p.w.ok(&["links", "--json"]).await).unwrap();
+    assert_eq!(open.len(), 1);
+    let w = p.stop().await;
+    w.assert_no_secrets().await;
+}
