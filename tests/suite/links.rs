@@ -83,9 +83,18 @@ impl Public {
         assert_eq!(r.status, 302, "{}", r.body);
         let location = r.headers["location"].to_str().unwrap().to_string();
         assert!(
-            location.starts_with(&self.w.sim.base_url()),
+            location.starts_with(&format!("{}/connect/oauth2?", self.w.sim.base_url())),
             "sent to Intuit's authorization endpoint: {location}"
         );
+        for part in [
+            "client_id=sim-sandbox-client",
+            "response_type=code",
+            "scope=com.intuit.quickbooks.accounting",
+            "redirect_uri=http%3A%2F%2Flocalhost%3A8080%2Fcallback",
+            "state=",
+        ] {
+            assert!(location.contains(part), "{part} in {location}");
+        }
         let cookie = r.headers["set-cookie"].to_str().unwrap();
         assert!(
             cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
@@ -758,7 +767,11 @@ async fn a_grant_exchanged_but_not_storable_is_on_record_and_the_link_stays_open
     assert_eq!(p.connection(id).await["status"], "needs_reconnect");
     let ev = p.events(Action::ExchangeFailed).await;
     assert_eq!(ev.len(), 1, "{ev:?}");
-    assert!(ev[0]["reason"].as_str().unwrap().contains("was not stored"), "{}", ev[0]);
+    assert!(
+        ev[0]["reason"].as_str().unwrap().contains("was not stored"),
+        "{}",
+        ev[0]
+    );
     assert_catalogued(&ev[0], Action::ExchangeFailed, &me());
     let open: Vec<Value> = serde_json::from_str(&p.w.ok(&["links", "--json"]).await).unwrap();
     assert_eq!(open.len(), 1);
