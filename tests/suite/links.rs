@@ -778,3 +778,71 @@ async fn a_grant_exchanged_but_not_storable_is_on_record_and_the_link_stays_open
     let w = p.stop().await;
     w.assert_no_secrets().await;
 }
+
+/// The same reconnect driven by a real browser: headless Chromium follows the link, the
+/// redirect to Intuit, the consent (approved by the emulator's customer, as a click on
+/// Connect would) and the callback, carrying the binding cookie itself; the final page is
+/// what it reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headless_chromium_completes_a_reconnect_and_reads_the_final_page() {
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        eprintln!("skipped: no chromium on this machine (Debian's `chromium` package)");
+        return;
+    };
+    let port = free_port();
+    let redirect = format!("http://localhost:{port}/callback");
+    let mut opts = SimOptions::default();
+    for c in &mut opts.clients {
+        c.redirect_uris.push(redirect.clone());
+    }
+    let w = World::start(opts).await;
+    let g = w.seed(1, "chrome").await.remove(0);
+    w.append_config(&format!(
+        "[public]\nlisten = \"127.0.0.1:{port}\"\nbase_url = \"http://localhost:{port}\"\n"
+    ));
+    w.edit_config("http://localhost:8080/callback", &redirect);
+    let d = w.start_daemon(&[]).await;
+    w.sim.disconnect(&g.realm_id);
+    let out = w.cli(&["refresh", "chrome-0"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let link: Value = serde_json::from_str(&w.ok(&["link", "chrome-0", "--json"]).await).unwrap();
+    w.sim.approve_consent_automatically(Some(&g.realm_id));
+    let profile = w.path("chromium-profile");
+    let page = tokio::time::timeout(
+        std::time::Duration::from_secs(90),
+        tokio::process::Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("--dump-dom")
+            .arg(link["url"].as_str().unwrap())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("chromium finished within 90 s")
+    .expect("run chromium");
+    let dom = String::from_utf8_lossy(&page.stdout);
+    assert!(dom.contains("<h1>Connected</h1>"), "{dom}");
+    assert!(dom.contains(&g.company_name), "{dom}");
+    assert_eq!(w.sim.stats().code_exchanges, 1);
+    let row = w
+        .connections_json()
+        .await
+        .into_iter()
+        .find(|c| c["tenant"] == "chrome-0")
+        .unwrap();
+    assert_eq!(row["status"], "active");
+    assert_eq!(row["id"], link["connection_id"]);
+    d.stop(&w).await;
+    // Chromium's profile holds the cookie and its cache, not a token; it is not ours to scan.
+    std::fs::remove_dir_all(&profile).unwrap();
+    w.assert_no_secrets().await;
+}
