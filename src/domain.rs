@@ -68,6 +68,17 @@ impl RealmId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The realm of a company invited with `link --new` before its owner has consented:
+    /// stored as NULL, shown as an empty string. Never sent to Intuit (a pending
+    /// connection holds no tokens).
+    pub fn unknown() -> Self {
+        RealmId(String::new())
+    }
+
+    pub fn is_unknown(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl fmt::Display for RealmId {

@@ -19,6 +19,7 @@ pub mod identity;
 pub mod intuit;
 pub mod lifecycle;
 pub mod metrics;
+pub mod public;
 pub mod service;
 pub mod sim;
 pub mod store;

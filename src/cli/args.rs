@@ -45,6 +45,17 @@ pub enum Command {
     Revoke(RevokeArgs),
     /// Delete tenants revoked longer ago than [retention] revoked_days; their audit history stays (admin)
     Purge(PurgeArgs),
+    /// Make a reconnect link for a tenant, or with --new for a company not connected yet (support, admin)
+    ///
+    /// Prints {base_url}/connect/{id} ([public] base_url). The link is single use and expires
+    /// ([public] link_expires, 7 days by default); `link cancel N` withdraws it.
+    Link(LinkArgs),
+    /// List the open reconnect links (support, admin)
+    Links {
+        /// Print as a JSON array
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the daemon: scheduled refreshes, the operators' socket, health and metrics
     Serve,
     /// Print changes (refreshes, verifies, imports, refusals) as the daemon commits them
@@ -171,6 +182,43 @@ pub struct RevokeArgs {
     /// Print as a JSON array of outcomes
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct LinkArgs {
+    #[command(subcommand)]
+    pub cancel: Option<LinkCommand>,
+    /// Tenant name, realm id, or environment:realm_id of the connection to bring back
+    #[arg(required_unless_present = "new", conflicts_with = "new")]
+    pub target: Option<String>,
+    /// Invite a company that has no connection yet (its row appears as pending)
+    #[arg(long, requires_all = ["tenant", "environment"])]
+    pub new: bool,
+    /// With --new: the tenant name the company will have
+    #[arg(long, value_name = "NAME", requires = "new")]
+    pub tenant: Option<String>,
+    /// With --new: sandbox or production
+    #[arg(long = "env", value_name = "ENV", requires = "new")]
+    pub environment: Option<String>,
+    /// How long the link stays valid (for example 2d, 12h; at most 90d)
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub expires: Option<std::time::Duration>,
+    /// Print {url, expires_at, connection_id} as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LinkCommand {
+    /// Withdraw an open link by its number (as `links` shows it)
+    Cancel {
+        /// The link's number
+        id: String,
+        /// Print the cancelled link as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

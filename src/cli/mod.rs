@@ -5,6 +5,7 @@ mod demo;
 mod demo_console;
 pub mod demo_world;
 mod forecast;
+mod links;
 mod render;
 mod revoke;
 
@@ -332,6 +333,8 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
             let client = make_client(&config, cli.embedded).await?;
             return revoke::revoke(client.as_ref(), call).await;
         }
+        Command::Link(a) => links::request(a)?,
+        Command::Links { json } => (Request::Links, json),
         Command::Purge(a) => {
             let client = make_client(&config, cli.embedded).await?;
             return revoke::purge(client.as_ref(), a.yes, a.json).await;
@@ -558,6 +561,9 @@ async fn perform(
             rows.reverse();
             print_audit(&rows, json)?;
             Ok(exit::OK)
+        }
+        r @ (Request::Link { .. } | Request::Links | Request::LinkCancel { .. }) => {
+            links::perform(client, r, json, now).await
         }
         Request::Watch => unreachable!("watch is handled before a request is built"),
         Request::Revoke { .. } | Request::Purge { .. } => {

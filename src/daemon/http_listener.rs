@@ -31,16 +31,36 @@ fn busy_response() -> String {
     )
 }
 
-pub async fn serve(tcp: TcpListener, app: Router, limits: Limits, mut stop: watch::Receiver<bool>) {
+pub async fn serve(tcp: TcpListener, app: Router, limits: Limits, stop: watch::Receiver<bool>) {
+    serve_with(tcp, app, limits, stop, Extras::default()).await
+}
+
+/// What the public listener adds to the loop: TLS, a bound on request headers, and the
+/// peer's address for its handlers (`ConnectInfo<SocketAddr>`).
+#[derive(Clone, Default)]
+pub struct Extras {
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// hyper's read buffer, which bounds the request line and headers (at least 8 KiB).
+    pub max_header_bytes: Option<usize>,
+    pub connect_info: bool,
+}
+
+pub async fn serve_with(
+    tcp: TcpListener,
+    app: Router,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
+    extras: Extras,
+) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     // Tracked, so that shutdown lets the requests in hand finish before the daemon closes
     // the database under them.
     let mut connections = tokio::task::JoinSet::new();
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             accepted = tcp.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(pair) => pair,
                 Err(e) => {
                     // Out of file descriptors, most likely: wait for some to be released
                     // rather than spin.
@@ -60,28 +80,27 @@ pub async fn serve(tcp: TcpListener, app: Router, limits: Limits, mut stop: watc
             let _ = stream.try_write(busy_response().as_bytes());
             continue;
         };
-        let service = TowerToHyperService::new(app.clone());
-        let mut stop = stop.clone();
+        let app = if extras.connect_info {
+            app.clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer)))
+        } else {
+            app.clone()
+        };
+        let service = TowerToHyperService::new(app);
+        let stop = stop.clone();
+        let extras = extras.clone();
         connections.spawn(async move {
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            let ended = tokio::select! {
-                r = conn.as_mut() => Some(r),
-                _ = stop.changed() => None,
-            };
-            let result = match ended {
-                Some(r) => r,
-                // Shutting down: finish the request in hand, take no other.
-                None => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
+            match extras.tls.clone() {
+                None => serve_connection(stream, service, limits, &extras, stop).await,
+                Some(acceptor) => {
+                    // The handshake counts against the same deadline as the headers.
+                    match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(tls)) => serve_connection(tls, service, limits, &extras, stop).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
                 }
-            };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "HTTP connection ended");
             }
             drop(slot);
         });
@@ -89,4 +108,39 @@ pub async fn serve(tcp: TcpListener, app: Router, limits: Limits, mut stop: watc
     // Bounded by the daemon's shutdown grace, past which this task and its connections
     // are aborted.
     while connections.join_next().await.is_some() {}
+}
+
+async fn serve_connection<IO>(
+    io: IO,
+    service: TowerToHyperService<Router>,
+    limits: Limits,
+    extras: &Extras,
+    mut stop: watch::Receiver<bool>,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    if let Some(max) = extras.max_header_bytes {
+        builder.max_buf_size(max.max(8192));
+    }
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let ended = tokio::select! {
+        r = conn.as_mut() => Some(r),
+        _ = stop.changed() => None,
+    };
+    let result = match ended {
+        Some(r) => r,
+        // Shutting down: finish the request in hand, take no other.
+        None => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "HTTP connection ended");
+    }
 }

@@ -29,6 +29,8 @@ pub struct Daemon {
     pub service: Service,
     pub scheduler: Arc<Scheduler>,
     pub http_addr: SocketAddr,
+    /// The public listener's address, when `[public] listen` is set.
+    pub public_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     scheduler_task: JoinHandle<()>,
     other_tasks: Vec<JoinHandle<()>>,
@@ -157,10 +159,13 @@ impl Daemon {
             stop_rx.clone(),
         )));
 
+        let public_addr = start_public(config, &service, &stop_rx, &mut other_tasks).await?;
+
         Ok(Daemon {
             service,
             scheduler,
             http_addr,
+            public_addr,
             stop,
             scheduler_task,
             other_tasks,
@@ -201,11 +206,78 @@ impl Daemon {
     }
 }
 
+/// The public listener (`[public] listen`), and the sweep that closes reconnect links
+/// whose time is up. Returns where it listens.
+async fn start_public(
+    config: &Config,
+    service: &Service,
+    stop_rx: &watch::Receiver<bool>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> anyhow::Result<Option<SocketAddr>> {
+    // Links expire whether or not this daemon serves browsers (another may).
+    let sweeper = service.clone();
+    let mut stop = stop_rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tokio::select! {
+                _ = every.tick() => {
+                    if let Err(e) = sweeper.expire_links().await {
+                        tracing::warn!(error = %format!("{e:#}"), "cannot close expired reconnect links; will retry");
+                    }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+    }));
+    let Some(listen) = &config.public.listen else {
+        return Ok(None);
+    };
+    // Checked at config load; read again here to bind.
+    let addr: SocketAddr = listen.parse().context("[public] listen")?;
+    let tls = crate::public::tls_acceptor(config)?;
+    let tcp = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on {addr} ([public] listen): is another process using it?")
+    })?;
+    let bound = tcp.local_addr()?;
+    let app = crate::public::router(crate::public::PublicState {
+        service: service.clone(),
+        settings: Arc::new(crate::public::Settings::from_config(config)),
+    });
+    tasks.push(tokio::spawn(http_listener::serve_with(
+        tcp,
+        app,
+        http_listener::Limits {
+            header_timeout: config.daemon.request_timeout,
+            max_connections: config.daemon.max_http_connections,
+        },
+        stop_rx.clone(),
+        http_listener::Extras {
+            tls,
+            max_header_bytes: Some(crate::public::MAX_HEADER_BYTES),
+            connect_info: true,
+        },
+    )));
+    Ok(Some(bound))
+}
+
 /// Runs until SIGTERM or SIGINT.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let daemon = Daemon::start(&config, Clock::System).await?;
+    let public = match daemon.public_addr {
+        Some(a) => format!(
+            ", public listener {}://{a} (links at {})",
+            if config.public.tls_cert_file.is_some() {
+                "https"
+            } else {
+                "http"
+            },
+            config.public.base_url.as_deref().unwrap_or("")
+        ),
+        None => String::new(),
+    };
     eprintln!(
-        "qbo-console serving: operators' socket {}, http://{} (/healthz, /metrics), database {}",
+        "qbo-console serving: operators' socket {}, http://{} (/healthz, /metrics){public}, database {}",
         config.daemon.socket.display(),
         daemon.http_addr,
         crate::config::redact_url(&config.database()?.url)

@@ -5,6 +5,7 @@
 mod backoff;
 pub mod import;
 mod keys;
+mod reconnect;
 mod refresh;
 mod revoke;
 mod single_flight;
@@ -13,6 +14,7 @@ mod writer;
 
 pub use backoff::next_delay;
 pub use keys::{KeyStatus, KeyUse, RotationFailure, RotationReport};
+pub use reconnect::ConsentOutcome;
 pub use refresh::{outcome_name, RefreshOutcome, RefreshResult};
 pub use revoke::{RevokeMode, RevokeOutcome};
 // Status moved to `domain` (the store needs it too); kept here for the lifecycle's callers.

@@ -149,7 +149,7 @@ impl Engine {
     /// When the scheduler should next refresh a connection that was just refreshed: before
     /// its access token expires (if access tokens are kept fresh) and before its refresh
     /// token has been idle for `keep_alive_after`, minus a random spread.
-    fn next_scheduled(
+    pub(super) fn next_scheduled(
         &self,
         now: DateTime<Utc>,
         access_expires_at: DateTime<Utc>,

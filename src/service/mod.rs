@@ -5,8 +5,10 @@
 //! bad input) leaves the database as it was.
 
 pub mod client;
+pub mod consent;
 pub mod filter;
 mod forecast;
+pub mod links;
 pub mod protocol;
 mod refusals;
 mod revocation;
@@ -30,6 +32,8 @@ pub use crate::identity::{Actor, Interface, Permission, Role};
 pub use crate::lifecycle::import::{ImportReport, ImportedRow};
 pub use crate::lifecycle::{describe_refresh, RefreshOutcome, RevokeOutcome, VerifyOutcome};
 pub use crate::store::ConnectionFilter;
+pub use crate::store::Invitation;
+pub use links::{IssuedLink, LinkRequest};
 pub use revocation::{PurgeReport, RevokeReport, RevokeRequest};
 
 use crate::audit::{self, Action, AuditEvent, Outcome};
@@ -116,6 +120,8 @@ pub struct Service {
     revoked_days: u32,
     /// `[forecast]`: the default horizon and the no-sync rule's days.
     forecast_cfg: crate::config::ForecastConfig,
+    /// `[public]`: where links point, how long they and their states live.
+    links: Arc<links::LinkSettings>,
 }
 
 impl Service {
@@ -153,6 +159,7 @@ impl Service {
             refusals: Arc::default(),
             revoked_days: config.retention.revoked_days,
             forecast_cfg: config.forecast.clone(),
+            links: Arc::new(links::LinkSettings::from_config(config)),
         }
     }
 
@@ -544,6 +551,22 @@ impl Service {
             Request::WhoAmI => json(self.whoami(caller).await?),
             Request::KeysStatus => json(self.keys_status(caller).await?),
             Request::Forecast { days } => json(self.forecast(caller, days).await?),
+            Request::Link {
+                target,
+                new_tenant,
+                environment,
+                expires_secs,
+            } => {
+                let req = links::LinkRequest {
+                    target,
+                    new_tenant,
+                    environment,
+                    expires_secs,
+                };
+                json(self.link_issue(caller, &req).await?)
+            }
+            Request::Links => json(self.links_open(caller).await?),
+            Request::LinkCancel { id } => json(self.link_cancel(caller, &id).await?),
             Request::Watch => {
                 self.authorize(caller, Permission::ViewConnections, Action::Watch)
                     .await?;

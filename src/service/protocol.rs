@@ -87,6 +87,23 @@ pub enum Request {
         #[serde(default)]
         days: Option<u32>,
     },
+    /// `link`: a reconnect link for a connection, or (`new_tenant`) for a new company.
+    Link {
+        #[serde(default)]
+        target: Option<String>,
+        #[serde(default)]
+        new_tenant: Option<String>,
+        #[serde(default)]
+        environment: Option<Environment>,
+        #[serde(default)]
+        expires_secs: Option<u64>,
+    },
+    /// `links`: the open reconnect links.
+    Links,
+    /// `link cancel ID`.
+    LinkCancel {
+        id: String,
+    },
 }
 
 impl std::fmt::Debug for Request {
@@ -154,6 +171,20 @@ impl std::fmt::Debug for Request {
             Request::WhoAmI => f.write_str("WhoAmI"),
             Request::KeysStatus => f.write_str("KeysStatus"),
             Request::Forecast { days } => f.debug_struct("Forecast").field("days", days).finish(),
+            Request::Link {
+                target,
+                new_tenant,
+                environment,
+                expires_secs,
+            } => f
+                .debug_struct("Link")
+                .field("target", target)
+                .field("new_tenant", new_tenant)
+                .field("environment", environment)
+                .field("expires_secs", expires_secs)
+                .finish(),
+            Request::Links => f.write_str("Links"),
+            Request::LinkCancel { id } => f.debug_struct("LinkCancel").field("id", id).finish(),
         }
     }
 }
@@ -177,6 +208,9 @@ impl Request {
             Request::WhoAmI => Action::WhoAmI,
             Request::KeysStatus => Action::KeysStatus,
             Request::Forecast { .. } => Action::Forecast,
+            Request::Link { .. } => Action::LinkIssued,
+            Request::Links => Action::LinkList,
+            Request::LinkCancel { .. } => Action::LinkCancelled,
         }
     }
 }

@@ -6,6 +6,7 @@
 mod connections;
 mod health;
 mod keys;
+mod links;
 mod migrate;
 mod monitoring;
 mod revocation;
@@ -14,6 +15,7 @@ mod schedule;
 
 pub use health::{CauseLabel, WriteCause, WriteHealth};
 pub use keys::SealedUnder;
+pub use links::{Invitation, Reconnected, StateMatch};
 pub use monitoring::{AlertCondition, AlertDelivery, HealthDue, HealthMark, NewAlert, SyncFacts};
 pub use rows::{ConnectionFilter, ConnectionRecord, NewConnection, SealedTokens, TokenUpdate};
 pub use schedule::Claimed;

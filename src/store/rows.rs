@@ -88,7 +88,8 @@ where
         Ok(ConnectionRecord {
             id: row.try_get("id")?,
             tenant: row.try_get("tenant")?,
-            realm_id: text(row, "realm_id")?,
+            // NULL for a company invited with `link --new` that has not consented yet.
+            realm_id: optional_text(row, "realm_id")?.unwrap_or_else(RealmId::unknown),
             environment: text(row, "environment")?,
             company_name: row.try_get("company_name")?,
             scopes: row.try_get("scopes")?,

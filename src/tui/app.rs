@@ -276,6 +276,23 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             app.say(tone, text);
             Vec::new()
         }
+        Msg::Linked { tenant, result } => match result {
+            Ok(link) => {
+                app.say(
+                    Tone::Ok,
+                    format!(
+                        "link for {tenant}: {} (copied to the clipboard; valid until {})",
+                        link.url,
+                        link.expires_at.format("%Y-%m-%d %H:%M UTC")
+                    ),
+                );
+                vec![Cmd::Clipboard(link.url)]
+            }
+            Err(e) => {
+                app.say(Tone::Error, format!("link for {tenant} failed: {e}"));
+                Vec::new()
+            }
+        },
         Msg::Detail(d) => {
             if app.screen == Screen::Detail(d.connection.id) {
                 app.table.upsert(d.connection.clone(), app.now);
@@ -464,10 +481,19 @@ pub(super) fn perform(app: &mut App, action: Action) -> Vec<Cmd> {
             };
             ask_revoke(app, ids);
         }
-        Action::Link => app.say(
-            Tone::Info,
-            "link is not available yet: it arrives with the reconnect-link work; nothing was sent",
-        ),
+        Action::Link => {
+            let id = match app.screen {
+                Screen::Detail(id) => Some(id),
+                _ => app.table.selected().map(|c| c.id),
+            };
+            match id.and_then(|id| app.table.get(id).map(|c| (id, c.tenant.clone()))) {
+                Some((id, tenant)) => {
+                    app.say(Tone::Info, format!("making a reconnect link for {tenant}…"));
+                    return vec![Cmd::Link(id)];
+                }
+                None => app.say(Tone::Warn, "select a connection to make a link for"),
+            }
+        }
         Action::Audit => {
             app.screen = Screen::Audit;
             app.overlay = None;

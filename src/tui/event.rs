@@ -69,6 +69,11 @@ pub enum Msg {
     ClockMoved(String),
     /// The forecast and the last alerts, for the forecast view.
     Forecast(crate::forecast::Forecast),
+    /// A reconnect link was made for `tenant` (or why not).
+    Linked {
+        tenant: String,
+        result: Result<crate::service::IssuedLink, String>,
+    },
 }
 
 /// What a finished action reports: each connection's own outcome.
@@ -102,5 +107,9 @@ pub enum Cmd {
     AdvanceClock,
     /// The forecast over `[forecast] days`, with the last alerts.
     Forecast,
+    /// Make a reconnect link for this connection.
+    Link(i64),
+    /// Put this text on the operator's clipboard (OSC 52, through tmux when inside it).
+    Clipboard(String),
     Quit,
 }

@@ -118,7 +118,7 @@ impl Action {
             Action::MarkAll => "mark every row the filter shows",
             Action::Refresh => "refresh the marked rows, or the selected one",
             Action::Verify => "verify the marked rows, or the selected one",
-            Action::Link => "send a reconnect link (coming with reconnect links)",
+            Action::Link => "make a reconnect link and copy it to the clipboard",
             Action::Revoke => "revoke at Intuit, after typing the realm id or the count",
             Action::Audit => "open the audit log",
             Action::Help => "show or hide this help",
@@ -171,14 +171,11 @@ impl Action {
         }
     }
 
-    /// Movement keys are known to everyone; reconnect links have their key reserved but
-    /// are not built yet, so the footer does not offer what would only say "not yet" (the
-    /// help lists them as coming).
+    /// Movement keys are known to everyone: the footer leaves them to the help.
     fn in_footer(self) -> bool {
         !matches!(
             self,
-            Action::Link
-                | Action::Up
+            Action::Up
                 | Action::Down
                 | Action::PageUp
                 | Action::PageDown
@@ -523,13 +520,12 @@ mod tests {
         let support = shown(Role::Support);
         assert!(support.contains(&"refresh") && !support.contains(&"revoke"));
         assert!(shown(Role::Admin).contains(&"verify"));
-        // Reserved but not built yet: in the help, not offered in the footer.
-        assert!(!shown(Role::Admin).contains(&"link"));
+        // Reconnect links are built: offered to support and admins, not to viewers.
+        assert!(shown(Role::Admin).contains(&"link"));
+        assert!(support.contains(&"link") && !viewer.contains(&"link"));
         let help = m.help(View::Connections, Role::Admin, false);
         assert!(help.iter().any(|h| h.action == Action::Link));
-        assert!(Action::Link
-            .describe()
-            .contains("coming with reconnect links"));
+        assert!(Action::Link.describe().contains("clipboard"));
         // Revocation is built: offered to admins, not to support.
         assert!(shown(Role::Admin).contains(&"revoke"));
         assert!(!shown(Role::Admin).contains(&"hour later"));

@@ -11,6 +11,7 @@
 
 pub mod app;
 pub mod audit_log;
+pub mod clipboard;
 pub mod event;
 /// The filter language lives with the service (`revoke --where` selects with it too).
 pub use crate::service::filter;

@@ -268,6 +268,32 @@ impl Runner {
                     let _ = tx.send(Msg::Reply { request, result });
                 });
             }
+            Cmd::Link(id) => {
+                let (Some(target), Some(tenant)) = (
+                    selector(app, id),
+                    app.table.get(id).map(|c| c.tenant.clone()),
+                ) else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let result = client
+                        .link(crate::service::LinkRequest {
+                            target: Some(target),
+                            ..Default::default()
+                        })
+                        .await
+                        .map_err(|e| explain(&e, "link issued"));
+                    let _ = tx.send(Msg::Linked { tenant, result });
+                });
+            }
+            Cmd::Clipboard(text) => {
+                let inside_tmux = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());
+                let seq = super::clipboard::osc52(&text, inside_tmux);
+                // Written between frames, straight to the terminal: it draws nothing.
+                let mut out = std::io::stdout();
+                let _ = std::io::Write::write_all(&mut out, seq.as_bytes())
+                    .and_then(|()| std::io::Write::flush(&mut out));
+            }
             Cmd::AuditPage(query) => {
                 tokio::spawn(async move {
                     let msg = match client.audit_page(query.clone()).await {
@@ -310,9 +336,14 @@ impl Runner {
 /// How the service finds a connection the table knows by id: its environment and realm id,
 /// which name it exactly, whatever its tenant is called.
 fn selector(app: &App, id: i64) -> Option<String> {
-    app.table
-        .get(id)
-        .map(|c| format!("{}:{}", c.environment.as_str(), c.realm_id))
+    // A company invited with `link --new` has no realm yet: its tenant name names it.
+    app.table.get(id).map(|c| {
+        if c.realm_id.is_empty() {
+            c.tenant.clone()
+        } else {
+            format!("{}:{}", c.environment.as_str(), c.realm_id)
+        }
+    })
 }
 
 /// A client error as the message line says it: a refusal names the role that may, an

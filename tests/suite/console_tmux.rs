@@ -615,3 +615,57 @@ async fn an_admin_revokes_with_r_and_the_typed_realm_id_and_the_cli_asks_for_the
     assert_eq!(w.sim.stats().revoked_grants, 3);
     d.stop(&w).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn support_makes_a_reconnect_link_with_l_and_it_reaches_the_clipboard_through_tmux() {
+    let w = World::start(SimOptions::default()).await;
+    w.seed(2, "lnk").await;
+    w.append_config(&format!(
+        "[roles]\nsupport = [\"{}\"]\n\n[public]\nbase_url = \"https://connect.example.com\"\n",
+        me()
+    ));
+    let d = w.start_daemon(&[]).await;
+    let t = console(&w, 140, 40);
+    t.wait_for("the imported tenants", |s| row(s, "lnk-1").is_some())
+        .await;
+    // Everything the console writes, escape sequences included, as tmux receives it.
+    let raw = w.path("pane.raw");
+    let out = t
+        .tmux()
+        .args(["pipe-pane", "-t", "console", "-o"])
+        .arg(format!("cat >> {}", raw.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    t.keys(&["l"]);
+    let s = t
+        .wait_for("the link", |s| {
+            s.contains("https://connect.example.com/connect/")
+        })
+        .await;
+    let url: String = s
+        .split_whitespace()
+        .find(|w| w.starts_with("https://connect.example.com/connect/"))
+        .unwrap()
+        .to_string();
+    // Inside tmux the OSC 52 sequence travels in tmux's passthrough, ESCs doubled.
+    let wanted = qbo_console::tui::clipboard::osc52(&url, true);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read(&raw)
+        .map(|b| String::from_utf8_lossy(&b).contains(&wanted))
+        .unwrap_or(false)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no OSC 52 sequence for {url} reached tmux"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let open: Vec<serde_json::Value> =
+        serde_json::from_str(&common::stdout(&w.via_daemon(&["links", "--json"]).await)).unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    t.keys(&["q"]);
+    t.wait_for("the shell", |s| s.contains("CONSOLE-EXITED"))
+        .await;
+    d.stop(&w).await;
+}

@@ -27,6 +27,7 @@ mod health;
 mod intuit_client;
 mod intuit_oauth_client;
 mod keys_rotate;
+mod links;
 mod refresh_rotation;
 mod revoke;
 mod scale_out;

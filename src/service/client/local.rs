@@ -84,6 +84,21 @@ impl Client for LocalClient {
         as_caller!(self, |c| self.service.whoami(c))
     }
 
+    fn link(
+        &self,
+        request: crate::service::LinkRequest,
+    ) -> ClientFuture<'_, crate::service::IssuedLink> {
+        as_caller!(self, |c| self.service.link_issue(c, &request))
+    }
+
+    fn links(&self) -> ClientFuture<'_, Vec<crate::service::Invitation>> {
+        as_caller!(self, |c| self.service.links_open(c))
+    }
+
+    fn link_cancel(&self, id: String) -> ClientFuture<'_, crate::service::Invitation> {
+        as_caller!(self, |c| self.service.link_cancel(c, &id))
+    }
+
     fn keys_status(&self) -> ClientFuture<'_, crate::lifecycle::KeyStatus> {
         as_caller!(self, |c| self.service.keys_status(c))
     }

@@ -110,4 +110,10 @@ pub trait Client: Send + Sync {
     /// The connections that will die within `days` (else `[forecast] days`), and the
     /// last alerts.
     fn forecast(&self, days: Option<u32>) -> ClientFuture<'_, crate::forecast::Forecast>;
+    /// Issues a reconnect link.
+    fn link(&self, request: super::LinkRequest) -> ClientFuture<'_, super::IssuedLink>;
+    /// The open reconnect links.
+    fn links(&self) -> ClientFuture<'_, Vec<super::Invitation>>;
+    /// Cancels an open reconnect link by its number.
+    fn link_cancel(&self, id: String) -> ClientFuture<'_, super::Invitation>;
 }

@@ -268,6 +268,23 @@ impl Client for SocketClient {
         Box::pin(self.call(Request::WhoAmI))
     }
 
+    fn link(&self, r: crate::service::LinkRequest) -> ClientFuture<'_, crate::service::IssuedLink> {
+        Box::pin(self.call(Request::Link {
+            target: r.target,
+            new_tenant: r.new_tenant,
+            environment: r.environment,
+            expires_secs: r.expires_secs,
+        }))
+    }
+
+    fn links(&self) -> ClientFuture<'_, Vec<crate::service::Invitation>> {
+        Box::pin(self.call(Request::Links))
+    }
+
+    fn link_cancel(&self, id: String) -> ClientFuture<'_, crate::service::Invitation> {
+        Box::pin(self.call(Request::LinkCancel { id }))
+    }
+
     fn keys_status(&self) -> ClientFuture<'_, crate::lifecycle::KeyStatus> {
         Box::pin(self.call(Request::KeysStatus))
     }

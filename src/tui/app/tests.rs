@@ -633,3 +633,30 @@ fn f_opens_the_forecast_asks_for_it_afresh_and_esc_comes_back() {
     typed(&mut a, "forecast");
     assert_eq!(key(&mut a, KeyCode::Enter), vec![Cmd::Forecast]);
 }
+
+#[test]
+fn l_asks_for_a_link_for_the_selected_row_and_puts_the_answer_on_the_clipboard() {
+    let mut a = app(Role::Support);
+    let id = a.table.selected().unwrap().id;
+    let tenant = selected(&a);
+    assert_eq!(ch(&mut a, 'l'), vec![Cmd::Link(id)]);
+    let url = "https://connect.example.com/connect/abc".to_string();
+    let cmds = update(
+        &mut a,
+        Msg::Linked {
+            tenant: tenant.clone(),
+            result: Ok(crate::service::IssuedLink {
+                url: url.clone(),
+                expires_at: at(NOW),
+                connection_id: id,
+            }),
+        },
+    );
+    assert_eq!(cmds, vec![Cmd::Clipboard(url.clone())]);
+    let said = &a.message.as_ref().unwrap().text;
+    assert!(said.contains(&url) && said.contains(&tenant), "{said}");
+    // A viewer is told the role it would need, and nothing is asked.
+    let mut v = app(Role::Viewer);
+    assert!(ch(&mut v, 'l').is_empty());
+    assert!(v.message.as_ref().unwrap().text.contains("support"));
+}

@@ -1,0 +1,116 @@
+//! `link`, `link cancel` and `links`: reconnect links from the command line.
+
+use super::args::{LinkArgs, LinkCommand};
+use super::{exit, print_json, Failure};
+use crate::service::{Client, Invitation, LinkRequest, Request, ServiceError};
+use chrono::{DateTime, Utc};
+
+/// The request `link …` stands for, and whether to print JSON. Bad input is refused here,
+/// before anything is opened.
+pub(super) fn request(a: LinkArgs) -> Result<(Request, bool), Failure> {
+    if let Some(LinkCommand::Cancel { id, json }) = a.cancel {
+        return Ok((Request::LinkCancel { id }, json));
+    }
+    let environment = a
+        .environment
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|m: String| ServiceError::Input(format!("link --env: {m}")))?;
+    Ok((
+        Request::Link {
+            target: a.target,
+            new_tenant: if a.new { a.tenant } else { None },
+            environment,
+            expires_secs: a.expires.map(|d| d.as_secs().max(u64::from(!d.is_zero()))),
+        },
+        a.json,
+    ))
+}
+
+pub(super) async fn perform(
+    client: &dyn Client,
+    request: Request,
+    json: bool,
+    now: DateTime<Utc>,
+) -> Result<u8, Failure> {
+    match request {
+        Request::Link {
+            target,
+            new_tenant,
+            environment,
+            expires_secs,
+        } => {
+            let link = client
+                .link(LinkRequest {
+                    target,
+                    new_tenant,
+                    environment,
+                    expires_secs,
+                })
+                .await?;
+            if json {
+                print_json(&link)?
+            } else {
+                println!("{}", link.url);
+                eprintln!(
+                    "single use, valid until {} (connection {}); `qbo-console links` lists open links",
+                    link.expires_at.to_rfc3339(),
+                    link.connection_id
+                );
+            }
+        }
+        Request::Links => {
+            let open = client.links().await?;
+            if json {
+                print_json(&open)?
+            } else {
+                println!("{}", table(&open, now));
+            }
+        }
+        Request::LinkCancel { id } => {
+            let inv = client.link_cancel(id).await?;
+            if json {
+                print_json(&inv)?
+            } else {
+                println!(
+                    "link {} for {} ({}) cancelled",
+                    inv.id,
+                    crate::text::Safe(&inv.tenant),
+                    inv.environment
+                );
+            }
+        }
+        _ => unreachable!("only link requests are sent here"),
+    }
+    Ok(exit::OK)
+}
+
+fn table(open: &[Invitation], now: DateTime<Utc>) -> String {
+    if open.is_empty() {
+        return "no open reconnect links".into();
+    }
+    let mut out = format!(
+        "{:<6} {:<24} {:<11} {:<20} {:<14} {:<10} {}\n",
+        "LINK", "TENANT", "ENV", "REALM", "EXPIRES IN", "OPENED", "BY"
+    );
+    for i in open {
+        let left = (i.expires_at - now).num_minutes().max(0);
+        let expires = if left >= 60 * 24 {
+            format!("{}d {}h", left / (60 * 24), left % (60 * 24) / 60)
+        } else {
+            format!("{}h {}m", left / 60, left % 60)
+        };
+        out.push_str(&format!(
+            "{:<6} {:<24} {:<11} {:<20} {:<14} {:<10} {}\n",
+            i.id,
+            crate::text::truncate_chars(&crate::text::terminal_safe(&i.tenant), 24),
+            i.environment.as_str(),
+            i.expected_realm.as_deref().unwrap_or("(new)"),
+            expires,
+            if i.opened_at.is_some() { "yes" } else { "no" },
+            crate::text::terminal_safe(&i.created_by)
+        ));
+    }
+    out.trim_end().to_string()
+}

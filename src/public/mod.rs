@@ -1,0 +1,236 @@
+//! The public HTTP listener: what customers' browsers (and Intuit, sending them) reach.
+//! Separate from the operators' socket and from `/metrics`.
+//!
+//! Routes: `GET /connect/{id}` (a reconnect link), the OAuth callback at the path of each
+//! environment's `redirect_uri`, and Intuit's Reconnect URL (`GET /intuit/reconnect`) and
+//! Disconnect URL (`GET /intuit/disconnect`), both taking `realmId`. `router` returns an
+//! `axum::Router` so that other route groups (webhooks) can be merged into it.
+
+mod callback;
+mod connect;
+pub mod pages;
+pub mod rate_limit;
+
+use crate::config::{Config, ConfigError};
+use crate::service::consent::Browser;
+use crate::service::Service;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Where Intuit's Reconnect URL and Disconnect URL are served (register these at Intuit).
+pub const RECONNECT_PATH: &str = "/intuit/reconnect";
+pub const DISCONNECT_PATH: &str = "/intuit/disconnect";
+
+/// Requests to the public listener carry no body worth more than this.
+pub const MAX_BODY_BYTES: u64 = 4096;
+/// hyper's buffer for the request line and headers.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+#[derive(Clone)]
+pub struct PublicState {
+    pub service: Service,
+    pub settings: Arc<Settings>,
+}
+
+pub struct Settings {
+    /// The paths of the environments' redirect URIs (the callback), without duplicates.
+    pub callback_paths: Vec<String>,
+    /// Cookies get `Secure` when the base URL is https.
+    pub secure_cookie: bool,
+    pub state_lifetime_secs: u64,
+    pub trust_forwarded_for: bool,
+    pub limiter: rate_limit::RateLimiter,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Settings {
+        let mut callback_paths: Vec<String> = config
+            .environments
+            .values()
+            .map(|e| redirect_path(&e.redirect_uri))
+            .collect();
+        callback_paths.sort();
+        callback_paths.dedup();
+        Settings {
+            callback_paths,
+            secure_cookie: config
+                .public
+                .base_url
+                .as_deref()
+                .is_some_and(|b| b.starts_with("https://")),
+            state_lifetime_secs: config.public.state_expires.as_secs().max(1),
+            trust_forwarded_for: config.public.trust_forwarded_for,
+            limiter: rate_limit::RateLimiter::new(config.public.rate_limit_per_minute),
+        }
+    }
+}
+
+/// The path of a redirect URI (validated at config load: absolute, no query).
+fn redirect_path(uri: &str) -> String {
+    let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
+    match rest.find('/') {
+        Some(i) => rest[i..].to_string(),
+        None => "/".to_string(),
+    }
+}
+
+pub fn router(state: PublicState) -> Router {
+    let mut r = Router::new()
+        .route("/connect/{id}", get(connect::open))
+        .route(RECONNECT_PATH, get(connect::reconnect))
+        .route(DISCONNECT_PATH, get(connect::disconnect));
+    for path in &state.settings.callback_paths {
+        r = r.route(path, get(callback::callback));
+    }
+    r.fallback(|| async { pages::not_found() })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+/// Before every route: the body limit and the per-address budget; after: the headers.
+async fn guard(State(s): State<PublicState>, req: Request, next: Next) -> Response {
+    let addr = client_ip(&req, s.settings.trust_forwarded_for);
+    let too_big = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > MAX_BODY_BYTES);
+    let mut resp = if too_big {
+        pages::page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request too large",
+            "This address takes no uploads.",
+        )
+    } else if let Err(wait) = addr.map_or(Ok(()), |a| s.settings.limiter.check(a, Instant::now())) {
+        let mut r = pages::page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests",
+            "Too many requests from your address. Wait a minute and open the link again.",
+        );
+        if let Ok(v) = header::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        r
+    } else {
+        next.run(req).await
+    };
+    pages::harden(&mut resp);
+    resp
+}
+
+/// The browser's address: the peer, or behind a trusted proxy the last `X-Forwarded-For`
+/// entry (the one the proxy itself appended).
+fn client_ip(req: &Request, trust_forwarded_for: bool) -> Option<IpAddr> {
+    if trust_forwarded_for {
+        if let Some(ip) = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse().ok())
+        {
+            return Some(ip);
+        }
+    }
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// The browser as the audit log names it.
+fn browser(
+    peer: Option<&ConnectInfo<SocketAddr>>,
+    headers: &HeaderMap,
+    trust_xff: bool,
+) -> Browser {
+    let forwarded = trust_xff
+        .then(|| {
+            headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+                .map(|v| v.trim().to_string())
+        })
+        .flatten();
+    Browser {
+        address: forwarded
+            .or_else(|| peer.map(|p| p.0.ip().to_string()))
+            .unwrap_or_else(|| "unknown".into()),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default(),
+    }
+}
+
+/// Logs an error the browser is only told about in general terms.
+fn failed(what: &str, e: anyhow::Error) -> Response {
+    tracing::error!(error = %crate::text::Safe(&format!("{e:#}")), "{what} failed");
+    pages::internal_error().into_response()
+}
+
+/// The TLS acceptor for `[public] tls_cert_file` and `tls_key_file`, when both are set.
+pub fn tls_acceptor(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, ConfigError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let (Some(cert), Some(key)) = (&config.public.tls_cert_file, &config.public.tls_key_file)
+    else {
+        return Ok(None);
+    };
+    let src = config.source.display();
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            ConfigError(format!(
+                "config {src}: [public] tls_cert_file {}: cannot read a PEM certificate chain ({e}); point it at the full chain file",
+                cert.display()
+            ))
+        })?;
+    if certs.is_empty() {
+        return Err(ConfigError(format!(
+            "config {src}: [public] tls_cert_file {} holds no certificate; point it at the full chain file",
+            cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        ConfigError(format!(
+            "config {src}: [public] tls_key_file {}: cannot read a PEM private key ({e}); point it at the certificate's key",
+            key.display()
+        ))
+    })?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut tls = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|e: tokio_rustls::rustls::Error| {
+            ConfigError(format!(
+                "config {src}: [public] tls_cert_file and tls_key_file do not make a usable certificate ({e}); check that the key belongs to the certificate"
+            ))
+        })?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls))))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_callback_is_served_at_the_path_of_the_redirect_uri() {
+        assert_eq!(
+            super::redirect_path("https://ops.example.com/qbo/callback"),
+            "/qbo/callback"
+        );
+        assert_eq!(
+            super::redirect_path("http://localhost:8080/callback"),
+            "/callback"
+        );
+        assert_eq!(super::redirect_path("https://ops.example.com"), "/");
+    }
+}

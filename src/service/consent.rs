@@ -1,0 +1,472 @@
+//! The browser's side of a reconnect link, as the public listener asks for it: opening a
+//! link (a fresh state, then Intuit), the OAuth callback, and Intuit's Reconnect and
+//! Disconnect URLs. Each answer is an `Answer` the listener renders; none carries a code,
+//! a token, a state or an internal id.
+//!
+//! The callback's guarantees, in the order they are checked:
+//! 1. the state is one this daemon made (looked up by its hash, then compared in constant
+//!    time), still live, and bound to the browser that opened the link (a cookie set when
+//!    it was opened, its hash stored with the state);
+//! 2. the state is consumed by one conditional UPDATE: of any number of identical
+//!    callbacks, exactly one goes on, the rest are answered as duplicates;
+//! 3. the realm guard: a consent for another company than the link's, or for a company
+//!    already connected as another tenant, is refused before the code is exchanged;
+//! 4. the one exchange, then the write (lifecycle::reconnect), then CompanyInfo.
+
+use super::links::{hash, invitation_target, public_actor, secret};
+use super::Service;
+use crate::audit::{Action, AuditEvent, Outcome};
+use crate::domain::{Environment, RealmId, Status};
+use crate::identity::Actor;
+use crate::lifecycle::ConsentOutcome;
+use crate::store::{ConnectionRecord, Invitation, StateMatch};
+use chrono::Duration as ChronoDuration;
+
+/// Who is on the other end, as the audit log records it.
+#[derive(Debug, Clone, Default)]
+pub struct Browser {
+    pub address: String,
+    pub user_agent: String,
+}
+
+impl Browser {
+    fn describe(&self) -> String {
+        let ua = crate::text::truncate_chars(&self.user_agent, 200);
+        format!(
+            "browser {} ({:?})",
+            crate::text::terminal_safe(&self.address),
+            crate::text::terminal_safe(&ua)
+        )
+    }
+}
+
+/// What the callback received (query parameters, any of them may be missing).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct CallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    #[serde(rename = "realmId")]
+    pub realm_id: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What to answer the browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// 302 to Intuit, setting the browser binding cookie.
+    ToIntuit { location: String, binding: String },
+    /// The consent is stored; the company's name when CompanyInfo gave it.
+    Connected { company: Option<String> },
+    /// The customer declined at Intuit.
+    ConsentDeclined,
+    /// The link is unknown.
+    UnknownLink,
+    /// The link was used, cancelled or has expired.
+    LinkClosed,
+    /// The state was missing, unknown, expired or not this browser's.
+    BadState,
+    /// A repeated callback: the first one is being (or was) completed.
+    Duplicate,
+    /// Another company than the link's was chosen.
+    RealmMismatch,
+    /// Intuit did not exchange the code.
+    ExchangeFailed,
+    /// Intuit's Reconnect URL named a company this daemon does not know.
+    UnknownCompany,
+    /// Intuit's Disconnect URL: recorded.
+    Disconnected,
+}
+
+/// Compares two strings in time that depends only on their lengths.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+impl Service {
+    async fn record_public(&self, ev: AuditEvent) -> anyhow::Result<()> {
+        let mut tx = self.store().begin().await?;
+        self.engine.audit(&mut tx, &ev).await?;
+        self.engine.published(tx.commit().await?);
+        Ok(())
+    }
+
+    fn public_event(&self, actor: &Actor, action: Action, outcome: Outcome) -> AuditEvent {
+        AuditEvent::new(self.engine.clock.now(), actor, action, outcome)
+    }
+
+    /// `GET /connect/{id}`: checks the link, gives it a fresh state bound to this browser,
+    /// and sends the browser to Intuit.
+    pub async fn link_open(&self, token: &str, browser: &Browser) -> anyhow::Result<Answer> {
+        let actor = public_actor();
+        self.expire_links().await?;
+        let inv = match self.store().invitation_by_token(&hash(token)).await? {
+            Some(inv) => inv,
+            None => {
+                let mut ev = self.public_event(&actor, Action::LinkOpened, Outcome::Denied);
+                ev.reason = Some(format!(
+                    "an unknown reconnect link was opened by {}",
+                    browser.describe()
+                ));
+                self.record_public(ev).await?;
+                return Ok(Answer::UnknownLink);
+            }
+        };
+        if inv.status != "open" {
+            let mut ev = invitation_target(
+                self.public_event(&actor, Action::LinkOpened, Outcome::Denied),
+                &inv,
+            );
+            ev.reason = Some(format!(
+                "link {} is {} and was opened again by {}",
+                inv.id,
+                inv.status,
+                browser.describe()
+            ));
+            self.record_public(ev).await?;
+            return Ok(Answer::LinkClosed);
+        }
+        self.send_to_intuit(&inv, &actor, browser, "opened").await
+    }
+
+    /// A fresh state for `inv`, recorded, and the redirect to Intuit's consent.
+    async fn send_to_intuit(
+        &self,
+        inv: &Invitation,
+        actor: &Actor,
+        browser: &Browser,
+        how: &str,
+    ) -> anyhow::Result<Answer> {
+        let client = self
+            .engine
+            .client(inv.environment)
+            .map_err(anyhow::Error::msg)?
+            .clone();
+        let now = self.engine.clock.now();
+        let state = secret();
+        let binding = secret();
+        let state_expires = now + ChronoDuration::from_std(self.links.state_expires)?;
+        let mut tx = self.store().begin().await?;
+        if !tx
+            .set_state(inv.id, &hash(&state), &hash(&binding), state_expires, now)
+            .await?
+        {
+            tx.rollback().await?;
+            return Ok(Answer::LinkClosed);
+        }
+        let mut ev = invitation_target(
+            self.public_event(actor, Action::LinkOpened, Outcome::Ok),
+            inv,
+        );
+        ev.reason = Some(format!(
+            "link {} {how} by {}; sent to Intuit's consent with a state valid until {}",
+            inv.id,
+            browser.describe(),
+            state_expires.to_rfc3339()
+        ));
+        self.engine.audit(&mut tx, &ev).await?;
+        self.engine.published(tx.commit().await?);
+        Ok(Answer::ToIntuit {
+            location: client.authorization_url(&state),
+            binding,
+        })
+    }
+
+    /// The OAuth callback.
+    pub async fn consent_callback(
+        &self,
+        q: &CallbackQuery,
+        binding: Option<&str>,
+        browser: &Browser,
+    ) -> anyhow::Result<Answer> {
+        let actor = public_actor();
+        let reject = |inv: Option<&Invitation>, why: String| {
+            let mut ev = self.public_event(&actor, Action::StateRejected, Outcome::Denied);
+            if let Some(inv) = inv {
+                ev = invitation_target(ev, inv);
+            }
+            ev.reason = Some(format!(
+                "{why}; nothing was exchanged ({})",
+                browser.describe()
+            ));
+            ev
+        };
+        let Some(state) = q.state.as_deref().filter(|s| !s.is_empty()) else {
+            self.record_public(reject(None, "a callback came without a state".into()))
+                .await?;
+            return Ok(Answer::BadState);
+        };
+        let state_hash = hash(state);
+        let inv = match self.store().invitation_by_state(&state_hash).await? {
+            None => {
+                self.record_public(reject(
+                    None,
+                    "a callback carried a state this daemon did not make, or one replaced by a later opening".into(),
+                ))
+                .await?;
+                return Ok(Answer::BadState);
+            }
+            Some(StateMatch::Used(inv)) => {
+                let mut ev = invitation_target(
+                    self.public_event(&actor, Action::DuplicateCallback, Outcome::Denied),
+                    &inv,
+                );
+                ev.reason = Some(format!(
+                    "the callback of link {} arrived again; its code was not exchanged again",
+                    inv.id
+                ));
+                self.record_public(ev).await?;
+                return Ok(Answer::Duplicate);
+            }
+            Some(StateMatch::Live(inv)) => inv,
+        };
+        let bound = match (binding, inv.state_binding_hash.as_deref()) {
+            (Some(b), Some(stored)) => same(&hash(b), stored),
+            _ => false,
+        };
+        if !bound {
+            self.record_public(reject(
+                Some(&inv),
+                format!(
+                    "the state of link {} came back from a browser that did not open it (no or another link's binding cookie)",
+                    inv.id
+                ),
+            ))
+            .await?;
+            return Ok(Answer::BadState);
+        }
+        let now = self.engine.clock.now();
+        let mut tx = self.store().begin().await?;
+        if !tx.claim_state(inv.id, &state_hash).await? {
+            // Another callback with this state got here first.
+            tx.rollback().await?;
+            let mut ev = invitation_target(
+                self.public_event(&actor, Action::DuplicateCallback, Outcome::Denied),
+                &inv,
+            );
+            ev.reason = Some(format!(
+                "the callback of link {} arrived again while the first was being completed; its code was not exchanged again",
+                inv.id
+            ));
+            self.record_public(ev).await?;
+            return Ok(Answer::Duplicate);
+        }
+        tx.commit().await?;
+        if inv.state_expires_at.is_none_or(|t| t <= now) {
+            self.record_public(reject(
+                Some(&inv),
+                format!("the state of link {} had expired", inv.id),
+            ))
+            .await?;
+            return Ok(Answer::BadState);
+        }
+        if inv.expires_at <= now {
+            self.expire_links().await?;
+            return Ok(Answer::LinkClosed);
+        }
+        if let Some(err) = q.error.as_deref() {
+            let mut ev = invitation_target(
+                self.public_event(&actor, Action::ConsentDenied, Outcome::Denied),
+                &inv,
+            );
+            ev.reason = Some(format!(
+                "Intuit answered error {:?} for link {}; the link stays open for another try",
+                crate::text::truncate_chars(&crate::text::terminal_safe(err), 64),
+                inv.id
+            ));
+            self.record_public(ev).await?;
+            return Ok(Answer::ConsentDeclined);
+        }
+        let Some(rec) = self.store().get_connection(inv.connection_id).await? else {
+            return Ok(Answer::LinkClosed);
+        };
+        let realm = match q.realm_id.as_deref().map(RealmId::parse) {
+            Some(Ok(r)) => r,
+            _ => {
+                let mut ev = invitation_target(
+                    self.public_event(&actor, Action::ExchangeFailed, Outcome::Failed),
+                    &inv,
+                );
+                ev.reason = Some(format!(
+                    "the callback of link {} carried no valid realmId; the code was not exchanged (is the accounting scope configured?)",
+                    inv.id
+                ));
+                self.record_public(ev).await?;
+                return Ok(Answer::ExchangeFailed);
+            }
+        };
+        if let Some(why) = self.realm_guard(&inv, &rec, &realm).await? {
+            let mut ev = invitation_target(
+                self.public_event(&actor, Action::RealmMismatch, Outcome::Denied),
+                &inv,
+            );
+            ev.reason = Some(why);
+            self.record_public(ev).await?;
+            return Ok(Answer::RealmMismatch);
+        }
+        let Some(code) = q.code.as_deref().filter(|c| !c.is_empty()) else {
+            let mut ev = invitation_target(
+                self.public_event(&actor, Action::ExchangeFailed, Outcome::Failed),
+                &inv,
+            );
+            ev.reason = Some(format!(
+                "the callback of link {} carried neither a code nor an error",
+                inv.id
+            ));
+            self.record_public(ev).await?;
+            return Ok(Answer::ExchangeFailed);
+        };
+        Ok(
+            match self
+                .engine
+                .complete_consent(&inv, &rec, &realm, code, &actor)
+                .await?
+            {
+                ConsentOutcome::Connected { company_name } => Answer::Connected {
+                    company: company_name,
+                },
+                ConsentOutcome::ExchangeFailed => Answer::ExchangeFailed,
+            },
+        )
+    }
+
+    /// Why a consent for `realm` must not be stored on `rec`, if it must not.
+    async fn realm_guard(
+        &self,
+        inv: &Invitation,
+        rec: &ConnectionRecord,
+        realm: &RealmId,
+    ) -> anyhow::Result<Option<String>> {
+        let expected = inv
+            .expected_realm
+            .clone()
+            .or_else(|| (!rec.realm_id.is_unknown()).then(|| rec.realm_id.to_string()));
+        if let Some(expected) = expected {
+            if expected != realm.as_str() {
+                return Ok(Some(format!(
+                    "link {} is for company {expected} but the consent came back for company {realm}: the code was not exchanged and the tenant's tokens and realm are untouched",
+                    inv.id
+                )));
+            }
+            return Ok(None);
+        }
+        let taken = self
+            .store()
+            .find_connections(realm.as_str())
+            .await?
+            .into_iter()
+            .find(|r| r.environment == inv.environment && r.id != rec.id);
+        Ok(taken.map(|other| {
+            format!(
+                "link {} invited a new company, but company {realm} is already connected as tenant {:?} (connection {}): the code was not exchanged",
+                inv.id, other.tenant, other.id
+            )
+        }))
+    }
+
+    /// Intuit's Reconnect URL: a link made on the spot for the connection whose realm it
+    /// names, opened at once. Consent at Intuit and the realm guard keep this safe: only
+    /// the company's own administrator can consent, and only for that company.
+    pub async fn intuit_reconnect(
+        &self,
+        realm: Option<&str>,
+        browser: &Browser,
+    ) -> anyhow::Result<Answer> {
+        let actor = public_actor();
+        let Some(rec) = self.connection_by_realm(realm).await? else {
+            return Ok(Answer::UnknownCompany);
+        };
+        if matches!(rec.status, Status::Revoking | Status::Revoked) {
+            return Ok(Answer::UnknownCompany);
+        }
+        let now = self.engine.clock.now();
+        let expires_at = now + ChronoDuration::from_std(self.links.state_expires)?;
+        let mut tx = self.store().begin().await?;
+        let id = tx
+            .insert_invitation(
+                &hash(&secret()),
+                rec.id,
+                rec.environment,
+                Some(rec.realm_id.as_str()),
+                &rec.tenant,
+                &actor.account,
+                now,
+                expires_at,
+            )
+            .await?;
+        let mut ev = self
+            .public_event(&actor, Action::LinkIssued, Outcome::Ok)
+            .target(
+                rec.id,
+                rec.environment.as_str(),
+                rec.realm_id.as_str(),
+                &rec.tenant,
+            );
+        ev.reason = Some(format!(
+            "link {id} made for Intuit's Reconnect URL, valid until {}",
+            expires_at.to_rfc3339()
+        ));
+        self.engine.audit(&mut tx, &ev).await?;
+        self.engine.published(tx.commit().await?);
+        let Some(inv) = self.store().invitation(id).await? else {
+            return Ok(Answer::LinkClosed);
+        };
+        self.send_to_intuit(
+            &inv,
+            &actor,
+            browser,
+            "opened through Intuit's Reconnect URL",
+        )
+        .await
+    }
+
+    /// Intuit's Disconnect URL: records that the customer disconnected the app, then one
+    /// refresh attempt confirms it (Intuit answers invalid_grant for a disconnected grant,
+    /// and the refresh records the connection as needing a reconnect).
+    pub async fn intuit_disconnect(
+        &self,
+        realm: Option<&str>,
+        browser: &Browser,
+    ) -> anyhow::Result<Answer> {
+        let actor = public_actor();
+        // The same page whether or not the company is known: the page tells a stranger
+        // nothing about which companies are connected here.
+        let Some(rec) = self.connection_by_realm(realm).await? else {
+            return Ok(Answer::Disconnected);
+        };
+        let mut ev = self
+            .public_event(&actor, Action::CustomerDisconnected, Outcome::Ok)
+            .target(
+                rec.id,
+                rec.environment.as_str(),
+                rec.realm_id.as_str(),
+                &rec.tenant,
+            );
+        ev.reason = Some(format!(
+            "Intuit's Disconnect URL named this company ({}); one refresh attempt follows to confirm",
+            browser.describe()
+        ));
+        self.record_public(ev).await?;
+        if rec.status.has_tokens() {
+            self.engine.refresh(rec.id, &actor).await?;
+        }
+        Ok(Answer::Disconnected)
+    }
+
+    async fn connection_by_realm(
+        &self,
+        realm: Option<&str>,
+    ) -> anyhow::Result<Option<ConnectionRecord>> {
+        let Some(Ok(realm)) = realm.map(RealmId::parse) else {
+            return Ok(None);
+        };
+        let mut found = self.store().find_connections(realm.as_str()).await?;
+        found.retain(|r| r.realm_id == realm);
+        // A realm known in both environments: production is the one customers use.
+        found.sort_by_key(|r| r.environment != Environment::Production);
+        Ok(found.into_iter().next())
+    }
+}

@@ -1,0 +1,848 @@
+//! Reconnect links end to end: `link` on the command line, the customer's browser (an HTTP
+//! client) through `serve`'s public listener and qbo-sim's consent, back to the callback.
+
+use crate::common::catalogue::assert_catalogued;
+use crate::common::{self, DaemonProc, World};
+use qbo_console::audit::Action;
+use qbo_console::sim::SimOptions;
+use serde_json::Value;
+
+fn me() -> String {
+    // SAFETY: getuid cannot fail and has no preconditions.
+    qbo_console::identity::account_name(unsafe { libc::getuid() })
+}
+
+/// A free port on loopback, for `[public] listen` and `base_url` to name the same address.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Public {
+    w: World,
+    d: DaemonProc,
+    base: String,
+    http: reqwest::Client,
+}
+
+/// A world whose daemon serves the public listener at `base`, with `extra` more keys in
+/// `[public]` and any further sections after them.
+async fn start(extra: &str) -> Public {
+    let w = World::start(SimOptions::default()).await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    w.append_config(&format!(
+        "[public]\nlisten = \"127.0.0.1:{port}\"\nbase_url = \"{base}\"\n{extra}\n"
+    ));
+    let d = w.start_daemon(&[]).await;
+    assert!(
+        d.log().contains(&format!("public listener {base}")),
+        "{}",
+        d.log()
+    );
+    Public {
+        w,
+        d,
+        base,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Public {
+    async fn get(&self, url: &str, cookie: Option<&str>) -> Reply {
+        let mut req = self.http.get(url).header("user-agent", "links-test/1.0");
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        let r = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        Reply {
+            status: r.status().as_u16(),
+            headers: r.headers().clone(),
+            body: r.text().await.unwrap(),
+        }
+    }
+
+    /// Opens a link as a browser: Intuit's consent address and the binding cookie.
+    async fn open(&self, url: &str) -> (String, String) {
+        let r = self.get(url, None).await;
+        assert_eq!(r.status, 302, "{}", r.body);
+        let location = r.headers["location"].to_str().unwrap().to_string();
+        assert!(
+            location.starts_with(&format!("{}/connect/oauth2?", self.w.sim.base_url())),
+            "sent to Intuit's authorization endpoint: {location}"
+        );
+        for part in [
+            "client_id=sim-sandbox-client",
+            "response_type=code",
+            "scope=com.intuit.quickbooks.accounting",
+            "redirect_uri=http%3A%2F%2Flocalhost%3A8080%2Fcallback",
+            "state=",
+        ] {
+            assert!(location.contains(part), "{part} in {location}");
+        }
+        let cookie = r.headers["set-cookie"].to_str().unwrap();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{cookie}"
+        );
+        let pair = cookie.split(';').next().unwrap().to_string();
+        (location, pair)
+    }
+
+    /// Decides at qbo-sim's consent page; returns the callback address on our listener.
+    async fn consent(&self, location: &str, decision: &str, realm: Option<&str>) -> String {
+        let mut req = self.http.get(location).header("x-sim-decision", decision);
+        if let Some(r) = realm {
+            req = req.header("x-sim-realm-id", r);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 302, "{}", r.text().await.unwrap());
+        let back = r.headers()["location"].to_str().unwrap().to_string();
+        // The registered sandbox redirect URI; the test's listener stands in for its host.
+        let rest = back
+            .strip_prefix("http://localhost:8080")
+            .unwrap_or_else(|| panic!("Intuit sent the browser to {back}"));
+        format!("{}{rest}", self.base)
+    }
+
+    async fn link(&self, args: &[&str]) -> Value {
+        let mut all = vec!["link"];
+        all.extend_from_slice(args);
+        all.push("--json");
+        serde_json::from_str(&self.w.ok(&all).await).expect("link --json prints JSON")
+    }
+
+    async fn connection(&self, id: i64) -> Value {
+        self.w
+            .connections_json()
+            .await
+            .into_iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("connection {id} is listed"))
+    }
+
+    async fn events(&self, action: Action) -> Vec<Value> {
+        self.w
+            .audit_events(500)
+            .await
+            .into_iter()
+            .filter(|e| e["action"] == action.as_str())
+            .collect()
+    }
+
+    async fn stop(self) -> World {
+        self.d.stop(&self.w).await;
+        self.w
+    }
+}
+
+/// Imports one sandbox tenant and lets Intuit forget its grant: the next refresh makes it
+/// `needs_reconnect`, the state a link exists to repair.
+async fn dead_tenant(p: &Public, name: &str) -> (i64, String, String) {
+    let g = p.w.seed(1, name).await.remove(0);
+    let tenant = format!("{name}-0");
+    p.w.sim.disconnect(&g.realm_id);
+    let out = p.w.cli(&["refresh", &tenant]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    let rows = p.w.connections_json().await;
+    let row = rows
+        .iter()
+        .find(|c| c["tenant"] == tenant.as_str())
+        .unwrap();
+    assert_eq!(row["status"], "needs_reconnect");
+    (row["id"].as_i64().unwrap(), g.realm_id, g.company_name)
+}
+
+fn assert_plain_page(r: &Reply) {
+    assert_eq!(r.headers["cache-control"], "no-store");
+    let csp = r.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert_eq!(r.headers["referrer-policy"], "no-referrer");
+    assert!(!r.body.contains("<script"), "{}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_brings_a_dead_connection_back_through_a_link_on_the_same_row() {
+    let p = start("").await;
+    let (id, realm, company) = dead_tenant(&p, "acme").await;
+    let history = p.w.ok(&["show", "acme-0", "--json"]).await;
+    let before: Value = serde_json::from_str(&history).unwrap();
+    let earlier = before["recent_events"].as_array().unwrap().len();
+    assert!(earlier >= 2, "import and the failed refresh are on record");
+
+    let link = p.link(&["acme-0"]).await;
+    let fields: Vec<&String> = link.as_object().unwrap().keys().collect();
+    assert_eq!(fields, ["connection_id", "expires_at", "url"]);
+    assert_eq!(link["connection_id"], id);
+    let url = link["url"].as_str().unwrap();
+    let secret = url
+        .strip_prefix(&format!("{}/connect/", p.base))
+        .expect("the link is {base_url}/connect/{id}");
+    assert!(secret.len() >= 22, "at least 128 bits: {secret}");
+
+    p.w.sim.reset_stats();
+    let (intuit, cookie) = p.open(url).await;
+    let callback = p.consent(&intuit, "approve", Some(&realm)).await;
+    let page = p.get(&callback, Some(&cookie)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains(&company),
+        "the page names the company: {}",
+        page.body
+    );
+    assert_plain_page(&page);
+    let code = callback
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    assert!(!page.body.contains(code) && !page.body.contains(secret));
+    assert_eq!(p.w.sim.stats().code_exchanges, 1);
+
+    let row = p.connection(id).await;
+    assert_eq!(row["status"], "active", "{row}");
+    assert_eq!(row["realm_id"], realm.as_str());
+    assert_eq!(row["company_name"], company.as_str());
+    assert_eq!(row["consecutive_failures"], 0);
+    p.w.ok(&["refresh", "acme-0"]).await;
+    let after: Value = serde_json::from_str(&p.w.ok(&["show", "acme-0", "--json"]).await).unwrap();
+    let actions: Vec<&str> = after["recent_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"import"), "history kept: {actions:?}");
+    assert!(actions.contains(&"code exchanged"), "{actions:?}");
+
+    let issued = p.events(Action::LinkIssued).await;
+    assert_catalogued(&issued[0], Action::LinkIssued, &me());
+    let opened = p.events(Action::LinkOpened).await;
+    assert_catalogued(&opened[0], Action::LinkOpened, &me());
+    let reason = opened[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("127.0.0.1") && reason.contains("links-test/1.0"),
+        "{reason}"
+    );
+    let exchanged = p.events(Action::CodeExchanged).await;
+    assert_eq!(exchanged.len(), 1);
+    assert_catalogued(&exchanged[0], Action::CodeExchanged, &me());
+    assert_eq!(exchanged[0]["connection_id"], id);
+
+    // Used: the link opens no more.
+    assert_eq!(p.get(url, None).await.status, 410);
+    let w = p.stop().await;
+    w.assert_no_secrets().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_identical_callbacks_exchange_the_code_exactly_once() {
+    let p = start("").await;
+    let (id, realm, _) = dead_tenant(&p, "twice").await;
+    let link = p.link(&["twice-0"]).await;
+    let (intuit, cookie) = p.open(link["url"].as_str().unwrap()).await;
+    let callback = p.consent(&intuit, "approve", Some(&realm)).await;
+    p.w.sim.reset_stats();
+    let fired: Vec<_> = (0..10)
+        .map(|_| {
+            let (http, callback, cookie) = (p.http.clone(), callback.clone(), cookie.clone());
+            tokio::spawn(async move {
+                let r = http
+                    .get(&callback)
+                    .header("cookie", cookie)
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status().as_u16(), r.text().await.unwrap())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for f in fired {
+        answers.push(f.await.unwrap());
+    }
+    assert_eq!(p.w.sim.stats().code_exchanges, 1, "{answers:?}");
+    assert_eq!(p.w.sim.stats().code_reuses, 0);
+    let connected = answers.iter().filter(|(s, _)| *s == 200).count();
+    let repeats: Vec<_> = answers.iter().filter(|(s, _)| *s == 409).collect();
+    assert_eq!((connected, repeats.len()), (1, 9), "{answers:?}");
+    assert!(repeats.iter().all(|(_, b)| b.contains("Already received")));
+    assert_eq!(p.connection(id).await["status"], "active");
+    let dups = p.events(Action::DuplicateCallback).await;
+    assert_eq!(dups.len(), 9);
+    assert_catalogued(&dups[0], Action::DuplicateCallback, &me());
+    let w = p.stop().await;
+    w.assert_no_secrets().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_missing_reused_foreign_or_expired_states_exchange_nothing() {
+    let p = start("state_expires = \"2s\"").await;
+    let (_, realm_a, _) = dead_tenant(&p, "alpha").await;
+    let (_, realm_b, _) = dead_tenant(&p, "beta").await;
+    let a = p.link(&["alpha-0"]).await;
+    let b = p.link(&["beta-0"]).await;
+    let (intuit_a, cookie_a) = p.open(a["url"].as_str().unwrap()).await;
+    let (intuit_b, _cookie_b) = p.open(b["url"].as_str().unwrap()).await;
+    let cb_a = p.consent(&intuit_a, "approve", Some(&realm_a)).await;
+    let cb_b = p.consent(&intuit_b, "approve", Some(&realm_b)).await;
+    p.w.sim.reset_stats();
+
+    let code = cb_a
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let forged = format!(
+        "{}/callback?code={code}&state=forged-state&realmId={realm_a}",
+        p.base
+    );
+    let missing = format!("{}/callback?code={code}&realmId={realm_a}", p.base);
+    for (what, url, cookie) in [
+        ("forged", forged.as_str(), Some(cookie_a.as_str())),
+        ("missing", missing.as_str(), Some(cookie_a.as_str())),
+        // Beta's state in alpha's browser: bound to another browser.
+        ("foreign", cb_b.as_str(), Some(cookie_a.as_str())),
+        ("unbound", cb_a.as_str(), None),
+    ] {
+        let r = p.get(url, cookie).await;
+        assert_eq!(r.status, 400, "{what}: {}", r.body);
+        assert_plain_page(&r);
+    }
+    // Expired: the state outlives its [public] state_expires.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let r = p.get(&cb_a, Some(&cookie_a)).await;
+    assert_eq!(r.status, 400, "expired: {}", r.body);
+    // Reused: consumed by the expired attempt, it is now only a repeat.
+    let r = p.get(&cb_a, Some(&cookie_a)).await;
+    assert_eq!(r.status, 409, "reused: {}", r.body);
+    assert_eq!(p.w.sim.stats().code_exchanges, 0);
+
+    let rejected = p.events(Action::StateRejected).await;
+    assert_eq!(rejected.len(), 5, "{rejected:?}");
+    for ev in &rejected {
+        assert_eq!(ev["outcome"], "denied");
+        assert_catalogued(ev, Action::StateRejected, &me());
+    }
+    assert!(rejected[4]["reason"].as_str().unwrap().contains("expired"));
+    let dup = p.events(Action::DuplicateCallback).await;
+    assert_eq!(dup.len(), 1);
+    assert_eq!(dup[0]["outcome"], "denied");
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consent_for_another_company_leaves_the_tenant_untouched() {
+    let p = start("").await;
+    let g = p.w.seed(1, "keep").await.remove(0);
+    let link = p.link(&["keep-0"]).await;
+    let (intuit, cookie) = p.open(link["url"].as_str().unwrap()).await;
+    let callback = p.consent(&intuit, "approve", Some("4242424242")).await;
+    p.w.sim.reset_stats();
+    let r = p.get(&callback, Some(&cookie)).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        r.body.contains("not the one this link is for"),
+        "{}",
+        r.body
+    );
+    assert_eq!(p.w.sim.stats().code_exchanges, 0);
+    let row = p.connection(link["connection_id"].as_i64().unwrap()).await;
+    assert_eq!(row["realm_id"], g.realm_id.as_str());
+    assert_eq!(row["status"], "active");
+    // Its own tokens still work.
+    p.w.ok(&["refresh", "keep-0"]).await;
+    let ev = p.events(Action::RealmMismatch).await;
+    assert_catalogued(&ev[0], Action::RealmMismatch, &me());
+    let reason = ev[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("4242424242") && reason.contains(&g.realm_id),
+        "{reason}"
+    );
+    let w = p.stop().await;
+    w.assert_no_secrets().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_company_invited_by_link_waits_pending_then_becomes_active() {
+    let p = start("").await;
+    let one = p
+        .link(&["--new", "--tenant", "Newco", "--env", "sandbox"])
+        .await;
+    // Two companies may wait at once, neither with a realm yet.
+    p.link(&["--new", "--tenant", "Otherco", "--env", "sandbox"])
+        .await;
+    let id = one["connection_id"].as_i64().unwrap();
+    let row = p.connection(id).await;
+    assert_eq!(row["status"], "pending");
+    assert_eq!(row["realm_id"], "");
+    let again =
+        p.w.cli(&["link", "--new", "--tenant", "Newco", "--env", "sandbox"])
+            .await;
+    assert_eq!(again.status.code(), Some(2), "{}", common::stderr(&again));
+    // The daemon's scheduler never touches a pending row.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(p.w.sim.stats().refreshes, 0);
+    assert_eq!(p.connection(id).await["status"], "pending");
+
+    let (intuit, cookie) = p.open(one["url"].as_str().unwrap()).await;
+    let callback = p.consent(&intuit, "approve", None).await;
+    let realm = callback
+        .split("realmId=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = p.get(&callback, Some(&cookie)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let row = p.connection(id).await;
+    assert_eq!(row["status"], "active", "{row}");
+    assert_eq!(row["realm_id"], realm.as_str());
+    assert_eq!(row["tenant"], "Newco");
+    p.w.ok(&["verify", "Newco"]).await;
+    let w = p.stop().await;
+    w.assert_no_secrets().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_and_expired_links_no_longer_open_and_declined_ones_stay_open() {
+    let p = start("").await;
+    p.w.seed(1, "lnk").await;
+    let cancel_me = p.link(&["lnk-0"]).await;
+    let declined = p.link(&["lnk-0"]).await;
+    let open: Vec<Value> = serde_json::from_str(&p.w.ok(&["links", "--json"]).await).unwrap();
+    assert_eq!(open.len(), 2);
+    assert!(open.iter().all(|l| l.get("token_hash").is_none()));
+    let listed = p.events(Action::LinkList).await;
+    assert_catalogued(&listed[0], Action::LinkList, &me());
+
+    let first = open[0]["id"].as_i64().unwrap().to_string();
+    p.w.ok(&["link", "cancel", &first]).await;
+    let ev = p.events(Action::LinkCancelled).await;
+    assert_catalogued(&ev[0], Action::LinkCancelled, &me());
+    let r = p.get(cancel_me["url"].as_str().unwrap(), None).await;
+    assert_eq!(r.status, 410, "{}", r.body);
+    let twice = p.w.cli(&["link", "cancel", &first]).await;
+    assert_eq!(twice.status.code(), Some(2));
+
+    let short = p.link(&["lnk-0", "--expires", "1s"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let r = p.get(short["url"].as_str().unwrap(), None).await;
+    assert_eq!(r.status, 410, "{}", r.body);
+    let ev = p.events(Action::LinkExpired).await;
+    assert_eq!(ev.len(), 1);
+    assert_catalogued(&ev[0], Action::LinkExpired, &me());
+
+    let (intuit, cookie) = p.open(declined["url"].as_str().unwrap()).await;
+    let callback = p.consent(&intuit, "deny", None).await;
+    assert!(callback.contains("error=access_denied"), "{callback}");
+    let r = p.get(&callback, Some(&cookie)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Not connected"), "{}", r.body);
+    let ev = p.events(Action::ConsentDenied).await;
+    assert_catalogued(&ev[0], Action::ConsentDenied, &me());
+    let open: Vec<Value> = serde_json::from_str(&p.w.ok(&["links", "--json"]).await).unwrap();
+    assert_eq!(open.len(), 1, "the declined link stays open: {open:?}");
+    // Opened links show as such, with nothing secret.
+    assert!(open[0]["opened_at"].is_string());
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_intuit_will_not_exchange_is_recorded_and_the_link_stays_open() {
+    let p = start("").await;
+    let (id, realm, _) = dead_tenant(&p, "late").await;
+    let link = p.link(&["late-0"]).await;
+    let (intuit, cookie) = p.open(link["url"].as_str().unwrap()).await;
+    let callback = p.consent(&intuit, "approve", Some(&realm)).await;
+    // Intuit's codes live about ten minutes.
+    p.w.sim.advance(chrono::Duration::minutes(11));
+    let r = p.get(&callback, Some(&cookie)).await;
+    assert_eq!(r.status, 502, "{}", r.body);
+    assert_eq!(p.connection(id).await["status"], "needs_reconnect");
+    let ev = p.events(Action::ExchangeFailed).await;
+    assert_catalogued(&ev[0], Action::ExchangeFailed, &me());
+    assert_eq!(ev[0]["error_class"], "invalid_grant");
+    let open: Vec<Value> = serde_json::from_str(&p.w.ok(&["links", "--json"]).await).unwrap();
+    assert_eq!(open.len(), 1);
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intuits_reconnect_and_disconnect_urls_act_on_the_realm_they_name() {
+    let p = start("").await;
+    let g = p.w.seed(1, "intu").await.remove(0);
+    let id = p.w.connections_json().await[0]["id"].as_i64().unwrap();
+
+    p.w.sim.disconnect(&g.realm_id);
+    let r = p
+        .get(
+            &format!("{}/intuit/disconnect?realmId={}", p.base, g.realm_id),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_plain_page(&r);
+    let ev = p.events(Action::CustomerDisconnected).await;
+    assert_catalogued(&ev[0], Action::CustomerDisconnected, &me());
+    assert_eq!(p.connection(id).await["status"], "needs_reconnect");
+    // An unknown company gets the same page, and nothing is recorded for it.
+    let r = p
+        .get(&format!("{}/intuit/disconnect?realmId=777", p.base), None)
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(p.events(Action::CustomerDisconnected).await.len(), 1);
+
+    let r = p
+        .get(
+            &format!("{}/intuit/reconnect?realmId={}", p.base, g.realm_id),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let intuit = r.headers["location"].to_str().unwrap().to_string();
+    let cookie = r.headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let callback = p.consent(&intuit, "approve", Some(&g.realm_id)).await;
+    let r = p.get(&callback, Some(&cookie)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(p.connection(id).await["status"], "active");
+    let issued = p.events(Action::LinkIssued).await;
+    assert!(issued[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("Reconnect URL"));
+    assert_eq!(issued[0]["interface"], "callback");
+    let w = p.stop().await;
+    w.assert_no_secrets().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_over_its_budget_is_answered_429() {
+    let p = start("rate_limit_per_minute = 5").await;
+    let url = format!("{}/connect/nothing-here", p.base);
+    for _ in 0..5 {
+        assert_eq!(p.get(&url, None).await.status, 404);
+    }
+    let r = p.get(&url, None).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.headers.contains_key("retry-after"));
+    assert_plain_page(&r);
+    // Only what passed the budget was looked at (and recorded).
+    let refused = p.events(Action::LinkOpened).await;
+    assert_eq!(refused.len(), 5);
+    assert_catalogued(&refused[0], Action::LinkOpened, &me());
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_listener_serves_tls_with_its_configured_certificate() {
+    let w = World::start(SimOptions::default()).await;
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(w.path("public.crt"), cert.cert.pem()).unwrap();
+    common::write_secret(&w.path("public.key"), &cert.key_pair.serialize_pem());
+    let port = free_port();
+    w.append_config(&format!(
+        "[public]\nlisten = \"127.0.0.1:{port}\"\nbase_url = \"https://localhost:{port}\"\n\
+         tls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",
+        w.path("public.crt").display(),
+        w.path("public.key").display()
+    ));
+    let d = w.start_daemon(&[]).await;
+    assert!(
+        d.log()
+            .contains(&format!("public listener https://127.0.0.1:{port}")),
+        "{}",
+        d.log()
+    );
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("https://localhost:{port}/connect/unknown"))
+        .send()
+        .await
+        .expect("the listener speaks TLS with the configured certificate");
+    assert_eq!(r.status().as_u16(), 404);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    // Plain HTTP gets no page.
+    let plain = reqwest::get(format!("http://127.0.0.1:{port}/connect/unknown")).await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    d.stop(&w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_base_url_without_https_is_refused_at_load_naming_the_key() {
+    let w = World::start(SimOptions::default()).await;
+    w.append_config("[public]\nbase_url = \"http://connect.example.com\"\n");
+    let out = w.cli(&["list"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("[public] base_url") && err.contains("https://"),
+        "{err}"
+    );
+    w.append_config("[public]\nlisten = \"127.0.0.1:8080\"\n");
+    let out = w.cli(&["list"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(common::stderr(&out).contains("base_url"));
+    // Without a base URL, `link` says what to set.
+    w.append_config("");
+    w.seed(1, "nob").await;
+    let out = w.cli(&["link", "nob-0"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::stderr(&out).contains("[public] base_url"),
+        "{}",
+        common::stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_may_not_issue_links() {
+    let p = start(&format!("\n[roles]\nviewer = [\"{}\"]\n", me())).await;
+    p.w.seed(1, "view").await;
+    let out = p.w.via_daemon(&["link", "view-0"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", common::stderr(&out));
+    let ev = p.events(Action::LinkIssued).await;
+    assert_eq!(ev[0]["outcome"], "denied");
+    assert_catalogued(&ev[0], Action::LinkIssued, &me());
+    p.stop().await;
+}
+
+/// What a request to the public listener could change besides the audit log: each
+/// connection's status, realm and version, and each link's state.
+async fn writable_state(w: &World) -> String {
+    use sqlx::Connection;
+    let conns = "SELECT id || '|' || status || '|' || COALESCE(realm_id, '') || '|' || version \
+                 FROM connections ORDER BY id";
+    let links = "SELECT id || '|' || status || '|' || COALESCE(state_hash, '') || '|' || \
+                 COALESCE(used_state_hash, '') FROM link_invitations ORDER BY id";
+    let mut out = Vec::new();
+    for sql in [conns, links] {
+        let rows: Vec<String> = if w.on_postgres() {
+            let mut c = sqlx::PgConnection::connect(&w.db_url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(&w.db_url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
+        };
+        out.extend(rows);
+    }
+    out.join("\n")
+}
+
+/// Any path under the public routes, any query, any cookie: an answer below 500 every time,
+/// never a panic, and nothing but the audit log written (none of these carries a live
+/// link or state).
+#[test]
+fn any_request_to_the_public_listener_is_answered_below_500_and_changes_nothing() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let p = rt.block_on(async {
+        let p = start("rate_limit_per_minute = 1000000").await;
+        p.w.seed(1, "fz").await;
+        p.w.wait_for_first_pass().await;
+        // An open link, opened once: its live state is one these inputs never carry.
+        let link = p.link(&["fz-0"]).await;
+        p.open(link["url"].as_str().unwrap()).await;
+        p
+    });
+    let before = rt.block_on(writable_state(&p.w));
+    let text = || proptest::collection::vec(any::<char>(), 0..40).prop_map(String::from_iter);
+    let prefix = prop::sample::select(vec![
+        "/connect/",
+        "/callback",
+        "/qbo/callback",
+        "/intuit/reconnect",
+        "/intuit/disconnect",
+        "/",
+        "/connect",
+    ]);
+    let key = prop::sample::select(vec!["code", "state", "realmId", "error", "x", "state"]);
+    let query = proptest::collection::vec((key, text()), 0..5);
+    let cookie = proptest::option::of(text());
+    let mut runner = TestRunner::new(Config {
+        cases: 256,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(
+            &(
+                prefix,
+                proptest::option::weighted(0.3, text()),
+                query,
+                cookie,
+            ),
+            |(prefix, tail, query, cookie)| {
+                let tail = tail.unwrap_or_default();
+                let q: Vec<String> = query
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", urlencoding::encode(v)))
+                    .collect();
+                let url = format!(
+                    "{}{prefix}{}?{}",
+                    p.base,
+                    urlencoding::encode(&tail),
+                    q.join("&")
+                );
+                let status = rt.block_on(async {
+                    let mut req = p.http.get(&url);
+                    if let Some(c) = &cookie {
+                        req = req.header("cookie", format!("qbo_link={}", urlencoding::encode(c)));
+                    }
+                    req.send().await.map(|r| r.status().as_u16())
+                });
+                let status = status.map_err(|e| TestCaseError::fail(format!("{url}: {e}")))?;
+                prop_assert!((200..500).contains(&status), "{url} answered {status}");
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert_eq!(rt.block_on(writable_state(&p.w)), before);
+    rt.block_on(async {
+        // The inputs reached the handlers: refusals are on record (as `denied`).
+        let refused =
+            p.events(Action::StateRejected).await.len() + p.events(Action::LinkOpened).await.len();
+        assert!(refused > 40, "only {refused} refusals recorded");
+        // Still serving, and it was the listener that answered all along.
+        assert_eq!(
+            p.get(&format!("{}/nowhere", p.base), None).await.status,
+            404
+        );
+        p.stop().await;
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_exchanged_but_not_storable_is_on_record_and_the_link_stays_open() {
+    let p = start("").await;
+    let (id, realm, _) = dead_tenant(&p, "held").await;
+    let link = p.link(&["held-0"]).await;
+    let (intuit, cookie) = p.open(link["url"].as_str().unwrap()).await;
+    let callback = p.consent(&intuit, "approve", Some(&realm)).await;
+    // Another refresher holds the connection for longer than [refresh] lease (5 s here).
+    p.w.exec_sql(&[&format!(
+        "UPDATE connections SET lease_owner = 'elsewhere', lease_until = '2999-01-01 00:00:00+00:00' WHERE id = {id}"
+    )])
+    .await;
+    let r = p.get(&callback, Some(&cookie)).await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(r.body.contains("Nothing was changed"), "{}", r.body);
+    assert_eq!(p.w.sim.stats().code_exchanges, 1);
+    assert_eq!(p.connection(id).await["status"], "needs_reconnect");
+    let ev = p.events(Action::ExchangeFailed).await;
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert!(
+        ev[0]["reason"].as_str().unwrap().contains("was not stored"),
+        "{}",
+        ev[0]
+    );
+    assert_catalogued(&ev[0], Action::ExchangeFailed, &me());
+    let open: Vec<Value> = serde_json::from_str(&p.w.ok(&["links", "--json"]).await).unwrap();
+    assert_eq!(open.len(), 1);
+    let w = p.stop().await;
+    w.assert_no_secrets().await;
+}
+
+/// The same reconnect driven by a real browser: headless Chromium follows the link, the
+/// redirect to Intuit, the consent (approved by the emulator's customer, as a click on
+/// Connect would) and the callback, carrying the binding cookie itself; the final page is
+/// what it reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headless_chromium_completes_a_reconnect_and_reads_the_final_page() {
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        eprintln!("skipped: no chromium on this machine (Debian's `chromium` package)");
+        return;
+    };
+    let port = free_port();
+    let redirect = format!("http://localhost:{port}/callback");
+    let mut opts = SimOptions::default();
+    for c in &mut opts.clients {
+        c.redirect_uris.push(redirect.clone());
+    }
+    let w = World::start(opts).await;
+    let g = w.seed(1, "chrome").await.remove(0);
+    w.append_config(&format!(
+        "[public]\nlisten = \"127.0.0.1:{port}\"\nbase_url = \"http://localhost:{port}\"\n"
+    ));
+    w.edit_config("http://localhost:8080/callback", &redirect);
+    let d = w.start_daemon(&[]).await;
+    w.sim.disconnect(&g.realm_id);
+    let out = w.cli(&["refresh", "chrome-0"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let link: Value = serde_json::from_str(&w.ok(&["link", "chrome-0", "--json"]).await).unwrap();
+    w.sim.approve_consent_automatically(Some(&g.realm_id));
+    let profile = w.path("chromium-profile");
+    let page = tokio::time::timeout(
+        std::time::Duration::from_secs(90),
+        tokio::process::Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("--dump-dom")
+            .arg(link["url"].as_str().unwrap())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("chromium finished within 90 s")
+    .expect("run chromium");
+    let dom = String::from_utf8_lossy(&page.stdout);
+    assert!(dom.contains("<h1>Connected</h1>"), "{dom}");
+    assert!(dom.contains(&g.company_name), "{dom}");
+    assert_eq!(w.sim.stats().code_exchanges, 1);
+    let row = w
+        .connections_json()
+        .await
+        .into_iter()
+        .find(|c| c["tenant"] == "chrome-0")
+        .unwrap();
+    assert_eq!(row["status"], "active");
+    assert_eq!(row["id"], link["connection_id"]);
+    d.stop(&w).await;
+    // Chromium's profile holds the cookie and its cache, not a token; it is not ours to scan.
+    std::fs::remove_dir_all(&profile).unwrap();
+    w.assert_no_secrets().await;
+}
