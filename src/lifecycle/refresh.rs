@@ -21,6 +21,10 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
+/// What a refresh failure's audit reason puts before the wait the backoff chose, so that a
+/// support bundle can show each attempt's backoff.
+pub const NEXT_ATTEMPT_MARK: &str = "; next attempt in ";
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum RefreshOutcome {
@@ -473,7 +477,13 @@ impl Engine {
         let next = now + ChronoDuration::from_std(delay)?;
         let mut ev = self.event(rec, actor, Outcome::Failed, now);
         ev.error_class = Some(e.class.as_str().into());
-        ev.reason = Some(e.detail.clone());
+        // The wait the backoff chose, on record: a support bundle shows each attempt's.
+        ev.reason = Some(format!(
+            "{}{}{} (failure {failures} in a row)",
+            e.detail,
+            NEXT_ATTEMPT_MARK,
+            humantime::format_duration(delay)
+        ));
         ev.intuit_tid = e.intuit_tid.clone();
         let op = Op::RefreshFailure {
             id: rec.id,

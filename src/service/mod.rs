@@ -7,8 +7,10 @@
 pub mod client;
 pub mod filter;
 pub mod protocol;
+mod posture;
 mod refusals;
 mod revocation;
+mod support;
 mod views;
 mod watch;
 
@@ -29,7 +31,9 @@ pub use crate::identity::{Actor, Interface, Permission, Role};
 pub use crate::lifecycle::import::{ImportReport, ImportedRow};
 pub use crate::lifecycle::{describe_refresh, RefreshOutcome, RevokeOutcome, VerifyOutcome};
 pub use crate::store::ConnectionFilter;
+pub use posture::{posture_markdown, PostureReport};
 pub use revocation::{PurgeReport, RevokeReport, RevokeRequest};
+pub use support::{bundle_markdown, parse_since as support_since, SupportBundle};
 
 use crate::audit::{self, Action, AuditEvent, Outcome};
 use crate::clock::Clock;
@@ -113,6 +117,9 @@ pub struct Service {
     refusals: Arc<refusals::Refusals>,
     /// `[retention] revoked_days`: how long `purge` keeps a revoked connection.
     revoked_days: u32,
+    /// The configuration the service was opened with, for the reports that state it
+    /// (support bundle, posture): ids, URIs and paths, never the secrets themselves.
+    config: Arc<Config>,
 }
 
 impl Service {
@@ -149,6 +156,7 @@ impl Service {
             parallelism,
             refusals: Arc::default(),
             revoked_days: config.retention.revoked_days,
+            config: Arc::new(config.clone()),
         }
     }
 
@@ -539,6 +547,10 @@ impl Service {
             Request::AuditVerify => json(self.audit_verify(caller).await?),
             Request::WhoAmI => json(self.whoami(caller).await?),
             Request::KeysStatus => json(self.keys_status(caller).await?),
+            Request::SupportBundle { target, since } => {
+                json(self.support_bundle(caller, &target, since.as_deref()).await?)
+            }
+            Request::Posture => json(self.posture(caller).await?),
             Request::Watch => {
                 self.authorize(caller, Permission::ViewConnections, Action::Watch)
                     .await?;

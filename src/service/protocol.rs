@@ -82,6 +82,15 @@ pub enum Request {
     WhoAmI,
     /// Which keys seal the stored tokens (`keys status`).
     KeysStatus,
+    /// A support bundle for one connection over a window (`support-bundle`).
+    SupportBundle {
+        target: String,
+        /// A duration such as `30d`; `30d` when absent.
+        #[serde(default)]
+        since: Option<String>,
+    },
+    /// The security posture report (`report posture`).
+    Posture,
 }
 
 impl std::fmt::Debug for Request {
@@ -148,6 +157,12 @@ impl std::fmt::Debug for Request {
             Request::Watch => f.write_str("Watch"),
             Request::WhoAmI => f.write_str("WhoAmI"),
             Request::KeysStatus => f.write_str("KeysStatus"),
+            Request::SupportBundle { target, since } => f
+                .debug_struct("SupportBundle")
+                .field("target", target)
+                .field("since", since)
+                .finish(),
+            Request::Posture => f.write_str("Posture"),
         }
     }
 }
@@ -170,6 +185,8 @@ impl Request {
             Request::Watch => Action::Watch,
             Request::WhoAmI => Action::WhoAmI,
             Request::KeysStatus => Action::KeysStatus,
+            Request::SupportBundle { .. } => Action::SupportBundle,
+            Request::Posture => Action::PostureReport,
         }
     }
 }

@@ -8,6 +8,7 @@ mod actor_identity_and_shutdown;
 mod audit_fail_closed;
 mod audit_tamper;
 mod bad_input;
+mod catalogue;
 mod cli_flow;
 mod client;
 mod console_tmux;

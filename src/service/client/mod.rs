@@ -107,4 +107,12 @@ pub trait Client: Send + Sync {
     fn watch(&self) -> ClientFuture<'_, WatchStream>;
     /// Which keys seal the stored tokens.
     fn keys_status(&self) -> ClientFuture<'_, crate::lifecycle::KeyStatus>;
+    /// A support bundle for one connection over a window (`30d` when None).
+    fn support_bundle(
+        &self,
+        target: String,
+        since: Option<String>,
+    ) -> ClientFuture<'_, crate::service::SupportBundle>;
+    /// The security posture report.
+    fn posture(&self) -> ClientFuture<'_, crate::service::PostureReport>;
 }
