@@ -144,7 +144,7 @@ catalogue! {
         group: "credentials",
         by: "`import` (admin)",
         summary: "A connection was created or updated from an import file; reason names the file and line.",
-        outcomes: [Ok],
+        outcomes: [Ok, Denied],
         target: Connection,
         fields: [Reason],
         fingerprints: ["refresh", "access"],

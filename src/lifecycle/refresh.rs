@@ -275,9 +275,9 @@ impl Engine {
                     .await
             }
             Err(e) if e.class == ErrorClass::InvalidClient => {
-                self.record_config_error(&rec, actor, e).await
+                self.record_config_error(&rec, actor, &current, e).await
             }
-            Err(e) => self.record_failure(&rec, actor, &e).await,
+            Err(e) => self.record_failure(&rec, actor, &current, &e).await,
         }
     }
 
@@ -438,6 +438,7 @@ impl Engine {
         &self,
         rec: &ConnectionRecord,
         actor: &Actor,
+        used: &RefreshToken,
         e: IntuitError,
     ) -> anyhow::Result<RefreshResult> {
         let now = self.clock.now();
@@ -445,7 +446,10 @@ impl Engine {
             "Intuit rejected our {} client credentials ({}): check client_id and client_secret in the config; the tenant is not at fault",
             rec.environment, e.detail
         );
-        let mut ev = self.event(rec, actor, Outcome::Failed, now);
+        // Which token was sent, like every refresh event: a ticket can follow one token.
+        let mut ev = self
+            .event(rec, actor, Outcome::Failed, now)
+            .fingerprint("refresh_used", self.vault.fingerprint(used.expose()));
         ev.error_class = Some(ErrorClass::InvalidClient.as_str().into());
         ev.reason = Some(detail.clone());
         ev.intuit_tid = e.intuit_tid.clone();
@@ -464,6 +468,7 @@ impl Engine {
         &self,
         rec: &ConnectionRecord,
         actor: &Actor,
+        used: &RefreshToken,
         e: &IntuitError,
     ) -> anyhow::Result<RefreshResult> {
         let now = self.clock.now();
@@ -475,7 +480,10 @@ impl Engine {
             e.retry_after,
         );
         let next = now + ChronoDuration::from_std(delay)?;
-        let mut ev = self.event(rec, actor, Outcome::Failed, now);
+        // The token sent, kept: the next attempt spends the same one (the same fingerprint).
+        let mut ev = self
+            .event(rec, actor, Outcome::Failed, now)
+            .fingerprint("refresh_used", self.vault.fingerprint(used.expose()));
         ev.error_class = Some(e.class.as_str().into());
         // The wait the backoff chose, on record: a support bundle shows each attempt's.
         ev.reason = Some(format!(

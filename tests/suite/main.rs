@@ -26,6 +26,7 @@ mod intuit_client;
 mod intuit_oauth_client;
 mod keys_rotate;
 mod refresh_rotation;
+mod reports;
 mod revoke;
 mod scale_out;
 mod sim_binary;
