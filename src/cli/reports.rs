@@ -4,29 +4,16 @@
 use super::args::SupportBundleArgs;
 use super::{exit, print_json, Failure};
 use crate::service::{bundle_markdown, posture_markdown, Client};
-use std::io::Write;
 use std::path::Path;
 
-/// Writes `text` to `path`, created owner-only (0600) when new: a bundle names tenants and
-/// realms, which the operator chooses to share, not every account on the host.
-pub fn write_report(path: &Path, text: &str) -> Result<(), Failure> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let fail = |e: std::io::Error| Failure {
+fn write_report(path: &Path, text: &str) -> Result<(), Failure> {
+    crate::service::write_owner_only(path, text).map_err(|e| Failure {
         code: exit::BAD_INPUT,
         message: format!(
             "cannot write {}: {e}; name a writable file with -o FILE",
             path.display()
         ),
-    };
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(fail)?;
-    f.write_all(text.as_bytes()).map_err(fail)?;
-    f.sync_all().map_err(fail)
+    })
 }
 
 fn json_text<T: serde::Serialize>(v: &T) -> Result<String, Failure> {

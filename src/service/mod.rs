@@ -33,7 +33,9 @@ pub use crate::lifecycle::{describe_refresh, RefreshOutcome, RevokeOutcome, Veri
 pub use crate::store::ConnectionFilter;
 pub use posture::{posture_markdown, PostureReport};
 pub use revocation::{PurgeReport, RevokeReport, RevokeRequest};
-pub use support::{bundle_markdown, parse_since as support_since, SupportBundle};
+pub use support::{
+    bundle_markdown, parse_since as support_since, write_owner_only, SupportBundle,
+};
 
 use crate::audit::{self, Action, AuditEvent, Outcome};
 use crate::clock::Clock;

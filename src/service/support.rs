@@ -336,6 +336,21 @@ impl Service {
     }
 }
 
+/// Writes a report to `path`, created owner-only (0600) when new: a bundle names tenants
+/// and realms, which the operator chooses to share, not every account on the host.
+pub fn write_owner_only(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
 /// The bundle as Markdown, to attach to a ticket.
 pub fn bundle_markdown(b: &SupportBundle) -> String {
     use std::fmt::Write;

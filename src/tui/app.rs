@@ -300,7 +300,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             app.say(Tone::Error, why);
             Vec::new()
         }
-        Msg::ClockMoved(said) => {
+        Msg::ClockMoved(said) | Msg::BundleWritten(said) => {
             app.say(Tone::Ok, said);
             Vec::new()
         }
@@ -445,6 +445,16 @@ pub(super) fn perform(app: &mut App, action: Action) -> Vec<Cmd> {
             };
             ask_revoke(app, ids);
         }
+        Action::SupportBundle => match app.screen {
+            Screen::Detail(id) => {
+                app.say(Tone::Info, "writing a support bundle…");
+                return vec![Cmd::SupportBundle(id)];
+            }
+            _ => app.say(
+                Tone::Info,
+                "open a connection (Enter) and press the key there: a bundle is about one connection",
+            ),
+        },
         Action::Link => app.say(
             Tone::Info,
             "link is not available yet: it arrives with the reconnect-link work; nothing was sent",

@@ -67,6 +67,8 @@ pub enum Msg {
     Failed(String),
     /// The demo's clocks moved; the text says to when.
     ClockMoved(String),
+    /// A support bundle was written; the text says where.
+    BundleWritten(String),
 }
 
 /// What a finished action reports: each connection's own outcome.
@@ -97,6 +99,8 @@ pub enum Cmd {
     /// A page of audit events, newest first: older than `query.before_seq`, narrowed by
     /// the audit filter's field terms.
     AuditPage(AuditQuery),
+    /// Write a support bundle for this connection to a file in the current directory.
+    SupportBundle(i64),
     AdvanceClock,
     Quit,
 }

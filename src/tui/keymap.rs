@@ -40,10 +40,12 @@ pub enum Action {
     Confirm,
     /// Move the demo's clocks an hour forward.
     AdvanceClock,
+    /// Write a support bundle for the connection in the detail pane.
+    SupportBundle,
 }
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 24] = [
         Action::Quit,
         Action::Up,
         Action::Down,
@@ -67,6 +69,7 @@ impl Action {
         Action::Reverse,
         Action::Confirm,
         Action::AdvanceClock,
+        Action::SupportBundle,
     ];
 
     /// The name used in `[tui.keys]`, on the `:` line and in refusals.
@@ -95,6 +98,7 @@ impl Action {
             Action::Reverse => "reverse",
             Action::Confirm => "confirm",
             Action::AdvanceClock => "advance",
+            Action::SupportBundle => "bundle",
         }
     }
 
@@ -123,6 +127,9 @@ impl Action {
             Action::Reverse => "reverse the sort",
             Action::Confirm => "confirm",
             Action::AdvanceClock => "move the demo's clocks an hour forward",
+            Action::SupportBundle => {
+                "write a support bundle for an Intuit ticket (Markdown, in the current directory)"
+            }
         }
     }
 
@@ -151,6 +158,7 @@ impl Action {
             Action::Link => Some(Permission::ReconnectLink),
             Action::Revoke => Some(Permission::Revoke),
             Action::Audit => Some(Permission::ReadAudit),
+            Action::SupportBundle => Some(Permission::SupportBundle),
             _ => None,
         }
     }
@@ -161,7 +169,7 @@ impl Action {
             Action::Help | Action::Quit => 0,
             Action::Refresh | Action::Verify | Action::Filter | Action::Confirm => 1,
             Action::Back | Action::Open | Action::AdvanceClock => 2,
-            Action::Mark | Action::MarkAll | Action::Audit => 3,
+            Action::Mark | Action::MarkAll | Action::Audit | Action::SupportBundle => 3,
             _ => 4,
         }
     }
@@ -295,6 +303,7 @@ fn defaults(view: View) -> Vec<Binding> {
         View::Detail => {
             v.push((Key::named(KeyCode::Esc), Back));
             v.extend(acts);
+            v.push((Key::plain('b'), SupportBundle));
             v.extend([
                 (Key::plain('a'), Audit),
                 (Key::plain(':'), Command),

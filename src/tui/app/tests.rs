@@ -601,3 +601,22 @@ fn revoking_marked_rows_asks_for_their_count_and_support_may_not_revoke() {
     assert_eq!((s.overlay.clone(), s.prompt.is_none()), (None, true));
     assert!(s.message.unwrap().text.contains("needs role admin"));
 }
+
+#[test]
+fn b_on_the_detail_pane_asks_for_a_support_bundle_and_says_where_it_went() {
+    let mut a = app(Role::Support);
+    // Only on the detail pane: a bundle is about one connection.
+    assert!(ch(&mut a, 'b').is_empty());
+    assert_eq!(key(&mut a, KeyCode::Enter), [Cmd::Show(3)]);
+    assert_eq!(ch(&mut a, 'b'), [Cmd::SupportBundle(3)]);
+    assert!(update(&mut a, Msg::BundleWritten("written to /tmp/x.md".into())).is_empty());
+    assert_eq!(a.message.clone().unwrap().text, "written to /tmp/x.md");
+
+    let mut a = app(Role::Auditor);
+    key(&mut a, KeyCode::Enter);
+    assert!(ch(&mut a, 'b').is_empty());
+    assert_eq!(
+        a.message.clone().unwrap().text,
+        "bundle needs role support or admin (you are auditor)"
+    );
+}
