@@ -437,7 +437,9 @@ mod tests {
         assert_eq!(rows, CATALOGUE.len(), "{md}");
         assert!(md.contains("**credentials**"), "{md}");
         assert!(
-            md.contains("| `import` | `import` (admin) | ok | always | `reason` | `refresh`, `access` |"),
+            md.contains(
+                "| `import` | `import` (admin) | ok, denied | always | `reason` | `refresh`, `access` |"
+            ),
             "{md}"
         );
         assert_eq!(cell("a | b"), "a \\| b");

@@ -6,8 +6,8 @@
 
 pub mod client;
 pub mod filter;
-pub mod protocol;
 mod posture;
+pub mod protocol;
 mod refusals;
 mod revocation;
 mod support;
@@ -33,9 +33,7 @@ pub use crate::lifecycle::{describe_refresh, RefreshOutcome, RevokeOutcome, Veri
 pub use crate::store::ConnectionFilter;
 pub use posture::{posture_markdown, PostureReport};
 pub use revocation::{PurgeReport, RevokeReport, RevokeRequest};
-pub use support::{
-    bundle_markdown, parse_since as support_since, write_owner_only, SupportBundle,
-};
+pub use support::{bundle_markdown, parse_since as support_since, write_owner_only, SupportBundle};
 
 use crate::audit::{self, Action, AuditEvent, Outcome};
 use crate::clock::Clock;
@@ -549,9 +547,10 @@ impl Service {
             Request::AuditVerify => json(self.audit_verify(caller).await?),
             Request::WhoAmI => json(self.whoami(caller).await?),
             Request::KeysStatus => json(self.keys_status(caller).await?),
-            Request::SupportBundle { target, since } => {
-                json(self.support_bundle(caller, &target, since.as_deref()).await?)
-            }
+            Request::SupportBundle { target, since } => json(
+                self.support_bundle(caller, &target, since.as_deref())
+                    .await?,
+            ),
             Request::Posture => json(self.posture(caller).await?),
             Request::Watch => {
                 self.authorize(caller, Permission::ViewConnections, Action::Watch)

@@ -14,7 +14,10 @@ use serde::{Deserialize, Serialize};
 /// Scopes that let an app change data at Intuit. Intuit has no read-only accounting scope:
 /// `com.intuit.quickbooks.accounting` grants read and write, and so does `payment`. The
 /// OpenID scopes only identify the user.
-const WRITE_CAPABLE_SCOPES: &[&str] = &["com.intuit.quickbooks.accounting", "com.intuit.quickbooks.payment"];
+const WRITE_CAPABLE_SCOPES: &[&str] = &[
+    "com.intuit.quickbooks.accounting",
+    "com.intuit.quickbooks.payment",
+];
 
 /// What qbo-console itself calls with the grant: the token endpoint, the revocation
 /// endpoint and one read (CompanyInfo). Nothing it sends changes company data.
@@ -166,9 +169,21 @@ impl PostureReport {
         let mut outbound = Vec::new();
         for e in config.environments.values() {
             let env = e.environment.to_string();
-            outbound.push(endpoint(&env, "token endpoint: refresh and code exchange", &e.token_endpoint));
-            outbound.push(endpoint(&env, "revocation endpoint: revoke", &e.revocation_endpoint));
-            outbound.push(endpoint(&env, "QuickBooks API: GET CompanyInfo (verify)", &e.api_base));
+            outbound.push(endpoint(
+                &env,
+                "token endpoint: refresh and code exchange",
+                &e.token_endpoint,
+            ));
+            outbound.push(endpoint(
+                &env,
+                "revocation endpoint: revoke",
+                &e.revocation_endpoint,
+            ));
+            outbound.push(endpoint(
+                &env,
+                "QuickBooks API: GET CompanyInfo (verify)",
+                &e.api_base,
+            ));
         }
         let https = outbound.iter().all(|o| o.https);
         let db_url = config.database().map(|d| d.url.clone()).unwrap_or_default();
@@ -232,16 +247,14 @@ impl Service {
         let keys = self.engine.key_status().await?;
         let verify = audit::verify(self.store()).await?;
         let shown = match verify.first_bad_seq {
-            None => format!("posture report; audit chain intact over {} events", verify.events),
+            None => format!(
+                "posture report; audit chain intact over {} events",
+                verify.events
+            ),
             Some(seq) => format!("posture report; audit chain broken at sequence {seq}"),
         };
-        let report = PostureReport::from_config(
-            &self.config,
-            caller,
-            keys,
-            verify,
-            self.engine.clock.now(),
-        );
+        let report =
+            PostureReport::from_config(&self.config, caller, keys, verify, self.engine.clock.now());
         self.record_view(caller, Action::PostureReport, None, shown)
             .await?;
         Ok(report)
@@ -262,7 +275,10 @@ pub fn posture_markdown(r: &PostureReport) -> String {
         cell(&r.configuration_file)
     );
     let _ = writeln!(s, "## Scopes and redirect URIs\n");
-    let _ = writeln!(s, "| environment | client id | redirect URI | scopes | write-capable |");
+    let _ = writeln!(
+        s,
+        "| environment | client id | redirect URI | scopes | write-capable |"
+    );
     let _ = writeln!(s, "|---|---|---|---|---|");
     for e in &r.environments {
         let _ = writeln!(
@@ -311,7 +327,11 @@ pub fn posture_markdown(r: &PostureReport) -> String {
     let _ = writeln!(s, "| key id | role | connections sealed | values sealed |");
     let _ = writeln!(s, "|---|---|---|---|");
     for u in &k.keys {
-        let _ = writeln!(s, "| `{}` | {} | {} | {} |", u.key_id, u.role, u.connections, u.values);
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {} | {} |",
+            u.key_id, u.role, u.connections, u.values
+        );
     }
     let _ = writeln!(s, "\n## Who holds which role (`[roles]`)\n");
     let _ = writeln!(s, "| role | accounts and @groups | may |");
@@ -329,9 +349,17 @@ pub fn posture_markdown(r: &PostureReport) -> String {
             h.may.join(", ")
         );
     }
-    let _ = writeln!(s, "\nAny other account is refused everything, and each refusal is recorded.\n");
+    let _ = writeln!(
+        s,
+        "\nAny other account is refused everything, and each refusal is recorded.\n"
+    );
     let _ = writeln!(s, "## Audit log\n");
-    let _ = writeln!(s, "- Where: {} ({})", cell(&r.audit.location), r.audit.backend);
+    let _ = writeln!(
+        s,
+        "- Where: {} ({})",
+        cell(&r.audit.location),
+        r.audit.backend
+    );
     let _ = writeln!(s, "- Chain: {}", r.audit.chain);
     let _ = writeln!(
         s,

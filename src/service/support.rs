@@ -157,16 +157,20 @@ pub fn http_status_of(ev: &AuditRecord) -> Option<u16> {
 /// The status an event left its connection in, when the event implies one.
 fn status_after(ev: &AuditRecord) -> Option<&'static str> {
     let action = Action::parse(&ev.action)?;
-    Some(match (action, ev.outcome.as_str(), ev.error_class.as_deref()) {
-        (Action::Refresh, "ok", _) => "active",
-        (Action::Refresh, "failed", Some("invalid_grant")) => "needs_reconnect",
-        (Action::Revoke | Action::RevokeRetried, "ok", _) => "revoked",
-        (Action::Revoke | Action::RevokeRetried, "failed", Some(c)) if c != "invalid_client" => {
-            "revoking"
-        }
-        (Action::RevokeLocalOnly, "ok", _) => "revoked",
-        _ => return None,
-    })
+    Some(
+        match (action, ev.outcome.as_str(), ev.error_class.as_deref()) {
+            (Action::Refresh, "ok", _) => "active",
+            (Action::Refresh, "failed", Some("invalid_grant")) => "needs_reconnect",
+            (Action::Revoke | Action::RevokeRetried, "ok", _) => "revoked",
+            (Action::Revoke | Action::RevokeRetried, "failed", Some(c))
+                if c != "invalid_client" =>
+            {
+                "revoking"
+            }
+            (Action::RevokeLocalOnly, "ok", _) => "revoked",
+            _ => return None,
+        },
+    )
 }
 
 fn fingerprint(ev: &AuditRecord, label: &str) -> Option<String> {
@@ -207,8 +211,8 @@ impl Service {
             .await?;
         let rec = self.resolve(selector).await?;
         let now = self.engine.clock.now();
-        let since = now
-            - chrono::Duration::from_std(span).map_err(|e| ServiceError::Internal(e.into()))?;
+        let since =
+            now - chrono::Duration::from_std(span).map_err(|e| ServiceError::Internal(e.into()))?;
         let events = self
             .store()
             .audit_for_connection_since(
@@ -389,7 +393,9 @@ pub fn bundle_markdown(b: &SupportBundle) -> String {
     let _ = writeln!(s, "## Connection\n");
     let _ = writeln!(s, "| | |\n|---|---|");
     let time = |t: Option<DateTime<Utc>>| {
-        t.map_or("-".to_string(), |t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        t.map_or("-".to_string(), |t| {
+            t.to_rfc3339_opts(SecondsFormat::Secs, true)
+        })
     };
     for (k, v) in [
         ("tenant", cell(&c.tenant)),
@@ -501,7 +507,10 @@ pub fn bundle_markdown(b: &SupportBundle) -> String {
         );
     }
     let _ = writeln!(s, "\n## Status history\n");
-    let _ = writeln!(s, "| seq | time | action | outcome | by | status after | reason |");
+    let _ = writeln!(
+        s,
+        "| seq | time | action | outcome | by | status after | reason |"
+    );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|");
     for h in &b.status_history {
         let _ = writeln!(
@@ -524,7 +533,12 @@ pub fn bundle_markdown(b: &SupportBundle) -> String {
 mod tests {
     use super::*;
 
-    fn record(action: &str, outcome: &str, class: Option<&str>, reason: Option<&str>) -> AuditRecord {
+    fn record(
+        action: &str,
+        outcome: &str,
+        class: Option<&str>,
+        reason: Option<&str>,
+    ) -> AuditRecord {
         AuditRecord {
             seq: 1,
             at: "2026-01-01T00:00:00.000000Z".into(),
@@ -552,7 +566,10 @@ mod tests {
     #[test]
     fn a_recorded_call_has_the_status_its_event_implies_and_a_refusal_is_no_call() {
         let ok = record("refresh", "ok", None, Some("refresh token rotated"));
-        assert_eq!((endpoint_of(&ok), http_status_of(&ok)), (Some("token"), Some(200)));
+        assert_eq!(
+            (endpoint_of(&ok), http_status_of(&ok)),
+            (Some("token"), Some(200))
+        );
         let failed = record(
             "verify",
             "failed",
@@ -571,11 +588,29 @@ mod tests {
         );
         assert_eq!(http_status_of(&grant), Some(400));
         assert_eq!(status_after(&grant), Some("needs_reconnect"));
-        let timeout = record("revoke", "failed", Some("transient"), Some("revoke not confirmed by Intuit (timed out waiting for Intuit); tokens kept"));
-        assert_eq!((endpoint_of(&timeout), http_status_of(&timeout)), (Some("revocation"), None));
-        let denied = record("refresh", "denied", None, Some("role viewer lacks permission for refresh"));
+        let timeout = record(
+            "revoke",
+            "failed",
+            Some("transient"),
+            Some("revoke not confirmed by Intuit (timed out waiting for Intuit); tokens kept"),
+        );
+        assert_eq!(
+            (endpoint_of(&timeout), http_status_of(&timeout)),
+            (Some("revocation"), None)
+        );
+        let denied = record(
+            "refresh",
+            "denied",
+            None,
+            Some("role viewer lacks permission for refresh"),
+        );
         assert_eq!(endpoint_of(&denied), None);
-        let no_token = record("verify", "failed", None, Some("could not get an access token: HTTP 503"));
+        let no_token = record(
+            "verify",
+            "failed",
+            None,
+            Some("could not get an access token: HTTP 503"),
+        );
         assert_eq!(endpoint_of(&no_token), None);
     }
 
@@ -584,7 +619,10 @@ mod tests {
         assert_eq!(parse_since("30d").unwrap().as_secs(), 30 * 86_400);
         for bad in ["", "30", "thirty days", "0s", "4000d"] {
             let e = parse_since(bad).unwrap_err().to_string();
-            assert!(e.contains(&format!("{bad:?}")) && e.contains("--since"), "{e}");
+            assert!(
+                e.contains(&format!("{bad:?}")) && e.contains("--since"),
+                "{e}"
+            );
         }
     }
 }

@@ -155,7 +155,10 @@ async fn each_credential_action_through_the_cli_records_exactly_its_catalogued_e
     let import = w.audit_events(1).await.remove(0);
     assert_catalogued(&import, Action::Import, &me);
     assert_eq!(import["tenant"], "cat-0");
-    assert!(import["fingerprints"].as_str().unwrap().contains("refresh=fp:"));
+    assert!(import["fingerprints"]
+        .as_str()
+        .unwrap()
+        .contains("refresh=fp:"));
 
     // Reads.
     let ev = one(&w, &["list", "--json"], Action::List).await;
@@ -180,9 +183,15 @@ async fn each_credential_action_through_the_cli_records_exactly_its_catalogued_e
     // A manual refresh and a verify, each one call at Intuit.
     let ev = one(&w, &["refresh", "cat-0"], Action::Refresh).await;
     assert_catalogued(&ev, Action::Refresh, &me);
-    assert_eq!((ev["outcome"].as_str(), ev["interface"].as_str()), (Some("ok"), Some("cli")));
+    assert_eq!(
+        (ev["outcome"].as_str(), ev["interface"].as_str()),
+        (Some("ok"), Some("cli"))
+    );
     let fps = ev["fingerprints"].as_str().unwrap();
-    assert!(fps.contains("refresh_used=fp:") && fps.contains("access_new=fp:"), "{ev}");
+    assert!(
+        fps.contains("refresh_used=fp:") && fps.contains("access_new=fp:"),
+        "{ev}"
+    );
     assert!(ev["intuit_tid"].is_string(), "{ev}");
     let ev = one(&w, &["verify", "cat-0"], Action::Verify).await;
     assert_catalogued(&ev, Action::Verify, &me);
@@ -213,7 +222,10 @@ async fn each_credential_action_through_the_cli_records_exactly_its_catalogued_e
     assert_catalogued(&evs[0], Action::RevokeDryRun, &me);
     assert_catalogued(&evs[1], Action::Revoke, &me);
     assert_eq!(evs[1]["outcome"], "failed");
-    assert!(evs[1]["fingerprints"].as_str().unwrap().starts_with("refresh_kept=fp:"));
+    assert!(evs[1]["fingerprints"]
+        .as_str()
+        .unwrap()
+        .starts_with("refresh_kept=fp:"));
 
     // Intuit back: the revoke goes through.
     w.sim.clear_realm_faults(&grants[0].realm_id);
@@ -235,10 +247,20 @@ async fn each_credential_action_through_the_cli_records_exactly_its_catalogued_e
     .await;
     assert_catalogued(&evs[1], Action::Revoke, &me);
     assert_eq!(evs[1]["outcome"], "ok");
-    assert!(evs[1]["fingerprints"].as_str().unwrap().starts_with("refresh_revoked=fp:"));
+    assert!(evs[1]["fingerprints"]
+        .as_str()
+        .unwrap()
+        .starts_with("refresh_revoked=fp:"));
     let evs = performed(
         &w,
-        &["revoke", "cat2-1", "--local-only", "--reason", "company closed", "--yes"],
+        &[
+            "revoke",
+            "cat2-1",
+            "--local-only",
+            "--reason",
+            "company closed",
+            "--yes",
+        ],
         &[Action::RevokeDryRun, Action::RevokeLocalOnly],
     )
     .await;
@@ -295,7 +317,12 @@ async fn the_scheduler_records_its_refreshes_and_revoke_retries_as_the_daemons_a
         FaultConfig::always(FaultKind::ServiceUnavailable),
     );
     let out = w.cli(&["revoke", "sch-1", "--yes"]).await;
-    assert_eq!(out.status.code(), Some(1), "left revoking: {}", common::stdout(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "left revoking: {}",
+        common::stdout(&out)
+    );
     w.sim.clear_realm_faults(&grants[1].realm_id);
     w.advance(&d, chrono::Duration::minutes(5));
     let m = mark(&w).await;
@@ -312,12 +339,16 @@ async fn the_scheduler_records_its_refreshes_and_revoke_retries_as_the_daemons_a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_role_without_the_permission_is_refused_and_each_refusal_is_its_catalogued_denied_event(
-) {
+async fn a_role_without_the_permission_is_refused_and_each_refusal_is_its_catalogued_denied_event()
+{
     let w = World::start(SimOptions::default()).await;
     w.seed(1, "den").await;
     let import = w.path("more.csv");
-    std::fs::write(&import, "tenant,realm_id,environment,refresh_token\nx,1,sandbox,RT\n").unwrap();
+    std::fs::write(
+        &import,
+        "tenant,realm_id,environment,refresh_token\nx,1,sandbox,RT\n",
+    )
+    .unwrap();
     w.append_config(&format!("[roles]\nviewer = [\"{}\"]\n", me()));
     let daemon = w.start_daemon(&[]).await;
     let refused: &[(&[&str], Action)] = &[
@@ -335,7 +366,12 @@ async fn a_role_without_the_permission_is_refused_and_each_refusal_is_its_catalo
     ];
     for (args, _) in refused {
         let out = w.via_daemon(args).await;
-        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", common::stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{args:?}: {}",
+            common::stderr(&out)
+        );
     }
     daemon.stop(&w).await;
 
@@ -445,7 +481,10 @@ async fn the_console_sessions_watch_and_whoami_are_catalogued_and_an_unmapped_ac
     assert_eq!(events.len(), order.len(), "{events:?}");
     for (ev, action) in events.iter().zip(order) {
         assert_eq!(ev["action"], action.as_str(), "{ev}");
-        assert_eq!((ev["outcome"].as_str(), ev["role"].as_str()), (Some("denied"), Some("unmapped")));
+        assert_eq!(
+            (ev["outcome"].as_str(), ev["role"].as_str()),
+            (Some("denied"), Some("unmapped"))
+        );
     }
     assert_catalogued(&events[0], Action::ConsoleOpened, &me);
     assert_catalogued(&events[1], Action::WhoAmI, &me);

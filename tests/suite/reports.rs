@@ -126,10 +126,16 @@ async fn a_support_bundle_lists_every_intuit_call_with_status_and_tid_the_finger
         "{calls:?}"
     );
     for c in calls {
-        assert!(c["intuit_tid"].as_str().is_some_and(|t| !t.is_empty()), "{c}");
+        assert!(
+            c["intuit_tid"].as_str().is_some_and(|t| !t.is_empty()),
+            "{c}"
+        );
     }
     let failed: Vec<&Value> = calls.iter().filter(|c| c["outcome"] == "failed").collect();
-    assert!(failed.iter().all(|c| c["error_class"] == "transient"), "{failed:?}");
+    assert!(
+        failed.iter().all(|c| c["error_class"] == "transient"),
+        "{failed:?}"
+    );
 
     // Fingerprints before and after each refresh: each successful refresh spends the token
     // the one before it stored, and a failed one spends the same token again.
@@ -161,7 +167,10 @@ async fn a_support_bundle_lists_every_intuit_call_with_status_and_tid_the_finger
     // The scheduler's attempts: five, three failed, each failure with the backoff chosen,
     // growing from [refresh] backoff_base (1s) up to its cap (10s).
     let sch = &b["scheduler"];
-    assert_eq!((sch["backoff_base"].as_str(), sch["backoff_cap"].as_str()), (Some("1s"), Some("10s")));
+    assert_eq!(
+        (sch["backoff_base"].as_str(), sch["backoff_cap"].as_str()),
+        (Some("1s"), Some("10s"))
+    );
     let attempts = sch["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 5, "{attempts:?}");
     let backoffs: Vec<Duration> = attempts
@@ -172,7 +181,11 @@ async fn a_support_bundle_lists_every_intuit_call_with_status_and_tid_the_finger
     assert_eq!(backoffs.len(), 3);
     for (i, b) in backoffs.iter().enumerate() {
         let full = Duration::from_secs(1 << i);
-        assert!(*b >= full / 2 && *b <= full, "failure {}: backoff {b:?}", i + 1);
+        assert!(
+            *b >= full / 2 && *b <= full,
+            "failure {}: backoff {b:?}",
+            i + 1
+        );
     }
     assert!(attempts[1..]
         .iter()
@@ -198,11 +211,16 @@ async fn a_support_bundle_lists_every_intuit_call_with_status_and_tid_the_finger
         assert!(md.contains(c["intuit_tid"].as_str().unwrap()), "{md}");
     }
     assert!(md.contains(&holding) && md.contains("| 503 |"), "{md}");
-    assert!(md.contains(common::SANDBOX_CLIENT) && md.contains("## Scheduler attempts and backoff"));
+    assert!(
+        md.contains(common::SANDBOX_CLIENT) && md.contains("## Scheduler attempts and backoff")
+    );
     let ev = w.audit_events(1).await.remove(0);
     assert_catalogued(&ev, Action::SupportBundle, &me());
     assert_eq!(ev["tenant"], "sb-0");
-    assert!(ev["reason"].as_str().unwrap().contains("7 Intuit calls"), "{ev}");
+    assert!(
+        ev["reason"].as_str().unwrap().contains("7 Intuit calls"),
+        "{ev}"
+    );
 
     assert_no_configured_secret(&w, &md);
     assert_no_configured_secret(&w, &out_text(&b));
@@ -220,7 +238,9 @@ async fn a_bad_window_or_target_is_refused_with_exit_2_and_nothing_recorded() {
     let w = World::start(SimOptions::default()).await;
     w.seed(1, "bw").await;
     let before = w.snapshot().await;
-    let out = w.cli(&["support-bundle", "bw-0", "--since", "forever"]).await;
+    let out = w
+        .cli(&["support-bundle", "bw-0", "--since", "forever"])
+        .await;
     assert_eq!(out.status.code(), Some(2));
     let err = common::stderr(&out);
     assert!(err.contains("\"forever\"") && err.contains("30d"), "{err}");
@@ -264,7 +284,10 @@ async fn the_posture_report_states_scopes_keys_roles_chain_retention_and_endpoin
     );
     let envs = r["environments"].as_array().unwrap();
     assert_eq!(envs.len(), 2);
-    let prod = envs.iter().find(|e| e["environment"] == "production").unwrap();
+    let prod = envs
+        .iter()
+        .find(|e| e["environment"] == "production")
+        .unwrap();
     assert_eq!(prod["redirect_uri"], "https://ops.example.com/qbo/callback");
     assert_eq!(prod["client_id"], common::PRODUCTION_CLIENT);
     // Honest about the accounting scope: Intuit grants write with it, though the console
@@ -280,9 +303,11 @@ async fn the_posture_report_states_scopes_keys_roles_chain_retention_and_endpoin
         .unwrap()
         .contains("no read-only accounting scope"));
     let enc = &r["encryption"];
-    assert!(enc["algorithm"].as_str().unwrap().starts_with("AES-256-GCM"));
-    let status: Value =
-        serde_json::from_str(&w.ok(&["keys", "status", "--json"]).await).unwrap();
+    assert!(enc["algorithm"]
+        .as_str()
+        .unwrap()
+        .starts_with("AES-256-GCM"));
+    let status: Value = serde_json::from_str(&w.ok(&["keys", "status", "--json"]).await).unwrap();
     assert_eq!(enc["keys"]["current_key_id"], status["current_key_id"]);
     assert_eq!(enc["keys"]["keys"][0]["connections"], 3);
     // Over plain HTTP to the emulator: the report says so rather than claiming HTTPS.
@@ -295,12 +320,17 @@ async fn the_posture_report_states_scopes_keys_roles_chain_retention_and_endpoin
         .unwrap()
         .contains(&Value::from("read the audit log")));
     assert_eq!(r["audit"]["verify"]["ok"], true);
-    assert!(r["audit"]["location"].as_str().unwrap().contains("audit_events"));
+    assert!(r["audit"]["location"]
+        .as_str()
+        .unwrap()
+        .contains("audit_events"));
     assert_eq!(r["retention"]["revoked_days"], 30);
     let host = w.sim.local_addr().ip().to_string();
     let endpoints = r["outbound_endpoints"].as_array().unwrap();
     assert_eq!(endpoints.len(), 6);
-    assert!(endpoints.iter().all(|e| e["host"] == host.as_str() && e["https"] == false));
+    assert!(endpoints
+        .iter()
+        .all(|e| e["host"] == host.as_str() && e["https"] == false));
 
     let md = w.ok(&["report", "posture"]).await;
     for heading in [
@@ -316,15 +346,18 @@ async fn the_posture_report_states_scopes_keys_roles_chain_retention_and_endpoin
     assert!(md.contains("`revoked_days` = 30"), "{md}");
     let ev = w.audit_events(1).await.remove(0);
     assert_catalogued(&ev, Action::PostureReport, &me());
-    assert!(ev["reason"].as_str().unwrap().contains("chain intact"), "{ev}");
+    assert!(
+        ev["reason"].as_str().unwrap().contains("chain intact"),
+        "{ev}"
+    );
     assert_no_configured_secret(&w, &out);
     assert_no_configured_secret(&w, &md);
     w.assert_no_secrets().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn support_gets_bundles_over_the_socket_and_auditors_get_the_posture_each_refused_the_other(
-) {
+async fn support_gets_bundles_over_the_socket_and_auditors_get_the_posture_each_refused_the_other()
+{
     let w = World::start(SimOptions::default()).await;
     w.seed(1, "rl").await;
     w.append_config(&format!("[roles]\nsupport = [\"{}\"]\n", me()));
@@ -339,7 +372,9 @@ async fn support_gets_bundles_over_the_socket_and_auditors_get_the_posture_each_
 
     w.append_config(&format!("[roles]\nauditor = [\"{}\"]\n", me()));
     let d = w.start_daemon(&[]).await;
-    let out = w.via_daemon(&["report", "posture", "--format", "json"]).await;
+    let out = w
+        .via_daemon(&["report", "posture", "--format", "json"])
+        .await;
     assert!(out.status.success(), "{}", common::stderr(&out));
     let out = w.via_daemon(&["support-bundle", "rl-0"]).await;
     assert_eq!(out.status.code(), Some(3), "{}", common::stderr(&out));

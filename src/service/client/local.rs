@@ -93,9 +93,11 @@ impl Client for LocalClient {
         target: String,
         since: Option<String>,
     ) -> ClientFuture<'_, crate::service::SupportBundle> {
-        as_caller!(self, |c| self
-            .service
-            .support_bundle(c, &target, since.as_deref()))
+        as_caller!(self, |c| self.service.support_bundle(
+            c,
+            &target,
+            since.as_deref()
+        ))
     }
 
     fn posture(&self) -> ClientFuture<'_, crate::service::PostureReport> {
