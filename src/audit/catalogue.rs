@@ -170,7 +170,7 @@ catalogue! {
     Verify = "verify" {
         group: "credentials",
         by: "`verify` (support, admin); the console's `v`",
-        summary: "CompanyInfo was called to check a connection; the outcome is its sync status.",
+        summary: "A check of a connection with CompanyInfo; the outcome is its sync status, with error_class, reason and intuit_tid as Intuit answered. Failed without error_class when no access token could be had: CompanyInfo was not called (the refresh tried has its own event).",
         outcomes: [Ok, Failed, Denied],
         target: Connection,
         fields: [ErrorClass, Reason, IntuitTid],
