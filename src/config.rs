@@ -489,8 +489,9 @@ pub enum ThemeName {
     Light,
 }
 
-/// How long revoked tenants are kept before `purge` may delete them.
-#[derive(Debug, Clone, Deserialize)]
+/// How long revoked tenants are kept before `purge` may delete them. Serialized for the
+/// posture report, which shows every retention key as configured.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionConfig {
     /// Days after its revocation a revoked connection is kept (its audit history stays).

@@ -53,6 +53,8 @@ pub enum Permission {
     Revoke,
     Import,
     ManageKeys,
+    /// Writing a support bundle for an Intuit ticket about one connection.
+    SupportBundle,
 }
 
 impl Role {
@@ -73,7 +75,10 @@ impl Role {
             Role::Unmapped => false,
             Role::Viewer => matches!(p, ViewConnections),
             Role::Auditor => matches!(p, ViewConnections | ReadAudit),
-            Role::Support => matches!(p, ViewConnections | Refresh | Verify | ReconnectLink),
+            Role::Support => matches!(
+                p,
+                ViewConnections | Refresh | Verify | ReconnectLink | SupportBundle
+            ),
         }
     }
 }

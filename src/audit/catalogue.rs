@@ -15,12 +15,15 @@
 use super::event::Outcome;
 use serde::{Serialize, Serializer};
 
-/// Whether an event names a connection (connection_id, environment, realm_id, tenant).
+/// Whether an event names a connection (connection_id, environment, realm_id, tenant). A
+/// `denied` event never does: a caller is refused before the connection is looked up, so a
+/// refusal says nothing about whether it exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     /// Always names one connection.
     Connection,
-    /// Names one when the action was about one (for example `show`), otherwise none.
+    /// Names one when the action was about one (a `purge` event per connection deleted,
+    /// then one with the count), otherwise none.
     Optional,
     /// Never names a connection.
     None,
@@ -50,6 +53,9 @@ pub struct EventSpec {
     pub action: Action,
     /// Which family the action belongs to, for the README's grouping.
     pub group: &'static str,
+    /// Who or what records it (an operator's verb, the scheduler, the daemon), for the
+    /// README; empty when the summary already says.
+    pub by: &'static str,
     /// What happened, in one sentence, and what the optional fields then hold.
     pub summary: &'static str,
     pub outcomes: &'static [Outcome],
@@ -60,9 +66,12 @@ pub struct EventSpec {
 }
 
 macro_rules! catalogue {
+    (@by) => { "" };
+    (@by $by:literal) => { $by };
     ($(
         $variant:ident = $name:literal {
             group: $group:literal,
+            $(by: $by:literal,)?
             summary: $summary:literal,
             outcomes: [$($outcome:ident),* $(,)?],
             target: $target:ident,
@@ -81,6 +90,7 @@ macro_rules! catalogue {
             EventSpec {
                 action: Action::$variant,
                 group: $group,
+                by: catalogue!(@by $($by)?),
                 summary: $summary,
                 outcomes: &[$(Outcome::$outcome),*],
                 target: Target::$target,
@@ -132,15 +142,17 @@ impl Serialize for Action {
 catalogue! {
     Import = "import" {
         group: "credentials",
+        by: "`import` (admin)",
         summary: "A connection was created or updated from an import file; reason names the file and line.",
-        outcomes: [Ok],
+        outcomes: [Ok, Denied],
         target: Connection,
         fields: [Reason],
         fingerprints: ["refresh", "access"],
     },
     Refresh = "refresh" {
         group: "credentials",
-        summary: "A refresh at Intuit, by the scheduler, an operator (cli, tui) or the token service (interface says which); on failure error_class and reason say why.",
+        by: "the scheduler; `refresh` (support, admin); the console's `r`; `verify` when the access token has expired",
+        summary: "A refresh at Intuit, by the scheduler, an operator (cli, tui) or the token service (interface says which); reason says whether the refresh token rotated, or on failure why, with the wait before the next attempt when the daemon retries; error_class on failure.",
         outcomes: [Ok, Failed, Denied],
         target: Connection,
         fields: [ErrorClass, Reason, IntuitTid],
@@ -148,6 +160,7 @@ catalogue! {
     },
     RefreshInBulk = "refresh in bulk" {
         group: "credentials",
+        by: "`refresh --due`, `refresh --all` (admin)",
         summary: "A caller without the bulk permission asked to refresh every due or every connection (recorded only as a refusal).",
         outcomes: [Denied],
         target: None,
@@ -156,7 +169,8 @@ catalogue! {
     },
     Verify = "verify" {
         group: "credentials",
-        summary: "CompanyInfo was called to check a connection; the outcome is its sync status.",
+        by: "`verify` (support, admin); the console's `v`",
+        summary: "A check of a connection with CompanyInfo; the outcome is its sync status, with error_class, reason and intuit_tid as Intuit answered. Failed without error_class when no access token could be had: CompanyInfo was not called (the refresh tried has its own event).",
         outcomes: [Ok, Failed, Denied],
         target: Connection,
         fields: [ErrorClass, Reason, IntuitTid],
@@ -164,6 +178,7 @@ catalogue! {
     },
     Revoke = "revoke" {
         group: "revocation",
+        by: "`revoke` (admin); the console's `R`",
         summary: "A revoke at Intuit: ok when Intuit confirmed and the local tokens were destroyed; failed when Intuit could not be reached (the tokens are kept and the daemon retries).",
         outcomes: [Ok, Failed, Denied],
         target: Connection,
@@ -172,7 +187,8 @@ catalogue! {
     },
     RevokeRetried = "revoke retried" {
         group: "revocation",
-        summary: "The daemon retried a revoke left `revoking`; fields as for revoke.",
+        by: "the daemon's scheduler; `revoke` of a connection left `revoking`",
+        summary: "A revoke of a connection left `revoking` (Intuit had not confirmed an earlier one), retried by the daemon or asked again by an operator; fields as for revoke.",
         outcomes: [Ok, Failed],
         target: Connection,
         fields: [ErrorClass, Reason, IntuitTid],
@@ -180,31 +196,26 @@ catalogue! {
     },
     RevokeLocalOnly = "local-only revoke" {
         group: "revocation",
+        by: "`revoke --local-only --reason` (admin)",
         summary: "The local tokens were destroyed without Intuit's confirmation; reason holds the operator's stated reason.",
         outcomes: [Ok],
         target: Connection,
         fields: [Reason],
         fingerprints: [],
     },
-    RevokeInBulk = "revoke in bulk" {
-        group: "revocation",
-        summary: "A caller without the bulk permission asked to revoke by filter (recorded only as a refusal).",
-        outcomes: [Denied],
-        target: None,
-        fields: [Reason],
-        fingerprints: [],
-    },
     RevokeDryRun = "revoke dry run" {
         group: "revocation",
-        summary: "A caller was shown what a revoke would act on.",
-        outcomes: [Ok, Denied],
+        by: "`revoke` (admin), which asks for one before acting to show what it will act on; `revoke --where` without `--yes` stops there",
+        summary: "A caller was shown what a revoke would act on; reason says how many and the filter. A refusal is recorded as `revoke`, denied.",
+        outcomes: [Ok],
         target: None,
         fields: [Reason],
         fingerprints: [],
     },
     Purge = "purge" {
         group: "retention",
-        summary: "A revoked connection older than [retention] revoked_days was deleted (one event each, its earlier events stay in the log), then one event without a connection with the count.",
+        by: "`purge --yes` (admin)",
+        summary: "A revoked connection older than [retention] revoked_days was deleted (one event each, its earlier events stay in the log), then one event without a connection with the count (also when there was nothing to delete).",
         outcomes: [Ok, Denied],
         target: Optional,
         fields: [Reason],
@@ -212,14 +223,16 @@ catalogue! {
     },
     PurgeDryRun = "purge dry run" {
         group: "retention",
-        summary: "A caller was shown what a purge would delete.",
-        outcomes: [Ok, Denied],
+        by: "`purge` without `--yes` (admin)",
+        summary: "A caller was shown what a purge would delete; reason says how many and the rule. A refusal is recorded as `purge`, denied.",
+        outcomes: [Ok],
         target: None,
         fields: [Reason],
         fingerprints: [],
     },
     KeyRotation = "key rotation" {
         group: "keys",
+        by: "`keys rotate` (admin, in process)",
         summary: "Progress of `keys rotate`: started, progress, finished or stopped, in reason; failed when it stopped before every value was re-sealed.",
         outcomes: [Ok, Failed],
         target: None,
@@ -228,6 +241,7 @@ catalogue! {
     },
     KeysStatus = "keys status" {
         group: "keys",
+        by: "`keys status` (auditor, admin)",
         summary: "A caller was shown which keys seal the stored tokens.",
         outcomes: [Ok, Denied],
         target: None,
@@ -236,6 +250,7 @@ catalogue! {
     },
     List = "list" {
         group: "views",
+        by: "`list`; the console (viewer+)",
         summary: "A caller was shown the connection list; reason says how many rows.",
         outcomes: [Ok, Denied],
         target: None,
@@ -244,14 +259,16 @@ catalogue! {
     },
     Show = "show" {
         group: "views",
-        summary: "A caller was shown one connection.",
+        by: "`show`; the console's detail pane (viewer+)",
+        summary: "A caller was shown one connection; reason says how many of its audit events were shown with it.",
         outcomes: [Ok, Denied],
-        target: Optional,
+        target: Connection,
         fields: [Reason],
         fingerprints: [],
     },
     Watch = "watch" {
         group: "views",
+        by: "`watch`; the console on start (viewer+)",
         summary: "A caller subscribed to the change feed (the console does on start).",
         outcomes: [Ok, Denied],
         target: None,
@@ -260,6 +277,7 @@ catalogue! {
     },
     WhoAmI = "whoami" {
         group: "views",
+        by: "any socket client asking who it is (the console on start)",
         summary: "A caller asked which account and role the daemon sees.",
         outcomes: [Ok, Denied],
         target: None,
@@ -268,6 +286,7 @@ catalogue! {
     },
     ConsoleOpened = "console opened" {
         group: "sessions",
+        by: "the console (viewer+)",
         summary: "An operator opened the console (interface tui).",
         outcomes: [Ok, Denied],
         target: None,
@@ -276,6 +295,7 @@ catalogue! {
     },
     ConsoleClosed = "console closed" {
         group: "sessions",
+        by: "the console (viewer+)",
         summary: "An operator closed the console.",
         outcomes: [Ok, Denied],
         target: None,
@@ -284,6 +304,7 @@ catalogue! {
     },
     AuditTail = "audit tail" {
         group: "audit",
+        by: "`audit tail` without filters (auditor, admin)",
         summary: "A caller read the newest events.",
         outcomes: [Ok, Denied],
         target: None,
@@ -292,6 +313,7 @@ catalogue! {
     },
     AuditPage = "audit page" {
         group: "audit",
+        by: "`audit tail` with filters; the console's audit view (auditor, admin)",
         summary: "A caller read a page of the log (the console's audit view, `audit tail` with filters); reason holds the filter.",
         outcomes: [Ok, Denied],
         target: None,
@@ -300,6 +322,7 @@ catalogue! {
     },
     AuditVerify = "audit verify" {
         group: "audit",
+        by: "`audit verify` (auditor, admin)",
         summary: "A caller verified the chain in the database; reason holds the verdict.",
         outcomes: [Ok, Denied],
         target: None,
@@ -308,9 +331,29 @@ catalogue! {
     },
     DemoSeed = "demo seed" {
         group: "demo",
+        by: "`qbo-console demo`",
         summary: "`qbo-console demo` created a sample connection (demo databases only).",
         outcomes: [Ok],
         target: Connection,
+        fields: [Reason],
+        fingerprints: [],
+    },
+    // Support bundles and the posture report (issue 15).
+    SupportBundle = "support bundle" {
+        group: "reports",
+        by: "`support-bundle` (support, admin); the console's `b` on the detail pane",
+        summary: "A caller was given a support bundle for one connection (its Intuit calls, fingerprints, backoff and configuration facts, never a secret); reason holds the window and how many Intuit calls it lists.",
+        outcomes: [Ok, Denied],
+        target: Connection,
+        fields: [Reason],
+        fingerprints: [],
+    },
+    PostureReport = "posture report" {
+        group: "reports",
+        by: "`report posture` (auditor, admin)",
+        summary: "A caller was shown the security posture report (scopes, redirect URIs, encryption, roles, audit chain, retention, outbound endpoints); reason holds the chain verdict.",
+        outcomes: [Ok, Denied],
+        target: None,
         fields: [Reason],
         fingerprints: [],
     },
@@ -438,6 +481,64 @@ catalogue! {
     },
 }
 
+/// The README's table opens after this line…
+pub const README_START: &str = "<!-- catalogue:start (generated from src/audit/catalogue.rs; QBO_CONSOLE_UPDATE_README=1 cargo test --test suite catalogue:: rewrites it) -->";
+/// …and closes before this one.
+pub const README_END: &str = "<!-- catalogue:end -->";
+
+/// The catalogue as Markdown: one table per group, in the order the catalogue first names
+/// each group. The README holds exactly this between `README_START` and `README_END`.
+pub fn markdown_table() -> String {
+    let mut groups: Vec<&str> = Vec::new();
+    for spec in CATALOGUE {
+        if !groups.contains(&spec.group) {
+            groups.push(spec.group);
+        }
+    }
+    let mut out = String::new();
+    for group in groups {
+        out.push_str(&format!("\n**{group}**\n\n"));
+        out.push_str("| action | recorded by | outcomes | connection | optional fields | fingerprints | what it records |\n");
+        out.push_str("|---|---|---|---|---|---|---|\n");
+        for spec in CATALOGUE.iter().filter(|s| s.group == group) {
+            let outcomes: Vec<&str> = spec.outcomes.iter().map(|o| o.as_str()).collect();
+            let fields: Vec<String> = spec
+                .fields
+                .iter()
+                .map(|f| format!("`{}`", f.as_str()))
+                .collect();
+            let fps: Vec<String> = spec.fingerprints.iter().map(|f| format!("`{f}`")).collect();
+            let dash = |v: Vec<String>| {
+                if v.is_empty() {
+                    "—".to_string()
+                } else {
+                    v.join(", ")
+                }
+            };
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} | {} | {} | {} |\n",
+                spec.action.as_str(),
+                cell(if spec.by.is_empty() { "—" } else { spec.by }),
+                outcomes.join(", "),
+                match spec.target {
+                    Target::Connection => "always",
+                    Target::Optional => "when about one",
+                    Target::None => "never",
+                },
+                dash(fields),
+                dash(fps),
+                cell(spec.summary),
+            ));
+        }
+    }
+    out
+}
+
+/// Text safe inside a Markdown table cell: a `|` would end the cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,6 +550,21 @@ mod tests {
             assert_eq!(a.spec().action, a);
         }
         assert_eq!(Action::ALL.len(), CATALOGUE.len());
+    }
+
+    #[test]
+    fn the_markdown_table_has_one_row_per_entry_under_its_group() {
+        let md = markdown_table();
+        let rows = md.lines().filter(|l| l.starts_with("| `")).count();
+        assert_eq!(rows, CATALOGUE.len(), "{md}");
+        assert!(md.contains("**credentials**"), "{md}");
+        assert!(
+            md.contains(
+                "| `import` | `import` (admin) | ok, denied | always | `reason` | `refresh`, `access` |"
+            ),
+            "{md}"
+        );
+        assert_eq!(cell("a | b"), "a \\| b");
     }
 
     #[test]

@@ -76,6 +76,20 @@ impl Store {
         rows.reverse();
         Ok(rows)
     }
+
+    /// The newest `n` events about one connection recorded at or after `since` (the
+    /// stored text form, which compares like the time), oldest first.
+    pub async fn audit_for_connection_since(
+        &self,
+        id: i64,
+        since: &str,
+        n: i64,
+    ) -> anyhow::Result<Vec<AuditRecord>> {
+        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE connection_id = $1 AND at >= $2 ORDER BY seq DESC LIMIT $3");
+        let mut rows: Vec<AuditRecord> = crate::store::dispatch!(self, p => sqlx::query_as(&sql).bind(id).bind(since).bind(n).fetch_all(p).await)?;
+        rows.reverse();
+        Ok(rows)
+    }
 }
 
 /// Runs `$body` with `$c` bound to the snapshot's connection of either backend.

@@ -10,7 +10,9 @@ mod chain;
 mod event;
 mod page;
 
-pub use catalogue::{Action, EventSpec, Field, Target, CATALOGUE};
+pub use catalogue::{
+    markdown_table, Action, EventSpec, Field, Target, CATALOGUE, README_END, README_START,
+};
 pub use chain::{verify, VerifyReport};
 pub use event::{AuditEvent, AuditRecord, Outcome};
 pub use page::{AuditPage, AuditQuery, MAX_PAGE};

@@ -83,6 +83,40 @@ pub enum Command {
     /// Connections that will die within N days if nothing changes: when, why, and the
     /// action that would save each (sorted by date)
     Forecast(ForecastArgs),
+    /// One Markdown file (or --json) for an Intuit support ticket about one connection: its
+    /// Intuit calls with intuit_tid, fingerprints, backoff and configuration facts, never a
+    /// secret (support, admin)
+    SupportBundle(SupportBundleArgs),
+    /// Reports for reviewers
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct SupportBundleArgs {
+    /// Tenant name, realm id, or environment:realm_id
+    pub target: String,
+    /// How far back: a duration such as 30d, 12h or 90m (default 30d)
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// Write to this file (mode 0600) instead of standard output
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// JSON instead of Markdown
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// The answers Intuit's app assessment asks for, from the live configuration and
+    /// database: scopes, redirect URIs, encryption and keys, roles, the audit chain,
+    /// retention, outbound endpoints (auditor, admin)
+    Posture {
+        /// md (Markdown) or json
+        #[arg(long, value_name = "FORMAT", default_value = "md", value_parser = ["md", "json"])]
+        format: String,
+    },
 }
 
 #[derive(Debug, Args)]

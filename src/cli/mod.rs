@@ -7,6 +7,7 @@ pub mod demo_world;
 mod forecast;
 mod links;
 mod render;
+mod reports;
 mod revoke;
 
 pub use args::Cli;
@@ -339,6 +340,18 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
             let client = make_client(&config, cli.embedded).await?;
             return revoke::purge(client.as_ref(), a.yes, a.json).await;
         }
+        Command::SupportBundle(a) => {
+            // Checked before a database is opened: bad input leaves nothing behind.
+            if let Some(since) = &a.since {
+                crate::service::support_since(since)?;
+            }
+            let client = make_client(&config, cli.embedded).await?;
+            return reports::support_bundle(client.as_ref(), a).await;
+        }
+        Command::Report(args::ReportCommand::Posture { format }) => {
+            let client = make_client(&config, cli.embedded).await?;
+            return reports::posture(client.as_ref(), &format).await;
+        }
         Command::Keys(KeysCommand::Generate { .. }) | Command::Demo(_) => {
             unreachable!("handled before the configuration was loaded")
         }
@@ -566,8 +579,11 @@ async fn perform(
             links::perform(client, r, json, now).await
         }
         Request::Watch => unreachable!("watch is handled before a request is built"),
-        Request::Revoke { .. } | Request::Purge { .. } => {
-            unreachable!("revoke and purge are handled before a request is built")
+        Request::Revoke { .. }
+        | Request::Purge { .. }
+        | Request::SupportBundle { .. }
+        | Request::Posture => {
+            unreachable!("revoke, purge and the reports are handled before a request is built")
         }
     }
 }

@@ -15,7 +15,7 @@ mod writer;
 pub use backoff::next_delay;
 pub use keys::{KeyStatus, KeyUse, RotationFailure, RotationReport};
 pub use reconnect::ConsentOutcome;
-pub use refresh::{outcome_name, RefreshOutcome, RefreshResult};
+pub use refresh::{outcome_name, RefreshOutcome, RefreshResult, NEXT_ATTEMPT_MARK};
 pub use revoke::{RevokeMode, RevokeOutcome};
 // Status moved to `domain` (the store needs it too); kept here for the lifecycle's callers.
 pub use crate::domain::Status;

@@ -21,6 +21,10 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
+/// What a refresh failure's audit reason puts before the wait the backoff chose, so that a
+/// support bundle can show each attempt's backoff.
+pub const NEXT_ATTEMPT_MARK: &str = "; next attempt in ";
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum RefreshOutcome {
@@ -271,9 +275,9 @@ impl Engine {
                     .await
             }
             Err(e) if e.class == ErrorClass::InvalidClient => {
-                self.record_config_error(&rec, actor, e).await
+                self.record_config_error(&rec, actor, &current, e).await
             }
-            Err(e) => self.record_failure(&rec, actor, &e).await,
+            Err(e) => self.record_failure(&rec, actor, &current, &e).await,
         }
     }
 
@@ -434,6 +438,7 @@ impl Engine {
         &self,
         rec: &ConnectionRecord,
         actor: &Actor,
+        used: &RefreshToken,
         e: IntuitError,
     ) -> anyhow::Result<RefreshResult> {
         let now = self.clock.now();
@@ -441,7 +446,10 @@ impl Engine {
             "Intuit rejected our {} client credentials ({}): check client_id and client_secret in the config; the tenant is not at fault",
             rec.environment, e.detail
         );
-        let mut ev = self.event(rec, actor, Outcome::Failed, now);
+        // Which token was sent, like every refresh event: a ticket can follow one token.
+        let mut ev = self
+            .event(rec, actor, Outcome::Failed, now)
+            .fingerprint("refresh_used", self.vault.fingerprint(used.expose()));
         ev.error_class = Some(ErrorClass::InvalidClient.as_str().into());
         ev.reason = Some(detail.clone());
         ev.intuit_tid = e.intuit_tid.clone();
@@ -460,6 +468,7 @@ impl Engine {
         &self,
         rec: &ConnectionRecord,
         actor: &Actor,
+        used: &RefreshToken,
         e: &IntuitError,
     ) -> anyhow::Result<RefreshResult> {
         let now = self.clock.now();
@@ -471,9 +480,18 @@ impl Engine {
             e.retry_after,
         );
         let next = now + ChronoDuration::from_std(delay)?;
-        let mut ev = self.event(rec, actor, Outcome::Failed, now);
+        // The token sent, kept: the next attempt spends the same one (the same fingerprint).
+        let mut ev = self
+            .event(rec, actor, Outcome::Failed, now)
+            .fingerprint("refresh_used", self.vault.fingerprint(used.expose()));
         ev.error_class = Some(e.class.as_str().into());
-        ev.reason = Some(e.detail.clone());
+        // The wait the backoff chose, on record: a support bundle shows each attempt's.
+        ev.reason = Some(format!(
+            "{}{}{} (failure {failures} in a row)",
+            e.detail,
+            NEXT_ATTEMPT_MARK,
+            humantime::format_duration(delay)
+        ));
         ev.intuit_tid = e.intuit_tid.clone();
         let op = Op::RefreshFailure {
             id: rec.id,

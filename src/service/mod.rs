@@ -9,9 +9,11 @@ pub mod consent;
 pub mod filter;
 mod forecast;
 pub mod links;
+mod posture;
 pub mod protocol;
 mod refusals;
 mod revocation;
+mod support;
 mod views;
 mod watch;
 
@@ -34,7 +36,9 @@ pub use crate::lifecycle::{describe_refresh, RefreshOutcome, RevokeOutcome, Veri
 pub use crate::store::ConnectionFilter;
 pub use crate::store::Invitation;
 pub use links::{IssuedLink, LinkRequest};
+pub use posture::{posture_markdown, PostureReport};
 pub use revocation::{PurgeReport, RevokeReport, RevokeRequest};
+pub use support::{bundle_markdown, parse_since as support_since, write_owner_only, SupportBundle};
 
 use crate::audit::{self, Action, AuditEvent, Outcome};
 use crate::clock::Clock;
@@ -122,6 +126,9 @@ pub struct Service {
     forecast_cfg: crate::config::ForecastConfig,
     /// `[public]`: where links point, how long they and their states live.
     links: Arc<links::LinkSettings>,
+    /// The configuration the service was opened with, for the reports that state it
+    /// (support bundle, posture): ids, URIs and paths, never the secrets themselves.
+    config: Arc<Config>,
 }
 
 impl Service {
@@ -160,6 +167,7 @@ impl Service {
             revoked_days: config.retention.revoked_days,
             forecast_cfg: config.forecast.clone(),
             links: Arc::new(links::LinkSettings::from_config(config)),
+            config: Arc::new(config.clone()),
         }
     }
 
@@ -567,6 +575,11 @@ impl Service {
             }
             Request::Links => json(self.links_open(caller).await?),
             Request::LinkCancel { id } => json(self.link_cancel(caller, &id).await?),
+            Request::SupportBundle { target, since } => json(
+                self.support_bundle(caller, &target, since.as_deref())
+                    .await?,
+            ),
+            Request::Posture => json(self.posture(caller).await?),
             Request::Watch => {
                 self.authorize(caller, Permission::ViewConnections, Action::Watch)
                     .await?;

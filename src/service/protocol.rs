@@ -104,6 +104,15 @@ pub enum Request {
     LinkCancel {
         id: String,
     },
+    /// A support bundle for one connection over a window (`support-bundle`).
+    SupportBundle {
+        target: String,
+        /// A duration such as `30d`; `30d` when absent.
+        #[serde(default)]
+        since: Option<String>,
+    },
+    /// The security posture report (`report posture`).
+    Posture,
 }
 
 impl std::fmt::Debug for Request {
@@ -185,6 +194,12 @@ impl std::fmt::Debug for Request {
                 .finish(),
             Request::Links => f.write_str("Links"),
             Request::LinkCancel { id } => f.debug_struct("LinkCancel").field("id", id).finish(),
+            Request::SupportBundle { target, since } => f
+                .debug_struct("SupportBundle")
+                .field("target", target)
+                .field("since", since)
+                .finish(),
+            Request::Posture => f.write_str("Posture"),
         }
     }
 }
@@ -211,6 +226,8 @@ impl Request {
             Request::Link { .. } => Action::LinkIssued,
             Request::Links => Action::LinkList,
             Request::LinkCancel { .. } => Action::LinkCancelled,
+            Request::SupportBundle { .. } => Action::SupportBundle,
+            Request::Posture => Action::PostureReport,
         }
     }
 }

@@ -93,7 +93,9 @@ impl Service {
         self.authorize(caller, Permission::Revoke, Action::Revoke)
             .await?;
         if matches!(chosen, Chosen::Where(_)) {
-            self.authorize(caller, Permission::BulkActions, Action::RevokeInBulk)
+            // Every role that may revoke may act in bulk today, so this refusal cannot
+            // happen; kept so that a future role with revoke alone is refused, as `revoke`.
+            self.authorize(caller, Permission::BulkActions, Action::Revoke)
                 .await?;
         }
         let targets = match &chosen {
@@ -172,7 +174,8 @@ impl Service {
             let shown = format!("would purge {} revoked connections ({rule})", old.len());
             self.record_view(caller, Action::PurgeDryRun, None, shown)
                 .await?;
-        } else if !old.is_empty() {
+        } else {
+            // Also with nothing to delete: the request is on record like any other.
             let mut tx = self.store().begin().await?;
             let mut purged = Vec::with_capacity(old.len());
             for r in old {

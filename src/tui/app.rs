@@ -328,7 +328,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             app.say(Tone::Error, why);
             Vec::new()
         }
-        Msg::ClockMoved(said) => {
+        Msg::ClockMoved(said) | Msg::BundleWritten(said) => {
             app.say(Tone::Ok, said);
             Vec::new()
         }
@@ -494,6 +494,16 @@ pub(super) fn perform(app: &mut App, action: Action) -> Vec<Cmd> {
                 None => app.say(Tone::Warn, "select a connection to make a link for"),
             }
         }
+        Action::SupportBundle => match app.screen {
+            Screen::Detail(id) => {
+                app.say(Tone::Info, "writing a support bundle…");
+                return vec![Cmd::SupportBundle(id)];
+            }
+            _ => app.say(
+                Tone::Info,
+                "open a connection (Enter) and press the key there: a bundle is about one connection",
+            ),
+        },
         Action::Audit => {
             app.screen = Screen::Audit;
             app.overlay = None;

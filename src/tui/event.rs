@@ -74,6 +74,8 @@ pub enum Msg {
         tenant: String,
         result: Result<crate::service::IssuedLink, String>,
     },
+    /// A support bundle was written; the text says where.
+    BundleWritten(String),
 }
 
 /// What a finished action reports: each connection's own outcome.
@@ -104,6 +106,8 @@ pub enum Cmd {
     /// A page of audit events, newest first: older than `query.before_seq`, narrowed by
     /// the audit filter's field terms.
     AuditPage(AuditQuery),
+    /// Write a support bundle for this connection to a file in the current directory.
+    SupportBundle(i64),
     AdvanceClock,
     /// The forecast over `[forecast] days`, with the last alerts.
     Forecast,

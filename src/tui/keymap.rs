@@ -42,10 +42,12 @@ pub enum Action {
     AdvanceClock,
     /// Open the forecast: who dies within N days, when, why, and the last alerts.
     Forecast,
+    /// Write a support bundle for the connection in the detail pane.
+    SupportBundle,
 }
 
 impl Action {
-    pub const ALL: [Action; 24] = [
+    pub const ALL: [Action; 25] = [
         Action::Quit,
         Action::Up,
         Action::Down,
@@ -70,6 +72,7 @@ impl Action {
         Action::Confirm,
         Action::AdvanceClock,
         Action::Forecast,
+        Action::SupportBundle,
     ];
 
     /// The name used in `[tui.keys]`, on the `:` line and in refusals.
@@ -99,6 +102,7 @@ impl Action {
             Action::Confirm => "confirm",
             Action::AdvanceClock => "advance",
             Action::Forecast => "forecast",
+            Action::SupportBundle => "bundle",
         }
     }
 
@@ -128,6 +132,9 @@ impl Action {
             Action::Confirm => "confirm",
             Action::AdvanceClock => "move the demo's clocks an hour forward",
             Action::Forecast => "open the forecast (who dies when, and why) and the last alerts",
+            Action::SupportBundle => {
+                "write a support bundle for an Intuit ticket (Markdown, in the current directory)"
+            }
         }
     }
 
@@ -156,6 +163,7 @@ impl Action {
             Action::Link => Some(Permission::ReconnectLink),
             Action::Revoke => Some(Permission::Revoke),
             Action::Audit => Some(Permission::ReadAudit),
+            Action::SupportBundle => Some(Permission::SupportBundle),
             _ => None,
         }
     }
@@ -166,7 +174,11 @@ impl Action {
             Action::Help | Action::Quit => 0,
             Action::Refresh | Action::Verify | Action::Filter | Action::Confirm => 1,
             Action::Back | Action::Open | Action::AdvanceClock => 2,
-            Action::Mark | Action::MarkAll | Action::Audit | Action::Forecast => 3,
+            Action::Mark
+            | Action::MarkAll
+            | Action::Audit
+            | Action::Forecast
+            | Action::SupportBundle => 3,
             _ => 4,
         }
     }
@@ -302,6 +314,7 @@ fn defaults(view: View) -> Vec<Binding> {
         View::Detail => {
             v.push((Key::named(KeyCode::Esc), Back));
             v.extend(acts);
+            v.push((Key::plain('b'), SupportBundle));
             v.extend([
                 (Key::plain('a'), Audit),
                 (Key::plain('F'), Forecast),

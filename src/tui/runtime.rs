@@ -315,6 +315,21 @@ impl Runner {
                     let _ = tx.send(msg);
                 });
             }
+            Cmd::SupportBundle(id) => {
+                let Some(target) = selector(app, id) else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let msg = match client.support_bundle(target, None).await {
+                        Ok(bundle) => match write_bundle(&bundle) {
+                            Ok(said) => Msg::BundleWritten(said),
+                            Err(why) => Msg::Failed(why),
+                        },
+                        Err(e) => Msg::Failed(explain(&e, "bundle")),
+                    };
+                    let _ = tx.send(msg);
+                });
+            }
             Cmd::AdvanceClock => {
                 let Some(demo) = self.demo.clone() else {
                     return;
@@ -331,6 +346,30 @@ impl Runner {
             }
         }
     }
+}
+
+/// Writes a support bundle as Markdown to a new file in the current directory, named after
+/// the connection and the time, and says where (the absolute path, to attach to a ticket).
+fn write_bundle(bundle: &crate::service::SupportBundle) -> Result<String, String> {
+    let c = &bundle.connection;
+    let name = format!(
+        "qbo-support-{}-{}-{}.md",
+        c.environment.as_str(),
+        c.realm_id,
+        bundle.generated_at.format("%Y%m%dT%H%M%SZ")
+    );
+    let dir = std::env::current_dir()
+        .map_err(|e| format!("cannot write a support bundle: no current directory ({e})"))?;
+    let path = dir.join(name);
+    crate::service::write_owner_only(&path, &crate::service::bundle_markdown(bundle))
+        .map_err(|e| format!("cannot write the support bundle to {}: {e}; start the console in a writable directory", path.display()))?;
+    Ok(format!(
+        "support bundle for {} written to {} ({} Intuit calls since {})",
+        c.tenant,
+        path.display(),
+        bundle.intuit_calls.len(),
+        bundle.since.format("%Y-%m-%d %H:%M UTC")
+    ))
 }
 
 /// How the service finds a connection the table knows by id: its environment and realm id,

@@ -107,6 +107,22 @@ impl Client for LocalClient {
         as_caller!(self, |c| self.service.forecast(c, days))
     }
 
+    fn support_bundle(
+        &self,
+        target: String,
+        since: Option<String>,
+    ) -> ClientFuture<'_, crate::service::SupportBundle> {
+        as_caller!(self, |c| self.service.support_bundle(
+            c,
+            &target,
+            since.as_deref()
+        ))
+    }
+
+    fn posture(&self) -> ClientFuture<'_, crate::service::PostureReport> {
+        as_caller!(self, |c| self.service.posture(c))
+    }
+
     fn watch(&self) -> ClientFuture<'_, WatchStream> {
         Box::pin(async move {
             let feed = self.service.watch(&self.actor.for_request()).await?;

@@ -116,4 +116,12 @@ pub trait Client: Send + Sync {
     fn links(&self) -> ClientFuture<'_, Vec<super::Invitation>>;
     /// Cancels an open reconnect link by its number.
     fn link_cancel(&self, id: String) -> ClientFuture<'_, super::Invitation>;
+    /// A support bundle for one connection over a window (`30d` when None).
+    fn support_bundle(
+        &self,
+        target: String,
+        since: Option<String>,
+    ) -> ClientFuture<'_, crate::service::SupportBundle>;
+    /// The security posture report.
+    fn posture(&self) -> ClientFuture<'_, crate::service::PostureReport>;
 }

@@ -293,6 +293,18 @@ impl Client for SocketClient {
         Box::pin(self.call(Request::Forecast { days }))
     }
 
+    fn support_bundle(
+        &self,
+        target: String,
+        since: Option<String>,
+    ) -> ClientFuture<'_, crate::service::SupportBundle> {
+        Box::pin(self.call(Request::SupportBundle { target, since }))
+    }
+
+    fn posture(&self) -> ClientFuture<'_, crate::service::PostureReport> {
+        Box::pin(self.call(Request::Posture))
+    }
+
     fn watch(&self) -> ClientFuture<'_, WatchStream> {
         Box::pin(async move {
             let mut conn = self.send(&Request::Watch).await?;

@@ -660,3 +660,22 @@ fn l_asks_for_a_link_for_the_selected_row_and_puts_the_answer_on_the_clipboard()
     assert!(ch(&mut v, 'l').is_empty());
     assert!(v.message.as_ref().unwrap().text.contains("support"));
 }
+
+#[test]
+fn b_on_the_detail_pane_asks_for_a_support_bundle_and_says_where_it_went() {
+    let mut a = app(Role::Support);
+    // Only on the detail pane: a bundle is about one connection.
+    assert!(ch(&mut a, 'b').is_empty());
+    assert_eq!(key(&mut a, KeyCode::Enter), [Cmd::Show(3)]);
+    assert_eq!(ch(&mut a, 'b'), [Cmd::SupportBundle(3)]);
+    assert!(update(&mut a, Msg::BundleWritten("written to /tmp/x.md".into())).is_empty());
+    assert_eq!(a.message.clone().unwrap().text, "written to /tmp/x.md");
+
+    let mut a = app(Role::Auditor);
+    key(&mut a, KeyCode::Enter);
+    assert!(ch(&mut a, 'b').is_empty());
+    assert_eq!(
+        a.message.clone().unwrap().text,
+        "bundle needs role support or admin (you are auditor)"
+    );
+}

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 /// Asserts that `ev` (one line of `audit tail --json`) is exactly what the catalogue
 /// documents for `action`, recorded for `account`: the action's name, an allowed outcome,
-/// a connection named when (and only when) the entry says so, no optional field the entry
+/// a connection named when (and only when) the entry says so (never for `denied`), no optional field the entry
 /// does not list, only documented fingerprint labels, and an intact hash.
 pub fn assert_catalogued(ev: &Value, action: Action, account: &str) {
     let spec = action.spec();
@@ -38,6 +38,11 @@ pub fn assert_catalogued(ev: &Value, action: Action, account: &str) {
         );
     }
     match spec.target {
+        // A refusal comes before the connection is looked up: it never names one.
+        _ if outcome == "denied" => assert!(
+            !names_connection,
+            "a denied {action} must not name a connection: {ev}"
+        ),
         Target::Connection => assert!(names_connection, "{action} must name a connection: {ev}"),
         Target::None => assert!(
             !names_connection,
