@@ -1,0 +1,604 @@
+//! Property tests over what strangers can send the public listener: arbitrary paths,
+//! methods, query strings (the callback's `code`, `state`, `realmId` and `error` with
+//! huge, unicode, control-character, repeated and badly percent-encoded values), headers
+//! (oversized, many, hostile `Host`, `User-Agent`, `X-Forwarded-For`, `Cookie`) and bodies.
+//!
+//! Whatever arrives: no panic, never a 5xx, and nothing written but what the design records
+//! on purpose for a refused request — one `link opened` or `state rejected` event with the
+//! outcome `denied`. Connections and invitations stay exactly as they were.
+//!
+//! Many cases go through the public router in this process (`oneshot`, cheap); a sample
+//! goes as raw bytes through the real listener of a `serve` process, with its header and
+//! body limits, where hyper itself answers what cannot be parsed.
+
+use crate::common::World;
+use proptest::prelude::*;
+use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
+use qbo_console::sim::SimOptions;
+use std::time::Duration;
+
+/// Cases per test: enough to reach every route with many shapes of input, few enough that
+/// a CI run spends seconds here.
+const ROUTER_CASES: u32 = 256;
+const SOCKET_CASES: u32 = 64;
+
+/// The only events a refused request may leave, as (action, outcome).
+const RECORDED_ON_PURPOSE: [(&str, &str); 2] =
+    [("link opened", "denied"), ("state rejected", "denied")];
+
+// ---------------------------------------------------------------------------------------
+// What a stranger sends.
+
+#[derive(Debug, Clone)]
+struct Case {
+    method: String,
+    path: String,
+    /// (key, value, percent-encode it?)
+    query: Vec<(String, String, bool)>,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+    /// The browser address the in-process router is told the request came from.
+    peer: [u8; 4],
+}
+
+impl Case {
+    fn query_string(&self) -> String {
+        self.query
+            .iter()
+            .map(|(k, v, encode)| {
+                if *encode {
+                    format!("{}={}", urlencoding::encode(k), urlencoding::encode(v))
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    fn target(&self) -> String {
+        if self.query.is_empty() {
+            self.path.clone()
+        } else {
+            format!("{}?{}", self.path, self.query_string())
+        }
+    }
+
+    /// The route family the path names, for which event (if any) it may leave. An
+    /// absolute-form target (`GET http://host/callback`) is routed by its path.
+    fn may_record(&self) -> Option<&'static str> {
+        let path = match self.path.strip_prefix("http://") {
+            Some(rest) => rest.find('/').map_or("/", |i| &rest[i..]),
+            None => self.path.as_str(),
+        };
+        if path.starts_with("/connect/") {
+            Some("link opened")
+        } else if path == "/callback" || path == "/qbo/callback" {
+            Some("state rejected")
+        } else {
+            None
+        }
+    }
+}
+
+/// Values meant to hurt: huge, unicode (bidi overrides, zero widths, emoji), control
+/// characters, markup, SQL, path traversal, percent-encoding garbage, near-valid realm ids.
+fn hostile() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => ".{0,40}",
+        1 => "[\\x00-\\x1f\\x7f]{1,8}",
+        1 => "[0-9]{1,25}",
+        1 => " [0-9]{1,12} ",
+        1 => "%[0-9A-Fa-fg-zG-Z%]{0,3}[a-z%]{0,6}",
+        1 => "(%[0-9a-fA-F][0-9a-fA-F]){1,12}",
+        1 => "[\u{202a}-\u{202e}\u{2066}-\u{2069}\u{200b}\u{feff}\u{1f600}-\u{1f64f}]{1,6}",
+        1 => prop::sample::select(vec![
+            "<script>alert(1)</script>".to_string(),
+            "'; DROP TABLE connections; --".to_string(),
+            "../../../etc/passwd".to_string(),
+            "https://evil.example/".to_string(),
+            "//evil.example".to_string(),
+            "access_denied".to_string(),
+            "null".to_string(),
+            "%00".to_string(),
+            "%ff%fe".to_string(),
+            "%".to_string(),
+            "a=b&c".to_string(),
+            String::new(),
+        ]),
+        1 => (prop::sample::select(vec!['A', '9', '%', 'é', '\u{7f}']), 1000usize..12_000)
+            .prop_map(|(c, n)| c.to_string().repeat(n)),
+    ]
+}
+
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        6 => prop::sample::select(vec![
+            "code", "state", "realmId", "error", "error_description", "realmid", "STATE",
+            "state[]", "", "code%00",
+        ])
+        .prop_map(String::from),
+        1 => hostile(),
+    ]
+}
+
+/// A path, raw (it may not even be a valid URI path): the routes, near misses, and noise.
+fn path() -> impl Strategy<Value = String> {
+    let segment = || "[a-zA-Z0-9._~%-]{0,16}";
+    prop_oneof![
+        4 => hostile().prop_map(|s| format!("/connect/{}", urlencoding::encode(&s))),
+        2 => hostile().prop_map(|s| format!("/connect/{s}")),
+        3 => Just("/callback".to_string()),
+        1 => Just("/qbo/callback".to_string()),
+        2 => Just("/intuit/reconnect".to_string()),
+        2 => Just("/intuit/disconnect".to_string()),
+        1 => prop::sample::select(vec![
+            "/", "/connect", "/connect/", "/connect//", "/connect/a/b", "/callback/",
+            "//callback", "/CALLBACK", "/%63allback", "/callback%00", "/intuit/reconnect/",
+            "/intuit/%2e%2e/intuit/disconnect", "/../callback", "/metrics", "/healthz", "*",
+            "http://evil.example/callback",
+        ])
+        .prop_map(String::from),
+        1 => prop::collection::vec(segment(), 0..8).prop_map(|s| format!("/{}", s.join("/"))),
+    ]
+}
+
+fn method() -> impl Strategy<Value = String> {
+    prop_oneof![
+        6 => Just("GET".to_string()),
+        2 => Just("HEAD".to_string()),
+        1 => prop::sample::select(vec![
+            "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT", "PROPFIND", "get",
+            "FOO",
+        ])
+        .prop_map(String::from),
+    ]
+}
+
+fn header_value() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        4 => hostile().prop_map(String::into_bytes),
+        1 => prop::collection::vec(any::<u8>(), 0..64),
+        1 => (1usize..20_000).prop_map(|n| vec![b'x'; n]),
+    ]
+}
+
+fn headers() -> impl Strategy<Value = Vec<(String, Vec<u8>)>> {
+    let named = prop_oneof![
+        3 => prop::sample::select(vec![
+            "host", "user-agent", "x-forwarded-for", "cookie", "content-length",
+            "transfer-encoding", "content-type", "x-forwarded-host", "forwarded", "referer",
+            "origin", "accept-language",
+        ])
+        .prop_map(String::from),
+        1 => "[a-zA-Z0-9-]{1,24}",
+        1 => "[^\\r\\n:]{1,12}",
+    ];
+    let special = prop_oneof![
+        ("[0-9a-f:.,% ]{0,60}").prop_map(|v| ("x-forwarded-for".to_string(), v.into_bytes())),
+        hostile().prop_map(|v| ("cookie".to_string(), format!("qbo_link={v}").into_bytes())),
+        prop::sample::select(vec![
+            "0", "4096", "4097", "-1", "99999999999999999999", "1, 2", " 12", "abc",
+        ])
+        .prop_map(|v| ("content-length".to_string(), v.as_bytes().to_vec())),
+        Just(("transfer-encoding".to_string(), b"chunked".to_vec())),
+    ];
+    let one = prop_oneof![3 => (named, header_value()), 1 => special];
+    prop_oneof![
+        8 => prop::collection::vec(one, 0..8),
+        // Many headers at once.
+        1 => (1usize..400).prop_map(|n| (0..n)
+            .map(|i| (format!("x-many-{i}"), b"aaaaaaaaaaaaaaaaaaaaaaaa".to_vec()))
+            .collect()),
+    ]
+}
+
+fn body() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        6 => Just(Vec::new()),
+        3 => prop::collection::vec(any::<u8>(), 1..256),
+        1 => (4000usize..9000).prop_map(|n| vec![b'b'; n]),
+    ]
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        method(),
+        path(),
+        prop::collection::vec((key(), hostile(), any::<bool>()), 0..7),
+        headers(),
+        body(),
+        any::<[u8; 4]>(),
+    )
+        .prop_map(|(method, path, query, headers, body, peer)| Case {
+            method,
+            path,
+            query,
+            headers,
+            body,
+            peer,
+        })
+}
+
+/// Values the fuzzer may also pick, taken from the world: the live state of an opened
+/// link, refused without the cookie of the browser that opened it.
+fn with_known_states(s: BoxedStrategy<Case>, states: Vec<String>) -> BoxedStrategy<Case> {
+    let states = prop::sample::select(states);
+    prop_oneof![
+        3 => s.clone(),
+        1 => (s, states, any::<bool>()).prop_map(|(mut c, state, cookie)| {
+            c.path = "/callback".into();
+            c.query.push(("state".into(), state, true));
+            if cookie {
+                c.headers
+                    .push(("cookie".into(), b"qbo_link=not-the-browsers-cookie".to_vec()));
+            }
+            c
+        }),
+    ]
+    .boxed()
+}
+
+// ---------------------------------------------------------------------------------------
+// What the database holds.
+
+enum Db {
+    Sqlite(sqlx::SqlitePool),
+    Pg(sqlx::PgPool),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Tables {
+    connections: Vec<String>,
+    invitations: Vec<String>,
+    /// (seq, action, outcome)
+    audit: Vec<(i64, String, String)>,
+}
+
+impl Db {
+    async fn open(w: &World) -> Db {
+        if w.on_postgres() {
+            Db::Pg(sqlx::PgPool::connect(&w.db_url).await.unwrap())
+        } else {
+            Db::Sqlite(sqlx::SqlitePool::connect(&w.db_url).await.unwrap())
+        }
+    }
+
+    /// Every row of `table`, each as one string of all its columns.
+    async fn rows(&self, table: &str) -> Vec<String> {
+        match self {
+            Db::Pg(p) => sqlx::query_scalar(&format!("SELECT t::text FROM {table} t ORDER BY id"))
+                .fetch_all(p)
+                .await
+                .unwrap(),
+            Db::Sqlite(p) => {
+                let cols: Vec<String> =
+                    sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                        .fetch_all(p)
+                        .await
+                        .unwrap();
+                let row = cols
+                    .iter()
+                    .map(|c| format!("quote({c})"))
+                    .collect::<Vec<_>>()
+                    .join(" || '|' || ");
+                sqlx::query_scalar(&format!("SELECT {row} FROM {table} ORDER BY id"))
+                    .fetch_all(p)
+                    .await
+                    .unwrap()
+            }
+        }
+    }
+
+    async fn tables(&self) -> Tables {
+        let sql = "SELECT seq, action, outcome FROM audit_events ORDER BY seq";
+        let audit = match self {
+            Db::Pg(p) => sqlx::query_as(sql).fetch_all(p).await.unwrap(),
+            Db::Sqlite(p) => sqlx::query_as(sql).fetch_all(p).await.unwrap(),
+        };
+        Tables {
+            connections: self.rows("connections").await,
+            invitations: self.rows("link_invitations").await,
+            audit,
+        }
+    }
+
+    async fn close(self) {
+        match self {
+            Db::Pg(p) => p.close().await,
+            Db::Sqlite(p) => p.close().await,
+        }
+    }
+}
+
+/// The answer was never a 5xx, and the request left nothing but what the design records
+/// on purpose.
+fn check(case: &Case, status: u16, before: &Tables, after: &Tables) -> Result<(), TestCaseError> {
+    prop_assert!(
+        (200..500).contains(&status),
+        "answered {status} to {} {}",
+        case.method,
+        case.target().chars().take(300).collect::<String>()
+    );
+    prop_assert_eq!(&before.connections, &after.connections, "connections changed");
+    prop_assert_eq!(&before.invitations, &after.invitations, "invitations changed");
+    prop_assert!(after.audit.starts_with(&before.audit), "audit history changed");
+    let new = &after.audit[before.audit.len()..];
+    prop_assert!(new.len() <= 1, "one request, several events: {new:?}");
+    for (_, action, outcome) in new {
+        prop_assert!(
+            RECORDED_ON_PURPOSE.contains(&(action.as_str(), outcome.as_str())),
+            "a refused request recorded {action:?} ({outcome:?})"
+        );
+        prop_assert_eq!(
+            Some(action.as_str()),
+            case.may_record(),
+            "{} recorded {:?}",
+            case.path.chars().take(100).collect::<String>(),
+            action
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// The world the fuzzer attacks.
+
+const WORLD_PUBLIC: &str = "[public]\nlisten = \"127.0.0.1:{port}\"\nbase_url = \"http://127.0.0.1:{port}\"\nrate_limit_per_minute = 1000000\n";
+
+/// A tenant with tokens, a pending company's invitation, and an opened link whose state
+/// is live (`open` opens it and returns where it sends the browser). Returns that state.
+async fn populate(w: &World, open: impl AsyncFn(&str) -> String) -> Vec<String> {
+    w.seed(1, "fz").await;
+    w.ok(&["link", "--new", "--tenant", "Waiting", "--env", "sandbox"])
+        .await;
+    let live: serde_json::Value =
+        serde_json::from_str(&w.ok(&["link", "fz-0", "--json"]).await).unwrap();
+    let location = open(live["url"].as_str().unwrap()).await;
+    let state = location
+        .split("state=")
+        .nth(1)
+        .and_then(|s| s.split('&').next())
+        .expect("the redirect to Intuit carries a state")
+        .to_string();
+    vec![state]
+}
+
+fn runner(cases: u32) -> TestRunner {
+    TestRunner::new(RunnerConfig {
+        cases,
+        failure_persistence: None,
+        max_shrink_iters: 512,
+        ..RunnerConfig::default()
+    })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+// ---------------------------------------------------------------------------------------
+// In process: many cases through the public router.
+
+async fn through_router(app: &axum::Router, case: &Case) -> (u16, axum::http::HeaderMap) {
+    use axum::extract::ConnectInfo;
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::builder();
+    req = match axum::http::Method::from_bytes(case.method.as_bytes()) {
+        Ok(m) => req.method(m),
+        Err(_) => req.method("GET"),
+    };
+    // What cannot be a URI here never reaches the router (hyper refuses it first); a
+    // browser would have percent-encoded it, so that is what is sent instead.
+    let uri = case.target();
+    let uri = if axum::http::Uri::try_from(uri.as_str()).is_ok() {
+        uri
+    } else {
+        let path = urlencoding::encode(&case.path).replace("%2F", "/");
+        let q: String = case
+            .query
+            .iter()
+            .map(|(k, v, _)| format!("{}={}", urlencoding::encode(k), urlencoding::encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut u = if path.starts_with('/') {
+            path
+        } else {
+            format!("/{path}")
+        };
+        if !q.is_empty() {
+            u = format!("{u}?{q}");
+        }
+        u
+    };
+    req = req.uri(uri);
+    for (name, value) in &case.headers {
+        // Likewise: hyper never hands the router a header it could not parse.
+        if let (Ok(n), Ok(v)) = (
+            axum::http::HeaderName::from_bytes(name.as_bytes()),
+            axum::http::HeaderValue::from_bytes(value),
+        ) {
+            req = req.header(n, v);
+        }
+    }
+    let mut req = req
+        .body(axum::body::Body::from(case.body.clone()))
+        .unwrap_or_else(|e| panic!("building {case:?}: {e}"));
+    let peer = std::net::SocketAddr::from((case.peer, 40_000));
+    req.extensions_mut().insert(ConnectInfo(peer));
+    let resp = app
+        .clone()
+        .oneshot(req)
+        .await
+        .unwrap_or_else(|e| match e {});
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    // Read the whole body: a handler that panics while streaming would show here.
+    axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .expect("the page is read whole");
+    (status, headers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_router_answers_any_input_without_5xx_or_writes_beyond_its_denials() {
+    let w = World::start(SimOptions::default()).await;
+    let port = free_port();
+    // Behind a "proxy": X-Forwarded-For names the browser, so hostile values reach the
+    // audit text and the rate limiter's key.
+    w.append_config(&format!(
+        "{}trust_forwarded_for = true\n",
+        WORLD_PUBLIC.replace("{port}", &port.to_string())
+    ));
+    let config = w.load_config();
+    let app = qbo_console::public::router(qbo_console::public::PublicState {
+        service: w.service().await,
+        settings: std::sync::Arc::new(qbo_console::public::Settings::from_config(&config)),
+    });
+    let states = populate(&w, async |url: &str| {
+        let path = url.split_once(&format!(":{port}")).unwrap().1.to_string();
+        let case = Case {
+            method: "GET".into(),
+            path,
+            query: vec![],
+            headers: vec![],
+            body: vec![],
+            peer: [127, 0, 0, 1],
+        };
+        let (status, headers) = through_router(&app, &case).await;
+        assert_eq!(status, 302);
+        headers["location"].to_str().unwrap().to_string()
+    })
+    .await;
+    let db = Db::open(&w).await;
+    let rt = tokio::runtime::Handle::current();
+    let strategy = with_known_states(case().boxed(), states);
+    let result = tokio::task::block_in_place(|| {
+        runner(ROUTER_CASES).run(&strategy, |case| {
+            rt.block_on(async {
+                let before = db.tables().await;
+                let (status, headers) = through_router(&app, &case).await;
+                let after = db.tables().await;
+                check(&case, status, &before, &after)?;
+                // Every answer of the router is a hardened page.
+                prop_assert_eq!(
+                    headers.get("cache-control").map(|v| v.as_bytes()),
+                    Some(&b"no-store"[..])
+                );
+                prop_assert!(headers.contains_key("content-security-policy"));
+                Ok(())
+            })
+        })
+    });
+    db.close().await;
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Over the socket: a sample as raw bytes through `serve`'s public listener.
+
+/// Writes `case` as raw HTTP/1.1 (whatever its bytes) and reads the status line of the
+/// answer.
+async fn through_socket(port: u16, case: &Case) -> Result<u16, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut raw = Vec::new();
+    raw.extend_from_slice(case.method.as_bytes());
+    raw.push(b' ');
+    raw.extend_from_slice(case.target().as_bytes());
+    raw.extend_from_slice(b" HTTP/1.1\r\n");
+    let has = |n: &str| case.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(n));
+    if !has("host") {
+        raw.extend_from_slice(format!("Host: 127.0.0.1:{port}\r\n").as_bytes());
+    }
+    for (name, value) in &case.headers {
+        raw.extend_from_slice(name.as_bytes());
+        raw.extend_from_slice(b": ");
+        raw.extend_from_slice(value);
+        raw.extend_from_slice(b"\r\n");
+    }
+    if !case.body.is_empty() && !has("content-length") && !has("transfer-encoding") {
+        raw.extend_from_slice(format!("Content-Length: {}\r\n", case.body.len()).as_bytes());
+    }
+    raw.extend_from_slice(b"Connection: close\r\n\r\n");
+    raw.extend_from_slice(&case.body);
+
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        // The server may answer (and close) before reading everything: a refused write is
+        // not a failure, a missing answer is.
+        let _ = s.write_all(&raw).await;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if got.is_empty() => return Err(format!("read: {e}")),
+                Err(_) => break,
+            }
+        }
+        let head = String::from_utf8_lossy(&got);
+        head.strip_prefix("HTTP/1.1 ")
+            .and_then(|r| r.get(..3))
+            .and_then(|c| c.parse::<u16>().ok())
+            .ok_or_else(|| format!("no HTTP answer, got {:?}", head.chars().take(200).collect::<String>()))
+    };
+    tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .map_err(|_| "no answer within 10 s".to_string())?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_listener_answers_raw_hostile_requests_without_5xx_or_writes_beyond_its_denials(
+) {
+    let w = World::start(SimOptions::default()).await;
+    let port = free_port();
+    w.append_config(&WORLD_PUBLIC.replace("{port}", &port.to_string()));
+    let d = w.start_daemon(&[]).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let states = populate(&w, async |url: &str| {
+        let r = http.get(url).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 302);
+        r.headers()["location"].to_str().unwrap().to_string()
+    })
+    .await;
+    let db = Db::open(&w).await;
+    let rt = tokio::runtime::Handle::current();
+    let strategy = with_known_states(case().boxed(), states);
+    let result = tokio::task::block_in_place(|| {
+        runner(SOCKET_CASES).run(&strategy, |case| {
+            rt.block_on(async {
+                let before = db.tables().await;
+                let status = through_socket(port, &case)
+                    .await
+                    .map_err(|e| TestCaseError::fail(format!("{} {}: {e}", case.method, case.path)))?;
+                // The daemon commits what it records before it answers.
+                let after = db.tables().await;
+                check(&case, status, &before, &after)
+            })
+        })
+    });
+    db.close().await;
+    // Still serving after all that.
+    let r = http
+        .get(format!("http://127.0.0.1:{port}/connect/still-here"))
+        .send()
+        .await
+        .expect("the listener still answers");
+    assert_eq!(r.status().as_u16(), 404);
+    d.stop(&w).await;
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
