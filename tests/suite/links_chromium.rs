@@ -43,7 +43,8 @@ impl Chromium {
     }
 
     fn log(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join("chromium.log")).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(self.dir.path().join("chromium.log")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
@@ -294,8 +295,7 @@ async fn headless_chromium_brings_a_dead_connection_back_through_the_consent_pag
     assert_eq!(row["status"], "needs_reconnect", "{row}");
     let id = row["id"].as_i64().unwrap();
 
-    let link: Value =
-        serde_json::from_str(&w.ok(&["link", "chrome-0", "--json"]).await).unwrap();
+    let link: Value = serde_json::from_str(&w.ok(&["link", "chrome-0", "--json"]).await).unwrap();
     let url = link["url"].as_str().unwrap().to_string();
     assert!(url.starts_with(&format!("{base}/connect/")), "{url}");
     w.sim.reset_stats();
