@@ -470,11 +470,35 @@ async fn a_code_intuit_will_not_exchange_is_recorded_and_the_link_stays_open() {
     // Intuit's codes live about ten minutes.
     p.w.sim.advance(chrono::Duration::minutes(11));
     let r = p.get(&callback, Some(&cookie)).await;
-    assert_eq!(r.status, 502, "{}", r.body);
+    // The browser's answer is what failed, not the service: a 4xx.
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("too old or already used"), "{}", r.body);
     assert_eq!(p.connection(id).await["status"], "needs_reconnect");
     let ev = p.events(Action::ExchangeFailed).await;
     assert_catalogued(&ev[0], Action::ExchangeFailed, &me());
     assert_eq!(ev[0]["error_class"], "invalid_grant");
+    let open: Vec<Value> = serde_json::from_str(&p.w.ok(&["links", "--json"]).await).unwrap();
+    assert_eq!(open.len(), 1);
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intuit_failing_the_exchange_is_answered_502_and_the_link_stays_open() {
+    use qbo_console::sim::{FaultConfig, FaultKind};
+    let p = start("").await;
+    let (id, realm, _) = dead_tenant(&p, "down").await;
+    let link = p.link(&["down-0"]).await;
+    let (intuit, cookie) = p.open(link["url"].as_str().unwrap()).await;
+    let callback = p.consent(&intuit, "approve", Some(&realm)).await;
+    p.w.sim
+        .set_faults(FaultConfig::always(FaultKind::ServiceUnavailable));
+    let r = p.get(&callback, Some(&cookie)).await;
+    p.w.sim.set_faults(FaultConfig::none());
+    assert_eq!(r.status, 502, "{}", r.body);
+    assert!(r.body.contains("in a few minutes"), "{}", r.body);
+    assert_eq!(p.connection(id).await["status"], "needs_reconnect");
+    let ev = p.events(Action::ExchangeFailed).await;
+    assert_eq!(ev[0]["error_class"], "transient", "{}", ev[0]);
     let open: Vec<Value> = serde_json::from_str(&p.w.ok(&["links", "--json"]).await).unwrap();
     assert_eq!(open.len(), 1);
     p.stop().await;

@@ -415,6 +415,24 @@ impl Db {
         }
     }
 
+    /// The given columns of every row of `table`, each row as one string.
+    async fn columns(&self, table: &str, cols: &[&str]) -> Vec<String> {
+        let quote = match self {
+            Db::Pg(_) => |c: &str| format!("quote_nullable({c}::text)"),
+            Db::Sqlite(_) => |c: &str| format!("quote({c})"),
+        };
+        let row = cols
+            .iter()
+            .map(|c| quote(c))
+            .collect::<Vec<_>>()
+            .join(" || '|' || ");
+        let sql = format!("SELECT {row} FROM {table} ORDER BY id");
+        match self {
+            Db::Pg(p) => sqlx::query_scalar(&sql).fetch_all(p).await.unwrap(),
+            Db::Sqlite(p) => sqlx::query_scalar(&sql).fetch_all(p).await.unwrap(),
+        }
+    }
+
     async fn tables(&self) -> Tables {
         let sql = "SELECT seq, action, outcome FROM audit_events ORDER BY seq";
         let audit = match self {
@@ -797,4 +815,196 @@ async fn the_public_listener_answers_raw_hostile_requests_without_5xx_or_writes_
     seen.into_inner()
         .unwrap()
         .assert_reached(&[200, 400, 404, 405, 413, 431]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Past the state: the rest of a callback from the browser that opened the link.
+
+/// What the rest of a callback may hold: Intuit's parameters, hostile, or naming the
+/// link's own company (padded, zero-prefixed) so that some cases pass the realm guard and
+/// reach the code exchange.
+fn callback_rest(realm: String) -> impl Strategy<Value = Vec<(String, String, bool)>> {
+    let key = prop_oneof![
+        8 => prop::sample::select(vec!["code", "realmId", "error", "error_description"])
+            .prop_map(String::from),
+        1 => prop::sample::select(vec!["state", "realmid", "code[]"]).prop_map(String::from),
+    ];
+    let value = prop_oneof![
+        3 => hostile(),
+        2 => Just(realm.clone()),
+        1 => prop::sample::select(vec![
+            format!(" {realm} "),
+            format!("0{realm}"),
+            format!("{realm}0"),
+            format!("{realm}%00"),
+        ]),
+    ];
+    // A code and the company's realm are there most of the time, then anything.
+    (
+        prop::option::weighted(0.8, hostile()),
+        prop::option::weighted(0.8, value.clone()),
+        prop::collection::vec((key, value, any::<bool>()), 0..4),
+    )
+        .prop_map(|(code, realm_id, mut rest)| {
+            let mut q = Vec::new();
+            if let Some(c) = code {
+                q.push(("code".to_string(), c, true));
+            }
+            if let Some(r) = realm_id {
+                q.push(("realmId".to_string(), r, true));
+            }
+            q.append(&mut rest);
+            q
+        })
+}
+
+/// The invitation columns a callback may not change: all but those of its state, which
+/// any callback that gets past the cookie consumes, whatever else it carries.
+const INVITATION_KEPT: [&str; 11] = [
+    "id",
+    "token_hash",
+    "connection_id",
+    "environment",
+    "expected_realm",
+    "tenant",
+    "status",
+    "created_at",
+    "created_by",
+    "expires_at",
+    "closed_at",
+];
+
+/// What a callback that stores nothing may record, as (action, outcome).
+const CALLBACK_RECORDS: [(&str, &str); 5] = [
+    ("exchange failed", "failed"),
+    ("consent denied", "denied"),
+    ("realm mismatch", "denied"),
+    ("state rejected", "denied"),
+    ("duplicate callback", "denied"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_with_its_browsers_live_state_and_hostile_parameters_never_gets_a_5xx() {
+    const CASES: u32 = 96;
+    let w = World::start(SimOptions::default()).await;
+    let port = free_port();
+    w.append_config(&WORLD_PUBLIC.replace("{port}", &port.to_string()));
+    let config = w.load_config();
+    let app = qbo_console::public::router(qbo_console::public::PublicState {
+        service: w.service().await,
+        settings: std::sync::Arc::new(qbo_console::public::Settings::from_config(&config)),
+    });
+    let g = w.seed(1, "cb").await.remove(0);
+    let link: serde_json::Value =
+        serde_json::from_str(&w.ok(&["link", "cb-0", "--json"]).await).unwrap();
+    let link_path = link["url"]
+        .as_str()
+        .unwrap()
+        .split_once(&format!(":{port}"))
+        .unwrap()
+        .1
+        .to_string();
+    let db = Db::open(&w).await;
+    let seen = std::sync::Mutex::new(Seen::default());
+    let one = async |rest: Vec<(String, String, bool)>| -> Result<(), TestCaseError> {
+        // The customer's browser opens the link: a fresh state, bound by its cookie.
+        let (status, headers) = through_router(&app, &get(&link_path)).await.unwrap();
+        prop_assert_eq!(status, 302);
+        let state = headers["location"]
+            .to_str()
+            .unwrap()
+            .split("state=")
+            .nth(1)
+            .and_then(|s| s.split('&').next())
+            .unwrap()
+            .to_string();
+        let cookie = headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let mut case = get("/callback");
+        case.query = vec![("state".into(), state, false)];
+        case.query.extend(rest);
+        case.headers = vec![("cookie".into(), cookie.into_bytes())];
+
+        let connections = db.rows("connections").await;
+        let invitations = db.columns("link_invitations", &INVITATION_KEPT).await;
+        let before = db.tables().await;
+        let asked = w.sim.stats().token_requests;
+        // Longer than any URI: hyper answers 414 before the router.
+        let Some((status, _)) = through_router(&app, &case).await else {
+            return Ok(());
+        };
+        let after = db.tables().await;
+        seen.lock().unwrap().note(status, &before, &after);
+        prop_assert!(
+            (200..500).contains(&status),
+            "answered {status} to {case:?}"
+        );
+        // Intuit never issued these codes: nothing can be stored.
+        prop_assert_eq!(
+            connections,
+            db.rows("connections").await,
+            "connections changed"
+        );
+        prop_assert_eq!(
+            invitations,
+            db.columns("link_invitations", &INVITATION_KEPT).await,
+            "the invitation changed beyond its state"
+        );
+        let new = &after.audit[before.audit.len()..];
+        prop_assert!(new.len() <= 1, "one callback, several events: {new:?}");
+        for (_, action, outcome) in new {
+            prop_assert!(
+                CALLBACK_RECORDS.contains(&(action.as_str(), outcome.as_str())),
+                "the callback recorded {action:?} ({outcome:?})"
+            );
+        }
+        // The realm guard: Intuit is asked to exchange a code only for the link's company.
+        if w.sim.stats().token_requests > asked {
+            prop_assert!(
+                case.query
+                    .iter()
+                    .any(|(k, v, _)| k == "realmId" && v.trim() == g.realm_id),
+                "a code was exchanged for a callback not naming company {}: {case:?}",
+                g.realm_id
+            );
+        }
+        Ok(())
+    };
+    // Certainly reached, whatever the random cases do: a made-up code for the right
+    // company, a declined consent, another company.
+    let q = |k: &str, v: &str| (k.to_string(), v.to_string(), true);
+    for rest in [
+        vec![q("code", "made-up"), q("realmId", &g.realm_id)],
+        vec![q("error", "access_denied"), q("realmId", &g.realm_id)],
+        vec![q("code", "made-up"), q("realmId", "4242424242")],
+    ] {
+        if let Err(e) = one(rest.clone()).await {
+            panic!("{e}\n{rest:?}");
+        }
+    }
+    let rt = tokio::runtime::Handle::current();
+    let strategy = callback_rest(g.realm_id.clone());
+    let result = tokio::task::block_in_place(|| {
+        runner(CASES)
+            .run(&strategy, |rest| rt.block_on(one(rest)))
+            .map_err(|e| e.to_string())
+    });
+    db.close().await;
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    // Declined consents, refused codes and realm mismatches were all reached.
+    let seen = seen.into_inner().unwrap();
+    eprintln!("answers and events of the run: {seen:?}");
+    for action in ["exchange failed", "consent denied", "realm mismatch"] {
+        assert!(
+            seen.events.contains_key(action),
+            "no case recorded {action:?}: {seen:?}"
+        );
+    }
 }
