@@ -90,8 +90,10 @@ impl Chromium {
         let file = Self::profile(browser.dir.path()).join("DevToolsActivePort");
         let started = Instant::now();
         browser.port = loop {
+            // Both lines, so that a file caught half written is read again.
             if let Some(port) = std::fs::read_to_string(&file)
                 .ok()
+                .filter(|t| t.lines().count() >= 2)
                 .and_then(|t| t.lines().next().and_then(|l| l.trim().parse().ok()))
             {
                 break port;

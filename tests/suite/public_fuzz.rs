@@ -9,7 +9,12 @@
 //!
 //! Many cases go through the public router in this process (`oneshot`, cheap); a sample
 //! goes as raw bytes through the real listener of a `serve` process, with its header and
-//! body limits, where hyper itself answers what cannot be parsed.
+//! body limits, where hyper itself answers what cannot be parsed. A third test gets past
+//! the state: callbacks carrying the live state and cookie of the browser that opened the
+//! link, with hostile `code`, `realmId` and `error`.
+//!
+//! Each run draws new cases (proptest's random seed); a failure prints the smallest case
+//! that still fails. Fixed cases run first, so each route and limit is reached every time.
 
 use crate::common::World;
 use proptest::prelude::*;
@@ -531,6 +536,8 @@ fn check(case: &Case, status: u16, before: &Tables, after: &Tables) -> Result<()
 // ---------------------------------------------------------------------------------------
 // The world the fuzzer attacks.
 
+/// The public listener; its rate limit out of the way (it has its own test in links.rs),
+/// so that the cases measure the routes.
 const WORLD_PUBLIC: &str = "[public]\nlisten = \"127.0.0.1:{port}\"\nbase_url = \"http://127.0.0.1:{port}\"\nrate_limit_per_minute = 1000000\n";
 
 /// A tenant with tokens, a pending company's invitation, and an opened link whose state
