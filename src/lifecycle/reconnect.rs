@@ -19,8 +19,10 @@ use std::time::{Duration, Instant};
 pub enum ConsentOutcome {
     /// Stored and active; the company name CompanyInfo gave, when it answered.
     Connected { company_name: Option<String> },
-    /// Intuit refused or did not answer the exchange; nothing stored.
-    ExchangeFailed,
+    /// Intuit refused or did not answer the exchange; nothing stored. The class tells a
+    /// code Intuit refused (`invalid_grant`: made up, too old, already used), which is the
+    /// browser's doing, from Intuit or our credentials failing.
+    ExchangeFailed { class: ErrorClass },
 }
 
 impl Engine {
@@ -64,7 +66,7 @@ impl Engine {
                 let mut tx = self.store.begin().await?;
                 self.audit(&mut tx, &ev).await?;
                 self.published(tx.commit().await?);
-                return Ok(ConsentOutcome::ExchangeFailed);
+                return Ok(ConsentOutcome::ExchangeFailed { class: e.class });
             }
         };
         if let Err(e) = self.lease_for_consent(rec.id).await {

@@ -96,7 +96,11 @@ pub fn router(state: PublicState) -> Router {
 
 /// Before every route: the body limit and the per-address budget; after: the headers.
 async fn guard(State(s): State<PublicState>, req: Request, next: Next) -> Response {
-    let addr = client_ip(&req, s.settings.trust_forwarded_for);
+    let addr = client_ip(
+        req.extensions().get::<ConnectInfo<SocketAddr>>(),
+        req.headers(),
+        s.settings.trust_forwarded_for,
+    );
     let too_big = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -127,11 +131,15 @@ async fn guard(State(s): State<PublicState>, req: Request, next: Next) -> Respon
 }
 
 /// The browser's address: the peer, or behind a trusted proxy the last `X-Forwarded-For`
-/// entry (the one the proxy itself appended).
-fn client_ip(req: &Request, trust_forwarded_for: bool) -> Option<IpAddr> {
+/// entry (the one the proxy itself appended) when it is an address. The rate limit and the
+/// audit log both use this one answer, so neither counts nor records text a browser wrote.
+fn client_ip(
+    peer: Option<&ConnectInfo<SocketAddr>>,
+    headers: &HeaderMap,
+    trust_forwarded_for: bool,
+) -> Option<IpAddr> {
     if trust_forwarded_for {
-        if let Some(ip) = req
-            .headers()
+        if let Some(ip) = headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit(',').next())
@@ -140,9 +148,7 @@ fn client_ip(req: &Request, trust_forwarded_for: bool) -> Option<IpAddr> {
             return Some(ip);
         }
     }
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+    peer.map(|c| c.0.ip())
 }
 
 /// The browser as the audit log names it.
@@ -151,19 +157,9 @@ fn browser(
     headers: &HeaderMap,
     trust_xff: bool,
 ) -> Browser {
-    let forwarded = trust_xff
-        .then(|| {
-            headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.rsplit(',').next())
-                .map(|v| v.trim().to_string())
-        })
-        .flatten();
     Browser {
-        address: forwarded
-            .or_else(|| peer.map(|p| p.0.ip().to_string()))
-            .unwrap_or_else(|| "unknown".into()),
+        address: client_ip(peer, headers, trust_xff)
+            .map_or_else(|| "unknown".into(), |ip| ip.to_string()),
         user_agent: headers
             .get(header::USER_AGENT)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
@@ -221,6 +217,25 @@ pub fn tls_acceptor(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn behind_a_trusted_proxy_the_audit_names_the_address_the_proxy_appended_or_the_peer() {
+        let peer = ConnectInfo(SocketAddr::from(([192, 0, 2, 7], 40000)));
+        let with_xff = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("x-forwarded-for", v.parse().unwrap());
+            h
+        };
+        let h = with_xff("10.0.0.1, 198.51.100.4");
+        assert_eq!(browser(Some(&peer), &h, true).address, "198.51.100.4");
+        assert_eq!(browser(Some(&peer), &h, false).address, "192.0.2.7");
+        // Text that is no address is neither counted nor recorded as one.
+        let h = with_xff("198.51.100.4, <script>not-an-address");
+        assert_eq!(browser(Some(&peer), &h, true).address, "192.0.2.7");
+        assert_eq!(browser(None, &h, true).address, "unknown");
+    }
+
     #[test]
     fn the_callback_is_served_at_the_path_of_the_redirect_uri() {
         assert_eq!(

@@ -107,6 +107,11 @@ pub fn answer(a: Answer, secure_cookie: bool, state_lifetime_secs: u64) -> Respo
             "A different company was chosen",
             "The QuickBooks company you chose at Intuit is not the one this link is for, so nothing was changed and that company was not connected. Open the link again and choose the right company, or ask your contact.",
         ),
+        Answer::CodeRefused => page(
+            StatusCode::BAD_REQUEST,
+            "Connection not completed",
+            "The answer from Intuit could not be used: it was incomplete, too old or already used. Nothing changed; open the link you were sent again.",
+        ),
         Answer::ExchangeFailed => page(
             StatusCode::BAD_GATEWAY,
             "Connection not completed",

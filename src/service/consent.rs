@@ -16,7 +16,7 @@
 use super::links::{hash, invitation_target, public_actor, secret};
 use super::Service;
 use crate::audit::{Action, AuditEvent, Outcome};
-use crate::domain::{Environment, RealmId, Status};
+use crate::domain::{Environment, ErrorClass, RealmId, Status};
 use crate::identity::Actor;
 use crate::lifecycle::ConsentOutcome;
 use crate::store::{ConnectionRecord, Invitation, StateMatch};
@@ -69,7 +69,11 @@ pub enum Answer {
     Duplicate,
     /// Another company than the link's was chosen.
     RealmMismatch,
-    /// Intuit did not exchange the code.
+    /// The callback cannot be completed from what it carries: no valid `realmId`, no
+    /// code, or a code Intuit refused (made up, too old, already used). A 4xx: it is the
+    /// request, not the service, that failed.
+    CodeRefused,
+    /// Intuit did not exchange the code (unreachable, failing, or refusing our client).
     ExchangeFailed,
     /// Intuit's Reconnect URL named a company this daemon does not know.
     UnknownCompany,
@@ -295,7 +299,7 @@ impl Service {
                     inv.id
                 ));
                 self.record_public(ev).await?;
-                return Ok(Answer::ExchangeFailed);
+                return Ok(Answer::CodeRefused);
             }
         };
         if let Some(why) = self.realm_guard(&inv, &rec, &realm).await? {
@@ -317,7 +321,7 @@ impl Service {
                 inv.id
             ));
             self.record_public(ev).await?;
-            return Ok(Answer::ExchangeFailed);
+            return Ok(Answer::CodeRefused);
         };
         Ok(
             match self
@@ -328,7 +332,10 @@ impl Service {
                 ConsentOutcome::Connected { company_name } => Answer::Connected {
                     company: company_name,
                 },
-                ConsentOutcome::ExchangeFailed => Answer::ExchangeFailed,
+                ConsentOutcome::ExchangeFailed {
+                    class: ErrorClass::InvalidGrant,
+                } => Answer::CodeRefused,
+                ConsentOutcome::ExchangeFailed { .. } => Answer::ExchangeFailed,
             },
         )
     }

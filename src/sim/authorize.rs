@@ -100,13 +100,7 @@ pub(crate) async fn page(
         Some(other) => bad_request(&format!(
             "x-sim-decision must be approve or deny, not {other:?}."
         )),
-        None => {
-            let auto = shared.lock().auto_approve.clone();
-            match auto {
-                Some(realm) => decide(&shared, &req, scopes, Decision::Approve, realm.as_deref()),
-                None => html(StatusCode::OK, consent_page(&req, scopes)),
-            }
-        }
+        None => html(StatusCode::OK, consent_page(&req, scopes)),
     }
 }
 

@@ -358,13 +358,6 @@ impl SimHandle {
         tracing::debug!(realm_id, ended, "realm disconnected");
     }
 
-    /// From now on the consent page approves at once, as a customer clicking Connect
-    /// would, choosing `realm` (or a new company): for browsers that cannot send the
-    /// scripted `x-sim-decision` header.
-    pub fn approve_consent_automatically(&self, realm: Option<&str>) {
-        self.shared.lock().auto_approve = Some(realm.map(str::to_string));
-    }
-
     pub fn stats(&self) -> SimStats {
         self.shared.lock().stats.clone()
     }

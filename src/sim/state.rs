@@ -137,9 +137,6 @@ pub(crate) struct State {
     issued: Vec<Issued>,
     pub(crate) stats: SimStats,
     pub(crate) company_counter: u64,
-    /// A customer who clicks Connect on every consent page, for a browser that cannot
-    /// send `x-sim-decision` (headless Chromium): `Some(realm)` picks that company.
-    pub(crate) auto_approve: Option<Option<String>>,
 }
 
 impl State {
@@ -171,7 +168,6 @@ impl State {
             issued: Vec::new(),
             stats: SimStats::default(),
             company_counter: 0,
-            auto_approve: None,
         }
     }
 

@@ -29,6 +29,8 @@ mod intuit_client;
 mod intuit_oauth_client;
 mod keys_rotate;
 mod links;
+mod links_chromium;
+mod public_fuzz;
 mod refresh_rotation;
 mod reports;
 mod revoke;
