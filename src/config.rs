@@ -48,6 +48,10 @@ pub struct Config {
     pub log: LogConfig,
     pub tui: TuiConfig,
     pub retention: RetentionConfig,
+    /// The token API's listener (`[api]`).
+    pub api: crate::api::ApiConfig,
+    /// Intuit's webhooks (`[webhooks]`).
+    pub webhooks: crate::api::WebhooksConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -77,7 +81,7 @@ pub enum SecretSource {
 }
 
 impl SecretSource {
-    fn from_pair(
+    pub(crate) fn from_pair(
         file: Option<PathBuf>,
         env: Option<String>,
         key: &str,
@@ -529,6 +533,10 @@ struct RawConfig {
     tui: TuiConfig,
     #[serde(default)]
     retention: RetentionConfig,
+    #[serde(default)]
+    api: crate::api::ApiConfig,
+    #[serde(default)]
+    webhooks: crate::api::RawWebhooksConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -771,6 +779,8 @@ impl Config {
             )));
         }
         raw.daemon.check_limits().map_err(err)?;
+        raw.api.check().map_err(err)?;
+        let webhooks = raw.webhooks.validate(&source)?;
         for (role, members) in [
             ("admin", &raw.roles.admin),
             ("support", &raw.roles.support),
@@ -816,6 +826,8 @@ impl Config {
             log: raw.log,
             tui: raw.tui,
             retention: raw.retention,
+            api: raw.api,
+            webhooks,
         })
     }
 
@@ -857,6 +869,8 @@ impl Config {
             log: LogConfig::default(),
             tui: TuiConfig::default(),
             retention: RetentionConfig::default(),
+            api: crate::api::ApiConfig::default(),
+            webhooks: crate::api::WebhooksConfig::default(),
         }
     }
 

@@ -6,6 +6,7 @@
 //! `cli` on top; `text` makes outside text safe for any interface to print. `sim` is the
 //! Intuit emulator and shares nothing with `intuit`/`lifecycle`.
 
+pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod clock;
@@ -25,3 +26,4 @@ mod test_log;
 pub mod text;
 pub mod tui;
 pub mod vault;
+pub mod webhooks;

@@ -69,6 +69,41 @@ pub enum Command {
     /// moves the emulator's and the daemon's clocks an hour. Without a terminal, or with
     /// --script, a narrated walk-through of the credential core instead.
     Demo(DemoArgs),
+    /// Service API keys for the token API (admin)
+    #[command(subcommand)]
+    Apikey(ApikeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApikeyCommand {
+    /// Create a key for a service; the key is printed once and stored only as a hash
+    Create {
+        /// The service that will use the key (named in the audit log as service:NAME)
+        name: String,
+        /// A realm id the key may read (repeat for several; none: every realm)
+        #[arg(long = "realm", value_name = "R")]
+        realms: Vec<String>,
+        /// The one environment the key may read: sandbox or production (default both)
+        #[arg(long = "env", value_name = "E")]
+        environment: Option<String>,
+        /// Print as JSON: key, id, name, realms, environment
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the keys: id, service, scope, created, revoked (never the keys)
+    List {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id; the token API refuses it at once
+    Revoke {
+        /// The key's id, as `apikey list` shows it
+        id: i64,
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

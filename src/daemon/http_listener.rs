@@ -31,7 +31,19 @@ fn busy_response() -> String {
     )
 }
 
-pub async fn serve(tcp: TcpListener, app: Router, limits: Limits, mut stop: watch::Receiver<bool>) {
+pub async fn serve(tcp: TcpListener, app: Router, limits: Limits, stop: watch::Receiver<bool>) {
+    serve_tls(tcp, app, limits, None, stop).await
+}
+
+/// `serve`, over TLS when `tls` is given: the handshake runs on the connection's own task,
+/// within the header deadline, so a client stalling it holds nothing else up.
+pub async fn serve_tls(
+    tcp: TcpListener,
+    app: Router,
+    limits: Limits,
+    tls: Option<super::tls::TlsAcceptor>,
+    mut stop: watch::Receiver<bool>,
+) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     // Tracked, so that shutdown lets the requests in hand finish before the daemon closes
     // the database under them.
@@ -61,8 +73,37 @@ pub async fn serve(tcp: TcpListener, app: Router, limits: Limits, mut stop: watc
             continue;
         };
         let service = TowerToHyperService::new(app.clone());
-        let mut stop = stop.clone();
+        let stop = stop.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
+            match tls {
+                None => serve_connection(stream, service, limits, stop).await,
+                Some(tls) => {
+                    match tokio::time::timeout(limits.header_timeout, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(stream, service, limits, stop).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                }
+            }
+            drop(slot);
+        });
+    }
+    // Bounded by the daemon's shutdown grace, past which this task and its connections
+    // are aborted.
+    while connections.join_next().await.is_some() {}
+}
+
+async fn serve_connection<S>(
+    stream: S,
+    service: TowerToHyperService<Router>,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    {
+        {
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
@@ -83,10 +124,6 @@ pub async fn serve(tcp: TcpListener, app: Router, limits: Limits, mut stop: watc
             if let Err(e) = result {
                 tracing::debug!(error = %e, "HTTP connection ended");
             }
-            drop(slot);
-        });
+        }
     }
-    // Bounded by the daemon's shutdown grace, past which this task and its connections
-    // are aborted.
-    while connections.join_next().await.is_some() {}
 }

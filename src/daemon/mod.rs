@@ -5,11 +5,12 @@
 
 mod fd_limit;
 mod http;
-mod http_listener;
+pub(crate) mod http_listener;
 mod lock;
 pub mod roles;
 pub mod scheduler;
 mod socket;
+pub mod tls;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -28,6 +29,9 @@ pub struct Daemon {
     pub service: Service,
     pub scheduler: Arc<Scheduler>,
     pub http_addr: SocketAddr,
+    /// The token API's listener (`[api] listen`), `http://` or `https://`.
+    pub api_url: String,
+    api: Arc<crate::api::TokenApi>,
     stop: watch::Sender<bool>,
     scheduler_task: JoinHandle<()>,
     other_tasks: Vec<JoinHandle<()>>,
@@ -142,10 +146,24 @@ impl Daemon {
             stop_rx.clone(),
         )));
 
+        // The webhooks ride on the token API's listener until the public listener exists.
+        let webhooks = crate::webhooks::WebhookState::from_config(engine.clone(), &config.webhooks)?;
+        let mut api = crate::api::ApiServer::start(
+            service.clone(),
+            &config.api,
+            crate::webhooks::router(webhooks),
+            stop_rx.clone(),
+        )
+        .await?;
+        other_tasks.extend(api.tasks.drain(..));
+        let api_url = api.url();
+
         Ok(Daemon {
             service,
             scheduler,
             http_addr,
+            api_url,
+            api: api.api.clone(),
             stop,
             scheduler_task,
             other_tasks,
@@ -179,6 +197,10 @@ impl Daemon {
                 t.abort();
             }
         }
+        // After the listeners: no hand-out can be counted once its summary is written.
+        if let Err(e) = self.api.flush().await {
+            tracing::warn!(error = %format!("{e:#}"), "cannot record the summaries of token hand-outs at shutdown");
+        }
         if let Err(e) = self.service.record_counted_refusals(true).await {
             tracing::warn!(error = %format!("{e:#}"), "cannot record the summary of counted refusals at shutdown");
         }
@@ -190,9 +212,10 @@ impl Daemon {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let daemon = Daemon::start(&config, Clock::System).await?;
     eprintln!(
-        "qbo-console serving: operators' socket {}, http://{} (/healthz, /metrics), database {}",
+        "qbo-console serving: operators' socket {}, http://{} (/healthz, /metrics), token API {}, database {}",
         config.daemon.socket.display(),
         daemon.http_addr,
+        daemon.api_url,
         crate::config::redact_url(&config.database()?.url)
     );
     tracing::info!(socket = %config.daemon.socket.display(), http = %daemon.http_addr, "daemon started");

@@ -4,6 +4,7 @@
 //! shown, and refusals are recorded as `denied`. A request for nothing (no such tenant,
 //! bad input) leaves the database as it was.
 
+mod apikeys;
 pub mod client;
 pub mod filter;
 pub mod protocol;
@@ -29,6 +30,7 @@ pub use crate::identity::{Actor, Interface, Permission, Role};
 pub use crate::lifecycle::import::{ImportReport, ImportedRow};
 pub use crate::lifecycle::{describe_refresh, RefreshOutcome, RevokeOutcome, VerifyOutcome};
 pub use crate::store::ConnectionFilter;
+pub use apikeys::{ApiKeyRecord, CreatedApiKey};
 pub use revocation::{PurgeReport, RevokeReport, RevokeRequest};
 
 use crate::audit::{self, Action, AuditEvent, Outcome};
@@ -539,6 +541,16 @@ impl Service {
             Request::AuditVerify => json(self.audit_verify(caller).await?),
             Request::WhoAmI => json(self.whoami(caller).await?),
             Request::KeysStatus => json(self.keys_status(caller).await?),
+            Request::ApikeyCreate {
+                name,
+                realms,
+                environment,
+            } => json(
+                self.apikey_create(caller, &name, &realms, environment)
+                    .await?,
+            ),
+            Request::ApikeyList => json(self.apikey_list(caller).await?),
+            Request::ApikeyRevoke { id } => json(self.apikey_revoke(caller, id).await?),
             Request::Watch => {
                 self.authorize(caller, Permission::ViewConnections, Action::Watch)
                     .await?;

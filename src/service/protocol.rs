@@ -82,6 +82,18 @@ pub enum Request {
     WhoAmI,
     /// Which keys seal the stored tokens (`keys status`).
     KeysStatus,
+    /// A service API key for the token API (`apikey create`).
+    ApikeyCreate {
+        name: String,
+        #[serde(default)]
+        realms: Vec<String>,
+        #[serde(default)]
+        environment: Option<Environment>,
+    },
+    ApikeyList,
+    ApikeyRevoke {
+        id: i64,
+    },
 }
 
 impl std::fmt::Debug for Request {
@@ -148,6 +160,18 @@ impl std::fmt::Debug for Request {
             Request::Watch => f.write_str("Watch"),
             Request::WhoAmI => f.write_str("WhoAmI"),
             Request::KeysStatus => f.write_str("KeysStatus"),
+            Request::ApikeyCreate {
+                name,
+                realms,
+                environment,
+            } => f
+                .debug_struct("ApikeyCreate")
+                .field("name", name)
+                .field("realms", realms)
+                .field("environment", environment)
+                .finish(),
+            Request::ApikeyList => f.write_str("ApikeyList"),
+            Request::ApikeyRevoke { id } => f.debug_struct("ApikeyRevoke").field("id", id).finish(),
         }
     }
 }
@@ -170,6 +194,9 @@ impl Request {
             Request::Watch => Action::Watch,
             Request::WhoAmI => Action::WhoAmI,
             Request::KeysStatus => Action::KeysStatus,
+            Request::ApikeyCreate { .. } => Action::ApiKeyCreated,
+            Request::ApikeyList => Action::ApiKeysListed,
+            Request::ApikeyRevoke { .. } => Action::ApiKeyRevoked,
         }
     }
 }

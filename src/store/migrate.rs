@@ -17,6 +17,12 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "audit time",
         include_str!("migrations/sqlite/0003_audit_time.sql"),
     ),
+    // The token API: service keys, webhook idempotency, last data change.
+    (
+        6,
+        "token api",
+        include_str!("migrations/sqlite/0006_token_api.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("migrations/postgres/0001_init.sql")),
@@ -29,6 +35,12 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         3,
         "audit time",
         include_str!("migrations/postgres/0003_audit_time.sql"),
+    ),
+    // The token API: service keys, webhook idempotency, last data change.
+    (
+        6,
+        "token api",
+        include_str!("migrations/postgres/0006_token_api.sql"),
     ),
 ];
 

@@ -107,4 +107,13 @@ pub trait Client: Send + Sync {
     fn watch(&self) -> ClientFuture<'_, WatchStream>;
     /// Which keys seal the stored tokens.
     fn keys_status(&self) -> ClientFuture<'_, crate::lifecycle::KeyStatus>;
+    /// Creates a service API key; the only answer that holds the key.
+    fn apikey_create(
+        &self,
+        name: String,
+        realms: Vec<String>,
+        environment: Option<crate::domain::Environment>,
+    ) -> ClientFuture<'_, crate::service::CreatedApiKey>;
+    fn apikey_list(&self) -> ClientFuture<'_, Vec<crate::service::ApiKeyRecord>>;
+    fn apikey_revoke(&self, id: i64) -> ClientFuture<'_, crate::service::ApiKeyRecord>;
 }
