@@ -29,3 +29,5 @@ mod revoke;
 mod scale_out;
 mod sim_binary;
 mod sim_protocol;
+mod token_api;
+mod webhooks;
