@@ -95,7 +95,12 @@ impl Ledger {
         }
         let superseded = tallies.remove(&slot).and_then(|t| t.summary(now));
         let mut first = AuditEvent::new(now, actor, Action::AccessTokenHandedOut, Outcome::Ok)
-            .target(target.id, target.environment, &target.realm_id, &target.tenant)
+            .target(
+                target.id,
+                target.environment,
+                &target.realm_id,
+                &target.tenant,
+            )
             .fingerprint("access", fingerprint.to_string());
         first.reason = Some(format!(
             "first hand-out of this access token to {}",

@@ -84,6 +84,9 @@ impl KeyRefusal {
     }
 }
 
+/// The key, or why it was refused (with the stored key, when it exists but is revoked).
+pub type KeyCheck = Result<Arc<ServiceKey>, (KeyRefusal, Option<ApiKeyRecord>)>;
+
 #[derive(Default)]
 pub struct KeyCache {
     found: Mutex<HashMap<String, (Instant, u64, Arc<ServiceKey>)>>,
@@ -91,11 +94,7 @@ pub struct KeyCache {
 
 impl KeyCache {
     /// The key behind an `Authorization` header value, from the cache or the database.
-    pub async fn check(
-        &self,
-        store: &Store,
-        header: Option<&str>,
-    ) -> anyhow::Result<Result<Arc<ServiceKey>, (KeyRefusal, Option<ApiKeyRecord>)>> {
+    pub async fn check(&self, store: &Store, header: Option<&str>) -> anyhow::Result<KeyCheck> {
         let Some(key) = header
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
@@ -133,10 +132,7 @@ impl KeyCache {
     }
 
     pub fn clear(&self) {
-        self.found
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.found.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 

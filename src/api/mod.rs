@@ -117,7 +117,10 @@ impl TokenApi {
             if rec.realm_id.as_str() != realm {
                 continue;
             }
-            let token = match (rec.status.is_live(), engine.store.load_sealed(rec.id).await?) {
+            let token = match (
+                rec.status.is_live(),
+                engine.store.load_sealed(rec.id).await?,
+            ) {
                 (true, Some(sealed)) => match sealed.access_token {
                     Some(s) => {
                         let t = engine.vault.open_access(rec.id, &s)?;
@@ -157,7 +160,11 @@ impl TokenApi {
 
     /// A token with at least `[api] min_validity` left, refreshed first if needed through
     /// the engine's single flight.
-    pub async fn fetch(&self, key: &keys::ServiceKey, conn: Arc<Snapshot>) -> anyhow::Result<Fetched> {
+    pub async fn fetch(
+        &self,
+        key: &keys::ServiceKey,
+        conn: Arc<Snapshot>,
+    ) -> anyhow::Result<Fetched> {
         if !conn.status.is_live() {
             return Ok(Fetched::Dead(conn));
         }
@@ -320,9 +327,9 @@ impl ApiServer {
             (Some(c), Some(k)) => Some(crate::daemon::tls::acceptor(c, k)?),
             _ => None,
         };
-        let tcp = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr} ([api] listen): is another daemon using it?"))?;
+        let tcp = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr} ([api] listen): is another daemon using it?")
+        })?;
         let addr = tcp.local_addr()?;
         let api = TokenApi::new(service, cfg);
         let app = router(api.clone()).merge(extra);
@@ -346,6 +353,10 @@ impl ApiServer {
     }
 
     pub fn url(&self) -> String {
-        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.addr
+        )
     }
 }

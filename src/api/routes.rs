@@ -1,7 +1,7 @@
 //! The token API's routes. `ROUTES` lists each with the status codes it answers; a test
 //! holds `assets/openapi.json` to it both ways and drives each route on a real listener.
 
-use super::keys::{KeyRefusal, ServiceKey};
+use super::keys::ServiceKey;
 use super::{Fetched, Snapshot, TokenApi};
 use crate::audit::{Action, AuditEvent, Outcome};
 use crate::domain::{Environment, SyncStatus};
@@ -57,8 +57,10 @@ fn unauthorized() -> Response {
         "unauthorized",
         "missing, unknown or revoked API key; send `Authorization: Bearer KEY` with a key from `qbo-console apikey create`".into(),
     );
-    r.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
     r
 }
 
@@ -84,16 +86,17 @@ async fn authenticate(api: &TokenApi, headers: &HeaderMap) -> Result<Arc<Service
         Ok(Err((why, rec))) => {
             let account = rec.as_ref().map(|r| format!("service:{}", r.name));
             let reason = match &rec {
-                Some(r) => format!("{} (api key {} of service {})", why.describe(), r.id, r.name),
+                Some(r) => format!(
+                    "{} (api key {} of service {})",
+                    why.describe(),
+                    r.id,
+                    r.name
+                ),
                 None => why.describe().to_string(),
             };
             if let Err(e) = api.record_refusal(None, account, None, reason).await {
                 return Err(internal(e));
             }
-            debug_assert!(matches!(
-                why,
-                KeyRefusal::Missing | KeyRefusal::Unknown | KeyRefusal::Revoked
-            ));
             Err(unauthorized())
         }
         Err(e) => Err(internal(e)),
@@ -114,7 +117,13 @@ async fn resolve(
 ) -> Result<Arc<Snapshot>, Response> {
     let env = match env.map(str::parse::<Environment>).transpose() {
         Ok(e) => e,
-        Err(m) => return Err(error(StatusCode::BAD_REQUEST, "bad_request", format!("?env=: {m}"))),
+        Err(m) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("?env=: {m}"),
+            ))
+        }
     };
     let all = if crate::domain::RealmId::parse(realm).is_ok() {
         api.realm(realm, false).await.map_err(internal)?
@@ -284,14 +293,21 @@ async fn sync(
     let status = match report.status.as_str() {
         "ok" => SyncStatus::Ok,
         "error" => SyncStatus::Failed,
-        other => return bad(format!("status {:?}: expected \"ok\" or \"error\"", crate::text::Safe(other).to_string())),
+        other => {
+            return bad(format!(
+                "status {:?}: expected \"ok\" or \"error\"",
+                crate::text::Safe(other).to_string()
+            ))
+        }
     };
     if report.records.is_some_and(|n| n < 0) {
         return bad("records must be 0 or more".into());
     }
     let detail = report.detail.unwrap_or_default();
     if detail.chars().count() > MAX_DETAIL {
-        return bad(format!("detail is longer than {MAX_DETAIL} characters; shorten it"));
+        return bad(format!(
+            "detail is longer than {MAX_DETAIL} characters; shorten it"
+        ));
     }
     let now = api.engine().clock.now();
     let finished = report.finished_at.unwrap_or(now).min(now);
@@ -305,15 +321,31 @@ async fn sync(
     let summary = format!(
         "host app sync {}{}{}",
         report.status,
-        report.records.map_or(String::new(), |n| format!(", {n} records")),
-        if detail.is_empty() { String::new() } else { format!(": {detail}") }
+        report
+            .records
+            .map_or(String::new(), |n| format!(", {n} records")),
+        if detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {detail}")
+        }
     );
     let written = async {
         let mut tx = api.engine().store.begin().await?;
         tx.record_sync(conn.id, finished, status, &summary, None, None, None)
             .await?;
-        let mut ev = AuditEvent::new(now, &api.actor(Some(&key)), Action::SyncReported, Outcome::Ok)
-            .target(conn.id, conn.environment.as_str(), &conn.realm_id, &conn.tenant);
+        let mut ev = AuditEvent::new(
+            now,
+            &api.actor(Some(&key)),
+            Action::SyncReported,
+            Outcome::Ok,
+        )
+        .target(
+            conn.id,
+            conn.environment.as_str(),
+            &conn.realm_id,
+            &conn.tenant,
+        );
         ev.reason = Some(summary.clone());
         api.engine().audit(&mut tx, &ev).await?;
         api.engine().published(tx.commit().await?);

@@ -33,14 +33,12 @@ impl ApikeyCall {
             } => ApikeyCall::Create {
                 name,
                 realms,
-                environment: environment
-                    .as_deref()
-                    .map(str::parse)
-                    .transpose()
-                    .map_err(|m: String| Failure {
+                environment: environment.as_deref().map(str::parse).transpose().map_err(
+                    |m: String| Failure {
                         code: exit::BAD_INPUT,
                         message: format!("--env: {m}"),
-                    })?,
+                    },
+                )?,
                 json,
             },
             ApikeyCommand::List { json } => ApikeyCall::List { json },
@@ -82,7 +80,10 @@ pub(super) async fn run(client: &dyn Client, call: ApikeyCall) -> Result<u8, Fai
             if json {
                 print_json(&keys)?;
             } else {
-                println!("{:>4}  {:<24} {:<32} {:<20} REVOKED", "ID", "SERVICE", "MAY READ", "CREATED");
+                println!(
+                    "{:>4}  {:<24} {:<32} {:<20} REVOKED",
+                    "ID", "SERVICE", "MAY READ", "CREATED"
+                );
                 for k in &keys {
                     println!(
                         "{:>4}  {:<24} {:<32} {:<20} {}",

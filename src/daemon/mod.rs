@@ -147,7 +147,8 @@ impl Daemon {
         )));
 
         // The webhooks ride on the token API's listener until the public listener exists.
-        let webhooks = crate::webhooks::WebhookState::from_config(engine.clone(), &config.webhooks)?;
+        let webhooks =
+            crate::webhooks::WebhookState::from_config(engine.clone(), &config.webhooks)?;
         let mut api = crate::api::ApiServer::start(
             service.clone(),
             &config.api,

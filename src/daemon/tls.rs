@@ -13,21 +13,39 @@ pub use tokio_rustls::TlsAcceptor;
 
 pub fn acceptor(cert_file: &Path, key_file: &Path) -> anyhow::Result<TlsAcceptor> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
-        .with_context(|| format!("cannot read TLS certificate file {} (tls_cert_file)", cert_file.display()))?
+        .with_context(|| {
+            format!(
+                "cannot read TLS certificate file {} (tls_cert_file)",
+                cert_file.display()
+            )
+        })?
         .collect::<Result<_, _>>()
-        .with_context(|| format!("TLS certificate file {} is not PEM certificates (tls_cert_file)", cert_file.display()))?;
+        .with_context(|| {
+            format!(
+                "TLS certificate file {} is not PEM certificates (tls_cert_file)",
+                cert_file.display()
+            )
+        })?;
     if certs.is_empty() {
         anyhow::bail!(
             "TLS certificate file {} holds no certificate (tls_cert_file); give a PEM chain, leaf first",
             cert_file.display()
         );
     }
-    let mut file = std::fs::File::open(key_file)
-        .with_context(|| format!("cannot read TLS key file {} (tls_key_file)", key_file.display()))?;
+    let mut file = std::fs::File::open(key_file).with_context(|| {
+        format!(
+            "cannot read TLS key file {} (tls_key_file)",
+            key_file.display()
+        )
+    })?;
     crate::file_modes::refuse_shared_secret(&file, key_file, "tls_key_file")?;
     let mut pem = zeroize::Zeroizing::new(Vec::new());
-    file.read_to_end(&mut pem)
-        .with_context(|| format!("cannot read TLS key file {} (tls_key_file)", key_file.display()))?;
+    file.read_to_end(&mut pem).with_context(|| {
+        format!(
+            "cannot read TLS key file {} (tls_key_file)",
+            key_file.display()
+        )
+    })?;
     let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|_| {
         anyhow::anyhow!(
             "TLS key file {} holds no PEM private key (tls_key_file)",

@@ -132,10 +132,7 @@ impl Service {
             return Ok(before);
         }
         let mut ev = AuditEvent::new(now, caller, Action::ApiKeyRevoked, Outcome::Ok);
-        ev.reason = Some(format!(
-            "api key {id} of service {} revoked",
-            before.name
-        ));
+        ev.reason = Some(format!("api key {id} of service {} revoked", before.name));
         self.engine.audit(&mut tx, &ev).await?;
         self.engine.published(tx.commit().await?);
         // Before the caller hears of it: no request after this answer uses the key.

@@ -114,7 +114,8 @@ impl Tx {
         at: DateTime<Utc>,
         by: &str,
     ) -> anyhow::Result<i64> {
-        let sql = "INSERT INTO api_keys (name, key_hash, realms, environment, created_at, created_by) \
+        let sql =
+            "INSERT INTO api_keys (name, key_hash, realms, environment, created_at, created_by) \
                    VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
         let realms = realms.join(" ");
         dispatch_tx!(self, c => sqlx::query_scalar(sql).bind(name).bind(hash).bind(realms)

@@ -74,11 +74,14 @@ pub fn parse(body: &[u8], received: DateTime<Utc>) -> Result<Vec<Event>, String>
         serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     let mut out = Vec::new();
     if value.is_array() {
-        let events: Vec<CloudEvent> = serde_json::from_value(value)
-            .map_err(|e| format!("not a CloudEvents array: {e}"))?;
+        let events: Vec<CloudEvent> =
+            serde_json::from_value(value).map_err(|e| format!("not a CloudEvents array: {e}"))?;
         for e in events {
             if e.specversion != "1.0" {
-                return Err(format!("CloudEvents specversion {:?} is not 1.0", e.specversion));
+                return Err(format!(
+                    "CloudEvents specversion {:?} is not 1.0",
+                    e.specversion
+                ));
             }
             short("id", &e.id)?;
             short("intuitaccountid", &e.intuitaccountid)?;
@@ -136,12 +139,25 @@ mod tests {
         assert_eq!(ev[0].realm_id, "123");
         assert_eq!(ev[0].what, "Customer 1 Create");
         assert!(ev[0].id.starts_with("legacy:"));
-        assert_eq!(parse(legacy, now).unwrap()[0].id, ev[0].id, "a redelivery has the same id");
+        assert_eq!(
+            parse(legacy, now).unwrap()[0].id,
+            ev[0].id,
+            "a redelivery has the same id"
+        );
         let cloud = br#"[{"specversion":"1.0","id":"ev-1","type":"qbo.customer.created.v1","source":"intuit","intuitaccountid":"123","intuitentityid":"1","time":"2026-01-01T10:00:00Z","data":{}}]"#;
         let ev = parse(cloud, now).unwrap();
-        assert_eq!((ev[0].id.as_str(), ev[0].realm_id.as_str()), ("ev-1", "123"));
+        assert_eq!(
+            (ev[0].id.as_str(), ev[0].realm_id.as_str()),
+            ("ev-1", "123")
+        );
         assert_eq!(ev[0].what, "qbo.customer.created.v1 1");
-        for bad in [&b"{"[..], b"[]", b"{\"eventNotifications\":[]}", b"{\"x\":1}", b"[{\"specversion\":\"0.3\",\"id\":\"a\",\"type\":\"t\",\"intuitaccountid\":\"1\"}]"] {
+        for bad in [
+            &b"{"[..],
+            b"[]",
+            b"{\"eventNotifications\":[]}",
+            b"{\"x\":1}",
+            b"[{\"specversion\":\"0.3\",\"id\":\"a\",\"type\":\"t\",\"intuitaccountid\":\"1\"}]",
+        ] {
             assert!(parse(bad, now).is_err(), "{}", String::from_utf8_lossy(bad));
         }
     }

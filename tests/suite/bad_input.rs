@@ -339,6 +339,8 @@ fn the_example_config_is_valid_and_documents_every_section() {
         "[roles]",
         "[log]",
         "[retention]",
+        "[api]",
+        "[webhooks]",
     ] {
         assert!(
             text.contains(section),

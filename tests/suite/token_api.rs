@@ -78,13 +78,28 @@ async fn a_key_reads_only_its_realm_a_hidden_realm_looks_absent_and_a_revoked_ke
     let d = w.start_daemon(&[]).await;
     let api = d.api_url();
 
-    let (status, body) = get(&format!("{api}/v1/connections/{r1}/access-token"), Some(&key)).await;
+    let (status, body) = get(
+        &format!("{api}/v1/connections/{r1}/access-token"),
+        Some(&key),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
-    let mut fields: Vec<&str> = body.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    let mut fields: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
     fields.sort_unstable();
     assert_eq!(
         fields,
-        ["access_token", "environment", "expires_at", "expires_in", "realm_id"],
+        [
+            "access_token",
+            "environment",
+            "expires_at",
+            "expires_in",
+            "realm_id"
+        ],
         "never the refresh token"
     );
     assert_eq!(body["realm_id"], r1);
@@ -93,11 +108,23 @@ async fn a_key_reads_only_its_realm_a_hidden_realm_looks_absent_and_a_revoked_ke
     assert!(accepted_by_company_info(&w, r1, body["access_token"].as_str().unwrap()).await);
 
     // Another realm answers exactly like a realm with no connection at all.
-    let (s_hidden, b_hidden) = get(&format!("{api}/v1/connections/{r2}/access-token"), Some(&key)).await;
-    let (s_absent, b_absent) = get(&format!("{api}/v1/connections/{r2}/access-token"), Some(&key)).await;
+    let (s_hidden, b_hidden) = get(
+        &format!("{api}/v1/connections/{r2}/access-token"),
+        Some(&key),
+    )
+    .await;
+    let (s_absent, b_absent) = get(
+        &format!("{api}/v1/connections/{r2}/access-token"),
+        Some(&key),
+    )
+    .await;
     assert_eq!(s_hidden, 404);
     assert_eq!((s_hidden, &b_hidden), (s_absent, &b_absent));
-    let (s_none, b_none) = get(&format!("{api}/v1/connections/999999/access-token"), Some(&key)).await;
+    let (s_none, b_none) = get(
+        &format!("{api}/v1/connections/999999/access-token"),
+        Some(&key),
+    )
+    .await;
     assert_eq!(s_none, 404);
     assert_eq!(
         b_hidden.to_string().replace(r2, "R"),
@@ -114,16 +141,32 @@ async fn a_key_reads_only_its_realm_a_hidden_realm_looks_absent_and_a_revoked_ke
     assert!(list[0].get("access_token").is_none() && list[0].get("refresh_token").is_none());
 
     // No key, an unknown key: 401.
-    assert_eq!(get(&format!("{api}/v1/connections/{r1}/access-token"), None).await.0, 401);
     assert_eq!(
-        get(&format!("{api}/v1/connections/{r1}/access-token"), Some("qbok_nope")).await.0,
+        get(&format!("{api}/v1/connections/{r1}/access-token"), None)
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        get(
+            &format!("{api}/v1/connections/{r1}/access-token"),
+            Some("qbok_nope")
+        )
+        .await
+        .0,
         401
     );
 
     // Revoked through the daemon: the very next request is refused.
-    let out = w.via_daemon(&["apikey", "revoke", &id.to_string(), "--json"]).await;
+    let out = w
+        .via_daemon(&["apikey", "revoke", &id.to_string(), "--json"])
+        .await;
     assert!(out.status.success(), "{}", common::stderr(&out));
-    let (s, _) = get(&format!("{api}/v1/connections/{r1}/access-token"), Some(&key)).await;
+    let (s, _) = get(
+        &format!("{api}/v1/connections/{r1}/access-token"),
+        Some(&key),
+    )
+    .await;
     assert_eq!(s, 401, "a revoked key is refused at once");
     let listed = w.ok(&["apikey", "list", "--json"]).await;
     let listed: Vec<Value> = serde_json::from_str(&listed).unwrap();
@@ -134,8 +177,16 @@ async fn a_key_reads_only_its_realm_a_hidden_realm_looks_absent_and_a_revoked_ke
     let events = w.audit_events(200).await;
     let created = events_of(&events, Action::ApiKeyCreated);
     assert_catalogued(created[0], Action::ApiKeyCreated, &me());
-    assert_catalogued(events_of(&events, Action::ApiKeyRevoked)[0], Action::ApiKeyRevoked, &me());
-    assert_catalogued(events_of(&events, Action::ApiKeysListed)[0], Action::ApiKeysListed, &me());
+    assert_catalogued(
+        events_of(&events, Action::ApiKeyRevoked)[0],
+        Action::ApiKeyRevoked,
+        &me(),
+    );
+    assert_catalogued(
+        events_of(&events, Action::ApiKeysListed)[0],
+        Action::ApiKeysListed,
+        &me(),
+    );
     let handed = events_of(&events, Action::AccessTokenHandedOut);
     assert_eq!(handed.len(), 1);
     assert_catalogued(handed[0], Action::AccessTokenHandedOut, "service:books");
@@ -176,15 +227,25 @@ async fn one_value_handed_out_many_times_is_recorded_once_and_summarised_when_th
     }
     assert_eq!(tokens.len(), 1);
     let before_stop = w.audit_events(100).await;
-    assert_eq!(events_of(&before_stop, Action::AccessTokenHandedOut).len(), 1);
+    assert_eq!(
+        events_of(&before_stop, Action::AccessTokenHandedOut).len(),
+        1
+    );
     assert!(events_of(&before_stop, Action::AccessTokenHandouts).is_empty());
     d.stop(&w).await;
     let events = w.audit_events(100).await;
     let summary = events_of(&events, Action::AccessTokenHandouts);
-    assert_eq!(summary.len(), 1, "one summary for the four further hand-outs");
+    assert_eq!(
+        summary.len(),
+        1,
+        "one summary for the four further hand-outs"
+    );
     assert_catalogued(summary[0], Action::AccessTokenHandouts, "service:ledger");
     assert!(
-        summary[0]["reason"].as_str().unwrap().starts_with("4 further hand-outs"),
+        summary[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("4 further hand-outs"),
         "{}",
         summary[0]
     );
@@ -227,27 +288,48 @@ async fn the_host_apps_sync_report_is_the_last_sync_and_a_dead_connection_answer
     let list = w.connections_json().await;
     let c = list.iter().find(|c| c["realm_id"] == r1.as_str()).unwrap();
     assert_eq!(c["last_sync_status"], "failed");
-    assert!(c["last_sync_detail"].as_str().unwrap().contains("Invoice 42 rejected"));
-    assert!(c["last_sync_detail"].as_str().unwrap().contains("17 records"));
+    assert!(c["last_sync_detail"]
+        .as_str()
+        .unwrap()
+        .contains("Invoice 42 rejected"));
+    assert!(c["last_sync_detail"]
+        .as_str()
+        .unwrap()
+        .contains("17 records"));
 
     // The customer disconnects; the next refresh learns it; the API says so.
     let r2 = &grants[1].realm_id;
     w.sim.disconnect(r2);
     let out = w.via_daemon(&["refresh", r2, "--json"]).await;
-    assert!(common::stdout(&out).contains("needs_reconnect"), "{}", common::stderr(&out));
-    let (s, b) = get(&format!("{api}/v1/connections/{r2}/access-token"), Some(&key)).await;
+    assert!(
+        common::stdout(&out).contains("needs_reconnect"),
+        "{}",
+        common::stderr(&out)
+    );
+    let (s, b) = get(
+        &format!("{api}/v1/connections/{r2}/access-token"),
+        Some(&key),
+    )
+    .await;
     assert_eq!(s, 409, "{b}");
     assert_eq!(b["status"], "needs_reconnect");
     assert!(b["reason"].as_str().unwrap().contains("reconnect"), "{b}");
     d.stop(&w).await;
     let events = w.audit_events(100).await;
-    assert_catalogued(events_of(&events, Action::SyncReported)[0], Action::SyncReported, "service:syncer");
+    assert_catalogued(
+        events_of(&events, Action::SyncReported)[0],
+        Action::SyncReported,
+        "service:syncer",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_non_loopback_token_api_without_tls_is_refused_at_start_and_with_tls_serves_https() {
     let w = World::start(SimOptions::default()).await;
-    w.edit_config("[api]\nlisten = \"127.0.0.1:0\"", "[api]\nlisten = \"0.0.0.0:0\"");
+    w.edit_config(
+        "[api]\nlisten = \"127.0.0.1:0\"",
+        "[api]\nlisten = \"0.0.0.0:0\"",
+    );
     let out = tokio::time::timeout(
         Duration::from_secs(30),
         w.daemon_command(&["serve"]).output(),
@@ -257,22 +339,52 @@ async fn a_non_loopback_token_api_without_tls_is_refused_at_start_and_with_tls_s
     .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
     let err = common::stderr(&out);
-    assert!(err.contains("[api] listen") && err.contains("tls_cert_file"), "{err}");
+    assert!(
+        err.contains("[api] listen") && err.contains("tls_cert_file"),
+        "{err}"
+    );
 
     // With a certificate, the same address serves HTTPS.
     let (cert, key) = (w.path("api.crt"), w.path("api.key"));
     let made = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth", "-keyout"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+            "-keyout",
+        ])
         .arg(&key)
         .arg("-out")
         .arg(&cert)
         .output()
         .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     w.edit_config(
         "[api]\nlisten = \"0.0.0.0:0\"",
-        &format!("[api]\nlisten = \"0.0.0.0:0\"\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"", cert.display(), key.display()),
+        &format!(
+            "[api]\nlisten = \"0.0.0.0:0\"\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"",
+            cert.display(),
+            key.display()
+        ),
     );
     let d = w.start_daemon(&[]).await;
     let url = d.api_url();
@@ -290,10 +402,12 @@ async fn a_non_loopback_token_api_without_tls_is_refused_at_start_and_with_tls_s
         .expect("an HTTPS request succeeds");
     assert_eq!(r.status().as_u16(), 401, "the API answered over TLS");
     // Plain HTTP on the TLS port gets nothing.
-    assert!(reqwest::get(format!("http://127.0.0.1:{port}/v1/connections"))
-        .await
-        .map(|r| r.status().as_u16() == 401)
-        .is_err_or_false());
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{port}/v1/connections"))
+            .await
+            .map(|r| r.status().as_u16() == 401)
+            .is_err_or_false()
+    );
     d.stop(&w).await;
 }
 
@@ -312,7 +426,8 @@ impl<E> ErrOrFalse for Result<bool, E> {
 /// 60-second access tokens. Between rounds both clocks jump 45 s, so every round begins
 /// with every token stale for the API and due for the scheduler at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn eight_clients_and_the_scheduler_share_one_refresh_per_stale_token_and_never_spend_one_twice() {
+async fn eight_clients_and_the_scheduler_share_one_refresh_per_stale_token_and_never_spend_one_twice(
+) {
     let opts = SimOptions {
         rotation: Rotation::EveryRefresh,
         previous_token: PreviousToken::InvalidAtOnce,
@@ -362,7 +477,10 @@ async fn eight_clients_and_the_scheduler_share_one_refresh_per_stale_token_and_n
         .iter()
         .all(|c| c.last_refresh_outcome == Some(qbo_console::service::LastRefresh::Ok))
     {
-        assert!(std::time::Instant::now() < deadline, "the first pass did not finish");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first pass did not finish"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     w.sim.reset_stats();
@@ -372,7 +490,8 @@ async fn eight_clients_and_the_scheduler_share_one_refresh_per_stale_token_and_n
         w.advance(&d, chrono::Duration::seconds(45));
         let before = w.sim.stats().refreshes_by_realm;
         let clients = (0..8).map(|c| {
-            let (http, base, key, realms) = (http.clone(), base.clone(), key.clone(), realms.clone());
+            let (http, base, key, realms) =
+                (http.clone(), base.clone(), key.clone(), realms.clone());
             tokio::spawn(async move {
                 let mut seen = Vec::new();
                 for i in 0..32 {
@@ -386,7 +505,10 @@ async fn eight_clients_and_the_scheduler_share_one_refresh_per_stale_token_and_n
                     assert_eq!(r.status().as_u16(), 200);
                     let b: Value = r.json().await.unwrap();
                     assert!(b["expires_in"].as_i64().unwrap() >= 20, "{b}");
-                    seen.push((realm.clone(), b["access_token"].as_str().unwrap().to_string()));
+                    seen.push((
+                        realm.clone(),
+                        b["access_token"].as_str().unwrap().to_string(),
+                    ));
                 }
                 seen
             })
@@ -406,8 +528,12 @@ async fn eight_clients_and_the_scheduler_share_one_refresh_per_stale_token_and_n
         }
         let after = w.sim.stats().refreshes_by_realm;
         for realm in &realms {
-            let n = after.get(realm).copied().unwrap_or(0) - before.get(realm).copied().unwrap_or(0);
-            assert_eq!(n, 1, "round {round}: realm {realm} was refreshed {n} times, not once");
+            let n =
+                after.get(realm).copied().unwrap_or(0) - before.get(realm).copied().unwrap_or(0);
+            assert_eq!(
+                n, 1,
+                "round {round}: realm {realm} was refreshed {n} times, not once"
+            );
         }
         // One value per realm per round: everyone got the one refresh's token.
         assert_eq!(distinct.len(), realms.len(), "round {round}");
@@ -427,13 +553,109 @@ async fn eight_clients_and_the_scheduler_share_one_refresh_per_stale_token_and_n
     // summarised as they were superseded.
     assert_eq!(server.api.flush().await.unwrap(), 2);
     let events = w.audit_events(10_000).await;
-    assert_eq!(events_of(&events, Action::AccessTokenHandedOut).len(), 16, "one first hand-out per value");
+    assert_eq!(
+        events_of(&events, Action::AccessTokenHandedOut).len(),
+        16,
+        "one first hand-out per value"
+    );
     let summaries = events_of(&events, Action::AccessTokenHandouts);
     assert_eq!(summaries.len(), 16, "one summary per value");
     let counted: u64 = summaries
         .iter()
-        .map(|e| e["reason"].as_str().unwrap().split(' ').next().unwrap().parse::<u64>().unwrap())
+        .map(|e| {
+            e["reason"]
+                .as_str()
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
         .sum();
-    assert_eq!(counted + 16, requests as u64, "every hand-out is accounted for");
+    assert_eq!(
+        counted + 16,
+        requests as u64,
+        "every hand-out is accounted for"
+    );
     w.assert_no_secrets().await;
+}
+
+/// `assets/openapi.json` describes exactly the routes served, with their methods and status
+/// codes, and every route it names answers on a real listener (no fallback, no 405).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_description_names_exactly_the_routes_the_listener_serves() {
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/openapi.json"),
+        )
+        .unwrap(),
+    )
+    .expect("assets/openapi.json is JSON");
+    let mut described = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let mut codes: Vec<u16> = op["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(|c| c.parse().unwrap())
+                .collect();
+            codes.sort_unstable();
+            described.push((method.clone(), path.clone(), codes));
+        }
+    }
+    let mut served: Vec<(String, String, Vec<u16>)> = qbo_console::api::ROUTES
+        .iter()
+        .chain(qbo_console::webhooks::ROUTES)
+        .map(|(m, p, c)| (m.to_string(), p.to_string(), c.to_vec()))
+        .collect();
+    described.sort();
+    served.sort();
+    assert_eq!(
+        described, served,
+        "assets/openapi.json and the served routes differ"
+    );
+
+    let w = World::start(SimOptions::default()).await;
+    let d = w.in_process().await;
+    let config = w.load_config();
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let hooks = qbo_console::webhooks::WebhookState::from_config(
+        d.service.engine().clone(),
+        &config.webhooks,
+    )
+    .unwrap();
+    let server = qbo_console::api::ApiServer::start(
+        d.service.clone(),
+        &config.api,
+        qbo_console::webhooks::router(hooks),
+        stop,
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    for (method, path, codes) in &served {
+        let url = format!("{}{}", server.url(), path.replace("{realm}", "123"));
+        let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let r = http.request(m, &url).send().await.unwrap();
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.expect("every answer of a route is JSON");
+        assert!(
+            codes.contains(&status),
+            "{method} {path} answered {status}, not documented"
+        );
+        assert!(body["error"].is_string(), "{method} {path}: {body}");
+        // Only the documented method is routed.
+        let r = http.delete(&url).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 405, "DELETE {path}");
+    }
+    // A path nobody documented is not served: the router's bare fallback.
+    let r = http
+        .get(format!("{}/v1/undocumented", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert_eq!(r.text().await.unwrap(), "");
 }

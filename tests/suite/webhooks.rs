@@ -32,7 +32,11 @@ async fn post(url: &str, body: &[u8], signature: Option<&str>) -> u16 {
     if let Some(s) = signature {
         r = r.header("intuit-signature", s);
     }
-    r.send().await.expect("the webhook route answers").status().as_u16()
+    r.send()
+        .await
+        .expect("the webhook route answers")
+        .status()
+        .as_u16()
 }
 
 async fn metrics(d: &DaemonProc) -> String {
@@ -65,7 +69,15 @@ async fn signed_notifications_in_both_formats_record_the_realms_last_data_change
     let legacy = format!(
         r#"{{"eventNotifications":[{{"realmId":"{r1}","dataChangeEvent":{{"entities":[{{"name":"Customer","id":"1","operation":"Create","lastUpdated":"2026-01-01T10:00:00Z"}}]}}}}]}}"#
     );
-    assert_eq!(post(&url, legacy.as_bytes(), Some(&sign(VERIFIER.as_bytes(), legacy.as_bytes()))).await, 200);
+    assert_eq!(
+        post(
+            &url,
+            legacy.as_bytes(),
+            Some(&sign(VERIFIER.as_bytes(), legacy.as_bytes()))
+        )
+        .await,
+        200
+    );
     let cloud = format!(
         r#"[{{"specversion":"1.0","id":"evt-1","type":"qbo.invoice.updated.v1","source":"intuit","intuitaccountid":"{r2}","intuitentityid":"42","time":"2026-01-02T11:00:00Z","data":{{}}}}]"#
     );
@@ -81,8 +93,12 @@ async fn signed_notifications_in_both_formats_record_the_realms_last_data_change
     assert_eq!(by(r1)["last_data_change"], "Customer 1 Create");
     assert_eq!(by(r1)["last_data_change_at"], "2026-01-01T10:00:00Z");
     assert_eq!(by(r2)["last_data_change"], "qbo.invoice.updated.v1 42");
-    let shown: serde_json::Value = serde_json::from_str(&w.ok(&["show", r2, "--json"]).await).unwrap();
-    assert_eq!(shown["connection"]["last_data_change_at"], "2026-01-02T11:00:00Z");
+    let shown: serde_json::Value =
+        serde_json::from_str(&w.ok(&["show", r2, "--json"]).await).unwrap();
+    assert_eq!(
+        shown["connection"]["last_data_change_at"],
+        "2026-01-02T11:00:00Z"
+    );
     d.stop(&w).await;
 }
 
@@ -93,27 +109,57 @@ async fn unsigned_badly_signed_oversized_and_malformed_notifications_are_refused
     let body = br#"[{"specversion":"1.0","id":"evt-9","type":"qbo.customer.created.v1","intuitaccountid":"123","time":"2026-01-02T11:00:00Z","data":{}}]"#;
     let good = sign(VERIFIER.as_bytes(), body);
     assert_eq!(post(&url, body, None).await, 401, "unsigned");
-    assert_eq!(post(&url, body, Some(&sign(b"another token", body))).await, 401, "wrong key");
-    assert_eq!(post(&url, body, Some("not base64 at all")).await, 401, "garbage signature");
+    assert_eq!(
+        post(&url, body, Some(&sign(b"another token", body))).await,
+        401,
+        "wrong key"
+    );
+    assert_eq!(
+        post(&url, body, Some("not base64 at all")).await,
+        401,
+        "garbage signature"
+    );
     // A signature captured from one body, replayed on a modified one.
     let modified = String::from_utf8_lossy(body).replace("evt-9", "evt-10");
-    assert_eq!(post(&url, modified.as_bytes(), Some(&good)).await, 401, "re-used signature");
+    assert_eq!(
+        post(&url, modified.as_bytes(), Some(&good)).await,
+        401,
+        "re-used signature"
+    );
     // 1 MiB, signed correctly: refused for its size, before anything else.
     let big = vec![b' '; 1024 * 1024];
-    assert_eq!(post(&url, &big, Some(&sign(VERIFIER.as_bytes(), &big))).await, 413);
+    assert_eq!(
+        post(&url, &big, Some(&sign(VERIFIER.as_bytes(), &big))).await,
+        413
+    );
     // Signed but not JSON, or JSON but not a notification.
     for bad in [&b"{\"eventNotifications\": ["[..], b"{\"hello\":1}", b"[]"] {
-        assert_eq!(post(&url, bad, Some(&sign(VERIFIER.as_bytes(), bad))).await, 400);
+        assert_eq!(
+            post(&url, bad, Some(&sign(VERIFIER.as_bytes(), bad))).await,
+            400
+        );
     }
     let m = metrics(&d).await;
-    let n = |reason: &str| common::metric(&m, &format!("qbo_webhook_refusals_total{{reason=\"{reason}\"}}"));
+    let n = |reason: &str| {
+        common::metric(
+            &m,
+            &format!("qbo_webhook_refusals_total{{reason=\"{reason}\"}}"),
+        )
+    };
     assert_eq!(n("unsigned"), Some(1.0), "{m}");
     assert_eq!(n("bad_signature"), Some(3.0), "{m}");
     assert_eq!(n("oversized"), Some(1.0), "{m}");
     assert_eq!(n("malformed"), Some(3.0), "{m}");
     // Nothing was recorded, and the daemon is still well.
-    assert_eq!(common::metric(&m, "qbo_webhook_events_total{outcome=\"processed\"}"), None);
+    assert_eq!(
+        common::metric(&m, "qbo_webhook_events_total{outcome=\"processed\"}"),
+        None
+    );
     assert_eq!(d.get("/healthz").await.0, 200);
-    assert_eq!(post(&url, body, Some(&good)).await, 200, "the genuine one still goes through");
+    assert_eq!(
+        post(&url, body, Some(&good)).await,
+        200,
+        "the genuine one still goes through"
+    );
     d.stop(&w).await;
 }

@@ -94,9 +94,12 @@ impl Client for LocalClient {
         realms: Vec<String>,
         environment: Option<crate::domain::Environment>,
     ) -> ClientFuture<'_, crate::service::CreatedApiKey> {
-        as_caller!(self, |c| self
-            .service
-            .apikey_create(c, &name, &realms, environment))
+        as_caller!(self, |c| self.service.apikey_create(
+            c,
+            &name,
+            &realms,
+            environment
+        ))
     }
 
     fn apikey_list(&self) -> ClientFuture<'_, Vec<crate::service::ApiKeyRecord>> {

@@ -836,7 +836,9 @@ impl DaemonProc {
     /// The token API's base URL (`[api] listen`), as the daemon announced it.
     pub fn api_url(&self) -> String {
         let log = self.log();
-        let at = log.find("token API ").expect("the daemon names its token API listener");
+        let at = log
+            .find("token API ")
+            .expect("the daemon names its token API listener");
         log[at + "token API ".len()..]
             .split([',', ' ', '\n'])
             .next()
