@@ -87,9 +87,12 @@ impl KeyRefusal {
 /// The key, or why it was refused (with the stored key, when it exists but is revoked).
 pub type KeyCheck = Result<Arc<ServiceKey>, (KeyRefusal, Option<ApiKeyRecord>)>;
 
+type Found = (Instant, u64, Arc<ServiceKey>);
+
 #[derive(Default)]
 pub struct KeyCache {
-    found: Mutex<HashMap<String, (Instant, u64, Arc<ServiceKey>)>>,
+    /// By key hash: when it was found valid, under which epoch, and the key.
+    found: Mutex<HashMap<String, Found>>,
 }
 
 impl KeyCache {

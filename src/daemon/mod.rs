@@ -156,7 +156,7 @@ impl Daemon {
             stop_rx.clone(),
         )
         .await?;
-        other_tasks.extend(api.tasks.drain(..));
+        other_tasks.append(&mut api.tasks);
         let api_url = api.url();
 
         Ok(Daemon {
