@@ -648,3 +648,33 @@ async fn the_openapi_description_names_exactly_the_routes_the_listener_serves() 
     assert_eq!(r.status().as_u16(), 404);
     assert_eq!(r.text().await.unwrap(), "");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_key_name_realm_or_environment_is_refused_with_exit_2_and_nothing_written() {
+    let w = World::start(SimOptions::default()).await;
+    w.seed(1, "bad").await;
+    let before = w.snapshot().await;
+    for args in [
+        &["apikey", "create", "two words"][..],
+        &["apikey", "create", "books", "--realm", "12ab"],
+        &["apikey", "create", "books", "--env", "staging"],
+    ] {
+        let out = w.cli(args).await;
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            common::stderr(&out)
+        );
+        let err = common::stderr(&out);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    assert!(
+        common::stderr(&w.cli(&["apikey", "create", "two words"]).await)
+            .contains("naming the service")
+    );
+    assert_eq!(before, w.snapshot().await, "nothing was written");
+    let out = w.cli(&["apikey", "revoke", "999"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(common::stderr(&out).contains("apikey list"));
+}
