@@ -170,7 +170,14 @@ async fn keys_and_migrations() {
     assert!(common::stderr(&again).contains("refusing to overwrite"));
     assert_eq!(std::fs::read_to_string(&key).unwrap(), text);
     let out = w.ok(&["db", "migrate"]).await;
-    assert!(out.contains("3 migration(s) applied"), "{out}");
+    // Every migration (their number grows with the schema), then none.
+    let applied: usize = out
+        .split(": ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(applied >= 4, "{out}");
     let out = w.ok(&["db", "migrate"]).await;
     assert!(out.contains("0 migration(s) applied"), "{out}");
     for verb in [
