@@ -678,3 +678,39 @@ async fn a_bad_key_name_realm_or_environment_is_refused_with_exit_2_and_nothing_
     assert_eq!(out.status.code(), Some(2));
     assert!(common::stderr(&out).contains("apikey list"));
 }
+
+/// The example client (`examples/token_client.rs`, built by `cargo test`) fetches a token
+/// and reports its sync against a real daemon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_client_gets_a_token_and_reports_its_sync() {
+    let exe = std::env::current_exe().unwrap();
+    let example = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("examples/token_client");
+    if !example.exists() {
+        // Only `cargo test --test suite` alone skips building examples; say so.
+        eprintln!(
+            "skipped: {} is not built (run `cargo test`)",
+            example.display()
+        );
+        return;
+    }
+    let w = World::start(SimOptions::default()).await;
+    let g = w.seed(1, "example").await.remove(0);
+    let (key, _) = create_key(&w, "example-app", &[]).await;
+    let d = w.start_daemon(&[]).await;
+    let out = tokio::process::Command::new(&example)
+        .arg(&g.realm_id)
+        .env("QBO_TOKEN_API", d.api_url())
+        .env("QBO_API_KEY", &key)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(common::stdout(&out).contains("sync reported"));
+    let list = w.connections_json().await;
+    assert_eq!(list[0]["last_sync_status"], "ok");
+    d.stop(&w).await;
+}
