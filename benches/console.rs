@@ -468,6 +468,9 @@ api_base = "{sim_base}"
 socket = "{d}/ops.sock"
 http_listen = "127.0.0.1:0"
 
+[api]
+listen = "127.0.0.1:0"
+
 [roles]
 support = ["{account}"]
 

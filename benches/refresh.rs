@@ -371,6 +371,9 @@ rate_per_second = 1000000
 socket = "{d}/ops.sock"
 http_listen = "127.0.0.1:0"
 
+[api]
+listen = "127.0.0.1:0"
+
 [log]
 level = "warn"
 "#

@@ -56,6 +56,10 @@ pub struct Config {
     pub forecast: ForecastConfig,
     pub alerts: AlertsConfig,
     pub public: PublicConfig,
+    /// The token API's listener (`[api]`).
+    pub api: crate::api::ApiConfig,
+    /// Intuit's webhooks (`[webhooks]`).
+    pub webhooks: crate::api::WebhooksConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,7 +89,7 @@ pub enum SecretSource {
 }
 
 impl SecretSource {
-    fn from_pair(
+    pub(crate) fn from_pair(
         file: Option<PathBuf>,
         env: Option<String>,
         key: &str,
@@ -680,6 +684,10 @@ struct RawConfig {
     alerts: AlertsConfig,
     #[serde(default)]
     public: PublicConfig,
+    #[serde(default)]
+    api: crate::api::ApiConfig,
+    #[serde(default)]
+    webhooks: crate::api::RawWebhooksConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -922,6 +930,8 @@ impl Config {
             )));
         }
         raw.daemon.check_limits().map_err(err)?;
+        raw.api.check().map_err(err)?;
+        let webhooks = raw.webhooks.validate(&source)?;
         for (role, members) in [
             ("admin", &raw.roles.admin),
             ("support", &raw.roles.support),
@@ -978,6 +988,8 @@ impl Config {
             forecast: raw.forecast,
             alerts,
             public: raw.public,
+            api: raw.api,
+            webhooks,
         })
     }
 
@@ -1023,6 +1035,8 @@ impl Config {
             forecast: ForecastConfig::default(),
             alerts: AlertsConfig::default(),
             public: PublicConfig::default(),
+            api: crate::api::ApiConfig::default(),
+            webhooks: crate::api::WebhooksConfig::default(),
         }
     }
 

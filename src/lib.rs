@@ -7,6 +7,7 @@
 //! Intuit emulator and shares nothing with `intuit`/`lifecycle`.
 
 pub mod alerts;
+pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod clock;
@@ -28,3 +29,4 @@ mod test_log;
 pub mod text;
 pub mod tui;
 pub mod vault;
+pub mod webhooks;

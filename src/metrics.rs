@@ -39,6 +39,14 @@ pub struct Metrics {
     pub scheduler_lag_seconds: Gauge<f64, AtomicU64>,
     pub nearest_lapse_seconds: Gauge<f64, AtomicU64>,
     pub environment_paused: Family<EnvLabel, Gauge>,
+    /// Intuit webhook requests refused, by reason; webhook events by outcome.
+    pub webhook_refusals: Family<ReasonLabel, Counter>,
+    pub webhook_events: Family<OutcomeLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -107,7 +115,21 @@ impl Metrics {
             "1 while Intuit rejects our client credentials for the environment",
             environment_paused.clone(),
         );
+        let webhook_refusals = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "webhook_refusals",
+            "Intuit webhook requests refused: unsigned, bad_signature, oversized, malformed, not_configured",
+            webhook_refusals.clone(),
+        );
+        let webhook_events = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "webhook_events",
+            "Intuit webhook events: processed, replayed (an event id seen before), failed",
+            webhook_events.clone(),
+        );
         Metrics {
+            webhook_refusals,
+            webhook_events,
             registry,
             refreshes,
             refresh_seconds,

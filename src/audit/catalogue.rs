@@ -479,6 +479,63 @@ catalogue! {
         fields: [Reason],
         fingerprints: [],
     },
+    // ---- The token API: service keys, hand-outs, refusals, host-app sync reports ----
+    ApiKeyCreated = "api key created" {
+        group: "token api",
+        summary: "An admin created a service API key (shown once, stored only as a hash); reason names the service, its id and the connections it may read.",
+        outcomes: [Ok, Denied],
+        target: None,
+        fields: [Reason],
+        fingerprints: ["api_key"],
+    },
+    ApiKeysListed = "api keys listed" {
+        group: "token api",
+        summary: "A caller was shown the service API keys (names and scopes, never the keys).",
+        outcomes: [Ok, Denied],
+        target: None,
+        fields: [Reason],
+        fingerprints: [],
+    },
+    ApiKeyRevoked = "api key revoked" {
+        group: "token api",
+        summary: "An admin revoked a service API key; the token API refuses it from then on. Reason names the service and its id.",
+        outcomes: [Ok, Denied],
+        target: None,
+        fields: [Reason],
+        fingerprints: [],
+    },
+    AccessTokenHandedOut = "access token handed out" {
+        group: "token api",
+        summary: "The token API handed an access token value to a service for the first time; reason names the service, the fingerprint the token.",
+        outcomes: [Ok],
+        target: Connection,
+        fields: [Reason],
+        fingerprints: ["access"],
+    },
+    AccessTokenHandouts = "access token handouts" {
+        group: "token api",
+        summary: "Further hand-outs of one access token value to one service, summarised once that value was superseded (or the daemon stopped): reason holds the count, the first and the last time.",
+        outcomes: [Ok],
+        target: Connection,
+        fields: [Reason],
+        fingerprints: ["access"],
+    },
+    AccessTokenRefused = "access token refused" {
+        group: "token api",
+        summary: "The token API refused a request: a missing, unknown or revoked key, or a connection the key may not read (named when it exists; the caller is answered as if it did not); reason says which.",
+        outcomes: [Denied],
+        target: Optional,
+        fields: [Reason],
+        fingerprints: [],
+    },
+    SyncReported = "sync reported" {
+        group: "token api",
+        summary: "A host app reported its last sync of a connection through the token API; reason holds the status, the record count and the detail.",
+        outcomes: [Ok],
+        target: Connection,
+        fields: [Reason],
+        fingerprints: [],
+    },
 }
 
 /// The README's table opens after this line…

@@ -90,6 +90,9 @@ pub enum Command {
     /// Reports for reviewers
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Service API keys for the token API (admin)
+    #[command(subcommand)]
+    Apikey(ApikeyCommand),
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +119,38 @@ pub enum ReportCommand {
         /// md (Markdown) or json
         #[arg(long, value_name = "FORMAT", default_value = "md", value_parser = ["md", "json"])]
         format: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApikeyCommand {
+    /// Create a key for a service; the key is printed once and stored only as a hash
+    Create {
+        /// The service that will use the key (named in the audit log as service:NAME)
+        name: String,
+        /// A realm id the key may read (repeat for several; none: every realm)
+        #[arg(long = "realm", value_name = "R")]
+        realms: Vec<String>,
+        /// The one environment the key may read: sandbox or production (default both)
+        #[arg(long = "env", value_name = "E")]
+        environment: Option<String>,
+        /// Print as JSON: key, id, name, realms, environment
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the keys: id, service, scope, created, revoked (never the keys)
+    List {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id; the token API refuses it at once
+    Revoke {
+        /// The key's id, as `apikey list` shows it
+        id: i64,
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
     },
 }
 

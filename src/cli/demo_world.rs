@@ -648,7 +648,7 @@ pub(crate) fn write_config(dir: &Path, base: &str, scheduler: &str) -> anyhow::R
     let me = crate::identity::account_name(unsafe { libc::getuid() });
     let mut text = format!(
         "[database]\nurl = \"sqlite://{d}/demo.db\"\n\n[vault]\nkey_file = \"{d}/token.key\"\n\n\
-         [daemon]\nsocket = \"{d}/ops.sock\"\nhttp_listen = \"127.0.0.1:0\"\n\n[roles]\nadmin = [\"{me}\"]\n\n\
+         [daemon]\nsocket = \"{d}/ops.sock\"\nhttp_listen = \"127.0.0.1:0\"\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n[roles]\nadmin = [\"{me}\"]\n\n\
          [scheduler]\n{scheduler}"
     );
     for (name, redirect) in [

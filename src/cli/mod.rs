@@ -1,5 +1,6 @@
 //! The command line: parse, load config, call the service, print, choose the exit code.
 
+mod apikey;
 mod args;
 mod demo;
 mod demo_console;
@@ -336,6 +337,12 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
         }
         Command::Link(a) => links::request(a)?,
         Command::Links { json } => (Request::Links, json),
+        Command::Apikey(a) => {
+            // Checked before a database is opened: bad input leaves nothing behind.
+            let call = apikey::ApikeyCall::parse(a)?;
+            let client = make_client(&config, cli.embedded).await?;
+            return apikey::run(client.as_ref(), call).await;
+        }
         Command::Purge(a) => {
             let client = make_client(&config, cli.embedded).await?;
             return revoke::purge(client.as_ref(), a.yes, a.json).await;
@@ -579,6 +586,9 @@ async fn perform(
             links::perform(client, r, json, now).await
         }
         Request::Watch => unreachable!("watch is handled before a request is built"),
+        Request::ApikeyCreate { .. } | Request::ApikeyList | Request::ApikeyRevoke { .. } => {
+            unreachable!("apikey is handled before a request is built")
+        }
         Request::Revoke { .. }
         | Request::Purge { .. }
         | Request::SupportBundle { .. }

@@ -530,6 +530,8 @@ mod tests {
             last_sync_at: Some(now),
             last_sync_status: Some(crate::domain::SyncStatus::Failed),
             last_sync_detail: o(),
+            last_data_change_at: None,
+            last_data_change: None,
             consecutive_failures: 1,
             next_attempt_at: Some(now),
             created_at: now,

@@ -6,11 +6,12 @@
 mod fd_limit;
 pub mod health;
 mod http;
-mod http_listener;
+pub(crate) mod http_listener;
 mod lock;
 pub mod roles;
 pub mod scheduler;
 mod socket;
+pub mod tls;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -31,6 +32,9 @@ pub struct Daemon {
     pub http_addr: SocketAddr,
     /// The public listener's address, when `[public] listen` is set.
     pub public_addr: Option<SocketAddr>,
+    /// The token API's listener (`[api] listen`), `http://` or `https://`.
+    pub api_url: String,
+    api: Arc<crate::api::TokenApi>,
     stop: watch::Sender<bool>,
     scheduler_task: JoinHandle<()>,
     other_tasks: Vec<JoinHandle<()>>,
@@ -159,13 +163,32 @@ impl Daemon {
             stop_rx.clone(),
         )));
 
-        let public_addr = start_public(config, &service, &stop_rx, &mut other_tasks).await?;
+        // Intuit's webhooks come from the internet: they are served on the public listener,
+        // or on the token API's when no public listener is configured.
+        let webhooks = crate::webhooks::router(crate::webhooks::WebhookState::from_config(
+            engine.clone(),
+            &config.webhooks,
+        )?);
+        let (public_extra, api_extra) = if config.public.listen.is_some() {
+            (webhooks, axum::Router::new())
+        } else {
+            (axum::Router::new(), webhooks)
+        };
+        let public_addr =
+            start_public(config, &service, &stop_rx, &mut other_tasks, public_extra).await?;
+        let mut api =
+            crate::api::ApiServer::start(service.clone(), &config.api, api_extra, stop_rx.clone())
+                .await?;
+        other_tasks.append(&mut api.tasks);
+        let api_url = api.url();
 
         Ok(Daemon {
             service,
             scheduler,
             http_addr,
             public_addr,
+            api_url,
+            api: api.api.clone(),
             stop,
             scheduler_task,
             other_tasks,
@@ -199,6 +222,10 @@ impl Daemon {
                 t.abort();
             }
         }
+        // After the listeners: no hand-out can be counted once its summary is written.
+        if let Err(e) = self.api.flush().await {
+            tracing::warn!(error = %format!("{e:#}"), "cannot record the summaries of token hand-outs at shutdown");
+        }
         if let Err(e) = self.service.record_counted_refusals(true).await {
             tracing::warn!(error = %format!("{e:#}"), "cannot record the summary of counted refusals at shutdown");
         }
@@ -213,6 +240,7 @@ async fn start_public(
     service: &Service,
     stop_rx: &watch::Receiver<bool>,
     tasks: &mut Vec<JoinHandle<()>>,
+    extra: axum::Router,
 ) -> anyhow::Result<Option<SocketAddr>> {
     // Links expire whether or not this daemon serves browsers (another may).
     let sweeper = service.clone();
@@ -243,7 +271,8 @@ async fn start_public(
     let app = crate::public::router(crate::public::PublicState {
         service: service.clone(),
         settings: Arc::new(crate::public::Settings::from_config(config)),
-    });
+    })
+    .merge(extra);
     tasks.push(tokio::spawn(http_listener::serve_with(
         tcp,
         app,
@@ -277,9 +306,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         None => String::new(),
     };
     eprintln!(
-        "qbo-console serving: operators' socket {}, http://{} (/healthz, /metrics){public}, database {}",
+        "qbo-console serving: operators' socket {}, http://{} (/healthz, /metrics){public}, token API {}, database {}",
         config.daemon.socket.display(),
         daemon.http_addr,
+        daemon.api_url,
         crate::config::redact_url(&config.database()?.url)
     );
     tracing::info!(socket = %config.daemon.socket.display(), http = %daemon.http_addr, "daemon started");

@@ -38,6 +38,8 @@ fn record(id: i64, tenant: &str) -> ConnectionRecord {
         previous_refresh_replaced_at: None,
         last_actor: None,
         last_action: None,
+        last_data_change: None,
+        last_data_change_at: None,
     }
 }
 

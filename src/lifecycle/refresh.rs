@@ -515,6 +515,58 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The token API's refresh: the same single flight and lease as `refresh`, but a
+    /// caller that finds, once its turn comes, an access token valid until `fresh_until`
+    /// spends nothing. However many callers find the token stale at once, the first one
+    /// refreshes and the rest read its result.
+    pub async fn refresh_unless_fresh(
+        &self,
+        id: i64,
+        actor: &Actor,
+        fresh_until: DateTime<Utc>,
+    ) -> anyhow::Result<RefreshResult> {
+        let fresh = |rec: &ConnectionRecord| {
+            rec.access_expires_at.is_some_and(|t| t >= fresh_until) || !rec.status.has_tokens()
+        };
+        let _flight = self.flights.enter(id).await;
+        // Waiting in the flight above is the usual way to find it done.
+        match self.store.get_connection(id).await? {
+            Some(rec) if fresh(&rec) => {
+                return Ok(RefreshOutcome::AlreadyRefreshed {
+                    access_expires_at: rec.access_expires_at,
+                }
+                .into())
+            }
+            None => {
+                return Ok(RefreshOutcome::Skipped {
+                    reason: "connection no longer exists".into(),
+                }
+                .into())
+            }
+            Some(_) => {}
+        }
+        let started = Instant::now();
+        if let Some(done) = self.acquire_lease(id, self.clock.now()).await? {
+            self.count(&Ok(RefreshResult::from(done.clone())), started);
+            return Ok(done.into());
+        }
+        // Another process may have refreshed between the read and the lease.
+        if let Some(rec) = self.store.get_connection(id).await? {
+            if fresh(&rec) {
+                self.store.release_lease(id, &self.owner).await?;
+                return Ok(RefreshOutcome::AlreadyRefreshed {
+                    access_expires_at: rec.access_expires_at,
+                }
+                .into());
+            }
+        }
+        let result = self.run_leased(id, actor).await;
+        self.count(&result, started);
+        result
+    }
+}
+
 fn refreshed_since(rec: &ConnectionRecord, t: DateTime<Utc>) -> bool {
     rec.last_refresh_outcome == Some(LastRefresh::Ok)
         && rec.last_refresh_at.is_some_and(|at| at >= t)

@@ -173,46 +173,21 @@ fn failed(what: &str, e: anyhow::Error) -> Response {
     pages::internal_error().into_response()
 }
 
-/// The TLS acceptor for `[public] tls_cert_file` and `tls_key_file`, when both are set.
+/// The TLS acceptor for `[public] tls_cert_file` and `tls_key_file`, when both are set:
+/// the same loading (and key file mode check) as the token API's listener.
 pub fn tls_acceptor(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, ConfigError> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let (Some(cert), Some(key)) = (&config.public.tls_cert_file, &config.public.tls_key_file)
     else {
         return Ok(None);
     };
-    let src = config.source.display();
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+    crate::daemon::tls::acceptor(cert, key)
+        .map(Some)
         .map_err(|e| {
             ConfigError(format!(
-                "config {src}: [public] tls_cert_file {}: cannot read a PEM certificate chain ({e}); point it at the full chain file",
-                cert.display()
+                "config {}: [public] {e:#}",
+                config.source.display()
             ))
-        })?;
-    if certs.is_empty() {
-        return Err(ConfigError(format!(
-            "config {src}: [public] tls_cert_file {} holds no certificate; point it at the full chain file",
-            cert.display()
-        )));
-    }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-        ConfigError(format!(
-            "config {src}: [public] tls_key_file {}: cannot read a PEM private key ({e}); point it at the certificate's key",
-            key.display()
-        ))
-    })?;
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let mut tls = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
-        .map_err(|e: tokio_rustls::rustls::Error| {
-            ConfigError(format!(
-                "config {src}: [public] tls_cert_file and tls_key_file do not make a usable certificate ({e}); check that the key belongs to the certificate"
-            ))
-        })?;
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls))))
+        })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! shown, and refusals are recorded as `denied`. A request for nothing (no such tenant,
 //! bad input) leaves the database as it was.
 
+mod apikeys;
 pub mod client;
 pub mod consent;
 pub mod filter;
@@ -35,6 +36,7 @@ pub use crate::lifecycle::import::{ImportReport, ImportedRow};
 pub use crate::lifecycle::{describe_refresh, RefreshOutcome, RevokeOutcome, VerifyOutcome};
 pub use crate::store::ConnectionFilter;
 pub use crate::store::Invitation;
+pub use apikeys::{ApiKeyRecord, CreatedApiKey};
 pub use links::{IssuedLink, LinkRequest};
 pub use posture::{posture_markdown, PostureReport};
 pub use revocation::{PurgeReport, RevokeReport, RevokeRequest};
@@ -580,6 +582,16 @@ impl Service {
                     .await?,
             ),
             Request::Posture => json(self.posture(caller).await?),
+            Request::ApikeyCreate {
+                name,
+                realms,
+                environment,
+            } => json(
+                self.apikey_create(caller, &name, &realms, environment)
+                    .await?,
+            ),
+            Request::ApikeyList => json(self.apikey_list(caller).await?),
+            Request::ApikeyRevoke { id } => json(self.apikey_revoke(caller, id).await?),
             Request::Watch => {
                 self.authorize(caller, Permission::ViewConnections, Action::Watch)
                     .await?;

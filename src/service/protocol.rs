@@ -113,6 +113,18 @@ pub enum Request {
     },
     /// The security posture report (`report posture`).
     Posture,
+    /// A service API key for the token API (`apikey create`).
+    ApikeyCreate {
+        name: String,
+        #[serde(default)]
+        realms: Vec<String>,
+        #[serde(default)]
+        environment: Option<Environment>,
+    },
+    ApikeyList,
+    ApikeyRevoke {
+        id: i64,
+    },
 }
 
 impl std::fmt::Debug for Request {
@@ -200,6 +212,18 @@ impl std::fmt::Debug for Request {
                 .field("since", since)
                 .finish(),
             Request::Posture => f.write_str("Posture"),
+            Request::ApikeyCreate {
+                name,
+                realms,
+                environment,
+            } => f
+                .debug_struct("ApikeyCreate")
+                .field("name", name)
+                .field("realms", realms)
+                .field("environment", environment)
+                .finish(),
+            Request::ApikeyList => f.write_str("ApikeyList"),
+            Request::ApikeyRevoke { id } => f.debug_struct("ApikeyRevoke").field("id", id).finish(),
         }
     }
 }
@@ -228,6 +252,9 @@ impl Request {
             Request::LinkCancel { .. } => Action::LinkCancelled,
             Request::SupportBundle { .. } => Action::SupportBundle,
             Request::Posture => Action::PostureReport,
+            Request::ApikeyCreate { .. } => Action::ApiKeyCreated,
+            Request::ApikeyList => Action::ApiKeysListed,
+            Request::ApikeyRevoke { .. } => Action::ApiKeyRevoked,
         }
     }
 }

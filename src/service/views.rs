@@ -48,6 +48,12 @@ pub struct ConnectionView {
     /// What that account did last (`refresh`, `verify`, …).
     #[serde(default)]
     pub last_action: Option<String>,
+    /// The last data change Intuit's webhooks reported for this realm, and what it was
+    /// ("Customer 1 Create"). Optional so that views from an older daemon decode.
+    #[serde(default)]
+    pub last_data_change_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_data_change: Option<String>,
 }
 
 impl ConnectionView {
@@ -83,6 +89,8 @@ impl ConnectionView {
             updated_at: r.updated_at,
             last_actor: r.last_actor,
             last_action: r.last_action,
+            last_data_change_at: r.last_data_change_at,
+            last_data_change: r.last_data_change,
         }
     }
 }

@@ -19,6 +19,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
     ),
     (4, "links", include_str!("migrations/sqlite/0004_links.sql")),
     (
+        6,
+        "token api",
+        include_str!("migrations/sqlite/0006_token_api.sql"),
+    ),
+    (
         7,
         "health alerts",
         include_str!("migrations/sqlite/0007_health_alerts.sql"),
@@ -40,6 +45,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         4,
         "links",
         include_str!("migrations/postgres/0004_links.sql"),
+    ),
+    (
+        6,
+        "token api",
+        include_str!("migrations/postgres/0006_token_api.sql"),
     ),
     (
         7,

@@ -3,6 +3,7 @@
 //! at run time (no compile-time macros, so building needs no database); `dispatch!` expands
 //! each body for both backends so the type checker sees each concretely.
 
+mod api_keys;
 mod connections;
 mod health;
 mod keys;
@@ -13,6 +14,7 @@ mod revocation;
 mod rows;
 mod schedule;
 
+pub use api_keys::ApiKeyRecord;
 pub use health::{CauseLabel, WriteCause, WriteHealth};
 pub use keys::SealedUnder;
 pub use links::{Invitation, Reconnected, StateMatch};

@@ -74,6 +74,9 @@ pub struct ConnectionRecord {
     /// not a read), when the query asked for it (`LAST_ACT_COLUMNS`); `None` otherwise.
     pub last_actor: Option<String>,
     pub last_action: Option<String>,
+    /// The last data change Intuit's webhooks reported for the realm: when, and what.
+    pub last_data_change_at: Option<DateTime<Utc>>,
+    pub last_data_change: Option<String>,
 }
 
 impl<'r, R> sqlx::FromRow<'r, R> for ConnectionRecord
@@ -118,6 +121,8 @@ where
             // Only the queries that show a connection to a person select these.
             last_actor: optional_column(row, "last_actor")?,
             last_action: optional_column(row, "last_action")?,
+            last_data_change_at: row.try_get("last_data_change_at")?,
+            last_data_change: row.try_get("last_data_change")?,
         })
     }
 }
@@ -172,7 +177,8 @@ pub(crate) const RECORD_COLUMNS: &str =
     status_reason, access_expires_at, refresh_issued_at, refresh_expires_at, hard_expires_at, \
     last_refresh_at, last_refresh_outcome, last_error_class, last_error_detail, last_intuit_tid, \
     last_sync_at, last_sync_status, last_sync_detail, consecutive_failures, next_attempt_at, \
-    lease_owner, lease_until, version, created_at, updated_at, previous_refresh_replaced_at";
+    lease_owner, lease_until, version, created_at, updated_at, previous_refresh_replaced_at, \
+    last_data_change_at, last_data_change";
 
 /// Who acted last on a connection and what they did: the newest audit event naming it,
 /// reads (`show`) aside, found through the `(connection_id, seq)` index. The scheduler

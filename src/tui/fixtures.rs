@@ -55,6 +55,8 @@ pub fn conn(id: i64, tenant: &str, status: Status) -> ConnectionView {
         last_sync_at: None,
         last_sync_status: None,
         last_sync_detail: None,
+        last_data_change_at: None,
+        last_data_change: None,
         consecutive_failures: 0,
         next_attempt_at: None,
         created_at: at("2024-01-10T09:00:00Z"),

@@ -343,6 +343,8 @@ fn the_example_config_is_valid_and_documents_every_section() {
         "[forecast]",
         "[alerts]",
         "[[alerts.webhook]]",
+        "[api]",
+        "[webhooks]",
     ] {
         assert!(
             text.contains(section),

@@ -37,3 +37,5 @@ mod revoke;
 mod scale_out;
 mod sim_binary;
 mod sim_protocol;
+mod token_api;
+mod webhooks;

@@ -123,6 +123,28 @@ impl Client for LocalClient {
         as_caller!(self, |c| self.service.posture(c))
     }
 
+    fn apikey_create(
+        &self,
+        name: String,
+        realms: Vec<String>,
+        environment: Option<crate::domain::Environment>,
+    ) -> ClientFuture<'_, crate::service::CreatedApiKey> {
+        as_caller!(self, |c| self.service.apikey_create(
+            c,
+            &name,
+            &realms,
+            environment
+        ))
+    }
+
+    fn apikey_list(&self) -> ClientFuture<'_, Vec<crate::service::ApiKeyRecord>> {
+        as_caller!(self, |c| self.service.apikey_list(c))
+    }
+
+    fn apikey_revoke(&self, id: i64) -> ClientFuture<'_, crate::service::ApiKeyRecord> {
+        as_caller!(self, |c| self.service.apikey_revoke(c, id))
+    }
+
     fn watch(&self) -> ClientFuture<'_, WatchStream> {
         Box::pin(async move {
             let feed = self.service.watch(&self.actor.for_request()).await?;

@@ -124,4 +124,13 @@ pub trait Client: Send + Sync {
     ) -> ClientFuture<'_, crate::service::SupportBundle>;
     /// The security posture report.
     fn posture(&self) -> ClientFuture<'_, crate::service::PostureReport>;
+    /// Creates a service API key; the only answer that holds the key.
+    fn apikey_create(
+        &self,
+        name: String,
+        realms: Vec<String>,
+        environment: Option<crate::domain::Environment>,
+    ) -> ClientFuture<'_, crate::service::CreatedApiKey>;
+    fn apikey_list(&self) -> ClientFuture<'_, Vec<crate::service::ApiKeyRecord>>;
+    fn apikey_revoke(&self, id: i64) -> ClientFuture<'_, crate::service::ApiKeyRecord>;
 }

@@ -305,6 +305,27 @@ impl Client for SocketClient {
         Box::pin(self.call(Request::Posture))
     }
 
+    fn apikey_create(
+        &self,
+        name: String,
+        realms: Vec<String>,
+        environment: Option<crate::domain::Environment>,
+    ) -> ClientFuture<'_, crate::service::CreatedApiKey> {
+        Box::pin(self.call(Request::ApikeyCreate {
+            name,
+            realms,
+            environment,
+        }))
+    }
+
+    fn apikey_list(&self) -> ClientFuture<'_, Vec<crate::service::ApiKeyRecord>> {
+        Box::pin(self.call(Request::ApikeyList))
+    }
+
+    fn apikey_revoke(&self, id: i64) -> ClientFuture<'_, crate::service::ApiKeyRecord> {
+        Box::pin(self.call(Request::ApikeyRevoke { id }))
+    }
+
     fn watch(&self) -> ClientFuture<'_, WatchStream> {
         Box::pin(async move {
             let mut conn = self.send(&Request::Watch).await?;

@@ -216,6 +216,9 @@ socket = "{d}/ops.sock"
 http_listen = "127.0.0.1:0"
 shutdown_grace = "5s"
 
+[api]
+listen = "127.0.0.1:0"
+
 [scheduler]
 {scheduler}
 [log]
@@ -859,6 +862,19 @@ impl DaemonProc {
 
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// The token API's base URL (`[api] listen`), as the daemon announced it.
+    pub fn api_url(&self) -> String {
+        let log = self.log();
+        let at = log
+            .find("token API ")
+            .expect("the daemon names its token API listener");
+        log[at + "token API ".len()..]
+            .split([',', ' ', '\n'])
+            .next()
+            .unwrap()
+            .to_string()
     }
 
     /// GETs a path on the daemon's HTTP listener: the status and the body.

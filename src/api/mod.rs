@@ -1,0 +1,362 @@
+//! The token API: the host app asks the daemon for a connection's access token instead of
+//! refreshing on its own (racing the daemon for the same rotating refresh token is the
+//! most common way QuickBooks connections die). It runs on its own listener, `[api]
+//! listen`, behind service API keys (`apikey create`).
+//!
+//! The hot path (a token with more than `[api] min_validity` left) touches no database: keys
+//! found valid and the connections of a realm, their access tokens opened, are kept for
+//! `keys::CACHE_FOR`, dropped at once when this process commits a change to them, and the
+//! hand-out record is written only for the first hand-out of each value (see `handouts`).
+
+mod config;
+pub mod handouts;
+pub mod keys;
+mod routes;
+
+pub use config::{ApiConfig, RawWebhooksConfig, WebhooksConfig};
+pub use routes::{router, ROUTES};
+
+use crate::audit::{Action, AuditEvent, Outcome};
+use crate::domain::{Environment, Status};
+use crate::identity::{Actor, Interface, Role};
+use crate::lifecycle::Engine;
+use crate::service::Service;
+use crate::vault::AccessToken;
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A connection as the token API serves it: what it needs to decide, and the opened token.
+pub struct Snapshot {
+    pub id: i64,
+    pub environment: Environment,
+    pub realm_id: String,
+    pub tenant: String,
+    pub status: Status,
+    pub status_reason: Option<String>,
+    pub access_expires_at: Option<DateTime<Utc>>,
+    /// The access token and its fingerprint, when the connection holds one.
+    pub token: Option<(AccessToken, String)>,
+}
+
+impl Snapshot {
+    pub fn target(&self) -> handouts::Target {
+        handouts::Target {
+            id: self.id,
+            environment: self.environment.as_str(),
+            realm_id: self.realm_id.clone(),
+            tenant: self.tenant.clone(),
+        }
+    }
+}
+
+type Realm = Arc<Vec<Arc<Snapshot>>>;
+
+/// The token API's state, shared by its requests.
+pub struct TokenApi {
+    pub service: Service,
+    min_validity: ChronoDuration,
+    keys: keys::KeyCache,
+    realms: Mutex<HashMap<String, (Instant, Realm)>>,
+    ledger: handouts::Ledger,
+    /// The daemon's account; each request's actor names its service instead.
+    base_actor: Actor,
+}
+
+/// What a request for a token came to.
+pub enum Fetched {
+    Token(Arc<Snapshot>),
+    /// The connection cannot give tokens (needs reconnect, revoked, …).
+    Dead(Arc<Snapshot>),
+    /// The token expired and a refresh could not replace it; the outcome says why.
+    Unavailable(String),
+}
+
+impl TokenApi {
+    pub fn new(service: Service, cfg: &ApiConfig) -> Arc<TokenApi> {
+        Arc::new(TokenApi {
+            service,
+            min_validity: ChronoDuration::from_std(cfg.min_validity)
+                .unwrap_or(ChronoDuration::minutes(5)),
+            keys: keys::KeyCache::default(),
+            realms: Mutex::default(),
+            ledger: handouts::Ledger::default(),
+            base_actor: Actor {
+                request_id: None,
+                ..Actor::current_process(Interface::TokenApi, Role::Viewer)
+            },
+        })
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        self.service.engine()
+    }
+
+    /// The actor a key's requests are recorded as: `service:NAME`, through the token API.
+    pub fn actor(&self, key: Option<&keys::ServiceKey>) -> Actor {
+        Actor {
+            account: key.map_or_else(|| "service:unknown".to_string(), |k| k.account()),
+            ..self.base_actor.clone()
+        }
+    }
+
+    /// The connections to `realm`, from the cache or freshly read.
+    pub async fn realm(&self, realm: &str, fresh: bool) -> anyhow::Result<Realm> {
+        if !fresh {
+            let realms = self.realms.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((at, r)) = realms.get(realm) {
+                if at.elapsed() < keys::CACHE_FOR {
+                    return Ok(r.clone());
+                }
+            }
+        }
+        let engine = self.engine();
+        let mut out = Vec::new();
+        for rec in engine.store.find_connections(realm).await? {
+            if rec.realm_id.as_str() != realm {
+                continue;
+            }
+            let token = match (
+                rec.status.is_live(),
+                engine.store.load_sealed(rec.id).await?,
+            ) {
+                (true, Some(sealed)) => match sealed.access_token {
+                    Some(s) => {
+                        let t = engine.vault.open_access(rec.id, &s)?;
+                        let fp = engine.vault.fingerprint(t.expose());
+                        Some((t, fp))
+                    }
+                    None => None,
+                },
+                _ => None,
+            };
+            out.push(Arc::new(Snapshot {
+                id: rec.id,
+                environment: rec.environment,
+                realm_id: rec.realm_id.as_str().to_string(),
+                tenant: rec.tenant,
+                status: rec.status,
+                status_reason: rec.status_reason,
+                access_expires_at: rec.access_expires_at,
+                token,
+            }));
+        }
+        let r: Realm = Arc::new(out);
+        let mut realms = self.realms.lock().unwrap_or_else(|p| p.into_inner());
+        realms.retain(|_, (at, _)| at.elapsed() < keys::CACHE_FOR);
+        realms.insert(realm.to_string(), (Instant::now(), r.clone()));
+        Ok(r)
+    }
+
+    /// Drops what this process changed from the cache (called for each committed change).
+    fn forget(&self, connection: Option<i64>) {
+        let mut realms = self.realms.lock().unwrap_or_else(|p| p.into_inner());
+        match connection {
+            Some(id) => realms.retain(|_, (_, r)| r.iter().all(|s| s.id != id)),
+            None => self.keys.clear(),
+        }
+    }
+
+    /// A token with at least `[api] min_validity` left, refreshed first if needed through
+    /// the engine's single flight.
+    pub async fn fetch(
+        &self,
+        key: &keys::ServiceKey,
+        conn: Arc<Snapshot>,
+    ) -> anyhow::Result<Fetched> {
+        if !conn.status.is_live() {
+            return Ok(Fetched::Dead(conn));
+        }
+        let now = self.engine().clock.now();
+        let fresh_until = now + self.min_validity;
+        if conn.token.is_some() && conn.access_expires_at.is_some_and(|t| t >= fresh_until) {
+            return Ok(Fetched::Token(conn));
+        }
+        let actor = Actor {
+            request_id: Some(crate::identity::new_request_id()),
+            ..self.actor(Some(key))
+        };
+        let result = self
+            .engine()
+            .refresh_unless_fresh(conn.id, &actor, fresh_until)
+            .await?;
+        let realm = self.realm(&conn.realm_id, true).await?;
+        let Some(now_conn) = realm.iter().find(|s| s.id == conn.id).cloned() else {
+            return Ok(Fetched::Unavailable(
+                "the connection was deleted while its token was refreshed".into(),
+            ));
+        };
+        if !now_conn.status.is_live() {
+            return Ok(Fetched::Dead(now_conn));
+        }
+        let now = self.engine().clock.now();
+        match (&now_conn.token, now_conn.access_expires_at) {
+            // Still valid, if for less than min_validity when Intuit could not be reached:
+            // better than nothing, and the scheduler keeps trying.
+            (Some(_), Some(t)) if t > now => Ok(Fetched::Token(now_conn)),
+            _ => Ok(Fetched::Unavailable(crate::lifecycle::describe_refresh(
+                &result.outcome,
+            ))),
+        }
+    }
+
+    /// Records the first hand-out of a value to a service (and the summary of the value it
+    /// supersedes) before the token leaves; later hand-outs are only counted.
+    pub async fn record_hand_out(
+        &self,
+        key: &keys::ServiceKey,
+        conn: &Snapshot,
+        fingerprint: &str,
+    ) -> anyhow::Result<()> {
+        let now = self.engine().clock.now();
+        let actor = self.actor(Some(key));
+        let Some(rec) = self
+            .ledger
+            .hand_out(key.id, &actor, &conn.target(), fingerprint, now)
+        else {
+            return Ok(());
+        };
+        let written = async {
+            let mut tx = self.engine().store.begin().await?;
+            if let Some(s) = &rec.superseded {
+                self.engine().audit(&mut tx, s).await?;
+            }
+            self.engine().audit(&mut tx, &rec.first).await?;
+            tx.commit().await?;
+            anyhow::Ok(())
+        }
+        .await;
+        if written.is_err() {
+            self.ledger.unrecorded(key.id, conn.id, fingerprint);
+        }
+        written
+    }
+
+    /// Records a refusal (a missing, unknown or revoked key, or a connection the key may
+    /// not read).
+    pub async fn record_refusal(
+        &self,
+        key: Option<&keys::ServiceKey>,
+        account: Option<String>,
+        conn: Option<&Snapshot>,
+        reason: String,
+    ) -> anyhow::Result<()> {
+        let mut actor = self.actor(key);
+        if let Some(a) = account {
+            actor.account = a;
+        }
+        let mut ev = AuditEvent::new(
+            self.engine().clock.now(),
+            &actor,
+            Action::AccessTokenRefused,
+            Outcome::Denied,
+        );
+        if let Some(c) = conn {
+            ev = ev.target(c.id, c.environment.as_str(), &c.realm_id, &c.tenant);
+        }
+        ev.reason = Some(reason);
+        let mut tx = self.engine().store.begin().await?;
+        self.engine().audit(&mut tx, &ev).await?;
+        self.engine().published(tx.commit().await?);
+        Ok(())
+    }
+
+    /// Records the summaries of every value handed out more than once: at shutdown, so
+    /// no count is lost.
+    pub async fn flush(&self) -> anyhow::Result<usize> {
+        let events = self.ledger.drain(self.engine().clock.now());
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.engine().store.begin().await?;
+        for ev in &events {
+            self.engine().audit(&mut tx, ev).await?;
+        }
+        tx.commit().await?;
+        Ok(events.len())
+    }
+
+    /// Keeps the caches in step with what this process (or, on PostgreSQL, any daemon)
+    /// commits, until `stop`.
+    pub async fn follow_changes(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut changes = self.engine().subscribe();
+        loop {
+            tokio::select! {
+                c = changes.recv() => match c {
+                    Ok(c) => self.forget(c.connection_id),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        self.realms.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                        self.keys.clear();
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+                _ = stop.changed() => break,
+            }
+        }
+    }
+}
+
+/// A running token API listener.
+pub struct ApiServer {
+    pub api: Arc<TokenApi>,
+    pub addr: std::net::SocketAddr,
+    pub tls: bool,
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl ApiServer {
+    /// Binds `[api] listen` and serves the token API and `extra` (the webhooks until the
+    /// public listener exists). A non-loopback address without TLS is refused: keys and
+    /// tokens would cross the network in cleartext.
+    pub async fn start(
+        service: Service,
+        cfg: &ApiConfig,
+        extra: axum::Router,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<ApiServer> {
+        use anyhow::Context;
+        let addr: std::net::SocketAddr = cfg.listen.parse().context("[api] listen")?;
+        if !addr.ip().is_loopback() && !cfg.tls() {
+            return Err(crate::config::ConfigError(format!(
+                "[api] listen {addr} is not a loopback address and no TLS is configured: service keys and access tokens would cross the network in cleartext; set [api] tls_cert_file and tls_key_file, or listen on 127.0.0.1"
+            ))
+            .into());
+        }
+        let tls = match (&cfg.tls_cert_file, &cfg.tls_key_file) {
+            (Some(c), Some(k)) => Some(crate::daemon::tls::acceptor(c, k)?),
+            _ => None,
+        };
+        let tcp = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr} ([api] listen): is another daemon using it?")
+        })?;
+        let addr = tcp.local_addr()?;
+        let api = TokenApi::new(service, cfg);
+        let app = router(api.clone()).merge(extra);
+        let mut tasks = vec![tokio::spawn(api.clone().follow_changes(stop.clone()))];
+        tasks.push(tokio::spawn(crate::daemon::http_listener::serve_tls(
+            tcp,
+            app,
+            crate::daemon::http_listener::Limits {
+                header_timeout: Duration::from_secs(10),
+                max_connections: cfg.max_connections,
+            },
+            tls,
+            stop,
+        )));
+        Ok(ApiServer {
+            api,
+            addr,
+            tls: cfg.tls(),
+            tasks,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.addr
+        )
+    }
+}

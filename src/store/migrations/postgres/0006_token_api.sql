@@ -1,0 +1,23 @@
+-- Service API keys for the token API: only a SHA-256 of each key is kept. `realms` is a
+-- space-separated list of realm ids the key may read (empty: every realm), `environment`
+-- the one environment it may read (NULL: both).
+CREATE TABLE api_keys (
+    id          BIGSERIAL PRIMARY KEY,
+    name        TEXT NOT NULL,
+    key_hash    TEXT NOT NULL UNIQUE,
+    realms      TEXT NOT NULL DEFAULT '',
+    environment TEXT CHECK (environment IN ('sandbox', 'production')),
+    created_at  TIMESTAMPTZ NOT NULL,
+    created_by  TEXT NOT NULL,
+    revoked_at  TIMESTAMPTZ
+);
+
+-- Intuit webhook events already processed, by event id (idempotency).
+CREATE TABLE webhook_events (
+    event_id    TEXT PRIMARY KEY,
+    received_at TIMESTAMPTZ NOT NULL
+);
+
+-- The last data change Intuit reported for a connection's realm (webhooks).
+ALTER TABLE connections ADD COLUMN last_data_change_at TIMESTAMPTZ;
+ALTER TABLE connections ADD COLUMN last_data_change TEXT;
