@@ -7,11 +7,16 @@
 
 mod catalogue;
 mod chain;
+mod damage;
 mod event;
+pub mod export;
 mod page;
+pub mod retention;
+pub mod signing;
 
 pub use catalogue::{Action, EventSpec, Field, Target, CATALOGUE};
 pub use chain::{verify, VerifyReport};
+pub use damage::Damage;
 pub use event::{AuditEvent, AuditRecord, Outcome};
 pub use page::{AuditPage, AuditQuery, MAX_PAGE};
 

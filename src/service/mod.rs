@@ -405,7 +405,10 @@ impl Service {
         let report = audit::verify(self.store()).await?;
         let shown = match report.first_bad_seq {
             None => format!("chain intact over {} events", report.events),
-            Some(seq) => format!("chain broken at sequence {seq}"),
+            Some(seq) => format!(
+                "chain broken at sequence {seq} ({})",
+                report.kind.map_or("damaged", |k| k.as_str())
+            ),
         };
         self.record_view(caller, Action::AuditVerify, None, shown)
             .await?;
