@@ -4,7 +4,9 @@
 //! shown, and refusals are recorded as `denied`. A request for nothing (no such tenant,
 //! bad input) leaves the database as it was.
 
+pub mod archive;
 pub mod client;
+mod export;
 pub mod filter;
 pub mod protocol;
 mod refusals;
@@ -18,6 +20,8 @@ pub use views::{
     ConnectionDetail, ConnectionView, RefreshReport, Target, VerifyReport, REFRESH_WINDOW_DAYS,
 };
 pub use watch::{WatchEvent, WatchFeed, PROTOCOL_VERSION};
+pub use archive::ArchiveReport;
+pub use export::ExportFrame;
 
 // What interfaces need from the layers below, so that they import `service` alone.
 pub use crate::audit::{
@@ -113,6 +117,10 @@ pub struct Service {
     refusals: Arc<refusals::Refusals>,
     /// `[retention] revoked_days`: how long `purge` keeps a revoked connection.
     revoked_days: u32,
+    /// `[audit] signing_key_file`: signs export manifests; absent, exports are refused.
+    signer: Option<Arc<crate::audit::signing::ManifestSigner>>,
+    /// `[retention]`: when audit events are archived, and where to.
+    retention: crate::config::RetentionConfig,
 }
 
 impl Service {
@@ -122,13 +130,20 @@ impl Service {
         // Every secret is read before the database is touched: a bad key or a missing
         // client secret must not leave a half-created database behind.
         let vault = Vault::from_config(config.vault()?, &config.source)?;
+        let signer = match &config.audit.signing_key {
+            Some(src) => Some(Arc::new(crate::audit::signing::ManifestSigner::from_source(
+                src,
+                &config.source,
+            )?)),
+            None => None,
+        };
         let (clients, missing) = Engine::clients(config)?;
         let db = config.database()?;
         let store = Store::connect(db, config.daemon.file_group.as_deref()).await?;
         store.migrate().await?;
-        Ok(Service::with_parts(
-            config, store, vault, clock, clients, missing,
-        ))
+        let mut svc = Service::with_parts(config, store, vault, clock, clients, missing);
+        svc.signer = signer;
+        Ok(svc)
     }
 
     fn with_parts(
@@ -149,6 +164,8 @@ impl Service {
             parallelism,
             refusals: Arc::default(),
             revoked_days: config.retention.revoked_days,
+            signer: None,
+            retention: config.retention.clone(),
         }
     }
 
@@ -542,6 +559,15 @@ impl Service {
             Request::AuditVerify => json(self.audit_verify(caller).await?),
             Request::WhoAmI => json(self.whoami(caller).await?),
             Request::KeysStatus => json(self.keys_status(caller).await?),
+            Request::AuditPubkey => json(self.audit_pubkey(caller).await?),
+            Request::AuditArchive => json(self.audit_archive(caller).await?),
+            Request::AuditExport { .. } => {
+                self.authorize(caller, Permission::ReadAudit, Action::AuditExport)
+                    .await?;
+                Err(ServiceError::Input(
+                    "audit export streams the file and is only available over the operators' socket or --embedded".into(),
+                ))
+            }
             Request::Watch => {
                 self.authorize(caller, Permission::ViewConnections, Action::Watch)
                     .await?;

@@ -82,6 +82,17 @@ pub enum Request {
     WhoAmI,
     /// Which keys seal the stored tokens (`keys status`).
     KeysStatus,
+    /// Streams a slice of the log (`ExportFrame`s: data frames with raw bytes, then the
+    /// signed manifest).
+    AuditExport {
+        format: crate::audit::export::ExportFormat,
+        #[serde(default)]
+        filter: crate::audit::export::ExportFilter,
+    },
+    /// The public key that verifies export manifests.
+    AuditPubkey,
+    /// Archives events older than `[retention] audit_days`, then removes them.
+    AuditArchive,
 }
 
 impl std::fmt::Debug for Request {
@@ -148,6 +159,13 @@ impl std::fmt::Debug for Request {
             Request::Watch => f.write_str("Watch"),
             Request::WhoAmI => f.write_str("WhoAmI"),
             Request::KeysStatus => f.write_str("KeysStatus"),
+            Request::AuditExport { format, filter } => f
+                .debug_struct("AuditExport")
+                .field("format", format)
+                .field("filter", filter)
+                .finish(),
+            Request::AuditPubkey => f.write_str("AuditPubkey"),
+            Request::AuditArchive => f.write_str("AuditArchive"),
         }
     }
 }
@@ -170,6 +188,9 @@ impl Request {
             Request::Watch => Action::Watch,
             Request::WhoAmI => Action::WhoAmI,
             Request::KeysStatus => Action::KeysStatus,
+            Request::AuditExport { .. } => Action::AuditExport,
+            Request::AuditPubkey => Action::AuditPubkey,
+            Request::AuditArchive => Action::AuditArchive,
         }
     }
 }
