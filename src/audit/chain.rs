@@ -197,6 +197,14 @@ async fn verify_in(snap: &mut Snapshot) -> anyhow::Result<VerifyReport> {
             }
             if r.compute_hash() != r.hash {
                 return Ok(match sealed_as(&r) {
+                    // A copy of an event already checked in its own place was put here.
+                    Some(was) if was < r.seq => bad(
+                        r.seq,
+                        Damage::Inserted,
+                        format!("event {} is a copy of event {was}: it was put in the chain from elsewhere", r.seq),
+                        count,
+                        r.seq,
+                    ),
                     Some(was) => bad(
                         r.seq,
                         Damage::Reordered,

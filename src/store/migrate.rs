@@ -17,6 +17,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "audit time",
         include_str!("migrations/sqlite/0003_audit_time.sql"),
     ),
+    (
+        5,
+        "audit archive",
+        include_str!("migrations/sqlite/0005_audit_archive.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("migrations/postgres/0001_init.sql")),
@@ -29,6 +34,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         3,
         "audit time",
         include_str!("migrations/postgres/0003_audit_time.sql"),
+    ),
+    (
+        5,
+        "audit archive",
+        include_str!("migrations/postgres/0005_audit_archive.sql"),
     ),
 ];
 

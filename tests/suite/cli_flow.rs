@@ -170,7 +170,7 @@ async fn keys_and_migrations() {
     assert!(common::stderr(&again).contains("refusing to overwrite"));
     assert_eq!(std::fs::read_to_string(&key).unwrap(), text);
     let out = w.ok(&["db", "migrate"]).await;
-    assert!(out.contains("3 migration(s) applied"), "{out}");
+    assert!(out.contains("4 migration(s) applied"), "{out}");
     let out = w.ok(&["db", "migrate"]).await;
     assert!(out.contains("0 migration(s) applied"), "{out}");
     for verb in [

@@ -6,6 +6,7 @@ mod common;
 
 mod actor_identity_and_shutdown;
 mod audit_export;
+mod audit_damage;
 mod audit_fail_closed;
 mod audit_tamper;
 mod bad_input;
