@@ -6,8 +6,10 @@ mod common;
 
 mod actor_identity_and_shutdown;
 mod audit_export;
+mod audit_export_daemon;
 mod audit_damage;
 mod audit_fail_closed;
+mod audit_retention;
 mod audit_tamper;
 mod bad_input;
 mod cli_flow;
