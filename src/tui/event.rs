@@ -67,6 +67,8 @@ pub enum Msg {
     Failed(String),
     /// The demo's clocks moved; the text says to when.
     ClockMoved(String),
+    /// An export is written; the text says where, with its manifest.
+    Exported(String),
 }
 
 /// What a finished action reports: each connection's own outcome.
@@ -97,6 +99,8 @@ pub enum Cmd {
     /// A page of audit events, newest first: older than `query.before_seq`, narrowed by
     /// the audit filter's field terms.
     AuditPage(AuditQuery),
+    /// Export the audit view's filter (as JSON lines, with the manifest beside it).
+    Export(crate::audit::export::ExportFilter),
     AdvanceClock,
     Quit,
 }

@@ -40,10 +40,12 @@ pub enum Action {
     Confirm,
     /// Move the demo's clocks an hour forward.
     AdvanceClock,
+    /// Export the audit view's filter to a file with its signed manifest.
+    Export,
 }
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 24] = [
         Action::Quit,
         Action::Up,
         Action::Down,
@@ -67,6 +69,7 @@ impl Action {
         Action::Reverse,
         Action::Confirm,
         Action::AdvanceClock,
+        Action::Export,
     ];
 
     /// The name used in `[tui.keys]`, on the `:` line and in refusals.
@@ -95,6 +98,7 @@ impl Action {
             Action::Reverse => "reverse",
             Action::Confirm => "confirm",
             Action::AdvanceClock => "advance",
+            Action::Export => "export",
         }
     }
 
@@ -123,6 +127,9 @@ impl Action {
             Action::Reverse => "reverse the sort",
             Action::Confirm => "confirm",
             Action::AdvanceClock => "move the demo's clocks an hour forward",
+            Action::Export => {
+                "export the filtered audit log to a file in the current directory, with its signed manifest"
+            }
         }
     }
 
@@ -150,7 +157,7 @@ impl Action {
             Action::Verify => Some(Permission::Verify),
             Action::Link => Some(Permission::ReconnectLink),
             Action::Revoke => Some(Permission::Revoke),
-            Action::Audit => Some(Permission::ReadAudit),
+            Action::Audit | Action::Export => Some(Permission::ReadAudit),
             _ => None,
         }
     }
@@ -161,7 +168,7 @@ impl Action {
             Action::Help | Action::Quit => 0,
             Action::Refresh | Action::Verify | Action::Filter | Action::Confirm => 1,
             Action::Back | Action::Open | Action::AdvanceClock => 2,
-            Action::Mark | Action::MarkAll | Action::Audit => 3,
+            Action::Mark | Action::MarkAll | Action::Audit | Action::Export => 3,
             _ => 4,
         }
     }
@@ -308,6 +315,7 @@ fn defaults(view: View) -> Vec<Binding> {
             v.extend([
                 (Key::named(KeyCode::Enter), Open),
                 (Key::plain('/'), Filter),
+                (Key::plain('e'), Export),
                 (Key::named(KeyCode::Esc), Back),
                 (Key::plain(':'), Command),
                 (Key::plain('?'), Help),
