@@ -118,11 +118,11 @@ impl Snapshot {
 
     /// The newest archived head: the last archived event and its hash.
     async fn archived_head(&mut self) -> anyhow::Result<Option<(i64, String)>> {
-        let sql = "SELECT through_seq, through_hash FROM audit_archive ORDER BY through_seq DESC LIMIT 1";
+        let sql =
+            "SELECT through_seq, through_hash FROM audit_archive ORDER BY through_seq DESC LIMIT 1";
         Ok(on_snapshot!(self, c => sqlx::query_as(sql).fetch_optional(c).await)?)
     }
 }
-
 
 /// Walks the whole chain in pages (constant memory) and names the first bad sequence
 /// number and the kind of damage: a gap (missing), a row out of its place (reordered), a

@@ -21,7 +21,10 @@ impl std::fmt::Debug for ManifestSigner {
 }
 
 impl ManifestSigner {
-    pub fn from_source(src: &SecretSource, config_path: &std::path::Path) -> Result<Self, ConfigError> {
+    pub fn from_source(
+        src: &SecretSource,
+        config_path: &std::path::Path,
+    ) -> Result<Self, ConfigError> {
         let what = format!("config {}: [audit] signing key", config_path.display());
         let seed = crate::vault::read_key_source(src, &what)?;
         Ok(ManifestSigner::from_seed(&seed))

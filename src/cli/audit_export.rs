@@ -101,7 +101,11 @@ fn render(r: &FileReport) -> String {
         format!(
             "export intact: {} events ({range}{}), signed by {}",
             r.rows,
-            if r.contiguous { ", chain checked" } else { ", filtered: each event's hash checked" },
+            if r.contiguous {
+                ", chain checked"
+            } else {
+                ", filtered: each event's hash checked"
+            },
             r.public_key
         )
     } else {

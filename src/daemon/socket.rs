@@ -406,7 +406,15 @@ async fn connection(
             return watch_changes(&svc, &actor, &mut write, limits.idle_timeout, stop).await;
         }
         if let Request::AuditExport { format, filter } = request {
-            export(&svc, &actor.for_request(), format, filter, &mut write, limits.idle_timeout).await?;
+            export(
+                &svc,
+                &actor.for_request(),
+                format,
+                filter,
+                &mut write,
+                limits.idle_timeout,
+            )
+            .await?;
             continue;
         }
         let reply = Reply::from_result(svc.handle(&actor.for_request(), request).await);
@@ -481,14 +489,25 @@ async fn export(
             len: chunk.len() as u64,
             rows: stream.tally.rows,
         };
-        send(write, &Reply::Ok { result: serde_json::value::to_raw_value(&frame)? }, drain).await?;
+        send(
+            write,
+            &Reply::Ok {
+                result: serde_json::value::to_raw_value(&frame)?,
+            },
+            drain,
+        )
+        .await?;
         timeout(drain, write.write_all(&chunk))
             .await
-            .map_err(|_| anyhow::anyhow!("the client did not read its export within {drain:?}"))??;
+            .map_err(|_| {
+                anyhow::anyhow!("the client did not read its export within {drain:?}")
+            })??;
     }
     let reply = match svc.audit_export_finish(actor, stream).await {
         Ok(m) => Reply::Ok {
-            result: serde_json::value::to_raw_value(&ExportFrame::Manifest { manifest: Box::new(m) })?,
+            result: serde_json::value::to_raw_value(&ExportFrame::Manifest {
+                manifest: Box::new(m),
+            })?,
         },
         Err(e) => Reply::from(e),
     };

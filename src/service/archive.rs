@@ -5,7 +5,9 @@
 //! it now.
 
 use super::{Result, Service, ServiceError};
-use crate::audit::export::{manifest_path, offline, ExportFilter, ExportFormat, ExportStream, Manifest};
+use crate::audit::export::{
+    manifest_path, offline, ExportFilter, ExportFormat, ExportStream, Manifest,
+};
 use crate::audit::retention::ArchiveRecord;
 use crate::audit::{Action, AuditEvent, Outcome};
 use crate::identity::{Actor, Permission};
@@ -40,7 +42,10 @@ impl Service {
     /// Archives what `[retention] audit_days` makes due, as `caller` (the daemon's own
     /// account on its daily run). A failure is recorded as `failed` and nothing is removed.
     pub async fn archive_due_events(&self, caller: &Actor) -> Result<ArchiveReport> {
-        let (Some(days), Some(dir)) = (self.retention.audit_days, self.retention.archive_dir.clone()) else {
+        let (Some(days), Some(dir)) = (
+            self.retention.audit_days,
+            self.retention.archive_dir.clone(),
+        ) else {
             return Err(ServiceError::Input(
                 "[retention] audit_days is not set, so audit events are kept forever; set audit_days and archive_dir to archive older ones".into(),
             ));
@@ -67,7 +72,10 @@ impl Service {
             Some(t) if t > after => t,
             _ => return Ok(report),
         };
-        match self.write_archive(caller, &dir, &before, after, through).await {
+        match self
+            .write_archive(caller, &dir, &before, after, through)
+            .await
+        {
             Ok((path, m)) => {
                 let text = m.to_pretty()?;
                 let file = path.display().to_string();
@@ -168,7 +176,11 @@ impl Service {
             return Err(ServiceError::Internal(anyhow::anyhow!(
                 "the audit archive {} does not verify ({}); nothing was removed",
                 path.display(),
-                check.problem.unwrap_or_else(|| format!("{} of {} events", check.rows, through - after))
+                check.problem.unwrap_or_else(|| format!(
+                    "{} of {} events",
+                    check.rows,
+                    through - after
+                ))
             )));
         }
         Ok((path, m))

@@ -14,14 +14,14 @@ mod revocation;
 mod views;
 mod watch;
 
+pub use archive::ArchiveReport;
 pub use client::{Client, ClientError, ClientResult, LocalClient, SocketClient, WatchStream};
+pub use export::ExportFrame;
 pub use protocol::{Denial, Reply, Request};
 pub use views::{
     ConnectionDetail, ConnectionView, RefreshReport, Target, VerifyReport, REFRESH_WINDOW_DAYS,
 };
 pub use watch::{WatchEvent, WatchFeed, PROTOCOL_VERSION};
-pub use archive::ArchiveReport;
-pub use export::ExportFrame;
 
 // What interfaces need from the layers below, so that they import `service` alone.
 pub use crate::audit::{
@@ -131,10 +131,9 @@ impl Service {
         // client secret must not leave a half-created database behind.
         let vault = Vault::from_config(config.vault()?, &config.source)?;
         let signer = match &config.audit.signing_key {
-            Some(src) => Some(Arc::new(crate::audit::signing::ManifestSigner::from_source(
-                src,
-                &config.source,
-            )?)),
+            Some(src) => Some(Arc::new(
+                crate::audit::signing::ManifestSigner::from_source(src, &config.source)?,
+            )),
             None => None,
         };
         let (clients, missing) = Engine::clients(config)?;

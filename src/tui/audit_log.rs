@@ -284,7 +284,10 @@ mod tests {
         );
         log.set_filter("acme");
         let e = log.export_filter().unwrap_err();
-        assert!(e.contains("tenant:acme") && e.contains("nothing exported"), "{e}");
+        assert!(
+            e.contains("tenant:acme") && e.contains("nothing exported"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -283,7 +283,8 @@ impl Runner {
             Cmd::Export(filter) => {
                 tokio::spawn(async move {
                     let format = crate::audit::export::ExportFormat::Jsonl;
-                    let name = crate::service::client::default_export_path(format, chrono::Utc::now());
+                    let name =
+                        crate::service::client::default_export_path(format, chrono::Utc::now());
                     // Said in full, so the operator finds the file whatever the directory.
                     let path = std::env::current_dir().map_or(name.clone(), |d| d.join(&name));
                     let msg = match crate::service::client::export_to_file(

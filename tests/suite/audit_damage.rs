@@ -57,7 +57,8 @@ async fn a_deleted_row_is_named_missing_and_a_deleted_end_truncated() {
     w.exec_sql(&[&format!("DELETE FROM audit_events WHERE seq = {last}")])
         .await;
     assert_damage(&w, last, "truncated").await;
-    w.exec_sql(&["DELETE FROM audit_events WHERE seq = 3"]).await;
+    w.exec_sql(&["DELETE FROM audit_events WHERE seq = 3"])
+        .await;
     assert_damage(&w, 3, "missing").await;
     let v = verdict(&w).await;
     assert_eq!(v["kind"], "missing", "{v}");
@@ -75,7 +76,9 @@ async fn a_row_added_past_the_head_is_named_inserted() {
     // Walked without recording: the verify's own record could not take the sequence
     // number the stray row holds.
     let svc = w.service().await;
-    let v = qbo_console::audit::verify(&svc.engine().store).await.unwrap();
+    let v = qbo_console::audit::verify(&svc.engine().store)
+        .await
+        .unwrap();
     assert!(!v.ok);
     assert_eq!(v.first_bad_seq, Some(last + 1), "{v:?}");
     assert_eq!(v.kind, Some(qbo_console::audit::Damage::Inserted), "{v:?}");

@@ -72,8 +72,19 @@ async fn verify_offline(file: &Path, pubkey: Option<&str>) -> (Option<i32>, Valu
 
 async fn export(w: &World, name: &str, extra: &[&str]) -> PathBuf {
     let file = w.path(name);
-    let format = if name.ends_with(".csv") { "csv" } else { "jsonl" };
-    let mut args = vec!["audit", "export", "--format", format, "-o", file.to_str().unwrap()];
+    let format = if name.ends_with(".csv") {
+        "csv"
+    } else {
+        "jsonl"
+    };
+    let mut args = vec![
+        "audit",
+        "export",
+        "--format",
+        format,
+        "-o",
+        file.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     let out = w.ok(&args).await;
     assert!(out.contains("exported"), "{out}");
@@ -85,10 +96,7 @@ fn damaged(file: &Path, name: &str, change: impl FnOnce(&mut Vec<String>)) -> Pa
     let text = std::fs::read_to_string(file).unwrap();
     let csv = file.extension().is_some_and(|e| e == "csv");
     let newline = if csv { "\r\n" } else { "\n" };
-    let mut lines: Vec<String> = text
-        .split_terminator(newline)
-        .map(str::to_string)
-        .collect();
+    let mut lines: Vec<String> = text.split_terminator(newline).map(str::to_string).collect();
     let header = if csv { Some(lines.remove(0)) } else { None };
     change(&mut lines);
     let mut out = String::new();
@@ -156,14 +164,23 @@ async fn an_export_verifies_offline_with_an_empty_environment_and_holds_no_secre
         assert_eq!(v["key_given"], true);
     }
     // A filtered export: its rows' own hashes and the manifest's range are checked.
-    let file = export(&w, "refreshes.jsonl", &["--action", "refresh", "--outcome", "ok"]).await;
+    let file = export(
+        &w,
+        "refreshes.jsonl",
+        &["--action", "refresh", "--outcome", "ok"],
+    )
+    .await;
     let text = std::fs::read_to_string(&file).unwrap();
     assert_eq!(text.lines().count(), 3, "{text}");
     assert!(text
         .lines()
         .all(|l| serde_json::from_str::<Value>(l).unwrap()["action"] == "refresh"));
     let (code, v) = verify_offline(&file, Some(&key)).await;
-    assert_eq!((code, &v["contiguous"]), (Some(0), &Value::Bool(false)), "{v}");
+    assert_eq!(
+        (code, &v["contiguous"]),
+        (Some(0), &Value::Bool(false)),
+        "{v}"
+    );
     w.assert_no_secrets().await;
 }
 
@@ -263,10 +280,19 @@ async fn a_manifest_signed_by_another_key_or_not_matching_its_file_is_rejected()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csv_cells_that_a_spreadsheet_would_run_are_neutralised_and_still_verify() {
     let w = world().await;
-    let hostile = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+1", "-2", "@SUM(A1)"];
+    let hostile = [
+        "=HYPERLINK(\"http://evil\",\"x\")",
+        "+1+1",
+        "-2",
+        "@SUM(A1)",
+    ];
     let mut csv = String::from("tenant,realm_id,environment,refresh_token\n");
     for (i, t) in hostile.iter().enumerate() {
-        csv.push_str(&format!("\"{}\",{},sandbox,RT1-not-issued-{i}\n", t.replace('"', "\"\""), 9_100_000 + i));
+        csv.push_str(&format!(
+            "\"{}\",{},sandbox,RT1-not-issued-{i}\n",
+            t.replace('"', "\"\""),
+            9_100_000 + i
+        ));
     }
     let file = w.path("hostile.csv");
     std::fs::write(&file, csv).unwrap();
@@ -275,7 +301,10 @@ async fn csv_cells_that_a_spreadsheet_would_run_are_neutralised_and_still_verify
 
     let out = export(&w, "cells.csv", &[]).await;
     let bytes = std::fs::read(&out).unwrap();
-    assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "a CSV export starts with a UTF-8 BOM");
+    assert!(
+        bytes.starts_with(b"\xEF\xBB\xBF"),
+        "a CSV export starts with a UTF-8 BOM"
+    );
     assert!(
         String::from_utf8_lossy(&bytes).contains("\r\n"),
         "RFC 4180 lines end in CRLF"
@@ -366,29 +395,61 @@ async fn bad_export_input_is_refused_before_anything_is_written() {
         vec!["--since", "last tuesday"],
         vec!["--since", "2026-02-01", "--until", "2026-01-01"],
     ] {
-        let mut all = vec!["audit", "export", "--format", "jsonl", "-o", file.to_str().unwrap()];
+        let mut all = vec![
+            "audit",
+            "export",
+            "--format",
+            "jsonl",
+            "-o",
+            file.to_str().unwrap(),
+        ];
         all.extend(args.iter().copied());
         let out = w.cli(&all).await;
         assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
-        assert!(common::stderr(&out).contains("--since"), "{}", common::stderr(&out));
+        assert!(
+            common::stderr(&out).contains("--since"),
+            "{}",
+            common::stderr(&out)
+        );
         assert!(!file.exists() && !manifest_of(&file).exists());
     }
     // An existing file is never overwritten.
     std::fs::write(&file, "mine").unwrap();
     let out = w
-        .cli(&["audit", "export", "--format", "jsonl", "-o", file.to_str().unwrap()])
+        .cli(&[
+            "audit",
+            "export",
+            "--format",
+            "jsonl",
+            "-o",
+            file.to_str().unwrap(),
+        ])
         .await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(common::stderr(&out).contains("already exists"), "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains("already exists"),
+        "{}",
+        common::stderr(&out)
+    );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
     // A daemon without a signing key says how to make one.
     let d = w.path("").display().to_string();
     w.edit_config(
-        &format!("signing_key_file = \"{}/audit-signing.key\"", d.trim_end_matches('/')),
+        &format!(
+            "signing_key_file = \"{}/audit-signing.key\"",
+            d.trim_end_matches('/')
+        ),
         "",
     );
     let out = w
-        .cli(&["audit", "export", "--format", "jsonl", "-o", w.path("unsigned.jsonl").to_str().unwrap()])
+        .cli(&[
+            "audit",
+            "export",
+            "--format",
+            "jsonl",
+            "-o",
+            w.path("unsigned.jsonl").to_str().unwrap(),
+        ])
         .await;
     assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
     let err = common::stderr(&out);

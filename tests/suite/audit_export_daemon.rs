@@ -64,7 +64,14 @@ async fn an_auditor_without_database_access_exports_through_the_socket_and_viewe
             assert_eq!(m.public_key, key);
             let verify = tokio::process::Command::new(env!("CARGO_BIN_EXE_qbo-console"))
                 .env_clear()
-                .args(["audit", "verify", "--export", file.to_str().unwrap(), "--pubkey", &key])
+                .args([
+                    "audit",
+                    "verify",
+                    "--export",
+                    file.to_str().unwrap(),
+                    "--pubkey",
+                    &key,
+                ])
                 .output()
                 .await
                 .unwrap();
@@ -77,7 +84,12 @@ async fn an_auditor_without_database_access_exports_through_the_socket_and_viewe
             );
             assert!(common::stdout(&verify).contains("export intact"));
         } else {
-            assert_eq!(out.status.code(), Some(3), "{role}: {}", common::stderr(&out));
+            assert_eq!(
+                out.status.code(),
+                Some(3),
+                "{role}: {}",
+                common::stderr(&out)
+            );
             assert!(
                 common::stderr(&out).contains("permission denied"),
                 "{}",
@@ -94,7 +106,11 @@ async fn an_auditor_without_database_access_exports_through_the_socket_and_viewe
         .filter(|e| e["action"] == "audit export")
         .collect();
     let by_outcome = |o: &str| exports.iter().filter(|e| e["outcome"] == o).count();
-    assert_eq!((by_outcome("ok"), by_outcome("denied")), (1, 2), "{exports:?}");
+    assert_eq!(
+        (by_outcome("ok"), by_outcome("denied")),
+        (1, 2),
+        "{exports:?}"
+    );
     for ev in &exports {
         common::catalogue::assert_catalogued(ev, Action::AuditExport, &me());
     }

@@ -54,7 +54,9 @@ async fn old_events_are_archived_with_a_signed_manifest_and_the_chain_verifies_f
     let file = r.file.clone().unwrap();
     let verify = tokio::process::Command::new(env!("CARGO_BIN_EXE_qbo-console"))
         .env_clear()
-        .args(["audit", "verify", "--json", "--export", &file, "--pubkey", &key])
+        .args([
+            "audit", "verify", "--json", "--export", &file, "--pubkey", &key,
+        ])
         .output()
         .await
         .unwrap();
@@ -102,7 +104,11 @@ async fn old_events_are_archived_with_a_signed_manifest_and_the_chain_verifies_f
     assert!(through2 > through);
     let v: serde_json::Value =
         serde_json::from_str(&w.ok(&["audit", "verify", "--json"]).await).unwrap();
-    assert_eq!((v["ok"].clone(), v["archived_through"].clone()), (true.into(), through2.into()), "{v}");
+    assert_eq!(
+        (v["ok"].clone(), v["archived_through"].clone()),
+        (true.into(), through2.into()),
+        "{v}"
+    );
 
     // Damage after an archive is still named.
     w.drop_audit_guards().await;
@@ -113,6 +119,10 @@ async fn old_events_are_archived_with_a_signed_manifest_and_the_chain_verifies_f
     .await;
     let out = w.cli(&["audit", "verify", "--json"]).await;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((v["first_bad_seq"].clone(), v["kind"].clone()), ((through2 + 1).into(), "changed".into()), "{v}");
+    assert_eq!(
+        (v["first_bad_seq"].clone(), v["kind"].clone()),
+        ((through2 + 1).into(), "changed".into()),
+        "{v}"
+    );
     w.assert_no_secrets().await;
 }

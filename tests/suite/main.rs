@@ -5,9 +5,9 @@
 mod common;
 
 mod actor_identity_and_shutdown;
+mod audit_damage;
 mod audit_export;
 mod audit_export_daemon;
-mod audit_damage;
 mod audit_fail_closed;
 mod audit_retention;
 mod audit_tamper;

@@ -90,9 +90,13 @@ pub(super) fn read_row(row: &csv::StringRecord) -> Result<AuditRecord, String> {
         (!c.is_empty()).then_some(c)
     };
     let int = |i: usize| -> Result<i64, String> {
-        cell(i)
-            .parse()
-            .map_err(|_| format!("cell {:?} of column {} is not a number", cell(i), super::CSV_COLUMNS[i]))
+        cell(i).parse().map_err(|_| {
+            format!(
+                "cell {:?} of column {} is not a number",
+                cell(i),
+                super::CSV_COLUMNS[i]
+            )
+        })
     };
     Ok(AuditRecord {
         seq: int(0)?,
@@ -127,7 +131,17 @@ mod tests {
 
     #[test]
     fn formula_cells_are_guarded_and_come_back_exactly() {
-        for cell in ["=1+1", "+cmd", "-2", "@SUM(A1)", "\tx", "'=x", "'plain", "a,\"b\"\nc", "plain"] {
+        for cell in [
+            "=1+1",
+            "+cmd",
+            "-2",
+            "@SUM(A1)",
+            "\tx",
+            "'=x",
+            "'plain",
+            "a,\"b\"\nc",
+            "plain",
+        ] {
             let mut out = Vec::new();
             push_cell(&mut out, cell);
             let text = String::from_utf8(out).unwrap();

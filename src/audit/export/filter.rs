@@ -99,7 +99,9 @@ impl ExportFilter {
             ("--action", &self.action),
         ] {
             if v.as_deref().is_some_and(|t| t.trim().is_empty()) {
-                return Err(format!("{flag} is empty; give a value or leave the flag out"));
+                return Err(format!(
+                    "{flag} is empty; give a value or leave the flag out"
+                ));
             }
         }
         Ok(self)
@@ -203,7 +205,10 @@ mod tests {
         }
         .normalized(now)
         .unwrap_err();
-        assert!(e.contains("--since") && e.contains("\"last tuesday\""), "{e}");
+        assert!(
+            e.contains("--since") && e.contains("\"last tuesday\""),
+            "{e}"
+        );
         assert!(!f.picks_rows());
         let mut sql = String::new();
         let binds = ExportFilter {

@@ -156,7 +156,11 @@ fn open(path: &Path, format: ExportFormat) -> Result<Source, String> {
                 .iter()
                 .enumerate()
                 .map(|(i, h)| {
-                    let h = if i == 0 { h.strip_prefix(CSV_BOM).unwrap_or(h) } else { h };
+                    let h = if i == 0 {
+                        h.strip_prefix(CSV_BOM).unwrap_or(h)
+                    } else {
+                        h
+                    };
                     String::from_utf8_lossy(h).into_owned()
                 })
                 .collect();
@@ -198,7 +202,9 @@ pub fn read_manifest(file: &Path) -> Result<Manifest, String> {
 pub fn verify_export(file: &Path, pubkey: Option<&str>) -> Result<FileReport, String> {
     let m = read_manifest(file)?;
     let given = match pubkey {
-        Some(k) => Some(crate::audit::signing::canonical_public_key(&resolve_key(k)?)?),
+        Some(k) => Some(crate::audit::signing::canonical_public_key(&resolve_key(
+            k,
+        )?)?),
         None => None,
     };
     let mut report = FileReport {
@@ -215,8 +221,8 @@ pub fn verify_export(file: &Path, pubkey: Option<&str>) -> Result<FileReport, St
         problem: None,
     };
     let signer = given.clone().unwrap_or_else(|| m.public_key.clone());
-    let same_key = crate::audit::signing::canonical_public_key(&m.public_key)
-        .is_ok_and(|k| k == signer);
+    let same_key =
+        crate::audit::signing::canonical_public_key(&m.public_key).is_ok_and(|k| k == signer);
     if !same_key || !m.signed_by(&signer) {
         report.kind = Some(Damage::NotSigned);
         report.problem = Some(format!(
@@ -294,7 +300,10 @@ fn walk_contiguous(m: &Manifest, rows: &mut Rows) -> std::io::Result<Found> {
                 return bad(
                     r.seq,
                     Damage::Changed,
-                    format!("event {} (line {line}) was altered: its content does not match its hash", r.seq),
+                    format!(
+                        "event {} (line {line}) was altered: its content does not match its hash",
+                        r.seq
+                    ),
                 );
             }
             if Some(&r.prev_hash) != prev.as_ref() {
@@ -313,7 +322,10 @@ fn walk_contiguous(m: &Manifest, rows: &mut Rows) -> std::io::Result<Found> {
             return bad(
                 expected,
                 Damage::Inserted,
-                format!("line {line} holds a row claiming sequence {} where event {expected} belongs", r.seq),
+                format!(
+                    "line {line} holds a row claiming sequence {} where event {expected} belongs",
+                    r.seq
+                ),
             );
         }
         if rows.comes_soon(expected)? {
@@ -322,20 +334,29 @@ fn walk_contiguous(m: &Manifest, rows: &mut Rows) -> std::io::Result<Found> {
                 bad(
                     expected,
                     Damage::Reordered,
-                    format!("event {} (line {line}) comes before event {expected}: rows were reordered", r.seq),
+                    format!(
+                        "event {} (line {line}) comes before event {expected}: rows were reordered",
+                        r.seq
+                    ),
                 )
             } else {
                 bad(
                     expected,
                     Damage::Inserted,
-                    format!("line {line} holds a row claiming sequence {} before event {expected}", r.seq),
+                    format!(
+                        "line {line} holds a row claiming sequence {} before event {expected}",
+                        r.seq
+                    ),
                 )
             };
         }
         return bad(
             expected,
             Damage::Missing,
-            format!("event {expected} is missing (line {line} holds event {})", r.seq),
+            format!(
+                "event {expected} is missing (line {line} holds event {})",
+                r.seq
+            ),
         );
     }
     if count < m.rows || (m.rows > 0 && expected - 1 < last) {
@@ -352,7 +373,10 @@ fn walk_contiguous(m: &Manifest, rows: &mut Rows) -> std::io::Result<Found> {
         return bad(
             expected - 1,
             Damage::Changed,
-            format!("event {} does not end the chain the manifest records", expected - 1),
+            format!(
+                "event {} does not end the chain the manifest records",
+                expected - 1
+            ),
         );
     }
     Ok(None)
@@ -367,44 +391,84 @@ fn walk_picked(m: &Manifest, rows: &mut Rows) -> std::io::Result<Found> {
             Ok(r) => r,
             Err(why) => {
                 let at = last.map(|l| l + 1).or(m.first_seq);
-                return bad(at, Damage::Changed, format!("line {line} is not an event ({why})"));
+                return bad(
+                    at,
+                    Damage::Changed,
+                    format!("line {line} is not an event ({why})"),
+                );
             }
         };
         if r.compute_hash() != r.hash {
             return bad(
                 Some(r.seq),
                 Damage::Changed,
-                format!("event {} (line {line}) was altered: its content does not match its hash", r.seq),
+                format!(
+                    "event {} (line {line}) was altered: its content does not match its hash",
+                    r.seq
+                ),
             );
         }
         match last {
             Some(l) if r.seq == l => {
-                return bad(Some(r.seq), Damage::Inserted, format!("event {} appears twice (line {line})", r.seq))
+                return bad(
+                    Some(r.seq),
+                    Damage::Inserted,
+                    format!("event {} appears twice (line {line})", r.seq),
+                )
             }
             Some(l) if r.seq < l => {
-                return bad(Some(r.seq), Damage::Reordered, format!("event {} (line {line}) comes after event {l}: rows were reordered", r.seq))
+                return bad(
+                    Some(r.seq),
+                    Damage::Reordered,
+                    format!(
+                        "event {} (line {line}) comes after event {l}: rows were reordered",
+                        r.seq
+                    ),
+                )
             }
             _ => {}
         }
         if count == 0 && Some(r.seq) != m.first_seq {
             return match m.first_seq {
-                Some(f) if r.seq > f => bad(Some(f), Damage::Missing, format!("the manifest's first event {f} is missing")),
-                _ => bad(Some(r.seq), Damage::Inserted, format!("event {} (line {line}) is before the manifest's first event", r.seq)),
+                Some(f) if r.seq > f => bad(
+                    Some(f),
+                    Damage::Missing,
+                    format!("the manifest's first event {f} is missing"),
+                ),
+                _ => bad(
+                    Some(r.seq),
+                    Damage::Inserted,
+                    format!(
+                        "event {} (line {line}) is before the manifest's first event",
+                        r.seq
+                    ),
+                ),
             };
         }
         if m.last_seq.is_none_or(|l| r.seq > l) {
-            return bad(Some(r.seq), Damage::Inserted, format!("event {} (line {line}) is past the manifest's last event", r.seq));
+            return bad(
+                Some(r.seq),
+                Damage::Inserted,
+                format!(
+                    "event {} (line {line}) is past the manifest's last event",
+                    r.seq
+                ),
+            );
         }
         last = Some(r.seq);
         count += 1;
     }
     if last != m.last_seq {
         let at = last.map(|l| l + 1).or(m.first_seq);
-        return bad(at, Damage::Truncated, format!(
-            "the file ends after {count} of the manifest's {} events, before its last event {}",
-            m.rows,
-            m.last_seq.unwrap_or(0)
-        ));
+        return bad(
+            at,
+            Damage::Truncated,
+            format!(
+                "the file ends after {count} of the manifest's {} events, before its last event {}",
+                m.rows,
+                m.last_seq.unwrap_or(0)
+            ),
+        );
     }
     if count != m.rows {
         return bad(None, Damage::Missing, format!(

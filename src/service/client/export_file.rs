@@ -57,7 +57,12 @@ pub async fn export_to_file(
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| ClientError::Input(format!("cannot create {}: {e}; check the directory exists and is writable", path.display())))?;
+        .map_err(|e| {
+            ClientError::Input(format!(
+                "cannot create {}: {e}; check the directory exists and is writable",
+                path.display()
+            ))
+        })?;
     let mut sink = FileSink {
         out: std::io::BufWriter::with_capacity(1 << 20, file),
         sha: Sha256::new(),

@@ -101,7 +101,11 @@ impl Client for LocalClient {
                 .service
                 .audit_export_begin(caller, filter, format)
                 .await?;
-            while let Some(chunk) = stream.next_chunk().await.map_err(crate::service::ServiceError::from)? {
+            while let Some(chunk) = stream
+                .next_chunk()
+                .await
+                .map_err(crate::service::ServiceError::from)?
+            {
                 sink.write(&chunk, stream.tally.rows)
                     .map_err(|e| ClientError::Input(format!("cannot write the export: {e}")))?;
             }

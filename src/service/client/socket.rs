@@ -4,8 +4,8 @@
 
 use super::{Client, ClientError, ClientFuture, ClientResult, ExportSink, WatchStream};
 use crate::audit::export::{ExportFilter, ExportFormat, Manifest};
-use crate::service::ExportFrame;
 use crate::service::protocol::{self, Denial, ErrorKind};
+use crate::service::ExportFrame;
 use crate::service::{
     Actor, AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail,
     ConnectionFilter, ConnectionView, ImportReport, Interface, PurgeReport, RefreshReport, Request,
@@ -287,19 +287,23 @@ impl Client for SocketClient {
             loop {
                 let frame: ExportFrame = match conn.next().await? {
                     Some(f) => f,
-                    None => return Err(self.lost(Some("the export stopped before its manifest".into()))),
+                    None => {
+                        return Err(self.lost(Some("the export stopped before its manifest".into())))
+                    }
                 };
                 match frame {
                     ExportFrame::Data { len, rows } => {
-                        let len = usize::try_from(len)
-                            .map_err(|_| ClientError::Protocol(format!("an export frame of {len} bytes")))?;
+                        let len = usize::try_from(len).map_err(|_| {
+                            ClientError::Protocol(format!("an export frame of {len} bytes"))
+                        })?;
                         buf.resize(len, 0);
                         conn.reader
                             .read_exact(&mut buf)
                             .await
                             .map_err(|e| self.lost(Some(e.to_string())))?;
-                        sink.write(&buf, rows)
-                            .map_err(|e| ClientError::Input(format!("cannot write the export: {e}")))?;
+                        sink.write(&buf, rows).map_err(|e| {
+                            ClientError::Input(format!("cannot write the export: {e}"))
+                        })?;
                     }
                     ExportFrame::Manifest { manifest } => return Ok(*manifest),
                 }

@@ -622,7 +622,11 @@ fn e_in_the_audit_view_exports_the_current_filter_and_says_where_the_file_went()
         panic!("e asks for an export");
     };
     assert_eq!(
-        (f.tenant.as_deref(), f.outcome.as_deref(), f.action.as_deref()),
+        (
+            f.tenant.as_deref(),
+            f.outcome.as_deref(),
+            f.action.as_deref()
+        ),
         (Some("globex"), Some("ok"), None)
     );
     update(
@@ -631,7 +635,11 @@ fn e_in_the_audit_view_exports_the_current_filter_and_says_where_the_file_went()
     );
     let said = a.message.as_ref().unwrap();
     assert_eq!(said.tone, Tone::Ok);
-    assert!(said.text.contains("/home/alice/audit-export-x.jsonl"), "{}", said.text);
+    assert!(
+        said.text.contains("/home/alice/audit-export-x.jsonl"),
+        "{}",
+        said.text
+    );
     // A free word cannot be exported as shown: nothing is asked, the fix is named.
     ch(&mut a, '/');
     key(&mut a, KeyCode::Esc);
@@ -639,7 +647,10 @@ fn e_in_the_audit_view_exports_the_current_filter_and_says_where_the_file_went()
     typed(&mut a, "globex");
     key(&mut a, KeyCode::Enter);
     let asked = ch(&mut a, 'e');
-    assert!(!asked.iter().any(|c| matches!(c, Cmd::Export(_))), "{asked:?}");
+    assert!(
+        !asked.iter().any(|c| matches!(c, Cmd::Export(_))),
+        "{asked:?}"
+    );
     assert!(a.message.as_ref().unwrap().text.contains("tenant:globex"));
 }
 
@@ -649,5 +660,8 @@ fn a_viewer_pressing_e_in_the_audit_view_is_told_which_role_may_export() {
     a.screen = Screen::Audit;
     assert!(ch(&mut a, 'e').is_empty());
     let said = &a.message.as_ref().unwrap().text;
-    assert!(said.contains("export needs role auditor or admin"), "{said}");
+    assert!(
+        said.contains("export needs role auditor or admin"),
+        "{said}"
+    );
 }
