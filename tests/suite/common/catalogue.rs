@@ -14,16 +14,8 @@ use serde_json::Value;
 pub fn assert_catalogued(ev: &Value, action: Action, account: &str) {
     let spec = action.spec();
     let s = |k: &str| ev.get(k).and_then(Value::as_str).map(str::to_string);
-    assert_eq!(
-        s("action").as_deref(),
-        Some(action.as_str()),
-        "action of {ev}"
-    );
-    assert_eq!(
-        s("actor_account").as_deref(),
-        Some(account),
-        "actor of {ev}"
-    );
+    assert_eq!(s("action").as_deref(), Some(action.as_str()), "action of {ev}");
+    assert_eq!(s("actor_account").as_deref(), Some(account), "actor of {ev}");
     let outcome = s("outcome").unwrap_or_default();
     assert!(
         spec.outcomes.iter().any(|o| o.as_str() == outcome),
@@ -39,10 +31,7 @@ pub fn assert_catalogued(ev: &Value, action: Action, account: &str) {
     }
     match spec.target {
         Target::Connection => assert!(names_connection, "{action} must name a connection: {ev}"),
-        Target::None => assert!(
-            !names_connection,
-            "{action} must not name a connection: {ev}"
-        ),
+        Target::None => assert!(!names_connection, "{action} must not name a connection: {ev}"),
         Target::Optional => {}
     }
     for (field, key) in [
@@ -59,23 +48,14 @@ pub fn assert_catalogued(ev: &Value, action: Action, account: &str) {
     }
     let fps = s("fingerprints").unwrap_or_default();
     for pair in fps.split_whitespace() {
-        let (label, value) = pair
-            .split_once('=')
-            .expect("fingerprints are label=value pairs");
+        let (label, value) = pair.split_once('=').expect("fingerprints are label=value pairs");
         assert!(
             spec.fingerprints.contains(&label),
             "{action} carries fingerprint {label:?}, which its catalogue entry does not list: {ev}"
         );
-        assert!(
-            value.starts_with("fp:"),
-            "fingerprint {pair} is not a keyed fingerprint"
-        );
+        assert!(value.starts_with("fp:"), "fingerprint {pair} is not a keyed fingerprint");
     }
     let record: qbo_console::audit::AuditRecord =
         serde_json::from_value(ev.clone()).expect("an audit event parses as a record");
-    assert_eq!(
-        record.compute_hash(),
-        record.hash,
-        "the event's hash covers its fields"
-    );
+    assert_eq!(record.compute_hash(), record.hash, "the event's hash covers its fields");
 }
