@@ -332,6 +332,18 @@ async fn csv_cells_that_a_spreadsheet_would_run_are_neutralised_and_still_verify
     // The neutralised cells come back exactly: the chain checks out.
     let (code, v) = verify_offline(&out, Some(&pubkey_of(&w))).await;
     assert_eq!(code, Some(0), "{v}");
+    // The same names (quotes, commas, brackets) in JSON lines, as the database spells them.
+    let lines = export(&w, "cells.jsonl", &["--action", "import"]).await;
+    let (code, v) = verify_offline(&lines, Some(&pubkey_of(&w))).await;
+    assert_eq!(code, Some(0), "{v}");
+    let text = std::fs::read_to_string(&lines).unwrap();
+    for t in hostile {
+        assert!(
+            text.lines()
+                .any(|l| serde_json::from_str::<Value>(l).unwrap()["tenant"] == t),
+            "{t:?} in {text}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
