@@ -60,6 +60,7 @@ pub struct Config {
     pub api: crate::api::ApiConfig,
     /// Intuit's webhooks (`[webhooks]`).
     pub webhooks: crate::api::WebhooksConfig,
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -501,14 +502,38 @@ pub struct RetentionConfig {
     /// Days after its revocation a revoked connection is kept (its audit history stays).
     #[serde(default = "default_revoked_days")]
     pub revoked_days: u32,
+    /// Audit events older than this many days are archived (an export with its signed
+    /// manifest in `archive_dir`) and then removed from the database. Absent: never.
+    #[serde(default)]
+    pub audit_days: Option<u32>,
+    /// Where archives of the audit log are written (needed with `audit_days`).
+    #[serde(default)]
+    pub archive_dir: Option<PathBuf>,
 }
 
 impl Default for RetentionConfig {
     fn default() -> Self {
         RetentionConfig {
             revoked_days: default_revoked_days(),
+            audit_days: None,
+            archive_dir: None,
         }
     }
+}
+
+/// `[audit]`: the key that signs export manifests.
+#[derive(Debug, Clone, Default)]
+pub struct AuditConfig {
+    /// Ed25519 seed (base64 of 32 random bytes, as `keys generate` writes), held by the
+    /// daemon; absent, exports and archives are refused with the fix.
+    pub signing_key: Option<SecretSource>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    signing_key_file: Option<PathBuf>,
+    signing_key_env: Option<String>,
 }
 
 fn default_revoked_days() -> u32 {
@@ -688,6 +713,8 @@ struct RawConfig {
     api: crate::api::ApiConfig,
     #[serde(default)]
     webhooks: crate::api::RawWebhooksConfig,
+    #[serde(default)]
+    audit: RawAudit,
 }
 
 #[derive(Debug, Deserialize)]
@@ -971,6 +998,27 @@ impl Config {
         let mut alerts = raw.alerts;
         monitoring::validate_alerts(&mut alerts, &source).map_err(err)?;
 
+        let audit = AuditConfig {
+            signing_key: match (raw.audit.signing_key_file, raw.audit.signing_key_env) {
+                (None, None) => None,
+                (f, e) => Some(SecretSource::from_pair(
+                    f,
+                    e,
+                    "[audit] signing_key",
+                    &source,
+                )?),
+            },
+        };
+        if raw.retention.audit_days == Some(0) {
+            return Err(err(
+                "[retention] audit_days is 0, which would archive every event at once; use a number of days such as 400, or remove it to keep events forever".into(),
+            ));
+        }
+        if raw.retention.audit_days.is_some() && raw.retention.archive_dir.is_none() {
+            return Err(err(
+                "[retention] audit_days is set but archive_dir is not; name the directory the archives go to (events are only removed once archived)".into(),
+            ));
+        }
         Ok(Config {
             source,
             database,
@@ -990,6 +1038,7 @@ impl Config {
             public: raw.public,
             api: raw.api,
             webhooks,
+            audit,
         })
     }
 
@@ -1037,6 +1086,7 @@ impl Config {
             public: PublicConfig::default(),
             api: crate::api::ApiConfig::default(),
             webhooks: crate::api::WebhooksConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 

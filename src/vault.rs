@@ -396,6 +396,13 @@ pub fn read_key_file(
     decode_key(&text).map_err(|m| ConfigError(format!("{what} ({}): {m}", path.display())))
 }
 
+/// Reads a 32-byte key (base64, as `keys generate` writes it) from wherever the
+/// configuration says it lives; a file is mode-checked like the other key files.
+pub fn read_key_source(src: &SecretSource, what: &str) -> Result<Zeroizing<[u8; 32]>, ConfigError> {
+    let text = src.read(what)?;
+    decode_key(&text).map_err(|m| ConfigError(format!("{what} ({}): {m}", src.describe())))
+}
+
 /// The id a key file's key would have as a token key.
 pub fn token_key_id(bytes: &Zeroizing<[u8; 32]>) -> String {
     hex(&key_id(b"qbo-console key id v1\0", bytes))

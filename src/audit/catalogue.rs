@@ -536,6 +536,31 @@ catalogue! {
         fields: [Reason],
         fingerprints: [],
     },
+    // ---- audit export, offline verification and retention (issue 15) ----
+    AuditExport = "audit export" {
+        group: "audit",
+        summary: "A caller exported a slice of the log with a signed manifest; reason holds the filters, the row count, the sequence range and the file's SHA-256.",
+        outcomes: [Ok, Denied],
+        target: None,
+        fields: [Reason],
+        fingerprints: [],
+    },
+    AuditPubkey = "audit pubkey" {
+        group: "audit",
+        summary: "A caller was shown the public key that verifies export manifests.",
+        outcomes: [Ok, Denied],
+        target: None,
+        fields: [Reason],
+        fingerprints: [],
+    },
+    AuditArchive = "audit archive" {
+        group: "retention",
+        summary: "Events older than [retention] audit_days were written to an archive with its signed manifest and removed from the database; reason holds the archive file, its SHA-256 and the archived head (the chain continues from it).",
+        outcomes: [Ok, Failed, Denied],
+        target: None,
+        fields: [Reason],
+        fingerprints: [],
+    },
 }
 
 /// The README's table opens after this line…

@@ -1,5 +1,6 @@
 //! Storing and checking the chain.
 
+use super::damage::Damage;
 use super::event::AuditRecord;
 use crate::store::{Snapshot, Store, Tx, TxInner};
 use serde::{Deserialize, Serialize};
@@ -15,7 +16,14 @@ pub struct VerifyReport {
     pub last_seq: i64,
     /// The first sequence number at which the chain is broken.
     pub first_bad_seq: Option<i64>,
+    /// What kind of damage is found there.
+    #[serde(default)]
+    pub kind: Option<Damage>,
     pub problem: Option<String>,
+    /// When older events were archived ([retention] audit_days): the last archived
+    /// sequence number, from whose hash the chain in the database continues.
+    #[serde(default)]
+    pub archived_through: Option<i64>,
 }
 
 impl Tx {
@@ -121,12 +129,20 @@ impl Snapshot {
             on_snapshot!(self, c => sqlx::query_as("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(c).await)?,
         )
     }
+
+    /// The newest archived head: the last archived event and its hash.
+    async fn archived_head(&mut self) -> anyhow::Result<Option<(i64, String)>> {
+        let sql =
+            "SELECT through_seq, through_hash FROM audit_archive ORDER BY through_seq DESC LIMIT 1";
+        Ok(on_snapshot!(self, c => sqlx::query_as(sql).fetch_optional(c).await)?)
+    }
 }
 
 /// Walks the whole chain in pages (constant memory) and names the first bad sequence
-/// number: a gap (deleted row), a broken link (reordered or deleted row), a hash that does
-/// not match its content (changed row), or a head that points past the last row (the last
-/// rows deleted) or a row stored past the head.
+/// number and the kind of damage: a gap (missing), a row out of its place (reordered), a
+/// row whose content does not match its hash (changed), a row that does not link to the one
+/// before it or is stored past the head (inserted), or a head that points past the last row
+/// (truncated). After an archive the walk starts from the archived head.
 ///
 /// Head and rows are read in one snapshot: writers commit a row and the head that points
 /// at it together, so read apart (the head, then the rows a moment later) a healthy chain
@@ -140,18 +156,40 @@ pub async fn verify(store: &Store) -> anyhow::Result<VerifyReport> {
     Ok(report)
 }
 
+/// How far from its own place a moved row is looked for: a row whose content hashes under
+/// a sequence number this close to the one it carries was moved there (reordered).
+const MOVED_WITHIN: i64 = 64;
+
+/// The sequence number `r`'s content was sealed with, when it is not the one it carries.
+fn sealed_as(r: &AuditRecord) -> Option<i64> {
+    let mut probe = r.clone();
+    (1..=MOVED_WITHIN)
+        .flat_map(|d| [r.seq - d, r.seq + d])
+        .filter(|s| *s > 0)
+        .find(|s| {
+            probe.seq = *s;
+            probe.compute_hash() == r.hash
+        })
+}
+
 async fn verify_in(snap: &mut Snapshot) -> anyhow::Result<VerifyReport> {
     const PAGE: i64 = 2000;
     let (head_seq, head_hash) = snap.audit_head().await?;
-    let mut expected_seq = 1i64;
-    let mut prev_hash = GENESIS.to_string();
+    let archived = snap.archived_head().await?;
+    let archived_through = archived.as_ref().map(|(s, _)| *s);
+    let (mut expected_seq, mut prev_hash) = match archived {
+        Some((seq, hash)) => (seq + 1, hash),
+        None => (1, GENESIS.to_string()),
+    };
     let mut count = 0i64;
-    let bad = |seq: i64, problem: String, count: i64, last: i64| VerifyReport {
+    let bad = |seq: i64, kind: Damage, problem: String, count: i64, last: i64| VerifyReport {
         ok: false,
         events: count,
         last_seq: last,
         first_bad_seq: Some(seq),
+        kind: Some(kind),
         problem: Some(problem),
+        archived_through,
     };
     loop {
         let page = snap.audit_page_after(expected_seq - 1, PAGE).await?;
@@ -162,6 +200,7 @@ async fn verify_in(snap: &mut Snapshot) -> anyhow::Result<VerifyReport> {
             if r.seq != expected_seq {
                 return Ok(bad(
                     expected_seq,
+                    Damage::Missing,
                     format!(
                         "event {expected_seq} is missing (next stored event is {})",
                         r.seq
@@ -170,20 +209,43 @@ async fn verify_in(snap: &mut Snapshot) -> anyhow::Result<VerifyReport> {
                     expected_seq - 1,
                 ));
             }
+            if r.compute_hash() != r.hash {
+                return Ok(match sealed_as(&r) {
+                    // A copy of an event already checked in its own place was put here.
+                    Some(was) if was < r.seq => bad(
+                        r.seq,
+                        Damage::Inserted,
+                        format!("event {} is a copy of event {was}: it was put in the chain from elsewhere", r.seq),
+                        count,
+                        r.seq,
+                    ),
+                    Some(was) => bad(
+                        r.seq,
+                        Damage::Reordered,
+                        format!("event {} holds event {was}: rows were reordered", r.seq),
+                        count,
+                        r.seq,
+                    ),
+                    None => bad(
+                        r.seq,
+                        Damage::Changed,
+                        format!(
+                            "event {} was altered: its content does not match its hash",
+                            r.seq
+                        ),
+                        count,
+                        r.seq,
+                    ),
+                });
+            }
             if r.prev_hash != prev_hash {
                 return Ok(bad(
                     r.seq,
-                    format!("event {} does not link to event {}", r.seq, r.seq - 1),
-                    count,
-                    r.seq,
-                ));
-            }
-            if r.compute_hash() != r.hash {
-                return Ok(bad(
-                    r.seq,
+                    Damage::Inserted,
                     format!(
-                        "event {} was altered: its content does not match its hash",
-                        r.seq
+                        "event {} does not link to event {}: it was put in the chain from elsewhere",
+                        r.seq,
+                        r.seq - 1
                     ),
                     count,
                     r.seq,
@@ -198,6 +260,7 @@ async fn verify_in(snap: &mut Snapshot) -> anyhow::Result<VerifyReport> {
     if head_seq < last {
         return Ok(bad(
             head_seq + 1,
+            Damage::Inserted,
             format!("the chain head says {head_seq} events but {last} are stored: event {} onwards was added without moving the head", head_seq + 1),
             count,
             last,
@@ -206,6 +269,7 @@ async fn verify_in(snap: &mut Snapshot) -> anyhow::Result<VerifyReport> {
     if head_seq != last {
         return Ok(bad(
             last + 1,
+            Damage::Truncated,
             format!("the chain head says {head_seq} events but only {last} are stored: event {} onwards was deleted", last + 1),
             count,
             last,
@@ -214,6 +278,7 @@ async fn verify_in(snap: &mut Snapshot) -> anyhow::Result<VerifyReport> {
     if head_hash != prev_hash {
         return Ok(bad(
             last,
+            Damage::Changed,
             format!("event {last} does not match the chain head"),
             count,
             last,
@@ -224,6 +289,8 @@ async fn verify_in(snap: &mut Snapshot) -> anyhow::Result<VerifyReport> {
         events: count,
         last_seq: last,
         first_bad_seq: None,
+        kind: None,
         problem: None,
+        archived_through,
     })
 }

@@ -7,13 +7,18 @@
 
 mod catalogue;
 mod chain;
+mod damage;
 mod event;
+pub mod export;
 mod page;
+pub mod retention;
+pub mod signing;
 
 pub use catalogue::{
     markdown_table, Action, EventSpec, Field, Target, CATALOGUE, README_END, README_START,
 };
 pub use chain::{verify, VerifyReport};
+pub use damage::Damage;
 pub use event::{AuditEvent, AuditRecord, Outcome};
 pub use page::{AuditPage, AuditQuery, MAX_PAGE};
 

@@ -302,8 +302,28 @@ pub struct PurgeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the hash chain; names the first bad sequence number
+    /// Check the hash chain; names the first bad sequence number and the kind of damage.
+    /// With --export, check an exported file against its manifest instead (no
+    /// configuration and no database needed)
     Verify {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+        /// An exported file; its manifest FILE.manifest.json must lie beside it
+        #[arg(long, value_name = "FILE")]
+        export: Option<PathBuf>,
+        /// The public key the manifest must be signed by (what `audit pubkey` prints), or a
+        /// file holding it; without it only the manifest's own key is checked
+        #[arg(long, value_name = "KEY", requires = "export")]
+        pubkey: Option<String>,
+    },
+    /// Export a slice of the log with a signed manifest beside it (auditor, admin)
+    Export(ExportArgs),
+    /// Print the public key that verifies export manifests
+    Pubkey,
+    /// Archive events older than [retention] audit_days to [retention] archive_dir, then
+    /// remove them from the database (admin; the daemon also does this daily)
+    Archive {
         /// Print as JSON
         #[arg(long)]
         json: bool,
@@ -329,6 +349,39 @@ pub enum AuditCommand {
         #[arg(long, value_name = "OUTCOME", value_parser = ["ok", "failed", "denied"])]
         outcome: Option<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// jsonl (one event a line, as `audit tail --json`) or csv (RFC 4180, for spreadsheets)
+    #[arg(long, value_name = "FORMAT", value_parser = ["jsonl", "csv"])]
+    pub format: String,
+    /// The file to write (never overwritten); its manifest goes to FILE.manifest.json.
+    /// Default: audit-export-<UTC time>.<format> in the current directory
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Only events at or after this time: RFC 3339, a date (2026-01-31), or a duration
+    /// before now (30d)
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+    /// Only events before this time (same forms as --since)
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
+    /// Only events about a tenant whose name contains this (any case)
+    #[arg(long, value_name = "TEXT")]
+    pub tenant: Option<String>,
+    /// Only events about this realm id
+    #[arg(long, value_name = "REALM")]
+    pub realm: Option<String>,
+    /// Only events by an account whose name contains this (any case)
+    #[arg(long, value_name = "TEXT")]
+    pub actor: Option<String>,
+    /// Only events whose action contains this (any case)
+    #[arg(long, value_name = "TEXT")]
+    pub action: Option<String>,
+    /// Only events with this outcome
+    #[arg(long, value_name = "OUTCOME", value_parser = ["ok", "failed", "denied"])]
+    pub outcome: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

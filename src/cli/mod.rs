@@ -2,6 +2,7 @@
 
 mod apikey;
 mod args;
+mod audit_export;
 mod demo;
 mod demo_console;
 pub mod demo_world;
@@ -195,6 +196,13 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
             out,
             fingerprint_from,
         }) => return keys_generate(out.as_deref(), fingerprint_from.as_deref()),
+        // Offline verification needs no configuration, no database and no daemon: whoever
+        // received the file runs it with the public key alone.
+        Command::Audit(AuditCommand::Verify {
+            export: Some(file),
+            pubkey,
+            json,
+        }) => return audit_export::verify_file(file, pubkey.as_deref(), *json),
         Command::Demo(a) => {
             // The console needs a keyboard and a screen; anything else reads the story.
             if crate::tui::is_interactive() && !a.script {
@@ -294,7 +302,23 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
             a.json,
         ),
         Command::Verify(a) => (Request::Verify { targets: a.targets }, a.json),
-        Command::Audit(AuditCommand::Verify { json }) => (Request::AuditVerify, json),
+        Command::Audit(AuditCommand::Verify { json, .. }) => (Request::AuditVerify, json),
+        Command::Audit(AuditCommand::Export(a)) => {
+            // Checked before a database is opened: bad input leaves nothing behind.
+            let (filter, format) = audit_export::filter_of(&a)?;
+            let client = make_client(&config, cli.embedded).await?;
+            return audit_export::export(client.as_ref(), filter, format, a.output.as_deref())
+                .await;
+        }
+        Command::Audit(AuditCommand::Pubkey) => {
+            let client = make_client(&config, cli.embedded).await?;
+            println!("{}", client.audit_pubkey().await?);
+            return Ok(exit::OK);
+        }
+        Command::Audit(AuditCommand::Archive { json }) => {
+            let client = make_client(&config, cli.embedded).await?;
+            return audit_export::archive(client.as_ref(), json).await;
+        }
         Command::Audit(AuditCommand::Tail {
             n,
             json,
@@ -586,6 +610,9 @@ async fn perform(
             links::perform(client, r, json, now).await
         }
         Request::Watch => unreachable!("watch is handled before a request is built"),
+        Request::AuditExport { .. } | Request::AuditPubkey | Request::AuditArchive => {
+            unreachable!("audit export, pubkey and archive are handled before a request is built")
+        }
         Request::ApikeyCreate { .. } | Request::ApikeyList | Request::ApikeyRevoke { .. } => {
             unreachable!("apikey is handled before a request is built")
         }

@@ -424,15 +424,20 @@ fn scheduler_line(state: &crate::domain::SchedulerState) -> String {
 }
 
 pub fn audit_verify(r: &AuditVerifyReport) -> String {
+    let from = r
+        .archived_through
+        .map(|s| format!(" (from the archived head at sequence {s})"))
+        .unwrap_or_default();
     if r.ok {
         format!(
-            "audit chain intact: {} events, last sequence {}",
+            "audit chain intact: {} events, last sequence {}{from}",
             r.events, r.last_seq
         )
     } else {
         format!(
-            "audit chain BROKEN at sequence {}: {}",
+            "audit chain BROKEN at sequence {} ({}): {}{from}",
             r.first_bad_seq.unwrap_or(0),
+            r.kind.map_or("damaged", |k| k.as_str()),
             Safe(r.problem.as_deref().unwrap_or("unknown problem"))
         )
     }
@@ -675,7 +680,9 @@ mod tests {
                     events: 1,
                     last_seq: 1,
                     first_bad_seq: Some(1),
+                    kind: Some(crate::audit::Damage::Changed),
                     problem: o(),
+                    archived_through: None,
                 }),
             ),
         ]

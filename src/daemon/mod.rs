@@ -103,6 +103,27 @@ impl Daemon {
             }
         }));
 
+        // [retention] audit_days: archive what is due at start and then once a day. Without
+        // it nothing is ever removed from the log.
+        if config.retention.audit_days.is_some() {
+            let archiver = service.clone();
+            let mut stop_a = stop_rx.clone();
+            let actor = Actor::current_process(Interface::Scheduler, Role::Admin);
+            other_tasks.push(tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(24 * 3600));
+                loop {
+                    tokio::select! {
+                        _ = every.tick() => match archiver.archive_due_events(&actor).await {
+                            Ok(r) if r.archived > 0 => tracing::info!(archived = r.archived, through_seq = ?r.through_seq, file = ?r.file, "archived old audit events"),
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(error = %e, "cannot archive old audit events; nothing was removed, will retry tomorrow or run `qbo-console audit archive`"),
+                        },
+                        _ = stop_a.changed() => break,
+                    }
+                }
+            }));
+        }
+
         let actor = Actor::current_process(Interface::Scheduler, Role::Admin);
         let scheduler = Arc::new(Scheduler::new(
             engine.clone(),

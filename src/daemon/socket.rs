@@ -405,6 +405,18 @@ async fn connection(
         if let Request::Watch = request {
             return watch_changes(&svc, &actor, &mut write, limits.idle_timeout, stop).await;
         }
+        if let Request::AuditExport { format, filter } = request {
+            export(
+                &svc,
+                &actor.for_request(),
+                format,
+                filter,
+                &mut write,
+                limits.idle_timeout,
+            )
+            .await?;
+            continue;
+        }
         let reply = Reply::from_result(svc.handle(&actor.for_request(), request).await);
         send(&mut write, &reply, limits.idle_timeout).await?;
     }
@@ -449,6 +461,57 @@ async fn watch_changes(
             _ = stop.changed() => return Ok(()),
         }
     }
+}
+
+/// Streams an export: a `data` frame line, then its raw bytes, per page; the signed
+/// manifest last. The manifest is made over exactly the bytes written here. An error ends
+/// the export with an error line (the client then has no manifest, so no proof).
+async fn export(
+    svc: &Service,
+    actor: &Actor,
+    format: crate::audit::export::ExportFormat,
+    filter: crate::audit::export::ExportFilter,
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    drain: Duration,
+) -> anyhow::Result<()> {
+    use crate::service::ExportFrame;
+    let mut stream = match svc.audit_export_begin(actor, filter, format).await {
+        Ok(s) => s,
+        Err(e) => return send(write, &Reply::from(e), drain).await,
+    };
+    loop {
+        let chunk = match stream.next_chunk().await {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) => return send(write, &Reply::from(ServiceError::from(e)), drain).await,
+        };
+        let frame = ExportFrame::Data {
+            len: chunk.len() as u64,
+            rows: stream.tally.rows,
+        };
+        send(
+            write,
+            &Reply::Ok {
+                result: serde_json::value::to_raw_value(&frame)?,
+            },
+            drain,
+        )
+        .await?;
+        timeout(drain, write.write_all(&chunk))
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!("the client did not read its export within {drain:?}")
+            })??;
+    }
+    let reply = match svc.audit_export_finish(actor, stream).await {
+        Ok(m) => Reply::Ok {
+            result: serde_json::value::to_raw_value(&ExportFrame::Manifest {
+                manifest: Box::new(m),
+            })?,
+        },
+        Err(e) => Reply::from(e),
+    };
+    send(write, &reply, drain).await
 }
 
 /// Writes one reply line; a client that leaves it unread for `drain` is given up on, so it

@@ -5,8 +5,10 @@
 //! bad input) leaves the database as it was.
 
 mod apikeys;
+pub mod archive;
 pub mod client;
 pub mod consent;
+mod export;
 pub mod filter;
 mod forecast;
 pub mod links;
@@ -18,7 +20,9 @@ mod support;
 mod views;
 mod watch;
 
+pub use archive::ArchiveReport;
 pub use client::{Client, ClientError, ClientResult, LocalClient, SocketClient, WatchStream};
+pub use export::ExportFrame;
 pub use protocol::{Denial, Reply, Request};
 pub use views::{
     ConnectionDetail, ConnectionView, RefreshReport, Target, VerifyReport, REFRESH_WINDOW_DAYS,
@@ -131,6 +135,10 @@ pub struct Service {
     /// The configuration the service was opened with, for the reports that state it
     /// (support bundle, posture): ids, URIs and paths, never the secrets themselves.
     config: Arc<Config>,
+    /// `[audit] signing_key_file`: signs export manifests; absent, exports are refused.
+    signer: Option<Arc<crate::audit::signing::ManifestSigner>>,
+    /// `[retention]`: when audit events are archived, and where to.
+    retention: crate::config::RetentionConfig,
 }
 
 impl Service {
@@ -140,13 +148,19 @@ impl Service {
         // Every secret is read before the database is touched: a bad key or a missing
         // client secret must not leave a half-created database behind.
         let vault = Vault::from_config(config.vault()?, &config.source)?;
+        let signer = match &config.audit.signing_key {
+            Some(src) => Some(Arc::new(
+                crate::audit::signing::ManifestSigner::from_source(src, &config.source)?,
+            )),
+            None => None,
+        };
         let (clients, missing) = Engine::clients(config)?;
         let db = config.database()?;
         let store = Store::connect(db, config.daemon.file_group.as_deref()).await?;
         store.migrate().await?;
-        Ok(Service::with_parts(
-            config, store, vault, clock, clients, missing,
-        ))
+        let mut svc = Service::with_parts(config, store, vault, clock, clients, missing);
+        svc.signer = signer;
+        Ok(svc)
     }
 
     fn with_parts(
@@ -170,6 +184,8 @@ impl Service {
             forecast_cfg: config.forecast.clone(),
             links: Arc::new(links::LinkSettings::from_config(config)),
             config: Arc::new(config.clone()),
+            signer: None,
+            retention: config.retention.clone(),
         }
     }
 
@@ -426,7 +442,10 @@ impl Service {
         let report = audit::verify(self.store()).await?;
         let shown = match report.first_bad_seq {
             None => format!("chain intact over {} events", report.events),
-            Some(seq) => format!("chain broken at sequence {seq}"),
+            Some(seq) => format!(
+                "chain broken at sequence {seq} ({})",
+                report.kind.map_or("damaged", |k| k.as_str())
+            ),
         };
         self.record_view(caller, Action::AuditVerify, None, shown)
             .await?;
@@ -592,6 +611,15 @@ impl Service {
             ),
             Request::ApikeyList => json(self.apikey_list(caller).await?),
             Request::ApikeyRevoke { id } => json(self.apikey_revoke(caller, id).await?),
+            Request::AuditPubkey => json(self.audit_pubkey(caller).await?),
+            Request::AuditArchive => json(self.audit_archive(caller).await?),
+            Request::AuditExport { .. } => {
+                self.authorize(caller, Permission::ReadAudit, Action::AuditExport)
+                    .await?;
+                Err(ServiceError::Input(
+                    "audit export streams the file and is only available over the operators' socket or --embedded".into(),
+                ))
+            }
             Request::Watch => {
                 self.authorize(caller, Permission::ViewConnections, Action::Watch)
                     .await?;

@@ -125,6 +125,17 @@ pub enum Request {
     ApikeyRevoke {
         id: i64,
     },
+    /// Streams a slice of the log (`ExportFrame`s: data frames with raw bytes, then the
+    /// signed manifest).
+    AuditExport {
+        format: crate::audit::export::ExportFormat,
+        #[serde(default)]
+        filter: crate::audit::export::ExportFilter,
+    },
+    /// The public key that verifies export manifests.
+    AuditPubkey,
+    /// Archives events older than `[retention] audit_days`, then removes them.
+    AuditArchive,
 }
 
 impl std::fmt::Debug for Request {
@@ -224,6 +235,13 @@ impl std::fmt::Debug for Request {
                 .finish(),
             Request::ApikeyList => f.write_str("ApikeyList"),
             Request::ApikeyRevoke { id } => f.debug_struct("ApikeyRevoke").field("id", id).finish(),
+            Request::AuditExport { format, filter } => f
+                .debug_struct("AuditExport")
+                .field("format", format)
+                .field("filter", filter)
+                .finish(),
+            Request::AuditPubkey => f.write_str("AuditPubkey"),
+            Request::AuditArchive => f.write_str("AuditArchive"),
         }
     }
 }
@@ -255,6 +273,9 @@ impl Request {
             Request::ApikeyCreate { .. } => Action::ApiKeyCreated,
             Request::ApikeyList => Action::ApiKeysListed,
             Request::ApikeyRevoke { .. } => Action::ApiKeyRevoked,
+            Request::AuditExport { .. } => Action::AuditExport,
+            Request::AuditPubkey => Action::AuditPubkey,
+            Request::AuditArchive => Action::AuditArchive,
         }
     }
 }

@@ -19,6 +19,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
     ),
     (4, "links", include_str!("migrations/sqlite/0004_links.sql")),
     (
+        5,
+        "audit archive",
+        include_str!("migrations/sqlite/0005_audit_archive.sql"),
+    ),
+    (
         6,
         "token api",
         include_str!("migrations/sqlite/0006_token_api.sql"),
@@ -45,6 +50,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         4,
         "links",
         include_str!("migrations/postgres/0004_links.sql"),
+    ),
+    (
+        5,
+        "audit archive",
+        include_str!("migrations/postgres/0005_audit_archive.sql"),
     ),
     (
         6,

@@ -328,7 +328,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             app.say(Tone::Error, why);
             Vec::new()
         }
-        Msg::ClockMoved(said) | Msg::BundleWritten(said) => {
+        Msg::ClockMoved(said) | Msg::BundleWritten(said) | Msg::Exported(said) => {
             app.say(Tone::Ok, said);
             Vec::new()
         }
@@ -542,6 +542,14 @@ pub(super) fn perform(app: &mut App, action: Action) -> Vec<Cmd> {
                 return vec![Cmd::AdvanceClock];
             }
         }
+        Action::Export if app.screen == Screen::Audit => match app.audit.export_filter() {
+            Ok(f) => {
+                app.say(Tone::Info, "exporting the audit log as filtered…");
+                return vec![Cmd::Export(f)];
+            }
+            Err(why) => app.say(Tone::Warn, why),
+        },
+        Action::Export => {}
     }
     // Scrolling to the end of the audit log asks for the next older page.
     if app.screen == Screen::Audit && app.overlay.is_none() && app.audit.wants_more() {

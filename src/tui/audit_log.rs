@@ -216,6 +216,28 @@ impl AuditLog {
             .min(self.visible.len().saturating_sub(1));
     }
 
+    /// The filter as an export takes it: the field terms. Free words search the four
+    /// fields at once on screen, which an export cannot, so a filter with any is refused
+    /// (naming the fix) rather than exporting more than is shown.
+    pub fn export_filter(&self) -> Result<crate::audit::export::ExportFilter, String> {
+        if let Some(e) = &self.filter_error {
+            return Err(format!("the filter has a mistake, nothing exported: {e}"));
+        }
+        if let Some((_, word)) = self.filter.parts.iter().find(|(f, _)| f.is_none()) {
+            return Err(format!(
+                "the export takes field terms only; write `{word}` as tenant:{word}, actor:{word}, action:{word} or outcome:{word}; nothing exported"
+            ));
+        }
+        let t = self.filter.terms();
+        Ok(crate::audit::export::ExportFilter {
+            tenant: t.tenant,
+            actor: t.actor,
+            action: t.action,
+            outcome: t.outcome,
+            ..Default::default()
+        })
+    }
+
     /// Whether the cursor is on the last row shown and older events may exist.
     pub fn wants_more(&self) -> bool {
         !self.loading && !self.exhausted && self.cursor + 1 >= self.visible.len()
@@ -249,6 +271,23 @@ mod tests {
             .contains("`colour:red`"));
         // A bad term keeps the last good filter.
         assert!(log.window(0, 99).all(|r| r.action == "refresh"));
+    }
+
+    #[test]
+    fn the_export_takes_the_field_terms_and_refuses_free_words() {
+        let mut log = AuditLog::default();
+        log.set_filter("tenant:acme outcome:denied");
+        let f = log.export_filter().unwrap();
+        assert_eq!(
+            (f.tenant.as_deref(), f.outcome.as_deref(), f.actor),
+            (Some("acme"), Some("denied"), None)
+        );
+        log.set_filter("acme");
+        let e = log.export_filter().unwrap_err();
+        assert!(
+            e.contains("tenant:acme") && e.contains("nothing exported"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -76,6 +76,8 @@ pub enum Msg {
     },
     /// A support bundle was written; the text says where.
     BundleWritten(String),
+    /// An export is written; the text says where, with its manifest.
+    Exported(String),
 }
 
 /// What a finished action reports: each connection's own outcome.
@@ -108,6 +110,8 @@ pub enum Cmd {
     AuditPage(AuditQuery),
     /// Write a support bundle for this connection to a file in the current directory.
     SupportBundle(i64),
+    /// Export the audit view's filter (as JSON lines, with the manifest beside it).
+    Export(crate::audit::export::ExportFilter),
     AdvanceClock,
     /// The forecast over `[forecast] days`, with the last alerts.
     Forecast,

@@ -44,10 +44,12 @@ pub enum Action {
     Forecast,
     /// Write a support bundle for the connection in the detail pane.
     SupportBundle,
+    /// Export the audit view's filter to a file with its signed manifest.
+    Export,
 }
 
 impl Action {
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 26] = [
         Action::Quit,
         Action::Up,
         Action::Down,
@@ -73,6 +75,7 @@ impl Action {
         Action::AdvanceClock,
         Action::Forecast,
         Action::SupportBundle,
+        Action::Export,
     ];
 
     /// The name used in `[tui.keys]`, on the `:` line and in refusals.
@@ -103,6 +106,7 @@ impl Action {
             Action::AdvanceClock => "advance",
             Action::Forecast => "forecast",
             Action::SupportBundle => "bundle",
+            Action::Export => "export",
         }
     }
 
@@ -135,6 +139,9 @@ impl Action {
             Action::SupportBundle => {
                 "write a support bundle for an Intuit ticket (Markdown, in the current directory)"
             }
+            Action::Export => {
+                "export the filtered audit log to a file in the current directory, with its signed manifest"
+            }
         }
     }
 
@@ -162,7 +169,7 @@ impl Action {
             Action::Verify => Some(Permission::Verify),
             Action::Link => Some(Permission::ReconnectLink),
             Action::Revoke => Some(Permission::Revoke),
-            Action::Audit => Some(Permission::ReadAudit),
+            Action::Audit | Action::Export => Some(Permission::ReadAudit),
             Action::SupportBundle => Some(Permission::SupportBundle),
             _ => None,
         }
@@ -178,7 +185,8 @@ impl Action {
             | Action::MarkAll
             | Action::Audit
             | Action::Forecast
-            | Action::SupportBundle => 3,
+            | Action::SupportBundle
+            | Action::Export => 3,
             _ => 4,
         }
     }
@@ -329,6 +337,7 @@ fn defaults(view: View) -> Vec<Binding> {
             v.extend([
                 (Key::named(KeyCode::Enter), Open),
                 (Key::plain('/'), Filter),
+                (Key::plain('e'), Export),
                 (Key::named(KeyCode::Esc), Back),
                 (Key::plain(':'), Command),
                 (Key::plain('?'), Help),

@@ -330,6 +330,33 @@ impl Runner {
                     let _ = tx.send(msg);
                 });
             }
+            Cmd::Export(filter) => {
+                tokio::spawn(async move {
+                    let format = crate::audit::export::ExportFormat::Jsonl;
+                    let name =
+                        crate::service::client::default_export_path(format, chrono::Utc::now());
+                    // Said in full, so the operator finds the file whatever the directory.
+                    let path = std::env::current_dir().map_or(name.clone(), |d| d.join(&name));
+                    let msg = match crate::service::client::export_to_file(
+                        client.as_ref(),
+                        filter,
+                        format,
+                        &path,
+                        &mut |_| {},
+                    )
+                    .await
+                    {
+                        Ok(m) => Msg::Exported(format!(
+                            "exported {} events to {} (signed manifest beside it: {})",
+                            m.rows,
+                            path.display(),
+                            crate::audit::export::manifest_path(&path).display()
+                        )),
+                        Err(e) => Msg::Failed(explain(&e, "export")),
+                    };
+                    let _ = tx.send(msg);
+                });
+            }
             Cmd::AdvanceClock => {
                 let Some(demo) = self.demo.clone() else {
                     return;

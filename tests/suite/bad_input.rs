@@ -299,10 +299,14 @@ fn the_example_config_is_valid_and_documents_every_section() {
             &dir.path().join("fp.key").display().to_string(),
         )
         .replace(
+            "/etc/qbo-console/audit-signing.key",
+            &dir.path().join("sign.key").display().to_string(),
+        )
+        .replace(
             "sqlite://qbo-console.db",
             &format!("sqlite://{}/q.db", dir.path().display()),
         );
-    for key in ["k.key", "fp.key"] {
+    for key in ["k.key", "fp.key", "sign.key"] {
         common::write_secret(
             &dir.path().join(key),
             qbo_console::vault::generate_key().as_str(),
@@ -345,6 +349,7 @@ fn the_example_config_is_valid_and_documents_every_section() {
         "[[alerts.webhook]]",
         "[api]",
         "[webhooks]",
+        "[audit]",
     ] {
         assert!(
             text.contains(section),

@@ -6,7 +6,11 @@ mod common;
 
 mod actor_identity_and_shutdown;
 mod alerts;
+mod audit_damage;
+mod audit_export;
+mod audit_export_daemon;
 mod audit_fail_closed;
+mod audit_retention;
 mod audit_tamper;
 mod bad_input;
 mod catalogue;

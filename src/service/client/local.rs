@@ -1,6 +1,7 @@
 //! The service in this process: the embedded mode, for an admin who holds the key.
 
-use super::{Client, ClientError, ClientFuture, WatchStream};
+use super::{Client, ClientError, ClientFuture, ExportSink, WatchStream};
+use crate::audit::export::{ExportFilter, ExportFormat, Manifest};
 use crate::service::{
     Actor, AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail,
     ConnectionFilter, ConnectionView, ImportReport, PurgeReport, RefreshReport, RevokeReport,
@@ -143,6 +144,38 @@ impl Client for LocalClient {
 
     fn apikey_revoke(&self, id: i64) -> ClientFuture<'_, crate::service::ApiKeyRecord> {
         as_caller!(self, |c| self.service.apikey_revoke(c, id))
+    }
+
+    fn audit_export<'a>(
+        &'a self,
+        filter: ExportFilter,
+        format: ExportFormat,
+        sink: &'a mut (dyn ExportSink + Send),
+    ) -> ClientFuture<'a, Manifest> {
+        Box::pin(async move {
+            let caller = &self.actor.for_request();
+            let mut stream = self
+                .service
+                .audit_export_begin(caller, filter, format)
+                .await?;
+            while let Some(chunk) = stream
+                .next_chunk()
+                .await
+                .map_err(crate::service::ServiceError::from)?
+            {
+                sink.write(&chunk, stream.tally.rows)
+                    .map_err(|e| ClientError::Input(format!("cannot write the export: {e}")))?;
+            }
+            Ok(self.service.audit_export_finish(caller, stream).await?)
+        })
+    }
+
+    fn audit_pubkey(&self) -> ClientFuture<'_, String> {
+        as_caller!(self, |c| self.service.audit_pubkey(c))
+    }
+
+    fn audit_archive(&self) -> ClientFuture<'_, crate::service::ArchiveReport> {
+        as_caller!(self, |c| self.service.audit_archive(c))
     }
 
     fn watch(&self) -> ClientFuture<'_, WatchStream> {

@@ -3,9 +3,11 @@
 //! mode), so a front end is written once and can be tested against a fake. Errors are typed;
 //! exit codes and wording on screen stay the front end's business.
 
+mod export_file;
 mod local;
 mod socket;
 
+pub use export_file::{default_export_path, export_to_file};
 pub use local::LocalClient;
 pub use socket::SocketClient;
 
@@ -14,6 +16,7 @@ use super::{
     ConnectionFilter, ConnectionView, ImportReport, PurgeReport, RefreshReport, RevokeReport,
     RevokeRequest, Role, Selection, ServiceError, SessionEvent, VerifyReport, WatchEvent,
 };
+use crate::audit::export::{ExportFilter, ExportFormat, Manifest};
 use futures_util::stream::BoxStream;
 use std::future::Future;
 use std::path::PathBuf;
@@ -133,4 +136,22 @@ pub trait Client: Send + Sync {
     ) -> ClientFuture<'_, crate::service::CreatedApiKey>;
     fn apikey_list(&self) -> ClientFuture<'_, Vec<crate::service::ApiKeyRecord>>;
     fn apikey_revoke(&self, id: i64) -> ClientFuture<'_, crate::service::ApiKeyRecord>;
+    /// Streams a slice of the log into `sink`, then returns the manifest the service
+    /// signed over exactly those bytes.
+    fn audit_export<'a>(
+        &'a self,
+        filter: ExportFilter,
+        format: ExportFormat,
+        sink: &'a mut (dyn ExportSink + Send),
+    ) -> ClientFuture<'a, Manifest>;
+    /// The public key that verifies export manifests.
+    fn audit_pubkey(&self) -> ClientFuture<'_, String>;
+    /// Archives events older than `[retention] audit_days` now.
+    fn audit_archive(&self) -> ClientFuture<'_, super::ArchiveReport>;
+}
+
+/// Where an export's bytes go as they arrive (a file, a hasher).
+pub trait ExportSink {
+    /// `rows` is how many events have been streamed so far, for progress.
+    fn write(&mut self, bytes: &[u8], rows: u64) -> std::io::Result<()>;
 }

@@ -2,8 +2,10 @@
 //! way (a stream of them for `watch`). The daemon identifies the caller by the kernel's
 //! peer credentials, never by anything sent here.
 
-use super::{Client, ClientError, ClientFuture, ClientResult, WatchStream};
+use super::{Client, ClientError, ClientFuture, ClientResult, ExportSink, WatchStream};
+use crate::audit::export::{ExportFilter, ExportFormat, Manifest};
 use crate::service::protocol::{self, Denial, ErrorKind};
+use crate::service::ExportFrame;
 use crate::service::{
     Actor, AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail,
     ConnectionFilter, ConnectionView, ImportReport, Interface, PurgeReport, RefreshReport, Request,
@@ -15,7 +17,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
 #[derive(Debug, Clone)]
@@ -324,6 +326,51 @@ impl Client for SocketClient {
 
     fn apikey_revoke(&self, id: i64) -> ClientFuture<'_, crate::service::ApiKeyRecord> {
         Box::pin(self.call(Request::ApikeyRevoke { id }))
+    }
+
+    fn audit_export<'a>(
+        &'a self,
+        filter: ExportFilter,
+        format: ExportFormat,
+        sink: &'a mut (dyn ExportSink + Send),
+    ) -> ClientFuture<'a, Manifest> {
+        Box::pin(async move {
+            let mut conn = self.send(&Request::AuditExport { format, filter }).await?;
+            // Frames until the manifest; each data frame's line is followed by its bytes.
+            let mut buf = Vec::new();
+            loop {
+                let frame: ExportFrame = match conn.next().await? {
+                    Some(f) => f,
+                    None => {
+                        return Err(self.lost(Some("the export stopped before its manifest".into())))
+                    }
+                };
+                match frame {
+                    ExportFrame::Data { len, rows } => {
+                        let len = usize::try_from(len).map_err(|_| {
+                            ClientError::Protocol(format!("an export frame of {len} bytes"))
+                        })?;
+                        buf.resize(len, 0);
+                        conn.reader
+                            .read_exact(&mut buf)
+                            .await
+                            .map_err(|e| self.lost(Some(e.to_string())))?;
+                        sink.write(&buf, rows).map_err(|e| {
+                            ClientError::Input(format!("cannot write the export: {e}"))
+                        })?;
+                    }
+                    ExportFrame::Manifest { manifest } => return Ok(*manifest),
+                }
+            }
+        })
+    }
+
+    fn audit_pubkey(&self) -> ClientFuture<'_, String> {
+        Box::pin(self.call(Request::AuditPubkey))
+    }
+
+    fn audit_archive(&self) -> ClientFuture<'_, crate::service::ArchiveReport> {
+        Box::pin(self.call(Request::AuditArchive))
     }
 
     fn watch(&self) -> ClientFuture<'_, WatchStream> {

@@ -679,3 +679,67 @@ fn b_on_the_detail_pane_asks_for_a_support_bundle_and_says_where_it_went() {
         "bundle needs role support or admin (you are auditor)"
     );
 }
+
+#[test]
+fn e_in_the_audit_view_exports_the_current_filter_and_says_where_the_file_went() {
+    let mut a = app(Role::Auditor);
+    let [Cmd::AuditPage(query)] = &ch(&mut a, 'a')[..] else {
+        panic!("the audit key asks for a page");
+    };
+    update(
+        &mut a,
+        Msg::AuditPage {
+            query: query.clone(),
+            events: crate::tui::fixtures::audit_records(),
+        },
+    );
+    ch(&mut a, '/');
+    typed(&mut a, "tenant:globex outcome:ok");
+    key(&mut a, KeyCode::Enter);
+    let [Cmd::Export(f)] = &ch(&mut a, 'e')[..] else {
+        panic!("e asks for an export");
+    };
+    assert_eq!(
+        (
+            f.tenant.as_deref(),
+            f.outcome.as_deref(),
+            f.action.as_deref()
+        ),
+        (Some("globex"), Some("ok"), None)
+    );
+    update(
+        &mut a,
+        Msg::Exported("exported 3 events to /home/alice/audit-export-x.jsonl (signed manifest beside it: /home/alice/audit-export-x.jsonl.manifest.json)".into()),
+    );
+    let said = a.message.as_ref().unwrap();
+    assert_eq!(said.tone, Tone::Ok);
+    assert!(
+        said.text.contains("/home/alice/audit-export-x.jsonl"),
+        "{}",
+        said.text
+    );
+    // A free word cannot be exported as shown: nothing is asked, the fix is named.
+    ch(&mut a, '/');
+    key(&mut a, KeyCode::Esc);
+    ch(&mut a, '/');
+    typed(&mut a, "globex");
+    key(&mut a, KeyCode::Enter);
+    let asked = ch(&mut a, 'e');
+    assert!(
+        !asked.iter().any(|c| matches!(c, Cmd::Export(_))),
+        "{asked:?}"
+    );
+    assert!(a.message.as_ref().unwrap().text.contains("tenant:globex"));
+}
+
+#[test]
+fn a_viewer_pressing_e_in_the_audit_view_is_told_which_role_may_export() {
+    let mut a = app(Role::Viewer);
+    a.screen = Screen::Audit;
+    assert!(ch(&mut a, 'e').is_empty());
+    let said = &a.message.as_ref().unwrap().text;
+    assert!(
+        said.contains("export needs role auditor or admin"),
+        "{said}"
+    );
+}

@@ -170,6 +170,10 @@ impl World {
             &dir.path().join("fingerprint.key"),
             qbo_console::vault::generate_key().as_str(),
         );
+        write_secret(
+            &dir.path().join("audit-signing.key"),
+            qbo_console::vault::generate_key().as_str(),
+        );
         write_secret(&dir.path().join("sandbox.secret"), SANDBOX_SECRET);
         write_secret(&dir.path().join("production.secret"), PRODUCTION_SECRET);
         let base = sim.base_url();
@@ -183,6 +187,9 @@ max_connections = {max}
 [vault]
 key_file = "{d}/token.key"
 fingerprint_key_file = "{d}/fingerprint.key"
+
+[audit]
+signing_key_file = "{d}/audit-signing.key"
 
 [environments.sandbox]
 client_id = "{SANDBOX_CLIENT}"
