@@ -690,11 +690,14 @@ async fn the_example_client_gets_a_token_and_reports_its_sync() {
         .unwrap()
         .join("examples/token_client");
     if !example.exists() {
-        // Only `cargo test --test suite` alone skips building examples; say so.
-        eprintln!(
-            "skipped: {} is not built (run `cargo test`)",
-            example.display()
+        // Only `cargo test --test suite` alone skips building examples; say so, and fail
+        // where the examples must have been built (`.ci/run` sets the variable).
+        let why = format!("{} is not built (run `cargo test`)", example.display());
+        assert!(
+            std::env::var_os("QBO_CONSOLE_REQUIRE_EXAMPLES").is_none(),
+            "{why}"
         );
+        eprintln!("skipped: {why}");
         return;
     }
     let w = World::start(SimOptions::default()).await;
