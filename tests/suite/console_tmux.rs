@@ -302,10 +302,13 @@ async fn an_operator_filters_refreshes_sees_another_refresh_live_and_quits_clean
     t.keys(&["/"]);
     t.type_text("action:show");
     t.keys(&["Enter"]);
+    // The unfiltered list already holds a `show` row: wait for the filtered page itself
+    // (a show row and no other action), or time out naming what was on screen.
     let s = t
         .wait_for("only show events", |s| {
             s.lines()
                 .any(|l| l.contains(" show ") && l.contains("tmux-1"))
+                && !audit_rows(s).any(|l| l.contains(" refresh "))
         })
         .await;
     assert!(
