@@ -181,7 +181,11 @@ fn a_connection_that_never_synced_is_listed_only_once_the_days_have_passed() {
 
 /// A connection that needs reconnecting, whose latest link has `status`, was issued
 /// `issued_ago` and expires `expires_in` from now.
-fn with_link(status: &str, issued_ago: Duration, expires_in: Duration) -> (ConnectionRecord, SyncFacts) {
+fn with_link(
+    status: &str,
+    issued_ago: Duration,
+    expires_in: Duration,
+) -> (ConnectionRecord, SyncFacts) {
     let mut dead = record(7, "dead co");
     dead.status = Status::NeedsReconnect;
     let mut f = facts(7);
@@ -193,10 +197,15 @@ fn with_link(status: &str, issued_ago: Duration, expires_in: Duration) -> (Conne
 }
 
 fn link_lines(r: &ConnectionRecord, f: &SyncFacts) -> Vec<ForecastItem> {
-    forecast(std::slice::from_ref(r), std::slice::from_ref(f), &ctx(&[]), 30)
-        .into_iter()
-        .filter(|i| i.risk != Risk::NeedsReconnect)
-        .collect()
+    forecast(
+        std::slice::from_ref(r),
+        std::slice::from_ref(f),
+        &ctx(&[]),
+        30,
+    )
+    .into_iter()
+    .filter(|i| i.risk != Risk::NeedsReconnect)
+    .collect()
 }
 
 #[test]
