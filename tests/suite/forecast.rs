@@ -329,3 +329,18 @@ async fn an_unused_link_is_alerted_once_then_once_more_when_it_expires_and_a_can
         .iter()
         .any(|i| i.risk.as_str() == "needs_reconnect"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_grace_longer_than_a_link_can_live_is_refused_naming_the_key() {
+    let w = World::start(SimOptions::default()).await;
+    w.append_config("[forecast]\nlink_unused_days = 91\n");
+    let out = w.cli(&["forecast"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("[forecast] link_unused_days (91)") && err.contains("0 to 90"),
+        "{err}"
+    );
+    w.append_config("[forecast]\nlink_unused_days = 90\n");
+    w.ok(&["forecast"]).await;
+}
