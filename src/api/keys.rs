@@ -95,14 +95,18 @@ pub struct KeyCache {
     found: Mutex<HashMap<String, Found>>,
 }
 
+/// The key an `Authorization` header value presents, if any.
+pub fn bearer(header: Option<&str>) -> Option<&str> {
+    header
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+}
+
 impl KeyCache {
     /// The key behind an `Authorization` header value, from the cache or the database.
     pub async fn check(&self, store: &Store, header: Option<&str>) -> anyhow::Result<KeyCheck> {
-        let Some(key) = header
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-        else {
+        let Some(key) = bearer(header) else {
             return Ok(Err((KeyRefusal::Missing, None)));
         };
         let h = hash(key);

@@ -64,6 +64,13 @@ pub struct TokenApi {
     base_actor: Actor,
 }
 
+/// Who presented a request, as far as its refusal is keyed: the peer's address and the
+/// bearer key it presented (fingerprinted only when refused).
+pub struct Presenter<'a> {
+    pub peer: Option<std::net::IpAddr>,
+    pub key: Option<&'a str>,
+}
+
 /// What a request for a token came to.
 pub enum Fetched {
     Token(Arc<Snapshot>),
@@ -234,18 +241,31 @@ impl TokenApi {
     }
 
     /// Records a refusal (a missing, unknown or revoked key, or a connection the key may
-    /// not read).
+    /// not read) of a request from `from`, as `kind` (missing, unknown, revoked or not
+    /// found). A flood of bad keys must not grow the log without bound: the first refusal
+    /// a minute per address, key fingerprint (or "no key"; any unknown key) and kind is
+    /// recorded, the rest counted into one summary event (`service::refusals`, the same
+    /// windows as the operators' role refusals, swept by the daemon and at shutdown).
     pub async fn record_refusal(
         &self,
         key: Option<&keys::ServiceKey>,
         account: Option<String>,
         conn: Option<&Snapshot>,
         reason: String,
+        from: &Presenter<'_>,
+        kind: &str,
     ) -> anyhow::Result<()> {
         let mut actor = self.actor(key);
         if let Some(a) = account {
             actor.account = a;
         }
+        let presented = match from.key {
+            Some(k) => format!("key {}", self.engine().vault.fingerprint(k)),
+            None => "no key".to_string(),
+        };
+        let address = from
+            .peer
+            .map_or_else(|| "an unknown address".to_string(), |ip| ip.to_string());
         let mut ev = AuditEvent::new(
             self.engine().clock.now(),
             &actor,
@@ -255,11 +275,17 @@ impl TokenApi {
         if let Some(c) = conn {
             ev = ev.target(c.id, c.environment.as_str(), &c.realm_id, &c.tenant);
         }
-        ev.reason = Some(reason);
-        let mut tx = self.engine().store.begin().await?;
-        self.engine().audit(&mut tx, &ev).await?;
-        self.engine().published(tx.commit().await?);
-        Ok(())
+        ev.reason = Some(format!("{reason} (from {address}, {presented})"));
+        // An unknown key's fingerprint tells nothing (anyone can make up keys): keyed by
+        // it, a flood of made-up keys would open a window per key. Keys that exist, and
+        // "no key", are told apart by what they present.
+        let origin = match kind {
+            "unknown" => format!("{address} unknown keys"),
+            _ => format!("{address} {presented} {kind}"),
+        };
+        self.service
+            .record_counted_refusal(ev, &actor, &origin)
+            .await
     }
 
     /// Records the summaries of every value handed out more than once: at shutdown, so
@@ -334,15 +360,20 @@ impl ApiServer {
         let api = TokenApi::new(service, cfg);
         let app = router(api.clone()).merge(extra);
         let mut tasks = vec![tokio::spawn(api.clone().follow_changes(stop.clone()))];
-        tasks.push(tokio::spawn(crate::daemon::http_listener::serve_tls(
+        // The peer's address keys the refusals of bad keys (see `record_refusal`).
+        tasks.push(tokio::spawn(crate::daemon::http_listener::serve_with(
             tcp,
             app,
             crate::daemon::http_listener::Limits {
                 header_timeout: Duration::from_secs(10),
                 max_connections: cfg.max_connections,
             },
-            tls,
             stop,
+            crate::daemon::http_listener::Extras {
+                tls,
+                connect_info: true,
+                ..Default::default()
+            },
         )));
         Ok(ApiServer {
             api,

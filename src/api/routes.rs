@@ -2,11 +2,11 @@
 //! holds `assets/openapi.json` to it both ways and drives each route on a real listener.
 
 use super::keys::ServiceKey;
-use super::{Fetched, Snapshot, TokenApi};
+use super::{Fetched, Presenter, Snapshot, TokenApi};
 use crate::audit::{Action, AuditEvent, Outcome};
 use crate::domain::{Environment, SyncStatus};
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{header, Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -76,8 +76,27 @@ fn not_found(realm: &str) -> Response {
     )
 }
 
+/// Who presents the request: the peer's address (the listener puts it in the
+/// extensions) and the bearer key, if any.
+fn presenter<'a>(ext: &Extensions, headers: &'a HeaderMap) -> Presenter<'a> {
+    Presenter {
+        peer: ext
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip()),
+        key: super::keys::bearer(
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok()),
+        ),
+    }
+}
+
 /// The caller's key, or the 401 (recorded) that refuses it.
-async fn authenticate(api: &TokenApi, headers: &HeaderMap) -> Result<Arc<ServiceKey>, Response> {
+async fn authenticate(
+    api: &TokenApi,
+    headers: &HeaderMap,
+    from: &Presenter<'_>,
+) -> Result<Arc<ServiceKey>, Response> {
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
@@ -94,7 +113,15 @@ async fn authenticate(api: &TokenApi, headers: &HeaderMap) -> Result<Arc<Service
                 ),
                 None => why.describe().to_string(),
             };
-            if let Err(e) = api.record_refusal(None, account, None, reason).await {
+            let kind = match why {
+                super::keys::KeyRefusal::Missing => "missing",
+                super::keys::KeyRefusal::Unknown => "unknown",
+                super::keys::KeyRefusal::Revoked => "revoked",
+            };
+            if let Err(e) = api
+                .record_refusal(None, account, None, reason, from, kind)
+                .await
+            {
                 return Err(internal(e));
             }
             Err(unauthorized())
@@ -114,6 +141,7 @@ async fn resolve(
     key: &ServiceKey,
     realm: &str,
     env: Option<&str>,
+    from: &Presenter<'_>,
 ) -> Result<Arc<Snapshot>, Response> {
     let env = match env.map(str::parse::<Environment>).transpose() {
         Ok(e) => e,
@@ -153,7 +181,10 @@ async fn resolve(
                     env.map_or(String::new(), |e| format!(" in {e}"))
                 ),
             };
-            if let Err(e) = api.record_refusal(Some(key), None, hidden, reason).await {
+            if let Err(e) = api
+                .record_refusal(Some(key), None, hidden, reason, from, "not found")
+                .await
+            {
                 return Err(internal(e));
             }
             Err(not_found(realm))
@@ -170,13 +201,15 @@ async fn access_token(
     State(api): State<Arc<TokenApi>>,
     Path(realm): Path<String>,
     Query(q): Query<EnvQuery>,
+    ext: Extensions,
     headers: HeaderMap,
 ) -> Response {
-    let key = match authenticate(&api, &headers).await {
+    let from = presenter(&ext, &headers);
+    let key = match authenticate(&api, &headers, &from).await {
         Ok(k) => k,
         Err(r) => return r,
     };
-    let conn = match resolve(&api, &key, &realm, q.env.as_deref()).await {
+    let conn = match resolve(&api, &key, &realm, q.env.as_deref(), &from).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -224,8 +257,9 @@ async fn access_token(
     .into_response()
 }
 
-async fn list(State(api): State<Arc<TokenApi>>, headers: HeaderMap) -> Response {
-    let key = match authenticate(&api, &headers).await {
+async fn list(State(api): State<Arc<TokenApi>>, ext: Extensions, headers: HeaderMap) -> Response {
+    let from = presenter(&ext, &headers);
+    let key = match authenticate(&api, &headers, &from).await {
         Ok(k) => k,
         Err(r) => return r,
     };
@@ -278,10 +312,12 @@ async fn sync(
     State(api): State<Arc<TokenApi>>,
     Path(realm): Path<String>,
     Query(q): Query<EnvQuery>,
+    ext: Extensions,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let key = match authenticate(&api, &headers).await {
+    let from = presenter(&ext, &headers);
+    let key = match authenticate(&api, &headers, &from).await {
         Ok(k) => k,
         Err(r) => return r,
     };
@@ -314,7 +350,7 @@ async fn sync(
     if report.started_at.is_some_and(|s| s > finished) {
         return bad("started_at is after finished_at".into());
     }
-    let conn = match resolve(&api, &key, &realm, q.env.as_deref()).await {
+    let conn = match resolve(&api, &key, &realm, q.env.as_deref(), &from).await {
         Ok(c) => c,
         Err(r) => return r,
     };

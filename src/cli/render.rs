@@ -205,6 +205,14 @@ pub fn detail(d: &ConnectionDetail, now: DateTime<Utc>) -> String {
         time(c.last_sync_at),
         opt(&c.last_sync_detail)
     );
+    // What Intuit's webhooks last said changed in the company: a sync that failed after
+    // it is the one that matters.
+    let _ = writeln!(
+        s,
+        "last data change  {} {}",
+        opt(&c.last_data_change),
+        time(c.last_data_change_at)
+    );
     let _ = writeln!(s, "failures in row   {}", c.consecutive_failures);
     let _ = writeln!(s, "next attempt      {}", time(c.next_attempt_at));
     if !d.recent_events.is_empty() {
@@ -535,8 +543,8 @@ mod tests {
             last_sync_at: Some(now),
             last_sync_status: Some(crate::domain::SyncStatus::Failed),
             last_sync_detail: o(),
-            last_data_change_at: None,
-            last_data_change: None,
+            last_data_change_at: Some(now),
+            last_data_change: o(),
             consecutive_failures: 1,
             next_attempt_at: Some(now),
             created_at: now,
@@ -701,5 +709,37 @@ mod tests {
                 "{what}: a field's newline reached the output:\n{hostile}"
             );
         }
+    }
+
+    #[test]
+    fn show_gives_a_failed_syncs_reason_and_the_last_data_change() {
+        let now = Utc::now();
+        let mut c = view("p");
+        c.last_sync_detail = Some("customer disconnected: QuickBooks refuses fresh tokens".into());
+        c.last_data_change = Some("Invoice 42 Update".into());
+        c.last_data_change_at = Some(now - chrono::Duration::hours(3));
+        let text = detail(
+            &ConnectionDetail {
+                connection: c,
+                recent_events: vec![],
+            },
+            now,
+        );
+        let line = |label: &str| {
+            text.lines()
+                .find(|l| l.starts_with(label))
+                .unwrap_or_else(|| panic!("no {label:?} line in\n{text}"))
+                .to_string()
+        };
+        let sync = line("last sync ");
+        assert!(
+            sync.contains("failed") && sync.contains("customer disconnected: QuickBooks refuses"),
+            "{sync}"
+        );
+        let change = line("last data change ");
+        assert!(
+            change.contains("Invoice 42 Update") && change.contains("(3h00m ago)"),
+            "{change}"
+        );
     }
 }

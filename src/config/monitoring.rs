@@ -47,6 +47,11 @@ pub struct ForecastConfig {
     /// this many days is listed.
     #[serde(default = "default_no_sync_days")]
     pub no_sync_days: u32,
+    /// An open reconnect link not used this many days after it was issued is listed
+    /// (`link_unused`): long enough for a customer to act, short enough to chase them
+    /// while the link still works. 0 lists it at once.
+    #[serde(default = "default_link_unused_days")]
+    pub link_unused_days: u32,
 }
 
 impl Default for ForecastConfig {
@@ -54,6 +59,7 @@ impl Default for ForecastConfig {
         ForecastConfig {
             days: default_days(),
             no_sync_days: default_no_sync_days(),
+            link_unused_days: default_link_unused_days(),
         }
     }
 }
@@ -63,6 +69,9 @@ fn default_days() -> u32 {
 }
 fn default_no_sync_days() -> u32 {
     7
+}
+fn default_link_unused_days() -> u32 {
+    2
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -190,6 +199,13 @@ pub(super) fn validate_forecast(f: &ForecastConfig) -> Result<(), String> {
         return Err(format!(
             "[forecast] days ({}) must be 1 to 3650 and no_sync_days ({}) at least 1; 30 and 7 are good values",
             f.days, f.no_sync_days
+        ));
+    }
+    // A link lives at most 90 days: a longer wait would never list one.
+    if f.link_unused_days > 90 {
+        return Err(format!(
+            "[forecast] link_unused_days ({}) must be 0 to 90 (a link lives at most 90 days); 2 is a good value",
+            f.link_unused_days
         ));
     }
     Ok(())

@@ -144,18 +144,3 @@ async fn serve_connection<IO>(
         tracing::debug!(error = %e, "HTTP connection ended");
     }
 }
-
-/// `serve`, over TLS when `tls` is given (the token API's listener).
-pub async fn serve_tls(
-    tcp: TcpListener,
-    app: Router,
-    limits: Limits,
-    tls: Option<super::tls::TlsAcceptor>,
-    stop: watch::Receiver<bool>,
-) {
-    let extras = Extras {
-        tls,
-        ..Extras::default()
-    };
-    serve_with(tcp, app, limits, stop, extras).await
-}

@@ -4,8 +4,8 @@
 //! forecast view and the alerts, so the three can never disagree.
 //!
 //! Adding a rule is adding one function to `RULES` (and, if it needs a fact the record
-//! lacks, a field to `Subject`): the "reconnect link sent and not used" rule is meant to
-//! arrive that way once the links table exists.
+//! lacks, a field to `SyncFacts`): the "reconnect link sent and not used" rules
+//! (`link_unused`, `link_expired`) arrived that way with the links table.
 
 mod rules;
 
@@ -34,6 +34,10 @@ pub enum Risk {
     HardLimit,
     /// No successful sync for `[forecast] no_sync_days`.
     NoSync,
+    /// A reconnect link sent `[forecast] link_unused_days` ago is still open, unused.
+    LinkUnused,
+    /// The latest reconnect link expired unused and the connection is still dead.
+    LinkExpired,
 }
 
 impl Risk {
@@ -45,6 +49,8 @@ impl Risk {
             Risk::RefreshFailing => "refresh_failing",
             Risk::HardLimit => "hard_limit",
             Risk::NoSync => "no_sync",
+            Risk::LinkUnused => "link_unused",
+            Risk::LinkExpired => "link_expired",
         }
     }
 }
@@ -67,6 +73,8 @@ pub struct Context<'a> {
     /// Environments the scheduler has paused (its state; an embedded service has none).
     pub paused: &'a [PausedEnvironment],
     pub no_sync_days: u32,
+    /// `[forecast] link_unused_days`.
+    pub link_unused_days: u32,
 }
 
 /// What one rule found: when the connection dies (or died) by it, why, and what saves it.

@@ -13,6 +13,8 @@ pub const RULES: &[Rule] = &[
     refresh_failing,
     hard_limit,
     no_sync,
+    link_unused,
+    link_expired,
 ];
 
 fn day(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -152,5 +154,99 @@ fn no_sync(s: &Subject<'_>, ctx: &Context<'_>) -> Option<Finding> {
         date,
         reason: format!("no successful sync {ever}{last}"),
         action: "run `qbo-console verify` on it and fix what it reports (the host app, Intuit or the customer)".into(),
+    })
+}
+
+/// Whether a link can bring this connection back: it needs reconnecting, or it is a
+/// company invited with `link --new` and not connected yet. A live connection's unused
+/// link (sent ahead of the 5-year limit, say) is not a risk of its own: the risk that
+/// made someone send it is listed already.
+fn awaits_link(s: &Subject<'_>) -> bool {
+    matches!(s.record.status, Status::NeedsReconnect | Status::Pending)
+}
+
+/// The tenant as a shell word, for an action the operator can paste.
+fn shell_word(t: &str) -> String {
+    if !t.is_empty()
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
+    {
+        t.to_string()
+    } else {
+        format!("'{}'", t.replace('\'', r"'\''"))
+    }
+}
+
+/// How far the customer got with the link.
+fn opened(s: &Subject<'_>) -> String {
+    match s.facts.link_opened_at {
+        Some(at) => format!("opened on {} but the consent was not completed", day(at)),
+        None => "never opened".into(),
+    }
+}
+
+/// A reconnect link was sent `link_unused_days` ago (or more) and is still open: the
+/// customer has not used it. Dated when the link stops working, the last day this link
+/// can save the connection. Only the connection's latest link counts; using it (the
+/// callback completes it and the connection turns live), cancelling it or issuing a newer
+/// one ends this line. A link past its expiry is `link_expired`, even before the sweep
+/// has closed it.
+fn link_unused(s: &Subject<'_>, ctx: &Context<'_>) -> Option<Finding> {
+    let f = s.facts;
+    if !awaits_link(s) || f.link_status.as_deref() != Some("open") {
+        return None;
+    }
+    let (n, issued, expires) = (f.link_id?, f.link_created_at?, f.link_expires_at?);
+    if expires <= ctx.now || issued + Duration::days(i64::from(ctx.link_unused_days)) > ctx.now {
+        return None;
+    }
+    let tenant = shell_word(&s.record.tenant);
+    Some(Finding {
+        risk: Risk::LinkUnused,
+        date: expires,
+        reason: format!(
+            "reconnect link {n} sent on {} is not used ({}); it stops working on {}",
+            day(issued),
+            opened(s),
+            day(expires)
+        ),
+        action: format!(
+            "the customer has not used the link sent on {}: call them, or cancel it \
+             (`qbo-console link cancel {n}`) and send a new one (`qbo-console link {tenant}`)",
+            day(issued)
+        ),
+    })
+}
+
+/// The connection's latest link expired unused (closed by the sweep, or open past its
+/// expiry) and the connection still waits for a consent: nothing in flight can save it.
+/// Dated when the link expired; a new link ends this line.
+fn link_expired(s: &Subject<'_>, ctx: &Context<'_>) -> Option<Finding> {
+    let f = s.facts;
+    if !awaits_link(s) {
+        return None;
+    }
+    let (n, issued, expires) = (f.link_id?, f.link_created_at?, f.link_expires_at?);
+    let lapsed = match f.link_status.as_deref()? {
+        "expired" => true,
+        "open" => expires <= ctx.now,
+        _ => false,
+    };
+    if !lapsed {
+        return None;
+    }
+    Some(Finding {
+        risk: Risk::LinkExpired,
+        date: expires,
+        reason: format!(
+            "reconnect link {n} sent on {} expired unused on {} ({})",
+            day(issued),
+            day(expires),
+            opened(s)
+        ),
+        action: format!(
+            "call the customer and send a new link (`qbo-console link {}`)",
+            shell_word(&s.record.tenant)
+        ),
     })
 }

@@ -48,6 +48,7 @@ fn facts(id: i64) -> SyncFacts {
         id,
         last_sync_ok_at: Some(now() - Duration::hours(2)),
         disconnected_at: None,
+        ..SyncFacts::default()
     }
 }
 
@@ -56,6 +57,7 @@ fn ctx(paused: &[PausedEnvironment]) -> Context<'_> {
         now: now(),
         paused,
         no_sync_days: 7,
+        link_unused_days: 2,
     }
 }
 
@@ -175,4 +177,75 @@ fn a_connection_that_never_synced_is_listed_only_once_the_days_have_passed() {
     assert_eq!(items[0].risk, Risk::NoSync);
     assert_eq!(items[0].date, now() - Duration::days(1));
     assert!(items[0].reason.contains("ever"));
+}
+
+/// A connection that needs reconnecting, whose latest link has `status`, was issued
+/// `issued_ago` and expires `expires_in` from now.
+fn with_link(
+    status: &str,
+    issued_ago: Duration,
+    expires_in: Duration,
+) -> (ConnectionRecord, SyncFacts) {
+    let mut dead = record(7, "dead co");
+    dead.status = Status::NeedsReconnect;
+    let mut f = facts(7);
+    f.link_id = Some(12);
+    f.link_status = Some(status.into());
+    f.link_created_at = Some(now() - issued_ago);
+    f.link_expires_at = Some(now() + expires_in);
+    (dead, f)
+}
+
+fn link_lines(r: &ConnectionRecord, f: &SyncFacts) -> Vec<ForecastItem> {
+    forecast(
+        std::slice::from_ref(r),
+        std::slice::from_ref(f),
+        &ctx(&[]),
+        30,
+    )
+    .into_iter()
+    .filter(|i| i.risk != Risk::NeedsReconnect)
+    .collect()
+}
+
+#[test]
+fn an_open_link_unused_past_the_grace_is_dated_at_its_expiry_with_the_call_to_make() {
+    let (dead, f) = with_link("open", Duration::days(3), Duration::days(4));
+    let items = link_lines(&dead, &f);
+    assert_eq!(items.len(), 1, "{items:#?}");
+    let i = &items[0];
+    assert_eq!(i.risk, Risk::LinkUnused);
+    assert_eq!(i.date, now() + Duration::days(4));
+    let sent = (now() - Duration::days(3)).format("%Y-%m-%d").to_string();
+    assert!(i.reason.contains("never opened"), "{i:?}");
+    assert_eq!(
+        i.action,
+        format!(
+            "the customer has not used the link sent on {sent}: call them, or cancel it \
+             (`qbo-console link cancel 12`) and send a new one (`qbo-console link 'dead co'`)"
+        )
+    );
+    // Within the grace: the customer has not had time yet.
+    let (dead, f) = with_link("open", Duration::days(1), Duration::days(6));
+    assert_eq!(link_lines(&dead, &f), vec![]);
+}
+
+#[test]
+fn a_link_past_its_expiry_is_link_expired_and_used_or_cancelled_ones_are_not_listed() {
+    for status in ["expired", "open"] {
+        let (dead, f) = with_link(status, Duration::days(8), -Duration::days(1));
+        let items = link_lines(&dead, &f);
+        assert_eq!(items.len(), 1, "{status}: {items:#?}");
+        assert_eq!(items[0].risk, Risk::LinkExpired);
+        assert_eq!(items[0].date, now() - Duration::days(1));
+        assert!(items[0].action.contains("`qbo-console link 'dead co'`"));
+    }
+    for status in ["cancelled", "completed"] {
+        let (dead, f) = with_link(status, Duration::days(8), -Duration::days(1));
+        assert_eq!(link_lines(&dead, &f), vec![], "{status}");
+    }
+    // A live connection's open link is no risk of its own.
+    let (mut live, f) = with_link("open", Duration::days(3), Duration::days(4));
+    live.status = Status::Active;
+    assert_eq!(link_lines(&live, &f), vec![]);
 }

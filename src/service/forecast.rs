@@ -45,6 +45,7 @@ impl Service {
             now,
             paused: &paused,
             no_sync_days: self.forecast_cfg.no_sync_days,
+            link_unused_days: self.forecast_cfg.link_unused_days,
         };
         let items = forecast::forecast(&records, &facts, &ctx, days);
         let alerts = engine.store.recent_alert_deliveries(RECENT_ALERTS).await?;

@@ -207,11 +207,11 @@ impl Service {
         let now = self.engine.clock.now();
         if let refusals::Verdict::Record { closed } = self.refusals.refuse(caller, what, now) {
             let mut ev = AuditEvent::new(now, caller, what, Outcome::Denied);
-            ev.reason = Some(format!("role {} lacks permission for {what}", caller.role));
+            ev.reason = Some(refusals::role_cause(caller, what));
             let mut events: Vec<AuditEvent> = closed.iter().map(|s| s.event(now)).collect();
             events.push(ev);
             if let Err(e) = self.record_refusals(&events).await {
-                self.refusals.unrecorded(caller, what);
+                self.refusals.unrecorded(caller, what, None);
                 self.refusals.unwritten(closed.into_iter().collect());
                 return Err(e.into());
             }

@@ -6,6 +6,11 @@
 //! shutdown. Every refusal stays provable: the first one by its event, the rest by the
 //! count, at most two events per caller, action and minute. Windows follow the engine
 //! clock, so tests can move them.
+//!
+//! The token API's refusals (a missing, unknown or revoked key, a realm the key may not
+//! read) go through the same windows, keyed besides by where they come from: the
+//! presenting address, the key's fingerprint (or "no key") and the kind of refusal, since
+//! all its callers share the daemon's account (`refuse_from`).
 
 use crate::audit::{Action, AuditEvent, Outcome};
 use crate::identity::Actor;
@@ -24,15 +29,19 @@ struct Key {
     account: String,
     role: &'static str,
     action: Action,
+    /// Where a token API refusal came from; none for the operators' socket, whose
+    /// callers the account, uid and role tell apart.
+    origin: Option<String>,
 }
 
 impl Key {
-    fn of(caller: &Actor, action: Action) -> Key {
+    fn of(caller: &Actor, action: Action, origin: Option<&str>) -> Key {
         Key {
             uid: caller.uid,
             account: caller.account.clone(),
             role: caller.role.as_str(),
             action,
+            origin: origin.map(str::to_string),
         }
     }
 }
@@ -51,6 +60,8 @@ pub struct Summary {
     count: u64,
     first: DateTime<Utc>,
     last: DateTime<Utc>,
+    /// Why they were refused, as of the latest.
+    cause: String,
 }
 
 impl Summary {
@@ -64,14 +75,13 @@ impl Summary {
         let mut ev = AuditEvent::new(at, &caller, self.action, Outcome::Denied);
         let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
         ev.reason = Some(format!(
-            "{} further refusal{} of {} between {} and {}: role {} lacks permission for {}",
+            "{} further refusal{} of {} between {} and {}: {}",
             self.count,
             if self.count == 1 { "" } else { "s" },
             self.action,
             stamp(self.first),
             stamp(self.last),
-            self.actor.role,
-            self.action
+            self.cause
         ));
         ev
     }
@@ -98,9 +108,36 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Why the operators' socket refused a caller.
+pub fn role_cause(caller: &Actor, action: Action) -> String {
+    format!("role {} lacks permission for {action}", caller.role)
+}
+
 impl Refusals {
+    /// A role refusal on the operators' socket.
     pub fn refuse(&self, caller: &Actor, action: Action, now: DateTime<Utc>) -> Verdict {
-        let key = Key::of(caller, action);
+        self.refuse_keyed(
+            Key::of(caller, action, None),
+            caller,
+            role_cause(caller, action),
+            now,
+        )
+    }
+
+    /// A refusal from `origin` (see the module's comment), for `cause`.
+    pub fn refuse_from(
+        &self,
+        caller: &Actor,
+        action: Action,
+        origin: &str,
+        cause: String,
+        now: DateTime<Utc>,
+    ) -> Verdict {
+        self.refuse_keyed(Key::of(caller, action, Some(origin)), caller, cause, now)
+    }
+
+    fn refuse_keyed(&self, key: Key, caller: &Actor, cause: String, now: DateTime<Utc>) -> Verdict {
+        let action = key.action;
         let mut windows = lock(&self.windows);
         match windows.get_mut(&key) {
             Some(w) if now < w.opened + window() => {
@@ -109,6 +146,7 @@ impl Refusals {
                         s.count += 1;
                         s.last = now;
                         s.actor = caller.clone();
+                        s.cause = cause;
                     }
                     None => {
                         w.counted = Some(Summary {
@@ -117,6 +155,7 @@ impl Refusals {
                             count: 1,
                             first: now,
                             last: now,
+                            cause,
                         })
                     }
                 }
@@ -143,8 +182,8 @@ impl Refusals {
     /// The record of a refusal could not be written: the caller's next refusal is recorded
     /// again rather than counted against an event that does not exist. (Refusals already
     /// counted meanwhile keep their window, and reach the record with its summary.)
-    pub fn unrecorded(&self, caller: &Actor, action: Action) {
-        let key = Key::of(caller, action);
+    pub fn unrecorded(&self, caller: &Actor, action: Action, origin: Option<&str>) {
+        let key = Key::of(caller, action, origin);
         let mut windows = lock(&self.windows);
         if windows.get(&key).is_some_and(|w| w.counted.is_none()) {
             windows.remove(&key);
@@ -169,6 +208,38 @@ impl Refusals {
     /// Summaries that could not be written now, for the next sweep.
     pub fn unwritten(&self, summaries: Vec<Summary>) {
         lock(&self.unwritten).extend(summaries);
+    }
+}
+
+impl super::Service {
+    /// Puts a token API refusal on the record through the same windows as role refusals:
+    /// `ev` (stamped now) is written when it is the first from `origin` this minute, with
+    /// the summary of the window it closes; otherwise it is only counted, and reaches the
+    /// record in the summary (`record_counted_refusals`, swept by the daemon and run at
+    /// shutdown). Fail-closed like `authorize`: an error means nothing was recorded and
+    /// the request must not be answered as refused-and-recorded.
+    pub async fn record_counted_refusal(
+        &self,
+        ev: AuditEvent,
+        caller: &Actor,
+        origin: &str,
+    ) -> anyhow::Result<()> {
+        let cause = ev.reason.clone().unwrap_or_default();
+        let verdict = self
+            .refusals
+            .refuse_from(caller, ev.action, origin, cause, ev.at);
+        let Verdict::Record { closed } = verdict else {
+            return Ok(());
+        };
+        let mut events: Vec<AuditEvent> = closed.iter().map(|s| s.event(ev.at)).collect();
+        let action = ev.action;
+        events.push(ev);
+        if let Err(e) = self.record_refusals(&events).await {
+            self.refusals.unrecorded(caller, action, Some(origin));
+            self.refusals.unwritten(closed.into_iter().collect());
+            return Err(e);
+        }
+        Ok(())
     }
 }
 

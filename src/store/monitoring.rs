@@ -21,6 +21,14 @@ pub struct SyncFacts {
     pub id: i64,
     pub last_sync_ok_at: Option<DateTime<Utc>>,
     pub disconnected_at: Option<DateTime<Utc>>,
+    /// The connection's latest reconnect link (none if it never had one): its number,
+    /// status (open, completed, cancelled, expired), when it was issued, opened and when
+    /// it stops working. Only the latest counts: a newer link supersedes older ones.
+    pub link_id: Option<i64>,
+    pub link_status: Option<String>,
+    pub link_created_at: Option<DateTime<Utc>>,
+    pub link_opened_at: Option<DateTime<Utc>>,
+    pub link_expires_at: Option<DateTime<Utc>>,
 }
 
 /// An alert condition that is open (alerted, not yet gone).
@@ -85,21 +93,26 @@ impl Store {
         Ok(dispatch!(self, p => sqlx::query_as(sql).fetch_all(p).await)?)
     }
 
-    /// The connections the forecast's rules can find at risk (live, or needing a
-    /// reconnect), without the last-actor lookups `list` makes: the alerts read this
+    /// The connections the forecast's rules can find at risk (live, needing a reconnect,
+    /// or invited by link and not connected yet), without the last-actor lookups `list` makes: the alerts read this
     /// every minute.
     pub async fn forecast_connections(&self) -> anyhow::Result<Vec<ConnectionRecord>> {
         let sql = format!(
             "SELECT {RECORD_COLUMNS} FROM connections \
-             WHERE status IN ('active', 'expiring', 'needs_reconnect') ORDER BY id"
+             WHERE status IN ('active', 'expiring', 'needs_reconnect', 'pending') ORDER BY id"
         );
         Ok(dispatch!(self, p => sqlx::query_as(&sql).fetch_all(p).await)?)
     }
 
     /// The facts the forecast reads beside each connection's record.
     pub async fn sync_facts(&self) -> anyhow::Result<Vec<SyncFacts>> {
-        let sql = "SELECT c.id, c.last_sync_ok_at, h.disconnected_at FROM connections c \
-                   LEFT JOIN connection_health h ON h.connection_id = c.id";
+        let sql = "SELECT c.id, c.last_sync_ok_at, h.disconnected_at, l.id AS link_id, \
+                   l.status AS link_status, l.created_at AS link_created_at, \
+                   l.opened_at AS link_opened_at, l.expires_at AS link_expires_at \
+                   FROM connections c \
+                   LEFT JOIN connection_health h ON h.connection_id = c.id \
+                   LEFT JOIN link_invitations l ON l.id = \
+                   (SELECT MAX(i.id) FROM link_invitations i WHERE i.connection_id = c.id)";
         Ok(dispatch!(self, p => sqlx::query_as(sql).fetch_all(p).await)?)
     }
 

@@ -183,3 +183,164 @@ async fn the_forecast_is_served_over_the_daemons_socket_to_a_viewer() {
     assert_eq!(json["items"][0]["risk"], "hard_limit");
     daemon.stop(&w).await;
 }
+
+/// The `link_unused` and `link_expired` lines of a forecast, as (tenant, risk).
+fn link_lines(f: &qbo_console::forecast::Forecast) -> Vec<(&str, &str)> {
+    f.items
+        .iter()
+        .filter(|i| i.risk.as_str().starts_with("link_"))
+        .map(|i| (i.tenant.as_str(), i.risk.as_str()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_link_sent_for_a_dead_connection_and_left_unused_is_forecast_until_the_customer_uses_it()
+{
+    // No grace, so the daemon's own clock lists the link at once through the CLI.
+    let p = crate::links::start("\n[forecast]\nlink_unused_days = 0").await;
+    let (id, realm, _) = crate::links::dead_tenant(&p, "idle").await;
+    let link = p.link(&["idle-0"]).await;
+    let url = link["url"].as_str().unwrap();
+    let expires: DateTime<Utc> = link["expires_at"].as_str().unwrap().parse().unwrap();
+
+    let json: serde_json::Value =
+        serde_json::from_str(&p.w.ok(&["forecast", "--json"]).await).unwrap();
+    let items = json["items"].as_array().unwrap();
+    let unused: Vec<&serde_json::Value> = items
+        .iter()
+        .filter(|i| i["risk"] == "link_unused")
+        .collect();
+    assert_eq!(unused.len(), 1, "{json:#}");
+    assert_eq!(unused[0]["connection_id"], id);
+    let date: DateTime<Utc> = unused[0]["date"].as_str().unwrap().parse().unwrap();
+    assert!(close(date, expires), "{date} vs {expires}");
+    let sent = Utc::now().format("%Y-%m-%d").to_string();
+    let action = unused[0]["action"].as_str().unwrap();
+    assert!(
+        action.contains(&format!(
+            "the customer has not used the link sent on {sent}"
+        )) && action.contains("`qbo-console link idle-0`"),
+        "{action}"
+    );
+    // The text table carries it too.
+    assert!(p.w.ok(&["forecast"]).await.contains("link_unused"));
+
+    // The customer opens it: still unused until the consent completes.
+    let (intuit, cookie) = p.open(url).await;
+    let f = p.w.ok(&["forecast", "--json"]).await;
+    assert!(f.contains("opened on"), "{f}");
+    let callback = p.consent(&intuit, "approve", Some(&realm)).await;
+    assert_eq!(p.get(&callback, Some(&cookie)).await.status, 200);
+    let json: serde_json::Value =
+        serde_json::from_str(&p.w.ok(&["forecast", "--json"]).await).unwrap();
+    assert!(
+        json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["connection_id"] != id),
+        "reconnected, nothing left to say about it: {json:#}"
+    );
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unused_link_is_alerted_once_then_once_more_when_it_expires_and_a_cancelled_one_is_not_listed(
+) {
+    let rx = common::receiver::Receiver::start().await;
+    let w = World::start(SimOptions::default()).await;
+    w.append_config(&format!(
+        "[public]\nbase_url = \"https://connect.example.com\"\nlink_expires = \"7d\"\n\n\
+         [alerts]\nretry_base = \"1m\"\ndigest_interval = \"30d\"\n{}",
+        rx.webhook_config()
+    ));
+    let g = w.seed(1, "gone").await.remove(0);
+    w.sim.disconnect(&g.realm_id);
+    let d = w.in_process().await;
+    d.tick().await;
+    assert_eq!(d.alerts_pass().await.opened, 1, "needs_reconnect");
+    let admin = qbo_console::identity::Actor::current_process(
+        qbo_console::identity::Interface::Cli,
+        qbo_console::identity::Role::Admin,
+    );
+    let req = qbo_console::service::LinkRequest {
+        target: Some("gone-0".into()),
+        ..Default::default()
+    };
+    let issued = d.service.link_issue(&admin, &req).await.unwrap();
+
+    // Within [forecast] link_unused_days (2): the customer has had no time yet.
+    d.clock.advance(Duration::days(1));
+    assert_eq!(link_lines(&d.forecast(30).await), vec![]);
+    assert_eq!(d.alerts_pass().await.opened, 0);
+
+    d.clock.advance(Duration::days(2));
+    let f = d.forecast(30).await;
+    assert_eq!(link_lines(&f), vec![("gone-0", "link_unused")], "{f:#?}");
+    let item = f
+        .items
+        .iter()
+        .find(|i| i.risk.as_str() == "link_unused")
+        .unwrap();
+    assert!(close(item.date, issued.expires_at), "{item:?}");
+    let r = d.alerts_pass().await;
+    assert_eq!((r.opened, r.delivered), (1, 1), "{r:?}");
+    // Once per change of state: later passes say nothing more.
+    for _ in 0..3 {
+        d.clock.advance(Duration::hours(6));
+        assert_eq!(d.alerts_pass().await.opened, 0);
+    }
+
+    // The link expires unused (the sweep closes it): a new state, one more alert.
+    d.clock.advance(Duration::days(4));
+    d.service.expire_links().await.unwrap();
+    let f = d.forecast(30).await;
+    assert_eq!(link_lines(&f), vec![("gone-0", "link_expired")], "{f:#?}");
+    let r = d.alerts_pass().await;
+    assert_eq!((r.opened, r.closed), (1, 1), "{r:?}");
+    assert_eq!(d.alerts_pass().await.opened, 0);
+    let got = rx.accepted();
+    let risks: Vec<&str> = got
+        .iter()
+        .map(|a| a["condition"]["risk"].as_str().unwrap())
+        .collect();
+    assert_eq!(risks, ["needs_reconnect", "link_unused", "link_expired"]);
+
+    // A new link, left unused past the grace, then cancelled: the operator decided.
+    let again = d.service.link_issue(&admin, &req).await.unwrap();
+    d.clock.advance(Duration::days(3));
+    assert_eq!(
+        link_lines(&d.forecast(30).await),
+        vec![("gone-0", "link_unused")]
+    );
+    let open = d.service.links_open(&admin).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert!(close(open[0].expires_at, again.expires_at));
+    d.service
+        .link_cancel(&admin, &open[0].id.to_string())
+        .await
+        .unwrap();
+    assert_eq!(link_lines(&d.forecast(30).await), vec![]);
+    // The connection itself is still dead and listed as such.
+    assert!(d
+        .forecast(30)
+        .await
+        .items
+        .iter()
+        .any(|i| i.risk.as_str() == "needs_reconnect"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_grace_longer_than_a_link_can_live_is_refused_naming_the_key() {
+    let w = World::start(SimOptions::default()).await;
+    w.append_config("[forecast]\nlink_unused_days = 91\n");
+    let out = w.cli(&["forecast"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("[forecast] link_unused_days (91)") && err.contains("0 to 90"),
+        "{err}"
+    );
+    w.append_config("[forecast]\nlink_unused_days = 90\n");
+    w.ok(&["forecast"]).await;
+}

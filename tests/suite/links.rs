@@ -21,16 +21,16 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Public {
-    w: World,
-    d: DaemonProc,
-    base: String,
+pub(crate) struct Public {
+    pub(crate) w: World,
+    pub(crate) d: DaemonProc,
+    pub(crate) base: String,
     http: reqwest::Client,
 }
 
 /// A world whose daemon serves the public listener at `base`, with `extra` more keys in
 /// `[public]` and any further sections after them.
-async fn start(extra: &str) -> Public {
+pub(crate) async fn start(extra: &str) -> Public {
     let w = World::start(SimOptions::default()).await;
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -54,14 +54,14 @@ async fn start(extra: &str) -> Public {
     }
 }
 
-struct Reply {
-    status: u16,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
     headers: reqwest::header::HeaderMap,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Public {
-    async fn get(&self, url: &str, cookie: Option<&str>) -> Reply {
+    pub(crate) async fn get(&self, url: &str, cookie: Option<&str>) -> Reply {
         let mut req = self.http.get(url).header("user-agent", "links-test/1.0");
         if let Some(c) = cookie {
             req = req.header("cookie", c);
@@ -78,7 +78,7 @@ impl Public {
     }
 
     /// Opens a link as a browser: Intuit's consent address and the binding cookie.
-    async fn open(&self, url: &str) -> (String, String) {
+    pub(crate) async fn open(&self, url: &str) -> (String, String) {
         let r = self.get(url, None).await;
         assert_eq!(r.status, 302, "{}", r.body);
         let location = r.headers["location"].to_str().unwrap().to_string();
@@ -105,7 +105,12 @@ impl Public {
     }
 
     /// Decides at qbo-sim's consent page; returns the callback address on our listener.
-    async fn consent(&self, location: &str, decision: &str, realm: Option<&str>) -> String {
+    pub(crate) async fn consent(
+        &self,
+        location: &str,
+        decision: &str,
+        realm: Option<&str>,
+    ) -> String {
         let mut req = self.http.get(location).header("x-sim-decision", decision);
         if let Some(r) = realm {
             req = req.header("x-sim-realm-id", r);
@@ -120,7 +125,7 @@ impl Public {
         format!("{}{rest}", self.base)
     }
 
-    async fn link(&self, args: &[&str]) -> Value {
+    pub(crate) async fn link(&self, args: &[&str]) -> Value {
         let mut all = vec!["link"];
         all.extend_from_slice(args);
         all.push("--json");
@@ -145,7 +150,7 @@ impl Public {
             .collect()
     }
 
-    async fn stop(self) -> World {
+    pub(crate) async fn stop(self) -> World {
         self.d.stop(&self.w).await;
         self.w
     }
@@ -153,7 +158,7 @@ impl Public {
 
 /// Imports one sandbox tenant and lets Intuit forget its grant: the next refresh makes it
 /// `needs_reconnect`, the state a link exists to repair.
-async fn dead_tenant(p: &Public, name: &str) -> (i64, String, String) {
+pub(crate) async fn dead_tenant(p: &Public, name: &str) -> (i64, String, String) {
     let g = p.w.seed(1, name).await.remove(0);
     let tenant = format!("{name}-0");
     p.w.sim.disconnect(&g.realm_id);

@@ -191,13 +191,22 @@ async fn a_key_reads_only_its_realm_a_hidden_realm_looks_absent_and_a_revoked_ke
     assert_eq!(handed.len(), 1);
     assert_catalogued(handed[0], Action::AccessTokenHandedOut, "service:books");
     let refused = events_of(&events, Action::AccessTokenRefused);
-    // The hidden realm twice (named), the missing one, no key, unknown key, revoked key.
-    assert_eq!(refused.len(), 6, "{refused:#?}");
+    // The hidden realm (named); the second ask and the missing realm within the same
+    // minute, from the same address and key, counted into one summary at shutdown; no
+    // key, unknown key, revoked key.
+    assert_eq!(refused.len(), 5, "{refused:#?}");
     for r in &refused {
         assert_eq!(r["outcome"], "denied");
     }
     let scoped: Vec<&&Value> = refused.iter().filter(|e| e["realm_id"] == r2).collect();
-    assert_eq!(scoped.len(), 2, "the scope refusals name the connection");
+    assert_eq!(scoped.len(), 1, "the scope refusal names the connection");
+    assert!(
+        refused.iter().any(|e| e["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("2 further refusals")),
+        "{refused:#?}"
+    );
     assert_catalogued(scoped[0], Action::AccessTokenRefused, "service:books");
     let revoked = refused
         .iter()
@@ -716,4 +725,57 @@ async fn the_example_client_gets_a_token_and_reports_its_sync() {
     let list = w.connections_json().await;
     assert_eq!(list[0]["last_sync_status"], "ok");
     d.stop(&w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_bad_keys_is_recorded_once_per_caller_and_counted_exactly_even_at_shutdown() {
+    let w = World::start(SimOptions::default()).await;
+    let grants = w.seed(1, "burst").await;
+    let realm = grants[0].realm_id.clone();
+    let d = w.start_daemon(&[]).await;
+    let url = format!("{}/v1/connections/{realm}/access-token", d.api_url());
+    // 200 refusals within the minute: 100 without a key, 100 made-up keys (each another).
+    for i in 0..100 {
+        assert_eq!(get(&url, None).await.0, 401);
+        assert_eq!(get(&url, Some(&format!("qbok_madeup{i}"))).await.0, 401);
+    }
+    let before = w.audit_events(1000).await;
+    let first = events_of(&before, Action::AccessTokenRefused);
+    assert_eq!(
+        first.len(),
+        2,
+        "one event each, the rest counted: {first:#?}"
+    );
+    for e in &first {
+        assert!(
+            e["reason"].as_str().unwrap().contains("from 127.0.0.1"),
+            "{e}"
+        );
+    }
+    assert_catalogued(first[0], Action::AccessTokenRefused, "service:unknown");
+    // Stopping the daemon inside the minute loses nothing: the summaries are written.
+    d.stop(&w).await;
+    let after = w.audit_events(1000).await;
+    let refused = events_of(&after, Action::AccessTokenRefused);
+    assert_eq!(refused.len(), 4, "{refused:#?}");
+    let summaries: Vec<&str> = refused
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap())
+        .filter(|r| r.starts_with("99 further refusals of access token refused between "))
+        .collect();
+    assert_eq!(summaries.len(), 2, "{refused:#?}");
+    assert!(
+        summaries.iter().any(|r| r.contains("no bearer key")),
+        "{summaries:?}"
+    );
+    assert!(
+        summaries.iter().any(|r| r.contains("an unknown key")),
+        "{summaries:?}"
+    );
+    w.assert_no_secrets().await;
+    let audit = w.ok(&["audit", "tail", "-n", "1000", "--json"]).await;
+    assert!(
+        !audit.contains("qbok_madeup"),
+        "made-up keys are fingerprinted only"
+    );
 }
