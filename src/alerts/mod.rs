@@ -266,7 +266,7 @@ impl Alerter {
         };
         if let Some(id) = connection_of(&d.condition_key) {
             if let Some(r) = engine.store.get_connection(id).await? {
-                ev = ev.target(r.id, r.environment.as_str(), r.realm_id.as_str(), &r.tenant);
+                ev = ev.about(&r);
             }
         }
         let mut tx = engine.store.begin().await?;

@@ -70,6 +70,16 @@ impl AuditEvent {
         self
     }
 
+    /// Names the connection the event is about.
+    pub fn about(self, rec: &crate::store::ConnectionRecord) -> Self {
+        self.target(
+            rec.id,
+            rec.environment.as_str(),
+            rec.realm_id.as_str(),
+            &rec.tenant,
+        )
+    }
+
     pub fn fingerprint(mut self, label: &str, fp: String) -> Self {
         self.fingerprints.push((label.to_string(), fp));
         self

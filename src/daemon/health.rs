@@ -123,12 +123,7 @@ impl HealthChecker {
                     .as_deref()
                     .unwrap_or("Intuit refused the refresh token")
             );
-            let mut ev = AuditEvent::new(now, actor, Action::Verify, Outcome::Failed).target(
-                rec.id,
-                rec.environment.as_str(),
-                rec.realm_id.as_str(),
-                &rec.tenant,
-            );
+            let mut ev = AuditEvent::new(now, actor, Action::Verify, Outcome::Failed).about(&rec);
             ev.error_class = Some(ErrorClass::InvalidGrant.as_str().into());
             ev.reason = Some(format!("{detail} (recorded without calling Intuit)"));
             let mut tx = engine.store.begin().await?;

@@ -304,12 +304,7 @@ impl Engine {
         outcome: Outcome,
         now: DateTime<Utc>,
     ) -> AuditEvent {
-        AuditEvent::new(now, actor, Action::Refresh, outcome).target(
-            rec.id,
-            rec.environment.as_str(),
-            rec.realm_id.as_str(),
-            &rec.tenant,
-        )
+        AuditEvent::new(now, actor, Action::Refresh, outcome).about(rec)
     }
 
     async fn record_success(

@@ -256,12 +256,7 @@ impl Engine {
         outcome: Outcome,
         now: DateTime<Utc>,
     ) -> AuditEvent {
-        AuditEvent::new(now, actor, action, outcome).target(
-            rec.id,
-            rec.environment.as_str(),
-            rec.realm_id.as_str(),
-            &rec.tenant,
-        )
+        AuditEvent::new(now, actor, action, outcome).about(rec)
     }
 
     async fn forget_locally(

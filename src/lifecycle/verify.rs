@@ -151,12 +151,7 @@ impl Engine {
         result: Result<Result<crate::intuit::CompanyInfo, (IntuitError, bool)>, RefreshOutcome>,
     ) -> anyhow::Result<VerifyOutcome> {
         let now = self.clock.now();
-        let mut ev = AuditEvent::new(now, actor, Action::Verify, Outcome::Ok).target(
-            rec.id,
-            rec.environment.as_str(),
-            rec.realm_id.as_str(),
-            &rec.tenant,
-        );
+        let mut ev = AuditEvent::new(now, actor, Action::Verify, Outcome::Ok).about(rec);
         let mut tx = self.store.begin().await?;
         let outcome = match result {
             Ok(Ok(info)) => {

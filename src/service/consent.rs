@@ -406,12 +406,7 @@ impl Service {
             .await?;
         let mut ev = self
             .public_event(&actor, Action::LinkIssued, Outcome::Ok)
-            .target(
-                rec.id,
-                rec.environment.as_str(),
-                rec.realm_id.as_str(),
-                &rec.tenant,
-            );
+            .about(&rec);
         ev.reason = Some(format!(
             "link {id} made for Intuit's Reconnect URL, valid until {}",
             expires_at.to_rfc3339()
@@ -446,12 +441,7 @@ impl Service {
         };
         let mut ev = self
             .public_event(&actor, Action::CustomerDisconnected, Outcome::Ok)
-            .target(
-                rec.id,
-                rec.environment.as_str(),
-                rec.realm_id.as_str(),
-                &rec.tenant,
-            );
+            .about(&rec);
         ev.reason = Some(format!(
             "Intuit's Disconnect URL named this company ({}); one refresh attempt follows to confirm",
             browser.describe()

@@ -266,7 +266,7 @@ impl Service {
     ) -> Result<()> {
         let mut ev = AuditEvent::new(self.engine.clock.now(), caller, what, Outcome::Ok);
         if let Some(r) = target {
-            ev = ev.target(r.id, r.environment.as_str(), r.realm_id.as_str(), &r.tenant);
+            ev = ev.about(r);
         }
         ev.reason = Some(reason);
         let mut tx = self.store().begin().await?;

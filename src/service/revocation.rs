@@ -184,12 +184,7 @@ impl Service {
                 }
             }
             for r in &purged {
-                let mut ev = AuditEvent::new(now, caller, Action::Purge, Outcome::Ok).target(
-                    r.id,
-                    r.environment.as_str(),
-                    r.realm_id.as_str(),
-                    &r.tenant,
-                );
+                let mut ev = AuditEvent::new(now, caller, Action::Purge, Outcome::Ok).about(r);
                 ev.reason = Some(format!(
                     "deleted: revoked at {} ({rule}); its audit history is kept",
                     r.updated_at.to_rfc3339()
