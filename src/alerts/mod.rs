@@ -279,18 +279,10 @@ impl Alerter {
 
     /// Runs until `stop` is raised: deliveries every few seconds, the conditions (a read
     /// of every live connection) every `EVALUATE_EVERY` of those.
-    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let mut ticker = tokio::time::interval(Duration::from_secs(5));
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>) {
+        let mut ticker = crate::daemon::Ticks::new(Duration::from_secs(5), stop);
         let mut ticks: u64 = 0;
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                _ = stop.changed() => {}
-            }
-            if *stop.borrow() {
-                break;
-            }
+        while ticker.next().await {
             let pass = if ticks.is_multiple_of(EVALUATE_EVERY) {
                 self.run_once().await
             } else {

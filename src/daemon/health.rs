@@ -140,20 +140,12 @@ impl HealthChecker {
 
     /// Runs until `stop` is raised, looking for due checks every so often (a thousandth
     /// of the interval, between 1 s and 1 min).
-    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>) {
         let every =
             (self.cfg.interval / 1000).clamp(Duration::from_secs(1), Duration::from_secs(60));
-        let mut ticker = tokio::time::interval(every);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                _ = stop.changed() => {}
-            }
-            if *stop.borrow() {
-                break;
-            }
-            match self.run_once(&stop).await {
+        let mut ticks = super::Ticks::new(every, stop);
+        while ticks.next().await {
+            match self.run_once(ticks.stop()).await {
                 Ok(r) if r.checked > 0 || r.dead > 0 => tracing::info!(?r, "health checks"),
                 Ok(_) => {}
                 Err(e) => {

@@ -11,7 +11,9 @@ mod lock;
 pub mod roles;
 pub mod scheduler;
 mod socket;
+mod ticks;
 pub mod tls;
+pub(crate) use ticks::Ticks;
 
 use crate::clock::Clock;
 use crate::config::Config;

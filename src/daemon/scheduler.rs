@@ -284,21 +284,13 @@ impl Scheduler {
     }
 
     /// Runs until `stop` is raised: a pass every tick (or at once when nudged).
-    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>) {
         self.shared
             .engine
             .update_scheduler_state(|s| s.running = true);
-        let mut ticker = tokio::time::interval(self.cfg.tick);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                _ = stop.changed() => {}
-            }
-            if *stop.borrow() {
-                break;
-            }
-            match self.run_once(&stop).await {
+        let mut ticks = super::Ticks::new(self.cfg.tick, stop);
+        while ticks.next().await {
+            match self.run_once(ticks.stop()).await {
                 Ok(r) if r.claimed > 0 || r.revoke_retries > 0 => {
                     tracing::info!(?r, "scheduler pass")
                 }
