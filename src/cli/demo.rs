@@ -2,7 +2,7 @@
 //! temporary SQLite database. Nothing here is simulated on the product side: the service,
 //! the vault, the store and the Intuit client are the real ones; only Intuit is `qbo-sim`.
 
-use super::{render, Failure};
+use super::{demo_world, render, Failure};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::daemon::Daemon;
@@ -22,19 +22,24 @@ const TENANTS: &[(&str, &str)] = &[
 ];
 
 pub async fn run(keep: bool) -> Result<(), Failure> {
-    let sim = sim::start(SimOptions {
-        rotation: Rotation::EveryRefresh,
-        previous_token: PreviousToken::InvalidAtOnce,
-        ..SimOptions::default()
-    })
+    let port = demo_world::free_loopback_port()?;
+    let sim = sim::start(demo_world::sim_options(
+        SimOptions {
+            rotation: Rotation::EveryRefresh,
+            previous_token: PreviousToken::InvalidAtOnce,
+            ..SimOptions::default()
+        },
+        port,
+    ))
     .await
     .context("cannot start the emulator")?;
     let dir = tempfile_dir()?;
     // A quick tick and little jitter, so the walk-through's scheduler is seen at work.
-    let config = super::demo_world::write_config(
+    let config = demo_world::write_config(
         &dir,
         &sim.base_url(),
         "jitter = \"30s\"\ntick = \"200ms\"\n",
+        port,
     )?;
     let cfg = Config::load(Some(&config))?;
     let daemon = Daemon::start(&cfg, Clock::System).await?;
