@@ -339,6 +339,24 @@ fn wrapped_lines(text: &str, width: u16) -> u16 {
     lines.min(u16::MAX as usize) as u16
 }
 
+/// `text` wrapped at words into lines of at most `room` columns (a longer word keeps a line
+/// of its own), for text drawn in a column with a hanging indent.
+pub(super) fn wrap_words(text: &str, room: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > room {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push(line);
+    out
+}
+
 /// The prompt while typing, else the last message (with a spinner while actions run),
 /// else the filter in force.
 fn status_line(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
