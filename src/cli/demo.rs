@@ -6,9 +6,7 @@ use super::{demo_world, render, Failure};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::daemon::Daemon;
-use crate::service::{
-    Client, ConnectionFilter, LastRefresh, LinkRequest, Selection, SocketClient,
-};
+use crate::service::{Client, ConnectionFilter, LastRefresh, LinkRequest, Selection, SocketClient};
 use crate::sim::{self, PreviousToken, Rotation, SimOptions};
 use anyhow::Context;
 use chrono::Utc;
@@ -265,7 +263,10 @@ async fn reconnect(
         .await
         .context("cannot reach the callback")?;
     let status = page.status();
-    let body = page.text().await.context("cannot read the callback's page")?;
+    let body = page
+        .text()
+        .await
+        .context("cannot read the callback's page")?;
     let title = body
         .split_once("<title>")
         .and_then(|(_, rest)| rest.split_once("</title>"))
