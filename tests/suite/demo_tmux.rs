@@ -408,6 +408,16 @@ async fn in_80_columns_the_demos_console_forecasts_its_dead_connections_exports_
         .find_map(|l| l.strip_prefix("realm id"))
         .map(|r| r.trim().to_string())
         .unwrap_or_else(|| panic!("no realm id on:\n{detail}"));
+    // The reason is longer than the line: it continues under itself, not at the left edge.
+    let reason = detail
+        .lines()
+        .skip_while(|l| !l.starts_with("  reason "))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        reason.starts_with(&" ".repeat(16)) && !reason.trim().is_empty(),
+        "the reason's second line is {reason:?} in\n{detail}"
+    );
     t.keys(&["b"]);
     let bundled = t.wait_for("the support bundle", Duration::from_secs(30), |s| {
         s.contains("support bundle for") && s.contains(".md")
