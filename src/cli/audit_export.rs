@@ -92,7 +92,7 @@ pub fn verify_file(file: &Path, pubkey: Option<&str>, json: bool) -> Result<u8, 
     Ok(if r.ok { exit::OK } else { exit::FAILED })
 }
 
-fn render(r: &FileReport) -> String {
+pub(super) fn render(r: &FileReport) -> String {
     let range = match (r.first_seq, r.last_seq) {
         (Some(f), Some(l)) => format!("sequence {f}..{l}"),
         _ => "no events".into(),

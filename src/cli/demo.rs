@@ -2,11 +2,11 @@
 //! temporary SQLite database. Nothing here is simulated on the product side: the service,
 //! the vault, the store and the Intuit client are the real ones; only Intuit is `qbo-sim`.
 
-use super::{render, Failure};
+use super::{demo_world, render, Failure};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::daemon::Daemon;
-use crate::service::{Client, ConnectionFilter, LastRefresh, Selection, SocketClient};
+use crate::service::{Client, ConnectionFilter, LastRefresh, LinkRequest, Selection, SocketClient};
 use crate::sim::{self, PreviousToken, Rotation, SimOptions};
 use anyhow::Context;
 use chrono::Utc;
@@ -15,26 +15,33 @@ use std::fmt::Write as _;
 const TENANTS: &[(&str, &str)] = &[
     ("acme-books", "sandbox"),
     ("blue-heron-cafe", "production"),
-    ("cedar-dental", "production"),
+    // Sandbox: its reconnect link below ends at the demo's plain-http callback, which
+    // Intuit allows for sandbox apps only.
+    ("cedar-dental", "sandbox"),
     ("delta-freight", "sandbox"),
     ("evergreen-law", "production"),
     ("foxglove-studio", "production"),
 ];
 
 pub async fn run(keep: bool) -> Result<(), Failure> {
-    let sim = sim::start(SimOptions {
-        rotation: Rotation::EveryRefresh,
-        previous_token: PreviousToken::InvalidAtOnce,
-        ..SimOptions::default()
-    })
+    let port = demo_world::free_loopback_port()?;
+    let sim = sim::start(demo_world::sim_options(
+        SimOptions {
+            rotation: Rotation::EveryRefresh,
+            previous_token: PreviousToken::InvalidAtOnce,
+            ..SimOptions::default()
+        },
+        port,
+    ))
     .await
     .context("cannot start the emulator")?;
     let dir = tempfile_dir()?;
     // A quick tick and little jitter, so the walk-through's scheduler is seen at work.
-    let config = super::demo_world::write_config(
+    let config = demo_world::write_config(
         &dir,
         &sim.base_url(),
         "jitter = \"30s\"\ntick = \"200ms\"\n",
+        port,
     )?;
     let cfg = Config::load(Some(&config))?;
     let daemon = Daemon::start(&cfg, Clock::System).await?;
@@ -117,6 +124,14 @@ pub async fn run(keep: bool) -> Result<(), Failure> {
         render::refresh_reports(&refreshed, Utc::now())
     );
 
+    let forecast = client.forecast(None).await?;
+    println!(
+        "$ qbo-console forecast\n{}\n",
+        super::forecast::render(&forecast)
+    );
+
+    reconnect(&client, TENANTS[2].0, &realms[2], port).await?;
+
     let tail = client.audit_tail(6).await?;
     println!(
         "$ qbo-console audit tail -n 6\n{}",
@@ -126,6 +141,23 @@ pub async fn run(keep: bool) -> Result<(), Failure> {
     println!(
         "$ qbo-console audit verify\n{}\n",
         render::audit_verify(&verify)
+    );
+
+    let export = dir.join("audit.jsonl");
+    println!("$ qbo-console audit export --output {}", export.display());
+    super::audit_export::export(
+        &client,
+        crate::audit::export::ExportFilter::default(),
+        crate::audit::export::ExportFormat::Jsonl,
+        Some(&export),
+    )
+    .await?;
+    let checked = crate::audit::export::offline::verify_export(&export, None)
+        .map_err(|m| anyhow::anyhow!("the demo's export does not verify: {m}"))?;
+    println!(
+        "$ qbo-console audit verify --export {}   (offline: no database, no daemon)\n{}\n",
+        export.display(),
+        super::audit_export::render(&checked)
     );
 
     let metrics = reqwest::get(format!("http://{}/metrics", daemon.http_addr))
@@ -166,6 +198,95 @@ pub async fn run(keep: bool) -> Result<(), Failure> {
     if !keep {
         std::fs::remove_dir_all(&dir).ok();
     }
+    Ok(())
+}
+
+/// A reconnect link for the dead connection of `tenant`, and its customer completing it: a
+/// browser (an HTTP client) opens the link on the public listener, approves at qbo-sim's
+/// consent page for their company, and is sent back to the listener's callback.
+async fn reconnect(
+    client: &SocketClient,
+    tenant: &str,
+    realm: &str,
+    port: u16,
+) -> anyhow::Result<()> {
+    let link = client
+        .link(LinkRequest {
+            target: Some(tenant.to_string()),
+            new_tenant: None,
+            environment: None,
+            expires_secs: None,
+        })
+        .await?;
+    println!(
+        "$ qbo-console link {tenant}\n{}\n(single use, valid until {})\n",
+        link.url,
+        link.expires_at.to_rfc3339()
+    );
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("cannot build the demo's browser")?;
+    let to = |r: &reqwest::Response, what: &str| -> anyhow::Result<String> {
+        r.headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .ok_or_else(|| anyhow::anyhow!("{what} answered {} without a redirect", r.status()))
+    };
+    let opened = browser
+        .get(&link.url)
+        .send()
+        .await
+        .context("cannot open the link")?;
+    let intuit = to(&opened, "the link")?;
+    let cookie = opened
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default()
+        .to_string();
+    // What a person does on the consent page: choose their company and press Connect.
+    let consented = browser
+        .get(&intuit)
+        .header("x-sim-decision", "approve")
+        .header("x-sim-realm-id", realm)
+        .send()
+        .await
+        .context("cannot reach qbo-sim's consent page")?;
+    let callback = to(&consented, "qbo-sim's consent page")?;
+    let page = browser
+        .get(&callback)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .context("cannot reach the callback")?;
+    let status = page.status();
+    let body = page
+        .text()
+        .await
+        .context("cannot read the callback's page")?;
+    let title = body
+        .split_once("<title>")
+        .and_then(|(_, rest)| rest.split_once("</title>"))
+        .map_or("", |(t, _)| t);
+    println!(
+        "(the customer opens it: {} sends the browser to qbo-sim's consent page; they choose their company and approve; qbo-sim sends them back to {})",
+        demo_world::public_base(port),
+        demo_world::sandbox_redirect_uri(port)
+    );
+    println!("callback page: HTTP {} \"{title}\"", status.as_u16());
+    let row = client
+        .list(ConnectionFilter::default())
+        .await?
+        .into_iter()
+        .find(|c| c.tenant == tenant)
+        .ok_or_else(|| anyhow::anyhow!("{tenant} is no longer listed"))?;
+    println!(
+        "$ qbo-console list   (its row)\n{}\n",
+        render::connections_table(std::slice::from_ref(&row), Utc::now())
+    );
     Ok(())
 }
 

@@ -32,6 +32,7 @@ pub async fn run(keep: bool, tenants: usize) -> Result<(), Failure> {
             return Ok(());
         }
     };
+    eprintln!("qbo-console demo: {}", public_listener_line(&world));
     let world = Arc::new(world);
     let config = Config::load(Some(&world.config_path))?;
     let client: Arc<dyn Client> =
@@ -82,6 +83,22 @@ impl DemoControl for DemoWorldControl {
 
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.world.clock.now()
+    }
+
+    fn greeting(&self) -> Option<String> {
+        Some(public_listener_line(&self.world))
+    }
+}
+
+/// Where the demo's public listener is and what it is for; the console's first message and
+/// the line left on the terminal after it.
+fn public_listener_line(world: &DemoWorld) -> String {
+    match world.daemon().public_addr {
+        Some(addr) => format!(
+            "public listener {} (on {addr}): l on a ✗ needs reconnect row copies a reconnect link to open in a browser here",
+            world.public_base
+        ),
+        None => "no public listener: l cannot issue reconnect links".into(),
     }
 }
 

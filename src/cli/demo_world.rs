@@ -7,9 +7,12 @@
 //! the emulator, and failing because the emulator fails for their companies. The world is
 //! built over an hour of emulated time (both clocks moved together), so access-token
 //! countdowns are spread out and some are minutes from expiry. Only pending and revoked
-//! connections are written directly (see `Tx::insert_demo_connection`), because the flows
-//! that make them (reconnect links, revocation) are not built yet; their status reason
-//! says so.
+//! connections are written directly (see `Tx::insert_demo_connection`); their status
+//! reason says so.
+//!
+//! The daemon serves a public listener on a free loopback port, and the sandbox app's
+//! redirect URI is its callback, registered at the emulator: a reconnect link issued in the
+//! demo (`l`) works in a browser on this machine, through the emulator's consent page.
 
 use crate::audit::{Action, AuditEvent, Outcome};
 use crate::clock::Clock;
@@ -100,6 +103,8 @@ pub struct DemoWorld {
     pub config_path: PathBuf,
     pub dir: PathBuf,
     pub tenants: Vec<DemoTenant>,
+    /// The public listener as customers' browsers reach it (`[public] base_url`).
+    pub public_base: String,
     /// Never raised: the passes `settle` runs end when nothing due is left.
     running: tokio::sync::watch::Receiver<bool>,
 }
@@ -132,11 +137,12 @@ pub async fn build(dir: &Path, n: usize) -> anyhow::Result<DemoWorld> {
 
 /// The emulator and the daemon on an empty database; the caller removes `dir` on failure.
 async fn start(dir: &Path) -> anyhow::Result<DemoWorld> {
+    let port = free_loopback_port()?;
     // Intuit's observed behaviour: daily rotation, a replaced token usable for 24 hours.
-    let sim = sim::start(sim::SimOptions::default())
+    let sim = sim::start(sim_options(sim::SimOptions::default(), port))
         .await
         .context("cannot start the emulator")?;
-    let config_path = write_config(dir, &sim.base_url(), WORLD_SCHEDULER)?;
+    let config_path = write_config(dir, &sim.base_url(), WORLD_SCHEDULER, port)?;
     let cfg = Config::load(Some(&config_path))?;
     let clock = Clock::offset();
     let daemon = Daemon::start(&cfg, clock.clone()).await?;
@@ -149,6 +155,7 @@ async fn start(dir: &Path) -> anyhow::Result<DemoWorld> {
         config_path,
         dir: dir.to_path_buf(),
         tenants: Vec::new(),
+        public_base: public_base(port),
         running: tokio::sync::watch::channel(false).1,
     })
 }
@@ -381,10 +388,10 @@ impl DemoWorld {
         // Read in the detail pane beside "reason": short enough for one line at 120 columns.
         let reason = match status {
             Status::Pending => {
-                "demo: waiting for the customer's first consent (seeded: reconnect links are not built yet)"
+                "demo: waiting for the customer's first consent (seeded directly into the database)"
             }
             _ => {
-                "demo: revoked at Intuit before the demo began (seeded: revocation is not built yet)"
+                "demo: revoked at Intuit before the demo began (seeded directly into the database)"
             }
         };
         let engine = self.service.engine();
@@ -593,10 +600,15 @@ fn plan(n: usize, rng: &mut StdRng) -> Vec<Planned> {
                 _ => 0,
             };
             let suffix = NAME_SUFFIX[rng.gen_range(0..NAME_SUFFIX.len())];
+            // Drawn for every tenant, so the names and the others' environments stay put.
+            let sandbox = rng.gen_bool(0.2);
             Planned {
                 tenant: slug(&name),
                 company_name: format!("{name}{suffix}"),
-                environment: if rng.gen_bool(0.2) {
+                // Intuit allows a plain-http (localhost) redirect URI for sandbox apps only:
+                // the dead connections are sandbox ones, so their reconnect links (`l`) can
+                // be completed in a browser against the demo's own public listener.
+                environment: if sandbox || state == DemoState::DisconnectedByCustomer {
                     Environment::Sandbox
                 } else {
                     Environment::Production
@@ -622,10 +634,46 @@ fn slug(name: &str) -> String {
 const WORLD_SCHEDULER: &str = "refresh_before_expiry = \"2m\"\njitter = \"1m\"\n\
      max_concurrency = 32\nrate_per_second = 1000\n";
 
-/// The key, the client secrets the emulator expects, and a config for both demos (this
-/// world and the narrated walk-through) that points at the emulator at `base`, with
-/// `scheduler` as its `[scheduler]` section.
-pub(crate) fn write_config(dir: &Path, base: &str, scheduler: &str) -> anyhow::Result<PathBuf> {
+/// A port on loopback nothing listens on now, for the demo's public listener: the
+/// emulator must know the redirect URI (which names the port) before the daemon binds it.
+pub(crate) fn free_loopback_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")
+        .context("cannot find a free port on 127.0.0.1 for the demo's public listener")?;
+    Ok(l.local_addr()
+        .context("cannot find a free port on 127.0.0.1 for the demo's public listener")?
+        .port())
+}
+
+/// The demo's public listener as customers' browsers reach it. `localhost` rather than
+/// 127.0.0.1: the sandbox redirect URI must name `localhost` (Intuit's rule), and the
+/// link's binding cookie is only sent back to the callback on the same host.
+pub(crate) fn public_base(port: u16) -> String {
+    format!("http://localhost:{port}")
+}
+
+/// The sandbox app's redirect URI in the demos: the public listener's callback.
+pub(crate) fn sandbox_redirect_uri(port: u16) -> String {
+    format!("{}/callback", public_base(port))
+}
+
+/// `opts` with the demo's sandbox redirect URI registered for every app at the emulator.
+pub(crate) fn sim_options(mut opts: sim::SimOptions, port: u16) -> sim::SimOptions {
+    for c in &mut opts.clients {
+        c.redirect_uris.push(sandbox_redirect_uri(port));
+    }
+    opts
+}
+
+/// The keys (token, audit signing), the client secrets the emulator expects, and a config
+/// for both demos (this world and the narrated walk-through) that points at the emulator at
+/// `base`, with `scheduler` as its `[scheduler]` section and the public listener on
+/// `public_port` of loopback.
+pub(crate) fn write_config(
+    dir: &Path,
+    base: &str,
+    scheduler: &str,
+    public_port: u16,
+) -> anyhow::Result<PathBuf> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     // Owner-only, as the config loader insists for the key and the client secrets.
@@ -641,6 +689,8 @@ pub(crate) fn write_config(dir: &Path, base: &str, scheduler: &str) -> anyhow::R
         writeln!(f, "{value}").with_context(|| format!("cannot write {}", path.display()))
     };
     secret_file("token.key", crate::vault::generate_key().as_str())?;
+    // Signs audit exports (`e` in the console's audit view, `audit export`).
+    secret_file("audit-signing.key", crate::vault::generate_key().as_str())?;
     secret_file("sandbox.secret", "sim-sandbox-secret")?;
     secret_file("production.secret", "sim-production-secret")?;
     let d = dir.display();
@@ -649,10 +699,15 @@ pub(crate) fn write_config(dir: &Path, base: &str, scheduler: &str) -> anyhow::R
     let mut text = format!(
         "[database]\nurl = \"sqlite://{d}/demo.db\"\n\n[vault]\nkey_file = \"{d}/token.key\"\n\n\
          [daemon]\nsocket = \"{d}/ops.sock\"\nhttp_listen = \"127.0.0.1:0\"\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n[roles]\nadmin = [\"{me}\"]\n\n\
-         [scheduler]\n{scheduler}"
+         [audit]\nsigning_key_file = \"{d}/audit-signing.key\"\n\n\
+         [public]\nlisten = \"127.0.0.1:{public_port}\"\nbase_url = \"{public}\"\n\n\
+         [scheduler]\n{scheduler}",
+        public = public_base(public_port),
     );
+    let sandbox_redirect = sandbox_redirect_uri(public_port);
     for (name, redirect) in [
-        ("sandbox", "http://localhost:8080/callback"),
+        ("sandbox", sandbox_redirect.as_str()),
+        // Production needs https (Intuit's rule): its callback is not served here.
         ("production", "https://ops.example.com/qbo/callback"),
     ] {
         let _ = write!(

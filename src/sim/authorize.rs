@@ -100,8 +100,25 @@ pub(crate) async fn page(
         Some(other) => bad_request(&format!(
             "x-sim-decision must be approve or deny, not {other:?}."
         )),
-        None => html(StatusCode::OK, consent_page(&req, scopes)),
+        None => {
+            let companies = companies_of(&shared, req.environment);
+            html(StatusCode::OK, consent_page(&req, scopes, &companies))
+        }
     }
+}
+
+/// The companies of `environment`, by name: Intuit's consent page offers the signed-in
+/// user's companies to choose from, so a person reconnecting one need not know its realm id.
+fn companies_of(shared: &Shared, environment: SimEnvironment) -> Vec<(String, String)> {
+    let st = shared.lock();
+    let mut v: Vec<(String, String)> = st
+        .realms
+        .iter()
+        .filter(|(_, r)| r.environment == environment)
+        .map(|(id, r)| (r.company_name.clone(), id.clone()))
+        .collect();
+    v.sort();
+    v
 }
 
 /// `POST /connect/oauth2/decision`: the consent form. Everything is checked
@@ -175,7 +192,7 @@ fn decide(
     http::found(&http::with_query(&req.redirect_uri, &params))
 }
 
-fn consent_page(req: &AuthRequest, scopes: ScopeSet) -> String {
+fn consent_page(req: &AuthRequest, scopes: ScopeSet, companies: &[(String, String)]) -> String {
     let hidden = |name: &str, value: &str| {
         format!(
             "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
@@ -187,11 +204,24 @@ fn consent_page(req: &AuthRequest, scopes: ScopeSet) -> String {
         .iter()
         .map(|s| format!("<li>{}</li>", escape_html(s)))
         .collect();
+    let options: String = companies
+        .iter()
+        .map(|(name, id)| {
+            format!(
+                "<option value=\"{}\">{}</option>",
+                escape_html(id),
+                escape_html(name)
+            )
+        })
+        .collect();
     let realm_field = if scopes.reaches_company() {
-        "<p><label>Reconnect an existing company (realm id, optional): \
-         <input name=\"realm_id\" inputmode=\"numeric\" pattern=\"[0-9]{1,19}\"></label></p>"
+        format!(
+            "<p><label>Reconnect an existing company (realm id, optional): \
+             <input name=\"realm_id\" list=\"companies\" inputmode=\"numeric\" pattern=\"[0-9]{{1,19}}\"></label>\
+             <datalist id=\"companies\">{options}</datalist></p>"
+        )
     } else {
-        ""
+        String::new()
     };
     format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Intuit (qbo-sim): connect an app</title></head>\

@@ -357,7 +357,38 @@ fn key(app: &mut App, k: KeyEvent) -> Vec<Cmd> {
     }
     match action {
         Some(a) => perform(app, a),
-        None => Vec::new(),
+        None => {
+            explain_elsewhere(app, view, Key::of(&k));
+            Vec::new()
+        }
+    }
+}
+
+/// A key of another view pressed here ("b" on the table, "e" outside the audit log) would
+/// otherwise do nothing without a word: the message line says where it works.
+fn explain_elsewhere(app: &mut App, here: View, key: Key) {
+    if app.overlay.is_some() {
+        return;
+    }
+    let there = [View::Connections, View::Detail, View::Audit, View::Forecast]
+        .into_iter()
+        .filter(|v| *v != here)
+        .find_map(|v| {
+            app.keymap
+                .action(v, key)
+                .filter(|a| *a != Action::AdvanceClock || app.session.demo)
+                .map(|a| (v, a))
+        });
+    if let Some((view, action)) = there {
+        app.say(
+            Tone::Info,
+            format!(
+                "{key} works in the {} view, not in the {} view: {}",
+                view.title(),
+                here.title(),
+                action.describe()
+            ),
+        );
     }
 }
 

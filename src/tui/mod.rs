@@ -73,6 +73,12 @@ pub trait DemoControl: Send + Sync {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         chrono::Utc::now()
     }
+
+    /// The first message the console shows: what the demo's world offers that the screen
+    /// does not (where its public listener is).
+    fn greeting(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Opens the console on this terminal until the operator quits (or SIGTERM, SIGHUP), and

@@ -53,6 +53,12 @@ pub(super) async fn run(
         demo: opts.demo.is_some(),
     };
     let mut app = App::new(session, keymap, clock.now(), (size.width, size.height));
+    if let Some(text) = opts.demo.as_ref().and_then(|d| d.greeting()) {
+        app.message = Some(crate::tui::app::Message {
+            tone: crate::tui::app::Tone::Info,
+            text,
+        });
+    }
     let (tx, mut rx) = mpsc::unbounded_channel();
     let opened = Arc::new(AtomicBool::new(false));
     let feed = tokio::spawn(follow(

@@ -35,6 +35,12 @@ fn assert_walkthrough(screen: &str) {
         "$ qbo-console import demo-import.csv",
         "$ qbo-console refresh --all",
         "$ qbo-console audit verify",
+        "$ qbo-console forecast",
+        "needs_reconnect",
+        "$ qbo-console link cedar-dental",
+        "callback page: HTTP 200 \"Connected\"",
+        "cedar-dental  ",
+        "export intact: ",
         "DEMO-EXITED",
     ] {
         assert!(
@@ -298,4 +304,202 @@ fn a_demo_of_no_tenants_or_a_world_size_with_the_walkthrough_is_refused_as_bad_i
         assert!(err.contains("--tenants"), "{args:?}: {err}");
         assert!(out.stdout.is_empty(), "{args:?}");
     }
+}
+
+/// The screen's text without line breaks: a wrapped message read as one line.
+fn unwrapped(screen: &str) -> String {
+    screen
+        .lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The first word of `screen` that starts with `prefix`, up to the next space.
+fn word_after(screen: &str, prefix: &str) -> Option<String> {
+    let from = screen.find(prefix)?;
+    Some(
+        screen[from..]
+            .split(|c: char| c.is_whitespace() || c == ')' || c == '(')
+            .next()?
+            .to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_80_columns_the_demos_console_forecasts_its_dead_connections_exports_a_verifiable_log_and_issues_links_a_browser_completes(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    // The export and the bundle are written to the current directory: the test's own.
+    let line = format!(
+        "cd '{}' && {}",
+        dir.path().display(),
+        demo_line(&tmp, "--tenants 20")
+    );
+    let t = Tmux::start(dir.path(), "tour", 80, 24, &line);
+    let first = t.wait_for("the table of 20 tenants", Duration::from_secs(120), |s| {
+        header_total(s) == Some(20)
+    });
+    // The first message says where the public listener is, whole though it wraps.
+    assert!(
+        unwrapped(&first).contains("public listener http://localhost:"),
+        "{first}"
+    );
+    let base = word_after(&unwrapped(&first), "http://localhost:")
+        .unwrap_or_else(|| panic!("no public listener named on:\n{first}"));
+
+    // The forecast: the dead connection with its date, its reason under it, not past the edge.
+    t.keys(&["F"]);
+    let forecast = t.wait_for("the forecast", Duration::from_secs(10), |s| {
+        s.contains("forecast: ") && s.contains("needs_reconnect")
+    });
+    let lines: Vec<&str> = forecast.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("✗ ") && l.contains("needs_reconnect"))
+        .unwrap_or_else(|| panic!("no dead connection in:\n{forecast}"));
+    let date = lines[at].split_whitespace().nth(1).unwrap_or_default();
+    assert!(
+        chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok(),
+        "no date on {:?}",
+        lines[at]
+    );
+    assert!(
+        lines[at + 1].starts_with("    needs reconnect: Intuit refused"),
+        "the reason is not in its column:\n{forecast}"
+    );
+    escape(&t);
+
+    // `e` in the audit view: the whole path is on screen, and the export verifies offline.
+    t.keys(&["a"]);
+    t.wait_for("the audit log", Duration::from_secs(10), |s| {
+        s.contains("AT (UTC)")
+    });
+    t.keys(&["e"]);
+    let exported = t.wait_for("the export", Duration::from_secs(30), |s| {
+        s.contains("exported ") && s.contains(".manifest.json")
+    });
+    let export = word_after(
+        &unwrapped(&exported),
+        &dir.path().join("audit-export-").display().to_string(),
+    )
+    .unwrap_or_else(|| panic!("no export path on:\n{exported}"));
+    assert!(std::path::Path::new(&format!("{export}.manifest.json")).is_file());
+    let verified = Command::new(env!("CARGO_BIN_EXE_qbo-console"))
+        .args(["audit", "verify", "--export", &export])
+        .output()
+        .expect("run qbo-console");
+    let said = String::from_utf8_lossy(&verified.stdout);
+    assert_eq!(verified.status.code(), Some(0), "{said}");
+    assert!(said.contains("export intact"), "{said}");
+    escape(&t);
+
+    // The dead row's detail pane: its realm, a support bundle, and a link.
+    t.keys(&["g"]);
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["Enter"]);
+    let detail = t.wait_for("the detail pane", Duration::from_secs(10), |s| {
+        s.contains("realm id") && s.contains("needs reconnect")
+    });
+    let realm = detail
+        .lines()
+        .find_map(|l| l.strip_prefix("realm id"))
+        .map(|r| r.trim().to_string())
+        .unwrap_or_else(|| panic!("no realm id on:\n{detail}"));
+    // The reason is longer than the line: it continues under itself, not at the left edge.
+    let reason = detail
+        .lines()
+        .skip_while(|l| !l.starts_with("  reason "))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        reason.starts_with(&" ".repeat(16)) && !reason.trim().is_empty(),
+        "the reason's second line is {reason:?} in\n{detail}"
+    );
+    t.keys(&["b"]);
+    let bundled = t.wait_for("the support bundle", Duration::from_secs(30), |s| {
+        s.contains("support bundle for") && s.contains(".md")
+    });
+    let bundle = word_after(
+        &unwrapped(&bundled),
+        &dir.path().join("qbo-support-").display().to_string(),
+    )
+    .unwrap_or_else(|| panic!("no bundle path on:\n{bundled}"));
+    assert!(std::path::Path::new(&bundle).is_file(), "{bundle}");
+
+    t.keys(&["l"]);
+    let linked = t.wait_for("the link", Duration::from_secs(30), |s| {
+        s.contains("/connect/")
+    });
+    let url = word_after(&unwrapped(&linked), &format!("{base}/connect/"))
+        .unwrap_or_else(|| panic!("no link on:\n{linked}"));
+
+    // The customer's browser: the link, qbo-sim's consent for their company, the callback.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let opened = browser.get(&url).send().await.unwrap();
+    assert_eq!(opened.status().as_u16(), 302, "{url}");
+    let intuit = opened.headers()["location"].to_str().unwrap().to_string();
+    let cookie = opened.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let consented = browser
+        .get(&intuit)
+        .header("x-sim-decision", "approve")
+        .header("x-sim-realm-id", &realm)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(consented.status().as_u16(), 302, "{intuit}");
+    let callback = consented.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        callback.starts_with(&format!("{base}/callback?")),
+        "qbo-sim sent the browser to {callback}"
+    );
+    let page = browser
+        .get(&callback)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("Connected"));
+    t.wait_for(
+        "the connection back to active",
+        Duration::from_secs(30),
+        |s| s.contains("status          ✓ active"),
+    );
+
+    // Help: a description too long for the box wraps under itself, not under the keys.
+    t.keys(&["?"]);
+    let help = t.wait_for("the help", Duration::from_secs(10), |s| {
+        s.contains("keys: ")
+    });
+    let keys: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.contains("keys: "))
+        .skip(1)
+        .take_while(|l| l.starts_with("│  "))
+        .collect();
+    assert!(keys.len() > 5, "{help}");
+    let after_keys = help
+        .lines()
+        .skip_while(|l| !l.contains("keys: "))
+        .nth(keys.len() + 1)
+        .unwrap_or_default();
+    assert!(
+        !after_keys.starts_with("│") || after_keys.trim_matches(['│', ' ']).is_empty(),
+        "a description wrapped to the box's edge: {after_keys:?} in\n{help}"
+    );
+    escape(&t);
+    t.keys(&["q"]);
+    t.wait_for("the shell after q", Duration::from_secs(30), |s| {
+        s.contains("DEMO-EXITED")
+    });
 }

@@ -1556,3 +1556,29 @@ async fn userinfo_needs_the_openid_scope() {
     assert_eq!(u.status, StatusCode::OK);
     assert!(u.json()["sub"].is_string() && u.json()["email"].is_string());
 }
+
+#[tokio::test]
+async fn the_consent_page_offers_the_environments_companies_by_name_to_reconnect() {
+    let e = env().await;
+    let mine = e
+        .sim
+        .seed_grant(SANDBOX.0, Some("9130350000000002"), Some("Harbor <Books>"))
+        .unwrap();
+    let theirs = e
+        .sim
+        .seed_grant(PRODUCTION.0, None, Some("Production Only Co"))
+        .unwrap();
+    let page = e.authorize(SANDBOX.0, ACCOUNTING, &[]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("list=\"companies\""), "{}", page.body);
+    assert!(
+        page.body.contains(&format!(
+            "<option value=\"{}\">Harbor &lt;Books&gt;</option>",
+            mine.realm_id
+        )),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(&theirs.realm_id), "{}", page.body);
+    assert!(!page.body.contains("Production Only Co"), "{}", page.body);
+}

@@ -743,3 +743,36 @@ fn a_viewer_pressing_e_in_the_audit_view_is_told_which_role_may_export() {
         "{said}"
     );
 }
+
+#[test]
+fn a_key_of_another_view_says_where_it_works_instead_of_doing_nothing_silently() {
+    let mut a = app(Role::Admin);
+    assert!(ch(&mut a, 'b').is_empty());
+    let said = a
+        .message
+        .as_ref()
+        .map(|m| m.text.clone())
+        .unwrap_or_default();
+    assert!(
+        said.starts_with(
+            "b works in the detail view, not in the connections view: write a support bundle"
+        ),
+        "{said}"
+    );
+    assert!(ch(&mut a, 'e').is_empty());
+    let said = a
+        .message
+        .as_ref()
+        .map(|m| m.text.clone())
+        .unwrap_or_default();
+    assert!(said.contains("works in the audit log view"), "{said}");
+    // A key bound nowhere still says nothing; the demo's clock key is not offered outside it.
+    a.message = None;
+    assert!(ch(&mut a, 'Z').is_empty());
+    assert!(ch(&mut a, '+').is_empty());
+    assert!(
+        a.message.is_none(),
+        "{:?}",
+        a.message.as_ref().map(|m| &m.text)
+    );
+}

@@ -19,6 +19,9 @@ fn outcome(r: &AuditRecord) -> (String, Meaning) {
     }
 }
 
+/// The longest catalogued action name ("access token handed out").
+const MAX_ACTION_WIDTH: usize = 23;
+
 pub fn draw(app: &App, theme: &Theme, _now: DateTime<Utc>, frame: &mut Frame, area: Rect) {
     let log = &app.audit;
     if log.visible_len() == 0 {
@@ -40,6 +43,17 @@ pub fn draw(app: &App, theme: &Theme, _now: DateTime<Utc>, frame: &mut Frame, ar
         crate::tui::table::visible_offset(log.offset, log.cursor, height, log.visible_len());
     let header = Row::new(["AT (UTC)", "ACTOR", "ACTION", "TENANT", "OUTCOME", "REASON"])
         .style(theme.style(Meaning::Header));
+    // "support bundle" and "console opened" cut to ten columns read as other actions: the
+    // column is as wide as the longest action on screen (the reason gives way), up to a cap.
+    let action_width = log
+        .window(offset, height)
+        .map(|r| r.action.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(MAX_ACTION_WIDTH)
+        // The reason keeps at least 20 columns; narrow screens keep the old ten.
+        .min(usize::from(area.width).saturating_sub(16 + 10 + 12 + 9 + 5 + 20))
+        .max(10) as u16;
     let rows = log.window(offset, height).enumerate().map(|(i, r)| {
         let (o, m) = outcome(r);
         let row = Row::new([
@@ -59,7 +73,7 @@ pub fn draw(app: &App, theme: &Theme, _now: DateTime<Utc>, frame: &mut Frame, ar
     let widths = [
         Constraint::Length(16),
         Constraint::Length(10),
-        Constraint::Length(10),
+        Constraint::Length(action_width),
         Constraint::Length(12),
         Constraint::Length(9),
         Constraint::Fill(1),

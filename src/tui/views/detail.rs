@@ -30,9 +30,36 @@ fn when(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
 
 fn field<'a>(theme: &Theme, name: &'a str, value: String, m: Meaning) -> Line<'a> {
     Line::from(vec![
-        Span::styled(format!("{name:<16}"), theme.style(Meaning::Muted)),
+        Span::styled(format!("{name:<LABEL$}"), theme.style(Meaning::Muted)),
         Span::styled(value, theme.style(m)),
     ])
+}
+
+/// The width of a field's name; a value too long for the line continues under itself.
+const LABEL: usize = 16;
+
+/// A field whose value does not fit wrapped under the value, not under the names ("the
+/// customer must reconnect" at the screen's left edge read as a field of its own).
+fn hang(line: Line<'_>, width: usize) -> Vec<Line<'_>> {
+    let fits = line.width() <= width;
+    let [label, value] = line.spans.as_slice() else {
+        return vec![line];
+    };
+    if fits || label.content.chars().count() != LABEL || width <= LABEL + 20 {
+        return vec![line];
+    }
+    super::wrap_words(&value.content, width - LABEL)
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let name = if i == 0 {
+                label.clone()
+            } else {
+                Span::raw(" ".repeat(LABEL))
+            };
+            Line::from(vec![name, Span::styled(part, value.style)])
+        })
+        .collect()
 }
 
 fn lines<'a>(c: &ConnectionView, theme: &Theme, now: DateTime<Utc>) -> Vec<Line<'a>> {
@@ -119,7 +146,11 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, id: i64, frame: &mut F
         );
         return;
     };
-    let mut text = lines(c, theme, now);
+    let width = usize::from(area.width);
+    let mut text: Vec<Line> = lines(c, theme, now)
+        .into_iter()
+        .flat_map(|l| hang(l, width))
+        .collect();
     text.push(Line::raw(""));
     text.push(Line::styled(
         "recent audit events",

@@ -15,7 +15,25 @@ use ratatui::Frame;
 /// How soon counts as urgent: within a week the line is a warning, past its date an error.
 const URGENT_DAYS: i64 = 7;
 
-fn item_lines<'a>(i: &ForecastItem, theme: &Theme, now: DateTime<Utc>) -> Vec<Line<'a>> {
+/// Where a risk's reason and remedy start: under the tenant, clear of the date.
+const INDENT: usize = 4;
+
+/// `text` wrapped to `width` columns, each line after `INDENT` spaces: the reason and the
+/// remedy stay in their column instead of wrapping to the screen's edge.
+fn indented(text: &str, width: usize) -> Vec<String> {
+    super::wrap_words(text, width.saturating_sub(INDENT).max(20))
+        .into_iter()
+        .map(|l| format!("{}{l}", " ".repeat(INDENT)))
+        .collect()
+}
+
+fn item_lines<'a>(
+    i: &ForecastItem,
+    theme: &Theme,
+    now: DateTime<Utc>,
+    tenant_width: usize,
+    width: usize,
+) -> Vec<Line<'a>> {
     let days = (i.date - now).num_days();
     let (glyph, m) = if i.date <= now {
         ("✗", Meaning::Error)
@@ -29,26 +47,23 @@ fn item_lines<'a>(i: &ForecastItem, theme: &Theme, now: DateTime<Utc>) -> Vec<Li
     } else {
         format!("in {days}d")
     };
-    vec![
-        Line::from(vec![
-            Span::styled(format!("{glyph} "), theme.style(m)),
-            Span::styled(format!("{} ", i.date.format("%Y-%m-%d")), theme.style(m)),
-            Span::styled(format!("{when:>7}  "), theme.style(Meaning::Muted)),
-            Span::styled(
-                format!("{:<24} ", safe(&i.tenant)),
-                theme.style(Meaning::Title),
-            ),
-            Span::styled(format!("{:<20} ", i.risk.as_str()), theme.style(m)),
-            Span::raw(safe(&i.reason)),
-        ]),
-        Line::from(vec![
-            Span::raw(" ".repeat(22)),
-            Span::styled(
-                format!("→ {}", safe(&i.action)),
-                theme.style(Meaning::Muted),
-            ),
-        ]),
-    ]
+    let mut lines = vec![Line::from(vec![
+        Span::styled(format!("{glyph} "), theme.style(m)),
+        Span::styled(format!("{} ", i.date.format("%Y-%m-%d")), theme.style(m)),
+        Span::styled(format!("{when:>7}  "), theme.style(Meaning::Muted)),
+        Span::styled(
+            format!("{:<tenant_width$}  ", safe(&i.tenant)),
+            theme.style(Meaning::Title),
+        ),
+        Span::styled(i.risk.as_str().to_string(), theme.style(m)),
+    ])];
+    lines.extend(indented(&safe(&i.reason), width).into_iter().map(Line::raw));
+    lines.extend(
+        indented(&format!("→ {}", safe(&i.action)), width)
+            .into_iter()
+            .map(|l| Line::styled(l, theme.style(Meaning::Muted))),
+    );
+    lines
 }
 
 fn alert_lines<'a>(f: &Forecast, theme: &Theme) -> Vec<Line<'a>> {
@@ -106,8 +121,21 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, frame: &mut Frame, are
                 ),
             };
             lines.push(Line::styled(title, theme.style(Meaning::Title)));
+            // As wide as the longest tenant: a long name no longer pushes its risk aside.
+            let tenant_width = f
+                .items
+                .iter()
+                .map(|i| safe(&i.tenant).chars().count())
+                .max()
+                .unwrap_or(0);
             for i in &f.items {
-                lines.extend(item_lines(i, theme, now));
+                lines.extend(item_lines(
+                    i,
+                    theme,
+                    now,
+                    tenant_width,
+                    usize::from(area.width),
+                ));
             }
             lines.extend(alert_lines(f, theme));
         }

@@ -11,6 +11,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
+/// Two spaces and fourteen columns of keys before each description.
+const KEYS_COLUMN: usize = 16;
+
 pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let view = match app.screen {
         Screen::Connections => View::Connections,
@@ -22,16 +25,26 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         format!("keys: {}", view.title()),
         theme.style(Meaning::Header),
     )];
+    let r = popup(frame, area, 90.min(area.width), area.height);
+    // Inside the borders, after the keys' column: a description that does not fit wraps
+    // under itself rather than under the keys.
+    let room = usize::from(r.width).saturating_sub(2 + KEYS_COLUMN).max(20);
     for l in app.keymap.help(view, app.role(), app.session.demo) {
         let m = if l.refused.is_some() {
             Meaning::Muted
         } else {
             Meaning::Normal
         };
-        text.push(Line::from(vec![
-            Span::styled(format!("  {:<14}", l.keys), theme.style(Meaning::Key)),
-            Span::styled(l.action.describe(), theme.style(m)),
-        ]));
+        for (i, part) in super::wrap_words(l.action.describe(), room)
+            .into_iter()
+            .enumerate()
+        {
+            let keys = if i == 0 { l.keys.as_str() } else { "" };
+            text.push(Line::from(vec![
+                Span::styled(format!("  {keys:<14}"), theme.style(Meaning::Key)),
+                Span::styled(part, theme.style(m)),
+            ]));
+        }
         if let Some(why) = l.refused {
             text.push(Line::styled(
                 format!("  {:<14}⊘ {why}", ""),
@@ -47,7 +60,6 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     text.push(Line::raw(
         "  :refresh  :verify  :filter TEXT  :sort COLUMN [desc]  :audit  :forecast  :help  :q",
     ));
-    let r = popup(frame, area, 90.min(area.width), area.height);
     frame.render_widget(
         Paragraph::new(text)
             .block(

@@ -45,6 +45,12 @@ fn areas(app: &App, area: Rect) -> Areas {
             // One line more than the characters need: wrapping at words can take it.
             1 + (e.chars().count().div_ceil(width) + 1).min(6) as u16
         }
+        // A long message (a file's path, an error with its fix) wraps rather than losing
+        // its end at the screen's edge.
+        (None, _) => match &app.message {
+            Some(m) => wrapped_lines(&message_text(app, m), area.width).min(MAX_MESSAGE_LINES),
+            None => 1,
+        },
         _ => 1,
     };
     let [header, body, line, footer] = Layout::vertical([
@@ -297,6 +303,60 @@ fn header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
+/// A message wraps onto at most this many lines; the table keeps the rest of the screen.
+const MAX_MESSAGE_LINES: u16 = 4;
+
+/// The message line as drawn: the spinner while actions run, the tone's glyph, the text.
+fn message_text(app: &App, m: &crate::tui::app::Message) -> String {
+    let glyph = match m.tone {
+        Tone::Info => "",
+        Tone::Ok => "✓ ",
+        Tone::Warn => "⚠ ",
+        Tone::Error => "✗ ",
+    };
+    let spinner = if app.running.is_empty() { "" } else { "⠋ " };
+    format!("{spinner}{glyph}{}", safe(&m.text))
+}
+
+/// Lines `text` takes when wrapped at words to `width` columns, as `Wrap` does (a word
+/// longer than the line is broken).
+fn wrapped_lines(text: &str, width: u16) -> u16 {
+    let width = width.max(1) as usize;
+    let (mut lines, mut used) = (1usize, 0usize);
+    for word in text.split(' ') {
+        let w = word.chars().count();
+        if used > 0 && used + 1 + w <= width {
+            used += 1 + w;
+            continue;
+        }
+        if used > 0 {
+            lines += 1;
+        }
+        // A word longer than the line is broken over as many as it needs.
+        lines += w.saturating_sub(1) / width;
+        used = w - (w.saturating_sub(1) / width) * width;
+    }
+    lines.min(u16::MAX as usize) as u16
+}
+
+/// `text` wrapped at words into lines of at most `room` columns (a longer word keeps a line
+/// of its own), for text drawn in a column with a hanging indent.
+pub(super) fn wrap_words(text: &str, room: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > room {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push(line);
+    out
+}
+
 /// The prompt while typing, else the last message (with a spinner while actions run),
 /// else the filter in force.
 fn status_line(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
@@ -352,7 +412,10 @@ fn status_line(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.style(Meaning::Muted),
         ));
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).wrap(Wrap { trim: false }),
+        area,
+    );
 }
 
 /// The keys that apply now, from the keymap, without those the role may not use.
@@ -390,7 +453,10 @@ fn footer(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.style(Meaning::Muted),
         ));
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).wrap(Wrap { trim: false }),
+        area,
+    );
 }
 
 #[cfg(test)]
