@@ -154,6 +154,12 @@ pub fn forecast(
         })
         .filter(|i| i.date <= horizon)
         .collect();
+    sort(&mut items);
+    items
+}
+
+/// The forecast's order: soonest first, graver first on the same date.
+pub fn sort(items: &mut [ForecastItem]) {
     items.sort_by(|a, b| {
         a.date
             .cmp(&b.date)
@@ -161,7 +167,6 @@ pub fn forecast(
             .then_with(|| a.tenant.cmp(&b.tenant))
             .then(a.connection_id.cmp(&b.connection_id))
     });
-    items
 }
 
 #[cfg(test)]

@@ -6,6 +6,9 @@ use crate::audit::Action;
 use crate::forecast::{self, Context, Forecast};
 use crate::identity::{Actor, Permission};
 
+/// Connections read per page by the forecast.
+const FORECAST_PAGE: i64 = 2000;
+
 /// How many of the latest alert deliveries a forecast carries (the console shows them).
 pub const RECENT_ALERTS: i64 = 10;
 
@@ -38,8 +41,6 @@ impl Service {
     pub async fn compute_forecast(&self, days: u32) -> anyhow::Result<Forecast> {
         let engine = self.engine();
         let now = engine.clock.now();
-        let records = engine.store.forecast_connections().await?;
-        let facts = engine.store.sync_facts().await?;
         let paused = engine.scheduler_state().borrow().paused.clone();
         let ctx = Context {
             now,
@@ -47,7 +48,25 @@ impl Service {
             no_sync_days: self.forecast_cfg.no_sync_days,
             link_unused_days: self.forecast_cfg.link_unused_days,
         };
-        let items = forecast::forecast(&records, &facts, &ctx, days);
+        // A page at a time: only the risks found are kept, not every connection's record.
+        let mut items = Vec::new();
+        let mut after = 0;
+        loop {
+            let records = engine
+                .store
+                .forecast_connections(after, FORECAST_PAGE)
+                .await?;
+            let (Some(first), Some(last)) = (records.first(), records.last()) else {
+                break;
+            };
+            let facts = engine.store.sync_facts(first.id, last.id).await?;
+            items.extend(forecast::forecast(&records, &facts, &ctx, days));
+            after = last.id;
+            if (records.len() as i64) < FORECAST_PAGE {
+                break;
+            }
+        }
+        forecast::sort(&mut items);
         let alerts = engine.store.recent_alert_deliveries(RECENT_ALERTS).await?;
         Ok(Forecast {
             generated_at: now,

@@ -96,24 +96,34 @@ impl Store {
     /// The connections the forecast's rules can find at risk (live, needing a reconnect,
     /// or invited by link and not connected yet), without the last-actor lookups `list` makes: the alerts read this
     /// every minute.
-    pub async fn forecast_connections(&self) -> anyhow::Result<Vec<ConnectionRecord>> {
+    /// A page of the connections the forecast weighs: ids above `after`, at most `limit`,
+    /// in id order. The forecast reads the table a page at a time so that its memory does
+    /// not grow with the number of connections (the alerts evaluate it every few minutes).
+    pub async fn forecast_connections(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<ConnectionRecord>> {
         let sql = format!(
             "SELECT {RECORD_COLUMNS} FROM connections \
-             WHERE status IN ('active', 'expiring', 'needs_reconnect', 'pending') ORDER BY id"
+             WHERE status IN ('active', 'expiring', 'needs_reconnect', 'pending') AND id > $1 \
+             ORDER BY id LIMIT $2"
         );
-        Ok(dispatch!(self, p => sqlx::query_as(&sql).fetch_all(p).await)?)
+        Ok(dispatch!(self, p => sqlx::query_as(&sql).bind(after).bind(limit).fetch_all(p).await)?)
     }
 
-    /// The facts the forecast reads beside each connection's record.
-    pub async fn sync_facts(&self) -> anyhow::Result<Vec<SyncFacts>> {
+    /// The facts the forecast reads beside each record, for the connections with ids in
+    /// `first..=last` (one page of `forecast_connections`).
+    pub async fn sync_facts(&self, first: i64, last: i64) -> anyhow::Result<Vec<SyncFacts>> {
         let sql = "SELECT c.id, c.last_sync_ok_at, h.disconnected_at, l.id AS link_id, \
                    l.status AS link_status, l.created_at AS link_created_at, \
                    l.opened_at AS link_opened_at, l.expires_at AS link_expires_at \
                    FROM connections c \
                    LEFT JOIN connection_health h ON h.connection_id = c.id \
                    LEFT JOIN link_invitations l ON l.id = \
-                   (SELECT MAX(i.id) FROM link_invitations i WHERE i.connection_id = c.id)";
-        Ok(dispatch!(self, p => sqlx::query_as(sql).fetch_all(p).await)?)
+                   (SELECT MAX(i.id) FROM link_invitations i WHERE i.connection_id = c.id) \
+                   WHERE c.id >= $1 AND c.id <= $2";
+        Ok(dispatch!(self, p => sqlx::query_as(sql).bind(first).bind(last).fetch_all(p).await)?)
     }
 
     /// The latest successful refresh in each environment.

@@ -344,3 +344,38 @@ async fn a_link_grace_longer_than_a_link_can_live_is_refused_naming_the_key() {
     w.append_config("[forecast]\nlink_unused_days = 90\n");
     w.ok(&["forecast"]).await;
 }
+
+/// The forecast reads the connections a page at a time (its memory must not grow with the
+/// table): a table longer than a page still has every connection weighed exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_longer_than_one_page_is_forecast_whole_and_each_connection_once() {
+    let w = World::start(SimOptions::default()).await;
+    // One page is 2,000 connections.
+    let n = 2_003;
+    w.seed(n, "many").await;
+    let d = w.in_process().await;
+    // None has synced in the eight days since the import: each is listed once for that.
+    w.advance(&d, Duration::days(8));
+    let f = d.forecast(30).await;
+    let mut ids: Vec<i64> = f
+        .items
+        .iter()
+        .filter(|i| i.risk.as_str() == "no_sync")
+        .map(|i| i.connection_id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "every connection weighed once");
+    assert_eq!(
+        f.items
+            .iter()
+            .filter(|i| i.risk.as_str() == "no_sync")
+            .count(),
+        n,
+        "none twice"
+    );
+    assert!(
+        f.items.windows(2).all(|p| p[0].date <= p[1].date),
+        "soonest first across pages"
+    );
+}

@@ -161,6 +161,9 @@ pub struct ExportStream {
     after_seq: i64,
     upto_seq: i64,
     started: bool,
+    /// The next JSONL page, already asked of the database while the caller hashes and
+    /// writes this one: the two overlap instead of taking turns.
+    prefetch: Option<tokio::task::JoinHandle<anyhow::Result<Vec<String>>>>,
     done: bool,
     pub tally: Tally,
 }
@@ -179,6 +182,7 @@ impl ExportStream {
             after_seq: 0,
             upto_seq,
             started: false,
+            prefetch: None,
             done: false,
             tally: Tally::default(),
         })
@@ -225,10 +229,19 @@ impl ExportStream {
                 }
             }
             ExportFormat::Jsonl => {
-                let lines = self
-                    .store
-                    .audit_export_json_page(&self.filter, self.after_seq, self.upto_seq, PAGE)
-                    .await?;
+                let lines = match self.prefetch.take() {
+                    Some(next) => next.await??,
+                    None => {
+                        self.store
+                            .audit_export_json_page(
+                                &self.filter,
+                                self.after_seq,
+                                self.upto_seq,
+                                PAGE,
+                            )
+                            .await?
+                    }
+                };
                 if (lines.len() as i64) < PAGE {
                     self.done = true;
                 }
@@ -245,6 +258,15 @@ impl ExportStream {
                     self.tally.row(&last);
                 }
                 self.after_seq = last.seq;
+                if !self.done {
+                    let (store, filter) = (self.store.clone(), self.filter.clone());
+                    let (after, upto) = (self.after_seq, self.upto_seq);
+                    self.prefetch = Some(tokio::spawn(async move {
+                        store
+                            .audit_export_json_page(&filter, after, upto, PAGE)
+                            .await
+                    }));
+                }
                 for l in &lines {
                     out.extend_from_slice(l.as_bytes());
                     out.push(b'\n');
