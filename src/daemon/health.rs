@@ -39,32 +39,64 @@ pub struct HealthChecker {
     actor: Actor,
 }
 
+/// Connections read per page by a health pass.
+const HEALTH_PAGE: i64 = 2000;
+
 impl HealthChecker {
     pub fn new(engine: Arc<Engine>, cfg: HealthConfig, actor: Actor) -> HealthChecker {
         HealthChecker { engine, cfg, actor }
     }
 
-    /// The live connections whose point in the interval has passed since their last
-    /// check (or since they were created).
-    pub async fn due(&self) -> anyhow::Result<Vec<i64>> {
+    /// Of the live connections with ids above `after` (a page of at most `HEALTH_PAGE`),
+    /// those whose point in the interval has passed since their last check (or since they
+    /// were created); and the last id read, `None` once the table is read to its end.
+    async fn due_page(&self, after: i64) -> anyhow::Result<(Vec<i64>, Option<i64>)> {
         let now = self.engine.clock.now();
         let interval = ChronoDuration::from_std(self.cfg.interval)?;
-        let rows = self.engine.store.health_candidates().await?;
-        Ok(rows
+        let rows = self
+            .engine
+            .store
+            .health_candidates(after, HEALTH_PAGE)
+            .await?;
+        let next = match rows.last() {
+            Some(last) if rows.len() as i64 == HEALTH_PAGE => Some(last.id),
+            _ => None,
+        };
+        let due = rows
             .into_iter()
             .filter(|r| is_due(r, now, interval))
             .map(|r| r.id)
-            .collect())
+            .collect();
+        Ok((due, next))
     }
 
-    /// Checks every connection due now, at most `max_concurrency` at once.
+    /// Checks every connection due now, at most `max_concurrency` at once. The table is
+    /// read a page at a time, so a pass over 100,000 connections holds one page of ids.
     pub async fn run_once(&self, stop: &watch::Receiver<bool>) -> anyhow::Result<HealthReport> {
         let actor = self.actor.for_request();
         let mut report = HealthReport {
             dead: self.record_dead(&actor).await?,
             ..Default::default()
         };
-        let due = self.due().await?;
+        let mut after = Some(0);
+        while let Some(from) = after {
+            if *stop.borrow() {
+                break;
+            }
+            let (due, next) = self.due_page(from).await?;
+            after = next;
+            self.check_all(due, &actor, stop, &mut report).await;
+        }
+        Ok(report)
+    }
+
+    async fn check_all(
+        &self,
+        due: Vec<i64>,
+        actor: &Actor,
+        stop: &watch::Receiver<bool>,
+        report: &mut HealthReport,
+    ) {
         let mut queue = due.into_iter();
         let mut in_flight = JoinSet::new();
         loop {
@@ -93,7 +125,6 @@ impl HealthChecker {
                 }
             }
         }
-        Ok(report)
     }
 
     /// A connection that needs reconnecting cannot sync, whichever found it out (the

@@ -85,18 +85,22 @@ pub enum HealthMark {
 }
 
 impl Store {
-    /// Every live connection with when it was created and last health-checked.
-    pub async fn health_candidates(&self) -> anyhow::Result<Vec<HealthDue>> {
+    /// A page of the live connections (ids above `after`, at most `limit`, in id order)
+    /// with when each was created and last health-checked.
+    pub async fn health_candidates(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<HealthDue>> {
         let sql = "SELECT c.id, c.created_at, h.checked_at FROM connections c \
                    LEFT JOIN connection_health h ON h.connection_id = c.id \
-                   WHERE c.status IN ('active', 'expiring') ORDER BY c.id";
-        Ok(dispatch!(self, p => sqlx::query_as(sql).fetch_all(p).await)?)
+                   WHERE c.status IN ('active', 'expiring') AND c.id > $1 ORDER BY c.id LIMIT $2";
+        Ok(dispatch!(self, p => sqlx::query_as(sql).bind(after).bind(limit).fetch_all(p).await)?)
     }
 
-    /// The connections the forecast's rules can find at risk (live, needing a reconnect,
-    /// or invited by link and not connected yet), without the last-actor lookups `list` makes: the alerts read this
-    /// every minute.
-    /// A page of the connections the forecast weighs: ids above `after`, at most `limit`,
+    /// A page of the connections the forecast's rules can find at risk (live, needing a
+    /// reconnect, or invited by link and not connected yet), without the last-actor lookups
+    /// `list` makes: ids above `after`, at most `limit`,
     /// in id order. The forecast reads the table a page at a time so that its memory does
     /// not grow with the number of connections (the alerts evaluate it every few minutes).
     pub async fn forecast_connections(
