@@ -159,7 +159,8 @@ async fn a_pass_over_more_than_one_page_checks_every_connection_once() {
     let d = w.in_process().await;
     w.advance(&d, Duration::days(1));
     let r = d.health_pass().await;
+    // Each exactly once: a page boundary neither skips nor repeats a connection. (A second
+    // pass is not asserted empty: the clock runs on, and a connection whose point in the
+    // interval falls in the seconds the first pass took is due again, as it should be.)
     assert_eq!((r.checked, r.ok), (n, n), "{r:?}");
-    // All checked: the next pass finds none due.
-    assert_eq!(d.health_pass().await.checked, 0);
 }
