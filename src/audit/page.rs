@@ -36,20 +36,29 @@ pub struct AuditQuery {
 impl AuditQuery {
     /// The narrowing terms, as `field~text` words, for the record of who read what.
     pub fn describe(&self) -> String {
-        let terms: Vec<String> = [
-            ("tenant", &self.tenant),
-            ("actor", &self.actor),
-            ("action", &self.action),
-            ("outcome", &self.outcome),
-        ]
-        .into_iter()
-        .filter_map(|(f, v)| v.as_ref().map(|v| format!("{f}~{v:?}")))
+        describe_terms(
+            "~",
+            &[
+                ("tenant", &self.tenant),
+                ("actor", &self.actor),
+                ("action", &self.action),
+                ("outcome", &self.outcome),
+            ],
+        )
+    }
+}
+
+/// Filter terms as `field{op}"value"` words (the ones set), or "all events": how the log
+/// records which slice a caller read or exported.
+pub(crate) fn describe_terms(op: &str, terms: &[(&str, &Option<String>)]) -> String {
+    let words: Vec<String> = terms
+        .iter()
+        .filter_map(|(f, v)| v.as_ref().map(|v| format!("{f}{op}{v:?}")))
         .collect();
-        if terms.is_empty() {
-            "all events".into()
-        } else {
-            terms.join(" ")
-        }
+    if words.is_empty() {
+        "all events".into()
+    } else {
+        words.join(" ")
     }
 }
 

@@ -161,23 +161,18 @@ impl ExportFilter {
 
     /// The terms, as `field=value` words, for the audit record of the export.
     pub fn describe(&self) -> String {
-        let terms: Vec<String> = [
-            ("since", &self.since),
-            ("until", &self.until),
-            ("tenant", &self.tenant),
-            ("realm", &self.realm),
-            ("actor", &self.actor),
-            ("action", &self.action),
-            ("outcome", &self.outcome),
-        ]
-        .into_iter()
-        .filter_map(|(f, v)| v.as_ref().map(|v| format!("{f}={v:?}")))
-        .collect();
-        if terms.is_empty() {
-            "all events".into()
-        } else {
-            terms.join(" ")
-        }
+        crate::audit::page::describe_terms(
+            "=",
+            &[
+                ("since", &self.since),
+                ("until", &self.until),
+                ("tenant", &self.tenant),
+                ("realm", &self.realm),
+                ("actor", &self.actor),
+                ("action", &self.action),
+                ("outcome", &self.outcome),
+            ],
+        )
     }
 }
 
