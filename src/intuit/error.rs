@@ -28,6 +28,19 @@ impl fmt::Display for IntuitError {
 
 impl std::error::Error for IntuitError {}
 
+impl IntuitError {
+    /// A request this process cut off itself because its lease could not outlast it.
+    pub(crate) fn timed_out() -> IntuitError {
+        IntuitError {
+            class: ErrorClass::Transient,
+            status: None,
+            intuit_tid: None,
+            retry_after: None,
+            detail: "timed out waiting for Intuit".to_string(),
+        }
+    }
+}
+
 /// Longest error text we keep from a response body.
 const DETAIL_LIMIT: usize = 300;
 

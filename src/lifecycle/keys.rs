@@ -10,6 +10,7 @@ use super::Engine;
 use crate::audit::{Action, AuditEvent, Outcome};
 use crate::config::ConfigError;
 use crate::identity::Actor;
+use crate::store::Purpose;
 use crate::vault::{self, FingerprintKeySource, TokenColumn};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -157,10 +158,11 @@ impl Engine {
             let mut busy = Vec::new();
             for id in todo {
                 let now = self.clock.now();
-                if !self
+                if self
                     .store
-                    .try_lease(id, ROTATION_OWNER, now, now + lease)
+                    .try_lease(id, ROTATION_OWNER, now, now + lease, Purpose::Other)
                     .await?
+                    .is_none()
                 {
                     busy.push(id);
                     continue;
@@ -185,7 +187,7 @@ impl Engine {
                     Ok(Resealed::AlreadyCurrent) => report.already_current += 1,
                     Ok(Resealed::Changed) => busy.push(id),
                     Err(e) => {
-                        let _ = self.store.release_lease(id, ROTATION_OWNER).await;
+                        let _ = self.store.release_owned(id, ROTATION_OWNER).await;
                         report.failed.push(RotationFailure {
                             connection_id: id,
                             detail: format!("{e:#}"),
@@ -259,7 +261,7 @@ impl Engine {
     /// Re-seals one connection whose lease the rotation holds; the write releases it.
     async fn reseal_leased(&self, id: i64) -> anyhow::Result<Resealed> {
         let Some(sealed) = self.store.load_sealed(id).await? else {
-            self.store.release_lease(id, ROTATION_OWNER).await?;
+            self.store.release_owned(id, ROTATION_OWNER).await?;
             return Ok(Resealed::AlreadyCurrent);
         };
         let col = |v: &Option<Vec<u8>>, c: TokenColumn| -> anyhow::Result<Option<Vec<u8>>> {
@@ -272,7 +274,7 @@ impl Engine {
         let refresh = col(&sealed.refresh_token, TokenColumn::Refresh)?;
         let previous = col(&sealed.previous_refresh_token, TokenColumn::PreviousRefresh)?;
         if access.is_none() && refresh.is_none() && previous.is_none() {
-            self.store.release_lease(id, ROTATION_OWNER).await?;
+            self.store.release_owned(id, ROTATION_OWNER).await?;
             return Ok(Resealed::AlreadyCurrent);
         }
         let written = self
@@ -289,7 +291,7 @@ impl Engine {
         if written {
             Ok(Resealed::Written)
         } else {
-            self.store.release_lease(id, ROTATION_OWNER).await?;
+            self.store.release_owned(id, ROTATION_OWNER).await?;
             Ok(Resealed::Changed)
         }
     }

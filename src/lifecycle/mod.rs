@@ -15,7 +15,9 @@ mod writer;
 pub use backoff::next_delay;
 pub use keys::{KeyStatus, KeyUse, RotationFailure, RotationReport};
 pub use reconnect::ConsentOutcome;
-pub use refresh::{outcome_name, RefreshOutcome, RefreshResult, NEXT_ATTEMPT_MARK};
+pub use refresh::{
+    lost_answer_reason, outcome_name, RefreshOutcome, RefreshResult, NEXT_ATTEMPT_MARK,
+};
 pub use revoke::{RevokeMode, RevokeOutcome};
 // Status moved to `domain` (the store needs it too); kept here for the lifecycle's callers.
 pub use crate::domain::Status;
@@ -47,6 +49,9 @@ pub struct Engine {
     /// reported when a connection of that environment needs one.
     missing: Missing,
     refresh_cfg: RefreshConfig,
+    /// `[intuit] timeout`: the longest a request to Intuit may take, which a refresh
+    /// lease must outlast (see `refresh.rs`).
+    request_timeout: std::time::Duration,
     scheduler_cfg: SchedulerConfig,
     flights: SingleFlight,
     /// Identifies this process as a lease holder: host, pid and a random tag.
@@ -101,6 +106,7 @@ impl Engine {
             clients,
             missing,
             refresh_cfg: config.refresh.clone(),
+            request_timeout: config.intuit.timeout,
             scheduler_cfg: config.scheduler.clone(),
             flights: SingleFlight::default(),
             owner: lease_owner_tag(),

@@ -9,6 +9,7 @@ use super::{Engine, Status};
 use crate::audit::{Action, AuditEvent, Outcome};
 use crate::domain::{ErrorClass, RealmId};
 use crate::identity::Actor;
+use crate::store::Purpose;
 use crate::store::{ConnectionRecord, Invitation, Reconnected};
 use crate::vault::TokenColumn;
 use chrono::Duration as ChronoDuration;
@@ -129,7 +130,7 @@ impl Engine {
             && tx.close_invitation(inv.id, "completed", now).await?;
         if !written {
             tx.rollback().await?;
-            let _ = self.store.release_lease(rec.id, self.lease_owner()).await;
+            let _ = self.store.release_owned(rec.id, self.lease_owner()).await;
             let e = anyhow::anyhow!(
                 "the consent for connection {} could not be stored: its lease was taken over or its realm changed meanwhile (intuit_tid {})",
                 rec.id,
@@ -198,8 +199,9 @@ impl Engine {
             let now = self.clock.now();
             if self
                 .store
-                .try_lease(id, self.lease_owner(), now, now + lease)
+                .try_lease(id, self.lease_owner(), now, now + lease, Purpose::Other)
                 .await?
+                .is_some()
             {
                 return Ok(());
             }

@@ -7,6 +7,64 @@
 //! 3. A lost answer (timeout, 5xx, garbage) keeps the current token and schedules a retry;
 //!    invalid_grant marks the connection dead only after re-reading the row; invalid_client
 //!    marks nothing and reports a configuration error.
+//!
+//! # Why no interleaving spends a superseded token
+//!
+//! Rotation means a refresh token T is good until some request spends it and Intuit
+//! answers with T'. Under the strict reading T is then refused at once. A token is
+//! *superseded* once T' exists; sending T after that is what must never happen, except
+//! when the only holder of T' died before it could store it (below).
+//!
+//! The rules (SQL in `store/leases.rs`):
+//!
+//! - **L1, taking.** A lease is taken by one conditional `UPDATE` that bumps
+//!   `lease_fence` and sets `inflight_until = db_now + hold`, where `db_now` is the
+//!   *database's* clock (the one clock all daemons share; a daemon's own clock may be
+//!   skewed or, in tests, moved by hours). A lease that another process holds can be taken
+//!   only once its `inflight_until` has passed by that clock (and its own-clock
+//!   `lease_until`). A lease taken to spend the token marks it possibly unanswered
+//!   (`unanswered_*`) unless an earlier mark stands.
+//! - **L2, sending.** The holder measures its hold from an `Instant` taken *before* the
+//!   `UPDATE` was sent, so the database's `inflight_until` is at least that instant plus
+//!   the hold. It sends only while `request_budget` leaves the whole request timeout plus a
+//!   commit allowance inside the hold, and it cuts its own request at that timeout
+//!   (`tokio::time::timeout` over the client's own). Just before sending, under the
+//!   in-process flight guard, it re-reads the row: the lease must still carry its owner and
+//!   fence and the row must still store the very token it is about to send (a claim read
+//!   long before its turn came cannot send a token another task has replaced since).
+//! - **L3, writing.** Every write of an outcome names the owner *and the fence*. A holder
+//!   whose lease was taken over writes nothing, even if the new holder is another task of
+//!   its own process.
+//!
+//! **Argument.** Suppose process B sends T while process A's request with T could still
+//! be in flight. B holds a lease taken after A's (one row, one fence at a time), and B
+//! took it either (a) while A's lease was current, impossible by L1 unless B is A's own
+//! process, whose tasks the flight guard serializes around the whole send-and-record; or
+//! (b) after A's `inflight_until` passed by the database's clock, which is after A's
+//! taking instant plus the hold, by which time A's request had been cut off (L2: it
+//! started inside the hold minus timeout minus allowance, and lasted at most the timeout).
+//! So two requests with one token never overlap. Suppose next B sends T after A has
+//! *committed* T'. A's commit replaced T in the row; B re-reads the row under its lease
+//! just before sending (L2) and finds T' there, so it sends nothing; and a commit that
+//! lands between B's re-read and B's send is impossible, because that commit would be A
+//! writing under a lease B has since taken, which L3 refuses. A slow commit (A's answer
+//! in hand, its commit delayed past its hold) is refused by L3 once B has taken the lease,
+//! and then nothing about T' is stored: that is the case below.
+//!
+//! **What can still be lost.** An answer Intuit gave to a process that died (or whose
+//! commit was refused or never made) before its commit. Intuit has rotated; we hold only T.
+//! Under Intuit's 24-hour grace, the next holder's refresh with T is answered with a good
+//! token and nothing is lost. Under the strict reading, Intuit refuses T and the customer
+//! must reconnect: nothing any software can do. What we owe then is the truth: the
+//! `unanswered_*` mark, made when the earlier lease was taken and cleared only by a
+//! recorded answer, tells the next holder that T may have been spent without an answer,
+//! and its `invalid_grant` is recorded as "the answer to the refresh at T was lost when
+//! the daemon stopped", never as the customer's doing; the connection's reason and its
+//! support bundle say so, and the alerts name it once.
+//!
+//! The guarantee rests on two clocks only: each holder's monotonic clock and the
+//! database's wall clock, which must not be stepped by more than the commit allowance
+//! while a lease is held.
 
 use super::writer::{Applied, Op};
 use super::{next_delay, Engine, Status};
@@ -14,7 +72,7 @@ use crate::audit::{Action, AuditEvent, Outcome};
 use crate::domain::{ErrorClass, LastRefresh};
 use crate::identity::Actor;
 use crate::intuit::{IntuitError, TokenGrant};
-use crate::store::{Claimed, ConnectionRecord, TokenUpdate};
+use crate::store::{Claimed, ConnectionRecord, Lease, Purpose, TokenUpdate, Unanswered};
 use crate::vault::{AccessToken, RefreshToken, TokenColumn};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use rand::Rng;
@@ -99,11 +157,14 @@ impl Engine {
         let started = Instant::now();
         let _flight = self.flights.enter(id).await;
         let requested_at = self.clock.now();
-        if let Some(done) = self.acquire_lease(id, requested_at).await? {
-            self.count(&Ok(RefreshResult::from(done.clone())), started);
-            return Ok(done.into());
-        }
-        let result = self.run_leased(id, actor).await;
+        let lease = match self.acquire_lease(id, requested_at).await? {
+            Ok(lease) => lease,
+            Err(done) => {
+                self.count(&Ok(RefreshResult::from(done.clone())), started);
+                return Ok(done.into());
+            }
+        };
+        let result = self.run_leased(&lease, actor).await;
         self.count(&result, started);
         result
     }
@@ -118,25 +179,42 @@ impl Engine {
         let started = Instant::now();
         let id = claimed.record.id;
         let _flight = self.flights.enter(id).await;
+        let lease = claimed.lease;
+        // The claim was read before this task's turn came: while it waited, another task
+        // of this process may have taken the lease (the token API does, to serve a host
+        // application at once) and replaced the token. Then the claim is spent.
+        let current = match &claimed.refresh_token {
+            Some(sealed) => self.store.lease_still_current(&lease, sealed).await?,
+            None => true,
+        };
+        if !current {
+            let result = Ok(RefreshResult::from(RefreshOutcome::Busy {
+                holder: "another refresh of this connection, which took the lease after this claim"
+                    .into(),
+            }));
+            self.count(&result, started);
+            return result;
+        }
         let result = self
-            .refresh_with(claimed.record, claimed.refresh_token, actor)
+            .refresh_with(claimed.record, claimed.refresh_token, &lease, actor)
             .await;
-        self.release_on_error(id, &result).await;
+        self.release_on_error(&lease, &result).await;
         self.count(&result, started);
         result
     }
 
-    async fn run_leased(&self, id: i64, actor: &Actor) -> anyhow::Result<RefreshResult> {
-        let result = self.refresh_leased(id, actor).await;
-        self.release_on_error(id, &result).await;
+    async fn run_leased(&self, lease: &Lease, actor: &Actor) -> anyhow::Result<RefreshResult> {
+        let result = self.refresh_leased(lease, actor).await;
+        self.release_on_error(lease, &result).await;
         result
     }
 
-    async fn release_on_error(&self, id: i64, result: &anyhow::Result<RefreshResult>) {
+    async fn release_on_error(&self, lease: &Lease, result: &anyhow::Result<RefreshResult>) {
         if result.is_err() {
             // Best effort: never leave a lease behind on an unexpected error. If even this
-            // fails, the lease expires on its own.
-            let _ = self.store.release_lease(id, &self.owner).await;
+            // fails, the lease expires on its own. Whatever was sent stays marked
+            // unanswered: an error here may have come after Intuit answered.
+            let _ = self.store.release_lease(lease).await;
         }
     }
 
@@ -178,55 +256,62 @@ impl Engine {
         (target - ChronoDuration::milliseconds(spread)).max(now + ChronoDuration::seconds(1))
     }
 
-    /// Waits for the lease. Returns `Some(outcome)` when waiting made the refresh
+    /// Waits for the lease. Returns the outcome instead when waiting made the refresh
     /// unnecessary (someone else refreshed after we were asked) or impossible (busy).
     async fn acquire_lease(
         &self,
         id: i64,
         requested_at: DateTime<Utc>,
-    ) -> anyhow::Result<Option<RefreshOutcome>> {
+    ) -> anyhow::Result<Result<Lease, RefreshOutcome>> {
         let lease = ChronoDuration::from_std(self.refresh_cfg.lease)?;
         let give_up = Instant::now() + self.refresh_cfg.lease + Duration::from_secs(5);
         loop {
             let now = self.clock.now();
-            if self
+            if let Some(held) = self
                 .store
-                .try_lease(id, &self.owner, now, now + lease)
+                .try_lease(
+                    id,
+                    &self.owner,
+                    now,
+                    now + lease,
+                    Purpose::SpendRefreshToken,
+                )
                 .await?
             {
-                return Ok(None);
+                return Ok(Ok(held));
             }
             let pause = rand::thread_rng().gen_range(20..120);
             tokio::time::sleep(Duration::from_millis(pause)).await;
             let Some(rec) = self.store.get_connection(id).await? else {
-                return Ok(Some(RefreshOutcome::Skipped {
+                return Ok(Err(RefreshOutcome::Skipped {
                     reason: "connection no longer exists".into(),
                 }));
             };
             if rec.lease_owner.is_none() && refreshed_since(&rec, requested_at) {
-                return Ok(Some(RefreshOutcome::AlreadyRefreshed {
+                return Ok(Err(RefreshOutcome::AlreadyRefreshed {
                     access_expires_at: rec.access_expires_at,
                 }));
             }
             if Instant::now() > give_up {
-                return Ok(Some(RefreshOutcome::Busy {
+                return Ok(Err(RefreshOutcome::Busy {
                     holder: rec.lease_owner.unwrap_or_default(),
                 }));
             }
         }
     }
 
-    async fn refresh_leased(&self, id: i64, actor: &Actor) -> anyhow::Result<RefreshResult> {
+    async fn refresh_leased(&self, lease: &Lease, actor: &Actor) -> anyhow::Result<RefreshResult> {
         let (Some(rec), Some(sealed)) = (
-            self.store.get_connection(id).await?,
-            self.store.load_sealed(id).await?,
+            self.store.get_connection(lease.id).await?,
+            self.store.load_sealed(lease.id).await?,
         ) else {
             return Ok(RefreshOutcome::Skipped {
                 reason: "connection no longer exists".into(),
             }
             .into());
         };
-        self.refresh_with(rec, sealed.refresh_token, actor).await
+        self.refresh_with(rec, sealed.refresh_token, lease, actor)
+            .await
     }
 
     /// The refresh proper, for a connection whose lease this process holds, given the row
@@ -235,13 +320,13 @@ impl Engine {
         &self,
         rec: ConnectionRecord,
         sealed_refresh: Option<Vec<u8>>,
+        lease: &Lease,
         actor: &Actor,
     ) -> anyhow::Result<RefreshResult> {
-        let id = rec.id;
         let sealed_refresh = match (rec.status.has_tokens(), sealed_refresh) {
             (true, Some(s)) => s,
             _ => {
-                self.store.release_lease(id, &self.owner).await?;
+                self.store.release_unsent(lease).await?;
                 return Ok(RefreshOutcome::Skipped {
                     reason: format!("connection is {} and holds no refresh token", rec.status),
                 }
@@ -251,7 +336,7 @@ impl Engine {
         let client = match self.client(rec.environment) {
             Ok(c) => c.clone(),
             Err(detail) => {
-                self.store.release_lease(id, &self.owner).await?;
+                self.store.release_unsent(lease).await?;
                 return Ok(RefreshOutcome::ConfigError {
                     detail,
                     intuit_tid: None,
@@ -261,24 +346,54 @@ impl Engine {
         };
         let current = match self
             .vault
-            .open_refresh(id, TokenColumn::Refresh, &sealed_refresh)
+            .open_refresh(rec.id, TokenColumn::Refresh, &sealed_refresh)
         {
             Ok(t) => t,
             // A value that will not open was damaged or moved from another row: stop here
-            // without writing anything (the caller releases the lease) and say so.
-            Err(e) => return Err(anyhow::Error::new(e)),
+            // without writing anything but the lease's release, and say so.
+            Err(e) => {
+                let _ = self.store.release_unsent(lease).await;
+                return Err(anyhow::Error::new(e));
+            }
         };
-        match client.refresh(&current).await {
-            Ok(grant) => self.record_success(&rec, actor, &current, grant).await,
+        // L2 (module doc): send only if the whole request and its commit fit in the hold.
+        let Some(budget) = lease.request_budget(self.request_timeout, self.commit_allowance())
+        else {
+            self.store.release_unsent(lease).await?;
+            return Ok(RefreshOutcome::Skipped {
+                reason: "its lease ran short before the refresh token could be sent; \
+                         nothing was sent, and it is tried again"
+                    .into(),
+            }
+            .into());
+        };
+        let answer = match tokio::time::timeout(budget, client.refresh(&current)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(IntuitError::timed_out()),
+        };
+        match answer {
+            Ok(grant) => {
+                self.record_success(&rec, lease, actor, &current, grant)
+                    .await
+            }
             Err(e) if e.class == ErrorClass::InvalidGrant => {
-                self.record_invalid_grant(&rec, actor, &sealed_refresh, &current, e)
+                self.record_invalid_grant(&rec, lease, actor, &sealed_refresh, &current, e)
                     .await
             }
             Err(e) if e.class == ErrorClass::InvalidClient => {
-                self.record_config_error(&rec, actor, &current, e).await
+                self.record_config_error(&rec, lease, actor, &current, e)
+                    .await
             }
-            Err(e) => self.record_failure(&rec, actor, &current, &e).await,
+            Err(e) => self.record_failure(&rec, lease, actor, &current, &e).await,
         }
+    }
+
+    /// What a holder keeps of its hold for committing the answer after its request's
+    /// timeout: half of what the hold leaves beyond the timeout (the other half is how
+    /// long a claimed connection may wait for its turn to be sent). Config validation
+    /// makes the hold at least twice the timeout, so this is at least half a timeout.
+    fn commit_allowance(&self) -> Duration {
+        self.refresh_cfg.lease.saturating_sub(self.request_timeout) / 2
     }
 
     /// Hands the outcome of a call made under our lease to the group-commit writer and
@@ -310,6 +425,7 @@ impl Engine {
     async fn record_success(
         &self,
         rec: &ConnectionRecord,
+        lease: &Lease,
         actor: &Actor,
         used: &RefreshToken,
         grant: TokenGrant,
@@ -368,8 +484,7 @@ impl Engine {
         });
 
         let op = Op::RefreshSuccess {
-            id: rec.id,
-            owner: self.owner.clone(),
+            lease: lease.clone(),
             update,
             event: ev,
         };
@@ -388,6 +503,7 @@ impl Engine {
     async fn record_invalid_grant(
         &self,
         rec: &ConnectionRecord,
+        lease: &Lease,
         actor: &Actor,
         sealed_used: &[u8],
         used: &RefreshToken,
@@ -397,23 +513,37 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         // Re-read under the write lock: if the stored refresh token is no longer the one we
         // sent, someone refreshed successfully meanwhile and the connection is alive.
-        let still_current =
-            tx.sealed_refresh_for_update(rec.id).await?.as_deref() == Some(sealed_used);
-        if !still_current {
+        let (stored, unanswered) = tx.sealed_refresh_for_update(rec.id).await?;
+        if stored.as_deref() != Some(sealed_used) {
             tx.rollback().await?;
-            self.store.release_lease(rec.id, &self.owner).await?;
+            self.store.release_lease(lease).await?;
             let latest = self.store.get_connection(rec.id).await?;
             return Ok(RefreshOutcome::AlreadyRefreshed {
                 access_expires_at: latest.and_then(|r| r.access_expires_at),
             }
             .into());
         }
-        let reason = format!(
-            "Intuit refused the refresh token ({}); the customer must reconnect",
-            e.detail
-        );
-        tx.mark_needs_reconnect(rec.id, &self.owner, &reason, e.intuit_tid.as_deref(), now)
-            .await?;
+        // An earlier refresh with this very token got no recorded answer: Intuit most
+        // likely rotated it then, and its answer died with the process that asked.
+        let lost = unanswered.filter(|u| u.before(lease));
+        let reason = match &lost {
+            Some(u) => lost_answer_reason(u, &e.detail),
+            None => format!(
+                "Intuit refused the refresh token ({}); the customer must reconnect",
+                e.detail
+            ),
+        };
+        if !tx
+            .mark_needs_reconnect(lease, &reason, e.intuit_tid.as_deref(), now)
+            .await?
+        {
+            // Our lease was taken over while Intuit answered: its new holder decides.
+            tx.rollback().await?;
+            anyhow::bail!(
+                "refresh of connection {} was refused by Intuit after its lease was taken over; nothing was stored",
+                rec.id
+            );
+        }
         let mut ev = self
             .event(rec, actor, Outcome::Failed, now)
             .fingerprint("refresh_used", self.vault.fingerprint(used.expose()));
@@ -422,6 +552,14 @@ impl Engine {
         ev.intuit_tid = e.intuit_tid.clone();
         self.audit(&mut tx, &ev).await?;
         self.published(tx.commit().await?);
+        if lost.is_some() {
+            tracing::error!(
+                connection = rec.id,
+                tenant = %crate::text::Safe(&rec.tenant),
+                "A REFRESH ANSWER WAS LOST: {}",
+                crate::text::Safe(&reason)
+            );
+        }
         Ok(RefreshOutcome::NeedsReconnect {
             reason,
             intuit_tid: e.intuit_tid,
@@ -432,6 +570,7 @@ impl Engine {
     async fn record_config_error(
         &self,
         rec: &ConnectionRecord,
+        lease: &Lease,
         actor: &Actor,
         used: &RefreshToken,
         e: IntuitError,
@@ -451,7 +590,8 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         self.audit(&mut tx, &ev).await?;
         self.published(tx.commit().await?);
-        self.store.release_lease(rec.id, &self.owner).await?;
+        // Intuit refused our client before looking at the token: it was not spent.
+        self.store.release_unsent(lease).await?;
         Ok(RefreshOutcome::ConfigError {
             detail,
             intuit_tid: e.intuit_tid,
@@ -462,6 +602,7 @@ impl Engine {
     async fn record_failure(
         &self,
         rec: &ConnectionRecord,
+        lease: &Lease,
         actor: &Actor,
         used: &RefreshToken,
         e: &IntuitError,
@@ -489,8 +630,9 @@ impl Engine {
         ));
         ev.intuit_tid = e.intuit_tid.clone();
         let op = Op::RefreshFailure {
-            id: rec.id,
-            owner: self.owner.clone(),
+            lease: lease.clone(),
+            // Only a transient failure (no answer, a 5xx, garbage) may hide a rotation.
+            answered: e.class != ErrorClass::Transient,
             class: e.class,
             detail: e.detail.clone(),
             intuit_tid: e.intuit_tid.clone(),
@@ -542,24 +684,40 @@ impl Engine {
             Some(_) => {}
         }
         let started = Instant::now();
-        if let Some(done) = self.acquire_lease(id, self.clock.now()).await? {
-            self.count(&Ok(RefreshResult::from(done.clone())), started);
-            return Ok(done.into());
-        }
+        let lease = match self.acquire_lease(id, self.clock.now()).await? {
+            Ok(lease) => lease,
+            Err(done) => {
+                self.count(&Ok(RefreshResult::from(done.clone())), started);
+                return Ok(done.into());
+            }
+        };
         // Another process may have refreshed between the read and the lease.
         if let Some(rec) = self.store.get_connection(id).await? {
             if fresh(&rec) {
-                self.store.release_lease(id, &self.owner).await?;
+                self.store.release_unsent(&lease).await?;
                 return Ok(RefreshOutcome::AlreadyRefreshed {
                     access_expires_at: rec.access_expires_at,
                 }
                 .into());
             }
         }
-        let result = self.run_leased(id, actor).await;
+        let result = self.run_leased(&lease, actor).await;
         self.count(&result, started);
         result
     }
+}
+
+/// The reason a connection dies of a lost answer. Its first words are what the forecast,
+/// the alert and the support bundle quote.
+pub fn lost_answer_reason(u: &Unanswered, intuit_said: &str) -> String {
+    format!(
+        "the answer to the refresh at {} was lost when the daemon stopped ({} sent the refresh \
+         token and never recorded Intuit's answer); Intuit has since refused the token it \
+         replaced ({intuit_said}), so the customer must reconnect. The customer did not \
+         disconnect.",
+        u.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        u.by
+    )
 }
 
 fn refreshed_since(rec: &ConnectionRecord, t: DateTime<Utc>) -> bool {

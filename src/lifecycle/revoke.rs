@@ -12,6 +12,7 @@ use crate::audit::{Action, AuditEvent, Outcome};
 use crate::domain::ErrorClass;
 use crate::identity::Actor;
 use crate::intuit::IntuitError;
+use crate::store::Purpose;
 use crate::store::{Claimed, ConnectionRecord};
 use crate::vault::TokenColumn;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -113,7 +114,7 @@ impl Engine {
         };
         if result.is_err() {
             // Best effort, as for refresh: a lease left behind expires on its own.
-            let _ = self.store.release_lease(id, &self.owner).await;
+            let _ = self.store.release_owned(id, &self.owner).await;
         }
         result
     }
@@ -135,7 +136,7 @@ impl Engine {
             )
             .await;
         if result.is_err() {
-            let _ = self.store.release_lease(id, &self.owner).await;
+            let _ = self.store.release_owned(id, &self.owner).await;
         }
         result
     }
@@ -149,8 +150,9 @@ impl Engine {
             let now = self.clock.now();
             if self
                 .store
-                .try_lease(id, &self.owner, now, now + lease)
+                .try_lease(id, &self.owner, now, now + lease, Purpose::Other)
                 .await?
+                .is_some()
             {
                 return Ok(None);
             }
@@ -182,14 +184,14 @@ impl Engine {
             _ => None,
         };
         if let Some(reason) = skip {
-            self.store.release_lease(rec.id, &self.owner).await?;
+            self.store.release_owned(rec.id, &self.owner).await?;
             return Ok(RevokeOutcome::Skipped { reason });
         }
         if let RevokeMode::LocalOnly { reason } = mode {
             return self.forget_locally(&rec, actor, reason).await;
         }
         let Some(sealed) = sealed_refresh else {
-            self.store.release_lease(rec.id, &self.owner).await?;
+            self.store.release_owned(rec.id, &self.owner).await?;
             return Ok(RevokeOutcome::Skipped {
                 reason: "holds no refresh token to revoke at Intuit; `revoke --local-only --reason TEXT` forgets the rest".into(),
             });
@@ -197,7 +199,7 @@ impl Engine {
         let client = match self.client(rec.environment) {
             Ok(c) => c.clone(),
             Err(detail) => {
-                self.store.release_lease(rec.id, &self.owner).await?;
+                self.store.release_owned(rec.id, &self.owner).await?;
                 return Ok(RevokeOutcome::ConfigError {
                     detail,
                     intuit_tid: None,
@@ -306,7 +308,7 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         self.audit(&mut tx, &ev).await?;
         self.published(tx.commit().await?);
-        self.store.release_lease(rec.id, &self.owner).await?;
+        self.store.release_owned(rec.id, &self.owner).await?;
         Ok(RevokeOutcome::ConfigError {
             detail,
             intuit_tid: e.intuit_tid,

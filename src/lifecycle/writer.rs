@@ -7,7 +7,7 @@
 
 use crate::audit::AuditEvent;
 use crate::domain::ErrorClass;
-use crate::store::{Change, Store, TokenUpdate};
+use crate::store::{Change, Lease, Store, TokenUpdate};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 use tokio::sync::{mpsc, oneshot};
@@ -19,15 +19,15 @@ const MAX_BATCH: usize = 256;
 pub(crate) enum Op {
     /// New tokens, clocks and the audit event; the lease is released.
     RefreshSuccess {
-        id: i64,
-        owner: String,
+        lease: Lease,
         update: TokenUpdate,
         event: AuditEvent,
     },
     /// A failed attempt that keeps the tokens; the lease is released.
     RefreshFailure {
-        id: i64,
-        owner: String,
+        lease: Lease,
+        /// Intuit answered (the token was not used), so the unanswered mark goes.
+        answered: bool,
         class: ErrorClass,
         detail: String,
         intuit_tid: Option<String>,
@@ -40,7 +40,8 @@ pub(crate) enum Op {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Applied {
     Done,
-    /// The lease was no longer ours: nothing was written for this op.
+    /// The lease was no longer ours (another holder, or another fence): nothing was
+    /// written for this op.
     LeaseLost,
 }
 
@@ -111,12 +112,10 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Job>) {
 async fn apply(store: &Store, ops: &[&Op]) -> anyhow::Result<Vec<(Applied, Vec<Change>)>> {
     let mut tx = store.begin().await?;
     // Successes (the bulk of the traffic) go in multi-row statements; failures one by one.
-    let successes: Vec<(i64, &str, &TokenUpdate)> = ops
+    let successes: Vec<(&Lease, &TokenUpdate)> = ops
         .iter()
         .filter_map(|op| match op {
-            Op::RefreshSuccess {
-                id, owner, update, ..
-            } => Some((*id, owner.as_str(), update)),
+            Op::RefreshSuccess { lease, update, .. } => Some((lease, update)),
             Op::RefreshFailure { .. } => None,
         })
         .collect();
@@ -128,11 +127,11 @@ async fn apply(store: &Store, ops: &[&Op]) -> anyhow::Result<Vec<(Applied, Vec<C
     let mut applied = Vec::with_capacity(ops.len());
     for op in ops {
         applied.push(match op {
-            Op::RefreshSuccess { id, .. } if written.contains(id) => Applied::Done,
+            Op::RefreshSuccess { lease, .. } if written.contains(&lease.id) => Applied::Done,
             Op::RefreshSuccess { .. } => Applied::LeaseLost,
             Op::RefreshFailure {
-                id,
-                owner,
+                lease,
+                answered,
                 class,
                 detail,
                 intuit_tid,
@@ -142,8 +141,8 @@ async fn apply(store: &Store, ops: &[&Op]) -> anyhow::Result<Vec<(Applied, Vec<C
             } => {
                 let written = tx
                     .apply_refresh_failure(
-                        *id,
-                        owner,
+                        lease,
+                        *answered,
                         *class,
                         detail,
                         intuit_tid.as_deref(),

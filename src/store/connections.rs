@@ -1,6 +1,7 @@
 //! Queries on the `connections` table: listing, finding, leasing and the writes that the
 //! lifecycle makes inside its transactions.
 
+use super::leases::{Lease, Unanswered};
 use super::rows::{
     ConnectionFilter, ConnectionRecord, NewConnection, SealedTokens, TokenUpdate, LAST_ACT_COLUMNS,
     RECORD_COLUMNS,
@@ -77,22 +78,6 @@ impl Store {
         Ok(dispatch!(self, p => sqlx::query_scalar(sql).bind(before).fetch_all(p).await)?)
     }
 
-    /// Takes the refresh lease on a connection if nobody holds a live one. Returns whether
-    /// this caller now holds it. The lease is what makes refresh single-flight across
-    /// processes: whoever holds it is the only one allowed to spend the refresh token.
-    pub async fn try_lease(
-        &self,
-        id: i64,
-        owner: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
-        let sql = "UPDATE connections SET lease_owner = $1, lease_until = $2 \
-                   WHERE id = $3 AND (lease_until IS NULL OR lease_until < $4 OR lease_owner = $1)";
-        let done = dispatch_write!(self, p => sqlx::query(sql).bind(owner).bind(until).bind(id).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
-        Ok(done == 1)
-    }
-
     /// Puts off the next scheduled attempt on a connection that nobody else holds (after an
     /// error that reached no verdict, such as a stored value that will not open), so the
     /// scheduler does not pick it again at once.
@@ -100,12 +85,6 @@ impl Store {
         let sql = "UPDATE connections SET next_attempt_at = $1 \
                    WHERE id = $2 AND (lease_owner IS NULL OR lease_owner = $3)";
         dispatch_write!(self, p => sqlx::query(sql).bind(until).bind(id).bind(owner).execute(p).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    pub async fn release_lease(&self, id: i64, owner: &str) -> anyhow::Result<()> {
-        let sql = "UPDATE connections SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2";
-        dispatch_write!(self, p => sqlx::query(sql).bind(id).bind(owner).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -221,10 +200,11 @@ impl Tx {
 
     /// Writes the results of successful refreshes and releases their leases, in a few
     /// multi-row statements (the group-commit path). Returns the ids written: a row whose
-    /// lease is no longer ours is left as its new holder made it, and is not returned.
+    /// lease is no longer ours (another owner, or another fence) is left as its new holder
+    /// made it, and is not returned.
     pub async fn apply_refresh_successes(
         &mut self,
-        rows: &[(i64, &str, &TokenUpdate)],
+        rows: &[(&Lease, &TokenUpdate)],
     ) -> anyhow::Result<Vec<i64>> {
         let mut written = Vec::with_capacity(rows.len());
         for chunk in super::fixed_chunks(rows) {
@@ -241,13 +221,15 @@ impl Tx {
                      status = v.status, status_reason = NULL, last_refresh_at = v.at, last_refresh_outcome = 'ok', \
                      last_error_class = NULL, last_error_detail = NULL, last_intuit_tid = v.intuit_tid, \
                      consecutive_failures = 0, next_attempt_at = v.next_attempt_at, lease_owner = NULL, \
-                     lease_until = NULL, version = connections.version + 1, updated_at = v.at FROM (",
+                     lease_until = NULL, inflight_until = NULL, unanswered_since = NULL, unanswered_by = NULL, \
+                     unanswered_fence = NULL, version = connections.version + 1, updated_at = v.at FROM (",
                 );
-                for (i, (id, owner, u)) in chunk.iter().enumerate() {
+                for (i, (lease, u)) in chunk.iter().enumerate() {
                     if i > 0 {
                         q.push(" UNION ALL ");
                     }
-                    q.push("SELECT ").push_bind(*id).push(" AS id, ").push_bind(*owner).push(" AS owner, ")
+                    q.push("SELECT ").push_bind(lease.id).push(" AS id, ").push_bind(lease.owner.as_str()).push(" AS owner, ")
+                        .push_bind(lease.fence).push(" AS fence, ")
                         .push_bind(&u.access_token).push(" AS access_token, ").push_bind(&u.refresh_token)
                         .push(" AS refresh_token, ").push_bind(u.previous_refresh_token.as_deref())
                         .push(" AS previous_refresh_token, ").push_bind(u.at).push(" AS at, ")
@@ -257,7 +239,8 @@ impl Tx {
                         .push(" AS status, ").push_bind(&u.intuit_tid).push(" AS intuit_tid, ")
                         .push_bind(u.next_attempt_at).push(" AS next_attempt_at");
                 }
-                q.push(") AS v WHERE connections.id = v.id AND connections.lease_owner = v.owner RETURNING connections.id");
+                q.push(") AS v WHERE connections.id = v.id AND connections.lease_owner = v.owner \
+                        AND connections.lease_fence = v.fence RETURNING connections.id");
                 q.build_query_scalar().fetch_all(c).await
             })?;
             written.extend(ids);
@@ -266,12 +249,14 @@ impl Tx {
     }
 
     /// Records a failed refresh that leaves the tokens in place (transient, rate limited,
-    /// invalid_client, other) and releases the lease.
+    /// invalid_client, other) and releases the lease, only while `lease` holds the row.
+    /// `answered`: Intuit's answer says the token was not used (a 4xx, a 429), so the
+    /// unanswered mark goes; without an answer (a timeout, a 5xx, garbage) it stays.
     #[allow(clippy::too_many_arguments)]
     pub async fn apply_refresh_failure(
         &mut self,
-        id: i64,
-        owner: &str,
+        lease: &Lease,
+        answered: bool,
         class: ErrorClass,
         detail: &str,
         tid: Option<&str>,
@@ -280,51 +265,72 @@ impl Tx {
     ) -> anyhow::Result<bool> {
         let sql = "UPDATE connections SET last_refresh_at = $1, last_refresh_outcome = 'failed', last_error_class = $2, \
                    last_error_detail = $3, last_intuit_tid = $4, consecutive_failures = consecutive_failures + 1, \
-                   next_attempt_at = $5, lease_owner = NULL, lease_until = NULL, version = version + 1, updated_at = $1 \
-                   WHERE id = $6 AND lease_owner = $7";
+                   next_attempt_at = $5, lease_owner = NULL, lease_until = NULL, inflight_until = NULL, \
+                   unanswered_since = CASE WHEN $9 THEN NULL ELSE unanswered_since END, \
+                   unanswered_by = CASE WHEN $9 THEN NULL ELSE unanswered_by END, \
+                   unanswered_fence = CASE WHEN $9 THEN NULL ELSE unanswered_fence END, \
+                   version = version + 1, updated_at = $1 \
+                   WHERE id = $6 AND lease_owner = $7 AND lease_fence = $8";
         let done = dispatch_tx!(self, c => sqlx::query(sql)
-            .bind(now).bind(class.as_str()).bind(detail).bind(tid).bind(next_attempt).bind(id).bind(owner)
+            .bind(now).bind(class.as_str()).bind(detail).bind(tid).bind(next_attempt).bind(lease.id)
+            .bind(&lease.owner).bind(lease.fence).bind(answered)
             .execute(c).await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
 
-    /// Reads the sealed refresh token inside the transaction, locking the row on PostgreSQL
-    /// (SQLite's `BEGIN IMMEDIATE` already holds the database write lock).
-    pub async fn sealed_refresh_for_update(&mut self, id: i64) -> anyhow::Result<Option<Vec<u8>>> {
-        Ok(match &mut self.inner {
+    /// Reads the sealed refresh token and the unanswered mark inside the transaction,
+    /// locking the row on PostgreSQL (SQLite's `BEGIN IMMEDIATE` already holds the database
+    /// write lock).
+    pub async fn sealed_refresh_for_update(
+        &mut self,
+        id: i64,
+    ) -> anyhow::Result<(Option<Vec<u8>>, Option<Unanswered>)> {
+        type Row = (
+            Option<Vec<u8>>,
+            Option<DateTime<Utc>>,
+            Option<String>,
+            Option<i64>,
+        );
+        let sql = "SELECT refresh_token, unanswered_since, unanswered_by, unanswered_fence \
+                   FROM connections WHERE id = $1";
+        let row: Option<Row> = match &mut self.inner {
             TxInner::Sqlite(t) => {
-                sqlx::query_scalar("SELECT refresh_token FROM connections WHERE id = $1")
+                sqlx::query_as(sql)
                     .bind(id)
                     .fetch_optional(&mut **t)
                     .await?
-                    .flatten()
             }
             TxInner::Postgres(t) => {
-                sqlx::query_scalar("SELECT refresh_token FROM connections WHERE id = $1 FOR UPDATE")
+                sqlx::query_as(&format!("{sql} FOR UPDATE"))
                     .bind(id)
                     .fetch_optional(&mut **t)
                     .await?
-                    .flatten()
             }
+        };
+        Ok(match row {
+            None => (None, None),
+            Some((token, since, by, fence)) => (token, Unanswered::from_row((since, by, fence))),
         })
     }
 
-    /// Marks a connection dead: only the customer can bring it back.
+    /// Marks a connection dead: only the customer can bring it back. Only while `lease`
+    /// holds the row; returns whether it wrote.
     pub async fn mark_needs_reconnect(
         &mut self,
-        id: i64,
-        owner: &str,
+        lease: &Lease,
         reason: &str,
         tid: Option<&str>,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let sql = "UPDATE connections SET status = 'needs_reconnect', status_reason = $1, last_refresh_at = $2, \
                    last_refresh_outcome = 'failed', last_error_class = 'invalid_grant', last_error_detail = $1, \
                    last_intuit_tid = $3, consecutive_failures = consecutive_failures + 1, next_attempt_at = NULL, \
-                   lease_owner = NULL, lease_until = NULL, version = version + 1, updated_at = $2 \
-                   WHERE id = $4 AND (lease_owner = $5 OR lease_owner IS NULL)";
-        dispatch_tx!(self, c => sqlx::query(sql).bind(reason).bind(now).bind(tid).bind(id).bind(owner).execute(c).await.map(|r| r.rows_affected()))?;
-        Ok(())
+                   lease_owner = NULL, lease_until = NULL, inflight_until = NULL, unanswered_since = NULL, \
+                   unanswered_by = NULL, unanswered_fence = NULL, version = version + 1, updated_at = $2 \
+                   WHERE id = $4 AND lease_owner = $5 AND lease_fence = $6";
+        let done = dispatch_tx!(self, c => sqlx::query(sql).bind(reason).bind(now).bind(tid).bind(lease.id)
+            .bind(&lease.owner).bind(lease.fence).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
     }
 
     /// Records a CompanyInfo health check.

@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 
 const REVOKE_DUE: &str = "status = 'revoking' \
     AND (next_attempt_at IS NULL OR next_attempt_at <= $3) \
-    AND (lease_until IS NULL OR lease_until < $3) \
     AND environment IN ($5, $6)";
 
 impl Store {
@@ -24,7 +23,16 @@ impl Store {
         envs: &[Environment],
     ) -> anyhow::Result<Vec<Claimed>> {
         let mut rows = self
-            .claim_where(REVOKE_DUE, "id", owner, until, now, limit, envs)
+            .claim_where(
+                REVOKE_DUE,
+                "id",
+                super::leases::Purpose::Other,
+                owner,
+                until,
+                now,
+                limit,
+                envs,
+            )
             .await?;
         rows.sort_by_key(|c| c.record.id);
         Ok(rows)

@@ -1,5 +1,6 @@
 //! The scheduler's queries: claiming due work in batches, and the figures `/metrics` shows.
 
+use super::leases::{take_set, takeable, Lease, Purpose};
 use super::rows::RECORD_COLUMNS;
 use super::{dispatch, dispatch_write, ConnectionRecord, Store};
 use crate::domain::Environment;
@@ -12,11 +13,14 @@ use sqlx::{FromRow, Row};
 pub struct Claimed {
     pub record: ConnectionRecord,
     pub refresh_token: Option<Vec<u8>>,
+    /// The lease the claim took: its fence, and when it was taken.
+    pub lease: Lease,
 }
 
+/// Due for a refresh (bound: `$3` now, `$5`/`$6` the environments); whether its lease can
+/// be taken is added by `claim_where`.
 const DUE: &str = "status IN ('active', 'expiring') \
     AND (next_attempt_at IS NULL OR next_attempt_at <= $3) \
-    AND (lease_until IS NULL OR lease_until < $3) \
     AND environment IN ($5, $6)";
 
 impl Store {
@@ -36,6 +40,7 @@ impl Store {
             .claim_where(
                 DUE,
                 "refresh_expires_at ASC NULLS FIRST, id",
+                Purpose::SpendRefreshToken,
                 owner,
                 until,
                 now,
@@ -56,14 +61,16 @@ impl Store {
     }
 
     /// Leases up to `limit` rows of `envs` matching `due` (bound: `$3` now, `$5`/`$6` the
-    /// environments), taken in `order`, and returns them as the claim read them. On
-    /// PostgreSQL `SKIP LOCKED` keeps daemons claiming side by side off each other's rows.
-    /// The refresh claim and the revoke-retry claim differ only in `due` and `order`.
+    /// environments) whose lease can be taken, in `order`, and returns them as the claim
+    /// read them. On PostgreSQL `SKIP LOCKED` keeps daemons claiming side by side off each
+    /// other's rows. The refresh claim and the revoke-retry claim differ only in `due`,
+    /// `order` and `purpose`.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn claim_where(
         &self,
         due: &str,
         order: &str,
+        purpose: Purpose,
         owner: &str,
         until: DateTime<Utc>,
         now: DateTime<Utc>,
@@ -78,17 +85,27 @@ impl Store {
             Store::Sqlite(_) => "",
             Store::Postgres(_) => "FOR UPDATE SKIP LOCKED",
         };
+        let hold = (until - now).to_std().unwrap_or_default();
+        // `takeable` names `$1` (the owner): a claim never takes a lease this process
+        // already holds, which the scheduler would then be working on twice.
+        let set = take_set(self, purpose, "$1", "$2", "$3", hold);
+        let free = takeable(self, "NULL", "$3");
         let sql = format!(
-            "UPDATE connections SET lease_owner = $1, lease_until = $2 WHERE id IN (\
-             SELECT id FROM connections WHERE {due} ORDER BY {order} LIMIT $4 {lock}) \
-             RETURNING {RECORD_COLUMNS}, refresh_token"
+            "UPDATE connections SET {set} WHERE id IN (\
+             SELECT id FROM connections WHERE {due} AND {free} ORDER BY {order} LIMIT $4 {lock}) \
+             RETURNING {RECORD_COLUMNS}, refresh_token, lease_fence"
         );
+        let taken = std::time::Instant::now();
         Ok(dispatch_write!(self, p => {
             let raw = sqlx::query(&sql)
                 .bind(owner).bind(until).bind(now).bind(limit).bind(first.as_str()).bind(second.as_str())
                 .fetch_all(p).await?;
             raw.iter()
-                .map(|r| Ok(Claimed { record: ConnectionRecord::from_row(r)?, refresh_token: r.try_get("refresh_token")? }))
+                .map(|r| {
+                    let record = ConnectionRecord::from_row(r)?;
+                    let lease = Lease { id: record.id, owner: owner.to_string(), fence: r.try_get("lease_fence")?, taken, hold };
+                    Ok(Claimed { record, refresh_token: r.try_get("refresh_token")?, lease })
+                })
                 .collect::<Result<Vec<_>, sqlx::Error>>()
         })?)
     }
