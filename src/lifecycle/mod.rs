@@ -3,6 +3,7 @@
 //! single-flight is one mechanism, not one per interface.
 
 mod backoff;
+mod commit_gate;
 pub mod import;
 mod keys;
 mod reconnect;
@@ -13,6 +14,7 @@ mod verify;
 mod writer;
 
 pub use backoff::next_delay;
+pub use commit_gate::CommitGate;
 pub use keys::{KeyStatus, KeyUse, RotationFailure, RotationReport};
 pub use reconnect::ConsentOutcome;
 pub use refresh::{
@@ -61,6 +63,8 @@ pub struct Engine {
     writer: writer::Writer,
     /// Set while a PostgreSQL listener relays every commit (ours included) to `changes`.
     relayed: AtomicBool,
+    /// Where a test can stop refreshes between Intuit's answer and their commit.
+    commit_gates: commit_gate::CommitGates,
     /// What this process's scheduler is doing; none runs until a daemon starts one.
     scheduler_state: tokio::sync::watch::Sender<crate::domain::SchedulerState>,
 }
@@ -114,6 +118,7 @@ impl Engine {
             writer,
             metrics,
             relayed: AtomicBool::new(false),
+            commit_gates: Default::default(),
             scheduler_state: tokio::sync::watch::channel(Default::default()).0,
         }
     }
@@ -177,6 +182,19 @@ impl Engine {
 
     pub fn lease_owner(&self) -> &str {
         &self.owner
+    }
+
+    /// For tests: from now on, refreshes stop between Intuit's answer and their commit
+    /// until the returned gate is opened (see `commit_gate.rs`).
+    #[doc(hidden)]
+    pub fn hold_commits(&self) -> Arc<CommitGate> {
+        self.commit_gates.close()
+    }
+
+    /// For tests: opens the gate `hold_commits` closed, for good.
+    #[doc(hidden)]
+    pub fn release_commits(&self) {
+        self.commit_gates.clear()
     }
 }
 

@@ -371,6 +371,7 @@ impl Engine {
             Ok(answer) => answer,
             Err(_) => Err(IntuitError::timed_out()),
         };
+        self.commit_gates.pass().await;
         match answer {
             Ok(grant) => {
                 self.record_success(&rec, lease, actor, &current, grant)

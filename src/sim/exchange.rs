@@ -148,6 +148,19 @@ impl State {
         }
         if superseded_at.is_some() {
             self.stats.superseded_uses += 1;
+            // Whoever presented the token that replaced this one had it stored: a use of
+            // this one after that is a stale copy spent, not an answer lost in transit.
+            let successor_held = rec
+                .replaced_by
+                .as_ref()
+                .and_then(|t| self.refresh.get(t))
+                .is_some_and(|r| r.presented);
+            if successor_held {
+                self.stats.stale_uses += 1;
+            }
+        }
+        if let Some(rec) = self.refresh.get_mut(token) {
+            rec.presented = true;
         }
         if let Some(end) = grant.ended {
             return Err(InvalidGrant(end.describe()));
@@ -201,6 +214,7 @@ impl State {
             let fresh = self.new_refresh_record(gid, now);
             if let Some(cur) = self.refresh.get_mut(&current) {
                 cur.superseded_at = Some(now);
+                cur.replaced_by = Some(fresh.clone());
             }
             if let Some(g) = self.grants.get_mut(gid) {
                 g.current_refresh = fresh.clone();

@@ -61,6 +61,10 @@ pub(crate) struct RefreshRecord {
     /// Start of the rolling idle window.
     pub(crate) last_used: DateTime<Utc>,
     pub(crate) superseded_at: Option<DateTime<Utc>>,
+    /// The token that replaced this one, once it was.
+    pub(crate) replaced_by: Option<String>,
+    /// Whether a client has presented this token for a refresh: proof that it held it.
+    pub(crate) presented: bool,
     /// Requests currently processing this token (see `token_latency`).
     pub(crate) in_flight: u32,
 }
@@ -301,6 +305,8 @@ impl State {
                 issued_at: now,
                 last_used: now,
                 superseded_at: None,
+                replaced_by: None,
+                presented: false,
                 in_flight: 0,
             },
         );

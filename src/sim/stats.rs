@@ -22,7 +22,12 @@ pub struct SimStats {
     pub invalid_requests: u64,
     /// Refresh requests presenting a refresh token that had already been replaced.
     pub superseded_uses: u64,
-    /// Of those, the ones that succeeded because the token was still inside grace.
+    /// Of those, the ones presented after the token that replaced them had itself been
+    /// presented: the presenter spent a stale copy while a newer token was already held
+    /// (stored) elsewhere. An answer lost with its process never counts here, since its
+    /// new token was never presented by anyone.
+    pub stale_uses: u64,
+    /// Of the superseded uses, the ones that succeeded because the token was still inside grace.
     pub grace_refreshes: u64,
     /// The longest a refresh token sat unused before a successful use (seconds, sim clock):
     /// how close anyone came to the 100-day idle limit.

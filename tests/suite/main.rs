@@ -32,6 +32,7 @@ mod health;
 mod intuit_client;
 mod intuit_oauth_client;
 mod keys_rotate;
+mod lease_interleavings;
 mod links;
 mod links_chromium;
 mod public_fuzz;

@@ -1,0 +1,353 @@
+//! The dangerous interleavings of two refreshers, forced one at a time rather than hoped
+//! for under load (see the argument in `src/lifecycle/refresh.rs`). Two daemons are two
+//! in-process services on one database, each with its own lease owner and its own clock,
+//! against one `qbo-sim`; each test runs on SQLite and, in CI, on PostgreSQL.
+//!
+//! - A lease whose holder's clock says it is over while the holder still waits on Intuit
+//!   (`qbo-sim`'s latency): the other daemon, its clock moved an hour on, must not take
+//!   it, because the database's clock says the request may still be in flight.
+//! - A holder with Intuit's answer in hand whose commit is held back (the engine's commit
+//!   gate) past its lease: the other daemon takes over, and the late commit writes nothing.
+//! - A holder killed between Intuit's answer and its commit (its task aborted at the
+//!   gate): under Intuit's 24-hour grace the next refresh recovers the connection; under
+//!   the strict reading the connection's reason, its support bundle and one alert name the
+//!   lost answer, and nothing blames the customer.
+
+use crate::common;
+
+use chrono::Duration as ChronoDuration;
+use common::receiver::Receiver;
+use common::{InProcess, World};
+use qbo_console::identity::{Actor, Interface, Role};
+use qbo_console::lifecycle::RefreshOutcome;
+use qbo_console::sim::{PreviousToken, Rotation, SimOptions};
+use std::time::{Duration, Instant};
+
+fn world_opts(previous: PreviousToken, latency: Duration) -> SimOptions {
+    SimOptions {
+        rotation: Rotation::EveryRefresh,
+        previous_token: previous,
+        token_latency: latency,
+        ..SimOptions::default()
+    }
+}
+
+fn scheduler() -> Actor {
+    Actor::current_process(Interface::Scheduler, Role::Admin)
+}
+
+async fn connection_id(d: &InProcess, tenant: &str) -> i64 {
+    d.service
+        .engine()
+        .store
+        .find_connections(tenant)
+        .await
+        .unwrap()
+        .first()
+        .expect("seeded connection")
+        .id
+}
+
+/// Polls `ready` every 20 ms for at most 20 s.
+async fn wait_until(what: &str, ready: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Moves every clock an hour on: both daemons' and Intuit's. By any daemon's own clock,
+/// every lease taken before is long over.
+fn an_hour_later(w: &World, a: &InProcess, b: &InProcess) {
+    w.advance(a, ChronoDuration::hours(1));
+    b.clock.advance(ChronoDuration::hours(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lease_over_by_the_holders_clock_is_not_taken_while_its_request_is_in_flight() {
+    let w = World::start(world_opts(
+        PreviousToken::InvalidAtOnce,
+        Duration::from_millis(1500),
+    ))
+    .await;
+    w.seed(1, "lz").await;
+    let (a, b) = (w.in_process().await, w.in_process().await);
+    let id = connection_id(&a, "lz-0").await;
+    w.sim.reset_stats();
+
+    let engine_a = a.service.engine().clone();
+    let holder = tokio::spawn(async move { engine_a.refresh(id, &scheduler()).await });
+    wait_until("A's request to reach qbo-sim", || {
+        w.sim.stats().token_requests == 1
+    })
+    .await;
+    an_hour_later(&w, &a, &b);
+    let taker = b.service.engine().refresh(id, &scheduler()).await.unwrap();
+    let held = holder.await.unwrap().unwrap();
+
+    let stats = w.sim.stats();
+    assert_eq!(
+        stats.concurrent_uses, 0,
+        "two requests with one token: {stats:?}"
+    );
+    assert_eq!(stats.superseded_uses, 0, "{stats:?}");
+    assert_eq!(stats.invalid_grants, 0, "{stats:?}");
+    assert!(
+        matches!(held.outcome, RefreshOutcome::Refreshed { .. }),
+        "{:?}",
+        held.outcome
+    );
+    assert!(taker.outcome.is_success(), "{:?}", taker.outcome);
+    let c = &w.connections_json().await[0];
+    assert_eq!(c["status"], "active", "{c}");
+}
+
+/// A: Intuit's answer in hand, its commit held at the gate. Returns A's refresh task.
+async fn hold_a_at_the_gate(
+    w: &World,
+    a: &InProcess,
+    id: i64,
+) -> tokio::task::JoinHandle<anyhow::Result<qbo_console::lifecycle::RefreshResult>> {
+    let engine_a = a.service.engine().clone();
+    let gate = engine_a.hold_commits();
+    let task = tokio::spawn(async move { engine_a.refresh(id, &scheduler()).await });
+    gate.reached().await;
+    assert_eq!(w.sim.stats().rotations, 1, "Intuit rotated for A");
+    task
+}
+
+async fn a_commit_delayed_past_its_lease(previous: PreviousToken) {
+    let w = World::start(world_opts(previous, Duration::ZERO)).await;
+    w.seed(1, "ld").await;
+    let (a, b) = (w.in_process().await, w.in_process().await);
+    let id = connection_id(&a, "ld-0").await;
+    w.sim.reset_stats();
+
+    let late = hold_a_at_the_gate(&w, &a, id).await;
+    an_hour_later(&w, &a, &b);
+    // B waits out A's hold by the database's clock, then takes the lease and spends the
+    // token A's lost answer replaced: the one thing no software can avoid.
+    let taker = b.service.engine().refresh(id, &scheduler()).await.unwrap();
+    a.service.engine().release_commits();
+    let refused = late.await.unwrap();
+    let err = refused.expect_err("A's late commit must not be stored");
+    assert!(
+        format!("{err:#}").contains("after its lease was taken over"),
+        "{err:#}"
+    );
+
+    let stats = w.sim.stats();
+    assert_eq!(stats.concurrent_uses, 0, "{stats:?}");
+    assert_eq!(stats.stale_uses, 0, "{stats:?}");
+    let c = &w.connections_json().await[0];
+    let oks = w
+        .audit_events(100)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "refresh" && e["outcome"] == "ok")
+        .count();
+    match previous {
+        PreviousToken::Grace24h => {
+            assert!(taker.outcome.is_success(), "{:?}", taker.outcome);
+            assert_eq!(stats.invalid_grants, 0, "{stats:?}");
+            assert_eq!(c["status"], "active", "{c}");
+            assert_eq!(oks, 1, "only B's refresh is on record");
+        }
+        PreviousToken::InvalidAtOnce => {
+            assert!(
+                matches!(taker.outcome, RefreshOutcome::NeedsReconnect { .. }),
+                "{:?}",
+                taker.outcome
+            );
+            assert_eq!(stats.invalid_grants, 1, "{stats:?}");
+            assert_eq!(c["status"], "needs_reconnect", "A did not overwrite B: {c}");
+            let reason = c["status_reason"].as_str().unwrap();
+            assert!(
+                reason.contains("was lost when the daemon stopped"),
+                "{reason}"
+            );
+            assert_eq!(oks, 0, "A's answer was never stored");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commit_delayed_past_its_lease_writes_nothing_under_grace() {
+    a_commit_delayed_past_its_lease(PreviousToken::Grace24h).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commit_delayed_past_its_lease_writes_nothing_under_strict_rotation() {
+    a_commit_delayed_past_its_lease(PreviousToken::InvalidAtOnce).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kill_after_intuits_answer_is_recovered_by_the_next_refresh_under_grace() {
+    let w = World::start(world_opts(PreviousToken::Grace24h, Duration::ZERO)).await;
+    w.seed(1, "lk").await;
+    let (a, b) = (w.in_process().await, w.in_process().await);
+    let id = connection_id(&a, "lk-0").await;
+    w.sim.reset_stats();
+
+    hold_a_at_the_gate(&w, &a, id).await.abort();
+    an_hour_later(&w, &a, &b);
+    let next = b.service.engine().refresh(id, &scheduler()).await.unwrap();
+    assert!(
+        matches!(next.outcome, RefreshOutcome::Refreshed { .. }),
+        "{:?}",
+        next.outcome
+    );
+    let stats = w.sim.stats();
+    assert_eq!(
+        (stats.grace_refreshes, stats.invalid_grants),
+        (1, 0),
+        "{stats:?}"
+    );
+    let c = &w.connections_json().await[0];
+    assert_eq!(c["status"], "active", "{c}");
+    // And it stays alive: the token B stored is the grant's newest.
+    b.clock.advance(ChronoDuration::hours(2));
+    let after = b.service.engine().refresh(id, &scheduler()).await.unwrap();
+    assert!(
+        matches!(after.outcome, RefreshOutcome::Refreshed { .. }),
+        "{:?}",
+        after.outcome
+    );
+    assert_eq!(w.sim.stats().superseded_uses, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kill_after_intuits_answer_is_named_as_a_lost_answer_under_strict_rotation() {
+    let rx = Receiver::start().await;
+    let w = World::start(world_opts(PreviousToken::InvalidAtOnce, Duration::ZERO)).await;
+    w.append_config(&format!(
+        "[health]\ninterval = \"1d\"\n\n[alerts]\nretry_base = \"1m\"\n{}",
+        rx.webhook_config()
+    ));
+    w.seed(2, "ls").await;
+    let (a, b) = (w.in_process().await, w.in_process().await);
+    let id = connection_id(&a, "ls-0").await;
+    w.sim.reset_stats();
+
+    hold_a_at_the_gate(&w, &a, id).await.abort();
+    an_hour_later(&w, &a, &b);
+    let next = b.service.engine().refresh(id, &scheduler()).await.unwrap();
+    let RefreshOutcome::NeedsReconnect { reason, .. } = &next.outcome else {
+        panic!("{:?}", next.outcome);
+    };
+    assert!(
+        reason.contains("was lost when the daemon stopped"),
+        "{reason}"
+    );
+    assert!(reason.contains("did not disconnect"), "{reason}");
+    let stats = w.sim.stats();
+    assert_eq!(
+        (stats.invalid_grants, stats.stale_uses),
+        (1, 0),
+        "{stats:?}"
+    );
+
+    // The connection's reason, the audit record and the support bundle say what happened.
+    let c = w
+        .connections_json()
+        .await
+        .into_iter()
+        .find(|c| c["tenant"] == "ls-0")
+        .unwrap();
+    assert!(
+        c["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("the answer to the refresh at"),
+        "{c}"
+    );
+    let failed = w
+        .audit_events(50)
+        .await
+        .into_iter()
+        .find(|e| e["action"] == "refresh" && e["outcome"] == "failed")
+        .expect("the refused refresh is on record");
+    assert!(
+        failed["reason"].as_str().unwrap().contains("was lost"),
+        "{failed}"
+    );
+    let bundle = w.ok(&["support-bundle", "ls-0", "--json"]).await;
+    assert!(
+        bundle.contains("was lost when the daemon stopped"),
+        "{bundle}"
+    );
+
+    // One alert names it, and only one.
+    let r = b.alerts_pass().await;
+    assert_eq!((r.opened, r.delivered), (1, 1), "{r:?}");
+    let got = rx.accepted();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    let text = got[0]["text"].as_str().unwrap();
+    assert!(text.contains("ls-0") && text.contains("was lost"), "{text}");
+    for _ in 0..3 {
+        b.clock.advance(ChronoDuration::hours(1));
+        let r = b.alerts_pass().await;
+        assert_eq!((r.opened, r.delivered), (0, 0), "{r:?}");
+    }
+    // The other connection was never touched by the loss.
+    b.clock.advance(ChronoDuration::hours(1));
+    let other = connection_id(&b, "ls-1").await;
+    let ok = b
+        .service
+        .engine()
+        .refresh(other, &scheduler())
+        .await
+        .unwrap();
+    assert!(ok.outcome.is_success(), "{:?}", ok.outcome);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_claim_whose_lease_another_task_took_sends_nothing() {
+    // The same daemon: its scheduler claims a connection, then, before the claim's turn
+    // comes, the daemon's own token API or `refresh --all` takes the lease (same owner),
+    // refreshes and commits. The claim must not then send the token it read.
+    let w = World::start(world_opts(PreviousToken::InvalidAtOnce, Duration::ZERO)).await;
+    w.seed(1, "lc").await;
+    let d = w.in_process().await;
+    let id = connection_id(&d, "lc-0").await;
+    let engine = d.service.engine().clone();
+    let now = engine.clock.now();
+    let claims = engine
+        .store
+        .claim_due(
+            engine.lease_owner(),
+            now + ChronoDuration::seconds(5),
+            now,
+            10,
+            &[qbo_console::domain::Environment::Sandbox],
+        )
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 1);
+    w.sim.reset_stats();
+    let direct = engine.refresh(id, &scheduler()).await.unwrap();
+    assert!(
+        matches!(direct.outcome, RefreshOutcome::Refreshed { .. }),
+        "{:?}",
+        direct.outcome
+    );
+    let claimed = claims.into_iter().next().unwrap();
+    let late = engine.refresh_claimed(claimed, &scheduler()).await.unwrap();
+    assert!(
+        matches!(late.outcome, RefreshOutcome::Busy { .. }),
+        "{:?}",
+        late.outcome
+    );
+    let stats = w.sim.stats();
+    assert_eq!(
+        (
+            stats.token_requests,
+            stats.superseded_uses,
+            stats.invalid_grants
+        ),
+        (1, 0, 0),
+        "{stats:?}"
+    );
+    assert_eq!(w.connections_json().await[0]["status"], "active");
+}
