@@ -40,6 +40,7 @@ mod refresh_rotation;
 mod reports;
 mod revoke;
 mod scale_out;
+mod scale_out_kills;
 mod sim_binary;
 mod sim_protocol;
 mod token_api;
