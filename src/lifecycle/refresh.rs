@@ -478,11 +478,20 @@ impl Engine {
             );
         }
         ev.intuit_tid = grant.intuit_tid.clone();
-        ev.reason = Some(if rotated {
-            "refresh token rotated".into()
+        let mut reason = if rotated {
+            "refresh token rotated".to_string()
         } else {
-            "refresh token unchanged".into()
-        });
+            "refresh token unchanged".to_string()
+        };
+        if let Some(u) = &lease.earlier {
+            // Intuit's grace answered for a refresh whose own answer died with its process.
+            reason.push_str(&format!(
+                "; {RECOVERED_MARK}{} ({}) may have been sent without its answer being recorded, and this one succeeded",
+                u.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                u.by
+            ));
+        }
+        ev.reason = Some(reason);
 
         let op = Op::RefreshSuccess {
             lease: lease.clone(),
@@ -707,6 +716,11 @@ impl Engine {
         result
     }
 }
+
+/// What a successful refresh's reason says when an earlier holder's refresh may have been
+/// sent without its answer being recorded (a kill, a lost response): under Intuit's grace
+/// this refresh recovered whatever that one lost.
+pub const RECOVERED_MARK: &str = "the earlier refresh at ";
 
 /// The reason a connection dies of a lost answer. Its first words are what the forecast,
 /// the alert and the support bundle quote.

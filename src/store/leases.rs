@@ -25,6 +25,9 @@ pub struct Lease {
     pub taken: Instant,
     /// The hold asked for: no one else can take the lease before `taken + hold`.
     pub hold: Duration,
+    /// An earlier holder's unanswered mark, found standing when this lease was taken: the
+    /// token may have been spent by it without an answer on record.
+    pub earlier: Option<Unanswered>,
 }
 
 impl Lease {
@@ -113,6 +116,32 @@ pub struct Unanswered {
     pub fence: Option<i64>,
 }
 
+/// What a taking returns: the new fence and the unanswered mark as it now stands.
+pub(super) const TAKEN_COLUMNS: &str =
+    "lease_fence, unanswered_since, unanswered_by, unanswered_fence";
+pub(super) type TakenRow = (i64, Option<DateTime<Utc>>, Option<String>, Option<i64>);
+
+impl Lease {
+    pub(super) fn taken(
+        id: i64,
+        owner: &str,
+        taken: Instant,
+        hold: Duration,
+        (fence, since, by, mark): TakenRow,
+    ) -> Lease {
+        // A mark this taking made carries its fence; any other is an earlier holder's.
+        let earlier = Unanswered::from_row((since, by, mark)).filter(|u| u.fence != Some(fence));
+        Lease {
+            id,
+            owner: owner.to_string(),
+            fence,
+            taken,
+            hold,
+            earlier,
+        }
+    }
+}
+
 /// `unanswered_since, unanswered_by, unanswered_fence` as read.
 pub(super) type UnansweredRow = (Option<DateTime<Utc>>, Option<String>, Option<i64>);
 
@@ -145,20 +174,14 @@ impl Store {
     ) -> anyhow::Result<Option<Lease>> {
         let hold = (until - now).to_std().unwrap_or_default();
         let sql = format!(
-            "UPDATE connections SET {} WHERE id = $3 AND {} RETURNING lease_fence",
+            "UPDATE connections SET {} WHERE id = $3 AND {} RETURNING {TAKEN_COLUMNS}",
             take_set(self, purpose, "$1", "$2", "$4", hold),
             takeable(self, "$1", "$4"),
         );
         let taken = Instant::now();
-        let fence: Option<i64> = dispatch_write!(self, p => sqlx::query_scalar(&sql)
+        let row: Option<TakenRow> = dispatch_write!(self, p => sqlx::query_as(&sql)
             .bind(owner).bind(until).bind(id).bind(now).fetch_optional(p).await)?;
-        Ok(fence.map(|fence| Lease {
-            id,
-            owner: owner.to_string(),
-            fence,
-            taken,
-            hold,
-        }))
+        Ok(row.map(|row| Lease::taken(id, owner, taken, hold, row)))
     }
 
     /// Gives a lease back without having sent anything: the holder's own unanswered mark

@@ -1,6 +1,6 @@
 //! The scheduler's queries: claiming due work in batches, and the figures `/metrics` shows.
 
-use super::leases::{take_set, takeable, Lease, Purpose};
+use super::leases::{take_set, takeable, Lease, Purpose, TAKEN_COLUMNS};
 use super::rows::RECORD_COLUMNS;
 use super::{dispatch, dispatch_write, ConnectionRecord, Store};
 use crate::domain::Environment;
@@ -93,7 +93,7 @@ impl Store {
         let sql = format!(
             "UPDATE connections SET {set} WHERE id IN (\
              SELECT id FROM connections WHERE {due} AND {free} ORDER BY {order} LIMIT $4 {lock}) \
-             RETURNING {RECORD_COLUMNS}, refresh_token, lease_fence"
+             RETURNING {RECORD_COLUMNS}, refresh_token, {TAKEN_COLUMNS}"
         );
         let taken = std::time::Instant::now();
         Ok(dispatch_write!(self, p => {
@@ -103,7 +103,8 @@ impl Store {
             raw.iter()
                 .map(|r| {
                     let record = ConnectionRecord::from_row(r)?;
-                    let lease = Lease { id: record.id, owner: owner.to_string(), fence: r.try_get("lease_fence")?, taken, hold };
+                    let row = (r.try_get("lease_fence")?, r.try_get("unanswered_since")?, r.try_get("unanswered_by")?, r.try_get("unanswered_fence")?);
+                    let lease = Lease::taken(record.id, owner, taken, hold, row);
                     Ok(Claimed { record, refresh_token: r.try_get("refresh_token")?, lease })
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()

@@ -206,6 +206,19 @@ async fn a_kill_after_intuits_answer_is_recovered_by_the_next_refresh_under_grac
     );
     let c = &w.connections_json().await[0];
     assert_eq!(c["status"], "active", "{c}");
+    let recovered = w
+        .audit_events(20)
+        .await
+        .into_iter()
+        .find(|e| e["action"] == "refresh" && e["outcome"] == "ok")
+        .expect("B's refresh is on record");
+    assert!(
+        recovered["reason"]
+            .as_str()
+            .unwrap()
+            .contains("may have been sent without its answer being recorded"),
+        "{recovered}"
+    );
     // And it stays alive: the token B stored is the grant's newest.
     b.clock.advance(ChronoDuration::hours(2));
     let after = b.service.engine().refresh(id, &scheduler()).await.unwrap();
