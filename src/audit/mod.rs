@@ -10,6 +10,7 @@ mod chain;
 mod damage;
 mod event;
 pub mod export;
+mod held;
 mod page;
 pub mod retention;
 pub mod signing;

@@ -77,6 +77,8 @@ impl Writer {
 }
 
 async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Job>) {
+    // Events held by an earlier process join the chain with this one's first write.
+    let mut held = store.held_audit_events().await.map_or(true, |n| n > 0);
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -86,31 +88,86 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Job>) {
             }
         }
         let ops: Vec<&Op> = jobs.iter().map(|j| &j.op).collect();
-        match apply(&store, &ops).await {
+        match apply(&store, &ops, held).await {
             Ok(results) => {
+                held = false;
                 for (job, r) in jobs.into_iter().zip(results) {
                     let _ = job.reply.send(Ok(r));
                 }
             }
             // One bad write must not sink the others: retry each in a transaction of its
-            // own, so only the culprit reports the error.
-            Err(_) if jobs.len() > 1 => {
+            // own, so only the culprit reports the error; and a refresh's new tokens are
+            // kept even then, their event held for the chain (`audit/held.rs`).
+            Err(first_error) => {
+                let alone = jobs.len() == 1;
                 for job in jobs {
-                    let r = apply(&store, &[&job.op]).await.map(|mut v| v.remove(0));
+                    let r = if alone {
+                        Err(anyhow::anyhow!("{first_error:#}"))
+                    } else {
+                        apply(&store, &[&job.op], held)
+                            .await
+                            .map(|mut v| v.remove(0))
+                    };
+                    let r = match r {
+                        Ok(done) => {
+                            held = false;
+                            Ok(done)
+                        }
+                        Err(e) => match keep_tokens(&store, &job.op).await {
+                            Ok(Some(kept)) => {
+                                held = true;
+                                tracing::error!(
+                                    error = %crate::text::Safe(&format!("{e:#}")),
+                                    "a refresh's audit event could not join the chain: its new tokens are stored and the event is held until the audit log can be written"
+                                );
+                                Ok(kept)
+                            }
+                            Ok(None) | Err(_) => Err(e),
+                        },
+                    };
                     let _ = job.reply.send(r);
-                }
-            }
-            Err(e) => {
-                for job in jobs {
-                    let _ = job.reply.send(Err(anyhow::anyhow!("{e:#}")));
                 }
             }
         }
     }
 }
 
-async fn apply(store: &Store, ops: &[&Op]) -> anyhow::Result<Vec<(Applied, Vec<Change>)>> {
+/// Stores a successful refresh's new tokens with its event held out of the chain, when
+/// the write with its event in the chain failed: Intuit has already rotated, so dropping
+/// the tokens would kill the connection. `None` for any other write (nothing was spent).
+async fn keep_tokens(store: &Store, op: &Op) -> anyhow::Result<Option<(Applied, Vec<Change>)>> {
+    let Op::RefreshSuccess {
+        lease,
+        update,
+        event,
+    } = op
+    else {
+        return Ok(None);
+    };
     let mut tx = store.begin().await?;
+    let written = tx.apply_refresh_successes(&[(lease, update)]).await?;
+    if written.is_empty() {
+        tx.rollback().await?;
+        return Ok(Some((Applied::LeaseLost, Vec::new())));
+    }
+    tx.hold_audit(&[event]).await?;
+    tx.commit().await?;
+    Ok(Some((Applied::Done, Vec::new())))
+}
+
+async fn apply(
+    store: &Store,
+    ops: &[&Op],
+    held: bool,
+) -> anyhow::Result<Vec<(Applied, Vec<Change>)>> {
+    let mut tx = store.begin().await?;
+    // Held events first, so the chain keeps the order things happened in. Their changes
+    // are told with the first op's, apart from the ops' own, which follow in op order.
+    let mut flushed = Vec::new();
+    if held {
+        tx.flush_held_audit().await?;
+        flushed = std::mem::take(&mut tx.changes);
+    }
     // Successes (the bulk of the traffic) go in multi-row statements; failures one by one.
     let successes: Vec<(&Lease, &TokenUpdate)> = ops
         .iter()
@@ -167,7 +224,7 @@ async fn apply(store: &Store, ops: &[&Op]) -> anyhow::Result<Vec<(Applied, Vec<C
         .collect();
     tx.audit_many(&events).await?;
     let mut changes = tx.commit().await?.into_iter();
-    Ok(applied
+    let mut results: Vec<(Applied, Vec<Change>)> = applied
         .into_iter()
         .map(|a| {
             let mine = if a == Applied::Done {
@@ -177,7 +234,12 @@ async fn apply(store: &Store, ops: &[&Op]) -> anyhow::Result<Vec<(Applied, Vec<C
             };
             (a, mine)
         })
-        .collect())
+        .collect();
+    if let Some((_, first)) = results.first_mut() {
+        flushed.append(first);
+        *first = flushed;
+    }
+    Ok(results)
 }
 
 impl Op {

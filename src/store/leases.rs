@@ -9,7 +9,7 @@
 //! - A lease taken to spend the refresh token marks the token as possibly sent and
 //!   unanswered (`unanswered_*`) unless an earlier mark stands; a recorded answer clears it.
 
-use super::{dispatch, dispatch_write, Store};
+use super::{dispatch, dispatch_tx, dispatch_write, Store, Tx};
 use chrono::{DateTime, Utc};
 use std::time::{Duration, Instant};
 
@@ -106,6 +106,31 @@ pub(super) fn take_set(
     set
 }
 
+impl Tx {
+    /// Proves, leaving no trace, that an audit event could be appended now: a row inserted
+    /// into the audit table and rolled back at once. Taking a lease to spend a refresh
+    /// token does this first, so that a log that cannot be written (a broken table, a
+    /// trigger, a damaged chain) stops the refresh before anything is sent to Intuit,
+    /// rather than after Intuit has rotated the token.
+    pub async fn probe_audit(&mut self) -> anyhow::Result<()> {
+        const PROBE: &str =
+            "INSERT INTO audit_events (seq, at, actor_account, actor_uid, interface, role, \
+            action, outcome, fingerprints, prev_hash, hash) \
+            VALUES (-1, '', '', 0, '', '', 'probe', 'ok', '', '', '')";
+        dispatch_tx!(self, c => sqlx::query("SAVEPOINT audit_probe").execute(c).await.map(|_| ()))?;
+        let probed = dispatch_tx!(self, c => sqlx::query(PROBE).execute(c).await.map(|_| ()));
+        dispatch_tx!(self, c => sqlx::query("ROLLBACK TO SAVEPOINT audit_probe").execute(c).await.map(|_| ()))?;
+        dispatch_tx!(self, c => sqlx::query("RELEASE SAVEPOINT audit_probe").execute(c).await.map(|_| ()))?;
+        probed.map_err(|e| {
+            anyhow::anyhow!(
+                "the audit log cannot be written ({e:#}), so nothing is sent to Intuit: a refresh \
+                 whose answer could not be recorded could lose the connection. Fix the audit \
+                 log (`qbo-console audit verify` names what is wrong), then try again"
+            )
+        })
+    }
+}
+
 /// An earlier refresh whose answer was never recorded: the stored refresh token may have
 /// been rotated at Intuit by it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,8 +204,13 @@ impl Store {
             takeable(self, "$1", "$4"),
         );
         let taken = Instant::now();
-        let row: Option<TakenRow> = dispatch_write!(self, p => sqlx::query_as(&sql)
-            .bind(owner).bind(until).bind(id).bind(now).fetch_optional(p).await)?;
+        let mut tx = self.begin().await?;
+        if purpose == Purpose::SpendRefreshToken {
+            tx.probe_audit().await?;
+        }
+        let row: Option<TakenRow> = dispatch_tx!(tx, c => sqlx::query_as(&sql)
+            .bind(owner).bind(until).bind(id).bind(now).fetch_optional(c).await)?;
+        tx.commit().await?;
         Ok(row.map(|row| Lease::taken(id, owner, taken, hold, row)))
     }
 

@@ -2,7 +2,7 @@
 
 use super::leases::{take_set, takeable, Lease, Purpose, TAKEN_COLUMNS};
 use super::rows::RECORD_COLUMNS;
-use super::{dispatch, dispatch_write, ConnectionRecord, Store};
+use super::{dispatch, dispatch_tx, ConnectionRecord, Store};
 use crate::domain::Environment;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, Row};
@@ -96,10 +96,14 @@ impl Store {
              RETURNING {RECORD_COLUMNS}, refresh_token, {TAKEN_COLUMNS}"
         );
         let taken = std::time::Instant::now();
-        Ok(dispatch_write!(self, p => {
+        let mut tx = self.begin().await?;
+        if purpose == Purpose::SpendRefreshToken {
+            tx.probe_audit().await?;
+        }
+        let claimed = dispatch_tx!(tx, c => {
             let raw = sqlx::query(&sql)
                 .bind(owner).bind(until).bind(now).bind(limit).bind(first.as_str()).bind(second.as_str())
-                .fetch_all(p).await?;
+                .fetch_all(&mut *c).await?;
             raw.iter()
                 .map(|r| {
                     let record = ConnectionRecord::from_row(r)?;
@@ -108,7 +112,9 @@ impl Store {
                     Ok(Claimed { record, refresh_token: r.try_get("refresh_token")?, lease })
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()
-        })?)
+        })?;
+        tx.commit().await?;
+        Ok(claimed)
     }
 
     /// The most overdue live connection's scheduled time, if any is overdue.

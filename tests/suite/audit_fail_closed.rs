@@ -51,6 +51,7 @@ async fn no_audit_record_no_change() {
     );
     let err = common::stderr(&refresh);
     assert!(err.contains("audit storage unavailable"), "{err}");
+    assert!(err.contains("nothing is sent to Intuit"), "{err}");
     let import = w.path("more.csv");
     std::fs::write(
         &import,
@@ -62,7 +63,13 @@ async fn no_audit_record_no_change() {
     // Reads are on the record too: without it, no answer.
     let listed = w.cli(&["list"]).await;
     assert_ne!(listed.status.code(), Some(0));
-    assert!(w.sim.stats().refreshes >= 1, "the refresh did reach Intuit");
+    // The log was broken before the call: the refresh stopped before reaching Intuit,
+    // instead of spending a token whose answer it could not record.
+    assert_eq!(
+        w.sim.stats().token_requests,
+        0,
+        "nothing is sent to Intuit that could not be recorded"
+    );
     assert_eq!(
         before,
         w.snapshot().await,

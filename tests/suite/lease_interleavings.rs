@@ -12,6 +12,9 @@
 //!   gate): under Intuit's 24-hour grace the next refresh recovers the connection; under
 //!   the strict reading the connection's reason, its support bundle and one alert name the
 //!   lost answer, and nothing blames the customer.
+//! - A holder with Intuit's answer in hand whose audit insert fails (the log broken while
+//!   it waited on Intuit): the new tokens are stored anyway, the event is held out of the
+//!   chain, and it joins the chain, in order, with the first write after the log is fixed.
 
 use crate::common;
 
@@ -363,4 +366,58 @@ async fn a_claim_whose_lease_another_task_took_sends_nothing() {
         "{stats:?}"
     );
     assert_eq!(w.connections_json().await[0]["status"], "active");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_log_broken_while_intuit_answers_keeps_the_tokens_and_holds_the_event() {
+    let w = World::start(world_opts(PreviousToken::InvalidAtOnce, Duration::ZERO)).await;
+    w.seed(2, "lh").await;
+    let d = w.in_process().await;
+    let id = connection_id(&d, "lh-0").await;
+    w.sim.reset_stats();
+
+    let engine = d.service.engine().clone();
+    let gate = engine.hold_commits();
+    let task = {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.refresh(id, &scheduler()).await })
+    };
+    gate.reached().await;
+    crate::audit_fail_closed::break_audit_writes(&w).await;
+    engine.release_commits();
+    let kept = task.await.unwrap().unwrap();
+    assert!(
+        matches!(kept.outcome, RefreshOutcome::Refreshed { .. }),
+        "Intuit's answer is kept: {:?}",
+        kept.outcome
+    );
+    assert_eq!(engine.store.held_audit_events().await.unwrap(), 1);
+    // While the log is broken, nothing more is sent.
+    let other = connection_id(&d, "lh-1").await;
+    assert!(engine.refresh(other, &scheduler()).await.is_err());
+    assert_eq!(w.sim.stats().token_requests, 1, "{:?}", w.sim.stats());
+
+    crate::audit_fail_closed::repair_audit_writes(&w).await;
+    // The stored token is the one Intuit issued: under strict rotation it refreshes.
+    let again = engine.refresh(id, &scheduler()).await.unwrap();
+    assert!(
+        matches!(again.outcome, RefreshOutcome::Refreshed { .. }),
+        "{:?}",
+        again.outcome
+    );
+    assert_eq!(w.sim.stats().invalid_grants, 0);
+    assert_eq!(engine.store.held_audit_events().await.unwrap(), 0);
+    let refreshes: Vec<_> = w
+        .audit_events(20)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "refresh" && e["tenant"] == "lh-0")
+        .collect();
+    assert_eq!(
+        refreshes.len(),
+        2,
+        "the held event joined the chain: {refreshes:#?}"
+    );
+    let v = w.ok(&["audit", "verify"]).await;
+    assert!(v.contains("intact"), "{v}");
 }

@@ -20,3 +20,11 @@ ALTER TABLE connections ADD COLUMN unanswered_by TEXT;
 -- The fence of the lease that made the mark: a holder that gives its lease back unused
 -- clears its own mark, never an earlier holder's.
 ALTER TABLE connections ADD COLUMN unanswered_fence BIGINT;
+
+-- Audit events whose change had to be kept when the chain could not take them (a
+-- refresh's rotated tokens, when the audit insert failed): appended to the chain, oldest
+-- first, by the next write that can (see src/audit/held.rs).
+CREATE TABLE audit_held (
+    id    BIGSERIAL PRIMARY KEY,
+    event TEXT NOT NULL
+);
