@@ -268,6 +268,7 @@ impl Engine {
             // without writing anything (the caller releases the lease) and say so.
             Err(e) => return Err(anyhow::Error::new(e)),
         };
+        self.store.audit_appendable().await?; // never spend a token whose answer cannot be recorded
         match client.refresh(&current).await {
             Ok(grant) => self.record_success(&rec, actor, &current, grant).await,
             Err(e) if e.class == ErrorClass::InvalidGrant => {

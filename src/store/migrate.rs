@@ -33,6 +33,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "health alerts",
         include_str!("migrations/sqlite/0007_health_alerts.sql"),
     ),
+    (
+        11,
+        "audit quarantine",
+        include_str!("migrations/sqlite/0011_audit_quarantine.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("migrations/postgres/0001_init.sql")),
@@ -65,6 +70,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         7,
         "health alerts",
         include_str!("migrations/postgres/0007_health_alerts.sql"),
+    ),
+    (
+        11,
+        "audit quarantine",
+        include_str!("migrations/postgres/0011_audit_quarantine.sql"),
     ),
 ];
 
