@@ -316,6 +316,10 @@ pub struct SchedulerState {
     pub running: bool,
     #[serde(default)]
     pub paused: Vec<PausedEnvironment>,
+    /// Rows stored past the audit chain's head stop the scheduler (it sends nothing to
+    /// Intuit it could not record): what blocks it, until an admin runs `audit quarantine`.
+    #[serde(default)]
+    pub audit_blocked: Option<crate::audit::ChainBlocked>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

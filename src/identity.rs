@@ -55,6 +55,8 @@ pub enum Permission {
     ManageKeys,
     /// Writing a support bundle for an Intuit ticket about one connection.
     SupportBundle,
+    /// Moving rows that block the audit chain into quarantine (`audit quarantine`).
+    RepairAudit,
 }
 
 impl Role {

@@ -1,6 +1,7 @@
 //! Which alert conditions hold now, from the forecast and the scheduler's pauses, and how
 //! they differ from the ones already alerted. Pure: no I/O.
 
+use crate::audit::ChainBlocked;
 use crate::domain::{Environment, PausedEnvironment};
 use crate::forecast::{ForecastItem, Risk};
 use crate::store::AlertCondition;
@@ -18,7 +19,8 @@ pub struct Condition {
     pub reason: String,
     pub action: String,
     pub connection: Option<ConnectionRef>,
-    pub environment: Environment,
+    /// None for a condition of the daemon itself (its audit log).
+    pub environment: Option<Environment>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -32,6 +34,9 @@ pub struct ConnectionRef {
 pub fn connection_key(id: i64, risk: &str) -> String {
     format!("connection:{id}:{risk}")
 }
+
+/// The condition of a blocked audit log (rows stored past the chain head).
+pub const AUDIT_BLOCKED_KEY: &str = "audit:chain_blocked";
 
 pub fn environment_key(env: Environment) -> String {
     format!("environment:{env}:credentials_rejected")
@@ -69,7 +74,7 @@ pub fn current(
                     realm_id: i.realm_id.to_string(),
                     status: i.status.to_string(),
                 }),
-                environment: i.environment,
+                environment: Some(i.environment),
             },
         );
     }
@@ -100,11 +105,40 @@ pub fn current(
                      every {env} refresh is paused until then"
                 ),
                 connection: None,
-                environment: env,
+                environment: Some(env),
             },
         );
     }
     out
+}
+
+/// The blocked audit log as a condition: the loudest there is, since every credential
+/// action is refused and no connection is refreshed until an admin repairs it. Dated when
+/// it was first seen (`open`), so the daily digest does not move it.
+pub fn audit_blocked(
+    blocked: Option<&ChainBlocked>,
+    now: DateTime<Utc>,
+    open: &[AlertCondition],
+) -> Option<Condition> {
+    let b = blocked?;
+    let date = open
+        .iter()
+        .find(|c| c.key == AUDIT_BLOCKED_KEY)
+        .map_or(now, |c| c.opened_at);
+    Some(Condition {
+        key: AUDIT_BLOCKED_KEY.into(),
+        risk: "audit_log_blocked".into(),
+        date,
+        reason: format!(
+            "{b}; the scheduler sends no refresh token to Intuit meanwhile, so every connection ages toward its limits"
+        ),
+        action: format!(
+            "an admin runs `qbo-console audit quarantine --from {}` (after `qbo-console audit verify` shows the damage)",
+            b.first_seq
+        ),
+        connection: None,
+        environment: None,
+    })
 }
 
 /// What changed: conditions to open (and alert), and keys to close.
@@ -165,5 +199,36 @@ mod tests {
         let after = HashMap::from([(Environment::Sandbox, now + Duration::minutes(5))]);
         let c = current(&[], &[], later, &was, &after);
         assert_eq!(diff(&c, &was), (vec![], vec![key]));
+    }
+
+    #[test]
+    fn a_blocked_audit_log_is_a_condition_naming_the_repair_until_it_is_gone() {
+        let now = Utc::now();
+        let b = ChainBlocked {
+            head_seq: 9,
+            first_seq: 10,
+            last_seq: 10,
+        };
+        let c = audit_blocked(Some(&b), now, &[]).unwrap();
+        assert_eq!(c.key, AUDIT_BLOCKED_KEY);
+        assert!(
+            c.action.contains("audit quarantine --from 10"),
+            "{}",
+            c.action
+        );
+        assert!(
+            c.reason.contains("event 10 is stored past the chain head"),
+            "{}",
+            c.reason
+        );
+        let mut was = open(AUDIT_BLOCKED_KEY, now - Duration::hours(1));
+        was.environment = None;
+        assert_eq!(
+            audit_blocked(Some(&b), now, std::slice::from_ref(&was))
+                .unwrap()
+                .date,
+            was.opened_at
+        );
+        assert!(audit_blocked(None, now, &[was]).is_none());
     }
 }

@@ -19,12 +19,12 @@ fn day(t: DateTime<Utc>) -> String {
 
 /// One line naming what is at risk, when, why and what to do.
 pub fn line(c: &Condition) -> String {
-    let who = match &c.connection {
-        Some(conn) => format!(
-            "{} ({} realm {})",
-            conn.tenant, c.environment, conn.realm_id
-        ),
-        None => format!("environment {}", c.environment),
+    let who = match (&c.connection, c.environment) {
+        (Some(conn), Some(env)) => format!("{} ({env} realm {})", conn.tenant, conn.realm_id),
+        (Some(conn), None) => format!("{} (realm {})", conn.tenant, conn.realm_id),
+        (None, Some(env)) => format!("environment {env}"),
+        // The daemon itself: its audit log.
+        (None, None) => "qbo-console".to_string(),
     };
     slack_escape(&format!(
         "{who}: {} ({}) — {}. Action: {}",
@@ -101,7 +101,7 @@ mod tests {
                 realm_id: "123".into(),
                 status: "needs_reconnect".into(),
             }),
-            environment: Environment::Sandbox,
+            environment: Some(Environment::Sandbox),
         };
         let (text, body) = opened(&c, Utc::now());
         assert!(!text.contains('<') && !text.contains('>'), "{text}");

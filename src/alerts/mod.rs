@@ -1,11 +1,12 @@
 //! Alerts: when a connection enters `needs_reconnect`, when the forecast puts its end
-//! within `[alerts] warn_days`, and when Intuit rejects an environment's client
-//! credentials, a JSON message is POSTed to every `[[alerts.webhook]]`: once per change
+//! within `[alerts] warn_days`, when Intuit rejects an environment's client credentials,
+//! and when rows stored past the audit chain's head block the audit log, a JSON message is POSTed to every `[[alerts.webhook]]`: once per change
 //! of state, retried with backoff, with a digest of what is still open every
 //! `[alerts] digest_interval`.
 //!
 //! The conditions alerted and the messages to deliver are in the database, so a restart
-//! neither alerts again nor loses a delivery; every delivery attempt is audited.
+//! neither alerts again nor loses a delivery; every delivery attempt is audited, except the
+//! alert that the audit log itself is blocked (it cannot be), which is logged instead.
 
 pub mod conditions;
 pub mod message;
@@ -103,7 +104,11 @@ impl Alerter {
             .into_iter()
             .filter_map(|(e, at)| Some((e, at?)))
             .collect();
-        let current = conditions::current(&forecast.items, &paused, now, &open, &good);
+        let mut current = conditions::current(&forecast.items, &paused, now, &open, &good);
+        let blocked = store.audit_blocked().await?;
+        if let Some(c) = conditions::audit_blocked(blocked.as_ref(), now, &open) {
+            current.insert(c.key.clone(), c);
+        }
         let (opened, closed) = conditions::diff(&current, &open);
         let mut report = AlertReport {
             opened: opened.len(),
@@ -116,7 +121,7 @@ impl Alerter {
                 key: c.key.clone(),
                 risk: c.risk.clone(),
                 connection_id: c.connection.as_ref().map(|x| x.id),
-                environment: Some(c.environment.to_string()),
+                environment: c.environment.map(|e| e.to_string()),
                 opened_at: now,
                 summary: c.reason.clone(),
             })
@@ -176,7 +181,13 @@ impl Alerter {
             .store
             .due_alert_deliveries(self.now(), DELIVERY_BATCH)
             .await?;
+        // A blocked audit log cannot record a delivery: only the alert about it goes out
+        // meanwhile (unrecorded, logged), the rest wait for the repair.
+        let blocked = engine.store.audit_blocked().await?.is_some();
         for d in due {
+            if blocked && d.condition_key != conditions::AUDIT_BLOCKED_KEY {
+                continue;
+            }
             let (result, last) = match self.webhooks.iter().find(|(n, _)| *n == d.webhook) {
                 Some((_, url)) => (self.post(url, &d.body).await, false),
                 // Retrying cannot help: the message has nowhere to go.
@@ -188,7 +199,8 @@ impl Alerter {
                     true,
                 ),
             };
-            self.record_attempt(&d, result, last, report).await?;
+            self.record_attempt(&d, result, last, blocked, report)
+                .await?;
         }
         Ok(())
     }
@@ -218,6 +230,7 @@ impl Alerter {
         d: &AlertDelivery,
         result: Result<(), String>,
         last: bool,
+        unaudited: bool,
         report: &mut AlertReport,
     ) -> anyhow::Result<()> {
         let engine = self.service.engine();
@@ -272,7 +285,14 @@ impl Alerter {
         let mut tx = engine.store.begin().await?;
         tx.record_alert_attempt(d.id, state, next, error, now)
             .await?;
-        engine.audit(&mut tx, &ev).await?;
+        if unaudited {
+            tracing::warn!(
+                delivery = %crate::text::Safe(ev.reason.as_deref().unwrap_or("")),
+                "alert delivery not recorded in the audit log: the log is blocked (this alert is about that)"
+            );
+        } else {
+            engine.audit(&mut tx, &ev).await?;
+        }
         engine.published(tx.commit().await?);
         Ok(())
     }

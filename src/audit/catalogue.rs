@@ -329,6 +329,15 @@ catalogue! {
         fields: [Reason],
         fingerprints: [],
     },
+    ChainRepaired = "chain repaired" {
+        group: "audit",
+        by: "`audit quarantine --from SEQ` (admin)",
+        summary: "An admin moved the rows stored past the chain head (written outside the daemon, which blocked every audited action) to the audit_quarantine table, kept forever, and the chain continued from its last good head; reason holds how many rows, their sequence range, every removed row's hash, how many of them linked like chained events, and the head the chain continues from.",
+        outcomes: [Ok, Denied],
+        target: None,
+        fields: [Reason],
+        fingerprints: [],
+    },
     DemoSeed = "demo seed" {
         group: "demo",
         by: "`qbo-console demo`",

@@ -2,11 +2,12 @@
 
 use super::damage::Damage;
 use super::event::AuditRecord;
+use super::quarantine::RepairNote;
 use crate::store::{Snapshot, Store, Tx, TxInner};
 use serde::{Deserialize, Serialize};
 
 pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-pub(super) const AUDIT_COLUMNS: &str = "seq, at, actor_account, actor_uid, actor_ssh, interface, role, action, connection_id, \
+pub(crate) const AUDIT_COLUMNS: &str = "seq, at, actor_account, actor_uid, actor_ssh, interface, role, action, connection_id, \
     environment, realm_id, tenant, outcome, error_class, reason, intuit_tid, request_id, fingerprints, prev_hash, hash";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,6 +25,14 @@ pub struct VerifyReport {
     /// sequence number, from whose hash the chain in the database continues.
     #[serde(default)]
     pub archived_through: Option<i64>,
+    /// Every `chain repaired` event in the chain walked (`audit quarantine`), with the
+    /// hashes of the rows it removed, so a repair is never silent.
+    #[serde(default)]
+    pub repairs: Vec<RepairNote>,
+    /// Set when the verdict was reached but the read could not be recorded in the log
+    /// (a blocked chain, a full disk): why. The verdict still stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_not_recorded: Option<String>,
 }
 
 impl Tx {
@@ -173,6 +182,13 @@ fn sealed_as(r: &AuditRecord) -> Option<i64> {
 }
 
 async fn verify_in(snap: &mut Snapshot) -> anyhow::Result<VerifyReport> {
+    let mut repairs = Vec::new();
+    let mut report = walk(snap, &mut repairs).await?;
+    report.repairs = repairs;
+    Ok(report)
+}
+
+async fn walk(snap: &mut Snapshot, repairs: &mut Vec<RepairNote>) -> anyhow::Result<VerifyReport> {
     const PAGE: i64 = 2000;
     let (head_seq, head_hash) = snap.audit_head().await?;
     let archived = snap.archived_head().await?;
@@ -190,6 +206,8 @@ async fn verify_in(snap: &mut Snapshot) -> anyhow::Result<VerifyReport> {
         kind: Some(kind),
         problem: Some(problem),
         archived_through,
+        repairs: Vec::new(),
+        read_not_recorded: None,
     };
     loop {
         let page = snap.audit_page_after(expected_seq - 1, PAGE).await?;
@@ -197,6 +215,30 @@ async fn verify_in(snap: &mut Snapshot) -> anyhow::Result<VerifyReport> {
             break;
         }
         for r in page {
+            // The chain up to its head is whole: whatever follows was stored without
+            // moving the head, the damage that blocks every later write.
+            if r.seq > head_seq && expected_seq > head_seq {
+                if head_hash != prev_hash {
+                    return Ok(bad(
+                        head_seq,
+                        Damage::Changed,
+                        format!("event {head_seq} does not match the chain head"),
+                        count,
+                        head_seq,
+                    ));
+                }
+                return Ok(bad(
+                    r.seq,
+                    Damage::Inserted,
+                    format!(
+                        "event {} is stored past the chain head (sequence {head_seq}): it was added without moving the head; \
+                         an admin moves it out with `qbo-console audit quarantine --from {}`",
+                        r.seq, r.seq
+                    ),
+                    count,
+                    r.seq,
+                ));
+            }
             if r.seq != expected_seq {
                 return Ok(bad(
                     expected_seq,
@@ -251,6 +293,7 @@ async fn verify_in(snap: &mut Snapshot) -> anyhow::Result<VerifyReport> {
                     r.seq,
                 ));
             }
+            repairs.extend(RepairNote::of(&r));
             prev_hash = r.hash;
             expected_seq += 1;
             count += 1;
@@ -292,5 +335,7 @@ async fn verify_in(snap: &mut Snapshot) -> anyhow::Result<VerifyReport> {
         kind: None,
         problem: None,
         archived_through,
+        repairs: Vec::new(),
+        read_not_recorded: None,
     })
 }

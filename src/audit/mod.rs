@@ -5,6 +5,7 @@
 //! write fails, the change does not happen. Events carry keyed token fingerprints, never
 //! tokens.
 
+mod blocked;
 mod catalogue;
 mod chain;
 mod damage;
@@ -12,9 +13,11 @@ mod event;
 pub mod export;
 mod held;
 mod page;
+pub mod quarantine;
 pub mod retention;
 pub mod signing;
 
+pub use blocked::{chain_blocked, ChainBlocked};
 pub use catalogue::{
     markdown_table, Action, EventSpec, Field, Target, CATALOGUE, README_END, README_START,
 };
@@ -44,6 +47,9 @@ impl Tx {
         // From here the events can only be stored by this transaction's commit.
         self.audit.pending = true;
         let (mut seq, mut hash, mut at) = self.audit_head_for_update().await?;
+        // A row stored past the head would make the insert fail on its sequence number
+        // (or a later one, further on): name it, and the verb that repairs it, instead.
+        self.audit_appendable().await?;
         let mut records = Vec::with_capacity(events.len());
         for event in events {
             seq += 1;

@@ -328,6 +328,18 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Move the rows stored past the chain head (which block every audited action) to the
+    /// quarantine table, kept forever, and let the chain continue from its last good head;
+    /// records `chain repaired` with the removed rows' hashes (admin)
+    Quarantine {
+        /// The first row stored past the head, as `audit verify` names it; any other
+        /// sequence number is refused and nothing changes
+        #[arg(long, value_name = "SEQ")]
+        from: i64,
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the latest events, oldest first
     Tail {
         /// How many events

@@ -97,9 +97,10 @@ pub(super) fn render(r: &FileReport) -> String {
         (Some(f), Some(l)) => format!("sequence {f}..{l}"),
         _ => "no events".into(),
     };
+    let repairs = super::render::repairs(&r.repairs);
     if r.ok {
         format!(
-            "export intact: {} events ({range}{}), signed by {}",
+            "export intact: {} events ({range}{}), signed by {}{repairs}",
             r.rows,
             if r.contiguous {
                 ", chain checked"
@@ -114,11 +115,27 @@ pub(super) fn render(r: &FileReport) -> String {
             .map(|s| format!(" at sequence {s}"))
             .unwrap_or_default();
         format!(
-            "export BROKEN{at} ({}): {}",
+            "export BROKEN{at} ({}): {}{repairs}",
             r.kind.map_or("damaged", |k| k.as_str()),
             crate::text::Safe(r.problem.as_deref().unwrap_or("unknown problem"))
         )
     }
+}
+
+pub async fn quarantine(client: &dyn Client, from: i64, json: bool) -> Result<u8, Failure> {
+    let r = client.audit_quarantine(from).await?;
+    if json {
+        print_json(&r)?;
+    } else {
+        println!(
+            "moved {} row(s) stored past the chain head (sequence {}..{}) to audit_quarantine; recorded as `chain repaired` at sequence {}; the chain continues from sequence {}",
+            r.removed, r.from_seq, r.through_seq, r.repair_seq, r.head_seq
+        );
+        for row in &r.removed_hashes {
+            println!("  removed {} hash {}", row.seq, row.hash);
+        }
+    }
+    Ok(exit::OK)
 }
 
 pub async fn archive(client: &dyn Client, json: bool) -> Result<u8, Failure> {

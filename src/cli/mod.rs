@@ -319,6 +319,10 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
             let client = make_client(&config, cli.embedded).await?;
             return audit_export::archive(client.as_ref(), json).await;
         }
+        Command::Audit(AuditCommand::Quarantine { from, json }) => {
+            let client = make_client(&config, cli.embedded).await?;
+            return audit_export::quarantine(client.as_ref(), from, json).await;
+        }
         Command::Audit(AuditCommand::Tail {
             n,
             json,
@@ -610,8 +614,13 @@ async fn perform(
             links::perform(client, r, json, now).await
         }
         Request::Watch => unreachable!("watch is handled before a request is built"),
-        Request::AuditExport { .. } | Request::AuditPubkey | Request::AuditArchive => {
-            unreachable!("audit export, pubkey and archive are handled before a request is built")
+        Request::AuditExport { .. }
+        | Request::AuditPubkey
+        | Request::AuditArchive
+        | Request::AuditQuarantine { .. } => {
+            unreachable!(
+                "audit export, pubkey, archive and quarantine are handled before a request is built"
+            )
         }
         Request::ApikeyCreate { .. } | Request::ApikeyList | Request::ApikeyRevoke { .. } => {
             unreachable!("apikey is handled before a request is built")

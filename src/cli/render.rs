@@ -436,7 +436,7 @@ pub fn audit_verify(r: &AuditVerifyReport) -> String {
         .archived_through
         .map(|s| format!(" (from the archived head at sequence {s})"))
         .unwrap_or_default();
-    if r.ok {
+    let mut out = if r.ok {
         format!(
             "audit chain intact: {} events, last sequence {}{from}",
             r.events, r.last_seq
@@ -448,7 +448,32 @@ pub fn audit_verify(r: &AuditVerifyReport) -> String {
             r.kind.map_or("damaged", |k| k.as_str()),
             Safe(r.problem.as_deref().unwrap_or("unknown problem"))
         )
+    };
+    out.push_str(&repairs(&r.repairs));
+    if let Some(why) = &r.read_not_recorded {
+        out.push_str(&format!(
+            "\nthis read could not be recorded in the audit log: {}",
+            Safe(why)
+        ));
     }
+    out
+}
+
+/// One line per `chain repaired` event: when, who, and what was removed (with the hashes).
+pub fn repairs(notes: &[crate::audit::quarantine::RepairNote]) -> String {
+    notes
+        .iter()
+        .map(|n| {
+            format!(
+                "\nrepaired at sequence {} on {} by {} ({}): {}",
+                n.seq,
+                Safe(&n.at),
+                Safe(&n.actor_account),
+                Safe(&n.role),
+                Safe(&n.reason)
+            )
+        })
+        .collect()
 }
 
 fn tid(t: &Option<String>) -> String {
@@ -691,6 +716,14 @@ mod tests {
                     kind: Some(crate::audit::Damage::Changed),
                     problem: o(),
                     archived_through: None,
+                    repairs: vec![crate::audit::quarantine::RepairNote {
+                        seq: 2,
+                        at: s.into(),
+                        actor_account: s.into(),
+                        role: s.into(),
+                        reason: s.into(),
+                    }],
+                    read_not_recorded: o(),
                 }),
             ),
         ]

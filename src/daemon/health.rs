@@ -73,6 +73,9 @@ impl HealthChecker {
     /// Checks every connection due now, at most `max_concurrency` at once. The table is
     /// read a page at a time, so a pass over 100,000 connections holds one page of ids.
     pub async fn run_once(&self, stop: &watch::Receiver<bool>) -> anyhow::Result<HealthReport> {
+        // A check may refresh an expired access token: not while the answer could not be
+        // recorded (see `scheduler::audit_gate`).
+        super::scheduler::audit_gate(&self.engine).await?;
         let actor = self.actor.for_request();
         let mut report = HealthReport {
             dead: self.record_dead(&actor).await?,

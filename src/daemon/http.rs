@@ -31,8 +31,10 @@ pub fn router(state: HttpState) -> Router {
         .with_state(state)
 }
 
-/// Unhealthy when the database cannot be read, or when a write was refused (a full disk
-/// still answers reads, so a read alone would say ok) and no write has committed since.
+/// Unhealthy when the database cannot be read, when a write was refused (a full disk
+/// still answers reads, so a read alone would say ok) and no write has committed since, or
+/// when rows stored past the audit chain's head block the audit log (`audit_log` says
+/// which, and the verb that repairs it).
 /// A failure older than `FAILURE_HOLD` is put to a probe write, so an idle daemon turns
 /// healthy again once there is room.
 async fn healthz(State(s): State<HttpState>) -> impl IntoResponse {
@@ -48,25 +50,36 @@ async fn healthz(State(s): State<HttpState>) -> impl IntoResponse {
             health.failing().map_or(Ok(()), Err)
         }
     };
+    // Rows past the audit chain's head block every audited action and stop the scheduler:
+    // not healthy, whatever the database says, and the answer names the repair.
+    let audit_log = match store.audit_blocked().await {
+        Ok(None) => Ok(()),
+        Ok(Some(b)) => Err(b.to_string()),
+        Err(e) => Err(format!("cannot read the audit chain's head: {e:#}")),
+    };
     let paused: Vec<serde_json::Value> = s
         .scheduler
         .paused()
         .into_iter()
         .map(|(env, until, reason)| serde_json::json!({ "environment": env, "until": until, "reason": reason }))
         .collect();
-    match db {
-        Ok(_) => {
+    match (db, audit_log) {
+        (Ok(_), Ok(())) => {
             let status = if paused.is_empty() { "ok" } else { "degraded" };
             (
                 StatusCode::OK,
                 axum::Json(
-                    serde_json::json!({ "status": status, "database": "ok", "paused_environments": paused }),
+                    serde_json::json!({ "status": status, "database": "ok", "audit_log": "ok", "paused_environments": paused }),
                 ),
             )
         }
-        Err(why) => (
+        (db, audit_log) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({ "status": "unavailable", "database": why })),
+            axum::Json(serde_json::json!({
+                "status": "unavailable",
+                "database": db.err().unwrap_or_else(|| "ok".into()),
+                "audit_log": audit_log.err().unwrap_or_else(|| "ok".into()),
+            })),
         ),
     }
 }

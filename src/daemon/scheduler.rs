@@ -147,6 +147,7 @@ impl Scheduler {
         // queued behind the limiter longer than that would find its lease run short.
         let slots = self.cfg.max_concurrency.min(batch_size as usize).max(1);
         let mut report = TickReport::default();
+        audit_gate(engine).await?;
         if let Err(e) = self.retry_revokes(&actor, stop, &mut report).await {
             log_failure(
                 &e,
@@ -301,6 +302,23 @@ impl Scheduler {
         self.shared
             .engine
             .update_scheduler_state(|s| s.running = false);
+    }
+}
+
+/// Nothing is sent to Intuit that the daemon could not record: while rows stored past the
+/// audit chain's head block every write to the log, a refresh would spend a refresh token
+/// and then fail to commit what Intuit answered (the new token thrown away). The pass is
+/// skipped, with an error naming the damage and the verb that repairs it, and the state
+/// is published for the console's header (and `/healthz`, which asks the store itself).
+pub async fn audit_gate(engine: &Engine) -> anyhow::Result<()> {
+    let blocked = engine.store.audit_blocked().await?;
+    if engine.scheduler_state().borrow().audit_blocked != blocked {
+        engine.update_scheduler_state(|s| s.audit_blocked = blocked.clone());
+    }
+    match blocked {
+        None => Ok(()),
+        Some(b) => Err(anyhow::Error::from(b)
+            .context("pass skipped: no refresh token is sent to Intuit while the audit log cannot record the answer")),
     }
 }
 

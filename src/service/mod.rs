@@ -14,6 +14,7 @@ mod forecast;
 pub mod links;
 mod posture;
 pub mod protocol;
+mod quarantine;
 mod refusals;
 mod revocation;
 mod support;
@@ -331,6 +332,7 @@ impl Service {
             self.authorize(caller, Permission::BulkActions, Action::RefreshInBulk)
                 .await?;
         }
+        self.ensure_audit_appendable().await?;
         let targets = self.select(selection).await?;
         let engine = self.engine.clone();
         let reports = stream::iter(targets)
@@ -359,6 +361,7 @@ impl Service {
     pub async fn verify(&self, caller: &Actor, selectors: &[String]) -> Result<Vec<VerifyReport>> {
         self.authorize(caller, Permission::Verify, Action::Verify)
             .await?;
+        self.ensure_audit_appendable().await?;
         let targets = self.select(&Selection::Named(selectors.to_vec())).await?;
         let mut out = Vec::with_capacity(targets.len());
         for rec in targets {
@@ -439,7 +442,7 @@ impl Service {
     pub async fn audit_verify(&self, caller: &Actor) -> Result<audit::VerifyReport> {
         self.authorize(caller, Permission::ReadAudit, Action::AuditVerify)
             .await?;
-        let report = audit::verify(self.store()).await?;
+        let mut report = audit::verify(self.store()).await?;
         let shown = match report.first_bad_seq {
             None => format!("chain intact over {} events", report.events),
             Some(seq) => format!(
@@ -447,8 +450,19 @@ impl Service {
                 report.kind.map_or("damaged", |k| k.as_str())
             ),
         };
-        self.record_view(caller, Action::AuditVerify, None, shown)
-            .await?;
+        // The verdict is what the caller needs most when the log is damaged, and damage
+        // is what makes the record fail: answer with it, saying the read went unrecorded.
+        if let Err(e) = self
+            .record_view(caller, Action::AuditVerify, None, shown)
+            .await
+        {
+            let why = match e {
+                ServiceError::Internal(inner) => format!("{inner:#}"),
+                other => other.to_string(),
+            };
+            tracing::warn!(error = %crate::text::Safe(&why), "audit verify: the read could not be recorded");
+            report.read_not_recorded = Some(why);
+        }
         Ok(report)
     }
 
@@ -577,6 +591,7 @@ impl Service {
             }
             Request::Session { event } => json(self.session(caller, event).await?),
             Request::AuditVerify => json(self.audit_verify(caller).await?),
+            Request::AuditQuarantine { from } => json(self.audit_quarantine(caller, from).await?),
             Request::WhoAmI => json(self.whoami(caller).await?),
             Request::KeysStatus => json(self.keys_status(caller).await?),
             Request::Forecast { days } => json(self.forecast(caller, days).await?),

@@ -72,6 +72,10 @@ pub enum Request {
         outcome: Option<String>,
     },
     AuditVerify,
+    /// `audit quarantine --from SEQ`: moves the rows stored past the chain head out of it.
+    AuditQuarantine {
+        from: i64,
+    },
     /// A console opened or closed, for the audit log.
     Session {
         event: SessionEvent,
@@ -199,6 +203,10 @@ impl std::fmt::Debug for Request {
                 .finish(),
             Request::Session { event } => f.debug_struct("Session").field("event", event).finish(),
             Request::AuditVerify => f.write_str("AuditVerify"),
+            Request::AuditQuarantine { from } => f
+                .debug_struct("AuditQuarantine")
+                .field("from", from)
+                .finish(),
             Request::Watch => f.write_str("Watch"),
             Request::WhoAmI => f.write_str("WhoAmI"),
             Request::KeysStatus => f.write_str("KeysStatus"),
@@ -261,6 +269,7 @@ impl Request {
             Request::AuditPage { .. } => Action::AuditPage,
             Request::Session { event } => event.action(),
             Request::AuditVerify => Action::AuditVerify,
+            Request::AuditQuarantine { .. } => Action::ChainRepaired,
             Request::Watch => Action::Watch,
             Request::WhoAmI => Action::WhoAmI,
             Request::KeysStatus => Action::KeysStatus,

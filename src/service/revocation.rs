@@ -98,6 +98,9 @@ impl Service {
             self.authorize(caller, Permission::BulkActions, Action::Revoke)
                 .await?;
         }
+        if !req.dry_run {
+            self.ensure_audit_appendable().await?;
+        }
         let targets = match &chosen {
             Chosen::Named(names) => self.select(&super::Selection::Named(names.clone())).await?,
             Chosen::Where(f) => self.matching(f).await?,

@@ -38,6 +38,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "lease fence",
         include_str!("migrations/sqlite/0008_lease_fence.sql"),
     ),
+    (
+        11,
+        "audit quarantine",
+        include_str!("migrations/sqlite/0011_audit_quarantine.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("migrations/postgres/0001_init.sql")),
@@ -75,6 +80,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         8,
         "lease fence",
         include_str!("migrations/postgres/0008_lease_fence.sql"),
+    ),
+    (
+        11,
+        "audit quarantine",
+        include_str!("migrations/postgres/0011_audit_quarantine.sql"),
     ),
 ];
 

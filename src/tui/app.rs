@@ -127,7 +127,7 @@ pub struct App {
     filtered_minute: i64,
     /// The daemon's last word on its scheduler: pauses end by themselves at their time,
     /// so the header re-reads it as the clock moves.
-    scheduler: crate::domain::SchedulerState,
+    pub(crate) scheduler: crate::domain::SchedulerState,
 }
 
 impl App {

@@ -10,6 +10,7 @@ mod audit_damage;
 mod audit_export;
 mod audit_export_daemon;
 mod audit_fail_closed;
+mod audit_quarantine;
 mod audit_retention;
 mod audit_tamper;
 mod bad_input;

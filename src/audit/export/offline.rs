@@ -5,6 +5,7 @@
 use super::cells;
 use super::manifest::{manifest_path, Manifest};
 use super::{ExportFormat, CSV_BOM, CSV_COLUMNS};
+use crate::audit::quarantine::RepairNote;
 use crate::audit::{AuditRecord, Damage};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -31,6 +32,10 @@ pub struct FileReport {
     pub first_bad_seq: Option<i64>,
     pub kind: Option<Damage>,
     pub problem: Option<String>,
+    /// The `chain repaired` events in the file (`audit quarantine`): who moved which rows
+    /// out of the chain, with their hashes, so a repair is seen wherever the log is read.
+    #[serde(default)]
+    pub repairs: Vec<RepairNote>,
 }
 
 /// Hashes every byte read through it.
@@ -219,6 +224,7 @@ pub fn verify_export(file: &Path, pubkey: Option<&str>) -> Result<FileReport, St
         first_bad_seq: None,
         kind: None,
         problem: None,
+        repairs: Vec::new(),
     };
     let signer = given.clone().unwrap_or_else(|| m.public_key.clone());
     let same_key =
@@ -236,9 +242,9 @@ pub fn verify_export(file: &Path, pubkey: Option<&str>) -> Result<FileReport, St
     };
     let io = |e: std::io::Error| format!("cannot read the export {}: {e}", file.display());
     let damage = if m.contiguous {
-        walk_contiguous(&m, &mut rows).map_err(io)?
+        walk_contiguous(&m, &mut rows, &mut report.repairs).map_err(io)?
     } else {
-        walk_picked(&m, &mut rows).map_err(io)?
+        walk_picked(&m, &mut rows, &mut report.repairs).map_err(io)?
     };
     if let Some((seq, kind, problem)) = damage {
         report.first_bad_seq = seq;
@@ -271,7 +277,11 @@ fn resolve_key(k: &str) -> Result<String, String> {
 
 type Found = Option<(Option<i64>, Damage, String)>;
 
-fn walk_contiguous(m: &Manifest, rows: &mut Rows) -> std::io::Result<Found> {
+fn walk_contiguous(
+    m: &Manifest,
+    rows: &mut Rows,
+    repairs: &mut Vec<RepairNote>,
+) -> std::io::Result<Found> {
     let mut expected = m.first_seq.unwrap_or(1);
     let mut prev = m.first_prev_hash.clone();
     let last = m.last_seq.unwrap_or(expected - 1);
@@ -313,6 +323,7 @@ fn walk_contiguous(m: &Manifest, rows: &mut Rows) -> std::io::Result<Found> {
                     format!("event {} (line {line}) does not link to the event before it: it was put there from elsewhere", r.seq),
                 );
             }
+            repairs.extend(RepairNote::of(&r));
             prev = Some(r.hash);
             expected += 1;
             count += 1;
@@ -382,7 +393,11 @@ fn walk_contiguous(m: &Manifest, rows: &mut Rows) -> std::io::Result<Found> {
     Ok(None)
 }
 
-fn walk_picked(m: &Manifest, rows: &mut Rows) -> std::io::Result<Found> {
+fn walk_picked(
+    m: &Manifest,
+    rows: &mut Rows,
+    repairs: &mut Vec<RepairNote>,
+) -> std::io::Result<Found> {
     let mut last: Option<i64> = None;
     let mut count = 0u64;
     let bad = |seq: Option<i64>, kind: Damage, why: String| Ok(Some((seq, kind, why)));
@@ -455,6 +470,7 @@ fn walk_picked(m: &Manifest, rows: &mut Rows) -> std::io::Result<Found> {
                 ),
             );
         }
+        repairs.extend(RepairNote::of(&r));
         last = Some(r.seq);
         count += 1;
     }

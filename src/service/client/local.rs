@@ -178,6 +178,13 @@ impl Client for LocalClient {
         as_caller!(self, |c| self.service.audit_archive(c))
     }
 
+    fn audit_quarantine(
+        &self,
+        from: i64,
+    ) -> ClientFuture<'_, crate::audit::quarantine::QuarantineReport> {
+        as_caller!(self, |c| self.service.audit_quarantine(c, from))
+    }
+
     fn watch(&self) -> ClientFuture<'_, WatchStream> {
         Box::pin(async move {
             let feed = self.service.watch(&self.actor.for_request()).await?;

@@ -148,6 +148,12 @@ pub trait Client: Send + Sync {
     fn audit_pubkey(&self) -> ClientFuture<'_, String>;
     /// Archives events older than `[retention] audit_days` now.
     fn audit_archive(&self) -> ClientFuture<'_, super::ArchiveReport>;
+
+    /// `audit quarantine --from SEQ` (admin): moves the rows stored past the chain head out.
+    fn audit_quarantine(
+        &self,
+        from: i64,
+    ) -> ClientFuture<'_, crate::audit::quarantine::QuarantineReport>;
 }
 
 /// Where an export's bytes go as they arrive (a file, a hasher).

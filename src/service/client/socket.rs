@@ -373,6 +373,13 @@ impl Client for SocketClient {
         Box::pin(self.call(Request::AuditArchive))
     }
 
+    fn audit_quarantine(
+        &self,
+        from: i64,
+    ) -> ClientFuture<'_, crate::audit::quarantine::QuarantineReport> {
+        Box::pin(self.call(Request::AuditQuarantine { from }))
+    }
+
     fn watch(&self) -> ClientFuture<'_, WatchStream> {
         Box::pin(async move {
             let mut conn = self.send(&Request::Watch).await?;

@@ -235,6 +235,19 @@ fn header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ),
         (Link::Connecting, _) => Span::styled("… connecting", theme.style(Meaning::Muted)),
         (Link::Live, true) => Span::styled("embedded", theme.style(Meaning::Muted)),
+        (Link::Live, false) if app.scheduler.audit_blocked.is_some() => {
+            let seq = app
+                .scheduler
+                .audit_blocked
+                .as_ref()
+                .map_or(0, |b| b.first_seq);
+            Span::styled(
+                format!(
+                    "✗ audit log blocked at {seq}: refreshes stopped; admin: audit quarantine --from {seq}"
+                ),
+                theme.style(Meaning::Error),
+            )
+        }
         (Link::Live, false) if !app.session.scheduler_running => {
             Span::styled("⚠ scheduler stopped", theme.style(Meaning::Warn))
         }

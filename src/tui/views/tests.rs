@@ -332,6 +332,7 @@ fn the_header_says_what_the_daemons_scheduler_does_and_a_pause_ends_at_its_time(
                 until,
                 reason: "invalid_client".into(),
             }],
+            audit_blocked: None,
         }),
     );
     let header = |a: &App| render(a).lines().next().unwrap_or("").to_string();
@@ -347,9 +348,43 @@ fn the_header_says_what_the_daemons_scheduler_does_and_a_pause_ends_at_its_time(
         Msg::Scheduler(SchedulerState {
             running: false,
             paused: Vec::new(),
+            audit_blocked: None,
         }),
     );
     assert!(header(&a).contains("⚠ scheduler stopped"), "{}", header(&a));
+}
+
+/// A blocked audit log outranks everything else the header says about the daemon, and
+/// names the verb that repairs it; once repaired, the header is as before.
+#[test]
+fn the_header_names_a_blocked_audit_log_and_the_verb_that_repairs_it() {
+    use crate::domain::SchedulerState;
+    let mut a = app(Role::Admin, 200, 12);
+    let header = |a: &App| render(a).lines().next().unwrap_or("").to_string();
+    update(
+        &mut a,
+        Msg::Scheduler(SchedulerState {
+            running: true,
+            paused: Vec::new(),
+            audit_blocked: Some(crate::audit::ChainBlocked {
+                head_seq: 41,
+                first_seq: 42,
+                last_seq: 42,
+            }),
+        }),
+    );
+    let h = header(&a);
+    assert!(h.contains("✗ audit log blocked at 42"), "{h}");
+    assert!(h.contains("audit quarantine --from 42"), "{h}");
+    update(
+        &mut a,
+        Msg::Scheduler(SchedulerState {
+            running: true,
+            paused: Vec::new(),
+            audit_blocked: None,
+        }),
+    );
+    assert!(header(&a).contains("✓ scheduler running"), "{}", header(&a));
 }
 
 fn forecast_fixture() -> crate::forecast::Forecast {
