@@ -33,6 +33,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "health alerts",
         include_str!("migrations/sqlite/0007_health_alerts.sql"),
     ),
+    (
+        9,
+        "actor kind",
+        include_str!("migrations/sqlite/0009_actor_kind.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("migrations/postgres/0001_init.sql")),
@@ -65,6 +70,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         7,
         "health alerts",
         include_str!("migrations/postgres/0007_health_alerts.sql"),
+    ),
+    (
+        9,
+        "actor kind",
+        include_str!("migrations/postgres/0009_actor_kind.sql"),
     ),
 ];
 

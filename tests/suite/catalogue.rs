@@ -295,7 +295,9 @@ async fn each_credential_action_through_the_cli_records_exactly_its_catalogued_e
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_scheduler_records_its_refreshes_and_revoke_retries_as_the_daemons_account() {
+/// The daemon's own work is named by what it was, with no role (issue 22): its refreshes
+/// as `scheduler`, its retried revokes as `revoke retry`, never the OS account it runs as.
+async fn the_scheduler_records_its_refreshes_and_revoke_retries_as_the_daemons_own_work() {
     let w = World::start(SimOptions::default()).await;
     let grants = w.seed(2, "sch").await;
     let d = w.in_process().await;
@@ -306,7 +308,9 @@ async fn the_scheduler_records_its_refreshes_and_revoke_retries_as_the_daemons_a
     let events = since(&w, m).await;
     assert_eq!(events.len(), 2, "{events:?}");
     for ev in &events {
-        assert_catalogued(ev, Action::Refresh, &me());
+        assert_catalogued(ev, Action::Refresh, "scheduler");
+        assert_eq!(ev["actor_kind"], "scheduler");
+        assert_eq!(ev["role"], "");
         assert_eq!(ev["interface"], "scheduler");
         assert_eq!(ev["outcome"], "ok");
     }
@@ -334,7 +338,9 @@ async fn the_scheduler_records_its_refreshes_and_revoke_retries_as_the_daemons_a
         .filter(|e| e["action"] == Action::RevokeRetried.as_str())
         .collect();
     assert_eq!(retried.len(), 1, "{retried:?}");
-    assert_catalogued(&retried[0], Action::RevokeRetried, &me());
+    assert_catalogued(&retried[0], Action::RevokeRetried, "revoke retry");
+    assert_eq!(retried[0]["actor_kind"], "revoke retry");
+    assert_eq!(retried[0]["role"], "");
     assert_eq!(retried[0]["interface"], "scheduler");
 }
 
