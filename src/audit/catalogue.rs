@@ -182,13 +182,13 @@ catalogue! {
     },
     Verify = "verify" {
         group: "credentials",
-        by: "`verify` (support, admin); the console's `v`",
+        by: "`verify` (support, admin); the console's `v`; the health check; the callback, after a reconnect",
         summary: "A check of a connection with CompanyInfo; the outcome is its sync status, with error_class, reason and intuit_tid as Intuit answered. Failed without error_class when no access token could be had: CompanyInfo was not called (the refresh tried has its own event).",
         outcomes: [Ok, Failed, Denied],
         target: Connection,
         fields: [ErrorClass, Reason, IntuitTid],
         fingerprints: [],
-        actors: [Operator, HealthCheck],
+        actors: [Operator, HealthCheck, Customer],
     },
     Revoke = "revoke" {
         group: "revocation",
