@@ -21,7 +21,7 @@ use anyhow::{bail, Context, Result};
 use qbo_console::audit::{Action, AuditEvent, Outcome};
 use qbo_console::clock::Clock;
 use qbo_console::config::Config;
-use qbo_console::identity::{Actor, Interface, Role};
+use qbo_console::identity::Actor;
 use qbo_console::service::Service;
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
@@ -96,7 +96,7 @@ async fn run() -> Result<()> {
     let config = Config::load(Some(&config_path))?;
     let svc = Service::open(&config, Clock::System).await?;
     let store = svc.engine().store.clone();
-    let actor = Actor::current_process(Interface::Scheduler, Role::Admin);
+    let actor = Actor::daemon(qbo_console::identity::DaemonTask::Scheduler);
 
     println!(
         "audit benchmark: SQLite in {} (WAL, synchronous=FULL)",

@@ -502,7 +502,7 @@ impl World {
         .context("starting qbo-sim in process")?;
         let dir = tempfile::tempdir().context("creating a temporary directory")?;
         let me = Actor::current_process(Interface::Cli, Role::Admin);
-        let config_path = write_config(dir.path(), &sim.base_url(), &me.account)?;
+        let config_path = write_config(dir.path(), &sim.base_url(), &me.name())?;
         let config = Config::load(Some(&config_path))?;
         let n = s.n;
         let dead = n / DEAD_EVERY;
@@ -582,7 +582,7 @@ impl World {
             let scheduler = Scheduler::new(
                 svc.engine().clone(),
                 cfg,
-                Actor::current_process(Interface::Scheduler, Role::Admin),
+                Actor::daemon(qbo_console::identity::DaemonTask::Scheduler),
             );
             let (_stop_tx, stop) = tokio::sync::watch::channel(false);
             let t = Instant::now();

@@ -486,7 +486,7 @@ async fn daemon_path(s: &Settings) -> Result<DaemonFigures> {
     let scheduler = Scheduler::new(
         svc.engine().clone(),
         config.scheduler.clone(),
-        Actor::current_process(Interface::Scheduler, Role::Admin),
+        Actor::daemon(qbo_console::identity::DaemonTask::Scheduler),
     );
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     println!(

@@ -50,7 +50,7 @@ impl Tally {
             "{} further hand-out{} of this access token to {} between {} and {} (first hand-out at {})",
             self.further,
             if self.further == 1 { "" } else { "s" },
-            self.actor.account,
+            self.actor.name(),
             stamp(first),
             stamp(self.last),
             stamp(self.first),
@@ -104,7 +104,7 @@ impl Ledger {
             .fingerprint("access", fingerprint.to_string());
         first.reason = Some(format!(
             "first hand-out of this access token to {}",
-            actor.account
+            actor.name()
         ));
         tallies.insert(
             slot,
@@ -151,7 +151,6 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::{Interface, Role};
 
     fn target() -> Target {
         Target {
@@ -165,7 +164,7 @@ mod tests {
     #[test]
     fn only_the_first_hand_out_of_a_value_is_recorded_and_the_rest_are_summarised_once() {
         let l = Ledger::default();
-        let actor = Actor::current_process(Interface::TokenApi, Role::Viewer);
+        let actor = Actor::service(Some("books-sync"));
         let now = Utc::now();
         let first = l.hand_out(1, &actor, &target(), "fp:a", now).unwrap();
         assert!(first.superseded.is_none());

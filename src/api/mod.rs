@@ -18,7 +18,7 @@ pub use routes::{router, ROUTES};
 
 use crate::audit::{Action, AuditEvent, Outcome};
 use crate::domain::{Environment, Status};
-use crate::identity::{Actor, Interface, Role};
+use crate::identity::Actor;
 use crate::lifecycle::Engine;
 use crate::service::Service;
 use crate::vault::AccessToken;
@@ -60,8 +60,6 @@ pub struct TokenApi {
     keys: keys::KeyCache,
     realms: Mutex<HashMap<String, (Instant, Realm)>>,
     ledger: handouts::Ledger,
-    /// The daemon's account; each request's actor names its service instead.
-    base_actor: Actor,
 }
 
 /// Who presented a request, as far as its refusal is keyed: the peer's address and the
@@ -89,10 +87,6 @@ impl TokenApi {
             keys: keys::KeyCache::default(),
             realms: Mutex::default(),
             ledger: handouts::Ledger::default(),
-            base_actor: Actor {
-                request_id: None,
-                ..Actor::current_process(Interface::TokenApi, Role::Viewer)
-            },
         })
     }
 
@@ -100,12 +94,10 @@ impl TokenApi {
         self.service.engine()
     }
 
-    /// The actor a key's requests are recorded as: `service:NAME`, through the token API.
+    /// The actor a key's requests are recorded as: the host application `service:NAME`
+    /// (`service:unknown` without a key the daemon knows), never an operator.
     pub fn actor(&self, key: Option<&keys::ServiceKey>) -> Actor {
-        Actor {
-            account: key.map_or_else(|| "service:unknown".to_string(), |k| k.account()),
-            ..self.base_actor.clone()
-        }
+        Actor::service(key.map(|k| k.name.as_str())).without_request()
     }
 
     /// The connections to `realm`, from the cache or freshly read.
@@ -249,16 +241,16 @@ impl TokenApi {
     pub async fn record_refusal(
         &self,
         key: Option<&keys::ServiceKey>,
-        account: Option<String>,
+        key_name: Option<String>,
         conn: Option<&Snapshot>,
         reason: String,
         from: &Presenter<'_>,
         kind: &str,
     ) -> anyhow::Result<()> {
-        let mut actor = self.actor(key);
-        if let Some(a) = account {
-            actor.account = a;
-        }
+        let actor = match key_name {
+            Some(name) => Actor::service(Some(&name)).without_request(),
+            None => self.actor(key),
+        };
         let presented = match from.key {
             Some(k) => format!("key {}", self.engine().vault.fingerprint(k)),
             None => "no key".to_string(),

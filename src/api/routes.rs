@@ -103,7 +103,7 @@ async fn authenticate(
     match api.keys.check(&api.engine().store, value).await {
         Ok(Ok(k)) => Ok(k),
         Ok(Err((why, rec))) => {
-            let account = rec.as_ref().map(|r| format!("service:{}", r.name));
+            let account = rec.as_ref().map(|r| r.name.clone());
             let reason = match &rec {
                 Some(r) => format!(
                     "{} (api key {} of service {})",

@@ -9,10 +9,15 @@
 //! only what varies: whether a connection is named, which of the optional fields may be
 //! set, and the labels of the token fingerprints it may carry.
 //!
+//! Each entry also says which kinds of actor may record it (`actors`): an operator, one of
+//! the daemon's own tasks, a host application (service), a customer's browser or Intuit.
+//! An entry that does not say is an operator's act only.
+//!
 //! Role refusals are not separate actions: a caller refused an action is recorded under
 //! that action with outcome `denied` (see `service::refusals` for the per-minute summary).
 
 use super::event::Outcome;
+use crate::identity::Kind;
 use serde::{Serialize, Serializer};
 
 /// Whether an event names a connection (connection_id, environment, realm_id, tenant). A
@@ -63,11 +68,16 @@ pub struct EventSpec {
     pub fields: &'static [Field],
     /// Labels of the `label=fp:…` pairs in `fingerprints`.
     pub fingerprints: &'static [&'static str],
+    /// The kinds of actor that may record it (`actor_kind`). Only an operator's event
+    /// carries a role.
+    pub actors: &'static [Kind],
 }
 
 macro_rules! catalogue {
     (@by) => { "" };
     (@by $by:literal) => { $by };
+    (@actors) => { &[Kind::Operator] };
+    (@actors $($kind:ident),+) => { &[$(Kind::$kind),+] };
     ($(
         $variant:ident = $name:literal {
             group: $group:literal,
@@ -76,7 +86,8 @@ macro_rules! catalogue {
             outcomes: [$($outcome:ident),* $(,)?],
             target: $target:ident,
             fields: [$($field:ident),* $(,)?],
-            fingerprints: [$($fp:literal),* $(,)?] $(,)?
+            fingerprints: [$($fp:literal),* $(,)?]
+            $(, actors: [$($kind:ident),+ $(,)?])? $(,)?
         }
     ),* $(,)?) => {
         /// An action the audit log records. Its text (`as_str`) is what the log stores.
@@ -96,6 +107,7 @@ macro_rules! catalogue {
                 target: Target::$target,
                 fields: &[$(Field::$field),*],
                 fingerprints: &[$($fp),*],
+                actors: catalogue!(@actors $($($kind),+)?),
             }
         ),*];
 
@@ -157,6 +169,7 @@ catalogue! {
         target: Connection,
         fields: [ErrorClass, Reason, IntuitTid],
         fingerprints: ["refresh_used", "access_new", "refresh_new"],
+        actors: [Operator, Scheduler, HealthCheck, Service, Intuit],
     },
     RefreshInBulk = "refresh in bulk" {
         group: "credentials",
@@ -169,12 +182,13 @@ catalogue! {
     },
     Verify = "verify" {
         group: "credentials",
-        by: "`verify` (support, admin); the console's `v`",
+        by: "`verify` (support, admin); the console's `v`; the health check; the callback, after a reconnect",
         summary: "A check of a connection with CompanyInfo; the outcome is its sync status, with error_class, reason and intuit_tid as Intuit answered. Failed without error_class when no access token could be had: CompanyInfo was not called (the refresh tried has its own event).",
         outcomes: [Ok, Failed, Denied],
         target: Connection,
         fields: [ErrorClass, Reason, IntuitTid],
         fingerprints: [],
+        actors: [Operator, HealthCheck, Customer],
     },
     Revoke = "revoke" {
         group: "revocation",
@@ -193,6 +207,7 @@ catalogue! {
         target: Connection,
         fields: [ErrorClass, Reason, IntuitTid],
         fingerprints: ["refresh_revoked", "refresh_kept"],
+        actors: [Operator, RevokeRetry],
     },
     RevokeLocalOnly = "local-only revoke" {
         group: "revocation",
@@ -382,6 +397,7 @@ catalogue! {
         target: Optional,
         fields: [Reason],
         fingerprints: [],
+        actors: [Alerts],
     },
     AlertDeliveryFailed = "alert delivery failed" {
         group: "alerts",
@@ -390,15 +406,17 @@ catalogue! {
         target: Optional,
         fields: [Reason],
         fingerprints: [],
+        actors: [Alerts],
     },
     // ---- reconnect links and the OAuth callback (issue 14) ----
     LinkIssued = "link issued" {
         group: "reconnect links",
-        summary: "A reconnect link was made for a connection (`link`, or Intuit's Reconnect URL for the callback interface); reason says until when, and for `link --new` that the pending row was created.",
+        summary: "A reconnect link was made for a connection (`link` by an operator, or Intuit's Reconnect URL for a customer's browser); reason says until when, and for `link --new` that the pending row was created; the `link` fingerprint is what the customer's browser is named by when it uses the link.",
         outcomes: [Ok, Denied],
         target: Optional,
         fields: [Reason],
-        fingerprints: [],
+        fingerprints: ["link"],
+        actors: [Operator, Customer],
     },
     LinkList = "link list" {
         group: "reconnect links",
@@ -415,6 +433,7 @@ catalogue! {
         target: Optional,
         fields: [Reason],
         fingerprints: [],
+        actors: [Customer],
     },
     LinkCancelled = "link cancelled" {
         group: "reconnect links",
@@ -431,6 +450,7 @@ catalogue! {
         target: Connection,
         fields: [Reason],
         fingerprints: [],
+        actors: [LinkExpiry],
     },
     ConsentDenied = "consent denied" {
         group: "reconnect links",
@@ -439,6 +459,7 @@ catalogue! {
         target: Connection,
         fields: [Reason],
         fingerprints: [],
+        actors: [Customer],
     },
     CodeExchanged = "code exchanged" {
         group: "reconnect links",
@@ -447,6 +468,7 @@ catalogue! {
         target: Connection,
         fields: [Reason, IntuitTid],
         fingerprints: ["access_new", "refresh_new"],
+        actors: [Customer],
     },
     ExchangeFailed = "exchange failed" {
         group: "reconnect links",
@@ -455,6 +477,7 @@ catalogue! {
         target: Connection,
         fields: [ErrorClass, Reason, IntuitTid],
         fingerprints: [],
+        actors: [Customer],
     },
     DuplicateCallback = "duplicate callback" {
         group: "reconnect links",
@@ -463,6 +486,7 @@ catalogue! {
         target: Connection,
         fields: [Reason],
         fingerprints: [],
+        actors: [Customer],
     },
     RealmMismatch = "realm mismatch" {
         group: "reconnect links",
@@ -471,6 +495,7 @@ catalogue! {
         target: Connection,
         fields: [Reason],
         fingerprints: [],
+        actors: [Customer],
     },
     StateRejected = "state rejected" {
         group: "reconnect links",
@@ -479,6 +504,7 @@ catalogue! {
         target: Optional,
         fields: [Reason],
         fingerprints: [],
+        actors: [Customer],
     },
     CustomerDisconnected = "customer disconnected" {
         group: "reconnect links",
@@ -487,6 +513,7 @@ catalogue! {
         target: Connection,
         fields: [Reason],
         fingerprints: [],
+        actors: [Intuit],
     },
     // ---- The token API: service keys, hand-outs, refusals, host-app sync reports ----
     ApiKeyCreated = "api key created" {
@@ -520,6 +547,7 @@ catalogue! {
         target: Connection,
         fields: [Reason],
         fingerprints: ["access"],
+        actors: [Service],
     },
     AccessTokenHandouts = "access token handouts" {
         group: "token api",
@@ -528,6 +556,7 @@ catalogue! {
         target: Connection,
         fields: [Reason],
         fingerprints: ["access"],
+        actors: [Service],
     },
     AccessTokenRefused = "access token refused" {
         group: "token api",
@@ -536,6 +565,7 @@ catalogue! {
         target: Optional,
         fields: [Reason],
         fingerprints: [],
+        actors: [Service],
     },
     SyncReported = "sync reported" {
         group: "token api",
@@ -544,6 +574,7 @@ catalogue! {
         target: Connection,
         fields: [Reason],
         fingerprints: [],
+        actors: [Service],
     },
     // ---- audit export, offline verification and retention (issue 15) ----
     AuditExport = "audit export" {
@@ -569,6 +600,7 @@ catalogue! {
         target: None,
         fields: [Reason],
         fingerprints: [],
+        actors: [Operator, Retention],
     },
 }
 
@@ -589,8 +621,8 @@ pub fn markdown_table() -> String {
     let mut out = String::new();
     for group in groups {
         out.push_str(&format!("\n**{group}**\n\n"));
-        out.push_str("| action | recorded by | outcomes | connection | optional fields | fingerprints | what it records |\n");
-        out.push_str("|---|---|---|---|---|---|---|\n");
+        out.push_str("| action | recorded by | actor kinds | outcomes | connection | optional fields | fingerprints | what it records |\n");
+        out.push_str("|---|---|---|---|---|---|---|---|\n");
         for spec in CATALOGUE.iter().filter(|s| s.group == group) {
             let outcomes: Vec<&str> = spec.outcomes.iter().map(|o| o.as_str()).collect();
             let fields: Vec<String> = spec
@@ -606,10 +638,12 @@ pub fn markdown_table() -> String {
                     v.join(", ")
                 }
             };
+            let actors: Vec<&str> = spec.actors.iter().map(|k| k.as_str()).collect();
             out.push_str(&format!(
-                "| `{}` | {} | {} | {} | {} | {} | {} |\n",
+                "| `{}` | {} | {} | {} | {} | {} | {} | {} |\n",
                 spec.action.as_str(),
                 cell(if spec.by.is_empty() { "—" } else { spec.by }),
+                actors.join(", "),
                 outcomes.join(", "),
                 match spec.target {
                     Target::Connection => "always",
@@ -651,11 +685,25 @@ mod tests {
         assert!(md.contains("**credentials**"), "{md}");
         assert!(
             md.contains(
-                "| `import` | `import` (admin) | ok, denied | always | `reason` | `refresh`, `access` |"
+                "| `import` | `import` (admin) | operator | ok, denied | always | `reason` | `refresh`, `access` |"
             ),
             "{md}"
         );
         assert_eq!(cell("a | b"), "a \\| b");
+    }
+
+    /// Every kind of actor that is not an operator is named by some entry, and every
+    /// entry names at least one kind: an action no actor may record could never pass
+    /// `assert_catalogued`.
+    #[test]
+    fn every_actor_kind_is_catalogued_somewhere() {
+        for kind in Kind::ALL {
+            assert!(
+                CATALOGUE.iter().any(|s| s.actors.contains(kind)),
+                "no catalogue entry may be recorded by {kind}"
+            );
+        }
+        assert!(CATALOGUE.iter().all(|s| !s.actors.is_empty()));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 pub(crate) const AUDIT_COLUMNS: &str = "seq, at, actor_account, actor_uid, actor_ssh, interface, role, action, connection_id, \
-    environment, realm_id, tenant, outcome, error_class, reason, intuit_tid, request_id, fingerprints, prev_hash, hash";
+    environment, realm_id, tenant, outcome, error_class, reason, intuit_tid, request_id, fingerprints, prev_hash, hash, actor_kind";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerifyReport {
@@ -57,7 +57,7 @@ impl Tx {
 
     /// Inserts consecutive records and moves the chain head to the last of them.
     pub(crate) async fn insert_audit(&mut self, records: &[AuditRecord]) -> anyhow::Result<()> {
-        // 20 parameters a row; 128 rows stay far below both backends' parameter limits.
+        // 21 parameters a row; 128 rows stay far below both backends' parameter limits.
         for chunk in crate::store::fixed_chunks(records) {
             crate::store::dispatch_tx!(self, c => {
                 let mut q = sqlx::QueryBuilder::new(format!("INSERT INTO audit_events ({AUDIT_COLUMNS}) "));
@@ -67,7 +67,7 @@ impl Tx {
                         .push_bind(r.connection_id).push_bind(&r.environment).push_bind(&r.realm_id)
                         .push_bind(&r.tenant).push_bind(&r.outcome).push_bind(&r.error_class).push_bind(&r.reason)
                         .push_bind(&r.intuit_tid).push_bind(&r.request_id).push_bind(&r.fingerprints)
-                        .push_bind(&r.prev_hash).push_bind(&r.hash);
+                        .push_bind(&r.prev_hash).push_bind(&r.hash).push_bind(&r.actor_kind);
                 });
                 q.build().execute(c).await.map(|r| r.rows_affected())
             })?;

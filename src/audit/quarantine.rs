@@ -201,7 +201,7 @@ impl Tx {
                         .push_bind(r.connection_id).push_bind(&r.environment).push_bind(&r.realm_id)
                         .push_bind(&r.tenant).push_bind(&r.outcome).push_bind(&r.error_class).push_bind(&r.reason)
                         .push_bind(&r.intuit_tid).push_bind(&r.request_id).push_bind(&r.fingerprints)
-                        .push_bind(&r.prev_hash).push_bind(&r.hash);
+                        .push_bind(&r.prev_hash).push_bind(&r.hash).push_bind(&r.actor_kind);
                 });
                 q.build().execute(c).await.map(|r| r.rows_affected())
             })?;

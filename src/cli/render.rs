@@ -353,18 +353,12 @@ pub fn audit_lines(records: &[AuditRecord]) -> String {
             }
             _ => String::new(),
         };
-        let actor = match &r.actor_ssh {
-            Some(ip) => format!("{}@{}", Safe(&r.actor_account), Safe(ip)),
-            None => safe(&r.actor_account),
-        };
         let _ = writeln!(
             s,
-            "#{} {} {} via {} [{}] {}{} {}{}{}",
+            "#{} {} {} {}{} {}{}{}",
             r.seq,
             Safe(&r.at),
-            actor,
-            Safe(&r.interface),
-            Safe(&r.role),
+            Safe(&r.actor_words()),
             Safe(&r.action),
             target,
             Safe(&r.outcome),
@@ -602,6 +596,7 @@ mod tests {
             fingerprints: s.into(),
             prev_hash: s.into(),
             hash: s.into(),
+            actor_kind: None,
         }
     }
 
@@ -774,5 +769,54 @@ mod tests {
             change.contains("Invoice 42 Update") && change.contains("(3h00m ago)"),
             "{change}"
         );
+    }
+
+    /// `audit tail` names each kind of actor in words (issue 22): an operator with its
+    /// interface and role, the daemon's work by its task, a host app, a customer's browser
+    /// by its link and address, Intuit; none but the operator with a role.
+    #[test]
+    fn audit_lines_name_each_kind_of_actor_in_words() {
+        use crate::identity::{Actor, DaemonTask, Interface, Role};
+        let seal = |a: &Actor| {
+            crate::audit::AuditEvent::new(
+                Utc::now(),
+                a,
+                crate::audit::Action::Refresh,
+                crate::audit::Outcome::Ok,
+            )
+            .seal(1, "", None)
+        };
+        let mut op = Actor::current_process(Interface::Tui, Role::Support);
+        if let crate::identity::ActorKind::Operator(o) = &mut op.kind {
+            o.account = "alice".into();
+            o.ssh_client = Some("203.0.113.7".into());
+        }
+        let cases = [
+            (op, "alice@203.0.113.7 via tui [support] refresh"),
+            (
+                Actor::daemon(DaemonTask::Scheduler),
+                "scheduler (daemon) refresh",
+            ),
+            (
+                Actor::daemon(DaemonTask::HealthCheck),
+                "health check (daemon) refresh",
+            ),
+            (
+                Actor::service(Some("books-sync")),
+                "service:books-sync (host app) refresh",
+            ),
+            (
+                Actor::customer(Some("fp:0011223344556677".into()), "198.51.100.23"),
+                "customer (link fp:0011223344556677) from 198.51.100.23 refresh",
+            ),
+            (Actor::intuit(), "Intuit refresh"),
+        ];
+        for (actor, words) in cases {
+            let line = audit_lines(&[seal(&actor)]);
+            assert!(line.contains(words), "{words:?} in {line}");
+            if actor.role().is_none() {
+                assert!(!line.contains('['), "no role for {actor}: {line}");
+            }
+        }
     }
 }

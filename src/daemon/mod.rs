@@ -17,7 +17,7 @@ pub(crate) use ticks::Ticks;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::identity::{Actor, Interface, Role};
+use crate::identity::{Actor, DaemonTask};
 use crate::service::Service;
 use crate::store::{Change, Store, NOTIFY_CHANNEL};
 use anyhow::Context;
@@ -110,7 +110,7 @@ impl Daemon {
         if config.retention.audit_days.is_some() {
             let archiver = service.clone();
             let mut stop_a = stop_rx.clone();
-            let actor = Actor::current_process(Interface::Scheduler, Role::Admin);
+            let actor = Actor::daemon(DaemonTask::Retention);
             other_tasks.push(tokio::spawn(async move {
                 let mut every = tokio::time::interval(Duration::from_secs(24 * 3600));
                 loop {
@@ -126,7 +126,7 @@ impl Daemon {
             }));
         }
 
-        let actor = Actor::current_process(Interface::Scheduler, Role::Admin);
+        let actor = Actor::daemon(DaemonTask::Scheduler);
         let scheduler = Arc::new(Scheduler::new(
             engine.clone(),
             config.scheduler.clone(),
@@ -138,13 +138,13 @@ impl Daemon {
         let checker = Arc::new(health::HealthChecker::new(
             engine.clone(),
             config.health.clone(),
-            Actor::current_process(Interface::Scheduler, Role::Admin),
+            Actor::daemon(DaemonTask::HealthCheck),
         ));
         other_tasks.push(tokio::spawn(checker.run(stop_rx.clone())));
         let alerter = Arc::new(crate::alerts::Alerter::new(
             service.clone(),
             &config.alerts,
-            Actor::current_process(Interface::Scheduler, Role::Admin),
+            Actor::daemon(DaemonTask::Alerts),
         )?);
         other_tasks.push(tokio::spawn(alerter.run(stop_rx.clone())));
 

@@ -6,7 +6,7 @@
 
 use crate::config::SchedulerConfig;
 use crate::domain::Environment;
-use crate::identity::Actor;
+use crate::identity::{Actor, ActorKind, DaemonTask};
 use crate::lifecycle::{Engine, RefreshOutcome, RevokeOutcome};
 use crate::store::Claimed;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -148,7 +148,12 @@ impl Scheduler {
         let slots = self.cfg.max_concurrency.min(batch_size as usize).max(1);
         let mut report = TickReport::default();
         audit_gate(engine).await?;
-        if let Err(e) = self.retry_revokes(&actor, stop, &mut report).await {
+        // Retried revokes are the daemon's revoke retry, in the same pass.
+        let retrier = Actor {
+            kind: ActorKind::Daemon(DaemonTask::RevokeRetry),
+            request_id: actor.request_id.clone(),
+        };
+        if let Err(e) = self.retry_revokes(&retrier, stop, &mut report).await {
             log_failure(
                 &e,
                 "retrying unconfirmed revokes failed; trying again next tick",

@@ -4,7 +4,7 @@
 
 use super::roles::RoleMap;
 use crate::identity::{
-    account_name, groups_of, ssh_client_address, Actor, Interface, Permission, Role,
+    account_name, groups_of, ssh_client_address, Actor, Interface, Operator, Permission, Role,
 };
 use crate::service::{protocol, Reply, Request, Service, ServiceError};
 use anyhow::Context;
@@ -279,8 +279,8 @@ fn say_and_drop(stream: &UnixStream, why: String) {
     }
 }
 
-/// Who is on the other end, from the kernel.
-fn caller(stream: &UnixStream, roles: &RoleMap) -> std::io::Result<Actor> {
+/// Who is on the other end, from the kernel: always an operator, whatever it asks.
+fn caller(stream: &UnixStream, roles: &RoleMap) -> std::io::Result<Operator> {
     let cred = stream.peer_cred()?;
     let account = account_name(cred.uid());
     let groups = groups_of(&account, cred.gid());
@@ -295,13 +295,12 @@ fn caller(stream: &UnixStream, roles: &RoleMap) -> std::io::Result<Actor> {
                     .map(|v| String::from_utf8_lossy(v).into_owned())
             })
         });
-    Ok(Actor {
+    Ok(Operator {
         role: roles.role_for(&account, &groups),
         account,
         uid: cred.uid(),
         ssh_client: ssh_client_address(ssh.as_deref()),
         interface: Interface::Cli,
-        request_id: None,
     })
 }
 
@@ -383,11 +382,13 @@ async fn connection(
             }
         };
         // The front end the client says it is, for the record; the role stays the kernel's.
-        let actor = Actor {
+        let actor = Operator {
             interface: declared.unwrap_or(Interface::Cli),
             ..actor.clone()
         };
-        if actor.role == Role::Unmapped {
+        let operator = actor;
+        let actor = Actor::operator(operator.clone());
+        if operator.role == Role::Unmapped {
             let mut reply = Reply::from(
                 svc.deny_unmapped(&actor.for_request(), request.verb())
                     .await,
@@ -395,7 +396,7 @@ async fn connection(
             if let Reply::Error { message, .. } = &mut reply {
                 message.push_str(&format!(
                     ": account {} is not mapped to any role in [roles]",
-                    actor.account
+                    operator.account
                 ));
             }
             // Then hang up: a caller with no role has nothing more to ask, and a connection

@@ -85,7 +85,7 @@ impl Service {
                 &scoped,
                 environment,
                 now,
-                &caller.account,
+                &caller.name(),
             )
             .await?;
         let mut ev = AuditEvent::new(now, caller, Action::ApiKeyCreated, Outcome::Ok)

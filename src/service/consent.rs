@@ -13,7 +13,7 @@
 //!    already connected as another tenant, is refused before the code is exchanged;
 //! 4. the one exchange, then the write (lifecycle::reconnect), then CompanyInfo.
 
-use super::links::{hash, invitation_target, public_actor, secret};
+use super::links::{customer_actor, hash, invitation_target, secret};
 use super::Service;
 use crate::audit::{Action, AuditEvent, Outcome};
 use crate::domain::{Environment, ErrorClass, RealmId, Status};
@@ -102,10 +102,20 @@ impl Service {
         AuditEvent::new(self.engine.clock.now(), actor, action, outcome)
     }
 
+    /// The customer's browser, known by the link it came through when that is known.
+    fn customer(&self, inv: Option<&Invitation>, browser: &Browser) -> Actor {
+        customer_actor(
+            &self.engine.vault,
+            inv.map(|i| i.token_hash.as_str()),
+            &browser.address,
+        )
+    }
+
     /// `GET /connect/{id}`: checks the link, gives it a fresh state bound to this browser,
     /// and sends the browser to Intuit.
     pub async fn link_open(&self, token: &str, browser: &Browser) -> anyhow::Result<Answer> {
-        let actor = public_actor();
+        // Known by the link it presented, known to this daemon or not.
+        let actor = customer_actor(&self.engine.vault, Some(&hash(token)), &browser.address);
         self.expire_links().await?;
         let inv = match self.store().invitation_by_token(&hash(token)).await? {
             Some(inv) => inv,
@@ -186,8 +196,8 @@ impl Service {
         binding: Option<&str>,
         browser: &Browser,
     ) -> anyhow::Result<Answer> {
-        let actor = public_actor();
         let reject = |inv: Option<&Invitation>, why: String| {
+            let actor = self.customer(inv, browser);
             let mut ev = self.public_event(&actor, Action::StateRejected, Outcome::Denied);
             if let Some(inv) = inv {
                 ev = invitation_target(ev, inv);
@@ -214,6 +224,7 @@ impl Service {
                 return Ok(Answer::BadState);
             }
             Some(StateMatch::Used(inv)) => {
+                let actor = self.customer(Some(&inv), browser);
                 let mut ev = invitation_target(
                     self.public_event(&actor, Action::DuplicateCallback, Outcome::Denied),
                     &inv,
@@ -227,6 +238,7 @@ impl Service {
             }
             Some(StateMatch::Live(inv)) => inv,
         };
+        let actor = self.customer(Some(&inv), browser);
         let bound = match (binding, inv.state_binding_hash.as_deref()) {
             (Some(b), Some(stored)) => same(&hash(b), stored),
             _ => false,
@@ -382,7 +394,6 @@ impl Service {
         realm: Option<&str>,
         browser: &Browser,
     ) -> anyhow::Result<Answer> {
-        let actor = public_actor();
         let Some(rec) = self.connection_by_realm(realm).await? else {
             return Ok(Answer::UnknownCompany);
         };
@@ -391,22 +402,29 @@ impl Service {
         }
         let now = self.engine.clock.now();
         let expires_at = now + ChronoDuration::from_std(self.links.state_expires)?;
+        // The browser Intuit sent here, known by the link made for it.
+        let token_hash = hash(&secret());
+        let actor = customer_actor(&self.engine.vault, Some(&token_hash), &browser.address);
         let mut tx = self.store().begin().await?;
         let id = tx
             .insert_invitation(
-                &hash(&secret()),
+                &token_hash,
                 rec.id,
                 rec.environment,
                 Some(rec.realm_id.as_str()),
                 &rec.tenant,
-                &actor.account,
+                &actor.name(),
                 now,
                 expires_at,
             )
             .await?;
         let mut ev = self
             .public_event(&actor, Action::LinkIssued, Outcome::Ok)
-            .about(&rec);
+            .about(&rec)
+            .fingerprint(
+                "link",
+                super::links::link_fingerprint(&self.engine.vault, &token_hash),
+            );
         ev.reason = Some(format!(
             "link {id} made for Intuit's Reconnect URL, valid until {}",
             expires_at.to_rfc3339()
@@ -433,7 +451,7 @@ impl Service {
         realm: Option<&str>,
         browser: &Browser,
     ) -> anyhow::Result<Answer> {
-        let actor = public_actor();
+        let actor = Actor::intuit();
         // The same page whether or not the company is known: the page tells a stranger
         // nothing about which companies are connected here.
         let Some(rec) = self.connection_by_realm(realm).await? else {

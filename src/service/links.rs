@@ -5,7 +5,7 @@
 use super::{Permission, Result, Service, ServiceError};
 use crate::audit::{Action, AuditEvent, Outcome};
 use crate::domain::{Environment, Status, MAX_NAME_CHARS};
-use crate::identity::{Actor, Interface, Role};
+use crate::identity::{Actor, DaemonTask};
 use crate::store::Invitation;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use rand::RngCore;
@@ -79,9 +79,20 @@ pub(crate) fn hash(secret: &str) -> String {
     crate::vault::hex(&Sha256::digest(secret.as_bytes()))
 }
 
-/// The actor of what browsers and Intuit cause on the public listener.
-pub(crate) fn public_actor() -> Actor {
-    Actor::current_process(Interface::Callback, Role::Admin)
+/// The customer's browser on the public listener: the keyed fingerprint of the reconnect
+/// link it came through (made from the link id's stored hash, so the same link gives the
+/// same fingerprint at `link issued`, when opened and at the callback) and its address.
+pub(crate) fn customer_actor(
+    vault: &crate::vault::Vault,
+    token_hash: Option<&str>,
+    address: &str,
+) -> Actor {
+    Actor::customer(token_hash.map(|h| link_fingerprint(vault, h)), address)
+}
+
+/// The fingerprint a reconnect link is known by in the log, from its stored hash.
+pub(crate) fn link_fingerprint(vault: &crate::vault::Vault, token_hash: &str) -> String {
+    vault.fingerprint(token_hash)
 }
 
 impl LinkRequest {
@@ -191,17 +202,20 @@ impl Service {
                 env,
                 realm.as_deref(),
                 &tenant,
-                &caller.account,
+                &caller.name(),
                 now,
                 expires_at,
             )
             .await?;
-        let mut ev = AuditEvent::new(now, caller, Action::LinkIssued, Outcome::Ok).target(
-            rec_id,
-            env.as_str(),
-            realm.as_deref().unwrap_or(""),
-            &tenant,
-        );
+        // The link's fingerprint ties this event to the customer's acts through it.
+        let mut ev = AuditEvent::new(now, caller, Action::LinkIssued, Outcome::Ok)
+            .target(
+                rec_id,
+                env.as_str(),
+                realm.as_deref().unwrap_or(""),
+                &tenant,
+            )
+            .fingerprint("link", link_fingerprint(&self.engine.vault, &hash(&token)));
         ev.reason = Some(format!(
             "link {inv_id} issued, valid until {}{}",
             expires_at.to_rfc3339(),
@@ -282,7 +296,7 @@ impl Service {
         if lapsed.is_empty() {
             return Ok(0);
         }
-        let actor = public_actor();
+        let actor = Actor::daemon(DaemonTask::LinkExpiry);
         let mut tx = self.store().begin().await?;
         let mut n = 0;
         for inv in &lapsed {

@@ -36,7 +36,7 @@ pub use crate::audit::{
     MAX_PAGE as MAX_AUDIT_PAGE,
 };
 pub use crate::domain::{Environment, ErrorClass, LastRefresh, Status, SyncStatus};
-pub use crate::identity::{Actor, Interface, Permission, Role};
+pub use crate::identity::{Actor, ActorKind, DaemonTask, Interface, Operator, Permission, Role};
 pub use crate::lifecycle::import::{ImportReport, ImportedRow};
 pub use crate::lifecycle::{describe_refresh, RefreshOutcome, RevokeOutcome, VerifyOutcome};
 pub use crate::store::ConnectionFilter;
@@ -202,7 +202,7 @@ impl Service {
     /// the same caller was refused the same action within the minute, counted into the
     /// summary recorded when that minute is over (see `refusals`).
     async fn authorize(&self, caller: &Actor, p: Permission, what: Action) -> Result<()> {
-        if caller.role.allows(p) {
+        if caller.allows(p) {
             return Ok(());
         }
         let now = self.engine.clock.now();
@@ -218,8 +218,9 @@ impl Service {
             }
         }
         Err(ServiceError::Denied {
-            account: caller.account.clone(),
-            role: caller.role,
+            account: caller.name(),
+            // Only operators are checked against a role; anything else has none.
+            role: caller.role().unwrap_or(Role::Unmapped),
             what: what.to_string(),
         })
     }
@@ -302,9 +303,7 @@ impl Service {
         self.authorize(caller, Permission::ViewConnections, Action::Show)
             .await?;
         let rec = self.resolve(selector).await?;
-        let events = if caller.role.allows(Permission::ReadAudit)
-            || caller.role.allows(Permission::Refresh)
-        {
+        let events = if caller.allows(Permission::ReadAudit) || caller.allows(Permission::Refresh) {
             self.store().audit_for_connection(rec.id, 20).await?
         } else {
             Vec::new()
@@ -431,11 +430,18 @@ impl Service {
     pub async fn session(&self, caller: &Actor, event: SessionEvent) -> Result<()> {
         self.authorize(caller, Permission::ViewConnections, event.action())
             .await?;
-        let from = match &caller.ssh_client {
+        // Authorized above: only an operator has the role to get here.
+        let Some(op) = caller.as_operator() else {
+            return Err(ServiceError::Input(format!(
+                "{} is not an operator and has no console",
+                caller.name()
+            )));
+        };
+        let from = match &op.ssh_client {
             Some(ssh) => format!("over SSH from {ssh}"),
             None => "from a local login".to_string(),
         };
-        let shown = format!("{} as uid {} {from}", event.action(), caller.uid);
+        let shown = format!("{} as uid {} {from}", event.action(), op.uid);
         self.record_view(caller, event.action(), None, shown).await
     }
 
@@ -646,11 +652,17 @@ impl Service {
     }
 
     /// Who the service takes the caller for, with which role.
-    pub async fn whoami(&self, caller: &Actor) -> Result<Actor> {
-        let shown = format!("identified as role {}", caller.role);
+    pub async fn whoami(&self, caller: &Actor) -> Result<Operator> {
+        let Some(op) = caller.as_operator() else {
+            return Err(ServiceError::Input(format!(
+                "{} is not an operator: only an operator has an account and a role to show",
+                caller.name()
+            )));
+        };
+        let shown = format!("identified as role {}", op.role);
         self.record_view(caller, Action::WhoAmI, None, shown)
             .await?;
-        Ok(caller.clone())
+        Ok(op.clone())
     }
 
     /// Subscribes to live changes (recording the subscription once, or a refusal).

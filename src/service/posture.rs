@@ -190,7 +190,7 @@ impl PostureReport {
         let roles = &config.roles;
         PostureReport {
             generated_at: now,
-            generated_by: caller.account.clone(),
+            generated_by: caller.name(),
             configuration_file: config.source.display().to_string(),
             environments,
             scopes: ScopePosture {

@@ -25,9 +25,9 @@ pub fn window() -> Duration {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
-    uid: u32,
+    uid: i64,
     account: String,
-    role: &'static str,
+    role: String,
     action: Action,
     /// Where a token API refusal came from; none for the operators' socket, whose
     /// callers the account, uid and role tell apart.
@@ -36,10 +36,11 @@ struct Key {
 
 impl Key {
     fn of(caller: &Actor, action: Action, origin: Option<&str>) -> Key {
+        let who = caller.stored();
         Key {
-            uid: caller.uid,
-            account: caller.account.clone(),
-            role: caller.role.as_str(),
+            uid: who.uid,
+            account: who.account,
+            role: who.role,
             action,
             origin: origin.map(str::to_string),
         }
@@ -110,7 +111,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Why the operators' socket refused a caller.
 pub fn role_cause(caller: &Actor, action: Action) -> String {
-    format!("role {} lacks permission for {action}", caller.role)
+    match caller.role() {
+        Some(role) => format!("role {role} lacks permission for {action}"),
+        None => format!(
+            "{} has no role, and no role's permission for {action}",
+            caller.name()
+        ),
+    }
 }
 
 impl Refusals {
@@ -246,15 +253,17 @@ impl super::Service {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::{Interface, Role};
+    use crate::identity::{Interface, Operator, Role};
 
     fn caller(account: &str) -> Actor {
         Actor {
-            account: account.into(),
-            uid: 4242,
-            ssh_client: None,
-            interface: Interface::Cli,
-            role: Role::Unmapped,
+            kind: crate::identity::ActorKind::Operator(Operator {
+                account: account.into(),
+                uid: 4242,
+                ssh_client: None,
+                interface: Interface::Cli,
+                role: Role::Unmapped,
+            }),
             request_id: Some("r".into()),
         }
     }

@@ -66,6 +66,10 @@ pub struct StatusEntry {
     pub outcome: String,
     pub actor: String,
     pub interface: String,
+    /// Who acted, in words (`AuditRecord::actor_words`): an operator with its role, or the
+    /// daemon's task, a host app, a customer's browser or Intuit, with none.
+    #[serde(default)]
+    pub by: String,
     pub status_after: Option<String>,
     pub reason: Option<String>,
 }
@@ -78,6 +82,10 @@ pub struct IntuitCall {
     pub endpoint: String,
     pub action: String,
     pub interface: String,
+    /// Who acted, in words (`AuditRecord::actor_words`): an operator with its role, or the
+    /// daemon's task, a host app, a customer's browser or Intuit, with none.
+    #[serde(default)]
+    pub by: String,
     /// None when no HTTP answer came (a timeout, a refused connection).
     pub http_status: Option<u16>,
     pub outcome: String,
@@ -91,6 +99,10 @@ pub struct RefreshFingerprints {
     pub seq: i64,
     pub at: String,
     pub interface: String,
+    /// Who acted, in words (`AuditRecord::actor_words`): an operator with its role, or the
+    /// daemon's task, a host app, a customer's browser or Intuit, with none.
+    #[serde(default)]
+    pub by: String,
     pub outcome: String,
     /// The refresh token spent (before).
     pub refresh_used: Option<String>,
@@ -256,6 +268,7 @@ impl Service {
                 outcome: ev.outcome.clone(),
                 actor: ev.actor_account.clone(),
                 interface: ev.interface.clone(),
+                by: ev.actor_words(),
                 status_after: status_after(ev).map(str::to_string),
                 reason: ev.reason.clone(),
             });
@@ -266,6 +279,7 @@ impl Service {
                     endpoint: endpoint.to_string(),
                     action: ev.action.clone(),
                     interface: ev.interface.clone(),
+                    by: ev.actor_words(),
                     http_status: http_status_of(ev),
                     outcome: ev.outcome.clone(),
                     error_class: ev.error_class.clone(),
@@ -278,6 +292,7 @@ impl Service {
                     seq: ev.seq,
                     at: ev.at.clone(),
                     interface: ev.interface.clone(),
+                    by: ev.actor_words(),
                     outcome: ev.outcome.clone(),
                     refresh_used: fingerprint(ev, "refresh_used"),
                     refresh_new: fingerprint(ev, "refresh_new"),
@@ -326,7 +341,7 @@ impl Service {
         };
         Ok(SupportBundle {
             generated_at: now,
-            generated_by: caller.account.clone(),
+            generated_by: caller.name(),
             window,
             since,
             connection: ConnectionView::from_record(rec, now),
@@ -445,7 +460,7 @@ pub fn bundle_markdown(b: &SupportBundle) -> String {
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
             call.at,
             call.endpoint,
-            call.interface,
+            cell(&call.by),
             call.http_status
                 .map_or("no answer".to_string(), |h| h.to_string()),
             call.outcome,
@@ -470,7 +485,7 @@ pub fn bundle_markdown(b: &SupportBundle) -> String {
             s,
             "| {} | {} | {} | {} | {} | {} | {} |",
             r.at,
-            r.interface,
+            cell(&r.by),
             r.outcome,
             opt(&r.refresh_used),
             after,
@@ -515,13 +530,12 @@ pub fn bundle_markdown(b: &SupportBundle) -> String {
     for h in &b.status_history {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} ({}) | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             h.seq,
             h.at,
             h.action,
             h.outcome,
-            cell(&h.actor),
-            h.interface,
+            cell(&h.by),
             h.status_after.as_deref().unwrap_or("-"),
             opt(&h.reason)
         );
@@ -558,6 +572,7 @@ mod tests {
             intuit_tid: None,
             request_id: None,
             fingerprints: String::new(),
+            actor_kind: None,
             prev_hash: String::new(),
             hash: String::new(),
         }

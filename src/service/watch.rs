@@ -59,8 +59,8 @@ impl WatchFeed {
             engine,
             hello: Some(WatchEvent::Hello {
                 protocol: PROTOCOL_VERSION,
-                account: caller.account.clone(),
-                role: caller.role,
+                account: caller.name(),
+                role: caller.role().unwrap_or(crate::identity::Role::Unmapped),
                 scheduler: state,
             }),
         }

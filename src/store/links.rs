@@ -31,6 +31,9 @@ pub struct Invitation {
     /// SHA-256 of the browser binding cookie set at the latest opening.
     #[serde(skip)]
     pub state_binding_hash: Option<String>,
+    /// SHA-256 of the link's URL id: what the customer's fingerprint in the log is made of.
+    #[serde(skip)]
+    pub token_hash: String,
 }
 
 impl<'r, R> sqlx::FromRow<'r, R> for Invitation
@@ -60,13 +63,14 @@ where
             closed_at: row.try_get("closed_at")?,
             state_expires_at: row.try_get("state_expires_at")?,
             state_binding_hash: row.try_get("state_binding_hash")?,
+            token_hash: row.try_get("token_hash")?,
         })
     }
 }
 
 const COLUMNS: &str =
     "id, connection_id, environment, expected_realm, tenant, status, created_at, \
-    created_by, expires_at, opened_at, closed_at, state_expires_at, state_binding_hash";
+    created_by, expires_at, opened_at, closed_at, state_expires_at, state_binding_hash, token_hash";
 
 /// What a callback's state hash was found as.
 #[derive(Debug, Clone)]

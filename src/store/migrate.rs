@@ -39,6 +39,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite/0008_lease_fence.sql"),
     ),
     (
+        9,
+        "actor kind",
+        include_str!("migrations/sqlite/0009_actor_kind.sql"),
+    ),
+    (
         11,
         "audit quarantine",
         include_str!("migrations/sqlite/0011_audit_quarantine.sql"),
@@ -80,6 +85,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         8,
         "lease fence",
         include_str!("migrations/postgres/0008_lease_fence.sql"),
+    ),
+    (
+        9,
+        "actor kind",
+        include_str!("migrations/postgres/0009_actor_kind.sql"),
     ),
     (
         11,

@@ -184,7 +184,8 @@ pub(crate) const RECORD_COLUMNS: &str =
 /// reads (`show`) aside, found through the `(connection_id, seq)` index. The scheduler
 /// shows as `scheduler`, whichever account runs the daemon.
 pub(crate) const LAST_ACT_COLUMNS: &str =
-    "(SELECT CASE WHEN a.interface = 'scheduler' THEN 'scheduler' ELSE a.actor_account END \
+    "(SELECT CASE WHEN a.actor_kind = 'customer' THEN 'customer' WHEN a.actor_kind IS NOT NULL THEN a.actor_account \
+       WHEN a.interface = 'scheduler' THEN 'scheduler' ELSE a.actor_account END \
        FROM audit_events a WHERE a.connection_id = connections.id AND a.action <> 'show' \
        ORDER BY a.seq DESC LIMIT 1) AS last_actor, \
      (SELECT a.action FROM audit_events a \

@@ -144,19 +144,37 @@ fn event(
     outcome: &str,
     reason: &str,
 ) -> crate::service::AuditRecord {
+    // The kind follows the name: the daemon's tasks, a host app, a browser and Intuit
+    // have no role and no OS account; anyone else is an operator at the console.
+    use crate::identity::{Kind, NO_UID};
+    let kind = if actor.starts_with("service:") {
+        Kind::Service
+    } else if actor.starts_with("customer") {
+        Kind::Customer
+    } else {
+        Kind::parse(actor)
+            .filter(|k| *k != Kind::Service && *k != Kind::Customer)
+            .unwrap_or(Kind::Operator)
+    };
+    let operator = kind == Kind::Operator;
     crate::service::AuditRecord {
         seq,
         at: at.into(),
         actor_account: actor.into(),
-        actor_uid: 1000 + seq,
-        actor_ssh: (actor == "alice").then(|| "203.0.113.7".to_string()),
-        interface: if actor == "scheduler" {
-            "scheduler"
-        } else {
-            "tui"
+        actor_uid: if operator { 1000 + seq } else { NO_UID },
+        actor_ssh: match actor {
+            "alice" => Some("203.0.113.7".to_string()),
+            a if a.starts_with("customer") => Some("198.51.100.23".to_string()),
+            _ => None,
+        },
+        interface: match kind {
+            Kind::Operator => "tui",
+            Kind::Service => "token_api",
+            Kind::Customer | Kind::Intuit => "callback",
+            _ => "scheduler",
         }
         .into(),
-        role: role.into(),
+        role: if operator { role.into() } else { String::new() },
         action: action.into(),
         connection_id: tenant.map(|t| t.0),
         environment: tenant.map(|_| "production".into()),
@@ -170,12 +188,43 @@ fn event(
         fingerprints: String::new(),
         prev_hash: "0".repeat(64),
         hash: "f".repeat(64),
+        actor_kind: Some(kind.as_str().to_string()),
     }
 }
 
 /// A page of the audit log, newest first.
 pub fn audit_records() -> Vec<crate::service::AuditRecord> {
     vec![
+        event(
+            11,
+            "2026-03-02T12:30:00.000000Z",
+            "intuit",
+            "",
+            "customer disconnected",
+            Some((5, "umbrella")),
+            "ok",
+            "Intuit's Disconnect URL named this company",
+        ),
+        event(
+            10,
+            "2026-03-02T12:20:00.000000Z",
+            "customer:fp:5c1d0e9a7b3f2a61",
+            "",
+            "code exchanged",
+            Some((3, "globex")),
+            "ok",
+            "link 4 completed",
+        ),
+        event(
+            9,
+            "2026-03-02T12:05:00.000000Z",
+            "service:books-sync",
+            "",
+            "access token handed out",
+            Some((1, "acme-corp")),
+            "ok",
+            "first hand-out of this access token to service:books-sync",
+        ),
         event(
             8,
             "2026-03-02T11:58:00.000000Z",
@@ -190,7 +239,7 @@ pub fn audit_records() -> Vec<crate::service::AuditRecord> {
             7,
             "2026-03-02T11:58:00.000000Z",
             "scheduler",
-            "admin",
+            "",
             "refresh",
             Some((4, "initech")),
             "failed",
@@ -220,7 +269,7 @@ pub fn audit_records() -> Vec<crate::service::AuditRecord> {
             4,
             "2026-03-02T09:00:00.000000Z",
             "scheduler",
-            "admin",
+            "",
             "refresh",
             Some((3, "globex")),
             "failed",
@@ -229,8 +278,8 @@ pub fn audit_records() -> Vec<crate::service::AuditRecord> {
         event(
             3,
             "2026-03-02T02:00:00.000000Z",
-            "bob",
-            "support",
+            "health check",
+            "",
             "verify",
             Some((6, "wayne")),
             "ok",

@@ -295,7 +295,9 @@ async fn each_credential_action_through_the_cli_records_exactly_its_catalogued_e
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_scheduler_records_its_refreshes_and_revoke_retries_as_the_daemons_account() {
+/// The daemon's own work is named by what it was, with no role (issue 22): its refreshes
+/// as `scheduler`, its retried revokes as `revoke retry`, never the OS account it runs as.
+async fn the_scheduler_records_its_refreshes_and_revoke_retries_as_the_daemons_own_work() {
     let w = World::start(SimOptions::default()).await;
     let grants = w.seed(2, "sch").await;
     let d = w.in_process().await;
@@ -306,7 +308,9 @@ async fn the_scheduler_records_its_refreshes_and_revoke_retries_as_the_daemons_a
     let events = since(&w, m).await;
     assert_eq!(events.len(), 2, "{events:?}");
     for ev in &events {
-        assert_catalogued(ev, Action::Refresh, &me());
+        assert_catalogued(ev, Action::Refresh, "scheduler");
+        assert_eq!(ev["actor_kind"], "scheduler");
+        assert_eq!(ev["role"], "");
         assert_eq!(ev["interface"], "scheduler");
         assert_eq!(ev["outcome"], "ok");
     }
@@ -334,7 +338,9 @@ async fn the_scheduler_records_its_refreshes_and_revoke_retries_as_the_daemons_a
         .filter(|e| e["action"] == Action::RevokeRetried.as_str())
         .collect();
     assert_eq!(retried.len(), 1, "{retried:?}");
-    assert_catalogued(&retried[0], Action::RevokeRetried, &me());
+    assert_catalogued(&retried[0], Action::RevokeRetried, "revoke retry");
+    assert_eq!(retried[0]["actor_kind"], "revoke retry");
+    assert_eq!(retried[0]["role"], "");
     assert_eq!(retried[0]["interface"], "scheduler");
 }
 
@@ -515,4 +521,184 @@ async fn the_demo_records_each_connection_it_seeds_as_a_demo_seed() {
         assert_catalogued(ev, Action::DemoSeed, &me());
     }
     world.shutdown(false).await;
+}
+
+/// Issue 22, honest actors: a real daemon exercises every act that is not an operator's
+/// (the scheduler, health checks, alerts, revoke retries, link expiry and retention; a host
+/// app through the token API; a customer's browser through the public listener, from an
+/// unknown link to a completed reconnect; Intuit's Disconnect and Reconnect URLs), then
+/// every event in the log is checked: each names a kind of actor its catalogue entry
+/// allows, and none but an operator's carries a role, an OS account or a uid. It fails if
+/// any automatic or anonymous act is recorded with an operator's role (as the customer's
+/// reconnect was, as `root via callback [admin]`), and if any catalogue action that is not
+/// only an operator's is not seen recorded by a kind that is not an operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_automatic_or_anonymous_act_is_recorded_with_an_operators_role() {
+    use crate::links::{dead_tenant, start};
+    use qbo_console::identity::{Actor, DaemonTask, Kind};
+    use std::collections::BTreeSet;
+
+    let rx = common::receiver::Receiver::start().await;
+    let archive = tempfile::tempdir().unwrap();
+    let p = start(&format!(
+        "\n[health]\ninterval = \"1d\"\n\n[alerts]\nretry_base = \"1m\"\n{}\n\n[retention]\naudit_days = 30\narchive_dir = \"{}\"\n",
+        rx.webhook_config(),
+        archive.path().display()
+    ))
+    .await;
+    let get = |url: String| {
+        let p = &p;
+        async move { p.get(&url, None).await.status }
+    };
+
+    // A customer's browser: an unknown link, a forged state, then a reconnect completed,
+    // repeated, declined, for the wrong company and without a code.
+    assert_eq!(get(format!("{}/connect/no-such-link", p.base)).await, 404);
+    let (_, realm, _) = dead_tenant(&p, "cust").await;
+    let others = p.w.seed(1, "intu").await;
+    let link = p.link(&["cust-0"]).await;
+    let (intuit, cookie) = p.open(link["url"].as_str().unwrap()).await;
+    let callback = p.consent(&intuit, "approve", Some(&realm)).await;
+    assert_eq!(p.get(&callback, Some(&cookie)).await.status, 200);
+    assert_eq!(p.get(&callback, Some(&cookie)).await.status, 409);
+    let path = callback.split('?').next().unwrap().to_string();
+    get(format!("{path}?state=forged&code=x")).await;
+    for (decision, realm_back) in [
+        ("deny", None),
+        ("approve", Some(others[0].realm_id.as_str())),
+    ] {
+        let link = p.link(&["cust-0"]).await;
+        let (intuit, cookie) = p.open(link["url"].as_str().unwrap()).await;
+        let callback = p.consent(&intuit, decision, realm_back).await;
+        p.get(&callback, Some(&cookie)).await;
+    }
+    let link = p.link(&["cust-0"]).await;
+    let (intuit, cookie) = p.open(link["url"].as_str().unwrap()).await;
+    let callback = p.consent(&intuit, "approve", Some(&realm)).await;
+    let (path, query) = callback.split_once('?').unwrap();
+    let no_code: Vec<&str> = query
+        .split('&')
+        .filter(|kv| !kv.starts_with("code="))
+        .collect();
+    p.get(&format!("{path}?{}", no_code.join("&")), Some(&cookie))
+        .await;
+
+    // Intuit: its Disconnect URL, then its Reconnect URL (a customer's browser again).
+    p.w.sim.disconnect(&others[0].realm_id);
+    let intu = &others[0].realm_id;
+    assert_eq!(
+        get(format!("{}/intuit/disconnect?realmId={intu}", p.base)).await,
+        200
+    );
+    assert_eq!(
+        get(format!("{}/intuit/reconnect?realmId={intu}", p.base)).await,
+        302
+    );
+
+    // A host application: a token twice, a bad key, a sync report.
+    let (key, _) = crate::token_api::create_key(&p.w, "books-sync", &[]).await;
+    let api = p.d.api_url();
+    let token_url = format!("{api}/v1/connections/{realm}/access-token");
+    for _ in 0..2 {
+        let (status, body) = crate::token_api::get(&token_url, Some(&key)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, _) = crate::token_api::get(&token_url, Some("qbo_sk_not-a-key")).await;
+    assert_eq!(status, 401);
+    let sync = reqwest::Client::new()
+        .post(format!("{api}/v1/connections/{realm}/sync"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"status": "ok", "records": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sync.status().as_u16(), 200);
+    // Stopping summarises the further hand-outs.
+    let w = p.stop().await;
+
+    // The daemon's own work, pass by pass on its clock.
+    let d = w.in_process().await;
+    let grants = w.seed(2, "own").await;
+    w.advance(&d, chrono::Duration::hours(2));
+    d.tick().await;
+    w.advance(&d, chrono::Duration::days(1));
+    d.health_pass().await;
+    // An alert whose first delivery fails and second is accepted.
+    w.sim.disconnect(&grants[0].realm_id);
+    w.advance(&d, chrono::Duration::hours(2));
+    d.tick().await;
+    rx.fail_next(1);
+    d.alerts_pass().await;
+    w.advance(&d, chrono::Duration::seconds(61));
+    d.alerts_pass().await;
+    // A revoke Intuit does not confirm, retried by the daemon.
+    w.sim.set_realm_faults(
+        &grants[1].realm_id,
+        FaultConfig::always(FaultKind::ServiceUnavailable),
+    );
+    let out = w.cli(&["revoke", "own-1", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    w.sim.clear_realm_faults(&grants[1].realm_id);
+    w.advance(&d, chrono::Duration::minutes(5));
+    d.tick().await;
+    // Links run out unused.
+    w.advance(&d, chrono::Duration::days(8));
+    assert!(d.service.expire_links().await.unwrap() > 0);
+
+    // Every event: an honest actor, of a kind its entry allows.
+    let events = w.audit_events(5000).await;
+    let mut seen: BTreeSet<(Action, Kind)> = BTreeSet::new();
+    for ev in &events {
+        common::catalogue::assert_actor_honest(ev);
+        let action = Action::parse(ev["action"].as_str().unwrap()).unwrap();
+        let kind = Kind::parse(ev["actor_kind"].as_str().unwrap()).unwrap();
+        if kind != Kind::Operator {
+            common::catalogue::check_catalogued(ev, action, ev["actor_account"].as_str().unwrap());
+        }
+        seen.insert((action, kind));
+    }
+    let missing: Vec<String> = CATALOGUE
+        .iter()
+        .filter(|s| s.actors.iter().any(|k| *k != Kind::Operator))
+        .filter(|s| s.action != Action::AuditArchive)
+        .filter(|s| {
+            !s.actors
+                .iter()
+                .any(|k| *k != Kind::Operator && seen.contains(&(s.action, *k)))
+        })
+        .map(|s| s.action.to_string())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not seen recorded by anyone but an operator: {missing:?}; seen {seen:?}"
+    );
+    for pair in [
+        (Action::Refresh, Kind::Scheduler),
+        (Action::Verify, Kind::HealthCheck),
+        (Action::RevokeRetried, Kind::RevokeRetry),
+        (Action::LinkIssued, Kind::Customer),
+        (Action::CustomerDisconnected, Kind::Intuit),
+    ] {
+        assert!(seen.contains(&pair), "{pair:?} not seen in {seen:?}");
+    }
+    // The customer's reconnect is the customer's, not `root via callback [admin]`.
+    assert!(events
+        .iter()
+        .all(|e| e["interface"] != "callback" || e["role"] == ""));
+
+    // Retention last: it moves the events above out of the database.
+    w.advance(&d, chrono::Duration::days(31));
+    let archived = d
+        .service
+        .archive_due_events(&Actor::daemon(DaemonTask::Retention))
+        .await
+        .unwrap();
+    assert!(archived.archived > 0, "{archived:?}");
+    let ev = w
+        .audit_events(20)
+        .await
+        .into_iter()
+        .find(|e| e["action"] == "audit archive")
+        .expect("the archive is on record");
+    assert_catalogued(&ev, Action::AuditArchive, "retention");
 }

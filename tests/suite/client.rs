@@ -227,7 +227,9 @@ async fn audit_pages_run_newest_first_narrowed_and_each_read_is_on_the_record() 
 async fn a_console_opening_and_closing_is_recorded_with_who_and_from_where() {
     let w = World::start(SimOptions::default()).await;
     let mut viewer = console_user(Role::Viewer);
-    viewer.ssh_client = Some("203.0.113.7 50022 22".into());
+    if let qbo_console::identity::ActorKind::Operator(op) = &mut viewer.kind {
+        op.ssh_client = Some("203.0.113.7 50022 22".into());
+    }
     let client = LocalClient::new(w.service().await, viewer);
     client.session(SessionEvent::Opened).await.unwrap();
     client.session(SessionEvent::Closed).await.unwrap();
@@ -262,7 +264,7 @@ async fn who_acted_last_is_listed_and_a_read_does_not_count_as_acting() {
     let client = LocalClient::new(w.service().await, me.clone());
     let rows = client.list(ConnectionFilter::default()).await.unwrap();
     let imported = rows.iter().find(|c| c.tenant == "actor-0").unwrap();
-    assert_eq!(imported.last_actor.as_deref(), Some(me.account.as_str()));
+    assert_eq!(imported.last_actor.as_deref(), Some(me.name().as_str()));
     assert_eq!(imported.last_action.as_deref(), Some("import"));
     client
         .refresh(Selection::Named(vec!["actor-0".into()]))
@@ -274,7 +276,7 @@ async fn who_acted_last_is_listed_and_a_read_does_not_count_as_acting() {
     let rows = client.list(ConnectionFilter::default()).await.unwrap();
     let refreshed = rows.iter().find(|c| c.tenant == "actor-0").unwrap();
     assert_eq!(refreshed.last_action.as_deref(), Some("refresh"));
-    assert_eq!(refreshed.last_actor.as_deref(), Some(me.account.as_str()));
+    assert_eq!(refreshed.last_actor.as_deref(), Some(me.name().as_str()));
     let other = rows.iter().find(|c| c.tenant == "actor-1").unwrap();
     assert_eq!(other.last_action.as_deref(), Some("import"));
 }

@@ -502,11 +502,13 @@ async fn two_thousand_refusals_from_one_caller_leave_two_rows_a_minute_whose_cou
     let w = World::start(SimOptions::default()).await;
     let d = w.in_process().await;
     let mallory = Actor {
-        account: "mallory".into(),
-        uid: 4242,
-        ssh_client: None,
-        interface: Interface::Cli,
-        role: Role::Unmapped,
+        kind: qbo_console::identity::ActorKind::Operator(qbo_console::identity::Operator {
+            account: "mallory".into(),
+            uid: 4242,
+            ssh_client: None,
+            interface: Interface::Cli,
+            role: Role::Unmapped,
+        }),
         request_id: None,
     };
     // Four minutes of the engine clock, 500 refusals in each, by both ways a refusal is

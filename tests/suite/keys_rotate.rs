@@ -104,7 +104,7 @@ async fn rotation_beside_a_refreshing_daemon_moves_every_value_to_the_new_key_an
         qbo_console::identity::Interface::Cli,
         qbo_console::identity::Role::Admin,
     )
-    .account;
+    .name();
     w.append_config(&format!("[roles]\nadmin = [\"{me}\"]\n"));
     w.seed(TENANTS, "rot").await;
     let old_id = key_status(&w).await["current_key_id"]
@@ -350,7 +350,7 @@ async fn keys_status_answers_an_auditor_through_the_daemon_and_refuses_a_viewer(
         qbo_console::identity::Interface::Cli,
         qbo_console::identity::Role::Admin,
     )
-    .account;
+    .name();
     w.append_config(&format!("[roles]\nauditor = [\"{me}\"]\n"));
     let d = w.start_daemon(&[]).await;
     let out = w.via_daemon(&["keys", "status", "--json"]).await;

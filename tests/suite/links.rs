@@ -239,8 +239,11 @@ async fn a_customer_brings_a_dead_connection_back_through_a_link_on_the_same_row
 
     let issued = p.events(Action::LinkIssued).await;
     assert_catalogued(&issued[0], Action::LinkIssued, &me());
+    // The customer's browser, not an operator (issue 22): named by the fingerprint of the
+    // link it came through (the one `link issued` carries), with its address and no role.
+    let customer = format!("customer:{}", link_fp(&issued[0]));
     let opened = p.events(Action::LinkOpened).await;
-    assert_catalogued(&opened[0], Action::LinkOpened, &me());
+    assert_catalogued(&opened[0], Action::LinkOpened, &customer);
     let reason = opened[0]["reason"].as_str().unwrap();
     assert!(
         reason.contains("127.0.0.1") && reason.contains("links-test/1.0"),
@@ -248,7 +251,13 @@ async fn a_customer_brings_a_dead_connection_back_through_a_link_on_the_same_row
     );
     let exchanged = p.events(Action::CodeExchanged).await;
     assert_eq!(exchanged.len(), 1);
-    assert_catalogued(&exchanged[0], Action::CodeExchanged, &me());
+    assert_catalogued(&exchanged[0], Action::CodeExchanged, &customer);
+    for ev in [&opened[0], &exchanged[0]] {
+        assert_eq!(ev["actor_kind"], "customer", "{ev}");
+        assert_eq!(ev["actor_ssh"], "127.0.0.1", "the browser's address: {ev}");
+        assert_eq!(ev["role"], "", "a customer has no role: {ev}");
+        assert_eq!(ev["interface"], "callback", "{ev}");
+    }
     assert_eq!(exchanged[0]["connection_id"], id);
 
     // Used: the link opens no more.
@@ -292,7 +301,7 @@ async fn ten_identical_callbacks_exchange_the_code_exactly_once() {
     assert_eq!(p.connection(id).await["status"], "active");
     let dups = p.events(Action::DuplicateCallback).await;
     assert_eq!(dups.len(), 9);
-    assert_catalogued(&dups[0], Action::DuplicateCallback, &me());
+    assert_catalogued(&dups[0], Action::DuplicateCallback, &customer_of(&dups[0]));
     let w = p.stop().await;
     w.assert_no_secrets().await;
 }
@@ -346,7 +355,7 @@ async fn forged_missing_reused_foreign_or_expired_states_exchange_nothing() {
     assert_eq!(rejected.len(), 5, "{rejected:?}");
     for ev in &rejected {
         assert_eq!(ev["outcome"], "denied");
-        assert_catalogued(ev, Action::StateRejected, &me());
+        assert_catalogued(ev, Action::StateRejected, &customer_of(ev));
     }
     assert!(rejected[4]["reason"].as_str().unwrap().contains("expired"));
     let dup = p.events(Action::DuplicateCallback).await;
@@ -377,7 +386,7 @@ async fn a_consent_for_another_company_leaves_the_tenant_untouched() {
     // Its own tokens still work.
     p.w.ok(&["refresh", "keep-0"]).await;
     let ev = p.events(Action::RealmMismatch).await;
-    assert_catalogued(&ev[0], Action::RealmMismatch, &me());
+    assert_catalogued(&ev[0], Action::RealmMismatch, &customer_of(&ev[0]));
     let reason = ev[0]["reason"].as_str().unwrap();
     assert!(
         reason.contains("4242424242") && reason.contains(&g.realm_id),
@@ -457,7 +466,7 @@ async fn cancelled_and_expired_links_no_longer_open_and_declined_ones_stay_open(
     assert_eq!(r.status, 410, "{}", r.body);
     let ev = p.events(Action::LinkExpired).await;
     assert_eq!(ev.len(), 1);
-    assert_catalogued(&ev[0], Action::LinkExpired, &me());
+    assert_catalogued(&ev[0], Action::LinkExpired, "link expiry");
 
     let (intuit, cookie) = p.open(declined["url"].as_str().unwrap()).await;
     let callback = p.consent(&intuit, "deny", None).await;
@@ -466,7 +475,7 @@ async fn cancelled_and_expired_links_no_longer_open_and_declined_ones_stay_open(
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("Not connected"), "{}", r.body);
     let ev = p.events(Action::ConsentDenied).await;
-    assert_catalogued(&ev[0], Action::ConsentDenied, &me());
+    assert_catalogued(&ev[0], Action::ConsentDenied, &customer_of(&ev[0]));
     let open: Vec<Value> = serde_json::from_str(&p.w.ok(&["links", "--json"]).await).unwrap();
     assert_eq!(open.len(), 1, "the declined link stays open: {open:?}");
     // Opened links show as such, with nothing secret.
@@ -489,7 +498,7 @@ async fn a_code_intuit_will_not_exchange_is_recorded_and_the_link_stays_open() {
     assert!(r.body.contains("too old or already used"), "{}", r.body);
     assert_eq!(p.connection(id).await["status"], "needs_reconnect");
     let ev = p.events(Action::ExchangeFailed).await;
-    assert_catalogued(&ev[0], Action::ExchangeFailed, &me());
+    assert_catalogued(&ev[0], Action::ExchangeFailed, &customer_of(&ev[0]));
     assert_eq!(ev[0]["error_class"], "invalid_grant");
     let open: Vec<Value> = serde_json::from_str(&p.w.ok(&["links", "--json"]).await).unwrap();
     assert_eq!(open.len(), 1);
@@ -534,8 +543,15 @@ async fn intuits_reconnect_and_disconnect_urls_act_on_the_realm_they_name() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_plain_page(&r);
     let ev = p.events(Action::CustomerDisconnected).await;
-    assert_catalogued(&ev[0], Action::CustomerDisconnected, &me());
+    assert_catalogued(&ev[0], Action::CustomerDisconnected, "intuit");
     assert_eq!(p.connection(id).await["status"], "needs_reconnect");
+    // The refresh that confirms it is Intuit's doing too, with no operator's role.
+    let refreshes = p.events(Action::Refresh).await;
+    let confirming = refreshes
+        .iter()
+        .find(|e| e["actor_kind"] == "intuit")
+        .unwrap_or_else(|| panic!("the confirming refresh is Intuit's: {refreshes:?}"));
+    assert_catalogued(confirming, Action::Refresh, "intuit");
     // An unknown company gets the same page, and nothing is recorded for it.
     let r = p
         .get(&format!("{}/intuit/disconnect?realmId=777", p.base), None)
@@ -568,6 +584,9 @@ async fn intuits_reconnect_and_disconnect_urls_act_on_the_realm_they_name() {
         .unwrap()
         .contains("Reconnect URL"));
     assert_eq!(issued[0]["interface"], "callback");
+    // Made for the browser Intuit sent, not by an operator (issue 22).
+    let customer = format!("customer:{}", link_fp(&issued[0]));
+    assert_catalogued(&issued[0], Action::LinkIssued, &customer);
     let w = p.stop().await;
     w.assert_no_secrets().await;
 }
@@ -586,7 +605,7 @@ async fn a_browser_over_its_budget_is_answered_429() {
     // Only what passed the budget was looked at (and recorded).
     let refused = p.events(Action::LinkOpened).await;
     assert_eq!(refused.len(), 5);
-    assert_catalogued(&refused[0], Action::LinkOpened, &me());
+    assert_catalogued(&refused[0], Action::LinkOpened, &customer_of(&refused[0]));
     p.stop().await;
 }
 
@@ -691,9 +710,29 @@ async fn a_grant_exchanged_but_not_storable_is_on_record_and_the_link_stays_open
         "{}",
         ev[0]
     );
-    assert_catalogued(&ev[0], Action::ExchangeFailed, &me());
+    assert_catalogued(&ev[0], Action::ExchangeFailed, &customer_of(&ev[0]));
     let open: Vec<Value> = serde_json::from_str(&p.w.ok(&["links", "--json"]).await).unwrap();
     assert_eq!(open.len(), 1);
     let w = p.stop().await;
     w.assert_no_secrets().await;
+}
+
+/// The `link` fingerprint a `link issued` event carries.
+fn link_fp(issued: &Value) -> String {
+    let fps = issued["fingerprints"].as_str().unwrap_or_default();
+    fps.split_whitespace()
+        .find_map(|p| p.strip_prefix("link="))
+        .unwrap_or_else(|| panic!("link issued carries the link's fingerprint: {issued}"))
+        .to_string()
+}
+
+/// The name a customer's event carries: `customer:fp:…` for a link this daemon knows
+/// (checked against the kinds by `assert_catalogued`), `customer` otherwise.
+fn customer_of(ev: &Value) -> String {
+    let account = ev["actor_account"].as_str().unwrap_or_default();
+    assert!(
+        account == "customer" || account.starts_with("customer:fp:"),
+        "a browser on the public listener is a customer: {ev}"
+    );
+    account.to_string()
 }

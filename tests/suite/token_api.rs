@@ -452,10 +452,7 @@ async fn eight_clients_and_the_scheduler_share_one_refresh_per_stale_token_and_n
     let scheduler = std::sync::Arc::new(qbo_console::daemon::scheduler::Scheduler::new(
         d.service.engine().clone(),
         config.scheduler.clone(),
-        qbo_console::identity::Actor::current_process(
-            qbo_console::identity::Interface::Scheduler,
-            qbo_console::identity::Role::Admin,
-        ),
+        qbo_console::identity::Actor::daemon(qbo_console::identity::DaemonTask::Scheduler),
     ));
     let sched = tokio::spawn(scheduler.run(stop.clone()));
     let server = qbo_console::api::ApiServer::start(

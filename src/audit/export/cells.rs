@@ -47,7 +47,7 @@ pub(super) fn unguard(cell: &str) -> &str {
 pub(super) fn write_row(r: &AuditRecord, out: &mut Vec<u8>) -> anyhow::Result<()> {
     let opt = |v: &Option<String>| v.as_deref().unwrap_or("").to_string();
     let num = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
-    let cells: [String; 20] = [
+    let cells: [String; 21] = [
         r.seq.to_string(),
         r.at.clone(),
         r.actor_account.clone(),
@@ -68,6 +68,7 @@ pub(super) fn write_row(r: &AuditRecord, out: &mut Vec<u8>) -> anyhow::Result<()
         r.fingerprints.clone(),
         r.prev_hash.clone(),
         r.hash.clone(),
+        opt(&r.actor_kind),
     ];
     for (i, c) in cells.iter().enumerate() {
         if i > 0 {
@@ -79,10 +80,15 @@ pub(super) fn write_row(r: &AuditRecord, out: &mut Vec<u8>) -> anyhow::Result<()
     Ok(())
 }
 
-/// A record back from a CSV row (cells unguarded; an empty optional cell is absent).
-pub(super) fn read_row(row: &csv::StringRecord) -> Result<AuditRecord, String> {
-    if row.len() != 20 {
-        return Err(format!("a row has {} cells; an event has 20", row.len()));
+/// A record back from a CSV row (cells unguarded; an empty optional cell is absent). A
+/// file written before `actor_kind` existed has 20 cells a row (`columns`, from its
+/// header); a newer one 21.
+pub(super) fn read_row(row: &csv::StringRecord, columns: usize) -> Result<AuditRecord, String> {
+    if row.len() != columns {
+        return Err(format!(
+            "a row has {} cells; an event has {columns}",
+            row.len()
+        ));
     }
     let cell = |i: usize| unguard(&row[i]).to_string();
     let opt = |i: usize| {
@@ -122,6 +128,7 @@ pub(super) fn read_row(row: &csv::StringRecord) -> Result<AuditRecord, String> {
         fingerprints: cell(17),
         prev_hash: cell(18),
         hash: cell(19),
+        actor_kind: if columns > 20 { opt(20) } else { None },
     })
 }
 

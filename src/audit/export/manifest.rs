@@ -20,12 +20,15 @@ pub struct ExportedBy {
 }
 
 impl ExportedBy {
+    /// Exports are an operator's act; any other actor is named as the log names it, with
+    /// no role.
     pub fn of(a: &Actor) -> ExportedBy {
+        let who = a.stored();
         ExportedBy {
-            account: a.account.clone(),
-            uid: a.uid,
-            role: a.role.as_str().to_string(),
-            interface: a.interface.as_str().to_string(),
+            account: who.account,
+            uid: u32::try_from(who.uid).unwrap_or(u32::MAX),
+            role: who.role,
+            interface: who.interface,
         }
     }
 }

@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The columns of a CSV export, in the order of the record's fields (the order the hash
-/// covers them in).
-pub const CSV_COLUMNS: [&str; 20] = [
+/// covers them in). `actor_kind` came last, later: an export written before it has the
+/// first 20 columns only (`CSV_COLUMNS_BEFORE_ACTOR_KIND`), and still verifies.
+pub const CSV_COLUMNS: [&str; 21] = [
     "seq",
     "at",
     "actor_account",
@@ -40,7 +41,11 @@ pub const CSV_COLUMNS: [&str; 20] = [
     "fingerprints",
     "prev_hash",
     "hash",
+    "actor_kind",
 ];
+
+/// The header of a CSV export written before `actor_kind` was added.
+pub const CSV_COLUMNS_BEFORE_ACTOR_KIND: &[&str] = CSV_COLUMNS.split_at(20).0;
 
 /// A UTF-8 byte order mark opens a CSV export: without it, spreadsheets guess a legacy
 /// encoding and garble any name outside ASCII.

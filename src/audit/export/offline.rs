@@ -4,7 +4,7 @@
 
 use super::cells;
 use super::manifest::{manifest_path, Manifest};
-use super::{ExportFormat, CSV_BOM, CSV_COLUMNS};
+use super::{ExportFormat, CSV_BOM, CSV_COLUMNS, CSV_COLUMNS_BEFORE_ACTOR_KIND};
 use crate::audit::quarantine::RepairNote;
 use crate::audit::{AuditRecord, Damage};
 use serde::{Deserialize, Serialize};
@@ -64,6 +64,8 @@ enum Source {
     Csv {
         records: csv::StringRecordsIntoIter<Hashing<std::fs::File>>,
         line: u64,
+        /// Cells a row: 20 in a file written before `actor_kind`, 21 since.
+        columns: usize,
     },
 }
 
@@ -80,12 +82,16 @@ impl Source {
                     .map_err(|e| e.to_string());
                 Ok(Some((*line, parsed)))
             }
-            Source::Csv { records, line } => match records.next() {
+            Source::Csv {
+                records,
+                line,
+                columns,
+            } => match records.next() {
                 None => Ok(None),
                 Some(Ok(rec)) => {
                     *line += 1;
                     let at = rec.position().map_or(*line, |p| p.line());
-                    Ok(Some((at, cells::read_row(&rec))))
+                    Ok(Some((at, cells::read_row(&rec, *columns))))
                 }
                 Some(Err(e)) => {
                     *line += 1;
@@ -169,7 +175,7 @@ fn open(path: &Path, format: ExportFormat) -> Result<Source, String> {
                     String::from_utf8_lossy(h).into_owned()
                 })
                 .collect();
-            if names != CSV_COLUMNS {
+            if names != CSV_COLUMNS && names != CSV_COLUMNS_BEFORE_ACTOR_KIND {
                 return Err(format!(
                     "{}: the CSV header is not an audit export's ({}); expected {}",
                     path.display(),
@@ -178,6 +184,7 @@ fn open(path: &Path, format: ExportFormat) -> Result<Source, String> {
                 ));
             }
             Source::Csv {
+                columns: names.len(),
                 records: rdr.into_records(),
                 line: 1,
             }

@@ -81,7 +81,7 @@ impl Client for LocalClient {
         as_caller!(self, |c| self.service.audit_verify(c))
     }
 
-    fn whoami(&self) -> ClientFuture<'_, Actor> {
+    fn whoami(&self) -> ClientFuture<'_, crate::identity::Operator> {
         as_caller!(self, |c| self.service.whoami(c))
     }
 

@@ -12,9 +12,9 @@ pub use local::LocalClient;
 pub use socket::SocketClient;
 
 use super::{
-    Actor, AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail,
-    ConnectionFilter, ConnectionView, ImportReport, PurgeReport, RefreshReport, RevokeReport,
-    RevokeRequest, Role, Selection, ServiceError, SessionEvent, VerifyReport, WatchEvent,
+    AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionFilter,
+    ConnectionView, ImportReport, PurgeReport, RefreshReport, RevokeReport, RevokeRequest, Role,
+    Selection, ServiceError, SessionEvent, VerifyReport, WatchEvent,
 };
 use crate::audit::export::{ExportFilter, ExportFormat, Manifest};
 use futures_util::stream::BoxStream;
@@ -104,7 +104,7 @@ pub trait Client: Send + Sync {
     /// Records a console opening or closing in the audit log.
     fn session(&self, event: SessionEvent) -> ClientFuture<'_, ()>;
     /// Who the service takes the caller for, with which role.
-    fn whoami(&self) -> ClientFuture<'_, Actor>;
+    fn whoami(&self) -> ClientFuture<'_, crate::identity::Operator>;
     /// Subscribes to live changes. Subscribe first, then list: nothing committed after the
     /// hello is missed.
     fn watch(&self) -> ClientFuture<'_, WatchStream>;

@@ -7,9 +7,9 @@ use crate::audit::export::{ExportFilter, ExportFormat, Manifest};
 use crate::service::protocol::{self, Denial, ErrorKind};
 use crate::service::ExportFrame;
 use crate::service::{
-    Actor, AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail,
-    ConnectionFilter, ConnectionView, ImportReport, Interface, PurgeReport, RefreshReport, Request,
-    RevokeReport, RevokeRequest, Selection, SessionEvent, VerifyReport, WatchEvent,
+    AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionFilter,
+    ConnectionView, ImportReport, Interface, PurgeReport, RefreshReport, Request, RevokeReport,
+    RevokeRequest, Selection, SessionEvent, VerifyReport, WatchEvent,
 };
 use futures_util::stream::{self, StreamExt};
 use serde::de::DeserializeOwned;
@@ -266,7 +266,7 @@ impl Client for SocketClient {
         Box::pin(self.call(Request::Session { event }))
     }
 
-    fn whoami(&self) -> ClientFuture<'_, Actor> {
+    fn whoami(&self) -> ClientFuture<'_, crate::identity::Operator> {
         Box::pin(self.call(Request::WhoAmI))
     }
 

@@ -1,6 +1,7 @@
 //! The audit log, newest first, and one event in full.
 
 use super::popup;
+use crate::identity::Kind;
 use crate::service::AuditRecord;
 use crate::tui::app::App;
 use crate::tui::safe;
@@ -21,6 +22,8 @@ fn outcome(r: &AuditRecord) -> (String, Meaning) {
 
 /// The longest catalogued action name ("access token handed out").
 const MAX_ACTION_WIDTH: usize = 23;
+/// The widest the ACTOR column grows (a host app's `service:NAME`); longer names are cut.
+const MAX_ACTOR_WIDTH: usize = 20;
 
 pub fn draw(app: &App, theme: &Theme, _now: DateTime<Utc>, frame: &mut Frame, area: Rect) {
     let log = &app.audit;
@@ -43,6 +46,14 @@ pub fn draw(app: &App, theme: &Theme, _now: DateTime<Utc>, frame: &mut Frame, ar
         crate::tui::table::visible_offset(log.offset, log.cursor, height, log.visible_len());
     let header = Row::new(["AT (UTC)", "ACTOR", "ACTION", "TENANT", "OUTCOME", "REASON"])
         .style(theme.style(Meaning::Header));
+    // Names run from "root" to "service:books-sync": as wide as the widest on screen,
+    // between the old ten columns and a cap.
+    let actor_width = log
+        .window(offset, height)
+        .map(|r| r.actor_short().chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(10, MAX_ACTOR_WIDTH) as u16;
     // "support bundle" and "console opened" cut to ten columns read as other actions: the
     // column is as wide as the longest action on screen (the reason gives way), up to a cap.
     let action_width = log
@@ -52,13 +63,15 @@ pub fn draw(app: &App, theme: &Theme, _now: DateTime<Utc>, frame: &mut Frame, ar
         .unwrap_or(0)
         .min(MAX_ACTION_WIDTH)
         // The reason keeps at least 20 columns; narrow screens keep the old ten.
-        .min(usize::from(area.width).saturating_sub(16 + 10 + 12 + 9 + 5 + 20))
+        .min(
+            usize::from(area.width).saturating_sub(16 + usize::from(actor_width) + 12 + 9 + 5 + 20),
+        )
         .max(10) as u16;
     let rows = log.window(offset, height).enumerate().map(|(i, r)| {
         let (o, m) = outcome(r);
         let row = Row::new([
             Cell::from(r.at.get(..16).unwrap_or(&r.at).replace('T', " ")),
-            Cell::from(safe(&r.actor_account)),
+            Cell::from(safe(&r.actor_short())),
             Cell::from(safe(&r.action)),
             Cell::from(r.tenant.as_deref().map_or(String::new(), safe)),
             Cell::from(Span::styled(o, theme.style(m))),
@@ -72,7 +85,7 @@ pub fn draw(app: &App, theme: &Theme, _now: DateTime<Utc>, frame: &mut Frame, ar
     });
     let widths = [
         Constraint::Length(16),
-        Constraint::Length(10),
+        Constraint::Length(actor_width),
         Constraint::Length(action_width),
         Constraint::Length(12),
         Constraint::Length(9),
@@ -84,6 +97,15 @@ pub fn draw(app: &App, theme: &Theme, _now: DateTime<Utc>, frame: &mut Frame, ar
     );
 }
 
+/// The actor line of the event detail: an operator's account and uid, anything else in
+/// words (it has no OS account).
+fn actor(r: &AuditRecord) -> String {
+    match r.kind() {
+        None | Some(Kind::Operator) => format!("{} (uid {})", safe(&r.actor_account), r.actor_uid),
+        Some(_) => safe(&r.actor_words()),
+    }
+}
+
 pub fn draw_event(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let Some(r) = app.audit.selected() else {
         return;
@@ -93,14 +115,24 @@ pub fn draw_event(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let fields: Vec<(&str, String, Meaning)> = vec![
         ("sequence", r.seq.to_string(), Meaning::Normal),
         ("at", r.at.clone(), Meaning::Normal),
+        ("actor", actor(r), Meaning::Normal),
         (
-            "actor",
-            format!("{} (uid {})", safe(&r.actor_account), r.actor_uid),
+            "actor kind",
+            r.actor_kind_words().to_string(),
             Meaning::Normal,
         ),
         ("from", opt(&r.actor_ssh), Meaning::Normal),
         ("interface", safe(&r.interface), Meaning::Normal),
-        ("role", safe(&r.role), Meaning::Normal),
+        // Only an operator has a role; no role is shown as none, never as an empty cell.
+        (
+            "role",
+            if r.role.is_empty() {
+                "— (not an operator)".to_string()
+            } else {
+                safe(&r.role)
+            },
+            Meaning::Normal,
+        ),
         ("action", safe(&r.action), Meaning::Normal),
         ("tenant", opt(&r.tenant), Meaning::Normal),
         ("realm id", opt(&r.realm_id), Meaning::Normal),

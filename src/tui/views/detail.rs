@@ -179,7 +179,7 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, id: i64, frame: &mut F
                 let mut s = format!(
                     "{} {} {} {}",
                     e.at.get(..16).unwrap_or(&e.at).replace('T', " "),
-                    safe(&e.actor_account),
+                    safe(&e.actor_short()),
                     safe(&e.action),
                     e.outcome
                 );

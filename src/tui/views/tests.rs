@@ -127,9 +127,12 @@ fn help_lists_the_keys_and_marks_the_refused_ones() {
     assert!(frame.contains("refresh needs role support or admin (you are viewer)"));
 }
 
+/// Also: each kind of actor is named in words (issue 22): an operator by account, the
+/// daemon's work by its task, a host app by its key's name, a customer's browser and
+/// Intuit as such.
 #[test]
 fn the_audit_view_lists_events_newest_first() {
-    let mut a = app(Role::Admin, 120, 14);
+    let mut a = app(Role::Admin, 120, 15);
     let [Cmd::AuditPage(query)] = &update(&mut a, Msg::Key(KeyEvent::from(KeyCode::Char('a'))))[..]
     else {
         panic!("the audit key asks for a page");
@@ -143,6 +146,15 @@ fn the_audit_view_lists_events_newest_first() {
     );
     let frame = render(&a);
     insta::assert_snapshot!("audit", frame);
+    for who in [
+        "Intuit ",
+        "customer ",
+        "service:books-sync ",
+        "scheduler ",
+        "health check ",
+    ] {
+        assert!(frame.contains(who), "{who} in {frame}");
+    }
     let mallory = frame.find("mallory").unwrap();
     let root = frame.find("root").unwrap();
     assert!(mallory < root);

@@ -640,22 +640,24 @@ impl World {
         let service = Service::open(&config, clock.clone())
             .await
             .expect("open service");
-        let actor = qbo_console::identity::Actor::current_process(
-            qbo_console::identity::Interface::Scheduler,
-            qbo_console::identity::Role::Admin,
-        );
+        // The daemon's own work, each by what it is, as `serve` makes them.
+        use qbo_console::identity::{Actor, DaemonTask};
         let scheduler = qbo_console::daemon::scheduler::Scheduler::new(
             service.engine().clone(),
             config.scheduler.clone(),
-            actor.clone(),
+            Actor::daemon(DaemonTask::Scheduler),
         );
         let health = qbo_console::daemon::health::HealthChecker::new(
             service.engine().clone(),
             config.health.clone(),
-            actor.clone(),
+            Actor::daemon(DaemonTask::HealthCheck),
         );
-        let alerts = qbo_console::alerts::Alerter::new(service.clone(), &config.alerts, actor)
-            .expect("alert webhooks resolve");
+        let alerts = qbo_console::alerts::Alerter::new(
+            service.clone(),
+            &config.alerts,
+            Actor::daemon(DaemonTask::Alerts),
+        )
+        .expect("alert webhooks resolve");
         let (tx, rx) = tokio::sync::watch::channel(false);
         InProcess {
             service,

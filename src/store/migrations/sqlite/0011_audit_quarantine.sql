@@ -23,6 +23,7 @@ CREATE TABLE audit_quarantine (
     fingerprints   TEXT NOT NULL DEFAULT '',
     prev_hash      TEXT NOT NULL,
     hash           TEXT NOT NULL,
+    actor_kind     TEXT,
     PRIMARY KEY (repair_seq, seq)
 );
 CREATE TRIGGER audit_quarantine_no_update BEFORE UPDATE ON audit_quarantine
