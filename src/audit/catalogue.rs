@@ -385,7 +385,7 @@ catalogue! {
     // ---- reconnect links and the OAuth callback (issue 14) ----
     LinkIssued = "link issued" {
         group: "reconnect links",
-        summary: "A reconnect link was made for a connection (`link`, or Intuit's Reconnect URL for the callback interface); reason says until when, and for `link --new` that the pending row was created.",
+        summary: "A reconnect link was made for a connection (`link`, or Intuit's Reconnect URL for the callback interface); reason says until when, and for `link --new` that the pending row was created. Intuit's Reconnect URL naming a realm not connected here (in the environment it serves) records it denied, naming no connection.",
         outcomes: [Ok, Denied],
         target: Optional,
         fields: [Reason],
@@ -473,9 +473,9 @@ catalogue! {
     },
     CustomerDisconnected = "customer disconnected" {
         group: "reconnect links",
-        summary: "Intuit's Disconnect URL named the connection's realm: the customer disconnected the app in QuickBooks; one refresh attempt (recorded as refresh) confirms it.",
-        outcomes: [Ok],
-        target: Connection,
+        summary: "Intuit's Disconnect URL was opened for the connection's realm (by anyone: the request proves nothing); nothing is refreshed: a check with the stored access token follows in the background while it is valid (recorded as verify), otherwise the next scheduled refresh tells. Denied, naming no connection, when the realm is not connected here.",
+        outcomes: [Ok, Denied],
+        target: Optional,
         fields: [Reason],
         fingerprints: [],
     },
@@ -533,6 +533,15 @@ catalogue! {
         summary: "A host app reported its last sync of a connection through the token API; reason holds the status, the record count and the detail.",
         outcomes: [Ok],
         target: Connection,
+        fields: [Reason],
+        fingerprints: [],
+    },
+    // ---- Intuit's webhooks ----
+    DataChangeReported = "data change reported" {
+        group: "intuit webhooks",
+        summary: "A signed Intuit webhook reported a data change at a connection's realm (one event per event and connection; naming none when the realm is not connected here); reason holds the event id, what changed and when. Committed with the event id and the connection's last data change before Intuit is answered 200; a redelivery of the same id records nothing.",
+        outcomes: [Ok],
+        target: Optional,
         fields: [Reason],
         fingerprints: [],
     },
