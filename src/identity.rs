@@ -113,7 +113,7 @@ pub struct Operator {
 
 /// The daemon's own work, named by what it was, never by the OS account it runs as: an
 /// auditor reading "root [admin]" would take a timer for an administrator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DaemonTask {
     /// Scheduled refreshes (and the lease-holding around them).
     Scheduler,
@@ -166,7 +166,8 @@ impl DaemonTask {
 /// Who or what acted. Each kind carries exactly what is true of it: only an operator has
 /// an account, a uid and a role, so an automatic or anonymous act cannot be recorded with
 /// an operator's role.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialisable so an event held aside (`audit_held`) keeps its actor whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ActorKind {
     Operator(Operator),
     /// The daemon acting on its own, by what it was doing.
@@ -295,7 +296,7 @@ pub struct StoredActor {
 /// - a host application: `Actor::service(Some("books-sync"))`;
 /// - a customer's browser: `Actor::customer(Some(link_fp), address)`;
 /// - Intuit (webhooks, the Disconnect URL): `Actor::intuit()`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
     pub kind: ActorKind,
     /// Ties together the audit events one request caused (a bulk refresh, say).

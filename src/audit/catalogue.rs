@@ -182,13 +182,13 @@ catalogue! {
     },
     Verify = "verify" {
         group: "credentials",
-        by: "`verify` (support, admin); the console's `v`; the health check; the callback, after a reconnect",
+        by: "`verify` (support, admin); the console's `v`; the health check; the callback, after a reconnect; Intuit's Disconnect URL, in the background",
         summary: "A check of a connection with CompanyInfo; the outcome is its sync status, with error_class, reason and intuit_tid as Intuit answered. Failed without error_class when no access token could be had: CompanyInfo was not called (the refresh tried has its own event).",
         outcomes: [Ok, Failed, Denied],
         target: Connection,
         fields: [ErrorClass, Reason, IntuitTid],
         fingerprints: [],
-        actors: [Operator, HealthCheck, Customer],
+        actors: [Operator, HealthCheck, Customer, Intuit],
     },
     Revoke = "revoke" {
         group: "revocation",
@@ -411,7 +411,7 @@ catalogue! {
     // ---- reconnect links and the OAuth callback (issue 14) ----
     LinkIssued = "link issued" {
         group: "reconnect links",
-        summary: "A reconnect link was made for a connection (`link` by an operator, or Intuit's Reconnect URL for a customer's browser); reason says until when, and for `link --new` that the pending row was created; the `link` fingerprint is what the customer's browser is named by when it uses the link.",
+        summary: "A reconnect link was made for a connection (`link` by an operator, or Intuit's Reconnect URL for a customer's browser); reason says until when, and for `link --new` that the pending row was created; the `link` fingerprint is what the customer's browser is named by when it uses the link. Intuit's Reconnect URL naming a realm not connected here (in the environment it serves) records it denied, naming no connection and no link.",
         outcomes: [Ok, Denied],
         target: Optional,
         fields: [Reason],
@@ -508,9 +508,9 @@ catalogue! {
     },
     CustomerDisconnected = "customer disconnected" {
         group: "reconnect links",
-        summary: "Intuit's Disconnect URL named the connection's realm: the customer disconnected the app in QuickBooks; one refresh attempt (recorded as refresh) confirms it.",
-        outcomes: [Ok],
-        target: Connection,
+        summary: "Intuit's Disconnect URL was opened for the connection's realm (by anyone: the request proves nothing); nothing is refreshed: a check with the stored access token follows in the background while it is valid (recorded as verify), otherwise the next scheduled refresh tells. Denied, naming no connection, when the realm is not connected here.",
+        outcomes: [Ok, Denied],
+        target: Optional,
         fields: [Reason],
         fingerprints: [],
         actors: [Intuit],
@@ -575,6 +575,16 @@ catalogue! {
         fields: [Reason],
         fingerprints: [],
         actors: [Service],
+    },
+    // ---- Intuit's webhooks ----
+    DataChangeReported = "data change reported" {
+        group: "intuit webhooks",
+        summary: "A signed Intuit webhook reported a data change at a connection's realm (one event per event and connection; naming none when the realm is not connected here); reason holds the event id, what changed and when. Committed with the event id and the connection's last data change before Intuit is answered 200; a redelivery of the same id records nothing.",
+        outcomes: [Ok],
+        target: Optional,
+        fields: [Reason],
+        fingerprints: [],
+        actors: [Intuit],
     },
     // ---- audit export, offline verification and retention (issue 15) ----
     AuditExport = "audit export" {

@@ -99,26 +99,62 @@ impl Engine {
         self.record_verify(&rec, actor, Ok(answer)).await
     }
 
+    /// A check that spends nothing: CompanyInfo with the stored access token while it has
+    /// life left, recorded like `verify` (a 401 is a failed sync, not proof of a
+    /// disconnect: only a token just issued proves that). `None`, with nothing called and
+    /// nothing recorded, when there is no such token or no client: the next scheduled
+    /// refresh tells. For callers that must not refresh on an anonymous request's say-so
+    /// (Intuit's Disconnect URL, which anyone can open).
+    pub async fn verify_without_refresh(
+        &self,
+        id: i64,
+        actor: &Actor,
+    ) -> anyhow::Result<Option<VerifyOutcome>> {
+        let Some(rec) = self.store.get_connection(id).await? else {
+            return Ok(None);
+        };
+        if !rec.status.has_tokens() {
+            return Ok(None);
+        }
+        let Ok(client) = self.client(rec.environment).cloned() else {
+            return Ok(None);
+        };
+        let Some(token) = self.stored_access_token(&rec).await? else {
+            return Ok(None);
+        };
+        let answer = client.company_info(&rec.realm_id, &token).await;
+        self.record_verify(&rec, actor, Ok(answer.map_err(|e| (e, false))))
+            .await
+            .map(Some)
+    }
+
+    /// The stored access token, if it has more than `ACCESS_MARGIN_SECS` of life left.
+    async fn stored_access_token(
+        &self,
+        rec: &ConnectionRecord,
+    ) -> anyhow::Result<Option<AccessToken>> {
+        let fresh_enough = rec
+            .access_expires_at
+            .is_some_and(|t| t - self.clock.now() > ChronoDuration::seconds(ACCESS_MARGIN_SECS));
+        if !fresh_enough {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .load_sealed(rec.id)
+            .await?
+            .and_then(|s| s.access_token)
+            .and_then(|sealed| self.vault.open_access(rec.id, &sealed).ok()))
+    }
+
     /// The stored access token if it has life left, else a freshly refreshed one.
     async fn usable_access_token(
         &self,
         rec: &ConnectionRecord,
         actor: &Actor,
     ) -> anyhow::Result<Result<(AccessToken, bool), RefreshOutcome>> {
-        let fresh_enough = rec
-            .access_expires_at
-            .is_some_and(|t| t - self.clock.now() > ChronoDuration::seconds(ACCESS_MARGIN_SECS));
-        if fresh_enough {
-            if let Some(sealed) = self
-                .store
-                .load_sealed(rec.id)
-                .await?
-                .and_then(|s| s.access_token)
-            {
-                if let Ok(t) = self.vault.open_access(rec.id, &sealed) {
-                    return Ok(Ok((t, false)));
-                }
-            }
+        if let Some(t) = self.stored_access_token(rec).await? {
+            return Ok(Ok((t, false)));
         }
         let r = self.refresh(rec.id, actor).await?;
         if let Some(t) = r.access_token {

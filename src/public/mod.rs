@@ -3,10 +3,13 @@
 //!
 //! Routes: `GET /connect/{id}` (a reconnect link), the OAuth callback at the path of each
 //! environment's `redirect_uri`, and Intuit's Reconnect URL (`GET /intuit/reconnect`) and
-//! Disconnect URL (`GET /intuit/disconnect`), both taking `realmId`. `router` returns an
+//! Disconnect URL (`GET /intuit/disconnect`), both taking `realmId`: anonymous, so they
+//! answer alike for every realm, connected or not, in shape and in time (see `connect`),
+//! and neither spends a refresh token. `router` returns an
 //! `axum::Router` so that other route groups (webhooks) can be merged into it.
 
 mod callback;
+pub mod check_gate;
 mod connect;
 pub mod pages;
 pub mod rate_limit;
@@ -47,6 +50,8 @@ pub struct Settings {
     pub state_lifetime_secs: u64,
     pub trust_forwarded_for: bool,
     pub limiter: rate_limit::RateLimiter,
+    /// Bounds the background checks Intuit's Disconnect URL asks for.
+    pub disconnect_checks: check_gate::CheckGate,
 }
 
 impl Settings {
@@ -68,6 +73,7 @@ impl Settings {
             state_lifetime_secs: config.public.state_expires.as_secs().max(1),
             trust_forwarded_for: config.public.trust_forwarded_for,
             limiter: rate_limit::RateLimiter::new(config.public.rate_limit_per_minute),
+            disconnect_checks: check_gate::CheckGate::default(),
         }
     }
 }

@@ -117,11 +117,6 @@ pub fn answer(a: Answer, secure_cookie: bool, state_lifetime_secs: u64) -> Respo
             "Connection not completed",
             "Intuit did not complete the connection. Nothing changed; please open the link you were sent again in a few minutes.",
         ),
-        Answer::UnknownCompany => page(
-            StatusCode::NOT_FOUND,
-            "Company not found",
-            "This QuickBooks company is not connected here. Ask your contact for a link.",
-        ),
         Answer::Disconnected => page(
             StatusCode::OK,
             "Disconnected",

@@ -75,10 +75,27 @@ pub enum Answer {
     CodeRefused,
     /// Intuit did not exchange the code (unreachable, failing, or refusing our client).
     ExchangeFailed,
-    /// Intuit's Reconnect URL named a company this daemon does not know.
-    UnknownCompany,
     /// Intuit's Disconnect URL: recorded.
     Disconnected,
+}
+
+/// What Intuit's Disconnect URL answers, and the connection to check in the background
+/// (none for an unknown realm or one without tokens).
+#[derive(Debug)]
+pub struct Disconnect {
+    pub answer: Answer,
+    pub check: Option<i64>,
+}
+
+/// A realm as a stranger gave it, for the audit log: escaped and cut short.
+fn describe_realm(realm: Option<&str>) -> String {
+    match realm {
+        Some(r) => format!(
+            "{:?}",
+            crate::text::truncate_chars(&crate::text::terminal_safe(r), 64)
+        ),
+        None => "(none)".into(),
+    }
 }
 
 /// Compares two strings in time that depends only on their lengths.
@@ -386,89 +403,153 @@ impl Service {
         }))
     }
 
-    /// Intuit's Reconnect URL: a link made on the spot for the connection whose realm it
-    /// names, opened at once. Consent at Intuit and the realm guard keep this safe: only
-    /// the company's own administrator can consent, and only for that company.
+    /// The one environment Intuit's Reconnect URL serves: production when it is configured
+    /// (the environment customers use), else sandbox. Chosen from the configuration alone:
+    /// chosen by the realm, the client id in the redirect would tell a stranger which realms
+    /// are connected here as sandbox companies. Sandbox companies reconnect through `link`.
+    fn reconnect_environment(&self) -> Environment {
+        if self.engine.client(Environment::Production).is_ok() {
+            Environment::Production
+        } else {
+            Environment::Sandbox
+        }
+    }
+
+    /// Intuit's Reconnect URL. Whatever the realm, the browser is sent to Intuit's consent
+    /// with a fresh state and binding cookie, after the same work (one lookup, one
+    /// transaction with one audit event), so the answer tells a stranger nothing. For a
+    /// connection of the realm in the served environment, the state belongs to a link made
+    /// on the spot (consent at Intuit and the realm guard keep this safe: only the
+    /// company's own administrator can consent, and only for that company). For any other
+    /// realm the state is stored nowhere, so its callback is refused, and a `link issued`
+    /// denied event records the request. Either way one request writes at most one link
+    /// row and one event, and the public listener's per-address budget bounds requests.
     pub async fn intuit_reconnect(
         &self,
         realm: Option<&str>,
         browser: &Browser,
     ) -> anyhow::Result<Answer> {
-        let Some(rec) = self.connection_by_realm(realm).await? else {
-            return Ok(Answer::UnknownCompany);
-        };
-        if matches!(rec.status, Status::Revoking | Status::Revoked) {
-            return Ok(Answer::UnknownCompany);
-        }
+        let env = self.reconnect_environment();
+        let client = self.engine.client(env).map_err(anyhow::Error::msg)?.clone();
+        let target = self
+            .connection_by_realm(realm)
+            .await?
+            .filter(|r| r.environment == env)
+            .filter(|r| !matches!(r.status, Status::Revoking | Status::Revoked));
         let now = self.engine.clock.now();
-        let expires_at = now + ChronoDuration::from_std(self.links.state_expires)?;
-        // The browser Intuit sent here, known by the link made for it.
+        let state = secret();
+        let binding = secret();
+        let state_expires = now + ChronoDuration::from_std(self.links.state_expires)?;
+        // The link made for the browser, whatever the realm (the work is the same).
         let token_hash = hash(&secret());
-        let actor = customer_actor(&self.engine.vault, Some(&token_hash), &browser.address);
         let mut tx = self.store().begin().await?;
-        let id = tx
-            .insert_invitation(
-                &token_hash,
-                rec.id,
-                rec.environment,
-                Some(rec.realm_id.as_str()),
-                &rec.tenant,
-                &actor.name(),
-                now,
-                expires_at,
-            )
-            .await?;
-        let mut ev = self
-            .public_event(&actor, Action::LinkIssued, Outcome::Ok)
-            .about(&rec)
-            .fingerprint(
-                "link",
-                super::links::link_fingerprint(&self.engine.vault, &token_hash),
-            );
-        ev.reason = Some(format!(
-            "link {id} made for Intuit's Reconnect URL, valid until {}",
-            expires_at.to_rfc3339()
-        ));
+        let ev = match target {
+            Some(rec) => {
+                // The browser Intuit sent here, known by the link made for it.
+                let actor = customer_actor(&self.engine.vault, Some(&token_hash), &browser.address);
+                let id = tx
+                    .insert_invitation(
+                        &token_hash,
+                        rec.id,
+                        rec.environment,
+                        Some(rec.realm_id.as_str()),
+                        &rec.tenant,
+                        &actor.name(),
+                        now,
+                        state_expires,
+                    )
+                    .await?;
+                if !tx
+                    .set_state(id, &hash(&state), &hash(&binding), state_expires, now)
+                    .await?
+                {
+                    anyhow::bail!("the link {id} just made for Intuit's Reconnect URL is not open");
+                }
+                let mut ev = self
+                    .public_event(&actor, Action::LinkIssued, Outcome::Ok)
+                    .about(&rec)
+                    .fingerprint(
+                        "link",
+                        super::links::link_fingerprint(&self.engine.vault, &token_hash),
+                    );
+                ev.reason = Some(format!(
+                    "link {id} made for Intuit's Reconnect URL and opened by {}; sent to Intuit's consent with a state valid until {}",
+                    browser.describe(),
+                    state_expires.to_rfc3339()
+                ));
+                ev
+            }
+            None => {
+                // No link was made: the browser is known by its address alone.
+                let actor = customer_actor(&self.engine.vault, None, &browser.address);
+                let mut ev = self.public_event(&actor, Action::LinkIssued, Outcome::Denied);
+                ev.reason = Some(format!(
+                    "Intuit's Reconnect URL named realm {}, which is not connected here in {env}; {} was sent to Intuit's consent with a state stored nowhere, so nothing can come of it",
+                    describe_realm(realm),
+                    browser.describe()
+                ));
+                ev
+            }
+        };
         self.engine.audit(&mut tx, &ev).await?;
         self.engine.published(tx.commit().await?);
-        let Some(inv) = self.store().invitation(id).await? else {
-            return Ok(Answer::LinkClosed);
-        };
-        self.send_to_intuit(
-            &inv,
-            &actor,
-            browser,
-            "opened through Intuit's Reconnect URL",
-        )
-        .await
+        Ok(Answer::ToIntuit {
+            location: client.authorization_url(&state),
+            binding,
+        })
     }
 
-    /// Intuit's Disconnect URL: records that the customer disconnected the app, then one
-    /// refresh attempt confirms it (Intuit answers invalid_grant for a disconnected grant,
-    /// and the refresh records the connection as needing a reconnect).
+    /// Intuit's Disconnect URL. Anyone can open it, so it proves nothing and spends
+    /// nothing: the answer is the same page for every realm, after the same work (one
+    /// lookup, one transaction with one `customer disconnected` event: ok naming the
+    /// connection, or denied naming none). Nothing is refreshed. What the URL asks of us,
+    /// checking the connection, is left to the caller to run in the background
+    /// (`check_after_disconnect`), with the stored access token only.
     pub async fn intuit_disconnect(
         &self,
         realm: Option<&str>,
         browser: &Browser,
-    ) -> anyhow::Result<Answer> {
+    ) -> anyhow::Result<Disconnect> {
+        // Intuit's own URL: its act, whoever opened it (the browser is in the reason).
         let actor = Actor::intuit();
-        // The same page whether or not the company is known: the page tells a stranger
-        // nothing about which companies are connected here.
-        let Some(rec) = self.connection_by_realm(realm).await? else {
-            return Ok(Answer::Disconnected);
+        let rec = self.connection_by_realm(realm).await?;
+        let (ev, check) = match &rec {
+            Some(rec) => {
+                let mut ev = self
+                    .public_event(&actor, Action::CustomerDisconnected, Outcome::Ok)
+                    .about(rec);
+                ev.reason = Some(format!(
+                    "Intuit's Disconnect URL was opened for this company by {} (anyone can open it: nothing was refreshed); a check with the stored access token follows while it is valid, else the next scheduled refresh tells",
+                    browser.describe()
+                ));
+                (ev, rec.status.has_tokens().then_some(rec.id))
+            }
+            None => {
+                let mut ev =
+                    self.public_event(&actor, Action::CustomerDisconnected, Outcome::Denied);
+                ev.reason = Some(format!(
+                    "Intuit's Disconnect URL named realm {}, which is not connected here ({})",
+                    describe_realm(realm),
+                    browser.describe()
+                ));
+                (ev, None)
+            }
         };
-        let mut ev = self
-            .public_event(&actor, Action::CustomerDisconnected, Outcome::Ok)
-            .about(&rec);
-        ev.reason = Some(format!(
-            "Intuit's Disconnect URL named this company ({}); one refresh attempt follows to confirm",
-            browser.describe()
-        ));
         self.record_public(ev).await?;
-        if rec.status.has_tokens() {
-            self.engine.refresh(rec.id, &actor).await?;
-        }
-        Ok(Answer::Disconnected)
+        Ok(Disconnect {
+            answer: Answer::Disconnected,
+            check,
+        })
+    }
+
+    /// The background check after Intuit's Disconnect URL: CompanyInfo with the stored
+    /// access token while it is valid (recorded as `verify`), never a refresh; nothing when
+    /// there is no valid token.
+    pub async fn check_after_disconnect(&self, id: i64) -> anyhow::Result<()> {
+        self.engine
+            .verify_without_refresh(id, &Actor::intuit())
+            .await
+            .map(|_| ())
     }
 
     async fn connection_by_realm(

@@ -32,7 +32,7 @@ impl Service {
                     removed = report.removed,
                     from = report.from_seq,
                     through = report.through_seq,
-                    account = %crate::text::Safe(&caller.account),
+                    account = %crate::text::Safe(&caller.name()),
                     "audit chain repaired: rows stored past its head were moved to audit_quarantine; the log takes writes again"
                 );
                 Ok(report)

@@ -1,7 +1,7 @@
 //! Service API keys (only their SHA-256 is stored), webhook idempotency and the host app's
 //! and Intuit's reports about a connection (last sync, last data change).
 
-use super::{dispatch, dispatch_tx, dispatch_write, Store, Tx};
+use super::{dispatch, dispatch_tx, Store, Tx};
 use crate::domain::Environment;
 use chrono::{DateTime, Utc};
 
@@ -62,36 +62,6 @@ impl Store {
         rows.into_iter().map(record).collect()
     }
 
-    /// Records a webhook event id; false when it was already recorded (a replay).
-    pub async fn first_webhook_event(
-        &self,
-        event_id: &str,
-        at: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
-        let sql = "INSERT INTO webhook_events (event_id, received_at) VALUES ($1, $2) \
-                   ON CONFLICT (event_id) DO NOTHING";
-        let n = dispatch_write!(self, p => sqlx::query(sql).bind(event_id).bind(at)
-            .execute(p).await.map(|r| r.rows_affected()))?;
-        Ok(n == 1)
-    }
-
-    /// Records the latest data change Intuit reported for a realm, on every connection to
-    /// it (or the one of `env`); an older report never replaces a newer one. Returns how
-    /// many connections it named.
-    pub async fn record_data_change(
-        &self,
-        realm: &str,
-        env: Option<Environment>,
-        at: DateTime<Utc>,
-        what: &str,
-    ) -> anyhow::Result<u64> {
-        let sql = "UPDATE connections SET last_data_change_at = $1, last_data_change = $2 \
-                   WHERE realm_id = $3 AND ($4 IS NULL OR environment = $4) \
-                   AND (last_data_change_at IS NULL OR last_data_change_at <= $1)";
-        dispatch_write!(self, p => sqlx::query(sql).bind(at).bind(what).bind(realm)
-            .bind(env.map(|e| e.as_str())).execute(p).await.map(|r| r.rows_affected()))
-    }
-
     /// The latest data change recorded for a connection: when, and what.
     pub async fn data_change(
         &self,
@@ -105,6 +75,38 @@ impl Store {
 }
 
 impl Tx {
+    /// Records a webhook event id; false when it was already recorded (a replay). In the
+    /// same transaction as the event's effect, so an id is never kept without its effect.
+    /// On PostgreSQL a concurrent insert of the same id waits for the other transaction,
+    /// then counts as a replay if that one committed.
+    pub async fn first_webhook_event(
+        &mut self,
+        event_id: &str,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let sql = "INSERT INTO webhook_events (event_id, received_at) VALUES ($1, $2) \
+                   ON CONFLICT (event_id) DO NOTHING";
+        let n = dispatch_tx!(self, c => sqlx::query(sql).bind(event_id).bind(at)
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    /// Records the latest data change Intuit reported for a realm, on every connection to
+    /// it; an older report never replaces a newer one. Returns how many connections it
+    /// changed.
+    pub async fn record_data_change(
+        &mut self,
+        realm: &str,
+        at: DateTime<Utc>,
+        what: &str,
+    ) -> anyhow::Result<u64> {
+        let sql = "UPDATE connections SET last_data_change_at = $1, last_data_change = $2 \
+                   WHERE realm_id = $3 \
+                   AND (last_data_change_at IS NULL OR last_data_change_at <= $1)";
+        dispatch_tx!(self, c => sqlx::query(sql).bind(at).bind(what).bind(realm)
+            .execute(c).await.map(|r| r.rows_affected()))
+    }
+
     pub async fn insert_api_key(
         &mut self,
         name: &str,

@@ -1,5 +1,10 @@
 //! Intuit's two webhook payloads, read into one list of data-change events: the legacy
 //! `eventNotifications` object and the CloudEvents array Intuit is moving to.
+//!
+//! A legacy entry has no id, so its id is a hash of the entry itself (the realm and the
+//! entity object with its keys sorted): a redelivery of the same payload has the same id
+//! whenever it arrives, with or without `lastUpdated`. Nothing the receiver adds (the time
+//! it arrived) goes into it, or every redelivery would look new.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -8,8 +13,8 @@ use sha2::{Digest, Sha256};
 /// One data change at one realm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
-    /// CloudEvents' `id`; for a legacy notification (which has none), a hash of what
-    /// identifies the change, so a redelivery has the same id.
+    /// CloudEvents' `id`; for a legacy notification (which has none), a hash of the
+    /// canonical payload entry (`legacy_id`), so a redelivery has the same id.
     pub id: String,
     pub realm_id: String,
     /// When the change happened, as Intuit says (or when it was received).
@@ -33,7 +38,8 @@ struct Notification {
 
 #[derive(Deserialize)]
 struct DataChange {
-    entities: Vec<Entity>,
+    /// Kept as JSON: the id of a legacy entry is a hash of the whole entity object.
+    entities: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -99,20 +105,17 @@ pub fn parse(body: &[u8], received: DateTime<Utc>) -> Result<Vec<Event>, String>
             .map_err(|e| format!("not an eventNotifications object: {e}"))?;
         for n in legacy.event_notifications {
             short("realmId", &n.realm_id)?;
-            for e in n.data_change_event.entities {
+            for raw in n.data_change_event.entities {
+                let e: Entity = serde_json::from_value(raw.clone()).map_err(|e| {
+                    format!("an entity of realm {:?} is not readable: {e}", n.realm_id)
+                })?;
                 short("name", &e.name)?;
                 short("id", &e.id)?;
                 short("operation", &e.operation)?;
                 let at = e.last_updated.unwrap_or(received);
                 let what = format!("{} {} {}", e.name, e.id, e.operation);
-                let id = format!(
-                    "legacy:{}",
-                    &crate::vault::hex(&Sha256::digest(
-                        format!("{}\n{what}\n{}", n.realm_id, at.to_rfc3339()).as_bytes()
-                    ))[..32]
-                );
                 out.push(Event {
-                    id,
+                    id: legacy_id(&n.realm_id, &raw),
                     realm_id: n.realm_id.clone(),
                     at,
                     what,
@@ -124,6 +127,48 @@ pub fn parse(body: &[u8], received: DateTime<Utc>) -> Result<Vec<Event>, String>
         return Err("no events in the notification".into());
     }
     Ok(out)
+}
+
+/// The id of a legacy entry: a hash of its realm and its entity object in canonical form
+/// (keys sorted at every level, no whitespace), so the same entry delivered again, even
+/// with its keys in another order, has the same id.
+fn legacy_id(realm: &str, entity: &serde_json::Value) -> String {
+    let mut canon = String::new();
+    canonical(entity, &mut canon);
+    let digest = Sha256::digest(format!("{realm}\n{canon}").as_bytes());
+    format!("legacy:{}", &crate::vault::hex(&digest)[..32])
+}
+
+/// JSON with object keys sorted, whatever order the parser kept them in.
+fn canonical(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical(&m[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(x, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -159,6 +204,26 @@ mod tests {
             b"[{\"specversion\":\"0.3\",\"id\":\"a\",\"type\":\"t\",\"intuitaccountid\":\"1\"}]",
         ] {
             assert!(parse(bad, now).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    /// Without `lastUpdated` a legacy entry used to get an id that included the time it was
+    /// received, so each redelivery was processed again; now the id comes from the payload
+    /// alone (and not from the order of its keys), while a different entry differs.
+    #[test]
+    fn a_legacy_entry_without_last_updated_has_the_same_id_whenever_it_is_delivered() {
+        let body = br#"{"eventNotifications":[{"realmId":"123","dataChangeEvent":{"entities":[{"name":"Customer","id":"1","operation":"Update"}]}}]}"#;
+        let first = parse(body, Utc::now()).unwrap();
+        let later = parse(body, Utc::now() + chrono::Duration::hours(3)).unwrap();
+        assert_eq!(first[0].id, later[0].id, "a redelivery hours later");
+        let reordered = br#"{"eventNotifications":[{"dataChangeEvent":{"entities":[{"operation":"Update","id":"1","name":"Customer"}]},"realmId":"123"}]}"#;
+        assert_eq!(parse(reordered, Utc::now()).unwrap()[0].id, first[0].id);
+        for other in [
+            &br#"{"eventNotifications":[{"realmId":"124","dataChangeEvent":{"entities":[{"name":"Customer","id":"1","operation":"Update"}]}}]}"#[..],
+            br#"{"eventNotifications":[{"realmId":"123","dataChangeEvent":{"entities":[{"name":"Customer","id":"1","operation":"Delete"}]}}]}"#,
+            br#"{"eventNotifications":[{"realmId":"123","dataChangeEvent":{"entities":[{"name":"Customer","id":"1","operation":"Update","lastUpdated":"2026-01-01T10:00:00Z"}]}}]}"#,
+        ] {
+            assert_ne!(parse(other, Utc::now()).unwrap()[0].id, first[0].id);
         }
     }
 }

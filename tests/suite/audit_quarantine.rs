@@ -120,21 +120,40 @@ async fn a_row_past_the_head_is_named_refused_and_quarantined_without_sql() {
             "{err}"
         );
     }
-    assert_eq!(before, w.snapshot().await, "a refused quarantine changed the database");
+    assert_eq!(
+        before,
+        w.snapshot().await,
+        "a refused quarantine changed the database"
+    );
 
     // The repair.
     let out = w
-        .ok(&["audit", "quarantine", "--from", &first.to_string(), "--json"])
+        .ok(&[
+            "audit",
+            "quarantine",
+            "--from",
+            &first.to_string(),
+            "--json",
+        ])
         .await;
     let r: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["removed"], 2, "{r}");
-    assert_eq!((r["from_seq"].as_i64(), r["through_seq"].as_i64()), (Some(first), Some(first + 1)));
+    assert_eq!(
+        (r["from_seq"].as_i64(), r["through_seq"].as_i64()),
+        (Some(first), Some(first + 1))
+    );
     assert_eq!(r["removed_hashes"][0]["hash"], stray_a.as_str(), "{r}");
     assert_eq!(r["removed_hashes"][1]["hash"], stray_b.as_str(), "{r}");
-    assert_eq!(r["head_seq"], head, "the chain continues from its last good head");
+    assert_eq!(
+        r["head_seq"], head,
+        "the chain continues from its last good head"
+    );
     // The rows are kept, and the quarantine cannot be emptied.
     assert!(w.try_sql("DELETE FROM audit_quarantine").await.is_err());
-    assert!(w.try_sql("UPDATE audit_quarantine SET reason = 'x'").await.is_err());
+    assert!(w
+        .try_sql("UPDATE audit_quarantine SET reason = 'x'")
+        .await
+        .is_err());
 
     // Service is back: the refused refresh goes through, once, at Intuit.
     w.ok(&["refresh", "q-0"]).await;
@@ -153,7 +172,10 @@ async fn a_row_past_the_head_is_named_refused_and_quarantined_without_sql() {
     for (seq, hash) in [(first, &stray_a), (first + 1, &stray_b)] {
         assert!(reason.contains(&format!("{seq}={hash}")), "{reason}");
     }
-    assert!(reason.contains(&format!("sequence {first}..{}", first + 1)), "{reason}");
+    assert!(
+        reason.contains(&format!("sequence {first}..{}", first + 1)),
+        "{reason}"
+    );
     let events = w.audit_events(50).await;
     let ev = events
         .iter()
@@ -163,12 +185,21 @@ async fn a_row_past_the_head_is_named_refused_and_quarantined_without_sql() {
 
     // An export taken later shows the repair and the hashes, offline.
     let file = w.path("after-repair.jsonl");
-    w.ok(&["audit", "export", "--format", "jsonl", "-o", file.to_str().unwrap()])
-        .await;
+    w.ok(&[
+        "audit",
+        "export",
+        "--format",
+        "jsonl",
+        "-o",
+        file.to_str().unwrap(),
+    ])
+    .await;
     let empty = tempfile::tempdir().unwrap();
     let offline = |json: bool| {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_qbo-console"));
-        cmd.env_clear().current_dir(empty.path()).args(["audit", "verify"]);
+        cmd.env_clear()
+            .current_dir(empty.path())
+            .args(["audit", "verify"]);
         if json {
             cmd.arg("--json");
         }
@@ -209,7 +240,10 @@ async fn health_until(d: &common::DaemonProc, want: u16) -> Value {
         if status == want {
             return serde_json::from_str(&body).unwrap();
         }
-        assert!(Instant::now() < deadline, "/healthz stayed {status}: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "/healthz stayed {status}: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -261,7 +295,10 @@ async fn a_row_past_the_head_while_serve_runs_stops_refreshes_until_the_repair()
     // Until every access token has expired (each was due within 3 s of it), with passes
     // going on meanwhile.
     let expired_by = chrono::Utc::now() + chrono::Duration::seconds(6);
-    wait(60, &|| chrono::Utc::now() > expired_by && skipped(&d.log()) >= seen + 5).await;
+    wait(60, &|| {
+        chrono::Utc::now() > expired_by && skipped(&d.log()) >= seen + 5
+    })
+    .await;
     assert_eq!(
         w.sim.stats().token_requests,
         sent,
@@ -273,7 +310,11 @@ async fn a_row_past_the_head_while_serve_runs_stops_refreshes_until_the_repair()
         d.log()
     );
     let listed = w.via_daemon(&["list", "--json"]).await;
-    assert_ne!(listed.status.code(), Some(0), "a read that cannot be recorded is not answered");
+    assert_ne!(
+        listed.status.code(),
+        Some(0),
+        "a read that cannot be recorded is not answered"
+    );
 
     let out = w
         .via_daemon(&["audit", "quarantine", "--from", &stray.to_string()])
@@ -292,11 +333,17 @@ async fn a_row_past_the_head_while_serve_runs_stops_refreshes_until_the_repair()
         {
             break;
         }
-        assert!(Instant::now() < deadline, "not every connection came back: {conns:?}");
+        assert!(
+            Instant::now() < deadline,
+            "not every connection came back: {conns:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(w.sim.stats().invalid_grants, 0);
     let v = w.ok(&["audit", "verify"]).await;
-    assert!(v.contains("intact") && v.contains("repaired at sequence"), "{v}");
+    assert!(
+        v.contains("intact") && v.contains("repaired at sequence"),
+        "{v}"
+    );
     d.stop(&w).await;
 }

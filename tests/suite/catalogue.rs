@@ -540,10 +540,14 @@ async fn no_automatic_or_anonymous_act_is_recorded_with_an_operators_role() {
 
     let rx = common::receiver::Receiver::start().await;
     let archive = tempfile::tempdir().unwrap();
+    let secrets = tempfile::tempdir().unwrap();
+    let verifier = secrets.path().join("verifier.token");
+    common::write_secret(&verifier, crate::webhooks::VERIFIER);
     let p = start(&format!(
-        "\n[health]\ninterval = \"1d\"\n\n[alerts]\nretry_base = \"1m\"\n{}\n\n[retention]\naudit_days = 30\narchive_dir = \"{}\"\n",
+        "\n[health]\ninterval = \"1d\"\n\n[alerts]\nretry_base = \"1m\"\n{}\n\n[retention]\naudit_days = 30\narchive_dir = \"{}\"\n\n[webhooks]\nverifier_token_file = \"{}\"\n",
         rx.webhook_config(),
-        archive.path().display()
+        archive.path().display(),
+        verifier.display()
     ))
     .await;
     let get = |url: String| {
@@ -593,6 +597,19 @@ async fn no_automatic_or_anonymous_act_is_recorded_with_an_operators_role() {
     assert_eq!(
         get(format!("{}/intuit/reconnect?realmId={intu}", p.base)).await,
         302
+    );
+    // Intuit again: a signed webhook about a connected realm, on the public listener.
+    let body = format!(
+        r#"{{"eventNotifications":[{{"realmId":"{realm}","dataChangeEvent":{{"entities":[{{"name":"Bill","id":"7","operation":"Update","lastUpdated":"2026-03-01T09:00:00Z"}}]}}}}]}}"#
+    );
+    let sig = qbo_console::webhooks::signature::sign(
+        crate::webhooks::VERIFIER.as_bytes(),
+        body.as_bytes(),
+    );
+    let hook = format!("{}{}", p.base, qbo_console::webhooks::PATH);
+    assert_eq!(
+        crate::webhooks::post(&hook, body.as_bytes(), Some(&sig)).await,
+        200
     );
 
     // A host application: a token twice, a bad key, a sync report.
@@ -678,6 +695,7 @@ async fn no_automatic_or_anonymous_act_is_recorded_with_an_operators_role() {
         (Action::RevokeRetried, Kind::RevokeRetry),
         (Action::LinkIssued, Kind::Customer),
         (Action::CustomerDisconnected, Kind::Intuit),
+        (Action::DataChangeReported, Kind::Intuit),
     ] {
         assert!(seen.contains(&pair), "{pair:?} not seen in {seen:?}");
     }

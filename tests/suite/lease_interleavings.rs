@@ -21,7 +21,7 @@ use crate::common;
 use chrono::Duration as ChronoDuration;
 use common::receiver::Receiver;
 use common::{InProcess, World};
-use qbo_console::identity::{Actor, Interface, Role};
+use qbo_console::identity::{Actor, DaemonTask};
 use qbo_console::lifecycle::RefreshOutcome;
 use qbo_console::sim::{PreviousToken, Rotation, SimOptions};
 use std::time::{Duration, Instant};
@@ -36,7 +36,7 @@ fn world_opts(previous: PreviousToken, latency: Duration) -> SimOptions {
 }
 
 fn scheduler() -> Actor {
-    Actor::current_process(Interface::Scheduler, Role::Admin)
+    Actor::daemon(DaemonTask::Scheduler)
 }
 
 async fn connection_id(d: &InProcess, tenant: &str) -> i64 {

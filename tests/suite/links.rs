@@ -118,9 +118,11 @@ impl Public {
         let r = req.send().await.unwrap();
         assert_eq!(r.status().as_u16(), 302, "{}", r.text().await.unwrap());
         let back = r.headers()["location"].to_str().unwrap().to_string();
-        // The registered sandbox redirect URI; the test's listener stands in for its host.
+        // The registered sandbox or production redirect URI; the test's listener stands
+        // in for its host.
         let rest = back
             .strip_prefix("http://localhost:8080")
+            .or_else(|| back.strip_prefix("https://ops.example.com"))
             .unwrap_or_else(|| panic!("Intuit sent the browser to {back}"));
         format!("{}{rest}", self.base)
     }
@@ -527,11 +529,58 @@ async fn intuit_failing_the_exchange_is_answered_502_and_the_link_stays_open() {
     p.stop().await;
 }
 
+/// Imports one production tenant (the environment Intuit's Reconnect URL serves) and lets
+/// the daemon's first refresh give it an access token. Returns its id and grant.
+async fn production_tenant(p: &Public, tenant: &str) -> (i64, qbo_console::sim::SeededGrant) {
+    let g = p.w.seed_production(tenant).await;
+    p.w.wait_for_first_pass().await;
+    let id =
+        p.w.connections_json()
+            .await
+            .iter()
+            .find(|c| c["tenant"] == tenant)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
+    (id, g)
+}
+
+/// Refresh requests qbo-sim has answered, successful or refused.
+fn refresh_calls(w: &World) -> u64 {
+    let s = w.sim.stats();
+    s.refreshes + s.invalid_grants
+}
+
+/// Waits (bounded) for an event of `action` about connection `id` with `outcome`.
+async fn wait_event(p: &Public, action: Action, id: i64, outcome: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(ev) = p
+            .events(action)
+            .await
+            .into_iter()
+            .find(|e| e["connection_id"] == id && e["outcome"] == outcome)
+        {
+            return ev;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {action} {outcome} event about connection {id}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Intuit's Disconnect URL records the request and checks the connection in the background
+/// with its stored access token only: QuickBooks refusing it is recorded as a failed
+/// `verify`, and nothing is refreshed on the URL's say-so (before, it refreshed at once).
+/// An unknown realm gets the same page and a denied event naming no connection. The
+/// Reconnect URL takes the customer through consent back to an active connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn intuits_reconnect_and_disconnect_urls_act_on_the_realm_they_name() {
     let p = start("").await;
-    let g = p.w.seed(1, "intu").await.remove(0);
-    let id = p.w.connections_json().await[0]["id"].as_i64().unwrap();
+    let (id, g) = production_tenant(&p, "intu").await;
+    let calls = refresh_calls(&p.w);
 
     p.w.sim.disconnect(&g.realm_id);
     let r = p
@@ -544,20 +593,32 @@ async fn intuits_reconnect_and_disconnect_urls_act_on_the_realm_they_name() {
     assert_plain_page(&r);
     let ev = p.events(Action::CustomerDisconnected).await;
     assert_catalogued(&ev[0], Action::CustomerDisconnected, "intuit");
-    assert_eq!(p.connection(id).await["status"], "needs_reconnect");
-    // The refresh that confirms it is Intuit's doing too, with no operator's role.
-    let refreshes = p.events(Action::Refresh).await;
-    let confirming = refreshes
-        .iter()
-        .find(|e| e["actor_kind"] == "intuit")
-        .unwrap_or_else(|| panic!("the confirming refresh is Intuit's: {refreshes:?}"));
-    assert_catalogued(confirming, Action::Refresh, "intuit");
-    // An unknown company gets the same page, and nothing is recorded for it.
-    let r = p
+    assert_eq!(
+        (ev[0]["outcome"].as_str(), ev[0]["connection_id"].as_i64()),
+        (Some("ok"), Some(id))
+    );
+    let checked = wait_event(&p, Action::Verify, id, "failed").await;
+    // The check is Intuit's doing too (its URL asked for it), with no operator's role.
+    assert_catalogued(&checked, Action::Verify, "intuit");
+    assert_eq!(refresh_calls(&p.w), calls, "the URL spent no refresh token");
+    assert_eq!(p.connection(id).await["status"], "active");
+    // An unknown company gets the same page; its record names no connection.
+    let unknown = p
         .get(&format!("{}/intuit/disconnect?realmId=777", p.base), None)
         .await;
-    assert_eq!(r.status, 200);
-    assert_eq!(p.events(Action::CustomerDisconnected).await.len(), 1);
+    assert_eq!((unknown.status, &unknown.body), (200, &r.body));
+    let ev = p.events(Action::CustomerDisconnected).await;
+    let denied = ev.iter().find(|e| e["outcome"] == "denied").unwrap();
+    assert_catalogued(denied, Action::CustomerDisconnected, "intuit");
+    assert!(
+        denied["reason"].as_str().unwrap().contains("\"777\""),
+        "{denied}"
+    );
+
+    // The next refresh (an operator's here) finds the grant gone.
+    let out = p.w.cli(&["refresh", "intu"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    assert_eq!(p.connection(id).await["status"], "needs_reconnect");
 
     let r = p
         .get(
@@ -567,6 +628,10 @@ async fn intuits_reconnect_and_disconnect_urls_act_on_the_realm_they_name() {
         .await;
     assert_eq!(r.status, 302, "{}", r.body);
     let intuit = r.headers["location"].to_str().unwrap().to_string();
+    assert!(
+        intuit.contains("client_id=sim-production-client"),
+        "{intuit}"
+    );
     let cookie = r.headers["set-cookie"]
         .to_str()
         .unwrap()
@@ -589,6 +654,121 @@ async fn intuits_reconnect_and_disconnect_urls_act_on_the_realm_they_name() {
     assert_catalogued(&issued[0], Action::LinkIssued, &customer);
     let w = p.stop().await;
     w.assert_no_secrets().await;
+}
+
+/// What a stranger can learn from Intuit's Reconnect and Disconnect URLs: nothing. For a
+/// connected realm and for an unknown one, interleaved, 12 times each: the same status,
+/// the same page (the Reconnect URL's redirect and cookie alike but for the fresh secrets),
+/// no refresh at qbo-sim, and answer times whose medians differ by less than 50 ms or a
+/// fifth of the slower (before, the Reconnect URL answered 302 against 404, and the
+/// Disconnect URL took 300 ms against under 1 ms because it refreshed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intuits_urls_answer_a_connected_and_an_unknown_realm_alike_in_shape_and_time() {
+    let p = start("rate_limit_per_minute = 1000").await;
+    let (_, g) = production_tenant(&p, "same").await;
+    let calls = refresh_calls(&p.w);
+    let unknown = "9130355555555555";
+    let shape = |r: &Reply| {
+        let strip = |v: &str| {
+            v.split(['&', ';'])
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.ends_with("state") || k == "qbo_link" => format!("{k}=…"),
+                    _ => kv.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("&")
+        };
+        let h = |n: &str| r.headers.get(n).map(|v| strip(v.to_str().unwrap()));
+        (
+            r.status,
+            r.body.clone(),
+            h("location"),
+            h("set-cookie"),
+            h("content-type"),
+        )
+    };
+    for path in ["/intuit/reconnect", "/intuit/disconnect"] {
+        let mut times: [Vec<std::time::Duration>; 2] = [Vec::new(), Vec::new()];
+        let mut shapes = [None, None];
+        for _ in 0..12 {
+            for (i, realm) in [g.realm_id.as_str(), unknown].into_iter().enumerate() {
+                let started = std::time::Instant::now();
+                let r = p
+                    .get(&format!("{}{path}?realmId={realm}", p.base), None)
+                    .await;
+                times[i].push(started.elapsed());
+                let sh = shape(&r);
+                match &shapes[i] {
+                    None => shapes[i] = Some(sh),
+                    Some(first) => assert_eq!(first, &sh, "{path} {realm}"),
+                }
+            }
+        }
+        assert_eq!(shapes[0], shapes[1], "{path}: connected and unknown alike");
+        let median = |v: &mut Vec<std::time::Duration>| {
+            v.sort();
+            v[v.len() / 2]
+        };
+        let (known, other) = (median(&mut times[0]), median(&mut times[1]));
+        let gap = known.abs_diff(other);
+        let slower = known.max(other);
+        assert!(
+            gap < std::time::Duration::from_millis(50).max(slower / 5),
+            "{path}: median {known:?} for a connected realm, {other:?} for an unknown one"
+        );
+    }
+    assert_eq!(
+        refresh_calls(&p.w),
+        calls,
+        "no refresh on a stranger's request"
+    );
+    p.stop().await;
+}
+
+/// An address over its budget writes nothing: with 6 requests a minute, 20 requests to
+/// Intuit's URLs for a connected realm leave at most 6 records (one per request let
+/// through), at most 3 links (one per Reconnect request let through) and at most one
+/// background check, and nothing refreshed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intuits_urls_write_a_bounded_number_of_rows_per_address_and_minute() {
+    let p = start("rate_limit_per_minute = 6").await;
+    let (id, g) = production_tenant(&p, "rows").await;
+    let calls = refresh_calls(&p.w);
+    let mut passed = 0;
+    for i in 0..20 {
+        let path = if i % 2 == 0 {
+            "reconnect"
+        } else {
+            "disconnect"
+        };
+        let r = p
+            .get(
+                &format!("{}/intuit/{path}?realmId={}", p.base, g.realm_id),
+                None,
+            )
+            .await;
+        if r.status != 429 {
+            passed += 1;
+        }
+    }
+    assert_eq!(passed, 6);
+    let records = p.events(Action::LinkIssued).await.len()
+        + p.events(Action::CustomerDisconnected).await.len();
+    assert_eq!(records, 6);
+    let links: Vec<Value> = serde_json::from_str(&p.w.ok(&["links", "--json"]).await).unwrap();
+    assert!(links.len() <= 3, "{links:?}");
+    wait_event(&p, Action::Verify, id, "ok").await;
+    assert_eq!(
+        p.events(Action::Verify)
+            .await
+            .iter()
+            .filter(|e| e["connection_id"] == id)
+            .count(),
+        1,
+        "one background check however often the URL is opened"
+    );
+    assert_eq!(refresh_calls(&p.w), calls);
+    p.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

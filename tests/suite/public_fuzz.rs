@@ -4,8 +4,8 @@
 //! (oversized, many, hostile `Host`, `User-Agent`, `X-Forwarded-For`, `Cookie`) and bodies.
 //!
 //! Whatever arrives: no panic, never a 5xx, and nothing written but what the design records
-//! on purpose for a refused request — one `link opened` or `state rejected` event with the
-//! outcome `denied`. Connections and invitations stay exactly as they were.
+//! on purpose for a refused request — one `link opened`, `state rejected`, `link issued` or
+//! `customer disconnected` event with the outcome `denied`. Connections and invitations stay exactly as they were.
 //!
 //! Many cases go through the public router in this process (`oneshot`, cheap); a sample
 //! goes as raw bytes through the real listener of a `serve` process, with its header and
@@ -28,8 +28,15 @@ const ROUTER_CASES: u32 = 256;
 const SOCKET_CASES: u32 = 64;
 
 /// The only events a refused request may leave, as (action, outcome).
-const RECORDED_ON_PURPOSE: [(&str, &str); 2] =
-    [("link opened", "denied"), ("state rejected", "denied")];
+/// Intuit's Reconnect and Disconnect URLs record one denied event for a realm not
+/// connected here (the fuzzer cannot know the seeded realm, and its sandbox realm is not
+/// one the Reconnect URL serves).
+const RECORDED_ON_PURPOSE: [(&str, &str); 4] = [
+    ("link opened", "denied"),
+    ("state rejected", "denied"),
+    ("link issued", "denied"),
+    ("customer disconnected", "denied"),
+];
 
 // ---------------------------------------------------------------------------------------
 // What a stranger sends.
@@ -160,6 +167,10 @@ impl Case {
             Some("link opened")
         } else if path == "/callback" || path == "/qbo/callback" {
             Some("state rejected")
+        } else if path == "/intuit/reconnect" {
+            Some("link issued")
+        } else if path == "/intuit/disconnect" {
+            Some("customer disconnected")
         } else {
             None
         }

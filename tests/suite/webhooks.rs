@@ -3,12 +3,19 @@
 
 use crate::common;
 
+use common::catalogue::assert_catalogued;
 use common::{DaemonProc, World};
+use qbo_console::audit::Action;
 use qbo_console::sim::SimOptions;
 use qbo_console::webhooks::signature::sign;
 use std::time::Duration;
 
-const VERIFIER: &str = "intuit-verifier-token-for-tests";
+pub(crate) const VERIFIER: &str = "intuit-verifier-token-for-tests";
+
+fn me() -> String {
+    // SAFETY: getuid cannot fail and has no preconditions.
+    qbo_console::identity::account_name(unsafe { libc::getuid() })
+}
 
 /// A daemon with a verifier token, and the URL its webhook route answers on. The one place
 /// that knows which listener carries the webhooks (the token API's, until the public
@@ -24,7 +31,7 @@ async fn daemon_with_webhooks(w: &World) -> (DaemonProc, String) {
     (d, url)
 }
 
-async fn post(url: &str, body: &[u8], signature: Option<&str>) -> u16 {
+pub(crate) async fn post(url: &str, body: &[u8], signature: Option<&str>) -> u16 {
     let mut r = reqwest::Client::new()
         .post(url)
         .header("content-type", "application/json")
@@ -195,5 +202,144 @@ async fn with_a_public_listener_the_webhooks_are_served_there_and_not_on_the_tok
     wait_metric(&d, "qbo_webhook_events_total{outcome=\"processed\"}", 1.0).await;
     let list = w.connections_json().await;
     assert_eq!(list[0]["last_data_change"], "Bill 7 Update");
+    d.stop(&w).await;
+}
+
+/// A legacy notification of `n` entities (`Customer i Update`, one a second from
+/// 2026-04-01T00:00:00Z) spread over `realms` in turn.
+fn legacy_batch(realms: &[&str], n: usize) -> String {
+    let start = chrono::DateTime::parse_from_rfc3339("2026-04-01T00:00:00Z").unwrap();
+    let notifications: Vec<String> = realms
+        .iter()
+        .enumerate()
+        .map(|(r, realm)| {
+            let entities: Vec<String> = (0..n)
+                .filter(|i| i % realms.len() == r)
+                .map(|i| {
+                    let at = (start + chrono::Duration::seconds(i as i64))
+                        .with_timezone(&chrono::Utc)
+                        .format("%Y-%m-%dT%H:%M:%SZ");
+                    format!(
+                        r#"{{"name":"Customer","id":"{i}","operation":"Update","lastUpdated":"{at}"}}"#
+                    )
+                })
+                .collect();
+            format!(
+                r#"{{"realmId":"{realm}","dataChangeEvent":{{"entities":[{}]}}}}"#,
+                entities.join(",")
+            )
+        })
+        .collect();
+    format!(r#"{{"eventNotifications":[{}]}}"#, notifications.join(","))
+}
+
+/// Acknowledged means kept: a daemon SIGKILLed the moment it has answered 200, for a batch
+/// of 400 events and then for a single CloudEvent, has every event's effect (each realm's
+/// last data change) and its `data change reported` record after a restart. Before, the 200
+/// came first and the events were recorded on a task afterwards, so a kill lost them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_acknowledged_right_before_a_sigkill_are_all_recorded_after_a_restart() {
+    let w = World::start(SimOptions::default()).await;
+    let grants = w.seed(4, "killhook").await;
+    let realms: Vec<&str> = grants.iter().map(|g| g.realm_id.as_str()).collect();
+    let (d, url) = daemon_with_webhooks(&w).await;
+    let n = 400;
+    let body = legacy_batch(&realms, n);
+    let sig = sign(VERIFIER.as_bytes(), body.as_bytes());
+    assert_eq!(post(&url, body.as_bytes(), Some(&sig)).await, 200);
+    d.kill(&w).await;
+
+    let (d, url) = daemon_with_webhooks(&w).await;
+    let list = w.connections_json().await;
+    for (r, realm) in realms.iter().enumerate() {
+        let last = (0..n).filter(|i| i % realms.len() == r).max().unwrap();
+        let row = list.iter().find(|c| c["realm_id"] == *realm).unwrap();
+        assert_eq!(
+            row["last_data_change"],
+            format!("Customer {last} Update"),
+            "{row}"
+        );
+    }
+    let recorded: Vec<serde_json::Value> = w
+        .audit_events(2000)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == Action::DataChangeReported.as_str())
+        .collect();
+    assert_eq!(recorded.len(), n, "one record per event and connection");
+    for i in 0..n {
+        let what = format!("\"Customer {i} Update\"");
+        assert!(
+            recorded
+                .iter()
+                .any(|e| e["reason"].as_str().unwrap().contains(&what)),
+            "no record of event {i}"
+        );
+    }
+    assert_catalogued(&recorded[0], Action::DataChangeReported, &me());
+
+    // A single CloudEvent, killed right after its 200.
+    let cloud = format!(
+        r#"[{{"specversion":"1.0","id":"evt-kill-1","type":"qbo.bill.created.v1","source":"intuit","intuitaccountid":"{}","intuitentityid":"9","time":"2026-05-01T08:00:00Z","data":{{}}}}]"#,
+        realms[0]
+    );
+    let sig = sign(VERIFIER.as_bytes(), cloud.as_bytes());
+    assert_eq!(post(&url, cloud.as_bytes(), Some(&sig)).await, 200);
+    d.kill(&w).await;
+    let d = w.start_daemon(&[]).await;
+    let list = w.connections_json().await;
+    let row = list.iter().find(|c| c["realm_id"] == realms[0]).unwrap();
+    assert_eq!(row["last_data_change"], "qbo.bill.created.v1 9", "{row}");
+    let last = w
+        .audit_events(10)
+        .await
+        .into_iter()
+        .rfind(|e| e["action"] == Action::DataChangeReported.as_str())
+        .expect("the event's record");
+    assert!(
+        last["reason"].as_str().unwrap().contains("evt-kill-1"),
+        "{last}"
+    );
+    assert_eq!(last["realm_id"], realms[0], "{last}");
+    d.stop(&w).await;
+}
+
+/// A legacy entry without `lastUpdated`, delivered twice (the second time after a
+/// restart): processed and recorded once, the redelivery acknowledged as a replay. Before,
+/// its id included the time it was received, so every redelivery was processed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_legacy_payload_delivered_twice_is_processed_once() {
+    let w = World::start(SimOptions::default()).await;
+    let realm = w.seed(1, "legacy").await.remove(0).realm_id;
+    let (d, url) = daemon_with_webhooks(&w).await;
+    let body = format!(
+        r#"{{"eventNotifications":[{{"realmId":"{realm}","dataChangeEvent":{{"entities":[{{"name":"Invoice","id":"31","operation":"Update"}}]}}}}]}}"#
+    );
+    let sig = sign(VERIFIER.as_bytes(), body.as_bytes());
+    assert_eq!(post(&url, body.as_bytes(), Some(&sig)).await, 200);
+    assert_eq!(post(&url, body.as_bytes(), Some(&sig)).await, 200);
+    let m = metrics(&d).await;
+    let events = |m: &str, outcome: &str| {
+        common::metric(
+            m,
+            &format!("qbo_webhook_events_total{{outcome=\"{outcome}\"}}"),
+        )
+    };
+    assert_eq!(events(&m, "processed"), Some(1.0), "{m}");
+    assert_eq!(events(&m, "replayed"), Some(1.0), "{m}");
+    d.stop(&w).await;
+    // Intuit redelivers again later, to a restarted daemon.
+    let (d, url) = daemon_with_webhooks(&w).await;
+    assert_eq!(post(&url, body.as_bytes(), Some(&sig)).await, 200);
+    let m = metrics(&d).await;
+    assert_eq!(events(&m, "processed"), None, "{m}");
+    assert_eq!(events(&m, "replayed"), Some(1.0), "{m}");
+    let recorded = w
+        .audit_events(200)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == Action::DataChangeReported.as_str())
+        .count();
+    assert_eq!(recorded, 1);
     d.stop(&w).await;
 }
