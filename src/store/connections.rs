@@ -250,8 +250,11 @@ impl Tx {
 
     /// Records a failed refresh that leaves the tokens in place (transient, rate limited,
     /// invalid_client, other) and releases the lease, only while `lease` holds the row.
-    /// `answered`: Intuit's answer says the token was not used (a 4xx, a 429), so the
-    /// unanswered mark goes; without an answer (a timeout, a 5xx, garbage) it stays.
+    /// `answered`: Intuit's answer says this request did not use the token (a 4xx, a 429),
+    /// so this holder's own unanswered mark goes; without an answer (a timeout, a 5xx,
+    /// garbage) it stays. An earlier holder's mark always stays: a 429 to this request says
+    /// nothing about whether that earlier request rotated the token, and clearing it would
+    /// let the next `invalid_grant` blame the customer for an answer lost in a kill.
     #[allow(clippy::too_many_arguments)]
     pub async fn apply_refresh_failure(
         &mut self,
@@ -266,9 +269,9 @@ impl Tx {
         let sql = "UPDATE connections SET last_refresh_at = $1, last_refresh_outcome = 'failed', last_error_class = $2, \
                    last_error_detail = $3, last_intuit_tid = $4, consecutive_failures = consecutive_failures + 1, \
                    next_attempt_at = $5, lease_owner = NULL, lease_until = NULL, inflight_until = NULL, \
-                   unanswered_since = CASE WHEN $9 THEN NULL ELSE unanswered_since END, \
-                   unanswered_by = CASE WHEN $9 THEN NULL ELSE unanswered_by END, \
-                   unanswered_fence = CASE WHEN $9 THEN NULL ELSE unanswered_fence END, \
+                   unanswered_since = CASE WHEN $9 AND unanswered_fence = $8 THEN NULL ELSE unanswered_since END, \
+                   unanswered_by = CASE WHEN $9 AND unanswered_fence = $8 THEN NULL ELSE unanswered_by END, \
+                   unanswered_fence = CASE WHEN $9 AND unanswered_fence = $8 THEN NULL ELSE unanswered_fence END, \
                    version = version + 1, updated_at = $1 \
                    WHERE id = $6 AND lease_owner = $7 AND lease_fence = $8";
         let done = dispatch_tx!(self, c => sqlx::query(sql)

@@ -218,14 +218,11 @@ impl Store {
     }
 
     /// Gives a lease back without having sent anything: the holder's own unanswered mark
-    /// goes with it (an earlier holder's stays), and so does its fence, so a refusal
-    /// (a token that will not open, a request the lease cannot cover) leaves the row as it
-    /// found it. Handing the number back is safe: the row then has no owner, so no write
-    /// naming this lease can land, and the next taker draws the same number under its own
-    /// owner, which an older holder of that number (long released) no longer matches.
+    /// goes with it (an earlier holder's stays). The fence keeps its new number: fences
+    /// only grow, so a lease object kept by mistake can never match a later lease of the
+    /// same owner.
     pub async fn release_unsent(&self, lease: &Lease) -> anyhow::Result<()> {
         let sql = "UPDATE connections SET lease_owner = NULL, lease_until = NULL, inflight_until = NULL, \
-                   lease_fence = lease_fence - 1, \
                    unanswered_since = CASE WHEN unanswered_fence = $3 THEN NULL ELSE unanswered_since END, \
                    unanswered_by = CASE WHEN unanswered_fence = $3 THEN NULL ELSE unanswered_by END, \
                    unanswered_fence = CASE WHEN unanswered_fence = $3 THEN NULL ELSE unanswered_fence END \

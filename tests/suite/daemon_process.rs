@@ -107,14 +107,29 @@ async fn the_cli_is_a_client_of_the_daemon() {
     let bad = w.via_daemon(&["show", "nobody"]).await;
     assert_eq!(bad.status.code(), Some(2));
     assert!(common::stderr(&bad).contains("no connection matches"));
-    // The refresh through the socket is audited as this account, through the CLI.
+    // The refresh through the socket is audited as this account, through the CLI; the
+    // scheduler's own pass over the same connection as the scheduler, with no role.
     let ev = w.audit_events(50).await;
-    let refresh = ev
-        .iter()
-        .find(|e| e["action"] == "refresh" && e["tenant"] == "client-1")
-        .unwrap();
-    assert_eq!(refresh["actor_account"], me());
-    assert_eq!(refresh["role"], "admin");
+    let refreshes = |kind: &str| -> Vec<&serde_json::Value> {
+        ev.iter()
+            .filter(|e| {
+                e["action"] == "refresh" && e["tenant"] == "client-1" && e["actor_kind"] == kind
+            })
+            .collect()
+    };
+    let by_operator = refreshes("operator");
+    assert_eq!(by_operator.len(), 1, "{ev:?}");
+    assert_eq!(by_operator[0]["actor_account"], me());
+    assert_eq!(by_operator[0]["role"], "admin");
+    let by_scheduler = refreshes("scheduler");
+    assert!(
+        !by_scheduler.is_empty(),
+        "the first pass refreshed client-1"
+    );
+    for e in by_scheduler {
+        assert_eq!(e["actor_account"], "scheduler", "{e}");
+        assert_eq!(e["role"], "", "{e}");
+    }
 
     let status = d.stop(&w).await;
     assert!(

@@ -12,11 +12,6 @@ use std::time::Duration;
 
 pub(crate) const VERIFIER: &str = "intuit-verifier-token-for-tests";
 
-fn me() -> String {
-    // SAFETY: getuid cannot fail and has no preconditions.
-    qbo_console::identity::account_name(unsafe { libc::getuid() })
-}
-
 /// A daemon with a verifier token, and the URL its webhook route answers on. The one place
 /// that knows which listener carries the webhooks (the token API's, until the public
 /// listener exists).
@@ -276,7 +271,7 @@ async fn events_acknowledged_right_before_a_sigkill_are_all_recorded_after_a_res
             "no record of event {i}"
         );
     }
-    assert_catalogued(&recorded[0], Action::DataChangeReported, &me());
+    assert_catalogued(&recorded[0], Action::DataChangeReported, "intuit");
 
     // A single CloudEvent, killed right after its 200.
     let cloud = format!(

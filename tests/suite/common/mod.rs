@@ -483,7 +483,9 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Columns of `connections`, for a backend-neutral dump.
+/// Columns of `connections`, for a backend-neutral dump: all but `lease_fence`, which
+/// counts the leases ever taken (a refusal after taking one, nothing sent, still moves it:
+/// fences only grow, so that no lease can be mistaken for a later one).
 const CONNECTION_COLUMNS: &[&str] = &[
     "id",
     "tenant",
@@ -509,6 +511,10 @@ const CONNECTION_COLUMNS: &[&str] = &[
     "next_attempt_at",
     "lease_owner",
     "lease_until",
+    "inflight_until",
+    "unanswered_since",
+    "unanswered_by",
+    "unanswered_fence",
     "version",
     "created_at",
     "updated_at",
@@ -566,9 +572,13 @@ impl World {
         use sqlx::Connection;
         if self.on_postgres() {
             let mut c = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
+            let conn_sql = format!(
+                "SELECT ROW({})::text FROM connections ORDER BY id",
+                CONNECTION_COLUMNS.join(", ")
+            );
             let mut out = String::new();
             for sql in [
-                "SELECT c::text FROM connections c ORDER BY id",
+                conn_sql.as_str(),
                 "SELECT a::text FROM audit_events a ORDER BY seq",
                 "SELECT h::text FROM audit_head h",
             ] {
