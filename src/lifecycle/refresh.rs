@@ -32,6 +32,9 @@
 //!   in-process flight guard, it re-reads the row: the lease must still carry its owner and
 //!   fence and the row must still store the very token it is about to send (a claim read
 //!   long before its turn came cannot send a token another task has replaced since).
+//!   A caller that had to wait for another holder's lease and then finds the connection
+//!   marked for reconnection takes that verdict and sends nothing: the token is refused,
+//!   and asking again would only overwrite the first holder's reason with its own.
 //! - **L3, writing.** Every write of an outcome names the owner *and the fence*. A holder
 //!   whose lease was taken over writes nothing, even if the new holder is another task of
 //!   its own process.
@@ -57,7 +60,10 @@
 //! token and nothing is lost. Under the strict reading, Intuit refuses T and the customer
 //! must reconnect: nothing any software can do. What we owe then is the truth: the
 //! `unanswered_*` mark, made when the earlier lease was taken and cleared only by a
-//! recorded answer, tells the next holder that T may have been spent without an answer,
+//! recorded answer *to the request that made it* (a 429 or a refused claim of a later
+//! holder says nothing about whether the earlier request rotated, so it leaves an earlier
+//! holder's mark standing; clearing it was the second cause of the runs in issue 22 that
+//! blamed the customer), tells the next holder that T may have been spent without an answer,
 //! and its `invalid_grant` is recorded as "the answer to the refresh at T was lost when
 //! the daemon stopped", never as the customer's doing; the connection's reason and its
 //! support bundle say so, and the alerts name it once.
@@ -78,6 +84,13 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
+
+/// Whether a refresh had to wait for another holder's lease before taking its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waited {
+    No,
+    OnAnotherHolder,
+}
 
 /// What a refresh failure's audit reason puts before the wait the backoff chose, so that a
 /// support bundle can show each attempt's backoff.
@@ -157,14 +170,14 @@ impl Engine {
         let started = Instant::now();
         let _flight = self.flights.enter(id).await;
         let requested_at = self.clock.now();
-        let lease = match self.acquire_lease(id, requested_at).await? {
-            Ok(lease) => lease,
+        let (lease, waited) = match self.acquire_lease(id, requested_at).await? {
+            Ok(taken) => taken,
             Err(done) => {
                 self.count(&Ok(RefreshResult::from(done.clone())), started);
                 return Ok(done.into());
             }
         };
-        let result = self.run_leased(&lease, actor).await;
+        let result = self.run_leased(&lease, waited, actor).await;
         self.count(&result, started);
         result
     }
@@ -203,8 +216,13 @@ impl Engine {
         result
     }
 
-    async fn run_leased(&self, lease: &Lease, actor: &Actor) -> anyhow::Result<RefreshResult> {
-        let result = self.refresh_leased(lease, actor).await;
+    async fn run_leased(
+        &self,
+        lease: &Lease,
+        waited: Waited,
+        actor: &Actor,
+    ) -> anyhow::Result<RefreshResult> {
+        let result = self.refresh_leased(lease, waited, actor).await;
         self.release_on_error(lease, &result).await;
         result
     }
@@ -256,15 +274,17 @@ impl Engine {
         (target - ChronoDuration::milliseconds(spread)).max(now + ChronoDuration::seconds(1))
     }
 
-    /// Waits for the lease. Returns the outcome instead when waiting made the refresh
-    /// unnecessary (someone else refreshed after we were asked) or impossible (busy).
+    /// Waits for the lease, and says whether another holder had to be waited for. Returns
+    /// the outcome instead when waiting made the refresh unnecessary (someone else
+    /// refreshed after we were asked) or impossible (busy).
     async fn acquire_lease(
         &self,
         id: i64,
         requested_at: DateTime<Utc>,
-    ) -> anyhow::Result<Result<Lease, RefreshOutcome>> {
+    ) -> anyhow::Result<Result<(Lease, Waited), RefreshOutcome>> {
         let lease = ChronoDuration::from_std(self.refresh_cfg.lease)?;
         let give_up = Instant::now() + self.refresh_cfg.lease + Duration::from_secs(5);
+        let mut waited = Waited::No;
         loop {
             let now = self.clock.now();
             if let Some(held) = self
@@ -278,8 +298,9 @@ impl Engine {
                 )
                 .await?
             {
-                return Ok(Ok(held));
+                return Ok(Ok((held, waited)));
             }
+            waited = Waited::OnAnotherHolder;
             let pause = rand::thread_rng().gen_range(20..120);
             tokio::time::sleep(Duration::from_millis(pause)).await;
             let Some(rec) = self.store.get_connection(id).await? else {
@@ -300,7 +321,12 @@ impl Engine {
         }
     }
 
-    async fn refresh_leased(&self, lease: &Lease, actor: &Actor) -> anyhow::Result<RefreshResult> {
+    async fn refresh_leased(
+        &self,
+        lease: &Lease,
+        waited: Waited,
+        actor: &Actor,
+    ) -> anyhow::Result<RefreshResult> {
         let (Some(rec), Some(sealed)) = (
             self.store.get_connection(lease.id).await?,
             self.store.load_sealed(lease.id).await?,
@@ -310,6 +336,19 @@ impl Engine {
             }
             .into());
         };
+        // The holder we waited for reached Intuit's verdict: the token is refused. Sending
+        // it again would only ask the same question, and its answer would overwrite the
+        // reason that holder recorded (which may name an answer lost in a kill) with a
+        // plain "the customer must reconnect" (issue 22's run: two invalid_grants 23 ms
+        // apart for one token, the second blaming the customer).
+        if waited == Waited::OnAnotherHolder && rec.status == Status::NeedsReconnect {
+            self.store.release_unsent(lease).await?;
+            return Ok(RefreshOutcome::NeedsReconnect {
+                reason: rec.status_reason.unwrap_or_default(),
+                intuit_tid: rec.last_intuit_tid,
+            }
+            .into());
+        }
         self.refresh_with(rec, sealed.refresh_token, lease, actor)
             .await
     }
@@ -694,8 +733,8 @@ impl Engine {
             Some(_) => {}
         }
         let started = Instant::now();
-        let lease = match self.acquire_lease(id, self.clock.now()).await? {
-            Ok(lease) => lease,
+        let (lease, waited) = match self.acquire_lease(id, self.clock.now()).await? {
+            Ok(taken) => taken,
             Err(done) => {
                 self.count(&Ok(RefreshResult::from(done.clone())), started);
                 return Ok(done.into());
@@ -711,7 +750,7 @@ impl Engine {
                 .into());
             }
         }
-        let result = self.run_leased(&lease, actor).await;
+        let result = self.run_leased(&lease, waited, actor).await;
         self.count(&result, started);
         result
     }

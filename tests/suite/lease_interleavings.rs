@@ -15,6 +15,8 @@
 //! - A holder with Intuit's answer in hand whose audit insert fails (the log broken while
 //!   it waited on Intuit): the new tokens are stored anyway, the event is held out of the
 //!   chain, and it joins the chain, in order, with the first write after the log is fixed.
+//! - A refresh waiting for the lease of a holder that Intuit refused: it takes the verdict
+//!   and sends nothing, so the holder's reason stands.
 
 use crate::common;
 
@@ -420,4 +422,59 @@ async fn a_log_broken_while_intuit_answers_keeps_the_tokens_and_holds_the_event(
     );
     let v = w.ok(&["audit", "verify"]).await;
     assert!(v.contains("intact"), "{v}");
+}
+
+/// A refresh that had to wait for another holder's lease, whose holder got Intuit's
+/// `invalid_grant`: the waiter takes that verdict and sends nothing. Before, it sent the
+/// refused token again once it held the lease, and its own `invalid_grant` overwrote the
+/// first holder's reason (which may name an answer lost in a kill) with "the customer
+/// must reconnect": found by the PostgreSQL scale-out run, an operator's `refresh --all`
+/// waiting on the scheduler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refresh_that_waited_on_a_refused_holder_takes_its_verdict_and_sends_nothing() {
+    let w = World::start(world_opts(PreviousToken::InvalidAtOnce, Duration::ZERO)).await;
+    let realm = w.seed(1, "lv").await.remove(0).realm_id;
+    let (a, b) = (w.in_process().await, w.in_process().await);
+    let id = connection_id(&a, "lv-0").await;
+    w.sim.disconnect(&realm);
+    w.sim.reset_stats();
+
+    let engine_a = a.service.engine().clone();
+    let gate = engine_a.hold_commits();
+    let first = tokio::spawn(async move { engine_a.refresh(id, &scheduler()).await });
+    gate.reached().await;
+    assert_eq!(w.sim.stats().invalid_grants, 1, "A has Intuit's verdict");
+    let engine_b = b.service.engine().clone();
+    let waiter = tokio::spawn(async move { engine_b.refresh(id, &scheduler()).await });
+    // B finds A's lease held and waits (it polls every 20 to 120 ms).
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    a.service.engine().release_commits();
+    let first = first.await.unwrap().unwrap();
+    let waited = waiter.await.unwrap().unwrap();
+
+    let RefreshOutcome::NeedsReconnect {
+        reason: a_reason, ..
+    } = &first.outcome
+    else {
+        panic!("A: {:?}", first.outcome)
+    };
+    let RefreshOutcome::NeedsReconnect {
+        reason: b_reason, ..
+    } = &waited.outcome
+    else {
+        panic!("B: {:?}", waited.outcome)
+    };
+    assert_eq!(b_reason, a_reason, "B reports the verdict A recorded");
+    let stats = w.sim.stats();
+    assert_eq!(stats.token_requests, 1, "B sent nothing: {stats:?}");
+    assert_eq!(stats.invalid_grants, 1, "{stats:?}");
+    let refused: Vec<_> = w
+        .audit_events(100)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "refresh" && e["error_class"] == "invalid_grant")
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    let c = &w.connections_json().await[0];
+    assert_eq!(c["status_reason"].as_str().unwrap(), a_reason.as_str());
 }

@@ -916,3 +916,39 @@ fn customer_of(ev: &Value) -> String {
     );
     account.to_string()
 }
+
+/// Issue 22, item 3: the success page is shown only once the grant and its record are
+/// committed. SIGKILL the daemon the moment the browser has the page, start it again: the
+/// connection is active on the new tokens (a refresh spends them), and the exchange and
+/// the link's use are on record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_success_page_killed_right_after_it_was_shown_is_kept() {
+    let p = start("").await;
+    let (id, realm, _) = dead_tenant(&p, "killpage").await;
+    let link = p.link(&["killpage-0"]).await;
+    let url = link["url"].as_str().unwrap().to_string();
+    let (intuit, cookie) = p.open(&url).await;
+    let callback = p.consent(&intuit, "approve", Some(&realm)).await;
+    let page = p.get(&callback, Some(&cookie)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let Public { w, d, base, http } = p;
+    d.kill(&w).await;
+
+    let d = w.start_daemon(&[]).await;
+    let p = Public { w, d, base, http };
+    let row = p.connection(id).await;
+    assert_eq!(row["status"], "active", "{row}");
+    assert_eq!(row["consecutive_failures"], 0, "{row}");
+    let exchanged = p.events(Action::CodeExchanged).await;
+    assert_eq!(exchanged.len(), 1, "{exchanged:?}");
+    assert_eq!(exchanged[0]["outcome"], "ok", "{}", exchanged[0]);
+    assert_eq!(exchanged[0]["connection_id"], id);
+    assert_eq!(p.events(Action::LinkOpened).await.len(), 1);
+    // The tokens the page announced are the ones stored: Intuit takes them.
+    let refreshed = p.w.ok(&["refresh", "killpage-0", "--json"]).await;
+    let r: Vec<Value> = serde_json::from_str(&refreshed).unwrap();
+    assert_eq!(r[0]["outcome"], "refreshed", "{refreshed}");
+    // Used before the kill, used after it.
+    assert_eq!(p.get(&url, None).await.status, 410);
+    p.stop().await;
+}
