@@ -17,9 +17,12 @@ pub mod domain;
 pub mod file_modes;
 pub mod forecast;
 pub mod identity;
+#[cfg(test)]
+mod interfaces_agree;
 pub mod intuit;
 pub mod lifecycle;
 pub mod metrics;
+pub mod present;
 pub mod public;
 pub mod service;
 pub mod sim;

@@ -271,7 +271,7 @@ impl Alerter {
                     let next = now + ChronoDuration::from_std(wait)?;
                     ev.reason = Some(format!(
                         "{what} failed: {e}; retrying in {}",
-                        humantime::format_duration(wait)
+                        crate::present::duration(wait)
                     ));
                     ("pending", Some(next), Some(e.as_str()), ev)
                 }

@@ -8,7 +8,7 @@ mod demo_console;
 pub mod demo_world;
 mod forecast;
 mod links;
-mod render;
+pub(crate) mod render;
 mod reports;
 mod revoke;
 

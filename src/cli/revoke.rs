@@ -1,8 +1,8 @@
 //! `revoke` and `purge` on the command line: the typed confirmation, the dry run of a
 //! `--where`, progress on stderr, one outcome per tenant.
 
-use super::render::relative;
 use super::{exit, print_json, Failure};
+use crate::present::relative;
 use crate::service::{Client, PurgeReport, RevokeOutcome, RevokeReport, RevokeRequest, Target};
 use crate::text::{terminal_safe_lines, Safe};
 use chrono::{DateTime, Utc};

@@ -675,7 +675,7 @@ impl Engine {
             "{}{}{} (failure {failures} in a row)",
             e.detail,
             NEXT_ATTEMPT_MARK,
-            humantime::format_duration(delay)
+            crate::present::duration(delay)
         ));
         ev.intuit_tid = e.intuit_tid.clone();
         let op = Op::RefreshFailure {

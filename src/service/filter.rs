@@ -59,13 +59,9 @@ impl Cmp {
     }
 }
 
-/// How the last refresh or the last sync went, read from the view in one place each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Ok,
-    Failed,
-    Never,
-}
+/// How the last refresh or the last sync went, read from the view in one place each (the
+/// words and glyphs are `present`'s).
+pub use crate::present::Outcome;
 
 impl Outcome {
     fn parse(s: &str) -> Option<Outcome> {

@@ -107,7 +107,7 @@ impl LinkRequest {
             Some(s) if Duration::from_secs(s) > MAX_LINK_LIFETIME => {
                 return Err(ServiceError::Input(format!(
                     "link --expires {} is longer than the 90 days a link may live; give at most 90d",
-                    humantime::format_duration(Duration::from_secs(s))
+                    crate::present::duration(Duration::from_secs(s))
                 )))
             }
             Some(s) => Some(Duration::from_secs(s)),

@@ -3,6 +3,7 @@
 //! runtime carries out; its result comes back as a [`Msg`].
 
 mod command;
+pub use command::synopsis as command_synopsis;
 mod prompt;
 mod report;
 

@@ -3,6 +3,7 @@
 //! with `NO_COLOR` only modifiers (bold, dim, reversed) remain.
 
 use crate::config::ThemeName;
+use crate::present::{self, Tone};
 use crate::service::Status;
 use crate::tui::filter::Outcome;
 use ratatui::style::{Color, Modifier, Style};
@@ -169,33 +170,28 @@ pub struct Mark {
     pub meaning: Meaning,
 }
 
+/// A connection's state, in the words every interface uses (`present`).
 pub fn status_mark(s: Status) -> Mark {
-    let (glyph, word, meaning) = match s {
-        Status::Active => ("✓", "active", Meaning::Ok),
-        Status::Expiring => ("⚠", "expiring", Meaning::Warn),
-        Status::NeedsReconnect => ("✗", "needs reconnect", Meaning::Error),
-        Status::Pending => ("…", "pending", Meaning::Muted),
-        Status::Revoking => ("↻", "revoking", Meaning::Warn),
-        Status::Revoked => ("–", "revoked", Meaning::Muted),
-    };
-    Mark {
-        glyph,
-        word,
-        meaning,
-    }
+    Mark::from(present::status(s))
 }
 
 /// A refresh or sync outcome.
 pub fn outcome_mark(o: Outcome) -> Mark {
-    let (glyph, word, meaning) = match o {
-        Outcome::Ok => ("✓", "ok", Meaning::Ok),
-        Outcome::Failed => ("✗", "failed", Meaning::Error),
-        Outcome::Never => ("·", "never", Meaning::Muted),
-    };
-    Mark {
-        glyph,
-        word,
-        meaning,
+    Mark::from(present::outcome(o))
+}
+
+impl From<present::Mark> for Mark {
+    fn from(m: present::Mark) -> Mark {
+        Mark {
+            glyph: m.glyph,
+            word: m.word,
+            meaning: match m.tone {
+                Tone::Ok => Meaning::Ok,
+                Tone::Warn => Meaning::Warn,
+                Tone::Error => Meaning::Error,
+                Tone::Muted => Meaning::Muted,
+            },
+        }
     }
 }
 

@@ -9,27 +9,12 @@ use chrono::{DateTime, Utc};
 /// warning window; the status says `expiring` when the configured one is reached).
 pub const HARD_WARNING_DAYS: i64 = 30;
 
+/// Time left, as a cell: `42m`, `3h` (the CLI writes `in 42m`; both from `present`).
 fn span(secs: i64) -> String {
-    let s = secs.unsigned_abs();
-    match s {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m", s / 60),
-        s if s < 86_400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-        s => format!("{}d", s / 86_400),
-    }
+    crate::present::span(secs.unsigned_abs())
 }
 
-/// A coarse "how long ago": one unit.
-pub fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let s = (now - t).num_seconds().max(0);
-    let unit = match s {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m", s / 60),
-        s if s < 86_400 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86_400),
-    };
-    format!("{unit} ago")
-}
+pub use crate::present::ago;
 
 /// The access token's countdown: `42m`, `expired 3m ago`.
 pub fn access(c: &ConnectionView, now: DateTime<Utc>) -> (String, Meaning) {

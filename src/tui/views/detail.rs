@@ -15,15 +15,10 @@ use ratatui::Frame;
 fn when(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     match t {
         None => "—".into(),
-        Some(t) if t > now => format!(
-            "{} (in {})",
-            t.to_rfc3339_opts(SecondsFormat::Secs, true),
-            cells::ago(now - (t - now), now).trim_end_matches(" ago")
-        ),
         Some(t) => format!(
             "{} ({})",
             t.to_rfc3339_opts(SecondsFormat::Secs, true),
-            cells::ago(t, now)
+            crate::present::relative(t, now)
         ),
     }
 }

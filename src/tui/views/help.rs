@@ -57,9 +57,10 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     text.push(Line::raw(format!("  {VALID_FORMS}")));
     text.push(Line::raw(""));
     text.push(Line::styled("commands (:)", theme.style(Meaning::Header)));
-    text.push(Line::raw(
-        "  :refresh  :verify  :filter TEXT  :sort COLUMN [desc]  :audit  :forecast  :help  :q",
-    ));
+    text.push(Line::raw(format!(
+        "  {}",
+        crate::tui::app::command_synopsis()
+    )));
     frame.render_widget(
         Paragraph::new(text)
             .block(

@@ -5,7 +5,7 @@
 //! through `safe` before it reaches the terminal.
 
 mod audit;
-mod cells;
+pub(crate) mod cells;
 mod confirm;
 mod connections;
 mod detail;
