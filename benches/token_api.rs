@@ -268,8 +268,7 @@ async fn run() -> Result<()> {
         .key;
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let server =
-        qbo_console::api::ApiServer::start(svc.clone(), &config.api, axum::Router::new(), stop)
-            .await?;
+        qbo_console::api::ApiServer::start(svc.clone(), &config, axum::Router::new(), stop).await?;
     let base = server.url();
     // Warm up: the first fetch of each connection refreshes it (imports hold no access
     // token) and records the first hand-out.

@@ -25,7 +25,7 @@ use crate::vault::AccessToken;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A connection as the token API serves it: what it needs to decide, and the opened token.
 pub struct Snapshot {
@@ -329,11 +329,12 @@ impl ApiServer {
     /// tokens would cross the network in cleartext.
     pub async fn start(
         service: Service,
-        cfg: &ApiConfig,
+        config: &crate::config::Config,
         extra: axum::Router,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> anyhow::Result<ApiServer> {
         use anyhow::Context;
+        let cfg = &config.api;
         let addr: std::net::SocketAddr = cfg.listen.parse().context("[api] listen")?;
         if !addr.ip().is_loopback() && !cfg.tls() {
             return Err(crate::config::ConfigError(format!(
@@ -356,15 +357,18 @@ impl ApiServer {
         tasks.push(tokio::spawn(crate::daemon::http_listener::serve_with(
             tcp,
             app,
-            crate::daemon::http_listener::Limits {
-                header_timeout: Duration::from_secs(10),
-                max_connections: cfg.max_connections,
-            },
+            crate::daemon::http_listener::Limits::new(
+                config.daemon.request_timeout,
+                cfg.max_connections,
+                // Its largest body, a `sync` report, is a few hundred bytes; the
+                // webhooks, when they are served here, take up to their own limit.
+                crate::webhooks::MAX_BODY + 1,
+            ),
             stop,
             crate::daemon::http_listener::Extras {
                 tls,
                 connect_info: true,
-                ..Default::default()
+                finish: None,
             },
         )));
         Ok(ApiServer {

@@ -179,10 +179,12 @@ impl Daemon {
         other_tasks.push(tokio::spawn(http_listener::serve(
             tcp,
             app,
-            http_listener::Limits {
-                header_timeout: config.daemon.request_timeout,
-                max_connections: config.daemon.max_http_connections,
-            },
+            // `/healthz` and `/metrics` take no body.
+            http_listener::Limits::new(
+                config.daemon.request_timeout,
+                config.daemon.max_http_connections,
+                0,
+            ),
             stop_rx.clone(),
         )));
 
@@ -200,7 +202,7 @@ impl Daemon {
         let public_addr =
             start_public(config, &service, &stop_rx, &mut other_tasks, public_extra).await?;
         let mut api =
-            crate::api::ApiServer::start(service.clone(), &config.api, api_extra, stop_rx.clone())
+            crate::api::ApiServer::start(service.clone(), config, api_extra, stop_rx.clone())
                 .await?;
         other_tasks.append(&mut api.tasks);
         let api_url = api.url();
@@ -291,23 +293,34 @@ async fn start_public(
         format!("cannot listen on {addr} ([public] listen): is another process using it?")
     })?;
     let bound = tcp.local_addr()?;
-    let app = crate::public::router(crate::public::PublicState {
-        service: service.clone(),
-        settings: Arc::new(crate::public::Settings::from_config(config)),
-    })
-    .merge(extra);
+    // The webhooks go behind the same guard as the browsers' routes.
+    let app = crate::public::router(
+        crate::public::PublicState {
+            service: service.clone(),
+            settings: Arc::new(crate::public::Settings::from_config(config)),
+        },
+        extra,
+    );
+    let limits = http_listener::Limits::new(
+        config.daemon.request_timeout,
+        config.daemon.max_http_connections,
+        // One byte over the webhooks' own limit: their route refuses (and counts) more.
+        crate::webhooks::MAX_BODY + 1,
+    );
+    let limits = if config.public.trust_forwarded_for {
+        limits.behind_a_proxy()
+    } else {
+        limits
+    };
     tasks.push(tokio::spawn(http_listener::serve_with(
         tcp,
         app,
-        http_listener::Limits {
-            header_timeout: config.daemon.request_timeout,
-            max_connections: config.daemon.max_http_connections,
-        },
+        limits,
         stop_rx.clone(),
         http_listener::Extras {
             tls,
-            max_header_bytes: Some(crate::public::MAX_HEADER_BYTES),
             connect_info: true,
+            finish: Some(crate::public::harden),
         },
     )));
     Ok(Some(bound))

@@ -12,6 +12,7 @@ mod callback;
 pub mod check_gate;
 mod connect;
 pub mod pages;
+pub use pages::harden;
 pub mod rate_limit;
 
 use crate::config::{Config, ConfigError};
@@ -33,8 +34,6 @@ pub const DISCONNECT_PATH: &str = "/intuit/disconnect";
 
 /// Requests to the public listener carry no body worth more than this.
 pub const MAX_BODY_BYTES: u64 = 4096;
-/// hyper's buffer for the request line and headers.
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 #[derive(Clone)]
 pub struct PublicState {
@@ -87,7 +86,8 @@ fn redirect_path(uri: &str) -> String {
     }
 }
 
-pub fn router(state: PublicState) -> Router {
+/// The browsers' routes and `extra` (Intuit's webhooks), all behind one guard.
+pub fn router(state: PublicState, extra: Router) -> Router {
     let mut r = Router::new()
         .route("/connect/{id}", get(connect::open))
         .route(RECONNECT_PATH, get(connect::reconnect))
@@ -95,9 +95,21 @@ pub fn router(state: PublicState) -> Router {
     for path in &state.settings.callback_paths {
         r = r.route(path, get(callback::callback));
     }
-    r.fallback(|| async { pages::not_found() })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
-        .with_state(state)
+    r.with_state(state.clone())
+        .merge(extra)
+        .fallback(|| async { pages::not_found() })
+        .layer(axum::middleware::from_fn_with_state(state, guard))
+}
+
+/// The largest body a route takes, by its declared length: the browsers' routes a little
+/// (they take none); Intuit's webhooks refuse (and count) an oversized body themselves,
+/// within the listener's own cap.
+fn body_limit(path: &str) -> u64 {
+    if path == crate::webhooks::PATH {
+        u64::MAX
+    } else {
+        MAX_BODY_BYTES
+    }
 }
 
 /// Before every route: the body limit and the per-address budget; after: the headers.
@@ -112,7 +124,7 @@ async fn guard(State(s): State<PublicState>, req: Request, next: Next) -> Respon
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|n| n > MAX_BODY_BYTES);
+        .is_some_and(|n| n > body_limit(req.uri().path()));
     let mut resp = if too_big {
         pages::page(
             StatusCode::PAYLOAD_TOO_LARGE,

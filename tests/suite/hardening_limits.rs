@@ -380,9 +380,12 @@ async fn after_200_idle_http_connections_the_operators_socket_still_answers() {
             192,
         )
         .await;
+    // From ten addresses in turn: none reaches its own share (a quarter of the cap)
+    // before the listener is full.
     let mut idle = Vec::new();
-    for _ in 0..200 {
-        idle.push(TcpStream::connect(http_addr(&d)).await.unwrap());
+    let addr = http_addr(&d);
+    for i in 0..200 {
+        idle.push(idle_from(&format!("127.0.0.{}", 2 + i % 10), &addr).await);
     }
     // The operators' socket answers while they sit there.
     let who = tokio::time::timeout(Duration::from_secs(20), w.via_daemon(&["list", "--json"]))
@@ -560,4 +563,209 @@ async fn two_thousand_refusals_from_one_caller_leave_two_rows_a_minute_whose_cou
     assert_eq!(summary["actor_uid"], 4242);
     let v = w.ok(&["audit", "verify"]).await;
     assert!(v.contains("intact"), "{v}");
+}
+
+/// A daemon with every listener: the operators' HTTP listener, the token API, and the
+/// public listener carrying Intuit's webhooks. Returns it, the public listener's address
+/// and the token API's.
+async fn every_listener(
+    w: &World,
+    env: &[(&str, &str)],
+    public_extra: &str,
+) -> (common::DaemonProc, String, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    common::write_secret(&w.path("verifier.token"), crate::webhooks::VERIFIER);
+    w.append_config(&format!(
+        "[public]\nlisten = \"127.0.0.1:{port}\"\nbase_url = \"http://127.0.0.1:{port}\"\n{public_extra}\n\
+         [webhooks]\nverifier_token_file = \"{}\"\n",
+        w.path("verifier.token").display()
+    ));
+    let d = w.start_daemon(env).await;
+    let api = d.api_url().trim_start_matches("http://").to_string();
+    (d, format!("127.0.0.1:{port}"), api)
+}
+
+/// Issue 23, one network edge: a request whose headers arrived and whose body stalls (or
+/// drips a byte at a time) is answered 408 and hung up on at the body's deadline, on every
+/// listener, before any handler waits on it; the public listener's answer carries its
+/// hardening headers like its pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stalled_body_is_cut_off_at_its_deadline_on_every_listener() {
+    let w = World::start(SimOptions::default()).await;
+    let (d, public, api) =
+        every_listener(&w, &[("QBO_CONSOLE__DAEMON__REQUEST_TIMEOUT", "1s")], "").await;
+    let within = Duration::from_secs(15);
+    let health = http_addr(&d);
+    for (what, addr, line) in [
+        ("token API", api.as_str(), "POST /v1/connections/123/sync"),
+        ("public listener", public.as_str(), "POST /connect/abc"),
+        ("webhooks", public.as_str(), "POST /webhooks/intuit"),
+        ("health and metrics", health.as_str(), "POST /healthz"),
+    ] {
+        for drip in [false, true] {
+            let started = Instant::now();
+            let mut t = TcpStream::connect(addr).await.unwrap();
+            let (mut r, mut wr) = t.split();
+            wr.write_all(
+                format!(
+                    "{line} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+            let send = async {
+                // A byte every 100 ms would take 40 s; silence takes forever.
+                if drip {
+                    for _ in 0..400 {
+                        if wr.write_all(b" ").await.is_err() {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            };
+            let (said, ()) = tokio::join!(read_to_close(&mut r, within), send);
+            if drip && what == "health and metrics" {
+                // Its routes take no body: the first byte is already too many.
+                assert!(said.starts_with("HTTP/1.1 413"), "{what}: {said}");
+                continue;
+            }
+            assert!(
+                said.starts_with("HTTP/1.1 408"),
+                "{what} (drip {drip}) after {:?}: {said}",
+                started.elapsed()
+            );
+            assert!(said.contains("[daemon] request_timeout"), "{what}: {said}");
+            if addr == public {
+                assert!(
+                    said.to_ascii_lowercase()
+                        .contains("content-security-policy: default-src 'none'"),
+                    "{what}: {said}"
+                );
+            }
+        }
+    }
+    d.stop(&w).await;
+}
+
+/// Opens a connection to `addr` from the local address `from` and leaves it idle.
+async fn idle_from(from: &str, addr: &str) -> TcpStream {
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    s.connect(addr.parse().unwrap()).await.unwrap()
+}
+
+/// Issue 23, one network edge: one client address holds at most its share (a quarter of
+/// the cap, at least 4) of each listener's connections; the next from it is refused with
+/// the reason, and another address is served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_address_holds_at_most_its_share_of_each_listener_while_another_is_served() {
+    let w = World::start(SimOptions::default()).await;
+    let (d, public, api) = every_listener(
+        &w,
+        &[
+            ("QBO_CONSOLE__DAEMON__REQUEST_TIMEOUT", "30s"),
+            ("QBO_CONSOLE__DAEMON__MAX_HTTP_CONNECTIONS", "16"),
+            ("QBO_CONSOLE__API__MAX_CONNECTIONS", "16"),
+        ],
+        "",
+    )
+    .await;
+    let health = http_addr(&d);
+    for (what, addr, probe) in [
+        ("token API", api.as_str(), "GET /v1/connections HTTP/1.1"),
+        (
+            "public listener",
+            public.as_str(),
+            "GET /nothing-here HTTP/1.1",
+        ),
+        (
+            "health and metrics",
+            health.as_str(),
+            "GET /healthz HTTP/1.1",
+        ),
+    ] {
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(idle_from("127.0.0.2", addr).await);
+        }
+        // Accepted and counted before the next arrives.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut fifth = idle_from("127.0.0.2", addr).await;
+        let said = read_to_close(&mut fifth, Duration::from_secs(15)).await;
+        assert!(
+            said.starts_with("HTTP/1.1 503") && said.contains("from your address"),
+            "{what}: {said}"
+        );
+        let mut other = idle_from("127.0.0.1", addr).await;
+        other
+            .write_all(format!("{probe}\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let said = read_to_close(&mut other, Duration::from_secs(15)).await;
+        assert!(
+            !said.starts_with("HTTP/1.1 503"),
+            "{what}: another address is served: {said}"
+        );
+        assert!(said.starts_with("HTTP/1.1 "), "{what}: {said}");
+        // Their places come back once they go.
+        drop(held);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut again = idle_from("127.0.0.2", addr).await;
+        again
+            .write_all(format!("{probe}\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let said = read_to_close(&mut again, Duration::from_secs(15)).await;
+        assert!(!said.starts_with("HTTP/1.1 503"), "{what}: {said}");
+    }
+    d.stop(&w).await;
+}
+
+/// Issue 23, one network edge: Intuit's webhook route is behind the public listener's
+/// guard like the browsers' routes: its answers carry the hardening headers, a body over
+/// its limit is refused 413 before it is read, and one address over the per-minute budget
+/// is answered 429 with Retry-After.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_webhook_route_is_rate_limited_and_body_limited_like_the_other_public_routes() {
+    let w = World::start(SimOptions::default()).await;
+    let (d, public, _) = every_listener(&w, &[], "rate_limit_per_minute = 5").await;
+    let url = format!("http://{public}{}", qbo_console::webhooks::PATH);
+    let http = reqwest::Client::new();
+    let unsigned = |body: Vec<u8>| {
+        http.post(&url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+
+    // Refused for its missing signature, but through the guard: hardened.
+    let r = unsigned(b"{}".to_vec()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert!(r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'none'"));
+
+    let too_big = vec![b' '; qbo_console::webhooks::MAX_BODY + 2];
+    let r = unsigned(too_big).await.unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+
+    // Five a minute: the two above and four more, then refused.
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(unsigned(b"{}".to_vec()).await.unwrap());
+    }
+    let last = statuses.pop().unwrap();
+    assert!(statuses.iter().all(|r| r.status().as_u16() == 401));
+    assert_eq!(last.status().as_u16(), 429, "{:?}", last.headers());
+    assert!(last.headers().contains_key("retry-after"));
+    d.stop(&w).await;
 }

@@ -650,10 +650,13 @@ async fn the_public_router_answers_any_input_without_5xx_or_writes_beyond_its_de
         WORLD_PUBLIC.replace("{port}", &port.to_string())
     ));
     let config = w.load_config();
-    let app = qbo_console::public::router(qbo_console::public::PublicState {
-        service: w.service().await,
-        settings: std::sync::Arc::new(qbo_console::public::Settings::from_config(&config)),
-    });
+    let app = qbo_console::public::router(
+        qbo_console::public::PublicState {
+            service: w.service().await,
+            settings: std::sync::Arc::new(qbo_console::public::Settings::from_config(&config)),
+        },
+        axum::Router::new(),
+    );
     let states = populate(&w, false, async |url: &str| {
         let path = url.split_once(&format!(":{port}")).unwrap().1;
         let (status, headers) = through_router(&app, &get(path)).await.unwrap();
@@ -908,10 +911,13 @@ async fn a_callback_with_its_browsers_live_state_and_hostile_parameters_never_ge
     let port = free_port();
     w.append_config(&WORLD_PUBLIC.replace("{port}", &port.to_string()));
     let config = w.load_config();
-    let app = qbo_console::public::router(qbo_console::public::PublicState {
-        service: w.service().await,
-        settings: std::sync::Arc::new(qbo_console::public::Settings::from_config(&config)),
-    });
+    let app = qbo_console::public::router(
+        qbo_console::public::PublicState {
+            service: w.service().await,
+            settings: std::sync::Arc::new(qbo_console::public::Settings::from_config(&config)),
+        },
+        axum::Router::new(),
+    );
     let g = w.seed(1, "cb").await.remove(0);
     let link: serde_json::Value =
         serde_json::from_str(&w.ok(&["link", "cb-0", "--json"]).await).unwrap();

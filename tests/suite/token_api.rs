@@ -457,7 +457,7 @@ async fn eight_clients_and_the_scheduler_share_one_refresh_per_stale_token_and_n
     let sched = tokio::spawn(scheduler.run(stop.clone()));
     let server = qbo_console::api::ApiServer::start(
         d.service.clone(),
-        &config.api,
+        &config,
         axum::Router::new(),
         stop.clone(),
     )
@@ -623,7 +623,7 @@ async fn the_openapi_description_names_exactly_the_routes_the_listener_serves() 
     .unwrap();
     let server = qbo_console::api::ApiServer::start(
         d.service.clone(),
-        &config.api,
+        &config,
         qbo_console::webhooks::router(hooks),
         stop,
     )
