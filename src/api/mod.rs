@@ -360,9 +360,7 @@ impl ApiServer {
             crate::daemon::http_listener::Limits::new(
                 config.daemon.request_timeout,
                 cfg.max_connections,
-                // Its largest body, a `sync` report, is a few hundred bytes; the
-                // webhooks, when they are served here, take up to their own limit.
-                crate::webhooks::MAX_BODY + 1,
+                routes::bodies,
             ),
             stop,
             crate::daemon::http_listener::Extras {

@@ -30,6 +30,19 @@ pub const ROUTES: &[(&str, &str, &[u16])] = &[
     ),
 ];
 
+/// The bodies the token API's listener reads (`http_listener::Bodies`): a `sync` report
+/// (a few hundred bytes; 64 KiB is ample) and, when they are served here, the webhooks'.
+pub fn bodies(method: &axum::http::Method, path: &str) -> Option<usize> {
+    if method != axum::http::Method::POST {
+        return None;
+    }
+    if path.starts_with("/v1/connections/") && path.ends_with("/sync") {
+        Some(64 * 1024)
+    } else {
+        crate::public::bodies(method, path)
+    }
+}
+
 pub fn router(api: Arc<TokenApi>) -> Router {
     Router::new()
         .route("/v1/connections", get(list))

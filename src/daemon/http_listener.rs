@@ -38,8 +38,9 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// The request line and headers together (hyper's read buffer; at least 8 KiB).
     pub max_header_bytes: usize,
-    /// The largest body any route of the listener takes (a route may take less).
-    pub max_body_bytes: usize,
+    /// Which requests carry a body, and how large it may be: a route's method and path to
+    /// its cap, `None` for every request whose route takes none (its body is never read).
+    pub bodies: Bodies,
     pub max_connections: usize,
     /// Connections one client address may hold at once.
     pub max_per_address: usize,
@@ -48,16 +49,25 @@ pub struct Limits {
 /// Request line and headers: ample for any browser, host application or Intuit.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
+/// A listener's body table: the cap on the body of a request by its method and path, or
+/// `None` when its route takes no body.
+pub type Bodies = fn(&axum::http::Method, &str) -> Option<usize>;
+
+/// For a listener none of whose routes takes a body (`/healthz`, `/metrics`).
+pub fn no_bodies(_: &axum::http::Method, _: &str) -> Option<usize> {
+    None
+}
+
 impl Limits {
     /// A listener's limits from its request timeout (for the headers and again for the
     /// body), its connection cap and its largest body. One address may hold a quarter of
     /// the connections (at least 4, a browser's usual handful).
-    pub fn new(request_timeout: Duration, max_connections: usize, max_body_bytes: usize) -> Limits {
+    pub fn new(request_timeout: Duration, max_connections: usize, bodies: Bodies) -> Limits {
         Limits {
             header_timeout: request_timeout,
             body_timeout: request_timeout,
             max_header_bytes: MAX_HEADER_BYTES,
-            max_body_bytes,
+            bodies,
             max_connections,
             max_per_address: (max_connections / 4).max(4).min(max_connections),
         }
@@ -123,8 +133,9 @@ impl Drop for AddressSlot {
     }
 }
 
-/// The body, read whole within the listener's deadline and size before any handler runs
-/// (routes with a smaller limit of their own refuse more than it afterwards).
+/// The body of a request whose route takes one, read whole within the listener's deadline
+/// and the route's cap before its handler runs (a route may refuse less itself, as the
+/// webhooks do to count it).
 /// A client that stops sending is answered 408 and hung up on; one that sends too much,
 /// 413. `finish` adds the listener's own headers (the public listener's hardening).
 async fn read_body(
@@ -133,12 +144,13 @@ async fn read_body(
     next: Next,
 ) -> Response {
     let (parts, body) = req.into_parts();
-    // No route takes a body with GET or HEAD: it is never read, so a client cannot make a
-    // handler wait on one (hyper closes a connection whose body was left unread).
-    if parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD {
+    // A request whose route takes no body is answered without reading one, so a client
+    // cannot make anything wait on it (hyper closes a connection whose body was left
+    // unread); its route answers as it would (a 405, a 404, a page).
+    let Some(max_body_bytes) = (limits.bodies)(&parts.method, parts.uri.path()) else {
         return next.run(Request::from_parts(parts, Body::empty())).await;
-    }
-    let read = Limited::new(body, limits.max_body_bytes).collect();
+    };
+    let read = Limited::new(body, max_body_bytes).collect();
     let refusal = match tokio::time::timeout(limits.body_timeout, read).await {
         Ok(Ok(collected)) => {
             return next
@@ -155,8 +167,7 @@ async fn read_body(
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => (
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
-                "the request body is larger than this listener takes ({} bytes)\n",
-                limits.max_body_bytes
+                "the request body is larger than this route takes ({max_body_bytes} bytes)\n"
             ),
         ),
         Ok(Err(_)) => (

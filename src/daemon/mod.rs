@@ -179,11 +179,10 @@ impl Daemon {
         other_tasks.push(tokio::spawn(http_listener::serve(
             tcp,
             app,
-            // `/healthz` and `/metrics` take no body.
             http_listener::Limits::new(
                 config.daemon.request_timeout,
                 config.daemon.max_http_connections,
-                0,
+                http_listener::no_bodies,
             ),
             stop_rx.clone(),
         )));
@@ -304,8 +303,7 @@ async fn start_public(
     let limits = http_listener::Limits::new(
         config.daemon.request_timeout,
         config.daemon.max_http_connections,
-        // One byte over the webhooks' own limit: their route refuses (and counts) more.
-        crate::webhooks::MAX_BODY + 1,
+        crate::public::bodies,
     );
     let limits = if config.public.trust_forwarded_for {
         limits.behind_a_proxy()

@@ -101,6 +101,13 @@ pub fn router(state: PublicState, extra: Router) -> Router {
         .layer(axum::middleware::from_fn_with_state(state, guard))
 }
 
+/// The bodies the public listener reads (`http_listener::Bodies`): only the webhooks', one
+/// byte over their own limit, so that their route refuses (and counts) an oversized one.
+pub fn bodies(method: &axum::http::Method, path: &str) -> Option<usize> {
+    (method == axum::http::Method::POST && path == crate::webhooks::PATH)
+        .then_some(crate::webhooks::MAX_BODY + 1)
+}
+
 /// The largest body a route takes, by its declared length: the browsers' routes a little
 /// (they take none); Intuit's webhooks refuse (and count) an oversized body themselves,
 /// within the listener's own cap.
