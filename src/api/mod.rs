@@ -361,7 +361,8 @@ impl ApiServer {
                 config.daemon.request_timeout,
                 cfg.max_connections,
                 routes::bodies,
-            ),
+            )
+            .capped_by("[api] max_connections"),
             stop,
             crate::daemon::http_listener::Extras {
                 tls,

@@ -44,6 +44,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Connections one client address may hold at once.
     pub max_per_address: usize,
+    /// The setting that sets `max_connections`, named in the refusals.
+    pub cap_key: &'static str,
 }
 
 /// Request line and headers: ample for any browser, host application or Intuit.
@@ -70,7 +72,14 @@ impl Limits {
             bodies,
             max_connections,
             max_per_address: (max_connections / 4).max(4).min(max_connections),
+            cap_key: "[daemon] max_http_connections",
         }
+    }
+
+    /// For a listener whose connection cap is another setting (the token API's).
+    pub fn capped_by(mut self, key: &'static str) -> Limits {
+        self.cap_key = key;
+        self
     }
 
     /// Every address shares the whole cap: behind a reverse proxy every connection comes
@@ -82,10 +91,20 @@ impl Limits {
     }
 }
 
-const BUSY: &str =
-    "too many connections to this listener ([daemon] max_http_connections); try again shortly\n";
-const BUSY_ADDRESS: &str = "too many connections from your address to this listener (a quarter of \
-     [daemon] max_http_connections); close some, then try again\n";
+fn busy(limits: &Limits) -> String {
+    format!(
+        "too many connections to this listener ({}); try again shortly\n",
+        limits.cap_key
+    )
+}
+
+fn busy_address(limits: &Limits) -> String {
+    format!(
+        "too many connections from your address to this listener ({} of them, a quarter of {}); \
+         close some, then try again\n",
+        limits.max_per_address, limits.cap_key
+    )
+}
 
 fn busy_response(why: &str) -> String {
     format!(
@@ -235,10 +254,11 @@ pub async fn serve_with(
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             tracing::warn!(
                 cap = limits.max_connections,
-                "HTTP listener at its connection cap ([daemon] max_http_connections); a client was turned away"
+                key = limits.cap_key,
+                "HTTP listener at its connection cap; a client was turned away"
             );
             // Best effort and never blocking: a fresh socket's send buffer is empty.
-            let _ = stream.try_write(busy_response(BUSY).as_bytes());
+            let _ = stream.try_write(busy_response(&busy(&limits)).as_bytes());
             continue;
         };
         let Some(address_slot) = PerAddress::take(&per_address, peer.ip(), limits.max_per_address)
@@ -247,7 +267,7 @@ pub async fn serve_with(
                 cap = limits.max_per_address,
                 "one address holds its share of the HTTP listener's connections; another from it was turned away"
             );
-            let _ = stream.try_write(busy_response(BUSY_ADDRESS).as_bytes());
+            let _ = stream.try_write(busy_response(&busy_address(&limits)).as_bytes());
             continue;
         };
         let app = if extras.connect_info {

@@ -337,7 +337,7 @@ async fn connection(
             Err(_) => {
                 let why = format!(
                     "connection closed after {} without a request ([daemon] idle_timeout); reconnect to go on",
-                    humantime::format_duration(limits.idle_timeout)
+                    crate::present::duration(limits.idle_timeout)
                 );
                 return farewell(&mut write, ServiceError::Input(why)).await;
             }
@@ -354,7 +354,7 @@ async fn connection(
                 let why = format!(
                     "request not complete within {} of its first byte ([daemon] request_timeout); \
                      connection closed: send each request as one line",
-                    humantime::format_duration(limits.request_timeout)
+                    crate::present::duration(limits.request_timeout)
                 );
                 return farewell(&mut write, ServiceError::Input(why)).await;
             }

@@ -101,11 +101,12 @@ pub fn router(state: PublicState, extra: Router) -> Router {
         .layer(axum::middleware::from_fn_with_state(state, guard))
 }
 
-/// The bodies the public listener reads (`http_listener::Bodies`): only the webhooks', one
-/// byte over their own limit, so that their route refuses (and counts) an oversized one.
+/// The bodies the public listener reads (`http_listener::Bodies`): only the webhooks', up
+/// to four times their own limit, so that their route refuses (and counts) an oversized
+/// one; beyond that the edge refuses it unread.
 pub fn bodies(method: &axum::http::Method, path: &str) -> Option<usize> {
     (method == axum::http::Method::POST && path == crate::webhooks::PATH)
-        .then_some(crate::webhooks::MAX_BODY + 1)
+        .then_some(4 * crate::webhooks::MAX_BODY)
 }
 
 /// The largest body a route takes, by its declared length: the browsers' routes a little

@@ -740,6 +740,13 @@ async fn one_address_holds_at_most_its_share_of_each_listener_while_another_is_s
             said.starts_with("HTTP/1.1 503") && said.contains("from your address"),
             "{what}: {said}"
         );
+        // Naming the setting that sets this listener's cap.
+        let key = if what == "token API" {
+            "[api] max_connections"
+        } else {
+            "[daemon] max_http_connections"
+        };
+        assert!(said.contains(key), "{what}: {said}");
         let mut other = idle_from("127.0.0.1", addr).await;
         other
             .write_all(format!("{probe}\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
@@ -795,10 +802,17 @@ async fn the_webhook_route_is_rate_limited_and_body_limited_like_the_other_publi
     let r = unsigned(too_big).await.unwrap();
     assert_eq!(r.status().as_u16(), 413);
     assert_eq!(r.headers()["cache-control"], "no-store");
+    // Refused by its route, which counts it.
+    let m = d.get("/metrics").await.1;
+    assert_eq!(
+        common::metric(&m, "qbo_webhook_refusals_total{reason=\"oversized\"}"),
+        Some(1.0),
+        "{m}"
+    );
 
-    // Five a minute: the two above and four more, then refused.
+    // Five a minute: the two above (both through the guard) and three more, then refused.
     let mut statuses = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..4 {
         statuses.push(unsigned(b"{}".to_vec()).await.unwrap());
     }
     let last = statuses.pop().unwrap();
