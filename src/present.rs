@@ -162,18 +162,10 @@ mod tests {
 
     #[test]
     fn every_state_has_its_own_glyph_and_word() {
-        let all = [
-            Status::Pending,
-            Status::Active,
-            Status::Expiring,
-            Status::NeedsReconnect,
-            Status::Revoking,
-            Status::Revoked,
-        ];
         let labels: std::collections::HashSet<String> =
-            all.iter().map(|s| status(*s).label()).collect();
-        assert_eq!(labels.len(), all.len());
-        for s in all {
+            Status::ALL.iter().map(|s| status(*s).label()).collect();
+        assert_eq!(labels.len(), Status::ALL.len());
+        for s in Status::ALL {
             // The word is the state's own name, spaced for people.
             assert_eq!(status(s).word, s.as_str().replace('_', " "));
         }

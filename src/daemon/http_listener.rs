@@ -154,9 +154,9 @@ impl Drop for AddressSlot {
 
 /// The body of a request whose route takes one, read whole within the listener's deadline
 /// and the route's cap before its handler runs (a route may refuse less itself, as the
-/// webhooks do to count it).
-/// A client that stops sending is answered 408 and hung up on; one that sends too much,
-/// 413. `finish` adds the listener's own headers (the public listener's hardening).
+/// webhooks do to count it). A client that stops sending is answered 408 and hung up on;
+/// one that sends too much, 413. `finish` adds the listener's own headers (the public
+/// listener's hardening).
 async fn read_body(
     State((limits, finish)): State<(Limits, Finish)>,
     req: Request,

@@ -109,15 +109,10 @@ pub fn bodies(method: &axum::http::Method, path: &str) -> Option<usize> {
         .then_some(4 * crate::webhooks::MAX_BODY)
 }
 
-/// The largest body a route takes, by its declared length: the browsers' routes a little
-/// (they take none); Intuit's webhooks refuse (and count) an oversized body themselves,
-/// within the listener's own cap.
-fn body_limit(path: &str) -> u64 {
-    if path == crate::webhooks::PATH {
-        u64::MAX
-    } else {
-        MAX_BODY_BYTES
-    }
+/// The largest body a request may declare: what `bodies` reads for its route, a little
+/// for every route that takes none.
+fn body_limit(method: &axum::http::Method, path: &str) -> u64 {
+    bodies(method, path).map_or(MAX_BODY_BYTES, |n| n as u64)
 }
 
 /// Before every route: the body limit and the per-address budget; after: the headers.
@@ -132,7 +127,7 @@ async fn guard(State(s): State<PublicState>, req: Request, next: Next) -> Respon
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|n| n > body_limit(req.uri().path()));
+        .is_some_and(|n| n > body_limit(req.method(), req.uri().path()));
     let mut resp = if too_big {
         pages::page(
             StatusCode::PAYLOAD_TOO_LARGE,

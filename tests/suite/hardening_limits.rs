@@ -698,6 +698,15 @@ async fn idle_from(from: &str, addr: &str) -> TcpStream {
     s.connect(addr.parse().unwrap()).await.unwrap()
 }
 
+/// Sends `request_line` from the local address `from` and reads the whole answer.
+async fn ask_from(from: &str, addr: &str, request_line: &str) -> String {
+    let mut t = idle_from(from, addr).await;
+    t.write_all(format!("{request_line}\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    read_to_close(&mut t, Duration::from_secs(15)).await
+}
+
 /// Issue 23, one network edge: one client address holds at most its share (a quarter of
 /// the cap, at least 4) of each listener's connections; the next from it is refused with
 /// the reason, and another address is served meanwhile.
@@ -747,12 +756,7 @@ async fn one_address_holds_at_most_its_share_of_each_listener_while_another_is_s
             "[daemon] max_http_connections"
         };
         assert!(said.contains(key), "{what}: {said}");
-        let mut other = idle_from("127.0.0.1", addr).await;
-        other
-            .write_all(format!("{probe}\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-            .await
-            .unwrap();
-        let said = read_to_close(&mut other, Duration::from_secs(15)).await;
+        let said = ask_from("127.0.0.1", addr, probe).await;
         assert!(
             !said.starts_with("HTTP/1.1 503"),
             "{what}: another address is served: {said}"
@@ -761,12 +765,7 @@ async fn one_address_holds_at_most_its_share_of_each_listener_while_another_is_s
         // Their places come back once they go.
         drop(held);
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let mut again = idle_from("127.0.0.2", addr).await;
-        again
-            .write_all(format!("{probe}\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-            .await
-            .unwrap();
-        let said = read_to_close(&mut again, Duration::from_secs(15)).await;
+        let said = ask_from("127.0.0.2", addr, probe).await;
         assert!(!said.starts_with("HTTP/1.1 503"), "{what}: {said}");
     }
     d.stop(&w).await;
