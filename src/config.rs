@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use zeroize::Zeroizing;
 
+mod api;
 mod monitoring;
+pub use api::{ApiConfig, RawWebhooksConfig, WebhooksConfig};
 pub use monitoring::{AlertsConfig, ForecastConfig, HealthConfig, Webhook, WebhookUrl};
 
 pub const ENV_CONFIG_PATH: &str = "QBO_CONSOLE_CONFIG";
@@ -57,9 +59,9 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub public: PublicConfig,
     /// The token API's listener (`[api]`).
-    pub api: crate::api::ApiConfig,
+    pub api: ApiConfig,
     /// Intuit's webhooks (`[webhooks]`).
-    pub webhooks: crate::api::WebhooksConfig,
+    pub webhooks: WebhooksConfig,
     pub audit: AuditConfig,
 }
 
@@ -710,9 +712,9 @@ struct RawConfig {
     #[serde(default)]
     public: PublicConfig,
     #[serde(default)]
-    api: crate::api::ApiConfig,
+    api: ApiConfig,
     #[serde(default)]
-    webhooks: crate::api::RawWebhooksConfig,
+    webhooks: RawWebhooksConfig,
     #[serde(default)]
     audit: RawAudit,
 }
@@ -1084,8 +1086,8 @@ impl Config {
             forecast: ForecastConfig::default(),
             alerts: AlertsConfig::default(),
             public: PublicConfig::default(),
-            api: crate::api::ApiConfig::default(),
-            webhooks: crate::api::WebhooksConfig::default(),
+            api: ApiConfig::default(),
+            webhooks: WebhooksConfig::default(),
             audit: AuditConfig::default(),
         }
     }

@@ -319,7 +319,7 @@ pub struct SchedulerState {
     /// Rows stored past the audit chain's head stop the scheduler (it sends nothing to
     /// Intuit it could not record): what blocks it, until an admin runs `audit quarantine`.
     #[serde(default)]
-    pub audit_blocked: Option<crate::audit::ChainBlocked>,
+    pub audit_blocked: Option<ChainBlocked>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -339,3 +339,33 @@ impl SchedulerState {
             .collect()
     }
 }
+
+/// The chain cannot be appended to: rows are stored past its head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainBlocked {
+    /// The last sequence number of the chain (`audit_head.last_seq`).
+    pub head_seq: i64,
+    /// The first row stored past it: the `--from` that repairs it.
+    pub first_seq: i64,
+    /// The last row stored past it.
+    pub last_seq: i64,
+}
+
+impl std::fmt::Display for ChainBlocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rows = if self.last_seq > self.first_seq {
+            format!(", rows {}..{}", self.first_seq, self.last_seq)
+        } else {
+            String::new()
+        };
+        write!(
+            f,
+            "the audit log cannot be written: event {} is stored past the chain head (sequence {}) \
+             without being part of the chain (damage: inserted{rows}); audited actions are refused until an admin \
+             runs `qbo-console audit quarantine --from {}` (`qbo-console audit verify` names the damage)",
+            self.first_seq, self.head_seq, self.first_seq
+        )
+    }
+}
+
+impl std::error::Error for ChainBlocked {}

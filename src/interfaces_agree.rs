@@ -6,7 +6,7 @@
 use crate::cli::render;
 use crate::domain::Status;
 use crate::present;
-use crate::tui::fixtures::{at, audit_records, every_state, NOW};
+use crate::service::fixtures::{at, audit_records, every_state, NOW};
 use crate::tui::theme::status_mark;
 use crate::tui::views::cells;
 

@@ -27,8 +27,8 @@ pub mod public;
 pub mod service;
 pub mod sim;
 pub mod store;
-#[cfg(test)]
-mod test_log;
+#[doc(hidden)]
+pub mod test_log;
 pub mod text;
 pub mod tui;
 pub mod vault;

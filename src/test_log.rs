@@ -23,7 +23,7 @@ impl Write for Captured {
 
 /// The bytes `f` logs, formatted as `serve` writes its log file (plain text, no colour),
 /// every level included.
-pub(crate) fn captured(f: impl FnOnce()) -> Vec<u8> {
+pub fn captured(f: impl FnOnce()) -> Vec<u8> {
     let out = Captured::default();
     let writer = out.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -38,7 +38,7 @@ pub(crate) fn captured(f: impl FnOnce()) -> Vec<u8> {
 
 /// The control and bidi characters of a hostile detail, found raw in `log` (a log line's
 /// own `\n` aside).
-pub(crate) fn raw_controls(log: &[u8]) -> Vec<char> {
+pub fn raw_controls(log: &[u8]) -> Vec<char> {
     String::from_utf8_lossy(log)
         .chars()
         .filter(|&c| c != '\n' && crate::text::is_unsafe(c))
@@ -46,4 +46,4 @@ pub(crate) fn raw_controls(log: &[u8]) -> Vec<char> {
 }
 
 /// A detail as hostile as Intuit could send one.
-pub(crate) const HOSTILE: &str = "bad\r\u{1b}[2J\u{1b}]0;owned\u{7}\0\u{202e}moc.live";
+pub const HOSTILE: &str = "bad\r\u{1b}[2J\u{1b}]0;owned\u{7}\0\u{202e}moc.live";

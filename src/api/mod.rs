@@ -8,12 +8,11 @@
 //! `keys::CACHE_FOR`, dropped at once when this process commits a change to them, and the
 //! hand-out record is written only for the first hand-out of each value (see `handouts`).
 
-mod config;
 pub mod handouts;
-pub mod keys;
+pub use crate::service::service_keys as keys;
 mod routes;
 
-pub use config::{ApiConfig, RawWebhooksConfig, WebhooksConfig};
+pub use crate::config::{ApiConfig, WebhooksConfig};
 pub use routes::{router, ROUTES};
 
 use crate::audit::{Action, AuditEvent, Outcome};

@@ -1,8 +1,8 @@
 //! `apikey create | list | revoke`: the service keys of the token API (admin only). A key
 //! is printed once, at creation, and stored only as its hash.
 
+use super::service_keys as keys;
 use super::{Result, Service, ServiceError};
-use crate::api::keys;
 use crate::audit::{Action, AuditEvent, Outcome};
 use crate::domain::{Environment, RealmId};
 use crate::identity::{Actor, Permission};

@@ -332,7 +332,7 @@ fn parse_comparison(rest: &str) -> Option<(Cmp, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::fixtures::{at, conn, NOW};
+    use crate::service::fixtures::{at, conn, NOW};
 
     fn hits(filter: &str, rows: &[ConnectionView]) -> Vec<String> {
         let f = Filter::parse(filter).unwrap_or_else(|e| panic!("{e}"));
@@ -343,7 +343,7 @@ mod tests {
     }
 
     fn rows() -> Vec<ConnectionView> {
-        crate::tui::fixtures::every_state()
+        crate::service::fixtures::every_state()
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub mod client;
 pub mod consent;
 mod export;
 pub mod filter;
+#[doc(hidden)]
+pub mod fixtures;
 mod forecast;
 pub mod links;
 mod posture;
@@ -17,10 +19,13 @@ pub mod protocol;
 mod quarantine;
 mod refusals;
 mod revocation;
+pub mod service_keys;
 mod support;
 mod views;
 mod watch;
 
+pub use crate::audit::export::{manifest_path, ExportFilter, ExportFormat};
+pub use crate::forecast::{Forecast, ForecastItem, Risk};
 pub use archive::ArchiveReport;
 pub use client::{Client, ClientError, ClientResult, LocalClient, SocketClient, WatchStream};
 pub use export::ExportFrame;

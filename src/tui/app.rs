@@ -116,7 +116,7 @@ pub struct App {
     pub detail: Option<ConnectionDetail>,
     pub audit: AuditLog,
     /// The forecast view's last answer, whether one is on its way, and its scroll.
-    pub forecast: Option<crate::forecast::Forecast>,
+    pub forecast: Option<crate::service::Forecast>,
     pub forecast_loading: bool,
     pub forecast_scroll: usize,
     pub link: Link,

@@ -219,7 +219,7 @@ impl AuditLog {
     /// The filter as an export takes it: the field terms. Free words search the four
     /// fields at once on screen, which an export cannot, so a filter with any is refused
     /// (naming the fix) rather than exporting more than is shown.
-    pub fn export_filter(&self) -> Result<crate::audit::export::ExportFilter, String> {
+    pub fn export_filter(&self) -> Result<crate::service::ExportFilter, String> {
         if let Some(e) = &self.filter_error {
             return Err(format!("the filter has a mistake, nothing exported: {e}"));
         }
@@ -229,7 +229,7 @@ impl AuditLog {
             ));
         }
         let t = self.filter.terms();
-        Ok(crate::audit::export::ExportFilter {
+        Ok(crate::service::ExportFilter {
             tenant: t.tenant,
             actor: t.actor,
             action: t.action,
@@ -247,7 +247,7 @@ impl AuditLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::fixtures::audit_records;
+    use crate::service::fixtures::audit_records;
 
     #[test]
     fn the_audit_filter_narrows_by_field_and_by_word() {

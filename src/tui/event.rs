@@ -68,7 +68,7 @@ pub enum Msg {
     /// The demo's clocks moved; the text says to when.
     ClockMoved(String),
     /// The forecast and the last alerts, for the forecast view.
-    Forecast(crate::forecast::Forecast),
+    Forecast(crate::service::Forecast),
     /// A reconnect link was made for `tenant` (or why not).
     Linked {
         tenant: String,
@@ -111,7 +111,7 @@ pub enum Cmd {
     /// Write a support bundle for this connection to a file in the current directory.
     SupportBundle(i64),
     /// Export the audit view's filter (as JSON lines, with the manifest beside it).
-    Export(crate::audit::export::ExportFilter),
+    Export(crate::service::ExportFilter),
     AdvanceClock,
     /// The forecast over `[forecast] days`, with the last alerts.
     Forecast,

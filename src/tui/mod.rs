@@ -24,9 +24,6 @@ pub mod theme;
 pub mod urgency;
 pub mod views;
 
-#[cfg(test)]
-pub(crate) mod fixtures;
-
 pub use terminal::is_interactive;
 
 use crate::config::{Config, ThemeName};

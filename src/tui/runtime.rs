@@ -338,7 +338,7 @@ impl Runner {
             }
             Cmd::Export(filter) => {
                 tokio::spawn(async move {
-                    let format = crate::audit::export::ExportFormat::Jsonl;
+                    let format = crate::service::ExportFormat::Jsonl;
                     let name =
                         crate::service::client::default_export_path(format, chrono::Utc::now());
                     // Said in full, so the operator finds the file whatever the directory.
@@ -356,7 +356,7 @@ impl Runner {
                             "exported {} events to {} (signed manifest beside it: {})",
                             m.rows,
                             path.display(),
-                            crate::audit::export::manifest_path(&path).display()
+                            crate::service::manifest_path(&path).display()
                         )),
                         Err(e) => Msg::Failed(explain(&e, "export")),
                     };

@@ -290,7 +290,7 @@ pub fn visible_offset(offset: usize, cursor: usize, height: usize, len: usize) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::fixtures::{at, conn, every_state, NOW};
+    use crate::service::fixtures::{at, conn, every_state, NOW};
     use crate::tui::urgency::SortKey;
 
     fn now() -> DateTime<Utc> {

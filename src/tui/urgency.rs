@@ -233,7 +233,7 @@ pub fn urgency(a: &ConnectionView, b: &ConnectionView) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::fixtures::{conn, every_state};
+    use crate::service::fixtures::{conn, every_state};
 
     fn order(sort: Sort) -> Vec<String> {
         let mut rows = every_state();
@@ -272,7 +272,7 @@ mod tests {
     fn the_access_token_breaks_a_tie_of_the_long_clocks() {
         let mut a = conn(1, "a", Status::Active);
         let mut b = conn(2, "b", Status::Active);
-        let t = crate::tui::fixtures::at(crate::tui::fixtures::NOW);
+        let t = crate::service::fixtures::at(crate::service::fixtures::NOW);
         a.refresh_expires_at = Some(t);
         b.refresh_expires_at = Some(t);
         a.access_expires_at = Some(t + chrono::Duration::minutes(30));

@@ -50,7 +50,7 @@ impl WebhookState {
     /// Reads the verifier token named by `[webhooks]` (a secret file is mode-checked).
     pub fn from_config(
         engine: Arc<Engine>,
-        cfg: &crate::api::WebhooksConfig,
+        cfg: &crate::config::WebhooksConfig,
     ) -> Result<WebhookState, crate::config::ConfigError> {
         let verifier_token = match &cfg.verifier_token {
             Some(src) => Some(Arc::new(src.read("[webhooks] verifier_token")?)),

@@ -2,10 +2,10 @@
 
 use super::*;
 use crate::domain::ErrorClass;
+use crate::service::fixtures::{at, every_state, NOW};
 use crate::service::{AuditQuery, Environment, RefreshOutcome, RefreshReport, Status, Target};
 use crate::tui::audit_log;
 use crate::tui::event::Done;
-use crate::tui::fixtures::{at, every_state, NOW};
 use crossterm::event::{KeyCode, KeyModifiers, MouseEvent, MouseEventKind};
 
 fn session(role: Role, demo: bool) -> Session {
@@ -223,7 +223,7 @@ fn the_audit_key_asks_for_the_first_page_then_older_ones_at_the_end() {
         ..AuditQuery::default()
     };
     assert_eq!(ch(&mut a, 'a'), [Cmd::AuditPage(first.clone())]);
-    let mut page = crate::tui::fixtures::audit_records();
+    let mut page = crate::service::fixtures::audit_records();
     // A full page: there may be more.
     while page.len() < audit_log::PAGE {
         let mut e = page.last().unwrap().clone();
@@ -372,7 +372,7 @@ fn the_filter_line_in_the_audit_view_filters_the_audit_log() {
     let [Cmd::AuditPage(query)] = &ch(&mut a, 'a')[..] else {
         panic!("the audit key asks for a page");
     };
-    let events = crate::tui::fixtures::audit_records();
+    let events = crate::service::fixtures::audit_records();
     update(
         &mut a,
         Msg::AuditPage {
@@ -612,7 +612,7 @@ fn f_opens_the_forecast_asks_for_it_afresh_and_esc_comes_back() {
     assert_eq!(key(&mut a, KeyCode::Esc), vec![]);
     assert_eq!(a.screen, Screen::Connections);
     assert_eq!(ch(&mut a, 'F'), vec![]);
-    let f = crate::forecast::Forecast {
+    let f = crate::service::Forecast {
         generated_at: at(NOW),
         days: 30,
         items: vec![],
@@ -690,7 +690,7 @@ fn e_in_the_audit_view_exports_the_current_filter_and_says_where_the_file_went()
         &mut a,
         Msg::AuditPage {
             query: query.clone(),
-            events: crate::tui::fixtures::audit_records(),
+            events: crate::service::fixtures::audit_records(),
         },
     );
     ch(&mut a, '/');

@@ -102,12 +102,12 @@ pub fn env(c: &ConnectionView) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::fixtures::{at, NOW};
+    use crate::service::fixtures::{at, NOW};
 
     #[test]
     fn countdowns_read_as_time_left_or_time_since() {
         let now = at(NOW);
-        let rows = crate::tui::fixtures::every_state();
+        let rows = crate::service::fixtures::every_state();
         assert_eq!(access(&rows[0], now).0, "42m");
         assert_eq!(access(&rows[2], now).0, "expired 3m ago");
         assert_eq!(access(&rows[6], now).0, "—");

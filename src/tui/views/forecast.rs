@@ -2,7 +2,7 @@
 //! soonest first, with why and what saves it, then the last alerts and how their
 //! delivery went.
 
-use crate::forecast::{Forecast, ForecastItem};
+use crate::service::{Forecast, ForecastItem};
 use crate::tui::app::App;
 use crate::tui::safe;
 use crate::tui::theme::{Meaning, Theme};

@@ -1,10 +1,10 @@
 //! Snapshots of whole frames at a fixed clock, drawn into a test backend.
 
 use super::draw;
+use crate::service::fixtures::{at, audit_records, every_state, NOW};
 use crate::service::{ConnectionDetail, Role};
 use crate::tui::app::{update, App};
 use crate::tui::event::{Cmd, Msg, Session};
-use crate::tui::fixtures::{at, audit_records, every_state, NOW};
 use crate::tui::keymap::Keymap;
 use crate::tui::theme::Theme;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -378,7 +378,7 @@ fn the_header_names_a_blocked_audit_log_and_the_verb_that_repairs_it() {
         Msg::Scheduler(SchedulerState {
             running: true,
             paused: Vec::new(),
-            audit_blocked: Some(crate::audit::ChainBlocked {
+            audit_blocked: Some(crate::domain::ChainBlocked {
                 head_seq: 41,
                 first_seq: 42,
                 last_seq: 42,
@@ -399,9 +399,9 @@ fn the_header_names_a_blocked_audit_log_and_the_verb_that_repairs_it() {
     assert!(header(&a).contains("✓ scheduler running"), "{}", header(&a));
 }
 
-fn forecast_fixture() -> crate::forecast::Forecast {
-    use crate::forecast::{Forecast, ForecastItem, Risk};
+fn forecast_fixture() -> crate::service::Forecast {
     use crate::service::{Environment, Status};
+    use crate::service::{Forecast, ForecastItem, Risk};
     let now = at(NOW);
     let item =
         |id: i64, tenant: &str, days: i64, risk: Risk, reason: &str, action: &str| ForecastItem {

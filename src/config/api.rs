@@ -1,6 +1,6 @@
 //! `[api]` and `[webhooks]`: the token API's listener and Intuit's webhook verifier token.
 
-use crate::config::SecretSource;
+use super::SecretSource;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
