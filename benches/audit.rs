@@ -18,11 +18,11 @@
 //! missed target FAIL.
 
 use anyhow::{bail, Context, Result};
-use qbo_console::audit::{Action, AuditEvent, Outcome};
-use qbo_console::clock::Clock;
-use qbo_console::config::Config;
-use qbo_console::identity::Actor;
-use qbo_console::service::Service;
+use qbo_core::clock::Clock;
+use qbo_core::config::Config;
+use qbo_core::identity::Actor;
+use qbo_service::Service;
+use qbo_store::audit::{Action, AuditEvent, Outcome};
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
@@ -83,7 +83,7 @@ async fn run() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
     for name in ["token.key", "fingerprint.key", "signing.key"] {
-        write_secret(&d.join(name), qbo_console::vault::generate_key().as_str())?;
+        write_secret(&d.join(name), qbo_core::vault::generate_key().as_str())?;
     }
     let config_path = d.join("qbo-console.toml");
     std::fs::write(
@@ -95,8 +95,8 @@ async fn run() -> Result<()> {
     )?;
     let config = Config::load(Some(&config_path))?;
     let svc = Service::open(&config, Clock::System).await?;
-    let store = svc.engine().store.clone();
-    let actor = Actor::daemon(qbo_console::identity::DaemonTask::Scheduler);
+    let store = svc.lifecycle_for_tests().store.clone();
+    let actor = Actor::daemon(qbo_core::identity::DaemonTask::Scheduler);
 
     println!(
         "audit benchmark: SQLite in {} (WAL, synchronous=FULL)",

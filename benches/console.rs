@@ -36,20 +36,20 @@ use anyhow::{anyhow, bail, Context, Result};
 use chrono::Utc;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use futures_util::StreamExt;
-use qbo_console::clock::Clock;
-use qbo_console::config::Config;
-use qbo_console::daemon::scheduler::Scheduler;
-use qbo_console::identity::{Actor, Interface, Role};
-use qbo_console::service::{
+use qbo_core::clock::Clock;
+use qbo_core::config::Config;
+use qbo_core::identity::{Actor, Interface, Role};
+use qbo_service::tasks::scheduler::Scheduler;
+use qbo_service::{
     Client, ConnectionFilter, ConnectionView, Selection, Service, SessionEvent, SocketClient,
     Status, WatchEvent, WatchStream,
 };
-use qbo_console::sim::{self, Rotation, SimHandle, SimOptions};
-use qbo_console::tui::app::{update, App};
-use qbo_console::tui::event::{Msg, Session};
-use qbo_console::tui::keymap::Keymap;
-use qbo_console::tui::theme::Theme;
-use qbo_console::tui::views;
+use qbo_sim::{self as sim, Rotation, SimHandle, SimOptions};
+use qbo_tui::app::{update, App};
+use qbo_tui::event::{Msg, Session};
+use qbo_tui::keymap::Keymap;
+use qbo_tui::theme::Theme;
+use qbo_tui::views;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use std::path::{Path, PathBuf};
@@ -442,7 +442,7 @@ fn write_owner_only(path: &Path, value: &str) -> std::io::Result<()> {
 /// The daemon's config: the scheduler at its shipped defaults (10 in flight, 50 a second),
 /// and this account as `support`, the role the console is used with.
 fn write_config(dir: &Path, sim_base: &str, account: &str) -> Result<PathBuf> {
-    let key = qbo_console::vault::generate_key();
+    let key = qbo_core::vault::generate_key();
     write_owner_only(&dir.join("token.key"), key.as_str()).context("writing the key file")?;
     write_owner_only(&dir.join("sandbox.secret"), CLIENT_SECRET)
         .context("writing the client secret file")?;
@@ -580,9 +580,9 @@ impl World {
             cfg.rate_per_second = 1_000_000;
             cfg.max_concurrency = 64;
             let scheduler = Scheduler::new(
-                svc.engine().clone(),
+                svc.lifecycle_for_tests().clone(),
                 cfg,
-                Actor::daemon(qbo_console::identity::DaemonTask::Scheduler),
+                Actor::daemon(qbo_core::identity::DaemonTask::Scheduler),
             );
             let (_stop_tx, stop) = tokio::sync::watch::channel(false);
             let t = Instant::now();
@@ -601,7 +601,7 @@ impl World {
                     report.needs_reconnect
                 );
             }
-            svc.engine().store.close().await;
+            svc.lifecycle_for_tests().store.close().await;
         }
         sim.reset_stats();
 
@@ -778,7 +778,7 @@ impl Screen {
     }
 }
 
-/// What the console's runtime does before its first frame (src/tui/runtime.rs, `follow`):
+/// What the console's runtime does before its first frame (crates/console/src/runtime.rs, `follow`):
 /// subscribe, record the opening, list, then build the state and draw.
 async fn first_frame(client: &SocketClient) -> Result<(Screen, WatchStream, [Duration; 4])> {
     let t = Instant::now();
@@ -981,7 +981,7 @@ async fn frames(s: &Settings, world: &World) -> Result<FrameFigures> {
             now_failing.insert(c.id);
         }
         c.consecutive_failures += 1;
-        c.last_refresh_outcome = Some(qbo_console::service::LastRefresh::Failed);
+        c.last_refresh_outcome = Some(qbo_service::LastRefresh::Failed);
         c.last_error_class = Some("transient".into());
         changes.push(screen.step(Msg::Changed(c))?);
     }
@@ -997,7 +997,7 @@ async fn frames(s: &Settings, world: &World) -> Result<FrameFigures> {
 
     // Sorting by another column re-sorts every row: not a target, shown for scale.
     let mut sorts = Vec::new();
-    for _ in 0..qbo_console::tui::urgency::SortKey::ALL.len() {
+    for _ in 0..qbo_tui::urgency::SortKey::ALL.len() {
         sorts.push(screen.key(KeyCode::Char('s'))?);
     }
     let sort = spread(&sorts);
@@ -1078,7 +1078,7 @@ async fn list_breakdown(world: &World) -> Result<()> {
     let svc = Service::open(&config, Clock::System)
         .await
         .context("Service::open beside the daemon")?;
-    let store = &svc.engine().store;
+    let store = &svc.lifecycle_for_tests().store;
     let t = Instant::now();
     let records = store.list_connections(&ConnectionFilter::default()).await?;
     let queried = t.elapsed();

@@ -25,12 +25,12 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use futures_util::stream::{self, StreamExt};
-use qbo_console::clock::Clock;
-use qbo_console::config::Config;
-use qbo_console::daemon::scheduler::{Scheduler, TickReport};
-use qbo_console::identity::{Actor, Interface, Role};
-use qbo_console::service::Service;
-use qbo_console::sim::{self, Rotation, SeededGrant, SimEnvironment, SimHandle, SimOptions};
+use qbo_core::clock::Clock;
+use qbo_core::config::Config;
+use qbo_core::identity::{Actor, Interface, Role};
+use qbo_service::tasks::scheduler::{Scheduler, TickReport};
+use qbo_service::Service;
+use qbo_sim::{self as sim, Rotation, SeededGrant, SimEnvironment, SimHandle, SimOptions};
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -324,7 +324,7 @@ async fn start_sim() -> Result<SimHandle> {
 /// Writes the key, the client secret and a config pointing at the emulator, the way
 /// tests/common/mod.rs does, with the bench's scheduler settings.
 fn write_config(dir: &Path, sim_base: &str, concurrency: usize) -> Result<PathBuf> {
-    let key = qbo_console::vault::generate_key();
+    let key = qbo_core::vault::generate_key();
     // Owner-only: qbo-console refuses a key or secret file others can read.
     let owner_only = |name: &str, value: &str| -> std::io::Result<()> {
         use std::io::Write;
@@ -484,9 +484,9 @@ async fn daemon_path(s: &Settings) -> Result<DaemonFigures> {
     sim.reset_stats();
 
     let scheduler = Scheduler::new(
-        svc.engine().clone(),
+        svc.lifecycle_for_tests().clone(),
         config.scheduler.clone(),
-        Actor::daemon(qbo_console::identity::DaemonTask::Scheduler),
+        Actor::daemon(qbo_core::identity::DaemonTask::Scheduler),
     );
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     println!(
@@ -540,7 +540,7 @@ async fn daemon_path(s: &Settings) -> Result<DaemonFigures> {
             mb(kb)
         );
     }
-    svc.engine().store.close().await;
+    svc.lifecycle_for_tests().store.close().await;
     sim.shutdown().await;
     Ok(DaemonFigures {
         rate,
@@ -552,8 +552,8 @@ async fn daemon_path(s: &Settings) -> Result<DaemonFigures> {
 /// The explanatory experiment: `PRAGMA synchronous=NORMAL` on every connection of the
 /// store's pool (all of them held at once, so none is missed).
 async fn relax_durability(svc: &Service, pool_size: usize) -> Result<()> {
-    let qbo_console::store::Store::Sqlite(qbo_console::store::SqliteStore { pool, .. }) =
-        &svc.engine().store
+    let qbo_store::Store::Sqlite(qbo_store::SqliteStore { pool, .. }) =
+        &svc.lifecycle_for_tests().store
     else {
         bail!("QBO_BENCH_SYNCHRONOUS applies to SQLite only");
     };
@@ -997,7 +997,7 @@ async fn daemon_memory(s: &Settings) -> Result<MemoryFigures> {
             .context("Service::open")?;
         let grants = seed(&sim, m)?;
         import(&svc, &grants).await?;
-        svc.engine().store.close().await;
+        svc.lifecycle_for_tests().store.close().await;
     }
     sim.reset_stats();
 

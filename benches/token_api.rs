@@ -17,11 +17,11 @@
 //! process exits 0 whatever they are, and marks a missed target FAIL.
 
 use anyhow::{Context, Result};
-use qbo_console::clock::Clock;
-use qbo_console::config::Config;
-use qbo_console::identity::{Actor, Interface, Role};
-use qbo_console::service::Service;
-use qbo_console::sim::{self, SimHandle, SimOptions};
+use qbo_core::clock::Clock;
+use qbo_core::config::Config;
+use qbo_core::identity::{Actor, Interface, Role};
+use qbo_service::Service;
+use qbo_sim::{self as sim, SimHandle, SimOptions};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,7 +71,7 @@ fn write_config(dir: &Path, sim_base: &str) -> Result<PathBuf> {
             .open(dir.join(name))?
             .write_all(value.as_bytes())
     };
-    owner_only("token.key", qbo_console::vault::generate_key().as_str())?;
+    owner_only("token.key", qbo_core::vault::generate_key().as_str())?;
     owner_only("sandbox.secret", "sim-sandbox-secret")?;
     let d = dir.display();
     let path = dir.join("qbo-console.toml");
@@ -268,7 +268,7 @@ async fn run() -> Result<()> {
         .key;
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let server =
-        qbo_console::api::ApiServer::start(svc.clone(), &config, axum::Router::new(), stop).await?;
+        qbo_daemon::api::ApiServer::start(svc.clone(), &config, axum::Router::new(), stop).await?;
     let base = server.url();
     // Warm up: the first fetch of each connection refreshes it (imports hold no access
     // token) and records the first hand-out.

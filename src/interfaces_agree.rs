@@ -4,11 +4,11 @@
 //! compared; a renderer that stops taking its words from `present` fails here.
 
 use crate::cli::render;
-use crate::domain::Status;
-use crate::present;
-use crate::service::fixtures::{at, audit_records, every_state, NOW};
-use crate::tui::theme::status_mark;
-use crate::tui::views::cells;
+use qbo_core::domain::Status;
+use qbo_core::present;
+use qbo_service::fixtures::{at, audit_records, every_state, NOW};
+use qbo_tui::theme::status_mark;
+use qbo_tui::views::cells;
 
 /// The CLI table's line for `tenant`.
 fn cli_row<'a>(table: &'a str, tenant: &str) -> &'a str {

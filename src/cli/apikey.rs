@@ -2,9 +2,9 @@
 
 use super::args::ApikeyCommand;
 use super::{exit, print_json, Failure};
-use crate::domain::Environment;
-use crate::service::{ApiKeyRecord, Client};
-use crate::text::Safe;
+use qbo_core::domain::Environment;
+use qbo_core::text::Safe;
+use qbo_service::{ApiKeyRecord, Client};
 
 pub(super) enum ApikeyCall {
     Create {

@@ -2,9 +2,9 @@
 
 use super::args::ExportArgs;
 use super::{exit, print_json, Failure};
-use crate::audit::export::offline::{self, FileReport};
-use crate::audit::export::{ExportFilter, ExportFormat};
-use crate::service::{self, Client};
+use qbo_service::offline_export::{self as offline, FileReport};
+use qbo_service::{self as service, Client};
+use qbo_service::{ExportFilter, ExportFormat};
 use std::io::IsTerminal;
 use std::path::Path;
 
@@ -71,7 +71,7 @@ pub async fn export(
             _ => "none matched".into(),
         },
         path.display(),
-        crate::audit::export::manifest_path(&path).display(),
+        qbo_service::manifest_path(&path).display(),
         m.sha256,
         m.public_key
     );
@@ -117,7 +117,7 @@ pub(super) fn render(r: &FileReport) -> String {
         format!(
             "export BROKEN{at} ({}): {}{repairs}",
             r.kind.map_or("damaged", |k| k.as_str()),
-            crate::text::Safe(r.problem.as_deref().unwrap_or("unknown problem"))
+            qbo_core::text::Safe(r.problem.as_deref().unwrap_or("unknown problem"))
         )
     }
 }

@@ -3,13 +3,13 @@
 //! the vault, the store and the Intuit client are the real ones; only Intuit is `qbo-sim`.
 
 use super::{demo_world, render, Failure};
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::daemon::Daemon;
-use crate::service::{Client, ConnectionFilter, LastRefresh, LinkRequest, Selection, SocketClient};
-use crate::sim::{self, PreviousToken, Rotation, SimOptions};
 use anyhow::Context;
 use chrono::Utc;
+use qbo_core::clock::Clock;
+use qbo_core::config::Config;
+use qbo_daemon::Daemon;
+use qbo_service::{Client, ConnectionFilter, LastRefresh, LinkRequest, Selection, SocketClient};
+use qbo_sim::{self as sim, PreviousToken, Rotation, SimOptions};
 use std::fmt::Write as _;
 
 const TENANTS: &[(&str, &str)] = &[
@@ -147,12 +147,12 @@ pub async fn run(keep: bool) -> Result<(), Failure> {
     println!("$ qbo-console audit export --output {}", export.display());
     super::audit_export::export(
         &client,
-        crate::audit::export::ExportFilter::default(),
-        crate::audit::export::ExportFormat::Jsonl,
+        qbo_service::ExportFilter::default(),
+        qbo_service::ExportFormat::Jsonl,
         Some(&export),
     )
     .await?;
-    let checked = crate::audit::export::offline::verify_export(&export, None)
+    let checked = qbo_service::offline_export::verify_export(&export, None)
         .map_err(|m| anyhow::anyhow!("the demo's export does not verify: {m}"))?;
     println!(
         "$ qbo-console audit verify --export {}   (offline: no database, no daemon)\n{}\n",

@@ -4,11 +4,11 @@
 
 use super::demo_world::{self, DemoWorld};
 use super::Failure;
-use crate::config::Config;
-use crate::service::{Client, Interface, SocketClient};
-use crate::tui::{self, ConsoleOptions, DemoControl};
 use anyhow::Context;
 use futures_util::future::BoxFuture;
+use qbo_core::config::Config;
+use qbo_service::{Client, Interface, SocketClient};
+use qbo_tui::{self as tui, ConsoleOptions, DemoControl};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -181,7 +181,7 @@ impl Drop for RemoveOnDrop {
 /// The daemon and the emulator log as they work; on stderr that would write over the
 /// console, so it goes to a file in the demo's directory (kept with `--keep`).
 fn log_to_file(path: &Path) -> Result<(), Failure> {
-    let file = crate::file_modes::NewFiles { group: None }
+    let file = qbo_core::file_modes::NewFiles { group: None }
         .open_log(path)?
         .with_context(|| format!("cannot create the demo's log {}", path.display()))?;
     let spec = std::env::var("QBO_CONSOLE_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());

@@ -14,18 +14,18 @@
 //! redirect URI is its callback, registered at the emulator: a reconnect link issued in the
 //! demo (`l`) works in a browser on this machine, through the emulator's consent page.
 
-use crate::audit::{Action, AuditEvent, Outcome};
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::daemon::Daemon;
-use crate::domain::{Environment, RealmId};
-use crate::identity::{Actor, Interface, Role};
-use crate::lifecycle::Status;
-use crate::service::Service;
-use crate::sim::{self, FaultConfig, FaultKind, GrantSeed, SeededGrant, SimEnvironment, SimHandle};
-use crate::store::NewConnection;
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
+use qbo_core::clock::Clock;
+use qbo_core::config::Config;
+use qbo_core::domain::Environment;
+use qbo_core::domain::Status;
+use qbo_core::identity::{Actor, Interface, Role};
+use qbo_daemon::Daemon;
+use qbo_service::{Service, TokenlessSeed};
+use qbo_sim::{
+    self as sim, FaultConfig, FaultKind, GrantSeed, SeededGrant, SimEnvironment, SimHandle,
+};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -194,18 +194,16 @@ impl DemoWorld {
     /// Runs a pass of the daemon's scheduler now rather than at its next tick, and waits
     /// until everything due by now has been attempted (by this pass or the scheduler's own).
     pub async fn settle(&self) -> anyhow::Result<()> {
-        let store = &self.service.engine().store;
         let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
         self.daemon.scheduler.run_once(&self.running).await?;
         loop {
-            let unscheduled = store.unscheduled_live().await?;
-            let overdue = store.oldest_overdue(self.clock.now()).await?;
+            let (unscheduled, overdue) = self.service.scheduler_backlog().await?;
             if unscheduled == 0 && overdue.is_none() {
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
                 anyhow::bail!(
-                    "the demo daemon's scheduler did not catch up within {} s ({unscheduled} connections never refreshed, oldest overdue since {}); run with RUST_LOG=qbo_console=debug to see why",
+                    "the demo daemon's scheduler did not catch up within {} s ({unscheduled} connections never refreshed, oldest overdue since {}); run with QBO_CONSOLE_LOG=qbo_daemon=debug,qbo_engine=debug to see why",
                     SETTLE_TIMEOUT.as_secs(),
                     overdue.map_or("-".into(), |t| t.to_rfc3339())
                 );
@@ -243,8 +241,8 @@ impl DemoWorld {
                 }
                 DemoState::Revoked => {
                     let g = self.seed(p, now, &mut rng)?;
-                    self.revoke_at_intuit(p.environment, &g.refresh_token)
-                        .await?;
+                    // The grant ends at Intuit before the demo begins.
+                    self.sim.disconnect(&g.realm_id);
                     self.record(p, &g.realm_id);
                     self.insert_tokenless(p, &g.realm_id, Status::Revoked, &actor, now)
                         .await?;
@@ -363,20 +361,6 @@ impl DemoWorld {
         });
     }
 
-    /// Ends the grant at Intuit the way the product's client would.
-    async fn revoke_at_intuit(&self, env: Environment, refresh_token: &str) -> anyhow::Result<()> {
-        let client = self
-            .service
-            .engine()
-            .client(env)
-            .map_err(anyhow::Error::msg)?;
-        client
-            .revoke(refresh_token)
-            .await
-            .map_err(|e| anyhow::anyhow!("the emulator refused a demo revocation: {e}"))?;
-        Ok(())
-    }
-
     async fn insert_tokenless(
         &self,
         p: &Planned,
@@ -394,30 +378,20 @@ impl DemoWorld {
                 "demo: revoked at Intuit before the demo began (seeded directly into the database)"
             }
         };
-        let engine = self.service.engine();
-        let new = NewConnection {
-            tenant: p.tenant.clone(),
-            realm_id: RealmId::parse(realm_id).map_err(anyhow::Error::msg)?,
-            environment: p.environment,
-            company_name: Some(p.company_name.clone()),
-            scopes: "com.intuit.quickbooks.accounting".into(),
-            status,
-            access_expires_at: None,
-            refresh_issued_at: None,
-            refresh_expires_at: None,
-        };
-        let mut tx = engine.store.begin().await?;
-        let id = tx.insert_demo_connection(&new, reason, now).await?;
-        let mut ev = AuditEvent::new(now, actor, Action::DemoSeed, Outcome::Ok).target(
-            id,
-            p.environment.as_str(),
-            realm_id,
-            &p.tenant,
-        );
-        ev.reason = Some(reason.to_string());
-        engine.audit(&mut tx, &ev).await?;
-        engine.published(tx.commit().await?);
-        Ok(())
+        self.service
+            .seed_tokenless(
+                TokenlessSeed {
+                    tenant: &p.tenant,
+                    realm_id,
+                    environment: p.environment,
+                    company_name: &p.company_name,
+                    status,
+                    reason,
+                },
+                actor,
+                now,
+            )
+            .await
     }
 }
 
@@ -688,14 +662,17 @@ pub(crate) fn write_config(
             .with_context(|| format!("cannot write {}", path.display()))?;
         writeln!(f, "{value}").with_context(|| format!("cannot write {}", path.display()))
     };
-    secret_file("token.key", crate::vault::generate_key().as_str())?;
+    secret_file("token.key", qbo_core::vault::generate_key().as_str())?;
     // Signs audit exports (`e` in the console's audit view, `audit export`).
-    secret_file("audit-signing.key", crate::vault::generate_key().as_str())?;
+    secret_file(
+        "audit-signing.key",
+        qbo_core::vault::generate_key().as_str(),
+    )?;
     secret_file("sandbox.secret", "sim-sandbox-secret")?;
     secret_file("production.secret", "sim-production-secret")?;
     let d = dir.display();
     // SAFETY: getuid cannot fail and has no preconditions.
-    let me = crate::identity::account_name(unsafe { libc::getuid() });
+    let me = qbo_core::identity::account_name(unsafe { libc::getuid() });
     let mut text = format!(
         "[database]\nurl = \"sqlite://{d}/demo.db\"\n\n[vault]\nkey_file = \"{d}/token.key\"\n\n\
          [daemon]\nsocket = \"{d}/ops.sock\"\nhttp_listen = \"127.0.0.1:0\"\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n[roles]\nadmin = [\"{me}\"]\n\n\

@@ -1,7 +1,7 @@
 //! `forecast` as text: one line per connection at risk, soonest first, then the last alerts.
 
-use crate::forecast::Forecast;
-use crate::text::{terminal_safe_lines, Safe};
+use qbo_core::text::{terminal_safe_lines, Safe};
+use qbo_service::Forecast;
 
 pub fn render(f: &Forecast) -> String {
     let mut out = String::new();

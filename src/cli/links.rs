@@ -2,8 +2,8 @@
 
 use super::args::{LinkArgs, LinkCommand};
 use super::{exit, print_json, Failure};
-use crate::service::{Client, Invitation, LinkRequest, Request, ServiceError};
 use chrono::{DateTime, Utc};
+use qbo_service::{Client, Invitation, LinkRequest, Request, ServiceError};
 
 /// The request `link …` stands for, and whether to print JSON. Bad input is refused here,
 /// before anything is opened.
@@ -76,7 +76,7 @@ pub(super) async fn perform(
                 println!(
                     "link {} for {} ({}) cancelled",
                     inv.id,
-                    crate::text::Safe(&inv.tenant),
+                    qbo_core::text::Safe(&inv.tenant),
                     inv.environment
                 );
             }
@@ -104,12 +104,12 @@ fn table(open: &[Invitation], now: DateTime<Utc>) -> String {
         out.push_str(&format!(
             "{:<6} {:<24} {:<11} {:<20} {:<14} {:<10} {}\n",
             i.id,
-            crate::text::truncate_chars(&crate::text::terminal_safe(&i.tenant), 24),
+            qbo_core::text::truncate_chars(&qbo_core::text::terminal_safe(&i.tenant), 24),
             i.environment.as_str(),
             i.expected_realm.as_deref().unwrap_or("(new)"),
             expires,
             if i.opened_at.is_some() { "yes" } else { "no" },
-            crate::text::terminal_safe(&i.created_by)
+            qbo_core::text::terminal_safe(&i.created_by)
         ));
     }
     out.trim_end().to_string()

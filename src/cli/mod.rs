@@ -15,13 +15,13 @@ mod revoke;
 pub use args::Cli;
 use args::{AuditCommand, Command, DbCommand, KeysCommand};
 
-use crate::clock::Clock;
-use crate::config::{Config, ConfigError};
-use crate::service::{
-    self, Actor, Client, ClientError, ConnectionFilter, Interface, LocalClient, RefreshOutcome,
-    Request, Role, Selection, Service, ServiceError, SocketClient, Target, VerifyOutcome,
+use qbo_core::clock::Clock;
+use qbo_core::config::{Config, ConfigError};
+use qbo_service::{
+    self as service, Actor, Client, ClientError, ConnectionFilter, Interface, LocalClient,
+    RefreshOutcome, Request, Role, Selection, Service, ServiceError, SocketClient, Target,
+    VerifyOutcome,
 };
-use crate::store::Store;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -99,7 +99,7 @@ pub fn main() -> ExitCode {
     let command = match cli.command.take() {
         Some(c) => c,
         // Bare `qbo-console`: the console for someone at a terminal, the help for a script.
-        None if crate::tui::is_interactive() => Command::Tui,
+        None if qbo_tui::is_interactive() => Command::Tui,
         None => {
             let _ = <Cli as clap::CommandFactory>::command().print_help();
             return ExitCode::SUCCESS;
@@ -120,7 +120,7 @@ pub fn main() -> ExitCode {
         Err(f) => {
             // Errors quote names and Intuit's details, so they pass the terminal guard too.
             let line = f.message.replace('\n', " ");
-            eprintln!("error: {}", crate::text::Safe(&line));
+            eprintln!("error: {}", qbo_core::text::Safe(&line));
             ExitCode::from(f.code)
         }
     }
@@ -150,7 +150,7 @@ fn init_logging(cfg: &Config, console: bool) -> Result<(), ConfigError> {
     });
     let json = cfg.log.format == "json";
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let new_files = crate::file_modes::NewFiles {
+    let new_files = qbo_core::file_modes::NewFiles {
         group: cfg.daemon.file_group.as_deref(),
     };
     let file = match &cfg.log.file {
@@ -205,7 +205,7 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
         }) => return audit_export::verify_file(file, pubkey.as_deref(), *json),
         Command::Demo(a) => {
             // The console needs a keyboard and a screen; anything else reads the story.
-            if crate::tui::is_interactive() && !a.script {
+            if qbo_tui::is_interactive() && !a.script {
                 demo_console::run(a.keep, a.tenants.into()).await?;
             } else {
                 demo::run(a.keep).await?;
@@ -231,20 +231,15 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
     let request = match command {
         Command::Tui => return console(&config, cli.embedded).await,
         Command::Db(DbCommand::Migrate) => {
-            let db = crate::config::DatabaseConfig {
-                max_connections: 1,
-                ..config.database()?.clone()
-            };
-            let store = Store::connect(&db, config.daemon.file_group.as_deref()).await?;
-            let n = store.migrate().await?;
+            let n = qbo_service::migrate_database(&config).await?;
             println!(
                 "database {}: {n} migration(s) applied, schema up to date",
-                crate::config::redact_url(&config.database()?.url)
+                qbo_core::config::redact_url(&config.database()?.url)
             );
             return Ok(exit::OK);
         }
         Command::Serve => {
-            crate::daemon::serve(config).await?;
+            qbo_daemon::serve(config).await?;
             return Ok(exit::OK);
         }
         Command::Watch { json } => return watch(&config, json).await,
@@ -258,7 +253,7 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
         Command::Import(a) => {
             // Read and size-checked here, so a file too large for the daemon is named
             // before anything is sent.
-            let text = crate::lifecycle::import::read_file(&a.file).map_err(|e| Failure {
+            let text = qbo_service::read_import_file(&a.file).map_err(|e| Failure {
                 code: exit::BAD_INPUT,
                 message: e.0,
             })?;
@@ -378,7 +373,7 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
         Command::SupportBundle(a) => {
             // Checked before a database is opened: bad input leaves nothing behind.
             if let Some(since) = &a.since {
-                crate::service::support_since(since)?;
+                qbo_service::support_since(since)?;
             }
             let client = make_client(&config, cli.embedded).await?;
             return reports::support_bundle(client.as_ref(), a).await;
@@ -418,17 +413,17 @@ async fn make_client(config: &Config, embedded: bool) -> Result<Box<dyn Client>,
 /// The console, on the daemon's socket or (`--embedded`) in this process as admin.
 async fn console(config: &Config, embedded: bool) -> Result<u8, Failure> {
     // A mistake in [tui.keys] is a configuration error, named before the screen changes.
-    crate::tui::keymap::Keymap::with_overrides(&config.tui.keys).map_err(|m| Failure {
+    qbo_tui::keymap::Keymap::with_overrides(&config.tui.keys).map_err(|m| Failure {
         code: exit::BAD_INPUT,
         message: m,
     })?;
-    crate::tui::theme::Theme::dark()
+    qbo_tui::theme::Theme::dark()
         .with_colors(&config.tui.colors)
         .map_err(|m| Failure {
             code: exit::BAD_INPUT,
             message: m,
         })?;
-    if !crate::tui::is_interactive() {
+    if !qbo_tui::is_interactive() {
         return Err(Failure {
             code: exit::BAD_INPUT,
             message: "the console needs a terminal on standard input and output; from a script, use `list --json` or `watch --json`".into(),
@@ -443,16 +438,16 @@ async fn console(config: &Config, embedded: bool) -> Result<u8, Failure> {
             SocketClient::new(config.daemon.socket.clone()).declaring(Interface::Tui),
         )
     };
-    let opts = crate::tui::ConsoleOptions {
+    let opts = qbo_tui::ConsoleOptions {
         embedded,
-        ..crate::tui::ConsoleOptions::from_config(config)
+        ..qbo_tui::ConsoleOptions::from_config(config)
     };
-    crate::tui::run(client, opts).await?;
+    qbo_tui::run(client, opts).await?;
     Ok(exit::OK)
 }
 
 fn no_config_anywhere() -> bool {
-    std::env::var_os(crate::config::ENV_CONFIG_PATH).is_none() && !Config::locate(None).exists()
+    std::env::var_os(qbo_core::config::ENV_CONFIG_PATH).is_none() && !Config::locate(None).exists()
 }
 
 /// Asks the client and prints the answer, the same way whichever client it is, and picks
@@ -656,10 +651,10 @@ fn print_audit(rows: &[service::AuditRecord], json: bool) -> Result<(), Failure>
 fn report_error(t: &Target, detail: &str) {
     eprintln!(
         "error: {} ({}:{}): {}",
-        crate::text::Safe(&t.tenant),
+        qbo_core::text::Safe(&t.tenant),
         t.environment,
         t.realm_id,
-        crate::text::Safe(&detail.replace('\n', " "))
+        qbo_core::text::Safe(&detail.replace('\n', " "))
     );
 }
 
@@ -703,12 +698,12 @@ async fn keys_rotate(
     pace: std::time::Duration,
     json: bool,
 ) -> Result<u8, Failure> {
-    let key = crate::vault::read_key_file(new_key, "keys rotate --new-key")?;
-    let new_id = crate::vault::token_key_id(&key);
+    let key = qbo_core::vault::read_key_file(new_key, "keys rotate --new-key")?;
+    let new_id = qbo_core::vault::token_key_id(&key);
     drop(key);
     let svc = Service::open(config, Clock::System).await?;
     let me = Actor::current_process(Interface::Cli, Role::Admin);
-    let report = svc.engine().rotate_keys(&me, &new_id, pace).await?;
+    let report = svc.rotate_keys(&me, &new_id, pace).await?;
     if json {
         print_json(&report)?
     } else {
@@ -718,7 +713,7 @@ async fn keys_rotate(
         eprintln!(
             "error: connection {}: {}",
             f.connection_id,
-            crate::text::Safe(&f.detail.replace('\n', " "))
+            qbo_core::text::Safe(&f.detail.replace('\n', " "))
         );
     }
     Ok(if report.complete {
@@ -733,11 +728,11 @@ fn keys_generate(
     fingerprint_from: Option<&std::path::Path>,
 ) -> Result<u8, Failure> {
     let key = match fingerprint_from {
-        None => crate::vault::generate_key(),
+        None => qbo_core::vault::generate_key(),
         Some(token_key) => {
             let token_key =
-                crate::vault::read_key_file(token_key, "keys generate --fingerprint-from")?;
-            crate::vault::encode_key(&crate::vault::legacy_fingerprint_key(&token_key))
+                qbo_core::vault::read_key_file(token_key, "keys generate --fingerprint-from")?;
+            qbo_core::vault::encode_key(&qbo_core::vault::legacy_fingerprint_key(&token_key))
         }
     };
     match out {

@@ -4,13 +4,13 @@
 //! error detail), so each is printed through `text::Safe`; every function's result passes
 //! `text::terminal_safe_lines` once more, so a field added later without it is still safe.
 
-use crate::service::{
+use chrono::{DateTime, Utc};
+use qbo_core::text::{terminal_safe_lines, Safe};
+use qbo_service::{
     describe_refresh, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionView,
     ImportReport, LastRefresh, RefreshOutcome, RefreshReport, Status, VerifyOutcome, VerifyReport,
     WatchEvent, REFRESH_WINDOW_DAYS,
 };
-use crate::text::{terminal_safe_lines, Safe};
-use chrono::{DateTime, Utc};
 use std::fmt::Write;
 
 /// The last guard on a rendered block: escapes what a field's own escaping missed.
@@ -26,11 +26,11 @@ fn safe_opt(v: &Option<String>) -> String {
     v.as_deref().map(safe).unwrap_or_else(|| "-".into())
 }
 
-use crate::present::relative;
+use qbo_core::present::relative;
 
 /// Wording with a symbol, so the state never depends on colour alone.
 pub fn status_label(s: Status) -> String {
-    crate::present::status(s).label()
+    qbo_core::present::status(s).label()
 }
 
 fn access_cell(c: &ConnectionView, now: DateTime<Utc>) -> String {
@@ -379,7 +379,7 @@ pub fn watch_event(ev: &WatchEvent) -> Option<String> {
 }
 
 /// What the daemon's scheduler is doing, in one line.
-fn scheduler_line(state: &crate::domain::SchedulerState) -> String {
+fn scheduler_line(state: &qbo_core::domain::SchedulerState) -> String {
     let mut line = if state.running {
         "scheduler running".to_string()
     } else {
@@ -426,7 +426,7 @@ pub fn audit_verify(r: &AuditVerifyReport) -> String {
 }
 
 /// One line per `chain repaired` event: when, who, and what was removed (with the hashes).
-pub fn repairs(notes: &[crate::audit::quarantine::RepairNote]) -> String {
+pub fn repairs(notes: &[qbo_service::RepairNote]) -> String {
     notes
         .iter()
         .map(|n| {
@@ -449,14 +449,14 @@ fn tid(t: &Option<String>) -> String {
 }
 
 /// `keys status`: the keys by id, what each seals, and whether rotation is done.
-pub fn key_status(s: &crate::lifecycle::KeyStatus) -> String {
+pub fn key_status(s: &qbo_service::KeyStatus) -> String {
     let mut out = format!(
         "current key {}; fingerprint key {} ({})\n",
         s.current_key_id,
         s.fingerprint_key_id,
         match s.fingerprint_key {
-            crate::vault::FingerprintKeySource::Configured => "[vault] fingerprint_key_file",
-            crate::vault::FingerprintKeySource::DerivedFromTokenKey =>
+            qbo_core::vault::FingerprintKeySource::Configured => "[vault] fingerprint_key_file",
+            qbo_core::vault::FingerprintKeySource::DerivedFromTokenKey =>
                 "derived from the token key: set [vault] fingerprint_key_file before rotating",
         }
     );
@@ -479,7 +479,7 @@ pub fn key_status(s: &crate::lifecycle::KeyStatus) -> String {
 }
 
 /// `keys rotate`: what this run did.
-pub fn rotation_report(r: &crate::lifecycle::RotationReport) -> String {
+pub fn rotation_report(r: &qbo_service::RotationReport) -> String {
     let mut out = format!(
         "re-sealed {} connection(s) under key {}",
         r.resealed, r.key_id
@@ -498,14 +498,15 @@ pub fn rotation_report(r: &crate::lifecycle::RotationReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Environment, ErrorClass};
-    use crate::service::{Status, Target};
+    use qbo_core::domain::{Environment, ErrorClass};
+    use qbo_service::{Status, Target};
 
     /// ESC sequences (clear screen, OSC title), BEL, CR, LF, C1 CSI, DEL and a bidi override.
     const HOSTILE: &str = "x\u{1b}[2J\u{1b}]0;t\u{7}\r\n\u{9b}\u{7f}\u{202e}y";
 
     fn raw_control(s: &str) -> Option<char> {
-        s.chars().find(|&c| c != '\n' && crate::text::is_unsafe(c))
+        s.chars()
+            .find(|&c| c != '\n' && qbo_core::text::is_unsafe(c))
     }
 
     fn view(s: &str) -> ConnectionView {
@@ -527,12 +528,12 @@ mod tests {
             refresh_days_left: Some(99),
             hard_expires_at: Some(now),
             last_refresh_at: Some(now),
-            last_refresh_outcome: Some(crate::domain::LastRefresh::Failed),
+            last_refresh_outcome: Some(qbo_core::domain::LastRefresh::Failed),
             last_error_class: o(),
             last_error_detail: o(),
             last_intuit_tid: o(),
             last_sync_at: Some(now),
-            last_sync_status: Some(crate::domain::SyncStatus::Failed),
+            last_sync_status: Some(qbo_core::domain::SyncStatus::Failed),
             last_sync_detail: o(),
             last_data_change_at: Some(now),
             last_data_change: o(),
@@ -662,7 +663,7 @@ mod tests {
                 import_report(&ImportReport {
                     created: 1,
                     updated: 0,
-                    rows: vec![crate::lifecycle::import::ImportedRow {
+                    rows: vec![qbo_service::ImportedRow {
                         line: 2,
                         connection_id: 1,
                         tenant: s.into(),
@@ -680,10 +681,10 @@ mod tests {
                     events: 1,
                     last_seq: 1,
                     first_bad_seq: Some(1),
-                    kind: Some(crate::audit::Damage::Changed),
+                    kind: Some(qbo_service::Damage::Changed),
                     problem: o(),
                     archived_through: None,
-                    repairs: vec![crate::audit::quarantine::RepairNote {
+                    repairs: vec![qbo_service::RepairNote {
                         seq: 2,
                         at: s.into(),
                         actor_account: s.into(),
@@ -748,18 +749,18 @@ mod tests {
     /// by its link and address, Intuit; none but the operator with a role.
     #[test]
     fn audit_lines_name_each_kind_of_actor_in_words() {
-        use crate::identity::{Actor, DaemonTask, Interface, Role};
+        use qbo_core::identity::{Actor, DaemonTask, Interface, Role};
         let seal = |a: &Actor| {
-            crate::audit::AuditEvent::new(
+            qbo_service::AuditEvent::new(
                 Utc::now(),
                 a,
-                crate::audit::Action::Refresh,
-                crate::audit::Outcome::Ok,
+                qbo_service::Action::Refresh,
+                qbo_service::Outcome::Ok,
             )
             .seal(1, "", None)
         };
         let mut op = Actor::current_process(Interface::Tui, Role::Support);
-        if let crate::identity::ActorKind::Operator(o) = &mut op.kind {
+        if let qbo_core::identity::ActorKind::Operator(o) = &mut op.kind {
             o.account = "alice".into();
             o.ssh_client = Some("203.0.113.7".into());
         }

@@ -3,11 +3,11 @@
 
 use super::args::SupportBundleArgs;
 use super::{exit, print_json, Failure};
-use crate::service::{bundle_markdown, posture_markdown, Client};
+use qbo_service::{bundle_markdown, posture_markdown, Client};
 use std::path::Path;
 
 fn write_report(path: &Path, text: &str) -> Result<(), Failure> {
-    crate::service::write_owner_only(path, text).map_err(|e| Failure {
+    qbo_service::write_owner_only(path, text).map_err(|e| Failure {
         code: exit::BAD_INPUT,
         message: format!(
             "cannot write {}: {e}; name a writable file with -o FILE",
@@ -45,7 +45,7 @@ pub(super) async fn support_bundle(
             write_report(&path, &text)?;
             eprintln!(
                 "wrote the support bundle for {} ({}:{}) to {}: {} Intuit calls since {}",
-                crate::text::Safe(&bundle.connection.tenant),
+                qbo_core::text::Safe(&bundle.connection.tenant),
                 bundle.connection.environment,
                 bundle.connection.realm_id,
                 path.display(),

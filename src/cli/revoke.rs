@@ -2,10 +2,10 @@
 //! `--where`, progress on stderr, one outcome per tenant.
 
 use super::{exit, print_json, Failure};
-use crate::present::relative;
-use crate::service::{Client, PurgeReport, RevokeOutcome, RevokeReport, RevokeRequest, Target};
-use crate::text::{terminal_safe_lines, Safe};
 use chrono::{DateTime, Utc};
+use qbo_core::present::relative;
+use qbo_core::text::{terminal_safe_lines, Safe};
+use qbo_service::{Client, PurgeReport, RevokeOutcome, RevokeReport, RevokeRequest, Target};
 use std::io::{BufRead, IsTerminal, Write};
 
 pub(super) struct RevokeCall {

@@ -13,7 +13,7 @@ use crate::common;
 
 use chrono::{DateTime, Utc};
 use common::{Tuning, World};
-use qbo_console::sim::{PreviousToken, Rotation, SimOptions};
+use qbo_sim::{PreviousToken, Rotation, SimOptions};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,7 @@ fn uid() -> u32 {
 }
 
 fn me() -> String {
-    qbo_console::identity::account_name(uid())
+    qbo_core::identity::account_name(uid())
 }
 
 /// Runs a prepared command to completion, keeps its output for the secrecy scan and
@@ -124,7 +124,7 @@ async fn the_audit_actor_is_the_process_uid_not_user() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ssh_connection_is_recorded_as_the_client_address_embedded_and_via_the_daemon() {
     // What the function promises, pinned here so the end-to-end checks mean something.
-    use qbo_console::identity::ssh_client_address;
+    use qbo_core::identity::ssh_client_address;
     assert_eq!(ssh_client_address(Some(SSH)).as_deref(), Some(SSH_CLIENT));
     assert_eq!(
         ssh_client_address(Some("2001:db8::1 52311 2001:db8::5 22")).as_deref(),

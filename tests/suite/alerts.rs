@@ -9,8 +9,8 @@ use chrono::Duration;
 use common::catalogue::assert_catalogued;
 use common::receiver::Receiver;
 use common::World;
-use qbo_console::audit::Action;
-use qbo_console::sim::SimOptions;
+use qbo_sim::SimOptions;
+use qbo_store::audit::Action;
 
 async fn world(receiver: &Receiver, alerts: &str) -> World {
     let w = World::start(SimOptions::default()).await;

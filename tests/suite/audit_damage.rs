@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::World;
-use qbo_console::sim::SimOptions;
+use qbo_sim::SimOptions;
 
 /// A world with imports and refreshes, and the sequence number of its last event.
 async fn world() -> (World, i64) {
@@ -76,12 +76,12 @@ async fn a_row_added_past_the_head_is_named_inserted() {
     // Walked without recording: the verify's own record could not take the sequence
     // number the stray row holds.
     let svc = w.service().await;
-    let v = qbo_console::audit::verify(&svc.engine().store)
+    let v = qbo_store::audit::verify(&svc.lifecycle_for_tests().store)
         .await
         .unwrap();
     assert!(!v.ok);
     assert_eq!(v.first_bad_seq, Some(last + 1), "{v:?}");
-    assert_eq!(v.kind, Some(qbo_console::audit::Damage::Inserted), "{v:?}");
+    assert_eq!(v.kind, Some(qbo_store::audit::Damage::Inserted), "{v:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

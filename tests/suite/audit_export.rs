@@ -6,15 +6,15 @@
 use crate::common;
 
 use common::World;
-use qbo_console::audit::export::Manifest;
-use qbo_console::audit::signing::ManifestSigner;
-use qbo_console::audit::Action;
-use qbo_console::sim::SimOptions;
+use qbo_sim::SimOptions;
+use qbo_store::audit::export::Manifest;
+use qbo_store::audit::signing::ManifestSigner;
+use qbo_store::audit::Action;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn me() -> String {
-    qbo_console::identity::account_name(unsafe { libc::getuid() })
+    qbo_core::identity::account_name(unsafe { libc::getuid() })
 }
 
 /// A world with imports, refreshes and a few reads: about a dozen events.

@@ -4,12 +4,12 @@
 use crate::common;
 
 use common::World;
-use qbo_console::audit::export::Manifest;
-use qbo_console::audit::Action;
-use qbo_console::sim::SimOptions;
+use qbo_sim::SimOptions;
+use qbo_store::audit::export::Manifest;
+use qbo_store::audit::Action;
 
 fn me() -> String {
-    qbo_console::identity::account_name(unsafe { libc::getuid() })
+    qbo_core::identity::account_name(unsafe { libc::getuid() })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 use crate::common;
 
 use common::World;
-use qbo_console::sim::SimOptions;
+use qbo_sim::SimOptions;
 
 /// Makes every insert into the audit table fail, as a full disk or a broken table would.
 pub(crate) async fn break_audit_writes(w: &World) {

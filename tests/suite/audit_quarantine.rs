@@ -9,13 +9,13 @@ use crate::common;
 
 use common::catalogue::assert_catalogued;
 use common::{Tuning, World};
-use qbo_console::audit::Action;
-use qbo_console::sim::SimOptions;
+use qbo_sim::SimOptions;
+use qbo_store::audit::Action;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
 fn me() -> String {
-    qbo_console::identity::account_name(unsafe { libc::getuid() })
+    qbo_core::identity::account_name(unsafe { libc::getuid() })
 }
 
 const COLUMNS: &str = "at, actor_account, actor_uid, actor_ssh, interface, role, action, connection_id, \

@@ -6,12 +6,12 @@
 use crate::common;
 
 use common::World;
-use qbo_console::audit::Action;
-use qbo_console::identity::{Actor, Interface, Role};
-use qbo_console::sim::SimOptions;
+use qbo_core::identity::{Actor, Interface, Role};
+use qbo_sim::SimOptions;
+use qbo_store::audit::Action;
 
 fn me() -> String {
-    qbo_console::identity::account_name(unsafe { libc::getuid() })
+    qbo_core::identity::account_name(unsafe { libc::getuid() })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

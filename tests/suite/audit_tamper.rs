@@ -4,7 +4,7 @@
 use crate::common;
 
 use common::World;
-use qbo_console::sim::SimOptions;
+use qbo_sim::SimOptions;
 
 /// A world with 6 events: 3 imports and 3 refreshes.
 async fn world() -> World {

@@ -5,7 +5,7 @@ use crate::common;
 
 use base64::Engine as _;
 use common::World;
-use qbo_console::sim::SimOptions;
+use qbo_sim::SimOptions;
 
 fn one_line_error(stderr: &str) -> &str {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -27,7 +27,7 @@ fn invalid_configs_are_refused_with_the_key_and_the_fix() {
         .collect();
     files.sort();
     assert!(files.len() >= 10);
-    let good_key = qbo_console::vault::generate_key();
+    let good_key = qbo_core::vault::generate_key();
     let short_key = base64::engine::general_purpose::STANDARD.encode([7u8; 31]);
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
@@ -81,7 +81,7 @@ fn environment_variables_override_the_file() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_qbo-console"))
         .current_dir(dir.path())
         .args(["--config", cfg.to_str().unwrap(), "--embedded", "list"])
-        .env("QBO_TEST_K", qbo_console::vault::generate_key().as_str())
+        .env("QBO_TEST_K", qbo_core::vault::generate_key().as_str())
         .env("QBO_CONSOLE__DATABASE__URL", "mysql://nope")
         .output()
         .unwrap();
@@ -92,7 +92,7 @@ fn environment_variables_override_the_file() {
         .current_dir(dir.path())
         .args(["--embedded", "list"])
         .env("QBO_CONSOLE_CONFIG", &cfg)
-        .env("QBO_TEST_K", qbo_console::vault::generate_key().as_str())
+        .env("QBO_TEST_K", qbo_core::vault::generate_key().as_str())
         .output()
         .unwrap();
     assert!(
@@ -309,7 +309,7 @@ fn the_example_config_is_valid_and_documents_every_section() {
     for key in ["k.key", "fp.key", "sign.key"] {
         common::write_secret(
             &dir.path().join(key),
-            qbo_console::vault::generate_key().as_str(),
+            qbo_core::vault::generate_key().as_str(),
         );
     }
     let cfg = dir.path().join("c.toml");

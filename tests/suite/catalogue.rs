@@ -6,15 +6,15 @@ use crate::common;
 
 use common::catalogue::assert_catalogued;
 use common::World;
-use qbo_console::audit::{markdown_table, Action, CATALOGUE, README_END, README_START};
-use qbo_console::service::client::Client;
-use qbo_console::service::{Interface, SocketClient};
-use qbo_console::sim::{FaultConfig, FaultKind, SimOptions};
+use qbo_service::client::Client;
+use qbo_service::{Interface, SocketClient};
+use qbo_sim::{FaultConfig, FaultKind, SimOptions};
+use qbo_store::audit::{markdown_table, Action, CATALOGUE, README_END, README_START};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn me() -> String {
-    qbo_console::identity::account_name(unsafe { libc::getuid() })
+    qbo_core::identity::account_name(unsafe { libc::getuid() })
 }
 
 fn repo(path: &str) -> PathBuf {
@@ -85,7 +85,7 @@ fn the_readme_holds_the_catalogue_exactly_as_generated_from_the_code() {
         return;
     }
     panic!(
-        "README.md's catalogue table differs from src/audit/catalogue.rs; regenerate it with \
+        "README.md's catalogue table differs from crates/store/src/audit/catalogue.rs; regenerate it with \
          `QBO_CONSOLE_UPDATE_README=1 cargo test --test suite catalogue::` and commit README.md"
     );
 }
@@ -428,14 +428,14 @@ async fn the_console_sessions_watch_and_whoami_are_catalogued_and_an_unmapped_ac
     let console = SocketClient::new(w.socket()).declaring(Interface::Tui);
     let m = mark(&w).await;
     console
-        .session(qbo_console::service::SessionEvent::Opened)
+        .session(qbo_service::SessionEvent::Opened)
         .await
         .unwrap();
     console.whoami().await.unwrap();
     let feed = console.watch().await.unwrap();
     drop(feed);
     console
-        .session(qbo_console::service::SessionEvent::Closed)
+        .session(qbo_service::SessionEvent::Closed)
         .await
         .unwrap();
     daemon.stop(&w).await;
@@ -463,7 +463,7 @@ async fn the_console_sessions_watch_and_whoami_are_catalogued_and_an_unmapped_ac
     let m = mark(&w).await;
     let stranger = || SocketClient::new(w.socket()).declaring(Interface::Tui);
     assert!(stranger()
-        .session(qbo_console::service::SessionEvent::Opened)
+        .session(qbo_service::SessionEvent::Opened)
         .await
         .is_err());
     assert!(stranger().whoami().await.is_err());
@@ -471,7 +471,7 @@ async fn the_console_sessions_watch_and_whoami_are_catalogued_and_an_unmapped_ac
     assert!(stranger().list(Default::default()).await.is_err());
     assert!(stranger().show("ses-0".into()).await.is_err());
     assert!(stranger()
-        .session(qbo_console::service::SessionEvent::Closed)
+        .session(qbo_service::SessionEvent::Closed)
         .await
         .is_err());
     daemon.stop(&w).await;
@@ -506,9 +506,9 @@ async fn the_demo_records_each_connection_it_seeds_as_a_demo_seed() {
     let world = qbo_console::cli::demo_world::build(&tmp.path().join("world"), 8)
         .await
         .expect("demo world");
-    let admin = qbo_console::identity::Actor::current_process(
-        qbo_console::identity::Interface::Cli,
-        qbo_console::identity::Role::Admin,
+    let admin = qbo_core::identity::Actor::current_process(
+        qbo_core::identity::Interface::Cli,
+        qbo_core::identity::Role::Admin,
     );
     let events = world.service.audit_tail(&admin, 10_000).await.unwrap();
     let seeds: Vec<Value> = events
@@ -535,7 +535,7 @@ async fn the_demo_records_each_connection_it_seeds_as_a_demo_seed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_automatic_or_anonymous_act_is_recorded_with_an_operators_role() {
     use crate::links::{dead_tenant, start};
-    use qbo_console::identity::{Actor, DaemonTask, Kind};
+    use qbo_core::identity::{Actor, DaemonTask, Kind};
     use std::collections::BTreeSet;
 
     let rx = common::receiver::Receiver::start().await;
@@ -602,11 +602,11 @@ async fn no_automatic_or_anonymous_act_is_recorded_with_an_operators_role() {
     let body = format!(
         r#"{{"eventNotifications":[{{"realmId":"{realm}","dataChangeEvent":{{"entities":[{{"name":"Bill","id":"7","operation":"Update","lastUpdated":"2026-03-01T09:00:00Z"}}]}}}}]}}"#
     );
-    let sig = qbo_console::webhooks::signature::sign(
+    let sig = qbo_daemon::webhooks::signature::sign(
         crate::webhooks::VERIFIER.as_bytes(),
         body.as_bytes(),
     );
-    let hook = format!("{}{}", p.base, qbo_console::webhooks::PATH);
+    let hook = format!("{}{}", p.base, qbo_daemon::webhooks::PATH);
     assert_eq!(
         crate::webhooks::post(&hook, body.as_bytes(), Some(&sig)).await,
         200

@@ -3,7 +3,7 @@
 use crate::common;
 
 use common::World;
-use qbo_console::sim::SimOptions;
+use qbo_sim::SimOptions;
 use std::os::unix::fs::PermissionsExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,7 +97,7 @@ async fn import_list_refresh_verify_and_audit() {
     assert_eq!(lines[2]["interface"], "cli");
     assert_eq!(
         lines[2]["actor_account"],
-        qbo_console::identity::account_name(unsafe { libc::getuid() })
+        qbo_core::identity::account_name(unsafe { libc::getuid() })
     );
     assert!(lines[0]["seq"].as_i64().unwrap() < lines[2]["seq"].as_i64().unwrap());
     let human = w.ok(&["audit", "tail"]).await;
@@ -171,7 +171,7 @@ async fn keys_and_migrations() {
     assert_eq!(std::fs::read_to_string(&key).unwrap(), text);
     // Every migration the source holds, however many features have added one.
     let migrations = std::fs::read_dir(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/migrations/sqlite"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/store/src/migrations/sqlite"),
     )
     .unwrap()
     .count();

@@ -5,11 +5,11 @@ use crate::common;
 
 use common::World;
 use futures_util::StreamExt;
-use qbo_console::service::{
+use qbo_service::{
     Actor, AuditQuery, Client, ClientError, ConnectionFilter, Interface, LastRefresh, LocalClient,
     RefreshOutcome, Role, Selection, SessionEvent, Status, WatchEvent, PROTOCOL_VERSION,
 };
-use qbo_console::sim::SimOptions;
+use qbo_sim::SimOptions;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -122,7 +122,7 @@ async fn a_list_comes_back_in_tenant_order_whatever_order_the_connections_were_m
     let sandbox = client
         .list(ConnectionFilter {
             status: None,
-            environment: Some(qbo_console::service::Environment::Sandbox),
+            environment: Some(qbo_service::Environment::Sandbox),
         })
         .await
         .unwrap();
@@ -181,9 +181,7 @@ async fn audit_pages_run_newest_first_narrowed_and_each_read_is_on_the_record() 
             tenant: Some("PAGE-1".into()),
             action: Some("refr".into()),
             outcome: Some("ok".into()),
-            actor: Some(qbo_console::identity::account_name(unsafe {
-                libc::getuid()
-            })),
+            actor: Some(qbo_core::identity::account_name(unsafe { libc::getuid() })),
             ..AuditQuery::default()
         })
         .await
@@ -227,7 +225,7 @@ async fn audit_pages_run_newest_first_narrowed_and_each_read_is_on_the_record() 
 async fn a_console_opening_and_closing_is_recorded_with_who_and_from_where() {
     let w = World::start(SimOptions::default()).await;
     let mut viewer = console_user(Role::Viewer);
-    if let qbo_console::identity::ActorKind::Operator(op) = &mut viewer.kind {
+    if let qbo_core::identity::ActorKind::Operator(op) = &mut viewer.kind {
         op.ssh_client = Some("203.0.113.7 50022 22".into());
     }
     let client = LocalClient::new(w.service().await, viewer);
@@ -285,7 +283,7 @@ async fn who_acted_last_is_listed_and_a_read_does_not_count_as_acting() {
 async fn the_feed_says_what_the_scheduler_does_at_the_start_and_on_every_change() {
     let w = World::start(SimOptions::default()).await;
     let svc = w.service().await;
-    let engine = svc.engine().clone();
+    let engine = svc.lifecycle_for_tests().clone();
     let client = LocalClient::new(svc, console_user(Role::Support));
     let mut feed = client.watch().await.unwrap();
     // In process, nobody has started a scheduler.

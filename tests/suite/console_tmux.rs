@@ -5,12 +5,12 @@
 use crate::common;
 
 use common::{DaemonProc, World};
-use qbo_console::sim::SimOptions;
+use qbo_sim::SimOptions;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn me() -> String {
-    qbo_console::identity::account_name(unsafe { libc::getuid() })
+    qbo_core::identity::account_name(unsafe { libc::getuid() })
 }
 
 /// One tmux server of its own (`-L`), so that tests in parallel and the operator's own
@@ -25,7 +25,7 @@ impl Tmux {
         let server = format!(
             "qbo-console-test-{}-{}",
             std::process::id(),
-            qbo_console::vault::hex(&rand::random::<[u8; 4]>())
+            qbo_core::vault::hex(&rand::random::<[u8; 4]>())
         );
         let t = Tmux { server };
         let out = t
@@ -652,7 +652,7 @@ async fn support_makes_a_reconnect_link_with_l_and_it_reaches_the_clipboard_thro
         .unwrap()
         .to_string();
     // Inside tmux the OSC 52 sequence travels in tmux's passthrough, ESCs doubled.
-    let wanted = qbo_console::tui::clipboard::osc52(&url, true);
+    let wanted = qbo_tui::clipboard::osc52(&url, true);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !std::fs::read(&raw)
         .map(|b| String::from_utf8_lossy(&b).contains(&wanted))

@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::{Tuning, World};
-use qbo_console::sim::{PreviousToken, Rotation, SimOptions};
+use qbo_sim::{PreviousToken, Rotation, SimOptions};
 use rand::Rng;
 use std::time::Duration;
 

@@ -4,12 +4,12 @@
 use crate::common;
 
 use common::World;
-use qbo_console::sim::SimOptions;
+use qbo_sim::SimOptions;
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 
 fn me() -> String {
-    qbo_console::identity::account_name(unsafe { libc::getuid() })
+    qbo_core::identity::account_name(unsafe { libc::getuid() })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -35,7 +35,7 @@ async fn the_cli_is_a_client_of_the_daemon() {
     assert_eq!(meta.permissions().mode() & 0o777, 0o660);
     assert_eq!(
         Some(std::os::unix::fs::MetadataExt::gid(&meta)),
-        qbo_console::identity::group_id("daemon")
+        qbo_core::identity::group_id("daemon")
     );
 
     // A second daemon on the same SQLite database is refused, clearly (on PostgreSQL
@@ -677,7 +677,7 @@ async fn bad_requests_get_a_clear_answer_and_requests_are_traceable() {
 async fn a_group_maps_the_caller_to_its_role() {
     let w = World::start(SimOptions::default()).await;
     w.seed(1, "grp").await;
-    let groups = qbo_console::identity::groups_of(&me(), unsafe { libc::getgid() });
+    let groups = qbo_core::identity::groups_of(&me(), unsafe { libc::getgid() });
     let group = groups
         .first()
         .expect("the test account belongs to a group")

@@ -6,7 +6,7 @@ use crate::common;
 
 use chrono::Duration;
 use common::{Tuning, World};
-use qbo_console::sim::{FaultConfig, FaultKind, PreviousToken, Rotation, SimOptions};
+use qbo_sim::{FaultConfig, FaultKind, PreviousToken, Rotation, SimOptions};
 
 fn strict_rotation() -> SimOptions {
     SimOptions {
@@ -106,7 +106,7 @@ async fn an_outage_backs_off_within_the_cap_and_heals() {
     let after = d.connections().await;
     assert!(after.iter().all(|c| c.status.as_str() == "active"
         && c.consecutive_failures == 0
-        && c.last_refresh_outcome == Some(qbo_console::service::LastRefresh::Ok)));
+        && c.last_refresh_outcome == Some(qbo_service::LastRefresh::Ok)));
     assert_eq!(w.sim.stats().invalid_grants, 0);
 }
 
@@ -214,16 +214,16 @@ async fn after_downtime_the_closest_to_lapse_go_first() {
     let w = World::start_tuned(SimOptions::default(), tuning).await;
     let grants = w.seed(6, "order").await;
     let d = w.in_process().await;
-    let admin = qbo_console::identity::Actor::current_process(
-        qbo_console::identity::Interface::Cli,
-        qbo_console::identity::Role::Admin,
+    let admin = qbo_core::identity::Actor::current_process(
+        qbo_core::identity::Interface::Cli,
+        qbo_core::identity::Role::Admin,
     );
     // Refresh them on different days, newest last, so their 100-day windows end apart.
     for g in grants.iter().rev() {
         d.service
             .refresh(
                 &admin,
-                &qbo_console::service::Selection::Named(vec![g.realm_id.clone()]),
+                &qbo_service::Selection::Named(vec![g.realm_id.clone()]),
             )
             .await
             .unwrap();

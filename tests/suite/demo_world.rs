@@ -3,11 +3,11 @@
 
 use chrono::Duration;
 use qbo_console::cli::demo_world::{self, DemoState, DemoWorld};
-use qbo_console::domain::{Environment, LastRefresh, RealmId, SyncStatus};
-use qbo_console::identity::{Actor, Interface, Role};
-use qbo_console::lifecycle::Status;
-use qbo_console::service::ConnectionView;
-use qbo_console::store::{ConnectionFilter, NewConnection};
+use qbo_core::domain::{Environment, LastRefresh, RealmId, SyncStatus};
+use qbo_core::identity::{Actor, Interface, Role};
+use qbo_engine::lifecycle::Status;
+use qbo_service::ConnectionView;
+use qbo_store::{ConnectionFilter, NewConnection};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -147,7 +147,7 @@ async fn the_demo_world_holds_about_200_tenants_in_every_state_without_a_token_o
     }
 
     // Pending and revoked connections hold no tokens and say why they are there.
-    let store = &w.service.engine().store;
+    let store = &w.service.lifecycle_for_tests().store;
     for c in all
         .iter()
         .filter(|c| matches!(c.status, Status::Pending | Status::Revoked))

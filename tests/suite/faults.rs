@@ -4,9 +4,9 @@
 use crate::common;
 
 use common::{Tuning, World};
-use qbo_console::identity::{Actor, Interface, Role};
-use qbo_console::service::Selection;
-use qbo_console::sim::{FaultConfig, FaultKind, SimOptions};
+use qbo_core::identity::{Actor, Interface, Role};
+use qbo_service::Selection;
+use qbo_sim::{FaultConfig, FaultKind, SimOptions};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -7,11 +7,11 @@ use crate::common;
 use chrono::{DateTime, Duration, Utc};
 use common::catalogue::assert_catalogued;
 use common::{World, SANDBOX_CLIENT};
-use qbo_console::audit::Action;
-use qbo_console::sim::{FaultConfig, FaultKind, GrantSeed, SimOptions};
+use qbo_sim::{FaultConfig, FaultKind, GrantSeed, SimOptions};
+use qbo_store::audit::Action;
 
 fn me() -> String {
-    qbo_console::identity::account_name(unsafe { libc::getuid() })
+    qbo_core::identity::account_name(unsafe { libc::getuid() })
 }
 
 const HARD_LIMIT: i64 = 5 * 365 * 86_400;
@@ -185,7 +185,7 @@ async fn the_forecast_is_served_over_the_daemons_socket_to_a_viewer() {
 }
 
 /// The `link_unused` and `link_expired` lines of a forecast, as (tenant, risk).
-fn link_lines(f: &qbo_console::forecast::Forecast) -> Vec<(&str, &str)> {
+fn link_lines(f: &qbo_engine::forecast::Forecast) -> Vec<(&str, &str)> {
     f.items
         .iter()
         .filter(|i| i.risk.as_str().starts_with("link_"))
@@ -259,11 +259,11 @@ async fn an_unused_link_is_alerted_once_then_once_more_when_it_expires_and_a_can
     let d = w.in_process().await;
     d.tick().await;
     assert_eq!(d.alerts_pass().await.opened, 1, "needs_reconnect");
-    let admin = qbo_console::identity::Actor::current_process(
-        qbo_console::identity::Interface::Cli,
-        qbo_console::identity::Role::Admin,
+    let admin = qbo_core::identity::Actor::current_process(
+        qbo_core::identity::Interface::Cli,
+        qbo_core::identity::Role::Admin,
     );
-    let req = qbo_console::service::LinkRequest {
+    let req = qbo_service::LinkRequest {
         target: Some("gone-0".into()),
         ..Default::default()
     };

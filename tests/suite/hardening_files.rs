@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::World;
-use qbo_console::sim::SimOptions;
+use qbo_sim::SimOptions;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Output;
@@ -164,7 +164,7 @@ fn another_group() -> Option<(&'static str, u32)> {
     }
     ["daemon", "adm", "nogroup", "users", "bin", "sys"]
         .into_iter()
-        .filter_map(|g| qbo_console::identity::group_id(g).map(|id| (g, id)))
+        .filter_map(|g| qbo_core::identity::group_id(g).map(|id| (g, id)))
         .find(|(_, id)| *id != gid)
 }
 
@@ -213,7 +213,7 @@ fn one_refusal(out: &Output, what: &str) -> String {
 async fn an_existing_key_secret_database_or_log_open_to_others_is_refused_and_nothing_is_written() {
     let w = world_with_log_file().await;
     let old_key = w.path("old.key");
-    common::write_secret(&old_key, qbo_console::vault::generate_key().as_str());
+    common::write_secret(&old_key, qbo_core::vault::generate_key().as_str());
     w.edit_config(
         "[vault]\n",
         &format!("[vault]\nold_key_files = [\"{}\"]\n", old_key.display()),

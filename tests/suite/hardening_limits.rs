@@ -6,15 +6,15 @@
 use crate::common;
 
 use common::World;
-use qbo_console::identity::{Actor, Interface, Role};
-use qbo_console::service::Request;
-use qbo_console::sim::SimOptions;
+use qbo_core::identity::{Actor, Interface, Role};
+use qbo_service::Request;
+use qbo_sim::SimOptions;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
 fn me() -> String {
-    qbo_console::identity::account_name(unsafe { libc::getuid() })
+    qbo_core::identity::account_name(unsafe { libc::getuid() })
 }
 
 /// Reads until the daemon closes the connection; fails if it has not within `within`.
@@ -505,7 +505,7 @@ async fn two_thousand_refusals_from_one_caller_leave_two_rows_a_minute_whose_cou
     let w = World::start(SimOptions::default()).await;
     let d = w.in_process().await;
     let mallory = Actor {
-        kind: qbo_console::identity::ActorKind::Operator(qbo_console::identity::Operator {
+        kind: qbo_core::identity::ActorKind::Operator(qbo_core::identity::Operator {
             account: "mallory".into(),
             uid: 4242,
             ssh_client: None,
@@ -520,7 +520,7 @@ async fn two_thousand_refusals_from_one_caller_leave_two_rows_a_minute_whose_cou
         for i in 0..500 {
             let err = if i % 2 == 0 {
                 d.service
-                    .deny_unmapped(&mallory.for_request(), qbo_console::audit::Action::List)
+                    .deny_unmapped(&mallory.for_request(), qbo_store::audit::Action::List)
                     .await
             } else {
                 d.service
@@ -779,7 +779,7 @@ async fn one_address_holds_at_most_its_share_of_each_listener_while_another_is_s
 async fn the_webhook_route_is_rate_limited_and_body_limited_like_the_other_public_routes() {
     let w = World::start(SimOptions::default()).await;
     let (d, public, _) = every_listener(&w, &[], "rate_limit_per_minute = 5").await;
-    let url = format!("http://{public}{}", qbo_console::webhooks::PATH);
+    let url = format!("http://{public}{}", qbo_daemon::webhooks::PATH);
     let http = reqwest::Client::new();
     let unsigned = |body: Vec<u8>| {
         http.post(&url)
@@ -797,7 +797,7 @@ async fn the_webhook_route_is_rate_limited_and_body_limited_like_the_other_publi
         .unwrap()
         .contains("default-src 'none'"));
 
-    let too_big = vec![b' '; qbo_console::webhooks::MAX_BODY + 2];
+    let too_big = vec![b' '; qbo_daemon::webhooks::MAX_BODY + 2];
     let r = unsigned(too_big).await.unwrap();
     assert_eq!(r.status().as_u16(), 413);
     assert_eq!(r.headers()["cache-control"], "no-store");

@@ -4,15 +4,15 @@
 use crate::common;
 
 use common::World;
-use qbo_console::identity::{Actor, Interface, Role};
-use qbo_console::service::Selection;
-use qbo_console::sim::SimOptions;
+use qbo_core::identity::{Actor, Interface, Role};
+use qbo_service::Selection;
+use qbo_sim::SimOptions;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 fn me() -> String {
-    qbo_console::identity::account_name(unsafe { libc::getuid() })
+    qbo_core::identity::account_name(unsafe { libc::getuid() })
 }
 
 /// `audit verify --json`, through the daemon's socket or embedded: the exit code and the

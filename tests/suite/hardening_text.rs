@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::{stderr, stdout, World, SANDBOX_CLIENT};
-use qbo_console::sim::SimOptions;
+use qbo_sim::SimOptions;
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
@@ -19,7 +19,7 @@ const COMPANY_AT_INTUIT: &str = "Co\u{1b}[2J\u{1b}]0;owned\u{7}\r\0\u{202e}lime"
 
 fn me() -> String {
     // SAFETY: getuid cannot fail.
-    qbo_console::identity::account_name(unsafe { libc::getuid() })
+    qbo_core::identity::account_name(unsafe { libc::getuid() })
 }
 
 /// Where a byte a terminal would obey appears: C0 controls but LF, DEL, C1 controls

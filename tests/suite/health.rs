@@ -8,8 +8,8 @@ use crate::common;
 use chrono::Duration;
 use common::catalogue::assert_catalogued;
 use common::{Tuning, World};
-use qbo_console::audit::Action;
-use qbo_console::sim::SimOptions;
+use qbo_sim::SimOptions;
+use qbo_store::audit::Action;
 
 fn by_tenant<'a>(all: &'a [serde_json::Value], tenant: &str) -> &'a serde_json::Value {
     all.iter()

@@ -9,10 +9,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use qbo_console::config::Config;
-use qbo_console::domain::{Environment, ErrorClass, RealmId};
-use qbo_console::intuit::{IntuitClient, IntuitError, TokenGrant};
-use qbo_console::sim::{self, PreviousToken, Rotation, SimEnvironment, SimHandle, SimOptions};
+use qbo_core::config::Config;
+use qbo_core::domain::{Environment, ErrorClass, RealmId};
+use qbo_engine::intuit::{IntuitClient, IntuitError, TokenGrant};
+use qbo_sim::{self as sim, PreviousToken, Rotation, SimEnvironment, SimHandle, SimOptions};
 use reqwest::{StatusCode, Url};
 use tempfile::TempDir;
 

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use qbo_console::sim::{self, SimEnvironment, SimOptions};
+use qbo_sim::{self as sim, SimEnvironment, SimOptions};
 
 const CLIENT_ID: &str = "sim-sandbox-client";
 const CLIENT_SECRET: &str = "sim-sandbox-secret";

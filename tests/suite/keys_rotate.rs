@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::{Tuning, World};
-use qbo_console::sim::{PreviousToken, Rotation, SimOptions};
+use qbo_sim::{PreviousToken, Rotation, SimOptions};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -33,7 +33,7 @@ async fn key_status(w: &World) -> serde_json::Value {
 /// connections under each, read straight from the store.
 async fn sealed_by_key(w: &World) -> HashMap<String, (i64, i64)> {
     let svc = w.service().await;
-    let store = &svc.engine().store;
+    let store = &svc.lifecycle_for_tests().store;
     let mut by_key: HashMap<String, (i64, std::collections::BTreeSet<i64>)> = HashMap::new();
     for c in w.connections_json().await {
         let id = c["id"].as_i64().unwrap();
@@ -46,7 +46,7 @@ async fn sealed_by_key(w: &World) -> HashMap<String, (i64, i64)> {
         .into_iter()
         .flatten()
         {
-            let key = qbo_console::vault::sealed_key_id(&v).expect("a sealed value");
+            let key = qbo_core::vault::sealed_key_id(&v).expect("a sealed value");
             let e = by_key.entry(key).or_default();
             e.0 += 1;
             e.1.insert(id);
@@ -100,9 +100,9 @@ fn assert_fingerprints_chain(events: &[serde_json::Value]) -> usize {
 async fn rotation_beside_a_refreshing_daemon_moves_every_value_to_the_new_key_and_resumes_after_sigkill(
 ) {
     let w = Arc::new(World::start_tuned(strict(), Tuning::default()).await);
-    let me = qbo_console::identity::Actor::current_process(
-        qbo_console::identity::Interface::Cli,
-        qbo_console::identity::Role::Admin,
+    let me = qbo_core::identity::Actor::current_process(
+        qbo_core::identity::Interface::Cli,
+        qbo_core::identity::Role::Admin,
     )
     .name();
     w.append_config(&format!("[roles]\nadmin = [\"{me}\"]\n"));
@@ -346,9 +346,9 @@ async fn a_fingerprint_key_made_from_the_old_token_key_keeps_existing_fingerprin
 async fn keys_status_answers_an_auditor_through_the_daemon_and_refuses_a_viewer() {
     let w = World::start(SimOptions::default()).await;
     w.seed(3, "posture").await;
-    let me = qbo_console::identity::Actor::current_process(
-        qbo_console::identity::Interface::Cli,
-        qbo_console::identity::Role::Admin,
+    let me = qbo_core::identity::Actor::current_process(
+        qbo_core::identity::Interface::Cli,
+        qbo_core::identity::Role::Admin,
     )
     .name();
     w.append_config(&format!("[roles]\nauditor = [\"{me}\"]\n"));

@@ -1,5 +1,5 @@
 //! The dangerous interleavings of two refreshers, forced one at a time rather than hoped
-//! for under load (see the argument in `src/lifecycle/refresh.rs`). Two daemons are two
+//! for under load (see the argument in `crates/engine/src/lifecycle/refresh.rs`). Two daemons are two
 //! in-process services on one database, each with its own lease owner and its own clock,
 //! against one `qbo-sim`; each test runs on SQLite and, in CI, on PostgreSQL.
 //!
@@ -23,9 +23,9 @@ use crate::common;
 use chrono::Duration as ChronoDuration;
 use common::receiver::Receiver;
 use common::{InProcess, World};
-use qbo_console::identity::{Actor, DaemonTask};
-use qbo_console::lifecycle::RefreshOutcome;
-use qbo_console::sim::{PreviousToken, Rotation, SimOptions};
+use qbo_core::identity::{Actor, DaemonTask};
+use qbo_engine::lifecycle::RefreshOutcome;
+use qbo_sim::{PreviousToken, Rotation, SimOptions};
 use std::time::{Duration, Instant};
 
 fn world_opts(previous: PreviousToken, latency: Duration) -> SimOptions {
@@ -43,7 +43,7 @@ fn scheduler() -> Actor {
 
 async fn connection_id(d: &InProcess, tenant: &str) -> i64 {
     d.service
-        .engine()
+        .lifecycle_for_tests()
         .store
         .find_connections(tenant)
         .await
@@ -81,14 +81,19 @@ async fn a_lease_over_by_the_holders_clock_is_not_taken_while_its_request_is_in_
     let id = connection_id(&a, "lz-0").await;
     w.sim.reset_stats();
 
-    let engine_a = a.service.engine().clone();
+    let engine_a = a.service.lifecycle_for_tests().clone();
     let holder = tokio::spawn(async move { engine_a.refresh(id, &scheduler()).await });
     wait_until("A's request to reach qbo-sim", || {
         w.sim.stats().token_requests == 1
     })
     .await;
     an_hour_later(&w, &a, &b);
-    let taker = b.service.engine().refresh(id, &scheduler()).await.unwrap();
+    let taker = b
+        .service
+        .lifecycle_for_tests()
+        .refresh(id, &scheduler())
+        .await
+        .unwrap();
     let held = holder.await.unwrap().unwrap();
 
     let stats = w.sim.stats();
@@ -113,8 +118,8 @@ async fn hold_a_at_the_gate(
     w: &World,
     a: &InProcess,
     id: i64,
-) -> tokio::task::JoinHandle<anyhow::Result<qbo_console::lifecycle::RefreshResult>> {
-    let engine_a = a.service.engine().clone();
+) -> tokio::task::JoinHandle<anyhow::Result<qbo_engine::lifecycle::RefreshResult>> {
+    let engine_a = a.service.lifecycle_for_tests().clone();
     let gate = engine_a.hold_commits();
     let task = tokio::spawn(async move { engine_a.refresh(id, &scheduler()).await });
     gate.reached().await;
@@ -133,8 +138,13 @@ async fn a_commit_delayed_past_its_lease(previous: PreviousToken) {
     an_hour_later(&w, &a, &b);
     // B waits out A's hold by the database's clock, then takes the lease and spends the
     // token A's lost answer replaced: the one thing no software can avoid.
-    let taker = b.service.engine().refresh(id, &scheduler()).await.unwrap();
-    a.service.engine().release_commits();
+    let taker = b
+        .service
+        .lifecycle_for_tests()
+        .refresh(id, &scheduler())
+        .await
+        .unwrap();
+    a.service.lifecycle_for_tests().release_commits();
     let refused = late.await.unwrap();
     let err = refused.expect_err("A's late commit must not be stored");
     assert!(
@@ -197,7 +207,12 @@ async fn a_kill_after_intuits_answer_is_recovered_by_the_next_refresh_under_grac
 
     hold_a_at_the_gate(&w, &a, id).await.abort();
     an_hour_later(&w, &a, &b);
-    let next = b.service.engine().refresh(id, &scheduler()).await.unwrap();
+    let next = b
+        .service
+        .lifecycle_for_tests()
+        .refresh(id, &scheduler())
+        .await
+        .unwrap();
     assert!(
         matches!(next.outcome, RefreshOutcome::Refreshed { .. }),
         "{:?}",
@@ -226,7 +241,12 @@ async fn a_kill_after_intuits_answer_is_recovered_by_the_next_refresh_under_grac
     );
     // And it stays alive: the token B stored is the grant's newest.
     b.clock.advance(ChronoDuration::hours(2));
-    let after = b.service.engine().refresh(id, &scheduler()).await.unwrap();
+    let after = b
+        .service
+        .lifecycle_for_tests()
+        .refresh(id, &scheduler())
+        .await
+        .unwrap();
     assert!(
         matches!(after.outcome, RefreshOutcome::Refreshed { .. }),
         "{:?}",
@@ -250,7 +270,12 @@ async fn a_kill_after_intuits_answer_is_named_as_a_lost_answer_under_strict_rota
 
     hold_a_at_the_gate(&w, &a, id).await.abort();
     an_hour_later(&w, &a, &b);
-    let next = b.service.engine().refresh(id, &scheduler()).await.unwrap();
+    let next = b
+        .service
+        .lifecycle_for_tests()
+        .refresh(id, &scheduler())
+        .await
+        .unwrap();
     let RefreshOutcome::NeedsReconnect { reason, .. } = &next.outcome else {
         panic!("{:?}", next.outcome);
     };
@@ -313,7 +338,7 @@ async fn a_kill_after_intuits_answer_is_named_as_a_lost_answer_under_strict_rota
     let other = connection_id(&b, "ls-1").await;
     let ok = b
         .service
-        .engine()
+        .lifecycle_for_tests()
         .refresh(other, &scheduler())
         .await
         .unwrap();
@@ -329,7 +354,7 @@ async fn a_claim_whose_lease_another_task_took_sends_nothing() {
     w.seed(1, "lc").await;
     let d = w.in_process().await;
     let id = connection_id(&d, "lc-0").await;
-    let engine = d.service.engine().clone();
+    let engine = d.service.lifecycle_for_tests().clone();
     let now = engine.clock.now();
     let claims = engine
         .store
@@ -338,7 +363,7 @@ async fn a_claim_whose_lease_another_task_took_sends_nothing() {
             now + ChronoDuration::seconds(5),
             now,
             10,
-            &[qbo_console::domain::Environment::Sandbox],
+            &[qbo_core::domain::Environment::Sandbox],
         )
         .await
         .unwrap();
@@ -378,7 +403,7 @@ async fn a_log_broken_while_intuit_answers_keeps_the_tokens_and_holds_the_event(
     let id = connection_id(&d, "lh-0").await;
     w.sim.reset_stats();
 
-    let engine = d.service.engine().clone();
+    let engine = d.service.lifecycle_for_tests().clone();
     let gate = engine.hold_commits();
     let task = {
         let engine = engine.clone();
@@ -439,16 +464,16 @@ async fn a_refresh_that_waited_on_a_refused_holder_takes_its_verdict_and_sends_n
     w.sim.disconnect(&realm);
     w.sim.reset_stats();
 
-    let engine_a = a.service.engine().clone();
+    let engine_a = a.service.lifecycle_for_tests().clone();
     let gate = engine_a.hold_commits();
     let first = tokio::spawn(async move { engine_a.refresh(id, &scheduler()).await });
     gate.reached().await;
     assert_eq!(w.sim.stats().invalid_grants, 1, "A has Intuit's verdict");
-    let engine_b = b.service.engine().clone();
+    let engine_b = b.service.lifecycle_for_tests().clone();
     let waiter = tokio::spawn(async move { engine_b.refresh(id, &scheduler()).await });
     // B finds A's lease held and waits (it polls every 20 to 120 ms).
     tokio::time::sleep(Duration::from_millis(400)).await;
-    a.service.engine().release_commits();
+    a.service.lifecycle_for_tests().release_commits();
     let first = first.await.unwrap().unwrap();
     let waited = waiter.await.unwrap().unwrap();
 

@@ -3,13 +3,13 @@
 
 use crate::common::catalogue::assert_catalogued;
 use crate::common::{self, DaemonProc, World};
-use qbo_console::audit::Action;
-use qbo_console::sim::SimOptions;
+use qbo_sim::SimOptions;
+use qbo_store::audit::Action;
 use serde_json::Value;
 
 fn me() -> String {
     // SAFETY: getuid cannot fail and has no preconditions.
-    qbo_console::identity::account_name(unsafe { libc::getuid() })
+    qbo_core::identity::account_name(unsafe { libc::getuid() })
 }
 
 /// A free port on loopback, for `[public] listen` and `base_url` to name the same address.
@@ -509,7 +509,7 @@ async fn a_code_intuit_will_not_exchange_is_recorded_and_the_link_stays_open() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn intuit_failing_the_exchange_is_answered_502_and_the_link_stays_open() {
-    use qbo_console::sim::{FaultConfig, FaultKind};
+    use qbo_sim::{FaultConfig, FaultKind};
     let p = start("").await;
     let (id, realm, _) = dead_tenant(&p, "down").await;
     let link = p.link(&["down-0"]).await;
@@ -531,7 +531,7 @@ async fn intuit_failing_the_exchange_is_answered_502_and_the_link_stays_open() {
 
 /// Imports one production tenant (the environment Intuit's Reconnect URL serves) and lets
 /// the daemon's first refresh give it an access token. Returns its id and grant.
-async fn production_tenant(p: &Public, tenant: &str) -> (i64, qbo_console::sim::SeededGrant) {
+async fn production_tenant(p: &Public, tenant: &str) -> (i64, qbo_sim::SeededGrant) {
     let g = p.w.seed_production(tenant).await;
     p.w.wait_for_first_pass().await;
     let id =

@@ -9,7 +9,7 @@
 
 use crate::common::{self, World};
 use futures_util::{SinkExt, StreamExt};
-use qbo_console::sim::SimOptions;
+use qbo_sim::SimOptions;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

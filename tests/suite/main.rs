@@ -33,6 +33,7 @@ mod health;
 mod intuit_client;
 mod intuit_oauth_client;
 mod keys_rotate;
+mod layers;
 mod lease_interleavings;
 mod links;
 mod links_chromium;

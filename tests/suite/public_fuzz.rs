@@ -19,7 +19,7 @@
 use crate::common::World;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
-use qbo_console::sim::SimOptions;
+use qbo_sim::SimOptions;
 use std::time::Duration;
 
 /// Cases per test: enough to reach every route with many shapes of input, few enough that
@@ -650,10 +650,10 @@ async fn the_public_router_answers_any_input_without_5xx_or_writes_beyond_its_de
         WORLD_PUBLIC.replace("{port}", &port.to_string())
     ));
     let config = w.load_config();
-    let app = qbo_console::public::router(
-        qbo_console::public::PublicState {
+    let app = qbo_daemon::public::router(
+        qbo_daemon::public::PublicState {
             service: w.service().await,
-            settings: std::sync::Arc::new(qbo_console::public::Settings::from_config(&config)),
+            settings: std::sync::Arc::new(qbo_daemon::public::Settings::from_config(&config)),
         },
         axum::Router::new(),
     );
@@ -911,10 +911,10 @@ async fn a_callback_with_its_browsers_live_state_and_hostile_parameters_never_ge
     let port = free_port();
     w.append_config(&WORLD_PUBLIC.replace("{port}", &port.to_string()));
     let config = w.load_config();
-    let app = qbo_console::public::router(
-        qbo_console::public::PublicState {
+    let app = qbo_daemon::public::router(
+        qbo_daemon::public::PublicState {
             service: w.service().await,
-            settings: std::sync::Arc::new(qbo_console::public::Settings::from_config(&config)),
+            settings: std::sync::Arc::new(qbo_daemon::public::Settings::from_config(&config)),
         },
         axum::Router::new(),
     );

@@ -7,7 +7,7 @@ use crate::common;
 
 use common::World;
 use futures_util::future::join_all;
-use qbo_console::sim::{PreviousToken, Rotation, SimOptions};
+use qbo_sim::{PreviousToken, Rotation, SimOptions};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -5,15 +5,15 @@ use crate::common;
 
 use common::catalogue::assert_catalogued;
 use common::World;
-use qbo_console::audit::Action;
-use qbo_console::sim::{FaultConfig, FaultKind, Rotation, SimOptions};
+use qbo_sim::{FaultConfig, FaultKind, Rotation, SimOptions};
+use qbo_store::audit::Action;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 fn me() -> String {
-    qbo_console::identity::account_name(unsafe { libc::getuid() })
+    qbo_core::identity::account_name(unsafe { libc::getuid() })
 }
 
 fn every_refresh() -> SimOptions {

@@ -6,9 +6,9 @@ use crate::common;
 
 use chrono::Duration;
 use common::World;
-use qbo_console::identity::{Actor, Interface, Role};
-use qbo_console::service::{RevokeOutcome, RevokeRequest, Service, Status};
-use qbo_console::sim::{FaultConfig, FaultKind, PreviousToken, Rotation, SimOptions};
+use qbo_core::identity::{Actor, Interface, Role};
+use qbo_service::{RevokeOutcome, RevokeRequest, Service, Status};
+use qbo_sim::{FaultConfig, FaultKind, PreviousToken, Rotation, SimOptions};
 
 fn admin() -> Actor {
     Actor::current_process(Interface::Cli, Role::Admin)
@@ -26,7 +26,7 @@ fn strict_rotation() -> SimOptions {
 async fn ciphertexts(svc: &Service, tenant: &str) -> [Option<Vec<u8>>; 3] {
     let rec = svc.resolve(tenant).await.expect("tenant exists");
     let s = svc
-        .engine()
+        .lifecycle_for_tests()
         .store
         .load_sealed(rec.id)
         .await
@@ -129,7 +129,7 @@ async fn with_intuit_failing_revokes_the_tokens_stay_the_connection_shows_revoki
         .service
         .audit_page(
             &admin(),
-            &qbo_console::service::AuditQuery {
+            &qbo_service::AuditQuery {
                 before_seq: None,
                 limit: 50,
                 tenant: Some("rf-0".into()),
@@ -324,7 +324,7 @@ async fn a_revoke_waits_for_a_refresh_of_the_same_connection_to_finish() {
     let refresh = tokio::spawn(async move {
         svc.refresh(
             &admin(),
-            &qbo_console::service::Selection::Named(vec!["sf-0".into()]),
+            &qbo_service::Selection::Named(vec!["sf-0".into()]),
         )
         .await
     });

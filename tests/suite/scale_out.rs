@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::{Tuning, World};
-use qbo_console::sim::{PreviousToken, Rotation, SimOptions};
+use qbo_sim::{PreviousToken, Rotation, SimOptions};
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -29,7 +29,7 @@ async fn daemons_share_the_work_and_survive_a_sigkill() {
     let w = World::start_tuned(opts, tuning).await;
     w.seed(60, "scale").await;
     w.sim.reset_stats();
-    let me = qbo_console::identity::account_name(unsafe { libc::getuid() });
+    let me = qbo_core::identity::account_name(unsafe { libc::getuid() });
     w.append_config(&format!("[roles]\nadmin = [\"{me}\"]\n"));
     let sock_b = w.path("b.sock");
     let a = w.start_daemon(&[]).await;

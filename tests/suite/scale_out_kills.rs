@@ -7,7 +7,7 @@
 //! seconds of kills plus 10 quiet ones: about 4,000 refreshes and 7 or 8 kills, bounded to stay
 //! a few minutes in CI.
 //!
-//! What must hold (see the argument in `src/lifecycle/refresh.rs`):
+//! What must hold (see the argument in `crates/engine/src/lifecycle/refresh.rs`):
 //! - no superseded token spent while no kill is in progress (counted at `qbo-sim` between
 //!   the moment a kill has settled and the next kill);
 //! - never two requests with one token at once (`concurrent_uses`), and never a token
@@ -23,7 +23,7 @@
 use crate::common;
 
 use common::{DaemonProc, Tuning, World};
-use qbo_console::sim::{PreviousToken, Rotation, SimOptions};
+use qbo_sim::{PreviousToken, Rotation, SimOptions};
 use rand::Rng;
 use std::time::{Duration, Instant};
 
@@ -55,7 +55,7 @@ async fn kills_under(previous: PreviousToken) {
     };
     let w = std::sync::Arc::new(World::start_tuned(opts, tuning).await);
     w.seed(CONNECTIONS, "k").await;
-    let me = qbo_console::identity::account_name(unsafe { libc::getuid() });
+    let me = qbo_core::identity::account_name(unsafe { libc::getuid() });
     w.append_config(&format!("[roles]\nadmin = [\"{me}\"]\n"));
     w.sim.reset_stats();
     let sockets = [w.path("a.sock"), w.path("b.sock")];

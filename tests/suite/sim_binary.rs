@@ -142,7 +142,7 @@ async fn the_binary_serves_discovery_and_tokens_and_stops_on_sigterm() {
     assert_eq!(body["token_type"], "bearer", "{body}");
     assert_eq!(
         body["expires_in"].as_i64(),
-        Some(qbo_console::sim::DEFAULT_ACCESS_TOKEN_TTL_SECS),
+        Some(qbo_sim::DEFAULT_ACCESS_TOKEN_TTL_SECS),
         "{body}"
     );
     assert!(

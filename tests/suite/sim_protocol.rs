@@ -5,9 +5,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::Duration as Span;
-use qbo_console::sim::{
-    self, FaultConfig, FaultKind, GrantSeed, PreviousToken, Rotation, SeededGrant, SimEnvironment,
-    SimHandle, SimOptions,
+use qbo_sim::{
+    self as sim, FaultConfig, FaultKind, GrantSeed, PreviousToken, Rotation, SeededGrant,
+    SimEnvironment, SimHandle, SimOptions,
 };
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;

@@ -5,8 +5,8 @@ use crate::common;
 
 use common::catalogue::assert_catalogued;
 use common::World;
-use qbo_console::audit::Action;
-use qbo_console::sim::{PreviousToken, Rotation, SimOptions};
+use qbo_sim::{PreviousToken, Rotation, SimOptions};
+use qbo_store::audit::Action;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -57,7 +57,7 @@ async fn accepted_by_company_info(w: &World, realm: &str, token: &str) -> bool {
 
 fn me() -> String {
     // SAFETY: getuid cannot fail.
-    qbo_console::identity::account_name(unsafe { libc::getuid() })
+    qbo_core::identity::account_name(unsafe { libc::getuid() })
 }
 
 fn events_of(events: &[Value], action: Action) -> Vec<&Value> {
@@ -449,13 +449,12 @@ async fn eight_clients_and_the_scheduler_share_one_refresh_per_stale_token_and_n
     let config = w.load_config();
     let d = w.in_process().await;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let scheduler = std::sync::Arc::new(qbo_console::daemon::scheduler::Scheduler::new(
-        d.service.engine().clone(),
+    let scheduler = d.service.scheduler(
         config.scheduler.clone(),
-        qbo_console::identity::Actor::daemon(qbo_console::identity::DaemonTask::Scheduler),
-    ));
+        qbo_core::identity::Actor::daemon(qbo_core::identity::DaemonTask::Scheduler),
+    );
     let sched = tokio::spawn(scheduler.run(stop.clone()));
-    let server = qbo_console::api::ApiServer::start(
+    let server = qbo_daemon::api::ApiServer::start(
         d.service.clone(),
         &config,
         axum::Router::new(),
@@ -470,7 +469,7 @@ async fn eight_clients_and_the_scheduler_share_one_refresh_per_stale_token_and_n
         .connections()
         .await
         .iter()
-        .all(|c| c.last_refresh_outcome == Some(qbo_console::service::LastRefresh::Ok))
+        .all(|c| c.last_refresh_outcome == Some(qbo_service::LastRefresh::Ok))
     {
         assert!(
             std::time::Instant::now() < deadline,
@@ -600,9 +599,9 @@ async fn the_openapi_description_names_exactly_the_routes_the_listener_serves() 
             described.push((method.clone(), path.clone(), codes));
         }
     }
-    let mut served: Vec<(String, String, Vec<u16>)> = qbo_console::api::ROUTES
+    let mut served: Vec<(String, String, Vec<u16>)> = qbo_daemon::api::ROUTES
         .iter()
-        .chain(qbo_console::webhooks::ROUTES)
+        .chain(qbo_daemon::webhooks::ROUTES)
         .map(|(m, p, c)| (m.to_string(), p.to_string(), c.to_vec()))
         .collect();
     described.sort();
@@ -616,15 +615,13 @@ async fn the_openapi_description_names_exactly_the_routes_the_listener_serves() 
     let d = w.in_process().await;
     let config = w.load_config();
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-    let hooks = qbo_console::webhooks::WebhookState::from_config(
-        d.service.engine().clone(),
-        &config.webhooks,
-    )
-    .unwrap();
-    let server = qbo_console::api::ApiServer::start(
+    let hooks =
+        qbo_daemon::webhooks::WebhookState::from_config(d.service.clone(), &config.webhooks)
+            .unwrap();
+    let server = qbo_daemon::api::ApiServer::start(
         d.service.clone(),
         &config,
-        qbo_console::webhooks::router(hooks),
+        qbo_daemon::webhooks::router(hooks),
         stop,
     )
     .await

@@ -5,9 +5,9 @@ use crate::common;
 
 use common::catalogue::assert_catalogued;
 use common::{DaemonProc, World};
-use qbo_console::audit::Action;
-use qbo_console::sim::SimOptions;
-use qbo_console::webhooks::signature::sign;
+use qbo_daemon::webhooks::signature::sign;
+use qbo_sim::SimOptions;
+use qbo_store::audit::Action;
 use std::time::Duration;
 
 pub(crate) const VERIFIER: &str = "intuit-verifier-token-for-tests";
@@ -22,7 +22,7 @@ async fn daemon_with_webhooks(w: &World) -> (DaemonProc, String) {
         w.path("verifier.token").display()
     ));
     let d = w.start_daemon(&[]).await;
-    let url = format!("{}{}", d.api_url(), qbo_console::webhooks::PATH);
+    let url = format!("{}{}", d.api_url(), qbo_daemon::webhooks::PATH);
     (d, url)
 }
 
@@ -186,12 +186,12 @@ async fn with_a_public_listener_the_webhooks_are_served_there_and_not_on_the_tok
         w.path("verifier.token").display()
     ));
     let d = w.start_daemon(&[]).await;
-    let api_url = format!("{}{}", d.api_url(), qbo_console::webhooks::PATH);
+    let api_url = format!("{}{}", d.api_url(), qbo_daemon::webhooks::PATH);
     let body = format!(
         r#"{{"eventNotifications":[{{"realmId":"{realm}","dataChangeEvent":{{"entities":[{{"name":"Bill","id":"7","operation":"Update","lastUpdated":"2026-03-01T09:00:00Z"}}]}}}}]}}"#
     );
     let sig = sign(VERIFIER.as_bytes(), body.as_bytes());
-    let public_url = format!("http://127.0.0.1:{port}{}", qbo_console::webhooks::PATH);
+    let public_url = format!("http://127.0.0.1:{port}{}", qbo_daemon::webhooks::PATH);
     assert_eq!(post(&public_url, body.as_bytes(), Some(&sig)).await, 200);
     assert_eq!(post(&api_url, body.as_bytes(), Some(&sig)).await, 404);
     wait_metric(&d, "qbo_webhook_events_total{outcome=\"processed\"}", 1.0).await;

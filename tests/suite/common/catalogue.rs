@@ -1,11 +1,11 @@
-//! Checks an audit event against its catalogue entry (`qbo_console::audit::CATALOGUE`).
+//! Checks an audit event against its catalogue entry (`qbo_store::audit::CATALOGUE`).
 //!
 //! Every catalogue entry must be checked by at least one test through
 //! `assert_catalogued(…, Action::X, …)`: the suite's catalogue test reads the test sources
 //! and fails for an entry no test names this way.
 
-use qbo_console::audit::{Action, Field, Target};
-use qbo_console::identity::{Kind, NO_UID};
+use qbo_core::identity::{Kind, NO_UID};
+use qbo_store::audit::{Action, Field, Target};
 use serde_json::Value;
 
 /// Asserts that `ev` (one line of `audit tail --json`) is exactly what the catalogue
@@ -99,7 +99,7 @@ pub fn check_catalogued(ev: &Value, action: Action, account: &str) {
             "fingerprint {pair} is not a keyed fingerprint"
         );
     }
-    let record: qbo_console::audit::AuditRecord =
+    let record: qbo_store::audit::AuditRecord =
         serde_json::from_value(ev.clone()).expect("an audit event parses as a record");
     assert_eq!(
         record.compute_hash(),

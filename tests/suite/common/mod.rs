@@ -9,10 +9,10 @@ pub mod catalogue;
 pub mod receiver;
 pub mod tmux;
 
-use qbo_console::clock::Clock;
-use qbo_console::config::Config;
-use qbo_console::service::Service;
-use qbo_console::sim::{self, SeededGrant, SimHandle, SimOptions};
+use qbo_core::clock::Clock;
+use qbo_core::config::Config;
+use qbo_service::Service;
+use qbo_sim::{self as sim, SeededGrant, SimHandle, SimOptions};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::Mutex;
@@ -124,10 +124,7 @@ pub async fn fresh_database(dir: &Path) -> String {
             let mut conn = sqlx::PgConnection::connect(&base)
                 .await
                 .expect("connect to the test PostgreSQL");
-            let name = format!(
-                "qbo_t_{}",
-                qbo_console::vault::hex(&rand::random::<[u8; 6]>())
-            );
+            let name = format!("qbo_t_{}", qbo_core::vault::hex(&rand::random::<[u8; 6]>()));
             sqlx::query(&format!("CREATE DATABASE {name}"))
                 .execute(&mut conn)
                 .await
@@ -165,14 +162,14 @@ impl World {
     ) -> World {
         let sim = sim::start(opts).await.expect("start qbo-sim");
         let key = dir.path().join("token.key");
-        write_secret(&key, qbo_console::vault::generate_key().as_str());
+        write_secret(&key, qbo_core::vault::generate_key().as_str());
         write_secret(
             &dir.path().join("fingerprint.key"),
-            qbo_console::vault::generate_key().as_str(),
+            qbo_core::vault::generate_key().as_str(),
         );
         write_secret(
             &dir.path().join("audit-signing.key"),
-            qbo_console::vault::generate_key().as_str(),
+            qbo_core::vault::generate_key().as_str(),
         );
         write_secret(&dir.path().join("sandbox.secret"), SANDBOX_SECRET);
         write_secret(&dir.path().join("production.secret"), PRODUCTION_SECRET);
@@ -632,12 +629,12 @@ impl World {
 /// A daemon's service and scheduler in this process, on a clock the test moves together
 /// with the emulator's.
 pub struct InProcess {
-    pub service: qbo_console::service::Service,
-    pub scheduler: qbo_console::daemon::scheduler::Scheduler,
+    pub service: qbo_service::Service,
+    pub scheduler: std::sync::Arc<qbo_service::tasks::Scheduler>,
     /// The daemon's health checks and alerts, run a pass at a time by `health_pass` and
     /// `alerts_pass`.
-    pub health: qbo_console::daemon::health::HealthChecker,
-    pub alerts: qbo_console::alerts::Alerter,
+    pub health: std::sync::Arc<qbo_service::tasks::HealthChecker>,
+    pub alerts: qbo_daemon::alerts::Alerter,
     pub clock: Clock,
     stop: tokio::sync::watch::Receiver<bool>,
     _stop_tx: tokio::sync::watch::Sender<bool>,
@@ -651,18 +648,16 @@ impl World {
             .await
             .expect("open service");
         // The daemon's own work, each by what it is, as `serve` makes them.
-        use qbo_console::identity::{Actor, DaemonTask};
-        let scheduler = qbo_console::daemon::scheduler::Scheduler::new(
-            service.engine().clone(),
+        use qbo_core::identity::{Actor, DaemonTask};
+        let scheduler = service.scheduler(
             config.scheduler.clone(),
             Actor::daemon(DaemonTask::Scheduler),
         );
-        let health = qbo_console::daemon::health::HealthChecker::new(
-            service.engine().clone(),
+        let health = service.health_checker(
             config.health.clone(),
             Actor::daemon(DaemonTask::HealthCheck),
         );
-        let alerts = qbo_console::alerts::Alerter::new(
+        let alerts = qbo_daemon::alerts::Alerter::new(
             service.clone(),
             &config.alerts,
             Actor::daemon(DaemonTask::Alerts),
@@ -688,34 +683,34 @@ impl World {
 }
 
 impl InProcess {
-    pub async fn tick(&self) -> qbo_console::daemon::scheduler::TickReport {
+    pub async fn tick(&self) -> qbo_service::tasks::scheduler::TickReport {
         self.scheduler
             .run_once(&self.stop)
             .await
             .expect("scheduler pass")
     }
 
-    pub async fn health_pass(&self) -> qbo_console::daemon::health::HealthReport {
+    pub async fn health_pass(&self) -> qbo_service::tasks::health_checks::HealthReport {
         self.health.run_once(&self.stop).await.expect("health pass")
     }
 
-    pub async fn alerts_pass(&self) -> qbo_console::alerts::AlertReport {
+    pub async fn alerts_pass(&self) -> qbo_service::alerts::AlertReport {
         self.alerts.run_once().await.expect("alerts pass")
     }
 
     /// The forecast as an admin sees it, on this process's (moved) clock.
-    pub async fn forecast(&self, days: u32) -> qbo_console::forecast::Forecast {
-        let admin = qbo_console::identity::Actor::current_process(
-            qbo_console::identity::Interface::Cli,
-            qbo_console::identity::Role::Admin,
+    pub async fn forecast(&self, days: u32) -> qbo_engine::forecast::Forecast {
+        let admin = qbo_core::identity::Actor::current_process(
+            qbo_core::identity::Interface::Cli,
+            qbo_core::identity::Role::Admin,
         );
         self.service.forecast(&admin, Some(days)).await.unwrap()
     }
 
-    pub async fn connections(&self) -> Vec<qbo_console::service::ConnectionView> {
-        let admin = qbo_console::identity::Actor::current_process(
-            qbo_console::identity::Interface::Cli,
-            qbo_console::identity::Role::Admin,
+    pub async fn connections(&self) -> Vec<qbo_service::ConnectionView> {
+        let admin = qbo_core::identity::Actor::current_process(
+            qbo_core::identity::Interface::Cli,
+            qbo_core::identity::Role::Admin,
         );
         self.service
             .list(&admin, &Default::default())

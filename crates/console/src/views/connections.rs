@@ -1,0 +1,202 @@
+//! The connections table. Only the rows on screen are built, whatever the table holds.
+//! Columns are dropped by priority when the terminal is narrow; tenant and status stay.
+
+use super::cells;
+use crate::app::App;
+use crate::safe;
+use crate::theme::{status_mark, Meaning, Theme};
+use crate::urgency::SortKey;
+use chrono::{DateTime, Utc};
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Span;
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use ratatui::Frame;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Mark,
+    Tenant,
+    Status,
+    Access,
+    Window,
+    Refresh,
+    Env,
+    Hard,
+    Realm,
+    Sync,
+    Actor,
+}
+
+/// Display order, with width and priority (lower stays longer). The tenant is what a
+/// support engineer reads first, so at 120 columns it keeps its room and the realm id
+/// (searchable with `/`, shown in the detail) gives way first.
+const COLUMNS: [(Col, &str, u16, u8); 11] = [
+    (Col::Mark, "", 2, 0),
+    (Col::Tenant, "TENANT", 16, 0),
+    (Col::Realm, "REALM", 16, 6),
+    (Col::Env, "ENV", 4, 3),
+    (Col::Status, "STATUS", 17, 0),
+    (Col::Access, "ACCESS", 15, 1),
+    (Col::Window, "USED/LEFT", 11, 1),
+    (Col::Hard, "5Y", 4, 4),
+    (Col::Refresh, "LAST REFRESH", 14, 2),
+    (Col::Sync, "LAST SYNC", 11, 3),
+    (Col::Actor, "LAST ACTOR", 17, 5),
+];
+
+/// The columns that fit in `width`, in display order, the tenant taking what is left.
+fn fit(width: u16) -> Vec<(Col, &'static str, u16)> {
+    let mut by_priority: Vec<usize> = (0..COLUMNS.len()).collect();
+    by_priority.sort_by_key(|&i| COLUMNS[i].3);
+    let mut chosen = vec![false; COLUMNS.len()];
+    let mut used: u16 = 0;
+    for i in by_priority {
+        let w = COLUMNS[i].2 + u16::from(used > 0);
+        if used + w <= width {
+            used += w;
+            chosen[i] = true;
+        }
+    }
+    let spare = width.saturating_sub(used);
+    COLUMNS
+        .iter()
+        .zip(chosen)
+        .filter(|(_, c)| *c)
+        .map(|((col, title, w, _), _)| {
+            let w = if *col == Col::Tenant {
+                // Enough for most names; past that the spare room goes to the right.
+                w + spare.min(22)
+            } else {
+                *w
+            };
+            (*col, *title, w)
+        })
+        .collect()
+}
+
+/// The sort a column stands for, to mark the column the table is sorted by.
+fn sort_key(col: Col) -> Option<SortKey> {
+    Some(match col {
+        Col::Mark => return None,
+        Col::Tenant => SortKey::Tenant,
+        Col::Realm => SortKey::Realm,
+        Col::Env => SortKey::Env,
+        Col::Status => SortKey::Status,
+        Col::Access => SortKey::Access,
+        Col::Window => SortKey::Age,
+        Col::Hard => SortKey::Hard,
+        Col::Refresh => SortKey::LastRefresh,
+        Col::Sync => SortKey::LastSync,
+        Col::Actor => SortKey::Actor,
+    })
+}
+
+pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, frame: &mut Frame, area: Rect) {
+    let cols = fit(area.width);
+    let height = area.height.saturating_sub(1) as usize;
+    if app.table.visible_len() == 0 {
+        let text = if app.table.is_empty() {
+            "no connections yet".to_string()
+        } else {
+            format!(
+                "no connection matches the filter ({} hidden); esc clears it",
+                app.table.len()
+            )
+        };
+        frame.render_widget(
+            Paragraph::new(text).style(theme.style(Meaning::Muted)),
+            area,
+        );
+        return;
+    }
+    let offset = crate::table::visible_offset(
+        app.table.offset,
+        app.table.cursor(),
+        height,
+        app.table.visible_len(),
+    );
+    let sort = app.table.sort();
+    let header = Row::new(cols.iter().map(|(col, title, _)| {
+        let arrow = match sort_key(*col) {
+            Some(k) if k == sort.key && sort.descending => " ↓",
+            Some(k) if k == sort.key => " ↑",
+            _ => "",
+        };
+        Cell::from(format!("{title}{arrow}"))
+    }))
+    .style(theme.style(Meaning::Header));
+    let rows = app.table.window(offset, height).enumerate().map(|(i, c)| {
+        let is_cursor = offset + i == app.table.cursor();
+        let cells = cols.iter().map(|(col, _, _)| {
+            let styled =
+                |(text, m): (String, Meaning)| Cell::from(Span::styled(text, theme.style(m)));
+            match col {
+                Col::Mark => {
+                    let mark = if app.table.is_marked(c.id) {
+                        "●"
+                    } else {
+                        " "
+                    };
+                    let cur = if is_cursor { "›" } else { " " };
+                    Cell::from(Span::styled(
+                        format!("{cur}{mark}"),
+                        theme.style(Meaning::Marked),
+                    ))
+                }
+                Col::Tenant => Cell::from(safe(&c.tenant)),
+                Col::Realm => Cell::from(safe(&c.realm_id)),
+                Col::Env => Cell::from(cells::env(c)),
+                Col::Status => {
+                    let m = status_mark(c.status);
+                    styled((format!("{} {}", m.glyph, m.word), m.meaning))
+                }
+                Col::Access => styled(cells::access(c, now)),
+                Col::Window => styled(cells::window(c, now)),
+                Col::Hard => styled(cells::hard(c, now)),
+                Col::Refresh => styled(cells::last_refresh(c, now)),
+                Col::Sync => styled(cells::last_sync(c, now)),
+                Col::Actor => Cell::from(safe(&cells::actor(c))),
+            }
+        });
+        let row = Row::new(cells);
+        if is_cursor {
+            row.style(theme.style(Meaning::Selected))
+        } else {
+            row
+        }
+    });
+    let widths: Vec<Constraint> = cols
+        .iter()
+        .map(|(_, _, w)| Constraint::Length(*w))
+        .collect();
+    frame.render_widget(
+        Table::new(rows, widths).header(header).column_spacing(1),
+        area,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn narrow_terminals_keep_tenant_status_and_the_clocks() {
+        let at80: Vec<Col> = fit(80).into_iter().map(|c| c.0).collect();
+        assert_eq!(
+            at80,
+            [
+                Col::Mark,
+                Col::Tenant,
+                Col::Status,
+                Col::Access,
+                Col::Window,
+                Col::Refresh
+            ]
+        );
+        assert_eq!(fit(80).iter().map(|c| c.2).sum::<u16>() + 5, 80);
+        let at200: Vec<Col> = fit(200).into_iter().map(|c| c.0).collect();
+        assert_eq!(at200.len(), COLUMNS.len());
+        let at60: Vec<Col> = fit(60).into_iter().map(|c| c.0).collect();
+        assert!(at60.contains(&Col::Tenant) && at60.contains(&Col::Status));
+    }
+}

@@ -1,0 +1,478 @@
+//! Snapshots of whole frames at a fixed clock, drawn into a test backend.
+
+use super::draw;
+use crate::app::{update, App};
+use crate::event::{Cmd, Msg, Session};
+use crate::keymap::Keymap;
+use crate::theme::Theme;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use qbo_service::fixtures::{at, audit_records, every_state, NOW};
+use qbo_service::{ConnectionDetail, Role};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+fn session(role: Role) -> Session {
+    Session {
+        account: "alice".into(),
+        role,
+        embedded: false,
+        scheduler_running: true,
+        paused: Vec::new(),
+        demo: false,
+    }
+}
+
+fn app(role: Role, w: u16, h: u16) -> App {
+    let mut a = App::new(session(role), Keymap::default(), at(NOW), (w, h));
+    update(&mut a, Msg::Listed(every_state()));
+    a
+}
+
+fn press(a: &mut App, code: KeyCode) {
+    update(a, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
+
+fn typed(a: &mut App, s: &str) {
+    for c in s.chars() {
+        press(a, KeyCode::Char(c));
+    }
+}
+
+/// The frame as text, one line per row, trailing blanks trimmed.
+fn render(a: &App) -> String {
+    let mut t = Terminal::new(TestBackend::new(a.size.0, a.size.1)).expect("test backend");
+    t.draw(|f| draw(a, &Theme::dark(), a.now, f, f.area()))
+        .expect("draws");
+    let buf = t.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut line = String::new();
+        for x in 0..buf.area.width {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn the_main_table_shows_every_state_most_urgent_first() {
+    let a = app(Role::Admin, 160, 14);
+    let frame = render(&a);
+    insta::assert_snapshot!("main_table", frame);
+    // Status is written, never colour alone.
+    for word in [
+        "✗ needs reconnect",
+        "⚠ expiring",
+        "– revoked",
+        "… pending",
+        "↻ revoking",
+    ] {
+        assert!(frame.contains(word), "{word}");
+    }
+}
+
+#[test]
+fn a_filter_leaves_the_matching_rows_and_says_so() {
+    let mut a = app(Role::Support, 120, 12);
+    press(&mut a, KeyCode::Char('/'));
+    typed(&mut a, "env:sandbox");
+    press(&mut a, KeyCode::Enter);
+    let frame = render(&a);
+    insta::assert_snapshot!("filtered_table", frame);
+    assert!(frame.contains("2 of 9 shown"));
+}
+
+#[test]
+fn a_bad_filter_term_is_explained_on_the_filter_line() {
+    let mut a = app(Role::Support, 100, 14);
+    press(&mut a, KeyCode::Char('/'));
+    typed(&mut a, "age>x");
+    let frame = render(&a);
+    insta::assert_snapshot!("filter_error", frame);
+    assert!(frame.contains("filter term `age>x`"));
+}
+
+#[test]
+fn the_detail_pane_shows_every_field_the_last_error_and_recent_events() {
+    let mut a = app(Role::Support, 100, 40);
+    press(&mut a, KeyCode::Enter);
+    let globex = a.table.get(3).unwrap().clone();
+    let events = audit_records()
+        .into_iter()
+        .filter(|e| e.connection_id == Some(3))
+        .collect();
+    update(
+        &mut a,
+        Msg::Detail(ConnectionDetail {
+            connection: globex,
+            recent_events: events,
+        }),
+    );
+    let frame = render(&a);
+    insta::assert_snapshot!("detail", frame);
+    assert!(frame.contains("1-65f0c3a2-7b1d"));
+}
+
+#[test]
+fn help_lists_the_keys_and_marks_the_refused_ones() {
+    let a = {
+        let mut a = app(Role::Viewer, 100, 40);
+        press(&mut a, KeyCode::Char('?'));
+        a
+    };
+    let frame = render(&a);
+    insta::assert_snapshot!("help", frame);
+    assert!(frame.contains("refresh needs role support or admin (you are viewer)"));
+}
+
+/// Also: each kind of actor is named in words (issue 22): an operator by account, the
+/// daemon's work by its task, a host app by its key's name, a customer's browser and
+/// Intuit as such.
+#[test]
+fn the_audit_view_lists_events_newest_first() {
+    let mut a = app(Role::Admin, 120, 15);
+    let [Cmd::AuditPage(query)] = &update(&mut a, Msg::Key(KeyEvent::from(KeyCode::Char('a'))))[..]
+    else {
+        panic!("the audit key asks for a page");
+    };
+    update(
+        &mut a,
+        Msg::AuditPage {
+            query: query.clone(),
+            events: audit_records(),
+        },
+    );
+    let frame = render(&a);
+    insta::assert_snapshot!("audit", frame);
+    for who in [
+        "Intuit ",
+        "customer ",
+        "service:books-sync ",
+        "scheduler ",
+        "health check ",
+    ] {
+        assert!(frame.contains(who), "{who} in {frame}");
+    }
+    let mallory = frame.find("mallory").unwrap();
+    let root = frame.find("root").unwrap();
+    assert!(mallory < root);
+}
+
+#[test]
+fn a_bulk_action_asks_for_confirmation_with_the_count() {
+    let mut a = app(Role::Admin, 100, 20);
+    press(&mut a, KeyCode::Char('*'));
+    press(&mut a, KeyCode::Char('r'));
+    let frame = render(&a);
+    insta::assert_snapshot!("bulk_confirmation", frame);
+    assert!(frame.contains("Refresh 9 connections?"));
+}
+
+#[test]
+fn a_refused_key_names_the_role_it_needs() {
+    let mut a = app(Role::Viewer, 100, 12);
+    press(&mut a, KeyCode::Char('r'));
+    let frame = render(&a);
+    insta::assert_snapshot!("role_refusal", frame);
+    assert!(frame.contains("refresh needs role support or admin (you are viewer)"));
+    // Not offered in the footer either.
+    let footer = frame.lines().last().unwrap();
+    assert!(!footer.contains("refresh"), "{footer}");
+}
+
+#[test]
+fn a_running_action_turns_a_spinner_on_the_message_line() {
+    let mut a = app(Role::Support, 100, 12);
+    press(&mut a, KeyCode::Char('r'));
+    let before = render(&a);
+    let line = before.lines().nth(10).unwrap().to_string();
+    assert!(line.ends_with("refreshing globex…"), "{line}");
+    let now = a.now;
+    update(&mut a, Msg::Tick(now));
+    let after = render(&a);
+    assert_ne!(after.lines().nth(10).unwrap(), line, "the spinner moved");
+}
+
+#[test]
+fn everything_needed_fits_in_80_by_24() {
+    let mut a = app(Role::Support, 80, 24);
+    press(&mut a, KeyCode::Char(' '));
+    let frame = render(&a);
+    insta::assert_snapshot!("layout_80x24", frame);
+    for needed in [
+        "TENANT",
+        "STATUS",
+        "ACCESS",
+        "USED/LEFT",
+        "LAST REFRESH",
+        "r refresh",
+        "? help",
+    ] {
+        assert!(frame.contains(needed), "{needed} missing at 80x24");
+    }
+}
+
+#[test]
+fn a_tiny_terminal_gets_a_message_not_a_panic() {
+    let a = app(Role::Support, 20, 5);
+    let frame = render(&a);
+    insta::assert_snapshot!("tiny_20x5", frame);
+    assert!(frame.contains("too small"));
+}
+
+#[test]
+fn with_no_color_nothing_is_coloured_and_states_still_read() {
+    let a = app(Role::Admin, 160, 14);
+    let mut t = Terminal::new(TestBackend::new(160, 14)).expect("test backend");
+    let theme = Theme::pick(qbo_core::config::ThemeName::Dark, Some("1"));
+    t.draw(|f| draw(&a, &theme, a.now, f, f.area()))
+        .expect("draws");
+    let buf = t.backend().buffer();
+    for cell in buf.content() {
+        assert_eq!(cell.fg, ratatui::style::Color::Reset, "{cell:?}");
+        assert_eq!(cell.bg, ratatui::style::Color::Reset, "{cell:?}");
+    }
+    let text: String = buf.content().iter().map(|c| c.symbol()).collect();
+    assert!(text.contains("✗ needs reconnect"));
+}
+
+#[test]
+fn control_characters_in_a_tenant_name_are_drawn_escaped() {
+    let mut a = app(Role::Support, 200, 12);
+    let mut evil = every_state()[0].clone();
+    evil.tenant = "evil\u{1b}]0;pwned\u{7}\u{202e}".into();
+    update(&mut a, Msg::Changed(evil));
+    let frame = render(&a);
+    assert!(frame.contains("evil\\x1b]0;pwned"), "{frame}");
+    assert!(!frame.contains('\u{1b}') && !frame.contains('\u{202e}'));
+}
+
+#[test]
+fn without_a_daemon_one_screen_says_why_and_what_to_do() {
+    let mut a = App::new(
+        session(Role::Unmapped),
+        Keymap::default(),
+        at(NOW),
+        (100, 16),
+    );
+    update(
+        &mut a,
+        Msg::Disconnected(
+            "no qbo-console daemon answers at /run/qbo-console/ops.sock (no socket there); start one with `qbo-console serve`, or run this command with --embedded if you hold the key".into(),
+        ),
+    );
+    let frame = render(&a);
+    insta::assert_snapshot!("no_daemon", frame);
+    assert!(frame.contains("qbo-console serve") && frame.contains("q quits"));
+    assert!(frame.contains("connects by itself"));
+    assert!(!frame.contains("TENANT"), "no empty table under it");
+}
+
+#[test]
+fn a_console_the_daemon_refuses_says_who_can_change_that_and_stops_asking() {
+    let mut a = App::new(
+        session(Role::Unmapped),
+        Keymap::default(),
+        at(NOW),
+        (100, 16),
+    );
+    update(
+        &mut a,
+        Msg::Refused(
+            "permission denied: eve (role unmapped) may not watch; ask an admin to give your account a role in [roles] of the daemon's configuration".into(),
+        ),
+    );
+    let frame = render(&a);
+    assert!(
+        frame.contains("ask an admin") && frame.contains("q quits"),
+        "{frame}"
+    );
+    assert!(!frame.contains("connects by itself"), "{frame}");
+}
+
+#[test]
+fn a_lost_daemon_is_said_in_the_header_over_the_last_table() {
+    let mut a = app(Role::Support, 120, 12);
+    update(&mut a, Msg::Disconnected("the daemon went away".into()));
+    let frame = render(&a);
+    assert!(frame
+        .lines()
+        .next()
+        .unwrap()
+        .contains("daemon connection lost, retrying"));
+    assert!(frame.contains("globex"));
+}
+
+#[test]
+fn a_bad_filter_term_is_explained_in_full_at_80_columns() {
+    let mut a = app(Role::Viewer, 80, 24);
+    press(&mut a, KeyCode::Char('/'));
+    typed(&mut a, "status:needs");
+    let frame = render(&a);
+    let said: String = frame.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        said.contains("other words search tenant, realm and company"),
+        "{frame}"
+    );
+}
+
+#[test]
+fn a_revoke_asks_the_operator_to_type_the_realm_id() {
+    let mut a = app(Role::Admin, 100, 24);
+    press(&mut a, KeyCode::Char('R'));
+    typed(&mut a, "9130");
+    let frame = render(&a);
+    insta::assert_snapshot!("revoke_typed_confirmation", frame);
+    assert!(frame.contains("Revoke 1 connection at Intuit?"), "{frame}");
+    assert!(frame.contains("Type the realm id"), "{frame}");
+    assert!(frame.contains(">9130"), "{frame}");
+}
+
+#[test]
+fn the_header_says_what_the_daemons_scheduler_does_and_a_pause_ends_at_its_time() {
+    use qbo_core::domain::{Environment, PausedEnvironment, SchedulerState};
+    let mut a = app(Role::Admin, 160, 12);
+    let until = at(NOW) + chrono::Duration::minutes(5);
+    update(
+        &mut a,
+        Msg::Scheduler(SchedulerState {
+            running: true,
+            paused: vec![PausedEnvironment {
+                environment: Environment::Production,
+                until,
+                reason: "invalid_client".into(),
+            }],
+            audit_blocked: None,
+        }),
+    );
+    let header = |a: &App| render(a).lines().next().unwrap_or("").to_string();
+    assert!(
+        header(&a).contains("⚠ paused: production"),
+        "{}",
+        header(&a)
+    );
+    update(&mut a, Msg::Tick(until + chrono::Duration::seconds(1)));
+    assert!(header(&a).contains("✓ scheduler running"), "{}", header(&a));
+    update(
+        &mut a,
+        Msg::Scheduler(SchedulerState {
+            running: false,
+            paused: Vec::new(),
+            audit_blocked: None,
+        }),
+    );
+    assert!(header(&a).contains("⚠ scheduler stopped"), "{}", header(&a));
+}
+
+/// A blocked audit log outranks everything else the header says about the daemon, and
+/// names the verb that repairs it; once repaired, the header is as before.
+#[test]
+fn the_header_names_a_blocked_audit_log_and_the_verb_that_repairs_it() {
+    use qbo_core::domain::SchedulerState;
+    let mut a = app(Role::Admin, 200, 12);
+    let header = |a: &App| render(a).lines().next().unwrap_or("").to_string();
+    update(
+        &mut a,
+        Msg::Scheduler(SchedulerState {
+            running: true,
+            paused: Vec::new(),
+            audit_blocked: Some(qbo_core::domain::ChainBlocked {
+                head_seq: 41,
+                first_seq: 42,
+                last_seq: 42,
+            }),
+        }),
+    );
+    let h = header(&a);
+    assert!(h.contains("✗ audit log blocked at 42"), "{h}");
+    assert!(h.contains("audit quarantine --from 42"), "{h}");
+    update(
+        &mut a,
+        Msg::Scheduler(SchedulerState {
+            running: true,
+            paused: Vec::new(),
+            audit_blocked: None,
+        }),
+    );
+    assert!(header(&a).contains("✓ scheduler running"), "{}", header(&a));
+}
+
+fn forecast_fixture() -> qbo_service::Forecast {
+    use qbo_service::{Environment, Status};
+    use qbo_service::{Forecast, ForecastItem, Risk};
+    let now = at(NOW);
+    let item =
+        |id: i64, tenant: &str, days: i64, risk: Risk, reason: &str, action: &str| ForecastItem {
+            connection_id: id,
+            tenant: tenant.into(),
+            realm_id: qbo_core::domain::RealmId::parse(&format!("91300000000000{id:02}")).unwrap(),
+            environment: Environment::Production,
+            status: Status::Active,
+            date: now + chrono::Duration::days(days),
+            risk,
+            reason: reason.into(),
+            action: action.into(),
+        };
+    Forecast {
+        generated_at: now,
+        days: 30,
+        items: vec![
+            item(
+                3,
+                "Initech",
+                -1,
+                Risk::NeedsReconnect,
+                "needs reconnect: invalid_grant",
+                "send the customer a reconnect link",
+            ),
+            item(
+                5,
+                "Globex",
+                4,
+                Risk::HardLimit,
+                "Intuit's 5-year limit ends",
+                "send a reconnect link before it",
+            ),
+            item(
+                7,
+                "Umbrella",
+                21,
+                Risk::RefreshFailing,
+                "refresh token lapses: 40 refreshes failed",
+                "check Intuit's status",
+            ),
+        ],
+        alerts: vec![qbo_service::AlertDelivery {
+            id: 1,
+            created_at: now - chrono::Duration::hours(3),
+            condition_key: "connection:3:needs_reconnect".into(),
+            event: "opened".into(),
+            webhook: "ops-slack".into(),
+            text: "qbo-console alert: Initech needs_reconnect".into(),
+            body: String::new(),
+            state: "delivered".into(),
+            attempts: 1,
+            next_attempt_at: None,
+            last_error: None,
+            finished_at: Some(now - chrono::Duration::hours(3)),
+        }],
+    }
+}
+
+#[test]
+fn the_forecast_view_lists_risks_soonest_first_with_the_last_alerts() {
+    let mut a = app(Role::Viewer, 120, 16);
+    let cmds = update(
+        &mut a,
+        Msg::Key(KeyEvent::new(KeyCode::Char('F'), KeyModifiers::NONE)),
+    );
+    assert_eq!(cmds, vec![Cmd::Forecast]);
+    assert!(render(&a).contains("reading the forecast"));
+    update(&mut a, Msg::Forecast(forecast_fixture()));
+    let frame = render(&a);
+    insta::assert_snapshot!("forecast", frame);
+    press(&mut a, KeyCode::Esc);
+    assert!(render(&a).contains("TENANT"), "Esc goes back to the table");
+}

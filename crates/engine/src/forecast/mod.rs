@@ -1,0 +1,173 @@
+//! The forecast: which connections will die within N days if nothing changes, when, why,
+//! and what would save each. The rules are plain functions over a connection's record
+//! (and the few facts kept beside it), shared by `qbo-console forecast`, the console's
+//! forecast view and the alerts, so the three can never disagree.
+//!
+//! Adding a rule is adding one function to `RULES` (and, if it needs a fact the record
+//! lacks, a field to `SyncFacts`): the "reconnect link sent and not used" rules
+//! (`link_unused`, `link_expired`) arrived that way with the links table.
+
+mod rules;
+
+use chrono::{DateTime, Utc};
+use qbo_core::domain::{Environment, PausedEnvironment, RealmId, Status};
+use qbo_store::{ConnectionRecord, SyncFacts};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+pub use rules::RULES;
+
+/// Why a connection is at risk. Listed in order of gravity: on the same date the graver
+/// one comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Risk {
+    /// Intuit answered invalid_grant: it is already dead.
+    NeedsReconnect,
+    /// The API refuses freshly refreshed tokens (401 fault 3200/3201).
+    CustomerDisconnected,
+    /// Its environment is paused: Intuit rejected our client credentials.
+    CredentialsRejected,
+    /// Refreshes keep failing, so the refresh token lapses after 100 days unused.
+    RefreshFailing,
+    /// Intuit's 5-year limit from the original consent.
+    HardLimit,
+    /// No successful sync for `[forecast] no_sync_days`.
+    NoSync,
+    /// A reconnect link sent `[forecast] link_unused_days` ago is still open, unused.
+    LinkUnused,
+    /// The latest reconnect link expired unused and the connection is still dead.
+    LinkExpired,
+}
+
+impl Risk {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Risk::NeedsReconnect => "needs_reconnect",
+            Risk::CustomerDisconnected => "customer_disconnected",
+            Risk::CredentialsRejected => "credentials_rejected",
+            Risk::RefreshFailing => "refresh_failing",
+            Risk::HardLimit => "hard_limit",
+            Risk::NoSync => "no_sync",
+            Risk::LinkUnused => "link_unused",
+            Risk::LinkExpired => "link_expired",
+        }
+    }
+}
+
+impl std::fmt::Display for Risk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One connection, as the rules see it.
+pub struct Subject<'a> {
+    pub record: &'a ConnectionRecord,
+    pub facts: &'a SyncFacts,
+}
+
+/// What the rules know beyond the connection.
+pub struct Context<'a> {
+    pub now: DateTime<Utc>,
+    /// Environments the scheduler has paused (its state; an embedded service has none).
+    pub paused: &'a [PausedEnvironment],
+    pub no_sync_days: u32,
+    /// `[forecast] link_unused_days`.
+    pub link_unused_days: u32,
+}
+
+/// What one rule found: when the connection dies (or died) by it, why, and what saves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub risk: Risk,
+    pub date: DateTime<Utc>,
+    pub reason: String,
+    pub action: String,
+}
+
+pub type Rule = fn(&Subject<'_>, &Context<'_>) -> Option<Finding>;
+
+/// One line of the forecast: one risk of one connection. A connection at risk in two
+/// ways has two lines (a refresh failing for weeks has usually stopped its syncs too),
+/// each with its own date and its own remedy; alerts track them one by one as well.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForecastItem {
+    pub connection_id: i64,
+    pub tenant: String,
+    pub realm_id: RealmId,
+    pub environment: Environment,
+    pub status: Status,
+    pub date: DateTime<Utc>,
+    pub risk: Risk,
+    pub reason: String,
+    pub action: String,
+}
+
+/// The forecast as `forecast` prints it and the console shows it, with the last alerts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forecast {
+    pub generated_at: DateTime<Utc>,
+    pub days: u32,
+    pub items: Vec<ForecastItem>,
+    /// The newest alert deliveries, newest first.
+    #[serde(default)]
+    pub alerts: Vec<qbo_store::AlertDelivery>,
+}
+
+/// Every risk the rules find for one connection.
+pub fn assess(s: &Subject<'_>, ctx: &Context<'_>) -> Vec<ForecastItem> {
+    let r = s.record;
+    RULES
+        .iter()
+        .filter_map(|rule| rule(s, ctx))
+        .map(|f| ForecastItem {
+            connection_id: r.id,
+            tenant: r.tenant.clone(),
+            realm_id: r.realm_id.clone(),
+            environment: r.environment,
+            status: r.status,
+            date: f.date,
+            risk: f.risk,
+            reason: f.reason,
+            action: f.action,
+        })
+        .collect()
+}
+
+/// Every risk whose date falls within `days` of now (or has passed), sorted by date,
+/// then gravity, then tenant.
+pub fn forecast(
+    records: &[ConnectionRecord],
+    facts: &[SyncFacts],
+    ctx: &Context<'_>,
+    days: u32,
+) -> Vec<ForecastItem> {
+    let by_id: HashMap<i64, &SyncFacts> = facts.iter().map(|f| (f.id, f)).collect();
+    let none = SyncFacts::default();
+    let horizon = ctx.now + chrono::Duration::days(i64::from(days));
+    let mut items: Vec<ForecastItem> = records
+        .iter()
+        .flat_map(|r| {
+            let facts = by_id.get(&r.id).copied().unwrap_or(&none);
+            assess(&Subject { record: r, facts }, ctx)
+        })
+        .filter(|i| i.date <= horizon)
+        .collect();
+    sort(&mut items);
+    items
+}
+
+/// The forecast's order: soonest first, graver first on the same date.
+pub fn sort(items: &mut [ForecastItem]) {
+    items.sort_by(|a, b| {
+        a.date
+            .cmp(&b.date)
+            .then(a.risk.cmp(&b.risk))
+            .then_with(|| a.tenant.cmp(&b.tenant))
+            .then(a.connection_id.cmp(&b.connection_id))
+    });
+}
+
+#[cfg(test)]
+mod tests;

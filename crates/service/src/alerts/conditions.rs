@@ -1,0 +1,234 @@
+//! Which alert conditions hold now, from the forecast and the scheduler's pauses, and how
+//! they differ from the ones already alerted. Pure: no I/O.
+
+use chrono::{DateTime, Utc};
+use qbo_core::domain::{Environment, PausedEnvironment};
+use qbo_engine::forecast::{ForecastItem, Risk};
+use qbo_store::audit::ChainBlocked;
+use qbo_store::AlertCondition;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// A condition as an alert describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Condition {
+    pub key: String,
+    pub risk: String,
+    /// When the connection dies (or died) by it; for an environment, when it was paused.
+    pub date: DateTime<Utc>,
+    pub reason: String,
+    pub action: String,
+    pub connection: Option<ConnectionRef>,
+    /// None for a condition of the daemon itself (its audit log).
+    pub environment: Option<Environment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectionRef {
+    pub id: i64,
+    pub tenant: String,
+    pub realm_id: String,
+    pub status: String,
+}
+
+pub fn connection_key(id: i64, risk: &str) -> String {
+    format!("connection:{id}:{risk}")
+}
+
+/// The condition of a blocked audit log (rows stored past the chain head).
+pub const AUDIT_BLOCKED_KEY: &str = "audit:chain_blocked";
+
+pub fn environment_key(env: Environment) -> String {
+    format!("environment:{env}:credentials_rejected")
+}
+
+/// The conditions that hold now: each forecast item within the warning horizon (the
+/// forecast was computed over it), and each environment whose credentials Intuit rejected.
+///
+/// An environment's condition outlives the pause that raised it: the scheduler lifts a
+/// pause after five minutes to probe, and forgets it on restart, but the credentials
+/// are only known good once a refresh in that environment has succeeded since the
+/// condition opened. Without that, every probe would alert again.
+pub fn current(
+    items: &[ForecastItem],
+    paused: &[PausedEnvironment],
+    now: DateTime<Utc>,
+    open: &[AlertCondition],
+    last_good_refresh: &HashMap<Environment, DateTime<Utc>>,
+) -> BTreeMap<String, Condition> {
+    let mut out = BTreeMap::new();
+    // A rejected environment is one alert (below), not one per connection in it.
+    for i in items.iter().filter(|i| i.risk != Risk::CredentialsRejected) {
+        let key = connection_key(i.connection_id, i.risk.as_str());
+        out.insert(
+            key.clone(),
+            Condition {
+                key,
+                risk: i.risk.as_str().into(),
+                date: i.date,
+                reason: i.reason.clone(),
+                action: i.action.clone(),
+                connection: Some(ConnectionRef {
+                    id: i.connection_id,
+                    tenant: i.tenant.clone(),
+                    realm_id: i.realm_id.to_string(),
+                    status: i.status.to_string(),
+                }),
+                environment: Some(i.environment),
+            },
+        );
+    }
+    for env in Environment::ALL {
+        let key = environment_key(env);
+        let pause = paused
+            .iter()
+            .find(|p| p.environment == env && p.until > now);
+        let still_open = open.iter().find(|c| c.key == key).filter(|c| {
+            last_good_refresh
+                .get(&env)
+                .is_none_or(|good| *good <= c.opened_at)
+        });
+        let (date, reason) = match (pause, still_open) {
+            (Some(p), _) => (now, p.reason.clone()),
+            (None, Some(c)) => (c.opened_at, c.summary.clone()),
+            (None, None) => continue,
+        };
+        out.insert(
+            key.clone(),
+            Condition {
+                key,
+                risk: "credentials_rejected".into(),
+                date,
+                reason: format!("Intuit rejected the {env} client credentials: {reason}"),
+                action: format!(
+                    "fix client_id / client_secret in [environments.{env}] and restart the daemon; \
+                     every {env} refresh is paused until then"
+                ),
+                connection: None,
+                environment: Some(env),
+            },
+        );
+    }
+    out
+}
+
+/// The blocked audit log as a condition: the loudest there is, since every credential
+/// action is refused and no connection is refreshed until an admin repairs it. Dated when
+/// it was first seen (`open`), so the daily digest does not move it.
+pub fn audit_blocked(
+    blocked: Option<&ChainBlocked>,
+    now: DateTime<Utc>,
+    open: &[AlertCondition],
+) -> Option<Condition> {
+    let b = blocked?;
+    let date = open
+        .iter()
+        .find(|c| c.key == AUDIT_BLOCKED_KEY)
+        .map_or(now, |c| c.opened_at);
+    Some(Condition {
+        key: AUDIT_BLOCKED_KEY.into(),
+        risk: "audit_log_blocked".into(),
+        date,
+        reason: format!(
+            "{b}; the scheduler sends no refresh token to Intuit meanwhile, so every connection ages toward its limits"
+        ),
+        action: format!(
+            "an admin runs `qbo-console audit quarantine --from {}` (after `qbo-console audit verify` shows the damage)",
+            b.first_seq
+        ),
+        connection: None,
+        environment: None,
+    })
+}
+
+/// What changed: conditions to open (and alert), and keys to close.
+pub fn diff<'a>(
+    now: &'a BTreeMap<String, Condition>,
+    open: &[AlertCondition],
+) -> (Vec<&'a Condition>, Vec<String>) {
+    let opened = now
+        .values()
+        .filter(|c| !open.iter().any(|o| o.key == c.key))
+        .collect();
+    let closed = open
+        .iter()
+        .filter(|o| !now.contains_key(&o.key))
+        .map(|o| o.key.clone())
+        .collect();
+    (opened, closed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn open(key: &str, at: DateTime<Utc>) -> AlertCondition {
+        AlertCondition {
+            key: key.into(),
+            risk: "credentials_rejected".into(),
+            connection_id: None,
+            environment: Some("sandbox".into()),
+            opened_at: at,
+            summary: "HTTP 401 invalid_client".into(),
+        }
+    }
+
+    #[test]
+    fn a_rejected_environment_stays_alerted_until_a_refresh_succeeds_after_it() {
+        let now = Utc::now();
+        let key = environment_key(Environment::Sandbox);
+        let paused = [PausedEnvironment {
+            environment: Environment::Sandbox,
+            until: now + Duration::minutes(5),
+            reason: "HTTP 401 invalid_client".into(),
+        }];
+        let c = current(&[], &paused, now, &[], &HashMap::new());
+        let (opened, closed) = diff(&c, &[]);
+        assert_eq!(opened.len(), 1);
+        assert!(closed.is_empty());
+        assert!(opened[0].action.contains("[environments.sandbox]"));
+        // The pause lifts to probe: still open, nothing new to say.
+        let was = [open(&key, now)];
+        let later = now + Duration::minutes(6);
+        let c = current(&[], &[], later, &was, &HashMap::new());
+        assert_eq!(diff(&c, &was), (vec![], vec![]));
+        // A refresh before the condition opened proves nothing; one after it closes it.
+        let before = HashMap::from([(Environment::Sandbox, now - Duration::minutes(1))]);
+        assert!(current(&[], &[], later, &was, &before).contains_key(&key));
+        let after = HashMap::from([(Environment::Sandbox, now + Duration::minutes(5))]);
+        let c = current(&[], &[], later, &was, &after);
+        assert_eq!(diff(&c, &was), (vec![], vec![key]));
+    }
+
+    #[test]
+    fn a_blocked_audit_log_is_a_condition_naming_the_repair_until_it_is_gone() {
+        let now = Utc::now();
+        let b = ChainBlocked {
+            head_seq: 9,
+            first_seq: 10,
+            last_seq: 10,
+        };
+        let c = audit_blocked(Some(&b), now, &[]).unwrap();
+        assert_eq!(c.key, AUDIT_BLOCKED_KEY);
+        assert!(
+            c.action.contains("audit quarantine --from 10"),
+            "{}",
+            c.action
+        );
+        assert!(
+            c.reason.contains("event 10 is stored past the chain head"),
+            "{}",
+            c.reason
+        );
+        let mut was = open(AUDIT_BLOCKED_KEY, now - Duration::hours(1));
+        was.environment = None;
+        assert_eq!(
+            audit_blocked(Some(&b), now, std::slice::from_ref(&was))
+                .unwrap()
+                .date,
+            was.opened_at
+        );
+        assert!(audit_blocked(None, now, &[was]).is_none());
+    }
+}

@@ -1,0 +1,117 @@
+//! The JSON an alert POSTs: Slack-compatible `text` for people, and the condition's fields
+//! for programs. README.md ("Alerts") documents the shape.
+
+use super::conditions::Condition;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+/// Slack reads `&`, `<` and `>` as markup (links, mentions): escaped as Slack asks, so a
+/// tenant or Intuit's error text cannot ping a channel or forge a link.
+fn slack_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn day(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+/// One line naming what is at risk, when, why and what to do.
+pub fn line(c: &Condition) -> String {
+    let who = match (&c.connection, c.environment) {
+        (Some(conn), Some(env)) => format!("{} ({env} realm {})", conn.tenant, conn.realm_id),
+        (Some(conn), None) => format!("{} (realm {})", conn.tenant, conn.realm_id),
+        (None, Some(env)) => format!("environment {env}"),
+        // The daemon itself: its audit log.
+        (None, None) => "qbo-console".to_string(),
+    };
+    slack_escape(&format!(
+        "{who}: {} ({}) — {}. Action: {}",
+        c.risk,
+        day(c.date),
+        c.reason,
+        c.action
+    ))
+}
+
+fn condition_json(c: &Condition) -> Value {
+    json!({
+        "key": c.key,
+        "risk": c.risk,
+        "date": c.date,
+        "reason": c.reason,
+        "action": c.action,
+        "environment": c.environment,
+        "connection": c.connection,
+    })
+}
+
+/// A condition has just opened.
+pub fn opened(c: &Condition, now: DateTime<Utc>) -> (String, String) {
+    let text = format!("qbo-console alert: {}", line(c));
+    let body = json!({
+        "source": "qbo-console",
+        "event": "opened",
+        "at": now,
+        "text": text,
+        "condition": condition_json(c),
+    });
+    (text, body.to_string())
+}
+
+/// The daily digest of what is still open.
+pub fn digest(open: &[Condition], now: DateTime<Utc>) -> (String, String) {
+    let mut text = format!(
+        "qbo-console digest: {} condition{} still open",
+        open.len(),
+        if open.len() == 1 { "" } else { "s" }
+    );
+    for c in open {
+        text.push_str("\n• ");
+        text.push_str(&line(c));
+    }
+    let body = json!({
+        "source": "qbo-console",
+        "event": "digest",
+        "at": now,
+        "text": text,
+        "conditions": open.iter().map(condition_json).collect::<Vec<_>>(),
+    });
+    (text, body.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::conditions::ConnectionRef;
+    use qbo_core::domain::Environment;
+
+    #[test]
+    fn the_text_cannot_carry_slack_markup() {
+        let c = Condition {
+            key: "connection:1:needs_reconnect".into(),
+            risk: "needs_reconnect".into(),
+            date: Utc::now(),
+            reason: "needs reconnect: <!channel> & more".into(),
+            action: "send a link".into(),
+            connection: Some(ConnectionRef {
+                id: 1,
+                tenant: "<https://evil|acme>".into(),
+                realm_id: "123".into(),
+                status: "needs_reconnect".into(),
+            }),
+            environment: Some(Environment::Sandbox),
+        };
+        let (text, body) = opened(&c, Utc::now());
+        assert!(!text.contains('<') && !text.contains('>'), "{text}");
+        assert!(text.contains("&lt;!channel&gt; &amp; more"), "{text}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["text"], text);
+        assert_eq!(v["event"], "opened");
+        assert_eq!(
+            v["condition"]["connection"]["tenant"],
+            "<https://evil|acme>"
+        );
+    }
+}

@@ -1,0 +1,195 @@
+//! The service in this process: the embedded mode, for an admin who holds the key.
+
+use super::{Client, ClientError, ClientFuture, ExportSink, WatchStream};
+use crate::{
+    Actor, AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail,
+    ConnectionFilter, ConnectionView, ImportReport, PurgeReport, RefreshReport, RevokeReport,
+    RevokeRequest, Selection, Service, SessionEvent, VerifyReport,
+};
+use futures_util::stream::{self, StreamExt};
+use qbo_store::audit::export::{ExportFilter, ExportFormat, Manifest};
+
+#[derive(Clone)]
+pub struct LocalClient {
+    service: Service,
+    /// The caller every request is made as; each request gets its own request id.
+    actor: Actor,
+}
+
+impl LocalClient {
+    pub fn new(service: Service, actor: Actor) -> LocalClient {
+        LocalClient { service, actor }
+    }
+
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+}
+
+/// Runs a service call as a fresh request of the client's actor.
+macro_rules! as_caller {
+    ($self:ident, |$caller:ident| $call:expr) => {
+        Box::pin(async move {
+            let $caller = &$self.actor.for_request();
+            $call.await.map_err(ClientError::from)
+        })
+    };
+}
+
+impl Client for LocalClient {
+    fn list(&self, filter: ConnectionFilter) -> ClientFuture<'_, Vec<ConnectionView>> {
+        as_caller!(self, |c| self.service.list(c, &filter))
+    }
+
+    fn show(&self, target: String) -> ClientFuture<'_, ConnectionDetail> {
+        as_caller!(self, |c| self.service.show(c, &target))
+    }
+
+    fn refresh(&self, selection: Selection) -> ClientFuture<'_, Vec<RefreshReport>> {
+        as_caller!(self, |c| self.service.refresh(c, &selection))
+    }
+
+    fn verify(&self, targets: Vec<String>) -> ClientFuture<'_, Vec<VerifyReport>> {
+        as_caller!(self, |c| self.service.verify(c, &targets))
+    }
+
+    fn import(&self, file: String, text: String, update: bool) -> ClientFuture<'_, ImportReport> {
+        as_caller!(self, |c| self.service.import(c, &text, &file, update))
+    }
+
+    fn revoke(&self, request: RevokeRequest) -> ClientFuture<'_, Vec<RevokeReport>> {
+        as_caller!(self, |c| self.service.revoke(c, &request))
+    }
+
+    fn purge(&self, dry_run: bool) -> ClientFuture<'_, PurgeReport> {
+        as_caller!(self, |c| self.service.purge(c, dry_run))
+    }
+
+    fn audit_tail(&self, n: i64) -> ClientFuture<'_, Vec<AuditRecord>> {
+        as_caller!(self, |c| self.service.audit_tail(c, n))
+    }
+
+    fn audit_page(&self, query: AuditQuery) -> ClientFuture<'_, AuditPage> {
+        as_caller!(self, |c| self.service.audit_page(c, &query))
+    }
+
+    fn session(&self, event: SessionEvent) -> ClientFuture<'_, ()> {
+        as_caller!(self, |c| self.service.session(c, event))
+    }
+
+    fn audit_verify(&self) -> ClientFuture<'_, AuditVerifyReport> {
+        as_caller!(self, |c| self.service.audit_verify(c))
+    }
+
+    fn whoami(&self) -> ClientFuture<'_, qbo_core::identity::Operator> {
+        as_caller!(self, |c| self.service.whoami(c))
+    }
+
+    fn link(&self, request: crate::LinkRequest) -> ClientFuture<'_, crate::IssuedLink> {
+        as_caller!(self, |c| self.service.link_issue(c, &request))
+    }
+
+    fn links(&self) -> ClientFuture<'_, Vec<crate::Invitation>> {
+        as_caller!(self, |c| self.service.links_open(c))
+    }
+
+    fn link_cancel(&self, id: String) -> ClientFuture<'_, crate::Invitation> {
+        as_caller!(self, |c| self.service.link_cancel(c, &id))
+    }
+
+    fn keys_status(&self) -> ClientFuture<'_, qbo_engine::lifecycle::KeyStatus> {
+        as_caller!(self, |c| self.service.keys_status(c))
+    }
+
+    fn forecast(&self, days: Option<u32>) -> ClientFuture<'_, qbo_engine::forecast::Forecast> {
+        as_caller!(self, |c| self.service.forecast(c, days))
+    }
+
+    fn support_bundle(
+        &self,
+        target: String,
+        since: Option<String>,
+    ) -> ClientFuture<'_, crate::SupportBundle> {
+        as_caller!(self, |c| self.service.support_bundle(
+            c,
+            &target,
+            since.as_deref()
+        ))
+    }
+
+    fn posture(&self) -> ClientFuture<'_, crate::PostureReport> {
+        as_caller!(self, |c| self.service.posture(c))
+    }
+
+    fn apikey_create(
+        &self,
+        name: String,
+        realms: Vec<String>,
+        environment: Option<qbo_core::domain::Environment>,
+    ) -> ClientFuture<'_, crate::CreatedApiKey> {
+        as_caller!(self, |c| self.service.apikey_create(
+            c,
+            &name,
+            &realms,
+            environment
+        ))
+    }
+
+    fn apikey_list(&self) -> ClientFuture<'_, Vec<crate::ApiKeyRecord>> {
+        as_caller!(self, |c| self.service.apikey_list(c))
+    }
+
+    fn apikey_revoke(&self, id: i64) -> ClientFuture<'_, crate::ApiKeyRecord> {
+        as_caller!(self, |c| self.service.apikey_revoke(c, id))
+    }
+
+    fn audit_export<'a>(
+        &'a self,
+        filter: ExportFilter,
+        format: ExportFormat,
+        sink: &'a mut (dyn ExportSink + Send),
+    ) -> ClientFuture<'a, Manifest> {
+        Box::pin(async move {
+            let caller = &self.actor.for_request();
+            let mut stream = self
+                .service
+                .audit_export_begin(caller, filter, format)
+                .await?;
+            while let Some(chunk) = stream
+                .next_chunk()
+                .await
+                .map_err(crate::ServiceError::from)?
+            {
+                sink.write(&chunk, stream.tally.rows)
+                    .map_err(|e| ClientError::Input(format!("cannot write the export: {e}")))?;
+            }
+            Ok(self.service.audit_export_finish(caller, stream).await?)
+        })
+    }
+
+    fn audit_pubkey(&self) -> ClientFuture<'_, String> {
+        as_caller!(self, |c| self.service.audit_pubkey(c))
+    }
+
+    fn audit_archive(&self) -> ClientFuture<'_, crate::ArchiveReport> {
+        as_caller!(self, |c| self.service.audit_archive(c))
+    }
+
+    fn audit_quarantine(
+        &self,
+        from: i64,
+    ) -> ClientFuture<'_, qbo_store::audit::quarantine::QuarantineReport> {
+        as_caller!(self, |c| self.service.audit_quarantine(c, from))
+    }
+
+    fn watch(&self) -> ClientFuture<'_, WatchStream> {
+        Box::pin(async move {
+            let feed = self.service.watch(&self.actor.for_request()).await?;
+            let events = stream::unfold(feed, |mut feed| async move {
+                let ev = feed.next().await?;
+                Some((ev.map_err(ClientError::from), feed))
+            });
+            Ok(events.boxed())
+        })
+    }
+}

@@ -1,0 +1,611 @@
+//! The client over the operators' socket: one connection per request, one JSON line each
+//! way (a stream of them for `watch`). The daemon identifies the caller by the kernel's
+//! peer credentials, never by anything sent here.
+
+use super::{Client, ClientError, ClientFuture, ClientResult, ExportSink, WatchStream};
+use crate::protocol::{self, Denial, ErrorKind};
+use crate::ExportFrame;
+use crate::{
+    AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionFilter,
+    ConnectionView, ImportReport, Interface, PurgeReport, RefreshReport, Request, RevokeReport,
+    RevokeRequest, Selection, SessionEvent, VerifyReport, WatchEvent,
+};
+use futures_util::stream::{self, StreamExt};
+use qbo_store::audit::export::{ExportFilter, ExportFormat, Manifest};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+#[derive(Debug, Clone)]
+pub struct SocketClient {
+    socket: Arc<PathBuf>,
+    interface: Option<Interface>,
+}
+
+impl SocketClient {
+    pub fn new(socket: impl Into<PathBuf>) -> SocketClient {
+        SocketClient {
+            socket: Arc::new(socket.into()),
+            interface: None,
+        }
+    }
+
+    /// Names the front end (CLI, TUI) in the audit records of this client's requests.
+    /// Informational only: the daemon takes the role from the kernel, whatever is declared.
+    pub fn declaring(self, interface: Interface) -> SocketClient {
+        SocketClient {
+            interface: Some(interface),
+            ..self
+        }
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    fn unavailable(&self, e: &std::io::Error) -> ClientError {
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "no socket there".to_string(),
+            std::io::ErrorKind::ConnectionRefused => "nothing listens on it".to_string(),
+            std::io::ErrorKind::PermissionDenied => {
+                "permission denied: ask an admin to add you to the socket's group".to_string()
+            }
+            _ => e.to_string(),
+        };
+        ClientError::Unavailable {
+            socket: self.socket.to_path_buf(),
+            why,
+        }
+    }
+
+    fn lost(&self, why: Option<String>) -> ClientError {
+        ClientError::ConnectionLost {
+            socket: self.socket.to_path_buf(),
+            why,
+        }
+    }
+
+    /// Connects and sends the request line.
+    async fn send(&self, req: &Request) -> ClientResult<Connection> {
+        let mut stream = UnixStream::connect(self.socket.as_path())
+            .await
+            .map_err(|e| self.unavailable(&e))?;
+        let line = protocol::encode_line(req, self.interface)
+            .map_err(|e| ClientError::Internal(format!("cannot encode the request: {e}")))?;
+        if let Err(e) = stream.write_all(&line).await {
+            // The daemon hangs up on a request it refuses before reading it all (one over
+            // its size limit, or over its connection cap), after saying why: read what it
+            // said instead of reporting the broken pipe.
+            if !matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ) {
+                return Err(self.lost(Some(e.to_string())));
+            }
+        }
+        Ok(Connection {
+            client: self.clone(),
+            reader: BufReader::new(stream),
+        })
+    }
+
+    async fn call<T: DeserializeOwned>(&self, req: Request) -> ClientResult<T> {
+        let mut conn = self.send(&req).await?;
+        match conn.next().await? {
+            Some(v) => Ok(v),
+            None => Err(self.lost(None)),
+        }
+    }
+
+    fn unreadable(&self, e: serde_json::Error) -> ClientError {
+        ClientError::Protocol(format!(
+            "the daemon at {} answered something unreadable ({e}); are client and daemon the same version?",
+            self.socket.display()
+        ))
+    }
+
+    /// The service's own error, as the daemon relayed it.
+    fn refused(&self, kind: ErrorKind, message: String, denial: Option<Denial>) -> ClientError {
+        match kind {
+            ErrorKind::Denied => match denial {
+                Some(d) => ClientError::Denied {
+                    account: d.account,
+                    role: d.role,
+                    what: d.what,
+                    message,
+                },
+                None => ClientError::Protocol(format!(
+                    "the daemon at {} refused without saying whom it refused ({message}); are client and daemon the same version?",
+                    self.socket.display()
+                )),
+            },
+            ErrorKind::NotFound => ClientError::NotFound(message),
+            ErrorKind::Ambiguous => ClientError::Ambiguous(message),
+            ErrorKind::Input => ClientError::Input(message),
+            ErrorKind::Internal => ClientError::Internal(message),
+        }
+    }
+}
+
+/// One open request: replies arrive one line each.
+struct Connection {
+    client: SocketClient,
+    reader: BufReader<UnixStream>,
+}
+
+/// A reply line as read: the result is left as the text it came as and decoded straight
+/// into the type asked for. Going through `serde_json::Value` instead would build a tree
+/// of every field of every row first: for a list of 100,000 connections several hundred
+/// megabytes and most of the time the console takes to open.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    status: ReplyStatus,
+    #[serde(borrow, default)]
+    result: Option<&'a RawValue>,
+    #[serde(default)]
+    kind: Option<ErrorKind>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    denial: Option<Denial>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ReplyStatus {
+    Ok,
+    Error,
+}
+
+impl Connection {
+    /// The next reply's result, or `None` when the daemon hung up cleanly.
+    async fn next<T: DeserializeOwned>(&mut self) -> ClientResult<Option<T>> {
+        let mut line = Vec::new();
+        let n = self
+            .reader
+            .read_until(b'\n', &mut line)
+            .await
+            .map_err(|e| self.client.lost(Some(e.to_string())))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let reply: Envelope =
+            serde_json::from_slice(&line).map_err(|e| self.client.unreadable(e))?;
+        match reply.status {
+            // A result of `null` (an answer with nothing to say) reads as no result.
+            ReplyStatus::Ok => serde_json::from_str(reply.result.map_or("null", RawValue::get))
+                .map(Some)
+                .map_err(|e| self.client.unreadable(e)),
+            ReplyStatus::Error => match (reply.kind, reply.message) {
+                (Some(kind), Some(message)) => {
+                    Err(self.client.refused(kind, message, reply.denial))
+                }
+                _ => Err(ClientError::Protocol(format!(
+                    "the daemon at {} answered an error without its kind and message; are client and daemon the same version?",
+                    self.client.socket.display()
+                ))),
+            },
+        }
+    }
+
+    /// The next watch event; the daemon hanging up is an error the watcher must hear.
+    async fn event(&mut self) -> ClientResult<WatchEvent> {
+        match self.next().await? {
+            Some(ev) => Ok(ev),
+            None => Err(self.client.lost(None)),
+        }
+    }
+}
+
+impl Client for SocketClient {
+    fn list(&self, filter: ConnectionFilter) -> ClientFuture<'_, Vec<ConnectionView>> {
+        Box::pin(self.call(Request::List {
+            status: filter.status,
+            environment: filter.environment,
+        }))
+    }
+
+    fn show(&self, target: String) -> ClientFuture<'_, ConnectionDetail> {
+        Box::pin(self.call(Request::Show { target }))
+    }
+
+    fn refresh(&self, selection: Selection) -> ClientFuture<'_, Vec<RefreshReport>> {
+        let (targets, due, all) = match selection {
+            Selection::Named(t) => (t, false, false),
+            Selection::Due => (Vec::new(), true, false),
+            Selection::All => (Vec::new(), false, true),
+        };
+        Box::pin(self.call(Request::Refresh { targets, due, all }))
+    }
+
+    fn verify(&self, targets: Vec<String>) -> ClientFuture<'_, Vec<VerifyReport>> {
+        Box::pin(self.call(Request::Verify { targets }))
+    }
+
+    fn import(&self, file: String, text: String, update: bool) -> ClientFuture<'_, ImportReport> {
+        Box::pin(self.call(Request::Import { file, text, update }))
+    }
+
+    fn revoke(&self, r: RevokeRequest) -> ClientFuture<'_, Vec<RevokeReport>> {
+        Box::pin(self.call(Request::Revoke {
+            targets: r.targets,
+            filter: r.filter,
+            local_only_reason: r.local_only_reason,
+            dry_run: r.dry_run,
+        }))
+    }
+
+    fn purge(&self, dry_run: bool) -> ClientFuture<'_, PurgeReport> {
+        Box::pin(self.call(Request::Purge { dry_run }))
+    }
+
+    fn audit_tail(&self, n: i64) -> ClientFuture<'_, Vec<AuditRecord>> {
+        Box::pin(self.call(Request::AuditTail { n }))
+    }
+
+    fn audit_verify(&self) -> ClientFuture<'_, AuditVerifyReport> {
+        Box::pin(self.call(Request::AuditVerify))
+    }
+
+    fn audit_page(&self, q: AuditQuery) -> ClientFuture<'_, AuditPage> {
+        Box::pin(self.call(Request::AuditPage {
+            before_seq: q.before_seq,
+            limit: q.limit,
+            tenant: q.tenant,
+            actor: q.actor,
+            action: q.action,
+            outcome: q.outcome,
+        }))
+    }
+
+    fn session(&self, event: SessionEvent) -> ClientFuture<'_, ()> {
+        Box::pin(self.call(Request::Session { event }))
+    }
+
+    fn whoami(&self) -> ClientFuture<'_, qbo_core::identity::Operator> {
+        Box::pin(self.call(Request::WhoAmI))
+    }
+
+    fn link(&self, r: crate::LinkRequest) -> ClientFuture<'_, crate::IssuedLink> {
+        Box::pin(self.call(Request::Link {
+            target: r.target,
+            new_tenant: r.new_tenant,
+            environment: r.environment,
+            expires_secs: r.expires_secs,
+        }))
+    }
+
+    fn links(&self) -> ClientFuture<'_, Vec<crate::Invitation>> {
+        Box::pin(self.call(Request::Links))
+    }
+
+    fn link_cancel(&self, id: String) -> ClientFuture<'_, crate::Invitation> {
+        Box::pin(self.call(Request::LinkCancel { id }))
+    }
+
+    fn keys_status(&self) -> ClientFuture<'_, qbo_engine::lifecycle::KeyStatus> {
+        Box::pin(self.call(Request::KeysStatus))
+    }
+
+    fn forecast(&self, days: Option<u32>) -> ClientFuture<'_, qbo_engine::forecast::Forecast> {
+        Box::pin(self.call(Request::Forecast { days }))
+    }
+
+    fn support_bundle(
+        &self,
+        target: String,
+        since: Option<String>,
+    ) -> ClientFuture<'_, crate::SupportBundle> {
+        Box::pin(self.call(Request::SupportBundle { target, since }))
+    }
+
+    fn posture(&self) -> ClientFuture<'_, crate::PostureReport> {
+        Box::pin(self.call(Request::Posture))
+    }
+
+    fn apikey_create(
+        &self,
+        name: String,
+        realms: Vec<String>,
+        environment: Option<qbo_core::domain::Environment>,
+    ) -> ClientFuture<'_, crate::CreatedApiKey> {
+        Box::pin(self.call(Request::ApikeyCreate {
+            name,
+            realms,
+            environment,
+        }))
+    }
+
+    fn apikey_list(&self) -> ClientFuture<'_, Vec<crate::ApiKeyRecord>> {
+        Box::pin(self.call(Request::ApikeyList))
+    }
+
+    fn apikey_revoke(&self, id: i64) -> ClientFuture<'_, crate::ApiKeyRecord> {
+        Box::pin(self.call(Request::ApikeyRevoke { id }))
+    }
+
+    fn audit_export<'a>(
+        &'a self,
+        filter: ExportFilter,
+        format: ExportFormat,
+        sink: &'a mut (dyn ExportSink + Send),
+    ) -> ClientFuture<'a, Manifest> {
+        Box::pin(async move {
+            let mut conn = self.send(&Request::AuditExport { format, filter }).await?;
+            // Frames until the manifest; each data frame's line is followed by its bytes.
+            let mut buf = Vec::new();
+            loop {
+                let frame: ExportFrame = match conn.next().await? {
+                    Some(f) => f,
+                    None => {
+                        return Err(self.lost(Some("the export stopped before its manifest".into())))
+                    }
+                };
+                match frame {
+                    ExportFrame::Data { len, rows } => {
+                        let len = usize::try_from(len).map_err(|_| {
+                            ClientError::Protocol(format!("an export frame of {len} bytes"))
+                        })?;
+                        buf.resize(len, 0);
+                        conn.reader
+                            .read_exact(&mut buf)
+                            .await
+                            .map_err(|e| self.lost(Some(e.to_string())))?;
+                        sink.write(&buf, rows).map_err(|e| {
+                            ClientError::Input(format!("cannot write the export: {e}"))
+                        })?;
+                    }
+                    ExportFrame::Manifest { manifest } => return Ok(*manifest),
+                }
+            }
+        })
+    }
+
+    fn audit_pubkey(&self) -> ClientFuture<'_, String> {
+        Box::pin(self.call(Request::AuditPubkey))
+    }
+
+    fn audit_archive(&self) -> ClientFuture<'_, crate::ArchiveReport> {
+        Box::pin(self.call(Request::AuditArchive))
+    }
+
+    fn audit_quarantine(
+        &self,
+        from: i64,
+    ) -> ClientFuture<'_, qbo_store::audit::quarantine::QuarantineReport> {
+        Box::pin(self.call(Request::AuditQuarantine { from }))
+    }
+
+    fn watch(&self) -> ClientFuture<'_, WatchStream> {
+        Box::pin(async move {
+            let mut conn = self.send(&Request::Watch).await?;
+            // The first reply is the hello, or the refusal: a denied watch fails here.
+            let hello = conn.event().await?;
+            let rest = stream::unfold(Some(conn), |conn| async move {
+                let mut conn = conn?;
+                match conn.event().await {
+                    Ok(ev) => Some((Ok(ev), Some(conn))),
+                    // After an error the connection is of no further use: end the stream.
+                    Err(e) => Some((Err(e), None)),
+                }
+            });
+            Ok(stream::once(async { Ok(hello) }).chain(rest).boxed())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Role, Status};
+    use tokio::net::UnixListener;
+
+    /// A stand-in daemon: answers each connection's request line with `replies`, then hangs
+    /// up, and hands back the request lines it read.
+    fn fake_daemon(
+        dir: &tempfile::TempDir,
+        replies: &[&str],
+    ) -> (SocketClient, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let path = dir.path().join("ops.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let (seen, requests) = tokio::sync::mpsc::unbounded_channel();
+        let replies: Vec<String> = replies.iter().map(|r| r.to_string()).collect();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let mut stream = BufReader::new(stream);
+                let mut line = String::new();
+                stream.read_line(&mut line).await.unwrap();
+                let _ = seen.send(line);
+                for r in &replies {
+                    stream.get_mut().write_all(r.as_bytes()).await.unwrap();
+                    stream.get_mut().write_all(b"\n").await.unwrap();
+                }
+            }
+        });
+        (SocketClient::new(path), requests)
+    }
+
+    fn view_json(id: i64, tenant: &str) -> String {
+        format!(
+            r#"{{"id":{id},"tenant":"{tenant}","realm_id":"123","environment":"sandbox","company_name":null,"status":"needs_reconnect","status_reason":null,"access_expires_at":null,"access_expires_in_secs":null,"refresh_issued_at":null,"refresh_expires_at":null,"refresh_window_age_days":null,"refresh_days_left":null,"hard_expires_at":null,"last_refresh_at":null,"last_refresh_outcome":"failed","last_error_class":"invalid_grant","last_error_detail":null,"last_intuit_tid":null,"last_sync_at":null,"last_sync_status":null,"last_sync_detail":null,"consecutive_failures":1,"next_attempt_at":null,"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}}"#
+        )
+    }
+
+    #[tokio::test]
+    async fn without_a_daemon_the_client_is_unavailable_and_says_how_to_start_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = SocketClient::new(dir.path().join("nobody.sock"));
+        let e = client.whoami().await.unwrap_err();
+        assert!(matches!(e, ClientError::Unavailable { .. }), "{e:?}");
+        let m = e.to_string();
+        assert!(
+            m.contains("no socket there")
+                && m.contains("qbo-console serve")
+                && m.contains("--embedded"),
+            "{m}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_denial_names_the_account_the_role_and_what_was_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, mut requests) = fake_daemon(
+            &dir,
+            &[
+                r#"{"status":"error","kind":"denied","message":"permission denied: bob (role viewer) may not refresh in bulk","denial":{"account":"bob","role":"viewer","what":"refresh in bulk"}}"#,
+            ],
+        );
+        let e = client.refresh(Selection::Due).await.unwrap_err();
+        assert_eq!(
+            e,
+            ClientError::Denied {
+                account: "bob".into(),
+                role: Role::Viewer,
+                what: "refresh in bulk".into(),
+                message: "permission denied: bob (role viewer) may not refresh in bulk".into(),
+            }
+        );
+        // The selection went out as the daemon reads it.
+        let sent: serde_json::Value =
+            serde_json::from_str(&requests.recv().await.unwrap()).unwrap();
+        assert_eq!(
+            sent,
+            serde_json::json!({"op": "refresh", "targets": [], "due": true, "all": false})
+        );
+    }
+
+    #[tokio::test]
+    async fn a_client_declares_its_front_end_on_each_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, mut requests) = fake_daemon(
+            &dir,
+            &[
+                r#"{"status":"ok","result":{"account":"alice","uid":1000,"ssh_client":null,"interface":"tui","role":"viewer"}}"#,
+            ],
+        );
+        let me = client.declaring(Interface::Tui).whoami().await.unwrap();
+        assert_eq!(me.interface, Interface::Tui);
+        let sent: serde_json::Value =
+            serde_json::from_str(&requests.recv().await.unwrap()).unwrap();
+        assert_eq!(
+            sent,
+            serde_json::json!({"op": "who_am_i", "interface": "tui"})
+        );
+    }
+
+    #[tokio::test]
+    async fn the_services_error_kinds_arrive_typed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, _) = fake_daemon(
+            &dir,
+            &[
+                r#"{"status":"error","kind":"ambiguous","message":"\"acme\" matches 2 connections"}"#,
+            ],
+        );
+        let e = client.show("acme".into()).await.unwrap_err();
+        assert_eq!(
+            e,
+            ClientError::Ambiguous("\"acme\" matches 2 connections".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hang_up_is_a_lost_connection_and_garbage_a_protocol_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, _) = fake_daemon(&dir, &[]);
+        let e = client.list(ConnectionFilter::default()).await.unwrap_err();
+        assert!(
+            matches!(e, ClientError::ConnectionLost { why: None, .. }),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .contains("closed the connection without answering"),
+            "{e}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let (client, _) = fake_daemon(&dir, &["<html>surprise</html>"]);
+        let e = client.audit_verify().await.unwrap_err();
+        assert!(matches!(e, ClientError::Protocol(_)), "{e:?}");
+        assert!(e.to_string().contains("same version"), "{e}");
+
+        // A well-formed reply of the wrong shape is a protocol error too.
+        let dir = tempfile::tempdir().unwrap();
+        let (client, _) = fake_daemon(&dir, &[r#"{"status":"ok","result":{"rows":3}}"#]);
+        let e = client.list(ConnectionFilter::default()).await.unwrap_err();
+        assert!(matches!(e, ClientError::Protocol(_)), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn the_watch_stream_yields_the_hello_changes_and_gaps_then_the_hang_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let change = format!(
+            r#"{{"status":"ok","result":{{"type":"change","audit_seq":41,"connection_id":7,"connection":{}}}}}"#,
+            view_json(7, "acme")
+        );
+        let replies = [
+            r#"{"status":"ok","result":{"type":"hello","protocol":1,"account":"alice","role":"support"}}"#,
+            change.as_str(),
+            r#"{"status":"ok","result":{"type":"missed","count":12}}"#,
+        ];
+        let (client, mut requests) = fake_daemon(&dir, &replies);
+        let events: Vec<ClientResult<WatchEvent>> = client.watch().await.unwrap().collect().await;
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&requests.recv().await.unwrap()).unwrap(),
+            serde_json::json!({"op": "watch"})
+        );
+        assert_eq!(events.len(), 4, "{events:?}");
+        assert!(matches!(
+            &events[0],
+            Ok(WatchEvent::Hello { protocol: 1, role: Role::Support, account, .. }) if account == "alice"
+        ));
+        match &events[1] {
+            Ok(WatchEvent::Change {
+                audit_seq: 41,
+                connection_id: Some(7),
+                connection: Some(c),
+            }) => assert!(c.tenant == "acme" && c.status == Status::NeedsReconnect),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(events[2], Ok(WatchEvent::Missed { count: 12 })));
+        assert!(matches!(events[3], Err(ClientError::ConnectionLost { .. })));
+    }
+
+    #[tokio::test]
+    async fn an_answer_of_null_reads_as_nothing_and_an_error_must_say_its_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, _) = fake_daemon(&dir, &[r#"{"status":"ok","result":null}"#]);
+        client.session(crate::SessionEvent::Opened).await.unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let (client, _) = fake_daemon(&dir, &[r#"{"status":"error","message":"no"}"#]);
+        let e = client.whoami().await.unwrap_err();
+        assert!(matches!(e, ClientError::Protocol(_)), "{e:?}");
+        assert!(e.to_string().contains("without its kind"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_watch_fails_when_asked_not_in_the_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, _) = fake_daemon(
+            &dir,
+            &[
+                r#"{"status":"error","kind":"denied","message":"permission denied: eve (role unmapped) may not watch","denial":{"account":"eve","role":"unmapped","what":"watch"}}"#,
+            ],
+        );
+        match client.watch().await {
+            Err(ClientError::Denied {
+                role: Role::Unmapped,
+                what,
+                ..
+            }) => assert_eq!(what, "watch"),
+            Err(e) => panic!("{e:?}"),
+            Ok(_) => panic!("a refused watch must not give a stream"),
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! What the daemon's `/healthz` and `/metrics` report: read from the database each time,
+//! so an answer always matches it.
+
+use crate::Service;
+use qbo_core::domain::{Environment, Status};
+use qbo_engine::metrics::StatusLabels;
+
+/// Whether the daemon can do its work: each part `Ok`, or why not (naming the repair).
+pub struct HealthReport {
+    pub database: Result<(), String>,
+    pub audit_log: Result<(), String>,
+}
+
+impl Service {
+    /// Unhealthy when the database cannot be read, when a write was refused (a full disk
+    /// still answers reads, so a read alone would say ok) and no write has committed since,
+    /// or when rows stored past the audit chain's head block the audit log. A failure older
+    /// than the write health's hold is put to a probe write, so an idle daemon turns healthy
+    /// again once there is room.
+    pub async fn health(&self) -> HealthReport {
+        let store = self.store();
+        let health = store.write_health();
+        let database = match store.count_by_status().await {
+            Err(e) => Err(format!("{e:#}")),
+            Ok(_) => {
+                if health.due_for_probe() {
+                    // A failed probe records itself; its error is then the one reported.
+                    let _ = store.probe_write().await;
+                }
+                health.failing().map_or(Ok(()), Err)
+            }
+        };
+        // Rows past the audit chain's head block every audited action and stop the
+        // scheduler: not healthy, whatever the database says.
+        let audit_log = match store.audit_blocked().await {
+            Ok(None) => Ok(()),
+            Ok(Some(b)) => Err(b.to_string()),
+            Err(e) => Err(format!("cannot read the audit chain's head: {e:#}")),
+        };
+        HealthReport {
+            database,
+            audit_log,
+        }
+    }
+
+    /// The OpenMetrics text, its gauges describing the database set from fresh queries.
+    pub async fn metrics_text(&self) -> anyhow::Result<String> {
+        let engine = &self.engine;
+        let m = &engine.metrics;
+        let counts = engine.store.count_by_status().await?;
+        for env in Environment::ALL {
+            for status in Status::ALL {
+                let n = counts
+                    .iter()
+                    .find(|(e, s, _)| *e == env && *s == status)
+                    .map(|(_, _, n)| *n)
+                    .unwrap_or(0);
+                m.connections
+                    .get_or_create(&StatusLabels {
+                        environment: env.to_string(),
+                        status: status.to_string(),
+                    })
+                    .set(n);
+            }
+        }
+        let now = engine.clock.now();
+        let lag = match engine.store.oldest_overdue(now).await? {
+            Some(t) => (now - t).num_milliseconds().max(0) as f64 / 1000.0,
+            None => 0.0,
+        };
+        m.scheduler_lag_seconds.set(lag);
+        let lapse = engine
+            .store
+            .nearest_lapse()
+            .await?
+            .map(|t| (t - now).num_milliseconds() as f64 / 1000.0);
+        m.nearest_lapse_seconds.set(lapse.unwrap_or(f64::NAN));
+        Ok(m.encode())
+    }
+}

@@ -1,0 +1,89 @@
+//! The audit log: every credential action, hash-chained so that changing, deleting or
+//! reordering a row is detectable.
+//!
+//! Each event is appended in the same transaction as the change it records: if the audit
+//! write fails, the change does not happen. Events carry keyed token fingerprints, never
+//! tokens.
+
+mod blocked;
+mod catalogue;
+mod chain;
+mod damage;
+mod event;
+pub mod export;
+mod held;
+mod page;
+pub mod quarantine;
+pub mod retention;
+pub mod signing;
+
+pub use blocked::{chain_blocked, ChainBlocked};
+pub use catalogue::{
+    markdown_table, Action, EventSpec, Field, Target, CATALOGUE, README_END, README_START,
+};
+pub use chain::{verify, VerifyReport};
+pub use damage::Damage;
+pub use event::{AuditEvent, AuditRecord, Outcome};
+pub use page::{AuditPage, AuditQuery, MAX_PAGE};
+
+use crate::{Change, Store, Tx, TxInner, NOTIFY_CHANNEL};
+
+impl Tx {
+    /// Appends one event to the chain. Concurrent writers serialize on the chain head
+    /// (the SQLite write lock, or a row lock on PostgreSQL), so the chain stays linear.
+    pub async fn audit(&mut self, event: &AuditEvent) -> anyhow::Result<AuditRecord> {
+        let mut records = self.audit_many(&[event]).await?;
+        records
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("audit append returned no record"))
+    }
+
+    /// Appends several events in order: the chain head is read and written once, the rows
+    /// inserted in multi-row statements (the group-commit path).
+    pub async fn audit_many(&mut self, events: &[&AuditEvent]) -> anyhow::Result<Vec<AuditRecord>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        // From here the events can only be stored by this transaction's commit.
+        self.audit.pending = true;
+        let (mut seq, mut hash, mut at) = self.audit_head_for_update().await?;
+        // A row stored past the head would make the insert fail on its sequence number
+        // (or a later one, further on): name it, and the verb that repairs it, instead.
+        self.audit_appendable().await?;
+        let mut records = Vec::with_capacity(events.len());
+        for event in events {
+            seq += 1;
+            let record = event.seal(seq, &hash, at.as_deref());
+            hash = record.hash.clone();
+            at = Some(record.at.clone());
+            records.push(record);
+        }
+        self.insert_audit(&records).await?;
+        for record in &records {
+            let change = Change {
+                audit_seq: record.seq,
+                connection_id: record.connection_id,
+            };
+            if let TxInner::Postgres(t) = &mut self.inner {
+                // Delivered to every listening daemon when (and only if) this commits.
+                let payload = serde_json::to_string(&change)?;
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(NOTIFY_CHANNEL)
+                    .bind(payload)
+                    .execute(&mut **t)
+                    .await?;
+            }
+            self.changes.push(change);
+        }
+        Ok(records)
+    }
+}
+
+impl Store {
+    /// The latest `n` events, oldest first.
+    pub async fn audit_tail(&self, n: i64) -> anyhow::Result<Vec<AuditRecord>> {
+        let mut rows = self.audit_page_desc(n).await?;
+        rows.reverse();
+        Ok(rows)
+    }
+}

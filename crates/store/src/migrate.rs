@@ -1,0 +1,214 @@
+//! Schema migrations, one folder per backend, compiled into the binary.
+
+use super::Store;
+use anyhow::Context;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use std::borrow::Cow;
+
+const SQLITE: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        "schedule",
+        include_str!("migrations/sqlite/0002_schedule.sql"),
+    ),
+    (
+        3,
+        "audit time",
+        include_str!("migrations/sqlite/0003_audit_time.sql"),
+    ),
+    (4, "links", include_str!("migrations/sqlite/0004_links.sql")),
+    (
+        5,
+        "audit archive",
+        include_str!("migrations/sqlite/0005_audit_archive.sql"),
+    ),
+    (
+        6,
+        "token api",
+        include_str!("migrations/sqlite/0006_token_api.sql"),
+    ),
+    (
+        7,
+        "health alerts",
+        include_str!("migrations/sqlite/0007_health_alerts.sql"),
+    ),
+    (
+        8,
+        "lease fence",
+        include_str!("migrations/sqlite/0008_lease_fence.sql"),
+    ),
+    (
+        9,
+        "actor kind",
+        include_str!("migrations/sqlite/0009_actor_kind.sql"),
+    ),
+    (
+        11,
+        "audit quarantine",
+        include_str!("migrations/sqlite/0011_audit_quarantine.sql"),
+    ),
+];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("migrations/postgres/0001_init.sql")),
+    (
+        2,
+        "schedule",
+        include_str!("migrations/postgres/0002_schedule.sql"),
+    ),
+    (
+        3,
+        "audit time",
+        include_str!("migrations/postgres/0003_audit_time.sql"),
+    ),
+    (
+        4,
+        "links",
+        include_str!("migrations/postgres/0004_links.sql"),
+    ),
+    (
+        5,
+        "audit archive",
+        include_str!("migrations/postgres/0005_audit_archive.sql"),
+    ),
+    (
+        6,
+        "token api",
+        include_str!("migrations/postgres/0006_token_api.sql"),
+    ),
+    (
+        7,
+        "health alerts",
+        include_str!("migrations/postgres/0007_health_alerts.sql"),
+    ),
+    (
+        8,
+        "lease fence",
+        include_str!("migrations/postgres/0008_lease_fence.sql"),
+    ),
+    (
+        9,
+        "actor kind",
+        include_str!("migrations/postgres/0009_actor_kind.sql"),
+    ),
+    (
+        11,
+        "audit quarantine",
+        include_str!("migrations/postgres/0011_audit_quarantine.sql"),
+    ),
+];
+
+fn migrator(list: &[(i64, &'static str, &'static str)]) -> Migrator {
+    // Built by hand rather than with `sqlx::migrate!`, which needs sqlx's full macro stack
+    // at build time; the result is the same table of versioned, checksummed scripts.
+    Migrator {
+        migrations: Cow::Owned(
+            list.iter()
+                .map(|(v, d, sql)| {
+                    Migration::new(
+                        *v,
+                        Cow::Borrowed(*d),
+                        MigrationType::Simple,
+                        Cow::Borrowed(*sql),
+                        false,
+                    )
+                })
+                .collect(),
+        ),
+        ignore_missing: false,
+        locking: true,
+        no_tx: false,
+    }
+}
+
+impl Store {
+    /// Applies every pending migration; returns how many were applied.
+    pub async fn migrate(&self) -> anyhow::Result<usize> {
+        let before = self.applied_migrations().await.unwrap_or(0);
+        match self {
+            Store::Sqlite(s) => migrator(SQLITE).run(&s.pool).await,
+            Store::Postgres(p) => migrator(POSTGRES).run(&p.pool).await,
+        }
+        .context("database migration failed")?;
+        let after = self.applied_migrations().await?;
+        Ok(after.saturating_sub(before))
+    }
+
+    async fn applied_migrations(&self) -> anyhow::Result<usize> {
+        let n: i64 = super::dispatch!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success").fetch_one(p).await)?;
+        Ok(n as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{migrator, SQLITE};
+    use crate::Store;
+
+    /// 0004 rebuilds `connections` on SQLite (to let a pending row wait without a realm):
+    /// every row and the AUTOINCREMENT high-water mark must survive, or a purged
+    /// connection's id could be handed out again and inherit its audit history.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_links_migration_keeps_every_connection_and_never_reuses_a_purged_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = qbo_core::config::DatabaseConfig {
+            url: format!("sqlite://{}/t.db", dir.path().display()),
+            max_connections: 1,
+            connect_timeout: std::time::Duration::from_secs(10),
+        };
+        let store = Store::connect(&db, None).await.unwrap();
+        let Store::Sqlite(s) = &store else {
+            unreachable!()
+        };
+        migrator(&SQLITE[..3]).run(&s.pool).await.unwrap();
+        for (id, realm) in [(1, "111"), (2, "222"), (3, "333")] {
+            sqlx::query(
+                "INSERT INTO connections (id, tenant, realm_id, environment, status, created_at, updated_at, refresh_token) \
+                 VALUES ($1, 't', $2, 'sandbox', 'active', '2026-01-01', '2026-01-01', x'0102')",
+            )
+            .bind(id)
+            .bind(realm)
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        }
+        // Connection 3 was purged.
+        sqlx::query("DELETE FROM connections WHERE id = 3")
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        assert_eq!(store.migrate().await.unwrap(), SQLITE.len() - 3);
+        let kept: Vec<(i64, String, Vec<u8>)> =
+            sqlx::query_as("SELECT id, realm_id, refresh_token FROM connections ORDER BY id")
+                .fetch_all(&s.pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            kept,
+            vec![(1, "111".into(), vec![1, 2]), (2, "222".into(), vec![1, 2])]
+        );
+        let next: i64 = sqlx::query_scalar(
+            "INSERT INTO connections (tenant, environment, status, created_at, updated_at) \
+             VALUES ('new', 'sandbox', 'pending', '2026-01-02', '2026-01-02') RETURNING id",
+        )
+        .fetch_one(&s.pool)
+        .await
+        .unwrap();
+        assert_eq!(next, 4);
+        // Only a pending row may lack a realm, and a known realm is still unique.
+        let no_realm = sqlx::query(
+            "INSERT INTO connections (tenant, environment, status, created_at, updated_at) \
+             VALUES ('x', 'sandbox', 'active', '2026-01-02', '2026-01-02')",
+        )
+        .execute(&s.pool)
+        .await;
+        assert!(no_realm.is_err());
+        let twice = sqlx::query(
+            "INSERT INTO connections (tenant, realm_id, environment, status, created_at, updated_at) \
+             VALUES ('y', '111', 'sandbox', 'active', '2026-01-02', '2026-01-02')",
+        )
+        .execute(&s.pool)
+        .await;
+        assert!(twice.is_err());
+    }
+}

@@ -1,0 +1,168 @@
+//! The workspace's crates are the layers the README draws: each depends only on crates
+//! below it, `qbo-sim` on none of ours, and no interface (daemon, console, CLI) on the
+//! store or the engine, so a call that reaches past the service does not compile. This
+//! checks the README's table against every `Cargo.toml`, so neither can drift.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const START: &str = "<!-- layers:start -->";
+const END: &str = "<!-- layers:end -->";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `qbo-*` crates a manifest's `[dependencies]` names (dev-dependencies aside: tests may
+/// reach any layer).
+fn our_dependencies(manifest: &Path) -> (String, Vec<String>) {
+    let text = std::fs::read_to_string(manifest).unwrap();
+    let mut name = None;
+    let mut section = String::new();
+    let mut deps = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            section = line.to_string();
+            continue;
+        }
+        if section == "[package]" && line.starts_with("name = ") {
+            name = Some(
+                line.trim_start_matches("name = ")
+                    .trim_matches('"')
+                    .to_string(),
+            );
+        }
+        if section == "[dependencies]" && line.starts_with("qbo-") {
+            deps.push(line.split([' ', '.', '=']).next().unwrap().to_string());
+        }
+    }
+    deps.sort();
+    (name.expect("a [package] name"), deps)
+}
+
+/// Every package of the workspace: the root and each `crates/*`.
+fn manifests() -> BTreeMap<String, (String, Vec<String>)> {
+    let mut out = BTreeMap::new();
+    let (name, deps) = our_dependencies(&root().join("Cargo.toml"));
+    out.insert(name, (".".to_string(), deps));
+    for e in std::fs::read_dir(root().join("crates")).unwrap().flatten() {
+        let m = e.path().join("Cargo.toml");
+        if m.exists() {
+            let (name, deps) = our_dependencies(&m);
+            let folder = format!("crates/{}", e.file_name().to_string_lossy());
+            out.insert(name, (folder, deps));
+        }
+    }
+    out
+}
+
+/// The README's table, bottom layer first: (crate, folder, what it depends on).
+fn readme_layers() -> Vec<(String, String, Vec<String>)> {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme.find(START).expect("README.md has the layers table") + START.len();
+    let end = start + readme[start..].find(END).expect("the layers table ends");
+    readme[start..end]
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+            let strip = |s: &str| s.trim_matches('`').to_string();
+            let mut deps: Vec<String> = cells[2]
+                .split(',')
+                .map(|d| strip(d.trim()))
+                .filter(|d| d.starts_with("qbo-"))
+                .collect();
+            deps.sort();
+            (strip(cells[0]), strip(cells[1]), deps)
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_draws_the_crates_as_their_manifests_declare_them() {
+    let declared = manifests();
+    let drawn = readme_layers();
+    let mut drawn_names: Vec<&str> = drawn.iter().map(|(n, _, _)| n.as_str()).collect();
+    drawn_names.sort();
+    let declared_names: Vec<&str> = declared.keys().map(String::as_str).collect();
+    assert_eq!(
+        drawn_names, declared_names,
+        "README.md's layers table and the workspace's packages differ"
+    );
+    for (name, folder, deps) in &drawn {
+        let (f, d) = &declared[name];
+        assert_eq!(folder, f, "{name}'s folder");
+        assert_eq!(
+            deps, d,
+            "{name}'s dependencies on our crates: README.md says {deps:?}, Cargo.toml {d:?}"
+        );
+    }
+}
+
+#[test]
+fn every_crate_depends_only_on_layers_below_it() {
+    let drawn = readme_layers();
+    let rank: BTreeMap<&str, usize> = drawn
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _, _))| (n.as_str(), i))
+        .collect();
+    for (name, deps) in manifests().iter().map(|(n, (_, d))| (n, d)) {
+        for d in deps {
+            assert!(
+                rank[d.as_str()] < rank[name.as_str()],
+                "{name} depends on {d}, which the README draws above it"
+            );
+        }
+    }
+    let m = manifests();
+    assert!(
+        m["qbo-sim"].1.is_empty(),
+        "qbo-sim must depend on none of our crates"
+    );
+    for interface in ["qbo-console", "qbo-daemon", "qbo-tui"] {
+        for below in ["qbo-store", "qbo-engine"] {
+            assert!(
+                !m[interface].1.iter().any(|d| d == below),
+                "{interface} is an interface: it reaches the layers below through qbo-service only, not {below}"
+            );
+        }
+    }
+}
+
+/// Source files under `dir`, recursively.
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            sources(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn the_engine_is_reached_only_inside_the_service() {
+    let mut files = Vec::new();
+    for dir in [
+        "src",
+        "crates/daemon/src",
+        "crates/console/src",
+        "tests",
+        "benches",
+    ] {
+        sources(&root().join(dir), &mut files);
+    }
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|p| !p.ends_with("layers.rs"))
+        .filter(|p| std::fs::read_to_string(p).unwrap().contains("engine()"))
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "engine() is called outside the service crate: {offenders:?}"
+    );
+}
