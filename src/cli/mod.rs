@@ -234,7 +234,7 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
             let n = qbo_service::migrate_database(&config).await?;
             println!(
                 "database {}: {n} migration(s) applied, schema up to date",
-                qbo_core::config::redact_url(&config.database()?.url)
+                qbo_core::text::redact_url(&config.database()?.url)
             );
             return Ok(exit::OK);
         }

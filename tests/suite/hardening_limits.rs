@@ -707,9 +707,10 @@ async fn ask_from(from: &str, addr: &str, request_line: &str) -> String {
     read_to_close(&mut t, Duration::from_secs(15)).await
 }
 
-/// Issue 23, one network edge: one client address holds at most its share (a quarter of
-/// the cap, at least 4) of each listener's connections; the next from it is refused with
-/// the reason, and another address is served meanwhile.
+/// Issue 23, one network edge: one client address holds at most its share of each
+/// listener's connections, set by the same key on each (`max_connections_per_address`; a
+/// quarter of the cap, at least 4, unless set); the next from it is refused naming that
+/// key, and another address is served meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_address_holds_at_most_its_share_of_each_listener_while_another_is_served() {
     let w = World::start(SimOptions::default()).await;
@@ -719,43 +720,52 @@ async fn one_address_holds_at_most_its_share_of_each_listener_while_another_is_s
             ("QBO_CONSOLE__DAEMON__REQUEST_TIMEOUT", "30s"),
             ("QBO_CONSOLE__DAEMON__MAX_HTTP_CONNECTIONS", "16"),
             ("QBO_CONSOLE__API__MAX_CONNECTIONS", "16"),
+            ("QBO_CONSOLE__API__MAX_CONNECTIONS_PER_ADDRESS", "3"),
         ],
-        "",
+        "max_connections = 16\nmax_connections_per_address = 2",
     )
     .await;
     let health = http_addr(&d);
-    for (what, addr, probe) in [
-        ("token API", api.as_str(), "GET /v1/connections HTTP/1.1"),
+    for (what, addr, probe, share, key) in [
+        (
+            "token API",
+            api.as_str(),
+            "GET /v1/connections HTTP/1.1",
+            3,
+            "[api] max_connections_per_address",
+        ),
         (
             "public listener",
             public.as_str(),
             "GET /nothing-here HTTP/1.1",
+            2,
+            "[public] max_connections_per_address",
         ),
         (
             "health and metrics",
             health.as_str(),
             "GET /healthz HTTP/1.1",
+            4,
+            "[daemon] max_http_connections_per_address",
         ),
     ] {
         let mut held = Vec::new();
-        for _ in 0..4 {
+        for _ in 0..share {
             held.push(idle_from("127.0.0.2", addr).await);
         }
         // Accepted and counted before the next arrives.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let mut fifth = idle_from("127.0.0.2", addr).await;
-        let said = read_to_close(&mut fifth, Duration::from_secs(15)).await;
+        let mut over = idle_from("127.0.0.2", addr).await;
+        let said = read_to_close(&mut over, Duration::from_secs(15)).await;
         assert!(
             said.starts_with("HTTP/1.1 503") && said.contains("from your address"),
             "{what}: {said}"
         );
-        // Naming the setting that sets this listener's cap.
-        let key = if what == "token API" {
-            "[api] max_connections"
-        } else {
-            "[daemon] max_http_connections"
-        };
-        assert!(said.contains(key), "{what}: {said}");
+        // Naming the setting that sets this listener's share.
+        assert!(
+            said.contains(key) && said.contains(&format!("{share} of them")),
+            "{what}: {said}"
+        );
         let said = ask_from("127.0.0.1", addr, probe).await;
         assert!(
             !said.starts_with("HTTP/1.1 503"),

@@ -101,6 +101,17 @@ pub fn truncate_chars(s: &str, max: usize) -> Cow<'_, str> {
     }
 }
 
+/// Strips a password from a database URL before it is shown anywhere.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((userinfo, host)) = rest.split_once('@') {
+            let user = userinfo.split(':').next().unwrap_or("");
+            return format!("{scheme}://{user}:***@{host}");
+        }
+    }
+    url.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +190,14 @@ mod tests {
         assert_eq!(
             truncate_chars(&"x".repeat(1_000_000), 200).chars().count(),
             200
+        );
+    }
+
+    #[test]
+    fn passwords_are_redacted_from_database_urls() {
+        assert_eq!(
+            redact_url("postgres://ops:hunter2@db/qbo"),
+            "postgres://ops:***@db/qbo"
         );
     }
 }

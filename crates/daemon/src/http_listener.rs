@@ -22,6 +22,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use qbo_core::config::ListenerLimits;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -44,8 +45,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// Connections one client address may hold at once.
     pub max_per_address: usize,
-    /// The setting that sets `max_connections`, named in the refusals.
+    /// The settings that set `max_connections` and `max_per_address`, named in refusals.
     pub cap_key: &'static str,
+    pub per_address_key: &'static str,
 }
 
 /// Request line and headers: ample for any browser, host application or Intuit.
@@ -64,22 +66,18 @@ impl Limits {
     /// A listener's limits from its request timeout (for the headers and again for the
     /// body), its connection cap and its largest body. One address may hold a quarter of
     /// the connections (at least 4, a browser's usual handful).
-    pub fn new(request_timeout: Duration, max_connections: usize, bodies: Bodies) -> Limits {
+    /// A listener's limits as configured (`Config::listener_limits`), with its body table.
+    pub fn new(configured: ListenerLimits, bodies: Bodies) -> Limits {
         Limits {
-            header_timeout: request_timeout,
-            body_timeout: request_timeout,
+            header_timeout: configured.request_timeout,
+            body_timeout: configured.request_timeout,
             max_header_bytes: MAX_HEADER_BYTES,
             bodies,
-            max_connections,
-            max_per_address: (max_connections / 4).max(4).min(max_connections),
-            cap_key: "[daemon] max_http_connections",
+            max_connections: configured.max_connections,
+            max_per_address: configured.max_per_address,
+            cap_key: configured.cap_key,
+            per_address_key: configured.per_address_key,
         }
-    }
-
-    /// For a listener whose connection cap is another setting (the token API's).
-    pub fn capped_by(mut self, key: &'static str) -> Limits {
-        self.cap_key = key;
-        self
     }
 
     /// Every address shares the whole cap: behind a reverse proxy every connection comes
@@ -100,9 +98,9 @@ fn busy(limits: &Limits) -> String {
 
 fn busy_address(limits: &Limits) -> String {
     format!(
-        "too many connections from your address to this listener ({} of them, a quarter of {}); \
-         close some, then try again\n",
-        limits.max_per_address, limits.cap_key
+        "too many connections from your address to this listener ({} of them, {}); close \
+         some, then try again\n",
+        limits.max_per_address, limits.per_address_key
     )
 }
 

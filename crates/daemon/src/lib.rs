@@ -17,7 +17,7 @@ pub mod webhooks;
 
 use anyhow::Context;
 use qbo_core::clock::Clock;
-use qbo_core::config::Config;
+use qbo_core::config::{Config, Listener};
 use qbo_core::identity::{Actor, DaemonTask};
 use qbo_service::tasks::Scheduler;
 use qbo_service::Service;
@@ -45,7 +45,11 @@ pub struct Daemon {
 
 impl Daemon {
     pub async fn start(config: &Config, clock: Clock) -> anyhow::Result<Daemon> {
-        let _lock = match lock::sqlite_path(&config.database()?.url) {
+        // The file the store opens, read by the store's own reading of the URL, so the lock
+        // is always beside the database it guards (percent-decoding included).
+        let _lock = match qbo_service::sqlite_file(&config.database()?.url)
+            .map_err(qbo_core::config::ConfigError)?
+        {
             Some(db) => Some(lock::DaemonLock::acquire(&db)?),
             None => None,
         };
@@ -147,8 +151,7 @@ impl Daemon {
             tcp,
             app,
             http_listener::Limits::new(
-                config.daemon.request_timeout,
-                config.daemon.max_http_connections,
+                config.listener_limits(Listener::Metrics),
                 http_listener::no_bodies,
             ),
             stop_rx.clone(),
@@ -268,8 +271,7 @@ async fn start_public(
         extra,
     );
     let limits = http_listener::Limits::new(
-        config.daemon.request_timeout,
-        config.daemon.max_http_connections,
+        config.listener_limits(Listener::Public),
         crate::public::bodies,
     );
     let limits = if config.public.trust_forwarded_for {
@@ -311,7 +313,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config.daemon.socket.display(),
         daemon.http_addr,
         daemon.api_url,
-        qbo_core::config::redact_url(&config.database()?.url)
+        qbo_core::text::redact_url(&config.database()?.url)
     );
     tracing::info!(socket = %config.daemon.socket.display(), http = %daemon.http_addr, "daemon started");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

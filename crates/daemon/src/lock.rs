@@ -10,18 +10,6 @@ pub struct DaemonLock {
     _file: File,
 }
 
-/// The database file a `sqlite:` URL names, if it names one.
-pub fn sqlite_path(url: &str) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or("");
-    if path.is_empty() || path == ":memory:" {
-        return None;
-    }
-    Some(PathBuf::from(path))
-}
-
 impl DaemonLock {
     pub fn acquire(db: &Path) -> anyhow::Result<DaemonLock> {
         let path = PathBuf::from(format!("{}.daemon.lock", db.display()));
@@ -45,24 +33,5 @@ impl DaemonLock {
             );
         }
         Ok(DaemonLock { _file: file })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_come_from_sqlite_urls() {
-        assert_eq!(
-            sqlite_path("sqlite:///var/lib/q.db"),
-            Some(PathBuf::from("/var/lib/q.db"))
-        );
-        assert_eq!(
-            sqlite_path("sqlite://q.db?mode=rwc"),
-            Some(PathBuf::from("q.db"))
-        );
-        assert_eq!(sqlite_path("sqlite::memory:"), None);
-        assert_eq!(sqlite_path("postgres://x/y"), None);
     }
 }

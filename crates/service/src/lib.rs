@@ -44,7 +44,7 @@ pub use qbo_store::audit::export::offline as offline_export;
 pub use qbo_store::audit::export::{manifest_path, ExportFilter, ExportFormat};
 pub use qbo_store::audit::quarantine::RepairNote;
 pub use qbo_store::audit::Damage;
-pub use qbo_store::AlertDelivery;
+pub use qbo_store::{sqlite_file, AlertDelivery};
 pub use token_api::TokenHolder;
 pub use views::{
     ConnectionDetail, ConnectionView, RefreshReport, Target, VerifyReport, REFRESH_WINDOW_DAYS,

@@ -5,8 +5,9 @@
 
 use super::{Permission, Result, Service};
 use chrono::{DateTime, Utc};
-use qbo_core::config::{redact_url, Config};
+use qbo_core::config::Config;
 use qbo_core::identity::{Actor, Role};
+use qbo_core::text::redact_url;
 use qbo_engine::lifecycle::KeyStatus;
 use qbo_store::audit::{self, Action};
 use serde::{Deserialize, Serialize};

@@ -198,6 +198,40 @@ pub use qbo_core::domain::Change;
 /// The PostgreSQL channel that carries `Change`s between daemons.
 pub const NOTIFY_CHANNEL: &str = "qbo_console_changes";
 
+/// The file a `sqlite:` URL names (`Ok(None)` for other schemes). A database that lives
+/// only in memory or in a nameless temporary file loses every connection and the audit log
+/// when the process exits, so neither is accepted.
+pub fn sqlite_file(url: &str) -> Result<Option<std::path::PathBuf>, String> {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return Ok(None);
+    };
+    let (path, params) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory = path == ":memory:"
+        || params
+            .split('&')
+            .any(|p| p.eq_ignore_ascii_case("mode=memory"));
+    if in_memory {
+        return Err(
+            "an in-memory database loses every connection and the audit log when \
+                    the process exits; use sqlite:///var/lib/qbo-console/qbo-console.db"
+                .into(),
+        );
+    }
+    if path.is_empty() {
+        return Err(
+            "names no file (SQLite would use a temporary one per connection); use \
+                    sqlite://PATH, e.g. sqlite:///var/lib/qbo-console/qbo-console.db"
+                .into(),
+        );
+    }
+    let path = urlencoding::decode(path)
+        .map_err(|_| "the path is not valid UTF-8 once percent-decoded".to_string())?;
+    Ok(Some(std::path::PathBuf::from(path.into_owned())))
+}
+
 impl Store {
     /// Opens the database `db` names. A SQLite file is created here, before SQLite sees
     /// it, owner-only (or 0640 for `file_group`), and refused when open to others.
@@ -207,9 +241,9 @@ impl Store {
     ) -> anyhow::Result<Store> {
         let url = db.url.as_str();
         let max_connections = db.max_connections;
-        let shown = qbo_core::config::redact_url(url);
+        let shown = qbo_core::text::redact_url(url);
         if url.starts_with("sqlite:") {
-            let file = qbo_core::config::sqlite_file(url)
+            let file = sqlite_file(url)
                 .map_err(|m| ConfigError(format!("[database] url {shown:?}: {m}")))?;
             if let Some(path) = &file {
                 qbo_core::file_modes::NewFiles { group: file_group }.prepare_database(path)?;
@@ -582,6 +616,31 @@ mod tests {
             );
             // Largest first: never a smaller piece before a larger one.
             assert!(pieces.windows(2).all(|w| w[0].len() >= w[1].len()));
+        }
+    }
+
+    #[test]
+    fn sqlite_urls_must_name_a_file() {
+        use super::sqlite_file;
+        use std::path::PathBuf;
+        assert_eq!(
+            sqlite_file("sqlite:///var/lib/q.db"),
+            Ok(Some(PathBuf::from("/var/lib/q.db")))
+        );
+        assert_eq!(
+            sqlite_file("sqlite://a%20b.db?mode=rwc"),
+            Ok(Some(PathBuf::from("a b.db")))
+        );
+        assert_eq!(sqlite_file("postgres://x/y"), Ok(None));
+        for bad in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite://q.db?mode=memory",
+            "sqlite://",
+            "sqlite:",
+            "sqlite://?cache=shared",
+        ] {
+            assert!(sqlite_file(bad).is_err(), "{bad}");
         }
     }
 }

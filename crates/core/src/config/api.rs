@@ -24,6 +24,14 @@ pub struct ApiConfig {
     /// Connections served at once; one more gets a 503.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Connections one client address may hold at once; a quarter of `max_connections`
+    /// (at least 4) unless set.
+    #[serde(default)]
+    pub max_connections_per_address: Option<usize>,
+    /// A request's headers must arrive within this long of the connection going idle, and
+    /// its body within this long of the headers' end; `[daemon] request_timeout` unless set.
+    #[serde(with = "humantime_serde", default)]
+    pub request_timeout: Option<Duration>,
 }
 
 impl Default for ApiConfig {
@@ -34,6 +42,8 @@ impl Default for ApiConfig {
             tls_key_file: None,
             min_validity: default_min_validity(),
             max_connections: default_max_connections(),
+            max_connections_per_address: None,
+            request_timeout: None,
         }
     }
 }
@@ -66,6 +76,17 @@ impl ApiConfig {
             return Err(
                 "[api] max_connections is 0, which would refuse every client; use a number such as 256"
                     .into(),
+            );
+        }
+        super::listeners::check_share(
+            self.max_connections_per_address,
+            self.max_connections,
+            "[api] max_connections_per_address",
+            "[api] max_connections",
+        )?;
+        if self.request_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(
+                "[api] request_timeout is 0, which would disconnect every client at once; use a duration such as \"10s\", or remove it for [daemon] request_timeout".into(),
             );
         }
         if self.min_validity >= Duration::from_secs(55 * 60) {

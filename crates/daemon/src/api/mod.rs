@@ -303,11 +303,9 @@ impl ApiServer {
             tcp,
             app,
             crate::http_listener::Limits::new(
-                config.daemon.request_timeout,
-                cfg.max_connections,
+                config.listener_limits(qbo_core::config::Listener::Api),
                 routes::bodies,
-            )
-            .capped_by("[api] max_connections"),
+            ),
             stop,
             crate::http_listener::Extras {
                 tls,

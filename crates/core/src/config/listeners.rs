@@ -1,0 +1,115 @@
+//! Every HTTP listener's limits in one shape, whichever section configures it: how many
+//! connections it serves, how many of them one client address may hold, and how long a
+//! request's headers and body may take. `http_listener` builds each listener from one.
+
+use super::Config;
+use std::time::Duration;
+
+/// The daemon's HTTP listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// `/healthz` and `/metrics`: `[daemon] http_listen`.
+    Metrics,
+    /// The token API: `[api] listen`.
+    Api,
+    /// Browsers and Intuit: `[public] listen`.
+    Public,
+}
+
+/// One listener's limits, with the settings that set them (named in its refusals).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerLimits {
+    /// A request's headers must arrive within this long of the connection going idle, and
+    /// its body within this long of the headers' end.
+    pub request_timeout: Duration,
+    pub max_connections: usize,
+    /// Connections one client address may hold at once.
+    pub max_per_address: usize,
+    pub cap_key: &'static str,
+    pub per_address_key: &'static str,
+}
+
+/// Unless configured, one address may hold a quarter of a listener's connections (at
+/// least 4): enough for a browser's or a host's parallel requests, not enough to take the
+/// slots every other client needs.
+pub fn default_share(max_connections: usize) -> usize {
+    (max_connections / 4).max(4).min(max_connections)
+}
+
+/// A per-address cap must let one connection through and fit inside the listener's cap.
+pub(super) fn check_share(
+    per_address: Option<usize>,
+    max_connections: usize,
+    key: &str,
+    cap_key: &str,
+) -> Result<(), String> {
+    match per_address {
+        Some(0) => Err(format!(
+            "{key} is 0, which would refuse every client; use a number such as 16, or remove it for a quarter of {cap_key}"
+        )),
+        Some(n) if n > max_connections => Err(format!(
+            "{key} ({n}) is more than {cap_key} ({max_connections}); one address cannot hold more connections than the listener serves"
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl Config {
+    /// The limits `which` is served with.
+    pub fn listener_limits(&self, which: Listener) -> ListenerLimits {
+        let (timeout, max, share, cap_key, per_address_key) = match which {
+            Listener::Metrics => (
+                self.daemon.request_timeout,
+                self.daemon.max_http_connections,
+                self.daemon.max_http_connections_per_address,
+                "[daemon] max_http_connections",
+                "[daemon] max_http_connections_per_address",
+            ),
+            Listener::Api => (
+                self.api
+                    .request_timeout
+                    .unwrap_or(self.daemon.request_timeout),
+                self.api.max_connections,
+                self.api.max_connections_per_address,
+                "[api] max_connections",
+                "[api] max_connections_per_address",
+            ),
+            Listener::Public => (
+                self.public
+                    .request_timeout
+                    .unwrap_or(self.daemon.request_timeout),
+                self.public.max_connections,
+                self.public.max_connections_per_address,
+                "[public] max_connections",
+                "[public] max_connections_per_address",
+            ),
+        };
+        ListenerLimits {
+            request_timeout: timeout,
+            max_connections: max,
+            max_per_address: share.unwrap_or_else(|| default_share(max)),
+            cap_key,
+            per_address_key,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_share_defaults_to_a_quarter_and_must_fit_the_cap() {
+        assert_eq!(default_share(256), 64);
+        assert_eq!(default_share(8), 4);
+        assert_eq!(default_share(2), 2);
+        assert!(check_share(Some(0), 10, "k", "c")
+            .unwrap_err()
+            .contains("0"));
+        assert!(check_share(Some(11), 10, "k", "c")
+            .unwrap_err()
+            .contains("more than"));
+        assert!(check_share(Some(10), 10, "k", "c").is_ok());
+        assert!(check_share(None, 10, "k", "c").is_ok());
+    }
+}

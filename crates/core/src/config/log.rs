@@ -1,0 +1,47 @@
+//! `[log]`: what the daemon logs, in which format, where.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// tracing filter, e.g. "info" or "qbo_engine=debug" for the lifecycle only.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    /// "text" or "json".
+    #[serde(default = "default_log_format")]
+    pub format: String,
+    /// Append logs here instead of stderr.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: default_log_level(),
+            format: default_log_format(),
+            file: None,
+        }
+    }
+}
+
+fn default_log_level() -> String {
+    "warn".into()
+}
+fn default_log_format() -> String {
+    "text".into()
+}
+
+impl LogConfig {
+    pub(super) fn check(&self) -> Result<(), String> {
+        if !matches!(self.format.as_str(), "text" | "json") {
+            return Err(format!(
+                "[log] format {:?}: expected \"text\" or \"json\"",
+                self.format
+            ));
+        }
+        Ok(())
+    }
+}

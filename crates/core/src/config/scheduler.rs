@@ -1,0 +1,94 @@
+//! `[scheduler]`: when refreshes are due, how they are spread, and how fast they go.
+
+use serde::Deserialize;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// Refresh an access token this long before it expires; also what `refresh --due` means.
+    #[serde(with = "humantime_serde", default = "default_before_expiry")]
+    pub refresh_before_expiry: Duration,
+    /// Keep every live connection's access token fresh (the token API then answers at once).
+    /// When false, the scheduler only keeps refresh tokens from lapsing.
+    #[serde(default = "super::yes")]
+    pub refresh_access_tokens: bool,
+    /// Refresh any live connection whose refresh token has not been used for this long, so
+    /// none ever reaches Intuit's 100-day idle limit.
+    #[serde(with = "humantime_serde", default = "default_keep_alive")]
+    pub keep_alive_after: Duration,
+    /// Spread: each next refresh is scheduled between half this and this much earlier than
+    /// strictly needed, at random, so an hour's refreshes do not land in the same second.
+    #[serde(with = "humantime_serde", default = "default_jitter")]
+    pub jitter: Duration,
+    /// Flag connections this many days before Intuit's 5-year hard limit as `expiring`.
+    #[serde(default = "default_hard_expiry_warning_days")]
+    pub hard_expiry_warning_days: u32,
+    /// How often the scheduler looks for due work.
+    #[serde(with = "humantime_serde", default = "default_tick")]
+    pub tick: Duration,
+    /// Refreshes in flight at once, across environments.
+    #[serde(default = "default_max_concurrency")]
+    pub max_concurrency: usize,
+    /// Calls to Intuit per second, per environment.
+    #[serde(default = "default_rate_per_second")]
+    pub rate_per_second: u32,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            refresh_before_expiry: default_before_expiry(),
+            refresh_access_tokens: true,
+            keep_alive_after: default_keep_alive(),
+            jitter: default_jitter(),
+            hard_expiry_warning_days: default_hard_expiry_warning_days(),
+            tick: default_tick(),
+            max_concurrency: default_max_concurrency(),
+            rate_per_second: default_rate_per_second(),
+        }
+    }
+}
+
+fn default_before_expiry() -> Duration {
+    Duration::from_secs(10 * 60)
+}
+fn default_keep_alive() -> Duration {
+    Duration::from_secs(30 * 86_400)
+}
+fn default_jitter() -> Duration {
+    Duration::from_secs(120)
+}
+fn default_hard_expiry_warning_days() -> u32 {
+    30
+}
+fn default_tick() -> Duration {
+    Duration::from_secs(1)
+}
+/// Intuit allows 10 concurrent requests per app and realm; single flight keeps us at one
+/// per realm, and this bounds the app as a whole.
+fn default_max_concurrency() -> usize {
+    10
+}
+fn default_rate_per_second() -> u32 {
+    50
+}
+
+impl SchedulerConfig {
+    pub(super) fn check(&self) -> Result<(), String> {
+        if self.max_concurrency == 0 || self.rate_per_second == 0 || self.tick.is_zero() {
+            return Err(
+                "[scheduler] max_concurrency, rate_per_second and tick must be above zero".into(),
+            );
+        }
+        if self.keep_alive_after >= Duration::from_secs(90 * 86_400)
+            || self.keep_alive_after.is_zero()
+        {
+            return Err(format!(
+                "[scheduler] keep_alive_after ({}) must be positive and well under Intuit's 100-day idle limit; 30d is a good value",
+                humantime::format_duration(self.keep_alive_after)
+            ));
+        }
+        Ok(())
+    }
+}
