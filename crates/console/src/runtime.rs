@@ -68,10 +68,14 @@ pub(super) async fn run(
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Every command's task holds a clone of `in_flight`; once the runner's own is dropped,
+    // `settled` ends when the last of them has.
+    let (in_flight, mut settled) = mpsc::channel::<()>(1);
     let runner = Runner {
         client: client.clone(),
         demo: opts.demo.clone(),
         tx,
+        in_flight,
     };
     let mut dirty = true;
     let outcome: anyhow::Result<()> = 'outer: loop {
@@ -136,6 +140,11 @@ pub(super) async fn run(
     };
     feed.abort();
     drop(guard);
+    // Requests already sent are answered (and recorded) before the session's close is, so
+    // the audit log never shows a read after the console closed; one the daemon takes too
+    // long over is not waited for past the same bound as the close itself.
+    drop(runner);
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, settled.recv()).await;
     if opened.load(Ordering::SeqCst) {
         // Best effort: the daemon may be gone already, and the operator wants their shell.
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, client.session(SessionEvent::Closed)).await;
@@ -207,16 +216,27 @@ struct Runner {
     client: Arc<dyn Client>,
     demo: Option<Arc<dyn crate::DemoControl>>,
     tx: UnboundedSender<Msg>,
+    /// Held by every command in flight (see `run`).
+    in_flight: mpsc::Sender<()>,
 }
 
 impl Runner {
+    /// Runs a command's task, counted as in flight until it ends.
+    fn track(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let held = self.in_flight.clone();
+        tokio::spawn(async move {
+            task.await;
+            drop(held);
+        });
+    }
+
     fn spawn(&self, cmd: Cmd, app: &App) {
         let client = self.client.clone();
         let tx = self.tx.clone();
         match cmd {
             Cmd::Quit => {}
             Cmd::List => {
-                tokio::spawn(async move {
+                self.track(async move {
                     let msg = match client.list(Default::default()).await {
                         Ok(rows) => Msg::Listed(rows),
                         Err(e) => Msg::Failed(format!("cannot list the connections: {e}")),
@@ -228,7 +248,7 @@ impl Runner {
                 let Some(target) = selector(app, id) else {
                     return;
                 };
-                tokio::spawn(async move {
+                self.track(async move {
                     let msg = match client.show(target).await {
                         Ok(d) => Msg::Detail(d),
                         Err(e) => Msg::Failed(explain(&e, "show")),
@@ -238,7 +258,7 @@ impl Runner {
             }
             Cmd::Refresh { request, ids } => {
                 let targets = ids.iter().filter_map(|&id| selector(app, id)).collect();
-                tokio::spawn(async move {
+                self.track(async move {
                     let result = client
                         .refresh(Selection::Named(targets))
                         .await
@@ -249,7 +269,7 @@ impl Runner {
             }
             Cmd::Verify { request, ids } => {
                 let targets = ids.iter().filter_map(|&id| selector(app, id)).collect();
-                tokio::spawn(async move {
+                self.track(async move {
                     let result = client
                         .verify(targets)
                         .await
@@ -260,7 +280,7 @@ impl Runner {
             }
             Cmd::Revoke { request, ids } => {
                 let targets = ids.iter().filter_map(|&id| selector(app, id)).collect();
-                tokio::spawn(async move {
+                self.track(async move {
                     let result = client
                         .revoke(RevokeRequest {
                             targets,
@@ -279,7 +299,7 @@ impl Runner {
                 ) else {
                     return;
                 };
-                tokio::spawn(async move {
+                self.track(async move {
                     let result = client
                         .link(qbo_service::LinkRequest {
                             target: Some(target),
@@ -299,7 +319,7 @@ impl Runner {
                     .and_then(|()| std::io::Write::flush(&mut out));
             }
             Cmd::AuditPage(query) => {
-                tokio::spawn(async move {
+                self.track(async move {
                     let msg = match client.audit_page(query.clone()).await {
                         Ok(page) => Msg::AuditPage {
                             query,
@@ -311,7 +331,7 @@ impl Runner {
                 });
             }
             Cmd::Forecast => {
-                tokio::spawn(async move {
+                self.track(async move {
                     let msg = match client.forecast(None).await {
                         Ok(f) => Msg::Forecast(f),
                         Err(e) => Msg::Failed(explain(&e, "forecast")),
@@ -323,7 +343,7 @@ impl Runner {
                 let Some(target) = selector(app, id) else {
                     return;
                 };
-                tokio::spawn(async move {
+                self.track(async move {
                     let msg = match client.support_bundle(target, None).await {
                         Ok(bundle) => match write_bundle(&bundle) {
                             Ok(said) => Msg::BundleWritten(said),
@@ -335,7 +355,7 @@ impl Runner {
                 });
             }
             Cmd::Export(filter) => {
-                tokio::spawn(async move {
+                self.track(async move {
                     let format = qbo_service::ExportFormat::Jsonl;
                     let name = qbo_service::client::default_export_path(format, chrono::Utc::now());
                     // Said in full, so the operator finds the file whatever the directory.
@@ -364,7 +384,7 @@ impl Runner {
                 let Some(demo) = self.demo.clone() else {
                     return;
                 };
-                tokio::spawn(async move {
+                self.track(async move {
                     let msg = match demo.advance_clock().await {
                         Ok(said) => Msg::ClockMoved(said),
                         Err(e) => Msg::Failed(format!("cannot move the demo's clock: {e:#}")),
