@@ -184,7 +184,9 @@ fn log_to_file(path: &Path) -> Result<(), Failure> {
     let file = qbo_core::file_modes::NewFiles { group: None }
         .open_log(path)?
         .with_context(|| format!("cannot create the demo's log {}", path.display()))?;
-    let spec = std::env::var("QBO_CONSOLE_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
+    let spec = super::log_filter(
+        &std::env::var("QBO_CONSOLE_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+    );
     let filter = tracing_subscriber::EnvFilter::try_new(&spec)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let _ = tracing_subscriber::fmt()

@@ -203,7 +203,7 @@ impl DemoWorld {
             }
             if tokio::time::Instant::now() > deadline {
                 anyhow::bail!(
-                    "the demo daemon's scheduler did not catch up within {} s ({unscheduled} connections never refreshed, oldest overdue since {}); run with QBO_CONSOLE_LOG=qbo_daemon=debug,qbo_engine=debug to see why",
+                    "the demo daemon's scheduler did not catch up within {} s ({unscheduled} connections never refreshed, oldest overdue since {}); run with QBO_CONSOLE_LOG=qbo_console=debug to see why",
                     SETTLE_TIMEOUT.as_secs(),
                     overdue.map_or("-".into(), |t| t.to_rfc3339())
                 );

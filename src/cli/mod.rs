@@ -135,11 +135,50 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The crates the product's code lives in since the workspace split: a log target is the
+/// module path, so a filter written for the one crate of before (`qbo_console=debug`, as
+/// the example configuration once said) would otherwise reach the CLI alone.
+const OUR_CRATES: [&str; 7] = [
+    "qbo_console",
+    "qbo_core",
+    "qbo_store",
+    "qbo_engine",
+    "qbo_service",
+    "qbo_daemon",
+    "qbo_tui",
+];
+
+/// A `[log] level` filter with each directive for the whole product (`qbo_console` or
+/// `qbo_console=LEVEL`) given to every crate of it.
+pub(crate) fn log_filter(spec: &str) -> String {
+    spec.split(',')
+        .map(|d| {
+            let (target, level) = match d.trim().split_once('=') {
+                Some((t, l)) => (t.trim(), Some(l.trim())),
+                None => (d.trim(), None),
+            };
+            if target != "qbo_console" {
+                return d.to_string();
+            }
+            OUR_CRATES
+                .iter()
+                .map(|c| match level {
+                    Some(l) => format!("{c}={l}"),
+                    None => c.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Refuses an existing log file that every account can read: it names tenants and realms.
 /// While the console has the terminal, nothing is logged to it (a line on stderr would be
 /// drawn over the table): the console logs only to `[log] file`, if one is configured.
 fn init_logging(cfg: &Config, console: bool) -> Result<(), ConfigError> {
-    let mut spec = std::env::var("QBO_CONSOLE_LOG").unwrap_or_else(|_| cfg.log.level.clone());
+    let mut spec =
+        log_filter(&std::env::var("QBO_CONSOLE_LOG").unwrap_or_else(|_| cfg.log.level.clone()));
     // PostgreSQL notices ("relation already exists, skipping") are not the operator's concern.
     if !spec.contains("sqlx") {
         spec.push_str(",sqlx=warn");
@@ -765,4 +804,17 @@ fn keys_generate(
         }
     }
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_filter_for_the_whole_product_reaches_every_crate() {
+        let f = super::log_filter("warn,qbo_console=debug,sqlx=warn");
+        for c in super::OUR_CRATES {
+            assert!(f.contains(&format!("{c}=debug")), "{f}");
+        }
+        assert!(f.starts_with("warn,") && f.ends_with(",sqlx=warn"), "{f}");
+        assert_eq!(super::log_filter("qbo_engine=debug"), "qbo_engine=debug");
+    }
 }

@@ -179,7 +179,7 @@ impl Alerter {
             );
         }
         self.service
-            .record_alert_attempt(d, state, next, error, (!unaudited).then_some(ev))
+            .record_alert_attempt(d, state, next, error, (!unaudited).then_some(ev), now)
             .await
     }
 

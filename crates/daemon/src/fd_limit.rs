@@ -3,7 +3,7 @@
 //! systemd's `LimitNOFILE=` sets), and a configuration whose connection caps do not fit
 //! in it is named at start.
 
-use qbo_core::config::Config;
+use qbo_core::config::{Config, Listener};
 
 /// Descriptors the daemon needs besides its clients' connections: the database pool
 /// (SQLite opens the database, its WAL and its shared memory per connection), Intuit's
@@ -40,10 +40,17 @@ pub fn budget(config: &Config) -> u64 {
         .database()
         .map(|d| u64::from(d.max_connections) * 3)
         .unwrap_or(0);
-    config.daemon.max_socket_connections as u64
-        + config.daemon.max_http_connections as u64
-        + pool
-        + RESERVE
+    config.daemon.max_socket_connections as u64 + http_connections(config) + pool + RESERVE
+}
+
+/// Every HTTP listener's cap: `/healthz` and `/metrics`, the token API, and the public
+/// listener when it is configured.
+fn http_connections(config: &Config) -> u64 {
+    Listener::ALL
+        .into_iter()
+        .filter(|l| *l != Listener::Public || config.public.listen.is_some())
+        .map(|l| config.listener_limits(l).max_connections as u64)
+        .sum()
 }
 
 /// Warns when the caps could use up the descriptors before they are reached.
@@ -57,10 +64,11 @@ pub fn check(config: &Config) {
             limit,
             need,
             "the open-file limit ({limit}) is below what [daemon] max_socket_connections ({}), \
-             max_http_connections ({}) and the database pool may need ({need}); raise LimitNOFILE= \
-             in the systemd unit or lower the caps",
+             the HTTP listeners' caps ({} together: [daemon] max_http_connections, [api] and \
+             [public] max_connections) and the database pool may need ({need}); raise \
+             LimitNOFILE= in the systemd unit or lower the caps",
             config.daemon.max_socket_connections,
-            config.daemon.max_http_connections,
+            http_connections(config),
         );
     }
 }

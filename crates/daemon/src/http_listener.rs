@@ -48,6 +48,8 @@ pub struct Limits {
     /// The settings that set `max_connections` and `max_per_address`, named in refusals.
     pub cap_key: &'static str,
     pub per_address_key: &'static str,
+    /// The setting the deadlines come from.
+    pub timeout_key: &'static str,
 }
 
 /// Request line and headers: ample for any browser, host application or Intuit.
@@ -77,6 +79,7 @@ impl Limits {
             max_per_address: configured.max_per_address,
             cap_key: configured.cap_key,
             per_address_key: configured.per_address_key,
+            timeout_key: configured.timeout_key,
         }
     }
 
@@ -177,15 +180,14 @@ async fn read_body(
         Err(_) => (
             StatusCode::REQUEST_TIMEOUT,
             format!(
-                "the request body did not arrive within {} ([daemon] request_timeout); send it whole, then try again\n",
-                qbo_core::present::duration(limits.body_timeout)
+                "the request body did not arrive within {} ({}); send it whole, then try again\n",
+                qbo_core::present::duration(limits.body_timeout),
+                limits.timeout_key
             ),
         ),
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => (
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the request body is larger than this route takes ({max_body_bytes} bytes)\n"
-            ),
+            format!("the request body is larger than this route takes ({max_body_bytes} bytes)\n"),
         ),
         Ok(Err(_)) => (
             StatusCode::BAD_REQUEST,

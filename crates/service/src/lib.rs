@@ -12,6 +12,8 @@ pub mod client;
 pub mod consent;
 mod export;
 pub mod filter;
+/// Views in every state, for the tests of the service and of the interfaces above it.
+#[cfg(any(test, feature = "test-support"))]
 #[doc(hidden)]
 pub mod fixtures;
 mod forecast;

@@ -108,13 +108,6 @@ impl Service {
         Ok(())
     }
 
-    /// Appends `events` in one transaction and tells live views.
-    pub async fn record_events(&self, events: &[AuditEvent]) -> anyhow::Result<()> {
-        let tx = self.store().begin().await?;
-        self.engine.commit_audited(tx, events).await?;
-        Ok(())
-    }
-
     /// Appends what callers were shown or handed, without telling live views (see
     /// `Engine::record_reads`).
     pub async fn record_reads(&self, events: &[AuditEvent]) -> anyhow::Result<()> {

@@ -78,12 +78,6 @@ impl ApiConfig {
                     .into(),
             );
         }
-        super::listeners::check_share(
-            self.max_connections_per_address,
-            self.max_connections,
-            "[api] max_connections_per_address",
-            "[api] max_connections",
-        )?;
         if self.request_timeout.is_some_and(|t| t.is_zero()) {
             return Err(
                 "[api] request_timeout is 0, which would disconnect every client at once; use a duration such as \"10s\", or remove it for [daemon] request_timeout".into(),

@@ -125,12 +125,7 @@ impl DaemonConfig {
             ));
         }
         self.check_limits()?;
-        super::listeners::check_share(
-            self.max_http_connections_per_address,
-            self.max_http_connections,
-            "[daemon] max_http_connections_per_address",
-            "[daemon] max_http_connections",
-        )?;
+
         for (key, group) in [
             ("socket_group", &self.socket_group),
             ("file_group", &self.file_group),

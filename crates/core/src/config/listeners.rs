@@ -27,6 +27,8 @@ pub struct ListenerLimits {
     pub max_per_address: usize,
     pub cap_key: &'static str,
     pub per_address_key: &'static str,
+    /// The setting `request_timeout` came from, named when a request is cut off.
+    pub timeout_key: &'static str,
 }
 
 /// Unless configured, one address may hold a quarter of a listener's connections (at
@@ -37,7 +39,7 @@ pub fn default_share(max_connections: usize) -> usize {
 }
 
 /// A per-address cap must let one connection through and fit inside the listener's cap.
-pub(super) fn check_share(
+fn check_share(
     per_address: Option<usize>,
     max_connections: usize,
     key: &str,
@@ -54,35 +56,50 @@ pub(super) fn check_share(
     }
 }
 
+impl Listener {
+    pub const ALL: [Listener; 3] = [Listener::Metrics, Listener::Api, Listener::Public];
+}
+
 impl Config {
     /// The limits `which` is served with.
     pub fn listener_limits(&self, which: Listener) -> ListenerLimits {
-        let (timeout, max, share, cap_key, per_address_key) = match which {
+        let own_timeout = |t: Option<Duration>, key: &'static str| match t {
+            Some(t) => (t, key),
+            None => (self.daemon.request_timeout, "[daemon] request_timeout"),
+        };
+        let ((timeout, timeout_key), max, share, cap_key, per_address_key) = match which {
             Listener::Metrics => (
-                self.daemon.request_timeout,
+                (self.daemon.request_timeout, "[daemon] request_timeout"),
                 self.daemon.max_http_connections,
                 self.daemon.max_http_connections_per_address,
                 "[daemon] max_http_connections",
                 "[daemon] max_http_connections_per_address",
             ),
             Listener::Api => (
-                self.api
-                    .request_timeout
-                    .unwrap_or(self.daemon.request_timeout),
+                own_timeout(self.api.request_timeout, "[api] request_timeout"),
                 self.api.max_connections,
                 self.api.max_connections_per_address,
                 "[api] max_connections",
                 "[api] max_connections_per_address",
             ),
-            Listener::Public => (
-                self.public
-                    .request_timeout
-                    .unwrap_or(self.daemon.request_timeout),
-                self.public.max_connections,
-                self.public.max_connections_per_address,
-                "[public] max_connections",
-                "[public] max_connections_per_address",
-            ),
+            Listener::Public => {
+                // Without a cap of its own, the public listener keeps the one it shared
+                // with `/healthz` and `/metrics` before it had one.
+                let (max, cap_key) = match self.public.max_connections {
+                    Some(n) => (n, "[public] max_connections"),
+                    None => (
+                        self.daemon.max_http_connections,
+                        "[daemon] max_http_connections",
+                    ),
+                };
+                (
+                    own_timeout(self.public.request_timeout, "[public] request_timeout"),
+                    max,
+                    self.public.max_connections_per_address,
+                    cap_key,
+                    "[public] max_connections_per_address",
+                )
+            }
         };
         ListenerLimits {
             request_timeout: timeout,
@@ -90,7 +107,23 @@ impl Config {
             max_per_address: share.unwrap_or_else(|| default_share(max)),
             cap_key,
             per_address_key,
+            timeout_key,
         }
+    }
+
+    /// Each listener's share fits inside its cap as in force (the public listener's may be
+    /// `[daemon]`'s).
+    pub(super) fn check_listener_shares(&self) -> Result<(), String> {
+        for which in Listener::ALL {
+            let l = self.listener_limits(which);
+            let configured = match which {
+                Listener::Metrics => self.daemon.max_http_connections_per_address,
+                Listener::Api => self.api.max_connections_per_address,
+                Listener::Public => self.public.max_connections_per_address,
+            };
+            check_share(configured, l.max_connections, l.per_address_key, l.cap_key)?;
+        }
+        Ok(())
     }
 }
 

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
-    /// tracing filter, e.g. "info" or "qbo_engine=debug" for the lifecycle only.
+    /// tracing filter, e.g. "info", "qbo_console=debug" (every crate of the product) or
+    /// "qbo_engine=debug" (the lifecycle only).
     #[serde(default = "default_log_level")]
     pub level: String,
     /// "text" or "json".

@@ -195,7 +195,7 @@ impl Config {
         monitoring::validate_alerts(&mut alerts, &source).map_err(err)?;
         let audit = raw.audit.resolve(&source)?;
         raw.retention.check().map_err(err)?;
-        Ok(Config {
+        let config = Config {
             source,
             database,
             vault,
@@ -215,7 +215,11 @@ impl Config {
             api: raw.api,
             webhooks,
             audit,
-        })
+        };
+        config
+            .check_listener_shares()
+            .map_err(|msg| ConfigError(format!("config {}: {msg}", config.source.display())))?;
+        Ok(config)
     }
 
     /// The database section, or an error saying who needs it.
@@ -374,6 +378,11 @@ mod tests {
         let public = cfg.listener_limits(Listener::Public);
         assert_eq!((public.max_connections, public.max_per_address), (12, 4));
         assert_eq!(public.request_timeout, cfg.daemon.request_timeout);
+        // Without its own cap, the public listener keeps [daemon]'s, as before it had one.
+        let plain = load_text("").unwrap();
+        let public = plain.listener_limits(Listener::Public);
+        assert_eq!(public.max_connections, plain.daemon.max_http_connections);
+        assert_eq!(public.cap_key, "[daemon] max_http_connections");
         let metrics = cfg.listener_limits(Listener::Metrics);
         assert_eq!((metrics.max_connections, metrics.max_per_address), (9, 9));
         for (text, key) in [

@@ -28,9 +28,10 @@ pub struct PublicConfig {
     /// Requests one browser address may make per minute; more get 429.
     #[serde(default = "default_rate_limit_per_minute")]
     pub rate_limit_per_minute: u32,
-    /// Connections served at once; one more gets a 503.
-    #[serde(default = "default_max_connections")]
-    pub max_connections: usize,
+    /// Connections served at once; one more gets a 503. `[daemon] max_http_connections`
+    /// unless set (the public listener shared that cap before it had its own).
+    #[serde(default)]
+    pub max_connections: Option<usize>,
     /// Connections one client address may hold at once; a quarter of `max_connections`
     /// (at least 4) unless set (behind a
     /// trusted proxy every connection shares the proxy's address, so the cap is the whole of
@@ -60,7 +61,7 @@ impl Default for PublicConfig {
             link_expires: default_link_expires(),
             state_expires: default_state_expires(),
             rate_limit_per_minute: default_rate_limit_per_minute(),
-            max_connections: default_max_connections(),
+            max_connections: None,
             max_connections_per_address: None,
             request_timeout: None,
             trust_forwarded_for: false,
@@ -75,9 +76,6 @@ fn default_link_expires() -> Duration {
 }
 fn default_state_expires() -> Duration {
     Duration::from_secs(15 * 60)
-}
-fn default_max_connections() -> usize {
-    128
 }
 fn default_rate_limit_per_minute() -> u32 {
     60
@@ -106,17 +104,11 @@ impl PublicConfig {
                     .into(),
             );
         }
-        if self.max_connections == 0 {
+        if self.max_connections == Some(0) {
             return Err(
                 "[public] max_connections is 0, which would refuse every browser; use a number such as 128".into(),
             );
         }
-        super::listeners::check_share(
-            self.max_connections_per_address,
-            self.max_connections,
-            "[public] max_connections_per_address",
-            "[public] max_connections",
-        )?;
         if self.request_timeout.is_some_and(|t| t.is_zero()) {
             return Err(
                 "[public] request_timeout is 0, which would disconnect every browser at once; use a duration such as \"10s\", or remove it for [daemon] request_timeout".into(),

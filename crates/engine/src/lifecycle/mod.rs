@@ -158,9 +158,11 @@ impl Engine {
     }
 
     /// Records what callers were shown (views, token hand-outs) in a transaction of its own,
-    /// without telling live views: a subscriber that reads on every change would otherwise
-    /// record a read, hear of it, read again, and never stop; and the token API would drop
-    /// its caches at each hand-out it records.
+    /// without telling this process's live views: a subscriber that reads on every change
+    /// would otherwise record a read, hear of it, read again, and never stop; and the token
+    /// API would drop its caches at each hand-out it records. (On PostgreSQL every append is
+    /// also NOTIFYed to every daemon, this one included; the watch feed reads views only for
+    /// changes that name a connection, which a read record does not.)
     pub async fn record_reads(&self, events: &[AuditEvent]) -> anyhow::Result<()> {
         let mut tx = self.store.begin().await?;
         for ev in events {

@@ -112,7 +112,7 @@ impl Service {
         Ok((due, blocked))
     }
 
-    /// Records one delivery attempt (`state` delivered, pending until `next`, or failed)
+    /// Records one delivery attempt made `at` (`state` delivered, pending until `next`, or failed)
     /// with its audit event, which names the connection the condition is about; `None`
     /// when the audit log is blocked and the attempt cannot be audited.
     pub async fn record_alert_attempt(
@@ -122,6 +122,7 @@ impl Service {
         next: Option<DateTime<Utc>>,
         error: Option<&str>,
         event: Option<AuditEvent>,
+        at: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         let store = self.store();
         let mut events = Vec::new();
@@ -134,7 +135,7 @@ impl Service {
             events.push(ev);
         }
         let mut tx = store.begin().await?;
-        tx.record_alert_attempt(d.id, state, next, error, self.now())
+        tx.record_alert_attempt(d.id, state, next, error, at)
             .await?;
         self.engine.commit_audited(tx, &events).await?;
         Ok(())
