@@ -166,3 +166,29 @@ fn the_engine_is_reached_only_inside_the_service() {
         "engine() is called outside the service crate: {offenders:?}"
     );
 }
+
+/// `Service::lifecycle_for_tests` exists only under the `test-support` feature that the
+/// tests' dev-dependency turns on: product code that called it would pass `cargo test`
+/// and fail to build for release, so no crate's own source may name it.
+#[test]
+fn only_tests_and_benches_reach_under_the_service() {
+    let mut files = Vec::new();
+    sources(&root().join("src"), &mut files);
+    for e in std::fs::read_dir(root().join("crates")).unwrap().flatten() {
+        sources(&e.path().join("src"), &mut files);
+    }
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|p| !p.ends_with("crates/service/src/lib.rs"))
+        .filter(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .contains("lifecycle_for_tests")
+        })
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "product code reaches the engine through the tests' door: {offenders:?}"
+    );
+}

@@ -168,8 +168,10 @@ impl Engine {
     /// in another process sharing the database.
     pub async fn refresh(&self, id: i64, actor: &Actor) -> anyhow::Result<RefreshResult> {
         let started = Instant::now();
-        let _flight = self.flights.enter(id).await;
+        // Before the flight: a refresh of this connection by another task of this process,
+        // waited for here, happened after this one was asked for (see `refresh_leased`).
         let requested_at = self.clock.now();
+        let _flight = self.flights.enter(id).await;
         let (lease, waited) = match self.acquire_lease(id, requested_at).await? {
             Ok(taken) => taken,
             Err(done) => {
@@ -177,7 +179,7 @@ impl Engine {
                 return Ok(done.into());
             }
         };
-        let result = self.run_leased(&lease, waited, actor).await;
+        let result = self.run_leased(&lease, waited, requested_at, actor).await;
         self.count(&result, started);
         result
     }
@@ -220,9 +222,12 @@ impl Engine {
         &self,
         lease: &Lease,
         waited: Waited,
+        requested_at: DateTime<Utc>,
         actor: &Actor,
     ) -> anyhow::Result<RefreshResult> {
-        let result = self.refresh_leased(lease, waited, actor).await;
+        let result = self
+            .refresh_leased(lease, waited, requested_at, actor)
+            .await;
         self.release_on_error(lease, &result).await;
         result
     }
@@ -325,6 +330,7 @@ impl Engine {
         &self,
         lease: &Lease,
         waited: Waited,
+        requested_at: DateTime<Utc>,
         actor: &Actor,
     ) -> anyhow::Result<RefreshResult> {
         let (Some(rec), Some(sealed)) = (
@@ -340,8 +346,13 @@ impl Engine {
         // it again would only ask the same question, and its answer would overwrite the
         // reason that holder recorded (which may name an answer lost in a kill) with a
         // plain "the customer must reconnect" (issue 22's run: two invalid_grants 23 ms
-        // apart for one token, the second blaming the customer).
-        if waited == Waited::OnAnotherHolder && rec.status == Status::NeedsReconnect {
+        // apart for one token, the second blaming the customer). The holder may also have been
+        // another task of this process, waited for in the single flight rather than on the
+        // lease: its verdict is then dated after this refresh was asked for.
+        let verdict_since_asked = rec.last_refresh_at.is_some_and(|t| t >= requested_at);
+        if rec.status == Status::NeedsReconnect
+            && (waited == Waited::OnAnotherHolder || verdict_since_asked)
+        {
             self.store.release_unsent(lease).await?;
             return Ok(RefreshOutcome::NeedsReconnect {
                 reason: rec.status_reason.unwrap_or_default(),
@@ -713,6 +724,7 @@ impl Engine {
         let fresh = |rec: &ConnectionRecord| {
             rec.access_expires_at.is_some_and(|t| t >= fresh_until) || !rec.status.has_tokens()
         };
+        let requested_at = self.clock.now();
         let _flight = self.flights.enter(id).await;
         // Waiting in the flight above is the usual way to find it done.
         match self.store.get_connection(id).await? {
@@ -731,7 +743,7 @@ impl Engine {
             Some(_) => {}
         }
         let started = Instant::now();
-        let (lease, waited) = match self.acquire_lease(id, self.clock.now()).await? {
+        let (lease, waited) = match self.acquire_lease(id, requested_at).await? {
             Ok(taken) => taken,
             Err(done) => {
                 self.count(&Ok(RefreshResult::from(done.clone())), started);
@@ -748,7 +760,7 @@ impl Engine {
                 .into());
             }
         }
-        let result = self.run_leased(&lease, waited, actor).await;
+        let result = self.run_leased(&lease, waited, requested_at, actor).await;
         self.count(&result, started);
         result
     }
