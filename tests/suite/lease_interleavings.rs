@@ -503,3 +503,48 @@ async fn a_refresh_that_waited_on_a_refused_holder_takes_its_verdict_and_sends_n
     let c = &w.connections_json().await[0];
     assert_eq!(c["status_reason"].as_str().unwrap(), a_reason.as_str());
 }
+
+/// The same verdict reached by another task of this process: B waits in the single flight,
+/// not on the lease (the scale-out run's case: the scheduler refreshing, an operator's
+/// `refresh --all` through the same daemon's socket). Once A has recorded the refusal, B
+/// takes that verdict and sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refresh_that_waited_in_this_process_for_a_refused_one_takes_its_verdict() {
+    let w = World::start(world_opts(PreviousToken::InvalidAtOnce, Duration::ZERO)).await;
+    let realm = w.seed(1, "lf").await.remove(0).realm_id;
+    let d = w.in_process().await;
+    let id = connection_id(&d, "lf-0").await;
+    w.sim.disconnect(&realm);
+    w.sim.reset_stats();
+
+    let engine = d.service.lifecycle_for_tests().clone();
+    let gate = engine.hold_commits();
+    let a = engine.clone();
+    let first = tokio::spawn(async move { a.refresh(id, &scheduler()).await });
+    gate.reached().await;
+    assert_eq!(w.sim.stats().invalid_grants, 1, "A has Intuit's verdict");
+    let b = engine.clone();
+    let waiter = tokio::spawn(async move { b.refresh(id, &scheduler()).await });
+    // B waits in the flight A holds.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    engine.release_commits();
+    let first = first.await.unwrap().unwrap();
+    let waited = waiter.await.unwrap().unwrap();
+
+    let RefreshOutcome::NeedsReconnect {
+        reason: a_reason, ..
+    } = &first.outcome
+    else {
+        panic!("A: {:?}", first.outcome)
+    };
+    let RefreshOutcome::NeedsReconnect {
+        reason: b_reason, ..
+    } = &waited.outcome
+    else {
+        panic!("B: {:?}", waited.outcome)
+    };
+    assert_eq!(b_reason, a_reason, "B reports the verdict A recorded");
+    let stats = w.sim.stats();
+    assert_eq!(stats.token_requests, 1, "B sent nothing: {stats:?}");
+    assert_eq!(stats.invalid_grants, 1, "{stats:?}");
+}
