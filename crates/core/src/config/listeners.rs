@@ -63,6 +63,12 @@ impl Listener {
 impl Config {
     /// The limits `which` is served with.
     pub fn listener_limits(&self, which: Listener) -> ListenerLimits {
+        let (limits, _) = self.listener_settings(which);
+        limits
+    }
+
+    /// `which`'s limits, and the per-address share as configured (`None`: the default).
+    fn listener_settings(&self, which: Listener) -> (ListenerLimits, Option<usize>) {
         let own_timeout = |t: Option<Duration>, key: &'static str| match t {
             Some(t) => (t, key),
             None => (self.daemon.request_timeout, "[daemon] request_timeout"),
@@ -101,26 +107,22 @@ impl Config {
                 )
             }
         };
-        ListenerLimits {
+        let limits = ListenerLimits {
             request_timeout: timeout,
             max_connections: max,
             max_per_address: share.unwrap_or_else(|| default_share(max)),
             cap_key,
             per_address_key,
             timeout_key,
-        }
+        };
+        (limits, share)
     }
 
     /// Each listener's share fits inside its cap as in force (the public listener's may be
     /// `[daemon]`'s).
     pub(super) fn check_listener_shares(&self) -> Result<(), String> {
         for which in Listener::ALL {
-            let l = self.listener_limits(which);
-            let configured = match which {
-                Listener::Metrics => self.daemon.max_http_connections_per_address,
-                Listener::Api => self.api.max_connections_per_address,
-                Listener::Public => self.public.max_connections_per_address,
-            };
+            let (l, configured) = self.listener_settings(which);
             check_share(configured, l.max_connections, l.per_address_key, l.cap_key)?;
         }
         Ok(())

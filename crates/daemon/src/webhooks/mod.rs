@@ -135,14 +135,15 @@ async fn receive(
     match s.service.record_webhook_events(&events, now).await {
         Ok(new) => {
             for first in new {
-                count(&s.service, if first { "processed" } else { "replayed" });
+                s.service
+                    .count_webhook_event(if first { "processed" } else { "replayed" });
             }
             (StatusCode::OK, Json(json!({ "accepted": true }))).into_response()
         }
         Err(e) => {
             tracing::warn!(error = %qbo_core::text::Safe(&format!("{e:#}")), "cannot record a webhook notification");
             for _ in &events {
-                count(&s.service, "failed");
+                s.service.count_webhook_event("failed");
             }
             refuse(
                 &s,
@@ -152,8 +153,4 @@ async fn receive(
             )
         }
     }
-}
-
-fn count(service: &Service, outcome: &str) {
-    service.count_webhook_event(outcome);
 }

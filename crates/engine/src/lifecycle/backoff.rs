@@ -1,6 +1,8 @@
 //! Retry timing after a transient failure: exponential, jittered, capped, and never sooner
 //! than Intuit's Retry-After unless that is beyond the cap.
 
+use super::Engine;
+use chrono::{DateTime, Utc};
 use rand::Rng;
 use std::time::Duration;
 
@@ -23,6 +25,35 @@ pub fn next_delay(
     match retry_after {
         Some(ra) if ra > delay => ra.min(cap),
         _ => delay,
+    }
+}
+
+/// When a connection that failed once more is tried next.
+pub(super) struct Retry {
+    /// Failures in a row, this one included.
+    pub failures: u32,
+    pub delay: Duration,
+    pub at: DateTime<Utc>,
+}
+
+impl Engine {
+    /// The next attempt after one more failure of a connection that had failed
+    /// `consecutive_failures` times in a row: the `[refresh]` backoff, or Intuit's
+    /// Retry-After up to its cap. Refresh and revoke retry on the same schedule.
+    pub(super) fn retry(
+        &self,
+        consecutive_failures: i64,
+        retry_after: Option<Duration>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Retry> {
+        let failures = u32::try_from(consecutive_failures + 1).unwrap_or(u32::MAX);
+        let cfg = self.refresh_config();
+        let delay = next_delay(failures, cfg.backoff_base, cfg.backoff_cap, retry_after);
+        Ok(Retry {
+            failures,
+            delay,
+            at: now + chrono::Duration::from_std(delay)?,
+        })
     }
 }
 

@@ -73,7 +73,7 @@
 //! while a lease is held.
 
 use super::writer::{Applied, Op};
-use super::{next_delay, Engine, Status};
+use super::{Engine, Status};
 use crate::intuit::{IntuitError, TokenGrant};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use qbo_core::domain::{ErrorClass, LastRefresh};
@@ -666,14 +666,11 @@ impl Engine {
         e: &IntuitError,
     ) -> anyhow::Result<RefreshResult> {
         let now = self.clock.now();
-        let failures = u32::try_from(rec.consecutive_failures + 1).unwrap_or(u32::MAX);
-        let delay = next_delay(
+        let super::backoff::Retry {
             failures,
-            self.refresh_cfg.backoff_base,
-            self.refresh_cfg.backoff_cap,
-            e.retry_after,
-        );
-        let next = now + ChronoDuration::from_std(delay)?;
+            delay,
+            at: next,
+        } = self.retry(rec.consecutive_failures, e.retry_after, now)?;
         // The token sent, kept: the next attempt spends the same one (the same fingerprint).
         let mut ev = self
             .event(rec, actor, Outcome::Failed, now)

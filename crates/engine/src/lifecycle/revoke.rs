@@ -7,7 +7,7 @@
 //! without Intuit, explicitly and on record. Each verdict and its audit event commit in one
 //! transaction.
 
-use super::{next_delay, Engine, Status};
+use super::{Engine, Status};
 use crate::intuit::IntuitError;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use qbo_core::domain::ErrorClass;
@@ -321,14 +321,7 @@ impl Engine {
         e: IntuitError,
     ) -> anyhow::Result<RevokeOutcome> {
         let now = self.clock.now();
-        let failures = u32::try_from(rec.consecutive_failures + 1).unwrap_or(u32::MAX);
-        let delay = next_delay(
-            failures,
-            self.refresh_cfg.backoff_base,
-            self.refresh_cfg.backoff_cap,
-            e.retry_after,
-        );
-        let next = now + ChronoDuration::from_std(delay)?;
+        let next = self.retry(rec.consecutive_failures, e.retry_after, now)?.at;
         let reason = format!(
             "revoke not confirmed by Intuit ({}); tokens kept, retried by the daemon",
             e.detail
