@@ -232,12 +232,13 @@ fn parse_csv(text: &str, file: &str) -> Result<Vec<ImportEntry>, ImportError> {
         }
     }
     let mut out = Vec::new();
+    let mut lines = CsvLines::new(text);
     for record in reader.records() {
         let record = record.map_err(|e| {
-            let line = csv_line(text, e.position());
+            let line = lines.line(e.position());
             ImportError(format!("{file}:{line}: malformed CSV record"))
         })?;
-        let line = csv_line(text, record.position());
+        let line = lines.line(record.position());
         let row: RawRow = record.deserialize(Some(&headers)).map_err(|e| {
             let msg = match e.kind() {
                 csv::ErrorKind::Deserialize { err, .. } => err.to_string(),
@@ -253,14 +254,44 @@ fn parse_csv(text: &str, file: &str) -> Result<Vec<ImportEntry>, ImportError> {
 /// The line a CSV record starts on. The csv crate counts lines by LF only after it has
 /// read the line ending, and with CRLF it stops at the CR, so its count is one short; the
 /// byte offset is exact, once past the line endings in front of the record.
-fn csv_line(text: &str, pos: Option<&csv::Position>) -> usize {
-    let Some(p) = pos else { return 0 };
-    let bytes = text.as_bytes();
-    let mut at = (p.byte() as usize).min(bytes.len());
-    while at < bytes.len() && matches!(bytes[at], b'\r' | b'\n') {
-        at += 1;
+///
+/// Records arrive in file order, so the count carries on from the last record instead of
+/// starting again from the top: counting from the top for each record made an import
+/// quadratic in its length (2,000 rows took 20 s in a debug build).
+struct CsvLines<'a> {
+    bytes: &'a [u8],
+    counted_to: usize,
+    newlines: usize,
+}
+
+impl<'a> CsvLines<'a> {
+    fn new(text: &'a str) -> Self {
+        CsvLines {
+            bytes: text.as_bytes(),
+            counted_to: 0,
+            newlines: 0,
+        }
     }
-    bytes[..at].iter().filter(|b| **b == b'\n').count() + 1
+
+    fn line(&mut self, pos: Option<&csv::Position>) -> usize {
+        let Some(p) = pos else { return 0 };
+        let bytes = self.bytes;
+        let mut at = (p.byte() as usize).min(bytes.len());
+        while at < bytes.len() && matches!(bytes[at], b'\r' | b'\n') {
+            at += 1;
+        }
+        if at < self.counted_to {
+            // Not expected (the reader only goes forward), but stay exact if it happens.
+            self.counted_to = 0;
+            self.newlines = 0;
+        }
+        self.newlines += bytes[self.counted_to..at]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        self.counted_to = at;
+        self.newlines + 1
+    }
 }
 
 /// A name may carry any text (it is escaped wherever it is shown) but NUL, which
