@@ -34,7 +34,7 @@ impl ApikeyCall {
                 name,
                 realms,
                 environment: environment.as_deref().map(str::parse).transpose().map_err(
-                    |m: String| Failure {
+                    |m: qbo_core::domain::InvalidValue| Failure {
                         code: exit::BAD_INPUT,
                         message: format!("--env: {m}"),
                     },

@@ -29,10 +29,10 @@ pub fn filter_of(a: &ExportArgs) -> Result<(ExportFilter, ExportFormat), Failure
     Ok((filter, format))
 }
 
-fn bad_input(message: String) -> Failure {
+fn bad_input(problem: impl std::fmt::Display) -> Failure {
     Failure {
         code: exit::BAD_INPUT,
-        message,
+        message: problem.to_string(),
     }
 }
 

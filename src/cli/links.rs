@@ -3,7 +3,8 @@
 use super::args::{LinkArgs, LinkCommand};
 use super::{exit, print_json, Failure};
 use chrono::{DateTime, Utc};
-use qbo_service::{Client, Invitation, LinkRequest, Request, ServiceError};
+use qbo_core::domain::InvalidValue;
+use qbo_service::{Client, ClientError, Invitation, LinkRequest, Request};
 
 /// The request `link …` stands for, and whether to print JSON. Bad input is refused here,
 /// before anything is opened.
@@ -16,7 +17,7 @@ pub(super) fn request(a: LinkArgs) -> Result<(Request, bool), Failure> {
         .as_deref()
         .map(str::parse)
         .transpose()
-        .map_err(|m: String| ServiceError::Input(format!("link --env: {m}")))?;
+        .map_err(|m: InvalidValue| ClientError::Input(format!("link --env: {m}")))?;
     Ok((
         Request::Link {
             target: a.target,

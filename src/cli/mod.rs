@@ -17,10 +17,10 @@ use args::{AuditCommand, Command, DbCommand, KeysCommand};
 
 use qbo_core::clock::Clock;
 use qbo_core::config::{Config, ConfigError};
+use qbo_core::domain::InvalidValue;
 use qbo_service::{
     self as service, Actor, Client, ClientError, ConnectionFilter, Interface, LocalClient,
-    RefreshOutcome, Request, Role, Selection, Service, ServiceError, SocketClient, Target,
-    VerifyOutcome,
+    RefreshOutcome, Request, Role, Selection, Service, SocketClient, Target, VerifyOutcome,
 };
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -66,12 +66,6 @@ impl From<ClientError> for Failure {
             code,
             message: one_line(&e),
         }
-    }
-}
-
-impl From<ServiceError> for Failure {
-    fn from(e: ServiceError) -> Self {
-        ClientError::from(e).into()
     }
 }
 
@@ -311,13 +305,13 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
                 .as_deref()
                 .map(str::parse)
                 .transpose()
-                .map_err(|m: String| ServiceError::Input(m))?;
+                .map_err(|m: InvalidValue| ClientError::Input(m.0))?;
             let environment = a
                 .environment
                 .as_deref()
                 .map(str::parse)
                 .transpose()
-                .map_err(|m: String| ServiceError::Input(m))?;
+                .map_err(|m: InvalidValue| ClientError::Input(m.0))?;
             (
                 Request::List {
                     status,
@@ -412,7 +406,7 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
         Command::SupportBundle(a) => {
             // Checked before a database is opened: bad input leaves nothing behind.
             if let Some(since) = &a.since {
-                qbo_service::support_since(since)?;
+                qbo_service::support_since(since).map_err(ClientError::from)?;
             }
             let client = make_client(&config, cli.embedded).await?;
             return reports::support_bundle(client.as_ref(), a).await;
@@ -429,7 +423,7 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
     // Checked before a database is opened: bad input leaves nothing behind.
     let selection = match &request {
         Request::Refresh { targets, due, all } => {
-            Some(Selection::from_flags(targets.clone(), *due, *all)?)
+            Some(Selection::from_flags(targets.clone(), *due, *all).map_err(ClientError::from)?)
         }
         _ => None,
     };
@@ -454,13 +448,13 @@ async fn console(config: &Config, embedded: bool) -> Result<u8, Failure> {
     // A mistake in [tui.keys] is a configuration error, named before the screen changes.
     qbo_tui::keymap::Keymap::with_overrides(&config.tui.keys).map_err(|m| Failure {
         code: exit::BAD_INPUT,
-        message: m,
+        message: m.0,
     })?;
     qbo_tui::theme::Theme::dark()
         .with_colors(&config.tui.colors)
         .map_err(|m| Failure {
             code: exit::BAD_INPUT,
-            message: m,
+            message: m.0,
         })?;
     if !qbo_tui::is_interactive() {
         return Err(Failure {

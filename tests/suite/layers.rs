@@ -192,3 +192,80 @@ fn only_tests_and_benches_reach_under_the_service() {
         "product code reaches the engine through the tests' door: {offenders:?}"
     );
 }
+
+/// Issue 23, item 6: errors are types, not strings, wherever they cross a module. A
+/// visible function (`pub`, `pub(crate)`, `pub(super)`) returning `Result<_, String>`, a
+/// `FromStr`/`TryFrom` whose error is a `String`, or a visible field holding such a result
+/// is refused; a private helper inside one module may still build its message as text.
+#[test]
+fn no_error_crosses_a_module_as_a_bare_string() {
+    let mut files = Vec::new();
+    for dir in ["src", "crates"] {
+        sources(&root().join(dir), &mut files);
+    }
+    let mut offenders = Vec::new();
+    for p in &files {
+        let text = std::fs::read_to_string(p).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let l = line.trim_start();
+            let visible = l.starts_with("pub ") || l.starts_with("pub(");
+            let string_error = result_errors(l).iter().any(|e| e == "String");
+            let string_assoc =
+                l.starts_with("type Err = String;") || l.starts_with("type Error = String;");
+            if (visible && string_error) || string_assoc {
+                offenders.push(format!("{}:{}: {l}", p.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "errors crossing a module as bare strings (give them the layer's error type):\n{}",
+        offenders.join("\n")
+    );
+}
+
+/// The error type of every `Result<T, E>` written on `line` (its last argument at the top
+/// level of the angle brackets).
+fn result_errors(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("Result<") {
+        let body = &rest[at + "Result<".len()..];
+        let (mut depth, mut last_comma) = (0usize, None);
+        for (i, c) in body.char_indices() {
+            match c {
+                '<' | '(' => depth += 1,
+                ')' => depth = depth.saturating_sub(1),
+                ',' if depth == 0 => last_comma = Some(i),
+                '>' if depth == 0 => {
+                    if let Some(k) = last_comma {
+                        out.push(body[k + 1..i].trim().to_string());
+                    }
+                    break;
+                }
+                '>' => depth -= 1,
+                _ => {}
+            }
+        }
+        rest = body;
+    }
+    out
+}
+
+#[test]
+fn the_error_type_of_a_result_is_read_from_its_last_argument() {
+    assert_eq!(
+        result_errors("pub fn f() -> Result<(), String> {"),
+        ["String"]
+    );
+    assert_eq!(
+        result_errors(
+            "pub fn f(m: &BTreeMap<String, String>) -> Result<Map<String, String>, SimError> {"
+        ),
+        ["SimError"]
+    );
+    assert_eq!(
+        result_errors("pub x: std::result::Result<Vec<(u8, String)>, String>,"),
+        ["String"]
+    );
+}

@@ -579,7 +579,7 @@ pub(super) fn perform(app: &mut App, action: Action) -> Vec<Cmd> {
                 app.say(Tone::Info, "exporting the audit log as filtered…");
                 return vec![Cmd::Export(f)];
             }
-            Err(why) => app.say(Tone::Warn, why),
+            Err(why) => app.say(Tone::Warn, why.0),
         },
         Action::Export => {}
     }

@@ -3,6 +3,7 @@
 //! typed; its field terms also go to the daemon with each page asked for (`query`), so
 //! older pages hold only matching events.
 
+use crate::ConsoleError;
 use qbo_service::{AuditQuery, AuditRecord};
 
 /// Events asked for per page.
@@ -49,7 +50,7 @@ enum Field {
 }
 
 impl AuditFilter {
-    fn parse(text: &str) -> Result<AuditFilter, String> {
+    fn parse(text: &str) -> Result<AuditFilter, ConsoleError> {
         let mut parts = Vec::new();
         for word in text.split_whitespace() {
             let lower = word.to_lowercase();
@@ -61,11 +62,11 @@ impl AuditFilter {
                         "action" => Field::Action,
                         "outcome" => Field::Outcome,
                         _ => {
-                            return Err(format!(
+                            return Err(ConsoleError::from(format!(
                                 "audit filter term `{word}`: unknown field `{f}`; valid forms: \
                                  tenant:T actor:A action:X outcome:ok|failed|denied, or words \
                                  searching all four"
-                            ))
+                            )))
                         }
                     };
                     (Some(field), v.to_string())
@@ -189,7 +190,7 @@ impl AuditLog {
                     .collect();
                 self.cursor = self.cursor.min(self.visible.len().saturating_sub(1));
             }
-            Err(e) => self.filter_error = Some(e),
+            Err(e) => self.filter_error = Some(e.0),
         }
     }
 
@@ -219,14 +220,16 @@ impl AuditLog {
     /// The filter as an export takes it: the field terms. Free words search the four
     /// fields at once on screen, which an export cannot, so a filter with any is refused
     /// (naming the fix) rather than exporting more than is shown.
-    pub fn export_filter(&self) -> Result<qbo_service::ExportFilter, String> {
+    pub fn export_filter(&self) -> Result<qbo_service::ExportFilter, ConsoleError> {
         if let Some(e) = &self.filter_error {
-            return Err(format!("the filter has a mistake, nothing exported: {e}"));
+            return Err(ConsoleError::from(format!(
+                "the filter has a mistake, nothing exported: {e}"
+            )));
         }
         if let Some((_, word)) = self.filter.parts.iter().find(|(f, _)| f.is_none()) {
-            return Err(format!(
+            return Err(ConsoleError::from(format!(
                 "the export takes field terms only; write `{word}` as tenant:{word}, actor:{word}, action:{word} or outcome:{word}; nothing exported"
-            ));
+            )));
         }
         let t = self.filter.terms();
         Ok(qbo_service::ExportFilter {
@@ -283,7 +286,7 @@ mod tests {
             (Some("acme"), Some("denied"), None)
         );
         log.set_filter("acme");
-        let e = log.export_filter().unwrap_err();
+        let e = log.export_filter().unwrap_err().0;
         assert!(
             e.contains("tenant:acme") && e.contains("nothing exported"),
             "{e}"

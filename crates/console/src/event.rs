@@ -3,6 +3,7 @@
 //! messages, and carries out the commands; `app::update` only reads one and returns the
 //! other.
 
+use crate::ConsoleError;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyEvent, MouseEvent};
 use qbo_service::{
@@ -48,7 +49,7 @@ pub enum Msg {
     Scheduler(qbo_core::domain::SchedulerState),
     Reply {
         request: RequestId,
-        result: Result<Done, String>,
+        result: Result<Done, ConsoleError>,
     },
     Detail(ConnectionDetail),
     /// A page of the audit log, newest first, and the query it answers (a page for a
@@ -72,7 +73,7 @@ pub enum Msg {
     /// A reconnect link was made for `tenant` (or why not).
     Linked {
         tenant: String,
-        result: Result<qbo_service::IssuedLink, String>,
+        result: Result<qbo_service::IssuedLink, ConsoleError>,
     },
     /// A support bundle was written; the text says where.
     BundleWritten(String),

@@ -4,6 +4,7 @@
 //! the operator's role may not do, and pressing it anyway says which role would.
 
 pub use crate::key::Key;
+use crate::ConsoleError;
 use crossterm::event::KeyCode;
 use qbo_service::{Permission, Role};
 use std::collections::BTreeMap;
@@ -404,7 +405,7 @@ impl Keymap {
     /// The defaults with `[tui.keys]` applied: each key is bound to its action in every view
     /// that has the action ("none" unbinds it). The text field of the filter and command
     /// lines is left alone, so an override never stops a letter from being typed.
-    pub fn with_overrides(overrides: &BTreeMap<String, String>) -> Result<Keymap, String> {
+    pub fn with_overrides(overrides: &BTreeMap<String, String>) -> Result<Keymap, ConsoleError> {
         let mut map = Keymap::default();
         for (key_text, action_name) in overrides {
             let key = Key::parse(key_text).ok_or_else(|| {
@@ -608,10 +609,10 @@ mod tests {
     #[test]
     fn bad_overrides_are_explained() {
         let bad_key = BTreeMap::from([("ctl-r".to_string(), "refresh".to_string())]);
-        let e = Keymap::with_overrides(&bad_key).unwrap_err();
+        let e = Keymap::with_overrides(&bad_key).unwrap_err().0;
         assert!(e.starts_with("[tui.keys] \"ctl-r\": not a key"), "{e}");
         let bad_action = BTreeMap::from([("x".to_string(), "refreshh".to_string())]);
-        let e = Keymap::with_overrides(&bad_action).unwrap_err();
+        let e = Keymap::with_overrides(&bad_action).unwrap_err().0;
         assert!(e.contains("\"refreshh\": unknown action"), "{e}");
         assert!(e.contains("refresh, verify"), "{e}");
     }

@@ -12,6 +12,7 @@
 pub mod app;
 pub mod audit_log;
 pub mod clipboard;
+pub mod error;
 pub mod event;
 /// The filter language lives with the service (`revoke --where` selects with it too).
 pub use qbo_service::filter;
@@ -24,6 +25,7 @@ pub mod theme;
 pub mod urgency;
 pub mod views;
 
+pub use error::ConsoleError;
 pub use terminal::is_interactive;
 
 use futures_util::future::BoxFuture;

@@ -10,6 +10,7 @@ use crate::event::{Cmd, Done, Msg, Session};
 use crate::keymap::{refusal, Action, Keymap};
 use crate::terminal::{self, Guard};
 use crate::theme::Theme;
+use crate::ConsoleError;
 use crate::{views, ConsoleOptions};
 use chrono::{DateTime, Utc};
 use crossterm::event::{Event, EventStream, MouseEventKind};
@@ -266,7 +267,7 @@ impl Runner {
                         .refresh(Selection::Named(targets))
                         .await
                         .map(Done::Refreshed)
-                        .map_err(|e| explain(&e, "refresh"));
+                        .map_err(|e| ConsoleError(explain(&e, "refresh")));
                     let _ = tx.send(Msg::Reply { request, result });
                 });
             }
@@ -277,7 +278,7 @@ impl Runner {
                         .verify(targets)
                         .await
                         .map(Done::Verified)
-                        .map_err(|e| explain(&e, "verify"));
+                        .map_err(|e| ConsoleError(explain(&e, "verify")));
                     let _ = tx.send(Msg::Reply { request, result });
                 });
             }
@@ -291,7 +292,7 @@ impl Runner {
                         })
                         .await
                         .map(Done::Revoked)
-                        .map_err(|e| explain(&e, "revoke"));
+                        .map_err(|e| ConsoleError(explain(&e, "revoke")));
                     let _ = tx.send(Msg::Reply { request, result });
                 });
             }
@@ -309,7 +310,7 @@ impl Runner {
                             ..Default::default()
                         })
                         .await
-                        .map_err(|e| explain(&e, "link issued"));
+                        .map_err(|e| ConsoleError(explain(&e, "link issued")));
                     let _ = tx.send(Msg::Linked { tenant, result });
                 });
             }
@@ -350,7 +351,7 @@ impl Runner {
                     let msg = match client.support_bundle(target, None).await {
                         Ok(bundle) => match write_bundle(&bundle) {
                             Ok(said) => Msg::BundleWritten(said),
-                            Err(why) => Msg::Failed(why),
+                            Err(why) => Msg::Failed(why.0),
                         },
                         Err(e) => Msg::Failed(explain(&e, "bundle")),
                     };
@@ -403,7 +404,7 @@ impl Runner {
 
 /// Writes a support bundle as Markdown to a new file in the current directory, named after
 /// the connection and the time, and says where (the absolute path, to attach to a ticket).
-fn write_bundle(bundle: &qbo_service::SupportBundle) -> Result<String, String> {
+fn write_bundle(bundle: &qbo_service::SupportBundle) -> Result<String, ConsoleError> {
     let c = &bundle.connection;
     let name = format!(
         "qbo-support-{}-{}-{}.md",

@@ -3,6 +3,7 @@
 //! with `NO_COLOR` only modifiers (bold, dim, reversed) remain.
 
 use crate::filter::Outcome;
+use crate::ConsoleError;
 use qbo_core::config::ThemeName;
 use qbo_core::present::{self, Tone};
 use qbo_service::Status;
@@ -83,13 +84,13 @@ impl Theme {
     /// meanings and the bar's for `selected`. Modifiers stay, and the glyph and word beside
     /// each state stay, so no override can make a state depend on colour alone. A mistake
     /// names the key and what is allowed.
-    pub fn with_colors(mut self, colors: &BTreeMap<String, String>) -> Result<Theme, String> {
+    pub fn with_colors(mut self, colors: &BTreeMap<String, String>) -> Result<Theme, ConsoleError> {
         for (name, value) in colors {
             let Some((_, meaning)) = NAMES.iter().find(|(n, _)| n == name) else {
-                return Err(format!(
+                return Err(ConsoleError::from(format!(
                     "[tui.colors] {name:?} is not a meaning; use one of {}",
                     NAMES.map(|(n, _)| n).join(", ")
-                ));
+                )));
             };
             let color = Color::from_str(value.trim()).map_err(|_| {
                 format!(
@@ -255,10 +256,10 @@ mod tests {
         assert_eq!(t.style(Meaning::Ok), Theme::dark().style(Meaning::Ok));
 
         let bad = BTreeMap::from([("eror".to_string(), "red".to_string())]);
-        let e = Theme::dark().with_colors(&bad).unwrap_err();
+        let e = Theme::dark().with_colors(&bad).unwrap_err().0;
         assert!(e.contains("\"eror\"") && e.contains("error, warn"), "{e}");
         let bad = BTreeMap::from([("ok".to_string(), "greenish".to_string())]);
-        let e = Theme::dark().with_colors(&bad).unwrap_err();
+        let e = Theme::dark().with_colors(&bad).unwrap_err().0;
         assert!(
             e.contains("ok = \"greenish\"") && e.contains("#rrggbb"),
             "{e}"

@@ -6,6 +6,7 @@
 //! Every key compares absolute times, not "days from now", so an order stays right while
 //! the clock moves and the table is re-sorted only when rows or the key change.
 
+use crate::ConsoleError;
 use chrono::{DateTime, Utc};
 use qbo_service::{ConnectionView, Status};
 use std::cmp::Ordering;
@@ -63,7 +64,7 @@ impl SortKey {
         }
     }
 
-    pub fn parse(s: &str) -> Result<SortKey, String> {
+    pub fn parse(s: &str) -> Result<SortKey, ConsoleError> {
         let s = s.trim().to_ascii_lowercase();
         let alias = match s.as_str() {
             "window" => "age",
@@ -76,10 +77,10 @@ impl SortKey {
             .into_iter()
             .find(|k| k.name() == alias)
             .ok_or_else(|| {
-                format!(
+                ConsoleError(format!(
                     "unknown sort column {s:?}: expected one of {}",
                     SortKey::ALL.map(SortKey::name).join(", ")
-                )
+                ))
             })
     }
 
@@ -315,6 +316,7 @@ mod tests {
         assert_eq!(SortKey::parse("Window"), Ok(SortKey::Age));
         assert!(SortKey::parse("colour")
             .unwrap_err()
+            .0
             .contains("expected one of urgency, tenant"));
         let mut k = SortKey::Urgency;
         for _ in 0..SortKey::ALL.len() {

@@ -5,6 +5,24 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// A value that is not one of the domain's words or shapes (an environment, a status, a
+/// realm id), already phrased for the person who typed or stored it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
+impl From<String> for InvalidValue {
+    fn from(s: String) -> Self {
+        InvalidValue(s)
+    }
+}
+
+impl From<&str> for InvalidValue {
+    fn from(s: &str) -> Self {
+        InvalidValue(s.to_string())
+    }
+}
+
 /// Longest tenant or company name kept, in characters. An import over it is refused; a
 /// longer company name from Intuit's CompanyInfo is stored cut to it.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -36,14 +54,14 @@ impl fmt::Display for Environment {
 }
 
 impl FromStr for Environment {
-    type Err = String;
+    type Err = InvalidValue;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "sandbox" => Ok(Environment::Sandbox),
             "production" => Ok(Environment::Production),
-            other => Err(format!(
+            other => Err(InvalidValue::from(format!(
                 "unknown environment {other:?}: expected \"sandbox\" or \"production\""
-            )),
+            ))),
         }
     }
 }
@@ -55,12 +73,12 @@ impl FromStr for Environment {
 pub struct RealmId(String);
 
 impl RealmId {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
         let t = s.trim();
         if t.is_empty() || t.len() > 20 || !t.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!(
+            return Err(InvalidValue::from(format!(
                 "invalid realm id {t:?}: expected 1 to 20 digits (Intuit's company id)"
-            ));
+            )));
         }
         Ok(RealmId(t.to_string()))
     }
@@ -204,17 +222,17 @@ impl fmt::Display for Status {
 }
 
 impl FromStr for Status {
-    type Err = String;
+    type Err = InvalidValue;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let norm = s.trim().to_ascii_lowercase().replace(['-', ' '], "_");
         Status::ALL
             .into_iter()
             .find(|st| st.as_str() == norm)
             .ok_or_else(|| {
-                format!(
+                InvalidValue(format!(
                     "unknown status {s:?}: expected one of {}",
                     Status::ALL.map(|s| s.as_str()).join(", ")
-                )
+                ))
             })
     }
 }
@@ -254,15 +272,15 @@ macro_rules! ok_or_failed {
         }
 
         impl FromStr for $t {
-            type Err = String;
+            type Err = InvalidValue;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     "ok" => Ok($t::Ok),
                     "failed" => Ok($t::Failed),
-                    other => Err(format!(
+                    other => Err(InvalidValue::from(format!(
                         concat!("unknown ", $what, " {:?}: expected \"ok\" or \"failed\""),
                         other
-                    )),
+                    ))),
                 }
             }
         }
@@ -302,7 +320,7 @@ mod tests {
         }
         let bad = "refreshed".parse::<LastRefresh>().unwrap_err();
         assert!(
-            bad.contains("\"refreshed\"") && bad.contains("\"ok\""),
+            bad.0.contains("\"refreshed\"") && bad.0.contains("\"ok\""),
             "{bad}"
         );
     }
@@ -372,36 +390,36 @@ impl std::error::Error for ChainBlocked {}
 
 // Read back from database columns (the store decodes rows through these).
 impl TryFrom<String> for Environment {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = InvalidValue;
+    fn try_from(s: String) -> Result<Self, InvalidValue> {
         s.parse()
     }
 }
 
 impl TryFrom<String> for Status {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = InvalidValue;
+    fn try_from(s: String) -> Result<Self, InvalidValue> {
         s.parse()
     }
 }
 
 impl TryFrom<String> for LastRefresh {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = InvalidValue;
+    fn try_from(s: String) -> Result<Self, InvalidValue> {
         s.parse()
     }
 }
 
 impl TryFrom<String> for SyncStatus {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = InvalidValue;
+    fn try_from(s: String) -> Result<Self, InvalidValue> {
         s.parse()
     }
 }
 
 impl TryFrom<String> for RealmId {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = InvalidValue;
+    fn try_from(s: String) -> Result<Self, InvalidValue> {
         RealmId::parse(&s)
     }
 }

@@ -58,8 +58,8 @@ async fn healthz(State(s): State<HttpState>) -> impl IntoResponse {
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(serde_json::json!({
                 "status": "unavailable",
-                "database": db.err().unwrap_or_else(|| "ok".into()),
-                "audit_log": audit_log.err().unwrap_or_else(|| "ok".into()),
+                "database": db.err().map_or_else(|| "ok".into(), |e| e.0),
+                "audit_log": audit_log.err().map_or_else(|| "ok".into(), |e| e.0),
             })),
         ),
     }

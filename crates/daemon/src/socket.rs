@@ -376,7 +376,7 @@ async fn connection(
         let (request, declared) = match protocol::decode_line(&line) {
             Ok(r) => r,
             Err(e) => {
-                let reply = Reply::from(ServiceError::Input(format!("malformed request: {e}")));
+                let reply = Reply::from(e);
                 send(&mut write, &reply, limits.idle_timeout).await?;
                 continue;
             }

@@ -49,7 +49,7 @@ impl Service {
             .await?;
         let filter = filter
             .normalized(self.engine.clock.now())
-            .map_err(ServiceError::Input)?;
+            .map_err(|e| ServiceError::Input(e.0))?;
         self.signer()?;
         Ok(ExportStream::begin(self.store(), filter, format).await?)
     }

@@ -207,7 +207,7 @@ impl Filter {
             let term = match field {
                 "status" => Term::Status(
                     values()
-                        .map(|v| v.parse::<Status>().map_err(&bad))
+                        .map(|v| v.parse::<Status>().map_err(|e| bad(e.0)))
                         .collect::<Result<_, _>>()?,
                 ),
                 "env" => Term::Env(
@@ -215,7 +215,7 @@ impl Filter {
                         .map(|v| match v {
                             "prod" => Ok(Environment::Production),
                             "sbox" => Ok(Environment::Sandbox),
-                            v => v.parse::<Environment>().map_err(&bad),
+                            v => v.parse::<Environment>().map_err(|e| bad(e.0)),
                         })
                         .collect::<Result<_, _>>()?,
                 ),

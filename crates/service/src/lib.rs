@@ -36,7 +36,7 @@ mod webhooks;
 pub use archive::ArchiveReport;
 pub use client::{Client, ClientError, ClientResult, LocalClient, SocketClient, WatchStream};
 pub use export::ExportFrame;
-pub use monitoring::HealthReport;
+pub use monitoring::{HealthReport, Unhealthy};
 pub use operations_admin::{migrate_database, TokenlessSeed};
 pub use protocol::{Denial, Reply, Request};
 pub use qbo_engine::forecast::{Forecast, ForecastItem, Risk};

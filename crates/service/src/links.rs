@@ -20,8 +20,9 @@ pub const MAX_LINK_LIFETIME: Duration = Duration::from_secs(90 * 86_400);
 /// What `[public]` says about links, as the service needs it.
 #[derive(Debug, Clone)]
 pub struct LinkSettings {
-    /// `[public] base_url` without its trailing slash, or why there is none.
-    pub base_url: std::result::Result<String, String>,
+    /// `[public] base_url` without its trailing slash, or why there is none (the
+    /// configuration's own words, kept as text because a settings value is cloned).
+    base_url: std::result::Result<String, String>,
     pub link_expires: Duration,
     pub state_expires: Duration,
     /// `[environments.*] scopes`, space separated, for a pending row.
@@ -173,13 +174,15 @@ impl Service {
                 }
                 self.engine
                     .client(rec.environment)
-                    .map_err(ServiceError::Input)?;
+                    .map_err(|e| ServiceError::Input(e.0))?;
                 tx = self.store().begin().await?;
                 let realm = (!rec.realm_id.is_unknown()).then(|| rec.realm_id.to_string());
                 (rec.id, rec.environment, realm, rec.tenant, false)
             }
             Some((tenant, env)) => {
-                self.engine.client(env).map_err(ServiceError::Input)?;
+                self.engine
+                    .client(env)
+                    .map_err(|e| ServiceError::Input(e.0))?;
                 let same = self.store().find_connections(&tenant).await?;
                 if let Some(r) = same.iter().find(|r| r.environment == env) {
                     return Err(ServiceError::Input(format!(

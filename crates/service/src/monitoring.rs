@@ -7,9 +7,14 @@ use qbo_engine::metrics::StatusLabels;
 
 /// Whether the daemon can do its work: each part `Ok`, or why not (naming the repair).
 pub struct HealthReport {
-    pub database: Result<(), String>,
-    pub audit_log: Result<(), String>,
+    pub database: Result<(), Unhealthy>,
+    pub audit_log: Result<(), Unhealthy>,
 }
+
+/// Why one part of the daemon cannot do its work, phrased for `/healthz`'s reader.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unhealthy(pub String);
 
 impl Service {
     /// Unhealthy when the database cannot be read, when a write was refused (a full disk
@@ -21,21 +26,23 @@ impl Service {
         let store = self.store();
         let health = store.write_health();
         let database = match store.count_by_status().await {
-            Err(e) => Err(format!("{e:#}")),
+            Err(e) => Err(Unhealthy(format!("{e:#}"))),
             Ok(_) => {
                 if health.due_for_probe() {
                     // A failed probe records itself; its error is then the one reported.
                     let _ = store.probe_write().await;
                 }
-                health.failing().map_or(Ok(()), Err)
+                health.failing().map_or(Ok(()), |why| Err(Unhealthy(why)))
             }
         };
         // Rows past the audit chain's head block every audited action and stop the
         // scheduler: not healthy, whatever the database says.
         let audit_log = match store.audit_blocked().await {
             Ok(None) => Ok(()),
-            Ok(Some(b)) => Err(b.to_string()),
-            Err(e) => Err(format!("cannot read the audit chain's head: {e:#}")),
+            Ok(Some(b)) => Err(Unhealthy(b.to_string())),
+            Err(e) => Err(Unhealthy(format!(
+                "cannot read the audit chain's head: {e:#}"
+            ))),
         };
         HealthReport {
             database,

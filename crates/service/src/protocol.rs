@@ -379,9 +379,12 @@ pub fn encode_line(req: &Request, interface: Option<Interface>) -> serde_json::R
     Ok(line)
 }
 
-/// Reads a request line; the error says what is wrong with it.
-pub fn decode_line(line: &[u8]) -> Result<(Request, Option<Interface>), String> {
-    let mut v: serde_json::Value = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+/// Reads a request line; the error (an input error, so a bad-request reply) says what is
+/// wrong with it.
+pub fn decode_line(line: &[u8]) -> Result<(Request, Option<Interface>), ServiceError> {
+    let malformed = |why: String| ServiceError::Input(format!("malformed request: {why}"));
+    let mut v: serde_json::Value =
+        serde_json::from_slice(line).map_err(|e| malformed(e.to_string()))?;
     let declared = match v.as_object_mut().and_then(|o| o.remove("interface")) {
         None => None,
         Some(i) => match serde_json::from_value::<Interface>(i.clone()) {
@@ -389,13 +392,13 @@ pub fn decode_line(line: &[u8]) -> Result<(Request, Option<Interface>), String> 
             // or the token API would mislead whoever reads the audit log.
             Ok(i @ (Interface::Cli | Interface::Tui)) => Some(i),
             _ => {
-                return Err(format!(
+                return Err(malformed(format!(
                     "interface {i} cannot be declared on the operators' socket; expected \"cli\" or \"tui\""
-                ))
+                )))
             }
         },
     };
-    let request = serde_json::from_value(v).map_err(|e| e.to_string())?;
+    let request = serde_json::from_value(v).map_err(|e| malformed(e.to_string()))?;
     Ok((request, declared))
 }
 
@@ -466,6 +469,7 @@ mod tests {
         let (_, declared) = decode_line(br#"{"op":"show","target":"acme"}"#).unwrap();
         assert_eq!(declared, None);
         let e = decode_line(br#"{"op":"who_am_i","interface":"scheduler"}"#).unwrap_err();
+        let e = e.to_string();
         assert!(e.contains("\"scheduler\"") && e.contains("\"tui\""), "{e}");
         assert!(decode_line(br#"{"op":"who_am_i","interface":"tv"}"#).is_err());
         // Unknown fields are still refused.

@@ -1,6 +1,7 @@
 //! The `/_sim/` control API: the same controls as `SimHandle`, as JSON over
 //! HTTP for tests and demos that run the emulator out of process.
 
+use crate::SimError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,21 +42,24 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/_sim/issued_tokens", get(issued_tokens))
 }
 
-fn bad(message: impl Into<String>) -> Response {
-    http::json(StatusCode::BAD_REQUEST, &json!({ "error": message.into() }))
+fn bad(message: impl std::fmt::Display) -> Response {
+    http::json(
+        StatusCode::BAD_REQUEST,
+        &json!({ "error": message.to_string() }),
+    )
 }
 
 fn ok() -> Response {
     http::json(StatusCode::OK, &json!({ "ok": true }))
 }
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, SimError> {
     let body = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}".as_slice()
     } else {
         body
     };
-    serde_json::from_slice(body).map_err(|e| format!("request body: {e}"))
+    serde_json::from_slice(body).map_err(|e| SimError(format!("request body: {e}")))
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
@@ -129,7 +133,7 @@ async fn get_faults(State(shared): State<Arc<Shared>>) -> Response {
 
 impl Faults {
     /// The configuration asked for; an omitted hold keeps `hold`.
-    fn config(self, hold: Duration) -> Result<FaultConfig, String> {
+    fn config(self, hold: Duration) -> Result<FaultConfig, SimError> {
         let config = FaultConfig {
             rate: self.rate,
             // Leaving out the kinds means "all of them".

@@ -87,7 +87,7 @@ pub(crate) async fn page(
 ) -> Response {
     let params = match http::parse_form(uri.query().unwrap_or("").as_bytes()) {
         Ok(p) => p,
-        Err(e) => return bad_request(&e),
+        Err(e) => return bad_request(&e.0),
     };
     let (req, scopes) = match validate(&shared, &params) {
         Ok(v) => v,
@@ -126,7 +126,7 @@ fn companies_of(shared: &Shared, environment: SimEnvironment) -> Vec<(String, St
 pub(crate) async fn decision(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     let params = match http::parse_form(&body) {
         Ok(p) => p,
-        Err(e) => return bad_request(&e),
+        Err(e) => return bad_request(&e.0),
     };
     let (req, scopes) = match validate(&shared, &params) {
         Ok(v) => v,
@@ -167,7 +167,7 @@ fn decide(
         let realm = if scopes.reaches_company() {
             match st.ensure_realm(realm_hint, req.environment, None) {
                 Ok(r) => Some(r),
-                Err(e) => return bad_request(&e),
+                Err(e) => return bad_request(&e.0),
             }
         } else {
             None

@@ -1,6 +1,7 @@
 //! The `qbo-sim` command: runs the Intuit OAuth + QBO emulator as a process, for demos
 //! and out-of-process tests. Controlled at run time through `/_sim/`.
 
+use crate::SimError;
 use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -78,44 +79,46 @@ struct Cli {
     clients: Vec<SimClient>,
 }
 
-fn parse_rotation(s: &str) -> Result<Rotation, String> {
+fn parse_rotation(s: &str) -> Result<Rotation, SimError> {
     s.parse()
 }
 
-fn parse_previous(s: &str) -> Result<PreviousToken, String> {
+fn parse_previous(s: &str) -> Result<PreviousToken, SimError> {
     s.parse()
 }
 
-fn parse_fault(s: &str) -> Result<FaultKind, String> {
+fn parse_fault(s: &str) -> Result<FaultKind, SimError> {
     s.parse()
 }
 
-fn parse_rate(s: &str) -> Result<f64, String> {
+fn parse_rate(s: &str) -> Result<f64, SimError> {
     let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
     if (0.0..=1.0).contains(&v) {
         Ok(v)
     } else {
-        Err(format!("{v} is outside 0.0..=1.0"))
+        Err(SimError::from(format!("{v} is outside 0.0..=1.0")))
     }
 }
 
-fn parse_positive(s: &str) -> Result<i64, String> {
+fn parse_positive(s: &str) -> Result<i64, SimError> {
     match s.parse::<i64>() {
         Ok(v) if v > 0 => Ok(v),
-        _ => Err(format!("{s:?} is not a positive number of seconds")),
+        _ => Err(SimError::from(format!(
+            "{s:?} is not a positive number of seconds"
+        ))),
     }
 }
 
-fn parse_client(s: &str) -> Result<SimClient, String> {
+fn parse_client(s: &str) -> Result<SimClient, SimError> {
     let mut parts = s.splitn(4, ':');
     let (Some(env), Some(id), Some(secret), Some(redirects)) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err("expected ENV:ID:SECRET:REDIRECT".into());
+        return Err(SimError::from("expected ENV:ID:SECRET:REDIRECT"));
     };
     let environment: SimEnvironment = env.parse()?;
     if id.is_empty() || secret.is_empty() {
-        return Err("client id and secret must not be empty".into());
+        return Err(SimError::from("client id and secret must not be empty"));
     }
     let redirect_uris: Vec<String> = redirects
         .split(',')
@@ -124,16 +127,18 @@ fn parse_client(s: &str) -> Result<SimClient, String> {
         .map(str::to_string)
         .collect();
     if redirect_uris.is_empty() {
-        return Err("at least one redirect URI is needed".into());
+        return Err(SimError::from("at least one redirect URI is needed"));
     }
     for uri in &redirect_uris {
         if !(uri.starts_with("https://") || uri.starts_with("http://")) {
-            return Err(format!("redirect URI {uri:?} is not http(s)"));
+            return Err(SimError::from(format!(
+                "redirect URI {uri:?} is not http(s)"
+            )));
         }
         if uri.contains('?') || uri.contains('#') {
-            return Err(format!(
+            return Err(SimError::from(format!(
                 "redirect URI {uri:?} has a query or fragment (Intuit matches it exactly; pass context in state)"
-            ));
+            )));
         }
     }
     Ok(SimClient {
@@ -145,9 +150,11 @@ fn parse_client(s: &str) -> Result<SimClient, String> {
 }
 
 impl Cli {
-    fn into_options(self) -> Result<SimOptions, String> {
+    fn into_options(self) -> Result<SimOptions, SimError> {
         if !self.faults.is_empty() && self.fault_rate == 0.0 {
-            return Err("--faults has no effect without a --fault-rate above 0".into());
+            return Err(SimError::from(
+                "--faults has no effect without a --fault-rate above 0",
+            ));
         }
         let mut opts = SimOptions {
             bind: SocketAddr::new(self.host, self.port),
@@ -172,7 +179,10 @@ impl Cli {
             let mut ids: Vec<&str> = self.clients.iter().map(|c| c.client_id.as_str()).collect();
             ids.sort_unstable();
             if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
-                return Err(format!("--client: client id {:?} is given twice", w[0]));
+                return Err(SimError::from(format!(
+                    "--client: client id {:?} is given twice",
+                    w[0]
+                )));
             }
             opts.clients = self.clients;
         }

@@ -1,6 +1,7 @@
 //! Small HTTP helpers shared by the endpoints: form parsing, Basic auth,
 //! canned responses.
 
+use crate::SimError;
 use std::collections::HashMap;
 
 use axum::body::Body;
@@ -13,7 +14,7 @@ use serde::Serialize;
 
 /// Parses `application/x-www-form-urlencoded` (also used for query strings).
 /// A parameter given twice is an error, as RFC 6749 §3.1 requires.
-pub(crate) fn parse_form(raw: &[u8]) -> Result<HashMap<String, String>, String> {
+pub(crate) fn parse_form(raw: &[u8]) -> Result<HashMap<String, String>, SimError> {
     let text = std::str::from_utf8(raw).map_err(|_| "body is not UTF-8".to_string())?;
     let mut out = HashMap::new();
     for pair in text.split('&').filter(|p| !p.is_empty()) {
@@ -21,18 +22,20 @@ pub(crate) fn parse_form(raw: &[u8]) -> Result<HashMap<String, String>, String> 
         let k = decode_component(k)?;
         let v = decode_component(v)?;
         if out.contains_key(&k) {
-            return Err(format!("parameter {k:?} is given more than once"));
+            return Err(SimError::from(format!(
+                "parameter {k:?} is given more than once"
+            )));
         }
         out.insert(k, v);
     }
     Ok(out)
 }
 
-fn decode_component(s: &str) -> Result<String, String> {
+fn decode_component(s: &str) -> Result<String, SimError> {
     let plus = s.replace('+', " ");
     urlencoding::decode(&plus)
         .map(|c| c.into_owned())
-        .map_err(|_| format!("{s:?} is not valid percent-encoding"))
+        .map_err(|_| SimError(format!("{s:?} is not valid percent-encoding")))
 }
 
 pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

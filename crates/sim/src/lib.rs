@@ -26,6 +26,7 @@ pub mod cli;
 mod clock;
 mod conn;
 mod discovery;
+mod error;
 mod exchange;
 mod faults;
 mod http;
@@ -49,6 +50,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use error::SimError;
 pub use options::{
     FaultConfig, FaultKind, PreviousToken, Rotation, SimClient, SimEnvironment, SimOptions,
     DEFAULT_ACCESS_TOKEN_TTL_SECS, DEFAULT_HARD_LIMIT_SECS, DEFAULT_REFRESH_IDLE_SECS,
@@ -119,21 +121,27 @@ impl Shared {
         &self,
         client_id: &str,
         seed: &GrantSeed,
-    ) -> Result<SeededGrant, String> {
+    ) -> Result<SeededGrant, SimError> {
         let access = tokens::new_access_token();
         let now = self.clock.now();
         let consented_at = seed.consented_at.or(seed.issued_at).unwrap_or(now);
         let issued_at = seed.issued_at.unwrap_or(consented_at);
         if consented_at > now || issued_at > now {
-            return Err("consented_at and issued_at must not be in the future".into());
+            return Err(SimError::from(
+                "consented_at and issued_at must not be in the future",
+            ));
         }
         if issued_at < consented_at {
-            return Err("issued_at must not be before consented_at".into());
+            return Err(SimError::from("issued_at must not be before consented_at"));
         }
         let mut st = self.lock();
         let environment = match st.clients.get(client_id) {
             Some(c) => c.environment,
-            None => return Err(format!("client {client_id:?} is not registered")),
+            None => {
+                return Err(SimError::from(format!(
+                    "client {client_id:?} is not registered"
+                )))
+            }
         };
         let realm = st.ensure_realm(
             seed.realm_id.as_deref(),

@@ -1,6 +1,7 @@
 //! Configuration of an emulator instance: registered apps, rotation policy,
 //! token lifetimes and fault injection.
 
+use crate::SimError;
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -26,14 +27,14 @@ impl fmt::Display for SimEnvironment {
 }
 
 impl FromStr for SimEnvironment {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = SimError;
+    fn from_str(s: &str) -> Result<Self, SimError> {
         match s.to_ascii_lowercase().as_str() {
             "sandbox" | "development" | "dev" => Ok(SimEnvironment::Sandbox),
             "production" | "prod" => Ok(SimEnvironment::Production),
-            other => Err(format!(
+            other => Err(SimError::from(format!(
                 "unknown environment {other:?} (expected sandbox or production)"
-            )),
+            ))),
         }
     }
 }
@@ -59,14 +60,14 @@ pub enum Rotation {
 }
 
 impl FromStr for Rotation {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = SimError;
+    fn from_str(s: &str) -> Result<Self, SimError> {
         match s.to_ascii_lowercase().replace('-', "_").as_str() {
             "daily" => Ok(Rotation::Daily),
             "every_refresh" => Ok(Rotation::EveryRefresh),
-            other => Err(format!(
+            other => Err(SimError::from(format!(
                 "unknown rotation {other:?} (expected daily or every-refresh)"
-            )),
+            ))),
         }
     }
 }
@@ -83,14 +84,14 @@ pub enum PreviousToken {
 }
 
 impl FromStr for PreviousToken {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = SimError;
+    fn from_str(s: &str) -> Result<Self, SimError> {
         match s.to_ascii_lowercase().replace('-', "_").as_str() {
             "grace_24h" | "grace" => Ok(PreviousToken::Grace24h),
             "invalid_at_once" | "strict" => Ok(PreviousToken::InvalidAtOnce),
-            other => Err(format!(
+            other => Err(SimError::from(format!(
                 "unknown previous-token policy {other:?} (expected grace-24h or invalid-at-once)"
-            )),
+            ))),
         }
     }
 }
@@ -136,17 +137,17 @@ impl FaultKind {
 }
 
 impl FromStr for FaultKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = SimError;
+    fn from_str(s: &str) -> Result<Self, SimError> {
         match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
             "503" | "service_unavailable" => Ok(FaultKind::ServiceUnavailable),
             "timeout" => Ok(FaultKind::Timeout),
             "429" | "rate_limited" => Ok(FaultKind::RateLimited),
             "garbage" => Ok(FaultKind::Garbage),
             "lost" | "lost_response" => Ok(FaultKind::LostResponse),
-            other => Err(format!(
+            other => Err(SimError::from(format!(
                 "unknown fault {other:?} (expected 503, timeout, 429, garbage or lost)"
-            )),
+            ))),
         }
     }
 }
@@ -180,12 +181,17 @@ impl FaultConfig {
         }
     }
 
-    pub(crate) fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), SimError> {
         if !(0.0..=1.0).contains(&self.rate) {
-            return Err(format!("fault rate {} is outside 0.0..=1.0", self.rate));
+            return Err(SimError::from(format!(
+                "fault rate {} is outside 0.0..=1.0",
+                self.rate
+            )));
         }
         if self.rate > 0.0 && self.kinds.is_empty() {
-            return Err("a fault rate above 0 needs at least one fault kind".into());
+            return Err(SimError::from(
+                "a fault rate above 0 needs at least one fault kind",
+            ));
         }
         Ok(())
     }
@@ -219,33 +225,41 @@ pub struct SimOptions {
 }
 
 impl SimOptions {
-    pub(crate) fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), SimError> {
         if self.clients.is_empty() {
-            return Err("at least one client must be registered".into());
+            return Err(SimError::from("at least one client must be registered"));
         }
         for (i, c) in self.clients.iter().enumerate() {
             if c.client_id.is_empty() || c.client_secret.is_empty() {
-                return Err(format!("client #{i} has an empty id or secret"));
+                return Err(SimError::from(format!(
+                    "client #{i} has an empty id or secret"
+                )));
             }
             if self.clients[..i].iter().any(|o| o.client_id == c.client_id) {
-                return Err(format!("client id {:?} is registered twice", c.client_id));
+                return Err(SimError::from(format!(
+                    "client id {:?} is registered twice",
+                    c.client_id
+                )));
             }
             if c.redirect_uris.is_empty() {
-                return Err(format!("client {:?} has no redirect URI", c.client_id));
+                return Err(SimError::from(format!(
+                    "client {:?} has no redirect URI",
+                    c.client_id
+                )));
             }
             for uri in &c.redirect_uris {
                 if !(uri.starts_with("https://") || uri.starts_with("http://")) {
-                    return Err(format!(
+                    return Err(SimError::from(format!(
                         "redirect URI {uri:?} of client {:?} is not http(s)",
                         c.client_id
-                    ));
+                    )));
                 }
                 // INTUIT.md: registered redirect URIs carry no query string.
                 if uri.contains('?') || uri.contains('#') {
-                    return Err(format!(
+                    return Err(SimError::from(format!(
                         "redirect URI {uri:?} of client {:?} has a query or fragment",
                         c.client_id
-                    ));
+                    )));
                 }
             }
         }
@@ -255,7 +269,7 @@ impl SimOptions {
             ("hard_limit_secs", self.hard_limit_secs),
         ] {
             if v <= 0 {
-                return Err(format!("{name} must be positive, got {v}"));
+                return Err(SimError::from(format!("{name} must be positive, got {v}")));
             }
         }
         self.faults.validate()

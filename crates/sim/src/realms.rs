@@ -1,6 +1,7 @@
 //! Companies (realms): creation and reconnection rules, the per-realm QBO
 //! throttle, and the customer's "disconnect app" inside QuickBooks.
 
+use crate::SimError;
 use std::collections::VecDeque;
 
 use chrono::{DateTime, Duration, Utc};
@@ -30,18 +31,20 @@ impl State {
         realm_id: Option<&str>,
         environment: SimEnvironment,
         company_name: Option<&str>,
-    ) -> Result<String, String> {
+    ) -> Result<String, SimError> {
         let id = match realm_id {
             Some(id) => {
                 if id.is_empty() || id.len() > 19 || !id.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(format!("realm id {id:?} is not 1 to 19 digits"));
+                    return Err(SimError::from(format!(
+                        "realm id {id:?} is not 1 to 19 digits"
+                    )));
                 }
                 if let Some(r) = self.realms.get(id) {
                     if r.environment != environment {
-                        return Err(format!(
+                        return Err(SimError::from(format!(
                             "company {id} is a {} company; this app uses {environment} keys",
                             r.environment
-                        ));
+                        )));
                     }
                     return Ok(id.to_string());
                 }

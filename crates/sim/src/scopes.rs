@@ -1,5 +1,7 @@
 //! The OAuth scopes the emulator knows, as a small bit set.
 
+use crate::SimError;
+
 /// Scope names Intuit accepts for the apps this project builds.
 const KNOWN: [&str; 7] = [
     "com.intuit.quickbooks.accounting",
@@ -24,16 +26,16 @@ impl ScopeSet {
 
     /// Parses Intuit's space-separated scope list; every name must be known
     /// and at least one must be present.
-    pub(crate) fn parse(list: &str) -> Result<ScopeSet, String> {
+    pub(crate) fn parse(list: &str) -> Result<ScopeSet, SimError> {
         let mut bits = 0u8;
         for name in list.split(' ').filter(|s| !s.is_empty()) {
             match KNOWN.iter().position(|k| *k == name) {
                 Some(i) => bits |= 1 << i,
-                None => return Err(format!("unknown scope {name:?}")),
+                None => return Err(SimError::from(format!("unknown scope {name:?}"))),
             }
         }
         if bits == 0 {
-            return Err("no scope requested".into());
+            return Err(SimError::from("no scope requested"));
         }
         Ok(ScopeSet(bits))
     }

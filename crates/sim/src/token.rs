@@ -89,7 +89,7 @@ async fn process_token(shared: &Arc<Shared>, headers: &HeaderMap, body: &[u8]) -
     }
     let form = match http::parse_form(body) {
         Ok(f) => f,
-        Err(e) => return invalid_request(shared, "invalid_request", &e),
+        Err(e) => return invalid_request(shared, "invalid_request", &e.0),
     };
     let with_hard = http::header(headers, "x-include-refresh-token-hard-expires-in")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));

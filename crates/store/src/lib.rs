@@ -198,10 +198,28 @@ pub use qbo_core::domain::Change;
 /// The PostgreSQL channel that carries `Change`s between daemons.
 pub const NOTIFY_CHANNEL: &str = "qbo_console_changes";
 
+/// An operator's input the store could not use (an export file or its manifest, a public
+/// key, a time, a database URL), phrased for them: what is wrong and what to give instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(pub String);
+
+impl From<String> for InputError {
+    fn from(s: String) -> Self {
+        InputError(s)
+    }
+}
+
+impl From<&str> for InputError {
+    fn from(s: &str) -> Self {
+        InputError(s.to_string())
+    }
+}
+
 /// The file a `sqlite:` URL names (`Ok(None)` for other schemes). A database that lives
 /// only in memory or in a nameless temporary file loses every connection and the audit log
 /// when the process exits, so neither is accepted.
-pub fn sqlite_file(url: &str) -> Result<Option<std::path::PathBuf>, String> {
+pub fn sqlite_file(url: &str) -> Result<Option<std::path::PathBuf>, InputError> {
     let Some(rest) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -214,18 +232,16 @@ pub fn sqlite_file(url: &str) -> Result<Option<std::path::PathBuf>, String> {
             .split('&')
             .any(|p| p.eq_ignore_ascii_case("mode=memory"));
     if in_memory {
-        return Err(
+        return Err(InputError::from(
             "an in-memory database loses every connection and the audit log when \
-                    the process exits; use sqlite:///var/lib/qbo-console/qbo-console.db"
-                .into(),
-        );
+                    the process exits; use sqlite:///var/lib/qbo-console/qbo-console.db",
+        ));
     }
     if path.is_empty() {
-        return Err(
+        return Err(InputError::from(
             "names no file (SQLite would use a temporary one per connection); use \
-                    sqlite://PATH, e.g. sqlite:///var/lib/qbo-console/qbo-console.db"
-                .into(),
-        );
+                    sqlite://PATH, e.g. sqlite:///var/lib/qbo-console/qbo-console.db",
+        ));
     }
     let path = urlencoding::decode(path)
         .map_err(|_| "the path is not valid UTF-8 once percent-decoded".to_string())?;

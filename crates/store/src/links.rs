@@ -49,9 +49,11 @@ where
         Ok(Invitation {
             id: row.try_get("id")?,
             connection_id: row.try_get("connection_id")?,
-            environment: env.parse().map_err(|e: String| sqlx::Error::ColumnDecode {
-                index: "environment".into(),
-                source: e.into(),
+            environment: env.parse().map_err(|e: qbo_core::domain::InvalidValue| {
+                sqlx::Error::ColumnDecode {
+                    index: "environment".into(),
+                    source: e.into(),
+                }
             })?,
             expected_realm: row.try_get("expected_realm")?,
             tenant: row.try_get("tenant")?,

@@ -111,7 +111,7 @@ where
     R: sqlx::Row,
     for<'a> &'a str: sqlx::ColumnIndex<R>,
     String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    T: TryFrom<String, Error = String>,
+    T: TryFrom<String, Error = qbo_core::domain::InvalidValue>,
 {
     let raw: String = row.try_get(col)?;
     T::try_from(raw).map_err(|e| sqlx::Error::ColumnDecode {
@@ -126,7 +126,7 @@ where
     R: sqlx::Row,
     for<'a> &'a str: sqlx::ColumnIndex<R>,
     String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    T: TryFrom<String, Error = String>,
+    T: TryFrom<String, Error = qbo_core::domain::InvalidValue>,
 {
     let raw: Option<String> = row.try_get(col)?;
     raw.map(T::try_from)

@@ -1,6 +1,7 @@
 //! `[api]` and `[webhooks]`: the token API's listener and Intuit's webhook verifier token.
 
 use super::SecretSource;
+use super::SectionError;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -59,35 +60,33 @@ fn default_max_connections() -> usize {
 }
 
 impl ApiConfig {
-    pub(crate) fn check(&self) -> Result<(), String> {
+    pub(crate) fn check(&self) -> Result<(), SectionError> {
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(format!(
+            return Err(SectionError::from(format!(
                 "[api] listen {:?} is not an address such as 127.0.0.1:9188",
                 self.listen
-            ));
+            )));
         }
         if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
-            return Err(
-                "[api] tls_cert_file and tls_key_file go together: set both for HTTPS, or neither"
-                    .into(),
-            );
+            return Err(SectionError::from(
+                "[api] tls_cert_file and tls_key_file go together: set both for HTTPS, or neither",
+            ));
         }
         if self.max_connections == 0 {
-            return Err(
+            return Err(SectionError::from(
                 "[api] max_connections is 0, which would refuse every client; use a number such as 256"
-                    .into(),
-            );
+            ));
         }
         if self.request_timeout.is_some_and(|t| t.is_zero()) {
-            return Err(
-                "[api] request_timeout is 0, which would disconnect every client at once; use a duration such as \"10s\", or remove it for [daemon] request_timeout".into(),
-            );
+            return Err(SectionError::from(
+                "[api] request_timeout is 0, which would disconnect every client at once; use a duration such as \"10s\", or remove it for [daemon] request_timeout"
+            ));
         }
         if self.min_validity >= Duration::from_secs(55 * 60) {
-            return Err(format!(
+            return Err(SectionError::from(format!(
                 "[api] min_validity ({}) must be well under an access token's hour, or every request would refresh; 5m is a good value",
                 humantime::format_duration(self.min_validity)
-            ));
+            )));
         }
         Ok(())
     }

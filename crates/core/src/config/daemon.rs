@@ -1,6 +1,7 @@
 //! `[daemon]`: the operators' socket, the health and metrics listener, the files the
 //! daemon creates, and the limits that keep one client from starving the rest.
 
+use super::SectionError;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -51,16 +52,16 @@ pub struct DaemonConfig {
 
 impl DaemonConfig {
     /// The limits must let something through: a zero would lock every client out.
-    fn check_limits(&self) -> Result<(), String> {
+    fn check_limits(&self) -> Result<(), SectionError> {
         for (key, d) in [
             ("request_timeout", self.request_timeout),
             ("idle_timeout", self.idle_timeout),
         ] {
             if d.is_zero() {
-                return Err(format!(
+                return Err(SectionError::from(format!(
                     "[daemon] {key} is 0, which would disconnect every client at once; use a \
                      duration such as \"10s\""
-                ));
+                )));
             }
         }
         for (key, n) in [
@@ -68,9 +69,9 @@ impl DaemonConfig {
             ("max_http_connections", self.max_http_connections),
         ] {
             if n == 0 {
-                return Err(format!(
+                return Err(SectionError::from(format!(
                     "[daemon] {key} is 0, which would refuse every client; use a number such as 64"
-                ));
+                )));
             }
         }
         Ok(())
@@ -117,12 +118,12 @@ fn default_max_http_connections() -> usize {
 }
 
 impl DaemonConfig {
-    pub(super) fn check(&self) -> Result<(), String> {
+    pub(super) fn check(&self) -> Result<(), SectionError> {
         if self.http_listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(format!(
+            return Err(SectionError::from(format!(
                 "[daemon] http_listen {:?} is not an address such as 127.0.0.1:9187",
                 self.http_listen
-            ));
+            )));
         }
         self.check_limits()?;
 
@@ -131,9 +132,9 @@ impl DaemonConfig {
             ("file_group", &self.file_group),
         ] {
             if group.as_deref().is_some_and(|g| g.trim().is_empty()) {
-                return Err(format!(
+                return Err(SectionError::from(format!(
                     "[daemon] {key} is empty; name a group or remove the key"
-                ));
+                )));
             }
         }
         Ok(())

@@ -2,6 +2,7 @@
 //! `sqlite:` URL means (its file, and that it must be one) is the store's to read, where the
 //! file is opened (`qbo_store::sqlite_file`).
 
+use super::SectionError;
 use crate::text::redact_url;
 use serde::Deserialize;
 use std::time::Duration;
@@ -26,19 +27,21 @@ fn default_database_connect_timeout() -> Duration {
 }
 
 impl DatabaseConfig {
-    pub(super) fn check(self) -> Result<DatabaseConfig, String> {
+    pub(super) fn check(self) -> Result<DatabaseConfig, SectionError> {
         let url = self.url.trim().to_string();
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres:")
             || url.starts_with("postgresql:"))
         {
-            return Err(format!(
+            return Err(SectionError::from(format!(
                 "[database] url {:?}: unsupported scheme; use sqlite://PATH or postgres://USER@HOST/DB",
                 redact_url(&url)
-            ));
+            )));
         }
         if self.connect_timeout.is_zero() {
-            return Err("[database] connect_timeout must be positive; 10s is a good value".into());
+            return Err(SectionError::from(
+                "[database] connect_timeout must be positive; 10s is a good value",
+            ));
         }
         Ok(DatabaseConfig {
             url,

@@ -1,6 +1,7 @@
 //! `[environments.production]` and `[environments.sandbox]`: an Intuit app's keys, its
 //! redirect URI and the endpoints tokens travel to, each held to Intuit's rules.
 
+use super::SectionError;
 use super::{ConfigError, SecretSource};
 use crate::domain::Environment;
 use serde::Deserialize;
@@ -74,7 +75,7 @@ pub(super) fn resolve(
     for (name, e) in raw {
         let env: Environment = name
             .parse()
-            .map_err(|m: String| err(format!("[environments.{name}]: {m}")))?;
+            .map_err(|m: crate::domain::InvalidValue| err(format!("[environments.{name}]: {m}")))?;
         let section = format!("[environments.{name}]");
         if e.client_id.trim().is_empty() {
             return Err(err(format!("{section} client_id is empty")));
@@ -136,14 +137,14 @@ pub(super) fn resolve(
 
 /// Intuit's rules: https only, `http://localhost` for sandbox only, no IP addresses, no
 /// query string (context travels in `state`).
-fn validate_redirect_uri(env: Environment, uri: &str) -> Result<(), String> {
+fn validate_redirect_uri(env: Environment, uri: &str) -> Result<(), SectionError> {
     let (scheme, rest) = uri
         .split_once("://")
         .ok_or_else(|| format!("{uri:?} is not an absolute URL"))?;
     if uri.contains('?') || uri.contains('#') {
-        return Err(format!(
+        return Err(SectionError::from(format!(
             "{uri:?} carries a query string or fragment; Intuit requires an exact URI without one (pass context in state)"
-        ));
+        )));
     }
     let authority = rest.split('/').next().unwrap_or("");
     let host = authority
@@ -152,37 +153,39 @@ fn validate_redirect_uri(env: Environment, uri: &str) -> Result<(), String> {
         .map(|(h, _)| h)
         .unwrap_or(authority);
     if host.is_empty() {
-        return Err(format!("{uri:?} has no host"));
+        return Err(SectionError::from(format!("{uri:?} has no host")));
     }
     let is_ip = host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[');
     match scheme {
-        "https" if is_ip => Err(format!(
+        "https" if is_ip => Err(SectionError::from(format!(
             "{uri:?} uses an IP address; Intuit only accepts host names"
-        )),
+        ))),
         "https" => Ok(()),
         "http" if host == "localhost" && env == Environment::Sandbox => Ok(()),
-        "http" if host == "localhost" => Err(format!(
+        "http" if host == "localhost" => Err(SectionError::from(format!(
             "{uri:?}: http://localhost is allowed for sandbox only; production needs https://"
-        )),
-        _ => Err(format!(
+        ))),
+        _ => Err(SectionError::from(format!(
             "{uri:?} must use https:// (http://localhost is allowed for sandbox only)"
-        )),
+        ))),
     }
 }
 
 /// Refresh tokens and the client secret travel to these endpoints: https only, except on
 /// this machine's loopback (the emulator in tests and the demo), which never leaves it.
-pub(crate) fn validate_endpoint(v: &str) -> Result<(), String> {
+pub(crate) fn validate_endpoint(v: &str) -> Result<(), SectionError> {
     let url = reqwest::Url::parse(v)
         .map_err(|e| format!("{v:?} is not a URL ({e}); use https://HOST/PATH"))?;
     match url.scheme() {
         "https" => Ok(()),
         "http" if is_loopback(&url) => Ok(()),
-        "http" => Err(format!(
+        "http" => Err(SectionError::from(format!(
             "{v:?} must use https:// (plain http:// is allowed only on loopback: localhost, \
              127.0.0.0/8, [::1]), or tokens and the client secret would travel in cleartext"
-        )),
-        _ => Err(format!("{v:?}: expected an https:// URL")),
+        ))),
+        _ => Err(SectionError::from(format!(
+            "{v:?}: expected an https:// URL"
+        ))),
     }
 }
 

@@ -3,6 +3,7 @@
 //! request's headers and body may take. `http_listener` builds each listener from one.
 
 use super::Config;
+use super::SectionError;
 use std::time::Duration;
 
 /// The daemon's HTTP listeners.
@@ -44,14 +45,14 @@ fn check_share(
     max_connections: usize,
     key: &str,
     cap_key: &str,
-) -> Result<(), String> {
+) -> Result<(), SectionError> {
     match per_address {
-        Some(0) => Err(format!(
+        Some(0) => Err(SectionError::from(format!(
             "{key} is 0, which would refuse every client; use a number such as 16, or remove it for a quarter of {cap_key}"
-        )),
-        Some(n) if n > max_connections => Err(format!(
+        ))),
+        Some(n) if n > max_connections => Err(SectionError::from(format!(
             "{key} ({n}) is more than {cap_key} ({max_connections}); one address cannot hold more connections than the listener serves"
-        )),
+        ))),
         _ => Ok(()),
     }
 }
@@ -120,7 +121,7 @@ impl Config {
 
     /// Each listener's share fits inside its cap as in force (the public listener's may be
     /// `[daemon]`'s).
-    pub(super) fn check_listener_shares(&self) -> Result<(), String> {
+    pub(super) fn check_listener_shares(&self) -> Result<(), SectionError> {
         for which in Listener::ALL {
             let (l, configured) = self.listener_settings(which);
             check_share(configured, l.max_connections, l.per_address_key, l.cap_key)?;
@@ -140,9 +141,11 @@ mod tests {
         assert_eq!(default_share(2), 2);
         assert!(check_share(Some(0), 10, "k", "c")
             .unwrap_err()
+            .0
             .contains("0"));
         assert!(check_share(Some(11), 10, "k", "c")
             .unwrap_err()
+            .0
             .contains("more than"));
         assert!(check_share(Some(10), 10, "k", "c").is_ok());
         assert!(check_share(None, 10, "k", "c").is_ok());

@@ -1,5 +1,6 @@
 //! `[log]`: what the daemon logs, in which format, where.
 
+use super::SectionError;
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -36,12 +37,12 @@ fn default_log_format() -> String {
 }
 
 impl LogConfig {
-    pub(super) fn check(&self) -> Result<(), String> {
+    pub(super) fn check(&self) -> Result<(), SectionError> {
         if !matches!(self.format.as_str(), "text" | "json") {
-            return Err(format!(
+            return Err(SectionError::from(format!(
                 "[log] format {:?}: expected \"text\" or \"json\"",
                 self.format
-            ));
+            )));
         }
         Ok(())
     }

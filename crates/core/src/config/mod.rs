@@ -58,6 +58,24 @@ pub const DEFAULT_CONFIG_PATH: &str = "qbo-console.toml";
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
+/// A problem one section's own check found, phrased for the operator (the key and the
+/// fix); `Config::validate` puts the file's name in front and makes it a `ConfigError`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SectionError(pub String);
+
+impl From<String> for SectionError {
+    fn from(s: String) -> Self {
+        SectionError(s)
+    }
+}
+
+impl From<&str> for SectionError {
+    fn from(s: &str) -> Self {
+        SectionError(s.to_string())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The file the configuration came from, named in every error.
@@ -173,7 +191,7 @@ impl Config {
 
     /// Each section checks itself; the file's own name is put before every message.
     fn validate(source: PathBuf, raw: RawConfig) -> Result<Config, ConfigError> {
-        let err = |msg: String| ConfigError(format!("config {}: {msg}", source.display()));
+        let err = |e: SectionError| ConfigError(format!("config {}: {e}", source.display()));
         let database = raw
             .database
             .map(DatabaseConfig::check)
@@ -218,7 +236,7 @@ impl Config {
         };
         config
             .check_listener_shares()
-            .map_err(|msg| ConfigError(format!("config {}: {msg}", config.source.display())))?;
+            .map_err(|e| ConfigError(format!("config {}: {e}", config.source.display())))?;
         Ok(config)
     }
 

@@ -1,6 +1,7 @@
 //! `[health]`, `[forecast]` and `[alerts]`: the daemon's own CompanyInfo checks, the
 //! forecast's horizon and rules, and where alerts go.
 
+use super::SectionError;
 use super::{validate_endpoint, ConfigError, SecretSource};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -175,63 +176,62 @@ impl Webhook {
     }
 }
 
-pub(super) fn validate_health(h: &HealthConfig) -> Result<(), String> {
+pub(super) fn validate_health(h: &HealthConfig) -> Result<(), SectionError> {
     if h.max_concurrency == 0 || h.max_concurrency > INTUIT_MAX_CONCURRENT {
-        return Err(format!(
+        return Err(SectionError::from(format!(
             "[health] max_concurrency {} must be between 1 and {INTUIT_MAX_CONCURRENT} \
              (Intuit allows {INTUIT_MAX_CONCURRENT} concurrent requests per app and realm)",
             h.max_concurrency
-        ));
+        )));
     }
     // A check makes at most two CompanyInfo calls; once a minute keeps any realm far under
     // Intuit's 500 calls a minute.
     if h.interval < Duration::from_secs(60) {
-        return Err(format!(
+        return Err(SectionError::from(format!(
             "[health] interval ({}) must be at least 1m; \"1d\" is a good value",
             humantime::format_duration(h.interval)
-        ));
+        )));
     }
     Ok(())
 }
 
-pub(super) fn validate_forecast(f: &ForecastConfig) -> Result<(), String> {
+pub(super) fn validate_forecast(f: &ForecastConfig) -> Result<(), SectionError> {
     if f.days == 0 || f.days > 3650 || f.no_sync_days == 0 {
-        return Err(format!(
+        return Err(SectionError::from(format!(
             "[forecast] days ({}) must be 1 to 3650 and no_sync_days ({}) at least 1; 30 and 7 are good values",
             f.days, f.no_sync_days
-        ));
+        )));
     }
     // A link lives at most 90 days: a longer wait would never list one.
     if f.link_unused_days > 90 {
-        return Err(format!(
+        return Err(SectionError::from(format!(
             "[forecast] link_unused_days ({}) must be 0 to 90 (a link lives at most 90 days); 2 is a good value",
             f.link_unused_days
-        ));
+        )));
     }
     Ok(())
 }
 
-pub(super) fn validate_alerts(a: &mut AlertsConfig, source: &Path) -> Result<(), String> {
+pub(super) fn validate_alerts(a: &mut AlertsConfig, source: &Path) -> Result<(), SectionError> {
     if a.max_attempts == 0 || a.retry_base.is_zero() || a.timeout.is_zero() {
-        return Err(
+        return Err(SectionError::from(
             "[alerts] max_attempts, retry_base and timeout must be above zero; 8, \"30s\" and \"10s\" are good values"
-                .into(),
-        );
+        ));
     }
     if a.digest_interval < Duration::from_secs(60) {
-        return Err(format!(
+        return Err(SectionError::from(format!(
             "[alerts] digest_interval ({}) must be at least 1m; \"1d\" is a good value",
             humantime::format_duration(a.digest_interval)
-        ));
+        )));
     }
     let mut webhooks = Vec::new();
     for w in std::mem::take(&mut a.raw_webhooks) {
         let name = w.name.trim().to_string();
         if name.is_empty() || webhooks.iter().any(|x: &Webhook| x.name == name) {
-            return Err(format!(
+            return Err(SectionError::from(format!(
                 "[[alerts.webhook]] name {:?} is empty or used twice; give each webhook its own name",
                 w.name
-            ));
+            )));
         }
         let url = match (w.url, w.url_env, w.url_file) {
             (Some(u), None, None) => {
@@ -250,10 +250,10 @@ pub(super) fn validate_alerts(a: &mut AlertsConfig, source: &Path) -> Result<(),
                 .map_err(|e| e.0)?,
             ),
             _ => {
-                return Err(format!(
+                return Err(SectionError::from(format!(
                     "[[alerts.webhook]] {name:?}: set exactly one of url, url_env or url_file \
                      (url_env/url_file for a URL that carries a secret, such as Slack's)"
-                ))
+                )))
             }
         };
         webhooks.push(Webhook { name, url });
@@ -307,7 +307,10 @@ mod tests {
             ..AlertsConfig::default()
         };
         let e = validate_alerts(&mut a, Path::new("c.toml")).unwrap_err();
-        assert!(e.contains("exactly one of url, url_env or url_file"), "{e}");
+        assert!(
+            e.0.contains("exactly one of url, url_env or url_file"),
+            "{e}"
+        );
         let mut a = AlertsConfig {
             raw_webhooks: vec![
                 raw("ops", Some("https://a.example.com/x"), None),
@@ -316,7 +319,7 @@ mod tests {
             ..AlertsConfig::default()
         };
         let e = validate_alerts(&mut a, Path::new("c.toml")).unwrap_err();
-        assert!(e.contains("used twice"), "{e}");
+        assert!(e.0.contains("used twice"), "{e}");
         let mut a = AlertsConfig {
             raw_webhooks: vec![
                 raw("ops", Some("https://a.example.com/x"), None),

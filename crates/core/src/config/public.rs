@@ -1,6 +1,7 @@
 //! `[public]`: the listener customers' browsers reach, and how long links live.
 
 use super::ConfigError;
+use super::SectionError;
 use serde::Deserialize;
 use std::path::Path;
 use std::time::Duration;
@@ -82,47 +83,46 @@ fn default_rate_limit_per_minute() -> u32 {
 }
 
 impl PublicConfig {
-    pub(super) fn check(&self) -> Result<(), String> {
+    pub(super) fn check(&self) -> Result<(), SectionError> {
         if let Some(l) = &self.listen {
             if l.parse::<std::net::SocketAddr>().is_err() {
-                return Err(format!(
+                return Err(SectionError::from(format!(
                     "[public] listen {l:?} is not an address such as 127.0.0.1:8080"
-                ));
+                )));
             }
             if self.base_url.is_none() {
-                return Err(format!(
+                return Err(SectionError::from(format!(
                     "[public] listen is set ({l:?}) but base_url is not; set base_url to the address customers' browsers use, e.g. \"https://connect.example.com\""
-                ));
+                )));
             }
         }
         if let Some(b) = &self.base_url {
             check_base_url(b).map_err(|m| format!("[public] base_url {m}"))?;
         }
         if self.link_expires.is_zero() || self.state_expires.is_zero() {
-            return Err(
-                "[public] link_expires and state_expires must be positive, e.g. \"7d\" and \"15m\""
-                    .into(),
-            );
+            return Err(SectionError::from(
+                "[public] link_expires and state_expires must be positive, e.g. \"7d\" and \"15m\"",
+            ));
         }
         if self.max_connections == Some(0) {
-            return Err(
-                "[public] max_connections is 0, which would refuse every browser; use a number such as 128".into(),
-            );
+            return Err(SectionError::from(
+                "[public] max_connections is 0, which would refuse every browser; use a number such as 128"
+            ));
         }
         if self.request_timeout.is_some_and(|t| t.is_zero()) {
-            return Err(
-                "[public] request_timeout is 0, which would disconnect every browser at once; use a duration such as \"10s\", or remove it for [daemon] request_timeout".into(),
-            );
+            return Err(SectionError::from(
+                "[public] request_timeout is 0, which would disconnect every browser at once; use a duration such as \"10s\", or remove it for [daemon] request_timeout"
+            ));
         }
         if self.rate_limit_per_minute == 0 {
-            return Err(
-                "[public] rate_limit_per_minute is 0, which would refuse every browser; use a number such as 60".into(),
-            );
+            return Err(SectionError::from(
+                "[public] rate_limit_per_minute is 0, which would refuse every browser; use a number such as 60"
+            ));
         }
         match (&self.tls_cert_file, &self.tls_key_file) {
-            (Some(_), None) | (None, Some(_)) => Err(
-                "[public] tls_cert_file and tls_key_file go together; set both (serve terminates TLS) or neither (plain HTTP behind a reverse proxy)".into(),
-            ),
+            (Some(_), None) | (None, Some(_)) => Err(SectionError::from(
+                "[public] tls_cert_file and tls_key_file go together; set both (serve terminates TLS) or neither (plain HTTP behind a reverse proxy)"
+            )),
             _ => Ok(()),
         }
     }
@@ -143,25 +143,27 @@ impl PublicConfig {
 
 /// `https://HOST[:PORT][/PATH]`, or `http://` for `localhost` and `127.0.0.1` only; no
 /// query or fragment (links are built by appending to it).
-fn check_base_url(v: &str) -> Result<(), String> {
+fn check_base_url(v: &str) -> Result<(), SectionError> {
     let url = reqwest::Url::parse(v).map_err(|e| {
         format!("{v:?} is not a URL ({e}); use https://HOST, e.g. \"https://connect.example.com\"")
     })?;
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!(
+        return Err(SectionError::from(format!(
             "{v:?} carries a query or fragment; give the bare address"
-        ));
+        )));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!("{v:?} carries credentials; give the bare address"));
+        return Err(SectionError::from(format!(
+            "{v:?} carries credentials; give the bare address"
+        )));
     }
     match (url.scheme(), url.host_str()) {
         ("https", Some(_)) => Ok(()),
         ("http", Some("localhost" | "127.0.0.1")) => Ok(()),
-        ("http", _) => Err(format!(
+        ("http", _) => Err(SectionError::from(format!(
             "{v:?} must use https:// (customers' browsers carry consent through it); plain http:// is allowed only for localhost and 127.0.0.1"
-        )),
-        _ => Err(format!("{v:?}: expected an https:// URL")),
+        ))),
+        _ => Err(SectionError::from(format!("{v:?}: expected an https:// URL"))),
     }
 }
 
@@ -176,18 +178,18 @@ mod tests {
         assert!(check_base_url("http://localhost:8080").is_ok());
         assert!(check_base_url("http://127.0.0.1:8080").is_ok());
         let e = check_base_url("http://connect.example.com").unwrap_err();
-        assert!(e.contains("https://") && e.contains("localhost"), "{e}");
+        assert!(e.0.contains("https://") && e.0.contains("localhost"), "{e}");
         assert!(check_base_url("https://connect.example.com/?next=x").is_err());
         assert!(check_base_url("connect.example.com").is_err());
         let p = PublicConfig {
             listen: Some("127.0.0.1:8080".into()),
             ..PublicConfig::default()
         };
-        assert!(p.check().unwrap_err().contains("base_url"));
+        assert!(p.check().unwrap_err().0.contains("base_url"));
         let p = PublicConfig {
             tls_cert_file: Some("c.pem".into()),
             ..PublicConfig::default()
         };
-        assert!(p.check().unwrap_err().contains("tls_key_file"));
+        assert!(p.check().unwrap_err().0.contains("tls_key_file"));
     }
 }

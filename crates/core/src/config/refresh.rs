@@ -1,6 +1,7 @@
 //! `[refresh]`: the lease a refresher holds and the backoff after a failure.
 
 use super::IntuitConfig;
+use super::SectionError;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -42,20 +43,19 @@ fn default_backoff_cap() -> Duration {
 impl RefreshConfig {
     /// The lease must outlast an Intuit call (twice `[intuit] timeout`), or a slow holder
     /// and a taker could both use one token.
-    pub(super) fn check(&self, intuit: &IntuitConfig) -> Result<(), String> {
+    pub(super) fn check(&self, intuit: &IntuitConfig) -> Result<(), SectionError> {
         if self.lease < intuit.timeout * 2 {
-            return Err(format!(
+            return Err(SectionError::from(format!(
                 "[refresh] lease ({}) must be at least twice [intuit] timeout ({}), so a slow \
                  refresh is never taken over while its answer may still arrive",
                 humantime::format_duration(self.lease),
                 humantime::format_duration(intuit.timeout)
-            ));
+            )));
         }
         if self.backoff_base.is_zero() || self.backoff_cap < self.backoff_base {
-            return Err(
-                "[refresh] backoff_base must be positive and backoff_cap at least backoff_base"
-                    .into(),
-            );
+            return Err(SectionError::from(
+                "[refresh] backoff_base must be positive and backoff_cap at least backoff_base",
+            ));
         }
         Ok(())
     }

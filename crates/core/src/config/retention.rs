@@ -1,5 +1,6 @@
 //! `[retention]`: how long revoked connections and audit events are kept.
 
+use super::SectionError;
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -35,16 +36,16 @@ fn default_revoked_days() -> u32 {
 }
 
 impl RetentionConfig {
-    pub(super) fn check(&self) -> Result<(), String> {
+    pub(super) fn check(&self) -> Result<(), SectionError> {
         if self.audit_days == Some(0) {
-            return Err(
-                "[retention] audit_days is 0, which would archive every event at once; use a number of days such as 400, or remove it to keep events forever".into(),
-            );
+            return Err(SectionError::from(
+                "[retention] audit_days is 0, which would archive every event at once; use a number of days such as 400, or remove it to keep events forever"
+            ));
         }
         if self.audit_days.is_some() && self.archive_dir.is_none() {
-            return Err(
-                "[retention] audit_days is set but archive_dir is not; name the directory the archives go to (events are only removed once archived)".into(),
-            );
+            return Err(SectionError::from(
+                "[retention] audit_days is set but archive_dir is not; name the directory the archives go to (events are only removed once archived)"
+            ));
         }
         Ok(())
     }

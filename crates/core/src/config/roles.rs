@@ -1,5 +1,6 @@
 //! `[roles]`: who may do what, by OS account or `@group`.
 
+use super::SectionError;
 use serde::Deserialize;
 
 /// Who may do what, by OS account or `@group`.
@@ -17,7 +18,7 @@ pub struct RolesConfig {
 }
 
 impl RolesConfig {
-    pub(super) fn check(&self) -> Result<(), String> {
+    pub(super) fn check(&self) -> Result<(), SectionError> {
         for (role, members) in [
             ("admin", &self.admin),
             ("support", &self.support),
@@ -28,9 +29,9 @@ impl RolesConfig {
                 .iter()
                 .find(|m| m.trim().is_empty() || m.trim() == "@")
             {
-                return Err(format!(
+                return Err(SectionError::from(format!(
                     "[roles] {role} has an empty member {bad:?}; use an account name or @group"
-                ));
+                )));
             }
         }
         Ok(())

@@ -1,5 +1,6 @@
 //! `[scheduler]`: when refreshes are due, how they are spread, and how fast they go.
 
+use super::SectionError;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -75,19 +76,19 @@ fn default_rate_per_second() -> u32 {
 }
 
 impl SchedulerConfig {
-    pub(super) fn check(&self) -> Result<(), String> {
+    pub(super) fn check(&self) -> Result<(), SectionError> {
         if self.max_concurrency == 0 || self.rate_per_second == 0 || self.tick.is_zero() {
-            return Err(
-                "[scheduler] max_concurrency, rate_per_second and tick must be above zero".into(),
-            );
+            return Err(SectionError::from(
+                "[scheduler] max_concurrency, rate_per_second and tick must be above zero",
+            ));
         }
         if self.keep_alive_after >= Duration::from_secs(90 * 86_400)
             || self.keep_alive_after.is_zero()
         {
-            return Err(format!(
+            return Err(SectionError::from(format!(
                 "[scheduler] keep_alive_after ({}) must be positive and well under Intuit's 100-day idle limit; 30d is a good value",
                 humantime::format_duration(self.keep_alive_after)
-            ));
+            )));
         }
         Ok(())
     }

@@ -54,17 +54,36 @@ struct CloudEvent {
     time: Option<DateTime<Utc>>,
 }
 
+/// Why a notification's body cannot be read as Intuit's: answered 400 and counted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadPayload(pub String);
+
+impl From<String> for BadPayload {
+    fn from(s: String) -> Self {
+        BadPayload(s)
+    }
+}
+
+impl From<&str> for BadPayload {
+    fn from(s: &str) -> Self {
+        BadPayload(s.to_string())
+    }
+}
+
 const MAX_FIELD: usize = 200;
 
-fn short(field: &str, v: &str) -> Result<(), String> {
+fn short(field: &str, v: &str) -> Result<(), BadPayload> {
     if v.is_empty() || v.len() > MAX_FIELD {
-        return Err(format!("{field} is empty or longer than {MAX_FIELD} bytes"));
+        return Err(BadPayload::from(format!(
+            "{field} is empty or longer than {MAX_FIELD} bytes"
+        )));
     }
     Ok(())
 }
 
 /// Reads a body in either format; the error says what is wrong with it.
-pub fn parse(body: &[u8], received: DateTime<Utc>) -> Result<Vec<Event>, String> {
+pub fn parse(body: &[u8], received: DateTime<Utc>) -> Result<Vec<Event>, BadPayload> {
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     let mut out = Vec::new();
@@ -73,10 +92,10 @@ pub fn parse(body: &[u8], received: DateTime<Utc>) -> Result<Vec<Event>, String>
             serde_json::from_value(value).map_err(|e| format!("not a CloudEvents array: {e}"))?;
         for e in events {
             if e.specversion != "1.0" {
-                return Err(format!(
+                return Err(BadPayload::from(format!(
                     "CloudEvents specversion {:?} is not 1.0",
                     e.specversion
-                ));
+                )));
             }
             short("id", &e.id)?;
             short("intuitaccountid", &e.intuitaccountid)?;
@@ -113,7 +132,7 @@ pub fn parse(body: &[u8], received: DateTime<Utc>) -> Result<Vec<Event>, String>
         }
     }
     if out.is_empty() {
-        return Err("no events in the notification".into());
+        return Err(BadPayload::from("no events in the notification"));
     }
     Ok(out)
 }

@@ -7,7 +7,7 @@
 
 use super::{Engine, Status};
 use chrono::{DateTime, Utc};
-use qbo_core::domain::{Environment, RealmId, MAX_NAME_CHARS};
+use qbo_core::domain::{Environment, InvalidValue, RealmId, MAX_NAME_CHARS};
 use qbo_core::identity::Actor;
 use qbo_core::vault::{AccessToken, RefreshToken, TokenColumn};
 use qbo_store::audit::{Action, AuditEvent, Outcome};
@@ -346,8 +346,8 @@ fn validate(row: RawRow, line: usize) -> Result<ImportEntry, String> {
     if let Some(a) = &row.access_token {
         check_token("access_token", a.trim())?;
     }
-    let realm_id = RealmId::parse(&row.realm_id)?;
-    let environment: Environment = row.environment.parse()?;
+    let realm_id = RealmId::parse(&row.realm_id).map_err(|e| e.0)?;
+    let environment: Environment = row.environment.parse().map_err(|e: InvalidValue| e.0)?;
     let refresh_token =
         RefreshToken::new(row.refresh_token.trim()).map_err(|e| format!("refresh_token: {e}"))?;
     let access_token = match row

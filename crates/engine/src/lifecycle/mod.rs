@@ -201,12 +201,16 @@ impl Engine {
         &self.refresh_cfg
     }
 
-    pub fn client(&self, env: Environment) -> Result<&Arc<IntuitClient>, String> {
+    /// The client for `env`, or why there is none: a configuration problem, phrased as
+    /// when the configuration was read.
+    pub fn client(&self, env: Environment) -> Result<&Arc<IntuitClient>, ConfigError> {
         self.clients.get(&env).ok_or_else(|| {
-            self.missing
-                .get(&env)
-                .cloned()
-                .unwrap_or_else(|| format!("no Intuit client for {env}"))
+            ConfigError(
+                self.missing
+                    .get(&env)
+                    .cloned()
+                    .unwrap_or_else(|| format!("no Intuit client for {env}")),
+            )
         })
     }
 

@@ -76,6 +76,7 @@ use super::writer::{Applied, Op};
 use super::{Engine, Status};
 use crate::intuit::{IntuitError, TokenGrant};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use qbo_core::config::ConfigError;
 use qbo_core::domain::{ErrorClass, LastRefresh};
 use qbo_core::identity::Actor;
 use qbo_core::vault::{AccessToken, RefreshToken, TokenColumn};
@@ -385,7 +386,7 @@ impl Engine {
         };
         let client = match self.client(rec.environment) {
             Ok(c) => c.clone(),
-            Err(detail) => {
+            Err(ConfigError(detail)) => {
                 self.store.release_unsent(lease).await?;
                 return Ok(RefreshOutcome::ConfigError {
                     detail,

@@ -10,6 +10,7 @@
 use super::{Engine, Status};
 use crate::intuit::IntuitError;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use qbo_core::config::ConfigError;
 use qbo_core::domain::ErrorClass;
 use qbo_core::identity::Actor;
 use qbo_core::vault::TokenColumn;
@@ -198,7 +199,7 @@ impl Engine {
         };
         let client = match self.client(rec.environment) {
             Ok(c) => c.clone(),
-            Err(detail) => {
+            Err(ConfigError(detail)) => {
                 self.store.release_owned(rec.id, &self.owner).await?;
                 return Ok(RevokeOutcome::ConfigError {
                     detail,

@@ -4,6 +4,7 @@
 use super::{Engine, RefreshOutcome};
 use crate::intuit::IntuitError;
 use chrono::Duration as ChronoDuration;
+use qbo_core::config::ConfigError;
 use qbo_core::domain::{ErrorClass, SyncStatus};
 use qbo_core::identity::Actor;
 use qbo_core::vault::AccessToken;
@@ -60,7 +61,7 @@ impl Engine {
         }
         let client = match self.client(rec.environment) {
             Ok(c) => c.clone(),
-            Err(detail) => {
+            Err(ConfigError(detail)) => {
                 return Ok(VerifyOutcome::RefreshFailed {
                     refresh: RefreshOutcome::ConfigError {
                         detail,

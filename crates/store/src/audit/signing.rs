@@ -2,6 +2,7 @@
 //! token key (`[audit] signing_key_file`, base64 of 32 random bytes, mode-checked), held by
 //! the daemon. Whoever receives an export needs only the public key (`audit pubkey`).
 
+use crate::InputError;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
@@ -52,7 +53,7 @@ fn encode_public(k: &VerifyingKey) -> String {
 }
 
 /// A public key as printed by `audit pubkey` (`ed25519:` then base64 of 32 bytes).
-pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
+pub fn parse_public_key(text: &str) -> Result<VerifyingKey, InputError> {
     let t = text.trim();
     let b64 = t.strip_prefix("ed25519:").unwrap_or(t);
     let bytes = B64
@@ -61,7 +62,7 @@ pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
     let arr: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
         format!("public key {t:?} is {} bytes; an Ed25519 public key is 32 (see `qbo-console audit pubkey`)", b.len())
     })?;
-    VerifyingKey::from_bytes(&arr).map_err(|_| format!("public key {t:?} is not a valid Ed25519 point; copy it again from `qbo-console audit pubkey`"))
+    VerifyingKey::from_bytes(&arr).map_err(|_| InputError(format!("public key {t:?} is not a valid Ed25519 point; copy it again from `qbo-console audit pubkey`")))
 }
 
 /// Whether `signature` (base64) is `key`'s over `message`.
@@ -76,7 +77,7 @@ pub fn signature_valid(key: &VerifyingKey, message: &[u8], signature: &str) -> b
 }
 
 /// The canonical text of a public key, for comparing two spellings of one.
-pub fn canonical_public_key(text: &str) -> Result<String, String> {
+pub fn canonical_public_key(text: &str) -> Result<String, InputError> {
     parse_public_key(text).map(|k| encode_public(&k))
 }
 

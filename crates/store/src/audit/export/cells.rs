@@ -5,6 +5,7 @@
 //! itself begins with `'` gets one more, so taking one off is always exact.
 
 use crate::audit::AuditRecord;
+use crate::InputError;
 
 /// Whether a cell must be written behind a `'`.
 fn needs_guard(cell: &str) -> bool {
@@ -83,12 +84,12 @@ pub(super) fn write_row(r: &AuditRecord, out: &mut Vec<u8>) -> anyhow::Result<()
 /// A record back from a CSV row (cells unguarded; an empty optional cell is absent). A
 /// file written before `actor_kind` existed has 20 cells a row (`columns`, from its
 /// header); a newer one 21.
-pub(super) fn read_row(row: &csv::StringRecord, columns: usize) -> Result<AuditRecord, String> {
+pub(super) fn read_row(row: &csv::StringRecord, columns: usize) -> Result<AuditRecord, InputError> {
     if row.len() != columns {
-        return Err(format!(
+        return Err(InputError::from(format!(
             "a row has {} cells; an event has {columns}",
             row.len()
-        ));
+        )));
     }
     let cell = |i: usize| unguard(&row[i]).to_string();
     let opt = |i: usize| {

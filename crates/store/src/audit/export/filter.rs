@@ -1,5 +1,6 @@
 //! Which events an export holds: a time range and the same narrowing terms as `audit tail`.
 
+use crate::InputError;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +29,7 @@ pub struct ExportFilter {
 
 /// A time as `--since`/`--until` take it: RFC 3339, a date (midnight UTC), or a duration
 /// before `now` (`30d`, `12h`).
-pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, InputError> {
     let t = text.trim();
     if let Ok(at) = DateTime::parse_from_rfc3339(t) {
         return Ok(at.with_timezone(&Utc));
@@ -45,9 +46,9 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
             }
         }
     }
-    Err(format!(
+    Err(InputError::from(format!(
         "time {t:?} is not understood; use RFC 3339 (2026-01-31T00:00:00Z), a date (2026-01-31) or a duration before now (30d)"
-    ))
+    )))
 }
 
 /// A time in the stored form, so that comparing text compares times.
@@ -71,7 +72,7 @@ fn contains_pattern(text: &str) -> String {
 
 impl ExportFilter {
     /// The filter with its times in the stored form, checked; the error names the flag.
-    pub fn normalized(mut self, now: DateTime<Utc>) -> Result<ExportFilter, String> {
+    pub fn normalized(mut self, now: DateTime<Utc>) -> Result<ExportFilter, InputError> {
         for (flag, v) in [("--since", &mut self.since), ("--until", &mut self.until)] {
             if let Some(t) = v.as_deref() {
                 let at = parse_time(t, now).map_err(|m| format!("{flag}: {m}"))?;
@@ -80,16 +81,16 @@ impl ExportFilter {
         }
         if let (Some(s), Some(u)) = (&self.since, &self.until) {
             if s >= u {
-                return Err(format!(
+                return Err(InputError::from(format!(
                     "--since {s} is not before --until {u}; the range would be empty"
-                ));
+                )));
             }
         }
         if let Some(o) = &self.outcome {
             if !matches!(o.as_str(), "ok" | "failed" | "denied") {
-                return Err(format!(
+                return Err(InputError::from(format!(
                     "--outcome {o:?} is not an outcome; use ok, failed or denied"
-                ));
+                )));
             }
         }
         for (flag, v) in [
@@ -99,9 +100,9 @@ impl ExportFilter {
             ("--action", &self.action),
         ] {
             if v.as_deref().is_some_and(|t| t.trim().is_empty()) {
-                return Err(format!(
+                return Err(InputError::from(format!(
                     "{flag} is empty; give a value or leave the flag out"
-                ));
+                )));
             }
         }
         Ok(self)
@@ -201,7 +202,7 @@ mod tests {
         .normalized(now)
         .unwrap_err();
         assert!(
-            e.contains("--since") && e.contains("\"last tuesday\""),
+            e.0.contains("--since") && e.0.contains("\"last tuesday\""),
             "{e}"
         );
         assert!(!f.picks_rows());

@@ -13,6 +13,7 @@ pub use manifest::{manifest_path, ExportedBy, Manifest, MANIFEST_FORMAT};
 
 use super::chain::AUDIT_COLUMNS;
 use super::AuditRecord;
+use crate::InputError;
 use crate::Store;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -68,14 +69,14 @@ impl ExportFormat {
 }
 
 impl std::str::FromStr for ExportFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = InputError;
+    fn from_str(s: &str) -> Result<Self, InputError> {
         match s {
             "jsonl" => Ok(ExportFormat::Jsonl),
             "csv" => Ok(ExportFormat::Csv),
-            other => Err(format!(
+            other => Err(InputError::from(format!(
                 "export format {other:?} is not known; use --format jsonl or --format csv"
-            )),
+            ))),
         }
     }
 }

@@ -7,6 +7,7 @@ use super::manifest::{manifest_path, Manifest};
 use super::{ExportFormat, CSV_BOM, CSV_COLUMNS, CSV_COLUMNS_BEFORE_ACTOR_KIND};
 use crate::audit::quarantine::RepairNote;
 use crate::audit::{AuditRecord, Damage};
+use crate::InputError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
@@ -54,7 +55,7 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-type Item = (u64, Result<AuditRecord, String>);
+type Item = (u64, Result<AuditRecord, InputError>);
 
 enum Source {
     Jsonl {
@@ -79,7 +80,7 @@ impl Source {
                 }
                 *line += 1;
                 let parsed = serde_json::from_str::<AuditRecord>(text.trim_end_matches('\n'))
-                    .map_err(|e| e.to_string());
+                    .map_err(|e| InputError(e.to_string()));
                 Ok(Some((*line, parsed)))
             }
             Source::Csv {
@@ -95,7 +96,7 @@ impl Source {
                 }
                 Some(Err(e)) => {
                     *line += 1;
-                    Ok(Some((*line, Err(e.to_string()))))
+                    Ok(Some((*line, Err(InputError(e.to_string())))))
                 }
             },
         }
@@ -141,7 +142,7 @@ impl Rows {
     }
 }
 
-fn open(path: &Path, format: ExportFormat) -> Result<Source, String> {
+fn open(path: &Path, format: ExportFormat) -> Result<Source, InputError> {
     let file = std::fs::File::open(path)
         .map_err(|e| format!("cannot read the export {}: {e}", path.display()))?;
     let hashing = Hashing {
@@ -176,12 +177,12 @@ fn open(path: &Path, format: ExportFormat) -> Result<Source, String> {
                 })
                 .collect();
             if names != CSV_COLUMNS && names != CSV_COLUMNS_BEFORE_ACTOR_KIND {
-                return Err(format!(
+                return Err(InputError::from(format!(
                     "{}: the CSV header is not an audit export's ({}); expected {}",
                     path.display(),
                     names.join(","),
                     CSV_COLUMNS.join(",")
-                ));
+                )));
             }
             Source::Csv {
                 columns: names.len(),
@@ -193,7 +194,7 @@ fn open(path: &Path, format: ExportFormat) -> Result<Source, String> {
 }
 
 /// Reads `FILE.manifest.json`; the error says what is wrong and how to get a good one.
-pub fn read_manifest(file: &Path) -> Result<Manifest, String> {
+pub fn read_manifest(file: &Path) -> Result<Manifest, InputError> {
     let mp = manifest_path(file);
     let text = std::fs::read_to_string(&mp).map_err(|e| {
         format!(
@@ -206,12 +207,13 @@ pub fn read_manifest(file: &Path) -> Result<Manifest, String> {
             "the manifest {} is not an audit export manifest ({e}); use the one written with the export",
             mp.display()
         )
+        .into()
     })
 }
 
 /// Checks `file` against its manifest and signature, and (for a contiguous export) its
 /// chain. `Err` when the check cannot run at all (no file, no manifest, a bad key).
-pub fn verify_export(file: &Path, pubkey: Option<&str>) -> Result<FileReport, String> {
+pub fn verify_export(file: &Path, pubkey: Option<&str>) -> Result<FileReport, InputError> {
     let m = read_manifest(file)?;
     let given = match pubkey {
         Some(k) => Some(crate::audit::signing::canonical_public_key(&resolve_key(
@@ -273,11 +275,11 @@ pub fn verify_export(file: &Path, pubkey: Option<&str>) -> Result<FileReport, St
 }
 
 /// `--pubkey` takes the key itself or a file holding it.
-fn resolve_key(k: &str) -> Result<String, String> {
+fn resolve_key(k: &str) -> Result<String, InputError> {
     let p = Path::new(k);
     if !k.starts_with("ed25519:") && p.is_file() {
         return std::fs::read_to_string(p)
-            .map_err(|e| format!("--pubkey: cannot read {}: {e}", p.display()));
+            .map_err(|e| InputError(format!("--pubkey: cannot read {}: {e}", p.display())));
     }
     Ok(k.to_string())
 }
