@@ -2,7 +2,7 @@
 
 use super::args::ExportArgs;
 use super::{exit, print_json, Failure};
-use qbo_service::offline_export::{self as offline, FileReport};
+use qbo_service::FileReport;
 use qbo_service::{self as service, Client};
 use qbo_service::{ExportFilter, ExportFormat};
 use std::io::IsTerminal;
@@ -80,7 +80,7 @@ pub async fn export(
 
 /// `audit verify --export FILE`: runs before any configuration is read.
 pub fn verify_file(file: &Path, pubkey: Option<&str>, json: bool) -> Result<u8, Failure> {
-    let r = offline::verify_export(file, pubkey).map_err(bad_input)?;
+    let r = qbo_service::verify_export_file(file, pubkey).map_err(bad_input)?;
     if json {
         print_json(&r)?;
     } else {

@@ -152,7 +152,7 @@ pub async fn run(keep: bool) -> Result<(), Failure> {
         Some(&export),
     )
     .await?;
-    let checked = qbo_service::offline_export::verify_export(&export, None)
+    let checked = qbo_service::verify_export_file(&export, None)
         .map_err(|m| anyhow::anyhow!("the demo's export does not verify: {m}"))?;
     println!(
         "$ qbo-console audit verify --export {}   (offline: no database, no daemon)\n{}\n",

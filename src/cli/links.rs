@@ -4,7 +4,7 @@ use super::args::{LinkArgs, LinkCommand};
 use super::{exit, print_json, Failure};
 use chrono::{DateTime, Utc};
 use qbo_core::domain::InvalidValue;
-use qbo_service::{Client, ClientError, Invitation, LinkRequest, Request};
+use qbo_service::{Client, ClientError, LinkRequest, LinkView, Request};
 
 /// The request `link …` stands for, and whether to print JSON. Bad input is refused here,
 /// before anything is opened.
@@ -87,7 +87,7 @@ pub(super) async fn perform(
     Ok(exit::OK)
 }
 
-fn table(open: &[Invitation], now: DateTime<Utc>) -> String {
+fn table(open: &[LinkView], now: DateTime<Utc>) -> String {
     if open.is_empty() {
         return "no open reconnect links".into();
     }

@@ -288,7 +288,7 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
             // before anything is sent.
             let text = qbo_service::read_import_file(&a.file).map_err(|e| Failure {
                 code: exit::BAD_INPUT,
-                message: e.0,
+                message: e.to_string(),
             })?;
             (
                 Request::Import {

@@ -85,7 +85,7 @@ fn the_readme_holds_the_catalogue_exactly_as_generated_from_the_code() {
         return;
     }
     panic!(
-        "README.md's catalogue table differs from crates/store/src/audit/catalogue.rs; regenerate it with \
+        "README.md's catalogue table differs from crates/core/src/audit/catalogue.rs; regenerate it with \
          `QBO_CONSOLE_UPDATE_README=1 cargo test --test suite catalogue::` and commit README.md"
     );
 }

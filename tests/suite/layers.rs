@@ -269,3 +269,35 @@ fn the_error_type_of_a_result_is_read_from_its_last_argument() {
         ["String"]
     );
 }
+
+/// Issue 23, item 2: the service hands interfaces its own views and the core's shared
+/// shapes, never a store row or a lifecycle type. A visible item of the service (a
+/// re-export, a signature, a field) that names `qbo_store::` or `qbo_engine::` is refused;
+/// so is a public type of the service reached by a `pub use` of those crates.
+#[test]
+fn the_service_shows_no_store_row_or_lifecycle_type() {
+    let mut files = Vec::new();
+    sources(&root().join("crates/service/src"), &mut files);
+    let mut offenders = Vec::new();
+    for p in &files {
+        let text = std::fs::read_to_string(p).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let l = line.trim_start();
+            let visible = l.starts_with("pub ") || l.starts_with("pub(crate) use");
+            let public = l.starts_with("pub ") && !l.starts_with("pub(");
+            // The client and the protocol are what interfaces hold: they may not name the
+            // layers below at all, not even privately.
+            let interface_facing =
+                p.components().any(|c| c.as_os_str() == "client") || p.ends_with("protocol.rs");
+            let names_below = l.contains("qbo_store") || l.contains("qbo_engine");
+            if names_below && ((public && visible) || interface_facing) {
+                offenders.push(format!("{}:{}: {l}", p.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "the service shows a store or engine type to interfaces:\n{}",
+        offenders.join("\n")
+    );
+}

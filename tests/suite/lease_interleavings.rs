@@ -548,3 +548,44 @@ async fn a_refresh_that_waited_in_this_process_for_a_refused_one_takes_its_verdi
     assert_eq!(stats.token_requests, 1, "B sent nothing: {stats:?}");
     assert_eq!(stats.invalid_grants, 1, "{stats:?}");
 }
+
+/// The scale-out run at four test threads: an operator's `refresh --all` listed the
+/// connection while it was live and reached it 170 ms after the scheduler's refusal had
+/// been recorded, waiting on nobody. A refused token is never sent again, whoever asks and
+/// whenever: the refresh reports the recorded verdict, Intuit hears nothing, and the reason
+/// the first refusal recorded stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refresh_asked_after_a_refusal_was_recorded_sends_nothing_and_keeps_its_reason() {
+    let w = World::start(world_opts(PreviousToken::InvalidAtOnce, Duration::ZERO)).await;
+    let realm = w.seed(1, "la").await.remove(0).realm_id;
+    let d = w.in_process().await;
+    let id = connection_id(&d, "la-0").await;
+    w.sim.disconnect(&realm);
+    w.sim.reset_stats();
+
+    let engine = d.service.lifecycle_for_tests().clone();
+    let first = engine.refresh(id, &scheduler()).await.unwrap();
+    let RefreshOutcome::NeedsReconnect {
+        reason: recorded, ..
+    } = &first.outcome
+    else {
+        panic!("the first refresh: {:?}", first.outcome)
+    };
+    let before = w.connections_json().await[0]["status_reason"].clone();
+    assert_eq!(before.as_str(), Some(recorded.as_str()));
+
+    for _ in 0..3 {
+        let again = engine.refresh(id, &scheduler()).await.unwrap();
+        let RefreshOutcome::NeedsReconnect { reason, .. } = &again.outcome else {
+            panic!("a later refresh: {:?}", again.outcome)
+        };
+        assert_eq!(reason, recorded, "the recorded verdict is reported");
+    }
+    let stats = w.sim.stats();
+    assert_eq!(
+        stats.token_requests, 1,
+        "the refused token went to Intuit once: {stats:?}"
+    );
+    assert_eq!(stats.invalid_grants, 1, "{stats:?}");
+    assert_eq!(w.connections_json().await[0]["status_reason"], before);
+}

@@ -290,6 +290,12 @@ macro_rules! ok_or_failed {
 ok_or_failed!(LastRefresh, "refresh outcome");
 ok_or_failed!(SyncStatus, "sync status");
 
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionFilter {
+    pub status: Option<Status>,
+    pub environment: Option<Environment>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

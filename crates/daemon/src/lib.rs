@@ -48,7 +48,7 @@ impl Daemon {
         // The file the store opens, read by the store's own reading of the URL, so the lock
         // is always beside the database it guards (percent-decoding included).
         let _lock = match qbo_service::sqlite_file(&config.database()?.url)
-            .map_err(|e| qbo_core::config::ConfigError(e.0))?
+            .map_err(|e| qbo_core::config::ConfigError(e.to_string()))?
         {
             Some(db) => Some(lock::DaemonLock::acquire(&db)?),
             None => None,

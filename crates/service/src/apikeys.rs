@@ -5,8 +5,8 @@ use super::service_keys as keys;
 use super::{Result, Service, ServiceError};
 use qbo_core::domain::{Environment, RealmId};
 use qbo_core::identity::{Actor, Permission};
+use qbo_core::reports::ApiKeyRecord;
 use qbo_store::audit::{Action, AuditEvent, Outcome};
-pub use qbo_store::ApiKeyRecord;
 use serde::{Deserialize, Serialize};
 
 /// A new key, as `apikey create` prints it: the only time the key is shown.

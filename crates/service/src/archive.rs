@@ -7,6 +7,7 @@
 use super::{Result, Service, ServiceError};
 use chrono::{Duration as ChronoDuration, SecondsFormat};
 use qbo_core::identity::{Actor, Permission};
+use qbo_store::audit::export::ManifestSigning;
 use qbo_store::audit::export::{
     manifest_path, offline, ExportFilter, ExportFormat, ExportStream, Manifest,
 };
@@ -77,7 +78,7 @@ impl Service {
             .await
         {
             Ok((path, m)) => {
-                let text = m.to_pretty()?;
+                let text = m.to_pretty().map_err(anyhow::Error::from)?;
                 let file = path.display().to_string();
                 let last_hash = m.last_hash.clone().unwrap_or_default();
                 let mut tx = self.store().begin().await?;
@@ -164,7 +165,7 @@ impl Service {
             .mode(0o600)
             .open(&mp)
             .map_err(|e| cannot(e, &mp))?;
-        mf.write_all(m.to_pretty()?.as_bytes())
+        mf.write_all(m.to_pretty().map_err(anyhow::Error::from)?.as_bytes())
             .and_then(|()| mf.sync_all())
             .map_err(|e| cannot(e, &mp))?;
         // Read back before anything is removed: the archive must prove itself first.

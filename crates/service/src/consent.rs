@@ -19,6 +19,7 @@ use chrono::Duration as ChronoDuration;
 use qbo_core::domain::{Environment, ErrorClass, RealmId, Status};
 use qbo_core::identity::Actor;
 use qbo_engine::lifecycle::ConsentOutcome;
+use qbo_store::audit::AboutConnection;
 use qbo_store::audit::{Action, AuditEvent, Outcome};
 use qbo_store::{ConnectionRecord, Invitation, StateMatch};
 

@@ -5,6 +5,7 @@
 
 use super::{Result, Service, ServiceError};
 use qbo_core::identity::{Actor, Permission};
+use qbo_store::audit::export::ManifestSigning;
 use qbo_store::audit::export::{ExportFilter, ExportFormat, ExportStream, Manifest};
 use qbo_store::audit::signing::ManifestSigner;
 use qbo_store::audit::Action;

@@ -19,6 +19,7 @@ pub mod fixtures;
 mod forecast;
 pub mod links;
 mod monitoring;
+mod offline;
 mod operations_admin;
 mod posture;
 pub mod protocol;
@@ -39,14 +40,6 @@ pub use export::ExportFrame;
 pub use monitoring::{HealthReport, Unhealthy};
 pub use operations_admin::{migrate_database, TokenlessSeed};
 pub use protocol::{Denial, Reply, Request};
-pub use qbo_engine::forecast::{Forecast, ForecastItem, Risk};
-pub use qbo_engine::lifecycle::import::read_file as read_import_file;
-pub use qbo_engine::lifecycle::{KeyStatus, RotationReport};
-pub use qbo_store::audit::export::offline as offline_export;
-pub use qbo_store::audit::export::{manifest_path, ExportFilter, ExportFormat};
-pub use qbo_store::audit::quarantine::RepairNote;
-pub use qbo_store::audit::Damage;
-pub use qbo_store::{sqlite_file, AlertDelivery};
 pub use token_api::TokenHolder;
 pub use views::{
     ConnectionDetail, ConnectionView, RefreshReport, Target, VerifyReport, REFRESH_WINDOW_DAYS,
@@ -55,19 +48,24 @@ pub use watch::{WatchEvent, WatchFeed, PROTOCOL_VERSION};
 pub use webhooks::WebhookEvent;
 
 // What interfaces need from the layers below, so that they import `service` alone.
-pub use apikeys::{ApiKeyRecord, CreatedApiKey};
+pub use apikeys::CreatedApiKey;
+pub use links::LinkView;
 pub use links::{IssuedLink, LinkRequest};
+pub use offline::{read_import_file, sqlite_file, verify_export_file};
 pub use posture::{posture_markdown, PostureReport};
-pub use qbo_core::domain::{Environment, ErrorClass, LastRefresh, Status, SyncStatus};
-pub use qbo_core::identity::{Actor, ActorKind, DaemonTask, Interface, Operator, Permission, Role};
-pub use qbo_engine::lifecycle::import::{ImportReport, ImportedRow};
-pub use qbo_engine::lifecycle::{describe_refresh, RefreshOutcome, RevokeOutcome, VerifyOutcome};
-pub use qbo_store::audit::{
-    Action, AuditEvent, AuditPage, AuditQuery, AuditRecord, Outcome,
+pub use qbo_core::audit::{
+    manifest_path, Action, AuditEvent, AuditPage, AuditQuery, AuditRecord, Damage, ExportFilter,
+    ExportFormat, FileReport, Outcome, QuarantineReport, RepairNote,
     VerifyReport as AuditVerifyReport, MAX_PAGE as MAX_AUDIT_PAGE,
 };
-pub use qbo_store::ConnectionFilter;
-pub use qbo_store::Invitation;
+pub use qbo_core::domain::ConnectionFilter;
+pub use qbo_core::domain::{Environment, ErrorClass, LastRefresh, Status, SyncStatus};
+pub use qbo_core::identity::{Actor, ActorKind, DaemonTask, Interface, Operator, Permission, Role};
+pub use qbo_core::reports::{
+    describe_refresh, outcome_name, AlertDelivery, ApiKeyRecord, Forecast, ForecastItem,
+    ImportReport, ImportedRow, KeyStatus, RefreshOutcome, RevokeOutcome, Risk, RotationReport,
+    VerifyOutcome,
+};
 pub use revocation::{PurgeReport, RevokeReport, RevokeRequest};
 pub use support::{bundle_markdown, parse_since as support_since, write_owner_only, SupportBundle};
 
@@ -79,6 +77,7 @@ use qbo_core::vault::Vault;
 use qbo_engine::lifecycle::import;
 use qbo_engine::lifecycle::{Clients, Engine, Missing};
 use qbo_store::audit;
+use qbo_store::audit::AboutConnection;
 use qbo_store::{ConnectionRecord, Store};
 use std::sync::Arc;
 
@@ -509,7 +508,7 @@ impl Service {
 
     /// Which keys seal the stored tokens, and whether a rotation is complete: key ids and
     /// counts only.
-    pub async fn keys_status(&self, caller: &Actor) -> Result<qbo_engine::lifecycle::KeyStatus> {
+    pub async fn keys_status(&self, caller: &Actor) -> Result<KeyStatus> {
         self.authorize(caller, Permission::ReadAudit, Action::KeysStatus)
             .await?;
         let status = self.engine.key_status().await?;
@@ -767,5 +766,3 @@ impl Service {
 pub fn all_refreshed(reports: &[RefreshReport]) -> bool {
     reports.iter().all(|r| r.outcome.is_success())
 }
-
-pub use qbo_engine::lifecycle::outcome_name;

@@ -13,6 +13,44 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
+/// A reconnect link as `links` lists it and `link cancel` answers: its number, whom it is
+/// for, its state and times. The row's state binding and token hash stay in the store: no
+/// interface needs them, so none is handed them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LinkView {
+    pub id: i64,
+    pub connection_id: i64,
+    pub environment: Environment,
+    /// The realm the customer must consent for; `None` for a new connection (`link --new`).
+    pub expected_realm: Option<String>,
+    pub tenant: String,
+    /// open, completed, expired, cancelled or superseded.
+    pub status: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub created_by: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub opened_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub closed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<Invitation> for LinkView {
+    fn from(i: Invitation) -> Self {
+        LinkView {
+            id: i.id,
+            connection_id: i.connection_id,
+            environment: i.environment,
+            expected_realm: i.expected_realm,
+            tenant: i.tenant,
+            status: i.status,
+            created_at: i.created_at,
+            created_by: i.created_by,
+            expires_at: i.expires_at,
+            opened_at: i.opened_at,
+            closed_at: i.closed_at,
+        }
+    }
+}
+
 /// Longest a link may live: long enough for a customer's holiday, short enough that a
 /// forgotten link does not stay a way in.
 pub const MAX_LINK_LIFETIME: Duration = Duration::from_secs(90 * 86_400);
@@ -237,7 +275,7 @@ impl Service {
     }
 
     /// The open links (after closing those whose time is up), recorded as a read.
-    pub async fn links_open(&self, caller: &Actor) -> Result<Vec<Invitation>> {
+    pub async fn links_open(&self, caller: &Actor) -> Result<Vec<LinkView>> {
         self.authorize(caller, Permission::ReconnectLink, Action::LinkList)
             .await?;
         self.expire_links().await?;
@@ -245,11 +283,11 @@ impl Service {
         let shown = format!("listed {} open reconnect links", open.len());
         self.record_view(caller, Action::LinkList, None, shown)
             .await?;
-        Ok(open)
+        Ok(open.into_iter().map(LinkView::from).collect())
     }
 
     /// Cancels an open link by its number (as `links` shows it).
-    pub async fn link_cancel(&self, caller: &Actor, id: &str) -> Result<Invitation> {
+    pub async fn link_cancel(&self, caller: &Actor, id: &str) -> Result<LinkView> {
         let n: i64 = id.trim().trim_start_matches('#').parse().map_err(|_| {
             ServiceError::Input(format!(
                 "link cancel {id:?}: expected the link's number as `links` shows it"
@@ -282,10 +320,10 @@ impl Service {
             "link {n} cancelled; it no longer opens and a consent already under way through it is refused"
         ));
         self.engine.commit_audited(tx, &[ev]).await?;
-        Ok(Invitation {
+        Ok(LinkView {
             status: "cancelled".into(),
             closed_at: Some(now),
-            ..inv
+            ..LinkView::from(inv)
         })
     }
 

@@ -3,9 +3,9 @@
 //! in `Service::handle`, so no operation is written twice.
 
 use super::{ServiceError, SessionEvent};
+use qbo_core::audit::Action;
 use qbo_core::domain::{Environment, Status};
 use qbo_core::identity::{Interface, Role};
-use qbo_store::audit::Action;
 use serde::{Deserialize, Serialize};
 
 /// `Debug` is written by hand: an import carries refresh tokens in its text.
@@ -132,9 +132,9 @@ pub enum Request {
     /// Streams a slice of the log (`ExportFrame`s: data frames with raw bytes, then the
     /// signed manifest).
     AuditExport {
-        format: qbo_store::audit::export::ExportFormat,
+        format: crate::ExportFormat,
         #[serde(default)]
-        filter: qbo_store::audit::export::ExportFilter,
+        filter: crate::ExportFilter,
     },
     /// The public key that verifies export manifests.
     AuditPubkey,

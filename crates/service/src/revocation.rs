@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use futures_util::stream::{self, StreamExt};
 use qbo_core::identity::Actor;
 use qbo_engine::lifecycle::{RevokeMode, RevokeOutcome};
+use qbo_store::audit::AboutConnection;
 use qbo_store::audit::{Action, AuditEvent, Outcome};
 use qbo_store::{ConnectionFilter, ConnectionRecord};
 use serde::{Deserialize, Serialize};

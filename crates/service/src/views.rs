@@ -2,9 +2,9 @@
 //! contain a token. `--json` output is exactly these.
 
 use chrono::{DateTime, Utc};
+use qbo_core::audit::AuditRecord;
 use qbo_core::domain::{Environment, LastRefresh, Status, SyncStatus};
-use qbo_engine::lifecycle::{RefreshOutcome, VerifyOutcome};
-use qbo_store::audit::AuditRecord;
+use qbo_core::reports::{RefreshOutcome, VerifyOutcome};
 use qbo_store::ConnectionRecord;
 use serde::{Deserialize, Serialize};
 

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use qbo_core::domain::RealmId;
 use qbo_core::identity::Actor;
 use qbo_engine::metrics::{OutcomeLabel, ReasonLabel};
+use qbo_store::audit::AboutConnection;
 use qbo_store::audit::{Action, AuditEvent, Outcome};
 use qbo_store::ConnectionRecord;
 use std::collections::HashMap;

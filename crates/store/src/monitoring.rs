@@ -5,7 +5,7 @@ use super::rows::RECORD_COLUMNS;
 use super::{dispatch, dispatch_tx, ConnectionRecord, Store, Tx};
 use chrono::{DateTime, Utc};
 use qbo_core::domain::Environment;
-use serde::{Deserialize, Serialize};
+pub use qbo_core::reports::AlertDelivery;
 
 /// A live connection as the health checker plans it: created when, last checked when.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -50,24 +50,6 @@ pub struct NewAlert {
     pub webhook: String,
     pub text: String,
     pub body: String,
-}
-
-/// One outbox row: a message for one webhook and how its delivery went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
-pub struct AlertDelivery {
-    pub id: i64,
-    pub created_at: DateTime<Utc>,
-    pub condition_key: String,
-    pub event: String,
-    pub webhook: String,
-    pub text: String,
-    #[serde(skip)]
-    pub body: String,
-    pub state: String,
-    pub attempts: i64,
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
-    pub finished_at: Option<DateTime<Utc>>,
 }
 
 const DELIVERY_COLUMNS: &str = "id, created_at, condition_key, event, webhook, text, body, state, \

@@ -2,6 +2,7 @@
 //! tokens. Listing never loads ciphertexts.
 
 use chrono::{DateTime, Utc};
+pub use qbo_core::domain::ConnectionFilter;
 use qbo_core::domain::{Environment, LastRefresh, RealmId, Status, SyncStatus};
 
 /// Everything about a connection except its tokens.
@@ -196,10 +197,4 @@ pub struct TokenUpdate {
     /// When the scheduler should refresh it next.
     pub next_attempt_at: DateTime<Utc>,
     pub at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct ConnectionFilter {
-    pub status: Option<Status>,
-    pub environment: Option<Environment>,
 }

@@ -1,5 +1,6 @@
 use super::*;
 use chrono::{Duration, TimeZone};
+use qbo_core::domain::{Environment, RealmId, Status};
 use qbo_core::domain::{LastRefresh, SyncStatus};
 
 fn now() -> DateTime<Utc> {

@@ -9,10 +9,11 @@ use super::{Engine, Status};
 use chrono::{DateTime, Utc};
 use qbo_core::domain::{Environment, InvalidValue, RealmId, MAX_NAME_CHARS};
 use qbo_core::identity::Actor;
+pub use qbo_core::reports::{ImportReport, ImportedRow};
 use qbo_core::vault::{AccessToken, RefreshToken, TokenColumn};
 use qbo_store::audit::{Action, AuditEvent, Outcome};
 use qbo_store::NewConnection;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::HashSet;
 use std::io::Read;
 use std::path::Path;
@@ -62,23 +63,6 @@ struct RawRow {
     refresh_expires_at: Option<String>,
     #[serde(default)]
     company_name: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ImportReport {
-    pub created: usize,
-    pub updated: usize,
-    pub rows: Vec<ImportedRow>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ImportedRow {
-    pub line: usize,
-    pub connection_id: i64,
-    pub tenant: String,
-    pub realm_id: String,
-    pub environment: Environment,
-    pub action: String,
 }
 
 fn too_large(file: &str, size: impl std::fmt::Display) -> ImportError {

@@ -13,12 +13,13 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use qbo_core::config::ConfigError;
 use qbo_core::domain::ErrorClass;
 use qbo_core::identity::Actor;
+pub use qbo_core::reports::RevokeOutcome;
 use qbo_core::vault::TokenColumn;
+use qbo_store::audit::AboutConnection;
 use qbo_store::audit::{Action, AuditEvent, Outcome};
 use qbo_store::Purpose;
 use qbo_store::{Claimed, ConnectionRecord};
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 /// How a revoke is to be done.
@@ -28,63 +29,6 @@ pub enum RevokeMode {
     AtIntuit,
     /// Forget the tokens locally without asking Intuit, for the reason given.
     LocalOnly { reason: String },
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum RevokeOutcome {
-    /// Intuit confirmed; no ciphertext of the connection remains.
-    Revoked { intuit_tid: Option<String> },
-    /// The tokens were forgotten locally without Intuit (`--local-only`).
-    RevokedLocally { reason: String },
-    /// Intuit could not be reached or did not confirm: tokens kept, status `revoking`, the
-    /// daemon retries at `next_attempt_at`.
-    Revoking {
-        error_class: ErrorClass,
-        detail: String,
-        intuit_tid: Option<String>,
-        next_attempt_at: DateTime<Utc>,
-    },
-    /// Our own configuration is wrong (invalid_client, a missing environment): nothing marked.
-    ConfigError {
-        detail: String,
-        intuit_tid: Option<String>,
-    },
-    /// Nothing to revoke (already revoked, never connected).
-    Skipped { reason: String },
-    /// Another process held the connection for longer than a lease; try again.
-    Busy { holder: String },
-    /// What a dry run (`--where` without `--yes`) would revoke; nothing was done.
-    WouldRevoke { status: Status },
-    /// An error before any verdict (a token that will not open, the database): nothing
-    /// stored. Made by bulk reports, not by the engine.
-    Error { detail: String },
-}
-
-impl RevokeOutcome {
-    /// Whether the connection ends this call with no grant left to worry about.
-    pub fn is_success(&self) -> bool {
-        matches!(
-            self,
-            RevokeOutcome::Revoked { .. }
-                | RevokeOutcome::RevokedLocally { .. }
-                | RevokeOutcome::Skipped { .. }
-                | RevokeOutcome::WouldRevoke { .. }
-        )
-    }
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            RevokeOutcome::Revoked { .. } => "revoked",
-            RevokeOutcome::RevokedLocally { .. } => "revoked_locally",
-            RevokeOutcome::Revoking { .. } => "revoking",
-            RevokeOutcome::ConfigError { .. } => "config_error",
-            RevokeOutcome::Skipped { .. } => "skipped",
-            RevokeOutcome::Busy { .. } => "busy",
-            RevokeOutcome::WouldRevoke { .. } => "would_revoke",
-            RevokeOutcome::Error { .. } => "error",
-        }
-    }
 }
 
 impl Engine {

@@ -5,44 +5,13 @@ use super::{Engine, RefreshOutcome};
 use crate::intuit::IntuitError;
 use chrono::Duration as ChronoDuration;
 use qbo_core::config::ConfigError;
-use qbo_core::domain::{ErrorClass, SyncStatus};
+use qbo_core::domain::SyncStatus;
 use qbo_core::identity::Actor;
+pub use qbo_core::reports::{describe_refresh, VerifyOutcome};
 use qbo_core::vault::AccessToken;
+use qbo_store::audit::AboutConnection;
 use qbo_store::audit::{Action, AuditEvent, Outcome};
 use qbo_store::{ConnectionRecord, HealthMark};
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum VerifyOutcome {
-    Ok {
-        company_name: String,
-        intuit_tid: Option<String>,
-    },
-    Failed {
-        error_class: ErrorClass,
-        detail: String,
-        intuit_tid: Option<String>,
-    },
-    /// Getting a usable access token failed first; the refresh outcome says why.
-    RefreshFailed {
-        refresh: RefreshOutcome,
-    },
-    Skipped {
-        reason: String,
-    },
-    /// The verify ended in an error before reaching a verdict; nothing was recorded for it
-    /// (see `RefreshOutcome::Error`).
-    Error {
-        detail: String,
-    },
-}
-
-impl VerifyOutcome {
-    pub fn is_success(&self) -> bool {
-        matches!(self, VerifyOutcome::Ok { .. })
-    }
-}
 
 /// Access tokens this close to expiry are refreshed before use.
 const ACCESS_MARGIN_SECS: i64 = 120;
@@ -277,23 +246,6 @@ fn is_disconnect_fault(e: &IntuitError) -> bool {
 /// wherever a name is shown.
 fn storable_company_name(name: &str) -> String {
     qbo_core::text::truncate_chars(name, qbo_core::domain::MAX_NAME_CHARS).replace('\0', "\u{fffd}")
-}
-
-pub fn describe_refresh(o: &RefreshOutcome) -> String {
-    match o {
-        RefreshOutcome::Refreshed { .. } => "refreshed".into(),
-        RefreshOutcome::AlreadyRefreshed { .. } => "already refreshed".into(),
-        RefreshOutcome::Failed {
-            error_class,
-            detail,
-            ..
-        } => format!("{error_class}: {detail}"),
-        RefreshOutcome::NeedsReconnect { reason, .. } => reason.clone(),
-        RefreshOutcome::ConfigError { detail, .. } => detail.clone(),
-        RefreshOutcome::Skipped { reason } => reason.clone(),
-        RefreshOutcome::Busy { holder } => format!("busy: held by {holder}"),
-        RefreshOutcome::Error { detail } => format!("error: {detail}"),
-    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use crate::Service;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use conditions::Condition;
 use qbo_core::config::AlertsConfig;
+use qbo_store::audit::AboutConnection;
 use qbo_store::audit::AuditEvent;
 use qbo_store::{AlertCondition, AlertDelivery, NewAlert, Tx};
 use serde::Serialize;

@@ -2,7 +2,7 @@
 //! `audit export` and the console's `e` share.
 
 use super::{Client, ClientError, ExportSink};
-use qbo_store::audit::export::{manifest_path, ExportFilter, ExportFormat, Manifest};
+use qbo_core::audit::{manifest_path, ExportFilter, ExportFormat, Manifest};
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;

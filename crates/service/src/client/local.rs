@@ -7,7 +7,7 @@ use crate::{
     RevokeRequest, Selection, Service, SessionEvent, VerifyReport,
 };
 use futures_util::stream::{self, StreamExt};
-use qbo_store::audit::export::{ExportFilter, ExportFormat, Manifest};
+use qbo_core::audit::{ExportFilter, ExportFormat, Manifest};
 
 #[derive(Clone)]
 pub struct LocalClient {
@@ -89,19 +89,19 @@ impl Client for LocalClient {
         as_caller!(self, |c| self.service.link_issue(c, &request))
     }
 
-    fn links(&self) -> ClientFuture<'_, Vec<crate::Invitation>> {
+    fn links(&self) -> ClientFuture<'_, Vec<crate::LinkView>> {
         as_caller!(self, |c| self.service.links_open(c))
     }
 
-    fn link_cancel(&self, id: String) -> ClientFuture<'_, crate::Invitation> {
+    fn link_cancel(&self, id: String) -> ClientFuture<'_, crate::LinkView> {
         as_caller!(self, |c| self.service.link_cancel(c, &id))
     }
 
-    fn keys_status(&self) -> ClientFuture<'_, qbo_engine::lifecycle::KeyStatus> {
+    fn keys_status(&self) -> ClientFuture<'_, crate::KeyStatus> {
         as_caller!(self, |c| self.service.keys_status(c))
     }
 
-    fn forecast(&self, days: Option<u32>) -> ClientFuture<'_, qbo_engine::forecast::Forecast> {
+    fn forecast(&self, days: Option<u32>) -> ClientFuture<'_, crate::Forecast> {
         as_caller!(self, |c| self.service.forecast(c, days))
     }
 
@@ -175,10 +175,7 @@ impl Client for LocalClient {
         as_caller!(self, |c| self.service.audit_archive(c))
     }
 
-    fn audit_quarantine(
-        &self,
-        from: i64,
-    ) -> ClientFuture<'_, qbo_store::audit::quarantine::QuarantineReport> {
+    fn audit_quarantine(&self, from: i64) -> ClientFuture<'_, crate::QuarantineReport> {
         as_caller!(self, |c| self.service.audit_quarantine(c, from))
     }
 

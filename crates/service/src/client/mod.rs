@@ -17,7 +17,7 @@ use super::{
     Selection, ServiceError, SessionEvent, VerifyReport, WatchEvent,
 };
 use futures_util::stream::BoxStream;
-use qbo_store::audit::export::{ExportFilter, ExportFormat, Manifest};
+use qbo_core::audit::{ExportFilter, ExportFormat, Manifest};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -109,16 +109,16 @@ pub trait Client: Send + Sync {
     /// hello is missed.
     fn watch(&self) -> ClientFuture<'_, WatchStream>;
     /// Which keys seal the stored tokens.
-    fn keys_status(&self) -> ClientFuture<'_, qbo_engine::lifecycle::KeyStatus>;
+    fn keys_status(&self) -> ClientFuture<'_, crate::KeyStatus>;
     /// The connections that will die within `days` (else `[forecast] days`), and the
     /// last alerts.
-    fn forecast(&self, days: Option<u32>) -> ClientFuture<'_, qbo_engine::forecast::Forecast>;
+    fn forecast(&self, days: Option<u32>) -> ClientFuture<'_, crate::Forecast>;
     /// Issues a reconnect link.
     fn link(&self, request: super::LinkRequest) -> ClientFuture<'_, super::IssuedLink>;
     /// The open reconnect links.
-    fn links(&self) -> ClientFuture<'_, Vec<super::Invitation>>;
+    fn links(&self) -> ClientFuture<'_, Vec<super::LinkView>>;
     /// Cancels an open reconnect link by its number.
-    fn link_cancel(&self, id: String) -> ClientFuture<'_, super::Invitation>;
+    fn link_cancel(&self, id: String) -> ClientFuture<'_, super::LinkView>;
     /// A support bundle for one connection over a window (`30d` when None).
     fn support_bundle(
         &self,
@@ -150,10 +150,7 @@ pub trait Client: Send + Sync {
     fn audit_archive(&self) -> ClientFuture<'_, super::ArchiveReport>;
 
     /// `audit quarantine --from SEQ` (admin): moves the rows stored past the chain head out.
-    fn audit_quarantine(
-        &self,
-        from: i64,
-    ) -> ClientFuture<'_, qbo_store::audit::quarantine::QuarantineReport>;
+    fn audit_quarantine(&self, from: i64) -> ClientFuture<'_, crate::QuarantineReport>;
 }
 
 /// Where an export's bytes go as they arrive (a file, a hasher).

@@ -11,7 +11,7 @@ use crate::{
     RevokeRequest, Selection, SessionEvent, VerifyReport, WatchEvent,
 };
 use futures_util::stream::{self, StreamExt};
-use qbo_store::audit::export::{ExportFilter, ExportFormat, Manifest};
+use qbo_core::audit::{ExportFilter, ExportFormat, Manifest};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -279,19 +279,19 @@ impl Client for SocketClient {
         }))
     }
 
-    fn links(&self) -> ClientFuture<'_, Vec<crate::Invitation>> {
+    fn links(&self) -> ClientFuture<'_, Vec<crate::LinkView>> {
         Box::pin(self.call(Request::Links))
     }
 
-    fn link_cancel(&self, id: String) -> ClientFuture<'_, crate::Invitation> {
+    fn link_cancel(&self, id: String) -> ClientFuture<'_, crate::LinkView> {
         Box::pin(self.call(Request::LinkCancel { id }))
     }
 
-    fn keys_status(&self) -> ClientFuture<'_, qbo_engine::lifecycle::KeyStatus> {
+    fn keys_status(&self) -> ClientFuture<'_, crate::KeyStatus> {
         Box::pin(self.call(Request::KeysStatus))
     }
 
-    fn forecast(&self, days: Option<u32>) -> ClientFuture<'_, qbo_engine::forecast::Forecast> {
+    fn forecast(&self, days: Option<u32>) -> ClientFuture<'_, crate::Forecast> {
         Box::pin(self.call(Request::Forecast { days }))
     }
 
@@ -373,10 +373,7 @@ impl Client for SocketClient {
         Box::pin(self.call(Request::AuditArchive))
     }
 
-    fn audit_quarantine(
-        &self,
-        from: i64,
-    ) -> ClientFuture<'_, qbo_store::audit::quarantine::QuarantineReport> {
+    fn audit_quarantine(&self, from: i64) -> ClientFuture<'_, crate::QuarantineReport> {
         Box::pin(self.call(Request::AuditQuarantine { from }))
     }
 

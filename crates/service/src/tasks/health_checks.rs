@@ -13,6 +13,7 @@ use qbo_core::config::HealthConfig;
 use qbo_core::domain::{ErrorClass, Status, SyncStatus};
 use qbo_core::identity::Actor;
 use qbo_engine::lifecycle::{Engine, VerifyOutcome};
+use qbo_store::audit::AboutConnection;
 use qbo_store::audit::{Action, AuditEvent, Outcome};
 use qbo_store::{HealthDue, HealthMark};
 use serde::Serialize;

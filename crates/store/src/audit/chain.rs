@@ -1,39 +1,12 @@
 //! Storing and checking the chain.
 
-use super::damage::Damage;
-use super::event::AuditRecord;
-use super::quarantine::RepairNote;
+use super::{AuditRecord, Damage};
 use crate::{Snapshot, Store, Tx, TxInner};
-use serde::{Deserialize, Serialize};
+pub use qbo_core::audit::{RepairNote, VerifyReport};
 
 pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 pub(crate) const AUDIT_COLUMNS: &str = "seq, at, actor_account, actor_uid, actor_ssh, interface, role, action, connection_id, \
     environment, realm_id, tenant, outcome, error_class, reason, intuit_tid, request_id, fingerprints, prev_hash, hash, actor_kind";
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct VerifyReport {
-    pub ok: bool,
-    pub events: i64,
-    pub last_seq: i64,
-    /// The first sequence number at which the chain is broken.
-    pub first_bad_seq: Option<i64>,
-    /// What kind of damage is found there.
-    #[serde(default)]
-    pub kind: Option<Damage>,
-    pub problem: Option<String>,
-    /// When older events were archived ([retention] audit_days): the last archived
-    /// sequence number, from whose hash the chain in the database continues.
-    #[serde(default)]
-    pub archived_through: Option<i64>,
-    /// Every `chain repaired` event in the chain walked (`audit quarantine`), with the
-    /// hashes of the rows it removed, so a repair is never silent.
-    #[serde(default)]
-    pub repairs: Vec<RepairNote>,
-    /// Set when the verdict was reached but the read could not be recorded in the log
-    /// (a blocked chain, a full disk): why. The verdict still stands.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub read_not_recorded: Option<String>,
-}
 
 impl Tx {
     pub(crate) async fn audit_head_for_update(

@@ -6,10 +6,7 @@
 //! tokens.
 
 mod blocked;
-mod catalogue;
 mod chain;
-mod damage;
-mod event;
 pub mod export;
 mod held;
 mod page;
@@ -18,15 +15,31 @@ pub mod retention;
 pub mod signing;
 
 pub use blocked::{chain_blocked, ChainBlocked};
-pub use catalogue::{
-    markdown_table, Action, EventSpec, Field, Target, CATALOGUE, README_END, README_START,
-};
 pub use chain::{verify, VerifyReport};
-pub use damage::Damage;
-pub use event::{AuditEvent, AuditRecord, Outcome};
 pub use page::{AuditPage, AuditQuery, MAX_PAGE};
+pub use qbo_core::audit::{
+    markdown_table, Action, AuditEvent, AuditRecord, Damage, EventSpec, Field, Outcome, Target,
+    CATALOGUE, README_END, README_START,
+};
 
 use crate::{Change, Store, Tx, TxInner, NOTIFY_CHANNEL};
+
+/// Names the connection an event is about, from its row: the event's shape lives in the
+/// core, the row here.
+pub trait AboutConnection {
+    fn about(self, rec: &crate::ConnectionRecord) -> Self;
+}
+
+impl AboutConnection for AuditEvent {
+    fn about(self, rec: &crate::ConnectionRecord) -> Self {
+        self.target(
+            rec.id,
+            rec.environment.as_str(),
+            rec.realm_id.as_str(),
+            &rec.tenant,
+        )
+    }
+}
 
 impl Tx {
     /// Appends one event to the chain. Concurrent writers serialize on the chain head

@@ -16,61 +16,13 @@
 //! events whose head was lost in a restore, and the event says so. An export taken later
 //! shows the repair (offline verification lists it), so a repair can never hide a deletion.
 
-use super::catalogue::Action;
 use super::chain::AUDIT_COLUMNS;
-use super::event::{AuditEvent, AuditRecord, Outcome};
+use super::Action;
+use super::{AuditEvent, AuditRecord, Outcome};
 use crate::{Tx, TxInner};
 use chrono::{DateTime, SecondsFormat, Utc};
+pub use qbo_core::audit::{QuarantineReport, RemovedRow, RepairNote};
 use qbo_core::identity::Actor;
-use serde::{Deserialize, Serialize};
-
-/// What a quarantine moved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QuarantineReport {
-    /// How many rows were moved to `audit_quarantine`.
-    pub removed: i64,
-    pub from_seq: i64,
-    pub through_seq: i64,
-    /// Each removed row's sequence number and hash.
-    pub removed_hashes: Vec<RemovedRow>,
-    /// Of the removed rows, those with a valid hash linked to the row before them.
-    pub linked: i64,
-    /// The head the chain continues from.
-    pub head_seq: i64,
-    pub head_hash: String,
-    /// The `chain repaired` event.
-    pub repair_seq: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RemovedRow {
-    pub seq: i64,
-    pub hash: String,
-}
-
-/// A `chain repaired` event as a verification lists it: who repaired, when, and what was
-/// removed (the event's reason, which holds every removed row's hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RepairNote {
-    pub seq: i64,
-    pub at: String,
-    pub actor_account: String,
-    pub role: String,
-    pub reason: String,
-}
-
-impl RepairNote {
-    /// The note for `r`, when it is a `chain repaired` event.
-    pub fn of(r: &AuditRecord) -> Option<RepairNote> {
-        (r.action == Action::ChainRepaired.as_str()).then(|| RepairNote {
-            seq: r.seq,
-            at: r.at.clone(),
-            actor_account: r.actor_account.clone(),
-            role: r.role.clone(),
-            reason: r.reason.clone().unwrap_or_default(),
-        })
-    }
-}
 
 /// Why a quarantine was refused: the caller's SEQ does not name the stray rows. The
 /// message says what it would have removed and which SEQ is right, if any.
@@ -207,34 +159,6 @@ impl Tx {
             })?;
         }
         Ok(())
-    }
-}
-
-impl QuarantineReport {
-    /// The `chain repaired` event's reason: everything an auditor needs to see that
-    /// nothing was hidden, every removed row's hash included.
-    pub fn describe(&self) -> String {
-        let hashes: Vec<String> = self
-            .removed_hashes
-            .iter()
-            .map(|r| format!("{}={}", r.seq, r.hash))
-            .collect();
-        let linked = match self.linked {
-            0 => "none of them linked to the chain".to_string(),
-            n => format!(
-                "{n} of them had a valid hash linked to the row before (they may be genuine events whose head was lost, as in a restore)"
-            ),
-        };
-        format!(
-            "moved {} row(s) stored past the chain head to audit_quarantine (kept there): sequence {}..{} (damage: inserted); \
-             {linked}; removed hashes: {}; the chain continues from sequence {} (hash {})",
-            self.removed,
-            self.from_seq,
-            self.through_seq,
-            hashes.join(" "),
-            self.head_seq,
-            self.head_hash
-        )
     }
 }
 

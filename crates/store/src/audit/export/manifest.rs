@@ -3,70 +3,29 @@
 
 use super::{ExportFilter, ExportFormat, Tally};
 use crate::audit::signing::{self, ManifestSigner};
+pub use qbo_core::audit::manifest_path;
 use qbo_core::identity::Actor;
-use serde::{Deserialize, Serialize};
 
-/// The manifest's own format, named in it so a later change is told apart.
-pub const MANIFEST_FORMAT: &str = "qbo-console audit export manifest 1";
+pub use qbo_core::audit::{ExportedBy, Manifest, MANIFEST_FORMAT};
 
-/// Who exported: the account and role the daemon identified, never what a client claimed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExportedBy {
-    pub account: String,
-    pub uid: u32,
-    pub role: String,
-    pub interface: String,
+/// What only the store can do with a manifest: sign it over the export's tally, and check
+/// a signature (the keys and Ed25519 live here).
+pub trait ManifestSigning: Sized {
+    fn build(
+        filter: &ExportFilter,
+        format: ExportFormat,
+        tally: &Tally,
+        exported_at: chrono::DateTime<chrono::Utc>,
+        by: &Actor,
+        signer: &ManifestSigner,
+    ) -> anyhow::Result<Self>;
+
+    /// Whether the signature is `public_key`'s over the rest of the manifest.
+    fn signed_by(&self, public_key: &str) -> bool;
 }
 
-impl ExportedBy {
-    /// Exports are an operator's act; any other actor is named as the log names it, with
-    /// no role.
-    pub fn of(a: &Actor) -> ExportedBy {
-        let who = a.stored();
-        ExportedBy {
-            account: who.account,
-            uid: u32::try_from(who.uid).unwrap_or(u32::MAX),
-            role: who.role,
-            interface: who.interface,
-        }
-    }
-}
-
-/// Every field is covered by the signature: it is made over this struct serialized with
-/// `signature` empty (struct order, no spaces), which the verifier rebuilds from the
-/// parsed fields, so reformatting the file does not matter and changing a value does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Manifest {
-    pub format: String,
-    /// `jsonl` or `csv`.
-    pub file_format: ExportFormat,
-    pub filters: ExportFilter,
-    /// True when no term picks rows by content: the file is one contiguous stretch of the
-    /// chain, and its links are checked too.
-    pub contiguous: bool,
-    pub rows: u64,
-    pub first_seq: Option<i64>,
-    pub last_seq: Option<i64>,
-    /// The chain hash before the first row (that row's `prev_hash`).
-    pub first_prev_hash: Option<String>,
-    /// The chain hash of the last row.
-    pub last_hash: Option<String>,
-    /// Hex SHA-256 of the file's bytes.
-    pub sha256: String,
-    pub bytes: u64,
-    /// When the export was made (RFC 3339, UTC).
-    pub exported_at: String,
-    pub exported_by: ExportedBy,
-    /// The key that signed (`ed25519:` and base64), as `audit pubkey` prints it.
-    pub public_key: String,
-    /// Base64 Ed25519 signature over the rest.
-    pub signature: String,
-}
-
-impl Manifest {
-    pub fn build(
+impl ManifestSigning for Manifest {
+    fn build(
         filter: &ExportFilter,
         format: ExportFormat,
         tally: &Tally,
@@ -95,17 +54,7 @@ impl Manifest {
         Ok(m)
     }
 
-    /// The bytes the signature covers.
-    pub fn signed_bytes(&self) -> anyhow::Result<Vec<u8>> {
-        let mut copy = self.clone();
-        copy.signature = String::new();
-        let mut out = b"qbo-console audit export manifest\n".to_vec();
-        serde_json::to_writer(&mut out, &copy)?;
-        Ok(out)
-    }
-
-    /// Whether the signature is `public_key`'s over the rest of the manifest.
-    pub fn signed_by(&self, public_key: &str) -> bool {
+    fn signed_by(&self, public_key: &str) -> bool {
         let Ok(key) = signing::parse_public_key(public_key) else {
             return false;
         };
@@ -114,18 +63,4 @@ impl Manifest {
         };
         signing::signature_valid(&key, &bytes, &self.signature)
     }
-
-    /// The manifest as written beside the file.
-    pub fn to_pretty(&self) -> anyhow::Result<String> {
-        let mut s = serde_json::to_string_pretty(self)?;
-        s.push('\n');
-        Ok(s)
-    }
-}
-
-/// Where the manifest of `file` lives: beside it, `FILE.manifest.json`.
-pub fn manifest_path(file: &std::path::Path) -> std::path::PathBuf {
-    let mut name = file.as_os_str().to_owned();
-    name.push(".manifest.json");
-    std::path::PathBuf::from(name)
 }

@@ -4,18 +4,16 @@
 //! with the public key alone (`offline`).
 
 mod cells;
-mod filter;
+mod conditions;
 mod manifest;
 pub mod offline;
 
-pub use filter::{parse_time, ExportFilter};
-pub use manifest::{manifest_path, ExportedBy, Manifest, MANIFEST_FORMAT};
+pub use manifest::{manifest_path, ExportedBy, Manifest, ManifestSigning, MANIFEST_FORMAT};
+pub use qbo_core::audit::{parse_time, ExportFilter, ExportFormat};
 
 use super::chain::AUDIT_COLUMNS;
 use super::AuditRecord;
-use crate::InputError;
 use crate::Store;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The columns of a CSV export, in the order of the record's fields (the order the hash
@@ -51,35 +49,6 @@ pub const CSV_COLUMNS_BEFORE_ACTOR_KIND: &[&str] = CSV_COLUMNS.split_at(20).0;
 /// A UTF-8 byte order mark opens a CSV export: without it, spreadsheets guess a legacy
 /// encoding and garble any name outside ASCII.
 pub const CSV_BOM: &[u8] = b"\xEF\xBB\xBF";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ExportFormat {
-    Jsonl,
-    Csv,
-}
-
-impl ExportFormat {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExportFormat::Jsonl => "jsonl",
-            ExportFormat::Csv => "csv",
-        }
-    }
-}
-
-impl std::str::FromStr for ExportFormat {
-    type Err = InputError;
-    fn from_str(s: &str) -> Result<Self, InputError> {
-        match s {
-            "jsonl" => Ok(ExportFormat::Jsonl),
-            "csv" => Ok(ExportFormat::Csv),
-            other => Err(InputError::from(format!(
-                "export format {other:?} is not known; use --format jsonl or --format csv"
-            ))),
-        }
-    }
-}
 
 /// Appends one record to `out` in `format`.
 pub fn encode(format: ExportFormat, r: &AuditRecord, out: &mut Vec<u8>) -> anyhow::Result<()> {
@@ -317,7 +286,7 @@ impl Store {
             }
         };
         let mut sql = format!("SELECT {object} FROM audit_events WHERE seq > $1 AND seq <= $2");
-        let binds = f.conditions(&mut sql, 3);
+        let binds = conditions::conditions(f, &mut sql, 3);
         sql.push_str(&format!(" ORDER BY seq LIMIT ${}", binds.len() + 3));
         let rows: Vec<(String,)> = crate::dispatch!(self, p => {
             let mut q = sqlx::query_as(&sql).bind(after).bind(upto);
@@ -341,7 +310,7 @@ impl Store {
         // Column names are fixed here; every value the caller gave is bound.
         let mut sql =
             format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE seq > $1 AND seq <= $2");
-        let binds = f.conditions(&mut sql, 3);
+        let binds = conditions::conditions(f, &mut sql, 3);
         sql.push_str(&format!(" ORDER BY seq LIMIT ${}", binds.len() + 3));
         Ok(crate::dispatch!(self, p => {
             let mut q = sqlx::query_as(&sql).bind(after).bind(upto);

@@ -3,12 +3,13 @@
 //! dozen rows of look-ahead to tell a reordered row from a missing one).
 
 use super::cells;
+use super::manifest::ManifestSigning;
 use super::manifest::{manifest_path, Manifest};
 use super::{ExportFormat, CSV_BOM, CSV_COLUMNS, CSV_COLUMNS_BEFORE_ACTOR_KIND};
 use crate::audit::quarantine::RepairNote;
 use crate::audit::{AuditRecord, Damage};
 use crate::InputError;
-use serde::{Deserialize, Serialize};
+pub use qbo_core::audit::FileReport;
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
@@ -16,28 +17,6 @@ use std::path::Path;
 
 /// How far ahead a row that is not in its place is looked for.
 const LOOK_AHEAD: usize = 64;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileReport {
-    pub ok: bool,
-    pub file: String,
-    pub rows: u64,
-    pub first_seq: Option<i64>,
-    pub last_seq: Option<i64>,
-    pub contiguous: bool,
-    /// The key the manifest is signed by.
-    pub public_key: String,
-    /// Whether that key was the one given with `--pubkey` (otherwise only the manifest's
-    /// own key was checked, which proves integrity but not who signed).
-    pub key_given: bool,
-    pub first_bad_seq: Option<i64>,
-    pub kind: Option<Damage>,
-    pub problem: Option<String>,
-    /// The `chain repaired` events in the file (`audit quarantine`): who moved which rows
-    /// out of the chain, with their hashes, so a repair is seen wherever the log is read.
-    #[serde(default)]
-    pub repairs: Vec<RepairNote>,
-}
 
 /// Hashes every byte read through it.
 struct Hashing<R> {

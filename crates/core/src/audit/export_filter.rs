@@ -1,6 +1,6 @@
 //! Which events an export holds: a time range and the same narrowing terms as `audit tail`.
 
-use crate::InputError;
+use crate::domain::InvalidValue;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +29,7 @@ pub struct ExportFilter {
 
 /// A time as `--since`/`--until` take it: RFC 3339, a date (midnight UTC), or a duration
 /// before `now` (`30d`, `12h`).
-pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, InputError> {
+pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, InvalidValue> {
     let t = text.trim();
     if let Ok(at) = DateTime::parse_from_rfc3339(t) {
         return Ok(at.with_timezone(&Utc));
@@ -46,7 +46,7 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Input
             }
         }
     }
-    Err(InputError::from(format!(
+    Err(InvalidValue::from(format!(
         "time {t:?} is not understood; use RFC 3339 (2026-01-31T00:00:00Z), a date (2026-01-31) or a duration before now (30d)"
     )))
 }
@@ -56,23 +56,9 @@ fn stored(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-/// A `LIKE` pattern matching `text` anywhere, with `LIKE`'s own wildcards taken literally.
-fn contains_pattern(text: &str) -> String {
-    let mut p = String::with_capacity(text.len() + 2);
-    p.push('%');
-    for c in text.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
-}
-
 impl ExportFilter {
     /// The filter with its times in the stored form, checked; the error names the flag.
-    pub fn normalized(mut self, now: DateTime<Utc>) -> Result<ExportFilter, InputError> {
+    pub fn normalized(mut self, now: DateTime<Utc>) -> Result<ExportFilter, InvalidValue> {
         for (flag, v) in [("--since", &mut self.since), ("--until", &mut self.until)] {
             if let Some(t) = v.as_deref() {
                 let at = parse_time(t, now).map_err(|m| format!("{flag}: {m}"))?;
@@ -81,14 +67,14 @@ impl ExportFilter {
         }
         if let (Some(s), Some(u)) = (&self.since, &self.until) {
             if s >= u {
-                return Err(InputError::from(format!(
+                return Err(InvalidValue::from(format!(
                     "--since {s} is not before --until {u}; the range would be empty"
                 )));
             }
         }
         if let Some(o) = &self.outcome {
             if !matches!(o.as_str(), "ok" | "failed" | "denied") {
-                return Err(InputError::from(format!(
+                return Err(InvalidValue::from(format!(
                     "--outcome {o:?} is not an outcome; use ok, failed or denied"
                 )));
             }
@@ -100,7 +86,7 @@ impl ExportFilter {
             ("--action", &self.action),
         ] {
             if v.as_deref().is_some_and(|t| t.trim().is_empty()) {
-                return Err(InputError::from(format!(
+                return Err(InvalidValue::from(format!(
                     "{flag} is empty; give a value or leave the flag out"
                 )));
             }
@@ -123,46 +109,9 @@ impl ExportFilter {
         .any(|v| v.is_some())
     }
 
-    /// Appends ` AND …` conditions to `sql`, numbering parameters from `first`; returns
-    /// the values to bind, in order.
-    pub(super) fn conditions(&self, sql: &mut String, first: usize) -> Vec<String> {
-        let mut binds = Vec::new();
-        let mut push = |sql: &mut String, cond: String, value: String| {
-            let n = first + binds.len();
-            sql.push_str(&cond.replace("$?", &format!("${n}")));
-            binds.push(value);
-        };
-        if let Some(s) = &self.since {
-            push(sql, " AND at >= $?".into(), s.clone());
-        }
-        if let Some(u) = &self.until {
-            push(sql, " AND at < $?".into(), u.clone());
-        }
-        for (column, v) in [
-            ("tenant", &self.tenant),
-            ("actor_account", &self.actor),
-            ("action", &self.action),
-        ] {
-            if let Some(v) = v {
-                push(
-                    sql,
-                    format!(" AND lower(COALESCE({column}, '')) LIKE $? ESCAPE '\\'"),
-                    contains_pattern(v),
-                );
-            }
-        }
-        if let Some(r) = &self.realm {
-            push(sql, " AND realm_id = $?".into(), r.trim().to_string());
-        }
-        if let Some(o) = &self.outcome {
-            push(sql, " AND outcome = $?".into(), o.clone());
-        }
-        binds
-    }
-
     /// The terms, as `field=value` words, for the audit record of the export.
     pub fn describe(&self) -> String {
-        crate::audit::page::describe_terms(
+        super::query::describe_terms(
             "=",
             &[
                 ("since", &self.since),
@@ -175,6 +124,43 @@ impl ExportFilter {
             ],
         )
     }
+}
+
+/// How an export is written: one JSON object per line, or CSV for a spreadsheet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    Jsonl,
+    Csv,
+}
+
+impl ExportFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportFormat::Jsonl => "jsonl",
+            ExportFormat::Csv => "csv",
+        }
+    }
+}
+
+impl std::str::FromStr for ExportFormat {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, InvalidValue> {
+        match s {
+            "jsonl" => Ok(ExportFormat::Jsonl),
+            "csv" => Ok(ExportFormat::Csv),
+            other => Err(InvalidValue::from(format!(
+                "export format {other:?} is not known; use --format jsonl or --format csv"
+            ))),
+        }
+    }
+}
+
+/// Where the manifest of `file` lives: beside it, `FILE.manifest.json`.
+pub fn manifest_path(file: &std::path::Path) -> std::path::PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".manifest.json");
+    std::path::PathBuf::from(name)
 }
 
 #[cfg(test)]
@@ -206,14 +192,5 @@ mod tests {
             "{e}"
         );
         assert!(!f.picks_rows());
-        let mut sql = String::new();
-        let binds = ExportFilter {
-            tenant: Some("Ac_me".into()),
-            outcome: Some("ok".into()),
-            ..Default::default()
-        }
-        .conditions(&mut sql, 3);
-        assert_eq!(binds, vec!["%ac\\_me%".to_string(), "ok".to_string()]);
-        assert!(sql.contains("$3") && sql.contains("outcome = $4"), "{sql}");
     }
 }

@@ -1,8 +1,8 @@
 //! One audit event, and how its hash is computed.
 
 use super::catalogue::Action;
+use crate::identity::{Actor, Kind};
 use chrono::{DateTime, SecondsFormat, Utc};
-use qbo_core::identity::{Actor, Kind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -70,16 +70,6 @@ impl AuditEvent {
         self
     }
 
-    /// Names the connection the event is about.
-    pub fn about(self, rec: &crate::ConnectionRecord) -> Self {
-        self.target(
-            rec.id,
-            rec.environment.as_str(),
-            rec.realm_id.as_str(),
-            &rec.tenant,
-        )
-    }
-
     pub fn fingerprint(mut self, label: &str, fp: String) -> Self {
         self.fingerprints.push((label.to_string(), fp));
         self
@@ -138,7 +128,8 @@ impl AuditEvent {
 /// name (the daemon's task, `service:NAME`, `customer:fp:…` or `customer`, `intuit`),
 /// `actor_ssh` the browser's address for a customer, and `interface` the door it came
 /// through (scheduler, token_api, callback).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct AuditRecord {
     pub seq: i64,
     pub at: String,
@@ -243,14 +234,14 @@ impl AuditRecord {
         h.update(self.prev_hash.as_bytes());
         h.update(b"\n");
         h.update(&body);
-        qbo_core::vault::hex(&h.finalize())
+        crate::vault::hex(&h.finalize())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qbo_core::identity::{DaemonTask, Interface, Role};
+    use crate::identity::{DaemonTask, Interface, Role};
 
     /// An event as sealed before `actor_kind` existed: the daemon's account with the admin
     /// role, as a customer's reconnect was then recorded. Its hash was computed outside
@@ -356,11 +347,11 @@ mod tests {
         ] {
             let r = seal(&actor);
             assert_eq!(r.role, "", "{r:?}");
-            assert_eq!(r.actor_uid, qbo_core::identity::NO_UID, "{r:?}");
+            assert_eq!(r.actor_uid, crate::identity::NO_UID, "{r:?}");
             assert_eq!(r.actor_account, account);
             assert_eq!(r.actor_kind.as_deref(), Some(kind));
             assert_eq!(r.interface, interface);
-            assert!(!actor.allows(qbo_core::identity::Permission::ViewConnections));
+            assert!(!actor.allows(crate::identity::Permission::ViewConnections));
         }
         let c = seal(&Actor::customer(None, "198.51.100.23"));
         assert_eq!(c.actor_ssh.as_deref(), Some("198.51.100.23"));

@@ -17,7 +17,7 @@
 //! that action with outcome `denied` (see `service::refusals` for the per-minute summary).
 
 use super::event::Outcome;
-use qbo_core::identity::Kind;
+use crate::identity::Kind;
 use serde::{Serialize, Serializer};
 
 /// Whether an event names a connection (connection_id, environment, realm_id, tenant). A
@@ -615,7 +615,7 @@ catalogue! {
 }
 
 /// The README's table opens after this line…
-pub const README_START: &str = "<!-- catalogue:start (generated from crates/store/src/audit/catalogue.rs; QBO_CONSOLE_UPDATE_README=1 cargo test --test suite catalogue:: rewrites it) -->";
+pub const README_START: &str = "<!-- catalogue:start (generated from crates/core/src/audit/catalogue.rs; QBO_CONSOLE_UPDATE_README=1 cargo test --test suite catalogue:: rewrites it) -->";
 /// …and closes before this one.
 pub const README_END: &str = "<!-- catalogue:end -->";
 
