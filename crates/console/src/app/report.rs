@@ -101,10 +101,11 @@ fn refresh_failure(o: &RefreshOutcome) -> Option<String> {
             intuit_tid,
             ..
         } => with_tid(format!("{error_class}: {detail}"), intuit_tid),
-        RefreshOutcome::NeedsReconnect { reason, intuit_tid } => with_tid(
-            format!("invalid_grant: {reason}; the customer must reconnect"),
-            intuit_tid,
-        ),
+        // The engine's reason already says what follows (the customer must reconnect, or
+        // the answer was lost): adding it here printed it twice.
+        RefreshOutcome::NeedsReconnect { reason, intuit_tid } => {
+            with_tid(format!("invalid_grant: {reason}"), intuit_tid)
+        }
         RefreshOutcome::ConfigError { detail, intuit_tid } => {
             with_tid(format!("configuration: {detail}"), intuit_tid)
         }
@@ -152,4 +153,28 @@ fn verify_failure(o: &VerifyOutcome) -> Option<String> {
         VerifyOutcome::Skipped { reason } => format!("skipped: {reason}"),
         VerifyOutcome::Error { detail } => format!("error: {detail}; nothing was recorded"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The engine's reason names the remedy itself; the status line said it twice.
+    #[test]
+    fn a_refusal_names_the_remedy_once() {
+        let said = refresh_failure(&RefreshOutcome::NeedsReconnect {
+            reason: "Intuit refused the refresh token (HTTP 400 invalid_grant); the customer must reconnect".into(),
+            intuit_tid: Some("1-abc".into()),
+        })
+        .unwrap();
+        assert_eq!(
+            said.matches("the customer must reconnect").count(),
+            1,
+            "{said}"
+        );
+        assert!(
+            said.starts_with("invalid_grant: ") && said.ends_with("(intuit_tid 1-abc)"),
+            "{said}"
+        );
+    }
 }
