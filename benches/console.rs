@@ -801,7 +801,7 @@ async fn first_frame(client: &SocketClient) -> Result<(Screen, WatchStream, [Dur
         .context("recording the console opened")?;
     let t_list = Instant::now();
     let rows = client
-        .list(ConnectionFilter::default())
+        .list(qbo_service::ListQuery::default())
         .await
         .context("list")?;
     let listed = t_list.elapsed();
@@ -1094,7 +1094,7 @@ async fn list_breakdown(world: &World) -> Result<()> {
     let encoded = t.elapsed();
     let t = Instant::now();
     let me = Actor::current_process(Interface::Tui, Role::Support);
-    svc.list(&me, &ConnectionFilter::default())
+    svc.list(&me, &qbo_service::ListQuery::default())
         .await
         .map_err(|e| anyhow!("Service::list: {e}"))?;
     let whole = t.elapsed();

@@ -190,6 +190,13 @@ pub struct ListArgs {
     /// Only this environment: sandbox or production
     #[arg(long = "env", value_name = "E")]
     pub environment: Option<String>,
+    /// Only the connections this filter matches, in the console's filter language
+    /// (`status:needs_reconnect idle>90d`), judged by the daemon's clock
+    #[arg(long = "where", value_name = "FILTER")]
+    pub filter: Option<String>,
+    /// At most N rows (the first that match, in the listing's order)
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
     /// Print as a JSON array of connection objects
     #[arg(long)]
     pub json: bool,

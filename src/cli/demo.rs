@@ -8,7 +8,7 @@ use chrono::Utc;
 use qbo_core::clock::Clock;
 use qbo_core::config::Config;
 use qbo_daemon::Daemon;
-use qbo_service::{Client, ConnectionFilter, LastRefresh, LinkRequest, Selection, SocketClient};
+use qbo_service::{Client, LastRefresh, LinkRequest, Selection, SocketClient};
 use qbo_sim::{self as sim, PreviousToken, Rotation, SimOptions};
 use std::fmt::Write as _;
 
@@ -89,7 +89,7 @@ pub async fn run(keep: bool) -> Result<(), Failure> {
     // Imported connections are due at once: the scheduler picks them up by itself.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let list = loop {
-        let list = client.list(ConnectionFilter::default()).await?;
+        let list = client.list(qbo_service::ListQuery::default()).await?;
         if list
             .iter()
             .all(|c| c.last_refresh_outcome == Some(LastRefresh::Ok))
@@ -278,7 +278,7 @@ async fn reconnect(
     );
     println!("callback page: HTTP {} \"{title}\"", status.as_u16());
     let row = client
-        .list(ConnectionFilter::default())
+        .list(qbo_service::ListQuery::default())
         .await?
         .into_iter()
         .find(|c| c.tenant == tenant)

@@ -19,8 +19,8 @@ use qbo_core::clock::Clock;
 use qbo_core::config::{Config, ConfigError};
 use qbo_core::domain::InvalidValue;
 use qbo_service::{
-    self as service, Actor, Client, ClientError, ConnectionFilter, Interface, LocalClient,
-    RefreshOutcome, Request, Role, Selection, Service, SocketClient, Target, VerifyOutcome,
+    self as service, Actor, Client, ClientError, Interface, ListQuery, LocalClient, RefreshOutcome,
+    Request, Role, Selection, Service, SocketClient, Target, VerifyOutcome,
 };
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -316,6 +316,8 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
                 Request::List {
                     status,
                     environment,
+                    filter: a.filter,
+                    limit: a.limit,
                 },
                 a.json,
             )
@@ -505,11 +507,15 @@ async fn perform(
         Request::List {
             status,
             environment,
+            filter,
+            limit,
         } => {
             let rows = client
-                .list(ConnectionFilter {
+                .list(ListQuery {
                     status,
                     environment,
+                    filter,
+                    limit,
                 })
                 .await?;
             if json {

@@ -6,7 +6,7 @@ use crate::common;
 use common::World;
 use futures_util::StreamExt;
 use qbo_service::{
-    Actor, AuditQuery, Client, ClientError, ConnectionFilter, Interface, LastRefresh, LocalClient,
+    Actor, AuditQuery, Client, ClientError, Interface, LastRefresh, ListQuery, LocalClient,
     RefreshOutcome, Role, Selection, SessionEvent, Status, WatchEvent, PROTOCOL_VERSION,
 };
 use qbo_sim::SimOptions;
@@ -27,7 +27,7 @@ async fn the_in_process_client_answers_typed_and_records_as_its_caller() {
     ));
     // Shared with a task, as a console's background actions are.
     let c = client.clone();
-    let rows = tokio::spawn(async move { c.list(ConnectionFilter::default()).await })
+    let rows = tokio::spawn(async move { c.list(ListQuery::default()).await })
         .await
         .unwrap()
         .unwrap();
@@ -116,13 +116,13 @@ async fn a_list_comes_back_in_tenant_order_whatever_order_the_connections_were_m
     w.seed(1, "mid").await;
     w.seed_production("beta").await;
     let client = LocalClient::new(w.service().await, console_user(Role::Viewer));
-    let rows = client.list(ConnectionFilter::default()).await.unwrap();
+    let rows = client.list(ListQuery::default()).await.unwrap();
     let names: Vec<&str> = rows.iter().map(|c| c.tenant.as_str()).collect();
     assert_eq!(names, ["alpha-0", "beta", "mid-0", "zeta-0", "zeta-1"]);
     let sandbox = client
-        .list(ConnectionFilter {
-            status: None,
+        .list(ListQuery {
             environment: Some(qbo_service::Environment::Sandbox),
+            ..ListQuery::default()
         })
         .await
         .unwrap();
@@ -260,7 +260,7 @@ async fn who_acted_last_is_listed_and_a_read_does_not_count_as_acting() {
     w.seed(2, "actor").await;
     let me = console_user(Role::Admin);
     let client = LocalClient::new(w.service().await, me.clone());
-    let rows = client.list(ConnectionFilter::default()).await.unwrap();
+    let rows = client.list(ListQuery::default()).await.unwrap();
     let imported = rows.iter().find(|c| c.tenant == "actor-0").unwrap();
     assert_eq!(imported.last_actor.as_deref(), Some(me.name().as_str()));
     assert_eq!(imported.last_action.as_deref(), Some("import"));
@@ -271,7 +271,7 @@ async fn who_acted_last_is_listed_and_a_read_does_not_count_as_acting() {
     // Looking is not acting: the detail (a `show` on the record) leaves the refresh last.
     let detail = client.show("actor-0".into()).await.unwrap();
     assert_eq!(detail.connection.last_action.as_deref(), Some("refresh"));
-    let rows = client.list(ConnectionFilter::default()).await.unwrap();
+    let rows = client.list(ListQuery::default()).await.unwrap();
     let refreshed = rows.iter().find(|c| c.tenant == "actor-0").unwrap();
     assert_eq!(refreshed.last_action.as_deref(), Some("refresh"));
     assert_eq!(refreshed.last_actor.as_deref(), Some(me.name().as_str()));

@@ -7,7 +7,7 @@ use qbo_core::domain::{Environment, LastRefresh, RealmId, SyncStatus};
 use qbo_core::identity::{Actor, Interface, Role};
 use qbo_engine::lifecycle::Status;
 use qbo_service::ConnectionView;
-use qbo_store::{ConnectionFilter, NewConnection};
+use qbo_store::NewConnection;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -17,7 +17,7 @@ fn operator() -> Actor {
 
 async fn list(w: &DemoWorld) -> Vec<ConnectionView> {
     w.service
-        .list(&operator(), &ConnectionFilter::default())
+        .list(&operator(), &qbo_service::ListQuery::default())
         .await
         .expect("list")
 }

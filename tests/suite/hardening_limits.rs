@@ -529,6 +529,8 @@ async fn two_thousand_refusals_from_one_caller_leave_two_rows_a_minute_whose_cou
                         Request::List {
                             status: None,
                             environment: None,
+                            filter: None,
+                            limit: None,
                         },
                     )
                     .await

@@ -37,6 +37,7 @@ mod layers;
 mod lease_interleavings;
 mod links;
 mod links_chromium;
+mod list_where;
 mod public_fuzz;
 mod refresh_rotation;
 mod reports;

@@ -42,7 +42,8 @@ pub use operations_admin::{migrate_database, TokenlessSeed};
 pub use protocol::{Denial, Reply, Request};
 pub use token_api::TokenHolder;
 pub use views::{
-    ConnectionDetail, ConnectionView, RefreshReport, Target, VerifyReport, REFRESH_WINDOW_DAYS,
+    ConnectionDetail, ConnectionView, ListQuery, RefreshReport, Target, VerifyReport,
+    REFRESH_WINDOW_DAYS,
 };
 pub use watch::{WatchEvent, WatchFeed, PROTOCOL_VERSION};
 pub use webhooks::WebhookEvent;
@@ -311,26 +312,51 @@ impl Service {
         Ok(())
     }
 
-    pub async fn list(
-        &self,
-        caller: &Actor,
-        filter: &ConnectionFilter,
-    ) -> Result<Vec<ConnectionView>> {
+    /// The connections `query` asks for, in the store's order. Its filter (the console's
+    /// language) is checked before anything is read or recorded, and is judged by the
+    /// daemon's clock, as `revoke --where` is; `limit` keeps the first rows that match.
+    pub async fn list(&self, caller: &Actor, query: &ListQuery) -> Result<Vec<ConnectionView>> {
+        let matching = query
+            .filter
+            .as_deref()
+            .map(filter::Filter::parse)
+            .transpose()
+            .map_err(|e| ServiceError::Input(format!("list --where: {e}")))?;
+        if query.limit == Some(0) {
+            return Err(ServiceError::Input(
+                "list --limit 0 would list nothing; give a positive number or leave it out".into(),
+            ));
+        }
         self.authorize(caller, Permission::ViewConnections, Action::List)
             .await?;
         let now = self.engine.clock.now();
-        let rows = self.store().list_connections(filter).await?;
-        let shown = format!(
-            "listed {} connections (status {}, environment {})",
-            rows.len(),
-            filter.status.map_or("any".into(), |s| s.to_string()),
-            filter.environment.map_or("any".into(), |e| e.to_string()),
-        );
-        self.record_view(caller, Action::List, None, shown).await?;
-        Ok(rows
+        let stored = ConnectionFilter {
+            status: query.status,
+            environment: query.environment,
+        };
+        let rows = self.store().list_connections(&stored).await?;
+        let limit = query.limit.map_or(usize::MAX, |n| n as usize);
+        let views: Vec<ConnectionView> = rows
             .into_iter()
             .map(|r| ConnectionView::from_record(r, now))
-            .collect())
+            .filter(|v| matching.as_ref().is_none_or(|f| f.matches(v, now)))
+            .take(limit)
+            .collect();
+        let mut shown = format!(
+            "listed {} connections (status {}, environment {}",
+            views.len(),
+            query.status.map_or("any".into(), |s| s.to_string()),
+            query.environment.map_or("any".into(), |e| e.to_string()),
+        );
+        if let Some(f) = &query.filter {
+            shown.push_str(&format!(", where {f:?}"));
+        }
+        if let Some(n) = query.limit {
+            shown.push_str(&format!(", limit {n}"));
+        }
+        shown.push(')');
+        self.record_view(caller, Action::List, None, shown).await?;
+        Ok(views)
     }
 
     pub async fn show(&self, caller: &Actor, selector: &str) -> Result<ConnectionDetail> {
@@ -576,12 +602,16 @@ impl Service {
             Request::List {
                 status,
                 environment,
+                filter,
+                limit,
             } => json(
                 self.list(
                     caller,
-                    &ConnectionFilter {
+                    &ListQuery {
                         status,
                         environment,
+                        filter,
+                        limit,
                     },
                 )
                 .await?,

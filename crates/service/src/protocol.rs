@@ -17,6 +17,12 @@ pub enum Request {
         status: Option<Status>,
         #[serde(default)]
         environment: Option<Environment>,
+        /// The console's filter language (`list --where`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<String>,
+        /// At most this many rows (`list --limit`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u64>,
     },
     Show {
         target: String,
@@ -148,10 +154,14 @@ impl std::fmt::Debug for Request {
             Request::List {
                 status,
                 environment,
+                filter,
+                limit,
             } => f
                 .debug_struct("List")
                 .field("status", status)
                 .field("environment", environment)
+                .field("filter", filter)
+                .field("limit", limit)
                 .finish(),
             Request::Show { target } => f.debug_struct("Show").field("target", target).finish(),
             Request::Refresh { targets, due, all } => f

@@ -137,3 +137,23 @@ pub struct VerifyReport {
     #[serde(flatten)]
     pub outcome: VerifyOutcome,
 }
+
+/// Which connections `list` returns: a status and an environment the store selects by,
+/// then the console's filter language (`--where`) and a cap on the rows (`--limit`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    pub status: Option<Status>,
+    pub environment: Option<Environment>,
+    pub filter: Option<String>,
+    pub limit: Option<u64>,
+}
+
+impl From<qbo_core::domain::ConnectionFilter> for ListQuery {
+    fn from(f: qbo_core::domain::ConnectionFilter) -> Self {
+        ListQuery {
+            status: f.status,
+            environment: f.environment,
+            ..ListQuery::default()
+        }
+    }
+}

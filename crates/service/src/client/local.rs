@@ -2,9 +2,9 @@
 
 use super::{Client, ClientError, ClientFuture, ExportSink, WatchStream};
 use crate::{
-    Actor, AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail,
-    ConnectionFilter, ConnectionView, ImportReport, PurgeReport, RefreshReport, RevokeReport,
-    RevokeRequest, Selection, Service, SessionEvent, VerifyReport,
+    Actor, AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionView,
+    ImportReport, ListQuery, PurgeReport, RefreshReport, RevokeReport, RevokeRequest, Selection,
+    Service, SessionEvent, VerifyReport,
 };
 use futures_util::stream::{self, StreamExt};
 use qbo_core::audit::{ExportFilter, ExportFormat, Manifest};
@@ -37,8 +37,8 @@ macro_rules! as_caller {
 }
 
 impl Client for LocalClient {
-    fn list(&self, filter: ConnectionFilter) -> ClientFuture<'_, Vec<ConnectionView>> {
-        as_caller!(self, |c| self.service.list(c, &filter))
+    fn list(&self, query: ListQuery) -> ClientFuture<'_, Vec<ConnectionView>> {
+        as_caller!(self, |c| self.service.list(c, &query))
     }
 
     fn show(&self, target: String) -> ClientFuture<'_, ConnectionDetail> {

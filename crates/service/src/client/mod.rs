@@ -12,8 +12,8 @@ pub use local::LocalClient;
 pub use socket::SocketClient;
 
 use super::{
-    AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionFilter,
-    ConnectionView, ImportReport, PurgeReport, RefreshReport, RevokeReport, RevokeRequest, Role,
+    AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionView,
+    ImportReport, ListQuery, PurgeReport, RefreshReport, RevokeReport, RevokeRequest, Role,
     Selection, ServiceError, SessionEvent, VerifyReport, WatchEvent,
 };
 use futures_util::stream::BoxStream;
@@ -86,7 +86,7 @@ pub type ClientFuture<'a, T> = Pin<Box<dyn Future<Output = ClientResult<T>> + Se
 pub type WatchStream = BoxStream<'static, ClientResult<WatchEvent>>;
 
 pub trait Client: Send + Sync {
-    fn list(&self, filter: ConnectionFilter) -> ClientFuture<'_, Vec<ConnectionView>>;
+    fn list(&self, query: ListQuery) -> ClientFuture<'_, Vec<ConnectionView>>;
     /// One connection by tenant name, realm id or `environment:realm_id`.
     fn show(&self, target: String) -> ClientFuture<'_, ConnectionDetail>;
     fn refresh(&self, selection: Selection) -> ClientFuture<'_, Vec<RefreshReport>>;

@@ -6,8 +6,8 @@ use super::{Client, ClientError, ClientFuture, ClientResult, ExportSink, WatchSt
 use crate::protocol::{self, Denial, ErrorKind};
 use crate::ExportFrame;
 use crate::{
-    AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionFilter,
-    ConnectionView, ImportReport, Interface, PurgeReport, RefreshReport, Request, RevokeReport,
+    AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, ConnectionDetail, ConnectionView,
+    ImportReport, Interface, ListQuery, PurgeReport, RefreshReport, Request, RevokeReport,
     RevokeRequest, Selection, SessionEvent, VerifyReport, WatchEvent,
 };
 use futures_util::stream::{self, StreamExt};
@@ -202,10 +202,12 @@ impl Connection {
 }
 
 impl Client for SocketClient {
-    fn list(&self, filter: ConnectionFilter) -> ClientFuture<'_, Vec<ConnectionView>> {
+    fn list(&self, query: ListQuery) -> ClientFuture<'_, Vec<ConnectionView>> {
         Box::pin(self.call(Request::List {
-            status: filter.status,
-            environment: filter.environment,
+            status: query.status,
+            environment: query.environment,
+            filter: query.filter,
+            limit: query.limit,
         }))
     }
 
@@ -514,7 +516,7 @@ mod tests {
     async fn a_hang_up_is_a_lost_connection_and_garbage_a_protocol_error() {
         let dir = tempfile::tempdir().unwrap();
         let (client, _) = fake_daemon(&dir, &[]);
-        let e = client.list(ConnectionFilter::default()).await.unwrap_err();
+        let e = client.list(ListQuery::default()).await.unwrap_err();
         assert!(
             matches!(e, ClientError::ConnectionLost { why: None, .. }),
             "{e:?}"
@@ -534,7 +536,7 @@ mod tests {
         // A well-formed reply of the wrong shape is a protocol error too.
         let dir = tempfile::tempdir().unwrap();
         let (client, _) = fake_daemon(&dir, &[r#"{"status":"ok","result":{"rows":3}}"#]);
-        let e = client.list(ConnectionFilter::default()).await.unwrap_err();
+        let e = client.list(ListQuery::default()).await.unwrap_err();
         assert!(matches!(e, ClientError::Protocol(_)), "{e:?}");
     }
 
