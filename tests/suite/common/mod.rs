@@ -397,9 +397,10 @@ level = "info"
         if self.on_postgres() {
             // On PostgreSQL the data directory is what must be clean; a scan that read
             // nothing of it would prove nothing. Every file but the other tests' databases:
-            // this world's own (`base/OID`), the WAL, the shared catalogues and the server's
-            // log. The other databases hold other tests' tokens and, read whole, grew the
-            // scan past 20 GB of memory in a long run.
+            // this world's own (`base/OID`), the temporary files queries spill
+            // (`base/pgsql_tmp`), the WAL and the shared catalogues. The other databases
+            // hold other tests' tokens and, read whole, grew the scan past 20 GB of memory
+            // in a long run.
             let pgdata = std::env::var("QBO_CONSOLE_TEST_PGDATA").expect(
                 "QBO_CONSOLE_TEST_PGDATA must name the PostgreSQL data directory (as .ci/run sets it)",
             );
@@ -419,7 +420,11 @@ level = "info"
             kept.extend(
                 files[before..]
                     .iter()
-                    .filter(|f| !f.starts_with(&base) || f.starts_with(&ours))
+                    .filter(|f| {
+                        !f.starts_with(&base)
+                            || f.starts_with(&ours)
+                            || f.starts_with(base.join("pgsql_tmp"))
+                    })
                     .cloned(),
             );
             files = kept;
