@@ -7,7 +7,7 @@
 use super::{Result, Service, ServiceError};
 use chrono::{Duration as ChronoDuration, SecondsFormat};
 use qbo_core::identity::{Actor, Permission};
-use qbo_store::audit::export::ManifestSigning;
+use qbo_store::audit::export::signed_manifest;
 use qbo_store::audit::export::{
     manifest_path, offline, ExportFilter, ExportFormat, ExportStream, Manifest,
 };
@@ -150,7 +150,7 @@ impl Service {
             file.write_all(&chunk).map_err(|e| cannot(e, &path))?;
         }
         file.sync_all().map_err(|e| cannot(e, &path))?;
-        let m = Manifest::build(
+        let m = signed_manifest(
             &stream.filter,
             stream.format,
             &stream.tally,

@@ -5,7 +5,7 @@
 
 use super::{Result, Service, ServiceError};
 use qbo_core::identity::{Actor, Permission};
-use qbo_store::audit::export::ManifestSigning;
+use qbo_store::audit::export::signed_manifest;
 use qbo_store::audit::export::{ExportFilter, ExportFormat, ExportStream, Manifest};
 use qbo_store::audit::signing::ManifestSigner;
 use qbo_store::audit::Action;
@@ -64,7 +64,7 @@ impl Service {
         stream: ExportStream,
     ) -> Result<Manifest> {
         let now = self.engine.clock.now();
-        let m = Manifest::build(
+        let m = signed_manifest(
             &stream.filter,
             stream.format,
             &stream.tally,

@@ -10,8 +10,8 @@ use crate::Store;
 pub use qbo_core::audit::{AuditPage, AuditQuery, MAX_PAGE};
 
 /// A `LIKE` pattern matching `text` anywhere, with `LIKE`'s own wildcards in it taken
-/// literally (escaped with `\`).
-fn contains_pattern(text: &str) -> String {
+/// literally (escaped with `\`). The audit view's page and an export's rows match alike.
+pub(crate) fn contains_pattern(text: &str) -> String {
     let mut p = String::with_capacity(text.len() + 2);
     p.push('%');
     for c in text.to_lowercase().chars() {

@@ -1,5 +1,6 @@
 //! Which rows of the log an export reads: the filter's terms as SQL conditions.
 
+use crate::audit::page::contains_pattern;
 use qbo_core::audit::ExportFilter;
 
 /// Appends ` AND …` conditions to `sql`, numbering parameters from `first`; returns
@@ -37,20 +38,6 @@ pub(super) fn conditions(f: &ExportFilter, sql: &mut String, first: usize) -> Ve
         push(sql, " AND outcome = $?".into(), o.clone());
     }
     binds
-}
-
-/// A `LIKE` pattern matching `text` anywhere, with `LIKE`'s own wildcards taken literally.
-fn contains_pattern(text: &str) -> String {
-    let mut p = String::with_capacity(text.len() + 2);
-    p.push('%');
-    for c in text.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ mod conditions;
 mod manifest;
 pub mod offline;
 
-pub use manifest::{manifest_path, ExportedBy, Manifest, ManifestSigning, MANIFEST_FORMAT};
+pub use manifest::{manifest_path, signed_manifest, ExportedBy, Manifest, MANIFEST_FORMAT};
 pub use qbo_core::audit::{parse_time, ExportFilter, ExportFormat};
 
 use super::chain::AUDIT_COLUMNS;

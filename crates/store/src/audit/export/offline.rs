@@ -3,7 +3,7 @@
 //! dozen rows of look-ahead to tell a reordered row from a missing one).
 
 use super::cells;
-use super::manifest::ManifestSigning;
+use super::manifest::signed_by;
 use super::manifest::{manifest_path, Manifest};
 use super::{ExportFormat, CSV_BOM, CSV_COLUMNS, CSV_COLUMNS_BEFORE_ACTOR_KIND};
 use crate::audit::quarantine::RepairNote;
@@ -217,7 +217,7 @@ pub fn verify_export(file: &Path, pubkey: Option<&str>) -> Result<FileReport, In
     let signer = given.clone().unwrap_or_else(|| m.public_key.clone());
     let same_key =
         crate::audit::signing::canonical_public_key(&m.public_key).is_ok_and(|k| k == signer);
-    if !same_key || !m.signed_by(&signer) {
+    if !same_key || !signed_by(&m, &signer) {
         report.kind = Some(Damage::NotSigned);
         report.problem = Some(format!(
             "the manifest is not signed by {signer}: it was changed or signed with another key; trust nothing in it"
