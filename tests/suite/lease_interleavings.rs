@@ -54,6 +54,34 @@ async fn connection_id(d: &InProcess, tenant: &str) -> i64 {
 }
 
 /// Polls `ready` every 20 ms for at most 20 s.
+/// The reason of a refresh that ended in the reconnect verdict; fails naming `who` and the
+/// outcome otherwise.
+fn refusal<'a>(who: &str, o: &'a RefreshOutcome) -> &'a str {
+    let RefreshOutcome::NeedsReconnect { reason, .. } = o else {
+        panic!("{who}: {o:?}")
+    };
+    reason
+}
+
+/// Intuit was asked once, and refused: whatever else refreshed sent nothing.
+fn assert_asked_intuit_once(w: &World, what: &str) {
+    let stats = w.sim.stats();
+    assert_eq!(stats.token_requests, 1, "{what}: {stats:?}");
+    assert_eq!(stats.invalid_grants, 1, "{stats:?}");
+}
+
+/// B, which waited for A, reports the verdict A recorded and sent nothing; A's reason.
+fn b_took_as_verdict<'a>(w: &World, a: &'a RefreshOutcome, b: &RefreshOutcome) -> &'a str {
+    let a_reason = refusal("A", a);
+    assert_eq!(
+        refusal("B", b),
+        a_reason,
+        "B reports the verdict A recorded"
+    );
+    assert_asked_intuit_once(w, "B sent nothing");
+    a_reason
+}
+
 async fn wait_until(what: &str, ready: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !ready() {
@@ -276,9 +304,7 @@ async fn a_kill_after_intuits_answer_is_named_as_a_lost_answer_under_strict_rota
         .refresh(id, &scheduler())
         .await
         .unwrap();
-    let RefreshOutcome::NeedsReconnect { reason, .. } = &next.outcome else {
-        panic!("{:?}", next.outcome);
-    };
+    let reason = refusal("the next refresh", &next.outcome);
     assert!(
         reason.contains("was lost when the daemon stopped"),
         "{reason}"
@@ -477,22 +503,7 @@ async fn a_refresh_that_waited_on_a_refused_holder_takes_its_verdict_and_sends_n
     let first = first.await.unwrap().unwrap();
     let waited = waiter.await.unwrap().unwrap();
 
-    let RefreshOutcome::NeedsReconnect {
-        reason: a_reason, ..
-    } = &first.outcome
-    else {
-        panic!("A: {:?}", first.outcome)
-    };
-    let RefreshOutcome::NeedsReconnect {
-        reason: b_reason, ..
-    } = &waited.outcome
-    else {
-        panic!("B: {:?}", waited.outcome)
-    };
-    assert_eq!(b_reason, a_reason, "B reports the verdict A recorded");
-    let stats = w.sim.stats();
-    assert_eq!(stats.token_requests, 1, "B sent nothing: {stats:?}");
-    assert_eq!(stats.invalid_grants, 1, "{stats:?}");
+    let a_reason = b_took_as_verdict(&w, &first.outcome, &waited.outcome);
     let refused: Vec<_> = w
         .audit_events(100)
         .await
@@ -501,7 +512,7 @@ async fn a_refresh_that_waited_on_a_refused_holder_takes_its_verdict_and_sends_n
         .collect();
     assert_eq!(refused.len(), 1, "{refused:#?}");
     let c = &w.connections_json().await[0];
-    assert_eq!(c["status_reason"].as_str().unwrap(), a_reason.as_str());
+    assert_eq!(c["status_reason"].as_str().unwrap(), a_reason);
 }
 
 /// The same verdict reached by another task of this process: B waits in the single flight,
@@ -531,22 +542,7 @@ async fn a_refresh_that_waited_in_this_process_for_a_refused_one_takes_its_verdi
     let first = first.await.unwrap().unwrap();
     let waited = waiter.await.unwrap().unwrap();
 
-    let RefreshOutcome::NeedsReconnect {
-        reason: a_reason, ..
-    } = &first.outcome
-    else {
-        panic!("A: {:?}", first.outcome)
-    };
-    let RefreshOutcome::NeedsReconnect {
-        reason: b_reason, ..
-    } = &waited.outcome
-    else {
-        panic!("B: {:?}", waited.outcome)
-    };
-    assert_eq!(b_reason, a_reason, "B reports the verdict A recorded");
-    let stats = w.sim.stats();
-    assert_eq!(stats.token_requests, 1, "B sent nothing: {stats:?}");
-    assert_eq!(stats.invalid_grants, 1, "{stats:?}");
+    b_took_as_verdict(&w, &first.outcome, &waited.outcome);
 }
 
 /// The scale-out run at four test threads: an operator's `refresh --all` listed the
@@ -565,27 +561,18 @@ async fn a_refresh_asked_after_a_refusal_was_recorded_sends_nothing_and_keeps_it
 
     let engine = d.service.lifecycle_for_tests().clone();
     let first = engine.refresh(id, &scheduler()).await.unwrap();
-    let RefreshOutcome::NeedsReconnect {
-        reason: recorded, ..
-    } = &first.outcome
-    else {
-        panic!("the first refresh: {:?}", first.outcome)
-    };
+    let recorded = refusal("the first refresh", &first.outcome);
     let before = w.connections_json().await[0]["status_reason"].clone();
-    assert_eq!(before.as_str(), Some(recorded.as_str()));
+    assert_eq!(before.as_str(), Some(recorded));
 
     for _ in 0..3 {
         let again = engine.refresh(id, &scheduler()).await.unwrap();
-        let RefreshOutcome::NeedsReconnect { reason, .. } = &again.outcome else {
-            panic!("a later refresh: {:?}", again.outcome)
-        };
-        assert_eq!(reason, recorded, "the recorded verdict is reported");
+        assert_eq!(
+            refusal("a later refresh", &again.outcome),
+            recorded,
+            "the recorded verdict is reported"
+        );
     }
-    let stats = w.sim.stats();
-    assert_eq!(
-        stats.token_requests, 1,
-        "the refused token went to Intuit once: {stats:?}"
-    );
-    assert_eq!(stats.invalid_grants, 1, "{stats:?}");
+    assert_asked_intuit_once(&w, "the refused token went to Intuit once");
     assert_eq!(w.connections_json().await[0]["status_reason"], before);
 }
