@@ -648,6 +648,7 @@ async fn perform(
             links::perform(client, r, json, now).await
         }
         Request::Watch => unreachable!("watch is handled before a request is built"),
+        Request::Window(_) => unreachable!("no verb asks for a window: the console does"),
         Request::AuditExport { .. }
         | Request::AuditPubkey
         | Request::AuditArchive

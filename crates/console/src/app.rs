@@ -13,10 +13,10 @@ use report::summarize;
 use crate::audit_log::AuditLog;
 use crate::event::{Cmd, Msg, RequestId, Session};
 use crate::keymap::{refusal, Action, Key, Keymap, View};
-use crate::urgency::{Sort, SortKey};
 use crate::views;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyEvent, KeyEventKind, MouseButton, MouseEventKind};
+use qbo_service::sort::{Sort, SortKey};
 use qbo_service::{ConnectionDetail, Role};
 use tui_input::Input;
 

@@ -22,7 +22,6 @@ mod runtime;
 pub mod table;
 mod terminal;
 pub mod theme;
-pub mod urgency;
 pub mod views;
 
 pub use error::ConsoleError;

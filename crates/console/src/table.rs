@@ -5,8 +5,8 @@
 //! one index. The selection is an id, so it stays on the same connection while rows move.
 
 use crate::filter::Filter;
-use crate::urgency::Sort;
 use chrono::{DateTime, Utc};
+use qbo_service::sort::Sort;
 use qbo_service::{ConnectionView, Status};
 use std::collections::{HashMap, HashSet};
 
@@ -290,8 +290,8 @@ pub fn visible_offset(offset: usize, cursor: usize, height: usize, len: usize) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::urgency::SortKey;
     use qbo_service::fixtures::{at, conn, every_state, NOW};
+    use qbo_service::sort::SortKey;
 
     fn now() -> DateTime<Utc> {
         at(NOW)

@@ -5,6 +5,7 @@
 //! Free words match the tenant, the realm id or the company name (case-insensitive
 //! substring); field terms narrow further. Every part must hold (AND).
 
+use crate::facts::Facts;
 use crate::{ConnectionView, Environment, Status, REFRESH_WINDOW_DAYS};
 use chrono::{DateTime, Utc};
 use std::fmt;
@@ -93,27 +94,27 @@ pub fn refresh_outcome(c: &ConnectionView) -> Outcome {
 
 /// Days left in the refresh window at `now` (the view's own figure was computed when it
 /// was made; a console lives longer than that).
-pub fn refresh_days_left(c: &ConnectionView, now: DateTime<Utc>) -> Option<i64> {
-    c.refresh_expires_at
+pub fn refresh_days_left(c: &(impl Facts + ?Sized), now: DateTime<Utc>) -> Option<i64> {
+    c.refresh_expires_at()
         .map(|t| (t - now).num_days())
-        .or(c.refresh_days_left)
+        .or(c.days_left_hint())
 }
 
 /// Days used of the refresh window at `now`.
-pub fn refresh_days_used(c: &ConnectionView, now: DateTime<Utc>) -> Option<i64> {
+pub fn refresh_days_used(c: &(impl Facts + ?Sized), now: DateTime<Utc>) -> Option<i64> {
     refresh_days_left(c, now)
         .map(|d| (REFRESH_WINDOW_DAYS - d).clamp(0, REFRESH_WINDOW_DAYS))
-        .or(c.refresh_window_age_days)
+        .or(c.days_used_hint())
 }
 
 /// Days until the 5-year hard limit at `now`.
-pub fn hard_days_left(c: &ConnectionView, now: DateTime<Utc>) -> Option<i64> {
-    c.hard_expires_at.map(|t| (t - now).num_days())
+pub fn hard_days_left(c: &(impl Facts + ?Sized), now: DateTime<Utc>) -> Option<i64> {
+    c.hard_expires_at().map(|t| (t - now).num_days())
 }
 
 /// Days since the refresh token in hand was issued: the last successful refresh.
-pub fn idle_days(c: &ConnectionView, now: DateTime<Utc>) -> Option<i64> {
-    c.refresh_issued_at.map(|t| (now - t).num_days())
+pub fn idle_days(c: &(impl Facts + ?Sized), now: DateTime<Utc>) -> Option<i64> {
+    c.refresh_issued_at().map(|t| (now - t).num_days())
 }
 
 /// A term that does not parse, with what would.
@@ -285,25 +286,34 @@ impl Filter {
     }
 
     /// As [`Filter::matches`], with the connection's [`Filter::haystack`] computed already.
-    pub fn matches_with(&self, c: &ConnectionView, haystack: &str, now: DateTime<Utc>) -> bool {
+    pub fn matches_with(
+        &self,
+        c: &(impl Facts + ?Sized),
+        haystack: &str,
+        now: DateTime<Utc>,
+    ) -> bool {
         self.words.iter().all(|w| haystack.contains(w.as_str()))
             && self.terms.iter().all(|t| term_holds(t, c, now))
     }
+
+    /// Whether the filter has free words (which need the haystack) at all.
+    pub fn has_words(&self) -> bool {
+        !self.words.is_empty()
+    }
 }
 
-fn term_holds(t: &Term, c: &ConnectionView, now: DateTime<Utc>) -> bool {
+fn term_holds(t: &Term, c: &(impl Facts + ?Sized), now: DateTime<Utc>) -> bool {
     let days = |v: Option<i64>, cmp: Cmp, n: i64| v.is_some_and(|v| cmp.holds(v, n));
     match t {
-        Term::Status(s) => s.contains(&c.status),
-        Term::Env(e) => e.contains(&c.environment),
+        Term::Status(s) => s.contains(&c.status()),
+        Term::Env(e) => e.contains(&c.environment()),
         Term::Age(cmp, n) => days(refresh_days_used(c, now), *cmp, *n),
         Term::Left(cmp, n) => days(refresh_days_left(c, now), *cmp, *n),
         Term::Idle(cmp, n) => days(idle_days(c, now), *cmp, *n),
         Term::Hard(cmp, n) => days(hard_days_left(c, now), *cmp, *n),
-        Term::Sync(o) => o.contains(&sync_outcome(c)),
+        Term::Sync(o) => o.contains(&c.sync_outcome()),
         Term::Actor(a) => c
-            .last_actor
-            .as_ref()
+            .last_actor()
             .is_some_and(|who| who.to_lowercase().contains(a.as_str())),
     }
 }

@@ -11,6 +11,7 @@ mod changes;
 pub mod client;
 pub mod consent;
 mod export;
+pub mod facts;
 pub mod filter;
 /// Views in every state, for the tests of the service and of the interfaces above it.
 #[cfg(any(test, feature = "test-support"))]
@@ -26,7 +27,9 @@ pub mod protocol;
 mod quarantine;
 mod refusals;
 mod revocation;
+mod roster;
 pub mod service_keys;
+pub mod sort;
 mod support;
 pub mod tasks;
 mod token_api;
@@ -68,6 +71,7 @@ pub use qbo_core::reports::{
     VerifyOutcome,
 };
 pub use revocation::{PurgeReport, RevokeReport, RevokeRequest};
+pub use roster::{WindowPage, WindowQuery, MAX_WINDOW_ROWS};
 pub use support::{bundle_markdown, parse_since as support_since, write_owner_only, SupportBundle};
 
 use chrono::Duration as ChronoDuration;
@@ -164,6 +168,8 @@ pub struct Service {
     signer: Option<Arc<qbo_store::audit::signing::ManifestSigner>>,
     /// `[retention]`: when audit events are archived, and where to.
     retention: qbo_core::config::RetentionConfig,
+    /// Every connection in brief, for consoles' windows.
+    roster: Arc<roster::Roster>,
 }
 
 impl Service {
@@ -211,6 +217,7 @@ impl Service {
             config: Arc::new(config.clone()),
             signer: None,
             retention: config.retention.clone(),
+            roster: Arc::default(),
         }
     }
 
@@ -599,6 +606,7 @@ impl Service {
             serde_json::value::to_raw_value(&v).map_err(|e| ServiceError::Internal(e.into()))
         }
         match req {
+            Request::Window(q) => json(self.window(caller, &q).await?),
             Request::List {
                 status,
                 environment,

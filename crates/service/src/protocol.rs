@@ -24,6 +24,8 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u64>,
     },
+    /// A console's window: rows of what a filter selects in an order, and the counts.
+    Window(crate::WindowQuery),
     Show {
         target: String,
     },
@@ -163,6 +165,7 @@ impl std::fmt::Debug for Request {
                 .field("filter", filter)
                 .field("limit", limit)
                 .finish(),
+            Request::Window(q) => f.debug_tuple("Window").field(q).finish(),
             Request::Show { target } => f.debug_struct("Show").field("target", target).finish(),
             Request::Refresh { targets, due, all } => f
                 .debug_struct("Refresh")
@@ -268,7 +271,7 @@ impl Request {
     /// The verb, as audit records and denials name it.
     pub fn verb(&self) -> Action {
         match self {
-            Request::List { .. } => Action::List,
+            Request::List { .. } | Request::Window(_) => Action::List,
             Request::Show { .. } => Action::Show,
             Request::Refresh { .. } => Action::Refresh,
             Request::Verify { .. } => Action::Verify,

@@ -5,6 +5,7 @@
 
 mod api_keys;
 pub mod audit;
+mod connection_scan;
 mod connections;
 mod health;
 mod keys;

@@ -4,7 +4,7 @@ use super::prompt::{apply_filter, report_filter_error};
 use super::{perform, sort_by, App, Screen, Tone};
 use crate::event::Cmd;
 use crate::keymap::Action;
-use crate::urgency::SortKey;
+use qbo_service::sort::SortKey;
 
 /// What a `:` command does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

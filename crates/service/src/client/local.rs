@@ -41,6 +41,10 @@ impl Client for LocalClient {
         as_caller!(self, |c| self.service.list(c, &query))
     }
 
+    fn window(&self, query: crate::WindowQuery) -> ClientFuture<'_, crate::WindowPage> {
+        as_caller!(self, |c| self.service.window(c, &query))
+    }
+
     fn show(&self, target: String) -> ClientFuture<'_, ConnectionDetail> {
         as_caller!(self, |c| self.service.show(c, &target))
     }

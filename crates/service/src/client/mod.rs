@@ -87,6 +87,8 @@ pub type WatchStream = BoxStream<'static, ClientResult<WatchEvent>>;
 
 pub trait Client: Send + Sync {
     fn list(&self, query: ListQuery) -> ClientFuture<'_, Vec<ConnectionView>>;
+    /// A window on the connections: what one screen shows, and the counts.
+    fn window(&self, query: crate::WindowQuery) -> ClientFuture<'_, crate::WindowPage>;
     /// One connection by tenant name, realm id or `environment:realm_id`.
     fn show(&self, target: String) -> ClientFuture<'_, ConnectionDetail>;
     fn refresh(&self, selection: Selection) -> ClientFuture<'_, Vec<RefreshReport>>;

@@ -211,6 +211,10 @@ impl Client for SocketClient {
         }))
     }
 
+    fn window(&self, query: crate::WindowQuery) -> ClientFuture<'_, crate::WindowPage> {
+        Box::pin(self.call(Request::Window(query)))
+    }
+
     fn show(&self, target: String) -> ClientFuture<'_, ConnectionDetail> {
         Box::pin(self.call(Request::Show { target }))
     }

@@ -6,12 +6,15 @@
 //! Every key compares absolute times, not "days from now", so an order stays right while
 //! the clock moves and the table is re-sorted only when rows or the key change.
 
-use crate::ConsoleError;
+use crate::facts::Facts;
+use crate::Status;
 use chrono::{DateTime, Utc};
-use qbo_service::{ConnectionView, Status};
+use qbo_core::domain::InvalidValue;
+use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SortKey {
     Urgency,
     Tenant,
@@ -64,7 +67,7 @@ impl SortKey {
         }
     }
 
-    pub fn parse(s: &str) -> Result<SortKey, ConsoleError> {
+    pub fn parse(s: &str) -> Result<SortKey, InvalidValue> {
         let s = s.trim().to_ascii_lowercase();
         let alias = match s.as_str() {
             "window" => "age",
@@ -77,7 +80,7 @@ impl SortKey {
             .into_iter()
             .find(|k| k.name() == alias)
             .ok_or_else(|| {
-                ConsoleError(format!(
+                InvalidValue(format!(
                     "unknown sort column {s:?}: expected one of {}",
                     SortKey::ALL.map(SortKey::name).join(", ")
                 ))
@@ -92,9 +95,10 @@ impl SortKey {
 }
 
 /// A column and a direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Sort {
     pub key: SortKey,
+    #[serde(default)]
     pub descending: bool,
 }
 
@@ -110,27 +114,27 @@ impl Default for Sort {
 impl Sort {
     /// Rows without the figure sort last either way; ties fall back to urgency, then id,
     /// so the order is total and a re-sort never shuffles equal rows.
-    pub fn compare(self, a: &ConnectionView, b: &ConnectionView) -> Ordering {
+    pub fn compare<C: Facts + ?Sized>(self, a: &C, b: &C) -> Ordering {
         let primary = match self.key {
             SortKey::Urgency => Known(Ordering::Equal),
-            SortKey::Tenant => Known(text(&a.tenant, &b.tenant)),
+            SortKey::Tenant => Known(text(a.tenant(), b.tenant())),
             // Realm ids are digits: the shorter is the smaller number.
             SortKey::Realm => Known(
-                a.realm_id
+                a.realm_id()
                     .len()
-                    .cmp(&b.realm_id.len())
-                    .then_with(|| a.realm_id.cmp(&b.realm_id)),
+                    .cmp(&b.realm_id().len())
+                    .then_with(|| a.realm_id().cmp(b.realm_id())),
             ),
-            SortKey::Env => Known(a.environment.cmp(&b.environment)),
-            SortKey::Status => Known(status_rank(a.status).cmp(&status_rank(b.status))),
-            SortKey::Access => opt(a.access_expires_at, b.access_expires_at),
+            SortKey::Env => Known(a.environment().cmp(&b.environment())),
+            SortKey::Status => Known(status_rank(a.status()).cmp(&status_rank(b.status()))),
+            SortKey::Access => opt(a.access_expires_at(), b.access_expires_at()),
             // More days used is a nearer lapse: fewest used first is latest expiry first.
-            SortKey::Age => opt(b.refresh_expires_at, a.refresh_expires_at).swap_missing(),
-            SortKey::Left => opt(a.refresh_expires_at, b.refresh_expires_at),
-            SortKey::Hard => opt(a.hard_expires_at, b.hard_expires_at),
-            SortKey::LastRefresh => opt(a.last_refresh_at, b.last_refresh_at),
-            SortKey::LastSync => opt(a.last_sync_at, b.last_sync_at),
-            SortKey::Actor => match (&a.last_actor, &b.last_actor) {
+            SortKey::Age => opt(b.refresh_expires_at(), a.refresh_expires_at()).swap_missing(),
+            SortKey::Left => opt(a.refresh_expires_at(), b.refresh_expires_at()),
+            SortKey::Hard => opt(a.hard_expires_at(), b.hard_expires_at()),
+            SortKey::LastRefresh => opt(a.last_refresh_at(), b.last_refresh_at()),
+            SortKey::LastSync => opt(a.last_sync_at(), b.last_sync_at()),
+            SortKey::Actor => match (a.last_actor(), b.last_actor()) {
                 (Some(x), Some(y)) => Known(text(x, y)),
                 (Some(_), None) => Missing(Ordering::Less),
                 (None, Some(_)) => Missing(Ordering::Greater),
@@ -146,7 +150,7 @@ impl Sort {
                 u
             }
         };
-        primary.then_with(rest).then_with(|| a.id.cmp(&b.id))
+        primary.then_with(rest).then_with(|| a.id().cmp(&b.id()))
     }
 }
 
@@ -203,10 +207,10 @@ fn status_rank(s: Status) -> u8 {
     }
 }
 
-fn tier(c: &ConnectionView) -> u8 {
-    match c.status {
+fn tier(c: &(impl Facts + ?Sized)) -> u8 {
+    match c.status() {
         Status::NeedsReconnect => 0,
-        Status::Active | Status::Expiring if c.consecutive_failures > 0 => 1,
+        Status::Active | Status::Expiring if c.consecutive_failures() > 0 => 1,
         Status::Active | Status::Expiring => 2,
         Status::Revoking => 3,
         Status::Pending => 4,
@@ -215,26 +219,26 @@ fn tier(c: &ConnectionView) -> u8 {
 }
 
 /// The nearer of the refresh-window lapse and the 5-year limit.
-fn deadline(c: &ConnectionView) -> Option<DateTime<Utc>> {
-    match (c.refresh_expires_at, c.hard_expires_at) {
+fn deadline(c: &(impl Facts + ?Sized)) -> Option<DateTime<Utc>> {
+    match (c.refresh_expires_at(), c.hard_expires_at()) {
         (Some(r), Some(h)) => Some(r.min(h)),
         (r, h) => r.or(h),
     }
 }
 
 /// What dies soonest first.
-pub fn urgency(a: &ConnectionView, b: &ConnectionView) -> Ordering {
+pub fn urgency<C: Facts + ?Sized>(a: &C, b: &C) -> Ordering {
     tier(a)
         .cmp(&tier(b))
         .then_with(|| opt(deadline(a), deadline(b)).resolve(false))
-        .then_with(|| opt(a.access_expires_at, b.access_expires_at).resolve(false))
-        .then_with(|| text(&a.tenant, &b.tenant))
+        .then_with(|| opt(a.access_expires_at(), b.access_expires_at()).resolve(false))
+        .then_with(|| text(a.tenant(), b.tenant()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qbo_service::fixtures::{conn, every_state};
+    use crate::fixtures::{conn, every_state};
 
     fn order(sort: Sort) -> Vec<String> {
         let mut rows = every_state();
@@ -273,7 +277,7 @@ mod tests {
     fn the_access_token_breaks_a_tie_of_the_long_clocks() {
         let mut a = conn(1, "a", Status::Active);
         let mut b = conn(2, "b", Status::Active);
-        let t = qbo_service::fixtures::at(qbo_service::fixtures::NOW);
+        let t = crate::fixtures::at(crate::fixtures::NOW);
         a.refresh_expires_at = Some(t);
         b.refresh_expires_at = Some(t);
         a.access_expires_at = Some(t + chrono::Duration::minutes(30));

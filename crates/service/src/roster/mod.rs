@@ -1,0 +1,219 @@
+//! The console's window on every connection: a compact copy of the table in the daemon
+//! (`Table`, about 130 bytes a connection), kept in step with the database by the change
+//! feed, that answers "rows `offset`.. of what this filter selects in this order, and the
+//! counts" without moving the table. A console's cost then follows its screen: the first
+//! frame of a million connections is one window, not a million rows (see BENCHMARKS.md,
+//! "Console at scale", for why the work sits here and not in the database or the console).
+//!
+//! Freshness: a change is told after its commit; the feed notes the connection's id, and
+//! every query first reads the noted rows again. A console that heard of a change and then
+//! asks for its window therefore sees it.
+
+mod brief;
+mod table;
+
+use crate::filter::Filter;
+use crate::sort::Sort;
+use crate::{ConnectionView, Result, Service, Status};
+use qbo_core::audit::Action;
+use qbo_core::identity::{Actor, Permission};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use table::Table;
+use tokio::sync::broadcast::error::RecvError;
+
+/// The most rows one window holds: a few screens of the tallest terminal.
+pub const MAX_WINDOW_ROWS: u32 = 1000;
+
+/// What a screen shows: a filter in the console's language, an order, and which rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowQuery {
+    #[serde(default)]
+    pub filter: String,
+    #[serde(default)]
+    pub sort: Sort,
+    #[serde(default)]
+    pub offset: u64,
+    pub rows: u32,
+    /// The connection the cursor is on, to be found wherever it now is.
+    #[serde(default)]
+    pub selected: Option<i64>,
+}
+
+/// One window: its rows in order, how many connections the filter selects, the counts of
+/// the whole table, and where the selected connection stands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WindowPage {
+    /// Every connection.
+    pub total: u64,
+    /// Connections per status, of the whole table.
+    pub counts: Vec<(Status, u64)>,
+    /// Live connections whose refreshes keep failing.
+    pub failing: u64,
+    /// Connections the filter selects.
+    pub matching: u64,
+    pub offset: u64,
+    pub rows: Vec<ConnectionView>,
+    /// The selected connection's place among those the filter selects, if it is one.
+    pub selected_at: Option<u64>,
+    /// The first filter term that did not parse (left out of the filter).
+    #[serde(default)]
+    pub filter_error: Option<String>,
+}
+
+/// The roster and what keeps it current.
+#[derive(Default)]
+pub(crate) struct Roster {
+    table: tokio::sync::Mutex<Table>,
+    /// Connections changed since the table last read them.
+    noted: Mutex<HashSet<i64>>,
+    /// The feed fell behind: the table must be read whole again.
+    stale: AtomicBool,
+    started: tokio::sync::OnceCell<()>,
+}
+
+impl Roster {
+    fn note(&self, id: i64) {
+        self.noted.lock().expect("noted ids").insert(id);
+    }
+
+    fn take_noted(&self) -> Vec<i64> {
+        self.noted.lock().expect("noted ids").drain().collect()
+    }
+}
+
+impl Service {
+    /// Starts the roster now rather than at the first console's first window: reading a
+    /// million connections takes seconds, which a daemon spends at start.
+    pub async fn warm_roster(&self) -> anyhow::Result<()> {
+        self.roster_started().await?;
+        self.roster_catch_up(&mut *self.roster.table.lock().await)
+            .await
+    }
+
+    async fn roster_started(&self) -> anyhow::Result<()> {
+        let roster = self.roster.clone();
+        let engine = self.engine.clone();
+        self.roster
+            .started
+            .get_or_try_init(|| async move {
+                // Subscribed before the first read, so nothing committed in between is
+                // missed; the first catch-up reads the table whole.
+                let mut changes = engine.subscribe();
+                roster.stale.store(true, Ordering::SeqCst);
+                let feed = roster.clone();
+                tokio::spawn(async move {
+                    loop {
+                        match changes.recv().await {
+                            Ok(c) => {
+                                if let Some(id) = c.connection_id {
+                                    feed.note(id);
+                                }
+                            }
+                            Err(RecvError::Lagged(_)) => feed.stale.store(true, Ordering::SeqCst),
+                            Err(RecvError::Closed) => break,
+                        }
+                    }
+                });
+                anyhow::Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Reads the table whole if the feed fell behind, then the rows changed since.
+    async fn roster_catch_up(&self, table: &mut Table) -> anyhow::Result<()> {
+        let now = self.engine.clock.now();
+        if self.roster.stale.swap(false, Ordering::SeqCst) {
+            // Whatever changes while the table is read is noted, and read again below.
+            let mut fresh = Table::default();
+            let loaded = self
+                .store()
+                .each_connection(|r| fresh.upsert(&ConnectionView::from_record(r, now)))
+                .await;
+            if let Err(e) = loaded {
+                self.roster.stale.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
+            *table = fresh;
+        }
+        let ids = self.roster.take_noted();
+        for piece in ids.chunks(512) {
+            let rows = match self.store().connections_by_id(piece).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    for id in piece {
+                        self.roster.note(*id);
+                    }
+                    return Err(e);
+                }
+            };
+            let mut gone: HashSet<i64> = piece.iter().copied().collect();
+            for r in rows {
+                gone.remove(&r.id);
+                table.upsert(&ConnectionView::from_record(r, now));
+            }
+            for id in gone {
+                table.remove(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// A window on the connections (`ViewConnections`). Not recorded per call: a console
+    /// asks for one per scroll and per keystroke; its opening and closing are recorded.
+    pub async fn window(&self, caller: &Actor, q: &WindowQuery) -> Result<WindowPage> {
+        self.authorize(caller, Permission::ViewConnections, Action::List)
+            .await?;
+        if q.rows == 0 || q.rows > MAX_WINDOW_ROWS {
+            return Err(crate::ServiceError::Input(format!(
+                "a window holds 1 to {MAX_WINDOW_ROWS} rows, not {}",
+                q.rows
+            )));
+        }
+        let (filter, filter_error) = Filter::parse_lenient(&q.filter);
+        self.roster_started().await?;
+        let now = self.engine.clock.now();
+        let (found, total, counts, failing) = {
+            let mut table = self.roster.table.lock().await;
+            self.roster_catch_up(&mut table).await?;
+            let found = table.find(
+                &filter,
+                q.sort,
+                q.offset,
+                u64::from(q.rows),
+                q.selected,
+                now,
+            );
+            (found, table.len(), table.counts(), table.failing())
+        };
+        let mut by_id: std::collections::HashMap<i64, ConnectionView> = self
+            .store()
+            .connections_by_id(&found.ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, ConnectionView::from_record(r, now)))
+            .collect();
+        Ok(WindowPage {
+            total,
+            counts,
+            failing,
+            matching: found.matching,
+            offset: q.offset,
+            rows: found.ids.iter().filter_map(|id| by_id.remove(id)).collect(),
+            selected_at: found.selected_at,
+            filter_error: filter_error.map(|e| e.to_string()),
+        })
+    }
+
+    /// Connections per status and the failing count, from the roster (no scan of the
+    /// table), for the header and `/metrics`.
+    pub async fn roster_counts(&self) -> Result<(Vec<(Status, u64)>, u64)> {
+        self.roster_started().await?;
+        let mut table = self.roster.table.lock().await;
+        self.roster_catch_up(&mut table).await?;
+        Ok((table.counts(), table.failing()))
+    }
+}

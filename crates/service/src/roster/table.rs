@@ -1,0 +1,456 @@
+//! The roster's rows and the orders consoles asked for, kept in step with the database
+//! one batch of changes at a time.
+//!
+//! Rows live in slots; an order is the live slots sorted by one [`Sort`]. A batch of
+//! changed rows is merged into every kept order in one pass (take the changed slots out,
+//! sort them, merge them back), so its cost is one walk of the order however many rows
+//! changed, instead of one walk per row. A filter is matched in slot order (the rows and
+//! their text lie in memory in that order) into a bitmap, then the order is walked once to
+//! count the matches and pick the window's rows.
+
+use super::brief::{haystack, Brief, BriefRef};
+use crate::filter::Filter;
+use crate::sort::Sort;
+use crate::{ConnectionView, Status};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+/// How many sort orders are kept at once (each is 4 bytes per connection).
+const KEPT_ORDERS: usize = 3;
+
+#[derive(Debug, Default)]
+pub(super) struct Table {
+    slots: Vec<Option<Brief>>,
+    free: Vec<u32>,
+    slot_of: HashMap<i64, u32>,
+    /// Every row's lower-cased text, one after another; rows whose text changed leave
+    /// their old text behind until the arena is compacted.
+    hay: String,
+    hay_garbage: usize,
+    actors: Vec<String>,
+    actor_ids: HashMap<String, u32>,
+    counts: [u64; 6],
+    failing: u64,
+    /// Kept orders, most recently used last.
+    orders: Vec<(Sort, Vec<u32>)>,
+    /// Slots changed since the orders were last merged.
+    changed: Vec<u32>,
+}
+
+/// What a window query found: the ids on screen in order, how many matched, and where the
+/// selected connection is among them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Found {
+    pub ids: Vec<i64>,
+    pub matching: u64,
+    pub selected_at: Option<u64>,
+}
+
+fn status_index(s: Status) -> usize {
+    Status::ALL.iter().position(|x| *x == s).unwrap_or(0)
+}
+
+impl Table {
+    pub fn len(&self) -> u64 {
+        self.slot_of.len() as u64
+    }
+
+    pub fn counts(&self) -> Vec<(Status, u64)> {
+        Status::ALL.into_iter().zip(self.counts).collect()
+    }
+
+    pub fn failing(&self) -> u64 {
+        self.failing
+    }
+
+    fn view(&self, slot: u32) -> Option<BriefRef<'_>> {
+        self.slots[slot as usize].as_ref().map(|brief| BriefRef {
+            brief,
+            hay: &self.hay,
+            actors: &self.actors,
+        })
+    }
+
+    fn count(&mut self, b: &Brief, sign: i64) {
+        let add = |n: &mut u64| *n = n.saturating_add_signed(sign);
+        add(&mut self.counts[status_index(b.status)]);
+        if b.is_failing() {
+            add(&mut self.failing);
+        }
+    }
+
+    /// A connection as the database holds it now: new, or replacing the row with its id.
+    pub fn upsert(&mut self, v: &ConnectionView) {
+        let (text, tenant_len, realm_len) = haystack(v);
+        let mut brief = Brief::of(v, tenant_len, realm_len);
+        brief.actor = match &v.last_actor {
+            None => u32::MAX,
+            Some(name) => match self.actor_ids.get(name) {
+                Some(&i) => i,
+                None => {
+                    let i = self.actors.len() as u32;
+                    self.actors.push(name.clone());
+                    self.actor_ids.insert(name.clone(), i);
+                    i
+                }
+            },
+        };
+        let slot = match self.slot_of.get(&v.id) {
+            Some(&slot) => {
+                let old = self.slots[slot as usize]
+                    .take()
+                    .expect("a mapped slot holds a row");
+                self.count(&old, -1);
+                let at = old.hay_at as usize;
+                if self.hay[at..at + old.hay_len as usize] == text {
+                    brief.hay_at = old.hay_at;
+                    brief.hay_len = old.hay_len;
+                } else {
+                    self.hay_garbage += old.hay_len as usize;
+                }
+                slot
+            }
+            None => {
+                let slot = self.free.pop().unwrap_or_else(|| {
+                    self.slots.push(None);
+                    (self.slots.len() - 1) as u32
+                });
+                self.slot_of.insert(v.id, slot);
+                slot
+            }
+        };
+        if brief.hay_len == 0 && !text.is_empty() {
+            brief.hay_at = u32::try_from(self.hay.len()).expect("under 4 GiB of tenant text");
+            brief.hay_len = text.len() as u32;
+            self.hay.push_str(&text);
+        }
+        self.count(&brief, 1);
+        self.slots[slot as usize] = Some(brief);
+        self.changed.push(slot);
+    }
+
+    pub fn remove(&mut self, id: i64) {
+        let Some(slot) = self.slot_of.remove(&id) else {
+            return;
+        };
+        if let Some(old) = self.slots[slot as usize].take() {
+            self.count(&old, -1);
+            self.hay_garbage += old.hay_len as usize;
+        }
+        self.free.push(slot);
+        self.changed.push(slot);
+    }
+
+    /// Brings the kept orders up to date with the changed rows, and the arena back to its
+    /// live text once more than half of it is left behind.
+    pub fn settle(&mut self) {
+        if self.hay_garbage > self.hay.len() / 2 && self.hay_garbage > 1 << 20 {
+            self.compact();
+        }
+        if self.changed.is_empty() {
+            return;
+        }
+        let mut changed = std::mem::take(&mut self.changed);
+        changed.sort_unstable();
+        changed.dedup();
+        let mut is_changed = vec![false; self.slots.len()];
+        for &s in &changed {
+            is_changed[s as usize] = true;
+        }
+        let orders = std::mem::take(&mut self.orders);
+        self.orders = orders
+            .into_iter()
+            .map(|(sort, mut order)| {
+                order.retain(|&s| !is_changed[s as usize]);
+                let mut moved: Vec<u32> = changed
+                    .iter()
+                    .copied()
+                    .filter(|&s| self.slots[s as usize].is_some())
+                    .collect();
+                moved.sort_unstable_by(|&a, &b| self.compare(sort, a, b));
+                (sort, self.merge(sort, order, moved))
+            })
+            .collect();
+    }
+
+    fn compare(&self, sort: Sort, a: u32, b: u32) -> std::cmp::Ordering {
+        match (self.view(a), self.view(b)) {
+            (Some(a), Some(b)) => sort.compare(&a, &b),
+            _ => std::cmp::Ordering::Equal,
+        }
+    }
+
+    fn merge(&self, sort: Sort, order: Vec<u32>, moved: Vec<u32>) -> Vec<u32> {
+        let mut out = Vec::with_capacity(order.len() + moved.len());
+        let (mut a, mut b) = (order.into_iter().peekable(), moved.into_iter().peekable());
+        loop {
+            let take_a = match (a.peek(), b.peek()) {
+                (Some(&x), Some(&y)) => self.compare(sort, x, y).is_le(),
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            out.extend(if take_a { a.next() } else { b.next() });
+        }
+        out
+    }
+
+    fn compact(&mut self) {
+        let mut hay = String::with_capacity(self.hay.len() - self.hay_garbage);
+        for b in self.slots.iter_mut().flatten() {
+            let at = b.hay_at as usize;
+            let text = &self.hay[at..at + b.hay_len as usize];
+            b.hay_at = hay.len() as u32;
+            hay.push_str(text);
+        }
+        self.hay = hay;
+        self.hay_garbage = 0;
+    }
+
+    /// The live slots in `sort`'s order, sorted now if no kept order has it.
+    fn order(&mut self, sort: Sort) -> &[u32] {
+        self.settle();
+        if let Some(i) = self.orders.iter().position(|(s, _)| *s == sort) {
+            let kept = self.orders.remove(i);
+            self.orders.push(kept);
+        } else {
+            let mut order: Vec<u32> = self.slot_of.values().copied().collect();
+            order.sort_unstable_by(|&a, &b| self.compare(sort, a, b));
+            if self.orders.len() >= KEPT_ORDERS {
+                self.orders.remove(0);
+            }
+            self.orders.push((sort, order));
+        }
+        &self.orders.last().expect("just kept").1
+    }
+
+    /// The ids of the `rows` matching connections from `offset` in `sort`'s order.
+    pub fn find(
+        &mut self,
+        filter: &Filter,
+        sort: Sort,
+        offset: u64,
+        rows: u64,
+        selected: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Found {
+        let selected_slot = selected.and_then(|id| self.slot_of.get(&id).copied());
+        let matches: Option<Vec<bool>> = (!filter.is_empty()).then(|| {
+            self.slots
+                .iter()
+                .map(|b| {
+                    b.as_ref().is_some_and(|brief| {
+                        let r = BriefRef {
+                            brief,
+                            hay: &self.hay,
+                            actors: &self.actors,
+                        };
+                        filter.matches_with(&r, r.haystack(), now)
+                    })
+                })
+                .collect()
+        });
+        self.order(sort);
+        let order = &self.orders.last().expect("kept").1;
+        let (start, end) = (offset, offset.saturating_add(rows));
+        let mut found = Found {
+            ids: Vec::new(),
+            matching: 0,
+            selected_at: None,
+        };
+        let take = |k: u64, slot: u32, found: &mut Found| {
+            if k >= start && k < end {
+                if let Some(b) = &self.slots[slot as usize] {
+                    found.ids.push(b.id);
+                }
+            }
+            if Some(slot) == selected_slot {
+                found.selected_at = Some(k);
+            }
+        };
+        match &matches {
+            None => {
+                found.matching = order.len() as u64;
+                let from = (start as usize).min(order.len());
+                let to = (end as usize).min(order.len());
+                for (k, &slot) in order[from..to].iter().enumerate() {
+                    take(from as u64 + k as u64, slot, &mut found);
+                }
+                if let Some(sel) = selected_slot {
+                    found.selected_at = order.iter().position(|&s| s == sel).map(|p| p as u64);
+                }
+            }
+            Some(m) => {
+                for &slot in order {
+                    if m[slot as usize] {
+                        take(found.matching, slot, &mut found);
+                        found.matching += 1;
+                    }
+                }
+            }
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{at, every_state, NOW};
+    use crate::sort::SortKey;
+
+    /// What a full list, filtered and sorted in memory, shows from `offset`.
+    fn naive(
+        rows: &[ConnectionView],
+        filter: &str,
+        sort: Sort,
+        offset: usize,
+        n: usize,
+    ) -> (Vec<i64>, u64) {
+        let f = Filter::parse(filter).unwrap();
+        let mut hits: Vec<&ConnectionView> =
+            rows.iter().filter(|c| f.matches(c, at(NOW))).collect();
+        hits.sort_by(|a, b| sort.compare(*a, *b));
+        let ids = hits.iter().skip(offset).take(n).map(|c| c.id).collect();
+        (ids, hits.len() as u64)
+    }
+
+    fn sorts() -> Vec<Sort> {
+        SortKey::ALL
+            .into_iter()
+            .flat_map(|key| [false, true].map(|descending| Sort { key, descending }))
+            .collect()
+    }
+
+    fn check(t: &mut Table, rows: &[ConnectionView]) {
+        for filter in [
+            "",
+            "env:production",
+            "e",
+            "status:active,needs_reconnect",
+            "left<50",
+            "actor:sched",
+        ] {
+            for sort in sorts() {
+                for offset in [0, 2, 7] {
+                    let found = t.find(
+                        &Filter::parse(filter).unwrap(),
+                        sort,
+                        offset,
+                        3,
+                        None,
+                        at(NOW),
+                    );
+                    let (ids, matching) = naive(rows, filter, sort, offset as usize, 3);
+                    assert_eq!(
+                        (found.ids, found.matching),
+                        (ids, matching),
+                        "{filter:?} {sort:?} from {offset}"
+                    );
+                }
+            }
+        }
+    }
+
+    fn many() -> Vec<ConnectionView> {
+        let mut rows = every_state();
+        for c in every_state() {
+            let mut c = c.clone();
+            c.id += 100;
+            c.tenant = format!("{}-two", c.tenant);
+            c.last_actor = Some(if c.id % 2 == 0 { "scheduler" } else { "alice" }.into());
+            rows.push(c);
+        }
+        rows
+    }
+
+    #[test]
+    fn a_window_shows_what_a_full_list_filtered_and_sorted_shows() {
+        let rows = many();
+        let mut t = Table::default();
+        for c in &rows {
+            t.upsert(c);
+        }
+        check(&mut t, &rows);
+        assert_eq!(t.len(), rows.len() as u64);
+    }
+
+    #[test]
+    fn a_window_stays_right_through_changes_that_move_rows_in_and_out_of_the_filter() {
+        let mut rows = many();
+        let mut t = Table::default();
+        for c in &rows {
+            t.upsert(c);
+        }
+        // Keep every order warm, so the changes are merged into them rather than sorted afresh.
+        check(&mut t, &rows);
+        for step in 0..60i64 {
+            let i = (step * 7) as usize % rows.len();
+            let c = &mut rows[i];
+            match step % 5 {
+                0 => c.status = Status::ALL[step as usize % 6],
+                1 => {
+                    c.refresh_expires_at = c
+                        .refresh_expires_at
+                        .map(|x| x - chrono::Duration::days(step))
+                }
+                2 => c.tenant = format!("renamed-{step}"),
+                3 => c.environment = crate::Environment::ALL[step as usize % 2],
+                _ => c.consecutive_failures = step % 3,
+            }
+            t.upsert(c);
+            if step % 10 == 9 {
+                check(&mut t, &rows);
+            }
+        }
+        let gone = rows.remove(4).id;
+        t.remove(gone);
+        let mut new = rows[0].clone();
+        new.id = 999;
+        new.tenant = "brand-new".into();
+        rows.push(new.clone());
+        t.upsert(&new);
+        check(&mut t, &rows);
+        let mut status = [0u64; 6];
+        for c in &rows {
+            status[status_index(c.status)] += 1;
+        }
+        assert_eq!(
+            t.counts().into_iter().map(|(_, n)| n).collect::<Vec<_>>(),
+            status
+        );
+        assert_eq!(
+            t.failing(),
+            rows.iter()
+                .filter(|c| c.status.is_live() && c.consecutive_failures > 0)
+                .count() as u64
+        );
+    }
+
+    #[test]
+    fn the_selected_connection_is_found_wherever_it_is() {
+        let rows = many();
+        let mut t = Table::default();
+        for c in &rows {
+            t.upsert(c);
+        }
+        let sort = Sort::default();
+        let (all, _) = naive(&rows, "", sort, 0, usize::MAX);
+        let id = all[11];
+        let found = t.find(&Filter::default(), sort, 0, 3, Some(id), at(NOW));
+        assert_eq!(found.selected_at, Some(11));
+        let found = t.find(
+            &Filter::parse("two").unwrap(),
+            sort,
+            0,
+            3,
+            Some(id),
+            at(NOW),
+        );
+        let (two, _) = naive(&rows, "two", sort, 0, usize::MAX);
+        assert_eq!(
+            found.selected_at,
+            two.iter().position(|x| *x == id).map(|p| p as u64)
+        );
+    }
+}
