@@ -222,6 +222,12 @@ pub struct RefreshArgs {
     /// Every live connection
     #[arg(long, conflicts_with_all = ["targets", "due"])]
     pub all: bool,
+    /// Every connection this filter selects, in the console's filter language
+    #[arg(long = "where", value_name = "FILTER", conflicts_with_all = ["targets", "due", "all"])]
+    pub filter: Option<String>,
+    /// With --where: the count you expect it to select; another count refuses, doing nothing
+    #[arg(long, value_name = "N", requires = "filter")]
+    pub expect: Option<u64>,
     /// Print as a JSON array of outcomes
     #[arg(long)]
     pub json: bool,
@@ -230,8 +236,14 @@ pub struct RefreshArgs {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Tenant names, realm ids, or environment:realm_id
-    #[arg(required = true)]
+    #[arg(required_unless_present = "filter")]
     pub targets: Vec<String>,
+    /// Every connection this filter selects, in the console's filter language
+    #[arg(long = "where", value_name = "FILTER", conflicts_with = "targets")]
+    pub filter: Option<String>,
+    /// With --where: the count you expect it to select; another count refuses, doing nothing
+    #[arg(long, value_name = "N", requires = "filter")]
+    pub expect: Option<u64>,
     /// Print as a JSON array of outcomes
     #[arg(long)]
     pub json: bool,
@@ -246,6 +258,9 @@ pub struct RevokeArgs {
     /// (`status:needs_reconnect idle>90d`); lists them, and revokes only with --yes
     #[arg(long = "where", value_name = "FILTER", conflicts_with = "targets")]
     pub filter: Option<String>,
+    /// With --where: the count you expect it to select; another count refuses, revoking nothing
+    #[arg(long, value_name = "N", requires = "filter")]
+    pub expect: Option<u64>,
     /// Revoke without the typed confirmation (required without a terminal)
     #[arg(long)]
     pub yes: bool,

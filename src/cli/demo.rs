@@ -106,7 +106,9 @@ pub async fn run(keep: bool) -> Result<(), Failure> {
     );
 
     let targets = vec![TENANTS[0].0.to_string(), TENANTS[1].0.to_string()];
-    let verified = client.verify(targets.clone()).await?;
+    let verified = client
+        .verify(qbo_service::Selection::Named(targets.clone()))
+        .await?;
     println!(
         "$ qbo-console verify {}\n{}\n",
         targets.join(" "),

@@ -296,7 +296,10 @@ impl DemoWorld {
                 .map(|(p, _)| p.tenant.clone())
                 .collect();
             self.service
-                .verify(&actor.for_request(), &checked)
+                .verify(
+                    &actor.for_request(),
+                    &qbo_service::Selection::Named(checked),
+                )
                 .await
                 .map_err(|e| anyhow::anyhow!("the demo verify at minute {minute} failed: {e}"))?;
             if minute == 0 {

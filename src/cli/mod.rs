@@ -328,10 +328,19 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
                 targets: a.targets,
                 due: a.due,
                 all: a.all,
+                filter: a.filter,
+                expect: a.expect,
             },
             a.json,
         ),
-        Command::Verify(a) => (Request::Verify { targets: a.targets }, a.json),
+        Command::Verify(a) => (
+            Request::Verify {
+                targets: a.targets,
+                filter: a.filter,
+                expect: a.expect,
+            },
+            a.json,
+        ),
         Command::Audit(AuditCommand::Verify { json, .. }) => (Request::AuditVerify, json),
         Command::Audit(AuditCommand::Export(a)) => {
             // Checked before a database is opened: bad input leaves nothing behind.
@@ -384,6 +393,7 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
                     filter: a.filter,
                     local_only_reason: a.local_only.then(|| a.reason.unwrap_or_default()),
                     dry_run: false,
+                    expect: a.expect,
                 },
                 yes: a.yes,
                 json: a.json,
@@ -424,9 +434,24 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
     let (request, json) = request;
     // Checked before a database is opened: bad input leaves nothing behind.
     let selection = match &request {
-        Request::Refresh { targets, due, all } => {
-            Some(Selection::from_flags(targets.clone(), *due, *all).map_err(ClientError::from)?)
-        }
+        Request::Refresh {
+            targets,
+            due,
+            all,
+            filter,
+            expect,
+        } => Some(
+            Selection::from_flags(targets.clone(), *due, *all, filter.clone(), *expect)
+                .map_err(ClientError::from)?,
+        ),
+        Request::Verify {
+            targets,
+            filter: Some(filter),
+            expect,
+        } if targets.is_empty() => Some(Selection::Matching {
+            filter: filter.clone(),
+            expect: *expect,
+        }),
         _ => None,
     };
     let client = make_client(&config, cli.embedded).await?;
@@ -553,8 +578,9 @@ async fn perform(
                 exit::FAILED
             })
         }
-        Request::Verify { targets } => {
-            let reports = client.verify(targets).await?;
+        Request::Verify { targets, .. } => {
+            let selection = selection.unwrap_or(Selection::Named(targets));
+            let reports = client.verify(selection).await?;
             if json {
                 print_json(&reports)?
             } else {

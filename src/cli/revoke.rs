@@ -68,6 +68,7 @@ pub(super) async fn revoke(client: &dyn Client, call: RevokeCall) -> Result<u8, 
                 filter: None,
                 local_only_reason: call.request.local_only_reason.clone(),
                 dry_run: false,
+                expect: None,
             })
             .await?;
         let report = one.pop().unwrap_or_else(|| RevokeReport {

@@ -13,6 +13,7 @@ use report::summarize;
 use crate::audit_log::AuditLog;
 use crate::event::{Cmd, Msg, RequestId, Session};
 use crate::keymap::{refusal, Action, Key, Keymap, View};
+use crate::table::Targets;
 use crate::views;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyEvent, KeyEventKind, MouseButton, MouseEventKind};
@@ -35,14 +36,14 @@ pub enum Overlay {
     /// A bulk action waiting for a yes.
     Confirm {
         action: Action,
-        ids: Vec<i64>,
+        targets: Targets,
     },
     /// One audit event, from the audit view.
     AuditEvent,
     /// A revoke waiting for the operator to type `expected` (the realm id of one
     /// connection, or the count of several) on the prompt line.
     Revoke {
-        ids: Vec<i64>,
+        targets: Targets,
         expected: String,
     },
 }
@@ -129,6 +130,8 @@ pub struct App {
     /// The daemon's last word on its scheduler: pauses end by themselves at their time,
     /// so the header re-reads it as the clock moves.
     pub(crate) scheduler: qbo_core::domain::SchedulerState,
+    /// The daemon's feed is open, so windows can be asked for.
+    feed_open: bool,
 }
 
 impl App {
@@ -158,6 +161,7 @@ impl App {
             detail_scroll: 0,
             filtered_minute: now.timestamp() / 60,
             scheduler: Default::default(),
+            feed_open: false,
         }
     }
 
@@ -196,7 +200,21 @@ impl App {
     }
 }
 
+/// Handles one message; then, if the rows in hand no longer cover the screen (or something
+/// changed), asks for the window.
 pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
+    let mut cmds = handle(app, msg);
+    if app.feed_open {
+        let page = app.page();
+        app.table.scroll(page);
+        if let Some(q) = app.table.ask(page) {
+            cmds.push(Cmd::Window(q));
+        }
+    }
+    cmds
+}
+
+fn handle(app: &mut App, msg: Msg) -> Vec<Cmd> {
     match msg {
         Msg::Key(k) => key(app, k),
         Msg::Mouse(m) => mouse(app, m),
@@ -204,12 +222,12 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             app.now = now;
             app.ticks = app.ticks.wrapping_add(1);
             app.session.paused = app.scheduler.paused_at(now);
-            // Day-granular terms cannot change within a minute; re-filtering 100,000 rows
+            // Day-granular terms cannot change within a minute; asking for the window
             // every second for them would be waste.
             let minute = now.timestamp() / 60;
             if minute != app.filtered_minute && app.table.filter().depends_on_time() {
                 app.filtered_minute = minute;
-                app.table.refilter(now);
+                app.table.invalidate();
             }
             Vec::new()
         }
@@ -235,23 +253,29 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             app.scheduler = state;
             Vec::new()
         }
-        Msg::Listed(rows) => {
-            app.table.replace(rows, app.now);
-            app.link = Link::Live;
-            let page = app.page();
-            app.table.scroll(page);
+        Msg::FeedOpen => {
+            app.feed_open = true;
+            app.table.invalidate();
+            Vec::new()
+        }
+        Msg::Window { query, page } => {
+            app.table.answer(&query, page);
+            if app.table.is_loaded() {
+                app.link = Link::Live;
+            }
+            Vec::new()
+        }
+        Msg::WindowFailed(why) => {
+            app.table.forget_asked();
+            app.say(Tone::Error, why);
             Vec::new()
         }
         Msg::Changed(c) => {
-            app.table.upsert(c, app.now);
-            let page = app.page();
-            app.table.scroll(page);
+            app.table.changed(c);
             Vec::new()
         }
         Msg::Removed(id) => {
             app.table.remove(id);
-            let page = app.page();
-            app.table.scroll(page);
             if app.screen == Screen::Detail(id) {
                 app.screen = Screen::Connections;
                 app.say(Tone::Warn, "that connection was removed");
@@ -261,9 +285,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
         Msg::Missed(n) => {
             app.say(
                 Tone::Warn,
-                format!("the live feed missed {n} changes; listing again"),
+                format!("the live feed missed {n} changes; reading the screen again"),
             );
-            vec![Cmd::List]
+            app.table.invalidate();
+            Vec::new()
         }
         Msg::Reply { request, result } => {
             let Some(i) = app.running.iter().position(|r| r.request == request) else {
@@ -296,7 +321,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
         },
         Msg::Detail(d) => {
             if app.screen == Screen::Detail(d.connection.id) {
-                app.table.upsert(d.connection.clone(), app.now);
+                app.table.seen(d.connection.clone());
                 app.detail = Some(d);
             }
             Vec::new()
@@ -307,6 +332,8 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
         }
         Msg::Disconnected(why) => {
             app.running.clear();
+            app.feed_open = false;
+            app.table.forget_asked();
             app.link = match app.link {
                 Link::Connecting | Link::Unreachable(_) | Link::Refused(_) => {
                     Link::Unreachable(why)
@@ -500,18 +527,18 @@ pub(super) fn perform(app: &mut App, action: Action) -> Vec<Cmd> {
         }
         Action::MarkAll => app.table.mark_all_visible(),
         Action::Refresh | Action::Verify => {
-            let ids = match app.screen {
-                Screen::Detail(id) => vec![id],
+            let targets = match app.screen {
+                Screen::Detail(id) => Targets::Ids(vec![id]),
                 _ => app.table.targets(),
             };
-            return act(app, action, ids);
+            return act(app, action, targets);
         }
         Action::Revoke => {
-            let ids = match app.screen {
-                Screen::Detail(id) => vec![id],
+            let targets = match app.screen {
+                Screen::Detail(id) => Targets::Ids(vec![id]),
                 _ => app.table.targets(),
             };
-            ask_revoke(app, ids);
+            ask_revoke(app, targets);
         }
         Action::Link => {
             let id = match app.screen {
@@ -594,9 +621,7 @@ pub(super) fn perform(app: &mut App, action: Action) -> Vec<Cmd> {
 }
 
 pub(super) fn sort_by(app: &mut App, key: SortKey, descending: bool) {
-    app.table.set_sort(Sort { key, descending }, app.now);
-    let page = app.page();
-    app.table.scroll(page);
+    app.table.set_sort(Sort { key, descending });
     app.say(
         Tone::Info,
         format!(
@@ -646,7 +671,7 @@ fn confirm(app: &mut App) -> Vec<Cmd> {
         };
     }
     match app.overlay.take() {
-        Some(Overlay::Confirm { action, ids }) => start(app, action, ids),
+        Some(Overlay::Confirm { action, targets }) => start(app, action, targets),
         other => {
             app.overlay = other;
             Vec::new()
@@ -666,19 +691,20 @@ pub(super) fn reload_audit(app: &mut App) -> Vec<Cmd> {
     vec![Cmd::AuditPage(app.audit.query(None))]
 }
 
-/// Refresh or verify: one connection at once, several after a yes that names the count.
-fn act(app: &mut App, action: Action, ids: Vec<i64>) -> Vec<Cmd> {
-    match ids.len() {
-        0 => {
+/// Refresh or verify: one connection at once, several (or a filter's) after a yes that
+/// names the count.
+fn act(app: &mut App, action: Action, targets: Targets) -> Vec<Cmd> {
+    match &targets {
+        t if t.is_empty() => {
             app.say(
                 Tone::Warn,
                 format!("nothing to {}: no row selected", action.name()),
             );
             Vec::new()
         }
-        1 => start(app, action, ids),
+        Targets::Ids(ids) if ids.len() == 1 => start(app, action, targets),
         _ => {
-            app.overlay = Some(Overlay::Confirm { action, ids });
+            app.overlay = Some(Overlay::Confirm { action, targets });
             Vec::new()
         }
     }
@@ -686,19 +712,19 @@ fn act(app: &mut App, action: Action, ids: Vec<i64>) -> Vec<Cmd> {
 
 /// Revoke asks, whatever the count, for typed words: the realm id of one connection or the
 /// count of several, so that a reflex key cannot end a customer's grant.
-fn ask_revoke(app: &mut App, ids: Vec<i64>) {
-    let expected = match ids.as_slice() {
-        [] => {
+fn ask_revoke(app: &mut App, targets: Targets) {
+    let expected = match &targets {
+        t if t.is_empty() => {
             app.say(Tone::Warn, "nothing to revoke: no row selected");
             return;
         }
-        [one] => match app.table.get(*one) {
+        Targets::Ids(ids) if ids.len() == 1 => match app.table.get(ids[0]) {
             Some(c) => c.realm_id.clone(),
             None => return,
         },
         many => many.len().to_string(),
     };
-    app.overlay = Some(Overlay::Revoke { ids, expected });
+    app.overlay = Some(Overlay::Revoke { targets, expected });
     app.prompt = Some(Prompt {
         kind: PromptKind::Revoke,
         input: Input::default(),
@@ -706,7 +732,7 @@ fn ask_revoke(app: &mut App, ids: Vec<i64>) {
 }
 
 fn typed_revoke(app: &mut App, typed: &str) -> Vec<Cmd> {
-    let Some(Overlay::Revoke { ids, expected }) = app.overlay.take() else {
+    let Some(Overlay::Revoke { targets, expected }) = app.overlay.take() else {
         return Vec::new();
     };
     if typed.trim() != expected {
@@ -715,7 +741,7 @@ fn typed_revoke(app: &mut App, typed: &str) -> Vec<Cmd> {
             format!(
                 "typed {:?}, not {}: nothing was revoked",
                 typed.trim(),
-                if ids.len() == 1 {
+                if matches!(&targets, Targets::Ids(ids) if ids.len() == 1) {
                     "the realm id"
                 } else {
                     "the count"
@@ -724,22 +750,28 @@ fn typed_revoke(app: &mut App, typed: &str) -> Vec<Cmd> {
         );
         return Vec::new();
     }
-    start(app, Action::Revoke, ids)
+    start(app, Action::Revoke, targets)
 }
 
-fn start(app: &mut App, action: Action, ids: Vec<i64>) -> Vec<Cmd> {
+fn start(app: &mut App, action: Action, targets: Targets) -> Vec<Cmd> {
     let request = app.next_request;
     app.next_request += 1;
     app.running.push(Running {
         request,
         action,
-        count: ids.len(),
+        count: targets.len(),
     });
-    let what = match ids.as_slice() {
-        [one] => app
+    let what = match &targets {
+        Targets::Ids(ids) if ids.len() == 1 => app
             .table
-            .get(*one)
-            .map_or_else(|| format!("connection {one}"), |c| c.tenant.clone()),
+            .get(ids[0])
+            .map_or_else(|| format!("connection {}", ids[0]), |c| c.tenant.clone()),
+        Targets::Filter(f) if !f.filter.is_empty() => {
+            format!(
+                "the {} connections the filter {:?} selects",
+                f.count, f.filter
+            )
+        }
         many => format!("{} connections", many.len()),
     };
     let verb = match action {
@@ -750,9 +782,9 @@ fn start(app: &mut App, action: Action, ids: Vec<i64>) -> Vec<Cmd> {
     app.say(Tone::Info, format!("{verb} {what}…"));
     app.table.clear_marks();
     vec![match action {
-        Action::Refresh => Cmd::Refresh { request, ids },
-        Action::Revoke => Cmd::Revoke { request, ids },
-        _ => Cmd::Verify { request, ids },
+        Action::Refresh => Cmd::Refresh { request, targets },
+        Action::Revoke => Cmd::Revoke { request, targets },
+        _ => Cmd::Verify { request, targets },
     }]
 }
 

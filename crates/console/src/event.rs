@@ -3,12 +3,13 @@
 //! messages, and carries out the commands; `app::update` only reads one and returns the
 //! other.
 
+use crate::table::Targets;
 use crate::ConsoleError;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyEvent, MouseEvent};
 use qbo_service::{
     AuditQuery, AuditRecord, ConnectionDetail, ConnectionView, Environment, RefreshReport,
-    RevokeReport, Role, VerifyReport,
+    RevokeReport, Role, VerifyReport, WindowPage, WindowQuery,
 };
 
 /// Ties a reply to the command that asked for it.
@@ -38,12 +39,19 @@ pub enum Msg {
     /// elsewhere, so a paste can never act as a string of keys.
     Paste(String),
     Session(Session),
-    /// The full table (at start, and again after the feed missed changes).
-    Listed(Vec<ConnectionView>),
+    /// The live feed is open (the daemon said hello): windows may be asked for.
+    FeedOpen,
+    /// The daemon's answer to a window the table asked for.
+    Window {
+        query: WindowQuery,
+        page: WindowPage,
+    },
+    /// A window could not be had; the text says why.
+    WindowFailed(String),
     /// One connection changed, as the daemon committed it.
     Changed(ConnectionView),
     Removed(i64),
-    /// The feed dropped this many changes: the table must be listed again.
+    /// The feed dropped this many changes: the window must be asked for again.
     Missed(u64),
     /// The daemon's scheduler started, stopped or paused an environment.
     Scheduler(qbo_core::domain::SchedulerState),
@@ -91,20 +99,21 @@ pub enum Done {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cmd {
-    List,
+    /// Ask the daemon for this window (the latest asked replaces one not yet sent).
+    Window(WindowQuery),
     Show(i64),
     Refresh {
         request: RequestId,
-        ids: Vec<i64>,
+        targets: Targets,
     },
     Verify {
         request: RequestId,
-        ids: Vec<i64>,
+        targets: Targets,
     },
     /// Only ever sent after the operator typed the realm id or the count.
     Revoke {
         request: RequestId,
-        ids: Vec<i64>,
+        targets: Targets,
     },
     /// A page of audit events, newest first: older than `query.before_seq`, narrowed by
     /// the audit filter's field terms.

@@ -14,6 +14,8 @@ pub mod audit_log;
 pub mod clipboard;
 pub mod error;
 pub mod event;
+#[cfg(test)]
+mod fake_daemon;
 /// The filter language lives with the service (`revoke --where` selects with it too).
 pub use qbo_service::filter;
 pub mod key;

@@ -8,6 +8,7 @@
 use crate::app::{self, App};
 use crate::event::{Cmd, Done, Msg, Session};
 use crate::keymap::{refusal, Action, Keymap};
+use crate::table::Targets;
 use crate::terminal::{self, Guard};
 use crate::theme::Theme;
 use crate::ConsoleError;
@@ -15,7 +16,9 @@ use crate::{views, ConsoleOptions};
 use chrono::{DateTime, Utc};
 use crossterm::event::{Event, EventStream, MouseEventKind};
 use futures_util::{Stream, StreamExt};
-use qbo_service::{Client, ClientError, RevokeRequest, Role, Selection, SessionEvent, WatchEvent};
+use qbo_service::{
+    Client, ClientError, RevokeRequest, Role, Selection, SessionEvent, WatchEvent, WindowQuery,
+};
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,11 +75,14 @@ pub(super) async fn run(
     // Every command's task holds a clone of `in_flight`; once the runner's own is dropped,
     // `settled` ends when the last of them has.
     let (in_flight, mut settled) = mpsc::channel::<()>(1);
+    let (windows, asked) = tokio::sync::watch::channel(None);
+    let window_worker = tokio::spawn(answer_windows(client.clone(), asked, tx.clone()));
     let runner = Runner {
         client: client.clone(),
         demo: opts.demo.clone(),
         tx,
         in_flight,
+        windows,
     };
     let mut dirty = true;
     let outcome: anyhow::Result<()> = 'outer: loop {
@@ -119,15 +125,11 @@ pub(super) async fn run(
             }
         }
         for msg in batch {
-            let whole_list = matches!(msg, Msg::Listed(_));
             for cmd in app::update(&mut app, msg) {
                 if cmd == Cmd::Quit {
                     break 'outer Ok(());
                 }
                 runner.spawn(cmd, &app);
-            }
-            if whole_list {
-                give_back_freed_memory();
             }
             dirty = true;
         }
@@ -140,6 +142,7 @@ pub(super) async fn run(
         }
     };
     feed.abort();
+    window_worker.abort();
     drop(guard);
     // Requests already sent are answered (and recorded) before the session's close is, so
     // the audit log never shows a read after the console closed; one the daemon takes too
@@ -156,15 +159,29 @@ pub(super) async fn run(
     outcome
 }
 
-/// Hands memory the allocator holds but no longer uses back to the system. A whole list
-/// (100,000 connections arrive as ~90 MB of JSON) leaves the decoding buffers freed but
-/// kept by mimalloc, which would otherwise hold the console's resident size at three times
-/// its live state for as long as it runs (see BENCHMARKS.md). Only after a list: rare,
-/// and the collection costs a few milliseconds.
-fn give_back_freed_memory() {
-    // SAFETY: mi_collect has no preconditions; it only walks mimalloc's own heaps (a no-op
-    // for memory when another allocator is in use, as in tests).
-    unsafe { libmimalloc_sys::mi_collect(true) }
+/// Asks the daemon for windows one at a time, always the latest asked: while one is on its
+/// way, the windows asked after it (a filter typed key by key, a held arrow) collapse into
+/// the last, so the daemon answers what the screen needs now, not every step to it.
+async fn answer_windows(
+    client: Arc<dyn Client>,
+    mut asked: tokio::sync::watch::Receiver<Option<WindowQuery>>,
+    tx: UnboundedSender<Msg>,
+) {
+    while asked.changed().await.is_ok() {
+        let Some(query) = asked.borrow_and_update().clone() else {
+            continue;
+        };
+        let msg = match client.window(query.clone()).await {
+            Ok(page) => Msg::Window { query, page },
+            Err(e @ ClientError::Denied { .. }) => Msg::Refused(format!(
+                "{e}; ask an admin to give your account a role in [roles] of the daemon's configuration"
+            )),
+            Err(e) => Msg::WindowFailed(format!("cannot read the connections: {e}")),
+        };
+        if tx.send(msg).is_err() {
+            return;
+        }
+    }
 }
 
 /// The console's time: the demo's clock when it runs in the demo, else the system's.
@@ -222,6 +239,8 @@ struct Runner {
     tx: UnboundedSender<Msg>,
     /// Held by every command in flight (see `run`).
     in_flight: mpsc::Sender<()>,
+    /// The window the table asked for last, for `answer_windows`.
+    windows: tokio::sync::watch::Sender<Option<WindowQuery>>,
 }
 
 impl Runner {
@@ -239,14 +258,8 @@ impl Runner {
         let tx = self.tx.clone();
         match cmd {
             Cmd::Quit => {}
-            Cmd::List => {
-                self.track(async move {
-                    let msg = match client.list(Default::default()).await {
-                        Ok(rows) => Msg::Listed(rows),
-                        Err(e) => Msg::Failed(format!("cannot list the connections: {e}")),
-                    };
-                    let _ = tx.send(msg);
-                });
+            Cmd::Window(q) => {
+                self.windows.send_replace(Some(q));
             }
             Cmd::Show(id) => {
                 let Some(target) = selector(app, id) else {
@@ -260,36 +273,43 @@ impl Runner {
                     let _ = tx.send(msg);
                 });
             }
-            Cmd::Refresh { request, ids } => {
-                let targets = ids.iter().filter_map(|&id| selector(app, id)).collect();
+            Cmd::Refresh { request, targets } => {
+                let selection = selection(app, targets);
                 self.track(async move {
                     let result = client
-                        .refresh(Selection::Named(targets))
+                        .refresh(selection)
                         .await
                         .map(Done::Refreshed)
                         .map_err(|e| ConsoleError(explain(&e, "refresh")));
                     let _ = tx.send(Msg::Reply { request, result });
                 });
             }
-            Cmd::Verify { request, ids } => {
-                let targets = ids.iter().filter_map(|&id| selector(app, id)).collect();
+            Cmd::Verify { request, targets } => {
+                let selection = selection(app, targets);
                 self.track(async move {
                     let result = client
-                        .verify(targets)
+                        .verify(selection)
                         .await
                         .map(Done::Verified)
                         .map_err(|e| ConsoleError(explain(&e, "verify")));
                     let _ = tx.send(Msg::Reply { request, result });
                 });
             }
-            Cmd::Revoke { request, ids } => {
-                let targets = ids.iter().filter_map(|&id| selector(app, id)).collect();
+            Cmd::Revoke { request, targets } => {
+                let request_body = match selection(app, targets) {
+                    Selection::Matching { filter, expect } => RevokeRequest {
+                        filter: Some(filter),
+                        expect,
+                        ..RevokeRequest::default()
+                    },
+                    other => RevokeRequest {
+                        targets: other.into_fields().0,
+                        ..RevokeRequest::default()
+                    },
+                };
                 self.track(async move {
                     let result = client
-                        .revoke(RevokeRequest {
-                            targets,
-                            ..RevokeRequest::default()
-                        })
+                        .revoke(request_body)
                         .await
                         .map(Done::Revoked)
                         .map_err(|e| ConsoleError(explain(&e, "revoke")));
@@ -432,6 +452,20 @@ fn write_bundle(bundle: &qbo_service::SupportBundle) -> Result<String, ConsoleEr
 
 /// How the service finds a connection the table knows by id: its environment and realm id,
 /// which name it exactly, whatever its tenant is called.
+/// What an action is about, as the daemon names it: each connection by its selector, or
+/// the filter with the count the operator confirmed.
+fn selection(app: &App, targets: Targets) -> Selection {
+    match targets {
+        Targets::Ids(ids) => {
+            Selection::Named(ids.iter().filter_map(|&id| selector(app, id)).collect())
+        }
+        Targets::Filter(m) => Selection::Matching {
+            filter: m.filter,
+            expect: Some(m.count as u64),
+        },
+    }
+}
+
 fn selector(app: &App, id: i64) -> Option<String> {
     // A company invited with `link --new` has no realm yet: its tenant name names it.
     app.table.get(id).map(|c| {
@@ -500,13 +534,7 @@ async fn follow(
                                     }
                                 }
                             }
-                            match client.list(Default::default()).await {
-                                Ok(rows) => Msg::Listed(rows),
-                                Err(e) => {
-                                    why = Some(e);
-                                    break;
-                                }
-                            }
+                            Msg::FeedOpen
                         }
                         Ok(WatchEvent::Change {
                             connection: Some(c),

@@ -1,168 +1,218 @@
-//! The connections the console holds, in their sorted and filtered order, with the
-//! selection and the marks. Built for 100,000 rows: rows are kept once and referred to by
-//! index; `order` holds every row in sort order and `visible` the filtered subset of it, so
-//! a filter keystroke is one pass over the rows and never a sort, and one live change moves
-//! one index. The selection is an id, so it stays on the same connection while rows move.
+//! The connections on screen: a window of what the filter selects, in the chosen order,
+//! as the daemon answered it (`Client::window`), with the table's counts. The console holds
+//! a few screens of rows whatever the table's size, so it opens as fast on a million
+//! connections as on ten; scrolling past the rows in hand, typing a filter, sorting or a
+//! live change asks for the window again (`ask`).
+//!
+//! The cursor is a place among the matching rows; the selection is an id, so it stays on
+//! the same connection while rows move (the daemon says where the selected one now is).
+//! Marks are ids of rows seen on screen, or "everything the filter selects", kept as the
+//! filter and the count the operator saw, for a bulk action the daemon checks again.
 
 use crate::filter::Filter;
-use chrono::{DateTime, Utc};
 use qbo_service::sort::Sort;
-use qbo_service::{ConnectionView, Status};
-use std::collections::{HashMap, HashSet};
+use qbo_service::{ConnectionView, Status, WindowPage, WindowQuery, MAX_WINDOW_ROWS};
+use std::collections::HashMap;
 
 #[derive(Debug, Default)]
 pub struct Table {
-    rows: Vec<ConnectionView>,
-    /// Per row, the lower-cased text free words search (`Filter::haystack`).
-    hay: Vec<String>,
-    slot_of: HashMap<i64, usize>,
-    order: Vec<usize>,
-    visible: Vec<usize>,
+    /// The rows in hand, from `page_offset` among the matching ones.
+    page: Vec<ConnectionView>,
+    page_offset: usize,
+    /// The filter and order the rows in hand were selected by.
+    page_for: Option<(String, Sort)>,
+    total: usize,
+    matching: usize,
+    counts: [usize; 6],
+    failing: usize,
     sort: Sort,
     filter: Filter,
-    counts: [usize; 6],
-    /// Live connections whose refreshes keep failing.
-    failing: usize,
+    filter_text: String,
     cursor: usize,
     selected: Option<i64>,
-    /// First visible row on screen; kept by `scroll` so the cursor stays in view.
+    /// First matching row on screen; kept by `scroll` so the cursor stays in view.
     pub offset: usize,
-    marks: HashSet<i64>,
+    marks: HashMap<i64, ConnectionView>,
+    marked_filter: Option<MarkedFilter>,
+    /// The last window asked for and not yet answered.
+    asked: Option<WindowQuery>,
+    /// Something changed that the rows in hand may not show: ask again.
+    stale: bool,
+    /// A window has been answered since the console opened.
+    loaded: bool,
+}
+
+/// "Everything the filter selects", as the operator saw it when marking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkedFilter {
+    pub filter: String,
+    pub count: usize,
+}
+
+/// What a bulk action is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Targets {
+    /// These connections (marked, or the one selected).
+    Ids(Vec<i64>),
+    /// What the filter selects, which the operator saw as `count` connections: the daemon
+    /// refuses if the filter selects another number when the action arrives.
+    Filter(MarkedFilter),
+}
+
+impl Targets {
+    pub fn len(&self) -> usize {
+        match self {
+            Targets::Ids(ids) => ids.len(),
+            Targets::Filter(f) => f.count,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 fn status_index(s: Status) -> usize {
     Status::ALL.iter().position(|x| *x == s).unwrap_or(0)
 }
 
-fn is_failing(c: &ConnectionView) -> bool {
-    c.status.is_live() && c.consecutive_failures > 0
-}
-
 impl Table {
-    pub fn replace(&mut self, rows: Vec<ConnectionView>, now: DateTime<Utc>) {
-        self.hay = rows.iter().map(Filter::haystack).collect();
-        self.slot_of = rows.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
+    /// The window to ask for, if the rows in hand do not cover `height` rows from the
+    /// offset for the current filter and order, or something changed since. Asks for a
+    /// screen above and one below too, so scrolling a little asks nothing.
+    pub fn ask(&mut self, height: usize) -> Option<WindowQuery> {
+        let h = height.max(1);
+        let current = (self.filter_text.clone(), self.sort);
+        let end = (self.offset + h).min(self.matching);
+        let covered = self.page_for.as_ref() == Some(&current)
+            && self.page_offset <= self.offset
+            && self.page_offset + self.page.len() >= end;
+        if covered && !self.stale && self.loaded {
+            return None;
+        }
+        let q = WindowQuery {
+            filter: self.filter_text.clone(),
+            sort: self.sort,
+            offset: self.offset.saturating_sub(h) as u64,
+            rows: u32::try_from(3 * h)
+                .unwrap_or(MAX_WINDOW_ROWS)
+                .min(MAX_WINDOW_ROWS),
+            selected: self.selected,
+        };
+        if !self.stale && self.asked.as_ref() == Some(&q) {
+            return None;
+        }
+        self.stale = false;
+        self.asked = Some(q.clone());
+        Some(q)
+    }
+
+    /// The daemon's answer to `q`. Counts are the table's whatever the query; the rows are
+    /// taken only if the filter and order are still those on screen.
+    pub fn answer(&mut self, q: &WindowQuery, page: WindowPage) {
+        if self.asked.as_ref() == Some(q) {
+            self.asked = None;
+        }
+        self.total = page.total as usize;
         self.counts = [0; 6];
-        for c in &rows {
-            self.counts[status_index(c.status)] += 1;
+        for (s, n) in &page.counts {
+            self.counts[status_index(*s)] = *n as usize;
         }
-        self.failing = rows.iter().filter(|c| is_failing(c)).count();
-        self.rows = rows;
-        self.marks.retain(|id| self.slot_of.contains_key(id));
-        self.resort(now);
-    }
-
-    fn resort(&mut self, now: DateTime<Utc>) {
-        let sort = self.sort;
-        let rows = &self.rows;
-        self.order = (0..rows.len()).collect();
-        self.order
-            .sort_unstable_by(|&a, &b| sort.compare(&rows[a], &rows[b]));
-        self.refilter(now);
-    }
-
-    /// One pass over the rows in order.
-    pub fn refilter(&mut self, now: DateTime<Utc>) {
-        let (rows, hay, filter) = (&self.rows, &self.hay, &self.filter);
-        self.visible.clear();
-        self.visible.extend(
-            self.order
-                .iter()
-                .copied()
-                .filter(|&s| filter.matches_with(&rows[s], &hay[s], now)),
-        );
-        self.follow_selection();
-    }
-
-    /// A connection as the daemon committed it: new, or replacing the one with its id.
-    pub fn upsert(&mut self, c: ConnectionView, now: DateTime<Utc>) {
-        let slot = match self.slot_of.get(&c.id) {
-            Some(&slot) => {
-                self.counts[status_index(self.rows[slot].status)] -= 1;
-                self.failing -= usize::from(is_failing(&self.rows[slot]));
-                self.order.retain(|&s| s != slot);
-                self.visible.retain(|&s| s != slot);
-                self.hay[slot] = Filter::haystack(&c);
-                self.rows[slot] = c;
-                slot
-            }
-            None => {
-                self.slot_of.insert(c.id, self.rows.len());
-                self.hay.push(Filter::haystack(&c));
-                self.rows.push(c);
-                self.rows.len() - 1
-            }
-        };
-        self.counts[status_index(self.rows[slot].status)] += 1;
-        self.failing += usize::from(is_failing(&self.rows[slot]));
-        let (rows, sort) = (&self.rows, self.sort);
-        let place = |list: &Vec<usize>| {
-            list.partition_point(|&s| sort.compare(&rows[s], &rows[slot]).is_lt())
-        };
-        let at = place(&self.order);
-        self.order.insert(at, slot);
-        if self
-            .filter
-            .matches_with(&self.rows[slot], &self.hay[slot], now)
-        {
-            let at = place(&self.visible);
-            self.visible.insert(at, slot);
+        self.failing = page.failing as usize;
+        if q.filter != self.filter_text || q.sort != self.sort {
+            return;
         }
-        self.follow_selection();
+        self.loaded = true;
+        self.matching = page.matching as usize;
+        self.page_offset = page.offset as usize;
+        self.page = page.rows;
+        self.page_for = Some((q.filter.clone(), q.sort));
+        if let Some(m) = &self.marked_filter {
+            if m.filter != self.filter_text {
+                self.marked_filter = None;
+            }
+        }
+        // Follow the selected connection if the operator did not move since asking.
+        match (q.selected, page.selected_at) {
+            (Some(id), Some(at)) if self.selected == Some(id) => self.cursor = at as usize,
+            _ => {}
+        }
+        self.cursor = self.cursor.min(self.matching.saturating_sub(1));
+        if let Some(c) = self.row(self.cursor) {
+            self.selected = Some(c.id);
+        }
+    }
+
+    /// Asks for the window again at the next chance (a live change, a missed feed, the
+    /// minute that time-dependent filter terms move with).
+    pub fn invalidate(&mut self) {
+        self.stale = true;
+    }
+
+    pub fn is_loaded(&self) -> bool {
+        self.loaded
+    }
+
+    /// A connection as the daemon committed it: shown at once if it is in hand (and kept
+    /// fresh if marked), and the window asked for again, since it may have moved.
+    pub fn changed(&mut self, c: ConnectionView) {
+        if let Some(m) = self.marks.get_mut(&c.id) {
+            *m = c.clone();
+        }
+        if let Some(row) = self.page.iter_mut().find(|r| r.id == c.id) {
+            *row = c;
+        }
+        self.stale = true;
+    }
+
+    /// A connection read afresh (its detail): shown at once, without asking again.
+    pub fn seen(&mut self, c: ConnectionView) {
+        let stale = self.stale;
+        self.changed(c);
+        self.stale = stale;
+    }
+
+    /// The asked window will not be answered (the daemon went away, or refused).
+    pub fn forget_asked(&mut self) {
+        self.asked = None;
     }
 
     pub fn remove(&mut self, id: i64) {
-        let Some(slot) = self.slot_of.remove(&id) else {
-            return;
-        };
-        self.counts[status_index(self.rows[slot].status)] -= 1;
-        self.failing -= usize::from(is_failing(&self.rows[slot]));
-        self.order.retain(|&s| s != slot);
-        self.visible.retain(|&s| s != slot);
         self.marks.remove(&id);
-        let last = self.rows.len() - 1;
-        self.rows.swap_remove(slot);
-        self.hay.swap_remove(slot);
-        if slot != last {
-            // The last row moved into the freed slot.
-            self.slot_of.insert(self.rows[slot].id, slot);
-            for s in self.order.iter_mut().chain(self.visible.iter_mut()) {
-                if *s == last {
-                    *s = slot;
-                }
-            }
-        }
-        self.follow_selection();
+        self.page.retain(|r| r.id != id);
+        self.stale = true;
     }
 
-    pub fn set_filter(&mut self, filter: Filter, now: DateTime<Utc>) {
+    /// Filters as typed; the rows for it follow from the daemon.
+    pub fn set_filter(&mut self, text: &str, filter: Filter) {
+        self.filter_text = text.to_string();
         self.filter = filter;
-        self.refilter(now);
     }
 
     pub fn filter(&self) -> &Filter {
         &self.filter
     }
 
-    pub fn set_sort(&mut self, sort: Sort, now: DateTime<Utc>) {
+    pub fn set_sort(&mut self, sort: Sort) {
         self.sort = sort;
-        self.resort(now);
     }
 
     pub fn sort(&self) -> Sort {
         self.sort
     }
 
+    /// Every connection.
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.total
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.total == 0
     }
 
+    /// Connections the filter selects.
     pub fn visible_len(&self) -> usize {
-        self.visible.len()
+        self.matching
     }
 
     /// Connections per status, in `Status::ALL` order.
@@ -179,17 +229,26 @@ impl Table {
         self.failing
     }
 
-    /// The visible rows from `start`, at most `n` of them.
-    pub fn window(&self, start: usize, n: usize) -> impl Iterator<Item = &ConnectionView> {
-        self.visible
-            .iter()
-            .skip(start)
-            .take(n)
-            .map(|&s| &self.rows[s])
+    fn row(&self, i: usize) -> Option<&ConnectionView> {
+        i.checked_sub(self.page_offset)
+            .and_then(|k| self.page.get(k))
     }
 
+    /// The matching rows in hand from `start`, at most `n`, with their places.
+    pub fn window(&self, start: usize, n: usize) -> impl Iterator<Item = (usize, &ConnectionView)> {
+        let from = start.max(self.page_offset);
+        let to = start
+            .saturating_add(n)
+            .min(self.page_offset + self.page.len());
+        (from..to.max(from)).filter_map(move |i| self.row(i).map(|c| (i, c)))
+    }
+
+    /// A connection in hand: on screen, or marked.
     pub fn get(&self, id: i64) -> Option<&ConnectionView> {
-        self.slot_of.get(&id).map(|&s| &self.rows[s])
+        self.page
+            .iter()
+            .find(|c| c.id == id)
+            .or_else(|| self.marks.get(&id))
     }
 
     pub fn cursor(&self) -> usize {
@@ -197,26 +256,11 @@ impl Table {
     }
 
     pub fn selected(&self) -> Option<&ConnectionView> {
-        self.visible.get(self.cursor).map(|&s| &self.rows[s])
-    }
-
-    /// Keeps the cursor on the selected connection wherever it moved; if the filter hid
-    /// it, the cursor stays at the same height.
-    fn follow_selection(&mut self) {
-        if let Some(id) = self.selected {
-            if let Some(slot) = self.slot_of.get(&id) {
-                if let Some(i) = self.visible.iter().position(|s| s == slot) {
-                    self.cursor = i;
-                    return;
-                }
-            }
-        }
-        self.cursor = self.cursor.min(self.visible.len().saturating_sub(1));
-        self.selected = self.selected().map(|c| c.id);
+        self.row(self.cursor)
     }
 
     pub fn select_index(&mut self, i: usize) {
-        self.cursor = i.min(self.visible.len().saturating_sub(1));
+        self.cursor = i.min(self.matching.saturating_sub(1));
         self.selected = self.selected().map(|c| c.id);
     }
 
@@ -227,51 +271,67 @@ impl Table {
 
     /// Moves `offset` the least needed for the cursor to show in `height` rows.
     pub fn scroll(&mut self, height: usize) {
-        self.offset = visible_offset(self.offset, self.cursor, height, self.visible.len());
+        self.offset = visible_offset(self.offset, self.cursor, height, self.matching);
     }
 
     pub fn is_marked(&self, id: i64) -> bool {
-        self.marks.contains(&id)
+        self.marked_filter.is_some() || self.marks.contains_key(&id)
     }
 
+    /// How many connections are marked.
     pub fn marked(&self) -> usize {
-        self.marks.len()
+        self.marked_filter
+            .as_ref()
+            .map_or(self.marks.len(), |m| m.count)
+    }
+
+    pub fn marked_filter(&self) -> Option<&MarkedFilter> {
+        self.marked_filter.as_ref()
     }
 
     pub fn toggle_mark(&mut self) {
-        if let Some(id) = self.selected {
-            if !self.marks.remove(&id) {
-                self.marks.insert(id);
+        if self.marked_filter.take().is_some() {
+            return;
+        }
+        if let Some(c) = self.selected().cloned() {
+            if self.marks.remove(&c.id).is_none() {
+                self.marks.insert(c.id, c);
             }
         }
     }
 
-    /// Marks every row the filter shows; if all are marked already, unmarks them.
+    /// Marks everything the filter selects (the daemon acts on the filter, not on a list of
+    /// ids); if it is marked already, unmarks it.
     pub fn mark_all_visible(&mut self) {
-        let ids: Vec<i64> = self.visible.iter().map(|&s| self.rows[s].id).collect();
-        if ids.iter().all(|id| self.marks.contains(id)) {
-            for id in ids {
-                self.marks.remove(&id);
-            }
-        } else {
-            self.marks.extend(ids);
+        if self.marked_filter.take().is_some() {
+            return;
+        }
+        self.marks.clear();
+        if self.matching > 0 {
+            self.marked_filter = Some(MarkedFilter {
+                filter: self.filter_text.clone(),
+                count: self.matching,
+            });
         }
     }
 
     pub fn clear_marks(&mut self) {
         self.marks.clear();
+        self.marked_filter = None;
     }
 
-    /// The marked ids in table order, or the selected one when nothing is marked.
-    pub fn targets(&self) -> Vec<i64> {
-        if self.marks.is_empty() {
-            return self.selected.into_iter().collect();
+    /// What a bulk action is about: the marked filter, the marked ids (by id), or the
+    /// selected connection.
+    pub fn targets(&self) -> Targets {
+        if let Some(m) = &self.marked_filter {
+            return Targets::Filter(m.clone());
         }
-        self.order
-            .iter()
-            .map(|&s| self.rows[s].id)
-            .filter(|id| self.marks.contains(id))
-            .collect()
+        if self.marks.is_empty() {
+            return Targets::Ids(self.selected.into_iter().collect());
+        }
+        let mut ids: Vec<i64> = self.marks.keys().copied().collect();
+        ids.sort_unstable();
+        Targets::Ids(ids)
     }
 }
 
@@ -290,141 +350,141 @@ pub fn visible_offset(offset: usize, cursor: usize, height: usize, len: usize) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qbo_service::fixtures::{at, conn, every_state, NOW};
-    use qbo_service::sort::SortKey;
+    use qbo_service::fixtures::{conn, every_state};
 
-    fn now() -> DateTime<Utc> {
-        at(NOW)
+    fn thirty() -> Vec<ConnectionView> {
+        (1..=30)
+            .map(|i| conn(i, &format!("t{i:02}"), Status::Active))
+            .collect()
     }
 
-    fn table() -> Table {
-        let mut t = Table::default();
-        t.replace(every_state(), now());
-        t
-    }
-
-    fn names(t: &Table) -> Vec<String> {
-        t.window(0, usize::MAX).map(|c| c.tenant.clone()).collect()
-    }
-
-    #[test]
-    fn the_selection_follows_its_row_through_a_resort_and_a_live_change() {
-        let mut t = table();
-        t.select_index(3);
-        let chosen = t.selected().unwrap().tenant.clone();
-        t.set_sort(
-            Sort {
-                key: SortKey::Tenant,
-                descending: true,
-            },
-            now(),
-        );
-        assert_eq!(t.selected().unwrap().tenant, chosen);
-        // A change elsewhere moves rows around it; it stays selected.
-        let mut acme = t.get(1).unwrap().clone();
-        acme.tenant = "zzz-acme".into();
-        t.upsert(acme, now());
-        assert_eq!(t.selected().unwrap().tenant, chosen);
-        assert_eq!(names(&t)[0], "zzz-acme");
-    }
-
-    #[test]
-    fn a_changed_row_moves_to_its_place_in_the_order() {
-        let mut t = table();
-        let mut umbrella = t.get(2).unwrap().clone();
-        umbrella.status = Status::NeedsReconnect;
-        t.upsert(umbrella, now());
-        assert_eq!(&names(&t)[..2], ["globex", "umbrella"]);
-        let counts = t.counts();
-        assert!(counts.contains(&(Status::NeedsReconnect, 2)));
-        assert_eq!(t.failing(), 1);
-        let mut initech = t.get(4).unwrap().clone();
-        initech.consecutive_failures = 0;
-        t.upsert(initech, now());
-        assert_eq!(t.failing(), 0);
-        t.remove(3);
-        assert!(counts.contains(&(Status::NeedsReconnect, 2)));
-        assert!(t.counts().contains(&(Status::NeedsReconnect, 1)));
-    }
-
-    #[test]
-    fn a_new_row_is_shown_only_if_the_filter_matches() {
-        let mut t = table();
-        t.set_filter(Filter::parse("env:sandbox").unwrap(), now());
-        t.upsert(conn(50, "new-prod", Status::Pending), now());
-        let mut sandbox = conn(51, "new-sandbox", Status::Pending);
-        sandbox.environment = qbo_service::Environment::Sandbox;
-        t.upsert(sandbox, now());
-        assert_eq!(names(&t), ["umbrella", "new-sandbox", "hooli"]);
-        assert_eq!(t.len(), 11);
-    }
-
-    #[test]
-    fn removing_a_row_keeps_the_others_addressable() {
-        let mut t = table();
-        t.remove(1);
-        t.remove(9);
-        assert!(t.get(1).is_none());
-        assert_eq!(t.len(), 7);
-        for c in every_state().into_iter().filter(|c| c.id != 1 && c.id != 9) {
-            assert_eq!(
-                t.get(c.id).map(|x| x.tenant.as_str()),
-                Some(c.tenant.as_str())
-            );
+    fn page(q: &WindowQuery, rows: Vec<ConnectionView>, matching: u64) -> WindowPage {
+        let selected_at = q
+            .selected
+            .and_then(|id| rows.iter().position(|c| c.id == id))
+            .map(|p| p as u64 + q.offset);
+        WindowPage {
+            total: 20,
+            counts: vec![(Status::Active, 20)],
+            failing: 1,
+            matching,
+            offset: q.offset,
+            rows,
+            selected_at,
+            filter_error: None,
         }
-        assert_eq!(names(&t).len(), 7);
+    }
+
+    fn answered(t: &mut Table, height: usize) -> WindowQuery {
+        let q = t.ask(height).expect("a window is asked for");
+        let rows: Vec<ConnectionView> = every_state()
+            .into_iter()
+            .skip(q.offset as usize)
+            .take(q.rows as usize)
+            .collect();
+        t.answer(&q, page(&q, rows, every_state().len() as u64));
+        q
     }
 
     #[test]
-    fn marks_target_the_marked_rows_else_the_selected_one() {
-        let mut t = table();
+    fn a_window_is_asked_for_only_when_the_rows_in_hand_do_not_cover_the_screen() {
+        let mut t = Table::default();
+        let q = t.ask(3).expect("nothing in hand yet");
+        assert_eq!((q.offset, q.rows), (0, 9));
+        let all = thirty();
+        let rows = |q: &WindowQuery| {
+            all.iter()
+                .skip(q.offset as usize)
+                .take(q.rows as usize)
+                .cloned()
+                .collect()
+        };
+        t.answer(&q, page(&q, rows(&q), 30));
+        assert_eq!(t.ask(3), None, "the screen is covered");
+        assert_eq!(t.window(0, 3).count(), 3);
+        t.move_by(4);
+        t.scroll(3);
+        assert_eq!(t.ask(3), None, "still within the rows in hand");
+        t.move_by(10);
+        t.scroll(3);
+        assert_eq!(
+            t.window(t.offset, 3).count(),
+            0,
+            "the rows there are not in hand"
+        );
+        let q = t.ask(3).expect("past the rows in hand");
+        assert_eq!(q.offset, t.offset as u64 - 3);
+        assert_eq!(t.ask(3), None, "asked once, not per frame");
+        t.invalidate();
+        assert!(t.ask(3).is_some(), "a change asks again");
+    }
+
+    #[test]
+    fn an_answer_for_an_older_filter_updates_the_counts_only() {
+        let mut t = Table::default();
+        answered(&mut t, 3);
+        let before: Vec<i64> = t.window(0, 3).map(|(_, c)| c.id).collect();
+        let q = t.ask(3);
+        assert!(q.is_none());
+        t.set_filter("acme", Filter::parse("acme").unwrap());
+        let old = WindowQuery {
+            filter: String::new(),
+            ..t.ask(3).unwrap()
+        };
+        t.answer(&old, page(&old, vec![every_state()[5].clone()], 1));
+        assert_eq!(
+            t.window(0, 3).map(|(_, c)| c.id).collect::<Vec<_>>(),
+            before
+        );
+        assert_eq!(t.len(), 20);
+    }
+
+    #[test]
+    fn marking_everything_the_filter_selects_is_kept_as_the_filter_and_its_count() {
+        let mut t = Table::default();
+        answered(&mut t, 3);
         t.select_index(0);
-        assert_eq!(t.targets(), [3]);
-        t.set_filter(Filter::parse("env:sandbox").unwrap(), now());
+        assert_eq!(t.targets(), Targets::Ids(vec![every_state()[0].id]));
         t.mark_all_visible();
-        assert_eq!(t.targets(), [2, 7]);
+        assert_eq!(
+            t.targets(),
+            Targets::Filter(MarkedFilter {
+                filter: String::new(),
+                count: every_state().len()
+            })
+        );
+        assert!(
+            t.is_marked(12345),
+            "every row the filter selects shows marked"
+        );
         t.mark_all_visible();
         assert_eq!(t.marked(), 0);
+        t.toggle_mark();
+        t.move_by(1);
+        t.toggle_mark();
+        assert_eq!(t.marked(), 2);
+        // A marked row stays known after it scrolls out of hand.
+        let first = every_state()[0].id;
+        t.remove(every_state()[3].id);
+        assert!(t.get(first).is_some());
     }
 
     #[test]
-    fn live_changes_leave_the_same_order_as_listing_afresh() {
-        let mut live = table();
-        let filter = "env:production e";
-        live.set_filter(Filter::parse(filter).unwrap(), now());
-        live.set_sort(
-            Sort {
-                key: SortKey::Left,
-                descending: true,
-            },
-            now(),
-        );
+    fn the_selection_follows_its_connection_to_where_the_daemon_says_it_is() {
+        let mut t = Table::default();
+        answered(&mut t, 3);
+        t.select_index(1);
+        let id = t.selected().unwrap().id;
+        t.invalidate();
+        let q = t.ask(3).unwrap();
+        assert_eq!(q.selected, Some(id));
+        // The daemon says it moved to the fifth place.
         let mut rows = every_state();
-        for step in 0..40i64 {
-            let i = (step * 7 % rows.len() as i64) as usize;
-            let c = &mut rows[i];
-            match step % 4 {
-                0 => c.status = Status::ALL[(step as usize) % 6],
-                1 => {
-                    c.refresh_expires_at = c
-                        .refresh_expires_at
-                        .map(|t| t - chrono::Duration::days(step))
-                }
-                2 => c.tenant = format!("{}-{step}", c.tenant.trim_end_matches(char::is_numeric)),
-                _ => c.environment = qbo_service::Environment::ALL[(step as usize) % 2],
-            }
-            live.upsert(c.clone(), now());
-        }
-        live.remove(rows[2].id);
-        rows.remove(2);
-        let mut fresh = Table::default();
-        fresh.set_filter(Filter::parse(filter).unwrap(), now());
-        fresh.set_sort(live.sort(), now());
-        fresh.replace(rows, now());
-        assert!(names(&live).len() >= 3, "{:?}", names(&live));
-        assert_eq!(names(&live), names(&fresh));
-        assert_eq!(live.counts(), fresh.counts());
-        assert_eq!(live.failing(), fresh.failing());
+        let moved = rows.remove(1);
+        rows.insert(4, moved);
+        t.answer(&q, page(&q, rows, 9));
+        assert_eq!(t.cursor(), 4);
+        assert_eq!(t.selected().unwrap().id, id);
     }
 
     #[test]

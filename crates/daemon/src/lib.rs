@@ -63,6 +63,20 @@ impl Daemon {
             other_tasks.push(relay);
         }
 
+        // The consoles' roster is read now, while the daemon starts, not at the first
+        // console's first window: at a million connections that takes seconds.
+        let roster = service.clone();
+        other_tasks.push(tokio::spawn(async move {
+            let t = std::time::Instant::now();
+            match roster.warm_roster().await {
+                Ok(()) => tracing::info!(
+                    seconds = t.elapsed().as_secs_f64(),
+                    "consoles' roster ready"
+                ),
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), "cannot read the connections for the consoles' roster yet; the first console's window reads them"),
+            }
+        }));
+
         // Refusals counted rather than recorded reach the audit log once their window
         // closes, even if their caller never comes back.
         let sweeper = service.clone();

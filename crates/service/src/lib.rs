@@ -114,18 +114,50 @@ pub enum Selection {
     Due,
     /// Every live connection.
     All,
+    /// What the filter (the console's language) selects when the request arrives; if
+    /// `expect` is given and the filter selects another number, nothing is done: the
+    /// operator confirmed a count, and acts on exactly that or not at all.
+    Matching {
+        filter: String,
+        expect: Option<u64>,
+    },
 }
 
 impl Selection {
-    /// From `refresh`'s targets, `--due` and `--all`, of which exactly one must be given.
-    pub fn from_flags(targets: Vec<String>, due: bool, all: bool) -> Result<Selection> {
-        match (all, due, targets.is_empty()) {
-            (true, false, true) => Ok(Selection::All),
-            (false, true, true) => Ok(Selection::Due),
-            (false, false, false) => Ok(Selection::Named(targets)),
+    /// From `refresh`'s targets, `--due`, `--all` and `--where`, of which exactly one must
+    /// be given (`expect` only with `--where`).
+    pub fn from_flags(
+        targets: Vec<String>,
+        due: bool,
+        all: bool,
+        filter: Option<String>,
+        expect: Option<u64>,
+    ) -> Result<Selection> {
+        if expect.is_some() && filter.is_none() {
+            return Err(ServiceError::Input(
+                "--expect goes with --where: it is the count the filter must select".into(),
+            ));
+        }
+        match (all, due, targets.is_empty(), filter) {
+            (true, false, true, None) => Ok(Selection::All),
+            (false, true, true, None) => Ok(Selection::Due),
+            (false, false, false, None) => Ok(Selection::Named(targets)),
+            (false, false, true, Some(filter)) => Ok(Selection::Matching { filter, expect }),
             _ => Err(ServiceError::Input(
-                "refresh needs targets, --due or --all (exactly one of them)".into(),
+                "refresh needs targets, --due, --all or --where (exactly one of them)".into(),
             )),
+        }
+    }
+
+    /// The fields of a `refresh` or `verify` request that say what it is about.
+    pub fn into_fields(self) -> (Vec<String>, bool, bool, Option<String>, Option<u64>) {
+        match self {
+            Selection::Named(t) => (t, false, false, None, None),
+            Selection::Due => (Vec::new(), true, false, None, None),
+            Selection::All => (Vec::new(), false, true, None, None),
+            Selection::Matching { filter, expect } => {
+                (Vec::new(), false, false, Some(filter), expect)
+            }
         }
     }
 }
@@ -423,12 +455,18 @@ impl Service {
         Ok(reports)
     }
 
-    /// Verifies each named connection, each with its own outcome (as for `refresh`).
-    pub async fn verify(&self, caller: &Actor, selectors: &[String]) -> Result<Vec<VerifyReport>> {
+    /// Verifies each named connection (or each a filter selects), each with its own
+    /// outcome (as for `refresh`).
+    pub async fn verify(&self, caller: &Actor, selection: &Selection) -> Result<Vec<VerifyReport>> {
         self.authorize(caller, Permission::Verify, Action::Verify)
             .await?;
+        if matches!(selection, Selection::Due | Selection::All) {
+            return Err(ServiceError::Input(
+                "verify takes named connections or a filter, not --due or --all".into(),
+            ));
+        }
         self.ensure_audit_appendable().await?;
-        let targets = self.select(&Selection::Named(selectors.to_vec())).await?;
+        let targets = self.select(selection).await?;
         let mut out = Vec::with_capacity(targets.len());
         for rec in targets {
             let outcome = match self.engine.verify(rec.id, caller).await {
@@ -581,12 +619,26 @@ impl Service {
                     .await?
             }
             Selection::All => self.store().live_connection_ids().await?,
+            Selection::Matching { filter, expect } => {
+                let parsed = filter::Filter::parse(filter)
+                    .map_err(|e| ServiceError::Input(format!("where: {e}")))?;
+                let ids = self.matching_ids(&parsed).await?;
+                if let Some(n) = expect.filter(|n| *n != ids.len() as u64) {
+                    return Err(ServiceError::Input(format!(
+                        "the filter {filter:?} now selects {} connections, not the {n} confirmed; \
+                         nothing was done: look again and confirm the new count",
+                        ids.len()
+                    )));
+                }
+                ids
+            }
         };
         let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(r) = self.store().get_connection(id).await? {
-                out.push(r);
-            }
+        for piece in ids.chunks(512) {
+            let mut rows = self.store().connections_by_id(piece).await?;
+            // In the order selected (most urgent first), not the database's.
+            rows.sort_by_key(|r| piece.iter().position(|id| *id == r.id));
+            out.extend(rows);
         }
         Ok(out)
     }
@@ -625,11 +677,33 @@ impl Service {
                 .await?,
             ),
             Request::Show { target } => json(self.show(caller, &target).await?),
-            Request::Refresh { targets, due, all } => {
-                let sel = Selection::from_flags(targets, due, all)?;
+            Request::Refresh {
+                targets,
+                due,
+                all,
+                filter,
+                expect,
+            } => {
+                let sel = Selection::from_flags(targets, due, all, filter, expect)?;
                 json(self.refresh(caller, &sel).await?)
             }
-            Request::Verify { targets } => json(self.verify(caller, &targets).await?),
+            Request::Verify {
+                targets,
+                filter,
+                expect,
+            } => {
+                let sel = match filter {
+                    Some(filter) if targets.is_empty() => Selection::Matching { filter, expect },
+                    None if expect.is_none() => Selection::Named(targets),
+                    _ => {
+                        return Err(ServiceError::Input(
+                            "verify takes targets or a filter (`where`, with `expect`), not both"
+                                .into(),
+                        ))
+                    }
+                };
+                json(self.verify(caller, &sel).await?)
+            }
             Request::Import { file, text, update } => {
                 json(self.import(caller, &text, &file, update).await?)
             }
@@ -638,12 +712,14 @@ impl Service {
                 filter,
                 local_only_reason,
                 dry_run,
+                expect,
             } => {
                 let req = RevokeRequest {
                     targets,
                     filter,
                     local_only_reason,
                     dry_run,
+                    expect,
                 };
                 json(self.revoke(caller, &req).await?)
             }

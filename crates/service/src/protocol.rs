@@ -36,9 +36,20 @@ pub enum Request {
         due: bool,
         #[serde(default)]
         all: bool,
+        /// What a filter selects (the console's language) instead of named targets.
+        #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+        filter: Option<String>,
+        /// With `where`: the count the operator confirmed; another count refuses.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect: Option<u64>,
     },
     Verify {
+        #[serde(default)]
         targets: Vec<String>,
+        #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+        filter: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect: Option<u64>,
     },
     Import {
         file: String,
@@ -56,6 +67,9 @@ pub enum Request {
         local_only_reason: Option<String>,
         #[serde(default)]
         dry_run: bool,
+        /// With `where`: the count the operator confirmed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect: Option<u64>,
     },
     /// Deletes connections revoked longer ago than `[retention] revoked_days`.
     Purge {
@@ -167,15 +181,30 @@ impl std::fmt::Debug for Request {
                 .finish(),
             Request::Window(q) => f.debug_tuple("Window").field(q).finish(),
             Request::Show { target } => f.debug_struct("Show").field("target", target).finish(),
-            Request::Refresh { targets, due, all } => f
+            Request::Refresh {
+                targets,
+                due,
+                all,
+                filter,
+                expect,
+            } => f
                 .debug_struct("Refresh")
                 .field("targets", targets)
                 .field("due", due)
                 .field("all", all)
+                .field("where", filter)
+                .field("expect", expect)
                 .finish(),
-            Request::Verify { targets } => {
-                f.debug_struct("Verify").field("targets", targets).finish()
-            }
+            Request::Verify {
+                targets,
+                filter,
+                expect,
+            } => f
+                .debug_struct("Verify")
+                .field("targets", targets)
+                .field("where", filter)
+                .field("expect", expect)
+                .finish(),
             Request::Import { file, text, update } => f
                 .debug_struct("Import")
                 .field("file", file)
@@ -187,10 +216,12 @@ impl std::fmt::Debug for Request {
                 filter,
                 local_only_reason,
                 dry_run,
+                expect,
             } => f
                 .debug_struct("Revoke")
                 .field("targets", targets)
                 .field("where", filter)
+                .field("expect", expect)
                 .field("local_only_reason", local_only_reason)
                 .field("dry_run", dry_run)
                 .finish(),
@@ -458,11 +489,13 @@ mod tests {
             filter,
             local_only_reason,
             dry_run,
+            expect,
         } = &req
         else {
             panic!("{req:?}")
         };
         assert!(targets.is_empty() && local_only_reason.is_none() && *dry_run);
+        assert_eq!(*expect, None);
         assert_eq!(filter.as_deref(), Some("status:needs_reconnect idle>90d"));
         assert_eq!(req.verb(), Action::Revoke);
         let line = encode_line(&req, None).unwrap();

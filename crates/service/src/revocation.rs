@@ -2,14 +2,13 @@
 //! console's filter language, and deleting long-revoked tenants (their audit history stays).
 
 use super::filter::{Filter, VALID_FORMS};
-use super::{ConnectionView, Permission, Result, Service, ServiceError, Target};
+use super::{Permission, Result, Service, ServiceError, Target};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use futures_util::stream::{self, StreamExt};
 use qbo_core::identity::Actor;
 use qbo_engine::lifecycle::{RevokeMode, RevokeOutcome};
 use qbo_store::audit::AboutConnection;
 use qbo_store::audit::{Action, AuditEvent, Outcome};
-use qbo_store::{ConnectionFilter, ConnectionRecord};
 use serde::{Deserialize, Serialize};
 
 /// What to revoke and how: named targets or a filter (exactly one), at Intuit or locally.
@@ -20,6 +19,10 @@ pub struct RevokeRequest {
     /// The console's filter language (`status:needs_reconnect idle>90d`).
     #[serde(default, rename = "where")]
     pub filter: Option<String>,
+    /// With `where`: the count the operator confirmed; if the filter selects another
+    /// number when the request arrives, nothing is revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<u64>,
     /// `--local-only --reason TEXT`: forget the tokens without Intuit.
     #[serde(default)]
     pub local_only_reason: Option<String>,
@@ -48,12 +51,17 @@ pub struct PurgeReport {
 
 enum Chosen {
     Named(Vec<String>),
-    Where(Filter),
+    Where(String),
 }
 
 impl RevokeRequest {
     /// Checks the request before anything is read or written: bad input changes nothing.
     fn checked(&self) -> Result<(Chosen, RevokeMode)> {
+        if self.expect.is_some() && self.filter.is_none() {
+            return Err(ServiceError::Input(
+                "expect goes with where: it is the count the filter must select".into(),
+            ));
+        }
         let chosen = match (&self.filter, self.targets.is_empty()) {
             (Some(_), false) | (None, true) => {
                 return Err(ServiceError::Input(
@@ -68,7 +76,7 @@ impl RevokeRequest {
                         "revoke --where {text:?} selects every connection; name at least one term ({VALID_FORMS})"
                     )));
                 }
-                Chosen::Where(f)
+                Chosen::Where(text.clone())
             }
         };
         let mode = match &self.local_only_reason {
@@ -104,7 +112,13 @@ impl Service {
         }
         let targets = match &chosen {
             Chosen::Named(names) => self.select(&super::Selection::Named(names.clone())).await?,
-            Chosen::Where(f) => self.matching(f).await?,
+            Chosen::Where(f) => {
+                self.select(&super::Selection::Matching {
+                    filter: f.clone(),
+                    expect: req.expect,
+                })
+                .await?
+            }
         };
         if req.dry_run {
             let shown = format!(
@@ -145,19 +159,6 @@ impl Service {
             .buffered(self.parallelism)
             .collect::<Vec<_>>()
             .await)
-    }
-
-    /// Every connection the filter matches now, judged on the same view the console shows.
-    async fn matching(&self, f: &Filter) -> Result<Vec<ConnectionRecord>> {
-        let now = self.engine.clock.now();
-        let rows = self
-            .store()
-            .list_connections(&ConnectionFilter::default())
-            .await?;
-        Ok(rows
-            .into_iter()
-            .filter(|r| f.matches(&ConnectionView::from_record(r.clone(), now), now))
-            .collect())
     }
 
     /// Deletes the connections revoked more than `[retention] revoked_days` ago, recording

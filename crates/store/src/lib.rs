@@ -7,6 +7,7 @@ mod api_keys;
 pub mod audit;
 mod connection_scan;
 mod connections;
+mod world;
 mod health;
 mod keys;
 mod leases;
@@ -18,6 +19,7 @@ mod rows;
 mod schedule;
 
 pub use api_keys::ApiKeyRecord;
+pub use world::{world_tenant, WorldCounts, WORLD_WORDS};
 pub use health::{CauseLabel, WriteCause, WriteHealth};
 pub use keys::SealedUnder;
 pub use leases::{Lease, Purpose, Unanswered};

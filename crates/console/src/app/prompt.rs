@@ -60,11 +60,7 @@ pub(super) fn apply_filter(app: &mut App, text: &str) {
     app.filter_text = text.to_string();
     let (filter, error) = Filter::parse_lenient(text);
     app.filter_error = error.map(|e| e.to_string());
-    if *app.table.filter() != filter {
-        app.table.set_filter(filter, app.now);
-    }
-    let page = app.page();
-    app.table.scroll(page);
+    app.table.set_filter(text, filter);
 }
 
 pub(super) fn report_filter_error(app: &mut App) {

@@ -3,6 +3,7 @@
 use super::*;
 use crate::audit_log;
 use crate::event::Done;
+use crate::fake_daemon;
 use crossterm::event::{KeyCode, KeyModifiers, MouseEvent, MouseEventKind};
 use qbo_core::domain::ErrorClass;
 use qbo_service::fixtures::{at, every_state, NOW};
@@ -19,9 +20,14 @@ fn session(role: Role, demo: bool) -> Session {
     }
 }
 
+/// `update` as the runtime drives it: windows asked for are answered by the fake daemon.
+fn update(a: &mut App, m: Msg) -> Vec<Cmd> {
+    fake_daemon::drive(a, m)
+}
+
 fn app(role: Role) -> App {
     let mut a = App::new(session(role, false), Keymap::default(), at(NOW), (120, 30));
-    assert!(update(&mut a, Msg::Listed(every_state())).is_empty());
+    fake_daemon::open(&mut a, every_state());
     a
 }
 
@@ -42,7 +48,7 @@ fn typed(a: &mut App, s: &str) {
 fn shown(a: &App) -> Vec<String> {
     a.table
         .window(0, usize::MAX)
-        .map(|c| c.tenant.clone())
+        .map(|(_, c)| c.tenant.clone())
         .collect()
 }
 
@@ -132,10 +138,10 @@ fn refresh_of_the_selected_row_runs_in_the_background_and_reports_its_outcome() 
     ch(&mut a, 'j');
     assert_eq!(selected(&a), "initech");
     let cmds = ch(&mut a, 'r');
-    let [Cmd::Refresh { request, ids }] = cmds.as_slice() else {
+    let [Cmd::Refresh { request, targets }] = cmds.as_slice() else {
         panic!("{cmds:?}")
     };
-    assert_eq!(ids, &[4]);
+    assert_eq!(targets, &Targets::Ids(vec![4]));
     assert_eq!(a.running.len(), 1, "the spinner turns");
     update(
         &mut a,
@@ -164,7 +170,7 @@ fn a_bulk_refresh_waits_for_a_yes_naming_the_count() {
         a.overlay,
         Some(Overlay::Confirm {
             action: Action::Refresh,
-            ids: vec![3, 4]
+            targets: Targets::Ids(vec![3, 4])
         })
     );
     // n cancels and keeps the marks.
@@ -172,10 +178,10 @@ fn a_bulk_refresh_waits_for_a_yes_naming_the_count() {
     assert_eq!((a.overlay.clone(), a.table.marked()), (None, 2));
     ch(&mut a, 'r');
     let cmds = ch(&mut a, 'y');
-    let [Cmd::Refresh { request, ids }] = cmds.as_slice() else {
+    let [Cmd::Refresh { request, targets }] = cmds.as_slice() else {
         panic!("{cmds:?}")
     };
-    assert_eq!(ids, &[3, 4]);
+    assert_eq!(targets, &Targets::Ids(vec![3, 4]));
     update(
         &mut a,
         Msg::Reply {
@@ -312,9 +318,10 @@ fn a_live_change_reorders_without_losing_the_selection() {
 }
 
 #[test]
-fn a_missed_feed_lists_again_and_a_lost_daemon_is_said() {
+fn a_missed_feed_asks_for_the_window_again_and_a_lost_daemon_is_said() {
     let mut a = app(Role::Viewer);
-    assert_eq!(update(&mut a, Msg::Missed(3)), [Cmd::List]);
+    let asked = super::update(&mut a, Msg::Missed(3));
+    assert!(matches!(asked.as_slice(), [Cmd::Window(_)]), "{asked:?}");
     update(
         &mut a,
         Msg::Disconnected("the daemon closed the socket; start `qbo-console serve`".into()),
@@ -435,10 +442,10 @@ fn a_verify_reply_says_what_intuit_answered() {
     use qbo_service::{VerifyOutcome, VerifyReport};
     let mut a = app(Role::Support);
     let cmds = ch(&mut a, 'v');
-    let [Cmd::Verify { request, ids }] = cmds.as_slice() else {
+    let [Cmd::Verify { request, targets }] = cmds.as_slice() else {
         panic!("{cmds:?}")
     };
-    assert_eq!(ids, &[3]);
+    assert_eq!(targets, &Targets::Ids(vec![3]));
     let target = failed_refresh(3, "globex").target;
     update(
         &mut a,
@@ -478,7 +485,7 @@ fn a_daemon_that_never_answered_takes_the_whole_screen_until_it_does() {
     assert!(matches!(a.link, Link::Unreachable(_)));
     assert_eq!(ch(&mut a, 'q'), [Cmd::Quit]);
     update(&mut a, Msg::Session(session(Role::Support, false)));
-    update(&mut a, Msg::Listed(every_state()));
+    fake_daemon::open(&mut a, every_state());
     assert_eq!(a.link, Link::Live);
     update(&mut a, Msg::Disconnected("the daemon went away".into()));
     assert_eq!(a.link, Link::Lost("the daemon went away".into()));
@@ -555,7 +562,7 @@ fn an_admin_revokes_only_after_typing_the_realm_id_of_the_selected_row() {
     assert_eq!(
         a.overlay,
         Some(Overlay::Revoke {
-            ids: vec![row.id],
+            targets: Targets::Ids(vec![row.id]),
             expected: row.realm_id.clone()
         })
     );
@@ -575,10 +582,10 @@ fn an_admin_revokes_only_after_typing_the_realm_id_of_the_selected_row() {
     ch(&mut a, 'R');
     typed(&mut a, &row.realm_id);
     let cmds = key(&mut a, KeyCode::Enter);
-    let [Cmd::Revoke { request, ids }] = cmds.as_slice() else {
+    let [Cmd::Revoke { request, targets }] = cmds.as_slice() else {
         panic!("{cmds:?}")
     };
-    assert_eq!(ids, &vec![row.id]);
+    assert_eq!(targets, &Targets::Ids(vec![row.id]));
     assert_eq!(a.running[0].request, *request);
     assert_eq!(a.running[0].action, Action::Revoke);
 }
@@ -591,10 +598,10 @@ fn revoking_marked_rows_asks_for_their_count_and_support_may_not_revoke() {
     ch(&mut a, 'R');
     typed(&mut a, "2");
     let cmds = key(&mut a, KeyCode::Enter);
-    let [Cmd::Revoke { ids, .. }] = cmds.as_slice() else {
+    let [Cmd::Revoke { targets, .. }] = cmds.as_slice() else {
         panic!("{cmds:?}")
     };
-    assert_eq!(ids.len(), 2);
+    assert_eq!(targets.len(), 2);
 
     let mut s = app(Role::Support);
     assert!(ch(&mut s, 'R').is_empty());

@@ -4,6 +4,7 @@ use super::popup;
 use crate::app::App;
 use crate::keymap::{Action, View};
 use crate::safe;
+use crate::table::Targets;
 use crate::theme::{Meaning, Theme};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -13,27 +14,77 @@ use ratatui::Frame;
 /// Names listed before "and N more".
 const LISTED: usize = 5;
 
-pub fn draw(app: &App, theme: &Theme, action: Action, ids: &[i64], frame: &mut Frame, area: Rect) {
-    let mut text = vec![
-        Line::styled(
-            format!("{} {} connections?", capitalized(action.name()), ids.len()),
-            theme.style(Meaning::Title),
-        ),
-        Line::raw(""),
-    ];
-    for id in ids.iter().take(LISTED) {
-        let name = app
-            .table
-            .get(*id)
-            .map_or_else(|| format!("connection {id}"), |c| safe(&c.tenant));
-        text.push(Line::raw(format!("  {name}")));
-    }
+/// The connections a question is about: the first few by name, or the filter that selects
+/// them (and that the daemon counts again before it acts).
+fn listed(app: &App, theme: &Theme, targets: &Targets, realm: bool) -> Vec<Line<'static>> {
+    let ids = match targets {
+        Targets::Ids(ids) => ids,
+        Targets::Filter(m) => {
+            let what = if m.filter.is_empty() {
+                "  every connection".to_string()
+            } else {
+                format!("  every connection the filter {} selects", safe(&m.filter))
+            };
+            return vec![
+                Line::raw(what),
+                Line::styled(
+                    format!("  {} now; if the count changes, nothing is done", m.count),
+                    theme.style(Meaning::Muted),
+                ),
+            ];
+        }
+    };
+    let mut lines: Vec<Line> = ids
+        .iter()
+        .take(LISTED)
+        .map(|id| {
+            let name = app.table.get(*id).map_or_else(
+                || format!("connection {id}"),
+                |c| {
+                    if realm {
+                        format!(
+                            "{} ({}:{})",
+                            safe(&c.tenant),
+                            c.environment,
+                            safe(&c.realm_id)
+                        )
+                    } else {
+                        safe(&c.tenant)
+                    }
+                },
+            );
+            Line::raw(format!("  {name}"))
+        })
+        .collect();
     if ids.len() > LISTED {
-        text.push(Line::styled(
+        lines.push(Line::styled(
             format!("  … and {} more", ids.len() - LISTED),
             theme.style(Meaning::Muted),
         ));
     }
+    lines
+}
+
+pub fn draw(
+    app: &App,
+    theme: &Theme,
+    action: Action,
+    targets: &Targets,
+    frame: &mut Frame,
+    area: Rect,
+) {
+    let mut text = vec![
+        Line::styled(
+            format!(
+                "{} {} connections?",
+                capitalized(action.name()),
+                targets.len()
+            ),
+            theme.style(Meaning::Title),
+        ),
+        Line::raw(""),
+    ];
+    text.extend(listed(app, theme, targets, false));
     text.push(Line::raw(""));
     let keys = |a: Action| {
         app.keymap
@@ -45,7 +96,7 @@ pub fn draw(app: &App, theme: &Theme, action: Action, ids: &[i64], frame: &mut F
     };
     text.push(Line::from(vec![
         Span::styled(keys(Action::Confirm), theme.style(Meaning::Key)),
-        Span::raw(format!(" {} all {}   ", action.name(), ids.len())),
+        Span::raw(format!(" {} all {}   ", action.name(), targets.len())),
         Span::styled(keys(Action::Back), theme.style(Meaning::Key)),
         Span::raw(" cancel"),
     ]));
@@ -70,18 +121,20 @@ fn capitalized(s: &str) -> String {
 pub fn draw_typed(
     app: &App,
     theme: &Theme,
-    ids: &[i64],
+    targets: &Targets,
     expected: &str,
     frame: &mut Frame,
     area: Rect,
 ) {
+    let one = matches!(targets, Targets::Ids(ids) if ids.len() == 1);
     let mut text = vec![
         Line::styled(
             format!(
                 "Revoke {} at Intuit?",
-                match ids {
-                    [_] => "1 connection".to_string(),
-                    many => format!("{} connections", many.len()),
+                if one {
+                    "1 connection".to_string()
+                } else {
+                    format!("{} connections", targets.len())
                 }
             ),
             theme.style(Meaning::Title),
@@ -89,32 +142,9 @@ pub fn draw_typed(
         Line::raw("Intuit ends the grant; the local tokens are destroyed."),
         Line::raw(""),
     ];
-    for id in ids.iter().take(LISTED) {
-        let name = app.table.get(*id).map_or_else(
-            || format!("connection {id}"),
-            |c| {
-                format!(
-                    "{} ({}:{})",
-                    safe(&c.tenant),
-                    c.environment,
-                    safe(&c.realm_id)
-                )
-            },
-        );
-        text.push(Line::raw(format!("  {name}")));
-    }
-    if ids.len() > LISTED {
-        text.push(Line::styled(
-            format!("  … and {} more", ids.len() - LISTED),
-            theme.style(Meaning::Muted),
-        ));
-    }
+    text.extend(listed(app, theme, targets, true));
     text.push(Line::raw(""));
-    let what = if ids.len() == 1 {
-        "the realm id"
-    } else {
-        "the count"
-    };
+    let what = if one { "the realm id" } else { "the count" };
     text.push(Line::from(vec![
         Span::raw(format!("Type {what} ")),
         Span::styled(safe(expected), theme.style(Meaning::Key)),

@@ -125,8 +125,23 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, frame: &mut Frame, are
         Cell::from(format!("{title}{arrow}"))
     }))
     .style(theme.style(Meaning::Header));
-    let rows = app.table.window(offset, height).enumerate().map(|(i, c)| {
-        let is_cursor = offset + i == app.table.cursor();
+    let in_hand: std::collections::HashMap<usize, &qbo_service::ConnectionView> =
+        app.table.window(offset, height).collect();
+    let end = (offset + height).min(app.table.visible_len());
+    let rows = (offset..end).map(|i| {
+        let is_cursor = i == app.table.cursor();
+        // A row not in hand yet (scrolled past the window, its answer on its way) keeps
+        // its place, so the rows around it do not jump when it arrives.
+        let Some(&c) = in_hand.get(&i) else {
+            let cur = if is_cursor { "›" } else { " " };
+            let row =
+                Row::new([Cell::from(cur), Cell::from("…")]).style(theme.style(Meaning::Muted));
+            return if is_cursor {
+                row.style(theme.style(Meaning::Selected))
+            } else {
+                row
+            };
+        };
         let cells = cols.iter().map(|(col, _, _)| {
             let styled =
                 |(text, m): (String, Meaning)| Cell::from(Span::styled(text, theme.style(m)));

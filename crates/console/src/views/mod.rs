@@ -127,12 +127,12 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, frame: &mut Frame, are
     footer(app, theme, frame, a.footer);
     match &app.overlay {
         Some(Overlay::Help) => help::draw(app, theme, frame, a.body),
-        Some(Overlay::Confirm { action, ids }) => {
-            confirm::draw(app, theme, *action, ids, frame, a.body)
+        Some(Overlay::Confirm { action, targets }) => {
+            confirm::draw(app, theme, *action, targets, frame, a.body)
         }
         Some(Overlay::AuditEvent) => audit::draw_event(app, theme, frame, a.body),
-        Some(Overlay::Revoke { ids, expected }) => {
-            confirm::draw_typed(app, theme, ids, expected, frame, a.body)
+        Some(Overlay::Revoke { targets, expected }) => {
+            confirm::draw_typed(app, theme, targets, expected, frame, a.body)
         }
         None => {}
     }

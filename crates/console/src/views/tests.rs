@@ -1,8 +1,9 @@
 //! Snapshots of whole frames at a fixed clock, drawn into a test backend.
 
 use super::draw;
-use crate::app::{update, App};
+use crate::app::App;
 use crate::event::{Cmd, Msg, Session};
+use crate::fake_daemon;
 use crate::keymap::Keymap;
 use crate::theme::Theme;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -22,9 +23,13 @@ fn session(role: Role) -> Session {
     }
 }
 
+fn update(a: &mut App, m: Msg) -> Vec<Cmd> {
+    fake_daemon::drive(a, m)
+}
+
 fn app(role: Role, w: u16, h: u16) -> App {
     let mut a = App::new(session(role), Keymap::default(), at(NOW), (w, h));
-    update(&mut a, Msg::Listed(every_state()));
+    fake_daemon::open(&mut a, every_state());
     a
 }
 

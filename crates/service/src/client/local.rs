@@ -53,8 +53,8 @@ impl Client for LocalClient {
         as_caller!(self, |c| self.service.refresh(c, &selection))
     }
 
-    fn verify(&self, targets: Vec<String>) -> ClientFuture<'_, Vec<VerifyReport>> {
-        as_caller!(self, |c| self.service.verify(c, &targets))
+    fn verify(&self, selection: Selection) -> ClientFuture<'_, Vec<VerifyReport>> {
+        as_caller!(self, |c| self.service.verify(c, &selection))
     }
 
     fn import(&self, file: String, text: String, update: bool) -> ClientFuture<'_, ImportReport> {

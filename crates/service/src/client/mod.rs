@@ -92,7 +92,8 @@ pub trait Client: Send + Sync {
     /// One connection by tenant name, realm id or `environment:realm_id`.
     fn show(&self, target: String) -> ClientFuture<'_, ConnectionDetail>;
     fn refresh(&self, selection: Selection) -> ClientFuture<'_, Vec<RefreshReport>>;
-    fn verify(&self, targets: Vec<String>) -> ClientFuture<'_, Vec<VerifyReport>>;
+    /// Named connections, or what a filter selects (`Selection::Matching`).
+    fn verify(&self, selection: Selection) -> ClientFuture<'_, Vec<VerifyReport>>;
     /// Revokes at Intuit (or locally), or in a dry run names what would be revoked.
     fn revoke(&self, request: RevokeRequest) -> ClientFuture<'_, Vec<RevokeReport>>;
     /// Deletes long-revoked connections, or in a dry run names them.

@@ -220,16 +220,23 @@ impl Client for SocketClient {
     }
 
     fn refresh(&self, selection: Selection) -> ClientFuture<'_, Vec<RefreshReport>> {
-        let (targets, due, all) = match selection {
-            Selection::Named(t) => (t, false, false),
-            Selection::Due => (Vec::new(), true, false),
-            Selection::All => (Vec::new(), false, true),
-        };
-        Box::pin(self.call(Request::Refresh { targets, due, all }))
+        let (targets, due, all, filter, expect) = selection.into_fields();
+        Box::pin(self.call(Request::Refresh {
+            targets,
+            due,
+            all,
+            filter,
+            expect,
+        }))
     }
 
-    fn verify(&self, targets: Vec<String>) -> ClientFuture<'_, Vec<VerifyReport>> {
-        Box::pin(self.call(Request::Verify { targets }))
+    fn verify(&self, selection: Selection) -> ClientFuture<'_, Vec<VerifyReport>> {
+        let (targets, _, _, filter, expect) = selection.into_fields();
+        Box::pin(self.call(Request::Verify {
+            targets,
+            filter,
+            expect,
+        }))
     }
 
     fn import(&self, file: String, text: String, update: bool) -> ClientFuture<'_, ImportReport> {
@@ -242,6 +249,7 @@ impl Client for SocketClient {
             filter: r.filter,
             local_only_reason: r.local_only_reason,
             dry_run: r.dry_run,
+            expect: r.expect,
         }))
     }
 

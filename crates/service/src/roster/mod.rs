@@ -208,6 +208,18 @@ impl Service {
         })
     }
 
+    /// The ids of every connection `filter` selects now, most urgent first, as windows show
+    /// them: what a bulk action over a filter acts on.
+    pub(crate) async fn matching_ids(&self, filter: &Filter) -> Result<Vec<i64>> {
+        self.roster_started().await?;
+        let now = self.engine.clock.now();
+        let mut table = self.roster.table.lock().await;
+        self.roster_catch_up(&mut table).await?;
+        Ok(table
+            .find(filter, Sort::default(), 0, u64::MAX, None, now)
+            .ids)
+    }
+
     /// Connections per status and the failing count, from the roster (no scan of the
     /// table), for the header and `/metrics`.
     pub async fn roster_counts(&self) -> Result<(Vec<(Status, u64)>, u64)> {
