@@ -1,52 +1,42 @@
-//! The console at 100,000 connections, against a real daemon over its socket (see
-//! BENCHMARKS.md for recorded figures):
+//! The console at 1,000, 100,000 and 1,000,000 connections behind a real `qbo-console
+//! serve`, on SQLite and (given a server) PostgreSQL. See BENCHMARKS.md, "Console at
+//! scale", for recorded figures and why the console works on windows.
 //!
-//! 0. the world: `qbo-sim` in this process, a SQLite database in a temporary directory with
-//!    N connections imported through `Service::import` and refreshed once by the
-//!    scheduler's `run_once` (the real flows: 98% come out `active` with an access token good
-//!    for an hour, 2% hold refresh tokens `qbo-sim` never issued and come out
-//!    `needs_reconnect`), then a real `qbo-console serve` child process on that database.
-//!    After that one refresh nothing is due for about 48 minutes (the access tokens last an
-//!    hour, `refresh_before_expiry` is 10 minutes, `jitter` 2), so the daemon's scheduler
-//!    sits idle through the bench, as it does in a quiet hour of production: the figures are
-//!    the console's, not the scheduler's.
+//! For each backend and each size, in one run:
+//! 0. the world: a database filled through the store's fixture (`Store::fill_world`:
+//!    every state at realistic shares, nothing due for twenty minutes, so the daemon's
+//!    scheduler stays idle), then a real `qbo-console serve` child on it, timed until its
+//!    consoles' roster is read.
 //! 1. frames, in this process with the real pieces: `SocketClient` over the daemon's socket
-//!    (`watch` hello, then `list` of N views), the console's `App` built by the real
-//!    `update` with the `Listed` message, the first frame drawn into a 200×50
-//!    `ratatui::backend::TestBackend`. Then filter keystrokes (`/` and characters, each
-//!    through `update` and drawn), a redraw with no change, a tick, a live change (one
-//!    `Changed` message), and one real change end to end (a refresh asked over the socket,
-//!    its row redrawn when the watch feed delivers it).
-//! 2. the binary: `qbo-console tui` in `tmux` at 120×40 against the daemon: the wall time
-//!    to its first full frame (polling `capture-pane`), its CPU over 10 idle seconds and its
-//!    resident memory, from `/proc`; and the daemon's resident memory.
+//!    (`watch` hello, the opening recorded, one window), the console's `App` built by the
+//!    real `update`, the frame drawn into a 200×50 `TestBackend`: the first full frame.
+//!    Then filter keystrokes and sort changes, each a key through `update`, the window it
+//!    asks for answered by the daemon, and a frame. Then the daemon's resident memory with
+//!    five more consoles open on it.
+//! 2. the binary: `qbo-console tui` in tmux at 120×40: the time to its first full frame and
+//!    its peak resident memory.
 //!
 //! ```sh
 //! cargo bench --bench console
-//! QBO_BENCH_CONSOLE_N=5000 cargo bench --bench console   # smoke run
+//! QBO_BENCH_CONSOLE_SIZES=1000,100000 cargo bench --bench console   # a shorter run
+//! QBO_BENCH_CONSOLE_PG_URL=postgres://postgres@127.0.0.1:55432/postgres cargo bench --bench console
 //! ```
 //!
-//! Environment: `QBO_BENCH_CONSOLE_N` (connections, default 100,000),
-//! `QBO_BENCH_CONSOLE_RUNS` (first-frame runs, default 5), `QBO_BENCH_CONSOLE_IDLE_SECS`
-//! (default 10), `QBO_BENCH_CONSOLE_ONLY` (`frames`, `binary`, comma-separated; both by
-//! default). Figures are reported, not asserted: the process exits 0 whatever they are and
-//! marks every missed target FAIL.
+//! Environment: `QBO_BENCH_CONSOLE_SIZES` (comma-separated, default 1000,100000,1000000),
+//! `QBO_BENCH_CONSOLE_PG_URL` (a PostgreSQL server; each world gets a database of its own,
+//! dropped after), `QBO_BENCH_CONSOLE_RUNS` (first-frame runs, default 5). Figures are
+//! reported, not asserted: the process exits 0 whatever they are and marks every missed
+//! target FAIL.
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use futures_util::StreamExt;
-use qbo_core::clock::Clock;
-use qbo_core::config::Config;
 use qbo_core::identity::{Actor, Interface, Role};
-use qbo_service::tasks::scheduler::Scheduler;
-use qbo_service::{
-    Client, ConnectionFilter, ConnectionView, Selection, Service, SessionEvent, SocketClient,
-    Status, WatchEvent, WatchStream,
-};
-use qbo_sim::{self as sim, Rotation, SimHandle, SimOptions};
+use qbo_service::{Client, SessionEvent, SocketClient, WatchEvent, WatchStream, WindowQuery};
+use qbo_store::{Store, WorldCounts};
 use qbo_tui::app::{update, App};
-use qbo_tui::event::{Msg, Session};
+use qbo_tui::event::{Cmd, Msg, Session};
 use qbo_tui::keymap::Keymap;
 use qbo_tui::theme::Theme;
 use qbo_tui::views;
@@ -56,109 +46,72 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-const CLIENT_ID: &str = "sim-sandbox-client";
-const CLIENT_SECRET: &str = "sim-sandbox-secret";
-const REDIRECT_URI: &str = "http://localhost:8080/callback";
+const FRAME_SIZE: (u16, u16) = (200, 50);
+const PANE_SIZE: (u16, u16) = (120, 40);
+/// Consoles opened on the daemon to measure what each costs it.
+const EXTRA_CONSOLES: usize = 5;
 
-/// Rows per `Service::import` call (one transaction each).
-const IMPORT_CHUNK: usize = 10_000;
-/// One connection in this many holds a refresh token `qbo-sim` never issued.
-const DEAD_EVERY: usize = 50;
-/// Tenant names are a word and a number, so a typed name narrows the table step by step.
-const WORDS: [&str; 20] = [
-    "acme",
-    "globex",
-    "initech",
-    "umbrella",
-    "hooli",
-    "stark",
-    "wayne",
-    "cyberdyne",
-    "soylent",
-    "tyrell",
-    "wonka",
-    "gringotts",
-    "oscorp",
-    "vandelay",
-    "dunder",
-    "bluth",
-    "sterling",
-    "prestige",
-    "massive",
-    "aperture",
+const TARGET_FIRST_FRAME_1M_MS: f64 = 1_000.0;
+const TARGET_FIRST_FRAME_100K_MS: f64 = 300.0;
+const TARGET_FIRST_FRAME_RATIO: f64 = 2.0;
+const TARGET_KEYSTROKE_P99_MS: f64 = 100.0;
+const TARGET_SORT_MS: f64 = 300.0;
+const TARGET_CONSOLE_RSS_MB: f64 = 150.0;
+const TARGET_DAEMON_PER_CONSOLE_MB: f64 = 50.0;
+
+/// What is typed on the filter line: a tenant name letter by letter, then field terms.
+const TYPED: [&str; 3] = [
+    "acme-00012",
+    "status:needs_reconnect",
+    "left<30 env:production",
 ];
 
-/// The in-process frames, as the brief for the console measures them.
-const FRAME_SIZE: (u16, u16) = (200, 50);
-/// The binary's terminal, as the end-to-end test drives it.
-const PANE_SIZE: (u16, u16) = (120, 40);
-const REDRAWS: usize = 200;
-const LIVE_CHANGES: usize = 100;
-
-const TARGET_FIRST_FRAME_MS: f64 = 1_000.0;
-const TARGET_KEYSTROKE_MS: f64 = 50.0;
-const TARGET_REDRAW_MS: f64 = 5.0;
-const TARGET_IDLE_CPU_PERCENT: f64 = 1.0;
-const TARGET_RSS_MB: f64 = 200.0;
-
-const PHASES: [&str; 2] = ["frames", "binary"];
-
 struct Settings {
-    n: usize,
+    sizes: Vec<u64>,
+    pg_url: Option<String>,
     runs: usize,
-    idle_secs: u64,
-    only: Vec<String>,
-}
-
-fn env_number(name: &str, default: u64) -> Result<u64> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => match v.trim().replace('_', "").parse::<u64>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => bail!("{name}={v:?} is not a positive whole number"),
-        },
-        _ => Ok(default),
-    }
 }
 
 impl Settings {
     fn from_env() -> Result<Settings> {
-        let only = match std::env::var("QBO_BENCH_CONSOLE_ONLY") {
-            Err(_) => PHASES.iter().map(|p| p.to_string()).collect(),
-            Ok(v) => {
-                let mut out = Vec::new();
-                for p in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                    if !PHASES.contains(&p) {
-                        bail!(
-                            "QBO_BENCH_CONSOLE_ONLY: unknown phase {p:?}; phases are {}",
-                            PHASES.join(", ")
-                        );
-                    }
-                    out.push(p.to_string());
-                }
-                if out.is_empty() {
-                    bail!(
-                        "QBO_BENCH_CONSOLE_ONLY is empty; name some of {}",
-                        PHASES.join(", ")
-                    );
-                }
-                out
-            }
+        let sizes = match std::env::var("QBO_BENCH_CONSOLE_SIZES") {
+            Err(_) => vec![1_000, 100_000, 1_000_000],
+            Ok(v) => v
+                .split(',')
+                .map(|s| {
+                    s.trim()
+                        .replace('_', "")
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .with_context(|| {
+                            format!("QBO_BENCH_CONSOLE_SIZES: {s:?} is not a positive whole number")
+                        })
+                })
+                .collect::<Result<_>>()?,
+        };
+        let runs = match std::env::var("QBO_BENCH_CONSOLE_RUNS") {
+            Err(_) => 5,
+            Ok(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .with_context(|| {
+                    format!("QBO_BENCH_CONSOLE_RUNS={v:?} is not a positive whole number")
+                })?,
         };
         Ok(Settings {
-            n: env_number("QBO_BENCH_CONSOLE_N", 100_000)? as usize,
-            runs: env_number("QBO_BENCH_CONSOLE_RUNS", 5)? as usize,
-            idle_secs: env_number("QBO_BENCH_CONSOLE_IDLE_SECS", 10)?,
-            only,
+            sizes,
+            pg_url: std::env::var("QBO_BENCH_CONSOLE_PG_URL")
+                .ok()
+                .filter(|u| !u.is_empty()),
+            runs,
         })
-    }
-
-    fn wants(&self, phase: &str) -> bool {
-        self.only.iter().any(|p| p == phase)
     }
 }
 
 fn main() -> ExitCode {
-    // `cargo bench` passes `--bench`; there is nothing else to parse.
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -176,11 +129,40 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let bench = runtime.spawn(run(settings));
-    if let Err(e) = runtime.block_on(bench) {
+    if let Err(e) = runtime.block_on(runtime.spawn(run(settings))) {
         println!("FAIL: the bench itself panicked: {e}");
     }
     ExitCode::SUCCESS
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// One size on one backend, measured.
+struct Figures {
+    backend: Backend,
+    n: u64,
+    fill: Duration,
+    roster: Duration,
+    first_frame: Spread,
+    keystroke: Spread,
+    sort: Spread,
+    daemon_per_console_kb: i64,
+    daemon_hwm_kb: u64,
+    console: Option<(Duration, u64)>,
+    problems: Vec<String>,
 }
 
 async fn run(s: Settings) {
@@ -192,61 +174,608 @@ async fn run(s: Settings) {
         "  load average at start: {} (other work on this machine skews every figure)",
         loadavg()
     );
-    println!(
-        "  {} connections; {} first-frame runs; {} s idle",
-        s.n, s.runs, s.idle_secs
-    );
-
-    println!("\n[0/2] the world: qbo-sim, SQLite, import, one scheduler pass, `qbo-console serve`");
-    let world = match World::build(&s).await {
-        Ok(w) => w,
-        Err(e) => {
-            println!("  FAIL: the world could not be built: {e:#}");
-            return;
-        }
-    };
-
-    println!(
-        "\n[1/2] frames in this process: SocketClient → App → TestBackend {}×{}",
-        FRAME_SIZE.0, FRAME_SIZE.1
-    );
-    let frames = if s.wants("frames") {
-        match frames(&s, &world).await {
-            Ok(f) => Some(f),
-            Err(e) => {
-                println!("  FAIL: this phase could not run: {e:#}");
-                None
+    let mut backends = vec![Backend::Sqlite];
+    match &s.pg_url {
+        Some(_) => backends.push(Backend::Postgres),
+        None => println!(
+            "  PostgreSQL: skipped (set QBO_BENCH_CONSOLE_PG_URL to a server to measure it)"
+        ),
+    }
+    let mut all = Vec::new();
+    for backend in backends {
+        for &n in &s.sizes {
+            println!("\n== {} with {n} connections", backend.name());
+            match measure(&s, backend, n).await {
+                Ok(f) => all.push(f),
+                Err(e) => println!("  FAIL: could not measure: {e:#}"),
             }
         }
-    } else {
-        println!("  skipped (QBO_BENCH_CONSOLE_ONLY)");
-        None
-    };
-
-    println!(
-        "\n[2/2] the binary: `qbo-console tui` in tmux {}×{}",
-        PANE_SIZE.0, PANE_SIZE.1
-    );
-    let binary = if s.wants("binary") {
-        match binary(&s, &world).await {
-            Ok(f) => Some(f),
-            Err(e) => {
-                println!("  FAIL: this phase could not run: {e:#}");
-                None
-            }
-        }
-    } else {
-        println!("  skipped (QBO_BENCH_CONSOLE_ONLY)");
-        None
-    };
-
-    let daemon = world.daemon_memory();
-    summary(&s, frames.as_ref(), binary.as_ref(), daemon);
-    world.stop().await;
+    }
+    summary(&all);
     println!(
         "\nbench finished in {:.0} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+async fn measure(s: &Settings, backend: Backend, n: u64) -> Result<Figures> {
+    let world = World::build(s, backend, n).await?;
+    let result = measure_in(s, &world).await;
+    world.stop().await;
+    result
+}
+
+async fn measure_in(s: &Settings, world: &World) -> Result<Figures> {
+    let client = world.client();
+    let mut problems = Vec::new();
+    let mut firsts = Vec::new();
+    let mut kept = None;
+    for _ in 0..s.runs {
+        let (screen, feed, took) = first_frame(&client).await?;
+        firsts.push(took);
+        if screen.tenant_lines() < (world.n as usize).min(30) {
+            problems.push(format!(
+                "the first frame showed {} tenant rows",
+                screen.tenant_lines()
+            ));
+        }
+        kept = Some((screen, feed));
+    }
+    let first = spread(&firsts);
+    println!("  first full frame: {first}");
+    let (mut screen, _feed) = kept.context("no first frame")?;
+
+    let mut keys = Vec::new();
+    for text in TYPED {
+        keys.push(screen.key(&client, KeyCode::Char('/')).await?);
+        for c in text.chars() {
+            keys.push(screen.key(&client, KeyCode::Char(c)).await?);
+        }
+        let shown = screen.app.table.visible_len();
+        // Enter closes the line, Esc on the table clears the filter: both are frames too.
+        keys.push(screen.key(&client, KeyCode::Enter).await?);
+        keys.push(screen.key(&client, KeyCode::Esc).await?);
+        println!("  filter {text:?}: {shown} of {} shown", world.n);
+        if screen.app.table.visible_len() as u64 != world.n {
+            problems.push(format!(
+                "clearing the filter {text:?} did not show every connection again"
+            ));
+        }
+    }
+    let keystroke = spread(&keys);
+    println!("  filter keystroke to frame: {keystroke}");
+
+    let mut sorts = Vec::new();
+    for _ in 0..qbo_service::sort::SortKey::ALL.len() {
+        sorts.push(screen.key(&client, KeyCode::Char('s')).await?);
+    }
+    let sort = spread(&sorts);
+    println!("  sort change to frame: {sort}");
+
+    let before = proc_status_kb(world.pid, "VmRSS:").unwrap_or(0);
+    let mut extra = Vec::new();
+    for i in 0..EXTRA_CONSOLES {
+        let (mut other, feed, _) = first_frame(&client).await?;
+        // Each console its own filter and order, as different operators would.
+        for c in format!("{}", i + 1).chars() {
+            other.key(&client, KeyCode::Char('/')).await?;
+            other.key(&client, KeyCode::Char(c)).await?;
+        }
+        other.key(&client, KeyCode::Char('s')).await?;
+        extra.push((other, feed));
+    }
+    let after = proc_status_kb(world.pid, "VmRSS:").unwrap_or(0);
+    let daemon_per_console_kb = (after as i64 - before as i64) / EXTRA_CONSOLES as i64;
+    println!(
+        "  daemon VmRSS {:.1} MB with one console, {:.1} MB with {} more: {:.1} MB each",
+        mb(before),
+        mb(after),
+        EXTRA_CONSOLES,
+        daemon_per_console_kb as f64 / 1024.0
+    );
+    drop(extra);
+
+    let console = match binary(world).await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            problems.push(format!("the binary in tmux: {e:#}"));
+            None
+        }
+    };
+    Ok(Figures {
+        backend: world.backend,
+        n: world.n,
+        fill: world.fill,
+        roster: world.roster,
+        first_frame: first,
+        keystroke,
+        sort,
+        daemon_per_console_kb,
+        daemon_hwm_kb: proc_status_kb(world.pid, "VmHWM:").unwrap_or(0),
+        console,
+        problems,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The world.
+
+struct World {
+    backend: Backend,
+    dir: tempfile::TempDir,
+    config_path: PathBuf,
+    socket: PathBuf,
+    log_path: PathBuf,
+    daemon: ChildGuard,
+    pid: u32,
+    n: u64,
+    fill: Duration,
+    roster: Duration,
+    /// PostgreSQL: the server and the database made for this world, dropped after.
+    pg: Option<(String, String)>,
+}
+
+fn write_owner_only(path: &Path, value: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(value.as_bytes())
+}
+
+/// The daemon's config: no Intuit environment is reached (nothing is due), this account is
+/// `support`, and the log says when the roster is ready.
+fn write_config(dir: &Path, url: &str, account: &str) -> Result<PathBuf> {
+    let key = qbo_core::vault::generate_key();
+    write_owner_only(&dir.join("token.key"), key.as_str()).context("writing the key file")?;
+    write_owner_only(&dir.join("sandbox.secret"), "bench-secret")
+        .context("writing the client secret")?;
+    let d = dir.display();
+    let text = format!(
+        r#"[database]
+url = "{url}"
+max_connections = 16
+
+[vault]
+key_file = "{d}/token.key"
+
+[environments.sandbox]
+client_id = "bench-client"
+client_secret_file = "{d}/sandbox.secret"
+redirect_uri = "http://localhost:8080/callback"
+token_endpoint = "http://127.0.0.1:9/oauth2/v1/tokens/bearer"
+revocation_endpoint = "http://127.0.0.1:9/v2/oauth2/tokens/revoke"
+api_base = "http://127.0.0.1:9"
+
+[daemon]
+socket = "{d}/ops.sock"
+http_listen = "127.0.0.1:0"
+
+[api]
+listen = "127.0.0.1:0"
+
+[roles]
+support = ["{account}"]
+
+[log]
+level = "info"
+"#
+    );
+    let path = dir.join("qbo-console.toml");
+    std::fs::write(&path, text).context("writing the config file")?;
+    Ok(path)
+}
+
+impl World {
+    async fn build(s: &Settings, backend: Backend, n: u64) -> Result<World> {
+        let binary = PathBuf::from(env!("CARGO_BIN_EXE_qbo-console"));
+        let dir = tempfile::tempdir().context("creating a temporary directory")?;
+        let (url, pg) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}/bench.db", dir.path().display()), None),
+            Backend::Postgres => {
+                let server = s.pg_url.clone().context("no PostgreSQL server")?;
+                let name = format!("qbo_bench_{}_{n}", std::process::id());
+                let admin = sqlx::PgPool::connect(&server)
+                    .await
+                    .context("connecting to PostgreSQL")?;
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&admin)
+                    .await?;
+                admin.close().await;
+                let (base, _) = server
+                    .rsplit_once('/')
+                    .context("a PostgreSQL URL ends in /DATABASE")?;
+                (format!("{base}/{name}"), Some((server, name)))
+            }
+        };
+        let me = Actor::current_process(Interface::Cli, Role::Admin);
+        let config_path = write_config(dir.path(), &url, &me.name())?;
+        let t = Instant::now();
+        let store = Store::connect(
+            &qbo_core::config::DatabaseConfig {
+                url: url.clone(),
+                max_connections: 4,
+                connect_timeout: Duration::from_secs(10),
+            },
+            None,
+        )
+        .await
+        .context("opening the database")?;
+        store.migrate().await?;
+        let counts: WorldCounts = store
+            .fill_world(n, Utc::now())
+            .await
+            .context("filling the world")?;
+        store.close().await;
+        let fill = t.elapsed();
+        println!(
+            "  world filled through the store in {:.1} s: {counts:?}",
+            fill.as_secs_f64()
+        );
+        if counts.total() != n {
+            bail!("the world holds {} connections, not {n}", counts.total());
+        }
+
+        let log_path = dir.path().join("daemon.log");
+        let log = std::fs::File::create(&log_path).context("creating the daemon log file")?;
+        let t = Instant::now();
+        let child = std::process::Command::new(&binary)
+            .arg("--config")
+            .arg(&config_path)
+            .arg("serve")
+            .env_remove("QBO_CONSOLE_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .with_context(|| format!("cannot start {} serve", binary.display()))?;
+        let mut daemon = ChildGuard(Some(child));
+        let pid = daemon.0.as_ref().map(|c| c.id()).unwrap_or_default();
+        loop {
+            if let Some(c) = daemon.0.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    bail!(
+                        "qbo-console serve exited ({status}); its log:\n    {}",
+                        log_tail(&log_path)
+                    );
+                }
+            }
+            if std::fs::read_to_string(&log_path)
+                .unwrap_or_default()
+                .contains("consoles' roster ready")
+            {
+                break;
+            }
+            if t.elapsed() > Duration::from_secs(300) {
+                bail!(
+                    "the daemon's roster was not ready within 300 s; its log:\n    {}",
+                    log_tail(&log_path)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let roster = t.elapsed();
+        println!(
+            "  `qbo-console serve` (pid {pid}) started and read its roster in {:.2} s; VmRSS {:.1} MB",
+            roster.as_secs_f64(),
+            mb(proc_status_kb(pid, "VmRSS:").unwrap_or(0))
+        );
+        Ok(World {
+            backend,
+            socket: dir.path().join("ops.sock"),
+            dir,
+            config_path,
+            log_path,
+            daemon,
+            pid,
+            n,
+            fill,
+            roster,
+            pg,
+        })
+    }
+
+    fn client(&self) -> SocketClient {
+        SocketClient::new(&self.socket).declaring(Interface::Tui)
+    }
+
+    async fn stop(mut self) {
+        // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
+        unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) };
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(30) {
+            if let Some(c) = self.daemon.0.as_mut() {
+                if let Ok(Some(_)) = c.try_wait() {
+                    self.daemon.0 = None;
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        let errors = log.lines().filter(|l| l.contains("ERROR")).count();
+        if errors > 0 {
+            println!(
+                "  the daemon logged {errors} ERROR lines; last lines:\n    {}",
+                log_tail(&self.log_path)
+            );
+        }
+        if let Some((server, name)) = self.pg.take() {
+            if let Ok(admin) = sqlx::PgPool::connect(&server).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&admin)
+                    .await;
+                admin.close().await;
+            }
+        }
+        drop(self.dir);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Frames in this process.
+
+/// A console on a test terminal: the state, and the terminal it is drawn on.
+struct Screen {
+    app: App,
+    term: Terminal<TestBackend>,
+    theme: Theme,
+}
+
+impl Screen {
+    fn draw(&mut self) -> Result<()> {
+        let (app, theme) = (&self.app, &self.theme);
+        self.term
+            .draw(|f| views::draw(app, theme, app.now, f, f.area()))?;
+        Ok(())
+    }
+
+    /// A message through `update`, the windows it asks for answered by the daemon as the
+    /// console's runtime would, then a frame.
+    async fn step(&mut self, client: &SocketClient, msg: Msg) -> Result<Duration> {
+        let t = Instant::now();
+        let mut queue = vec![msg];
+        while let Some(m) = queue.pop() {
+            for cmd in update(&mut self.app, m) {
+                if let Cmd::Window(query) = cmd {
+                    queue.push(window(client, query).await?);
+                }
+            }
+        }
+        self.draw()?;
+        Ok(t.elapsed())
+    }
+
+    async fn key(&mut self, client: &SocketClient, code: KeyCode) -> Result<Duration> {
+        self.step(client, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+            .await
+    }
+
+    fn tenant_lines(&self) -> usize {
+        let buf = self.term.backend().buffer();
+        (0..buf.area.height)
+            .filter(|&y| {
+                let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
+                qbo_store::WORLD_WORDS
+                    .iter()
+                    .any(|w| line.contains(&format!("{w}-")))
+            })
+            .count()
+    }
+}
+
+async fn window(client: &SocketClient, query: WindowQuery) -> Result<Msg> {
+    let page = client.window(query.clone()).await.context("window")?;
+    Ok(Msg::Window { query, page })
+}
+
+/// What the console's runtime does before its first frame: subscribe, record the opening,
+/// ask for the window the screen needs, then draw.
+async fn first_frame(client: &SocketClient) -> Result<(Screen, WatchStream, Duration)> {
+    let t = Instant::now();
+    let mut feed = client.watch().await.context("watch")?;
+    let session = match feed.next().await {
+        Some(Ok(WatchEvent::Hello { account, role, .. })) => Session {
+            account,
+            role,
+            embedded: false,
+            scheduler_running: true,
+            paused: Vec::new(),
+            demo: false,
+        },
+        other => bail!("the watch feed began with {other:?}, not a hello"),
+    };
+    client
+        .session(SessionEvent::Opened)
+        .await
+        .context("recording the console opened")?;
+    let mut screen = Screen {
+        app: App::new(session, Keymap::default(), Utc::now(), FRAME_SIZE),
+        term: Terminal::new(TestBackend::new(FRAME_SIZE.0, FRAME_SIZE.1))?,
+        theme: Theme::dark(),
+    };
+    screen.step(client, Msg::FeedOpen).await?;
+    Ok((screen, feed, t.elapsed()))
+}
+
+// ---------------------------------------------------------------------------------------
+// The binary.
+
+async fn binary(world: &World) -> Result<(Duration, u64)> {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_qbo-console"));
+    let tmux = Tmux {
+        name: format!("qbo-console-bench-{}", std::process::id()),
+    };
+    let command = format!(
+        "exec {} --config {} tui",
+        bin.display(),
+        world.config_path.display()
+    );
+    let header = format!("{} connections", world.n);
+    let t = Instant::now();
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "bench",
+        "-x",
+        &PANE_SIZE.0.to_string(),
+        "-y",
+        &PANE_SIZE.1.to_string(),
+        &command,
+    ])?;
+    let pid: u32 = tmux
+        .run(&["display-message", "-p", "-t", "bench", "#{pane_pid}"])?
+        .trim()
+        .parse()
+        .context("reading the pane's pid from tmux")?;
+    let rows = |screen: &str| {
+        screen
+            .lines()
+            .filter(|l| {
+                qbo_store::WORLD_WORDS
+                    .iter()
+                    .any(|w| l.contains(&format!("{w}-")))
+            })
+            .count()
+    };
+    let first = loop {
+        let screen = tmux.capture();
+        // The header says "N connections", or "N:" when the terminal is narrow for it.
+        let counted = screen.contains(&header) || screen.contains(&format!("{}:", world.n));
+        if counted && rows(&screen) >= (world.n as usize).min(30) {
+            break t.elapsed();
+        }
+        if t.elapsed() > Duration::from_secs(60) {
+            bail!("no full frame within 60 s; the pane shows:\n{screen}");
+        }
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            bail!("the console exited; the pane showed:\n{screen}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    // Scroll a few pages and type a filter, as a person would, before reading its peak.
+    for keys in [
+        ["PageDown"; 1],
+        ["PageDown"; 1],
+        ["/"; 1],
+        ["a"; 1],
+        ["Escape"; 1],
+        ["Escape"; 1],
+    ] {
+        tmux.run(&["send-keys", "-t", "bench", keys[0]])?;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let hwm = proc_status_kb(pid, "VmHWM:").unwrap_or(0);
+    println!(
+        "  `qbo-console tui` in tmux: first full frame {:.0} ms after start; peak RSS {:.1} MB",
+        ms(first),
+        mb(hwm)
+    );
+    tmux.run(&["send-keys", "-t", "bench", "q"])?;
+    let t = Instant::now();
+    while Path::new(&format!("/proc/{pid}")).exists() && t.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok((first, hwm))
+}
+
+// ---------------------------------------------------------------------------------------
+// The summary.
+
+fn verdict(meets: bool) -> &'static str {
+    if meets {
+        "ok"
+    } else {
+        "FAIL"
+    }
+}
+
+fn summary(all: &[Figures]) {
+    println!("\n== summary (medians and p99 in ms; memory in MB)");
+    println!(
+        "  {:<10} {:>9} {:>7} {:>7} {:>11} {:>11} {:>9} {:>11} {:>10} {:>10} {:>9}",
+        "backend",
+        "N",
+        "fill s",
+        "roster s",
+        "first frame",
+        "key p99",
+        "sort max",
+        "tmux frame",
+        "console",
+        "daemon",
+        "per cons."
+    );
+    for f in all {
+        println!(
+            "  {:<10} {:>9} {:>7.1} {:>7.2} {:>11.1} {:>11.1} {:>9.1} {:>11} {:>10} {:>10.1} {:>9.1}",
+            f.backend.name(),
+            f.n,
+            f.fill.as_secs_f64(),
+            f.roster.as_secs_f64(),
+            f.first_frame.median,
+            f.keystroke.p99,
+            f.sort.max,
+            f.console.map_or("-".into(), |(d, _)| format!("{:.0}", ms(d))),
+            f.console.map_or("-".into(), |(_, kb)| format!("{:.1}", mb(kb))),
+            mb(f.daemon_hwm_kb),
+            f.daemon_per_console_kb as f64 / 1024.0,
+        );
+    }
+    println!("\n== targets");
+    for f in all {
+        let at = format!("{} {}", f.backend.name(), f.n);
+        let first_target = match f.n {
+            n if n >= 1_000_000 => Some(TARGET_FIRST_FRAME_1M_MS),
+            n if n >= 100_000 => Some(TARGET_FIRST_FRAME_100K_MS),
+            _ => None,
+        };
+        if let Some(t) = first_target {
+            println!(
+                "  {at}: first frame {:.1} ms ≤ {t} ms: {}",
+                f.first_frame.median,
+                verdict(f.first_frame.median <= t)
+            );
+        }
+        if f.n >= 1_000_000 {
+            println!(
+                "  {at}: keystroke p99 {:.1} ms ≤ {TARGET_KEYSTROKE_P99_MS} ms: {}",
+                f.keystroke.p99,
+                verdict(f.keystroke.p99 <= TARGET_KEYSTROKE_P99_MS)
+            );
+            println!(
+                "  {at}: sort change max {:.1} ms ≤ {TARGET_SORT_MS} ms: {}",
+                f.sort.max,
+                verdict(f.sort.max <= TARGET_SORT_MS)
+            );
+            if let Some((_, kb)) = f.console {
+                println!(
+                    "  {at}: console peak RSS {:.1} MB ≤ {TARGET_CONSOLE_RSS_MB} MB: {}",
+                    mb(kb),
+                    verdict(mb(kb) <= TARGET_CONSOLE_RSS_MB)
+                );
+            }
+            let per = f.daemon_per_console_kb as f64 / 1024.0;
+            println!(
+                "  {at}: daemon per console {per:.1} MB ≤ {TARGET_DAEMON_PER_CONSOLE_MB} MB: {}",
+                verdict(per <= TARGET_DAEMON_PER_CONSOLE_MB)
+            );
+            if let Some(small) = all.iter().find(|s| s.backend == f.backend && s.n <= 1_000) {
+                let ratio = f.first_frame.median / small.first_frame.median;
+                println!(
+                    "  {at}: first frame {:.1} ms is {ratio:.2}× that at {} ({:.1} ms) ≤ {TARGET_FIRST_FRAME_RATIO}×: {}",
+                    f.first_frame.median, small.n, small.first_frame.median, verdict(ratio <= TARGET_FIRST_FRAME_RATIO)
+                );
+            }
+        }
+        for p in &f.problems {
+            println!("  {at}: CHECK FAILED: {p}");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -294,47 +823,6 @@ fn proc_status_kb(pid: u32, key: &str) -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
-}
-
-/// utime + stime of a process, in clock ticks (fields 14 and 15 of `/proc/PID/stat`,
-/// counted after the parenthesised command name, which may itself hold spaces).
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
-}
-
-/// CPU time of all of a process's threads in nanoseconds, from the scheduler's own account
-/// (`/proc/PID/task/*/schedstat`): `/proc/PID/stat` counts in ticks of 10 ms, too coarse for
-/// a process that should use a few milliseconds in ten seconds.
-fn cpu_ns(pid: u32) -> Option<u64> {
-    let mut total = 0;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let path = task.ok()?.path().join("schedstat");
-        // A thread that ended since the listing has no account left to add.
-        if let Ok(text) = std::fs::read_to_string(path) {
-            total += text
-                .split_whitespace()
-                .next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
-    }
-    Some(total)
-}
-
-fn clock_ticks_per_second() -> f64 {
-    // SAFETY: sysconf has no preconditions; a failure returns -1, handled below.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as f64
-    } else {
-        100.0
-    }
 }
 
 fn mb(kb: u64) -> f64 {
@@ -400,784 +888,6 @@ fn log_tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(15)..].join("\n    ")
 }
 
-fn tenant_name(i: usize) -> String {
-    format!("{}-{i:06}", WORDS[i % WORDS.len()])
-}
-
-/// Lines of a frame that show a tenant: a frame is full when its table is.
-fn tenant_lines(frame: &str) -> usize {
-    frame
-        .lines()
-        .filter(|l| WORDS.iter().any(|w| l.contains(&format!("{w}-"))))
-        .count()
-}
-
-// ---------------------------------------------------------------------------------------
-// 0. The world.
-
-struct World {
-    dir: tempfile::TempDir,
-    sim: SimHandle,
-    config_path: PathBuf,
-    socket: PathBuf,
-    log_path: PathBuf,
-    daemon: ChildGuard,
-    pid: u32,
-    n: usize,
-    dead: usize,
-}
-
-/// Owner-only, as qbo-console requires of a key or a secret file.
-fn write_owner_only(path: &Path, value: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?
-        .write_all(value.as_bytes())
-}
-
-/// The daemon's config: the scheduler at its shipped defaults (10 in flight, 50 a second),
-/// and this account as `support`, the role the console is used with.
-fn write_config(dir: &Path, sim_base: &str, account: &str) -> Result<PathBuf> {
-    let key = qbo_core::vault::generate_key();
-    write_owner_only(&dir.join("token.key"), key.as_str()).context("writing the key file")?;
-    write_owner_only(&dir.join("sandbox.secret"), CLIENT_SECRET)
-        .context("writing the client secret file")?;
-    let d = dir.display();
-    let text = format!(
-        r#"[database]
-url = "sqlite://{d}/bench.db"
-max_connections = 16
-
-[vault]
-key_file = "{d}/token.key"
-
-[environments.sandbox]
-client_id = "{CLIENT_ID}"
-client_secret_file = "{d}/sandbox.secret"
-redirect_uri = "{REDIRECT_URI}"
-authorization_endpoint = "{sim_base}/connect/oauth2"
-token_endpoint = "{sim_base}/oauth2/v1/tokens/bearer"
-revocation_endpoint = "{sim_base}/v2/oauth2/tokens/revoke"
-api_base = "{sim_base}"
-
-[daemon]
-socket = "{d}/ops.sock"
-http_listen = "127.0.0.1:0"
-
-[api]
-listen = "127.0.0.1:0"
-
-[roles]
-support = ["{account}"]
-
-[log]
-level = "warn"
-"#
-    );
-    let path = dir.join("qbo-console.toml");
-    std::fs::write(&path, text).context("writing the config file")?;
-    Ok(path)
-}
-
-impl World {
-    async fn build(s: &Settings) -> Result<World> {
-        let binary = PathBuf::from(env!("CARGO_BIN_EXE_qbo-console"));
-        if !binary.is_file() {
-            bail!(
-                "{} is missing; `cargo bench` builds it (or run `cargo build --release`)",
-                binary.display()
-            );
-        }
-        // Daily rotation (Intuit's observed behaviour): the refresh token stays the same for
-        // 24 h, so the console's own refresh (the real change in [1]) spends nothing.
-        let sim = sim::start(SimOptions {
-            rotation: Rotation::Daily,
-            ..SimOptions::default()
-        })
-        .await
-        .context("starting qbo-sim in process")?;
-        let dir = tempfile::tempdir().context("creating a temporary directory")?;
-        let me = Actor::current_process(Interface::Cli, Role::Admin);
-        let config_path = write_config(dir.path(), &sim.base_url(), &me.name())?;
-        let config = Config::load(Some(&config_path))?;
-        let n = s.n;
-        let dead = n / DEAD_EVERY;
-        {
-            let svc = Service::open(&config, Clock::System)
-                .await
-                .context("Service::open")?;
-            let t = Instant::now();
-            let mut rows = Vec::with_capacity(n);
-            for i in 0..n {
-                let tenant = tenant_name(i);
-                if i % DEAD_EVERY == DEAD_EVERY - 1 {
-                    rows.push([
-                        tenant,
-                        format!("{}", 9_130_000_000_000_000u64 + i as u64),
-                        format!("{} Holdings", WORDS[(i / 7) % WORDS.len()]),
-                        format!("RT-never-issued-{i}"),
-                    ]);
-                } else {
-                    let g = sim
-                        .seed_grant(CLIENT_ID, None, None)
-                        .with_context(|| format!("seeding grant #{i} at qbo-sim"))?;
-                    rows.push([tenant, g.realm_id, g.company_name, g.refresh_token]);
-                }
-            }
-            println!(
-                "  seeded {} grants at qbo-sim in {:.1} s",
-                n - dead,
-                t.elapsed().as_secs_f64()
-            );
-            let t = Instant::now();
-            let admin = Actor::current_process(Interface::Cli, Role::Admin);
-            for (c, chunk) in rows.chunks(IMPORT_CHUNK).enumerate() {
-                let mut w = csv::Writer::from_writer(Vec::new());
-                w.write_record([
-                    "tenant",
-                    "realm_id",
-                    "environment",
-                    "company_name",
-                    "refresh_token",
-                ])?;
-                for [tenant, realm, company, token] in chunk {
-                    w.write_record([
-                        tenant.as_str(),
-                        realm.as_str(),
-                        "sandbox",
-                        company.as_str(),
-                        token.as_str(),
-                    ])?;
-                }
-                let bytes = w
-                    .into_inner()
-                    .map_err(|e| anyhow!("writing the import CSV: {}", e.error()))?;
-                let text = String::from_utf8(bytes).context("the import CSV is not UTF-8")?;
-                let report = svc
-                    .import(&admin, &text, "bench.csv", false)
-                    .await
-                    .map_err(|e| anyhow!("Service::import of chunk {c}: {e}"))?;
-                if report.created != chunk.len() {
-                    bail!(
-                        "Service::import of chunk {c} created {} of {} connections",
-                        report.created,
-                        chunk.len()
-                    );
-                }
-            }
-            drop(rows);
-            println!(
-                "  imported {n} connections through Service::import in {:.1} s",
-                t.elapsed().as_secs_f64()
-            );
-            // One pass of the real scheduler, unthrottled, to give every connection the
-            // state a refresh leaves; the daemon itself then runs with the shipped limits.
-            let mut cfg = config.scheduler.clone();
-            cfg.rate_per_second = 1_000_000;
-            cfg.max_concurrency = 64;
-            let scheduler = Scheduler::new(
-                svc.lifecycle_for_tests().clone(),
-                cfg,
-                Actor::daemon(qbo_core::identity::DaemonTask::Scheduler),
-            );
-            let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-            let t = Instant::now();
-            let report = scheduler.run_once(&stop).await.context("run_once")?;
-            println!(
-                "  one scheduler pass in {:.1} s: {} refreshed, {} need reconnecting ({report:?})",
-                t.elapsed().as_secs_f64(),
-                report.refreshed,
-                report.needs_reconnect
-            );
-            if report.refreshed != n - dead || report.needs_reconnect != dead {
-                bail!(
-                    "the scheduler pass refreshed {} (expected {}) and sent {} to needs_reconnect (expected {dead})",
-                    report.refreshed,
-                    n - dead,
-                    report.needs_reconnect
-                );
-            }
-            svc.lifecycle_for_tests().store.close().await;
-        }
-        sim.reset_stats();
-
-        let log_path = dir.path().join("daemon.log");
-        let log = std::fs::File::create(&log_path).context("creating the daemon log file")?;
-        let child = std::process::Command::new(&binary)
-            .arg("--config")
-            .arg(&config_path)
-            .arg("serve")
-            .env_remove("QBO_CONSOLE_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .with_context(|| format!("cannot start {} serve", binary.display()))?;
-        let mut daemon = ChildGuard(Some(child));
-        let pid = daemon.0.as_ref().map(|c| c.id()).unwrap_or_default();
-        let t = Instant::now();
-        loop {
-            if let Some(c) = daemon.0.as_mut() {
-                if let Ok(Some(status)) = c.try_wait() {
-                    bail!(
-                        "qbo-console serve exited ({status}) before serving; its log:\n    {}",
-                        log_tail(&log_path)
-                    );
-                }
-            }
-            if std::fs::read_to_string(&log_path)
-                .unwrap_or_default()
-                .contains("qbo-console serving")
-            {
-                break;
-            }
-            if t.elapsed() > Duration::from_secs(120) {
-                bail!(
-                    "qbo-console serve did not start within 120 s; its log:\n    {}",
-                    log_tail(&log_path)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        println!(
-            "  `qbo-console serve` (pid {pid}) serving after {:.2} s; VmRSS {:.1} MB",
-            t.elapsed().as_secs_f64(),
-            mb(proc_status_kb(pid, "VmRSS:").unwrap_or(0))
-        );
-        let socket = dir.path().join("ops.sock");
-        Ok(World {
-            dir,
-            sim,
-            config_path,
-            socket,
-            log_path,
-            daemon,
-            pid,
-            n,
-            dead,
-        })
-    }
-
-    fn client(&self) -> SocketClient {
-        SocketClient::new(&self.socket).declaring(Interface::Tui)
-    }
-
-    fn daemon_memory(&self) -> DaemonFigures {
-        let f = DaemonFigures {
-            hwm_kb: proc_status_kb(self.pid, "VmHWM:"),
-            rss_kb: proc_status_kb(self.pid, "VmRSS:"),
-        };
-        println!(
-            "\n  daemon (pid {}): peak RSS (VmHWM) {:.1} MB, VmRSS now {:.1} MB",
-            self.pid,
-            mb(f.hwm_kb.unwrap_or(0)),
-            mb(f.rss_kb.unwrap_or(0))
-        );
-        f
-    }
-
-    async fn stop(mut self) {
-        // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
-        unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) };
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(30) {
-            if let Some(c) = self.daemon.0.as_mut() {
-                if let Ok(Some(status)) = c.try_wait() {
-                    self.daemon.0 = None;
-                    if !status.success() {
-                        println!("  the daemon exited with {status} after SIGTERM");
-                    }
-                    break;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-        let errors = log.lines().filter(|l| l.contains("ERROR")).count();
-        if errors > 0 {
-            println!(
-                "  the daemon logged {errors} ERROR lines; last lines:\n    {}",
-                log_tail(&self.log_path)
-            );
-        }
-        self.sim.shutdown().await;
-        drop(self.dir);
-    }
-}
-
-struct DaemonFigures {
-    hwm_kb: Option<u64>,
-    rss_kb: Option<u64>,
-}
-
-// ---------------------------------------------------------------------------------------
-// 1. Frames in this process.
-
-struct FrameFigures {
-    first_frame: Spread,
-    list: Spread,
-    build: Spread,
-    draw: Spread,
-    keystroke: Spread,
-    keystroke_name: Spread,
-    keystroke_term: Spread,
-    clear: Spread,
-    redraw: Spread,
-    tick: Spread,
-    change: Spread,
-    sort: Spread,
-    real_change: Option<(Duration, Duration)>,
-    problems: Vec<String>,
-}
-
-/// A console on a test terminal: the state, and the terminal it is drawn on.
-struct Screen {
-    app: App,
-    term: Terminal<TestBackend>,
-    theme: Theme,
-}
-
-impl Screen {
-    fn draw(&mut self) -> Result<()> {
-        let (app, theme) = (&self.app, &self.theme);
-        self.term
-            .draw(|f| views::draw(app, theme, app.now, f, f.area()))?;
-        Ok(())
-    }
-
-    /// One message through `update`, then a frame: what the runtime does per event.
-    fn step(&mut self, msg: Msg) -> Result<Duration> {
-        let t = Instant::now();
-        update(&mut self.app, msg);
-        self.draw()?;
-        Ok(t.elapsed())
-    }
-
-    fn key(&mut self, code: KeyCode) -> Result<Duration> {
-        self.step(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
-    }
-
-    fn typed(&mut self, text: &str) -> Result<Vec<Duration>> {
-        text.chars().map(|c| self.key(KeyCode::Char(c))).collect()
-    }
-
-    fn text(&self) -> String {
-        let buf = self.term.backend().buffer();
-        let mut out = String::new();
-        for y in 0..buf.area.height {
-            for x in 0..buf.area.width {
-                out.push_str(buf[(x, y)].symbol());
-            }
-            out.push('\n');
-        }
-        out
-    }
-}
-
-/// What the console's runtime does before its first frame (crates/console/src/runtime.rs, `follow`):
-/// subscribe, record the opening, list, then build the state and draw.
-async fn first_frame(client: &SocketClient) -> Result<(Screen, WatchStream, [Duration; 4])> {
-    let t = Instant::now();
-    let mut feed = client.watch().await.context("watch")?;
-    let session = match feed.next().await {
-        Some(Ok(WatchEvent::Hello { account, role, .. })) => Session {
-            account,
-            role,
-            embedded: false,
-            scheduler_running: true,
-            paused: Vec::new(),
-            demo: false,
-        },
-        other => bail!("the watch feed began with {other:?}, not a hello"),
-    };
-    // As the console's runtime does: the opening is on the record before the list.
-    client
-        .session(SessionEvent::Opened)
-        .await
-        .context("recording the console opened")?;
-    let t_list = Instant::now();
-    let rows = client
-        .list(qbo_service::ListQuery::default())
-        .await
-        .context("list")?;
-    let listed = t_list.elapsed();
-    let t_build = Instant::now();
-    let mut app = App::new(session, Keymap::default(), Utc::now(), FRAME_SIZE);
-    update(&mut app, Msg::Listed(rows));
-    let built = t_build.elapsed();
-    let t_draw = Instant::now();
-    let mut screen = Screen {
-        app,
-        term: Terminal::new(TestBackend::new(FRAME_SIZE.0, FRAME_SIZE.1))?,
-        theme: Theme::dark(),
-    };
-    screen.draw()?;
-    let drawn = t_draw.elapsed();
-    Ok((screen, feed, [t.elapsed(), listed, built, drawn]))
-}
-
-async fn frames(s: &Settings, world: &World) -> Result<FrameFigures> {
-    let client = world.client();
-    let mut problems = Vec::new();
-    let (mut totals, mut lists, mut builds, mut draws) = (vec![], vec![], vec![], vec![]);
-    let mut kept = None;
-    for run in 0..s.runs {
-        let (screen, feed, [total, list, build, draw]) = first_frame(&client).await?;
-        println!(
-            "  run {}: first frame after {:.0} ms (watch hello + list {:.0} ms, Listed → App {:.0} ms, draw {:.1} ms)",
-            run + 1,
-            ms(total),
-            ms(list),
-            ms(build),
-            ms(draw)
-        );
-        totals.push(total);
-        lists.push(list);
-        builds.push(build);
-        draws.push(draw);
-        if run + 1 < s.runs {
-            // Closed as the console closes, so the audit log reads like real sessions.
-            drop((screen, feed));
-            client.session(SessionEvent::Closed).await?;
-        } else {
-            kept = Some((screen, feed));
-        }
-    }
-    match raw_list(world).await {
-        Ok((first_byte, whole, bytes)) => {
-            let decode = spread(&lists).median - ms(whole);
-            println!(
-                "  the list's reply, read raw: first byte after {:.0} ms (the daemon's query and encoding), all {:.1} MB after {:.0} ms; the typed client's decoding adds about {:.0} ms",
-                ms(first_byte),
-                bytes as f64 / 1e6,
-                ms(whole),
-                decode
-            );
-        }
-        Err(e) => problems.push(format!("the raw list: {e:#}")),
-    }
-    if let Err(e) = list_breakdown(world).await {
-        problems.push(format!("the list's breakdown: {e:#}"));
-    }
-    let Some((mut screen, mut feed)) = kept else {
-        bail!("no first-frame run (QBO_BENCH_CONSOLE_RUNS is 0?)");
-    };
-    let text = screen.text();
-    let header = format!("{} connections", world.n);
-    if !text.contains(&header) || tenant_lines(&text) < world.n.min(30) {
-        problems.push(format!(
-            "the first frame does not show {header:?} and its rows:\n{text}"
-        ));
-    }
-    if screen.app.table.len() != world.n {
-        problems.push(format!(
-            "the console holds {} connections, not {}",
-            screen.app.table.len(),
-            world.n
-        ));
-    }
-    println!(
-        "  first frame: {}\n  {}",
-        text.lines().next().unwrap_or("").trim_end(),
-        text.lines().nth(2).unwrap_or("").trim_end()
-    );
-
-    // Filter keystrokes: a tenant's name, typed; a field term, typed.
-    let target = tenant_name(world.n * 3 / 7);
-    let mut keystrokes = Vec::new();
-    let mut name = vec![screen.key(KeyCode::Char('/'))?];
-    name.extend(screen.typed(&target)?);
-    if screen.app.table.visible_len() != 1
-        || screen.app.table.selected().map(|c| c.tenant.as_str()) != Some(target.as_str())
-    {
-        problems.push(format!(
-            "typing {target:?} left {} rows, not that one",
-            screen.app.table.visible_len()
-        ));
-    }
-    name.push(screen.key(KeyCode::Enter)?);
-    let mut clear = vec![screen.key(KeyCode::Esc)?];
-    keystrokes.extend(&name);
-    let mut term = vec![screen.key(KeyCode::Char('/'))?];
-    term.extend(screen.typed("status:needs_reconnect")?);
-    if screen.app.table.visible_len() != world.dead {
-        problems.push(format!(
-            "status:needs_reconnect left {} rows, expected {}",
-            screen.app.table.visible_len(),
-            world.dead
-        ));
-    }
-    term.extend(screen.typed(" left>50")?);
-    term.push(screen.key(KeyCode::Enter)?);
-    clear.push(screen.key(KeyCode::Esc)?);
-    keystrokes.extend(&term);
-    // Backspacing a term away widens the filter again, one keystroke at a time.
-    screen.key(KeyCode::Char('/'))?;
-    screen.typed("acme")?;
-    let mut widen = Vec::new();
-    for _ in 0.."acme".len() {
-        widen.push(screen.key(KeyCode::Backspace)?);
-    }
-    keystrokes.extend(&widen);
-    clear.push(screen.key(KeyCode::Esc)?);
-    if screen.app.table.visible_len() != world.n {
-        problems.push(format!(
-            "esc left {} of {} rows shown",
-            screen.app.table.visible_len(),
-            world.n
-        ));
-    }
-    let keystroke = spread(&keystrokes);
-    let keystroke_name = spread(&name);
-    let keystroke_term = spread(&term);
-    let clear = spread(&clear);
-    println!(
-        "  filter keystroke → frame, all {} keys: {keystroke}",
-        keystroke.count
-    );
-    println!("    typing /{target} + enter: {keystroke_name}");
-    println!("    typing /status:needs_reconnect left>50 + enter: {keystroke_term}");
-    println!("    backspacing /acme away: {}", spread(&widen));
-    println!("  esc (filter cleared, all rows back) → frame: {clear}");
-
-    // A redraw with nothing changed, and a tick (what an idle console does each second).
-    let mut redraws = Vec::with_capacity(REDRAWS);
-    for _ in 0..REDRAWS {
-        let t = Instant::now();
-        screen.draw()?;
-        redraws.push(t.elapsed());
-    }
-    let redraw = spread(&redraws);
-    println!("  redraw, no change: {redraw}");
-    let mut ticks = Vec::with_capacity(REDRAWS);
-    let mut now = screen.app.now;
-    for _ in 0..REDRAWS {
-        now += chrono::Duration::seconds(1);
-        ticks.push(screen.step(Msg::Tick(now))?);
-    }
-    let tick = spread(&ticks);
-    println!("  tick (countdowns move) → frame: {tick}");
-
-    // Live changes: rows from all over the table, each changed as a failed refresh would
-    // leave it, so it moves to the top of the urgency order.
-    let mut changes = Vec::with_capacity(LIVE_CHANGES);
-    let mut now_failing = std::collections::HashSet::new();
-    let step = (world.n / LIVE_CHANGES).max(1);
-    for k in 0..LIVE_CHANGES {
-        let Some(mut c) = screen
-            .app
-            .table
-            .window(k * step % world.n.max(1), 1)
-            .next()
-            .cloned()
-        else {
-            continue;
-        };
-        if c.status.is_live() {
-            now_failing.insert(c.id);
-        }
-        c.consecutive_failures += 1;
-        c.last_refresh_outcome = Some(qbo_service::LastRefresh::Failed);
-        c.last_error_class = Some("transient".into());
-        changes.push(screen.step(Msg::Changed(c))?);
-    }
-    let change = spread(&changes);
-    println!("  live change (one Changed message) → frame: {change}");
-    if screen.app.table.failing() != now_failing.len() {
-        problems.push(format!(
-            "after live changes that left {} connections failing the header counts {}",
-            now_failing.len(),
-            screen.app.table.failing()
-        ));
-    }
-
-    // Sorting by another column re-sorts every row: not a target, shown for scale.
-    let mut sorts = Vec::new();
-    for _ in 0..qbo_tui::urgency::SortKey::ALL.len() {
-        sorts.push(screen.key(KeyCode::Char('s'))?);
-    }
-    let sort = spread(&sorts);
-    println!("  sort key (every column in turn) → frame: {sort}");
-
-    // One real change, end to end: a refresh asked over the socket, its row redrawn when
-    // the watch feed brings it.
-    let real_change = match real_change(world, &mut screen, &mut feed).await {
-        Ok(r) => {
-            println!(
-                "  a real change: refresh of one connection over the socket answered in {:.0} ms; its row redrawn {:.0} ms after the request",
-                ms(r.0),
-                ms(r.1)
-            );
-            Some(r)
-        }
-        Err(e) => {
-            problems.push(format!("the real change: {e:#}"));
-            None
-        }
-    };
-    drop(feed);
-    client.session(SessionEvent::Closed).await?;
-
-    if problems.is_empty() {
-        println!("  check: all rows listed and shown, filters narrowed to the expected rows");
-    } else {
-        println!("  CHECK FAILED: {}", problems.join("; "));
-    }
-    Ok(FrameFigures {
-        first_frame: spread(&totals),
-        list: spread(&lists),
-        build: spread(&builds),
-        draw: spread(&draws),
-        keystroke,
-        keystroke_name,
-        keystroke_term,
-        clear,
-        redraw,
-        tick,
-        change,
-        sort,
-        real_change,
-        problems,
-    })
-}
-
-/// The list request's reply read as bytes, without decoding: when its first byte arrives
-/// (the daemon has queried and encoded it all by then), when its last, and its size.
-async fn raw_list(world: &World) -> Result<(Duration, Duration, usize)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let t = Instant::now();
-    let mut stream = tokio::net::UnixStream::connect(&world.socket).await?;
-    stream
-        .write_all(b"{\"op\":\"list\",\"interface\":\"tui\"}\n")
-        .await?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut first = None;
-    let mut total = 0usize;
-    loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            bail!("the daemon hung up after {total} bytes");
-        }
-        first.get_or_insert_with(|| t.elapsed());
-        total += n;
-        if buf[..n].ends_with(b"\n") {
-            break;
-        }
-    }
-    Ok((first.unwrap_or_default(), t.elapsed(), total))
-}
-
-/// Where the daemon's time for a list goes, repeated in this process on the same database
-/// (SQLite lets a second process read beside the daemon): the query, the views, the JSON.
-async fn list_breakdown(world: &World) -> Result<()> {
-    let config = Config::load(Some(&world.config_path))?;
-    let svc = Service::open(&config, Clock::System)
-        .await
-        .context("Service::open beside the daemon")?;
-    let store = &svc.lifecycle_for_tests().store;
-    let t = Instant::now();
-    let records = store.list_connections(&ConnectionFilter::default()).await?;
-    let queried = t.elapsed();
-    let t = Instant::now();
-    let now = Utc::now();
-    let views: Vec<ConnectionView> = records
-        .into_iter()
-        .map(|r| ConnectionView::from_record(r, now))
-        .collect();
-    let viewed = t.elapsed();
-    let t = Instant::now();
-    let json = serde_json::value::to_raw_value(&views)?;
-    let encoded = t.elapsed();
-    let t = Instant::now();
-    let me = Actor::current_process(Interface::Tui, Role::Support);
-    svc.list(&me, &qbo_service::ListQuery::default())
-        .await
-        .map_err(|e| anyhow!("Service::list: {e}"))?;
-    let whole = t.elapsed();
-    println!(
-        "  the daemon's part, repeated here: query {:.0} ms, views {:.0} ms, JSON {:.0} ms ({:.1} MB); Service::list with its audit record {:.0} ms",
-        ms(queried),
-        ms(viewed),
-        ms(encoded),
-        json.get().len() as f64 / 1e6,
-        ms(whole)
-    );
-    drop((views, json));
-    store.close().await;
-    Ok(())
-}
-
-/// Refreshes one live connection through a second client and waits for the console's feed
-/// to bring the change; returns (the refresh's answer, the change drawn), both from the
-/// request.
-async fn real_change(
-    world: &World,
-    screen: &mut Screen,
-    feed: &mut WatchStream,
-) -> Result<(Duration, Duration)> {
-    let target = screen
-        .app
-        .table
-        .window(0, screen.app.table.visible_len())
-        .find(|c| c.status == Status::Active)
-        .cloned()
-        .ok_or_else(|| anyhow!("no active connection to refresh"))?;
-    let before = target.last_refresh_at;
-    let t = Instant::now();
-    let reports = world
-        .client()
-        .refresh(Selection::Named(vec![target.tenant.clone()]))
-        .await
-        .context("refresh over the socket")?;
-    let answered = t.elapsed();
-    if reports.len() != 1 {
-        bail!("the refresh reported {} outcomes", reports.len());
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let ev = tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), feed.next())
-            .await
-            .map_err(|_| {
-                anyhow!(
-                    "the feed brought no change to {} within 10 s",
-                    target.tenant
-                )
-            })?;
-        match ev {
-            Some(Ok(WatchEvent::Change {
-                connection: Some(c),
-                ..
-            })) if c.id == target.id => {
-                let c: ConnectionView = *c;
-                if c.last_refresh_at == before {
-                    continue;
-                }
-                screen.step(Msg::Changed(c))?;
-                return Ok((answered, t.elapsed()));
-            }
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => bail!("the feed failed: {e}"),
-            None => bail!("the feed ended"),
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// 2. The binary in tmux.
-
-struct BinaryFigures {
-    first_frame: Duration,
-    idle_cpu_percent: f64,
-    hwm_kb: u64,
-    rss_kb: u64,
-    daemon_idle_cpu_percent: Option<f64>,
-    problems: Vec<String>,
-}
-
 /// A tmux server of this bench's own (its own socket name), killed when dropped.
 struct Tmux {
     name: String,
@@ -1222,306 +932,3 @@ impl Drop for Tmux {
             .status();
     }
 }
-
-async fn binary(s: &Settings, world: &World) -> Result<BinaryFigures> {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_qbo-console"));
-    let tmux = Tmux {
-        name: format!("qbo-console-bench-{}", std::process::id()),
-    };
-    let mut problems = Vec::new();
-    // `exec`, so the pane's process is the console itself and its /proc is what we read.
-    let command = format!(
-        "exec {} --config {} tui",
-        bin.display(),
-        world.config_path.display()
-    );
-    let header = format!("{} connections", world.n);
-    let t = Instant::now();
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "bench",
-        "-x",
-        &PANE_SIZE.0.to_string(),
-        "-y",
-        &PANE_SIZE.1.to_string(),
-        &command,
-    ])?;
-    let pid: u32 = tmux
-        .run(&["display-message", "-p", "-t", "bench", "#{pane_pid}"])?
-        .trim()
-        .parse()
-        .context("reading the pane's pid from tmux")?;
-    let first_frame = loop {
-        let screen = tmux.capture();
-        if screen.contains(&header) && tenant_lines(&screen) >= world.n.min(30) {
-            break t.elapsed();
-        }
-        if t.elapsed() > Duration::from_secs(60) {
-            bail!("no full frame within 60 s; the pane shows:\n{screen}");
-        }
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            bail!("the console exited; the pane showed:\n{screen}");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
-    println!(
-        "  `qbo-console tui` (pid {pid}) showed its first full frame {:.0} ms after tmux started it",
-        ms(first_frame)
-    );
-    let shown = tmux.capture();
-    for line in shown.lines().take(4) {
-        println!("    | {}", line.trim_end());
-    }
-
-    // Let the start-up settle (the first frame's allocations, the feed's hello), then count.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let tck = clock_ticks_per_second();
-    let (c0, n0, d0) = (cpu_ticks(pid), cpu_ns(pid), cpu_ns(world.pid));
-    let t0 = Instant::now();
-    tokio::time::sleep(Duration::from_secs(s.idle_secs)).await;
-    let (c1, n1, d1) = (cpu_ticks(pid), cpu_ns(pid), cpu_ns(world.pid));
-    let secs = t0.elapsed().as_secs_f64();
-    let (Some(c0), Some(c1), Some(n0), Some(n1)) = (c0, c1, n0, n1) else {
-        bail!("cannot read /proc/{pid}/stat or schedstat: did the console exit?");
-    };
-    let idle_cpu_percent = (n1 - n0) as f64 / 1e9 / secs * 100.0;
-    let daemon_idle_cpu_percent = match (d0, d1) {
-        (Some(a), Some(b)) => Some((b - a) as f64 / 1e9 / secs * 100.0),
-        _ => None,
-    };
-    let hwm_kb = proc_status_kb(pid, "VmHWM:").unwrap_or(0);
-    let rss_kb = proc_status_kb(pid, "VmRSS:").unwrap_or(0);
-    println!(
-        "  idle for {secs:.1} s: {:.1} ms of CPU, {:.3}% of a core ({} ticks of 1/{tck} s in /proc/{pid}/stat); daemon meanwhile {}",
-        (n1 - n0) as f64 / 1e6,
-        idle_cpu_percent,
-        c1 - c0,
-        daemon_idle_cpu_percent.map_or("n/a".into(), |p| format!("{p:.2}%"))
-    );
-    println!(
-        "  console memory: peak RSS (VmHWM) {:.1} MB, VmRSS {:.1} MB",
-        mb(hwm_kb),
-        mb(rss_kb)
-    );
-    if world.sim.stats().refreshes > 1 {
-        problems.push(format!(
-            "qbo-sim saw {} refreshes while the console ran: the scheduler was not idle",
-            world.sim.stats().refreshes
-        ));
-    }
-
-    // q quits; the pane (and with it the session) goes away.
-    tmux.run(&["send-keys", "-t", "bench", "q"])?;
-    let t = Instant::now();
-    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
-        if t.elapsed() > Duration::from_secs(10) {
-            problems.push("the console did not quit within 10 s of q".into());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    if problems.is_empty() {
-        println!("  check: the frame showed every connection; q quit the console");
-    } else {
-        println!("  CHECK FAILED: {}", problems.join("; "));
-    }
-    Ok(BinaryFigures {
-        first_frame,
-        idle_cpu_percent,
-        hwm_kb,
-        rss_kb,
-        daemon_idle_cpu_percent,
-        problems,
-    })
-}
-
-// ---------------------------------------------------------------------------------------
-// The summary.
-
-fn row(what: &str, value: &str, target: &str, verdict: &str) {
-    println!("  {what:<52} {value:>14}  {target:<10} {verdict}");
-}
-
-fn verdict(checked: bool, meets: bool) -> &'static str {
-    match (checked, meets) {
-        (true, true) => "PASS",
-        _ => "FAIL",
-    }
-}
-
-fn summary(
-    s: &Settings,
-    frames: Option<&FrameFigures>,
-    binary: Option<&BinaryFigures>,
-    daemon: DaemonFigures,
-) {
-    println!("\nsummary ({}, {} connections)", machine(), s.n);
-    match frames {
-        Some(f) => {
-            let ok = f.problems.is_empty();
-            row(
-                "first full frame: watch + list + App + draw (median)",
-                &format!("{:.0} ms", f.first_frame.median),
-                "<= 1 s",
-                verdict(ok, f.first_frame.median <= TARGET_FIRST_FRAME_MS),
-            );
-            row(
-                "  of which list over the socket (median)",
-                &format!("{:.0} ms", f.list.median),
-                "",
-                "",
-            );
-            row(
-                "  of which Listed → App (median)",
-                &format!("{:.0} ms", f.build.median),
-                "",
-                "",
-            );
-            row(
-                "  of which the first draw (median)",
-                &format!("{:.1} ms", f.draw.median),
-                "",
-                "",
-            );
-            row(
-                "filter keystroke → frame (median)",
-                &format!("{:.1} ms", f.keystroke.median),
-                "<= 50 ms",
-                verdict(ok, f.keystroke.median <= TARGET_KEYSTROKE_MS),
-            );
-            row(
-                "filter keystroke → frame (p99)",
-                &format!("{:.1} ms", f.keystroke.p99),
-                "<= 50 ms",
-                verdict(ok, f.keystroke.p99 <= TARGET_KEYSTROKE_MS),
-            );
-            row(
-                "  typing a tenant's name (median / max)",
-                &format!(
-                    "{:.1} / {:.1} ms",
-                    f.keystroke_name.median, f.keystroke_name.max
-                ),
-                "",
-                "",
-            );
-            row(
-                "  typing field terms (median / max)",
-                &format!(
-                    "{:.1} / {:.1} ms",
-                    f.keystroke_term.median, f.keystroke_term.max
-                ),
-                "",
-                "",
-            );
-            row(
-                "esc: filter cleared → frame (max)",
-                &format!("{:.1} ms", f.clear.max),
-                "",
-                "",
-            );
-            row(
-                "redraw, no change (median)",
-                &format!("{:.2} ms", f.redraw.median),
-                "<= 5 ms",
-                verdict(ok, f.redraw.median <= TARGET_REDRAW_MS),
-            );
-            row(
-                "tick → frame (median)",
-                &format!("{:.2} ms", f.tick.median),
-                "",
-                "",
-            );
-            row(
-                "live change → frame (median / p99)",
-                &format!("{:.2} / {:.2} ms", f.change.median, f.change.p99),
-                "",
-                "",
-            );
-            row(
-                "sort by another column → frame (median)",
-                &format!("{:.0} ms", f.sort.median),
-                "",
-                "",
-            );
-            if let Some((answered, drawn)) = f.real_change {
-                row(
-                    "real refresh over the socket → row redrawn",
-                    &format!("{:.0} ms", ms(drawn)),
-                    "",
-                    &format!("(answer {:.0} ms)", ms(answered)),
-                );
-            }
-        }
-        None => row("frames in this process", "n/a", "", "FAIL"),
-    }
-    match binary {
-        Some(b) => {
-            let ok = b.problems.is_empty();
-            row(
-                "`qbo-console tui`: first full frame in tmux",
-                &format!("{:.0} ms", ms(b.first_frame)),
-                "<= 1 s",
-                verdict(ok, ms(b.first_frame) <= TARGET_FIRST_FRAME_MS),
-            );
-            row(
-                &format!("`qbo-console tui`: idle CPU over {} s", s.idle_secs),
-                &format!("{:.3}%", b.idle_cpu_percent),
-                "< 1%",
-                verdict(ok, b.idle_cpu_percent < TARGET_IDLE_CPU_PERCENT),
-            );
-            row(
-                "`qbo-console tui`: peak RSS (VmHWM)",
-                &format!("{:.1} MB", mb(b.hwm_kb)),
-                "<= 200 MB",
-                verdict(ok, mb(b.hwm_kb) <= TARGET_RSS_MB),
-            );
-            row(
-                "`qbo-console tui`: RSS when idle (VmRSS)",
-                &format!("{:.1} MB", mb(b.rss_kb)),
-                "<= 200 MB",
-                verdict(ok, mb(b.rss_kb) <= TARGET_RSS_MB),
-            );
-            if let Some(p) = b.daemon_idle_cpu_percent {
-                row(
-                    "daemon CPU over the same idle seconds",
-                    &format!("{p:.2}%"),
-                    "",
-                    "",
-                );
-            }
-        }
-        None => row("`qbo-console tui` in tmux", "n/a", "", "FAIL"),
-    }
-    row(
-        "daemon peak RSS (VmHWM) after all of the above",
-        &daemon
-            .hwm_kb
-            .map_or("n/a".into(), |k| format!("{:.1} MB", mb(k))),
-        "",
-        "",
-    );
-    row(
-        "daemon RSS at the end (VmRSS)",
-        &daemon
-            .rss_kb
-            .map_or("n/a".into(), |k| format!("{:.1} MB", mb(k))),
-        "",
-        "",
-    );
-    for p in frames
-        .map(|f| &f.problems)
-        .into_iter()
-        .chain(binary.map(|b| &b.problems))
-        .flatten()
-    {
-        println!("  FAIL: {p}");
-    }
-    println!("  load average at the end: {}", loadavg());
-}
-
-/// The allocator `qbo-console` itself uses (src/main.rs), so what is measured in this
-/// process allocates as the console does.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -7,7 +7,6 @@ mod api_keys;
 pub mod audit;
 mod connection_scan;
 mod connections;
-mod world;
 mod health;
 mod keys;
 mod leases;
@@ -17,9 +16,9 @@ mod monitoring;
 mod revocation;
 mod rows;
 mod schedule;
+mod world;
 
 pub use api_keys::ApiKeyRecord;
-pub use world::{world_tenant, WorldCounts, WORLD_WORDS};
 pub use health::{CauseLabel, WriteCause, WriteHealth};
 pub use keys::SealedUnder;
 pub use leases::{Lease, Purpose, Unanswered};
@@ -27,6 +26,7 @@ pub use links::{Invitation, Reconnected, StateMatch};
 pub use monitoring::{AlertCondition, AlertDelivery, HealthDue, HealthMark, NewAlert, SyncFacts};
 pub use rows::{ConnectionFilter, ConnectionRecord, NewConnection, SealedTokens, TokenUpdate};
 pub use schedule::Claimed;
+pub use world::{world_tenant, WorldCounts, WORLD_WORDS};
 
 use anyhow::Context;
 use qbo_core::config::ConfigError;
