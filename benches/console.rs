@@ -226,10 +226,15 @@ async fn measure_in(s: &Settings, world: &World) -> Result<Figures> {
     let (mut screen, _feed) = kept.context("no first frame")?;
 
     let mut keys = Vec::new();
+    let mut slowest = (Duration::ZERO, String::new());
     for text in TYPED {
         keys.push(screen.key(&client, KeyCode::Char('/')).await?);
         for c in text.chars() {
-            keys.push(screen.key(&client, KeyCode::Char(c)).await?);
+            let took = screen.key(&client, KeyCode::Char(c)).await?;
+            if took > slowest.0 {
+                slowest = (took, screen.app.filter_text.clone());
+            }
+            keys.push(took);
         }
         let shown = screen.app.table.visible_len();
         // Enter closes the line, Esc on the table clears the filter: both are frames too.
@@ -243,14 +248,22 @@ async fn measure_in(s: &Settings, world: &World) -> Result<Figures> {
         }
     }
     let keystroke = spread(&keys);
-    println!("  filter keystroke to frame: {keystroke}");
+    println!(
+        "  filter keystroke to frame: {keystroke} (slowest typed: {:?})",
+        slowest.1
+    );
 
     let mut sorts = Vec::new();
+    let mut slowest = (Duration::ZERO, String::new());
     for _ in 0..qbo_service::sort::SortKey::ALL.len() {
-        sorts.push(screen.key(&client, KeyCode::Char('s')).await?);
+        let took = screen.key(&client, KeyCode::Char('s')).await?;
+        if took > slowest.0 {
+            slowest = (took, screen.app.table.sort().key.name().to_string());
+        }
+        sorts.push(took);
     }
     let sort = spread(&sorts);
-    println!("  sort change to frame: {sort}");
+    println!("  sort change to frame: {sort} (slowest: by {})", slowest.1);
 
     let before = proc_status_kb(world.pid, "VmRSS:").unwrap_or(0);
     let mut extra = Vec::new();

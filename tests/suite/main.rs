@@ -18,6 +18,7 @@ mod catalogue;
 mod cli_flow;
 mod client;
 mod console_tmux;
+mod console_windows;
 mod crash_safety;
 mod daemon_process;
 mod daemon_scheduler;

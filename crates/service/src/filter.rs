@@ -296,9 +296,38 @@ impl Filter {
             && self.terms.iter().all(|t| term_holds(t, c, now))
     }
 
-    /// Whether the filter has free words (which need the haystack) at all.
-    pub fn has_words(&self) -> bool {
-        !self.words.is_empty()
+    /// The filter made ready for many haystacks: each free word's searcher is built once,
+    /// not once per row (a million rows searched for one letter took 200 ms, most of it
+    /// setting up the same search again).
+    pub fn prepared(&self) -> Prepared<'_> {
+        Prepared {
+            finders: self
+                .words
+                .iter()
+                .map(|w| memchr::memmem::Finder::new(w.as_bytes()))
+                .collect(),
+            terms: &self.terms,
+        }
+    }
+}
+
+/// A [`Filter`] ready to match many rows (see [`Filter::prepared`]).
+pub struct Prepared<'a> {
+    finders: Vec<memchr::memmem::Finder<'a>>,
+    terms: &'a [Term],
+}
+
+impl Prepared<'_> {
+    pub fn matches_with(
+        &self,
+        c: &(impl Facts + ?Sized),
+        haystack: &str,
+        now: DateTime<Utc>,
+    ) -> bool {
+        self.finders
+            .iter()
+            .all(|f| f.find(haystack.as_bytes()).is_some())
+            && self.terms.iter().all(|t| term_holds(t, c, now))
     }
 }
 

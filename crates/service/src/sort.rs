@@ -196,7 +196,7 @@ fn text(a: &str, b: &str) -> Ordering {
 }
 
 /// Severity of a status alone: the order of the urgency tiers it belongs to.
-fn status_rank(s: Status) -> u8 {
+pub(crate) fn status_rank(s: Status) -> u8 {
     match s {
         Status::NeedsReconnect => 0,
         Status::Expiring => 1,

@@ -8,14 +8,16 @@ use crate::filter::{sync_outcome, Outcome};
 use crate::{ConnectionView, Environment, Status};
 use chrono::{DateTime, Utc};
 
-/// No time: `i64::MIN` seconds, which no stored time is.
+/// No time: `i64::MIN`, which no stored time is.
 const NONE: i64 = i64::MIN;
 
 #[derive(Debug, Clone)]
 pub(super) struct Brief {
     pub id: i64,
-    /// Seconds since the epoch of access expiry, refresh expiry, refresh issue, the 5-year
-    /// limit, the last refresh and the last sync (`NONE` where absent).
+    /// Nanoseconds since the epoch of access expiry, refresh expiry, refresh issue, the
+    /// 5-year limit, the last refresh and the last sync (`NONE` where absent): as precise as
+    /// the database, so that two connections refreshed in the same second sort as a full
+    /// list sorts them.
     times: [i64; 6],
     pub failures: u32,
     /// Where this row's text starts in the arena, and the lengths of its tenant and realm
@@ -32,13 +34,18 @@ pub(super) struct Brief {
 }
 
 fn secs(t: Option<DateTime<Utc>>) -> i64 {
-    t.map_or(NONE, |t| t.timestamp())
+    // Past 2262 (beyond any token's life) the time saturates, keeping its order.
+    t.map_or(NONE, |t| {
+        t.timestamp_nanos_opt().unwrap_or(if t.timestamp() > 0 {
+            i64::MAX
+        } else {
+            NONE + 1
+        })
+    })
 }
 
-fn time(s: i64) -> Option<DateTime<Utc>> {
-    (s != NONE)
-        .then(|| DateTime::from_timestamp(s, 0))
-        .flatten()
+fn time(ns: i64) -> Option<DateTime<Utc>> {
+    (ns != NONE).then(|| DateTime::from_timestamp_nanos(ns))
 }
 
 /// The text free words search, exactly as `Filter::haystack` makes it, and the lengths of
@@ -83,6 +90,104 @@ impl Brief {
 
     pub fn is_failing(&self) -> bool {
         self.status.is_live() && self.failures > 0
+    }
+
+    /// The urgency tier (as `sort::urgency` ranks it).
+    fn tier(&self) -> i64 {
+        match self.status {
+            Status::NeedsReconnect => 0,
+            Status::Active | Status::Expiring if self.failures > 0 => 1,
+            Status::Active | Status::Expiring => 2,
+            Status::Revoking => 3,
+            Status::Pending => 4,
+            Status::Revoked => 5,
+        }
+    }
+}
+
+/// A missing time sorts last.
+fn last_if_none(t: i64) -> i64 {
+    if t == NONE {
+        i64::MAX
+    } else {
+        t
+    }
+}
+
+/// Eight bytes of a text from `at`, lower-cased, as a number in the same order as the
+/// text (an unsigned big-endian number, shifted into the signed range).
+fn prefix(text: &str, at: usize) -> i64 {
+    let mut b = [0u8; 8];
+    for (d, s) in b.iter_mut().zip(text.bytes().skip(at)) {
+        *d = s.to_ascii_lowercase();
+    }
+    (u64::from_be_bytes(b) ^ (1 << 63)) as i64
+}
+
+/// The first 24 bytes of a text as three numbers: enough for almost every tenant name and
+/// realm id to differ in them. Where they tie, the rows are compared in full.
+fn text_key(text: &str) -> [i64; 3] {
+    [prefix(text, 0), prefix(text, 8), prefix(text, 16)]
+}
+
+/// A sort key in numbers that orders rows as `Sort::compare` does wherever the keys
+/// differ (rows whose keys are equal are then compared in full): sorting a million rows by
+/// numbers takes a fraction of comparing them field by field.
+pub(super) fn sort_key(sort: crate::sort::Sort, r: &BriefRef<'_>) -> [i64; 5] {
+    use crate::facts::Facts;
+    use crate::sort::SortKey;
+    let b = r.brief;
+    let desc = sort.descending;
+    // A known figure's order flips with the direction; a missing one stays last.
+    let time = |t: i64, flip: bool| match (t == NONE, flip) {
+        (true, _) => i64::MAX,
+        (false, false) => t,
+        (false, true) => -t,
+    };
+    let word = |v: i64| if desc { !v } else { v };
+    // A text decides the order up to its full comparison: nothing after it may, so a key
+    // led by a text holds that text alone.
+    let text = |t: &str| {
+        let [a, b, c] = text_key(t);
+        [word(a), word(b), word(c), 0, 0]
+    };
+    let primary: [i64; 2] = match sort.key {
+        SortKey::Urgency => [0, 0],
+        SortKey::Tenant => return text(r.tenant()),
+        SortKey::Realm => {
+            let len = r.realm_id().len() as i64;
+            let [a, b, c] = text(r.realm_id())[..3].try_into().expect("three parts");
+            return [if desc { -len } else { len }, a, b, c, 0];
+        }
+        SortKey::Env => [word(b.environment as i64), 0],
+        SortKey::Status => [word(super::super::sort::status_rank(b.status) as i64), 0],
+        SortKey::Access => [time(b.times[0], desc), 0],
+        // Fewest days used first is the latest expiry first.
+        SortKey::Age => [time(b.times[1], !desc), 0],
+        SortKey::Left => [time(b.times[1], desc), 0],
+        SortKey::Hard => [time(b.times[3], desc), 0],
+        SortKey::LastRefresh => [time(b.times[4], desc), 0],
+        SortKey::LastSync => [time(b.times[5], desc), 0],
+        SortKey::Actor => match r.last_actor() {
+            // Nobody acted: last, in urgency among themselves (below).
+            None => [i64::MAX, 0],
+            Some(a) => {
+                let [x, y, z, ..] = text(a);
+                // Known names first whichever way; a name's order flips with the direction.
+                return [0, x, y, z, 0];
+            }
+        },
+    };
+    let deadline = match (b.times[1], b.times[3]) {
+        (NONE, h) => last_if_none(h),
+        (r, NONE) => r,
+        (r, h) => r.min(h),
+    };
+    let rest = [b.tier(), deadline, last_if_none(b.times[0])];
+    if sort.key == SortKey::Urgency && desc {
+        [primary[0], primary[1], -rest[0], !rest[1], !rest[2]]
+    } else {
+        [primary[0], primary[1], rest[0], rest[1], rest[2]]
     }
 }
 

@@ -22,7 +22,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use table::Table;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::TryRecvError;
 
 /// The most rows one window holds: a few screens of the tallest terminal.
 pub const MAX_WINDOW_ROWS: u32 = 1000;
@@ -69,6 +69,10 @@ pub(crate) struct Roster {
     table: tokio::sync::Mutex<Table>,
     /// Connections changed since the table last read them.
     noted: Mutex<HashSet<i64>>,
+    /// The change feed. Drained by every query before it reads (a change committed before
+    /// the query arrived is in it already: commits are told before their callers are
+    /// answered), and twice a second in between, so that it never overflows.
+    changes: Mutex<Option<tokio::sync::broadcast::Receiver<qbo_core::domain::Change>>>,
     /// The feed fell behind: the table must be read whole again.
     stale: AtomicBool,
     started: tokio::sync::OnceCell<()>,
@@ -82,6 +86,29 @@ impl Roster {
     fn take_noted(&self) -> Vec<i64> {
         self.noted.lock().expect("noted ids").drain().collect()
     }
+
+    /// Notes every change waiting in the feed; false once the feed has ended.
+    fn drain(&self) -> bool {
+        let mut feed = self.changes.lock().expect("change feed");
+        let Some(rx) = feed.as_mut() else {
+            return false;
+        };
+        loop {
+            match rx.try_recv() {
+                Ok(c) => {
+                    if let Some(id) = c.connection_id {
+                        self.note(id);
+                    }
+                }
+                Err(TryRecvError::Lagged(_)) => self.stale.store(true, Ordering::SeqCst),
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Closed) => {
+                    *feed = None;
+                    return false;
+                }
+            }
+        }
+    }
 }
 
 impl Service {
@@ -89,8 +116,10 @@ impl Service {
     /// million connections takes seconds, which a daemon spends at start.
     pub async fn warm_roster(&self) -> anyhow::Result<()> {
         self.roster_started().await?;
-        self.roster_catch_up(&mut *self.roster.table.lock().await)
-            .await
+        let mut table = self.roster.table.lock().await;
+        self.roster_catch_up(&mut table).await?;
+        table.prepare(Sort::default());
+        Ok(())
     }
 
     async fn roster_started(&self) -> anyhow::Result<()> {
@@ -101,19 +130,16 @@ impl Service {
             .get_or_try_init(|| async move {
                 // Subscribed before the first read, so nothing committed in between is
                 // missed; the first catch-up reads the table whole.
-                let mut changes = engine.subscribe();
+                *roster.changes.lock().expect("change feed") = Some(engine.subscribe());
                 roster.stale.store(true, Ordering::SeqCst);
-                let feed = roster.clone();
+                let feed = std::sync::Arc::downgrade(&roster);
                 tokio::spawn(async move {
+                    let mut every = tokio::time::interval(std::time::Duration::from_millis(500));
                     loop {
-                        match changes.recv().await {
-                            Ok(c) => {
-                                if let Some(id) = c.connection_id {
-                                    feed.note(id);
-                                }
-                            }
-                            Err(RecvError::Lagged(_)) => feed.stale.store(true, Ordering::SeqCst),
-                            Err(RecvError::Closed) => break,
+                        every.tick().await;
+                        match feed.upgrade() {
+                            Some(r) if r.drain() => {}
+                            _ => break,
                         }
                     }
                 });
@@ -126,9 +152,18 @@ impl Service {
     /// Reads the table whole if the feed fell behind, then the rows changed since.
     async fn roster_catch_up(&self, table: &mut Table) -> anyhow::Result<()> {
         let now = self.engine.clock.now();
+        self.roster.drain();
         if self.roster.stale.swap(false, Ordering::SeqCst) {
             // Whatever changes while the table is read is noted, and read again below.
             let mut fresh = Table::default();
+            let total: i64 = self
+                .store()
+                .count_by_status()
+                .await?
+                .iter()
+                .map(|(_, _, n)| n)
+                .sum();
+            fresh.reserve(usize::try_from(total).unwrap_or(0));
             let loaded = self
                 .store()
                 .each_connection(|r| fresh.upsert(&ConnectionView::from_record(r, now)))
@@ -137,6 +172,7 @@ impl Service {
                 self.roster.stale.store(true, Ordering::SeqCst);
                 return Err(e);
             }
+            fresh.trim();
             *table = fresh;
         }
         let ids = self.roster.take_noted();

@@ -8,7 +8,7 @@
 //! their text lie in memory in that order) into a bitmap, then the order is walked once to
 //! count the matches and pick the window's rows.
 
-use super::brief::{haystack, Brief, BriefRef};
+use super::brief::{haystack, sort_key, Brief, BriefRef};
 use crate::filter::Filter;
 use crate::sort::Sort;
 use crate::{ConnectionView, Status};
@@ -32,9 +32,17 @@ pub(super) struct Table {
     counts: [u64; 6],
     failing: u64,
     /// Kept orders, most recently used last.
-    orders: Vec<(Sort, Vec<u32>)>,
-    /// Slots changed since the orders were last merged.
-    changed: Vec<u32>,
+    orders: Vec<Kept>,
+}
+
+/// One sort order, and the slots changed since it was last brought up to date: an order
+/// is settled only when it is read, so the orders kept but not on anyone's screen cost a
+/// push per change, not a walk of a million rows.
+#[derive(Debug)]
+struct Kept {
+    sort: Sort,
+    order: Vec<u32>,
+    pending: Vec<u32>,
 }
 
 /// What a window query found: the ids on screen in order, how many matched, and where the
@@ -51,6 +59,26 @@ fn status_index(s: Status) -> usize {
 }
 
 impl Table {
+    /// Room for `n` connections, so that reading a million does not grow (and for a while
+    /// double) every vector on the way.
+    pub fn reserve(&mut self, n: usize) {
+        self.slots.reserve_exact(n);
+        self.slot_of.reserve(n);
+        // About what a tenant, a realm id and a company name take.
+        self.hay.reserve_exact(n * 56);
+    }
+
+    /// After reading the table whole: gives back what the estimates over-reserved.
+    pub fn trim(&mut self) {
+        self.slots.shrink_to_fit();
+        self.hay.shrink_to_fit();
+    }
+
+    /// Sorts `sort`'s order now, so that the first window in it does not wait for it.
+    pub fn prepare(&mut self, sort: Sort) {
+        self.order(sort);
+    }
+
     pub fn len(&self) -> u64 {
         self.slot_of.len() as u64
     }
@@ -126,7 +154,13 @@ impl Table {
         }
         self.count(&brief, 1);
         self.slots[slot as usize] = Some(brief);
-        self.changed.push(slot);
+        self.touched(slot);
+    }
+
+    fn touched(&mut self, slot: u32) {
+        for kept in &mut self.orders {
+            kept.pending.push(slot);
+        }
     }
 
     pub fn remove(&mut self, id: i64) {
@@ -138,39 +172,54 @@ impl Table {
             self.hay_garbage += old.hay_len as usize;
         }
         self.free.push(slot);
-        self.changed.push(slot);
+        self.touched(slot);
     }
 
-    /// Brings the kept orders up to date with the changed rows, and the arena back to its
-    /// live text once more than half of it is left behind.
-    pub fn settle(&mut self) {
-        if self.hay_garbage > self.hay.len() / 2 && self.hay_garbage > 1 << 20 {
-            self.compact();
-        }
-        if self.changed.is_empty() {
+    /// Brings a kept order up to date with the rows changed since it was last read: the
+    /// changed slots are taken out in one pass and each put back where a binary search says,
+    /// so the cost is one walk of the order and a few comparisons per change. Past a
+    /// quarter of the rows, sorting afresh is cheaper.
+    fn settle(&self, kept: &mut Kept) {
+        if kept.pending.is_empty() {
             return;
         }
-        let mut changed = std::mem::take(&mut self.changed);
+        let sort = kept.sort;
+        let mut changed = std::mem::take(&mut kept.pending);
         changed.sort_unstable();
         changed.dedup();
+        if changed.len() > kept.order.len() / 4 {
+            kept.order = self.live_slots();
+            self.sort_slots(sort, &mut kept.order);
+            return;
+        }
         let mut is_changed = vec![false; self.slots.len()];
         for &s in &changed {
             is_changed[s as usize] = true;
         }
-        let orders = std::mem::take(&mut self.orders);
-        self.orders = orders
-            .into_iter()
-            .map(|(sort, mut order)| {
-                order.retain(|&s| !is_changed[s as usize]);
-                let mut moved: Vec<u32> = changed
-                    .iter()
-                    .copied()
-                    .filter(|&s| self.slots[s as usize].is_some())
-                    .collect();
-                moved.sort_unstable_by(|&a, &b| self.compare(sort, a, b));
-                (sort, self.merge(sort, order, moved))
-            })
-            .collect();
+        kept.order.retain(|&s| !is_changed[s as usize]);
+        changed.retain(|&s| self.slots[s as usize].is_some());
+        self.sort_slots(sort, &mut changed);
+        let old = std::mem::take(&mut kept.order);
+        let mut merged = Vec::with_capacity(old.len() + changed.len());
+        let mut from = 0;
+        for m in changed {
+            let at = from + old[from..].partition_point(|&o| self.keyed(sort, o, m).is_lt());
+            merged.extend_from_slice(&old[from..at]);
+            merged.push(m);
+            from = at;
+        }
+        merged.extend_from_slice(&old[from..]);
+        kept.order = merged;
+    }
+
+    /// `Sort::compare` of two slots, by their numeric keys first.
+    fn keyed(&self, sort: Sort, a: u32, b: u32) -> std::cmp::Ordering {
+        match (self.view(a), self.view(b)) {
+            (Some(x), Some(y)) => sort_key(sort, &x)
+                .cmp(&sort_key(sort, &y))
+                .then_with(|| sort.compare(&x, &y)),
+            _ => std::cmp::Ordering::Equal,
+        }
     }
 
     fn compare(&self, sort: Sort, a: u32, b: u32) -> std::cmp::Ordering {
@@ -180,19 +229,30 @@ impl Table {
         }
     }
 
-    fn merge(&self, sort: Sort, order: Vec<u32>, moved: Vec<u32>) -> Vec<u32> {
-        let mut out = Vec::with_capacity(order.len() + moved.len());
-        let (mut a, mut b) = (order.into_iter().peekable(), moved.into_iter().peekable());
-        loop {
-            let take_a = match (a.peek(), b.peek()) {
-                (Some(&x), Some(&y)) => self.compare(sort, x, y).is_le(),
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
-            };
-            out.extend(if take_a { a.next() } else { b.next() });
-        }
+    /// Every slot that holds a row, in slot order (a walk of one vector, not of the map).
+    fn live_slots(&self) -> Vec<u32> {
+        let mut out = Vec::with_capacity(self.slot_of.len());
+        out.extend(
+            self.slots
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.is_some())
+                .map(|(i, _)| i as u32),
+        );
         out
+    }
+
+    /// Sorts slots by their numeric keys, comparing in full only where keys tie.
+    fn sort_slots(&self, sort: Sort, slots: &mut Vec<u32>) {
+        let mut keyed: Vec<([i64; 5], u32)> = slots
+            .iter()
+            .filter_map(|&s| self.view(s).map(|r| (sort_key(sort, &r), s)))
+            .collect();
+        keyed.sort_unstable_by(|(ka, a), (kb, b)| {
+            ka.cmp(kb).then_with(|| self.compare(sort, *a, *b))
+        });
+        slots.clear();
+        slots.extend(keyed.into_iter().map(|(_, s)| s));
     }
 
     fn compact(&mut self) {
@@ -209,19 +269,27 @@ impl Table {
 
     /// The live slots in `sort`'s order, sorted now if no kept order has it.
     fn order(&mut self, sort: Sort) -> &[u32] {
-        self.settle();
-        if let Some(i) = self.orders.iter().position(|(s, _)| *s == sort) {
-            let kept = self.orders.remove(i);
-            self.orders.push(kept);
-        } else {
-            let mut order: Vec<u32> = self.slot_of.values().copied().collect();
-            order.sort_unstable_by(|&a, &b| self.compare(sort, a, b));
-            if self.orders.len() >= KEPT_ORDERS {
-                self.orders.remove(0);
-            }
-            self.orders.push((sort, order));
+        if self.hay_garbage > self.hay.len() / 2 && self.hay_garbage > 1 << 20 {
+            self.compact();
         }
-        &self.orders.last().expect("just kept").1
+        let mut kept = match self.orders.iter().position(|k| k.sort == sort) {
+            Some(i) => self.orders.remove(i),
+            None => {
+                if self.orders.len() >= KEPT_ORDERS {
+                    self.orders.remove(0);
+                }
+                let mut order = self.live_slots();
+                self.sort_slots(sort, &mut order);
+                Kept {
+                    sort,
+                    order,
+                    pending: Vec::new(),
+                }
+            }
+        };
+        self.settle(&mut kept);
+        self.orders.push(kept);
+        &self.orders.last().expect("just kept").order
     }
 
     /// The ids of the `rows` matching connections from `offset` in `sort`'s order.
@@ -235,6 +303,7 @@ impl Table {
         now: DateTime<Utc>,
     ) -> Found {
         let selected_slot = selected.and_then(|id| self.slot_of.get(&id).copied());
+        let prepared = filter.prepared();
         let matches: Option<Vec<bool>> = (!filter.is_empty()).then(|| {
             self.slots
                 .iter()
@@ -245,13 +314,13 @@ impl Table {
                             hay: &self.hay,
                             actors: &self.actors,
                         };
-                        filter.matches_with(&r, r.haystack(), now)
+                        prepared.matches_with(&r, r.haystack(), now)
                     })
                 })
                 .collect()
         });
         self.order(sort);
-        let order = &self.orders.last().expect("kept").1;
+        let order = &self.orders.last().expect("kept").order;
         let (start, end) = (offset, offset.saturating_add(rows));
         let mut found = Found {
             ids: Vec::new(),
@@ -452,5 +521,46 @@ mod tests {
             found.selected_at,
             two.iter().position(|x| *x == id).map(|p| p as u64)
         );
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use crate::fixtures::{at, conn, NOW};
+    use crate::sort::SortKey;
+
+    /// `cargo test --release -p qbo-service roster_timing -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn roster_timing() {
+        let now = at(NOW);
+        let mut t = Table::default();
+        t.reserve(1_000_000);
+        let start = std::time::Instant::now();
+        for i in 0..1_000_000i64 {
+            let mut c = conn(i, &format!("acme-{i:07}"), Status::Active);
+            c.realm_id = format!("{}", 9_130_000_000_000_000i64 + i);
+            c.company_name = Some(format!("Company {} LLC", i % 977));
+            c.refresh_expires_at = Some(now + chrono::Duration::seconds(i * 7919 % 8_640_000));
+            c.access_expires_at = Some(now + chrono::Duration::seconds(i * 104_729 % 3_600));
+            c.last_sync_at = Some(now - chrono::Duration::seconds(i * 31 % 86_400));
+            t.upsert(&c);
+        }
+        println!("loaded in {:?}", start.elapsed());
+        for key in SortKey::ALL {
+            let s = std::time::Instant::now();
+            t.prepare(Sort {
+                key,
+                descending: false,
+            });
+            println!("sort by {}: {:?}", key.name(), s.elapsed());
+        }
+        for f in ["a", "acme-00012", "left<30", "status:active", "actor:x"] {
+            let filter = Filter::parse(f).unwrap();
+            let s = std::time::Instant::now();
+            let found = t.find(&filter, Sort::default(), 0, 150, None, now);
+            println!("filter {f:?}: {} in {:?}", found.matching, s.elapsed());
+        }
     }
 }
