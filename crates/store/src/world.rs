@@ -117,7 +117,7 @@ fn row(i: u64, now: DateTime<Utc>) -> (Row, &'static str) {
         outcome: Some("ok"),
         error: None,
         sync_at: Some(issued + Duration::minutes(1)),
-        sync: Some(if i % 37 == 0 { "failed" } else { "ok" }),
+        sync: Some(if i.is_multiple_of(37) { "failed" } else { "ok" }),
         failures: 0,
         created,
     };

@@ -265,8 +265,8 @@ catalogue! {
     },
     List = "list" {
         group: "views",
-        by: "`list`; the console (viewer+)",
-        summary: "A caller was shown the connection list; reason says how many rows.",
+        by: "`list` (viewer+); a console's window only when refused",
+        summary: "A caller was shown the connection list; reason says how many rows. The console's windows (the rows it reads as the operator scrolls, filters and sorts) are not recorded one by one: its `console opened` and `console closed` say who was reading, and when.",
         outcomes: [Ok, Denied],
         target: None,
         fields: [Reason],
