@@ -1,5 +1,6 @@
 //! What the daemon's `/healthz` and `/metrics` report: read from the database each time,
-//! so an answer always matches it.
+//! so an answer always matches it; the connection counts from the roster, which has read
+//! every change committed before the scrape (see `roster`).
 
 use crate::Service;
 use qbo_core::domain::{Environment, Status};
@@ -54,14 +55,16 @@ impl Service {
     pub async fn metrics_text(&self) -> anyhow::Result<String> {
         let engine = &self.engine;
         let m = &engine.metrics;
-        let counts = engine.store.count_by_status().await?;
+        let counts = self
+            .roster_counts()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         for env in Environment::ALL {
             for status in Status::ALL {
                 let n = counts
                     .iter()
                     .find(|(e, s, _)| *e == env && *s == status)
-                    .map(|(_, _, n)| *n)
-                    .unwrap_or(0);
+                    .map_or(0, |(_, _, n)| *n as i64);
                 m.connections
                     .get_or_create(&StatusLabels {
                         environment: env.to_string(),

@@ -23,7 +23,10 @@ fn listed(app: &App, theme: &Theme, targets: &Targets, realm: bool) -> Vec<Line<
             let what = if m.filter.is_empty() {
                 "  every connection".to_string()
             } else {
-                format!("  every connection the filter `{}` selects", safe(&m.filter))
+                format!(
+                    "  every connection the filter `{}` selects",
+                    safe(&m.filter)
+                )
             };
             return vec![
                 Line::raw(what),

@@ -11,7 +11,7 @@
 use super::brief::{haystack, sort_key, Brief, BriefRef};
 use crate::filter::Filter;
 use crate::sort::Sort;
-use crate::{ConnectionView, Status};
+use crate::{ConnectionView, Environment, Status};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -31,7 +31,8 @@ pub(super) struct Table {
     hay_garbage: usize,
     actors: Vec<String>,
     actor_ids: HashMap<String, u32>,
-    counts: [u64; 6],
+    /// Connections per environment and status (`Environment::ALL` × `Status::ALL`).
+    counts: [[u64; 6]; 2],
     failing: u64,
     /// Kept orders, most recently used last.
     orders: Vec<Kept>,
@@ -60,6 +61,10 @@ fn status_index(s: Status) -> usize {
     Status::ALL.iter().position(|x| *x == s).unwrap_or(0)
 }
 
+fn env_index(e: Environment) -> usize {
+    Environment::ALL.iter().position(|x| *x == e).unwrap_or(0)
+}
+
 impl Table {
     /// Room for `n` connections, so that reading a million does not grow (and for a while
     /// double) every vector on the way.
@@ -86,7 +91,25 @@ impl Table {
     }
 
     pub fn counts(&self) -> Vec<(Status, u64)> {
-        Status::ALL.into_iter().zip(self.counts).collect()
+        Status::ALL
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| (s, self.counts[0][i] + self.counts[1][i]))
+            .collect()
+    }
+
+    /// Connections per environment and status, as `/metrics` reports them.
+    pub fn counts_by_environment(&self) -> Vec<(Environment, Status, u64)> {
+        Environment::ALL
+            .into_iter()
+            .enumerate()
+            .flat_map(|(e, env)| {
+                Status::ALL
+                    .into_iter()
+                    .enumerate()
+                    .map(move |(i, s)| (env, s, self.counts[e][i]))
+            })
+            .collect()
     }
 
     pub fn failing(&self) -> u64 {
@@ -103,7 +126,7 @@ impl Table {
 
     fn count(&mut self, b: &Brief, sign: i64) {
         let add = |n: &mut u64| *n = n.saturating_add_signed(sign);
-        add(&mut self.counts[status_index(b.status)]);
+        add(&mut self.counts[env_index(b.environment)][status_index(b.status)]);
         if b.is_failing() {
             add(&mut self.failing);
         }
@@ -535,6 +558,13 @@ mod tests {
             t.counts().into_iter().map(|(_, n)| n).collect::<Vec<_>>(),
             status
         );
+        for (env, status, n) in t.counts_by_environment() {
+            let want = rows
+                .iter()
+                .filter(|c| c.environment == env && c.status == status)
+                .count() as u64;
+            assert_eq!(n, want, "{env} {status}");
+        }
         assert_eq!(
             t.failing(),
             rows.iter()
