@@ -162,6 +162,8 @@ struct Figures {
     daemon_per_console_kb: i64,
     daemon_hwm_kb: u64,
     console: Option<(Duration, u64)>,
+    /// `list --json`: wall time, the CLI's peak RSS (KB), the daemon's RSS rise (KB).
+    listing: Option<(Duration, u64, i64)>,
     problems: Vec<String>,
 }
 
@@ -288,6 +290,14 @@ async fn measure_in(s: &Settings, world: &World) -> Result<Figures> {
     );
     drop(extra);
 
+    let listing = match list_json(world) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            problems.push(format!("list --json: {e:#}"));
+            None
+        }
+    };
+
     let console = match binary(world).await {
         Ok(c) => Some(c),
         Err(e) => {
@@ -306,8 +316,57 @@ async fn measure_in(s: &Settings, world: &World) -> Result<Figures> {
         daemon_per_console_kb,
         daemon_hwm_kb: proc_status_kb(world.pid, "VmHWM:").unwrap_or(0),
         console,
+        listing,
         problems,
     })
+}
+
+/// `qbo-console list --json` through the daemon into /dev/null: its wall time, the CLI's
+/// peak RSS (from wait4's rusage) and how far it raised the daemon's RSS.
+fn list_json(world: &World) -> Result<(Duration, u64, i64)> {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_qbo-console"));
+    let before = proc_status_kb(world.pid, "VmRSS:").unwrap_or(0);
+    let t = Instant::now();
+    let child = std::process::Command::new(&bin)
+        .arg("--config")
+        .arg(&world.config_path)
+        .args(["list", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting qbo-console list --json")?;
+    let pid = child.id() as libc::pid_t;
+    let mut peak_daemon = before;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: wait4 on our own child, with WNOHANG, and valid pointers.
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if r == pid {
+            break;
+        }
+        if r < 0 {
+            bail!("wait4 failed: {}", std::io::Error::last_os_error());
+        }
+        peak_daemon = peak_daemon.max(proc_status_kb(world.pid, "VmRSS:").unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let took = t.elapsed();
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        bail!("list --json failed (wait status {status})");
+    }
+    let cli_kb = usage.ru_maxrss as u64;
+    let daemon_delta = peak_daemon as i64 - before as i64;
+    println!(
+        "  list --json of {} rows: {:.2} s; CLI peak RSS {:.1} MB; daemon RSS rose by {:.1} MB at most",
+        world.n,
+        took.as_secs_f64(),
+        mb(cli_kb),
+        daemon_delta as f64 / 1024.0
+    );
+    Ok((took, cli_kb, daemon_delta))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -782,6 +841,27 @@ fn summary(all: &[Figures]) {
                 println!(
                     "  {at}: first frame {:.1} ms is {ratio:.2}× that at {} ({:.1} ms) ≤ {TARGET_FIRST_FRAME_RATIO}×: {}",
                     f.first_frame.median, small.n, small.first_frame.median, verdict(ratio <= TARGET_FIRST_FRAME_RATIO)
+                );
+            }
+        }
+        if let (Some((_, cli, daemon)), Some(small)) = (
+            f.listing,
+            all.iter()
+                .find(|s| s.backend == f.backend && s.n <= 1_000)
+                .and_then(|s| s.listing),
+        ) {
+            if f.n >= 1_000_000 {
+                let ratio = cli as f64 / small.1 as f64;
+                println!(
+                    "  {at}: list --json CLI peak RSS {:.1} MB is {ratio:.2}× that at 1,000 ({:.1} MB) ≤ 2×: {}",
+                    mb(cli),
+                    mb(small.1),
+                    verdict(ratio <= 2.0)
+                );
+                println!(
+                    "  {at}: list --json raised the daemon's RSS by {:.1} MB (at 1,000: {:.1} MB)",
+                    daemon as f64 / 1024.0,
+                    small.2 as f64 / 1024.0
                 );
             }
         }

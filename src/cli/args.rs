@@ -197,9 +197,13 @@ pub struct ListArgs {
     /// At most N rows (the first that match, in the listing's order)
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
-    /// Print as a JSON array of connection objects
-    #[arg(long)]
+    /// Print as a JSON array of connection objects, written as they are read (constant
+    /// memory whatever the number of connections)
+    #[arg(long, conflicts_with = "jsonl")]
     pub json: bool,
+    /// Print one JSON connection object per line (JSON Lines), written as they are read
+    #[arg(long)]
+    pub jsonl: bool,
 }
 
 #[derive(Debug, Args)]

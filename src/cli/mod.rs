@@ -8,6 +8,7 @@ mod demo_console;
 pub mod demo_world;
 mod forecast;
 mod links;
+mod list_stream;
 pub(crate) mod render;
 mod reports;
 mod revoke;
@@ -261,6 +262,8 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
         Err(e) => return Err(e.into()),
     };
     init_logging(&config, matches!(command, Command::Tui))?;
+    // `list --jsonl` prints the same objects as `--json`, one per line.
+    let lines = matches!(&command, Command::List(a) if a.jsonl);
     let request = match command {
         Command::Tui => return console(&config, cli.embedded).await,
         Command::Db(DbCommand::Migrate) => {
@@ -312,15 +315,29 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
                 .map(str::parse)
                 .transpose()
                 .map_err(|m: InvalidValue| ClientError::Input(m.0))?;
-            (
-                Request::List {
-                    status,
-                    environment,
-                    filter: a.filter,
-                    limit: a.limit,
-                },
-                a.json,
-            )
+            // JSON is written as it is read, a page at a time, in constant memory; the
+            // table needs every row for its column widths and is read whole.
+            if a.json || a.jsonl {
+                (
+                    Request::ListStream {
+                        status,
+                        environment,
+                        filter: a.filter,
+                        limit: a.limit,
+                    },
+                    true,
+                )
+            } else {
+                (
+                    Request::List {
+                        status,
+                        environment,
+                        filter: a.filter,
+                        limit: a.limit,
+                    },
+                    false,
+                )
+            }
         }
         Command::Show(a) => (Request::Show { target: a.target }, a.json),
         Command::Refresh(a) => (
@@ -455,6 +472,21 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
         _ => None,
     };
     let client = make_client(&config, cli.embedded).await?;
+    if let Request::ListStream {
+        status,
+        environment,
+        filter,
+        limit,
+    } = request
+    {
+        let query = ListQuery {
+            status,
+            environment,
+            filter,
+            limit,
+        };
+        return list_stream::print(client.as_ref(), query, lines).await;
+    }
     perform(client.as_ref(), request, selection, json).await
 }
 
@@ -675,6 +707,7 @@ async fn perform(
         }
         Request::Watch => unreachable!("watch is handled before a request is built"),
         Request::Window(_) => unreachable!("no verb asks for a window: the console does"),
+        Request::ListStream { .. } => unreachable!("list --json is streamed before perform"),
         Request::AuditExport { .. }
         | Request::AuditPubkey
         | Request::AuditArchive

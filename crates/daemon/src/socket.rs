@@ -406,6 +406,29 @@ async fn connection(
         if let Request::Watch = request {
             return watch_changes(&svc, &actor, &mut write, limits.idle_timeout, stop).await;
         }
+        if let Request::ListStream {
+            status,
+            environment,
+            filter,
+            limit,
+        } = request
+        {
+            let query = qbo_service::ListQuery {
+                status,
+                environment,
+                filter,
+                limit,
+            };
+            list_stream(
+                &svc,
+                &actor.for_request(),
+                query,
+                &mut write,
+                limits.idle_timeout,
+            )
+            .await?;
+            continue;
+        }
         if let Request::AuditExport { format, filter } = request {
             export(
                 &svc,
@@ -460,6 +483,41 @@ async fn watch_changes(
                 None => return Ok(()),
             },
             _ = stop.changed() => return Ok(()),
+        }
+    }
+}
+
+/// Streams a listing: a `rows` frame per page, then `end` with the count. An error ends it
+/// with an error line (the client then has no end, and says the listing is incomplete).
+async fn list_stream(
+    svc: &Service,
+    actor: &Actor,
+    query: qbo_service::ListQuery,
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    drain: Duration,
+) -> anyhow::Result<()> {
+    use qbo_service::ListFrame;
+    let mut cursor = match svc.list_begin(actor, &query).await {
+        Ok(c) => c,
+        Err(e) => return send(write, &Reply::from(e), drain).await,
+    };
+    loop {
+        let frame = match svc.list_next(&mut cursor).await {
+            Ok(Some(rows)) => ListFrame::Rows { rows },
+            Ok(None) => ListFrame::End { count: cursor.sent },
+            Err(e) => return send(write, &Reply::from(e), drain).await,
+        };
+        let end = matches!(frame, ListFrame::End { .. });
+        send(
+            write,
+            &Reply::Ok {
+                result: serde_json::value::to_raw_value(&frame)?,
+            },
+            drain,
+        )
+        .await?;
+        if end {
+            return Ok(());
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod filter;
 pub mod fixtures;
 mod forecast;
 pub mod links;
+mod list_stream;
 mod monitoring;
 mod offline;
 mod operations_admin;
@@ -55,6 +56,7 @@ pub use webhooks::WebhookEvent;
 pub use apikeys::CreatedApiKey;
 pub use links::LinkView;
 pub use links::{IssuedLink, LinkRequest};
+pub use list_stream::{ListCursor, ListFrame};
 pub use offline::{read_import_file, sqlite_file, verify_export_file};
 pub use posture::{posture_markdown, PostureReport};
 pub use qbo_core::audit::{
@@ -787,6 +789,13 @@ impl Service {
                     .await?;
                 Err(ServiceError::Input(
                     "audit export streams the file and is only available over the operators' socket or --embedded".into(),
+                ))
+            }
+            Request::ListStream { .. } => {
+                self.authorize(caller, Permission::ViewConnections, Action::List)
+                    .await?;
+                Err(ServiceError::Input(
+                    "list_stream answers frame by frame and is only available over the operators' socket or --embedded".into(),
                 ))
             }
             Request::Watch => {

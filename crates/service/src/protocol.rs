@@ -26,6 +26,18 @@ pub enum Request {
     },
     /// A console's window: rows of what a filter selects in an order, and the counts.
     Window(crate::WindowQuery),
+    /// `list --json` of any size: answered by `ListFrame`s, rows a page at a time, then the
+    /// end with the count.
+    ListStream {
+        #[serde(default)]
+        status: Option<Status>,
+        #[serde(default)]
+        environment: Option<Environment>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u64>,
+    },
     Show {
         target: String,
     },
@@ -180,6 +192,18 @@ impl std::fmt::Debug for Request {
                 .field("limit", limit)
                 .finish(),
             Request::Window(q) => f.debug_tuple("Window").field(q).finish(),
+            Request::ListStream {
+                status,
+                environment,
+                filter,
+                limit,
+            } => f
+                .debug_struct("ListStream")
+                .field("status", status)
+                .field("environment", environment)
+                .field("filter", filter)
+                .field("limit", limit)
+                .finish(),
             Request::Show { target } => f.debug_struct("Show").field("target", target).finish(),
             Request::Refresh {
                 targets,
@@ -302,7 +326,7 @@ impl Request {
     /// The verb, as audit records and denials name it.
     pub fn verb(&self) -> Action {
         match self {
-            Request::List { .. } | Request::Window(_) => Action::List,
+            Request::List { .. } | Request::Window(_) | Request::ListStream { .. } => Action::List,
             Request::Show { .. } => Action::Show,
             Request::Refresh { .. } => Action::Refresh,
             Request::Verify { .. } => Action::Verify,

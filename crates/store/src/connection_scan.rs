@@ -49,3 +49,65 @@ impl Store {
         Ok(out)
     }
 }
+
+/// Where a page of `list` ends: its last row's tenant, environment, realm id (empty for a
+/// company that has not consented yet) and id, the listing's order (the id parts rows the
+/// rest would tie, such as two invitations under one name).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListMark {
+    pub tenant: String,
+    pub environment: String,
+    pub realm_id: String,
+    pub id: i64,
+}
+
+impl ListMark {
+    pub fn after(r: &ConnectionRecord) -> ListMark {
+        ListMark {
+            tenant: r.tenant.clone(),
+            environment: r.environment.as_str().to_string(),
+            realm_id: if r.realm_id.is_unknown() {
+                String::new()
+            } else {
+                r.realm_id.as_str().to_string()
+            },
+            id: r.id,
+        }
+    }
+}
+
+impl Store {
+    /// Up to `n` connections after `after` in the listing's order (tenant, environment,
+    /// realm id), optionally of one status and environment: a listing read page by page, so
+    /// that its memory is a page's whatever the table's size. The tenant index finds each
+    /// page's start.
+    pub async fn list_page(
+        &self,
+        f: &super::rows::ConnectionFilter,
+        after: Option<&ListMark>,
+        n: u32,
+    ) -> anyhow::Result<Vec<ConnectionRecord>> {
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS}, {LAST_ACT_COLUMNS} FROM connections \
+             WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR environment = $2) \
+             AND ($3 IS NULL OR (tenant >= $3 AND (tenant > $3 OR environment > $4 \
+                  OR (environment = $4 AND (COALESCE(realm_id, '') > $5 \
+                      OR (COALESCE(realm_id, '') = $5 AND id > $6)))))) \
+             ORDER BY tenant, environment, COALESCE(realm_id, ''), id LIMIT $7"
+        );
+        let status = f.status.map(|s| s.as_str());
+        let env = f.environment.map(|e| e.as_str());
+        let (t, e, r, i) = match after {
+            Some(m) => (
+                Some(m.tenant.as_str()),
+                Some(m.environment.as_str()),
+                Some(m.realm_id.as_str()),
+                Some(m.id),
+            ),
+            None => (None, None, None, None),
+        };
+        Ok(dispatch!(self, p => sqlx::query_as(&sql)
+            .bind(status).bind(env).bind(t).bind(e).bind(r).bind(i).bind(i64::from(n))
+            .fetch_all(p).await)?)
+    }
+}

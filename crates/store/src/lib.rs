@@ -19,6 +19,7 @@ mod schedule;
 mod world;
 
 pub use api_keys::ApiKeyRecord;
+pub use connection_scan::ListMark;
 pub use health::{CauseLabel, WriteCause, WriteHealth};
 pub use keys::SealedUnder;
 pub use leases::{Lease, Purpose, Unanswered};

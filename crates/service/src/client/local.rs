@@ -41,6 +41,25 @@ impl Client for LocalClient {
         as_caller!(self, |c| self.service.list(c, &query))
     }
 
+    fn list_each<'a>(
+        &'a self,
+        query: ListQuery,
+        sink: &'a mut (dyn FnMut(&ConnectionView) -> std::io::Result<()> + Send),
+    ) -> ClientFuture<'a, u64> {
+        Box::pin(async move {
+            let caller = &self.actor.for_request();
+            let mut cursor = self.service.list_begin(caller, &query).await?;
+            while let Some(rows) = self.service.list_next(&mut cursor).await? {
+                for r in &rows {
+                    sink(r).map_err(|e| {
+                        ClientError::Input(format!("cannot write the listing: {e}"))
+                    })?;
+                }
+            }
+            Ok(cursor.sent)
+        })
+    }
+
     fn window(&self, query: crate::WindowQuery) -> ClientFuture<'_, crate::WindowPage> {
         as_caller!(self, |c| self.service.window(c, &query))
     }

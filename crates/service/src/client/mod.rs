@@ -87,6 +87,13 @@ pub type WatchStream = BoxStream<'static, ClientResult<WatchEvent>>;
 
 pub trait Client: Send + Sync {
     fn list(&self, query: ListQuery) -> ClientFuture<'_, Vec<ConnectionView>>;
+    /// The listing, handed to `sink` row by row as it arrives (a page at a time over the
+    /// socket): constant memory whatever the table's size. Returns how many rows.
+    fn list_each<'a>(
+        &'a self,
+        query: ListQuery,
+        sink: &'a mut (dyn FnMut(&ConnectionView) -> std::io::Result<()> + Send),
+    ) -> ClientFuture<'a, u64>;
     /// A window on the connections: what one screen shows, and the counts.
     fn window(&self, query: crate::WindowQuery) -> ClientFuture<'_, crate::WindowPage>;
     /// One connection by tenant name, realm id or `environment:realm_id`.

@@ -211,6 +211,38 @@ impl Client for SocketClient {
         }))
     }
 
+    fn list_each<'a>(
+        &'a self,
+        query: ListQuery,
+        sink: &'a mut (dyn FnMut(&ConnectionView) -> std::io::Result<()> + Send),
+    ) -> ClientFuture<'a, u64> {
+        Box::pin(async move {
+            let mut conn = self
+                .send(&Request::ListStream {
+                    status: query.status,
+                    environment: query.environment,
+                    filter: query.filter,
+                    limit: query.limit,
+                })
+                .await?;
+            loop {
+                match conn.next::<crate::ListFrame>().await? {
+                    Some(crate::ListFrame::Rows { rows }) => {
+                        for r in &rows {
+                            sink(r).map_err(|e| {
+                                ClientError::Input(format!("cannot write the listing: {e}"))
+                            })?;
+                        }
+                    }
+                    Some(crate::ListFrame::End { count }) => return Ok(count),
+                    None => {
+                        return Err(self.lost(Some("the listing stopped before its end".into())))
+                    }
+                }
+            }
+        })
+    }
+
     fn window(&self, query: crate::WindowQuery) -> ClientFuture<'_, crate::WindowPage> {
         Box::pin(self.call(Request::Window(query)))
     }
