@@ -290,5 +290,20 @@ mod timing {
         let t = std::time::Instant::now();
         store.fill_world(100_000, chrono::Utc::now()).await.unwrap();
         println!("filled 100,000 in {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let (mut after, mut n) = (None, 0);
+        loop {
+            let page = store
+                .list_page(&Default::default(), after.as_ref(), 1000)
+                .await
+                .unwrap();
+            n += page.len();
+            match page.last() {
+                Some(r) => after = Some(crate::ListMark::after(r)),
+                None => break,
+            }
+        }
+        assert_eq!(n, 100_000);
+        println!("listed 100,000 page by page in {:?}", t.elapsed());
     }
 }

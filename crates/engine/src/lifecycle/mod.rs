@@ -69,6 +69,9 @@ pub struct Engine {
     scheduler_state: tokio::sync::watch::Sender<qbo_core::domain::SchedulerState>,
 }
 
+/// Changes kept for readers that have not read them yet (about 2 MB).
+const CHANGE_BACKLOG: usize = 65_536;
+
 impl Engine {
     /// Builds one Intuit client per configured environment, reading each client secret. A
     /// configured environment whose secret cannot be read is a configuration error now, not
@@ -114,7 +117,10 @@ impl Engine {
             scheduler_cfg: config.scheduler.clone(),
             flights: SingleFlight::default(),
             owner: lease_owner_tag(),
-            changes: tokio::sync::broadcast::channel(4096).0,
+            // Room for a burst of changes (a health pass catching up, a large import) while
+            // the consoles' roster and the live feeds read them: a reader that falls further
+            // behind must read everything again.
+            changes: tokio::sync::broadcast::channel(CHANGE_BACKLOG).0,
             writer,
             metrics,
             relayed: AtomicBool::new(false),

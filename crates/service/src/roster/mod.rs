@@ -71,7 +71,7 @@ pub(crate) struct Roster {
     noted: Mutex<HashSet<i64>>,
     /// The change feed. Drained by every query before it reads (a change committed before
     /// the query arrived is in it already: commits are told before their callers are
-    /// answered), and twice a second in between, so that it never overflows.
+    /// answered), and ten times a second in between, so that it does not overflow.
     changes: Mutex<Option<tokio::sync::broadcast::Receiver<qbo_core::domain::Change>>>,
     /// The feed fell behind: the table must be read whole again.
     stale: AtomicBool,
@@ -134,7 +134,7 @@ impl Service {
                 roster.stale.store(true, Ordering::SeqCst);
                 let feed = std::sync::Arc::downgrade(&roster);
                 tokio::spawn(async move {
-                    let mut every = tokio::time::interval(std::time::Duration::from_millis(500));
+                    let mut every = tokio::time::interval(std::time::Duration::from_millis(100));
                     loop {
                         every.tick().await;
                         match feed.upgrade() {
