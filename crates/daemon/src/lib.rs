@@ -65,10 +65,16 @@ impl Daemon {
 
         // The consoles' roster is read now, while the daemon starts, not at the first
         // console's first window: at a million connections that takes seconds.
+        // A stop abandons the reading: nothing depends on it but the consoles.
         let roster = service.clone();
+        let mut stop_r = stop_rx.clone();
         other_tasks.push(tokio::spawn(async move {
             let t = std::time::Instant::now();
-            match roster.warm_roster().await {
+            let warmed = tokio::select! {
+                r = roster.warm_roster() => r,
+                _ = stop_r.changed() => return,
+            };
+            match warmed {
                 Ok(()) => tracing::info!(
                     seconds = t.elapsed().as_secs_f64(),
                     "consoles' roster ready"
