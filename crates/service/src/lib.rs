@@ -357,17 +357,7 @@ impl Service {
     /// language) is checked before anything is read or recorded, and is judged by the
     /// daemon's clock, as `revoke --where` is; `limit` keeps the first rows that match.
     pub async fn list(&self, caller: &Actor, query: &ListQuery) -> Result<Vec<ConnectionView>> {
-        let matching = query
-            .filter
-            .as_deref()
-            .map(filter::Filter::parse)
-            .transpose()
-            .map_err(|e| ServiceError::Input(format!("list --where: {e}")))?;
-        if query.limit == Some(0) {
-            return Err(ServiceError::Input(
-                "list --limit 0 would list nothing; give a positive number or leave it out".into(),
-            ));
-        }
+        let matching = query.checked_filter()?;
         self.authorize(caller, Permission::ViewConnections, Action::List)
             .await?;
         let now = self.engine.clock.now();
@@ -383,19 +373,7 @@ impl Service {
             .filter(|v| matching.as_ref().is_none_or(|f| f.matches(v, now)))
             .take(limit)
             .collect();
-        let mut shown = format!(
-            "listed {} connections (status {}, environment {}",
-            views.len(),
-            query.status.map_or("any".into(), |s| s.to_string()),
-            query.environment.map_or("any".into(), |e| e.to_string()),
-        );
-        if let Some(f) = &query.filter {
-            shown.push_str(&format!(", where {f:?}"));
-        }
-        if let Some(n) = query.limit {
-            shown.push_str(&format!(", limit {n}"));
-        }
-        shown.push(')');
+        let shown = format!("listed {} connections {}", views.len(), query.described());
         self.record_view(caller, Action::List, None, shown).await?;
         Ok(views)
     }

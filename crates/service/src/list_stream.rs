@@ -3,7 +3,7 @@
 //! The read is on the record before the first row leaves (fail-closed, as `list`).
 
 use crate::filter::Filter;
-use crate::{ConnectionView, ListQuery, Result, Service, ServiceError};
+use crate::{ConnectionView, ListQuery, Result, Service};
 use qbo_core::audit::Action;
 use qbo_core::domain::ConnectionFilter;
 use qbo_core::identity::{Actor, Permission};
@@ -35,31 +35,10 @@ impl Service {
     /// Checks the query, authorizes and records the read, and returns the cursor that
     /// reads it: nothing is sent before the read is on the record.
     pub async fn list_begin(&self, caller: &Actor, query: &ListQuery) -> Result<ListCursor> {
-        let filter = query
-            .filter
-            .as_deref()
-            .map(Filter::parse)
-            .transpose()
-            .map_err(|e| ServiceError::Input(format!("list --where: {e}")))?;
-        if query.limit == Some(0) {
-            return Err(ServiceError::Input(
-                "list --limit 0 would list nothing; give a positive number or leave it out".into(),
-            ));
-        }
+        let filter = query.checked_filter()?;
         self.authorize(caller, Permission::ViewConnections, Action::List)
             .await?;
-        let mut shown = format!(
-            "listing connections page by page (status {}, environment {}",
-            query.status.map_or("any".into(), |s| s.to_string()),
-            query.environment.map_or("any".into(), |e| e.to_string()),
-        );
-        if let Some(f) = &query.filter {
-            shown.push_str(&format!(", where {f:?}"));
-        }
-        if let Some(n) = query.limit {
-            shown.push_str(&format!(", limit {n}"));
-        }
-        shown.push(')');
+        let shown = format!("listing connections page by page {}", query.described());
         self.record_view(caller, Action::List, None, shown).await?;
         Ok(ListCursor {
             stored: ConnectionFilter {

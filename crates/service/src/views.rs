@@ -148,6 +148,43 @@ pub struct ListQuery {
     pub limit: Option<u64>,
 }
 
+impl ListQuery {
+    /// The query's filter, parsed, once its parts are known to be sensible: a bad filter
+    /// term or `--limit 0` is refused before anything is read or recorded.
+    pub(crate) fn checked_filter(&self) -> crate::Result<Option<crate::filter::Filter>> {
+        let filter = self
+            .filter
+            .as_deref()
+            .map(crate::filter::Filter::parse)
+            .transpose()
+            .map_err(|e| crate::ServiceError::Input(format!("list --where: {e}")))?;
+        if self.limit == Some(0) {
+            return Err(crate::ServiceError::Input(
+                "list --limit 0 would list nothing; give a positive number or leave it out".into(),
+            ));
+        }
+        Ok(filter)
+    }
+
+    /// What the query asked for, as the audit record of the read says it:
+    /// `(status any, environment sandbox, where "…", limit 5)`.
+    pub(crate) fn described(&self) -> String {
+        let mut shown = format!(
+            "(status {}, environment {}",
+            self.status.map_or("any".into(), |s| s.to_string()),
+            self.environment.map_or("any".into(), |e| e.to_string()),
+        );
+        if let Some(f) = &self.filter {
+            shown.push_str(&format!(", where {f:?}"));
+        }
+        if let Some(n) = self.limit {
+            shown.push_str(&format!(", limit {n}"));
+        }
+        shown.push(')');
+        shown
+    }
+}
+
 impl From<qbo_core::domain::ConnectionFilter> for ListQuery {
     fn from(f: qbo_core::domain::ConnectionFilter) -> Self {
         ListQuery {
