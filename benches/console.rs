@@ -72,24 +72,27 @@ struct Settings {
     runs: usize,
 }
 
+/// Sizes from a comma-separated variable (`1000,1_000_000`), or the default.
+fn sizes_from_env(var: &str, default: &[u64]) -> Result<Vec<u64>> {
+    match std::env::var(var) {
+        Err(_) => Ok(default.to_vec()),
+        Ok(v) => v
+            .split(',')
+            .map(|s| {
+                s.trim()
+                    .replace('_', "")
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .with_context(|| format!("{var}: {s:?} is not a positive whole number"))
+            })
+            .collect(),
+    }
+}
+
 impl Settings {
     fn from_env() -> Result<Settings> {
-        let sizes = match std::env::var("QBO_BENCH_CONSOLE_SIZES") {
-            Err(_) => vec![1_000, 100_000, 1_000_000],
-            Ok(v) => v
-                .split(',')
-                .map(|s| {
-                    s.trim()
-                        .replace('_', "")
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|n| *n > 0)
-                        .with_context(|| {
-                            format!("QBO_BENCH_CONSOLE_SIZES: {s:?} is not a positive whole number")
-                        })
-                })
-                .collect::<Result<_>>()?,
-        };
+        let sizes = sizes_from_env("QBO_BENCH_CONSOLE_SIZES", &[1_000, 100_000, 1_000_000])?;
         let runs = match std::env::var("QBO_BENCH_CONSOLE_RUNS") {
             Err(_) => 5,
             Ok(v) => v
@@ -111,7 +114,12 @@ impl Settings {
     }
 }
 
+#[path = "console/import.rs"]
+mod import;
+
 fn main() -> ExitCode {
+    // `cargo bench --bench console -- import`: the import figures instead.
+    let imports = std::env::args().skip(1).any(|a| a == "import");
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -129,7 +137,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = runtime.block_on(runtime.spawn(run(settings))) {
+    let job = if imports {
+        runtime.spawn(import::run(settings))
+    } else {
+        runtime.spawn(run(settings))
+    };
+    if let Err(e) = runtime.block_on(job) {
         println!("FAIL: the bench itself panicked: {e}");
     }
     ExitCode::SUCCESS
@@ -321,21 +334,36 @@ async fn measure_in(s: &Settings, world: &World) -> Result<Figures> {
     })
 }
 
-/// `qbo-console list --json` through the daemon into /dev/null: its wall time, the CLI's
-/// peak RSS (from wait4's rusage) and how far it raised the daemon's RSS.
-fn list_json(world: &World) -> Result<(Duration, u64, i64)> {
+/// A CLI run through the daemon, measured.
+struct CliRun {
+    took: Duration,
+    /// The CLI's peak RSS (KB), from wait4's rusage.
+    cli_kb: u64,
+    /// The daemon's RSS before, and the most it reached while the CLI ran (KB).
+    daemon_before_kb: u64,
+    daemon_peak_kb: u64,
+    /// The exit code, if it exited.
+    code: Option<i32>,
+    stderr: String,
+}
+
+/// Runs `qbo-console ARGS` through the daemon with stdout to /dev/null, polling the
+/// daemon's RSS while it runs.
+fn run_cli(world: &World, args: &[&str]) -> Result<CliRun> {
+    use std::io::Read;
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_qbo-console"));
     let before = proc_status_kb(world.pid, "VmRSS:").unwrap_or(0);
+    let errors = world.dir.path().join("cli.stderr");
     let t = Instant::now();
     let child = std::process::Command::new(&bin)
         .arg("--config")
         .arg(&world.config_path)
-        .args(["list", "--json"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(std::fs::File::create(&errors).context("creating the CLI's stderr file")?)
         .spawn()
-        .context("starting qbo-console list --json")?;
+        .with_context(|| format!("starting qbo-console {}", args.join(" ")))?;
     let pid = child.id() as libc::pid_t;
     let mut peak_daemon = before;
     let mut status = 0;
@@ -354,19 +382,36 @@ fn list_json(world: &World) -> Result<(Duration, u64, i64)> {
         std::thread::sleep(Duration::from_millis(5));
     }
     let took = t.elapsed();
-    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        bail!("list --json failed (wait status {status})");
+    let mut stderr = String::new();
+    std::fs::File::open(&errors)
+        .and_then(|mut f| f.read_to_string(&mut stderr))
+        .context("reading the CLI's stderr")?;
+    Ok(CliRun {
+        took,
+        cli_kb: usage.ru_maxrss as u64,
+        daemon_before_kb: before,
+        daemon_peak_kb: peak_daemon,
+        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+        stderr,
+    })
+}
+
+/// `qbo-console list --json` through the daemon into /dev/null: its wall time, the CLI's
+/// peak RSS and how far it raised the daemon's RSS.
+fn list_json(world: &World) -> Result<(Duration, u64, i64)> {
+    let run = run_cli(world, &["list", "--json"])?;
+    if run.code != Some(0) {
+        bail!("list --json failed ({:?}): {}", run.code, run.stderr.trim());
     }
-    let cli_kb = usage.ru_maxrss as u64;
-    let daemon_delta = peak_daemon as i64 - before as i64;
+    let daemon_delta = run.daemon_peak_kb as i64 - run.daemon_before_kb as i64;
     println!(
         "  list --json of {} rows: {:.2} s; CLI peak RSS {:.1} MB; daemon RSS rose by {:.1} MB at most",
         world.n,
-        took.as_secs_f64(),
-        mb(cli_kb),
+        run.took.as_secs_f64(),
+        mb(run.cli_kb),
         daemon_delta as f64 / 1024.0
     );
-    Ok((took, cli_kb, daemon_delta))
+    Ok((run.took, run.cli_kb, daemon_delta))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -400,7 +445,7 @@ fn write_owner_only(path: &Path, value: &str) -> std::io::Result<()> {
 
 /// The daemon's config: no Intuit environment is reached (nothing is due), this account is
 /// `support`, and the log says when the roster is ready.
-fn write_config(dir: &Path, url: &str, account: &str) -> Result<PathBuf> {
+fn write_config(dir: &Path, url: &str, account: &str, role: &str) -> Result<PathBuf> {
     let key = qbo_core::vault::generate_key();
     write_owner_only(&dir.join("token.key"), key.as_str()).context("writing the key file")?;
     write_owner_only(&dir.join("sandbox.secret"), "bench-secret")
@@ -430,7 +475,7 @@ http_listen = "127.0.0.1:0"
 listen = "127.0.0.1:0"
 
 [roles]
-support = ["{account}"]
+{role} = ["{account}"]
 
 [log]
 level = "info"
@@ -443,6 +488,11 @@ level = "info"
 
 impl World {
     async fn build(s: &Settings, backend: Backend, n: u64) -> Result<World> {
+        World::build_as(s, backend, n, "support").await
+    }
+
+    /// A world whose account has `role` at the daemon.
+    async fn build_as(s: &Settings, backend: Backend, n: u64, role: &str) -> Result<World> {
         let binary = PathBuf::from(env!("CARGO_BIN_EXE_qbo-console"));
         let dir = tempfile::tempdir().context("creating a temporary directory")?;
         let (url, pg) = match backend {
@@ -464,7 +514,7 @@ impl World {
             }
         };
         let me = Actor::current_process(Interface::Cli, Role::Admin);
-        let config_path = write_config(dir.path(), &url, &me.name())?;
+        let config_path = write_config(dir.path(), &url, &me.name(), role)?;
         let t = Instant::now();
         let store = Store::connect(
             &qbo_core::config::DatabaseConfig {

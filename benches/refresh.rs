@@ -423,7 +423,7 @@ async fn import(svc: &Service, grants: &[SeededGrant]) -> Result<()> {
             .import(&admin, &text, "bench.csv", false)
             .await
             .map_err(|e| anyhow!("Service::import of chunk {c}: {e}"))?;
-        if report.created != chunk.len() {
+        if report.created != chunk.len() as u64 {
             bail!(
                 "Service::import of chunk {c} created {} of {} connections",
                 report.created,

@@ -31,7 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// Open the console: every connection live, with its token clocks (`?` lists the keys)
     Tui,
-    /// Import existing connections from a JSON array or a CSV file (all or nothing)
+    /// Import existing connections from a JSON array or a CSV file of any size (every row is
+    /// checked before any is written)
     Import(ImportArgs),
     /// List connections with their token clocks (never token values)
     List(ListArgs),
@@ -177,6 +178,10 @@ pub struct ImportArgs {
     /// Replace the tokens of (environment, realm_id) pairs that already exist
     #[arg(long)]
     pub update: bool,
+    /// Leave alone the rows that start before line N (an import that stopped while writing
+    /// names the line to go on from)
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub from_line: usize,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,

@@ -7,6 +7,7 @@ mod demo;
 mod demo_console;
 pub mod demo_world;
 mod forecast;
+mod import;
 mod links;
 mod list_stream;
 pub(crate) mod render;
@@ -287,20 +288,9 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
         Command::Keys(KeysCommand::Status { json }) => (Request::KeysStatus, json),
         Command::Forecast(a) => (Request::Forecast { days: a.days }, a.json),
         Command::Import(a) => {
-            // Read and size-checked here, so a file too large for the daemon is named
-            // before anything is sent.
-            let text = qbo_service::read_import_file(&a.file).map_err(|e| Failure {
-                code: exit::BAD_INPUT,
-                message: e.to_string(),
-            })?;
-            (
-                Request::Import {
-                    file: a.file.display().to_string(),
-                    text,
-                    update: a.update,
-                },
-                a.json,
-            )
+            let size = import::check(&a)?;
+            let client = make_client(&config, cli.embedded).await?;
+            return import::run(client.as_ref(), a, size).await;
         }
         Command::List(a) => {
             let status = a
@@ -552,15 +542,6 @@ async fn perform(
 ) -> Result<u8, Failure> {
     let now = chrono::Utc::now();
     match request {
-        Request::Import { file, text, update } => {
-            let r = client.import(file, text, update).await?;
-            if json {
-                print_json(&r)?
-            } else {
-                println!("{}", render::import_report(&r))
-            }
-            Ok(exit::OK)
-        }
         Request::List {
             status,
             environment,
@@ -708,6 +689,9 @@ async fn perform(
         Request::Watch => unreachable!("watch is handled before a request is built"),
         Request::Window(_) => unreachable!("no verb asks for a window: the console does"),
         Request::ListStream { .. } => unreachable!("list --json is streamed before perform"),
+        Request::Import { .. } | Request::ImportStream { .. } => {
+            unreachable!("import streams its file before perform")
+        }
         Request::AuditExport { .. }
         | Request::AuditPubkey
         | Request::AuditArchive

@@ -294,26 +294,24 @@ pub fn verify_reports(reports: &[VerifyReport]) -> String {
 }
 
 pub fn import_report(r: &ImportReport) -> String {
-    let mut s = String::new();
-    for row in &r.rows {
-        let _ = writeln!(
-            s,
-            "line {}: {} {} ({}:{})",
-            row.line,
-            Safe(&row.action),
-            Safe(&row.tenant),
-            row.environment,
-            Safe(&row.realm_id)
-        );
-    }
-    let _ = write!(
-        s,
-        "imported {} connection(s): {} created, {} updated",
-        r.rows.len(),
+    let lines = match (r.first_line, r.last_line) {
+        (Some(f), Some(l)) if f == l => format!(" (line {f})"),
+        (Some(f), Some(l)) => format!(" (lines {f} to {l})"),
+        _ => String::new(),
+    };
+    let from = if r.from_line > 1 {
+        format!("; rows before line {} were left as they were", r.from_line)
+    } else {
+        String::new()
+    };
+    guarded(format!(
+        "imported {} connection(s) from {}{lines}: {} created, {} updated{from}; \
+         each row's event is in the audit log (`qbo-console audit tail --action import`)",
+        r.created + r.updated,
+        Safe(&r.file),
         r.created,
         r.updated
-    );
-    guarded(s)
+    ))
 }
 
 pub fn audit_lines(records: &[AuditRecord]) -> String {
@@ -661,16 +659,12 @@ mod tests {
             (
                 "import",
                 import_report(&ImportReport {
+                    file: s.into(),
                     created: 1,
                     updated: 0,
-                    rows: vec![qbo_service::ImportedRow {
-                        line: 2,
-                        connection_id: 1,
-                        tenant: s.into(),
-                        realm_id: s.into(),
-                        environment: Environment::Sandbox,
-                        action: s.into(),
-                    }],
+                    first_line: Some(2),
+                    last_line: Some(2),
+                    from_line: 1,
                 }),
             ),
             ("audit tail", audit_lines(&[record(s)])),

@@ -340,18 +340,16 @@ async fn a_request_over_the_roles_limit_is_refused_naming_the_limit_through_the_
     let w = World::start(SimOptions::default()).await;
     w.append_config(&format!("[roles]\nsupport = [\"{}\"]\n", me()));
     let d = w.start_daemon(&[]).await;
-    // Support may not import, so its requests stay small: a 2 MiB file is refused for its
-    // size, with the limit named, not with a parser's message or a lost connection.
-    let mut csv = String::from("tenant,realm_id,environment,refresh_token\n");
-    let mut i = 0;
-    while csv.len() < 2 << 20 {
-        csv.push_str(&format!("t-{i},{},sandbox,RT1-{i:0>40}\n", 9_000_000 + i));
-        i += 1;
-    }
-    let file = w.path("big.csv");
-    std::fs::write(&file, csv).unwrap();
+    // Support's requests stay small: twelve targets of 100 KiB each (every argument within
+    // the kernel's 128 KiB) make a request of 1.2 MiB, refused for its size with the limit
+    // named, not with a parser's message or a lost connection.
+    let names: Vec<String> = (0..12)
+        .map(|i| format!("{i}{}", "t".repeat(100 * 1024)))
+        .collect();
+    let mut args = vec!["refresh"];
+    args.extend(names.iter().map(String::as_str));
     let before = w.snapshot().await;
-    let out = w.via_daemon(&["import", file.to_str().unwrap()]).await;
+    let out = w.via_daemon(&args).await;
     let err = common::stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
@@ -360,6 +358,28 @@ async fn a_request_over_the_roles_limit_is_refused_naming_the_limit_through_the_
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert_eq!(w.snapshot().await, before, "nothing written");
+    // An import, whatever its size, is refused to support before any of it is sent.
+    let mut csv = String::from("tenant,realm_id,environment,refresh_token\n");
+    for i in 0..20_000 {
+        csv.push_str(&format!("t-{i},{},sandbox,RT1-{i:0>40}\n", 9_000_000 + i));
+    }
+    let file = w.path("big.csv");
+    std::fs::write(&file, csv).unwrap();
+    let out = w.via_daemon(&["import", file.to_str().unwrap()]).await;
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("(role support) may not import"), "{err}");
+    let last = w.audit_events(1).await;
+    assert_eq!(
+        (last[0]["action"].as_str(), last[0]["outcome"].as_str()),
+        (Some("import"), Some("denied")),
+        "the refusal is on the record"
+    );
+    assert_eq!(
+        w.ok(&["list", "--json"]).await.trim(),
+        "[]",
+        "nothing written"
+    );
     assert!(d.stop(&w).await.success());
 }
 

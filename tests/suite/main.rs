@@ -31,6 +31,7 @@ mod hardening_limits;
 mod hardening_storage;
 mod hardening_text;
 mod health;
+mod import_large;
 mod intuit_client;
 mod intuit_oauth_client;
 mod keys_rotate;

@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod file_modes;
 pub mod identity;
+pub mod import_text;
 pub mod present;
 pub mod reports;
 #[doc(hidden)]

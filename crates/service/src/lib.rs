@@ -18,6 +18,7 @@ pub mod filter;
 #[doc(hidden)]
 pub mod fixtures;
 mod forecast;
+pub mod import;
 pub mod links;
 mod list_stream;
 mod monitoring;
@@ -39,7 +40,9 @@ mod watch;
 mod webhooks;
 
 pub use archive::ArchiveReport;
-pub use client::{Client, ClientError, ClientResult, LocalClient, SocketClient, WatchStream};
+pub use client::{
+    Client, ClientError, ClientResult, ImportFile, LocalClient, SocketClient, WatchStream,
+};
 pub use export::ExportFrame;
 pub use monitoring::{HealthReport, Unhealthy};
 pub use operations_admin::{migrate_database, TokenlessSeed};
@@ -54,10 +57,11 @@ pub use webhooks::WebhookEvent;
 
 // What interfaces need from the layers below, so that they import `service` alone.
 pub use apikeys::CreatedApiKey;
+pub use import::{ImportFrame, ImportProgress, ImportRun, ImportUpload, Pass as ImportPass};
 pub use links::LinkView;
 pub use links::{IssuedLink, LinkRequest};
 pub use list_stream::{ListCursor, ListFrame};
-pub use offline::{read_import_file, sqlite_file, verify_export_file};
+pub use offline::{open_import_file, sqlite_file, verify_export_file};
 pub use posture::{posture_markdown, PostureReport};
 pub use qbo_core::audit::{
     manifest_path, Action, AuditEvent, AuditPage, AuditQuery, AuditRecord, Damage, ExportFilter,
@@ -67,10 +71,11 @@ pub use qbo_core::audit::{
 pub use qbo_core::domain::ConnectionFilter;
 pub use qbo_core::domain::{Environment, ErrorClass, LastRefresh, Status, SyncStatus};
 pub use qbo_core::identity::{Actor, ActorKind, DaemonTask, Interface, Operator, Permission, Role};
+pub use qbo_core::import_text::TextChunks;
+pub use qbo_core::reports::ImportTally;
 pub use qbo_core::reports::{
     describe_refresh, outcome_name, AlertDelivery, ApiKeyRecord, Forecast, ForecastItem,
-    ImportReport, ImportedRow, KeyStatus, RefreshOutcome, RevokeOutcome, Risk, RotationReport,
-    VerifyOutcome,
+    ImportReport, KeyStatus, RefreshOutcome, RevokeOutcome, Risk, RotationReport, VerifyOutcome,
 };
 pub use revocation::{PurgeReport, RevokeReport, RevokeRequest};
 pub use roster::{WindowPage, WindowQuery, MAX_WINDOW_ROWS};
@@ -81,7 +86,6 @@ use futures_util::stream::{self, StreamExt};
 use qbo_core::clock::Clock;
 use qbo_core::config::Config;
 use qbo_core::vault::Vault;
-use qbo_engine::lifecycle::import;
 use qbo_engine::lifecycle::{Clients, Engine, Missing};
 use qbo_store::audit;
 use qbo_store::audit::AboutConnection;
@@ -463,25 +467,6 @@ impl Service {
         Ok(out)
     }
 
-    pub async fn import(
-        &self,
-        caller: &Actor,
-        text: &str,
-        file: &str,
-        update: bool,
-    ) -> Result<ImportReport> {
-        self.authorize(caller, Permission::Import, Action::Import)
-            .await?;
-        let entries = import::parse(text, file).map_err(|e| ServiceError::Input(e.0))?;
-        self.engine
-            .import(entries, update, caller, file)
-            .await
-            .map_err(|e| match e.downcast::<import::ImportError>() {
-                Ok(ie) => ServiceError::Input(ie.0),
-                Err(other) => ServiceError::Internal(other),
-            })
-    }
-
     pub async fn audit_tail(&self, caller: &Actor, n: i64) -> Result<Vec<AuditRecord>> {
         self.authorize(caller, Permission::ReadAudit, Action::AuditTail)
             .await?;
@@ -767,6 +752,13 @@ impl Service {
                     .await?;
                 Err(ServiceError::Input(
                     "audit export streams the file and is only available over the operators' socket or --embedded".into(),
+                ))
+            }
+            Request::ImportStream { .. } => {
+                self.authorize(caller, Permission::Import, Action::Import)
+                    .await?;
+                Err(ServiceError::Input(
+                    "import_stream asks for the file piece by piece and is only available over the operators' socket or --embedded".into(),
                 ))
             }
             Request::ListStream { .. } => {

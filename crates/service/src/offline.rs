@@ -1,4 +1,4 @@
-//! What an interface may do before, or without, a daemon: read an import file it will
+//! What an interface may do before, or without, a daemon: open an import file it will
 //! send, find the database file a daemon would lock, check an exported audit log. Each is
 //! the layer below's own reading, with its error made the service's.
 
@@ -6,10 +6,10 @@ use crate::ServiceError;
 use qbo_core::audit::FileReport;
 use std::path::{Path, PathBuf};
 
-/// An import file's text, read as the daemon would accept it (a regular file within the
-/// limit); the error names the file and the fix.
-pub fn read_import_file(path: &Path) -> Result<String, ServiceError> {
-    qbo_engine::lifecycle::import::read_file(path).map_err(|e| ServiceError::Input(e.0))
+/// An import file opened for sending (a regular file), with its size; the error names the
+/// file and the fix.
+pub fn open_import_file(path: &Path) -> Result<(std::fs::File, u64), ServiceError> {
+    qbo_engine::lifecycle::import::open_file(path).map_err(|e| ServiceError::Input(e.0))
 }
 
 /// The SQLite file a database URL names, or `None` for PostgreSQL.

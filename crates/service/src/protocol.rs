@@ -69,6 +69,17 @@ pub enum Request {
         #[serde(default)]
         update: bool,
     },
+    /// An import file of any size, sent in pieces: the daemon answers `ImportFrame`s (send
+    /// the file, progress, checked, send it again, done); the client sends `ImportUpload`
+    /// lines (text pieces, then the end) when asked.
+    ImportStream {
+        file: String,
+        #[serde(default)]
+        update: bool,
+        /// Rows that start before this line are left alone (resuming an import).
+        #[serde(default = "first_line")]
+        from_line: usize,
+    },
     /// Named targets or a filter (`where`, the console's language), exactly one.
     Revoke {
         #[serde(default)]
@@ -235,6 +246,16 @@ impl std::fmt::Debug for Request {
                 .field("text", &format_args!("<{} bytes, redacted>", text.len()))
                 .field("update", update)
                 .finish(),
+            Request::ImportStream {
+                file,
+                update,
+                from_line,
+            } => f
+                .debug_struct("ImportStream")
+                .field("file", file)
+                .field("update", update)
+                .field("from_line", from_line)
+                .finish(),
             Request::Revoke {
                 targets,
                 filter,
@@ -322,6 +343,10 @@ impl std::fmt::Debug for Request {
     }
 }
 
+fn first_line() -> usize {
+    1
+}
+
 impl Request {
     /// The verb, as audit records and denials name it.
     pub fn verb(&self) -> Action {
@@ -330,7 +355,7 @@ impl Request {
             Request::Show { .. } => Action::Show,
             Request::Refresh { .. } => Action::Refresh,
             Request::Verify { .. } => Action::Verify,
-            Request::Import { .. } => Action::Import,
+            Request::Import { .. } | Request::ImportStream { .. } => Action::Import,
             Request::Revoke { .. } => Action::Revoke,
             Request::Purge { .. } => Action::Purge,
             Request::AuditTail { .. } => Action::AuditTail,

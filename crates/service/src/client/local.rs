@@ -80,6 +80,20 @@ impl Client for LocalClient {
         as_caller!(self, |c| self.service.import(c, &text, &file, update))
     }
 
+    fn import_file<'a>(
+        &'a self,
+        file: &'a super::ImportFile,
+        progress: &'a tokio::sync::watch::Sender<Option<crate::ImportProgress>>,
+    ) -> ClientFuture<'a, ImportReport> {
+        as_caller!(self, |c| self.service.import_file(
+            c,
+            &file.path,
+            file.from_line,
+            file.update,
+            progress
+        ))
+    }
+
     fn revoke(&self, request: RevokeRequest) -> ClientFuture<'_, Vec<RevokeReport>> {
         as_caller!(self, |c| self.service.revoke(c, &request))
     }

@@ -22,6 +22,16 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 
+/// An import file, and how to import it.
+#[derive(Debug, Clone)]
+pub struct ImportFile {
+    pub path: PathBuf,
+    /// Replace the tokens of pairs that exist already.
+    pub update: bool,
+    /// Rows that start before this line are left alone (1: none are).
+    pub from_line: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
     /// Nothing answers at the socket.
@@ -107,6 +117,13 @@ pub trait Client: Send + Sync {
     fn purge(&self, dry_run: bool) -> ClientFuture<'_, PurgeReport>;
     /// `file` names the import in errors and the audit log; `text` is its content.
     fn import(&self, file: String, text: String, update: bool) -> ClientFuture<'_, ImportReport>;
+    /// An import file of any size, read by this process (twice: the check, then the
+    /// writing) and handed over in pieces; how far it has got is sent on `progress`.
+    fn import_file<'a>(
+        &'a self,
+        file: &'a ImportFile,
+        progress: &'a tokio::sync::watch::Sender<Option<crate::ImportProgress>>,
+    ) -> ClientFuture<'a, ImportReport>;
     fn audit_tail(&self, n: i64) -> ClientFuture<'_, Vec<AuditRecord>>;
     /// A page of the audit log, newest first.
     fn audit_page(&self, query: AuditQuery) -> ClientFuture<'_, AuditPage>;

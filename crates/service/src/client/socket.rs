@@ -101,6 +101,88 @@ impl SocketClient {
         }
     }
 
+    /// `import FILE`: asks to import, then sends the file each time the daemon asks for it
+    /// (the check, then the writing), while reading its progress.
+    async fn import_stream(
+        &self,
+        file: &super::ImportFile,
+        progress: &tokio::sync::watch::Sender<Option<crate::ImportProgress>>,
+    ) -> ClientResult<ImportReport> {
+        use crate::{ImportFrame, ImportProgress};
+        // Opened once here first: a path that is no regular file is named before anything
+        // is sent.
+        crate::open_import_file(&file.path)?;
+        let name = file.path.display().to_string();
+        let stream = UnixStream::connect(self.socket.as_path())
+            .await
+            .map_err(|e| self.unavailable(&e))?;
+        let (read, mut write) = stream.into_split();
+        let line = protocol::encode_line(
+            &Request::ImportStream {
+                file: name.clone(),
+                update: file.update,
+                from_line: file.from_line,
+            },
+            self.interface,
+        )
+        .map_err(|e| ClientError::Internal(format!("cannot encode the request: {e}")))?;
+        write
+            .write_all(&line)
+            .await
+            .map_err(|e| self.lost(Some(e.to_string())))?;
+        let mut conn = Connection {
+            client: self.clone(),
+            reader: BufReader::new(read),
+        };
+        let mut write = Some(write);
+        let mut sending: Option<tokio::task::JoinHandle<ClientResult<_>>> = None;
+        let outcome = loop {
+            let frame = match conn.next::<ImportFrame>().await {
+                Ok(Some(f)) => f,
+                Ok(None) => break Err(self.lost(Some("the import stopped before its end".into()))),
+                Err(e) => break Err(e),
+            };
+            match frame {
+                ImportFrame::Send { pass } => {
+                    progress.send_replace(Some(ImportProgress {
+                        pass,
+                        rows: 0,
+                        bytes: 0,
+                    }));
+                    // The daemon asks again only once it has the whole file: the last
+                    // sending has ended, and gives the connection back.
+                    if let Some(task) = sending.take() {
+                        match task.await {
+                            Ok(Ok(w)) => write = Some(w),
+                            Ok(Err(e)) => break Err(e),
+                            Err(e) => break Err(ClientError::Internal(e.to_string())),
+                        }
+                    }
+                    let Some(w) = write.take() else {
+                        break Err(ClientError::Protocol(
+                            "the daemon asked for the import file while it was being sent".into(),
+                        ));
+                    };
+                    sending = Some(tokio::spawn(send_file(
+                        self.clone(),
+                        file.path.clone(),
+                        name.clone(),
+                        w,
+                    )));
+                }
+                ImportFrame::Progress(p) => {
+                    progress.send_replace(Some(p));
+                }
+                ImportFrame::Checked(_) => {}
+                ImportFrame::Done(report) => break Ok(report),
+            }
+        };
+        if let Some(task) = sending {
+            task.abort();
+        }
+        outcome
+    }
+
     fn unreadable(&self, e: serde_json::Error) -> ClientError {
         ClientError::Protocol(format!(
             "the daemon at {} answered something unreadable ({e}); are client and daemon the same version?",
@@ -132,9 +214,9 @@ impl SocketClient {
 }
 
 /// One open request: replies arrive one line each.
-struct Connection {
+struct Connection<R = UnixStream> {
     client: SocketClient,
-    reader: BufReader<UnixStream>,
+    reader: BufReader<R>,
 }
 
 /// A reply line as read: the result is left as the text it came as and decoded straight
@@ -161,7 +243,7 @@ enum ReplyStatus {
     Error,
 }
 
-impl Connection {
+impl<R: tokio::io::AsyncRead + Unpin> Connection<R> {
     /// The next reply's result, or `None` when the daemon hung up cleanly.
     async fn next<T: DeserializeOwned>(&mut self) -> ClientResult<Option<T>> {
         let mut line = Vec::new();
@@ -273,6 +355,14 @@ impl Client for SocketClient {
 
     fn import(&self, file: String, text: String, update: bool) -> ClientFuture<'_, ImportReport> {
         Box::pin(self.call(Request::Import { file, text, update }))
+    }
+
+    fn import_file<'a>(
+        &'a self,
+        file: &'a super::ImportFile,
+        progress: &'a tokio::sync::watch::Sender<Option<crate::ImportProgress>>,
+    ) -> ClientFuture<'a, ImportReport> {
+        Box::pin(self.import_stream(file, progress))
     }
 
     fn revoke(&self, r: RevokeRequest) -> ClientFuture<'_, Vec<RevokeReport>> {
@@ -439,6 +529,54 @@ impl Client for SocketClient {
             Ok(stream::once(async { Ok(hello) }).chain(rest).boxed())
         })
     }
+}
+
+/// Sends an import file as `text` frames (`unreadable` where it cannot be read on), then
+/// `end`; gives the connection's writing half back for the next reading.
+async fn send_file(
+    client: SocketClient,
+    path: PathBuf,
+    name: String,
+    mut write: tokio::net::unix::OwnedWriteHalf,
+) -> ClientResult<tokio::net::unix::OwnedWriteHalf> {
+    use crate::ImportUpload;
+    let lost = |e: std::io::Error| client.lost(Some(e.to_string()));
+    let mut chunks = crate::TextChunks::new(&name);
+    let mut block = vec![0u8; crate::import::PIECE_BYTES];
+    let opened = crate::open_import_file(&path).map(|(f, _)| tokio::fs::File::from_std(f));
+    let mut source = match opened {
+        Ok(f) => Some(f),
+        Err(e) => {
+            let frame = ImportUpload::Unreadable { why: e.to_string() };
+            write.write_all(&upload_line(&frame)?).await.map_err(lost)?;
+            None
+        }
+    };
+    while let Some(f) = source.as_mut() {
+        let text = match f.read(&mut block).await {
+            Ok(0) => chunks.finish().map(|()| None).map_err(|e| e.0),
+            Ok(n) => chunks.push(&block[..n]).map(Some).map_err(|e| e.0),
+            Err(e) => Err(format!("cannot read {name}: {e}")),
+        };
+        let frame = match text {
+            Ok(Some(text)) => ImportUpload::Text { text },
+            Ok(None) => ImportUpload::End,
+            Err(e) => ImportUpload::Unreadable { why: e },
+        };
+        let last = !matches!(frame, ImportUpload::Text { .. });
+        write.write_all(&upload_line(&frame)?).await.map_err(lost)?;
+        if last {
+            break;
+        }
+    }
+    Ok(write)
+}
+
+fn upload_line(frame: &crate::ImportUpload) -> ClientResult<Vec<u8>> {
+    let mut line = serde_json::to_vec(frame)
+        .map_err(|e| ClientError::Internal(format!("cannot encode the import: {e}")))?;
+    line.push(b'\n');
+    Ok(line)
 }
 
 #[cfg(test)]

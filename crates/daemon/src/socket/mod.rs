@@ -2,6 +2,8 @@
 //! (uid → account → groups → role); nothing the client sends can change who it is. Requests
 //! are JSON lines answered by `Service::handle`; `watch` streams committed changes.
 
+mod import;
+
 use super::roles::RoleMap;
 use anyhow::Context;
 use qbo_core::identity::{
@@ -36,9 +38,9 @@ fn request_limit(role: Role) -> u64 {
     if role == Role::Unmapped {
         64 * KIB
     } else if role.allows(Permission::Import) {
-        // An import file (16 MiB at most) travels inside one request, JSON-escaped; the CLI
-        // sends at most 30 MiB (`MAX_IMPORT_REQUEST_BYTES`), so 64 MiB never cuts one off
-        // and leaves room for a client that escapes more than ours does.
+        // The `import` op carries its text (16 MiB at most) inside one request, JSON-escaped;
+        // 64 MiB leaves room for a client that escapes more than ours does. (`import FILE`
+        // streams the file in pieces of a quarter megabyte and meets no limit.)
         64 * KIB * KIB
     } else {
         KIB * KIB
@@ -366,7 +368,7 @@ async fn connection(
                 size(max),
                 actor.role,
                 if actor.role.allows(Permission::Import) {
-                    " (split the import file)"
+                    " (import a file with `qbo-console import FILE`, which sends it in pieces)"
                 } else {
                     " (only roles that may import send more)"
                 }
@@ -428,6 +430,29 @@ async fn connection(
             )
             .await?;
             continue;
+        }
+        if let Request::ImportStream {
+            file,
+            update,
+            from_line,
+        } = request
+        {
+            // The import ends the connection: its file's frames are its own to read.
+            let asked = import::Asked {
+                file,
+                update,
+                from_line,
+            };
+            return import::import_stream(
+                &svc,
+                &actor.for_request(),
+                asked,
+                reader,
+                &mut write,
+                limits,
+                max,
+            )
+            .await;
         }
         if let Request::AuditExport { format, filter } = request {
             export(
