@@ -58,6 +58,8 @@ const TARGET_KEYSTROKE_P99_MS: f64 = 100.0;
 const TARGET_SORT_MS: f64 = 300.0;
 const TARGET_CONSOLE_RSS_MB: f64 = 150.0;
 const TARGET_DAEMON_PER_CONSOLE_MB: f64 = 50.0;
+const TARGET_SCRAPE_MS: f64 = 50.0;
+const TARGET_SERVE_RSS_MB: f64 = 300.0;
 
 /// What is typed on the filter line: a tenant name letter by letter, then field terms.
 const TYPED: [&str; 3] = [
@@ -177,6 +179,8 @@ struct Figures {
     console: Option<(Duration, u64)>,
     /// `list --json`: wall time, the CLI's peak RSS (KB), the daemon's RSS rise (KB).
     listing: Option<(Duration, u64, i64)>,
+    /// Scrapes of `/metrics`.
+    scrape: Option<Spread>,
     problems: Vec<String>,
 }
 
@@ -303,6 +307,17 @@ async fn measure_in(s: &Settings, world: &World) -> Result<Figures> {
     );
     drop(extra);
 
+    let scrape = match metrics_scrape(world).await {
+        Ok(sp) => {
+            println!("  GET /metrics: {sp}");
+            Some(sp)
+        }
+        Err(e) => {
+            problems.push(format!("/metrics: {e:#}"));
+            None
+        }
+    };
+
     let listing = match list_json(world) {
         Ok(l) => Some(l),
         Err(e) => {
@@ -330,8 +345,41 @@ async fn measure_in(s: &Settings, world: &World) -> Result<Figures> {
         daemon_hwm_kb: proc_status_kb(world.pid, "VmHWM:").unwrap_or(0),
         console,
         listing,
+        scrape,
         problems,
     })
+}
+
+/// Twenty scrapes of the daemon's `/metrics`, as Prometheus makes them, each timed whole
+/// (request to the last byte of the body).
+async fn metrics_scrape(world: &World) -> Result<Spread> {
+    let log = std::fs::read_to_string(&world.log_path).context("reading the daemon's log")?;
+    let base = log
+        .lines()
+        .filter(|l| l.contains("qbo-console serving"))
+        .find_map(|l| {
+            let i = l.find("http://")?;
+            l[i..].split_whitespace().next().map(str::to_string)
+        })
+        .context("the daemon's log names no HTTP listener")?;
+    let url = format!("{}/metrics", base.trim_end_matches('/'));
+    let http = reqwest::Client::new();
+    let mut took = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let body = http
+            .get(&url)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?
+            .text()
+            .await?;
+        took.push(t.elapsed());
+        if !body.contains("qbo_connections") {
+            bail!("{url} answered without the connection counts");
+        }
+    }
+    Ok(spread(&took))
 }
 
 /// A CLI run through the daemon, measured.
@@ -450,6 +498,9 @@ fn write_config(dir: &Path, url: &str, account: &str, role: &str) -> Result<Path
     write_owner_only(&dir.join("token.key"), key.as_str()).context("writing the key file")?;
     write_owner_only(&dir.join("sandbox.secret"), "bench-secret")
         .context("writing the client secret")?;
+    let signing = qbo_core::vault::generate_key();
+    write_owner_only(&dir.join("audit-signing.key"), signing.as_str())
+        .context("writing the audit signing key")?;
     let d = dir.display();
     let text = format!(
         r#"[database]
@@ -473,6 +524,9 @@ http_listen = "127.0.0.1:0"
 
 [api]
 listen = "127.0.0.1:0"
+
+[audit]
+signing_key_file = "{d}/audit-signing.key"
 
 [roles]
 {role} = ["{account}"]
@@ -881,6 +935,18 @@ fn summary(all: &[Figures]) {
                     verdict(mb(kb) <= TARGET_CONSOLE_RSS_MB)
                 );
             }
+            if let Some(sp) = &f.scrape {
+                println!(
+                    "  {at}: /metrics scrape max {:.1} ms ≤ {TARGET_SCRAPE_MS} ms: {}",
+                    sp.max,
+                    verdict(sp.max <= TARGET_SCRAPE_MS)
+                );
+            }
+            println!(
+                "  {at}: daemon peak RSS {:.1} MB ≤ {TARGET_SERVE_RSS_MB} MB: {}",
+                mb(f.daemon_hwm_kb),
+                verdict(mb(f.daemon_hwm_kb) <= TARGET_SERVE_RSS_MB)
+            );
             let per = f.daemon_per_console_kb as f64 / 1024.0;
             println!(
                 "  {at}: daemon per console {per:.1} MB ≤ {TARGET_DAEMON_PER_CONSOLE_MB} MB: {}",

@@ -126,8 +126,14 @@ impl Settings {
     }
 }
 
+#[path = "refresh/fleet.rs"]
+mod fleet;
+
 fn main() -> ExitCode {
-    // `cargo bench` passes `--bench`; there is nothing else to parse.
+    // `cargo bench` passes `--bench`; `fleet` or `catchup` after `--` runs that instead.
+    let mode = std::env::args()
+        .skip(1)
+        .find(|a| a == "fleet" || a == "catchup");
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -148,7 +154,11 @@ fn main() -> ExitCode {
     };
     // Spawned, so the measured code runs on the runtime's worker threads as it does in
     // `qbo-console serve` (which spawns its scheduler), not on the thread that blocks.
-    let bench = runtime.spawn(run(settings));
+    let bench = match mode.as_deref() {
+        Some("fleet") => runtime.spawn(fleet::fleet()),
+        Some(_) => runtime.spawn(fleet::catchup()),
+        None => runtime.spawn(run(settings)),
+    };
     if let Err(e) = runtime.block_on(bench) {
         println!("FAIL: the bench itself panicked: {e}");
     }
@@ -325,6 +335,19 @@ async fn start_sim() -> Result<SimHandle> {
 /// tests/common/mod.rs does, with the bench's scheduler settings.
 fn write_config(dir: &Path, sim_base: &str, concurrency: usize) -> Result<PathBuf> {
     let key = qbo_core::vault::generate_key();
+    let url = format!("sqlite://{}/bench.db", dir.display());
+    write_config_for(dir, sim_base, concurrency, &url, key.as_str())
+}
+
+/// The same, for a database at `url` and a given key (daemons sharing one database share
+/// its key).
+fn write_config_for(
+    dir: &Path,
+    sim_base: &str,
+    concurrency: usize,
+    url: &str,
+    key: &str,
+) -> Result<PathBuf> {
     // Owner-only: qbo-console refuses a key or secret file others can read.
     let owner_only = |name: &str, value: &str| -> std::io::Result<()> {
         use std::io::Write;
@@ -336,12 +359,12 @@ fn write_config(dir: &Path, sim_base: &str, concurrency: usize) -> Result<PathBu
             .open(dir.join(name))?
             .write_all(value.as_bytes())
     };
-    owner_only("token.key", key.as_str()).context("writing the key file")?;
+    owner_only("token.key", key).context("writing the key file")?;
     owner_only("sandbox.secret", CLIENT_SECRET).context("writing the client secret file")?;
     let d = dir.display();
     let text = format!(
         r#"[database]
-url = "sqlite://{d}/bench.db"
+url = "{url}"
 max_connections = 16
 
 [vault]
@@ -1057,7 +1080,7 @@ async fn daemon_memory(s: &Settings) -> Result<MemoryFigures> {
                 "  {:>3.0} s: VmRSS {:.1} MB, {} refreshes so far",
                 run_start.elapsed().as_secs_f64(),
                 mb(rss),
-                sim.stats().refreshes
+                sim.refreshes()
             );
             next_print += Duration::from_secs(5);
         }

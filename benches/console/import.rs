@@ -35,6 +35,9 @@ struct Figures {
     cli_kb: u64,
     daemon_before_kb: u64,
     daemon_peak_kb: u64,
+    /// `audit export` of the log the import wrote (one event a row): wall time, the CLI's
+    /// peak RSS, the daemon's RSS before and at most (KB).
+    export: Option<(Duration, u64, u64, u64)>,
     problems: Vec<String>,
 }
 
@@ -139,6 +142,47 @@ async fn measure_in(world: &World, backend: Backend, n: u64) -> Result<Figures> 
         mb(done.daemon_before_kb),
         mb(done.daemon_peak_kb)
     );
+    let out = world.dir.path().join("audit.jsonl");
+    let exported = run_cli(
+        world,
+        &[
+            "audit",
+            "export",
+            "--format",
+            "jsonl",
+            "--output",
+            out.to_str().context("a UTF-8 path")?,
+        ],
+    )?;
+    let export = if exported.code == Some(0) {
+        let lines = std::fs::read(&out)
+            .map(|b| bytecount_lines(&b))
+            .unwrap_or(0);
+        if lines < n {
+            problems.push(format!("audit export wrote {lines} events, fewer than {n}"));
+        }
+        println!(
+            "  audit export of {lines} events in {:.1} s; CLI peak RSS {:.1} MB; daemon RSS {:.1} MB before, {:.1} MB at most",
+            exported.took.as_secs_f64(),
+            mb(exported.cli_kb),
+            mb(exported.daemon_before_kb),
+            mb(exported.daemon_peak_kb)
+        );
+        let _ = std::fs::remove_file(&out);
+        Some((
+            exported.took,
+            exported.cli_kb,
+            exported.daemon_before_kb,
+            exported.daemon_peak_kb,
+        ))
+    } else {
+        problems.push(format!(
+            "audit export failed (exit {:?}): {}",
+            exported.code,
+            exported.stderr.trim()
+        ));
+        None
+    };
     Ok(Figures {
         backend,
         n,
@@ -148,8 +192,13 @@ async fn measure_in(world: &World, backend: Backend, n: u64) -> Result<Figures> 
         cli_kb: done.cli_kb,
         daemon_before_kb: done.daemon_before_kb,
         daemon_peak_kb: done.daemon_peak_kb,
+        export,
         problems,
     })
+}
+
+fn bytecount_lines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|b| **b == b'\n').count() as u64
 }
 
 /// How many connections the daemon holds (its roster's count, as the console's header).
@@ -248,6 +297,28 @@ fn summary(all: &[Figures]) {
                 "  {at}: daemon peak RSS {:.1} MB (it rose {rise:.1} MB during the import) ≤ {TARGET_PEAK_RSS_MB} MB: {}",
                 mb(f.daemon_peak_kb),
                 verdict(mb(f.daemon_peak_kb) <= TARGET_PEAK_RSS_MB)
+            );
+        }
+        let small = all
+            .iter()
+            .find(|s| s.backend == f.backend && s.n <= 1_000)
+            .and_then(|s| s.export);
+        if let (true, Some((_, cli, _, daemon)), Some((_, cli_small, _, daemon_small))) =
+            (f.n >= 1_000_000, f.export, small)
+        {
+            let ratio = cli as f64 / cli_small as f64;
+            println!(
+                "  {at}: audit export CLI peak RSS {:.1} MB is {ratio:.2}× that at 1,000 ({:.1} MB) ≤ 2×: {}",
+                mb(cli),
+                mb(cli_small),
+                verdict(ratio <= 2.0)
+            );
+            let ratio = daemon as f64 / daemon_small as f64;
+            println!(
+                "  {at}: audit export daemon peak RSS {:.1} MB is {ratio:.2}× that at 1,000 ({:.1} MB) ≤ 2×: {}",
+                mb(daemon),
+                mb(daemon_small),
+                verdict(ratio <= 2.0)
             );
         }
         for p in &f.problems {

@@ -160,3 +160,27 @@ async fn a_pass_over_more_than_one_page_checks_every_connection_once() {
     // interval falls in the seconds the first pass took is due again, as it should be.)
     assert_eq!((r.checked, r.ok), (n, n), "{r:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_daemons_on_one_database_check_each_connection_once_between_them() {
+    // Both read the same pages of candidates at the same moment; each check is taken by
+    // one of them before it calls Intuit.
+    let w = world("interval = \"1d\"").await;
+    let n = 60;
+    w.seed(n, "pair").await;
+    let a = w.in_process().await;
+    let b = w.in_process().await;
+    a.tick().await;
+    w.advance(&a, Duration::days(1));
+    b.clock.advance(Duration::days(1));
+    w.sim.reset_stats();
+    let (ra, rb) = tokio::join!(a.health_pass(), b.health_pass());
+    assert_eq!(ra.checked + rb.checked, n, "{ra:?} {rb:?}");
+    assert_eq!(w.sim.stats().company_info_calls, n as u64);
+    let events = w.audit_events(400).await;
+    let checks = events
+        .iter()
+        .filter(|e| e["action"] == "verify" && e["interface"] == "scheduler")
+        .count();
+    assert_eq!(checks, n);
+}

@@ -15,6 +15,7 @@ mod audit_retention;
 mod audit_tamper;
 mod bad_input;
 mod catalogue;
+mod claim_order;
 mod cli_flow;
 mod client;
 mod console_tmux;

@@ -268,6 +268,12 @@ impl Service {
         &self.engine
     }
 
+    /// Empties SQLite's write-ahead log if no reader needs it (see `qbo_store::wal`); the
+    /// daemon calls it every few seconds. Whether it was emptied; `None` on PostgreSQL.
+    pub async fn checkpoint_wal(&self) -> anyhow::Result<Option<bool>> {
+        Ok(self.store().checkpoint_wal().await?.map(|c| c.emptied))
+    }
+
     fn store(&self) -> &Store {
         &self.engine.store
     }

@@ -55,8 +55,8 @@ impl Service {
     pub async fn metrics_text(&self) -> anyhow::Result<String> {
         let engine = &self.engine;
         let m = &engine.metrics;
-        let counts = self
-            .roster_counts()
+        let (counts, nearest_lapse) = self
+            .roster_gauges()
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         for env in Environment::ALL {
@@ -79,11 +79,7 @@ impl Service {
             None => 0.0,
         };
         m.scheduler_lag_seconds.set(lag);
-        let lapse = engine
-            .store
-            .nearest_lapse()
-            .await?
-            .map(|t| (t - now).num_milliseconds() as f64 / 1000.0);
+        let lapse = nearest_lapse.map(|t| (t - now).num_milliseconds() as f64 / 1000.0);
         m.nearest_lapse_seconds.set(lapse.unwrap_or(f64::NAN));
         Ok(m.encode())
     }

@@ -371,6 +371,13 @@ impl SimHandle {
         self.shared.lock().stats.clone()
     }
 
+    /// Successful refreshes so far: `stats().refreshes` without copying the per-realm
+    /// counts (a million entries after a million connections refreshed, copied under the
+    /// lock every request waits for), for callers that poll.
+    pub fn refreshes(&self) -> u64 {
+        self.shared.lock().stats.refreshes
+    }
+
     pub fn reset_stats(&self) {
         self.shared.lock().stats = SimStats::default();
     }

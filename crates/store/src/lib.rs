@@ -17,6 +17,7 @@ mod monitoring;
 mod revocation;
 mod rows;
 mod schedule;
+mod wal;
 mod world;
 
 pub use api_keys::ApiKeyRecord;
@@ -29,6 +30,7 @@ pub use links::{Invitation, Reconnected, StateMatch};
 pub use monitoring::{AlertCondition, AlertDelivery, HealthDue, HealthMark, NewAlert, SyncFacts};
 pub use rows::{ConnectionFilter, ConnectionRecord, NewConnection, SealedTokens, TokenUpdate};
 pub use schedule::Claimed;
+pub use wal::WalCheckpoint;
 pub use world::{world_tenant, WorldCounts, WORLD_WORDS};
 
 use anyhow::Context;

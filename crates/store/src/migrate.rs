@@ -48,6 +48,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "audit quarantine",
         include_str!("migrations/sqlite/0011_audit_quarantine.sql"),
     ),
+    (
+        12,
+        "claim order",
+        include_str!("migrations/sqlite/0012_claim_order.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("migrations/postgres/0001_init.sql")),
@@ -95,6 +100,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         11,
         "audit quarantine",
         include_str!("migrations/postgres/0011_audit_quarantine.sql"),
+    ),
+    (
+        12,
+        "claim order",
+        include_str!("migrations/postgres/0012_claim_order.sql"),
     ),
 ];
 

@@ -24,6 +24,7 @@ impl Store {
     ) -> anyhow::Result<Vec<Claimed>> {
         let mut rows = self
             .claim_where(
+                "connections",
                 REVOKE_DUE,
                 "id",
                 super::leases::Purpose::Other,

@@ -23,6 +23,20 @@ const DUE: &str = "status IN ('active', 'expiring') \
     AND (next_attempt_at IS NULL OR next_attempt_at <= $3) \
     AND environment IN ($5, $6)";
 
+/// `DUE` for SQLite when few rows are due: the two index ranges of `connections_schedule`
+/// that hold them (SQLite reads no `OR` of two ranges from one index), and no use of the
+/// environment's index (`+`), which would read every row of the environment.
+const DUE_FEW_SQLITE: &str = "id IN (\
+    SELECT id FROM connections WHERE status IN ('active', 'expiring') AND next_attempt_at <= $3 \
+    UNION ALL \
+    SELECT id FROM connections WHERE status IN ('active', 'expiring') AND next_attempt_at IS NULL) \
+    AND +environment IN ($5, $6)";
+
+/// From this many due rows the claim walks the urgency index (`connections_urgency`) and
+/// skips the rows not due, instead of sorting every due row: past it the walk meets a due
+/// row every few entries, below it the sort is of at most this many (about 60 ms).
+const BACKLOG: i64 = 65_536;
+
 impl Store {
     /// Takes the lease on up to `limit` due connections of the given environments, most
     /// urgent first (refresh tokens closest to lapse, unknown ones before all). On
@@ -36,9 +50,19 @@ impl Store {
         limit: i64,
         envs: &[Environment],
     ) -> anyhow::Result<Vec<Claimed>> {
+        // SQLite has no planner statistics to choose between the two ways; PostgreSQL
+        // chooses from its own (the urgency index's order is the claim's).
+        let (from, due) = match self {
+            Store::Sqlite(_) if self.due_at_least(now, BACKLOG).await? => {
+                ("connections INDEXED BY connections_urgency", DUE)
+            }
+            Store::Sqlite(_) => ("connections", DUE_FEW_SQLITE),
+            Store::Postgres(_) => ("connections", DUE),
+        };
         let mut rows = self
             .claim_where(
-                DUE,
+                from,
+                due,
                 "refresh_expires_at ASC NULLS FIRST, id",
                 Purpose::SpendRefreshToken,
                 owner,
@@ -68,6 +92,7 @@ impl Store {
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn claim_where(
         &self,
+        from: &str,
         due: &str,
         order: &str,
         purpose: Purpose,
@@ -92,7 +117,7 @@ impl Store {
         let free = takeable(self, "NULL", "$3");
         let sql = format!(
             "UPDATE connections SET {set} WHERE id IN (\
-             SELECT id FROM connections WHERE {due} AND {free} ORDER BY {order} LIMIT $4 {lock}) \
+             SELECT id FROM {from} WHERE {due} AND {free} ORDER BY {order} LIMIT $4 {lock}) \
              RETURNING {RECORD_COLUMNS}, refresh_token, {TAKEN_COLUMNS}"
         );
         let taken = std::time::Instant::now();
@@ -117,24 +142,38 @@ impl Store {
         Ok(claimed)
     }
 
+    /// Whether at least `n` live connections are due at `now` (a count that stops at `n`,
+    /// over the two index ranges that hold due rows).
+    async fn due_at_least(&self, now: DateTime<Utc>, n: i64) -> anyhow::Result<bool> {
+        let sql = "SELECT COUNT(*) FROM (\
+                   SELECT 1 FROM connections WHERE status IN ('active', 'expiring') AND next_attempt_at <= $1 \
+                   UNION ALL \
+                   SELECT 1 FROM connections WHERE status IN ('active', 'expiring') AND next_attempt_at IS NULL \
+                   LIMIT $2) AS due";
+        let found: i64 =
+            dispatch!(self, p => sqlx::query_scalar(sql).bind(now).bind(n).fetch_one(p).await)?;
+        Ok(found >= n)
+    }
+
     /// The most overdue live connection's scheduled time, if any is overdue.
     pub async fn oldest_overdue(
         &self,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Option<DateTime<Utc>>> {
-        let sql = "SELECT MIN(next_attempt_at) FROM connections WHERE status IN ('active', 'expiring') AND next_attempt_at <= $1";
+        // One index seek per live status, on (status, next_attempt_at): `MIN` over
+        // `status IN (…)` read every overdue row, all of them after a long downtime.
+        let sql = "SELECT MIN(t) FROM ( \
+                   SELECT (SELECT next_attempt_at FROM connections WHERE status = 'active' \
+                           AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT 1) AS t \
+                   UNION ALL \
+                   SELECT (SELECT next_attempt_at FROM connections WHERE status = 'expiring' \
+                           AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT 1) AS t) AS u";
         Ok(dispatch!(self, p => sqlx::query_scalar(sql).bind(now).fetch_one(p).await)?)
     }
 
     /// Whether some live connection has never been scheduled (imported, not yet refreshed).
     pub async fn unscheduled_live(&self) -> anyhow::Result<i64> {
         let sql = "SELECT COUNT(*) FROM connections WHERE status IN ('active', 'expiring') AND next_attempt_at IS NULL";
-        Ok(dispatch!(self, p => sqlx::query_scalar(sql).fetch_one(p).await)?)
-    }
-
-    /// The live refresh token closest to its lapse.
-    pub async fn nearest_lapse(&self) -> anyhow::Result<Option<DateTime<Utc>>> {
-        let sql = "SELECT MIN(refresh_expires_at) FROM connections WHERE status IN ('active', 'expiring')";
         Ok(dispatch!(self, p => sqlx::query_scalar(sql).fetch_one(p).await)?)
     }
 }

@@ -1,7 +1,7 @@
 //! A world of N connections for benchmarks, written straight into the table in batches
 //! (not through N Intuit calls and N audit events): realistic tenants, realms and
 //! companies, in every state at realistic shares, with times around `now` so that nothing
-//! is due for the scheduler for about twenty minutes. A million rows take seconds, so any
+//! is due for the scheduler for a quarter of an hour. A million rows take seconds, so any
 //! figure in BENCHMARKS.md can be measured again by anyone (`cargo bench --bench console`).
 //!
 //! The rows hold no tokens: nothing may refresh them. A world is for reading (consoles,
@@ -35,7 +35,7 @@ pub const WORLD_WORDS: [&str; 20] = [
 ];
 
 /// Values bound per row.
-const VALUES: usize = 18;
+const VALUES: usize = 19;
 /// Rows per INSERT statement: under SQLite's 32,766 bound parameters.
 const ROWS_PER_STATEMENT: usize = 200;
 /// Rows per transaction.
@@ -89,6 +89,8 @@ struct Row {
     sync: Option<&'static str>,
     failures: i64,
     created: DateTime<Utc>,
+    /// When the scheduler looks at it next: as it would have set it after the last refresh.
+    next: Option<DateTime<Utc>>,
 }
 
 /// The `i`th row: one in 100 pending, one in 100 revoked, two in 100 needing their
@@ -120,6 +122,7 @@ fn row(i: u64, now: DateTime<Utc>) -> (Row, &'static str) {
         sync: Some(if i.is_multiple_of(37) { "failed" } else { "ok" }),
         failures: 0,
         created,
+        next: None,
     };
     let kind = match i % 100 {
         0 => {
@@ -163,6 +166,11 @@ fn row(i: u64, now: DateTime<Utc>) -> (Row, &'static str) {
         }
         _ => "active",
     };
+    // The scheduler's time for a live row: a little before its access token expires (so
+    // nothing is due for a quarter of an hour); a row left without one would be due at once.
+    if matches!(r.status, "active" | "expiring") {
+        r.next = r.access.map(|a| a - Duration::minutes(5));
+    }
     (r, kind)
 }
 
@@ -213,7 +221,8 @@ impl Store {
                     "INSERT INTO connections (tenant, realm_id, environment, company_name, scopes, \
                      status, status_reason, access_expires_at, refresh_issued_at, refresh_expires_at, \
                      hard_expires_at, last_refresh_at, last_refresh_outcome, last_error_class, \
-                     last_sync_at, last_sync_status, consecutive_failures, created_at, updated_at) \
+                     last_sync_at, last_sync_status, consecutive_failures, created_at, updated_at, \
+                     next_attempt_at) \
                      VALUES {marks}"
                 );
                 dispatch_tx!(tx, c => {
@@ -237,7 +246,8 @@ impl Store {
                             .bind(r.sync)
                             .bind(r.failures)
                             .bind(r.created)
-                            .bind(now);
+                            .bind(now)
+                            .bind(r.next);
                     }
                     q.execute(c).await.map(|r| r.rows_affected())
                 })?;
@@ -266,10 +276,16 @@ mod tests {
         assert_eq!(kinds["failing"], 20);
         assert_eq!(kinds["expiring"], 30);
         assert_eq!(kinds["active"], 910);
-        // Nothing live is due within twenty minutes.
+        // Nothing live is due within a quarter of an hour, and every live row has its
+        // time (a live row without one is due at once).
         assert!((0..1_000).all(|i| row(i, now).0.access.is_none_or(|a| {
             a > now + Duration::minutes(19) || row(i, now).0.status == "needs_reconnect"
         })));
+        assert!((0..1_000).all(|i| {
+            let r = row(i, now).0;
+            !matches!(r.status, "active" | "expiring")
+                || r.next.is_some_and(|t| t >= now + Duration::minutes(15))
+        }));
     }
 }
 

@@ -117,7 +117,8 @@ impl Engine {
             .and_then(|sealed| self.vault.open_access(rec.id, &sealed).ok()))
     }
 
-    /// The stored access token if it has life left, else a freshly refreshed one.
+    /// The stored access token if it has life left, else a freshly refreshed one, and
+    /// whether this call's own refresh issued it (only such a token proves a disconnect).
     async fn usable_access_token(
         &self,
         rec: &ConnectionRecord,
@@ -126,21 +127,34 @@ impl Engine {
         if let Some(t) = self.stored_access_token(rec).await? {
             return Ok(Ok((t, false)));
         }
-        let r = self.refresh(rec.id, actor).await?;
+        // `rec` was read before this call's turn: another task or daemon may have refreshed
+        // since (two daemons' health checks of one connection, a token API caller). The
+        // check under the lease keeps them from refreshing it twice.
+        // A token fresh by its time that would not open is refreshed whatever the record
+        // says (the refresh reports what is damaged).
+        let fresh_until = self.clock.now() + ChronoDuration::seconds(ACCESS_MARGIN_SECS);
+        let expired = rec.access_expires_at.is_none_or(|t| t <= fresh_until);
+        let r = if expired {
+            self.refresh_unless_fresh(rec.id, actor, fresh_until)
+                .await?
+        } else {
+            self.refresh(rec.id, actor).await?
+        };
         if let Some(t) = r.access_token {
             return Ok(Ok((t, true)));
         }
         if !r.outcome.is_success() {
             return Ok(Err(r.outcome));
         }
-        // Someone else refreshed it just now: the stored token is the new one.
+        // Someone else refreshed it: the stored token is the new one, though not issued
+        // to this call (a 401 to it is settled by one refresh of our own, in `verify`).
         let sealed = self
             .store
             .load_sealed(rec.id)
             .await?
             .and_then(|s| s.access_token);
         match sealed.map(|s| self.vault.open_access(rec.id, &s)) {
-            Some(Ok(t)) => Ok(Ok((t, true))),
+            Some(Ok(t)) => Ok(Ok((t, false))),
             Some(Err(e)) => Ok(Err(RefreshOutcome::Skipped {
                 reason: e.to_string(),
             })),

@@ -44,7 +44,7 @@ fn secs(t: Option<DateTime<Utc>>) -> i64 {
     })
 }
 
-fn time(ns: i64) -> Option<DateTime<Utc>> {
+pub(super) fn time(ns: i64) -> Option<DateTime<Utc>> {
     (ns != NONE).then(|| DateTime::from_timestamp_nanos(ns))
 }
 
@@ -64,6 +64,13 @@ pub(super) fn haystack(v: &ConnectionView) -> (String, u16, u16) {
 }
 
 impl Brief {
+    /// When this connection's refresh token lapses, if it holds a live one (active or
+    /// expiring), in nanoseconds.
+    pub fn live_lapse(&self) -> Option<i64> {
+        let live = matches!(self.status, Status::Active | Status::Expiring);
+        (live && self.times[1] != NONE).then_some(self.times[1])
+    }
+
     /// The brief of a view; `hay_at`/`hay_len` and `actor` are the roster's to fill.
     pub fn of(v: &ConnectionView, tenant_len: u16, realm_len: u16) -> Brief {
         Brief {

@@ -118,7 +118,11 @@ impl Service {
         self.roster_started().await?;
         let mut table = self.roster.table.lock().await;
         self.roster_catch_up(&mut table).await?;
-        table.prepare(Sort::default());
+        table.pin(Sort::default());
+        table.pin(Sort {
+            key: crate::sort::SortKey::Tenant,
+            descending: false,
+        });
         Ok(())
     }
 
@@ -259,9 +263,20 @@ impl Service {
     /// Connections per environment and status, from the roster: no scan of the table per
     /// call, so a `/metrics` scrape costs the same at a million connections as at ten.
     pub async fn roster_counts(&self) -> Result<Vec<(qbo_core::domain::Environment, Status, u64)>> {
+        Ok(self.roster_gauges().await?.0)
+    }
+
+    /// The counts by environment and status, and the live refresh token closest to its
+    /// lapse: what `/metrics` shows of the connections, without reading the table.
+    pub async fn roster_gauges(
+        &self,
+    ) -> Result<(
+        Vec<(qbo_core::domain::Environment, Status, u64)>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    )> {
         self.roster_started().await?;
         let mut table = self.roster.table.lock().await;
         self.roster_catch_up(&mut table).await?;
-        Ok(table.counts_by_environment())
+        Ok((table.counts_by_environment(), table.nearest_lapse()))
     }
 }

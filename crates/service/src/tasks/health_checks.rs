@@ -27,7 +27,8 @@ pub struct HealthReport {
     pub checked: usize,
     pub ok: usize,
     pub failed: usize,
-    /// Not checked: their environment is paused, or the check ended without a verdict.
+    /// Not checked: their environment is paused, another daemon took the check, or the
+    /// check ended without a verdict.
     pub skipped: usize,
     /// Connections that entered `needs_reconnect` since their last sync, recorded as a
     /// failed sync without a call to Intuit.
@@ -103,12 +104,13 @@ impl HealthChecker {
     ) {
         let mut queue = due.into_iter();
         let mut in_flight = JoinSet::new();
+        let interval = ChronoDuration::from_std(self.cfg.interval).unwrap_or(ChronoDuration::MAX);
         loop {
             while in_flight.len() < self.cfg.max_concurrency.max(1) && !*stop.borrow() {
                 let Some(id) = queue.next() else { break };
                 let engine = self.engine.clone();
                 let actor = actor.clone();
-                in_flight.spawn(async move { check_one(&engine, id, &actor).await });
+                in_flight.spawn(async move { check_one(&engine, id, &actor, interval).await });
             }
             let Some(joined) = in_flight.join_next().await else {
                 break;
@@ -193,7 +195,12 @@ impl HealthChecker {
 /// One check: `Some(true)` CompanyInfo answered, `Some(false)` the check failed (and is
 /// recorded as the sync status), `None` nothing was recorded (environment paused,
 /// connection gone or no longer live).
-async fn check_one(engine: &Engine, id: i64, actor: &Actor) -> anyhow::Result<Option<bool>> {
+async fn check_one(
+    engine: &Engine,
+    id: i64,
+    actor: &Actor,
+    interval: ChronoDuration,
+) -> anyhow::Result<Option<bool>> {
     let Some(rec) = engine.store.get_connection(id).await? else {
         return Ok(None);
     };
@@ -202,6 +209,15 @@ async fn check_one(engine: &Engine, id: i64, actor: &Actor) -> anyhow::Result<Op
     let now = engine.clock.now();
     let paused = engine.scheduler_state().borrow().paused_at(now);
     if !rec.status.is_live() || paused.contains(&rec.environment) {
+        return Ok(None);
+    }
+    // Another daemon on the same database may have read the same page: one takes it.
+    let mut tx = engine.store.begin().await?;
+    let taken = tx
+        .take_health_check(id, last_point(id, now, interval), now)
+        .await?;
+    tx.commit().await?;
+    if !taken {
         return Ok(None);
     }
     Ok(match engine.verify(id, actor).await? {
