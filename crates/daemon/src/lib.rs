@@ -75,13 +75,10 @@ impl Daemon {
                 _ = stop_r.changed() => return,
             };
             match warmed {
-                Ok(()) => {
-                    give_back_freed_memory();
-                    tracing::info!(
-                        seconds = t.elapsed().as_secs_f64(),
-                        "consoles' roster ready"
-                    )
-                }
+                Ok(()) => tracing::info!(
+                    seconds = t.elapsed().as_secs_f64(),
+                    "consoles' roster ready"
+                ),
                 Err(e) => tracing::warn!(error = %format!("{e:#}"), "cannot read the connections for the consoles' roster yet; the first console's window reads them"),
             }
         }));
@@ -367,17 +364,4 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     eprintln!("qbo-console: shutting down");
     daemon.shutdown().await;
     Ok(())
-}
-
-/// Returns to the system the memory the allocator keeps after a large read is freed.
-/// Reading a million connections into the roster goes through full records a page at a
-/// time; glibc keeps the freed pages in its arenas, so without this the daemon's resident
-/// size after start counts hundreds of megabytes it no longer uses.
-fn give_back_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory at the top of glibc's heaps; it
-    // touches nothing in use.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
