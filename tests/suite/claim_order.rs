@@ -56,43 +56,29 @@ async fn a_claim_takes_the_most_urgent_due_rows_with_a_few_due_and_with_a_backlo
     assert!(rows.len() > 65_536, "{} live rows", rows.len());
     let envs = [Environment::Sandbox, Environment::Production];
     let owner = engine.lease_owner();
+    // A batch claimed at `at`, leased for half an hour.
+    let claim = |at: DateTime<Utc>| async move {
+        store
+            .claim_due(owner, at + ChronoDuration::minutes(30), at, BATCH, &envs)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.record.id)
+            .collect::<Vec<i64>>()
+    };
 
     // A few due: the moment the 1,000th row comes due.
     let mut times: Vec<DateTime<Utc>> = rows.iter().filter_map(|r| r.next_attempt_at).collect();
     times.sort();
     let few_at = times[999];
-    let claimed: Vec<i64> = store
-        .claim_due(
-            owner,
-            few_at + ChronoDuration::minutes(30),
-            few_at,
-            BATCH,
-            &envs,
-        )
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.record.id)
-        .collect();
+    let claimed = claim(few_at).await;
     let want = most_urgent(&rows, few_at, &[], BATCH as usize);
     assert_eq!(claimed.len(), BATCH as usize);
     assert_eq!(claimed, want, "with about 1,000 due");
 
     // Everything due (a downtime of hours): the rows just leased are not taken again.
     let late = now + ChronoDuration::hours(3);
-    let backlog: Vec<i64> = store
-        .claim_due(
-            owner,
-            late + ChronoDuration::minutes(30),
-            late,
-            BATCH,
-            &envs,
-        )
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.record.id)
-        .collect();
+    let backlog = claim(late).await;
     let want = most_urgent(&rows, late, &claimed, BATCH as usize);
     assert_eq!(backlog, want, "with every live row due");
     assert!(backlog.iter().all(|id| !claimed.contains(id)));

@@ -23,14 +23,26 @@ const DUE: &str = "status IN ('active', 'expiring') \
     AND (next_attempt_at IS NULL OR next_attempt_at <= $3) \
     AND environment IN ($5, $6)";
 
+/// The ids of the live connections due at `$now`, as two ranges of `connections_schedule`
+/// (unscheduled ones and those whose time has come).
+macro_rules! due_ranges {
+    ($now:literal) => {
+        concat!(
+            "SELECT id FROM connections WHERE status IN ('active', 'expiring') AND next_attempt_at <= ",
+            $now,
+            " UNION ALL SELECT id FROM connections WHERE status IN ('active', 'expiring') AND next_attempt_at IS NULL"
+        )
+    };
+}
+
 /// `DUE` for SQLite when few rows are due: the two index ranges of `connections_schedule`
 /// that hold them (SQLite reads no `OR` of two ranges from one index), and no use of the
 /// environment's index (`+`), which would read every row of the environment.
-const DUE_FEW_SQLITE: &str = "id IN (\
-    SELECT id FROM connections WHERE status IN ('active', 'expiring') AND next_attempt_at <= $3 \
-    UNION ALL \
-    SELECT id FROM connections WHERE status IN ('active', 'expiring') AND next_attempt_at IS NULL) \
-    AND +environment IN ($5, $6)";
+const DUE_FEW_SQLITE: &str = concat!(
+    "id IN (",
+    due_ranges!("$3"),
+    ") AND +environment IN ($5, $6)"
+);
 
 /// From this many due rows the claim walks the urgency index (`connections_urgency`) and
 /// skips the rows not due, instead of sorting every due row: past it the walk meets a due
@@ -145,11 +157,11 @@ impl Store {
     /// Whether at least `n` live connections are due at `now` (a count that stops at `n`,
     /// over the two index ranges that hold due rows).
     async fn due_at_least(&self, now: DateTime<Utc>, n: i64) -> anyhow::Result<bool> {
-        let sql = "SELECT COUNT(*) FROM (\
-                   SELECT 1 FROM connections WHERE status IN ('active', 'expiring') AND next_attempt_at <= $1 \
-                   UNION ALL \
-                   SELECT 1 FROM connections WHERE status IN ('active', 'expiring') AND next_attempt_at IS NULL \
-                   LIMIT $2) AS due";
+        let sql = concat!(
+            "SELECT COUNT(*) FROM (",
+            due_ranges!("$1"),
+            " LIMIT $2) AS due"
+        );
         let found: i64 =
             dispatch!(self, p => sqlx::query_scalar(sql).bind(now).bind(n).fetch_one(p).await)?;
         Ok(found >= n)

@@ -128,10 +128,10 @@ impl Engine {
             return Ok(Ok((t, false)));
         }
         // `rec` was read before this call's turn: another task or daemon may have refreshed
-        // since (two daemons' health checks of one connection, a token API caller). The
-        // check under the lease keeps them from refreshing it twice.
-        // A token fresh by its time that would not open is refreshed whatever the record
-        // says (the refresh reports what is damaged).
+        // since (two daemons' health checks of one connection, a token API caller), and the
+        // check under the lease keeps them from refreshing it twice. A token fresh by its
+        // time that would not open is refreshed whatever the record says (the refresh
+        // reports what is damaged).
         let fresh_until = self.clock.now() + ChronoDuration::seconds(ACCESS_MARGIN_SECS);
         let expired = rec.access_expires_at.is_none_or(|t| t <= fresh_until);
         let r = if expired {

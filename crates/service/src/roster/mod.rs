@@ -260,14 +260,9 @@ impl Service {
             .ids)
     }
 
-    /// Connections per environment and status, from the roster: no scan of the table per
-    /// call, so a `/metrics` scrape costs the same at a million connections as at ten.
-    pub async fn roster_counts(&self) -> Result<Vec<(qbo_core::domain::Environment, Status, u64)>> {
-        Ok(self.roster_gauges().await?.0)
-    }
-
     /// The counts by environment and status, and the live refresh token closest to its
-    /// lapse: what `/metrics` shows of the connections, without reading the table.
+    /// lapse: what `/metrics` shows of the connections, from the roster, so a scrape costs
+    /// the same at a million connections as at ten.
     pub async fn roster_gauges(
         &self,
     ) -> Result<(
