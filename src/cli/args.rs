@@ -474,7 +474,11 @@ pub struct ForecastArgs {
     /// The horizon in days (else [forecast] days, 30 by default)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub days: Option<u32>,
-    /// Print the forecast (items and the last alerts) as JSON
+    /// Print the forecast (items and the last alerts) as JSON: every risk, in connection
+    /// order, written as it is found (with --limit: the soonest N, soonest first)
     #[arg(long)]
     pub json: bool,
+    /// Only the soonest N risks (the text shows 200 without it)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
 }

@@ -126,7 +126,7 @@ pub async fn run(keep: bool) -> Result<(), Failure> {
         render::refresh_reports(&refreshed, Utc::now())
     );
 
-    let forecast = client.forecast(None).await?;
+    let forecast = client.forecast(None, Some(super::forecast::SHOWN)).await?;
     println!(
         "$ qbo-console forecast\n{}\n",
         super::forecast::render(&forecast)

@@ -3,6 +3,7 @@
 
 use super::args::ImportArgs;
 use super::{exit, print_json, render, Failure};
+use qbo_core::text::thousands;
 use qbo_service::{Client, ImportFile, ImportPass, ImportProgress};
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -133,18 +134,6 @@ fn describe(p: &ImportProgress, size: u64, in_pass: Duration) -> String {
     s
 }
 
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,7 +158,5 @@ mod tests {
             describe(&early, 100, Duration::from_millis(300)),
             "import: checking every row: 999 rows, 0% of the file"
         );
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(1_000_000), "1,000,000");
     }
 }

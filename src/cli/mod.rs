@@ -286,7 +286,16 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
             json,
         }) => return keys_rotate(&config, &new_key, pace, json).await,
         Command::Keys(KeysCommand::Status { json }) => (Request::KeysStatus, json),
-        Command::Forecast(a) => (Request::Forecast { days: a.days }, a.json),
+        Command::Forecast(a) => match (a.json, a.limit) {
+            (true, None) => (Request::ForecastStream { days: a.days }, true),
+            (json, limit) => (
+                Request::Forecast {
+                    days: a.days,
+                    limit: limit.or((!json).then_some(forecast::SHOWN)),
+                },
+                json,
+            ),
+        },
         Command::Import(a) => {
             let size = import::check(&a)?;
             let client = make_client(&config, cli.embedded).await?;
@@ -477,6 +486,9 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
         };
         return list_stream::print(client.as_ref(), query, lines).await;
     }
+    if let Request::ForecastStream { days } = request {
+        return forecast::print_stream(client.as_ref(), days).await;
+    }
     perform(client.as_ref(), request, selection, json).await
 }
 
@@ -637,8 +649,8 @@ async fn perform(
             }
             Ok(exit::OK)
         }
-        Request::Forecast { days } => {
-            let f = client.forecast(days).await?;
+        Request::Forecast { days, limit } => {
+            let f = client.forecast(days, limit).await?;
             if json {
                 print_json(&f)?
             } else {
@@ -689,6 +701,9 @@ async fn perform(
         Request::Watch => unreachable!("watch is handled before a request is built"),
         Request::Window(_) => unreachable!("no verb asks for a window: the console does"),
         Request::ListStream { .. } => unreachable!("list --json is streamed before perform"),
+        Request::ForecastStream { .. } => {
+            unreachable!("forecast --json is streamed before perform")
+        }
         Request::Import { .. } | Request::ImportStream { .. } => {
             unreachable!("import streams its file before perform")
         }

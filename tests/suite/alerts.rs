@@ -187,6 +187,51 @@ async fn a_daily_digest_lists_what_is_still_open() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_conditions_at_once_are_a_few_alerts_and_one_count_not_a_flood() {
+    let burst = qbo_service::alerts::ALERT_BURST;
+    let n = burst + 7;
+    let rx = Receiver::start().await;
+    let w = world(&rx, "").await;
+    let grants = w.seed(n, "storm").await;
+    let d = w.in_process().await;
+    d.tick().await;
+    assert_eq!(d.alerts_pass().await.opened, 0);
+    for g in &grants {
+        w.sim.disconnect(&g.realm_id);
+    }
+    w.advance(&d, Duration::hours(2));
+    d.tick().await;
+    let r = d.alerts_pass().await;
+    assert_eq!((r.opened, r.delivered), (n, burst + 1), "{r:?}");
+    let got = rx.accepted();
+    let named = got.iter().filter(|m| m["event"] == "opened").count();
+    assert_eq!(named, burst, "{got:#?}");
+    let many: Vec<_> = got.iter().filter(|m| m["event"] == "opened_many").collect();
+    assert_eq!(many.len(), 1, "{got:#?}");
+    assert_eq!(many[0]["count"], 7);
+    assert_eq!(many[0]["by_risk"]["needs_reconnect"], 7);
+    let text = many[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("7 more conditions opened (needs_reconnect 7)"),
+        "{text}"
+    );
+    // Every condition is open all the same: none is alerted again, nothing more is sent.
+    w.advance(&d, Duration::hours(1));
+    d.tick().await;
+    assert_eq!(d.alerts_pass().await, Default::default());
+    assert_eq!(rx.accepted().len(), burst + 1);
+    // The digest counts them all.
+    w.advance(&d, Duration::hours(23));
+    d.tick().await;
+    let r = d.alerts_pass().await;
+    assert_eq!((r.digests, r.opened), (1, 0), "{r:?}");
+    let digest = rx.accepted().pop().unwrap();
+    assert_eq!(digest["event"], "digest");
+    assert_eq!(digest["count"], n);
+    assert_eq!(digest["conditions"].as_array().unwrap().len(), n);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rejected_client_credentials_raise_one_alert_for_the_environment() {
     let rx = Receiver::start().await;
     let w = world(&rx, "").await;

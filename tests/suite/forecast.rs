@@ -7,6 +7,7 @@ use crate::common;
 use chrono::{DateTime, Duration, Utc};
 use common::catalogue::assert_catalogued;
 use common::{World, SANDBOX_CLIENT};
+use qbo_engine::forecast::{ForecastFrame, ForecastItem};
 use qbo_sim::{FaultConfig, FaultKind, GrantSeed, SimOptions};
 use qbo_store::audit::Action;
 
@@ -129,6 +130,8 @@ async fn the_forecast_verb_prints_each_risk_with_its_date_and_remedy() {
     let json: serde_json::Value =
         serde_json::from_str(&w.ok(&["forecast", "--json"]).await).unwrap();
     assert_eq!(json["days"], 30);
+    assert_eq!(json["count"], 1);
+    assert_eq!(json["by_risk"]["hard_limit"], 1);
     let items = json["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{json:#}");
     assert_eq!(items[0]["tenant"], "veteran");
@@ -158,7 +161,7 @@ async fn the_forecast_verb_prints_each_risk_with_its_date_and_remedy() {
     assert!(events[0]["reason"]
         .as_str()
         .unwrap()
-        .contains("1 connections at risk"));
+        .contains("1 risk found, 1 shown"));
     w.assert_no_secrets().await;
 }
 
@@ -378,4 +381,39 @@ async fn a_table_longer_than_one_page_is_forecast_whole_and_each_connection_once
         f.items.windows(2).all(|p| p[0].date <= p[1].date),
         "soonest first across pages"
     );
+    assert_eq!(f.count, n as u64);
+
+    // The soonest few, the same as the whole forecast's first few, with the count of all.
+    let few = d.forecast_limited(30, 5).await;
+    assert_eq!(few.items, f.items[..5]);
+    assert_eq!((few.count, few.by_risk["no_sync"]), (n as u64, n as u64));
+
+    // Streamed: every risk once, a page at a time in connection order, then the counts.
+    let frames = d.forecast_streamed(30).await;
+    assert!(matches!(frames[0], ForecastFrame::Head { days: 30, .. }));
+    let pages: Vec<&Vec<ForecastItem>> = frames
+        .iter()
+        .filter_map(|f| match f {
+            ForecastFrame::Items { items } => Some(items),
+            _ => None,
+        })
+        .collect();
+    assert!(pages.len() >= 2, "{} pages", pages.len());
+    let streamed: Vec<i64> = pages
+        .iter()
+        .flat_map(|p| p.iter().map(|i| i.connection_id))
+        .collect();
+    assert!(
+        streamed.windows(2).all(|p| p[0] <= p[1]),
+        "connection order"
+    );
+    let mut sorted: Vec<ForecastItem> = pages.into_iter().flatten().cloned().collect();
+    qbo_engine::forecast::sort(&mut sorted);
+    assert_eq!(sorted, f.items, "the same risks as the whole forecast");
+    match frames.last() {
+        Some(ForecastFrame::End { count, by_risk, .. }) => {
+            assert_eq!((*count, by_risk["no_sync"]), (n as u64, n as u64));
+        }
+        other => panic!("the stream ends with its counts, not {other:?}"),
+    }
 }

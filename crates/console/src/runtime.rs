@@ -30,6 +30,9 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 
 /// How long the console waits for the daemon to record it closed before giving up.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The forecast risks the console asks for: the soonest, a few screens' worth; the view
+/// says how many more there are.
+const FORECAST_SHOWN: u32 = 1000;
 
 pub(super) async fn run(
     client: Arc<dyn Client>,
@@ -356,7 +359,7 @@ impl Runner {
             }
             Cmd::Forecast => {
                 self.track(async move {
-                    let msg = match client.forecast(None).await {
+                    let msg = match client.forecast(None, Some(FORECAST_SHOWN)).await {
                         Ok(f) => Msg::Forecast(f),
                         Err(e) => Msg::Failed(explain(&e, "forecast")),
                     };

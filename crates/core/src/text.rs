@@ -101,6 +101,19 @@ pub fn truncate_chars(s: &str, max: usize) -> Cow<'_, str> {
     }
 }
 
+/// A count with its thousands grouped, as people read large numbers: `1,000,000`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Strips a password from a database URL before it is shown anywhere.
 pub fn redact_url(url: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://") {
@@ -115,6 +128,14 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+    }
 
     const HOSTILE: &str = "a\u{1b}[2Jb\u{1b}]0;pwned\u{7}c\rd\0e\u{202e}moc.live\u{9b}31m\u{7f}";
 

@@ -2,9 +2,13 @@
 //! shared rules (`qbo_engine::forecast`), with the last alerts sent about them.
 
 use super::{Result, Service, ServiceError};
+use crate::soonest::Soonest;
+use chrono::{DateTime, Utc};
+use qbo_core::domain::PausedEnvironment;
 use qbo_core::identity::{Actor, Permission};
-use qbo_engine::forecast::{self, Context, Forecast};
+use qbo_engine::forecast::{self, Context, Forecast, ForecastFrame, ForecastItem};
 use qbo_store::audit::Action;
+use std::collections::BTreeMap;
 
 /// Connections read per page by the forecast.
 const FORECAST_PAGE: i64 = 2000;
@@ -16,9 +20,31 @@ pub const RECENT_ALERTS: i64 = 10;
 pub const MAX_FORECAST_DAYS: u32 = 3650;
 
 impl Service {
-    /// The forecast over `days` (else `[forecast] days`). Everyone who may see the
+    /// The forecast over `days` (else `[forecast] days`): the `limit` soonest items (all
+    /// without one), with the count of every item by risk. Everyone who may see the
     /// connections may see it; it is recorded like a list.
-    pub async fn forecast(&self, caller: &Actor, days: Option<u32>) -> Result<Forecast> {
+    pub async fn forecast(
+        &self,
+        caller: &Actor,
+        days: Option<u32>,
+        limit: Option<u32>,
+    ) -> Result<Forecast> {
+        let days = self.forecast_days(caller, days).await?;
+        let keep = limit.map_or(usize::MAX, |n| n as usize);
+        let report = self.compute_forecast(days, keep).await?;
+        let shown = format!(
+            "forecast over {days} days: {} risk{} found, {} shown",
+            report.count,
+            if report.count == 1 { "" } else { "s" },
+            report.items.len()
+        );
+        self.record_view(caller, Action::Forecast, None, shown)
+            .await?;
+        Ok(report)
+    }
+
+    /// Authorizes a forecast and settles its horizon.
+    async fn forecast_days(&self, caller: &Actor, days: Option<u32>) -> Result<u32> {
         self.authorize(caller, Permission::ViewConnections, Action::Forecast)
             .await?;
         let days = days.unwrap_or(self.forecast_cfg.days);
@@ -27,52 +53,161 @@ impl Service {
                 "--days {days}: expected 1 to {MAX_FORECAST_DAYS}"
             )));
         }
-        let report = self.compute_forecast(days).await?;
-        let shown = format!(
-            "forecast over {days} days: {} connections at risk",
-            report.items.len()
-        );
-        self.record_view(caller, Action::Forecast, None, shown)
-            .await?;
-        Ok(report)
+        Ok(days)
     }
 
-    /// The forecast itself, unrecorded: what the alerts evaluate too.
-    pub async fn compute_forecast(&self, days: u32) -> anyhow::Result<Forecast> {
-        let engine = &self.engine;
-        let now = engine.clock.now();
-        let paused = engine.scheduler_state().borrow().paused.clone();
-        let ctx = Context {
-            now,
-            paused: &paused,
-            no_sync_days: self.forecast_cfg.no_sync_days,
-            link_unused_days: self.forecast_cfg.link_unused_days,
-        };
-        // A page at a time: only the risks found are kept, not every connection's record.
-        let mut items = Vec::new();
-        let mut after = 0;
-        loop {
-            let records = engine
-                .store
-                .forecast_connections(after, FORECAST_PAGE)
-                .await?;
-            let (Some(first), Some(last)) = (records.first(), records.last()) else {
-                break;
-            };
-            let facts = engine.store.sync_facts(first.id, last.id).await?;
-            items.extend(forecast::forecast(&records, &facts, &ctx, days));
-            after = last.id;
-            if (records.len() as i64) < FORECAST_PAGE {
-                break;
-            }
+    /// The forecast itself, unrecorded: the `keep` soonest items, sorted, and the count of
+    /// all. Only those kept are held, whatever the number of connections.
+    pub async fn compute_forecast(&self, days: u32, keep: usize) -> anyhow::Result<Forecast> {
+        let mut walk = self.forecast_walk(days);
+        let mut soonest = Soonest::new(keep, forecast::order);
+        while let Some(page) = self.forecast_next(&mut walk).await? {
+            page.items.into_iter().for_each(|i| soonest.push(i));
         }
-        forecast::sort(&mut items);
-        let alerts = engine.store.recent_alert_deliveries(RECENT_ALERTS).await?;
+        let alerts = self
+            .engine
+            .store
+            .recent_alert_deliveries(RECENT_ALERTS)
+            .await?;
         Ok(Forecast {
-            generated_at: now,
+            generated_at: walk.now,
             days,
-            items,
+            items: soonest.into_sorted(),
+            count: walk.count,
+            by_risk: walk.by_risk,
             alerts,
         })
     }
+
+    /// Starts a streamed forecast (`forecast --json`): authorized and on the record before
+    /// its first item leaves, like a streamed listing.
+    pub async fn forecast_stream_begin(
+        &self,
+        caller: &Actor,
+        days: Option<u32>,
+    ) -> Result<ForecastWalk> {
+        let days = self.forecast_days(caller, days).await?;
+        let shown = format!("forecast over {days} days, streamed in connection order");
+        self.record_view(caller, Action::Forecast, None, shown)
+            .await?;
+        Ok(self.forecast_walk(days))
+    }
+
+    /// The next frame of a streamed forecast (the head first), or `None` after the end.
+    pub async fn forecast_stream_next(
+        &self,
+        w: &mut ForecastWalk,
+    ) -> Result<Option<ForecastFrame>> {
+        if !w.headed {
+            w.headed = true;
+            return Ok(Some(ForecastFrame::Head {
+                generated_at: w.now,
+                days: w.days,
+            }));
+        }
+        while let Some(mut page) = self.forecast_next(w).await? {
+            if !page.items.is_empty() {
+                // Connection order across the whole stream, a connection's risks by date.
+                page.items.sort_by(|a, b| {
+                    a.connection_id
+                        .cmp(&b.connection_id)
+                        .then_with(|| forecast::order(a, b))
+                });
+                return Ok(Some(ForecastFrame::Items { items: page.items }));
+            }
+        }
+        if w.ended {
+            return Ok(None);
+        }
+        w.ended = true;
+        Ok(Some(ForecastFrame::End {
+            count: w.count,
+            by_risk: std::mem::take(&mut w.by_risk),
+            alerts: self
+                .engine
+                .store
+                .recent_alert_deliveries(RECENT_ALERTS)
+                .await?,
+        }))
+    }
+
+    /// A walk over the forecast a page of connections at a time (`forecast_next`).
+    pub(crate) fn forecast_walk(&self, days: u32) -> ForecastWalk {
+        ForecastWalk {
+            days,
+            now: self.engine.clock.now(),
+            paused: self.engine.scheduler_state().borrow().paused.clone(),
+            after: 0,
+            done: false,
+            count: 0,
+            by_risk: BTreeMap::new(),
+            headed: false,
+            ended: false,
+        }
+    }
+
+    /// The next page of the forecast, in connection id order, or `None` once it is done.
+    /// The pages cover every id between them: the last one reaches past the last id, so
+    /// a reader comparing them with what it kept (the alerts) also sees what was deleted.
+    pub(crate) async fn forecast_next(
+        &self,
+        w: &mut ForecastWalk,
+    ) -> anyhow::Result<Option<ForecastPage>> {
+        if w.done {
+            return Ok(None);
+        }
+        let store = &self.engine.store;
+        let records = store.forecast_connections(w.after, FORECAST_PAGE).await?;
+        let after = w.after;
+        let (Some(first), Some(last)) = (records.first(), records.last()) else {
+            w.done = true;
+            return Ok(Some(ForecastPage {
+                after,
+                through: None,
+                items: Vec::new(),
+            }));
+        };
+        let facts = store.sync_facts(first.id, last.id).await?;
+        let ctx = Context {
+            now: w.now,
+            paused: &w.paused,
+            no_sync_days: self.forecast_cfg.no_sync_days,
+            link_unused_days: self.forecast_cfg.link_unused_days,
+        };
+        let items = forecast::forecast(&records, &facts, &ctx, w.days);
+        w.count += items.len() as u64;
+        for i in &items {
+            *w.by_risk.entry(i.risk.as_str().to_string()).or_default() += 1;
+        }
+        w.after = last.id;
+        w.done = (records.len() as i64) < FORECAST_PAGE;
+        Ok(Some(ForecastPage {
+            after,
+            through: (!w.done).then_some(last.id),
+            items,
+        }))
+    }
+}
+
+/// Where a walk over the forecast is; the time and the scheduler's pauses are read once,
+/// so every page is judged at the same moment.
+pub struct ForecastWalk {
+    days: u32,
+    now: DateTime<Utc>,
+    paused: Vec<PausedEnvironment>,
+    after: i64,
+    done: bool,
+    /// Items found so far, and of each risk.
+    count: u64,
+    by_risk: BTreeMap<String, u64>,
+    /// A stream's head and end were sent.
+    headed: bool,
+    ended: bool,
+}
+
+/// The risks of the connections with ids in `after < id <= through` (`None`: to the end).
+pub(crate) struct ForecastPage {
+    pub after: i64,
+    pub through: Option<i64>,
+    pub items: Vec<ForecastItem>,
 }

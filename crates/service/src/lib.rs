@@ -31,6 +31,7 @@ mod refusals;
 mod revocation;
 mod roster;
 pub mod service_keys;
+mod soonest;
 pub mod sort;
 mod support;
 pub mod tasks;
@@ -57,6 +58,7 @@ pub use webhooks::WebhookEvent;
 
 // What interfaces need from the layers below, so that they import `service` alone.
 pub use apikeys::CreatedApiKey;
+pub use forecast::ForecastWalk;
 pub use import::{ImportFrame, ImportProgress, ImportRun, ImportUpload, Pass as ImportPass};
 pub use links::LinkView;
 pub use links::{IssuedLink, LinkRequest};
@@ -74,8 +76,9 @@ pub use qbo_core::identity::{Actor, ActorKind, DaemonTask, Interface, Operator, 
 pub use qbo_core::import_text::TextChunks;
 pub use qbo_core::reports::ImportTally;
 pub use qbo_core::reports::{
-    describe_refresh, outcome_name, AlertDelivery, ApiKeyRecord, Forecast, ForecastItem,
-    ImportReport, KeyStatus, RefreshOutcome, RevokeOutcome, Risk, RotationReport, VerifyOutcome,
+    describe_refresh, outcome_name, AlertDelivery, ApiKeyRecord, Forecast, ForecastFrame,
+    ForecastItem, ImportReport, KeyStatus, RefreshOutcome, RevokeOutcome, Risk, RotationReport,
+    VerifyOutcome,
 };
 pub use revocation::{PurgeReport, RevokeReport, RevokeRequest};
 pub use roster::{WindowPage, WindowQuery, MAX_WINDOW_ROWS};
@@ -719,7 +722,7 @@ impl Service {
             Request::AuditQuarantine { from } => json(self.audit_quarantine(caller, from).await?),
             Request::WhoAmI => json(self.whoami(caller).await?),
             Request::KeysStatus => json(self.keys_status(caller).await?),
-            Request::Forecast { days } => json(self.forecast(caller, days).await?),
+            Request::Forecast { days, limit } => json(self.forecast(caller, days, limit).await?),
             Request::Link {
                 target,
                 new_tenant,
@@ -772,6 +775,13 @@ impl Service {
                     .await?;
                 Err(ServiceError::Input(
                     "list_stream answers frame by frame and is only available over the operators' socket or --embedded".into(),
+                ))
+            }
+            Request::ForecastStream { .. } => {
+                self.authorize(caller, Permission::ViewConnections, Action::Forecast)
+                    .await?;
+                Err(ServiceError::Input(
+                    "forecast_stream answers frame by frame and is only available over the operators' socket or --embedded".into(),
                 ))
             }
             Request::Watch => {

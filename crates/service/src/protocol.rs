@@ -135,6 +135,15 @@ pub enum Request {
     Forecast {
         #[serde(default)]
         days: Option<u32>,
+        /// Only the soonest this many items (every one without).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    /// `forecast --json` of any size: answered by `ForecastFrame`s, the head, the items a
+    /// page at a time in connection order, then the counts and the last alerts.
+    ForecastStream {
+        #[serde(default)]
+        days: Option<u32>,
     },
     /// `link`: a reconnect link for a connection, or (`new_tenant`) for a new company.
     Link {
@@ -299,7 +308,15 @@ impl std::fmt::Debug for Request {
             Request::Watch => f.write_str("Watch"),
             Request::WhoAmI => f.write_str("WhoAmI"),
             Request::KeysStatus => f.write_str("KeysStatus"),
-            Request::Forecast { days } => f.debug_struct("Forecast").field("days", days).finish(),
+            Request::Forecast { days, limit } => f
+                .debug_struct("Forecast")
+                .field("days", days)
+                .field("limit", limit)
+                .finish(),
+            Request::ForecastStream { days } => f
+                .debug_struct("ForecastStream")
+                .field("days", days)
+                .finish(),
             Request::Link {
                 target,
                 new_tenant,
@@ -366,7 +383,7 @@ impl Request {
             Request::Watch => Action::Watch,
             Request::WhoAmI => Action::WhoAmI,
             Request::KeysStatus => Action::KeysStatus,
-            Request::Forecast { .. } => Action::Forecast,
+            Request::Forecast { .. } | Request::ForecastStream { .. } => Action::Forecast,
             Request::Link { .. } => Action::LinkIssued,
             Request::Links => Action::LinkList,
             Request::LinkCancel { .. } => Action::LinkCancelled,

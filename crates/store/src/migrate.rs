@@ -53,6 +53,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "claim order",
         include_str!("migrations/sqlite/0012_claim_order.sql"),
     ),
+    (
+        13,
+        "alerts by page",
+        include_str!("migrations/sqlite/0013_alerts_by_page.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("migrations/postgres/0001_init.sql")),
@@ -105,6 +110,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         12,
         "claim order",
         include_str!("migrations/postgres/0012_claim_order.sql"),
+    ),
+    (
+        13,
+        "alerts by page",
+        include_str!("migrations/postgres/0013_alerts_by_page.sql"),
     ),
 ];
 

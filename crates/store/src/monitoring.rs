@@ -130,9 +130,29 @@ impl Store {
             .collect()
     }
 
-    pub async fn open_alert_conditions(&self) -> anyhow::Result<Vec<AlertCondition>> {
+    /// The open conditions of connections with ids in `after < id <= through` (no upper
+    /// bound for `None`): what one page of the alerts' pass compares with.
+    pub async fn open_connection_conditions(
+        &self,
+        after: i64,
+        through: Option<i64>,
+    ) -> anyhow::Result<Vec<AlertCondition>> {
         let sql = "SELECT key, risk, connection_id, environment, opened_at, summary \
-                   FROM alert_conditions ORDER BY opened_at, key";
+                   FROM alert_conditions WHERE connection_id > $1 \
+                   AND ($2 IS NULL OR connection_id <= $2) ORDER BY key";
+        Ok(dispatch!(self, p => sqlx::query_as(sql).bind(after).bind(through).fetch_all(p).await)?)
+    }
+
+    /// Whether conditions counted by `Tx::add_alert_overflow` wait for their message.
+    pub async fn alert_overflow_waiting(&self) -> anyhow::Result<bool> {
+        let sql = "SELECT EXISTS (SELECT 1 FROM alert_overflow)";
+        Ok(dispatch!(self, p => sqlx::query_scalar(sql).fetch_one(p).await)?)
+    }
+
+    /// The open conditions that belong to no connection: environments and the daemon's own.
+    pub async fn open_daemon_conditions(&self) -> anyhow::Result<Vec<AlertCondition>> {
+        let sql = "SELECT key, risk, connection_id, environment, opened_at, summary \
+                   FROM alert_conditions WHERE connection_id IS NULL ORDER BY key";
         Ok(dispatch!(self, p => sqlx::query_as(sql).fetch_all(p).await)?)
     }
 
@@ -207,6 +227,25 @@ impl Tx {
         dispatch_tx!(self, t => sqlx::query(sql).bind(&c.key).bind(&c.risk).bind(c.connection_id)
             .bind(&c.environment).bind(c.opened_at).bind(&c.summary).execute(t).await.map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    /// Counts `n` more conditions of `risk` opened without a message of their own.
+    pub async fn add_alert_overflow(&mut self, risk: &str, n: i64) -> anyhow::Result<()> {
+        let sql = "INSERT INTO alert_overflow (risk, count) VALUES ($1, $2) \
+                   ON CONFLICT (risk) DO UPDATE SET count = alert_overflow.count + excluded.count";
+        dispatch_tx!(self, t => sqlx::query(sql).bind(risk).bind(n).execute(t).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// The conditions counted by `add_alert_overflow` since the last take, per risk, and
+    /// the count reset: the caller sends the one message that tells of them.
+    pub async fn take_alert_overflow(&mut self) -> anyhow::Result<Vec<(String, i64)>> {
+        let rows: Vec<(String, i64)> = dispatch_tx!(self, t => sqlx::query_as(
+            "SELECT risk, count FROM alert_overflow ORDER BY risk").fetch_all(t).await)?;
+        if !rows.is_empty() {
+            dispatch_tx!(self, t => sqlx::query("DELETE FROM alert_overflow").execute(t).await.map(|r| r.rows_affected()))?;
+        }
+        Ok(rows)
     }
 
     pub async fn close_alert_condition(&mut self, key: &str) -> anyhow::Result<()> {

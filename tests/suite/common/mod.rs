@@ -730,7 +730,40 @@ impl InProcess {
             qbo_core::identity::Interface::Cli,
             qbo_core::identity::Role::Admin,
         );
-        self.service.forecast(&admin, Some(days)).await.unwrap()
+        self.service
+            .forecast(&admin, Some(days), None)
+            .await
+            .unwrap()
+    }
+
+    /// The `limit` soonest risks of the forecast, with the count of all.
+    pub async fn forecast_limited(&self, days: u32, limit: u32) -> qbo_engine::forecast::Forecast {
+        let admin = qbo_core::identity::Actor::current_process(
+            qbo_core::identity::Interface::Cli,
+            qbo_core::identity::Role::Admin,
+        );
+        self.service
+            .forecast(&admin, Some(days), Some(limit))
+            .await
+            .unwrap()
+    }
+
+    /// The forecast as `forecast --json` streams it, frame by frame.
+    pub async fn forecast_streamed(&self, days: u32) -> Vec<qbo_engine::forecast::ForecastFrame> {
+        let admin = qbo_core::identity::Actor::current_process(
+            qbo_core::identity::Interface::Cli,
+            qbo_core::identity::Role::Admin,
+        );
+        let mut walk = self
+            .service
+            .forecast_stream_begin(&admin, Some(days))
+            .await
+            .unwrap();
+        let mut frames = Vec::new();
+        while let Some(f) = self.service.forecast_stream_next(&mut walk).await.unwrap() {
+            frames.push(f);
+        }
+        frames
     }
 
     pub async fn connections(&self) -> Vec<qbo_service::ConnectionView> {

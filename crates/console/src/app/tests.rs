@@ -623,6 +623,8 @@ fn f_opens_the_forecast_asks_for_it_afresh_and_esc_comes_back() {
         generated_at: at(NOW),
         days: 30,
         items: vec![],
+        count: 0,
+        by_risk: Default::default(),
         alerts: vec![],
     };
     update(&mut a, Msg::Forecast(f.clone()));

@@ -112,8 +112,16 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, frame: &mut Frame, are
             theme.style(Meaning::Muted),
         )),
         Some(f) => {
-            let title = match f.items.len() {
+            let shown = f.items.len() as u64;
+            let found = f.count.max(shown);
+            let title = match found {
                 0 => format!("forecast: nothing dies within {} days", f.days),
+                n if shown < n => format!(
+                    "forecast: {} risks within {} days, the {} soonest shown · Esc back",
+                    qbo_core::text::thousands(n),
+                    f.days,
+                    qbo_core::text::thousands(shown),
+                ),
                 n => format!(
                     "forecast: {n} risk{} within {} days, soonest first · Esc back",
                     if n == 1 { "" } else { "s" },

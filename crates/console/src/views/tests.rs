@@ -449,6 +449,8 @@ fn forecast_fixture() -> qbo_service::Forecast {
                 "check Intuit's status",
             ),
         ],
+        count: 3,
+        by_risk: Default::default(),
         alerts: vec![qbo_service::AlertDelivery {
             id: 1,
             created_at: now - chrono::Duration::hours(3),
@@ -480,4 +482,21 @@ fn the_forecast_view_lists_risks_soonest_first_with_the_last_alerts() {
     insta::assert_snapshot!("forecast", frame);
     press(&mut a, KeyCode::Esc);
     assert!(render(&a).contains("TENANT"), "Esc goes back to the table");
+}
+
+#[test]
+fn a_forecast_of_more_risks_than_shown_says_how_many_there_are() {
+    let mut a = app(Role::Viewer, 120, 16);
+    update(
+        &mut a,
+        Msg::Key(KeyEvent::new(KeyCode::Char('F'), KeyModifiers::NONE)),
+    );
+    let mut f = forecast_fixture();
+    f.count = 980_000;
+    update(&mut a, Msg::Forecast(f));
+    let frame = render(&a);
+    assert!(
+        frame.contains("forecast: 980,000 risks within 30 days, the 3 soonest shown"),
+        "{frame}"
+    );
 }

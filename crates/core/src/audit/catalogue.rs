@@ -384,7 +384,7 @@ catalogue! {
     // ---- health checks, the forecast and alerts (issue 16) ----
     Forecast = "forecast" {
         group: "views",
-        summary: "A caller was shown the forecast (the CLI or the console's forecast view); reason gives the horizon and how many connections are at risk.",
+        summary: "A caller was shown the forecast (the CLI or the console's forecast view); reason gives the horizon, how many risks were found and how many shown (or that it was streamed).",
         outcomes: [Ok, Denied],
         target: None,
         fields: [Reason],

@@ -69,8 +69,34 @@ pub struct ForecastItem {
 pub struct Forecast {
     pub generated_at: DateTime<Utc>,
     pub days: u32,
+    /// The soonest items, soonest first: all of them, or as many as were asked for.
     pub items: Vec<ForecastItem>,
+    /// Every item found, shown or not.
+    #[serde(default)]
+    pub count: u64,
+    /// How many items of each risk were found.
+    #[serde(default)]
+    pub by_risk: std::collections::BTreeMap<String, u64>,
     /// The newest alert deliveries, newest first.
     #[serde(default)]
     pub alerts: Vec<super::AlertDelivery>,
+}
+
+/// One frame of a streamed forecast (`forecast --json`): where and when it was made, its
+/// items a page at a time in connection order, then the counts and the last alerts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ForecastFrame {
+    Head {
+        generated_at: DateTime<Utc>,
+        days: u32,
+    },
+    Items {
+        items: Vec<ForecastItem>,
+    },
+    End {
+        count: u64,
+        by_risk: std::collections::BTreeMap<String, u64>,
+        alerts: Vec<super::AlertDelivery>,
+    },
 }

@@ -431,6 +431,17 @@ async fn connection(
             .await?;
             continue;
         }
+        if let Request::ForecastStream { days } = request {
+            forecast_stream(
+                &svc,
+                &actor.for_request(),
+                days,
+                &mut write,
+                limits.idle_timeout,
+            )
+            .await?;
+            continue;
+        }
         if let Request::ImportStream {
             file,
             update,
@@ -544,6 +555,37 @@ async fn list_stream(
         if end {
             return Ok(());
         }
+    }
+}
+
+/// Streams a forecast: its head, an `items` frame per page with risks, then `end` with the
+/// counts and the last alerts. An error ends it with an error line (the client then has no
+/// end, and says the forecast is incomplete).
+async fn forecast_stream(
+    svc: &Service,
+    actor: &Actor,
+    days: Option<u32>,
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    drain: Duration,
+) -> anyhow::Result<()> {
+    let mut walk = match svc.forecast_stream_begin(actor, days).await {
+        Ok(w) => w,
+        Err(e) => return send(write, &Reply::from(e), drain).await,
+    };
+    loop {
+        let frame = match svc.forecast_stream_next(&mut walk).await {
+            Ok(Some(f)) => f,
+            Ok(None) => return Ok(()),
+            Err(e) => return send(write, &Reply::from(e), drain).await,
+        };
+        send(
+            write,
+            &Reply::Ok {
+                result: serde_json::value::to_raw_value(&frame)?,
+            },
+            drain,
+        )
+        .await?;
     }
 }
 

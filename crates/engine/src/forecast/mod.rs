@@ -14,7 +14,7 @@ use qbo_core::domain::PausedEnvironment;
 use qbo_store::{ConnectionRecord, SyncFacts};
 use std::collections::HashMap;
 
-pub use qbo_core::reports::{Forecast, ForecastItem, Risk};
+pub use qbo_core::reports::{Forecast, ForecastFrame, ForecastItem, Risk};
 pub use rules::RULES;
 
 /// One connection, as the rules see it.
@@ -89,13 +89,16 @@ pub fn forecast(
 
 /// The forecast's order: soonest first, graver first on the same date.
 pub fn sort(items: &mut [ForecastItem]) {
-    items.sort_by(|a, b| {
-        a.date
-            .cmp(&b.date)
-            .then(a.risk.cmp(&b.risk))
-            .then_with(|| a.tenant.cmp(&b.tenant))
-            .then(a.connection_id.cmp(&b.connection_id))
-    });
+    items.sort_by(order);
+}
+
+/// The forecast's order, as a comparison.
+pub fn order(a: &ForecastItem, b: &ForecastItem) -> std::cmp::Ordering {
+    a.date
+        .cmp(&b.date)
+        .then(a.risk.cmp(&b.risk))
+        .then_with(|| a.tenant.cmp(&b.tenant))
+        .then(a.connection_id.cmp(&b.connection_id))
 }
 
 #[cfg(test)]

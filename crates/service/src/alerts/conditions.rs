@@ -1,13 +1,14 @@
 //! Which alert conditions hold now, from the forecast and the scheduler's pauses, and how
 //! they differ from the ones already alerted. Pure: no I/O.
 
+use crate::soonest::Soonest;
 use chrono::{DateTime, Utc};
 use qbo_core::domain::{Environment, PausedEnvironment};
 use qbo_engine::forecast::{ForecastItem, Risk};
 use qbo_store::audit::ChainBlocked;
 use qbo_store::AlertCondition;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A condition as an alert describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,22 +43,11 @@ pub fn environment_key(env: Environment) -> String {
     format!("environment:{env}:credentials_rejected")
 }
 
-/// The conditions that hold now: each forecast item within the warning horizon (the
-/// forecast was computed over it), and each environment whose credentials Intuit rejected.
-///
-/// An environment's condition outlives the pause that raised it: the scheduler lifts a
-/// pause after five minutes to probe, and forgets it on restart, but the credentials
-/// are only known good once a refresh in that environment has succeeded since the
-/// condition opened. Without that, every probe would alert again.
-pub fn current(
-    items: &[ForecastItem],
-    paused: &[PausedEnvironment],
-    now: DateTime<Utc>,
-    open: &[AlertCondition],
-    last_good_refresh: &HashMap<Environment, DateTime<Utc>>,
-) -> BTreeMap<String, Condition> {
+/// The conditions of connections that hold now: each forecast item within the warning
+/// horizon (the forecast was computed over it). A rejected environment is one alert (see
+/// `of_environments`), not one per connection in it.
+pub fn of_connections(items: &[ForecastItem]) -> BTreeMap<String, Condition> {
     let mut out = BTreeMap::new();
-    // A rejected environment is one alert (below), not one per connection in it.
     for i in items.iter().filter(|i| i.risk != Risk::CredentialsRejected) {
         let key = connection_key(i.connection_id, i.risk.as_str());
         out.insert(
@@ -78,6 +68,22 @@ pub fn current(
             },
         );
     }
+    out
+}
+
+/// Each environment whose credentials Intuit rejected.
+///
+/// An environment's condition outlives the pause that raised it: the scheduler lifts a
+/// pause after five minutes to probe, and forgets it on restart, but the credentials
+/// are only known good once a refresh in that environment has succeeded since the
+/// condition opened. Without that, every probe would alert again.
+pub fn of_environments(
+    paused: &[PausedEnvironment],
+    now: DateTime<Utc>,
+    open: &[AlertCondition],
+    last_good_refresh: &HashMap<Environment, DateTime<Utc>>,
+) -> BTreeMap<String, Condition> {
+    let mut out = BTreeMap::new();
     for env in Environment::ALL {
         let key = environment_key(env);
         let pause = paused
@@ -146,9 +152,10 @@ pub fn diff<'a>(
     now: &'a BTreeMap<String, Condition>,
     open: &[AlertCondition],
 ) -> (Vec<&'a Condition>, Vec<String>) {
+    let was: HashSet<&str> = open.iter().map(|o| o.key.as_str()).collect();
     let opened = now
         .values()
-        .filter(|c| !open.iter().any(|o| o.key == c.key))
+        .filter(|c| !was.contains(c.key.as_str()))
         .collect();
     let closed = open
         .iter()
@@ -156,6 +163,39 @@ pub fn diff<'a>(
         .map(|o| o.key.clone())
         .collect();
     (opened, closed)
+}
+
+/// What is still open, as a digest tells it: how many conditions of each risk, and the
+/// soonest few in full. Fed a page at a time, it holds only those few, so a digest of a
+/// million open conditions costs what one of fifty does.
+pub struct Still {
+    soonest: Soonest<Condition>,
+    pub by_risk: BTreeMap<String, u64>,
+    pub total: u64,
+}
+
+impl Still {
+    /// Keeps the `listed` soonest conditions in full.
+    pub fn new(listed: usize) -> Still {
+        Still {
+            soonest: Soonest::new(listed, |a, b| (a.date, &a.key).cmp(&(b.date, &b.key))),
+            by_risk: BTreeMap::new(),
+            total: 0,
+        }
+    }
+
+    pub fn extend(&mut self, conditions: impl IntoIterator<Item = Condition>) {
+        for c in conditions {
+            self.total += 1;
+            *self.by_risk.entry(c.risk.clone()).or_default() += 1;
+            self.soonest.push(c);
+        }
+    }
+
+    /// The soonest conditions, soonest first; the counts by risk; the count.
+    pub fn listed(self) -> (Vec<Condition>, BTreeMap<String, u64>, u64) {
+        (self.soonest.into_sorted(), self.by_risk, self.total)
+    }
 }
 
 #[cfg(test)]
@@ -183,7 +223,7 @@ mod tests {
             until: now + Duration::minutes(5),
             reason: "HTTP 401 invalid_client".into(),
         }];
-        let c = current(&[], &paused, now, &[], &HashMap::new());
+        let c = of_environments(&paused, now, &[], &HashMap::new());
         let (opened, closed) = diff(&c, &[]);
         assert_eq!(opened.len(), 1);
         assert!(closed.is_empty());
@@ -191,14 +231,49 @@ mod tests {
         // The pause lifts to probe: still open, nothing new to say.
         let was = [open(&key, now)];
         let later = now + Duration::minutes(6);
-        let c = current(&[], &[], later, &was, &HashMap::new());
+        let c = of_environments(&[], later, &was, &HashMap::new());
         assert_eq!(diff(&c, &was), (vec![], vec![]));
         // A refresh before the condition opened proves nothing; one after it closes it.
         let before = HashMap::from([(Environment::Sandbox, now - Duration::minutes(1))]);
-        assert!(current(&[], &[], later, &was, &before).contains_key(&key));
+        assert!(of_environments(&[], later, &was, &before).contains_key(&key));
         let after = HashMap::from([(Environment::Sandbox, now + Duration::minutes(5))]);
-        let c = current(&[], &[], later, &was, &after);
+        let c = of_environments(&[], later, &was, &after);
         assert_eq!(diff(&c, &was), (vec![], vec![key]));
+    }
+
+    #[test]
+    fn the_digest_keeps_the_soonest_few_and_counts_every_one() {
+        let now = Utc::now();
+        let mut still = Still::new(3);
+        still.extend((0..10).rev().map(|i| {
+            Condition {
+                key: format!("connection:{i}:no_sync"),
+                risk: if i % 2 == 0 {
+                    "no_sync"
+                } else {
+                    "needs_reconnect"
+                }
+                .into(),
+                date: now + Duration::days(i),
+                reason: String::new(),
+                action: String::new(),
+                connection: None,
+                environment: None,
+            }
+        }));
+        let (listed, by_risk, total) = still.listed();
+        let keys: Vec<_> = listed.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "connection:0:no_sync",
+                "connection:1:no_sync",
+                "connection:2:no_sync"
+            ]
+        );
+        assert_eq!(total, 10);
+        assert_eq!(by_risk["no_sync"], 5);
+        assert_eq!(by_risk["needs_reconnect"], 5);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use super::conditions::Condition;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// Slack reads `&`, `<` and `>` as markup (links, mentions): escaped as Slack asks, so a
 /// tenant or Intuit's error text cannot ping a channel or forge a link.
@@ -60,23 +61,72 @@ pub fn opened(c: &Condition, now: DateTime<Utc>) -> (String, String) {
     (text, body.to_string())
 }
 
-/// The daily digest of what is still open.
-pub fn digest(open: &[Condition], now: DateTime<Utc>) -> (String, String) {
+/// Counts per risk as a person reads them: `no_sync 960,000, needs_reconnect 20,000`.
+fn counts(by_risk: &BTreeMap<String, u64>) -> String {
+    let mut v: Vec<_> = by_risk.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    v.iter()
+        .map(|(risk, n)| format!("{risk} {}", qbo_core::text::thousands(**n)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The daily digest of what is still open: `total` conditions, counted by risk, the
+/// soonest of them (`listed`) one per line.
+pub fn digest(
+    listed: &[Condition],
+    by_risk: &BTreeMap<String, u64>,
+    total: u64,
+    now: DateTime<Utc>,
+) -> (String, String) {
     let mut text = format!(
         "qbo-console digest: {} condition{} still open",
-        open.len(),
-        if open.len() == 1 { "" } else { "s" }
+        qbo_core::text::thousands(total),
+        if total == 1 { "" } else { "s" }
     );
-    for c in open {
+    if by_risk.len() > 1 || (listed.len() as u64) < total {
+        text.push_str(&format!(" ({})", counts(by_risk)));
+    }
+    for c in listed {
         text.push_str("\n• ");
         text.push_str(&line(c));
+    }
+    let more = total.saturating_sub(listed.len() as u64);
+    if more > 0 {
+        text.push_str(&format!(
+            "\n… and {} more, later: `qbo-console forecast` lists every one",
+            qbo_core::text::thousands(more)
+        ));
     }
     let body = json!({
         "source": "qbo-console",
         "event": "digest",
         "at": now,
         "text": text,
-        "conditions": open.iter().map(condition_json).collect::<Vec<_>>(),
+        "count": total,
+        "by_risk": by_risk,
+        "conditions": listed.iter().map(condition_json).collect::<Vec<_>>(),
+    });
+    (text, body.to_string())
+}
+
+/// Conditions opened in one pass beyond the ones alerted one by one: one message with
+/// their count per risk, instead of a message per connection.
+pub fn opened_many(by_risk: &BTreeMap<String, u64>, now: DateTime<Utc>) -> (String, String) {
+    let total: u64 = by_risk.values().sum();
+    let text = format!(
+        "qbo-console alert: {} more condition{} opened ({}); `qbo-console forecast` lists them",
+        qbo_core::text::thousands(total),
+        if total == 1 { "" } else { "s" },
+        counts(by_risk)
+    );
+    let body = json!({
+        "source": "qbo-console",
+        "event": "opened_many",
+        "at": now,
+        "text": text,
+        "count": total,
+        "by_risk": by_risk,
     });
     (text, body.to_string())
 }

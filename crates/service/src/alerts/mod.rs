@@ -14,7 +14,7 @@ use qbo_store::audit::AboutConnection;
 use qbo_store::audit::AuditEvent;
 use qbo_store::{AlertCondition, AlertDelivery, NewAlert, Tx};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub use conditions::AUDIT_BLOCKED_KEY;
 
@@ -22,6 +22,12 @@ pub use conditions::AUDIT_BLOCKED_KEY;
 const DIGEST_KEY: &str = "digest";
 /// The mark holding when the last digest went out.
 const DIGEST_MARK: &str = "digest";
+/// The condition key the message about many openings is filed under in the outbox.
+const OPENED_MANY_KEY: &str = "opened_many";
+/// Openings per pass alerted one message each; the rest of the pass's are told in one.
+pub const ALERT_BURST: usize = 20;
+/// Conditions a digest names one by one (the soonest); the rest it counts by risk.
+pub const DIGEST_LISTED: usize = 50;
 
 /// What one pass of the alerts did.
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
@@ -37,67 +43,122 @@ pub struct AlertReport {
 impl Service {
     /// Opens (and queues a message to each of `webhooks` for) every new condition, closes
     /// those gone, and queues the digest of what is still open when `[alerts]
-    /// digest_interval` has passed; all in one transaction.
+    /// digest_interval` has passed.
+    ///
+    /// A page of connections at a time, each page's changes in one transaction with their
+    /// messages: memory stays that of a page whatever the table's size, and no write waits
+    /// on a pass over a million connections. The first `ALERT_BURST` openings of a pass get
+    /// a message each; the rest are counted (in the same transactions, so a crash loses no
+    /// count) and told in one message at the end of the pass.
     pub async fn evaluate_alerts(
         &self,
         cfg: &AlertsConfig,
         webhooks: &[String],
     ) -> anyhow::Result<AlertReport> {
-        let engine = &self.engine;
-        let store = &engine.store;
+        let store = &self.engine.store;
         let now = self.now();
-        let forecast = self.compute_forecast(cfg.warn_days).await?;
-        let paused = engine.scheduler_state().borrow().paused.clone();
-        let open = store.open_alert_conditions().await?;
+        let mut report = AlertReport::default();
+        let mut still = conditions::Still::new(DIGEST_LISTED);
+
+        // The environments' and the daemon's own conditions first: never counted among
+        // the many, always alerted by name.
+        let paused = self.engine.scheduler_state().borrow().paused.clone();
+        let open = store.open_daemon_conditions().await?;
         let good: HashMap<_, _> = store
             .last_good_refresh()
             .await?
             .into_iter()
             .filter_map(|(e, at)| Some((e, at?)))
             .collect();
-        let mut current = conditions::current(&forecast.items, &paused, now, &open, &good);
+        let mut current = conditions::of_environments(&paused, now, &open, &good);
         let blocked = store.audit_blocked().await?;
         if let Some(c) = conditions::audit_blocked(blocked.as_ref(), now, &open) {
             current.insert(c.key.clone(), c);
         }
         let (opened, closed) = conditions::diff(&current, &open);
-        let mut report = AlertReport {
-            opened: opened.len(),
-            closed: closed.len(),
-            ..Default::default()
+        if !opened.is_empty() || !closed.is_empty() {
+            let mut tx = store.begin().await?;
+            let mut unlimited = usize::MAX;
+            write_changes(&mut tx, &opened, &closed, webhooks, now, &mut unlimited).await?;
+            self.engine.commit_audited(tx, &[]).await?;
+        }
+        report.opened += opened.len();
+        report.closed += closed.len();
+        still.extend(current.into_values());
+
+        let mut budget = ALERT_BURST;
+        let mut walk = self.forecast_walk(cfg.warn_days);
+        loop {
+            let started = std::time::Instant::now();
+            let Some(page) = self.forecast_next(&mut walk).await? else {
+                break;
+            };
+            let current = conditions::of_connections(&page.items);
+            let open = store
+                .open_connection_conditions(page.after, page.through)
+                .await?;
+            let (opened, closed) = conditions::diff(&current, &open);
+            if !opened.is_empty() || !closed.is_empty() {
+                let mut tx = store.begin().await?;
+                write_changes(&mut tx, &opened, &closed, webhooks, now, &mut budget).await?;
+                self.engine.commit_audited(tx, &[]).await?;
+            }
+            report.opened += opened.len();
+            report.closed += closed.len();
+            still.extend(current.into_values());
+            // A background pass: at most half of one core, so that consoles and refreshes
+            // beside it do not wait on it (a million connections' first pass writes as
+            // many conditions).
+            tokio::time::sleep(started.elapsed()).await;
+        }
+
+        // The count of what was opened unnamed (this pass's, or a crashed pass's), and
+        // the digest when it is due; no write at all when neither is (the pass runs every
+        // few seconds, beside the refreshes).
+        let digest = match store.alert_mark(DIGEST_MARK).await? {
+            None => Some(false),
+            Some(last) => {
+                (now - last >= ChronoDuration::from_std(cfg.digest_interval)?).then_some(true)
+            }
         };
+        if digest.is_none() && !store.alert_overflow_waiting().await? {
+            return Ok(report);
+        }
         let mut tx = store.begin().await?;
-        for c in &opened {
-            tx.open_alert_condition(&AlertCondition {
-                key: c.key.clone(),
-                risk: c.risk.clone(),
-                connection_id: c.connection.as_ref().map(|x| x.id),
-                environment: c.environment.map(|e| e.to_string()),
-                opened_at: now,
-                summary: c.reason.clone(),
-            })
+        let overflow: BTreeMap<String, u64> = tx
+            .take_alert_overflow()
+            .await?
+            .into_iter()
+            .map(|(risk, n)| (risk, u64::try_from(n).unwrap_or(0)))
+            .collect();
+        if !overflow.is_empty() {
+            let (text, body) = message::opened_many(&overflow, now);
+            enqueue(
+                &mut tx,
+                webhooks,
+                OPENED_MANY_KEY,
+                "opened_many",
+                &text,
+                &body,
+                now,
+            )
             .await?;
-            let (text, body) = message::opened(c, now);
-            enqueue(&mut tx, webhooks, &c.key, "opened", &text, &body, now).await?;
         }
-        for key in &closed {
-            tx.close_alert_condition(key).await?;
-        }
-        match store.alert_mark(DIGEST_MARK).await? {
+        match digest {
             // The first digest comes one interval after alerts first ran.
-            None => tx.set_alert_mark(DIGEST_MARK, now).await?,
-            Some(last) if now - last >= ChronoDuration::from_std(cfg.digest_interval)? => {
-                let still: Vec<Condition> = current.into_values().collect();
-                if !still.is_empty() {
-                    let (text, body) = message::digest(&still, now);
+            Some(false) => tx.set_alert_mark(DIGEST_MARK, now).await?,
+            Some(true) => {
+                let (listed, by_risk, total) = still.listed();
+                if total > 0 {
+                    let (text, body) = message::digest(&listed, &by_risk, total, now);
                     enqueue(&mut tx, webhooks, DIGEST_KEY, "digest", &text, &body, now).await?;
                     report.digests += 1;
                 }
                 tx.set_alert_mark(DIGEST_MARK, now).await?;
             }
-            Some(_) => {}
+            None => {}
         }
-        engine.commit_audited(tx, &[]).await?;
+        self.engine.commit_audited(tx, &[]).await?;
         Ok(report)
     }
 
@@ -141,6 +202,44 @@ impl Service {
         self.engine.commit_audited(tx, &events).await?;
         Ok(())
     }
+}
+
+/// Opens `opened` (a message each while `budget` lasts, then counted per risk for the
+/// pass's one message about the rest) and closes `closed`, in `tx`.
+async fn write_changes(
+    tx: &mut Tx,
+    opened: &[&Condition],
+    closed: &[String],
+    webhooks: &[String],
+    now: DateTime<Utc>,
+    budget: &mut usize,
+) -> anyhow::Result<()> {
+    let mut unnamed: BTreeMap<&str, i64> = BTreeMap::new();
+    for c in opened {
+        tx.open_alert_condition(&AlertCondition {
+            key: c.key.clone(),
+            risk: c.risk.clone(),
+            connection_id: c.connection.as_ref().map(|x| x.id),
+            environment: c.environment.map(|e| e.to_string()),
+            opened_at: now,
+            summary: c.reason.clone(),
+        })
+        .await?;
+        if *budget > 0 {
+            *budget -= 1;
+            let (text, body) = message::opened(c, now);
+            enqueue(tx, webhooks, &c.key, "opened", &text, &body, now).await?;
+        } else {
+            *unnamed.entry(&c.risk).or_default() += 1;
+        }
+    }
+    for (risk, n) in unnamed {
+        tx.add_alert_overflow(risk, n).await?;
+    }
+    for key in closed {
+        tx.close_alert_condition(key).await?;
+    }
+    Ok(())
 }
 
 async fn enqueue(

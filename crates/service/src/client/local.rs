@@ -60,6 +60,22 @@ impl Client for LocalClient {
         })
     }
 
+    fn forecast_each<'a>(
+        &'a self,
+        days: Option<u32>,
+        sink: &'a mut (dyn FnMut(crate::ForecastFrame) -> std::io::Result<()> + Send),
+    ) -> ClientFuture<'a, ()> {
+        Box::pin(async move {
+            let caller = &self.actor.for_request();
+            let mut walk = self.service.forecast_stream_begin(caller, days).await?;
+            while let Some(frame) = self.service.forecast_stream_next(&mut walk).await? {
+                sink(frame)
+                    .map_err(|e| ClientError::Input(format!("cannot write the forecast: {e}")))?;
+            }
+            Ok(())
+        })
+    }
+
     fn window(&self, query: crate::WindowQuery) -> ClientFuture<'_, crate::WindowPage> {
         as_caller!(self, |c| self.service.window(c, &query))
     }
@@ -138,8 +154,8 @@ impl Client for LocalClient {
         as_caller!(self, |c| self.service.keys_status(c))
     }
 
-    fn forecast(&self, days: Option<u32>) -> ClientFuture<'_, crate::Forecast> {
-        as_caller!(self, |c| self.service.forecast(c, days))
+    fn forecast(&self, days: Option<u32>, limit: Option<u32>) -> ClientFuture<'_, crate::Forecast> {
+        as_caller!(self, |c| self.service.forecast(c, days, limit))
     }
 
     fn support_bundle(

@@ -139,7 +139,13 @@ pub trait Client: Send + Sync {
     fn keys_status(&self) -> ClientFuture<'_, crate::KeyStatus>;
     /// The connections that will die within `days` (else `[forecast] days`), and the
     /// last alerts.
-    fn forecast(&self, days: Option<u32>) -> ClientFuture<'_, crate::Forecast>;
+    fn forecast(&self, days: Option<u32>, limit: Option<u32>) -> ClientFuture<'_, crate::Forecast>;
+    /// The whole forecast, frame by frame to `sink` as it is read (`forecast --json`).
+    fn forecast_each<'a>(
+        &'a self,
+        days: Option<u32>,
+        sink: &'a mut (dyn FnMut(crate::ForecastFrame) -> std::io::Result<()> + Send),
+    ) -> ClientFuture<'a, ()>;
     /// Issues a reconnect link.
     fn link(&self, request: super::LinkRequest) -> ClientFuture<'_, super::IssuedLink>;
     /// The open reconnect links.

@@ -329,6 +329,27 @@ impl Client for SocketClient {
         Box::pin(self.call(Request::Window(query)))
     }
 
+    fn forecast_each<'a>(
+        &'a self,
+        days: Option<u32>,
+        sink: &'a mut (dyn FnMut(crate::ForecastFrame) -> std::io::Result<()> + Send),
+    ) -> ClientFuture<'a, ()> {
+        Box::pin(async move {
+            let mut conn = self.send(&Request::ForecastStream { days }).await?;
+            loop {
+                let Some(frame) = conn.next::<crate::ForecastFrame>().await? else {
+                    return Err(self.lost(Some("the forecast stopped before its end".into())));
+                };
+                let end = matches!(frame, crate::ForecastFrame::End { .. });
+                sink(frame)
+                    .map_err(|e| ClientError::Input(format!("cannot write the forecast: {e}")))?;
+                if end {
+                    return Ok(());
+                }
+            }
+        })
+    }
+
     fn show(&self, target: String) -> ClientFuture<'_, ConnectionDetail> {
         Box::pin(self.call(Request::Show { target }))
     }
@@ -427,8 +448,8 @@ impl Client for SocketClient {
         Box::pin(self.call(Request::KeysStatus))
     }
 
-    fn forecast(&self, days: Option<u32>) -> ClientFuture<'_, crate::Forecast> {
-        Box::pin(self.call(Request::Forecast { days }))
+    fn forecast(&self, days: Option<u32>, limit: Option<u32>) -> ClientFuture<'_, crate::Forecast> {
+        Box::pin(self.call(Request::Forecast { days, limit }))
     }
 
     fn support_bundle(
