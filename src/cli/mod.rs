@@ -387,7 +387,8 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
             outcome,
         }) => {
             if tenant.is_none() && actor.is_none() && action.is_none() && outcome.is_none() {
-                (Request::AuditTail { n }, json)
+                // Written as it is read, a page at a time: any N in constant memory.
+                (Request::AuditTailStream { n }, json)
             } else {
                 (
                     Request::AuditPage {
@@ -485,6 +486,9 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
             limit,
         };
         return list_stream::print(client.as_ref(), query, lines).await;
+    }
+    if let Request::AuditTailStream { n } = request {
+        return print_audit_stream(client.as_ref(), n, json).await;
     }
     if let Request::ForecastStream { days } = request {
         return forecast::print_stream(client.as_ref(), days).await;
@@ -704,6 +708,9 @@ async fn perform(
         Request::ForecastStream { .. } => {
             unreachable!("forecast --json is streamed before perform")
         }
+        Request::AuditTailStream { .. } => {
+            unreachable!("audit tail is streamed before perform")
+        }
         Request::Import { .. } | Request::ImportStream { .. } => {
             unreachable!("import streams its file before perform")
         }
@@ -728,6 +735,25 @@ async fn perform(
 }
 
 /// Audit events, oldest first: one JSON object a line, or the tail's text.
+/// `audit tail -n N`: each event written as it arrives, a JSON line or a text line.
+async fn print_audit_stream(client: &dyn Client, n: i64, json: bool) -> Result<u8, Failure> {
+    let mut out = std::io::BufWriter::new(std::io::stdout());
+    let mut sink = |r: &service::AuditRecord| -> std::io::Result<()> {
+        if json {
+            serde_json::to_writer(&mut out, r)?;
+            out.write_all(b"\n")
+        } else {
+            out.write_all(render::audit_lines(std::slice::from_ref(r)).as_bytes())
+        }
+    };
+    client.audit_tail_each(n, &mut sink).await?;
+    out.flush().map_err(|e| Failure {
+        code: exit::INTERNAL,
+        message: format!("cannot write the audit log: {e}"),
+    })?;
+    Ok(exit::OK)
+}
+
 fn print_audit(rows: &[service::AuditRecord], json: bool) -> Result<(), Failure> {
     if json {
         let mut out = std::io::stdout().lock();

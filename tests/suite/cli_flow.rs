@@ -188,3 +188,50 @@ async fn keys_and_migrations() {
         w.ok(&[verb, "--help"]).await;
     }
 }
+
+/// The seq numbers of `audit tail --json` output.
+fn tail_seqs(out: &str) -> Vec<i64> {
+    out.lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tail_longer_than_a_page_is_streamed_whole_oldest_first_in_process_and_over_the_socket() {
+    let w = World::start(SimOptions::default()).await;
+    // An import records an event per row: more than one page (1,000) of log.
+    w.seed(1_300, "tail").await;
+    let n = 1_200;
+    let seqs = tail_seqs(
+        &w.ok(&["audit", "tail", "-n", &n.to_string(), "--json"])
+            .await,
+    );
+    assert_eq!(seqs.len(), n, "exactly the N asked for");
+    assert!(
+        seqs.windows(2).all(|p| p[1] == p[0] + 1),
+        "oldest first, none missing"
+    );
+    // It ended at the newest event before it: its own read is the next one.
+    let read = tail_seqs(&w.ok(&["audit", "tail", "-n", "1", "--json"]).await);
+    assert_eq!(read, [seqs[n - 1] + 1]);
+    let text = w.ok(&["audit", "tail", "-n", &n.to_string()]).await;
+    assert_eq!(text.lines().count(), n, "one line per event");
+    assert!(text.lines().all(|l| l.starts_with('#')), "{text:.300}");
+
+    let me = qbo_core::identity::account_name(unsafe { libc::getuid() });
+    w.append_config(&format!("[roles]\nauditor = [\"{me}\"]\n"));
+    let daemon = w.start_daemon(&[]).await;
+    let out = w
+        .via_daemon(&["audit", "tail", "-n", "100000", "--json"])
+        .await;
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let all = tail_seqs(&String::from_utf8(out.stdout).unwrap());
+    assert!(all.len() > n && all.len() < 100_000, "{}", all.len());
+    assert!(all.windows(2).all(|p| p[1] == p[0] + 1));
+    assert_eq!(all[0], 1, "fewer events than asked for: the whole log");
+    daemon.stop(&w).await;
+}

@@ -7,6 +7,7 @@
 pub mod alerts;
 mod apikeys;
 pub mod archive;
+mod audit_stream;
 mod changes;
 pub mod client;
 pub mod consent;
@@ -58,6 +59,7 @@ pub use webhooks::WebhookEvent;
 
 // What interfaces need from the layers below, so that they import `service` alone.
 pub use apikeys::CreatedApiKey;
+pub use audit_stream::{AuditFrame, AuditTailCursor};
 pub use forecast::ForecastWalk;
 pub use import::{ImportFrame, ImportProgress, ImportRun, ImportUpload, Pass as ImportPass};
 pub use links::LinkView;
@@ -775,6 +777,13 @@ impl Service {
                     .await?;
                 Err(ServiceError::Input(
                     "list_stream answers frame by frame and is only available over the operators' socket or --embedded".into(),
+                ))
+            }
+            Request::AuditTailStream { .. } => {
+                self.authorize(caller, Permission::ReadAudit, Action::AuditTail)
+                    .await?;
+                Err(ServiceError::Input(
+                    "audit_tail_stream answers frame by frame and is only available over the operators' socket or --embedded".into(),
                 ))
             }
             Request::ForecastStream { .. } => {

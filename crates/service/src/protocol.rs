@@ -102,6 +102,11 @@ pub enum Request {
     AuditTail {
         n: i64,
     },
+    /// `audit tail -n N` of any length: answered by `AuditFrame`s, the latest N events a
+    /// page at a time, oldest first, then the end with the count.
+    AuditTailStream {
+        n: i64,
+    },
     /// A page of the log, newest first (`AuditQuery` field by field).
     AuditPage {
         #[serde(default)]
@@ -283,6 +288,9 @@ impl std::fmt::Debug for Request {
                 f.debug_struct("Purge").field("dry_run", dry_run).finish()
             }
             Request::AuditTail { n } => f.debug_struct("AuditTail").field("n", n).finish(),
+            Request::AuditTailStream { n } => {
+                f.debug_struct("AuditTailStream").field("n", n).finish()
+            }
             Request::AuditPage {
                 before_seq,
                 limit,
@@ -375,7 +383,7 @@ impl Request {
             Request::Import { .. } | Request::ImportStream { .. } => Action::Import,
             Request::Revoke { .. } => Action::Revoke,
             Request::Purge { .. } => Action::Purge,
-            Request::AuditTail { .. } => Action::AuditTail,
+            Request::AuditTail { .. } | Request::AuditTailStream { .. } => Action::AuditTail,
             Request::AuditPage { .. } => Action::AuditPage,
             Request::Session { event } => event.action(),
             Request::AuditVerify => Action::AuditVerify,

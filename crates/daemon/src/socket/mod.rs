@@ -431,6 +431,17 @@ async fn connection(
             .await?;
             continue;
         }
+        if let Request::AuditTailStream { n } = request {
+            audit_tail_stream(
+                &svc,
+                &actor.for_request(),
+                n,
+                &mut write,
+                limits.idle_timeout,
+            )
+            .await?;
+            continue;
+        }
         if let Request::ForecastStream { days } = request {
             forecast_stream(
                 &svc,
@@ -544,6 +555,42 @@ async fn list_stream(
             Err(e) => return send(write, &Reply::from(e), drain).await,
         };
         let end = matches!(frame, ListFrame::End { .. });
+        send(
+            write,
+            &Reply::Ok {
+                result: serde_json::value::to_raw_value(&frame)?,
+            },
+            drain,
+        )
+        .await?;
+        if end {
+            return Ok(());
+        }
+    }
+}
+
+/// Streams the latest events of the audit log: an `events` frame per page, then `end` with
+/// the count. An error ends it with an error line (the client then has no end, and says the
+/// tail is incomplete).
+async fn audit_tail_stream(
+    svc: &Service,
+    actor: &Actor,
+    n: i64,
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    drain: Duration,
+) -> anyhow::Result<()> {
+    use qbo_service::AuditFrame;
+    let mut cursor = match svc.audit_tail_begin(actor, n).await {
+        Ok(c) => c,
+        Err(e) => return send(write, &Reply::from(e), drain).await,
+    };
+    loop {
+        let frame = match svc.audit_tail_next(&mut cursor).await {
+            Ok(Some(events)) => AuditFrame::Events { events },
+            Ok(None) => AuditFrame::End { count: cursor.sent },
+            Err(e) => return send(write, &Reply::from(e), drain).await,
+        };
+        let end = matches!(frame, AuditFrame::End { .. });
         send(
             write,
             &Reply::Ok {

@@ -122,6 +122,25 @@ impl Client for LocalClient {
         as_caller!(self, |c| self.service.audit_tail(c, n))
     }
 
+    fn audit_tail_each<'a>(
+        &'a self,
+        n: i64,
+        sink: &'a mut (dyn FnMut(&AuditRecord) -> std::io::Result<()> + Send),
+    ) -> ClientFuture<'a, u64> {
+        Box::pin(async move {
+            let caller = &self.actor.for_request();
+            let mut cursor = self.service.audit_tail_begin(caller, n).await?;
+            while let Some(events) = self.service.audit_tail_next(&mut cursor).await? {
+                for e in &events {
+                    sink(e).map_err(|e| {
+                        ClientError::Input(format!("cannot write the audit log: {e}"))
+                    })?;
+                }
+            }
+            Ok(cursor.sent)
+        })
+    }
+
     fn audit_page(&self, query: AuditQuery) -> ClientFuture<'_, AuditPage> {
         as_caller!(self, |c| self.service.audit_page(c, &query))
     }

@@ -125,6 +125,13 @@ pub trait Client: Send + Sync {
         progress: &'a tokio::sync::watch::Sender<Option<crate::ImportProgress>>,
     ) -> ClientFuture<'a, ImportReport>;
     fn audit_tail(&self, n: i64) -> ClientFuture<'_, Vec<AuditRecord>>;
+    /// The latest `n` events (any number), oldest first, each to `sink` as it is read; how
+    /// many were sent.
+    fn audit_tail_each<'a>(
+        &'a self,
+        n: i64,
+        sink: &'a mut (dyn FnMut(&AuditRecord) -> std::io::Result<()> + Send),
+    ) -> ClientFuture<'a, u64>;
     /// A page of the audit log, newest first.
     fn audit_page(&self, query: AuditQuery) -> ClientFuture<'_, AuditPage>;
     fn audit_verify(&self) -> ClientFuture<'_, AuditVerifyReport>;

@@ -404,6 +404,31 @@ impl Client for SocketClient {
         Box::pin(self.call(Request::AuditTail { n }))
     }
 
+    fn audit_tail_each<'a>(
+        &'a self,
+        n: i64,
+        sink: &'a mut (dyn FnMut(&AuditRecord) -> std::io::Result<()> + Send),
+    ) -> ClientFuture<'a, u64> {
+        Box::pin(async move {
+            let mut conn = self.send(&Request::AuditTailStream { n }).await?;
+            loop {
+                match conn.next::<crate::AuditFrame>().await? {
+                    Some(crate::AuditFrame::Events { events }) => {
+                        for e in &events {
+                            sink(e).map_err(|e| {
+                                ClientError::Input(format!("cannot write the audit log: {e}"))
+                            })?;
+                        }
+                    }
+                    Some(crate::AuditFrame::End { count }) => return Ok(count),
+                    None => {
+                        return Err(self.lost(Some("the audit tail stopped before its end".into())))
+                    }
+                }
+            }
+        })
+    }
+
     fn audit_verify(&self) -> ClientFuture<'_, AuditVerifyReport> {
         Box::pin(self.call(Request::AuditVerify))
     }

@@ -5,6 +5,8 @@
 //! write fails, the change does not happen. Events carry keyed token fingerprints, never
 //! tokens.
 
+use chain::AUDIT_COLUMNS;
+
 mod blocked;
 mod chain;
 pub mod export;
@@ -106,5 +108,41 @@ impl Store {
         let mut rows = self.audit_page_desc(n).await?;
         rows.reverse();
         Ok(rows)
+    }
+
+    /// Where the latest `n` events start and end: read from there forward a page at a time
+    /// (`audit_between`), a tail of any length holds one page. `None` for an empty log.
+    pub async fn audit_tail_bounds(&self, n: i64) -> anyhow::Result<Option<(i64, i64)>> {
+        let last: Option<i64> = crate::dispatch!(self, p => sqlx::query_scalar(
+            "SELECT seq FROM audit_events ORDER BY seq DESC LIMIT 1").fetch_optional(p).await)?;
+        let Some(last) = last else {
+            return Ok(None);
+        };
+        // The index walks n entries back from the newest; with fewer, the tail is all.
+        let first: Option<i64> = crate::dispatch!(self, p => sqlx::query_scalar(
+            "SELECT seq FROM audit_events ORDER BY seq DESC LIMIT 1 OFFSET $1")
+            .bind(n.max(1) - 1).fetch_optional(p).await)?;
+        let first = match first {
+            Some(f) => f,
+            None => crate::dispatch!(self, p => sqlx::query_scalar(
+                "SELECT MIN(seq) FROM audit_events").fetch_one(p).await)?,
+        };
+        Ok(Some((first, last)))
+    }
+
+    /// Up to `n` events with `after < seq <= through`, oldest first.
+    pub async fn audit_between(
+        &self,
+        after: i64,
+        through: i64,
+        n: i64,
+    ) -> anyhow::Result<Vec<AuditRecord>> {
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE seq > $1 AND seq <= $2 \
+             ORDER BY seq LIMIT $3"
+        );
+        Ok(
+            crate::dispatch!(self, p => sqlx::query_as(&sql).bind(after).bind(through).bind(n).fetch_all(p).await)?,
+        )
     }
 }
