@@ -5,6 +5,7 @@ use super::{exit, print_json, Failure};
 use chrono::{DateTime, Utc};
 use qbo_core::domain::InvalidValue;
 use qbo_service::{Client, ClientError, LinkRequest, LinkView, Request};
+use std::io::Write;
 
 /// The request `link …` stands for, and whether to print JSON. Bad input is refused here,
 /// before anything is opened.
@@ -61,14 +62,7 @@ pub(super) async fn perform(
                 );
             }
         }
-        Request::Links => {
-            let open = client.links().await?;
-            if json {
-                print_json(&open)?
-            } else {
-                println!("{}", table(&open, now));
-            }
-        }
+        Request::Links => print_links(client, json, now).await?,
         Request::LinkCancel { id } => {
             let inv = client.link_cancel(id).await?;
             if json {
@@ -87,31 +81,63 @@ pub(super) async fn perform(
     Ok(exit::OK)
 }
 
-fn table(open: &[LinkView], now: DateTime<Utc>) -> String {
-    if open.is_empty() {
-        return "no open reconnect links".into();
+/// `links`: each open link written as it is read (the JSON array as `print_json` would
+/// write it, or a table row of fixed widths), so any number of them takes a page's memory.
+async fn print_links(client: &dyn Client, json: bool, now: DateTime<Utc>) -> Result<(), Failure> {
+    let out = std::io::BufWriter::new(std::io::stdout());
+    let failed = |e: std::io::Error| Failure {
+        code: exit::INTERNAL,
+        message: format!("cannot write the links: {e}"),
+    };
+    if json {
+        let mut array = super::list_stream::Array {
+            out,
+            lines: false,
+            written: 0,
+        };
+        let mut sink = |l: &LinkView| array.row(l);
+        client.links_each(&mut sink).await?;
+        return array.finish().map_err(failed);
     }
-    let mut out = format!(
+    let mut out = out;
+    let mut count = 0u64;
+    let mut sink = |l: &LinkView| {
+        if count == 0 {
+            out.write_all(header().as_bytes())?;
+        }
+        count += 1;
+        out.write_all(row(l, now).as_bytes())
+    };
+    client.links_each(&mut sink).await?;
+    if count == 0 {
+        out.write_all(b"no open reconnect links\n")
+            .map_err(failed)?;
+    }
+    out.flush().map_err(failed)
+}
+
+fn header() -> String {
+    format!(
         "{:<6} {:<24} {:<11} {:<20} {:<14} {:<10} {}\n",
         "LINK", "TENANT", "ENV", "REALM", "EXPIRES IN", "OPENED", "BY"
-    );
-    for i in open {
-        let left = (i.expires_at - now).num_minutes().max(0);
-        let expires = if left >= 60 * 24 {
-            format!("{}d {}h", left / (60 * 24), left % (60 * 24) / 60)
-        } else {
-            format!("{}h {}m", left / 60, left % 60)
-        };
-        out.push_str(&format!(
-            "{:<6} {:<24} {:<11} {:<20} {:<14} {:<10} {}\n",
-            i.id,
-            qbo_core::text::truncate_chars(&qbo_core::text::terminal_safe(&i.tenant), 24),
-            i.environment.as_str(),
-            i.expected_realm.as_deref().unwrap_or("(new)"),
-            expires,
-            if i.opened_at.is_some() { "yes" } else { "no" },
-            qbo_core::text::terminal_safe(&i.created_by)
-        ));
-    }
-    out.trim_end().to_string()
+    )
+}
+
+fn row(i: &LinkView, now: DateTime<Utc>) -> String {
+    let left = (i.expires_at - now).num_minutes().max(0);
+    let expires = if left >= 60 * 24 {
+        format!("{}d {}h", left / (60 * 24), left % (60 * 24) / 60)
+    } else {
+        format!("{}h {}m", left / 60, left % 60)
+    };
+    format!(
+        "{:<6} {:<24} {:<11} {:<20} {:<14} {:<10} {}\n",
+        i.id,
+        qbo_core::text::truncate_chars(&qbo_core::text::terminal_safe(&i.tenant), 24),
+        i.environment.as_str(),
+        i.expected_realm.as_deref().unwrap_or("(new)"),
+        expires,
+        if i.opened_at.is_some() { "yes" } else { "no" },
+        qbo_core::text::terminal_safe(&i.created_by)
+    )
 }

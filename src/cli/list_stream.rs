@@ -7,15 +7,15 @@ use super::{exit, Failure};
 use qbo_service::{Client, ConnectionView, ListQuery};
 use std::io::Write;
 
-/// The objects of a pretty-printed array, written one by one.
-struct Array<W: Write> {
-    out: W,
-    lines: bool,
-    written: u64,
+/// The objects of a pretty-printed array (or JSON lines), written one by one.
+pub(super) struct Array<W: Write> {
+    pub out: W,
+    pub lines: bool,
+    pub written: u64,
 }
 
 impl<W: Write> Array<W> {
-    fn row(&mut self, c: &ConnectionView) -> std::io::Result<()> {
+    pub fn row(&mut self, c: &impl serde::Serialize) -> std::io::Result<()> {
         if self.lines {
             serde_json::to_writer(&mut self.out, c)?;
             self.out.write_all(b"\n")?;
@@ -35,7 +35,7 @@ impl<W: Write> Array<W> {
         Ok(())
     }
 
-    fn finish(&mut self) -> std::io::Result<()> {
+    pub fn finish(&mut self) -> std::io::Result<()> {
         if !self.lines {
             self.out
                 .write_all(if self.written == 0 { b"[]\n" } else { b"\n]\n" })?;

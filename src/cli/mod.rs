@@ -711,6 +711,7 @@ async fn perform(
         Request::AuditTailStream { .. } => {
             unreachable!("audit tail is streamed before perform")
         }
+        Request::LinksStream => unreachable!("links asks for Links and streams it itself"),
         Request::Import { .. } | Request::ImportStream { .. } => {
             unreachable!("import streams its file before perform")
         }

@@ -952,3 +952,51 @@ async fn a_success_page_killed_right_after_it_was_shown_is_kept() {
     assert_eq!(p.get(&url, None).await.status, 410);
     p.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_open_links_than_a_page_are_listed_whole_in_order() {
+    let p = start("").await;
+    p.w.seed(1, "many").await;
+    let id = p.w.connections_json().await[0]["id"].as_i64().unwrap();
+    // 1,001 open links (a page is 1,000), written straight to the database.
+    let store = qbo_store::Store::connect(
+        &qbo_core::config::DatabaseConfig {
+            url: p.w.db_url.clone(),
+            max_connections: 2,
+            connect_timeout: std::time::Duration::from_secs(10),
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let now = chrono::Utc::now();
+    let mut tx = store.begin().await.unwrap();
+    for i in 0..1_001 {
+        tx.insert_invitation(
+            &format!("hash-{i}"),
+            id,
+            qbo_core::domain::Environment::Sandbox,
+            None,
+            "many-0",
+            "tester",
+            now,
+            now + chrono::Duration::days(7),
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    store.close().await;
+
+    let open: Vec<Value> = serde_json::from_str(&p.w.ok(&["links", "--json"]).await).unwrap();
+    assert_eq!(open.len(), 1_001);
+    let ids: Vec<i64> = open.iter().map(|l| l["id"].as_i64().unwrap()).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "in their order, none twice"
+    );
+    let text = p.w.ok(&["links"]).await;
+    assert_eq!(text.lines().count(), 1 + 1_001, "a header and a row each");
+    assert!(text.starts_with("LINK "), "{text:.200}");
+    p.stop().await;
+}

@@ -23,6 +23,7 @@ pub enum AuditFrame {
 pub struct AuditTailCursor {
     after: i64,
     through: i64,
+    ended: bool,
     pub sent: u64,
 }
 
@@ -41,14 +42,34 @@ impl Service {
             Some((first, last)) => AuditTailCursor {
                 after: first - 1,
                 through: last,
+                ended: false,
                 sent: 0,
             },
             None => AuditTailCursor {
                 after: 0,
                 through: 0,
+                ended: false,
                 sent: 0,
             },
         })
+    }
+
+    /// The next frame of the tail: its events a page at a time, then the end with the
+    /// count, then `None`.
+    pub async fn audit_tail_next_frame(
+        &self,
+        c: &mut AuditTailCursor,
+    ) -> Result<Option<AuditFrame>> {
+        if c.ended {
+            return Ok(None);
+        }
+        Ok(Some(match self.audit_tail_next(c).await? {
+            Some(events) => AuditFrame::Events { events },
+            None => {
+                c.ended = true;
+                AuditFrame::End { count: c.sent }
+            }
+        }))
     }
 
     /// The next events of the tail, oldest first, or `None` once it is complete.

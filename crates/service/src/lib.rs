@@ -64,6 +64,7 @@ pub use forecast::ForecastWalk;
 pub use import::{ImportFrame, ImportProgress, ImportRun, ImportUpload, Pass as ImportPass};
 pub use links::LinkView;
 pub use links::{IssuedLink, LinkRequest};
+pub use links::{LinkFrame, LinksCursor};
 pub use list_stream::{ListCursor, ListFrame};
 pub use offline::{open_import_file, sqlite_file, verify_export_file};
 pub use posture::{posture_markdown, PostureReport};
@@ -784,6 +785,13 @@ impl Service {
                     .await?;
                 Err(ServiceError::Input(
                     "audit_tail_stream answers frame by frame and is only available over the operators' socket or --embedded".into(),
+                ))
+            }
+            Request::LinksStream => {
+                self.authorize(caller, Permission::ReconnectLink, Action::LinkList)
+                    .await?;
+                Err(ServiceError::Input(
+                    "links_stream answers frame by frame and is only available over the operators' socket or --embedded".into(),
                 ))
             }
             Request::ForecastStream { .. } => {

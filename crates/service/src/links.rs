@@ -286,6 +286,43 @@ impl Service {
         Ok(open.into_iter().map(LinkView::from).collect())
     }
 
+    /// Starts `links` of any length: authorized, expired links closed, and the read on the
+    /// record before the first link leaves.
+    pub async fn links_begin(&self, caller: &Actor) -> Result<LinksCursor> {
+        self.authorize(caller, Permission::ReconnectLink, Action::LinkList)
+            .await?;
+        self.expire_links().await?;
+        self.record_view(
+            caller,
+            Action::LinkList,
+            None,
+            "listing open reconnect links page by page".into(),
+        )
+        .await?;
+        Ok(LinksCursor::default())
+    }
+
+    /// The next frame of `links`: a page of open links in their order, then the end with
+    /// the count, then `None`.
+    pub async fn links_next_frame(&self, c: &mut LinksCursor) -> Result<Option<LinkFrame>> {
+        if c.ended {
+            return Ok(None);
+        }
+        let page = self
+            .store()
+            .open_invitations_after(c.after, LINKS_PAGE)
+            .await?;
+        let Some(last) = page.last() else {
+            c.ended = true;
+            return Ok(Some(LinkFrame::End { count: c.sent }));
+        };
+        c.after = last.id;
+        c.sent += page.len() as u64;
+        Ok(Some(LinkFrame::Links {
+            links: page.into_iter().map(LinkView::from).collect(),
+        }))
+    }
+
     /// Cancels an open link by its number (as `links` shows it).
     pub async fn link_cancel(&self, caller: &Actor, id: &str) -> Result<LinkView> {
         let n: i64 = id.trim().trim_start_matches('#').parse().map_err(|_| {
@@ -367,4 +404,23 @@ pub(crate) fn invitation_target(ev: AuditEvent, inv: &Invitation) -> AuditEvent 
         inv.expected_realm.as_deref().unwrap_or(""),
         &inv.tenant,
     )
+}
+
+/// Open links read per page by `links`.
+const LINKS_PAGE: i64 = 1000;
+
+/// Where a streamed `links` is.
+#[derive(Default)]
+pub struct LinksCursor {
+    after: i64,
+    ended: bool,
+    pub sent: u64,
+}
+
+/// One frame of a streamed `links`: open links, then the end with how many were sent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LinkFrame {
+    Links { links: Vec<LinkView> },
+    End { count: u64 },
 }

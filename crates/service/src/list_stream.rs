@@ -28,6 +28,7 @@ pub struct ListCursor {
     left: u64,
     after: Option<ListMark>,
     done: bool,
+    ended: bool,
     pub sent: u64,
 }
 
@@ -49,8 +50,24 @@ impl Service {
             left: query.limit.unwrap_or(u64::MAX),
             after: None,
             done: false,
+            ended: false,
             sent: 0,
         })
+    }
+
+    /// The next frame of the listing: its rows a page at a time, then the end with the
+    /// count, then `None`.
+    pub async fn list_next_frame(&self, c: &mut ListCursor) -> Result<Option<ListFrame>> {
+        if c.ended {
+            return Ok(None);
+        }
+        Ok(Some(match self.list_next(c).await? {
+            Some(rows) => ListFrame::Rows { rows },
+            None => {
+                c.ended = true;
+                ListFrame::End { count: c.sent }
+            }
+        }))
     }
 
     /// The next rows of the listing, or `None` once it is complete.

@@ -163,6 +163,9 @@ pub enum Request {
     },
     /// `links`: the open reconnect links.
     Links,
+    /// `links` of any length: answered by `LinkFrame`s, the open links a page at a time,
+    /// then the end with the count.
+    LinksStream,
     /// `link cancel ID`.
     LinkCancel {
         id: String,
@@ -338,6 +341,7 @@ impl std::fmt::Debug for Request {
                 .field("expires_secs", expires_secs)
                 .finish(),
             Request::Links => f.write_str("Links"),
+            Request::LinksStream => f.write_str("LinksStream"),
             Request::LinkCancel { id } => f.debug_struct("LinkCancel").field("id", id).finish(),
             Request::SupportBundle { target, since } => f
                 .debug_struct("SupportBundle")
@@ -393,7 +397,7 @@ impl Request {
             Request::KeysStatus => Action::KeysStatus,
             Request::Forecast { .. } | Request::ForecastStream { .. } => Action::Forecast,
             Request::Link { .. } => Action::LinkIssued,
-            Request::Links => Action::LinkList,
+            Request::Links | Request::LinksStream => Action::LinkList,
             Request::LinkCancel { .. } => Action::LinkCancelled,
             Request::SupportBundle { .. } => Action::SupportBundle,
             Request::Posture => Action::PostureReport,

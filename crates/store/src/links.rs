@@ -106,6 +106,19 @@ impl Store {
         Ok(dispatch!(self, p => sqlx::query_as(&sql).fetch_all(p).await)?)
     }
 
+    /// Up to `n` open invitations with ids after `after`, in id order: `links` a page at a
+    /// time.
+    pub async fn open_invitations_after(
+        &self,
+        after: i64,
+        n: i64,
+    ) -> anyhow::Result<Vec<Invitation>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM link_invitations WHERE status = 'open' AND id > $1 ORDER BY id LIMIT $2"
+        );
+        Ok(dispatch!(self, p => sqlx::query_as(&sql).bind(after).bind(n).fetch_all(p).await)?)
+    }
+
     /// Open invitations whose time is up at `now`.
     pub async fn lapsed_invitations(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<Invitation>> {
         let sql = format!(

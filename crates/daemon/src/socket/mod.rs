@@ -442,6 +442,10 @@ async fn connection(
             .await?;
             continue;
         }
+        if let Request::LinksStream = request {
+            links_stream(&svc, &actor.for_request(), &mut write, limits.idle_timeout).await?;
+            continue;
+        }
         if let Request::ForecastStream { days } = request {
             forecast_stream(
                 &svc,
@@ -534,6 +538,24 @@ async fn watch_changes(
     }
 }
 
+/// Sends the frames `$next` gives (evaluated afresh for each), one reply line each, until
+/// it gives none. An error ends the answer with an error line: the client then has no end
+/// frame, and says the answer is incomplete. A macro, not a function taking an async
+/// closure: such a closure's future cannot be shown `Send` to the connection's task.
+macro_rules! send_frames {
+    ($write:expr, $drain:expr, $next:expr) => {
+        loop {
+            let frame = match $next {
+                Ok(Some(f)) => f,
+                Ok(None) => return Ok(()),
+                Err(e) => return send($write, &Reply::from(e), $drain).await,
+            };
+            let result = serde_json::value::to_raw_value(&frame)?;
+            send($write, &Reply::Ok { result }, $drain).await?;
+        }
+    };
+}
+
 /// Streams a listing: a `rows` frame per page, then `end` with the count. An error ends it
 /// with an error line (the client then has no end, and says the listing is incomplete).
 async fn list_stream(
@@ -543,35 +565,15 @@ async fn list_stream(
     write: &mut tokio::net::unix::OwnedWriteHalf,
     drain: Duration,
 ) -> anyhow::Result<()> {
-    use qbo_service::ListFrame;
     let mut cursor = match svc.list_begin(actor, &query).await {
         Ok(c) => c,
         Err(e) => return send(write, &Reply::from(e), drain).await,
     };
-    loop {
-        let frame = match svc.list_next(&mut cursor).await {
-            Ok(Some(rows)) => ListFrame::Rows { rows },
-            Ok(None) => ListFrame::End { count: cursor.sent },
-            Err(e) => return send(write, &Reply::from(e), drain).await,
-        };
-        let end = matches!(frame, ListFrame::End { .. });
-        send(
-            write,
-            &Reply::Ok {
-                result: serde_json::value::to_raw_value(&frame)?,
-            },
-            drain,
-        )
-        .await?;
-        if end {
-            return Ok(());
-        }
-    }
+    send_frames!(write, drain, svc.list_next_frame(&mut cursor).await)
 }
 
 /// Streams the latest events of the audit log: an `events` frame per page, then `end` with
-/// the count. An error ends it with an error line (the client then has no end, and says the
-/// tail is incomplete).
+/// the count.
 async fn audit_tail_stream(
     svc: &Service,
     actor: &Actor,
@@ -579,35 +581,29 @@ async fn audit_tail_stream(
     write: &mut tokio::net::unix::OwnedWriteHalf,
     drain: Duration,
 ) -> anyhow::Result<()> {
-    use qbo_service::AuditFrame;
     let mut cursor = match svc.audit_tail_begin(actor, n).await {
         Ok(c) => c,
         Err(e) => return send(write, &Reply::from(e), drain).await,
     };
-    loop {
-        let frame = match svc.audit_tail_next(&mut cursor).await {
-            Ok(Some(events)) => AuditFrame::Events { events },
-            Ok(None) => AuditFrame::End { count: cursor.sent },
-            Err(e) => return send(write, &Reply::from(e), drain).await,
-        };
-        let end = matches!(frame, AuditFrame::End { .. });
-        send(
-            write,
-            &Reply::Ok {
-                result: serde_json::value::to_raw_value(&frame)?,
-            },
-            drain,
-        )
-        .await?;
-        if end {
-            return Ok(());
-        }
-    }
+    send_frames!(write, drain, svc.audit_tail_next_frame(&mut cursor).await)
+}
+
+/// Streams the open reconnect links: a `links` frame per page, then `end` with the count.
+async fn links_stream(
+    svc: &Service,
+    actor: &Actor,
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    drain: Duration,
+) -> anyhow::Result<()> {
+    let mut cursor = match svc.links_begin(actor).await {
+        Ok(c) => c,
+        Err(e) => return send(write, &Reply::from(e), drain).await,
+    };
+    send_frames!(write, drain, svc.links_next_frame(&mut cursor).await)
 }
 
 /// Streams a forecast: its head, an `items` frame per page with risks, then `end` with the
-/// counts and the last alerts. An error ends it with an error line (the client then has no
-/// end, and says the forecast is incomplete).
+/// counts and the last alerts.
 async fn forecast_stream(
     svc: &Service,
     actor: &Actor,
@@ -619,21 +615,7 @@ async fn forecast_stream(
         Ok(w) => w,
         Err(e) => return send(write, &Reply::from(e), drain).await,
     };
-    loop {
-        let frame = match svc.forecast_stream_next(&mut walk).await {
-            Ok(Some(f)) => f,
-            Ok(None) => return Ok(()),
-            Err(e) => return send(write, &Reply::from(e), drain).await,
-        };
-        send(
-            write,
-            &Reply::Ok {
-                result: serde_json::value::to_raw_value(&frame)?,
-            },
-            drain,
-        )
-        .await?;
-    }
+    send_frames!(write, drain, svc.forecast_stream_next(&mut walk).await)
 }
 
 /// Streams an export: a `data` frame line, then its raw bytes, per page; the signed

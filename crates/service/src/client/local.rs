@@ -165,6 +165,26 @@ impl Client for LocalClient {
         as_caller!(self, |c| self.service.links_open(c))
     }
 
+    fn links_each<'a>(
+        &'a self,
+        sink: &'a mut (dyn FnMut(&crate::LinkView) -> std::io::Result<()> + Send),
+    ) -> ClientFuture<'a, u64> {
+        Box::pin(async move {
+            let caller = &self.actor.for_request();
+            let mut cursor = self.service.links_begin(caller).await?;
+            while let Some(frame) = self.service.links_next_frame(&mut cursor).await? {
+                if let crate::LinkFrame::Links { links } = frame {
+                    for l in &links {
+                        sink(l).map_err(|e| {
+                            ClientError::Input(format!("cannot write the links: {e}"))
+                        })?;
+                    }
+                }
+            }
+            Ok(cursor.sent)
+        })
+    }
+
     fn link_cancel(&self, id: String) -> ClientFuture<'_, crate::LinkView> {
         as_caller!(self, |c| self.service.link_cancel(c, &id))
     }

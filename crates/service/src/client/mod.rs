@@ -157,6 +157,11 @@ pub trait Client: Send + Sync {
     fn link(&self, request: super::LinkRequest) -> ClientFuture<'_, super::IssuedLink>;
     /// The open reconnect links.
     fn links(&self) -> ClientFuture<'_, Vec<super::LinkView>>;
+    /// The open reconnect links, each to `sink` as it is read; how many were sent.
+    fn links_each<'a>(
+        &'a self,
+        sink: &'a mut (dyn FnMut(&super::LinkView) -> std::io::Result<()> + Send),
+    ) -> ClientFuture<'a, u64>;
     /// Cancels an open reconnect link by its number.
     fn link_cancel(&self, id: String) -> ClientFuture<'_, super::LinkView>;
     /// A support bundle for one connection over a window (`30d` when None).

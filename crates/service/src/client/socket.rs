@@ -70,6 +70,33 @@ impl SocketClient {
     }
 
     /// Connects and sends the request line.
+    /// Sends `req` and hands each row of the answer's frames to `sink` until the end frame;
+    /// `rows` tells a frame of rows (`Ok`) from the end with its count (`Err`). `what` names
+    /// the answer in errors ("the listing").
+    async fn each_row<F: DeserializeOwned, T>(
+        &self,
+        req: &Request,
+        what: &str,
+        rows: fn(F) -> Result<Vec<T>, u64>,
+        sink: &mut (dyn FnMut(&T) -> std::io::Result<()> + Send),
+    ) -> ClientResult<u64> {
+        let mut conn = self.send(req).await?;
+        loop {
+            let Some(frame) = conn.next::<F>().await? else {
+                return Err(self.lost(Some(format!("{what} stopped before its end"))));
+            };
+            match rows(frame) {
+                Ok(rows) => {
+                    for r in &rows {
+                        sink(r)
+                            .map_err(|e| ClientError::Input(format!("cannot write {what}: {e}")))?;
+                    }
+                }
+                Err(count) => return Ok(count),
+            }
+        }
+    }
+
     async fn send(&self, req: &Request) -> ClientResult<Connection> {
         let mut stream = UnixStream::connect(self.socket.as_path())
             .await
@@ -299,29 +326,17 @@ impl Client for SocketClient {
         sink: &'a mut (dyn FnMut(&ConnectionView) -> std::io::Result<()> + Send),
     ) -> ClientFuture<'a, u64> {
         Box::pin(async move {
-            let mut conn = self
-                .send(&Request::ListStream {
-                    status: query.status,
-                    environment: query.environment,
-                    filter: query.filter,
-                    limit: query.limit,
-                })
-                .await?;
-            loop {
-                match conn.next::<crate::ListFrame>().await? {
-                    Some(crate::ListFrame::Rows { rows }) => {
-                        for r in &rows {
-                            sink(r).map_err(|e| {
-                                ClientError::Input(format!("cannot write the listing: {e}"))
-                            })?;
-                        }
-                    }
-                    Some(crate::ListFrame::End { count }) => return Ok(count),
-                    None => {
-                        return Err(self.lost(Some("the listing stopped before its end".into())))
-                    }
-                }
-            }
+            let req = Request::ListStream {
+                status: query.status,
+                environment: query.environment,
+                filter: query.filter,
+                limit: query.limit,
+            };
+            let rows = |f| match f {
+                crate::ListFrame::Rows { rows } => Ok(rows),
+                crate::ListFrame::End { count } => Err(count),
+            };
+            self.each_row(&req, "the listing", rows, sink).await
         })
     }
 
@@ -410,22 +425,12 @@ impl Client for SocketClient {
         sink: &'a mut (dyn FnMut(&AuditRecord) -> std::io::Result<()> + Send),
     ) -> ClientFuture<'a, u64> {
         Box::pin(async move {
-            let mut conn = self.send(&Request::AuditTailStream { n }).await?;
-            loop {
-                match conn.next::<crate::AuditFrame>().await? {
-                    Some(crate::AuditFrame::Events { events }) => {
-                        for e in &events {
-                            sink(e).map_err(|e| {
-                                ClientError::Input(format!("cannot write the audit log: {e}"))
-                            })?;
-                        }
-                    }
-                    Some(crate::AuditFrame::End { count }) => return Ok(count),
-                    None => {
-                        return Err(self.lost(Some("the audit tail stopped before its end".into())))
-                    }
-                }
-            }
+            let rows = |f| match f {
+                crate::AuditFrame::Events { events } => Ok(events),
+                crate::AuditFrame::End { count } => Err(count),
+            };
+            let req = Request::AuditTailStream { n };
+            self.each_row(&req, "the audit tail", rows, sink).await
         })
     }
 
@@ -463,6 +468,20 @@ impl Client for SocketClient {
 
     fn links(&self) -> ClientFuture<'_, Vec<crate::LinkView>> {
         Box::pin(self.call(Request::Links))
+    }
+
+    fn links_each<'a>(
+        &'a self,
+        sink: &'a mut (dyn FnMut(&crate::LinkView) -> std::io::Result<()> + Send),
+    ) -> ClientFuture<'a, u64> {
+        Box::pin(async move {
+            let rows = |f| match f {
+                crate::LinkFrame::Links { links } => Ok(links),
+                crate::LinkFrame::End { count } => Err(count),
+            };
+            self.each_row(&Request::LinksStream, "the links", rows, sink)
+                .await
+        })
     }
 
     fn link_cancel(&self, id: String) -> ClientFuture<'_, crate::LinkView> {
