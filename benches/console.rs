@@ -118,6 +118,8 @@ impl Settings {
 
 #[path = "console/import.rs"]
 mod import;
+#[path = "shared/pg_database.rs"]
+mod pg_database;
 
 fn main() -> ExitCode {
     // `cargo bench --bench console -- import`: the import figures instead.
@@ -554,17 +556,8 @@ impl World {
             Backend::Postgres => {
                 let server = s.pg_url.clone().context("no PostgreSQL server")?;
                 let name = format!("qbo_bench_{}_{n}", std::process::id());
-                let admin = sqlx::PgPool::connect(&server)
-                    .await
-                    .context("connecting to PostgreSQL")?;
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&admin)
-                    .await?;
-                admin.close().await;
-                let (base, _) = server
-                    .rsplit_once('/')
-                    .context("a PostgreSQL URL ends in /DATABASE")?;
-                (format!("{base}/{name}"), Some((server, name)))
+                let url = pg_database::create(&server, &name).await?;
+                (url, Some((server, name)))
             }
         };
         let me = Actor::current_process(Interface::Cli, Role::Admin);
@@ -680,12 +673,7 @@ impl World {
             );
         }
         if let Some((server, name)) = self.pg.take() {
-            if let Ok(admin) = sqlx::PgPool::connect(&server).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&admin)
-                    .await;
-                admin.close().await;
-            }
+            pg_database::drop(&server, &name).await;
         }
         drop(self.dir);
     }

@@ -128,6 +128,8 @@ impl Settings {
 
 #[path = "refresh/fleet.rs"]
 mod fleet;
+#[path = "shared/pg_database.rs"]
+mod pg_database;
 
 fn main() -> ExitCode {
     // `cargo bench` passes `--bench`; `fleet` or `catchup` after `--` runs that instead.

@@ -139,20 +139,8 @@ async fn round(server: Option<&str>, daemons: usize, n: usize) -> Result<Round> 
     let (url, dropper) = match server {
         Some(server) => {
             let name = format!("qbo_fleet_{}_{daemons}_{n}", std::process::id());
-            let admin = sqlx::PgPool::connect(server)
-                .await
-                .context("connecting to PostgreSQL")?;
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-                .execute(&admin)
-                .await?;
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&admin)
-                .await?;
-            admin.close().await;
-            let (base, _) = server
-                .rsplit_once('/')
-                .context("a PostgreSQL URL ends in /DATABASE")?;
-            (format!("{base}/{name}"), Some((server.to_string(), name)))
+            let url = super::pg_database::create(server, &name).await?;
+            (url, Some((server.to_string(), name)))
         }
         None => (format!("sqlite://{}/bench.db", dir.path().display()), None),
     };
@@ -301,12 +289,7 @@ async fn round(server: Option<&str>, daemons: usize, n: usize) -> Result<Round> 
         }
         !spent_twice
     }) {
-        if let Ok(admin) = sqlx::PgPool::connect(&server).await {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&admin)
-                .await;
-            admin.close().await;
-        }
+        super::pg_database::drop(&server, &name).await;
     }
     let first = first.unwrap_or(start);
     let span = end.duration_since(first);

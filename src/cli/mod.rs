@@ -635,11 +635,6 @@ async fn perform(
             }
             Ok(if r.ok { exit::OK } else { exit::FAILED })
         }
-        Request::AuditTail { n } => {
-            let rows = client.audit_tail(n).await?;
-            print_audit(&rows, json)?;
-            Ok(exit::OK)
-        }
         Request::WhoAmI => {
             print_json(&client.whoami().await?)?;
             Ok(exit::OK)
@@ -708,7 +703,7 @@ async fn perform(
         Request::ForecastStream { .. } => {
             unreachable!("forecast --json is streamed before perform")
         }
-        Request::AuditTailStream { .. } => {
+        Request::AuditTail { .. } | Request::AuditTailStream { .. } => {
             unreachable!("audit tail is streamed before perform")
         }
         Request::LinksStream => unreachable!("links asks for Links and streams it itself"),

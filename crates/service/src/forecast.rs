@@ -177,7 +177,7 @@ impl Service {
         let items = forecast::forecast(&records, &facts, &ctx, w.days);
         w.count += items.len() as u64;
         for i in &items {
-            *w.by_risk.entry(i.risk.as_str().to_string()).or_default() += 1;
+            count(&mut w.by_risk, i.risk.as_str());
         }
         w.after = last.id;
         w.done = (records.len() as i64) < FORECAST_PAGE;
@@ -186,6 +186,17 @@ impl Service {
             through: (!w.done).then_some(last.id),
             items,
         }))
+    }
+}
+
+/// One more of `risk`: a name is allocated once per risk, not once per item (a million
+/// items are counted per pass).
+pub(crate) fn count(by_risk: &mut BTreeMap<String, u64>, risk: &str) {
+    match by_risk.get_mut(risk) {
+        Some(n) => *n += 1,
+        None => {
+            by_risk.insert(risk.to_string(), 1);
+        }
     }
 }
 

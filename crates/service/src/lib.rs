@@ -774,32 +774,20 @@ impl Service {
                 ))
             }
             Request::ListStream { .. } => {
-                self.authorize(caller, Permission::ViewConnections, Action::List)
-                    .await?;
-                Err(ServiceError::Input(
-                    "list_stream answers frame by frame and is only available over the operators' socket or --embedded".into(),
-                ))
+                let (p, a) = (Permission::ViewConnections, Action::List);
+                self.frames_only(caller, p, a, "list_stream").await
             }
             Request::AuditTailStream { .. } => {
-                self.authorize(caller, Permission::ReadAudit, Action::AuditTail)
-                    .await?;
-                Err(ServiceError::Input(
-                    "audit_tail_stream answers frame by frame and is only available over the operators' socket or --embedded".into(),
-                ))
+                let (p, a) = (Permission::ReadAudit, Action::AuditTail);
+                self.frames_only(caller, p, a, "audit_tail_stream").await
             }
             Request::LinksStream => {
-                self.authorize(caller, Permission::ReconnectLink, Action::LinkList)
-                    .await?;
-                Err(ServiceError::Input(
-                    "links_stream answers frame by frame and is only available over the operators' socket or --embedded".into(),
-                ))
+                let (p, a) = (Permission::ReconnectLink, Action::LinkList);
+                self.frames_only(caller, p, a, "links_stream").await
             }
             Request::ForecastStream { .. } => {
-                self.authorize(caller, Permission::ViewConnections, Action::Forecast)
-                    .await?;
-                Err(ServiceError::Input(
-                    "forecast_stream answers frame by frame and is only available over the operators' socket or --embedded".into(),
-                ))
+                let (p, a) = (Permission::ViewConnections, Action::Forecast);
+                self.frames_only(caller, p, a, "forecast_stream").await
             }
             Request::Watch => {
                 self.authorize(caller, Permission::ViewConnections, Action::Watch)
@@ -809,6 +797,22 @@ impl Service {
                 ))
             }
         }
+    }
+
+    /// A request answered frame by frame (`op`), which only the operators' socket and
+    /// `--embedded`'s client carry: refused once the caller's right to it is checked, so
+    /// one without the right hears only that.
+    async fn frames_only<T>(
+        &self,
+        caller: &Actor,
+        permission: Permission,
+        action: Action,
+        op: &str,
+    ) -> Result<T> {
+        self.authorize(caller, permission, action).await?;
+        Err(ServiceError::Input(format!(
+            "{op} answers frame by frame and is only available over the operators' socket or --embedded"
+        )))
     }
 
     /// Who the service takes the caller for, with which role.

@@ -306,6 +306,32 @@ fn caller(stream: &UnixStream, roles: &RoleMap) -> std::io::Result<Operator> {
     })
 }
 
+/// Streams a paged answer: `$cursor = $begin` authorizes and records the read, then each
+/// frame `$next` gives (evaluated afresh, with `$cursor` in hand) goes out as one reply line
+/// until it gives none: rows a page at a time, then the end with the count. A refused begin
+/// is the answer; an error midway ends it with an error line, so the client has no end
+/// frame and says the answer is incomplete. Evaluates to the write's result. A macro, not a
+/// function taking an async closure: such a closure's future cannot be shown `Send` to the
+/// connection's task.
+macro_rules! send_frames {
+    ($write:expr, $drain:expr, $cursor:ident = $begin:expr, $next:expr) => {
+        match $begin {
+            Err(e) => send($write, &Reply::from(e), $drain).await,
+            Ok(mut $cursor) => loop {
+                let frame = match $next {
+                    Ok(Some(f)) => f,
+                    Ok(None) => break Ok(()),
+                    Err(e) => break send($write, &Reply::from(e), $drain).await,
+                };
+                let result = serde_json::value::to_raw_value(&frame)?;
+                if let Err(e) = send($write, &Reply::Ok { result }, $drain).await {
+                    break Err(e);
+                }
+            },
+        }
+    };
+}
+
 async fn connection(
     stream: UnixStream,
     svc: Service,
@@ -408,6 +434,7 @@ async fn connection(
         if let Request::Watch = request {
             return watch_changes(&svc, &actor, &mut write, limits.idle_timeout, stop).await;
         }
+        let drain = limits.idle_timeout;
         if let Request::ListStream {
             status,
             environment,
@@ -415,46 +442,51 @@ async fn connection(
             limit,
         } = request
         {
-            let query = qbo_service::ListQuery {
-                status,
-                environment,
-                filter,
-                limit,
-            };
-            list_stream(
-                &svc,
-                &actor.for_request(),
-                query,
+            let (caller, query) = (
+                actor.for_request(),
+                qbo_service::ListQuery {
+                    status,
+                    environment,
+                    filter,
+                    limit,
+                },
+            );
+            send_frames!(
                 &mut write,
-                limits.idle_timeout,
-            )
-            .await?;
+                drain,
+                c = svc.list_begin(&caller, &query).await,
+                svc.list_next_frame(&mut c).await
+            )?;
             continue;
         }
         if let Request::AuditTailStream { n } = request {
-            audit_tail_stream(
-                &svc,
-                &actor.for_request(),
-                n,
+            let caller = actor.for_request();
+            send_frames!(
                 &mut write,
-                limits.idle_timeout,
-            )
-            .await?;
+                drain,
+                c = svc.audit_tail_begin(&caller, n).await,
+                svc.audit_tail_next_frame(&mut c).await
+            )?;
             continue;
         }
         if let Request::LinksStream = request {
-            links_stream(&svc, &actor.for_request(), &mut write, limits.idle_timeout).await?;
+            let caller = actor.for_request();
+            send_frames!(
+                &mut write,
+                drain,
+                c = svc.links_begin(&caller).await,
+                svc.links_next_frame(&mut c).await
+            )?;
             continue;
         }
         if let Request::ForecastStream { days } = request {
-            forecast_stream(
-                &svc,
-                &actor.for_request(),
-                days,
+            let caller = actor.for_request();
+            send_frames!(
                 &mut write,
-                limits.idle_timeout,
-            )
-            .await?;
+                drain,
+                c = svc.forecast_stream_begin(&caller, days).await,
+                svc.forecast_stream_next(&mut c).await
+            )?;
             continue;
         }
         if let Request::ImportStream {
@@ -536,86 +568,6 @@ async fn watch_changes(
             _ = stop.changed() => return Ok(()),
         }
     }
-}
-
-/// Sends the frames `$next` gives (evaluated afresh for each), one reply line each, until
-/// it gives none. An error ends the answer with an error line: the client then has no end
-/// frame, and says the answer is incomplete. A macro, not a function taking an async
-/// closure: such a closure's future cannot be shown `Send` to the connection's task.
-macro_rules! send_frames {
-    ($write:expr, $drain:expr, $next:expr) => {
-        loop {
-            let frame = match $next {
-                Ok(Some(f)) => f,
-                Ok(None) => return Ok(()),
-                Err(e) => return send($write, &Reply::from(e), $drain).await,
-            };
-            let result = serde_json::value::to_raw_value(&frame)?;
-            send($write, &Reply::Ok { result }, $drain).await?;
-        }
-    };
-}
-
-/// Streams a listing: a `rows` frame per page, then `end` with the count. An error ends it
-/// with an error line (the client then has no end, and says the listing is incomplete).
-async fn list_stream(
-    svc: &Service,
-    actor: &Actor,
-    query: qbo_service::ListQuery,
-    write: &mut tokio::net::unix::OwnedWriteHalf,
-    drain: Duration,
-) -> anyhow::Result<()> {
-    let mut cursor = match svc.list_begin(actor, &query).await {
-        Ok(c) => c,
-        Err(e) => return send(write, &Reply::from(e), drain).await,
-    };
-    send_frames!(write, drain, svc.list_next_frame(&mut cursor).await)
-}
-
-/// Streams the latest events of the audit log: an `events` frame per page, then `end` with
-/// the count.
-async fn audit_tail_stream(
-    svc: &Service,
-    actor: &Actor,
-    n: i64,
-    write: &mut tokio::net::unix::OwnedWriteHalf,
-    drain: Duration,
-) -> anyhow::Result<()> {
-    let mut cursor = match svc.audit_tail_begin(actor, n).await {
-        Ok(c) => c,
-        Err(e) => return send(write, &Reply::from(e), drain).await,
-    };
-    send_frames!(write, drain, svc.audit_tail_next_frame(&mut cursor).await)
-}
-
-/// Streams the open reconnect links: a `links` frame per page, then `end` with the count.
-async fn links_stream(
-    svc: &Service,
-    actor: &Actor,
-    write: &mut tokio::net::unix::OwnedWriteHalf,
-    drain: Duration,
-) -> anyhow::Result<()> {
-    let mut cursor = match svc.links_begin(actor).await {
-        Ok(c) => c,
-        Err(e) => return send(write, &Reply::from(e), drain).await,
-    };
-    send_frames!(write, drain, svc.links_next_frame(&mut cursor).await)
-}
-
-/// Streams a forecast: its head, an `items` frame per page with risks, then `end` with the
-/// counts and the last alerts.
-async fn forecast_stream(
-    svc: &Service,
-    actor: &Actor,
-    days: Option<u32>,
-    write: &mut tokio::net::unix::OwnedWriteHalf,
-    drain: Duration,
-) -> anyhow::Result<()> {
-    let mut walk = match svc.forecast_stream_begin(actor, days).await {
-        Ok(w) => w,
-        Err(e) => return send(write, &Reply::from(e), drain).await,
-    };
-    send_frames!(write, drain, svc.forecast_stream_next(&mut walk).await)
 }
 
 /// Streams an export: a `data` frame line, then its raw bytes, per page; the signed

@@ -187,7 +187,7 @@ impl Still {
     pub fn extend(&mut self, conditions: impl IntoIterator<Item = Condition>) {
         for c in conditions {
             self.total += 1;
-            *self.by_risk.entry(c.risk.clone()).or_default() += 1;
+            crate::forecast::count(&mut self.by_risk, &c.risk);
             self.soonest.push(c);
         }
     }

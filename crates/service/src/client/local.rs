@@ -50,11 +50,7 @@ impl Client for LocalClient {
             let caller = &self.actor.for_request();
             let mut cursor = self.service.list_begin(caller, &query).await?;
             while let Some(rows) = self.service.list_next(&mut cursor).await? {
-                for r in &rows {
-                    sink(r).map_err(|e| {
-                        ClientError::Input(format!("cannot write the listing: {e}"))
-                    })?;
-                }
+                super::feed(&rows, sink, "the listing")?;
             }
             Ok(cursor.sent)
         })
@@ -131,11 +127,7 @@ impl Client for LocalClient {
             let caller = &self.actor.for_request();
             let mut cursor = self.service.audit_tail_begin(caller, n).await?;
             while let Some(events) = self.service.audit_tail_next(&mut cursor).await? {
-                for e in &events {
-                    sink(e).map_err(|e| {
-                        ClientError::Input(format!("cannot write the audit log: {e}"))
-                    })?;
-                }
+                super::feed(&events, sink, "the audit tail")?;
             }
             Ok(cursor.sent)
         })
@@ -174,11 +166,7 @@ impl Client for LocalClient {
             let mut cursor = self.service.links_begin(caller).await?;
             while let Some(frame) = self.service.links_next_frame(&mut cursor).await? {
                 if let crate::LinkFrame::Links { links } = frame {
-                    for l in &links {
-                        sink(l).map_err(|e| {
-                            ClientError::Input(format!("cannot write the links: {e}"))
-                        })?;
-                    }
+                    super::feed(&links, sink, "the links")?;
                 }
             }
             Ok(cursor.sent)

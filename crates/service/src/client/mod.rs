@@ -87,6 +87,19 @@ impl From<ServiceError> for ClientError {
 
 pub type ClientResult<T> = Result<T, ClientError>;
 
+/// Hands each of `rows` to `sink` (a streamed answer's page); a write that fails (a closed
+/// pipe, a full disk) ends the answer naming `what`.
+pub(crate) fn feed<T>(
+    rows: &[T],
+    sink: &mut (dyn FnMut(&T) -> std::io::Result<()> + Send),
+    what: &str,
+) -> ClientResult<()> {
+    for r in rows {
+        sink(r).map_err(|e| ClientError::Input(format!("cannot write {what}: {e}")))?;
+    }
+    Ok(())
+}
+
 /// What every client method returns: a boxed future, so `dyn Client` works (`Arc<dyn
 /// Client>` shared by tasks) without an extra crate.
 pub type ClientFuture<'a, T> = Pin<Box<dyn Future<Output = ClientResult<T>> + Send + 'a>>;

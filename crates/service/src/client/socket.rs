@@ -86,12 +86,7 @@ impl SocketClient {
                 return Err(self.lost(Some(format!("{what} stopped before its end"))));
             };
             match rows(frame) {
-                Ok(rows) => {
-                    for r in &rows {
-                        sink(r)
-                            .map_err(|e| ClientError::Input(format!("cannot write {what}: {e}")))?;
-                    }
-                }
+                Ok(rows) => super::feed(&rows, sink, what)?,
                 Err(count) => return Ok(count),
             }
         }

@@ -113,21 +113,12 @@ impl Store {
     /// Where the latest `n` events start and end: read from there forward a page at a time
     /// (`audit_between`), a tail of any length holds one page. `None` for an empty log.
     pub async fn audit_tail_bounds(&self, n: i64) -> anyhow::Result<Option<(i64, i64)>> {
-        let last: Option<i64> = crate::dispatch!(self, p => sqlx::query_scalar(
-            "SELECT seq FROM audit_events ORDER BY seq DESC LIMIT 1").fetch_optional(p).await)?;
-        let Some(last) = last else {
-            return Ok(None);
-        };
         // The index walks n entries back from the newest; with fewer, the tail is all.
-        let first: Option<i64> = crate::dispatch!(self, p => sqlx::query_scalar(
-            "SELECT seq FROM audit_events ORDER BY seq DESC LIMIT 1 OFFSET $1")
-            .bind(n.max(1) - 1).fetch_optional(p).await)?;
-        let first = match first {
-            Some(f) => f,
-            None => crate::dispatch!(self, p => sqlx::query_scalar(
-                "SELECT MIN(seq) FROM audit_events").fetch_one(p).await)?,
-        };
-        Ok(Some((first, last)))
+        let sql = "SELECT MIN(seq), MAX(seq) FROM \
+                   (SELECT seq FROM audit_events ORDER BY seq DESC LIMIT $1) AS tail";
+        let (first, last): (Option<i64>, Option<i64>) =
+            crate::dispatch!(self, p => sqlx::query_as(sql).bind(n.max(1)).fetch_one(p).await)?;
+        Ok(first.zip(last))
     }
 
     /// Up to `n` events with `after < seq <= through`, oldest first.
