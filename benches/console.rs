@@ -504,10 +504,12 @@ fn write_config(dir: &Path, url: &str, account: &str, role: &str) -> Result<Path
     write_owner_only(&dir.join("audit-signing.key"), signing.as_str())
         .context("writing the audit signing key")?;
     let d = dir.display();
+    // The daemon's default pool (8): each SQLite connection keeps up to 2 MB of page cache,
+    // so the 16 this bench once asked for cost the daemon 26 MB that a default install does
+    // not spend (BENCHMARKS.md, "The daemon's peak at a million").
     let text = format!(
         r#"[database]
 url = "{url}"
-max_connections = 16
 
 [vault]
 key_file = "{d}/token.key"

@@ -7,7 +7,7 @@ use crate::cli::render;
 use qbo_core::domain::Status;
 use qbo_core::present;
 use qbo_service::fixtures::{at, audit_records, every_state, NOW};
-use qbo_tui::theme::status_mark;
+use qbo_tui::theme::{condition_mark, status_mark};
 use qbo_tui::views::cells;
 
 /// The CLI table's line for `tenant`.
@@ -32,13 +32,38 @@ fn every_state_is_the_same_glyph_and_word_in_both() {
 }
 
 #[test]
+fn a_live_connection_whose_refreshes_fail_says_failing_in_both() {
+    let now = at(NOW);
+    let rows = every_state();
+    let failing: Vec<_> = rows
+        .iter()
+        .filter(|c| c.status.is_live() && c.consecutive_failures > 0)
+        .collect();
+    assert!(
+        !failing.is_empty(),
+        "the fixtures hold a failing connection"
+    );
+    let table = render::connections_table(&rows, now);
+    for c in failing {
+        let said = format!("↯ failing ×{}", c.consecutive_failures);
+        assert_eq!(render::condition_label(c), said);
+        let line = cli_row(&table, &c.tenant);
+        assert!(line.contains(&said), "{line}");
+        assert!(!line.contains("✓"), "no tick on a failing row: {line}");
+        let m = condition_mark(c.condition());
+        assert_eq!((m.glyph, m.word), ("↯", "failing"));
+    }
+}
+
+#[test]
 fn every_row_shows_the_same_state_and_times_in_both() {
     let now = at(NOW);
     let rows = every_state();
     let table = render::connections_table(&rows, now);
     for c in &rows {
         let line = cli_row(&table, &c.tenant);
-        let m = status_mark(c.status);
+        // How it is (`↯ failing` for initech, whose refreshes fail), in both.
+        let m = condition_mark(c.condition());
         assert!(
             line.contains(&format!("{} {}", m.glyph, m.word)),
             "{}: the console says {} {}: {line}",

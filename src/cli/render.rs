@@ -33,6 +33,12 @@ pub fn status_label(s: Status) -> String {
     qbo_core::present::status(s).label()
 }
 
+/// How a connection is, as the console's first cell says it: `↯ failing ×3` for a live
+/// one whose refreshes fail, else its lifecycle state.
+pub fn condition_label(c: &ConnectionView) -> String {
+    qbo_core::present::condition_label(c.status, c.consecutive_failures)
+}
+
 fn access_cell(c: &ConnectionView, now: DateTime<Utc>) -> String {
     match c.access_expires_at {
         None => "unknown".into(),
@@ -70,8 +76,14 @@ pub fn connections_table(rows: &[ConnectionView], now: DateTime<Utc>) -> String 
         .iter()
         .map(|c| {
             let last_refresh = match (c.last_refresh_outcome, c.last_error_class.as_deref()) {
-                (Some(LastRefresh::Failed), Some(class)) => when_cell(
-                    Some(&format!("failed ({})", Safe(class))),
+                (Some(LastRefresh::Failed), class @ Some(_)) => when_cell(
+                    Some(&format!(
+                        "failed ({})",
+                        Safe(&qbo_core::present::failure(
+                            class,
+                            c.last_error_detail.as_deref()
+                        ))
+                    )),
                     c.last_refresh_at,
                     now,
                 ),
@@ -81,7 +93,7 @@ pub fn connections_table(rows: &[ConnectionView], now: DateTime<Utc>) -> String 
                 safe(&c.tenant),
                 safe(&c.realm_id),
                 c.environment.to_string(),
-                status_label(c.status),
+                condition_label(c),
                 access_cell(c, now),
                 refresh_cell(c),
                 last_refresh,
@@ -144,12 +156,15 @@ pub fn detail(d: &ConnectionDetail, now: DateTime<Utc>) -> String {
     let _ = writeln!(
         s,
         "status            {}{}",
-        status_label(c.status),
+        condition_label(c),
         c.status_reason
             .as_ref()
             .map(|r| format!(": {}", Safe(r)))
             .unwrap_or_default()
     );
+    if c.condition() == qbo_service::Condition::Failing {
+        let _ = writeln!(s, "  lifecycle       {}", status_label(c.status));
+    }
     let _ = writeln!(s, "access token      {}", access_cell(c, now));
     let _ = writeln!(s, "refresh window    {}", refresh_cell(c));
     let _ = writeln!(s, "refresh issued    {}", time(c.refresh_issued_at));
@@ -359,7 +374,7 @@ pub fn watch_event(ev: &WatchEvent) -> Option<String> {
             Safe(&c.tenant),
             c.environment,
             Safe(&c.realm_id),
-            status_label(c.status)
+            condition_label(c)
         )),
         WatchEvent::Change {
             audit_seq,

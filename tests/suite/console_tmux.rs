@@ -673,3 +673,107 @@ async fn support_makes_a_reconnect_link_with_l_and_it_reaches_the_clipboard_thro
         .await;
     d.stop(&w).await;
 }
+
+/// A live connection whose refreshes fail is `↯ failing` everywhere it is counted or shown:
+/// its row and the header in the console, `list`, `list --json` (beside its lifecycle
+/// `status`), the `status:failing` filter and `/metrics`. Before, the header said "1 failing"
+/// while the row said `✓ active`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_connection_whose_refreshes_fail_says_failing_in_every_interface() {
+    use qbo_sim::{FaultConfig, FaultKind};
+    let (w, d) = world("truth", "support").await;
+    let realm = w.connections_json().await[0]["realm_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.sim
+        .set_realm_faults(&realm, FaultConfig::always(FaultKind::ServiceUnavailable));
+    for _ in 0..2 {
+        let out = w.via_daemon(&["refresh", &realm]).await;
+        assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    }
+    let all = w.connections_json().await;
+    let failing = all
+        .iter()
+        .find(|c| c["realm_id"] == realm.as_str())
+        .unwrap();
+    let tenant = failing["tenant"].as_str().unwrap().to_string();
+    assert_eq!(failing["condition"], "failing", "{failing}");
+    assert_eq!(
+        failing["status"], "active",
+        "the lifecycle stays: {failing}"
+    );
+    // Two failures, or more if the scheduler's own retry came in between.
+    assert!(
+        failing["consecutive_failures"].as_i64() >= Some(2),
+        "{failing}"
+    );
+    for c in all.iter().filter(|c| c["realm_id"] != realm.as_str()) {
+        assert_eq!(c["condition"], "active", "{c}");
+    }
+
+    // `list` says it in the status column, and the filter finds exactly it.
+    let listed = common::stdout(&w.via_daemon(&["list"]).await);
+    let line = listed
+        .lines()
+        .find(|l| l.starts_with(&format!("{tenant} ")))
+        .unwrap_or_else(|| panic!("{tenant} in\n{listed}"));
+    assert!(line.contains("↯ failing ×"), "{line}");
+    assert!(!line.contains("✓ active"), "{line}");
+    let only = common::stdout(
+        &w.via_daemon(&["list", "--where", "status:failing", "--json"])
+            .await,
+    );
+    let only: Vec<serde_json::Value> = serde_json::from_str(&only).unwrap();
+    assert_eq!(
+        only.iter().map(|c| c["tenant"].clone()).collect::<Vec<_>>(),
+        [serde_json::Value::from(tenant.clone())]
+    );
+
+    // `/metrics` counts it as failing, apart from the active ones.
+    let metrics = d.get("/metrics").await.1;
+    let series = |status: &str| {
+        common::metric(
+            &metrics,
+            &format!("qbo_connections{{environment=\"sandbox\",status=\"{status}\"}}"),
+        )
+    };
+    assert_eq!(
+        (series("failing"), series("active")),
+        (Some(1.0), Some(2.0)),
+        "{metrics}"
+    );
+
+    // The console: the header counts it as failing and its row says so, with the count.
+    let t = console(&w, 120, 40);
+    let screen = t
+        .wait_for("the failing row", |s| row(s, &tenant).is_some())
+        .await;
+    let shown = row(&screen, &tenant).unwrap();
+    assert!(shown.contains("↯ failing ×"), "{screen}");
+    assert!(!shown.contains('✓'), "no tick on a failing row:\n{screen}");
+    let header = screen.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("↯ 1 failing") && header.contains("✓ 2 active"),
+        "{screen}"
+    );
+    // `status:failing` leaves its row alone, and the detail pane keeps the lifecycle
+    // state beside how it is.
+    t.keys(&["/"]);
+    t.type_text("status:failing");
+    t.wait_for("the failing row alone", |s| s.contains("1 of 3 shown"))
+        .await;
+    t.keys(&["Enter"]);
+    t.keys(&["Enter"]);
+    let screen = t
+        .wait_for("the detail pane", |s| s.contains("lifecycle"))
+        .await;
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains("lifecycle") && l.contains("✓ active")),
+        "{screen}"
+    );
+    drop(t);
+    assert!(d.stop(&w).await.success());
+}

@@ -500,8 +500,10 @@ async fn health_metrics_and_live_changes_match_the_database() {
         .unwrap();
     let m = parse_metrics(&text);
     let list = w.connections_json().await;
+    // The `status` label is the condition, as the console counts: `failing` apart.
     for status in [
         "active",
+        "failing",
         "expiring",
         "needs_reconnect",
         "pending",
@@ -511,7 +513,7 @@ async fn health_metrics_and_live_changes_match_the_database() {
         for env in ["sandbox", "production"] {
             let db = list
                 .iter()
-                .filter(|c| c["status"] == status && c["environment"] == env)
+                .filter(|c| c["condition"] == status && c["environment"] == env)
                 .count() as f64;
             let key = format!("qbo_connections{{environment=\"{env}\",status=\"{status}\"}}");
             assert_eq!(m.get(&key).copied(), Some(db), "{key} in:\n{text}");

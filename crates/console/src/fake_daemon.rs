@@ -6,7 +6,7 @@ use crate::app::{update, App};
 use crate::event::{Cmd, Msg};
 use crate::filter::Filter;
 use chrono::{DateTime, Utc};
-use qbo_service::{ConnectionView, Status, WindowPage, WindowQuery};
+use qbo_service::{Condition, ConnectionView, WindowPage, WindowQuery};
 use std::cell::RefCell;
 
 thread_local! {
@@ -26,17 +26,13 @@ pub fn answer(q: &WindowQuery, now: DateTime<Utc>) -> WindowPage {
         let mut hits: Vec<&ConnectionView> =
             rows.iter().filter(|c| filter.matches(c, now)).collect();
         hits.sort_by(|a, b| q.sort.compare(*a, *b));
-        let counts = Status::ALL
+        let counts = Condition::ALL
             .into_iter()
-            .map(|s| (s, rows.iter().filter(|c| c.status == s).count() as u64))
+            .map(|s| (s, rows.iter().filter(|c| c.condition() == s).count() as u64))
             .collect();
         WindowPage {
             total: rows.len() as u64,
             counts,
-            failing: rows
-                .iter()
-                .filter(|c| c.status.is_live() && c.consecutive_failures > 0)
-                .count() as u64,
             matching: hits.len() as u64,
             offset: q.offset,
             rows: hits

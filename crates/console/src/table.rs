@@ -11,7 +11,7 @@
 
 use crate::filter::Filter;
 use qbo_service::sort::Sort;
-use qbo_service::{ConnectionView, Status, WindowPage, WindowQuery, MAX_WINDOW_ROWS};
+use qbo_service::{Condition, ConnectionView, WindowPage, WindowQuery, MAX_WINDOW_ROWS};
 use std::collections::HashMap;
 
 #[derive(Debug, Default)]
@@ -23,8 +23,7 @@ pub struct Table {
     page_for: Option<(String, Sort)>,
     total: usize,
     matching: usize,
-    counts: [usize; 6],
-    failing: usize,
+    counts: [usize; 7],
     sort: Sort,
     filter: Filter,
     filter_text: String,
@@ -72,8 +71,8 @@ impl Targets {
     }
 }
 
-fn status_index(s: Status) -> usize {
-    Status::ALL.iter().position(|x| *x == s).unwrap_or(0)
+fn condition_index(c: Condition) -> usize {
+    Condition::ALL.iter().position(|x| *x == c).unwrap_or(0)
 }
 
 impl Table {
@@ -114,11 +113,10 @@ impl Table {
             self.asked = None;
         }
         self.total = page.total as usize;
-        self.counts = [0; 6];
-        for (s, n) in &page.counts {
-            self.counts[status_index(*s)] = *n as usize;
+        self.counts = [0; 7];
+        for (c, n) in &page.counts {
+            self.counts[condition_index(*c)] = *n as usize;
         }
-        self.failing = page.failing as usize;
         if q.filter != self.filter_text || q.sort != self.sort {
             return;
         }
@@ -215,18 +213,13 @@ impl Table {
         self.matching
     }
 
-    /// Connections per status, in `Status::ALL` order.
-    pub fn counts(&self) -> [(Status, usize); 6] {
-        let mut out = [(Status::Pending, 0); 6];
-        for (i, s) in Status::ALL.into_iter().enumerate() {
-            out[i] = (s, self.counts[i]);
+    /// Connections per condition, in `Condition::ALL` order.
+    pub fn counts(&self) -> [(Condition, usize); 7] {
+        let mut out = [(Condition::Pending, 0); 7];
+        for (i, c) in Condition::ALL.into_iter().enumerate() {
+            out[i] = (c, self.counts[i]);
         }
         out
-    }
-
-    /// Live connections whose refreshes keep failing.
-    pub fn failing(&self) -> usize {
-        self.failing
     }
 
     fn row(&self, i: usize) -> Option<&ConnectionView> {
@@ -354,7 +347,7 @@ mod tests {
 
     fn thirty() -> Vec<ConnectionView> {
         (1..=30)
-            .map(|i| conn(i, &format!("t{i:02}"), Status::Active))
+            .map(|i| conn(i, &format!("t{i:02}"), qbo_service::Status::Active))
             .collect()
     }
 
@@ -365,8 +358,7 @@ mod tests {
             .map(|p| p as u64 + q.offset);
         WindowPage {
             total: 20,
-            counts: vec![(Status::Active, 20)],
-            failing: 1,
+            counts: vec![(Condition::Active, 19), (Condition::Failing, 1)],
             matching,
             offset: q.offset,
             rows,

@@ -6,7 +6,7 @@ use crate::filter::Outcome;
 use crate::ConsoleError;
 use qbo_core::config::ThemeName;
 use qbo_core::present::{self, Tone};
-use qbo_service::Status;
+use qbo_service::{Condition, Status};
 use ratatui::style::{Color, Modifier, Style};
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -174,6 +174,11 @@ pub struct Mark {
 /// A connection's state, in the words every interface uses (`present`).
 pub fn status_mark(s: Status) -> Mark {
     Mark::from(present::status(s))
+}
+
+/// How a connection is (`↯ failing` for a live one whose refreshes fail).
+pub fn condition_mark(c: Condition) -> Mark {
+    Mark::from(present::condition(c))
 }
 
 /// A refresh or sync outcome.

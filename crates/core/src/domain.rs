@@ -237,6 +237,83 @@ impl FromStr for Status {
     }
 }
 
+/// How a connection is, as support reads it: its lifecycle [`Status`], except that a live
+/// connection whose refreshes keep failing is `Failing`. The console's first cell, its
+/// header's counts, the `status:` filter, the CLI's `list` and `/metrics` all count by
+/// this, so "26 failing" in one place is 26 rows that say so in every other; the lifecycle
+/// state stays in the detail pane and in JSON (`status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    Pending,
+    Active,
+    /// Live (active or expiring), and its last refreshes failed: Intuit may still take the
+    /// token, but nothing has renewed it since the first failure.
+    Failing,
+    Expiring,
+    NeedsReconnect,
+    Revoking,
+    Revoked,
+}
+
+impl Condition {
+    pub const ALL: [Condition; 7] = [
+        Condition::Pending,
+        Condition::Active,
+        Condition::Failing,
+        Condition::Expiring,
+        Condition::NeedsReconnect,
+        Condition::Revoking,
+        Condition::Revoked,
+    ];
+
+    pub fn of(status: Status, consecutive_failures: i64) -> Condition {
+        match status {
+            Status::Active | Status::Expiring if consecutive_failures > 0 => Condition::Failing,
+            Status::Pending => Condition::Pending,
+            Status::Active => Condition::Active,
+            Status::Expiring => Condition::Expiring,
+            Status::NeedsReconnect => Condition::NeedsReconnect,
+            Status::Revoking => Condition::Revoking,
+            Status::Revoked => Condition::Revoked,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Failing => "failing",
+            Condition::Pending => Status::Pending.as_str(),
+            Condition::Active => Status::Active.as_str(),
+            Condition::Expiring => Status::Expiring.as_str(),
+            Condition::NeedsReconnect => Status::NeedsReconnect.as_str(),
+            Condition::Revoking => Status::Revoking.as_str(),
+            Condition::Revoked => Status::Revoked.as_str(),
+        }
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Condition {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let norm = s.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+        Condition::ALL
+            .into_iter()
+            .find(|c| c.as_str() == norm)
+            .ok_or_else(|| {
+                InvalidValue(format!(
+                    "unknown status {s:?}: expected one of {}",
+                    Condition::ALL.map(|c| c.as_str()).join(", ")
+                ))
+            })
+    }
+}
+
 /// How a connection's last refresh attempt ended, as its row keeps it: `ok`, or `failed`
 /// (the error class and detail are kept beside it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -9,7 +9,7 @@
 //! row. Colour is the console's business (`tui::theme`), from the `Tone` given here;
 //! a glyph and a word always go together, so no state depends on colour alone.
 
-use crate::domain::Status;
+use crate::domain::{Condition, Status};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
@@ -50,6 +50,35 @@ pub fn status(s: Status) -> Mark {
     Mark { glyph, word, tone }
 }
 
+/// How a connection is: its lifecycle state's mark, or `↯ failing` for a live one whose
+/// refreshes fail (a green tick on a connection that failed eight times told a lie).
+pub fn condition(c: Condition) -> Mark {
+    let of = |s| status(s);
+    match c {
+        Condition::Failing => Mark {
+            glyph: "↯",
+            word: "failing",
+            tone: Tone::Error,
+        },
+        Condition::Pending => of(Status::Pending),
+        Condition::Active => of(Status::Active),
+        Condition::Expiring => of(Status::Expiring),
+        Condition::NeedsReconnect => of(Status::NeedsReconnect),
+        Condition::Revoking => of(Status::Revoking),
+        Condition::Revoked => of(Status::Revoked),
+    }
+}
+
+/// A connection's condition as a cell or a column says it: the mark, and for a failing one
+/// how many refreshes in a row failed (`↯ failing ×8`).
+pub fn condition_label(status: Status, consecutive_failures: i64) -> String {
+    let c = Condition::of(status, consecutive_failures);
+    match c {
+        Condition::Failing => format!("{} ×{consecutive_failures}", condition(c).label()),
+        _ => condition(c).label(),
+    }
+}
+
 /// How the last refresh or sync of a connection went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -65,6 +94,65 @@ pub fn outcome(o: Outcome) -> Mark {
         Outcome::Never => ("·", "never", Tone::Muted),
     };
     Mark { glyph, word, tone }
+}
+
+/// Why a call to Intuit failed, in a few words a person reads at a glance (`Intuit 503`,
+/// `rate limited`, `timed out`), from the stored error class and detail. The class's
+/// identifier stays in JSON and in the detail pane; a cell cut to `invalid_` said nothing.
+pub fn failure(class: Option<&str>, detail: Option<&str>) -> String {
+    let detail = detail.unwrap_or_default();
+    let status = detail
+        .strip_prefix("HTTP ")
+        .and_then(|rest| rest.get(..3))
+        .filter(|code| code.bytes().all(|b| b.is_ascii_digit()));
+    // At most 12 columns, so that `✗ 59d ` and the words fit the console's column.
+    match class {
+        Some("invalid_grant") => "dead grant".into(),
+        Some("invalid_client") => "bad client".into(),
+        Some("rate_limited") => "rate limited".into(),
+        Some("transient") if detail.contains("not a token response") => "garbled".into(),
+        Some("transient") if detail.starts_with("timed out") => "timed out".into(),
+        Some("transient") if detail.starts_with("could not connect") => "unreachable".into(),
+        Some("transient") if detail.starts_with("the connection") => "cut off".into(),
+        Some("transient") => match status {
+            Some(code) => format!("Intuit {code}"),
+            None => "Intuit error".into(),
+        },
+        Some(other) => other.replace('_', " "),
+        None => "failed".into(),
+    }
+}
+
+/// `text` in at most `width` columns: whole, or cut at a word's end where one is near and
+/// marked `…`, never mid-word without the mark.
+pub fn clip(text: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthStr;
+    if text.width() <= width {
+        return text.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for ch in text.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(ch).unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(ch);
+        used += w;
+    }
+    // Back to the last space when it keeps most of the room, so that a word is either
+    // whole or visibly cut.
+    if let Some(space) = out.trim_end().rfind(' ') {
+        if space * 3 >= out.len() * 2 {
+            out.truncate(space);
+        }
+    }
+    let mut out = out.trim_end().to_string();
+    out.push('…');
+    out
 }
 
 /// A length of time for a cell or a line, in its largest whole unit, the precision a
@@ -114,6 +202,62 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn failures_read_as_words_that_fit_a_cell() {
+        let said = |class: &str, detail: &str| failure(Some(class), Some(detail));
+        assert_eq!(
+            said("transient", "HTTP 503 with an HTML page"),
+            "Intuit 503"
+        );
+        assert_eq!(
+            said("transient", "timed out waiting for Intuit"),
+            "timed out"
+        );
+        assert_eq!(
+            said("transient", "could not connect to Intuit"),
+            "unreachable"
+        );
+        assert_eq!(
+            said("transient", "HTTP 200 but the body is not a token response"),
+            "garbled"
+        );
+        assert_eq!(
+            said("rate_limited", "HTTP 429 fault 003001"),
+            "rate limited"
+        );
+        assert_eq!(said("invalid_grant", "Token invalid"), "dead grant");
+        assert_eq!(said("invalid_client", ""), "bad client");
+        for class in [
+            "invalid_grant",
+            "invalid_client",
+            "rate_limited",
+            "transient",
+            "other",
+        ] {
+            assert!(said(class, "HTTP 500 with an XML body").chars().count() <= 12);
+        }
+    }
+
+    #[test]
+    fn a_clipped_text_is_whole_or_marked_and_never_wider_than_asked() {
+        assert_eq!(clip("acme", 10), "acme");
+        assert_eq!(
+            clip("role viewer lacks permission", 20),
+            "role viewer lacks…"
+        );
+        assert_eq!(clip("silver-birch-den", 12), "silver-birc…");
+        assert_eq!(clip("anything", 0), "");
+        assert_eq!(clip("ab", 1), "…");
+        for w in 1..30 {
+            let c = clip("first hand-out of this access token today", w);
+            assert!(
+                unicode_width::UnicodeWidthStr::width(c.as_str()) <= w,
+                "{w}: {c}"
+            );
+            assert!(c.ends_with('…'), "{w}: {c}");
+        }
     }
 
     #[test]

@@ -94,7 +94,7 @@ impl Metrics {
         let connections = Family::<StatusLabels, Gauge>::default();
         registry.register(
             "connections",
-            "Connections by environment and status, from the database",
+            "Connections by environment and status as the console counts them (`failing`: active or expiring, its last refreshes failed; not counted as `active`)",
             connections.clone(),
         );
         let scheduler_lag_seconds = Gauge::<f64, AtomicU64>::default();

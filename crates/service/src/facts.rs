@@ -4,7 +4,7 @@
 //! these figures.
 
 use crate::filter::Outcome;
-use crate::{ConnectionView, Environment, Status};
+use crate::{Condition, ConnectionView, Environment, Status};
 use chrono::{DateTime, Utc};
 
 pub trait Facts {
@@ -14,6 +14,10 @@ pub trait Facts {
     fn environment(&self) -> Environment;
     fn status(&self) -> Status;
     fn consecutive_failures(&self) -> i64;
+    /// How the connection is (`failing` for a live one whose refreshes fail).
+    fn condition(&self) -> Condition {
+        Condition::of(self.status(), self.consecutive_failures())
+    }
     fn access_expires_at(&self) -> Option<DateTime<Utc>>;
     fn refresh_expires_at(&self) -> Option<DateTime<Utc>>;
     fn refresh_issued_at(&self) -> Option<DateTime<Utc>>;

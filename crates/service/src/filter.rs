@@ -6,7 +6,7 @@
 //! substring); field terms narrow further. Every part must hold (AND).
 
 use crate::facts::Facts;
-use crate::{ConnectionView, Environment, Status, REFRESH_WINDOW_DAYS};
+use crate::{Condition, ConnectionView, Environment, REFRESH_WINDOW_DAYS};
 use chrono::{DateTime, Utc};
 use std::fmt;
 
@@ -24,7 +24,7 @@ pub struct Filter {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Term {
-    Status(Vec<Status>),
+    Status(Vec<Condition>),
     Env(Vec<Environment>),
     /// Days used of the 100-day refresh window.
     Age(Cmp, i64),
@@ -208,7 +208,7 @@ impl Filter {
             let term = match field {
                 "status" => Term::Status(
                     values()
-                        .map(|v| v.parse::<Status>().map_err(|e| bad(e.0)))
+                        .map(|v| v.parse::<Condition>().map_err(|e| bad(e.0)))
                         .collect::<Result<_, _>>()?,
                 ),
                 "env" => Term::Env(
@@ -334,7 +334,7 @@ impl Prepared<'_> {
 fn term_holds(t: &Term, c: &(impl Facts + ?Sized), now: DateTime<Utc>) -> bool {
     let days = |v: Option<i64>, cmp: Cmp, n: i64| v.is_some_and(|v| cmp.holds(v, n));
     match t {
-        Term::Status(s) => s.contains(&c.status()),
+        Term::Status(s) => s.contains(&c.condition()),
         Term::Env(e) => e.contains(&c.environment()),
         Term::Age(cmp, n) => days(refresh_days_used(c, now), *cmp, *n),
         Term::Left(cmp, n) => days(refresh_days_left(c, now), *cmp, *n),

@@ -74,7 +74,7 @@ pub use qbo_core::audit::{
     VerifyReport as AuditVerifyReport, MAX_PAGE as MAX_AUDIT_PAGE,
 };
 pub use qbo_core::domain::ConnectionFilter;
-pub use qbo_core::domain::{Environment, ErrorClass, LastRefresh, Status, SyncStatus};
+pub use qbo_core::domain::{Condition, Environment, ErrorClass, LastRefresh, Status, SyncStatus};
 pub use qbo_core::identity::{Actor, ActorKind, DaemonTask, Interface, Operator, Permission, Role};
 pub use qbo_core::import_text::TextChunks;
 pub use qbo_core::reports::ImportTally;

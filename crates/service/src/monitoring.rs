@@ -3,7 +3,7 @@
 //! every change committed before the scrape (see `roster`).
 
 use crate::Service;
-use qbo_core::domain::{Environment, Status};
+use qbo_core::domain::{Condition, Environment};
 use qbo_engine::metrics::StatusLabels;
 
 /// Whether the daemon can do its work: each part `Ok`, or why not (naming the repair).
@@ -60,7 +60,9 @@ impl Service {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         for env in Environment::ALL {
-            for status in Status::ALL {
+            // `status` is the condition: `failing` counted apart from `active`, as the
+            // console's header and `status:failing` count them.
+            for status in Condition::ALL {
                 let n = counts
                     .iter()
                     .find(|(e, s, _)| *e == env && *s == status)

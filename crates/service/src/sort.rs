@@ -7,7 +7,7 @@
 //! the clock moves and the table is re-sorted only when rows or the key change.
 
 use crate::facts::Facts;
-use crate::Status;
+use crate::{Condition, Status};
 use chrono::{DateTime, Utc};
 use qbo_core::domain::InvalidValue;
 use serde::{Deserialize, Serialize};
@@ -126,7 +126,7 @@ impl Sort {
                     .then_with(|| a.realm_id().cmp(b.realm_id())),
             ),
             SortKey::Env => Known(a.environment().cmp(&b.environment())),
-            SortKey::Status => Known(status_rank(a.status()).cmp(&status_rank(b.status()))),
+            SortKey::Status => Known(status_rank(a.condition()).cmp(&status_rank(b.condition()))),
             SortKey::Access => opt(a.access_expires_at(), b.access_expires_at()),
             // More days used is a nearer lapse: fewest used first is latest expiry first.
             SortKey::Age => opt(b.refresh_expires_at(), a.refresh_expires_at()).swap_missing(),
@@ -189,21 +189,23 @@ fn opt<T: Ord>(a: Option<T>, b: Option<T>) -> Cmp {
 
 /// Case-insensitive for ASCII, without allocating: sorting 100,000 tenants by name should
 /// not make 100,000 strings.
-fn text(a: &str, b: &str) -> Ordering {
+pub(crate) fn text(a: &str, b: &str) -> Ordering {
     a.bytes()
         .map(|c| c.to_ascii_lowercase())
         .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
 }
 
 /// Severity of a status alone: the order of the urgency tiers it belongs to.
-pub(crate) fn status_rank(s: Status) -> u8 {
-    match s {
-        Status::NeedsReconnect => 0,
-        Status::Expiring => 1,
-        Status::Active => 2,
-        Status::Revoking => 3,
-        Status::Pending => 4,
-        Status::Revoked => 5,
+/// The status column's order: what it shows (the condition), the worst first.
+pub(crate) fn status_rank(c: Condition) -> u8 {
+    match c {
+        Condition::NeedsReconnect => 0,
+        Condition::Failing => 1,
+        Condition::Expiring => 2,
+        Condition::Active => 3,
+        Condition::Revoking => 4,
+        Condition::Pending => 5,
+        Condition::Revoked => 6,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use qbo_core::audit::AuditRecord;
-use qbo_core::domain::{Environment, LastRefresh, Status, SyncStatus};
+use qbo_core::domain::{Condition, Environment, LastRefresh, Status, SyncStatus};
 use qbo_core::reports::{RefreshOutcome, VerifyOutcome};
 use qbo_store::ConnectionRecord;
 use serde::{Deserialize, Serialize};
@@ -11,7 +11,11 @@ use serde::{Deserialize, Serialize};
 /// Intuit's rolling refresh-token window (INTUIT.md, "The two clocks").
 pub const REFRESH_WINDOW_DAYS: i64 = 100;
 
+/// One connection as every interface shows it. Its JSON carries `condition` beside the
+/// fields (see [`ConnectionView::condition`]); it is worked out when written, never stored,
+/// so it cannot disagree with `status` and `consecutive_failures`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct ConnectionView {
     pub id: i64,
     pub tenant: String,
@@ -56,7 +60,39 @@ pub struct ConnectionView {
     pub last_data_change: Option<String>,
 }
 
+impl Serialize for ConnectionView {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            #[serde(flatten, serialize_with = "fields")]
+            view: &'a ConnectionView,
+            condition: Condition,
+        }
+        fn fields<S: serde::Serializer>(v: &&ConnectionView, s: S) -> Result<S::Ok, S::Error> {
+            ConnectionView::serialize(v, s)
+        }
+        Shown {
+            view: self,
+            condition: self.condition(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ConnectionView {
+    /// `condition` is read again from the fields, whatever the JSON said.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        ConnectionView::deserialize(d)
+    }
+}
+
 impl ConnectionView {
+    /// How the connection is, as support reads it: `failing` for a live one whose
+    /// refreshes fail, else its lifecycle state.
+    pub fn condition(&self) -> Condition {
+        Condition::of(self.status, self.consecutive_failures)
+    }
+
     pub fn from_record(r: ConnectionRecord, now: DateTime<Utc>) -> Self {
         let days_left = r.refresh_expires_at.map(|t| (t - now).num_days());
         ConnectionView {

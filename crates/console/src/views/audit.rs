@@ -66,15 +66,23 @@ pub fn draw(app: &App, theme: &Theme, _now: DateTime<Utc>, frame: &mut Frame, ar
             usize::from(area.width).saturating_sub(16 + usize::from(actor_width) + 12 + 9 + 5 + 20),
         )
         .max(10) as u16;
+    // What the reason has left: the row less the fixed columns and their six gaps.
+    let reason_width = usize::from(area.width)
+        .saturating_sub(16 + usize::from(actor_width) + usize::from(action_width) + 12 + 9 + 5);
+    // Each cell whole or visibly cut (`…`), never cut mid-word without a sign.
+    let fit = |text: String, width: usize| qbo_core::present::clip(&text, width);
     let rows = log.window(offset, height).enumerate().map(|(i, r)| {
         let (o, m) = outcome(r);
         let row = Row::new([
             Cell::from(r.at.get(..16).unwrap_or(&r.at).replace('T', " ")),
-            Cell::from(safe(&r.actor_short())),
-            Cell::from(safe(&r.action)),
-            Cell::from(r.tenant.as_deref().map_or(String::new(), safe)),
-            Cell::from(Span::styled(o, theme.style(m))),
-            Cell::from(r.reason.as_deref().map_or(String::new(), safe)),
+            Cell::from(fit(safe(&r.actor_short()), usize::from(actor_width))),
+            Cell::from(fit(safe(&r.action), usize::from(action_width))),
+            Cell::from(fit(r.tenant.as_deref().map_or(String::new(), safe), 12)),
+            Cell::from(Span::styled(fit(o, 9), theme.style(m))),
+            Cell::from(fit(
+                r.reason.as_deref().map_or(String::new(), safe),
+                reason_width,
+            )),
         ]);
         if offset + i == log.cursor {
             row.style(theme.style(Meaning::Selected))

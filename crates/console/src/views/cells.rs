@@ -66,8 +66,13 @@ pub fn last_refresh(c: &ConnectionView, now: DateTime<Utc>) -> (String, Meaning)
     };
     let when = ago(at, now);
     match (o, c.last_error_class.as_deref()) {
-        (Outcome::Failed, Some(class)) => (
-            format!("{} {} {class}", m.glyph, when.trim_end_matches(" ago")),
+        (Outcome::Failed, class @ Some(_)) => (
+            format!(
+                "{} {} {}",
+                m.glyph,
+                when.trim_end_matches(" ago"),
+                qbo_core::present::failure(class, c.last_error_detail.as_deref())
+            ),
             m.meaning,
         ),
         _ => (format!("{} {when}", m.glyph), m.meaning),
@@ -115,7 +120,8 @@ mod tests {
         assert_eq!(window(&rows[0], now).0, "█░░░░ 1/99");
         assert_eq!(hard(&rows[4], now).0, "20d");
         assert_eq!(hard(&rows[0], now).0, "");
-        assert_eq!(last_refresh(&rows[2], now).0, "✗ 2m transient");
+        // The failure in words (the stored class is `transient`, the detail HTTP 503).
+        assert_eq!(last_refresh(&rows[2], now).0, "✗ 2m Intuit 503");
         assert_eq!(last_refresh(&rows[0], now).0, "✓ 19h ago");
     }
 }

@@ -4,7 +4,7 @@
 use super::cells;
 use crate::app::App;
 use crate::safe;
-use crate::theme::{status_mark, Meaning, Theme};
+use crate::theme::{condition_mark, Meaning, Theme};
 use chrono::{DateTime, Utc};
 use qbo_service::sort::SortKey;
 use ratatui::layout::{Constraint, Rect};
@@ -32,14 +32,14 @@ enum Col {
 /// (searchable with `/`, shown in the detail) gives way first.
 const COLUMNS: [(Col, &str, u16, u8); 11] = [
     (Col::Mark, "", 2, 0),
-    (Col::Tenant, "TENANT", 16, 0),
+    (Col::Tenant, "TENANT", 12, 0),
     (Col::Realm, "REALM", 16, 6),
     (Col::Env, "ENV", 4, 3),
     (Col::Status, "STATUS", 17, 0),
     (Col::Access, "ACCESS", 15, 1),
     (Col::Window, "USED/LEFT", 11, 1),
     (Col::Hard, "5Y", 4, 4),
-    (Col::Refresh, "LAST REFRESH", 14, 2),
+    (Col::Refresh, "LAST REFRESH", 18, 2),
     (Col::Sync, "LAST SYNC", 11, 3),
     (Col::Actor, "LAST ACTOR", 17, 5),
 ];
@@ -65,7 +65,7 @@ fn fit(width: u16) -> Vec<(Col, &'static str, u16)> {
         .map(|((col, title, w, _), _)| {
             let w = if *col == Col::Tenant {
                 // Enough for most names; past that the spare room goes to the right.
-                w + spare.min(22)
+                w + spare.min(26)
             } else {
                 *w
             };
@@ -142,9 +142,13 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, frame: &mut Frame, are
                 row
             };
         };
-        let cells = cols.iter().map(|(col, _, _)| {
+        let cells = cols.iter().map(|(col, _, width)| {
+            // Every cell fits its column whole or says it was cut (`…`): ratatui would cut
+            // `invalid_grant` to `invalid_` and a tenant mid-name without a sign.
+            let fit = |text: String| qbo_core::present::clip(&text, usize::from(*width));
             let styled =
-                |(text, m): (String, Meaning)| Cell::from(Span::styled(text, theme.style(m)));
+                |(text, m): (String, Meaning)| Cell::from(Span::styled(fit(text), theme.style(m)));
+            let plain = |text: String| Cell::from(fit(text));
             match col {
                 Col::Mark => {
                     let mark = if app.table.is_marked(c.id) {
@@ -158,19 +162,22 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, frame: &mut Frame, are
                         theme.style(Meaning::Marked),
                     ))
                 }
-                Col::Tenant => Cell::from(safe(&c.tenant)),
-                Col::Realm => Cell::from(safe(&c.realm_id)),
+                Col::Tenant => plain(safe(&c.tenant)),
+                Col::Realm => plain(safe(&c.realm_id)),
                 Col::Env => Cell::from(cells::env(c)),
                 Col::Status => {
-                    let m = status_mark(c.status);
-                    styled((format!("{} {}", m.glyph, m.word), m.meaning))
+                    let m = condition_mark(c.condition());
+                    styled((
+                        qbo_core::present::condition_label(c.status, c.consecutive_failures),
+                        m.meaning,
+                    ))
                 }
                 Col::Access => styled(cells::access(c, now)),
                 Col::Window => styled(cells::window(c, now)),
                 Col::Hard => styled(cells::hard(c, now)),
                 Col::Refresh => styled(cells::last_refresh(c, now)),
                 Col::Sync => styled(cells::last_sync(c, now)),
-                Col::Actor => Cell::from(safe(&cells::actor(c))),
+                Col::Actor => plain(safe(&cells::actor(c))),
             }
         });
         let row = Row::new(cells);

@@ -4,9 +4,9 @@
 use super::cells;
 use crate::app::App;
 use crate::safe;
-use crate::theme::{status_mark, Meaning, Theme};
+use crate::theme::{condition_mark, status_mark, Meaning, Theme};
 use chrono::{DateTime, SecondsFormat, Utc};
-use qbo_service::{ConnectionView, Permission};
+use qbo_service::{Condition, ConnectionView, Permission};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
@@ -60,7 +60,7 @@ fn hang(line: Line<'_>, width: usize) -> Vec<Line<'_>> {
 fn lines<'a>(c: &ConnectionView, theme: &Theme, now: DateTime<Utc>) -> Vec<Line<'a>> {
     let n = Meaning::Normal;
     let opt = |v: &Option<String>| v.as_deref().map_or("—".to_string(), safe);
-    let mark = status_mark(c.status);
+    let mark = condition_mark(c.condition());
     let (access, access_m) = cells::access(c, now);
     let (mut window, window_m) = cells::window(c, now);
     if let (Some(used), Some(left)) = (
@@ -82,10 +82,20 @@ fn lines<'a>(c: &ConnectionView, theme: &Theme, now: DateTime<Utc>) -> Vec<Line<
         field(
             theme,
             "status",
-            format!("{} {}", mark.glyph, mark.word),
+            qbo_core::present::condition_label(c.status, c.consecutive_failures),
             mark.meaning,
         ),
     ];
+    if c.condition() == Condition::Failing {
+        // What the lifecycle says beside how it is: still active (or expiring) at Intuit.
+        let lifecycle = status_mark(c.status);
+        v.push(field(
+            theme,
+            "  lifecycle",
+            format!("{} {}", lifecycle.glyph, lifecycle.word),
+            lifecycle.meaning,
+        ));
+    }
     if let Some(r) = &c.status_reason {
         v.push(field(theme, "  reason", safe(r), mark.meaning));
     }

@@ -15,9 +15,9 @@ mod help;
 use crate::app::{App, Link, Overlay, PromptKind, Screen, Tone};
 use crate::keymap::{Action, View};
 use crate::safe;
-use crate::theme::{status_mark, Meaning, Theme};
+use crate::theme::{condition_mark, Meaning, Theme};
 use chrono::{DateTime, Utc};
-use qbo_service::Status;
+use qbo_service::Condition;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
@@ -180,19 +180,19 @@ fn width_of(spans: &[Span]) -> usize {
 fn header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     // Worst first, the order the table sorts them in.
     let order = [
-        Status::NeedsReconnect,
-        Status::Expiring,
-        Status::Active,
-        Status::Revoking,
-        Status::Pending,
-        Status::Revoked,
+        Condition::NeedsReconnect,
+        Condition::Failing,
+        Condition::Expiring,
+        Condition::Active,
+        Condition::Revoking,
+        Condition::Pending,
+        Condition::Revoked,
     ];
     let all = app.table.counts();
     let counts: Vec<_> = order
         .into_iter()
         .filter_map(|s| all.iter().find(|(x, n)| *x == s && *n > 0).copied())
         .collect();
-    let failing = app.table.failing();
     // How much each count says: the whole word, its last word ("✗12 reconnect"), or the
     // glyph alone when the terminal is narrow (the help explains the glyphs).
     #[derive(Clone, Copy, PartialEq)]
@@ -204,7 +204,7 @@ fn header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let count_spans = |said: Said| {
         let mut v = Vec::new();
         for (s, n) in &counts {
-            let m = status_mark(*s);
+            let m = condition_mark(*s);
             let text = match said {
                 Said::Words => format!("{} {n} {}", m.glyph, m.word),
                 Said::Short => format!(
@@ -215,15 +215,6 @@ fn header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 Said::Glyphs => format!("{}{n}", m.glyph),
             };
             v.push(Span::styled(text, theme.style(m.meaning)));
-            v.push(Span::raw(" "));
-        }
-        if failing > 0 {
-            let text = match said {
-                Said::Words => format!("↯ {failing} failing"),
-                Said::Short => format!("↯{failing} failing"),
-                Said::Glyphs => format!("↯{failing}"),
-            };
-            v.push(Span::styled(text, theme.style(Meaning::Error)));
             v.push(Span::raw(" "));
         }
         v

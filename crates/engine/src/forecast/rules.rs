@@ -3,7 +3,7 @@
 
 use super::{Context, Finding, Risk, Rule, Subject};
 use chrono::Duration;
-use qbo_core::domain::{ErrorClass, LastRefresh, Status};
+use qbo_core::domain::{Condition, ErrorClass, Status};
 
 /// Every rule, graver first. A new rule is a function here and a line in this list.
 pub const RULES: &[Rule] = &[
@@ -83,10 +83,8 @@ fn credentials_rejected(s: &Subject<'_>, ctx: &Context<'_>) -> Option<Finding> {
 /// refresh token reaches Intuit's 100 days unused on `refresh_expires_at`.
 fn refresh_failing(s: &Subject<'_>, _: &Context<'_>) -> Option<Finding> {
     let r = s.record;
-    if !r.status.is_live()
-        || r.last_refresh_outcome != Some(LastRefresh::Failed)
-        || r.consecutive_failures == 0
-    {
+    // The same test as the console's `↯ failing` and `status:failing` (`Condition`).
+    if Condition::of(r.status, r.consecutive_failures) != Condition::Failing {
         return None;
     }
     let lapses = r.refresh_expires_at?;

@@ -95,8 +95,8 @@ impl Brief {
         }
     }
 
-    pub fn is_failing(&self) -> bool {
-        self.status.is_live() && self.failures > 0
+    pub fn condition(&self) -> crate::Condition {
+        crate::Condition::of(self.status, i64::from(self.failures))
     }
 
     /// The urgency tier (as `sort::urgency` ranks it).
@@ -167,7 +167,10 @@ pub(super) fn sort_key(sort: crate::sort::Sort, r: &BriefRef<'_>) -> [i64; 5] {
             return [if desc { -len } else { len }, a, b, c, 0];
         }
         SortKey::Env => [word(b.environment as i64), 0],
-        SortKey::Status => [word(super::super::sort::status_rank(b.status) as i64), 0],
+        SortKey::Status => [
+            word(super::super::sort::status_rank(b.condition()) as i64),
+            0,
+        ],
         SortKey::Access => [time(b.times[0], desc), 0],
         // Fewest days used first is the latest expiry first.
         SortKey::Age => [time(b.times[1], !desc), 0],
@@ -175,14 +178,14 @@ pub(super) fn sort_key(sort: crate::sort::Sort, r: &BriefRef<'_>) -> [i64; 5] {
         SortKey::Hard => [time(b.times[3], desc), 0],
         SortKey::LastRefresh => [time(b.times[4], desc), 0],
         SortKey::LastSync => [time(b.times[5], desc), 0],
-        SortKey::Actor => match r.last_actor() {
-            // Nobody acted: last, in urgency among themselves (below).
-            None => [i64::MAX, 0],
-            Some(a) => {
-                let [x, y, z, ..] = text(a);
-                // Known names first whichever way; a name's order flips with the direction.
-                return [0, x, y, z, 0];
-            }
+        // Known names first whichever way, by the name's rank (a name's order flips with
+        // the direction), then urgency: the names are few, so ranking them whole beats
+        // comparing the thousands of rows one account acted on by anything else. Nobody
+        // acted: last (1, not a large number: the packed keys give a part the bits its
+        // range needs).
+        SortKey::Actor => match r.actor_ranks.get(b.actor as usize) {
+            None => [1, 0],
+            Some(&rank) => [0, word(i64::from(rank))],
         },
     };
     let deadline = match (b.times[1], b.times[3]) {
@@ -204,6 +207,9 @@ pub(super) struct BriefRef<'a> {
     pub brief: &'a Brief,
     pub hay: &'a str,
     pub actors: &'a [String],
+    /// Each actor name's place among them all in the sort's text order (names equal but
+    /// for case share one).
+    pub actor_ranks: &'a [u32],
 }
 
 impl BriefRef<'_> {

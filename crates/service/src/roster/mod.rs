@@ -10,11 +10,13 @@
 //! asks for its window therefore sees it.
 
 mod brief;
+mod ids;
+mod packed;
 mod table;
 
 use crate::filter::Filter;
 use crate::sort::Sort;
-use crate::{ConnectionView, Result, Service, Status};
+use crate::{Condition, ConnectionView, Result, Service};
 use qbo_core::audit::Action;
 use qbo_core::identity::{Actor, Permission};
 use serde::{Deserialize, Serialize};
@@ -48,10 +50,8 @@ pub struct WindowQuery {
 pub struct WindowPage {
     /// Every connection.
     pub total: u64,
-    /// Connections per status, of the whole table.
-    pub counts: Vec<(Status, u64)>,
-    /// Live connections whose refreshes keep failing.
-    pub failing: u64,
+    /// Connections per condition (`failing` apart from `active`), of the whole table.
+    pub counts: Vec<(Condition, u64)>,
     /// Connections the filter selects.
     pub matching: u64,
     pub offset: u64,
@@ -216,7 +216,7 @@ impl Service {
         let (filter, filter_error) = Filter::parse_lenient(&q.filter);
         self.roster_started().await?;
         let now = self.engine.clock.now();
-        let (found, total, counts, failing) = {
+        let (found, total, counts) = {
             let mut table = self.roster.table.lock().await;
             self.roster_catch_up(&mut table).await?;
             let found = table.find(
@@ -227,7 +227,7 @@ impl Service {
                 q.selected,
                 now,
             );
-            (found, table.len(), table.counts(), table.failing())
+            (found, table.len(), table.counts())
         };
         let mut by_id: std::collections::HashMap<i64, ConnectionView> = self
             .store()
@@ -239,7 +239,6 @@ impl Service {
         Ok(WindowPage {
             total,
             counts,
-            failing,
             matching: found.matching,
             offset: q.offset,
             rows: found.ids.iter().filter_map(|id| by_id.remove(id)).collect(),
@@ -260,13 +259,13 @@ impl Service {
             .ids)
     }
 
-    /// The counts by environment and status, and the live refresh token closest to its
+    /// The counts by environment and condition, and the live refresh token closest to its
     /// lapse: what `/metrics` shows of the connections, from the roster, so a scrape costs
     /// the same at a million connections as at ten.
     pub async fn roster_gauges(
         &self,
     ) -> Result<(
-        Vec<(qbo_core::domain::Environment, Status, u64)>,
+        Vec<(qbo_core::domain::Environment, Condition, u64)>,
         Option<chrono::DateTime<chrono::Utc>>,
     )> {
         self.roster_started().await?;
