@@ -1,5 +1,6 @@
-//! `forecast` as text: one line per connection at risk, soonest first, then the last alerts;
-//! and `forecast --json`, every risk written as the daemon finds it.
+//! `forecast` as text: the risks grouped by cause (a heading with the count and the one
+//! remedy, then one line per connection, soonest first), then the last alerts; and
+//! `forecast --json`, every risk written as the daemon finds it.
 
 use super::{exit, Failure};
 use qbo_core::text::{terminal_safe_lines, Safe};
@@ -19,44 +20,54 @@ pub fn render(f: &Forecast) -> String {
         ));
     } else {
         let found = f.count.max(f.items.len() as u64);
+        let groups = f.groups();
         out.push_str(&format!(
-            "{} risk{} within {} days if nothing changes",
+            "{} risk{} within {} days if nothing changes, in {} group{} by cause",
             qbo_core::text::thousands(found),
             if found == 1 { "" } else { "s" },
-            f.days
+            f.days,
+            groups.len(),
+            if groups.len() == 1 { "" } else { "s" },
         ));
         if (f.items.len() as u64) < found {
-            let by_risk: Vec<String> = f
-                .by_risk
-                .iter()
-                .map(|(r, n)| format!("{r} {}", qbo_core::text::thousands(*n)))
-                .collect();
             out.push_str(&format!(
-                " ({}); the {} soonest (--limit N for more, --json for every one):\n",
-                by_risk.join(", "),
+                "; the {} soonest shown (--limit N for more, --json for every one)",
                 f.items.len()
             ));
-        } else {
-            out.push_str(":\n");
         }
-        out.push_str(&format!(
-            "{:<10}  {:>5}  {:<20}  {:<20}  {:<11}  {:<21}  WHY / WHAT SAVES IT\n",
-            "DATE", "DAYS", "TENANT", "REALM", "ENV", "RISK"
-        ));
-        for i in &f.items {
-            let days = (i.date - f.generated_at).num_days();
+        out.push_str(":\n");
+        // One heading per cause with its count and its one remedy, then one line per
+        // connection: the date, the tenant and why.
+        let tenant_width = f
+            .items
+            .iter()
+            .map(|i| Safe(&i.tenant).to_string().chars().count())
+            .max()
+            .unwrap_or(0)
+            .clamp(6, 32);
+        for g in &groups {
+            let shown = if (g.items.len() as u64) < g.count {
+                format!(", the {} soonest shown", g.items.len())
+            } else {
+                String::new()
+            };
             out.push_str(&format!(
-                "{:<10}  {:>5}  {:<20}  {:<20}  {:<11}  {:<21}  {}\n{:<12}-> {}\n",
-                i.date.format("%Y-%m-%d"),
-                days,
-                Safe(&i.tenant).to_string(),
-                i.realm_id.as_str(),
-                i.environment.as_str(),
-                i.risk.as_str(),
-                Safe(&i.reason),
-                "",
-                Safe(&i.action),
+                "\n{} ({}{shown})\n  -> {}\n",
+                g.cause.title(),
+                qbo_core::text::thousands(g.count),
+                g.cause.remedy()
             ));
+            for i in &g.items {
+                out.push_str(&format!(
+                    "  {}  {:>5}  {:<tenant_width$}  {:<11}  {:<20}  {}\n",
+                    i.date.format("%Y-%m-%d"),
+                    (i.date - f.generated_at).num_days(),
+                    Safe(&i.tenant).to_string(),
+                    i.environment.as_str(),
+                    i.realm_id.as_str(),
+                    Safe(&i.reason),
+                ));
+            }
         }
     }
     if !f.alerts.is_empty() {
@@ -76,7 +87,7 @@ pub fn render(f: &Forecast) -> String {
 /// `forecast --json`: the forecast's object written as its frames arrive, the items in
 /// connection order, so neither the daemon nor this process holds more than a page of
 /// them whatever the number of connections.
-pub async fn print_stream(client: &dyn Client, days: Option<u32>) -> Result<u8, Failure> {
+pub(super) async fn print_stream(client: &dyn Client, days: Option<u32>) -> Result<u8, Failure> {
     let mut out = std::io::BufWriter::new(std::io::stdout());
     let mut written = 0u64;
     let mut sink = |frame: ForecastFrame| write_frame(&mut out, frame, &mut written);
@@ -108,13 +119,15 @@ fn write_frame(
         ForecastFrame::End {
             count,
             by_risk,
+            causes,
             alerts,
         } => {
             out.write_all(if *written == 0 { b"]" } else { b"\n  ]" })?;
             write!(
                 out,
-                ",\n  \"count\": {count},\n  \"by_risk\": {},\n  \"alerts\": {}\n}}\n",
+                ",\n  \"count\": {count},\n  \"by_risk\": {},\n  \"causes\": {},\n  \"alerts\": {}\n}}\n",
                 pretty(&by_risk, "  ")?,
+                pretty(&causes, "  ")?,
                 pretty(&alerts, "  ")?
             )?;
             out.flush()?;

@@ -6,7 +6,7 @@ mod audit_export;
 mod demo;
 mod demo_console;
 pub mod demo_world;
-mod forecast;
+pub mod forecast;
 mod import;
 mod links;
 mod list_stream;

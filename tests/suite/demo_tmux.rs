@@ -36,7 +36,7 @@ fn assert_walkthrough(screen: &str) {
         "$ qbo-console refresh --all",
         "$ qbo-console audit verify",
         "$ qbo-console forecast",
-        "needs_reconnect",
+        "the customer must reconnect",
         "$ qbo-console link cedar-dental",
         "callback page: HTTP 200 \"Connected\"",
         "cedar-dental  ",
@@ -351,26 +351,36 @@ async fn in_80_columns_the_demos_console_forecasts_its_dead_connections_exports_
     let base = word_after(&unwrapped(&first), "http://localhost:")
         .unwrap_or_else(|| panic!("no public listener named on:\n{first}"));
 
-    // The forecast: the dead connection with its date, its reason under it, not past the edge.
+    // The forecast, grouped by cause: the dead connections under one heading with its one
+    // remedy, each on one line with its date and why, nothing past the edge.
     t.keys(&["F"]);
     let forecast = t.wait_for("the forecast", Duration::from_secs(10), |s| {
-        s.contains("forecast: ") && s.contains("needs_reconnect")
+        s.contains("forecast: ") && s.contains("Intuit refused the refresh token")
     });
     let lines: Vec<&str> = forecast.lines().collect();
-    let at = lines
+    let heading = lines
         .iter()
-        .position(|l| l.starts_with("✗ ") && l.contains("needs_reconnect"))
-        .unwrap_or_else(|| panic!("no dead connection in:\n{forecast}"));
-    let date = lines[at].split_whitespace().nth(1).unwrap_or_default();
+        .position(|l| l.contains("Intuit refused the refresh token"))
+        .unwrap_or_else(|| panic!("no heading for the dead connections in:\n{forecast}"));
+    assert!(
+        lines[heading + 1]
+            .trim_start()
+            .starts_with("→ send each customer a reconnect link"),
+        "the remedy is not under its heading:\n{forecast}"
+    );
+    let item = lines[heading + 1..]
+        .iter()
+        .find(|l| l.starts_with("  ✗ "))
+        .unwrap_or_else(|| panic!("no dead connection under its heading in:\n{forecast}"));
+    let date = item.split_whitespace().nth(1).unwrap_or_default();
     assert!(
         chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok(),
-        "no date on {:?}",
-        lines[at]
+        "no date on {item:?}"
     );
-    assert!(
-        lines[at + 1].starts_with("    needs reconnect: Intuit refused"),
-        "the reason is not in its column:\n{forecast}"
-    );
+    assert!(item.contains("needs reconnect"), "no reason on {item:?}");
+    for l in &lines {
+        assert!(l.chars().count() <= 80, "past the edge: {l:?}");
+    }
     escape(&t);
 
     // `e` in the audit view: the whole path is on screen, and the export verifies offline.

@@ -7,7 +7,7 @@ use crate::common;
 use chrono::{DateTime, Duration, Utc};
 use common::catalogue::assert_catalogued;
 use common::{World, SANDBOX_CLIENT};
-use qbo_engine::forecast::{ForecastFrame, ForecastItem};
+use qbo_engine::forecast::{Cause, ForecastFrame, ForecastItem};
 use qbo_sim::{FaultConfig, FaultKind, GrantSeed, SimOptions};
 use qbo_store::audit::Action;
 
@@ -112,6 +112,77 @@ async fn weeks_of_503s_and_the_5_year_limit_are_forecast_with_their_dates() {
     let near = d.forecast(25).await;
     assert_eq!(near.items.len(), 2, "{near:#?}");
     assert!(f.items.iter().all(|i| i.tenant != "healthy-0"));
+
+    // Grouped by cause, gravest first: Intuit failing (the 503s), the 5-year limit, no
+    // sync; each group one heading with its count and its one remedy.
+    let groups = f.groups();
+    let causes: Vec<(Cause, u64, Vec<&str>)> = groups
+        .iter()
+        .map(|g| {
+            (
+                g.cause,
+                g.count,
+                g.items.iter().map(|i| i.tenant.as_str()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        causes,
+        vec![
+            (Cause::IntuitFailing, 1, vec!["failing-0"]),
+            (Cause::FiveYearLimit, 1, vec!["old"]),
+            (Cause::NoSync, 1, vec!["failing-0"]),
+        ]
+    );
+    // JSON: a cause on each item and a summary per cause.
+    let json = serde_json::to_value(&f).unwrap();
+    let item_causes: Vec<&str> = json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["cause"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        item_causes,
+        ["no_sync", "five_year_limit", "intuit_failing"]
+    );
+    let summary = json["causes"].as_array().unwrap();
+    assert_eq!(summary.len(), 3, "{json:#}");
+    for (s, cause) in
+        summary
+            .iter()
+            .zip([Cause::IntuitFailing, Cause::FiveYearLimit, Cause::NoSync])
+    {
+        assert_eq!(s["cause"], cause.as_str());
+        assert_eq!(s["count"], 1);
+        assert_eq!(s["title"], cause.title());
+        assert_eq!(s["remedy"], cause.remedy());
+    }
+    // Text: each heading, its remedy under it, then its connections' lines, one each.
+    let text = qbo_console::cli::forecast::render(&f);
+    let at = |needle: &str, from: usize| {
+        from + text[from..]
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} after {from} in\n{text}"))
+    };
+    let mut from = 0;
+    for (cause, tenant) in [
+        (Cause::IntuitFailing, "failing-0"),
+        (Cause::FiveYearLimit, "old"),
+        (Cause::NoSync, "failing-0"),
+    ] {
+        from = at(
+            &format!("{} (1)\n  -> {}\n", cause.title(), cause.remedy()),
+            from,
+        );
+        from = at(&format!("  {tenant} "), from);
+    }
+    assert!(
+        text.starts_with("3 risks within 40 days if nothing changes, in 3 groups by cause:"),
+        "{text}"
+    );
+    // One line per connection: no remedy repeated under each.
+    assert_eq!(text.matches("-> ").count(), 3, "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -149,7 +220,9 @@ async fn the_forecast_verb_prints_each_risk_with_its_date_and_remedy() {
     );
     let text = w.ok(&["forecast"]).await;
     assert!(
-        text.contains("veteran") && text.contains("hard_limit") && text.contains("reconnect link"),
+        text.contains("veteran")
+            && text.contains(Cause::FiveYearLimit.title())
+            && text.contains("reconnect link"),
         "{text}"
     );
 
@@ -226,7 +299,11 @@ async fn a_link_sent_for_a_dead_connection_and_left_unused_is_forecast_until_the
         "{action}"
     );
     // The text table carries it too.
-    assert!(p.w.ok(&["forecast"]).await.contains("link_unused"));
+    assert!(p
+        .w
+        .ok(&["forecast"])
+        .await
+        .contains(Cause::LinkUnused.title()));
 
     // The customer opens it: still unused until the consent completes.
     let (intuit, cookie) = p.open(url).await;

@@ -521,6 +521,7 @@ pub(super) fn perform(app: &mut App, action: Action) -> Vec<Cmd> {
             }
             _ => {}
         },
+        Action::Mark if app.screen == Screen::Forecast => mark_forecast_group(app),
         Action::Mark => {
             app.table.toggle_mark();
             move_by(app, 1);
@@ -712,15 +713,59 @@ fn act(app: &mut App, action: Action, targets: Targets) -> Vec<Cmd> {
 
 /// Revoke asks, whatever the count, for typed words: the realm id of one connection or the
 /// count of several, so that a reflex key cannot end a customer's grant.
+/// Marks every connection of the forecast's group pointed at (the one at the top of the
+/// view), for a bulk action from the table.
+fn mark_forecast_group(app: &mut App) {
+    let Some(f) = &app.forecast else {
+        app.say(Tone::Warn, "no forecast to mark from yet");
+        return;
+    };
+    let now = app.now;
+    let width = usize::from(app.size.0);
+    let Some(g) = crate::views::forecast::group_at(f, now, width, app.forecast_scroll) else {
+        app.say(Tone::Warn, "nothing to mark: the forecast is empty");
+        return;
+    };
+    let groups = f.groups();
+    let Some(group) = groups.get(g) else {
+        return;
+    };
+    let rows: Vec<(i64, String)> = group
+        .items
+        .iter()
+        .map(|i| (i.connection_id, i.tenant.clone()))
+        .collect();
+    let (title, in_group, count) = (group.cause.title(), rows.len(), group.count);
+    let marked = app.table.mark_ids(rows);
+    let beyond = if (in_group as u64) < count {
+        format!(
+            " (the {} shown of {}: filter the table for the rest)",
+            in_group,
+            qbo_core::text::thousands(count)
+        )
+    } else {
+        String::new()
+    };
+    app.say(
+        Tone::Ok,
+        format!(
+            "marked {in_group} connection{} of \"{title}\"{beyond}; {marked} marked in all: Esc, then act on them",
+            if in_group == 1 { "" } else { "s" }
+        ),
+    );
+}
+
 fn ask_revoke(app: &mut App, targets: Targets) {
     let expected = match &targets {
         t if t.is_empty() => {
             app.say(Tone::Warn, "nothing to revoke: no row selected");
             return;
         }
+        // One connection in hand: its realm id is typed. One marked from the forecast and
+        // not in hand: its count, as for many.
         Targets::Ids(ids) if ids.len() == 1 => match app.table.get(ids[0]) {
             Some(c) => c.realm_id.clone(),
-            None => return,
+            None => "1".to_string(),
         },
         many => many.len().to_string(),
     };

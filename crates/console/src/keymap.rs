@@ -348,6 +348,9 @@ fn defaults(view: View) -> Vec<Binding> {
         }
         View::Forecast => {
             v.extend([
+                // Marks every connection of the group pointed at (`›`), for the table's
+                // bulk actions.
+                (Key::plain(' '), Mark),
                 (Key::named(KeyCode::Esc), Back),
                 (Key::plain('F'), Back),
                 (Key::plain('a'), Audit),

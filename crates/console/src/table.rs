@@ -31,7 +31,10 @@ pub struct Table {
     selected: Option<i64>,
     /// First matching row on screen; kept by `scroll` so the cursor stays in view.
     pub offset: usize,
-    marks: HashMap<i64, ConnectionView>,
+    /// Marked connections, with their rows when they were in hand (a group marked from the
+    /// forecast brings ids and tenant names only: `marked_names`).
+    marks: HashMap<i64, Option<ConnectionView>>,
+    marked_names: HashMap<i64, String>,
     marked_filter: Option<MarkedFilter>,
     /// The last window asked for and not yet answered.
     asked: Option<WindowQuery>,
@@ -155,7 +158,7 @@ impl Table {
     /// fresh if marked), and the window asked for again, since it may have moved.
     pub fn changed(&mut self, c: ConnectionView) {
         if let Some(m) = self.marks.get_mut(&c.id) {
-            *m = c.clone();
+            *m = Some(c.clone());
         }
         if let Some(row) = self.page.iter_mut().find(|r| r.id == c.id) {
             *row = c;
@@ -177,6 +180,7 @@ impl Table {
 
     pub fn remove(&mut self, id: i64) {
         self.marks.remove(&id);
+        self.marked_names.remove(&id);
         self.page.retain(|r| r.id != id);
         self.stale = true;
     }
@@ -241,7 +245,14 @@ impl Table {
         self.page
             .iter()
             .find(|c| c.id == id)
-            .or_else(|| self.marks.get(&id))
+            .or_else(|| self.marks.get(&id).and_then(Option::as_ref))
+    }
+
+    /// The tenant of a connection in hand, or marked from the forecast.
+    pub fn tenant_of(&self, id: i64) -> Option<String> {
+        self.get(id)
+            .map(|c| c.tenant.clone())
+            .or_else(|| self.marked_names.get(&id).cloned())
     }
 
     pub fn cursor(&self) -> usize {
@@ -288,7 +299,7 @@ impl Table {
         }
         if let Some(c) = self.selected().cloned() {
             if self.marks.remove(&c.id).is_none() {
-                self.marks.insert(c.id, c);
+                self.marks.insert(c.id, Some(c));
             }
         }
     }
@@ -300,6 +311,7 @@ impl Table {
             return;
         }
         self.marks.clear();
+        self.marked_names.clear();
         if self.matching > 0 {
             self.marked_filter = Some(MarkedFilter {
                 filter: self.filter_text.clone(),
@@ -308,8 +320,20 @@ impl Table {
         }
     }
 
+    /// Marks these connections (a group of the forecast: ids and tenants), beside those
+    /// marked already; a marked filter gives way to them. Returns how many are marked now.
+    pub fn mark_ids(&mut self, rows: impl IntoIterator<Item = (i64, String)>) -> usize {
+        self.marked_filter = None;
+        for (id, tenant) in rows {
+            self.marks.entry(id).or_insert(None);
+            self.marked_names.insert(id, tenant);
+        }
+        self.marks.len()
+    }
+
     pub fn clear_marks(&mut self) {
         self.marks.clear();
+        self.marked_names.clear();
         self.marked_filter = None;
     }
 

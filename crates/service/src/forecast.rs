@@ -6,7 +6,9 @@ use crate::soonest::Soonest;
 use chrono::{DateTime, Utc};
 use qbo_core::domain::PausedEnvironment;
 use qbo_core::identity::{Actor, Permission};
-use qbo_engine::forecast::{self, Context, Forecast, ForecastFrame, ForecastItem};
+use qbo_engine::forecast::{
+    self, Cause, CauseSummary, Context, Forecast, ForecastFrame, ForecastItem,
+};
 use qbo_store::audit::Action;
 use std::collections::BTreeMap;
 
@@ -75,6 +77,7 @@ impl Service {
             items: soonest.into_sorted(),
             count: walk.count,
             by_risk: walk.by_risk,
+            causes: CauseSummary::of(&walk.by_cause),
             alerts,
         })
     }
@@ -123,6 +126,7 @@ impl Service {
         Ok(Some(ForecastFrame::End {
             count: w.count,
             by_risk: std::mem::take(&mut w.by_risk),
+            causes: CauseSummary::of(&w.by_cause),
             alerts: self
                 .engine
                 .store
@@ -141,6 +145,7 @@ impl Service {
             done: false,
             count: 0,
             by_risk: BTreeMap::new(),
+            by_cause: BTreeMap::new(),
             headed: false,
             ended: false,
         }
@@ -178,6 +183,7 @@ impl Service {
         w.count += items.len() as u64;
         for i in &items {
             count(&mut w.by_risk, i.risk.as_str());
+            *w.by_cause.entry(i.cause).or_default() += 1;
         }
         w.after = last.id;
         w.done = (records.len() as i64) < FORECAST_PAGE;
@@ -211,6 +217,7 @@ pub struct ForecastWalk {
     /// Items found so far, and of each risk.
     count: u64,
     by_risk: BTreeMap<String, u64>,
+    by_cause: BTreeMap<Cause, u64>,
     /// A stream's head and end were sent.
     headed: bool,
     ended: bool,

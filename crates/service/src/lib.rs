@@ -79,9 +79,9 @@ pub use qbo_core::identity::{Actor, ActorKind, DaemonTask, Interface, Operator, 
 pub use qbo_core::import_text::TextChunks;
 pub use qbo_core::reports::ImportTally;
 pub use qbo_core::reports::{
-    describe_refresh, outcome_name, AlertDelivery, ApiKeyRecord, Forecast, ForecastFrame,
-    ForecastItem, ImportReport, KeyStatus, RefreshOutcome, RevokeOutcome, Risk, RotationReport,
-    VerifyOutcome,
+    describe_refresh, outcome_name, AlertDelivery, ApiKeyRecord, Cause, CauseSummary, Forecast,
+    ForecastFrame, ForecastItem, ImportReport, KeyStatus, RefreshOutcome, RevokeOutcome, Risk,
+    RotationReport, VerifyOutcome,
 };
 pub use revocation::{PurgeReport, RevokeReport, RevokeRequest};
 pub use roster::{WindowPage, WindowQuery, MAX_WINDOW_ROWS};

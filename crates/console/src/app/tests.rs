@@ -625,6 +625,7 @@ fn f_opens_the_forecast_asks_for_it_afresh_and_esc_comes_back() {
         items: vec![],
         count: 0,
         by_risk: Default::default(),
+        causes: vec![],
         alerts: vec![],
     };
     update(&mut a, Msg::Forecast(f.clone()));

@@ -42,7 +42,11 @@ fn listed(app: &App, theme: &Theme, targets: &Targets, realm: bool) -> Vec<Line<
         .take(LISTED)
         .map(|id| {
             let name = app.table.get(*id).map_or_else(
-                || format!("connection {id}"),
+                || {
+                    app.table
+                        .tenant_of(*id)
+                        .map_or_else(|| format!("connection {id}"), |t| safe(&t))
+                },
                 |c| {
                     if realm {
                         format!(

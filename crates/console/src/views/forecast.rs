@@ -15,25 +15,72 @@ use ratatui::Frame;
 /// How soon counts as urgent: within a week the line is a warning, past its date an error.
 const URGENT_DAYS: i64 = 7;
 
-/// Where a risk's reason and remedy start: under the tenant, clear of the date.
+/// Where a group's remedy starts: under its heading's words.
 const INDENT: usize = 4;
 
-/// `text` wrapped to `width` columns, each line after `INDENT` spaces: the reason and the
-/// remedy stay in their column instead of wrapping to the screen's edge.
-fn indented(text: &str, width: usize) -> Vec<String> {
-    super::wrap_words(text, width.saturating_sub(INDENT).max(20))
-        .into_iter()
-        .map(|l| format!("{}{l}", " ".repeat(INDENT)))
-        .collect()
+/// One line of the view as text pieces with their meanings, and the group it belongs to
+/// (`None`: the title, the alerts), so the app can tell which group is on top.
+pub struct Laid {
+    pub parts: Vec<(String, Meaning)>,
+    pub group: Option<usize>,
 }
 
-fn item_lines<'a>(
+fn line(parts: Vec<(String, Meaning)>, group: Option<usize>) -> Laid {
+    Laid { parts, group }
+}
+
+/// The groups, one heading each (the cause, its count and its one remedy), then one line
+/// per connection: the date, how soon, the tenant and why, cut to the width with `…`.
+pub fn layout(f: &Forecast, now: DateTime<Utc>, width: usize) -> Vec<Laid> {
+    let mut out = Vec::new();
+    let groups = f.groups();
+    // As wide as the longest tenant, within reason: the reasons stay in one column.
+    let tenant_width = f
+        .items
+        .iter()
+        .map(|i| safe(&i.tenant).chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(6, 28);
+    for (g, group) in groups.iter().enumerate() {
+        out.push(line(Vec::new(), Some(g)));
+        let shown = if (group.items.len() as u64) < group.count {
+            format!(", the {} soonest shown", group.items.len())
+        } else {
+            String::new()
+        };
+        out.push(line(
+            vec![
+                (group.cause.title().to_string(), Meaning::Header),
+                (
+                    format!(" · {}{shown}", qbo_core::text::thousands(group.count)),
+                    Meaning::Title,
+                ),
+            ],
+            Some(g),
+        ));
+        for l in super::wrap_words(
+            &format!("→ {}", group.cause.remedy()),
+            width.saturating_sub(INDENT).max(20),
+        ) {
+            out.push(line(
+                vec![(format!("{}{l}", " ".repeat(INDENT)), Meaning::Muted)],
+                Some(g),
+            ));
+        }
+        for i in &group.items {
+            out.push(line(item_parts(i, now, tenant_width, width), Some(g)));
+        }
+    }
+    out
+}
+
+fn item_parts(
     i: &ForecastItem,
-    theme: &Theme,
     now: DateTime<Utc>,
     tenant_width: usize,
     width: usize,
-) -> Vec<Line<'a>> {
+) -> Vec<(String, Meaning)> {
     let days = (i.date - now).num_days();
     let (glyph, m) = if i.date <= now {
         ("✗", Meaning::Error)
@@ -47,23 +94,32 @@ fn item_lines<'a>(
     } else {
         format!("in {days}d")
     };
-    let mut lines = vec![Line::from(vec![
-        Span::styled(format!("{glyph} "), theme.style(m)),
-        Span::styled(format!("{} ", i.date.format("%Y-%m-%d")), theme.style(m)),
-        Span::styled(format!("{when:>7}  "), theme.style(Meaning::Muted)),
-        Span::styled(
-            format!("{:<tenant_width$}  ", safe(&i.tenant)),
-            theme.style(Meaning::Title),
-        ),
-        Span::styled(i.risk.as_str().to_string(), theme.style(m)),
-    ])];
-    lines.extend(indented(&safe(&i.reason), width).into_iter().map(Line::raw));
-    lines.extend(
-        indented(&format!("→ {}", safe(&i.action)), width)
-            .into_iter()
-            .map(|l| Line::styled(l, theme.style(Meaning::Muted))),
+    let lead = format!("  {glyph} {} {when:>7}  ", i.date.format("%Y-%m-%d"));
+    let tenant = format!(
+        "{:<tenant_width$}  ",
+        qbo_core::present::clip(&safe(&i.tenant), tenant_width)
     );
-    lines
+    let room = width.saturating_sub(lead.chars().count() + tenant.chars().count());
+    vec![
+        (lead, m),
+        (tenant, Meaning::Title),
+        (
+            qbo_core::present::clip(&safe(&i.reason), room),
+            Meaning::Normal,
+        ),
+    ]
+}
+
+/// The group whose lines are at the top of the view when it is scrolled to `scroll` (the
+/// first group while the title shows): the one `space` marks.
+pub fn group_at(f: &Forecast, now: DateTime<Utc>, width: usize, scroll: usize) -> Option<usize> {
+    let laid = layout(f, now, width);
+    // Line 0 is the title; the view's lines are the title then the layout.
+    let top = scroll.saturating_sub(1);
+    laid.iter()
+        .skip(top)
+        .find_map(|l| l.group)
+        .or_else(|| laid.iter().rev().find_map(|l| l.group))
 }
 
 fn alert_lines<'a>(f: &Forecast, theme: &Theme) -> Vec<Line<'a>> {
@@ -117,33 +173,38 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, frame: &mut Frame, are
             let title = match found {
                 0 => format!("forecast: nothing dies within {} days", f.days),
                 n if shown < n => format!(
-                    "forecast: {} risks within {} days, the {} soonest shown · Esc back",
+                    "forecast: {} risks within {} days ({} soonest shown) · space marks the group › · Esc back",
                     qbo_core::text::thousands(n),
                     f.days,
                     qbo_core::text::thousands(shown),
                 ),
                 n => format!(
-                    "forecast: {n} risk{} within {} days, soonest first · Esc back",
+                    "forecast: {n} risk{} within {} days by cause · space marks the group › · Esc back",
                     if n == 1 { "" } else { "s" },
                     f.days
                 ),
             };
-            lines.push(Line::styled(title, theme.style(Meaning::Title)));
-            // As wide as the longest tenant: a long name no longer pushes its risk aside.
-            let tenant_width = f
-                .items
-                .iter()
-                .map(|i| safe(&i.tenant).chars().count())
-                .max()
-                .unwrap_or(0);
-            for i in &f.items {
-                lines.extend(item_lines(
-                    i,
-                    theme,
-                    now,
-                    tenant_width,
-                    usize::from(area.width),
-                ));
+            let width = usize::from(area.width);
+            // One line whatever the width: the groups' lines are counted from it.
+            lines.push(Line::styled(
+                qbo_core::present::clip(&title, width),
+                theme.style(Meaning::Title),
+            ));
+            let on_top = group_at(f, now, width, app.forecast_scroll);
+            for l in layout(f, now, width) {
+                // The group `space` would mark is pointed at on its heading.
+                let heading = l.parts.first().is_some_and(|(_, m)| *m == Meaning::Header);
+                let mut spans = Vec::new();
+                if heading {
+                    let pointer = if l.group == on_top { "› " } else { "  " };
+                    spans.push(Span::styled(pointer, theme.style(Meaning::Marked)));
+                }
+                spans.extend(
+                    l.parts
+                        .into_iter()
+                        .map(|(t, m)| Span::styled(t, theme.style(m))),
+                );
+                lines.push(Line::from(spans));
             }
             lines.extend(alert_lines(f, theme));
         }

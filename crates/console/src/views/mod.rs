@@ -9,7 +9,7 @@ pub mod cells;
 mod confirm;
 mod connections;
 mod detail;
-mod forecast;
+pub(crate) mod forecast;
 mod help;
 
 use crate::app::{App, Link, Overlay, PromptKind, Screen, Tone};

@@ -405,11 +405,11 @@ fn the_header_names_a_blocked_audit_log_and_the_verb_that_repairs_it() {
 }
 
 fn forecast_fixture() -> qbo_service::Forecast {
-    use qbo_service::{Environment, Status};
+    use qbo_service::{Cause, CauseSummary, Environment, Status};
     use qbo_service::{Forecast, ForecastItem, Risk};
     let now = at(NOW);
     let item =
-        |id: i64, tenant: &str, days: i64, risk: Risk, reason: &str, action: &str| ForecastItem {
+        |id: i64, tenant: &str, days: i64, risk: Risk, cause: Cause, reason: &str| ForecastItem {
             connection_id: id,
             tenant: tenant.into(),
             realm_id: qbo_core::domain::RealmId::parse(&format!("91300000000000{id:02}")).unwrap(),
@@ -417,40 +417,56 @@ fn forecast_fixture() -> qbo_service::Forecast {
             status: Status::Active,
             date: now + chrono::Duration::days(days),
             risk,
+            cause,
             reason: reason.into(),
-            action: action.into(),
+            action: cause.remedy().into(),
         };
+    // Three causes, the first with two connections (and 12 in all, 2 shown).
+    let items = vec![
+        item(
+            3,
+            "Initech",
+            -1,
+            Risk::NeedsReconnect,
+            Cause::DeadGrant,
+            "needs reconnect: invalid_grant",
+        ),
+        item(
+            5,
+            "Globex",
+            4,
+            Risk::HardLimit,
+            Cause::FiveYearLimit,
+            "Intuit's 5-year limit from the original consent ends on 2026-03-05",
+        ),
+        item(
+            9,
+            "Hooli",
+            6,
+            Risk::NeedsReconnect,
+            Cause::DeadGrant,
+            "needs reconnect: the customer disconnected the app in QuickBooks",
+        ),
+        item(
+            7,
+            "Umbrella",
+            21,
+            Risk::RefreshFailing,
+            Cause::IntuitFailing,
+            "refresh token lapses (100 days unused): 40 refreshes failed in a row, last 2026-02-28: HTTP 503 with an HTML page",
+        ),
+    ];
+    let mut by_cause = std::collections::BTreeMap::new();
+    by_cause.insert(Cause::DeadGrant, 12);
+    by_cause.insert(Cause::FiveYearLimit, 1);
+    by_cause.insert(Cause::IntuitFailing, 1);
     Forecast {
         generated_at: now,
         days: 30,
-        items: vec![
-            item(
-                3,
-                "Initech",
-                -1,
-                Risk::NeedsReconnect,
-                "needs reconnect: invalid_grant",
-                "send the customer a reconnect link",
-            ),
-            item(
-                5,
-                "Globex",
-                4,
-                Risk::HardLimit,
-                "Intuit's 5-year limit ends",
-                "send a reconnect link before it",
-            ),
-            item(
-                7,
-                "Umbrella",
-                21,
-                Risk::RefreshFailing,
-                "refresh token lapses: 40 refreshes failed",
-                "check Intuit's status",
-            ),
-        ],
-        count: 3,
+        items,
+        count: 14,
         by_risk: Default::default(),
+        causes: CauseSummary::of(&by_cause),
         alerts: vec![qbo_service::AlertDelivery {
             id: 1,
             created_at: now - chrono::Duration::hours(3),
@@ -496,7 +512,43 @@ fn a_forecast_of_more_risks_than_shown_says_how_many_there_are() {
     update(&mut a, Msg::Forecast(f));
     let frame = render(&a);
     assert!(
-        frame.contains("forecast: 980,000 risks within 30 days, the 3 soonest shown"),
+        frame.contains("forecast: 980,000 risks within 30 days (4 soonest shown)"),
         "{frame}"
     );
+    // Each group says how many it holds in all, and how many of them are shown.
+    assert!(frame.contains("· 12, the 2 soonest shown"), "{frame}");
+}
+
+#[test]
+fn space_in_the_forecast_marks_the_group_pointed_at_for_the_tables_bulk_actions() {
+    let mut a = app(Role::Support, 120, 30);
+    update(
+        &mut a,
+        Msg::Key(KeyEvent::new(KeyCode::Char('F'), KeyModifiers::NONE)),
+    );
+    update(&mut a, Msg::Forecast(forecast_fixture()));
+    let frame = render(&a);
+    assert!(
+        frame.contains("› Intuit refused the refresh token"),
+        "the first group is pointed at:\n{frame}"
+    );
+    press(&mut a, KeyCode::Char(' '));
+    assert_eq!(a.table.targets(), crate::table::Targets::Ids(vec![3, 9]));
+    assert!(
+        render(&a).contains("marked 2 connections of"),
+        "{}",
+        render(&a)
+    );
+    // Scrolled to the next group, space adds its connection to the marks.
+    for _ in 0..20 {
+        if render(&a).contains("› Intuit's 5-year limit") {
+            break;
+        }
+        press(&mut a, KeyCode::Down);
+    }
+    press(&mut a, KeyCode::Char(' '));
+    assert_eq!(a.table.targets(), crate::table::Targets::Ids(vec![3, 5, 9]));
+    // The table's bulk confirmation names them, though none of them is in hand.
+    press(&mut a, KeyCode::Esc);
+    assert_eq!(a.table.marked(), 3);
 }

@@ -12,7 +12,7 @@ mod outcomes;
 
 pub use alerts::AlertDelivery;
 pub use api_keys::ApiKeyRecord;
-pub use forecast::{Forecast, ForecastFrame, ForecastItem, Risk};
+pub use forecast::{Cause, CauseSummary, Forecast, ForecastFrame, ForecastItem, Group, Risk};
 pub use import::{ImportPass, ImportProgress, ImportReport, ImportTally};
 pub use keys::{KeyStatus, KeyUse, RotationFailure, RotationReport};
 pub use outcomes::{describe_refresh, outcome_name, RefreshOutcome, RevokeOutcome, VerifyOutcome};

@@ -14,7 +14,7 @@ use qbo_core::domain::PausedEnvironment;
 use qbo_store::{ConnectionRecord, SyncFacts};
 use std::collections::HashMap;
 
-pub use qbo_core::reports::{Forecast, ForecastFrame, ForecastItem, Risk};
+pub use qbo_core::reports::{Cause, CauseSummary, Forecast, ForecastFrame, ForecastItem, Risk};
 pub use rules::RULES;
 
 /// One connection, as the rules see it.
@@ -37,6 +37,8 @@ pub struct Context<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     pub risk: Risk,
+    /// The group it is listed under (what it shares with others, and their one remedy).
+    pub cause: Cause,
     pub date: DateTime<Utc>,
     pub reason: String,
     pub action: String,
@@ -58,6 +60,7 @@ pub fn assess(s: &Subject<'_>, ctx: &Context<'_>) -> Vec<ForecastItem> {
             status: r.status,
             date: f.date,
             risk: f.risk,
+            cause: f.cause,
             reason: f.reason,
             action: f.action,
         })

@@ -1,7 +1,7 @@
 //! The rules, one function each. Each looks at one connection and says when it dies by
 //! its cause, if it does within any horizon, and what would save it.
 
-use super::{Context, Finding, Risk, Rule, Subject};
+use super::{Cause, Context, Finding, Risk, Rule, Subject};
 use chrono::Duration;
 use qbo_core::domain::{Condition, ErrorClass, Status};
 
@@ -26,6 +26,7 @@ fn needs_reconnect(s: &Subject<'_>, _: &Context<'_>) -> Option<Finding> {
     let r = s.record;
     (r.status == Status::NeedsReconnect).then(|| Finding {
         risk: Risk::NeedsReconnect,
+        cause: Cause::DeadGrant,
         date: r.last_refresh_at.unwrap_or(r.updated_at),
         reason: format!(
             "needs reconnect: {}",
@@ -44,6 +45,7 @@ fn customer_disconnected(s: &Subject<'_>, _: &Context<'_>) -> Option<Finding> {
     let at = s.facts.disconnected_at?;
     s.record.status.is_live().then(|| Finding {
         risk: Risk::CustomerDisconnected,
+        cause: Cause::CustomerDisconnected,
         date: at,
         reason: format!(
             "customer disconnected: QuickBooks refuses fresh tokens (401) since {}",
@@ -66,6 +68,7 @@ fn credentials_rejected(s: &Subject<'_>, ctx: &Context<'_>) -> Option<Finding> {
         .find(|p| p.environment == r.environment && p.until > ctx.now)?;
     Some(Finding {
         risk: Risk::CredentialsRejected,
+        cause: Cause::OurCredentials,
         date: r.refresh_expires_at.unwrap_or(ctx.now),
         reason: format!(
             "environment {} paused: Intuit rejected the client credentials ({}); the refresh token lapses unused",
@@ -89,14 +92,19 @@ fn refresh_failing(s: &Subject<'_>, _: &Context<'_>) -> Option<Finding> {
     }
     let lapses = r.refresh_expires_at?;
     let class = r.last_error_class.as_deref().and_then(ErrorClass::parse);
-    let action = match class {
-        Some(ErrorClass::Transient) | Some(ErrorClass::RateLimited) => {
-            "check Intuit's status and this host's route to Intuit; the daemon keeps retrying, a refresh that succeeds saves it"
-        }
-        _ => "read the last error (qbo-console show) and fix its cause; then `qbo-console refresh` it",
+    let (cause, action) = match class {
+        Some(ErrorClass::Transient) | Some(ErrorClass::RateLimited) => (
+            Cause::IntuitFailing,
+            "check Intuit's status and this host's route to Intuit; the daemon keeps retrying, a refresh that succeeds saves it",
+        ),
+        _ => (
+            Cause::RefreshError,
+            "read the last error (qbo-console show) and fix its cause; then `qbo-console refresh` it",
+        ),
     };
     Some(Finding {
         risk: Risk::RefreshFailing,
+        cause,
         date: lapses,
         reason: format!(
             "refresh token lapses (100 days unused): {} refreshes failed in a row, last {}: {}",
@@ -114,6 +122,7 @@ fn hard_limit(s: &Subject<'_>, _: &Context<'_>) -> Option<Finding> {
     let at = r.hard_expires_at?;
     r.status.is_live().then(|| Finding {
         risk: Risk::HardLimit,
+        cause: Cause::FiveYearLimit,
         date: at,
         reason: format!(
             "Intuit's 5-year limit from the original consent ends on {}",
@@ -151,6 +160,7 @@ fn no_sync(s: &Subject<'_>, ctx: &Context<'_>) -> Option<Finding> {
     };
     Some(Finding {
         risk: Risk::NoSync,
+        cause: Cause::NoSync,
         date,
         reason: format!("no successful sync {ever}{last}"),
         action: "run `qbo-console verify` on it and fix what it reports (the host app, Intuit or the customer)".into(),
@@ -203,6 +213,7 @@ fn link_unused(s: &Subject<'_>, ctx: &Context<'_>) -> Option<Finding> {
     let tenant = shell_word(&s.record.tenant);
     Some(Finding {
         risk: Risk::LinkUnused,
+        cause: Cause::LinkUnused,
         date: expires,
         reason: format!(
             "reconnect link {n} sent on {} is not used ({}); it stops working on {}",
@@ -237,6 +248,7 @@ fn link_expired(s: &Subject<'_>, ctx: &Context<'_>) -> Option<Finding> {
     }
     Some(Finding {
         risk: Risk::LinkExpired,
+        cause: Cause::LinkExpired,
         date: expires,
         reason: format!(
             "reconnect link {n} sent on {} expired unused on {} ({})",
