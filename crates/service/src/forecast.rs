@@ -137,7 +137,13 @@ impl Service {
 
     /// A walk over the forecast a page of connections at a time (`forecast_next`).
     pub(crate) fn forecast_walk(&self, days: u32) -> ForecastWalk {
+        self.forecast_walk_by(days, FORECAST_PAGE)
+    }
+
+    /// As [`Service::forecast_walk`], `page` connections at a time.
+    pub(crate) fn forecast_walk_by(&self, days: u32, page: i64) -> ForecastWalk {
         ForecastWalk {
+            page,
             days,
             now: self.engine.clock.now(),
             paused: self.engine.scheduler_state().borrow().paused.clone(),
@@ -162,7 +168,7 @@ impl Service {
             return Ok(None);
         }
         let store = &self.engine.store;
-        let records = store.forecast_connections(w.after, FORECAST_PAGE).await?;
+        let records = store.forecast_connections(w.after, w.page).await?;
         let after = w.after;
         let (Some(first), Some(last)) = (records.first(), records.last()) else {
             w.done = true;
@@ -186,7 +192,7 @@ impl Service {
             *w.by_cause.entry(i.cause).or_default() += 1;
         }
         w.after = last.id;
-        w.done = (records.len() as i64) < FORECAST_PAGE;
+        w.done = (records.len() as i64) < w.page;
         Ok(Some(ForecastPage {
             after,
             through: (!w.done).then_some(last.id),
@@ -209,6 +215,8 @@ pub(crate) fn count(by_risk: &mut BTreeMap<String, u64>, risk: &str) {
 /// Where a walk over the forecast is; the time and the scheduler's pauses are read once,
 /// so every page is judged at the same moment.
 pub struct ForecastWalk {
+    /// Connections read per page.
+    page: i64,
     days: u32,
     now: DateTime<Utc>,
     paused: Vec<PausedEnvironment>,
