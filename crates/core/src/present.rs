@@ -79,6 +79,18 @@ pub fn condition_label(status: Status, consecutive_failures: i64) -> String {
     }
 }
 
+/// As [`condition_label`], in the fewest words (`✗ reconnect`): what a narrow terminal's
+/// status column holds, as the header's counts shorten it.
+pub fn condition_label_short(status: Status, consecutive_failures: i64) -> String {
+    let c = Condition::of(status, consecutive_failures);
+    let m = condition(c);
+    let word = m.word.rsplit(' ').next().unwrap_or(m.word);
+    match c {
+        Condition::Failing => format!("{} {word} ×{consecutive_failures}", m.glyph),
+        _ => format!("{} {word}", m.glyph),
+    }
+}
+
 /// How the last refresh or sync of a connection went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

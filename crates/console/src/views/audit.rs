@@ -45,6 +45,9 @@ pub fn draw(app: &App, theme: &Theme, _now: DateTime<Utc>, frame: &mut Frame, ar
     let offset = crate::table::visible_offset(log.offset, log.cursor, height, log.visible_len());
     let header = Row::new(["AT (UTC)", "ACTOR", "ACTION", "TENANT", "OUTCOME", "REASON"])
         .style(theme.style(Meaning::Header));
+    // A tenant's name whole where the screen has room for it (most are under 20), cut with
+    // `…` on narrow ones; the reason keeps the rest.
+    let tenant_width: usize = if area.width >= 110 { 20 } else { 12 };
     // Names run from "root" to "service:books-sync": as wide as the widest on screen,
     // between the old ten columns and a cap.
     let actor_width = log
@@ -63,12 +66,14 @@ pub fn draw(app: &App, theme: &Theme, _now: DateTime<Utc>, frame: &mut Frame, ar
         .min(MAX_ACTION_WIDTH)
         // The reason keeps at least 20 columns; narrow screens keep the old ten.
         .min(
-            usize::from(area.width).saturating_sub(16 + usize::from(actor_width) + 12 + 9 + 5 + 20),
+            usize::from(area.width)
+                .saturating_sub(16 + usize::from(actor_width) + tenant_width + 9 + 5 + 20),
         )
         .max(10) as u16;
     // What the reason has left: the row less the fixed columns and their six gaps.
-    let reason_width = usize::from(area.width)
-        .saturating_sub(16 + usize::from(actor_width) + usize::from(action_width) + 12 + 9 + 5);
+    let reason_width = usize::from(area.width).saturating_sub(
+        16 + usize::from(actor_width) + usize::from(action_width) + tenant_width + 9 + 5,
+    );
     // Each cell whole or visibly cut (`…`), never cut mid-word without a sign.
     let fit = |text: String, width: usize| qbo_core::present::clip(&text, width);
     let rows = log.window(offset, height).enumerate().map(|(i, r)| {
@@ -77,7 +82,10 @@ pub fn draw(app: &App, theme: &Theme, _now: DateTime<Utc>, frame: &mut Frame, ar
             Cell::from(r.at.get(..16).unwrap_or(&r.at).replace('T', " ")),
             Cell::from(fit(safe(&r.actor_short()), usize::from(actor_width))),
             Cell::from(fit(safe(&r.action), usize::from(action_width))),
-            Cell::from(fit(r.tenant.as_deref().map_or(String::new(), safe), 12)),
+            Cell::from(fit(
+                r.tenant.as_deref().map_or(String::new(), safe),
+                tenant_width,
+            )),
             Cell::from(Span::styled(fit(o, 9), theme.style(m))),
             Cell::from(fit(
                 r.reason.as_deref().map_or(String::new(), safe),
@@ -94,7 +102,7 @@ pub fn draw(app: &App, theme: &Theme, _now: DateTime<Utc>, frame: &mut Frame, ar
         Constraint::Length(16),
         Constraint::Length(actor_width),
         Constraint::Length(action_width),
-        Constraint::Length(12),
+        Constraint::Length(tenant_width as u16),
         Constraint::Length(9),
         Constraint::Fill(1),
     ];

@@ -44,30 +44,61 @@ const COLUMNS: [(Col, &str, u16, u8); 11] = [
     (Col::Actor, "LAST ACTOR", 17, 5),
 ];
 
+/// The room a tenant name gets when the terminal has it: most names whole (at 120 columns
+/// the name matters more than the last actor or the realm id, which give way first).
+const TENANT_WANTED: u16 = 24;
+/// The most a tenant column grows to with room to spare.
+const TENANT_MAX: u16 = 40;
+/// The tenant's room on a narrow terminal (80 columns): two names that share their first
+/// twelve characters still read apart.
+const TENANT_NARROW: u16 = 16;
+/// The status column: `✗ needs reconnect`, or in short words `↯ failing ×12`.
+const STATUS_WIDTH: u16 = 17;
+const STATUS_SHORT: u16 = 13;
+
 /// The columns that fit in `width`, in display order, the tenant taking what is left.
 fn fit(width: u16) -> Vec<(Col, &'static str, u16)> {
     let mut by_priority: Vec<usize> = (0..COLUMNS.len()).collect();
     by_priority.sort_by_key(|&i| COLUMNS[i].3);
-    let mut chosen = vec![false; COLUMNS.len()];
-    let mut used: u16 = 0;
-    for i in by_priority {
-        let w = COLUMNS[i].2 + u16::from(used > 0);
-        if used + w <= width {
-            used += w;
-            chosen[i] = true;
+    let choose = |tenant: u16, status: u16| {
+        let mut chosen = vec![false; COLUMNS.len()];
+        let mut used: u16 = 0;
+        for &i in &by_priority {
+            let w = match COLUMNS[i].0 {
+                Col::Tenant => tenant,
+                Col::Status => status,
+                _ => COLUMNS[i].2,
+            } + u16::from(used > 0);
+            if used + w <= width {
+                used += w;
+                chosen[i] = true;
+            }
         }
-    }
+        (chosen, used)
+    };
+    // The tenant's wanted room, unless that would cost a column the narrowest terminals
+    // keep (status, access, window, last refresh): then the status in its short words
+    // (`✗ reconnect`) and the tenant in what that leaves, at least 12.
+    let (wide, wide_used) = choose(TENANT_WANTED, STATUS_WIDTH);
+    let (narrow, narrow_used) = choose(TENANT_NARROW, STATUS_SHORT);
+    let essential_lost = (0..COLUMNS.len()).any(|i| COLUMNS[i].3 <= 2 && narrow[i] && !wide[i]);
+    let (chosen, used, tenant, status) = if essential_lost {
+        (narrow, narrow_used, TENANT_NARROW, STATUS_SHORT)
+    } else {
+        (wide, wide_used, TENANT_WANTED, STATUS_WIDTH)
+    };
     let spare = width.saturating_sub(used);
     COLUMNS
         .iter()
         .zip(chosen)
         .filter(|(_, c)| *c)
         .map(|((col, title, w, _), _)| {
-            let w = if *col == Col::Tenant {
-                // Enough for most names; past that the spare room goes to the right.
-                w + spare.min(26)
-            } else {
-                *w
+            let w = match col {
+                // Past its wanted room the spare goes to the tenant, up to a limit; beyond
+                // that it stays to the right.
+                Col::Tenant => (tenant + spare).min(TENANT_MAX.max(tenant)),
+                Col::Status => status,
+                _ => *w,
             };
             (*col, *title, w)
         })
@@ -167,10 +198,12 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, frame: &mut Frame, are
                 Col::Env => Cell::from(cells::env(c)),
                 Col::Status => {
                     let m = condition_mark(c.condition());
-                    styled((
-                        qbo_core::present::condition_label(c.status, c.consecutive_failures),
-                        m.meaning,
-                    ))
+                    let label = if *width < STATUS_WIDTH {
+                        qbo_core::present::condition_label_short(c.status, c.consecutive_failures)
+                    } else {
+                        qbo_core::present::condition_label(c.status, c.consecutive_failures)
+                    };
+                    styled((label, m.meaning))
                 }
                 Col::Access => styled(cells::access(c, now)),
                 Col::Window => styled(cells::window(c, now)),
@@ -220,5 +253,26 @@ mod tests {
         assert_eq!(at200.len(), COLUMNS.len());
         let at60: Vec<Col> = fit(60).into_iter().map(|c| c.0).collect();
         assert!(at60.contains(&Col::Tenant) && at60.contains(&Col::Status));
+    }
+
+    #[test]
+    fn at_120_columns_the_tenant_gets_room_before_the_last_actor_and_the_realm() {
+        let at120 = fit(120);
+        let tenant = at120.iter().find(|c| c.0 == Col::Tenant).unwrap().2;
+        assert!(tenant >= 24, "{at120:?}");
+        let cols: Vec<Col> = at120.iter().map(|c| c.0).collect();
+        for kept in [
+            Col::Status,
+            Col::Access,
+            Col::Window,
+            Col::Refresh,
+            Col::Sync,
+        ] {
+            assert!(cols.contains(&kept), "{kept:?} in {cols:?}");
+        }
+        assert_eq!(
+            at120.iter().map(|c| c.2).sum::<u16>() + cols.len() as u16 - 1,
+            120
+        );
     }
 }

@@ -453,7 +453,7 @@ fn forecast_fixture() -> qbo_service::Forecast {
             21,
             Risk::RefreshFailing,
             Cause::IntuitFailing,
-            "refresh token lapses (100 days unused): 40 refreshes failed in a row, last 2026-02-28: HTTP 503 with an HTML page",
+            "40 refreshes failed in a row, last 2026-02-28: HTTP 503 with an HTML page; the refresh token lapses after 100 days unused",
         ),
     ];
     let mut by_cause = std::collections::BTreeMap::new();

@@ -106,8 +106,9 @@ fn refresh_failing(s: &Subject<'_>, _: &Context<'_>) -> Option<Finding> {
         risk: Risk::RefreshFailing,
         cause,
         date: lapses,
+        // The specifics first: a forecast line cut to its screen keeps the error.
         reason: format!(
-            "refresh token lapses (100 days unused): {} refreshes failed in a row, last {}: {}",
+            "{} refreshes failed in a row, last {}: {}; the refresh token lapses after 100 days unused",
             r.consecutive_failures,
             r.last_refresh_at.map(day).unwrap_or_else(|| "-".into()),
             r.last_error_detail.as_deref().unwrap_or("no detail")
