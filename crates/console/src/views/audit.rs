@@ -22,6 +22,8 @@ fn outcome(r: &AuditRecord) -> (String, Meaning) {
 
 /// The longest catalogued action name ("access token handed out").
 const MAX_ACTION_WIDTH: usize = 23;
+/// The ACTION column's cap under 100 columns, where the reason needs the room more.
+const NARROW_ACTION_WIDTH: usize = 14;
 /// The widest the ACTOR column grows (a host app's `service:NAME`); longer names are cut.
 const MAX_ACTOR_WIDTH: usize = 20;
 
@@ -43,11 +45,25 @@ pub fn draw(app: &App, theme: &Theme, _now: DateTime<Utc>, frame: &mut Frame, ar
     }
     let height = area.height.saturating_sub(1) as usize;
     let offset = crate::table::visible_offset(log.offset, log.cursor, height, log.visible_len());
-    let header = Row::new(["AT (UTC)", "ACTOR", "ACTION", "TENANT", "OUTCOME", "REASON"])
-        .style(theme.style(Meaning::Header));
+    let header = Row::new([
+        "AT (UTC)",
+        "ACTOR",
+        "ACTION",
+        "TENANT",
+        if area.width < 100 { "" } else { "OUTCOME" },
+        "REASON",
+    ])
+    .style(theme.style(Meaning::Header));
     // A tenant's name whole where the screen has room for it (most are under 20), cut with
-    // `…` on narrow ones; the reason keeps the rest.
-    let tenant_width: usize = if area.width >= 110 { 20 } else { 12 };
+    // `…` on narrow ones; the reason keeps the rest. Under 100 columns the time loses its
+    // year and the actor its tail, so that the reason keeps a readable part.
+    let wide = area.width >= 110;
+    let narrow = area.width < 100;
+    let tenant_width: usize = if wide { 20 } else { 12 };
+    let at_width: usize = if narrow { 11 } else { 16 };
+    let actor_cap: usize = if narrow { 12 } else { MAX_ACTOR_WIDTH };
+    // The outcome's glyph alone when narrow (✓ ✗ ⊘; the event's detail says it in words).
+    let outcome_width: usize = if narrow { 2 } else { 9 };
     // Names run from "root" to "service:books-sync": as wide as the widest on screen,
     // between the old ten columns and a cap.
     let actor_width = log
@@ -55,7 +71,7 @@ pub fn draw(app: &App, theme: &Theme, _now: DateTime<Utc>, frame: &mut Frame, ar
         .map(|r| r.actor_short().chars().count())
         .max()
         .unwrap_or(0)
-        .clamp(10, MAX_ACTOR_WIDTH) as u16;
+        .clamp(10.min(actor_cap), actor_cap) as u16;
     // "support bundle" and "console opened" cut to ten columns read as other actions: the
     // column is as wide as the longest action on screen (the reason gives way), up to a cap.
     let action_width = log
@@ -63,30 +79,49 @@ pub fn draw(app: &App, theme: &Theme, _now: DateTime<Utc>, frame: &mut Frame, ar
         .map(|r| r.action.chars().count())
         .max()
         .unwrap_or(0)
-        .min(MAX_ACTION_WIDTH)
+        .min(if narrow {
+            NARROW_ACTION_WIDTH
+        } else {
+            MAX_ACTION_WIDTH
+        })
         // The reason keeps at least 20 columns; narrow screens keep the old ten.
-        .min(
-            usize::from(area.width)
-                .saturating_sub(16 + usize::from(actor_width) + tenant_width + 9 + 5 + 20),
-        )
+        .min(usize::from(area.width).saturating_sub(
+            at_width + usize::from(actor_width) + tenant_width + outcome_width + 5 + 20,
+        ))
         .max(10) as u16;
     // What the reason has left: the row less the fixed columns and their six gaps.
     let reason_width = usize::from(area.width).saturating_sub(
-        16 + usize::from(actor_width) + usize::from(action_width) + tenant_width + 9 + 5,
+        at_width
+            + usize::from(actor_width)
+            + usize::from(action_width)
+            + tenant_width
+            + outcome_width
+            + 5,
     );
     // Each cell whole or visibly cut (`…`), never cut mid-word without a sign.
     let fit = |text: String, width: usize| qbo_core::present::clip(&text, width);
     let rows = log.window(offset, height).enumerate().map(|(i, r)| {
         let (o, m) = outcome(r);
         let row = Row::new([
-            Cell::from(r.at.get(..16).unwrap_or(&r.at).replace('T', " ")),
+            Cell::from(
+                r.at.get(16 - at_width..16)
+                    .unwrap_or(&r.at)
+                    .replace('T', " "),
+            ),
             Cell::from(fit(safe(&r.actor_short()), usize::from(actor_width))),
             Cell::from(fit(safe(&r.action), usize::from(action_width))),
             Cell::from(fit(
                 r.tenant.as_deref().map_or(String::new(), safe),
                 tenant_width,
             )),
-            Cell::from(Span::styled(fit(o, 9), theme.style(m))),
+            Cell::from(Span::styled(
+                if narrow {
+                    o.split(' ').next().unwrap_or_default().to_string()
+                } else {
+                    o
+                },
+                theme.style(m),
+            )),
             Cell::from(fit(
                 r.reason.as_deref().map_or(String::new(), safe),
                 reason_width,
@@ -99,11 +134,11 @@ pub fn draw(app: &App, theme: &Theme, _now: DateTime<Utc>, frame: &mut Frame, ar
         }
     });
     let widths = [
-        Constraint::Length(16),
+        Constraint::Length(at_width as u16),
         Constraint::Length(actor_width),
         Constraint::Length(action_width),
         Constraint::Length(tenant_width as u16),
-        Constraint::Length(9),
+        Constraint::Length(outcome_width as u16),
         Constraint::Fill(1),
     ];
     frame.render_widget(

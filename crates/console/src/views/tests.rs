@@ -552,3 +552,135 @@ fn space_in_the_forecast_marks_the_group_pointed_at_for_the_tables_bulk_actions(
     press(&mut a, KeyCode::Esc);
     assert_eq!(a.table.marked(), 3);
 }
+
+/// Rows as the demo's are: long tenant names, and every way a refresh fails.
+fn long_rows() -> Vec<qbo_service::ConnectionView> {
+    let failures = [
+        ("invalid_grant", "HTTP 400 invalid_grant: Token invalid"),
+        ("transient", "HTTP 503 with an HTML page"),
+        ("rate_limited", "HTTP 429 with an XML body"),
+        ("transient", "timed out waiting for Intuit"),
+        ("transient", "the connection to Intuit failed"),
+        ("transient", "HTTP 200 but the body is not a token response"),
+        ("invalid_client", "HTTP 401 invalid_client"),
+    ];
+    let names = [
+        "oak-hollow-coffee-roasters",
+        "oak-hollow-accounting",
+        "granite-peak-heating-and-air-conditioning-of-the-valley",
+        "hilltop-physical-therapy",
+        "golden-gate-chiropractic",
+        "meadowlark-yoga-studio",
+        "zed",
+    ];
+    every_state()
+        .into_iter()
+        .take(names.len())
+        .zip(names.iter().zip(failures))
+        .map(|(mut c, (name, (class, detail)))| {
+            c.tenant = (*name).into();
+            c.status = qbo_service::Status::Active;
+            c.consecutive_failures = 12;
+            c.last_refresh_at = Some(at(NOW) - chrono::Duration::minutes(25));
+            c.last_refresh_outcome = Some(qbo_service::LastRefresh::Failed);
+            c.last_error_class = Some(class.into());
+            c.last_error_detail = Some(detail.into());
+            c
+        })
+        .collect()
+}
+
+/// Every word on the line that starts like `whole` shows it whole, or cut and marked `…`.
+fn shown_whole_or_marked(frame: &str, whole: &str) {
+    let head: String = whole.chars().take(12).collect();
+    let line = frame
+        .lines()
+        .find(|l| l.contains(&head))
+        .unwrap_or_else(|| panic!("{whole:?} not on:\n{frame}"));
+    let at = line.find(&head).unwrap();
+    let rest = &line[at..];
+    // A cut cell ends at its mark; a whole one at the two spaces before the next column.
+    let cell = match rest.find('…') {
+        Some(i) if !rest[..i].contains("  ") => &rest[..i + '…'.len_utf8()],
+        _ => rest.split("  ").next().unwrap_or_default().trim_end(),
+    };
+    assert!(
+        cell == whole || (cell.ends_with('…') && whole.starts_with(cell.trim_end_matches('…'))),
+        "{whole:?} shown as {cell:?}:\n{frame}"
+    );
+}
+
+#[test]
+fn at_120_and_80_columns_no_tenant_or_failure_is_cut_without_a_mark() {
+    for (w, h) in [(120, 40), (80, 24)] {
+        let mut a = App::new(session(Role::Support), Keymap::default(), at(NOW), (w, h));
+        let rows = long_rows();
+        fake_daemon::open(&mut a, rows.clone());
+        let frame = render(&a);
+        for c in &rows {
+            shown_whole_or_marked(&frame, &c.tenant);
+        }
+        // The failures in words, each whole in its column.
+        for words in [
+            "dead grant",
+            "Intuit 503",
+            "rate limited",
+            "timed out",
+            "cut off",
+            "garbled",
+            "bad client",
+        ] {
+            assert!(
+                frame.contains(&format!("25m {words}")),
+                "{words:?} at {w}:\n{frame}"
+            );
+        }
+        for cut in ["invalid_", "transien", "rate_lim"] {
+            assert!(!frame.contains(cut), "{cut:?} at {w}:\n{frame}");
+        }
+        // Status cells: whole words, short ones at 80 columns.
+        assert!(frame.contains("↯ failing ×12"), "{frame}");
+    }
+}
+
+#[test]
+fn the_audit_views_reasons_and_tenants_are_whole_or_marked_at_120_and_80_columns() {
+    for (w, h) in [(120, 40), (80, 24)] {
+        let mut a = app(Role::Admin, w, h);
+        let [Cmd::AuditPage(query)] =
+            &update(&mut a, Msg::Key(KeyEvent::from(KeyCode::Char('a'))))[..]
+        else {
+            panic!("the audit key asks for a page");
+        };
+        update(
+            &mut a,
+            Msg::AuditPage {
+                query: query.clone(),
+                events: audit_records(),
+            },
+        );
+        let frame = render(&a);
+        let mut checked = 0;
+        for r in audit_records() {
+            if let Some(reason) = &r.reason {
+                let head: String = reason.chars().take(8).collect();
+                if let Some(line) = frame.lines().find(|l| l.contains(&head)) {
+                    let shown = line[line.find(&head).unwrap()..].trim_end();
+                    let kept = shown.trim_end_matches('…');
+                    assert!(
+                        shown == reason.as_str()
+                            || (shown.ends_with('…') && reason.starts_with(kept)),
+                        "{reason:?} shown as {shown:?} at {w}:\n{frame}"
+                    );
+                    // Enough of it to read: a reason cut to a word or two says nothing.
+                    assert!(
+                        kept.chars().count() >= 12.min(reason.chars().count()),
+                        "{shown:?} at {w}:\n{frame}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 5, "only {checked} reasons on:\n{frame}");
+    }
+}
