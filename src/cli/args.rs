@@ -189,7 +189,8 @@ pub struct ImportArgs {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Only this status: pending, active, expiring, needs_reconnect, revoking, revoked
+    /// Only this status, as the STATUS column says it: pending, active, failing, expiring,
+    /// needs_reconnect, revoking, revoked (`active` leaves out the failing ones)
     #[arg(long, value_name = "S")]
     pub status: Option<String>,
     /// Only this environment: sandbox or production

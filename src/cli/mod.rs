@@ -265,189 +265,206 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
     init_logging(&config, matches!(command, Command::Tui))?;
     // `list --jsonl` prints the same objects as `--json`, one per line.
     let lines = matches!(&command, Command::List(a) if a.jsonl);
-    let request = match command {
-        Command::Tui => return console(&config, cli.embedded).await,
-        Command::Db(DbCommand::Migrate) => {
-            let n = qbo_service::migrate_database(&config).await?;
-            println!(
-                "database {}: {n} migration(s) applied, schema up to date",
-                qbo_core::text::redact_url(&config.database()?.url)
-            );
-            return Ok(exit::OK);
-        }
-        Command::Serve => {
-            qbo_daemon::serve(config).await?;
-            return Ok(exit::OK);
-        }
-        Command::Watch { json } => return watch(&config, json).await,
-        Command::Keys(KeysCommand::Rotate {
-            new_key,
-            pace,
-            json,
-        }) => return keys_rotate(&config, &new_key, pace, json).await,
-        Command::Keys(KeysCommand::Status { json }) => (Request::KeysStatus, json),
-        Command::Forecast(a) => match (a.json, a.limit) {
-            (true, None) => (Request::ForecastStream { days: a.days }, true),
-            (json, limit) => (
-                Request::Forecast {
-                    days: a.days,
-                    limit: limit.or((!json).then_some(forecast::SHOWN)),
-                },
-                json,
-            ),
-        },
-        Command::Import(a) => {
-            let size = import::check(&a)?;
-            let client = make_client(&config, cli.embedded).await?;
-            return import::run(client.as_ref(), a, size).await;
-        }
-        Command::List(a) => {
-            let status = a
-                .status
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(|m: InvalidValue| ClientError::Input(m.0))?;
-            let environment = a
-                .environment
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(|m: InvalidValue| ClientError::Input(m.0))?;
-            // JSON is written as it is read, a page at a time, in constant memory; the
-            // table needs every row for its column widths and is read whole.
-            if a.json || a.jsonl {
-                (
-                    Request::ListStream {
-                        status,
-                        environment,
-                        filter: a.filter,
-                        limit: a.limit,
-                    },
-                    true,
-                )
-            } else {
-                (
-                    Request::List {
-                        status,
-                        environment,
-                        filter: a.filter,
-                        limit: a.limit,
-                    },
-                    false,
-                )
+    let request =
+        match command {
+            Command::Tui => return console(&config, cli.embedded).await,
+            Command::Db(DbCommand::Migrate) => {
+                let n = qbo_service::migrate_database(&config).await?;
+                println!(
+                    "database {}: {n} migration(s) applied, schema up to date",
+                    qbo_core::text::redact_url(&config.database()?.url)
+                );
+                return Ok(exit::OK);
             }
-        }
-        Command::Show(a) => (Request::Show { target: a.target }, a.json),
-        Command::Refresh(a) => (
-            Request::Refresh {
-                targets: a.targets,
-                due: a.due,
-                all: a.all,
-                filter: a.filter,
-                expect: a.expect,
-            },
-            a.json,
-        ),
-        Command::Verify(a) => (
-            Request::Verify {
-                targets: a.targets,
-                filter: a.filter,
-                expect: a.expect,
-            },
-            a.json,
-        ),
-        Command::Audit(AuditCommand::Verify { json, .. }) => (Request::AuditVerify, json),
-        Command::Audit(AuditCommand::Export(a)) => {
-            // Checked before a database is opened: bad input leaves nothing behind.
-            let (filter, format) = audit_export::filter_of(&a)?;
-            let client = make_client(&config, cli.embedded).await?;
-            return audit_export::export(client.as_ref(), filter, format, a.output.as_deref())
-                .await;
-        }
-        Command::Audit(AuditCommand::Pubkey) => {
-            let client = make_client(&config, cli.embedded).await?;
-            println!("{}", client.audit_pubkey().await?);
-            return Ok(exit::OK);
-        }
-        Command::Audit(AuditCommand::Archive { json }) => {
-            let client = make_client(&config, cli.embedded).await?;
-            return audit_export::archive(client.as_ref(), json).await;
-        }
-        Command::Audit(AuditCommand::Quarantine { from, json }) => {
-            let client = make_client(&config, cli.embedded).await?;
-            return audit_export::quarantine(client.as_ref(), from, json).await;
-        }
-        Command::Audit(AuditCommand::Tail {
-            n,
-            json,
-            tenant,
-            actor,
-            action,
-            outcome,
-        }) => {
-            if tenant.is_none() && actor.is_none() && action.is_none() && outcome.is_none() {
-                // Written as it is read, a page at a time: any N in constant memory.
-                (Request::AuditTailStream { n }, json)
-            } else {
-                (
-                    Request::AuditPage {
-                        before_seq: None,
-                        limit: n,
-                        tenant,
-                        actor,
-                        action,
-                        outcome,
+            Command::Serve => {
+                qbo_daemon::serve(config).await?;
+                return Ok(exit::OK);
+            }
+            Command::Watch { json } => return watch(&config, json).await,
+            Command::Keys(KeysCommand::Rotate {
+                new_key,
+                pace,
+                json,
+            }) => return keys_rotate(&config, &new_key, pace, json).await,
+            Command::Keys(KeysCommand::Status { json }) => (Request::KeysStatus, json),
+            Command::Forecast(a) => match (a.json, a.limit) {
+                (true, None) => (Request::ForecastStream { days: a.days }, true),
+                (json, limit) => (
+                    Request::Forecast {
+                        days: a.days,
+                        limit: limit.or((!json).then_some(forecast::SHOWN)),
                     },
                     json,
-                )
+                ),
+            },
+            Command::Import(a) => {
+                let size = import::check(&a)?;
+                let client = make_client(&config, cli.embedded).await?;
+                return import::run(client.as_ref(), a, size).await;
             }
-        }
-        Command::Revoke(a) => {
-            let call = revoke::RevokeCall {
-                request: service::RevokeRequest {
+            Command::List(mut a) => {
+                // `--status` says what the STATUS column says (`failing` apart from `active`):
+                // the lifecycle state narrows the read where it can (an index), and the
+                // console's `status:` term says the rest.
+                let condition: Option<qbo_service::Condition> =
+                    a.status.as_deref().map(str::parse).transpose().map_err(
+                        |m: InvalidValue| ClientError::Input(format!("list --status: {}", m.0)),
+                    )?;
+                let status = condition.and_then(qbo_service::Condition::lifecycle);
+                if let Some(c) = condition.filter(|c| {
+                    matches!(
+                        c,
+                        qbo_service::Condition::Failing
+                            | qbo_service::Condition::Active
+                            | qbo_service::Condition::Expiring
+                    )
+                }) {
+                    let term = format!("status:{c}");
+                    a.filter = Some(match a.filter.take() {
+                        Some(f) => format!("{f} {term}"),
+                        None => term,
+                    });
+                }
+                let environment = a
+                    .environment
+                    .as_deref()
+                    .map(str::parse)
+                    .transpose()
+                    .map_err(|m: InvalidValue| ClientError::Input(m.0))?;
+                // JSON is written as it is read, a page at a time, in constant memory; the
+                // table needs every row for its column widths and is read whole.
+                if a.json || a.jsonl {
+                    (
+                        Request::ListStream {
+                            status,
+                            environment,
+                            filter: a.filter,
+                            limit: a.limit,
+                        },
+                        true,
+                    )
+                } else {
+                    (
+                        Request::List {
+                            status,
+                            environment,
+                            filter: a.filter,
+                            limit: a.limit,
+                        },
+                        false,
+                    )
+                }
+            }
+            Command::Show(a) => (Request::Show { target: a.target }, a.json),
+            Command::Refresh(a) => (
+                Request::Refresh {
                     targets: a.targets,
+                    due: a.due,
+                    all: a.all,
                     filter: a.filter,
-                    local_only_reason: a.local_only.then(|| a.reason.unwrap_or_default()),
-                    dry_run: false,
                     expect: a.expect,
                 },
-                yes: a.yes,
-                json: a.json,
-            };
-            // Checked before a database is opened: a refusal leaves nothing behind.
-            revoke::check_can_confirm(&call)?;
-            let client = make_client(&config, cli.embedded).await?;
-            return revoke::revoke(client.as_ref(), call).await;
-        }
-        Command::Link(a) => links::request(a)?,
-        Command::Links { json } => (Request::Links, json),
-        Command::Apikey(a) => {
-            // Checked before a database is opened: bad input leaves nothing behind.
-            let call = apikey::ApikeyCall::parse(a)?;
-            let client = make_client(&config, cli.embedded).await?;
-            return apikey::run(client.as_ref(), call).await;
-        }
-        Command::Purge(a) => {
-            let client = make_client(&config, cli.embedded).await?;
-            return revoke::purge(client.as_ref(), a.yes, a.json).await;
-        }
-        Command::SupportBundle(a) => {
-            // Checked before a database is opened: bad input leaves nothing behind.
-            if let Some(since) = &a.since {
-                qbo_service::support_since(since).map_err(ClientError::from)?;
+                a.json,
+            ),
+            Command::Verify(a) => (
+                Request::Verify {
+                    targets: a.targets,
+                    filter: a.filter,
+                    expect: a.expect,
+                },
+                a.json,
+            ),
+            Command::Audit(AuditCommand::Verify { json, .. }) => (Request::AuditVerify, json),
+            Command::Audit(AuditCommand::Export(a)) => {
+                // Checked before a database is opened: bad input leaves nothing behind.
+                let (filter, format) = audit_export::filter_of(&a)?;
+                let client = make_client(&config, cli.embedded).await?;
+                return audit_export::export(client.as_ref(), filter, format, a.output.as_deref())
+                    .await;
             }
-            let client = make_client(&config, cli.embedded).await?;
-            return reports::support_bundle(client.as_ref(), a).await;
-        }
-        Command::Report(args::ReportCommand::Posture { format }) => {
-            let client = make_client(&config, cli.embedded).await?;
-            return reports::posture(client.as_ref(), &format).await;
-        }
-        Command::Keys(KeysCommand::Generate { .. }) | Command::Demo(_) => {
-            unreachable!("handled before the configuration was loaded")
-        }
-    };
+            Command::Audit(AuditCommand::Pubkey) => {
+                let client = make_client(&config, cli.embedded).await?;
+                println!("{}", client.audit_pubkey().await?);
+                return Ok(exit::OK);
+            }
+            Command::Audit(AuditCommand::Archive { json }) => {
+                let client = make_client(&config, cli.embedded).await?;
+                return audit_export::archive(client.as_ref(), json).await;
+            }
+            Command::Audit(AuditCommand::Quarantine { from, json }) => {
+                let client = make_client(&config, cli.embedded).await?;
+                return audit_export::quarantine(client.as_ref(), from, json).await;
+            }
+            Command::Audit(AuditCommand::Tail {
+                n,
+                json,
+                tenant,
+                actor,
+                action,
+                outcome,
+            }) => {
+                if tenant.is_none() && actor.is_none() && action.is_none() && outcome.is_none() {
+                    // Written as it is read, a page at a time: any N in constant memory.
+                    (Request::AuditTailStream { n }, json)
+                } else {
+                    (
+                        Request::AuditPage {
+                            before_seq: None,
+                            limit: n,
+                            tenant,
+                            actor,
+                            action,
+                            outcome,
+                        },
+                        json,
+                    )
+                }
+            }
+            Command::Revoke(a) => {
+                let call = revoke::RevokeCall {
+                    request: service::RevokeRequest {
+                        targets: a.targets,
+                        filter: a.filter,
+                        local_only_reason: a.local_only.then(|| a.reason.unwrap_or_default()),
+                        dry_run: false,
+                        expect: a.expect,
+                    },
+                    yes: a.yes,
+                    json: a.json,
+                };
+                // Checked before a database is opened: a refusal leaves nothing behind.
+                revoke::check_can_confirm(&call)?;
+                let client = make_client(&config, cli.embedded).await?;
+                return revoke::revoke(client.as_ref(), call).await;
+            }
+            Command::Link(a) => links::request(a)?,
+            Command::Links { json } => (Request::Links, json),
+            Command::Apikey(a) => {
+                // Checked before a database is opened: bad input leaves nothing behind.
+                let call = apikey::ApikeyCall::parse(a)?;
+                let client = make_client(&config, cli.embedded).await?;
+                return apikey::run(client.as_ref(), call).await;
+            }
+            Command::Purge(a) => {
+                let client = make_client(&config, cli.embedded).await?;
+                return revoke::purge(client.as_ref(), a.yes, a.json).await;
+            }
+            Command::SupportBundle(a) => {
+                // Checked before a database is opened: bad input leaves nothing behind.
+                if let Some(since) = &a.since {
+                    qbo_service::support_since(since).map_err(ClientError::from)?;
+                }
+                let client = make_client(&config, cli.embedded).await?;
+                return reports::support_bundle(client.as_ref(), a).await;
+            }
+            Command::Report(args::ReportCommand::Posture { format }) => {
+                let client = make_client(&config, cli.embedded).await?;
+                return reports::posture(client.as_ref(), &format).await;
+            }
+            Command::Keys(KeysCommand::Generate { .. }) | Command::Demo(_) => {
+                unreachable!("handled before the configuration was loaded")
+            }
+        };
     let (request, json) = request;
     // Checked before a database is opened: bad input leaves nothing behind.
     let selection = match &request {

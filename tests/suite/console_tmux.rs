@@ -730,6 +730,22 @@ async fn a_live_connection_whose_refreshes_fail_says_failing_in_every_interface(
         [serde_json::Value::from(tenant.clone())]
     );
 
+    // `list --status` says the same: failing alone, and active without it.
+    let by_status = |status: &'static str| {
+        let w = &w;
+        async move {
+            let out = w.via_daemon(&["list", "--status", status, "--json"]).await;
+            let rows: Vec<serde_json::Value> = serde_json::from_str(&common::stdout(&out)).unwrap();
+            rows.iter()
+                .map(|c| c["tenant"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(by_status("failing").await, std::slice::from_ref(&tenant));
+    let active = by_status("active").await;
+    assert_eq!(active.len(), 2);
+    assert!(!active.contains(&tenant), "{active:?}");
+
     // `/metrics` counts it as failing, apart from the active ones.
     let metrics = d.get("/metrics").await.1;
     let series = |status: &str| {

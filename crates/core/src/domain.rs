@@ -279,6 +279,20 @@ impl Condition {
         }
     }
 
+    /// The lifecycle state every connection in this condition has: `None` for `Failing`,
+    /// which is active or expiring.
+    pub fn lifecycle(self) -> Option<Status> {
+        match self {
+            Condition::Failing => None,
+            Condition::Pending => Some(Status::Pending),
+            Condition::Active => Some(Status::Active),
+            Condition::Expiring => Some(Status::Expiring),
+            Condition::NeedsReconnect => Some(Status::NeedsReconnect),
+            Condition::Revoking => Some(Status::Revoking),
+            Condition::Revoked => Some(Status::Revoked),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Condition::Failing => "failing",
