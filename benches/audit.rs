@@ -7,7 +7,10 @@
 //! 2. `qbo-console --embedded audit export --format jsonl` of N events (default 1,000,000),
 //!    a real child process: wall time and its peak RSS;
 //! 3. `qbo-console audit verify --export` of that file with an empty environment: wall
-//!    time and peak RSS.
+//!    time and peak RSS;
+//! 4. (between 1 and 2) the log's size on disk per event, and the audit view's page of 200
+//!    at the newest, the middle and the oldest events, and narrowed by a rare tenant and by
+//!    one with no events.
 //!
 //! ```sh
 //! cargo bench --bench audit
@@ -149,6 +152,7 @@ async fn run() -> Result<()> {
         "(filled to {appended} events in {:.1} s more)",
         t.elapsed().as_secs_f64()
     );
+    paging(&store, appended, d).await?;
     drop(svc);
 
     // 2. The export, as an operator runs it.
@@ -198,6 +202,84 @@ async fn run() -> Result<()> {
         peak_kb as f64 / 1024.0,
         verdict(secs <= TARGET_SECS && out.contains("export intact")),
         out.trim()
+    );
+    Ok(())
+}
+
+/// The log's size on disk, and the audit view's page of 200 (what the console asks for) at
+/// the newest events, the middle and the oldest, and narrowed by a tenant that holds one
+/// event in 10,000 and by one that holds none (the worst case: the whole log is read).
+async fn paging(store: &qbo_store::Store, n: usize, d: &Path) -> Result<()> {
+    use qbo_core::audit::AuditQuery;
+    let bytes: u64 = ["audit.db", "audit.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(d.join(f)).ok())
+        .map(|m| m.len())
+        .sum();
+    println!(
+        "log on disk: {:.0} MB for {n} events, {:.0} bytes an event (100 million: about {:.0} GB)",
+        bytes as f64 / 1e6,
+        bytes as f64 / n as f64,
+        bytes as f64 / n as f64 * 1e8 / 1e9
+    );
+    let page = |before: Option<i64>, tenant: Option<&str>| AuditQuery {
+        before_seq: before,
+        limit: 200,
+        tenant: tenant.map(str::to_string),
+        actor: None,
+        action: None,
+        outcome: None,
+    };
+    let cases = [
+        ("newest 200", page(None, None)),
+        ("200 from the middle", page(Some(n as i64 / 2), None)),
+        ("the oldest 200", page(Some(201), None)),
+        // A substring: tenant-42, tenant-420…429, tenant-4200…4299: about 1 event in 9.
+        (
+            "newest 200 narrowed by tenant~tenant-42",
+            page(None, Some("tenant-42")),
+        ),
+        (
+            "narrowed by tenant-4242 (1 event in 10,000)",
+            page(None, Some("tenant-4242")),
+        ),
+        (
+            "narrowed by a tenant with no events",
+            page(None, Some("no-such-tenant")),
+        ),
+    ];
+    for (what, q) in cases {
+        let mut times = Vec::new();
+        let mut got = 0;
+        for _ in 0..5 {
+            let t = Instant::now();
+            got = store.audit_page(&q).await?.events.len();
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "audit view page, {what}: first answer {got} events, median {:.1} ms, max {:.1} ms",
+            times[times.len() / 2],
+            times[times.len() - 1]
+        );
+    }
+    // A narrowed reading to the start of the log, answer after answer (each at most one
+    // window of events), as the console goes on while nothing fills its screen.
+    let mut q = page(None, Some("no-such-tenant"));
+    let (t, mut answers, mut slowest) = (Instant::now(), 0, 0f64);
+    loop {
+        let one = Instant::now();
+        let p = store.audit_page(&q).await?;
+        slowest = slowest.max(one.elapsed().as_secs_f64() * 1000.0);
+        answers += 1;
+        match p.next_before_seq {
+            Some(next) => q.before_seq = Some(next),
+            None => break,
+        }
+    }
+    println!(
+        "a tenant with no events, read to the start of the log: {answers} answers, slowest {slowest:.0} ms, {:.1} s in all",
+        t.elapsed().as_secs_f64()
     );
     Ok(())
 }

@@ -326,9 +326,15 @@ fn handle(app: &mut App, msg: Msg) -> Vec<Cmd> {
             }
             Vec::new()
         }
-        Msg::AuditPage { query, events } => {
-            app.audit.answer(&query, events);
-            Vec::new()
+        Msg::AuditPage {
+            query,
+            events,
+            next_before_seq,
+        } => {
+            app.audit.answer(&query, events, next_before_seq);
+            // A narrowed page may come back short of a screen (its term is rare in the
+            // window read): ask on at once, as scrolling to the end would.
+            more_audit(app)
         }
         Msg::Disconnected(why) => {
             app.running.clear();
@@ -612,8 +618,14 @@ pub(super) fn perform(app: &mut App, action: Action) -> Vec<Cmd> {
         Action::Export => {}
     }
     // Scrolling to the end of the audit log asks for the next older page.
+    more_audit(app)
+}
+
+/// The next older page of the audit log, when the cursor is at the end of what is read and
+/// more remains.
+fn more_audit(app: &mut App) -> Vec<Cmd> {
     if app.screen == Screen::Audit && app.overlay.is_none() && app.audit.wants_more() {
-        if let Some(before) = app.audit.oldest_seq() {
+        if let Some(before) = app.audit.next_before() {
             app.audit.loading = true;
             return vec![Cmd::AuditPage(app.audit.query(Some(before)))];
         }

@@ -20,8 +20,11 @@ pub struct AuditLog {
     pub offset: usize,
     /// A page has been asked for and has not arrived.
     pub loading: bool,
-    /// The last page was short: there is nothing older.
+    /// The daemon said there is nothing older.
     pub exhausted: bool,
+    /// Where the next older page starts: below the last event read, or, for a narrowed
+    /// page that read its whole window without filling, below that window.
+    next: Option<i64>,
     /// The field terms the loaded pages were asked with.
     asked: Terms,
 }
@@ -120,10 +123,12 @@ impl AuditLog {
         self.records.is_empty()
     }
 
-    /// Adds an older page below what is shown.
-    pub(crate) fn append(&mut self, page: Vec<AuditRecord>) {
+    /// Adds an older page below what is shown; `next` is where the one after it starts
+    /// (`None`: nothing older).
+    pub(crate) fn append(&mut self, page: Vec<AuditRecord>, next: Option<i64>) {
         self.loading = false;
-        self.exhausted = page.len() < PAGE;
+        self.exhausted = next.is_none();
+        self.next = next;
         let start = self.records.len();
         self.records.extend(page);
         for i in start..self.records.len() {
@@ -149,14 +154,25 @@ impl AuditLog {
 
     /// Takes a page if it answers the last query asked (the next page of the same filter);
     /// one asked under a filter since replaced is dropped.
-    pub fn answer(&mut self, query: &AuditQuery, page: Vec<AuditRecord>) {
+    pub fn answer(&mut self, query: &AuditQuery, page: Vec<AuditRecord>, next: Option<i64>) {
         let same_terms = query.tenant == self.asked.tenant
             && query.actor == self.asked.actor
             && query.action == self.asked.action
             && query.outcome == self.asked.outcome;
-        if same_terms && query.before_seq == self.oldest_seq() {
-            self.append(page);
+        if same_terms && query.before_seq == self.next {
+            self.append(page, next);
         }
+    }
+
+    /// How far back the narrowed reading has looked without filling the screen (the event
+    /// number it goes on below), while it goes on.
+    pub fn searched_to(&self) -> Option<i64> {
+        self.next.filter(|_| self.loading)
+    }
+
+    /// Where the next older page starts, once a page has been read and more remain.
+    pub fn next_before(&self) -> Option<i64> {
+        self.next.filter(|_| !self.exhausted)
     }
 
     /// Whether the filter's field terms differ from those the loaded pages were asked with.
@@ -172,6 +188,7 @@ impl AuditLog {
         self.offset = 0;
         self.exhausted = false;
         self.loading = false;
+        self.next = None;
     }
 
     /// The sequence number to ask for events before, for the next page.
@@ -255,7 +272,7 @@ mod tests {
     #[test]
     fn the_audit_filter_narrows_by_field_and_by_word() {
         let mut log = AuditLog::default();
-        log.append(audit_records());
+        log.append(audit_records(), None);
         let all = log.visible_len();
         log.set_filter("actor:alice");
         assert!(log.window(0, 99).all(|r| r.actor_account == "alice"));
@@ -294,9 +311,28 @@ mod tests {
     }
 
     #[test]
+    fn a_narrowed_page_that_read_its_window_asks_on_from_where_it_stopped() {
+        let mut log = AuditLog::default();
+        log.set_filter("tenant:nobody");
+        let first = log.query(None);
+        // Nothing matched in the newest window: no events, but older ones remain.
+        log.answer(&first, Vec::new(), Some(4_900_000));
+        assert!(!log.exhausted);
+        assert!(log.wants_more(), "an empty screen asks on");
+        assert_eq!(log.next_before(), Some(4_900_000));
+        let second = log.query(log.next_before());
+        assert_eq!(second.before_seq, Some(4_900_000));
+        // An answer to the first query again is not taken twice.
+        log.answer(&first, audit_records(), None);
+        assert_eq!(log.visible_len(), 0);
+        log.answer(&second, Vec::new(), None);
+        assert!(log.exhausted && !log.wants_more());
+    }
+
+    #[test]
     fn a_short_page_means_nothing_older() {
         let mut log = AuditLog::default();
-        log.append(audit_records());
+        log.append(audit_records(), None);
         assert!(log.exhausted);
         assert!(!log.wants_more());
     }

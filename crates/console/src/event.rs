@@ -65,6 +65,8 @@ pub enum Msg {
     AuditPage {
         query: AuditQuery,
         events: Vec<AuditRecord>,
+        /// Where the next older page starts (`None`: nothing older).
+        next_before_seq: Option<i64>,
     },
     /// The daemon went away; the text says why and what to do.
     Disconnected(String),

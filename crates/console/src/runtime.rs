@@ -351,6 +351,7 @@ impl Runner {
                         Ok(page) => Msg::AuditPage {
                             query,
                             events: page.events,
+                            next_before_seq: page.next_before_seq,
                         },
                         Err(e) => Msg::Failed(explain(&e, "audit")),
                     };

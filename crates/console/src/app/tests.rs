@@ -242,6 +242,7 @@ fn the_audit_key_asks_for_the_first_page_then_older_ones_at_the_end() {
         Msg::AuditPage {
             query: first.clone(),
             events: page,
+            next_before_seq: Some(oldest),
         },
     );
     assert_eq!(
@@ -385,6 +386,7 @@ fn the_filter_line_in_the_audit_view_filters_the_audit_log() {
         Msg::AuditPage {
             query: query.clone(),
             events: events.clone(),
+            next_before_seq: None,
         },
     );
     ch(&mut a, '/');
@@ -409,6 +411,7 @@ fn the_filter_line_in_the_audit_view_filters_the_audit_log() {
         Msg::AuditPage {
             query: query.clone(),
             events: events.clone(),
+            next_before_seq: None,
         },
     );
     assert_eq!(a.audit.visible_len(), 0);
@@ -421,6 +424,7 @@ fn the_filter_line_in_the_audit_view_filters_the_audit_log() {
         Msg::AuditPage {
             query: narrowed.clone(),
             events: denied,
+            next_before_seq: None,
         },
     );
     assert_eq!(a.audit.visible_len(), 1);
@@ -701,6 +705,7 @@ fn e_in_the_audit_view_exports_the_current_filter_and_says_where_the_file_went()
         Msg::AuditPage {
             query: query.clone(),
             events: qbo_service::fixtures::audit_records(),
+            next_before_seq: None,
         },
     );
     ch(&mut a, '/');

@@ -30,12 +30,17 @@ const MAX_ACTOR_WIDTH: usize = 20;
 pub fn draw(app: &App, theme: &Theme, _now: DateTime<Utc>, frame: &mut Frame, area: Rect) {
     let log = &app.audit;
     if log.visible_len() == 0 {
-        let text = if log.loading {
-            "reading the audit log…"
-        } else if log.is_empty() {
-            "the audit log is empty"
-        } else {
-            "no event matches the filter; esc clears it"
+        let text = match log.searched_to() {
+            // A rare term: the daemon reads the log a window at a time, back from the newest.
+            Some(seq) => format!(
+                "searching older events: none matches yet back to event {}…",
+                qbo_core::text::thousands(u64::try_from(seq).unwrap_or(0))
+            ),
+            None if log.loading => "reading the audit log…".to_string(),
+            None if log.is_empty() && log.filter_text.is_empty() => {
+                "the audit log is empty".to_string()
+            }
+            None => "no event matches the filter; esc clears it".to_string(),
         };
         frame.render_widget(
             Paragraph::new(text).style(theme.style(Meaning::Muted)),

@@ -147,6 +147,7 @@ fn the_audit_view_lists_events_newest_first() {
         Msg::AuditPage {
             query: query.clone(),
             events: audit_records(),
+            next_before_seq: None,
         },
     );
     let frame = render(&a);
@@ -657,6 +658,7 @@ fn the_audit_views_reasons_and_tenants_are_whole_or_marked_at_120_and_80_columns
             Msg::AuditPage {
                 query: query.clone(),
                 events: audit_records(),
+                next_before_seq: None,
             },
         );
         let frame = render(&a);
