@@ -74,10 +74,6 @@ impl Targets {
     }
 }
 
-fn condition_index(c: Condition) -> usize {
-    Condition::ALL.iter().position(|x| *x == c).unwrap_or(0)
-}
-
 impl Table {
     /// The window to ask for, if the rows in hand do not cover `height` rows from the
     /// offset for the current filter and order, or something changed since. Asks for a
@@ -118,7 +114,7 @@ impl Table {
         self.total = page.total as usize;
         self.counts = [0; 7];
         for (c, n) in &page.counts {
-            self.counts[condition_index(*c)] = *n as usize;
+            self.counts[c.index()] = *n as usize;
         }
         if q.filter != self.filter_text || q.sort != self.sort {
             return;

@@ -215,6 +215,21 @@ impl Status {
     }
 }
 
+/// A status word as people type it (`needs-reconnect`, `Needs Reconnect`), among `all`.
+fn status_named<T: Copy, const N: usize>(
+    s: &str,
+    all: [T; N],
+    name: fn(T) -> &'static str,
+) -> Result<T, InvalidValue> {
+    let norm = s.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+    all.into_iter().find(|v| name(*v) == norm).ok_or_else(|| {
+        InvalidValue(format!(
+            "unknown status {s:?}: expected one of {}",
+            all.map(name).join(", ")
+        ))
+    })
+}
+
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -224,16 +239,7 @@ impl fmt::Display for Status {
 impl FromStr for Status {
     type Err = InvalidValue;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let norm = s.trim().to_ascii_lowercase().replace(['-', ' '], "_");
-        Status::ALL
-            .into_iter()
-            .find(|st| st.as_str() == norm)
-            .ok_or_else(|| {
-                InvalidValue(format!(
-                    "unknown status {s:?}: expected one of {}",
-                    Status::ALL.map(|s| s.as_str()).join(", ")
-                ))
-            })
+        status_named(s, Status::ALL, Status::as_str)
     }
 }
 
@@ -294,15 +300,15 @@ impl Condition {
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Condition::Failing => "failing",
-            Condition::Pending => Status::Pending.as_str(),
-            Condition::Active => Status::Active.as_str(),
-            Condition::Expiring => Status::Expiring.as_str(),
-            Condition::NeedsReconnect => Status::NeedsReconnect.as_str(),
-            Condition::Revoking => Status::Revoking.as_str(),
-            Condition::Revoked => Status::Revoked.as_str(),
-        }
+        self.lifecycle().map_or("failing", Status::as_str)
+    }
+
+    /// Its place in [`Condition::ALL`]: counts kept per condition are arrays in that order.
+    pub fn index(self) -> usize {
+        Condition::ALL
+            .iter()
+            .position(|c| *c == self)
+            .expect("every condition is in ALL")
     }
 }
 
@@ -315,16 +321,7 @@ impl fmt::Display for Condition {
 impl FromStr for Condition {
     type Err = InvalidValue;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let norm = s.trim().to_ascii_lowercase().replace(['-', ' '], "_");
-        Condition::ALL
-            .into_iter()
-            .find(|c| c.as_str() == norm)
-            .ok_or_else(|| {
-                InvalidValue(format!(
-                    "unknown status {s:?}: expected one of {}",
-                    Condition::ALL.map(|c| c.as_str()).join(", ")
-                ))
-            })
+        status_named(s, Condition::ALL, Condition::as_str)
     }
 }
 

@@ -53,41 +53,41 @@ pub fn status(s: Status) -> Mark {
 /// How a connection is: its lifecycle state's mark, or `↯ failing` for a live one whose
 /// refreshes fail (a green tick on a connection that failed eight times told a lie).
 pub fn condition(c: Condition) -> Mark {
-    let of = |s| status(s);
-    match c {
-        Condition::Failing => Mark {
+    c.lifecycle().map_or(
+        Mark {
             glyph: "↯",
             word: "failing",
             tone: Tone::Error,
         },
-        Condition::Pending => of(Status::Pending),
-        Condition::Active => of(Status::Active),
-        Condition::Expiring => of(Status::Expiring),
-        Condition::NeedsReconnect => of(Status::NeedsReconnect),
-        Condition::Revoking => of(Status::Revoking),
-        Condition::Revoked => of(Status::Revoked),
-    }
+        status,
+    )
 }
 
 /// A connection's condition as a cell or a column says it: the mark, and for a failing one
 /// how many refreshes in a row failed (`↯ failing ×8`).
 pub fn condition_label(status: Status, consecutive_failures: i64) -> String {
-    let c = Condition::of(status, consecutive_failures);
-    match c {
-        Condition::Failing => format!("{} ×{consecutive_failures}", condition(c).label()),
-        _ => condition(c).label(),
-    }
+    labelled(status, consecutive_failures, |word| word)
 }
 
 /// As [`condition_label`], in the fewest words (`✗ reconnect`): what a narrow terminal's
 /// status column holds, as the header's counts shorten it.
 pub fn condition_label_short(status: Status, consecutive_failures: i64) -> String {
+    labelled(status, consecutive_failures, |word| {
+        word.rsplit(' ').next().unwrap_or(word)
+    })
+}
+
+fn labelled(
+    status: Status,
+    consecutive_failures: i64,
+    said: fn(&'static str) -> &'static str,
+) -> String {
     let c = Condition::of(status, consecutive_failures);
     let m = condition(c);
-    let word = m.word.rsplit(' ').next().unwrap_or(m.word);
+    let label = format!("{} {}", m.glyph, said(m.word));
     match c {
-        Condition::Failing => format!("{} {word} ×{consecutive_failures}", m.glyph),
-        _ => format!("{} {word}", m.glyph),
+        Condition::Failing => format!("{label} ×{consecutive_failures}"),
+        _ => label,
     }
 }
 

@@ -113,7 +113,11 @@ fn item_parts(
 /// The group whose lines are at the top of the view when it is scrolled to `scroll` (the
 /// first group while the title shows): the one `space` marks.
 pub fn group_at(f: &Forecast, now: DateTime<Utc>, width: usize, scroll: usize) -> Option<usize> {
-    let laid = layout(f, now, width);
+    group_on_top(&layout(f, now, width), scroll)
+}
+
+/// [`group_at`] of lines already laid out.
+fn group_on_top(laid: &[Laid], scroll: usize) -> Option<usize> {
     // Line 0 is the title; the view's lines are the title then the layout.
     let top = scroll.saturating_sub(1);
     laid.iter()
@@ -190,8 +194,9 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, frame: &mut Frame, are
                 qbo_core::present::clip(&title, width),
                 theme.style(Meaning::Title),
             ));
-            let on_top = group_at(f, now, width, app.forecast_scroll);
-            for l in layout(f, now, width) {
+            let laid = layout(f, now, width);
+            let on_top = group_on_top(&laid, app.forecast_scroll);
+            for l in laid {
                 // The group `space` would mark is pointed at on its heading.
                 let heading = l.parts.first().is_some_and(|(_, m)| *m == Meaning::Header);
                 let mut spans = Vec::new();

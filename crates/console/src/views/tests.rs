@@ -132,12 +132,9 @@ fn help_lists_the_keys_and_marks_the_refused_ones() {
     assert!(frame.contains("refresh needs role support or admin (you are viewer)"));
 }
 
-/// Also: each kind of actor is named in words (issue 22): an operator by account, the
-/// daemon's work by its task, a host app by its key's name, a customer's browser and
-/// Intuit as such.
-#[test]
-fn the_audit_view_lists_events_newest_first() {
-    let mut a = app(Role::Admin, 120, 15);
+/// An admin's console at `w`×`h` with the audit view open on the fixtures' events.
+fn audit_opened(w: u16, h: u16) -> App {
+    let mut a = app(Role::Admin, w, h);
     let [Cmd::AuditPage(query)] = &update(&mut a, Msg::Key(KeyEvent::from(KeyCode::Char('a'))))[..]
     else {
         panic!("the audit key asks for a page");
@@ -150,6 +147,15 @@ fn the_audit_view_lists_events_newest_first() {
             next_before_seq: None,
         },
     );
+    a
+}
+
+/// Also: each kind of actor is named in words (issue 22): an operator by account, the
+/// daemon's work by its task, a host app by its key's name, a customer's browser and
+/// Intuit as such.
+#[test]
+fn the_audit_view_lists_events_newest_first() {
+    let a = audit_opened(120, 15);
     let frame = render(&a);
     insta::assert_snapshot!("audit", frame);
     for who in [
@@ -647,21 +653,7 @@ fn at_120_and_80_columns_no_tenant_or_failure_is_cut_without_a_mark() {
 #[test]
 fn the_audit_views_reasons_and_tenants_are_whole_or_marked_at_120_and_80_columns() {
     for (w, h) in [(120, 40), (80, 24)] {
-        let mut a = app(Role::Admin, w, h);
-        let [Cmd::AuditPage(query)] =
-            &update(&mut a, Msg::Key(KeyEvent::from(KeyCode::Char('a'))))[..]
-        else {
-            panic!("the audit key asks for a page");
-        };
-        update(
-            &mut a,
-            Msg::AuditPage {
-                query: query.clone(),
-                events: audit_records(),
-                next_before_seq: None,
-            },
-        );
-        let frame = render(&a);
+        let frame = render(&audit_opened(w, h));
         let mut checked = 0;
         for r in audit_records() {
             if let Some(reason) = &r.reason {

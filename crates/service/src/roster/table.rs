@@ -71,10 +71,6 @@ pub(super) struct Found {
     pub selected_at: Option<u64>,
 }
 
-fn condition_index(c: Condition) -> usize {
-    Condition::ALL.iter().position(|x| *x == c).unwrap_or(0)
-}
-
 fn env_index(e: Environment) -> usize {
     Environment::ALL.iter().position(|x| *x == e).unwrap_or(0)
 }
@@ -163,7 +159,7 @@ impl Table {
 
     fn count(&mut self, b: &Brief, sign: i64) {
         let add = |n: &mut u64| *n = n.saturating_add_signed(sign);
-        add(&mut self.counts[env_index(b.environment)][condition_index(b.condition())]);
+        add(&mut self.counts[env_index(b.environment)][b.condition().index()]);
     }
 
     /// A connection as the database holds it now: new, or replacing the row with its id.
@@ -739,13 +735,13 @@ mod tests {
         check(&mut t, &rows);
         let mut by_condition = [0u64; 7];
         for c in &rows {
-            by_condition[condition_index(c.condition())] += 1;
+            by_condition[c.condition().index()] += 1;
         }
         assert_eq!(
             t.counts().into_iter().map(|(_, n)| n).collect::<Vec<_>>(),
             by_condition
         );
-        assert!(by_condition[condition_index(Condition::Failing)] > 0);
+        assert!(by_condition[Condition::Failing.index()] > 0);
         for (env, condition, n) in t.counts_by_environment() {
             let want = rows
                 .iter()
