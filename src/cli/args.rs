@@ -51,11 +51,17 @@ pub enum Command {
     /// Prints {base_url}/connect/{id} ([public] base_url). The link is single use and expires
     /// ([public] link_expires, 7 days by default); `link cancel N` withdraws it.
     Link(LinkArgs),
-    /// List the open reconnect links (support, admin)
+    /// List the open reconnect links, or follow campaigns (support, admin)
     Links {
-        /// Print as a JSON array
+        /// Print as JSON
         #[arg(long)]
         json: bool,
+        /// One campaign (`link --where`): how many of its links were opened, completed, expired
+        #[arg(long, value_name = "ID", conflicts_with = "campaigns")]
+        campaign: Option<String>,
+        /// The newest campaigns, with their counts
+        #[arg(long)]
+        campaigns: bool,
     },
     /// Run the daemon: scheduled refreshes, the operators' socket, health and metrics
     Serve,
@@ -291,8 +297,24 @@ pub struct LinkArgs {
     #[command(subcommand)]
     pub cancel: Option<LinkCommand>,
     /// Tenant name, realm id, or environment:realm_id of the connection to bring back
-    #[arg(required_unless_present = "new", conflicts_with = "new")]
+    #[arg(required_unless_present_any = ["new", "filter"], conflicts_with_all = ["new", "filter"])]
     pub target: Option<String>,
+    /// A campaign: one link for every connection this filter selects (the console's filter
+    /// language), written with --csv for a mail merge
+    #[arg(
+        long = "where",
+        value_name = "FILTER",
+        requires = "csv",
+        conflicts_with = "new"
+    )]
+    pub filter: Option<String>,
+    /// With --where: the CSV file to create (mode 0600; it must not exist). It holds live
+    /// links: a secret until sent
+    #[arg(long, value_name = "FILE", requires = "filter")]
+    pub csv: Option<std::path::PathBuf>,
+    /// With --where: the count you confirmed; nothing is made if the filter selects another
+    #[arg(long, value_name = "N", requires = "filter")]
+    pub expect: Option<u64>,
     /// Invite a company that has no connection yet (its row appears as pending)
     #[arg(long, requires_all = ["tenant", "environment"])]
     pub new: bool,
@@ -305,7 +327,8 @@ pub struct LinkArgs {
     /// How long the link stays valid (for example 2d, 12h; at most 90d)
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub expires: Option<std::time::Duration>,
-    /// Print {url, expires_at, connection_id} as JSON
+    /// Print {url, expires_at, connection_id} as JSON (with --where: the campaign and
+    /// the connections left out, without the links)
     #[arg(long)]
     pub json: bool,
 }

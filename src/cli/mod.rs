@@ -437,8 +437,28 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
                 let client = make_client(&config, cli.embedded).await?;
                 return revoke::revoke(client.as_ref(), call).await;
             }
+            Command::Link(a) if a.filter.is_some() => {
+                // The file is made (new, 0600) before anything is asked: a name already
+                // taken refuses the campaign before a single link exists.
+                let call = links::CampaignCall::parse(a)?;
+                let client = make_client(&config, cli.embedded).await?;
+                return links::campaign(client.as_ref(), call).await;
+            }
             Command::Link(a) => links::request(a)?,
-            Command::Links { json } => (Request::Links, json),
+            Command::Links {
+                json,
+                campaign,
+                campaigns,
+            } if campaign.is_some() || campaigns => {
+                let id = campaign
+                    .as_deref()
+                    .map(service::campaigns::campaign_number)
+                    .transpose()
+                    .map_err(ClientError::from)?;
+                let client = make_client(&config, cli.embedded).await?;
+                return links::campaigns(client.as_ref(), id, json).await;
+            }
+            Command::Links { json, .. } => (Request::Links, json),
             Command::Apikey(a) => {
                 // Checked before a database is opened: bad input leaves nothing behind.
                 let call = apikey::ApikeyCall::parse(a)?;
@@ -724,6 +744,9 @@ async fn perform(
             unreachable!("audit tail is streamed before perform")
         }
         Request::LinksStream => unreachable!("links asks for Links and streams it itself"),
+        Request::LinkCampaign { .. } | Request::Campaigns | Request::Campaign { .. } => {
+            unreachable!("campaigns are made and shown before perform")
+        }
         Request::Import { .. } | Request::ImportStream { .. } => {
             unreachable!("import streams its file before perform")
         }

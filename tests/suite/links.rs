@@ -981,6 +981,7 @@ async fn more_open_links_than_a_page_are_listed_whole_in_order() {
             "tester",
             now,
             now + chrono::Duration::days(7),
+            None,
         )
         .await
         .unwrap();
@@ -999,4 +1000,158 @@ async fn more_open_links_than_a_page_are_listed_whole_in_order() {
     assert_eq!(text.lines().count(), 1 + 1_001, "a header and a row each");
     assert!(text.starts_with("LINK "), "{text:.200}");
     p.stop().await;
+}
+
+/// Rows of a campaign's CSV as (tenant, company, realm, environment, link, expires_at).
+fn campaign_rows(path: &std::path::Path) -> Vec<Vec<String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    assert_eq!(
+        r.headers().unwrap().iter().collect::<Vec<_>>(),
+        [
+            "tenant",
+            "company",
+            "realm_id",
+            "environment",
+            "link",
+            "expires_at"
+        ]
+    );
+    r.records()
+        .map(|rec| rec.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}
+
+async fn campaign_counts(p: &Public, id: i64) -> Value {
+    let id = id.to_string();
+    serde_json::from_str(&p.w.ok(&["links", "--campaign", &id, "--json"]).await).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_over_fifty_connections_makes_fifty_links_each_completable() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = start("rate_limit_per_minute = 1000").await;
+    let grants = p.w.seed(50, "camp").await;
+    p.w.seed(3, "other").await;
+    let csv = p.w.path("campaign.csv");
+    let csv_arg = csv.to_str().unwrap();
+
+    // A count confirmed that the filter no longer selects makes nothing, not even the file.
+    let out =
+        p.w.cli(&[
+            "link", "--where", "camp", "--csv", csv_arg, "--expect", "49",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+    assert!(common::stderr(&out).contains("not the 49 confirmed"));
+    assert!(!csv.exists(), "a refused campaign leaves no file behind");
+
+    let made: Value = serde_json::from_str(
+        &p.w.ok(&[
+            "link", "--where", "camp", "--csv", csv_arg, "--expect", "50", "--json",
+        ])
+        .await,
+    )
+    .unwrap();
+    let id = made["campaign"]["id"].as_i64().unwrap();
+    assert_eq!(made["campaign"]["links"], 50, "{made}");
+    assert!(
+        !made.to_string().contains("/connect/"),
+        "the links go to the file only: {made}"
+    );
+    let mode = std::fs::metadata(&csv).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the campaign's file is a secret");
+    let rows = campaign_rows(&csv);
+    assert_eq!(rows.len(), 50);
+    let mut tenants: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    assert_eq!(tenants.len(), 50, "one link per connection");
+    assert!(
+        tenants.iter().all(|t| t.starts_with("camp-")),
+        "{tenants:?}"
+    );
+
+    // A second campaign onto the same file is refused before any link is made.
+    let again =
+        p.w.cli(&["link", "--where", "other", "--csv", csv_arg])
+            .await;
+    assert_eq!(again.status.code(), Some(2), "{}", common::stderr(&again));
+    assert!(common::stderr(&again).contains("the file exists"));
+    assert_eq!(
+        campaign_rows(&csv).len(),
+        50,
+        "the first campaign's file is kept"
+    );
+    let all: Value =
+        serde_json::from_str(&p.w.ok(&["links", "--campaigns", "--json"]).await).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
+
+    let counts = campaign_counts(&p, id).await;
+    assert_eq!(
+        (
+            &counts["links"],
+            &counts["open"],
+            &counts["opened"],
+            &counts["completed"]
+        ),
+        (&50.into(), &50.into(), &0.into(), &0.into()),
+        "{counts}"
+    );
+    // Every link completes through the public listener; the counts follow each one.
+    for (i, row) in rows.iter().enumerate() {
+        let (realm, url) = (&row[2], &row[4]);
+        let g = grants.iter().find(|g| &g.realm_id == realm).unwrap();
+        assert_eq!(row[1], g.company_name, "the company as Intuit named it");
+        assert_eq!(row[3], "sandbox");
+        let (intuit, cookie) = p.open(url).await;
+        let callback = p.consent(&intuit, "approve", Some(realm)).await;
+        let page = p.get(&callback, Some(&cookie)).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        if i == 9 {
+            let counts = campaign_counts(&p, id).await;
+            assert_eq!(counts["completed"], 10, "{counts}");
+            assert_eq!(counts["open"], 40, "{counts}");
+        }
+    }
+    let counts = campaign_counts(&p, id).await;
+    assert_eq!(
+        (
+            &counts["open"],
+            &counts["opened"],
+            &counts["completed"],
+            &counts["expired"]
+        ),
+        (&0.into(), &50.into(), &50.into(), &0.into()),
+        "{counts}"
+    );
+    let human = p.w.ok(&["links", "--campaign", &id.to_string()]).await;
+    assert!(
+        human.contains("COMPLETED") && human.trim_end().ends_with(" camp"),
+        "{human}"
+    );
+
+    let campaign = p.events(Action::LinkCampaign).await;
+    assert_eq!(campaign.len(), 1, "one event for the campaign");
+    assert_catalogued(&campaign[0], Action::LinkCampaign, &me());
+    let reason = campaign[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("campaign {id}: 50 links")),
+        "{reason}"
+    );
+    let issued = p.events(Action::LinkIssued).await;
+    assert_eq!(
+        issued
+            .iter()
+            .filter(|e| e["reason"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("in campaign {id}")))
+            .count(),
+        50,
+        "each link audited as today"
+    );
+    let w = p.stop().await;
+    // The file holds the links, not tokens: removed as the customer-success team would.
+    std::fs::remove_file(&csv).unwrap();
+    w.assert_no_secrets().await;
 }

@@ -28,6 +28,8 @@ pub enum Screen {
     Audit,
     /// Who dies within N days, and the last alerts.
     Forecast,
+    /// The reconnect campaigns and how their links stand.
+    Campaigns,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +122,13 @@ pub struct App {
     pub forecast: Option<qbo_service::Forecast>,
     pub forecast_loading: bool,
     pub forecast_scroll: usize,
+    /// The campaigns view's last answer, whether one is on its way, when it was asked
+    /// (the view asks again every few seconds while open: its counts are live), and its
+    /// scroll.
+    pub campaigns: Option<Vec<qbo_service::CampaignView>>,
+    pub campaigns_loading: bool,
+    campaigns_asked: Option<DateTime<Utc>>,
+    pub campaigns_scroll: usize,
     pub link: Link,
     /// Turns the spinner.
     pub ticks: u64,
@@ -155,6 +164,10 @@ impl App {
             forecast: None,
             forecast_loading: false,
             forecast_scroll: 0,
+            campaigns: None,
+            campaigns_loading: false,
+            campaigns_asked: None,
+            campaigns_scroll: 0,
             link: Link::Connecting,
             ticks: 0,
             help_scroll: 0,
@@ -184,6 +197,7 @@ impl App {
             (None, Screen::Detail(_)) => View::Detail,
             (None, Screen::Audit) => View::Audit,
             (None, Screen::Forecast) => View::Forecast,
+            (None, Screen::Campaigns) => View::Campaigns,
         }
     }
 
@@ -229,7 +243,7 @@ fn handle(app: &mut App, msg: Msg) -> Vec<Cmd> {
                 app.filtered_minute = minute;
                 app.table.invalidate();
             }
-            Vec::new()
+            campaigns_again(app, now)
         }
         Msg::Paste(text) => {
             if app.prompt.is_some() {
@@ -359,6 +373,7 @@ fn handle(app: &mut App, msg: Msg) -> Vec<Cmd> {
         Msg::Failed(why) => {
             app.audit.loading = false;
             app.forecast_loading = false;
+            app.campaigns_loading = false;
             app.say(Tone::Error, why);
             Vec::new()
         }
@@ -371,7 +386,29 @@ fn handle(app: &mut App, msg: Msg) -> Vec<Cmd> {
             app.forecast_loading = false;
             Vec::new()
         }
+        Msg::Campaigns(c) => {
+            app.campaigns = Some(c);
+            app.campaigns_loading = false;
+            Vec::new()
+        }
     }
+}
+
+/// How often the open campaigns view asks for its counts again.
+const CAMPAIGNS_EVERY: chrono::Duration = chrono::Duration::seconds(3);
+
+/// Asks for the campaigns again while their view is open and the last answer is older
+/// than [`CAMPAIGNS_EVERY`]: customers complete links on their own time.
+fn campaigns_again(app: &mut App, now: DateTime<Utc>) -> Vec<Cmd> {
+    let stale = app
+        .campaigns_asked
+        .is_none_or(|at| now - at >= CAMPAIGNS_EVERY || now < at);
+    if app.screen != Screen::Campaigns || app.campaigns_loading || !stale {
+        return Vec::new();
+    }
+    app.campaigns_loading = true;
+    app.campaigns_asked = Some(now);
+    vec![Cmd::Campaigns]
 }
 
 fn key(app: &mut App, k: KeyEvent) -> Vec<Cmd> {
@@ -404,15 +441,21 @@ fn explain_elsewhere(app: &mut App, here: View, key: Key) {
     if app.overlay.is_some() {
         return;
     }
-    let there = [View::Connections, View::Detail, View::Audit, View::Forecast]
-        .into_iter()
-        .filter(|v| *v != here)
-        .find_map(|v| {
-            app.keymap
-                .action(v, key)
-                .filter(|a| *a != Action::AdvanceClock || app.session.demo)
-                .map(|a| (v, a))
-        });
+    let there = [
+        View::Connections,
+        View::Detail,
+        View::Audit,
+        View::Forecast,
+        View::Campaigns,
+    ]
+    .into_iter()
+    .filter(|v| *v != here)
+    .find_map(|v| {
+        app.keymap
+            .action(v, key)
+            .filter(|a| *a != Action::AdvanceClock || app.session.demo)
+            .map(|a| (v, a))
+    });
     if let Some((view, action)) = there {
         app.say(
             Tone::Info,
@@ -459,6 +502,9 @@ fn move_by(app: &mut App, delta: isize) {
         }
         (None, Screen::Forecast) => {
             app.forecast_scroll = app.forecast_scroll.saturating_add_signed(delta);
+        }
+        (None, Screen::Campaigns) => {
+            app.campaigns_scroll = app.campaigns_scroll.saturating_add_signed(delta);
         }
         (None, Screen::Audit) => {
             app.audit.move_by(delta);
@@ -588,6 +634,14 @@ pub(super) fn perform(app: &mut App, action: Action) -> Vec<Cmd> {
                 return vec![Cmd::Forecast];
             }
         }
+        Action::Campaigns => {
+            app.screen = Screen::Campaigns;
+            app.overlay = None;
+            app.campaigns_scroll = 0;
+            app.campaigns_asked = None;
+            let now = app.now;
+            return campaigns_again(app, now);
+        }
         Action::Help => {
             app.help_scroll = 0;
             app.overlay = match app.overlay {
@@ -663,7 +717,9 @@ fn back(app: &mut App) {
     match app.screen {
         // As on the table: Esc first clears the filter, then leaves.
         Screen::Audit if !app.audit.filter_text.is_empty() => apply_filter(app, ""),
-        Screen::Detail(_) | Screen::Audit | Screen::Forecast => app.screen = Screen::Connections,
+        Screen::Detail(_) | Screen::Audit | Screen::Forecast | Screen::Campaigns => {
+            app.screen = Screen::Connections
+        }
         Screen::Connections if !app.filter_text.is_empty() => apply_filter(app, ""),
         Screen::Connections if app.table.marked() > 0 => app.table.clear_marks(),
         Screen::Connections => app.message = None,

@@ -80,6 +80,8 @@ pub enum Msg {
     ClockMoved(String),
     /// The forecast and the last alerts, for the forecast view.
     Forecast(qbo_service::Forecast),
+    /// The newest reconnect campaigns, for the campaigns view.
+    Campaigns(Vec<qbo_service::CampaignView>),
     /// A reconnect link was made for `tenant` (or why not).
     Linked {
         tenant: String,
@@ -127,6 +129,8 @@ pub enum Cmd {
     AdvanceClock,
     /// The forecast over `[forecast] days`, with the last alerts.
     Forecast,
+    /// The newest reconnect campaigns with their counts.
+    Campaigns,
     /// Make a reconnect link for this connection.
     Link(i64),
     /// Put this text on the operator's clipboard (OSC 52, through tmux when inside it).

@@ -47,10 +47,12 @@ pub enum Action {
     SupportBundle,
     /// Export the audit view's filter to a file with its signed manifest.
     Export,
+    /// Open the reconnect campaigns: each one's links made, opened, completed, expired.
+    Campaigns,
 }
 
 impl Action {
-    pub const ALL: [Action; 26] = [
+    pub const ALL: [Action; 27] = [
         Action::Quit,
         Action::Up,
         Action::Down,
@@ -77,6 +79,7 @@ impl Action {
         Action::Forecast,
         Action::SupportBundle,
         Action::Export,
+        Action::Campaigns,
     ];
 
     /// The name used in `[tui.keys]`, on the `:` line and in refusals.
@@ -108,6 +111,7 @@ impl Action {
             Action::Forecast => "forecast",
             Action::SupportBundle => "bundle",
             Action::Export => "export",
+            Action::Campaigns => "campaigns",
         }
     }
 
@@ -143,6 +147,9 @@ impl Action {
             Action::Export => {
                 "export the filtered audit log to a file in the current directory, with its signed manifest"
             }
+            Action::Campaigns => {
+                "open the reconnect campaigns (link --where): links made, opened, completed, expired"
+            }
         }
     }
 
@@ -168,7 +175,7 @@ impl Action {
         match self {
             Action::Refresh => Some(Permission::Refresh),
             Action::Verify => Some(Permission::Verify),
-            Action::Link => Some(Permission::ReconnectLink),
+            Action::Link | Action::Campaigns => Some(Permission::ReconnectLink),
             Action::Revoke => Some(Permission::Revoke),
             Action::Audit | Action::Export => Some(Permission::ReadAudit),
             Action::SupportBundle => Some(Permission::SupportBundle),
@@ -237,10 +244,12 @@ pub enum View {
     Input,
     /// The forecast and the last alerts.
     Forecast,
+    /// The reconnect campaigns.
+    Campaigns,
 }
 
 impl View {
-    pub const ALL: [View; 7] = [
+    pub const ALL: [View; 8] = [
         View::Connections,
         View::Detail,
         View::Audit,
@@ -248,6 +257,7 @@ impl View {
         View::Confirm,
         View::Input,
         View::Forecast,
+        View::Campaigns,
     ];
 
     pub fn title(self) -> &'static str {
@@ -259,6 +269,7 @@ impl View {
             View::Confirm => "confirmation",
             View::Input => "filter and command line",
             View::Forecast => "forecast",
+            View::Campaigns => "reconnect campaigns",
         }
     }
 }
@@ -311,6 +322,7 @@ fn defaults(view: View) -> Vec<Binding> {
             v.extend([
                 (Key::plain('a'), Audit),
                 (Key::plain('F'), Forecast),
+                (Key::plain('C'), Campaigns),
                 (Key::plain('s'), Sort),
                 (Key::plain('S'), Reverse),
                 (Key::plain(':'), Command),
@@ -327,6 +339,7 @@ fn defaults(view: View) -> Vec<Binding> {
             v.extend([
                 (Key::plain('a'), Audit),
                 (Key::plain('F'), Forecast),
+                (Key::plain('C'), Campaigns),
                 (Key::plain(':'), Command),
                 (Key::plain('?'), Help),
                 (Key::plain('+'), AdvanceClock),
@@ -353,6 +366,18 @@ fn defaults(view: View) -> Vec<Binding> {
                 (Key::plain(' '), Mark),
                 (Key::named(KeyCode::Esc), Back),
                 (Key::plain('F'), Back),
+                (Key::plain('a'), Audit),
+                (Key::plain(':'), Command),
+                (Key::plain('?'), Help),
+            ]);
+            v.extend(quit);
+            v.extend(nav);
+        }
+        View::Campaigns => {
+            v.extend([
+                (Key::named(KeyCode::Esc), Back),
+                (Key::plain('C'), Back),
+                (Key::plain('F'), Forecast),
                 (Key::plain('a'), Audit),
                 (Key::plain(':'), Command),
                 (Key::plain('?'), Help),

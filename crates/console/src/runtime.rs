@@ -367,6 +367,15 @@ impl Runner {
                     let _ = tx.send(msg);
                 });
             }
+            Cmd::Campaigns => {
+                self.track(async move {
+                    let msg = match client.campaigns().await {
+                        Ok(c) => Msg::Campaigns(c),
+                        Err(e) => Msg::Failed(explain(&e, "campaigns")),
+                    };
+                    let _ = tx.send(msg);
+                });
+            }
             Cmd::SupportBundle(id) => {
                 let Some(target) = selector(app, id) else {
                     return;

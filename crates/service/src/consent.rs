@@ -456,6 +456,7 @@ impl Service {
                         &actor.name(),
                         now,
                         state_expires,
+                        None,
                     )
                     .await?;
                 if !tx

@@ -8,6 +8,7 @@ pub mod alerts;
 mod apikeys;
 pub mod archive;
 mod audit_stream;
+pub mod campaigns;
 mod changes;
 pub mod client;
 pub mod consent;
@@ -60,6 +61,7 @@ pub use webhooks::WebhookEvent;
 // What interfaces need from the layers below, so that they import `service` alone.
 pub use apikeys::CreatedApiKey;
 pub use audit_stream::{AuditFrame, AuditTailCursor};
+pub use campaigns::{CampaignLink, CampaignRequest, CampaignView, IssuedCampaign, LeftOut};
 pub use forecast::ForecastWalk;
 pub use import::{ImportFrame, ImportProgress, ImportRun, ImportUpload, Pass as ImportPass};
 pub use links::LinkView;
@@ -741,6 +743,20 @@ impl Service {
                 json(self.link_issue(caller, &req).await?)
             }
             Request::Links => json(self.links_open(caller).await?),
+            Request::LinkCampaign {
+                filter,
+                expect,
+                expires_secs,
+            } => {
+                let req = CampaignRequest {
+                    filter,
+                    expect,
+                    expires_secs,
+                };
+                json(self.link_campaign(caller, &req).await?)
+            }
+            Request::Campaigns => json(self.campaigns(caller).await?),
+            Request::Campaign { id } => json(self.campaign(caller, id).await?),
             Request::LinkCancel { id } => json(self.link_cancel(caller, &id).await?),
             Request::SupportBundle { target, since } => json(
                 self.support_bundle(caller, &target, since.as_deref())

@@ -136,21 +136,7 @@ pub(crate) fn link_fingerprint(vault: &qbo_core::vault::Vault, token_hash: &str)
 
 impl LinkRequest {
     fn checked(&self) -> Result<(Duration, Option<(String, Environment)>)> {
-        let lifetime = match self.expires_secs {
-            None => None,
-            Some(0) => {
-                return Err(ServiceError::Input(
-                    "link --expires 0 would make a link that is already expired; give a duration such as 7d".into(),
-                ))
-            }
-            Some(s) if Duration::from_secs(s) > MAX_LINK_LIFETIME => {
-                return Err(ServiceError::Input(format!(
-                    "link --expires {} is longer than the 90 days a link may live; give at most 90d",
-                    qbo_core::present::duration(Duration::from_secs(s))
-                )))
-            }
-            Some(s) => Some(Duration::from_secs(s)),
-        };
+        let lifetime = requested_lifetime(self.expires_secs)?;
         let new = match (&self.target, &self.new_tenant, self.environment) {
             (Some(_), None, None) => None,
             (None, Some(t), Some(env)) => {
@@ -176,8 +162,32 @@ impl LinkRequest {
     }
 }
 
+/// `--expires` checked: `None` for the configured default, or the lifetime asked for.
+pub(crate) fn requested_lifetime(expires_secs: Option<u64>) -> Result<Option<Duration>> {
+    Ok(match expires_secs {
+            None => None,
+            Some(0) => {
+                return Err(ServiceError::Input(
+                    "link --expires 0 would make a link that is already expired; give a duration such as 7d".into(),
+                ))
+            }
+            Some(s) if Duration::from_secs(s) > MAX_LINK_LIFETIME => {
+                return Err(ServiceError::Input(format!(
+                    "link --expires {} is longer than the 90 days a link may live; give at most 90d",
+                    qbo_core::present::duration(Duration::from_secs(s))
+                )))
+            }
+            Some(s) => Some(Duration::from_secs(s)),
+        })
+}
+
 impl Service {
-    fn base_url(&self) -> Result<&str> {
+    /// A link's lifetime: the one asked for, or `[public] link_expires`.
+    pub(crate) fn link_lifetime(&self, expires_secs: Option<u64>) -> Result<Duration> {
+        Ok(requested_lifetime(expires_secs)?.unwrap_or(self.links.link_expires))
+    }
+
+    pub(crate) fn base_url(&self) -> Result<&str> {
         self.links
             .base_url
             .as_deref()
@@ -198,7 +208,6 @@ impl Service {
         };
         let now = self.engine.clock.now();
         let expires_at = now + ChronoDuration::from_std(lifetime).map_err(anyhow::Error::from)?;
-        let token = secret();
         let mut tx;
         let (rec_id, env, realm, tenant, created) = match new {
             None => {
@@ -236,42 +245,77 @@ impl Service {
                 (id, env, None, tenant, true)
             }
         };
-        let inv_id = tx
-            .insert_invitation(
-                &hash(&token),
-                rec_id,
-                env,
-                realm.as_deref(),
-                &tenant,
-                &caller.name(),
+        let (token, mut ev) = self
+            .issue_in(
+                &mut tx,
+                caller,
+                &Invitee {
+                    connection_id: rec_id,
+                    environment: env,
+                    realm: realm.as_deref(),
+                    tenant: &tenant,
+                },
                 now,
                 expires_at,
+                None,
             )
             .await?;
-        // The link's fingerprint ties this event to the customer's acts through it.
-        let mut ev = AuditEvent::new(now, caller, Action::LinkIssued, Outcome::Ok)
-            .target(
-                rec_id,
-                env.as_str(),
-                realm.as_deref().unwrap_or(""),
-                &tenant,
-            )
-            .fingerprint("link", link_fingerprint(&self.engine.vault, &hash(&token)));
-        ev.reason = Some(format!(
-            "link {inv_id} issued, valid until {}{}",
-            expires_at.to_rfc3339(),
-            if created {
-                "; a pending connection was created for a company not connected yet"
-            } else {
-                ""
+        if created {
+            if let Some(r) = ev.reason.as_mut() {
+                r.push_str("; a pending connection was created for a company not connected yet");
             }
-        ));
+        }
         self.engine.commit_audited(tx, &[ev]).await?;
         Ok(IssuedLink {
             url: format!("{base}/connect/{token}"),
             expires_at,
             connection_id: rec_id,
         })
+    }
+
+    /// Inserts one open link for `who` in `tx` and returns its secret and its `link issued`
+    /// event (to be committed with the transaction). The secret leaves only in the answer.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn issue_in(
+        &self,
+        tx: &mut qbo_store::Tx,
+        caller: &Actor,
+        who: &Invitee<'_>,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        campaign: Option<i64>,
+    ) -> Result<(String, AuditEvent)> {
+        let token = secret();
+        let inv_id = tx
+            .insert_invitation(
+                &hash(&token),
+                who.connection_id,
+                who.environment,
+                who.realm,
+                who.tenant,
+                &caller.name(),
+                now,
+                expires_at,
+                campaign,
+            )
+            .await?;
+        // The link's fingerprint ties this event to the customer's acts through it.
+        let mut ev = AuditEvent::new(now, caller, Action::LinkIssued, Outcome::Ok)
+            .target(
+                who.connection_id,
+                who.environment.as_str(),
+                who.realm.unwrap_or(""),
+                who.tenant,
+            )
+            .fingerprint("link", link_fingerprint(&self.engine.vault, &hash(&token)));
+        ev.reason = Some(format!(
+            "link {inv_id} issued{}, valid until {}",
+            campaign
+                .map(|c| format!(" in campaign {c}"))
+                .unwrap_or_default(),
+            expires_at.to_rfc3339(),
+        ));
+        Ok((token, ev))
     }
 
     /// The open links (after closing those whose time is up), recorded as a read.
@@ -404,6 +448,15 @@ pub(crate) fn invitation_target(ev: AuditEvent, inv: &Invitation) -> AuditEvent 
         inv.expected_realm.as_deref().unwrap_or(""),
         &inv.tenant,
     )
+}
+
+/// Whom a link is for.
+pub(crate) struct Invitee<'a> {
+    pub connection_id: i64,
+    pub environment: Environment,
+    /// `None` for a company not connected yet.
+    pub realm: Option<&'a str>,
+    pub tenant: &'a str,
 }
 
 /// Open links read per page by `links`.

@@ -166,6 +166,20 @@ pub enum Request {
     /// `links` of any length: answered by `LinkFrame`s, the open links a page at a time,
     /// then the end with the count.
     LinksStream,
+    /// `link --where FILTER --csv FILE`: a campaign, one link per connection selected.
+    LinkCampaign {
+        filter: String,
+        #[serde(default)]
+        expect: Option<u64>,
+        #[serde(default)]
+        expires_secs: Option<u64>,
+    },
+    /// `links --campaigns`: the newest campaigns with their counts.
+    Campaigns,
+    /// `links --campaign ID`: one campaign with its counts.
+    Campaign {
+        id: i64,
+    },
     /// `link cancel ID`.
     LinkCancel {
         id: String,
@@ -341,6 +355,18 @@ impl std::fmt::Debug for Request {
                 .field("expires_secs", expires_secs)
                 .finish(),
             Request::Links => f.write_str("Links"),
+            Request::LinkCampaign {
+                filter,
+                expect,
+                expires_secs,
+            } => f
+                .debug_struct("LinkCampaign")
+                .field("filter", filter)
+                .field("expect", expect)
+                .field("expires_secs", expires_secs)
+                .finish(),
+            Request::Campaigns => f.write_str("Campaigns"),
+            Request::Campaign { id } => f.debug_struct("Campaign").field("id", id).finish(),
             Request::LinksStream => f.write_str("LinksStream"),
             Request::LinkCancel { id } => f.debug_struct("LinkCancel").field("id", id).finish(),
             Request::SupportBundle { target, since } => f
@@ -398,6 +424,8 @@ impl Request {
             Request::Forecast { .. } | Request::ForecastStream { .. } => Action::Forecast,
             Request::Link { .. } => Action::LinkIssued,
             Request::Links | Request::LinksStream => Action::LinkList,
+            Request::LinkCampaign { .. } => Action::LinkCampaign,
+            Request::Campaigns | Request::Campaign { .. } => Action::LinkList,
             Request::LinkCancel { .. } => Action::LinkCancelled,
             Request::SupportBundle { .. } => Action::SupportBundle,
             Request::Posture => Action::PostureReport,

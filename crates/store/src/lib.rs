@@ -26,7 +26,7 @@ pub use health::{CauseLabel, WriteCause, WriteHealth};
 pub use imports::{Present, SealedPair};
 pub use keys::SealedUnder;
 pub use leases::{Lease, Purpose, Unanswered};
-pub use links::{Invitation, Reconnected, StateMatch};
+pub use links::{Campaign, Invitation, Reconnected, StateMatch};
 pub use monitoring::{AlertCondition, AlertDelivery, HealthDue, HealthMark, NewAlert, SyncFacts};
 pub use rows::{ConnectionFilter, ConnectionRecord, NewConnection, SealedTokens, TokenUpdate};
 pub use schedule::Claimed;

@@ -25,6 +25,8 @@ pub struct Invitation {
     pub expires_at: DateTime<Utc>,
     pub opened_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// The campaign (`link --where`) the link was made in, if any.
+    pub campaign_id: Option<i64>,
     /// When the state of the latest opening stops being accepted.
     #[serde(skip)]
     pub state_expires_at: Option<DateTime<Utc>>,
@@ -63,6 +65,7 @@ where
             expires_at: row.try_get("expires_at")?,
             opened_at: row.try_get("opened_at")?,
             closed_at: row.try_get("closed_at")?,
+            campaign_id: row.try_get("campaign_id")?,
             state_expires_at: row.try_get("state_expires_at")?,
             state_binding_hash: row.try_get("state_binding_hash")?,
             token_hash: row.try_get("token_hash")?,
@@ -72,7 +75,35 @@ where
 
 const COLUMNS: &str =
     "id, connection_id, environment, expected_realm, tenant, status, created_at, \
-    created_by, expires_at, opened_at, closed_at, state_expires_at, state_binding_hash, token_hash";
+    created_by, expires_at, opened_at, closed_at, campaign_id, state_expires_at, state_binding_hash, token_hash";
+
+/// A campaign as stored, with its links counted by state: `opened` counts the links a
+/// customer opened at least once, whatever became of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Campaign {
+    pub id: i64,
+    pub filter: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub expires_at: DateTime<Utc>,
+    pub link_count: i64,
+    pub open: i64,
+    pub opened: i64,
+    pub completed: i64,
+    pub expired: i64,
+    pub cancelled: i64,
+}
+
+const CAMPAIGN_SELECT: &str = "SELECT c.id, c.filter, c.created_at, c.created_by, c.expires_at, \
+     c.link_count, \
+     COUNT(CASE WHEN i.status = 'open' THEN 1 END) AS open, \
+     COUNT(i.opened_at) AS opened, \
+     COUNT(CASE WHEN i.status = 'completed' THEN 1 END) AS completed, \
+     COUNT(CASE WHEN i.status = 'expired' THEN 1 END) AS expired, \
+     COUNT(CASE WHEN i.status = 'cancelled' THEN 1 END) AS cancelled \
+     FROM link_campaigns c LEFT JOIN link_invitations i ON i.campaign_id = c.id";
+const CAMPAIGN_GROUP: &str =
+    "c.id, c.filter, c.created_at, c.created_by, c.expires_at, c.link_count";
 
 /// What a callback's state hash was found as.
 #[derive(Debug, Clone)]
@@ -125,6 +156,19 @@ impl Store {
             "SELECT {COLUMNS} FROM link_invitations WHERE status = 'open' AND expires_at <= $1 ORDER BY id"
         );
         Ok(dispatch!(self, p => sqlx::query_as(&sql).bind(now).fetch_all(p).await)?)
+    }
+
+    /// One campaign with how its links stand now.
+    pub async fn campaign(&self, id: i64) -> anyhow::Result<Option<Campaign>> {
+        let sql = format!("{CAMPAIGN_SELECT} WHERE c.id = $1 GROUP BY {CAMPAIGN_GROUP}");
+        Ok(dispatch!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await)?)
+    }
+
+    /// The newest `n` campaigns with how their links stand now, newest first.
+    pub async fn campaigns(&self, n: i64) -> anyhow::Result<Vec<Campaign>> {
+        let sql =
+            format!("{CAMPAIGN_SELECT} GROUP BY {CAMPAIGN_GROUP} ORDER BY c.id DESC LIMIT $1");
+        Ok(dispatch!(self, p => sqlx::query_as(&sql).bind(n).fetch_all(p).await)?)
     }
 
     pub async fn invitation(&self, id: i64) -> anyhow::Result<Option<Invitation>> {
@@ -188,13 +232,32 @@ impl Tx {
         created_by: &str,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
+        campaign_id: Option<i64>,
     ) -> anyhow::Result<i64> {
         let sql = "INSERT INTO link_invitations (token_hash, connection_id, environment, expected_realm, \
-                   tenant, status, created_at, created_by, expires_at) \
-                   VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8) RETURNING id";
+                   tenant, status, created_at, created_by, expires_at, campaign_id) \
+                   VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9) RETURNING id";
         Ok(dispatch_tx!(self, c => sqlx::query_scalar(sql)
             .bind(token_hash).bind(connection_id).bind(env.as_str()).bind(expected_realm)
-            .bind(tenant).bind(now).bind(created_by).bind(expires_at)
+            .bind(tenant).bind(now).bind(created_by).bind(expires_at).bind(campaign_id)
+            .fetch_one(c).await)?)
+    }
+
+    /// Opens a campaign of `count` links over `filter`; its links are inserted after it in
+    /// the same transaction.
+    pub async fn insert_campaign(
+        &mut self,
+        filter: &str,
+        created_by: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        count: i64,
+    ) -> anyhow::Result<i64> {
+        let sql =
+            "INSERT INTO link_campaigns (filter, created_at, created_by, expires_at, link_count) \
+                   VALUES ($1, $2, $3, $4, $5) RETURNING id";
+        Ok(dispatch_tx!(self, c => sqlx::query_scalar(sql)
+            .bind(filter).bind(now).bind(created_by).bind(expires_at).bind(count)
             .fetch_one(c).await)?)
     }
 

@@ -58,6 +58,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "alerts by page",
         include_str!("migrations/sqlite/0013_alerts_by_page.sql"),
     ),
+    (
+        14,
+        "link campaigns",
+        include_str!("migrations/sqlite/0014_link_campaigns.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("migrations/postgres/0001_init.sql")),
@@ -115,6 +120,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         13,
         "alerts by page",
         include_str!("migrations/postgres/0013_alerts_by_page.sql"),
+    ),
+    (
+        14,
+        "link campaigns",
+        include_str!("migrations/postgres/0014_link_campaigns.sql"),
     ),
 ];
 

@@ -63,6 +63,11 @@ const COMMANDS: &[Command] = &[
         run: Run::Act(Action::Forecast),
     },
     Command {
+        names: &["campaigns"],
+        args: "",
+        run: Run::Act(Action::Campaigns),
+    },
+    Command {
         names: &["help"],
         args: "",
         run: Run::Act(Action::Help),

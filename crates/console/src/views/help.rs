@@ -20,6 +20,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Screen::Detail(_) => View::Detail,
         Screen::Audit => View::Audit,
         Screen::Forecast => View::Forecast,
+        Screen::Campaigns => View::Campaigns,
     };
     let mut text = vec![Line::styled(
         format!("keys: {}", view.title()),

@@ -5,6 +5,7 @@
 //! through `safe` before it reaches the terminal.
 
 mod audit;
+pub(crate) mod campaigns;
 pub mod cells;
 mod confirm;
 mod connections;
@@ -122,6 +123,7 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, frame: &mut Frame, are
         Screen::Detail(id) => detail::draw(app, theme, now, id, frame, a.body),
         Screen::Audit => audit::draw(app, theme, now, frame, a.body),
         Screen::Forecast => forecast::draw(app, theme, now, frame, a.body),
+        Screen::Campaigns => campaigns::draw(app, theme, now, frame, a.body),
     }
     status_line(app, theme, frame, a.line);
     footer(app, theme, frame, a.footer);

@@ -678,3 +678,97 @@ fn the_audit_views_reasons_and_tenants_are_whole_or_marked_at_120_and_80_columns
         assert!(checked >= 5, "only {checked} reasons on:\n{frame}");
     }
 }
+
+fn campaign(
+    id: i64,
+    filter: &str,
+    links: u64,
+    opened: u64,
+    completed: u64,
+    expired: u64,
+) -> qbo_service::CampaignView {
+    qbo_service::CampaignView {
+        id,
+        filter: filter.into(),
+        created_at: at(NOW) - chrono::Duration::hours(30),
+        created_by: "alice".into(),
+        expires_at: at(NOW) + chrono::Duration::days(5),
+        links,
+        open: links - completed - expired,
+        opened,
+        completed,
+        expired,
+        cancelled: 0,
+    }
+}
+
+#[test]
+fn the_campaigns_view_shows_each_campaigns_links_and_asks_again_while_open() {
+    for (w, h) in [(120, 12), (80, 12)] {
+        let mut a = app(Role::Support, w, h);
+        let cmds = update(
+            &mut a,
+            Msg::Key(KeyEvent::new(KeyCode::Char('C'), KeyModifiers::NONE)),
+        );
+        assert_eq!(cmds, vec![Cmd::Campaigns]);
+        assert!(render(&a).contains("reading the campaigns"));
+        update(
+            &mut a,
+            Msg::Campaigns(vec![
+                campaign(2, "status:needs_reconnect env:production", 50, 12, 7, 0),
+                campaign(1, "days<14 acme", 3, 3, 3, 0),
+            ]),
+        );
+        let frame = render(&a);
+        insta::assert_snapshot!(format!("campaigns_{w}x{h}"), frame);
+        // Live: a tick within a few seconds asks nothing; one after asks again, once.
+        let now = a.now;
+        assert!(update(&mut a, Msg::Tick(now + chrono::Duration::seconds(1))).is_empty());
+        let later = now + chrono::Duration::seconds(4);
+        assert_eq!(update(&mut a, Msg::Tick(later)), vec![Cmd::Campaigns]);
+        assert!(
+            update(&mut a, Msg::Tick(later + chrono::Duration::seconds(4))).is_empty(),
+            "not again while an answer is on its way"
+        );
+        update(
+            &mut a,
+            Msg::Campaigns(vec![campaign(
+                2,
+                "status:needs_reconnect env:production",
+                50,
+                13,
+                8,
+                0,
+            )]),
+        );
+        assert!(render(&a).contains("  8 "), "the new count is drawn");
+        press(&mut a, KeyCode::Esc);
+        assert!(
+            update(&mut a, Msg::Tick(later + chrono::Duration::seconds(30))).is_empty(),
+            "a closed view asks nothing"
+        );
+    }
+    let mut viewer = app(Role::Viewer, 120, 12);
+    let cmds = update(
+        &mut viewer,
+        Msg::Key(KeyEvent::new(KeyCode::Char('C'), KeyModifiers::NONE)),
+    );
+    assert!(cmds.is_empty());
+    assert!(
+        render(&viewer).contains("campaigns needs role support or admin"),
+        "{}",
+        render(&viewer)
+    );
+}
+
+#[test]
+fn no_campaign_yet_says_how_to_make_one() {
+    let mut a = app(Role::Support, 80, 12);
+    press(&mut a, KeyCode::Char('C'));
+    update(&mut a, Msg::Campaigns(Vec::new()));
+    let frame = render(&a);
+    assert!(
+        frame.contains("none yet") && frame.contains("link --where"),
+        "{frame}"
+    );
+}

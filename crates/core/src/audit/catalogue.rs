@@ -418,6 +418,14 @@ catalogue! {
         fingerprints: ["link"],
         actors: [Operator, Customer],
     },
+    LinkCampaign = "link campaign" {
+        group: "reconnect links",
+        summary: "An operator made a reconnect campaign (`link --where FILTER --csv FILE`): one `link issued` per connection the filter selected, in the same transaction, and this one event for the campaign; reason holds its number, the filter, the count, until when the links are valid and which selected connections were left out and why.",
+        outcomes: [Ok, Denied],
+        target: None,
+        fields: [Reason],
+        fingerprints: [],
+    },
     LinkList = "link list" {
         group: "reconnect links",
         summary: "A caller was shown the open reconnect links; reason says how many.",

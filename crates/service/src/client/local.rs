@@ -177,6 +177,21 @@ impl Client for LocalClient {
         as_caller!(self, |c| self.service.link_cancel(c, &id))
     }
 
+    fn link_campaign(
+        &self,
+        request: crate::CampaignRequest,
+    ) -> ClientFuture<'_, crate::IssuedCampaign> {
+        as_caller!(self, |c| self.service.link_campaign(c, &request))
+    }
+
+    fn campaigns(&self) -> ClientFuture<'_, Vec<crate::CampaignView>> {
+        as_caller!(self, |c| self.service.campaigns(c))
+    }
+
+    fn campaign(&self, id: i64) -> ClientFuture<'_, crate::CampaignView> {
+        as_caller!(self, |c| self.service.campaign(c, id))
+    }
+
     fn keys_status(&self) -> ClientFuture<'_, crate::KeyStatus> {
         as_caller!(self, |c| self.service.keys_status(c))
     }

@@ -177,6 +177,16 @@ pub trait Client: Send + Sync {
     ) -> ClientFuture<'a, u64>;
     /// Cancels an open reconnect link by its number.
     fn link_cancel(&self, id: String) -> ClientFuture<'_, super::LinkView>;
+
+    /// `link --where`: a campaign, committed before it is answered.
+    fn link_campaign(
+        &self,
+        request: super::CampaignRequest,
+    ) -> ClientFuture<'_, super::IssuedCampaign>;
+
+    fn campaigns(&self) -> ClientFuture<'_, Vec<super::CampaignView>>;
+
+    fn campaign(&self, id: i64) -> ClientFuture<'_, super::CampaignView>;
     /// A support bundle for one connection over a window (`30d` when None).
     fn support_bundle(
         &self,

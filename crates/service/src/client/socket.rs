@@ -483,6 +483,22 @@ impl Client for SocketClient {
         Box::pin(self.call(Request::LinkCancel { id }))
     }
 
+    fn link_campaign(&self, r: crate::CampaignRequest) -> ClientFuture<'_, crate::IssuedCampaign> {
+        Box::pin(self.call(Request::LinkCampaign {
+            filter: r.filter,
+            expect: r.expect,
+            expires_secs: r.expires_secs,
+        }))
+    }
+
+    fn campaigns(&self) -> ClientFuture<'_, Vec<crate::CampaignView>> {
+        Box::pin(self.call(Request::Campaigns))
+    }
+
+    fn campaign(&self, id: i64) -> ClientFuture<'_, crate::CampaignView> {
+        Box::pin(self.call(Request::Campaign { id }))
+    }
+
     fn keys_status(&self) -> ClientFuture<'_, crate::KeyStatus> {
         Box::pin(self.call(Request::KeysStatus))
     }

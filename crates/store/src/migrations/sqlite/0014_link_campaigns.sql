@@ -1,0 +1,14 @@
+-- Reconnect campaigns (issue 25): one `link --where FILTER --csv FILE` makes a link for
+-- every connection the filter selects. The campaign keeps what was asked (the filter, by
+-- whom, until when, how many) so its links can be followed as one: opened, completed,
+-- expired. The links stay ordinary invitations, each tagged with its campaign.
+CREATE TABLE link_campaigns (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    filter      TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    created_by  TEXT NOT NULL,
+    expires_at  TEXT NOT NULL,
+    link_count  INTEGER NOT NULL
+);
+ALTER TABLE link_invitations ADD COLUMN campaign_id INTEGER REFERENCES link_campaigns (id);
+CREATE INDEX link_invitations_campaign ON link_invitations (campaign_id);
