@@ -90,6 +90,11 @@ pub enum Command {
     /// Connections that will die within N days if nothing changes: when, why, and the
     /// action that would save each (sorted by date)
     Forecast(ForecastArgs),
+    /// Intuit-wide failures the daemon recognised as one incident: scope, class, connections, sample intuit_tids
+    ///
+    /// While an incident lasts, its environment's refreshes stop but for probes; when it
+    /// ends they catch up, most urgent first. `incidents show ID` lists its connections.
+    Incidents(IncidentsArgs),
     /// One Markdown file (or --json) for an Intuit support ticket about one connection: its
     /// Intuit calls with intuit_tid, fingerprints, backoff and configuration facts, never a
     /// secret (support, admin)
@@ -487,6 +492,28 @@ pub enum KeysCommand {
     /// Which key ids seal the stored tokens, how many under each, the fingerprint key's id,
     /// and whether a rotation is complete (admin, auditor)
     Status {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct IncidentsArgs {
+    #[command(subcommand)]
+    pub show: Option<IncidentsCommand>,
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentsCommand {
+    /// One incident with the connections it held back and how each is now
+    Show {
+        /// The incident's number, as `incidents` lists it
+        id: String,
         /// Print as JSON
         #[arg(long)]
         json: bool,

@@ -8,6 +8,7 @@ mod demo_console;
 pub mod demo_world;
 pub mod forecast;
 mod import;
+mod incidents;
 mod links;
 mod list_stream;
 pub(crate) mod render;
@@ -437,6 +438,10 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
                 let client = make_client(&config, cli.embedded).await?;
                 return revoke::revoke(client.as_ref(), call).await;
             }
+            Command::Incidents(a) => {
+                let client = make_client(&config, cli.embedded).await?;
+                return incidents::run(client.as_ref(), a).await;
+            }
             Command::Link(a) if a.filter.is_some() => {
                 // The file is made (new, 0600) before anything is asked: a name already
                 // taken refuses the campaign before a single link exists.
@@ -746,6 +751,9 @@ async fn perform(
         Request::LinksStream => unreachable!("links asks for Links and streams it itself"),
         Request::LinkCampaign { .. } | Request::Campaigns | Request::Campaign { .. } => {
             unreachable!("campaigns are made and shown before perform")
+        }
+        Request::Incidents | Request::Incident { .. } => {
+            unreachable!("incidents are shown before perform")
         }
         Request::Import { .. } | Request::ImportStream { .. } => {
             unreachable!("import streams its file before perform")

@@ -248,6 +248,17 @@ async fn rejected_client_credentials_raise_one_alert_for_the_environment() {
         .as_str()
         .unwrap()
         .contains("[environments.sandbox]"));
+    // It is an incident about our own credentials, and says so.
+    let incidents: serde_json::Value =
+        serde_json::from_str(&w.ok(&["incidents", "--json"]).await).unwrap();
+    assert_eq!(incidents.as_array().unwrap().len(), 1, "{incidents}");
+    assert_eq!(incidents[0]["class"], "invalid_client");
+    assert!(incidents[0]["ended_at"].is_null());
+    let shown = w.ok(&["incidents", "show", "1"]).await;
+    assert!(
+        shown.contains("OUR client credentials") && shown.contains("[environments.sandbox]"),
+        "{shown}"
+    );
     // The pause lifts, the probe fails again: still the one alert.
     for _ in 0..3 {
         w.advance(&d, Duration::minutes(6));

@@ -661,6 +661,18 @@ async fn no_automatic_or_anonymous_act_is_recorded_with_an_operators_role() {
     // Links run out unused.
     w.advance(&d, chrono::Duration::days(8));
     assert!(d.service.expire_links().await.unwrap() > 0);
+    // Intuit rejects our client secret: an incident about our credentials opens, and a
+    // daemon with the right secret ends it with its first good refresh.
+    w.seed(2, "creds").await;
+    let secret = std::fs::read_to_string(w.path("sandbox.secret")).unwrap();
+    std::fs::write(w.path("sandbox.secret"), "not-the-secret").unwrap();
+    let wrong = w.in_process().await;
+    w.advance(&wrong, chrono::Duration::hours(2));
+    wrong.tick().await;
+    std::fs::write(w.path("sandbox.secret"), secret).unwrap();
+    let right = w.in_process().await;
+    right.clock.advance(wrong.clock.now() - right.clock.now());
+    right.tick().await;
 
     // Every event: an honest actor, of a kind its entry allows.
     let events = w.audit_events(5000).await;

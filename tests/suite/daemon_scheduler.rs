@@ -71,7 +71,10 @@ async fn an_outage_backs_off_within_the_cap_and_heals() {
         backoff_cap: "30m",
         intuit_timeout: "1s",
         lease: "3s",
-        extra: "refresh_before_expiry = \"10m\"\n".into(),
+        // Each connection's own backoff, as without an incident (`incidents.rs` has the
+        // circuit breaker).
+        extra: "refresh_before_expiry = \"10m\"\n\n[scheduler.incidents]\nmin_connections = 1000\n"
+            .into(),
         ..Tuning::default()
     };
     let w = World::start_tuned(strict_rotation(), tuning).await;

@@ -33,6 +33,7 @@ mod hardening_storage;
 mod hardening_text;
 mod health;
 mod import_large;
+mod incidents;
 mod intuit_client;
 mod intuit_oauth_client;
 mod keys_rotate;

@@ -432,6 +432,10 @@ pub struct SchedulerState {
     /// Intuit it could not record): what blocks it, until an admin runs `audit quarantine`.
     #[serde(default)]
     pub audit_blocked: Option<ChainBlocked>,
+    /// The Intuit incidents open now (the console's banner): their environments' refreshes
+    /// stop but for probes until they end.
+    #[serde(default)]
+    pub incidents: Vec<crate::incident::Incident>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

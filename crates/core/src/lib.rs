@@ -10,6 +10,7 @@ pub mod domain;
 pub mod file_modes;
 pub mod identity;
 pub mod import_text;
+pub mod incident;
 pub mod present;
 pub mod reports;
 #[doc(hidden)]

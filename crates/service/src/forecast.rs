@@ -185,7 +185,8 @@ impl Service {
             no_sync_days: self.forecast_cfg.no_sync_days,
             link_unused_days: self.forecast_cfg.link_unused_days,
         };
-        let items = forecast::forecast(&records, &facts, &ctx, w.days);
+        let mut items = forecast::forecast(&records, &facts, &ctx, w.days);
+        self.tie_to_incidents(&mut items, &records).await?;
         w.count += items.len() as u64;
         for i in &items {
             count(&mut w.by_risk, i.risk.as_str());
@@ -198,6 +199,52 @@ impl Service {
             through: (!w.done).then_some(last.id),
             items,
         }))
+    }
+}
+
+impl Service {
+    /// Marks the failing connections whose failures are an Intuit incident's: members of
+    /// it that have not failed on their own since it ended (a connection still failing
+    /// after the incident is its own problem again, and alerted as such).
+    async fn tie_to_incidents(
+        &self,
+        items: &mut [ForecastItem],
+        records: &[qbo_store::ConnectionRecord],
+    ) -> anyhow::Result<()> {
+        let failing: Vec<i64> = items
+            .iter()
+            .filter(|i| i.risk == qbo_engine::forecast::Risk::RefreshFailing)
+            .map(|i| i.connection_id)
+            .collect();
+        if failing.is_empty() {
+            return Ok(());
+        }
+        let of = self.engine.store.incidents_of(&failing).await?;
+        for item in items
+            .iter_mut()
+            .filter(|i| i.risk == qbo_engine::forecast::Risk::RefreshFailing)
+        {
+            let Some((id, ended)) = of.get(&item.connection_id) else {
+                continue;
+            };
+            let last = records
+                .iter()
+                .find(|r| r.id == item.connection_id)
+                .and_then(|r| r.last_refresh_at);
+            let still_its = match (ended, last) {
+                (None, _) => true,
+                (Some(end), Some(last)) => last <= *end,
+                (Some(_), None) => true,
+            };
+            if still_its {
+                item.incident = Some(*id);
+                item.reason = format!(
+                    "part of Intuit incident {id} (`qbo-console incidents show {id}`): {}",
+                    item.reason
+                );
+            }
+        }
+        Ok(())
     }
 }
 

@@ -21,6 +21,7 @@ pub mod filter;
 pub mod fixtures;
 mod forecast;
 pub mod import;
+pub mod incidents;
 pub mod links;
 mod list_stream;
 mod monitoring;
@@ -64,6 +65,7 @@ pub use audit_stream::{AuditFrame, AuditTailCursor};
 pub use campaigns::{CampaignLink, CampaignRequest, CampaignView, IssuedCampaign, LeftOut};
 pub use forecast::ForecastWalk;
 pub use import::{ImportFrame, ImportProgress, ImportRun, ImportUpload, Pass as ImportPass};
+pub use incidents::{IncidentDetail, IncidentMemberView};
 pub use links::LinkView;
 pub use links::{IssuedLink, LinkRequest};
 pub use links::{LinkFrame, LinksCursor};
@@ -79,6 +81,7 @@ pub use qbo_core::domain::ConnectionFilter;
 pub use qbo_core::domain::{Condition, Environment, ErrorClass, LastRefresh, Status, SyncStatus};
 pub use qbo_core::identity::{Actor, ActorKind, DaemonTask, Interface, Operator, Permission, Role};
 pub use qbo_core::import_text::TextChunks;
+pub use qbo_core::incident::{Endpoint, Incident, IncidentClass};
 pub use qbo_core::reports::ImportTally;
 pub use qbo_core::reports::{
     describe_refresh, outcome_name, AlertDelivery, ApiKeyRecord, Cause, CauseSummary, Forecast,
@@ -756,6 +759,8 @@ impl Service {
                 json(self.link_campaign(caller, &req).await?)
             }
             Request::Campaigns => json(self.campaigns(caller).await?),
+            Request::Incidents => json(self.incidents(caller).await?),
+            Request::Incident { id } => json(self.incident(caller, id).await?),
             Request::Campaign { id } => json(self.campaign(caller, id).await?),
             Request::LinkCancel { id } => json(self.link_cancel(caller, &id).await?),
             Request::SupportBundle { target, since } => json(

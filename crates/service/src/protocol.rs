@@ -180,6 +180,12 @@ pub enum Request {
     Campaign {
         id: i64,
     },
+    /// `incidents`: the newest incidents.
+    Incidents,
+    /// `incidents show ID`: one incident and its connections.
+    Incident {
+        id: i64,
+    },
     /// `link cancel ID`.
     LinkCancel {
         id: String,
@@ -366,6 +372,8 @@ impl std::fmt::Debug for Request {
                 .field("expires_secs", expires_secs)
                 .finish(),
             Request::Campaigns => f.write_str("Campaigns"),
+            Request::Incidents => f.write_str("Incidents"),
+            Request::Incident { id } => f.debug_struct("Incident").field("id", id).finish(),
             Request::Campaign { id } => f.debug_struct("Campaign").field("id", id).finish(),
             Request::LinksStream => f.write_str("LinksStream"),
             Request::LinkCancel { id } => f.debug_struct("LinkCancel").field("id", id).finish(),
@@ -426,6 +434,7 @@ impl Request {
             Request::Links | Request::LinksStream => Action::LinkList,
             Request::LinkCampaign { .. } => Action::LinkCampaign,
             Request::Campaigns | Request::Campaign { .. } => Action::LinkList,
+            Request::Incidents | Request::Incident { .. } => Action::IncidentsShown,
             Request::LinkCancel { .. } => Action::LinkCancelled,
             Request::SupportBundle { .. } => Action::SupportBundle,
             Request::Posture => Action::PostureReport,

@@ -63,6 +63,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "link campaigns",
         include_str!("migrations/sqlite/0014_link_campaigns.sql"),
     ),
+    (
+        15,
+        "incidents",
+        include_str!("migrations/sqlite/0015_incidents.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("migrations/postgres/0001_init.sql")),
@@ -125,6 +130,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         14,
         "link campaigns",
         include_str!("migrations/postgres/0014_link_campaigns.sql"),
+    ),
+    (
+        15,
+        "incidents",
+        include_str!("migrations/postgres/0015_incidents.sql"),
     ),
 ];
 

@@ -96,6 +96,36 @@ impl Store {
         Ok(rows)
     }
 
+    /// Takes the lease on the live connection of `env` scheduled soonest, due or not: an
+    /// incident's probe, which must find out whether Intuit answers again even when nothing
+    /// is due (a refresh made early costs nothing but the call).
+    pub async fn claim_for_probe(
+        &self,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+        env: Environment,
+    ) -> anyhow::Result<Option<Claimed>> {
+        let live = "status IN ('active', 'expiring') AND environment IN ($5, $6)";
+        // Soonest scheduled first: a probe that failed pushed its connection's next
+        // attempt out, so one company Intuit fails on its own cannot keep an incident open
+        // by being probed every time.
+        let mut rows = self
+            .claim_where(
+                "connections",
+                live,
+                "next_attempt_at ASC NULLS FIRST, refresh_expires_at ASC NULLS FIRST, id",
+                Purpose::SpendRefreshToken,
+                owner,
+                until,
+                now,
+                1,
+                &[env],
+            )
+            .await?;
+        Ok(rows.pop())
+    }
+
     /// Leases up to `limit` rows of `envs` matching `due` (bound: `$3` now, `$5`/`$6` the
     /// environments) whose lease can be taken, in `order`, and returns them as the claim
     /// read them. On PostgreSQL `SKIP LOCKED` keeps daemons claiming side by side off each

@@ -357,6 +357,7 @@ fn the_header_says_what_the_daemons_scheduler_does_and_a_pause_ends_at_its_time(
                 reason: "invalid_client".into(),
             }],
             audit_blocked: None,
+            incidents: Vec::new(),
         }),
     );
     let header = |a: &App| render(a).lines().next().unwrap_or("").to_string();
@@ -373,6 +374,7 @@ fn the_header_says_what_the_daemons_scheduler_does_and_a_pause_ends_at_its_time(
             running: false,
             paused: Vec::new(),
             audit_blocked: None,
+            incidents: Vec::new(),
         }),
     );
     assert!(header(&a).contains("⚠ scheduler stopped"), "{}", header(&a));
@@ -395,6 +397,7 @@ fn the_header_names_a_blocked_audit_log_and_the_verb_that_repairs_it() {
                 first_seq: 42,
                 last_seq: 42,
             }),
+            incidents: Vec::new(),
         }),
     );
     let h = header(&a);
@@ -406,6 +409,7 @@ fn the_header_names_a_blocked_audit_log_and_the_verb_that_repairs_it() {
             running: true,
             paused: Vec::new(),
             audit_blocked: None,
+            incidents: Vec::new(),
         }),
     );
     assert!(header(&a).contains("✓ scheduler running"), "{}", header(&a));
@@ -427,6 +431,7 @@ fn forecast_fixture() -> qbo_service::Forecast {
             cause,
             reason: reason.into(),
             action: cause.remedy().into(),
+            incident: None,
         };
     // Three causes, the first with two connections (and 12 in all, 2 shown).
     let items = vec![

@@ -390,6 +390,14 @@ catalogue! {
         fields: [Reason],
         fingerprints: [],
     },
+    IncidentsShown = "incidents shown" {
+        group: "views",
+        summary: "A caller was shown the incidents (`incidents`) or one of them with its connections (`incidents show ID`); reason says which and how many.",
+        outcomes: [Ok, Denied],
+        target: None,
+        fields: [Reason],
+        fingerprints: [],
+    },
     AlertDelivered = "alert delivered" {
         group: "alerts",
         summary: "An alert (or digest) was POSTed to a configured webhook and accepted; reason names the webhook, the condition and the attempt.",
@@ -407,6 +415,27 @@ catalogue! {
         fields: [Reason],
         fingerprints: [],
         actors: [Alerts],
+    },
+    // ---- incidents (issue 25) ----
+    IncidentOpened = "incident opened" {
+        group: "incidents",
+        by: "the daemon's scheduler",
+        summary: "Many connections of one environment failed at Intuit the same way within [scheduler.incidents] window (or Intuit rejected our client credentials): one incident opened, and that environment's refreshes stop but for a probe every probe_every. reason holds its number, class (server_error, rate_limited, unreachable, garbled, invalid_client), scope (environment and endpoint), the connections affected, the share of refreshes failing and sample intuit_tids; error_class the engine's class of the failures.",
+        outcomes: [Ok],
+        target: None,
+        fields: [Reason, ErrorClass],
+        fingerprints: [],
+        actors: [Scheduler],
+    },
+    IncidentClosed = "incident closed" {
+        group: "incidents",
+        by: "the daemon's scheduler",
+        summary: "An incident ended: recovery_probes probes in a row succeeded (or, for our credentials, a refresh succeeded). reason holds its number, how long it lasted, the connections it affected and how many were made due at once for the catch-up, most urgent first.",
+        outcomes: [Ok],
+        target: None,
+        fields: [Reason],
+        fingerprints: [],
+        actors: [Scheduler],
     },
     // ---- reconnect links and the OAuth callback (issue 14) ----
     LinkIssued = "link issued" {

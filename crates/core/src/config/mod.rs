@@ -44,7 +44,7 @@ pub use public::PublicConfig;
 pub use refresh::RefreshConfig;
 pub use retention::RetentionConfig;
 pub use roles::RolesConfig;
-pub use scheduler::SchedulerConfig;
+pub use scheduler::{IncidentsConfig, SchedulerConfig};
 pub use secret::SecretSource;
 pub use tui::{ThemeName, TuiConfig};
 pub use vault::VaultConfig;

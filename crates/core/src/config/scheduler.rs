@@ -34,6 +34,81 @@ pub struct SchedulerConfig {
     /// Calls to Intuit per second, per environment.
     #[serde(default = "default_rate_per_second")]
     pub rate_per_second: u32,
+    /// `[scheduler.incidents]`: when many connections fail at Intuit at once.
+    #[serde(default)]
+    pub incidents: IncidentsConfig,
+}
+
+/// `[scheduler.incidents]`: an incident opens when, within `window`, at least
+/// `min_connections` connections of one environment failed at Intuit (5xx, 429, timeouts,
+/// garbage) and they were at least `min_share` of the refreshes tried there. While it
+/// lasts the environment's refreshes stop but for one probe every `probe_every`; it ends
+/// after `recovery_probes` probes in a row succeed, and the backlog is caught up most
+/// urgent first within `rate_per_second`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentsConfig {
+    #[serde(with = "humantime_serde", default = "default_incident_window")]
+    pub window: Duration,
+    #[serde(default = "default_min_connections")]
+    pub min_connections: u32,
+    #[serde(default = "default_min_share")]
+    pub min_share: f64,
+    #[serde(with = "humantime_serde", default = "default_probe_every")]
+    pub probe_every: Duration,
+    #[serde(default = "default_recovery_probes")]
+    pub recovery_probes: u32,
+}
+
+impl Default for IncidentsConfig {
+    fn default() -> Self {
+        IncidentsConfig {
+            window: default_incident_window(),
+            min_connections: default_min_connections(),
+            min_share: default_min_share(),
+            probe_every: default_probe_every(),
+            recovery_probes: default_recovery_probes(),
+        }
+    }
+}
+
+fn default_incident_window() -> Duration {
+    Duration::from_secs(5 * 60)
+}
+fn default_min_connections() -> u32 {
+    10
+}
+fn default_min_share() -> f64 {
+    0.5
+}
+fn default_probe_every() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_recovery_probes() -> u32 {
+    2
+}
+
+impl IncidentsConfig {
+    fn check(&self) -> Result<(), SectionError> {
+        if self.window.is_zero() || self.probe_every.is_zero() {
+            return Err("[scheduler.incidents] window and probe_every must be above zero".into());
+        }
+        if self.min_connections < 2 {
+            return Err(SectionError::from(
+                "[scheduler.incidents] min_connections must be at least 2: one connection failing is that connection's problem, not an incident",
+            ));
+        }
+        if !(self.min_share > 0.0 && self.min_share <= 1.0) {
+            return Err(SectionError::from(format!(
+                "[scheduler.incidents] min_share ({}) is the share of refreshes failing that makes an incident: give a number above 0 and at most 1, such as 0.5",
+                self.min_share
+            )));
+        }
+        if self.recovery_probes == 0 {
+            return Err("[scheduler.incidents] recovery_probes must be at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 impl Default for SchedulerConfig {
@@ -47,6 +122,7 @@ impl Default for SchedulerConfig {
             tick: default_tick(),
             max_concurrency: default_max_concurrency(),
             rate_per_second: default_rate_per_second(),
+            incidents: IncidentsConfig::default(),
         }
     }
 }
@@ -90,6 +166,6 @@ impl SchedulerConfig {
                 humantime::format_duration(self.keep_alive_after)
             )));
         }
-        Ok(())
+        self.incidents.check()
     }
 }

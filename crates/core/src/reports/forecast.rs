@@ -197,6 +197,10 @@ pub struct ForecastItem {
     pub reason: String,
     /// What saves this connection, in its own terms (a date, a link number).
     pub action: String,
+    /// The Intuit incident its failures belong to (`incidents show ID`): while it lasts,
+    /// and after it until the connection fails again on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<i64>,
 }
 
 /// The forecast as `forecast` prints it and the console shows it, with the last alerts.

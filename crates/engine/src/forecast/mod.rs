@@ -63,6 +63,7 @@ pub fn assess(s: &Subject<'_>, ctx: &Context<'_>) -> Vec<ForecastItem> {
             cause: f.cause,
             reason: f.reason,
             action: f.action,
+            incident: None,
         })
         .collect()
 }

@@ -46,9 +46,16 @@ pub fn environment_key(env: Environment) -> String {
 /// The conditions of connections that hold now: each forecast item within the warning
 /// horizon (the forecast was computed over it). A rejected environment is one alert (see
 /// `of_environments`), not one per connection in it.
+///
+/// A failure that is an open (or not yet outlived) Intuit incident's is that incident's one
+/// alert, not one per connection: the connection is alerted on its own only if it goes on
+/// failing after the incident ended.
 pub fn of_connections(items: &[ForecastItem]) -> BTreeMap<String, Condition> {
     let mut out = BTreeMap::new();
-    for i in items.iter().filter(|i| i.risk != Risk::CredentialsRejected) {
+    for i in items
+        .iter()
+        .filter(|i| i.risk != Risk::CredentialsRejected && i.incident.is_none())
+    {
         let key = connection_key(i.connection_id, i.risk.as_str());
         out.insert(
             key.clone(),
@@ -116,6 +123,44 @@ pub fn of_environments(
         );
     }
     out
+}
+
+/// The condition key of an incident.
+pub fn incident_key(id: i64) -> String {
+    format!("incident:{id}")
+}
+
+/// The incident a condition key names (`incident:ID`).
+pub fn incident_of_key(key: &str) -> Option<i64> {
+    key.strip_prefix("incident:")?.parse().ok()
+}
+
+/// Each open Intuit incident, one condition each (an incident about our own credentials is
+/// the environment's `credentials_rejected` condition already).
+pub fn of_incidents(open: &[qbo_core::incident::Incident]) -> BTreeMap<String, Condition> {
+    open.iter()
+        .filter(|i| i.is_open() && !i.class.is_ours())
+        .map(|i| {
+            let key = incident_key(i.id);
+            let tids = if i.sample_tids.is_empty() {
+                String::new()
+            } else {
+                format!("; sample intuit_tids {}", i.sample_tids.join(" "))
+            };
+            (
+                key.clone(),
+                Condition {
+                    key,
+                    risk: "intuit_incident".into(),
+                    date: i.started_at,
+                    reason: format!("{}: {}{tids}", i.headline(), i.detail),
+                    action: i.remedy(),
+                    connection: None,
+                    environment: Some(i.environment),
+                },
+            )
+        })
+        .collect()
 }
 
 /// The blocked audit log as a condition: the loudest there is, since every credential

@@ -61,6 +61,28 @@ pub fn opened(c: &Condition, now: DateTime<Utc>) -> (String, String) {
     (text, body.to_string())
 }
 
+/// An incident has ended: the one message that answers its opening.
+pub fn resolved(
+    key: &str,
+    incident: &qbo_core::incident::Incident,
+    now: DateTime<Utc>,
+) -> (String, String) {
+    let text = slack_escape(&format!(
+        "qbo-console alert RESOLVED: {}. Refreshes in {} go on; the connections it held back are caught up, most urgent first.",
+        incident.headline(),
+        incident.environment
+    ));
+    let body = json!({
+        "source": "qbo-console",
+        "event": "resolved",
+        "at": now,
+        "text": text,
+        "key": key,
+        "incident": incident,
+    });
+    (text, body.to_string())
+}
+
 /// Counts per risk as a person reads them: `no_sync 960,000, needs_reconnect 20,000`.
 fn counts(by_risk: &BTreeMap<String, u64>) -> String {
     let mut v: Vec<_> = by_risk.iter().collect();

@@ -78,11 +78,22 @@ impl Service {
         if let Some(c) = conditions::audit_blocked(blocked.as_ref(), now, &open) {
             current.insert(c.key.clone(), c);
         }
+        current.extend(conditions::of_incidents(&store.open_incidents().await?));
         let (opened, closed) = conditions::diff(&current, &open);
         if !opened.is_empty() || !closed.is_empty() {
             let mut tx = store.begin().await?;
             let mut unlimited = usize::MAX;
             write_changes(&mut tx, &opened, &closed, webhooks, now, &mut unlimited).await?;
+            // An incident's end is told, once, as its opening was.
+            for key in &closed {
+                let Some(id) = conditions::incident_of_key(key) else {
+                    continue;
+                };
+                if let Some(incident) = store.incident(id).await? {
+                    let (text, body) = message::resolved(key, &incident, now);
+                    enqueue(&mut tx, webhooks, key, "resolved", &text, &body, now).await?;
+                }
+            }
             self.engine.commit_audited(tx, &[]).await?;
         }
         report.opened += opened.len();

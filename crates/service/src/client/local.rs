@@ -192,6 +192,14 @@ impl Client for LocalClient {
         as_caller!(self, |c| self.service.campaign(c, id))
     }
 
+    fn incidents(&self) -> ClientFuture<'_, Vec<crate::Incident>> {
+        as_caller!(self, |c| self.service.incidents(c))
+    }
+
+    fn incident(&self, id: i64) -> ClientFuture<'_, crate::IncidentDetail> {
+        as_caller!(self, |c| self.service.incident(c, id))
+    }
+
     fn keys_status(&self) -> ClientFuture<'_, crate::KeyStatus> {
         as_caller!(self, |c| self.service.keys_status(c))
     }

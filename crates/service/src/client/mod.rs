@@ -187,6 +187,10 @@ pub trait Client: Send + Sync {
     fn campaigns(&self) -> ClientFuture<'_, Vec<super::CampaignView>>;
 
     fn campaign(&self, id: i64) -> ClientFuture<'_, super::CampaignView>;
+
+    fn incidents(&self) -> ClientFuture<'_, Vec<super::Incident>>;
+
+    fn incident(&self, id: i64) -> ClientFuture<'_, super::IncidentDetail>;
     /// A support bundle for one connection over a window (`30d` when None).
     fn support_bundle(
         &self,

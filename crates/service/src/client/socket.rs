@@ -499,6 +499,14 @@ impl Client for SocketClient {
         Box::pin(self.call(Request::Campaign { id }))
     }
 
+    fn incidents(&self) -> ClientFuture<'_, Vec<crate::Incident>> {
+        Box::pin(self.call(Request::Incidents))
+    }
+
+    fn incident(&self, id: i64) -> ClientFuture<'_, crate::IncidentDetail> {
+        Box::pin(self.call(Request::Incident { id }))
+    }
+
     fn keys_status(&self) -> ClientFuture<'_, crate::KeyStatus> {
         Box::pin(self.call(Request::KeysStatus))
     }

@@ -4,6 +4,7 @@
 //! other operation. The daemon starts them; no interface reaches the engine to do so.
 
 pub mod health_checks;
+mod incidents;
 pub mod scheduler;
 mod ticks;
 

@@ -2,8 +2,11 @@
 //! configured) and before its refresh token has been idle too long, most urgent first,
 //! within a concurrency limit and a per-environment rate. Transient failures come back on
 //! their backoff (`next_attempt_at`); a connection that needs reconnecting is never picked;
-//! an `invalid_client` pauses its whole environment instead of blaming tenants.
+//! an `invalid_client` pauses its whole environment instead of blaming tenants; and many
+//! connections failing at Intuit at once open an incident (`incidents`), which stops the
+//! environment's refreshes but for probes until Intuit recovers.
 
+use super::incidents::Breaker;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use qbo_core::config::SchedulerConfig;
 use qbo_core::domain::Environment;
@@ -80,6 +83,7 @@ struct Shared {
     engine: Arc<Engine>,
     limiters: Arc<HashMap<Environment, RateLimiter>>,
     paused: Arc<Mutex<Pauses>>,
+    breaker: Arc<Breaker>,
 }
 
 impl Scheduler {
@@ -90,6 +94,7 @@ impl Scheduler {
             .collect();
         Scheduler {
             shared: Shared {
+                breaker: Arc::new(Breaker::new(engine.clone(), cfg.incidents.clone())),
                 engine,
                 limiters: Arc::new(limiters),
                 paused: Arc::new(Mutex::new(HashMap::new())),
@@ -157,6 +162,12 @@ impl Scheduler {
             log_failure(
                 &e,
                 "retrying unconfirmed revokes failed; trying again next tick",
+            );
+        }
+        if let Err(e) = self.probe_incidents(&actor, stop, &mut report).await {
+            log_failure(
+                &e,
+                "probing Intuit during an incident failed; trying again next tick",
             );
         }
         let mut queue: VecDeque<Claimed> = VecDeque::new();
@@ -234,6 +245,55 @@ impl Scheduler {
             Some(e) => Err(e),
             None => Ok(report),
         }
+    }
+
+    /// Reads the open incidents and probes each one whose probe is due (one daemon probes
+    /// at a time): one refresh of the environment's most urgent connection, whose verdict
+    /// counts toward the incident's end. A probe that ends it lets this pass catch up.
+    async fn probe_incidents(
+        &self,
+        actor: &Actor,
+        stop: &watch::Receiver<bool>,
+        report: &mut TickReport,
+    ) -> anyhow::Result<()> {
+        let engine = &self.shared.engine;
+        let breaker = &self.shared.breaker;
+        let open = breaker.reload().await?;
+        let lease = ChronoDuration::from_std(engine.refresh_config().lease)?;
+        for incident in open.iter().filter(|i| !i.class.is_ours()) {
+            let env = incident.environment;
+            if *stop.borrow() || engine.client(env).is_err() {
+                continue;
+            }
+            let now = engine.clock.now();
+            if !engine
+                .store
+                .claim_probe(incident.id, now, breaker.probe_every())
+                .await?
+            {
+                continue;
+            }
+            let Some(c) = engine
+                .store
+                .claim_for_probe(engine.lease_owner(), now + lease, now, env)
+                .await?
+            else {
+                continue;
+            };
+            self.shared.limiters[&env].wait().await;
+            let id = c.record.id;
+            report.claimed += 1;
+            let outcome = engine.refresh_claimed(c, actor).await?.outcome;
+            match &outcome {
+                RefreshOutcome::Refreshed { .. } | RefreshOutcome::AlreadyRefreshed { .. } => {
+                    report.refreshed += 1
+                }
+                RefreshOutcome::Failed { .. } => report.failed += 1,
+                _ => report.other += 1,
+            }
+            breaker.probed(incident.id, id, &outcome, actor).await?;
+        }
+        Ok(())
     }
 
     /// Retries the revokes Intuit has not confirmed yet whose backoff has passed. They are
@@ -338,10 +398,11 @@ fn claim_batch(max_concurrency: usize, rate_per_second: u32, lease: Duration) ->
 }
 
 impl Shared {
+    /// Paused for our credentials, or held back by an incident of Intuit's.
     fn is_paused(&self, env: Environment) -> bool {
         let now = self.engine.clock.now();
         let map = self.paused.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&env).is_some_and(|(until, _)| *until > now)
+        map.get(&env).is_some_and(|(until, _)| *until > now) || self.breaker.tripped(env).is_some()
     }
 
     fn pause(&self, env: Environment, reason: &str) {
@@ -420,6 +481,11 @@ impl Shared {
         if let Ok(RefreshOutcome::ConfigError { detail, .. }) = &r {
             if !self.is_paused(env) {
                 self.pause(env, detail);
+            }
+        }
+        if let Ok(outcome) = &r {
+            if let Err(e) = self.breaker.observe(env, id, outcome, &actor).await {
+                log_failure(&e, "recording a refresh toward an incident failed");
             }
         }
         r

@@ -1,0 +1,529 @@
+//! The scheduler's view of Intuit as a whole: it notices correlated failures (many
+//! connections of one environment failing at Intuit the same way within a window, against
+//! the refreshes tried there), opens one incident for them, and then stops that
+//! environment's refreshes but for a probe every `probe_every` (a circuit breaker) instead
+//! of letting each connection back off on its own. When `recovery_probes` probes in a row
+//! succeed it closes the incident and makes its connections due at once; the scheduler's
+//! claim order (refresh tokens closest to their lapse first) and rate limit do the rest.
+//!
+//! The incidents are rows in the database, so every daemon sharing it breaks the same
+//! circuit, only one probes at a time, and the opening and the end are recorded once.
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use qbo_core::config::IncidentsConfig;
+use qbo_core::domain::{Environment, ErrorClass};
+use qbo_core::identity::Actor;
+use qbo_core::incident::{Endpoint, Incident, IncidentClass};
+use qbo_engine::lifecycle::{Engine, RefreshOutcome};
+use qbo_store::audit::{Action, AuditEvent, Outcome};
+use qbo_store::IncidentMember;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+/// One refresh the scheduler tried, as the detector keeps it.
+#[derive(Debug, Clone)]
+struct Observation {
+    at: DateTime<Utc>,
+    connection_id: i64,
+    /// `None`: Intuit answered as it should (a success, or a refusal that is the
+    /// connection's own, such as a dead grant).
+    failure: Option<Failure>,
+}
+
+#[derive(Debug, Clone)]
+struct Failure {
+    class: IncidentClass,
+    error_class: ErrorClass,
+    intuit_tid: Option<String>,
+    detail: String,
+}
+
+/// Correlated failures enough to open an incident.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Suspicion {
+    pub class: IncidentClass,
+    pub error_class: ErrorClass,
+    pub started_at: DateTime<Utc>,
+    pub members: Vec<IncidentMember>,
+    pub attempts: usize,
+    pub failures: usize,
+    pub detail: String,
+}
+
+/// The refreshes of the last `window`, per environment, and the rule that reads them.
+/// Pure: the clock is passed in.
+pub(crate) struct Detector {
+    cfg: IncidentsConfig,
+    seen: HashMap<Environment, VecDeque<Observation>>,
+}
+
+impl Detector {
+    pub fn new(cfg: IncidentsConfig) -> Detector {
+        Detector {
+            cfg,
+            seen: HashMap::new(),
+        }
+    }
+
+    fn observe(&mut self, env: Environment, o: Observation) {
+        self.seen.entry(env).or_default().push_back(o);
+    }
+
+    /// Forgets an environment's refreshes (an incident opened or closed over them).
+    fn forget(&mut self, env: Environment) {
+        self.seen.remove(&env);
+    }
+
+    /// Whether `env`'s refreshes within the window make an incident of Intuit's: for one
+    /// error class, at least `min_connections` connections failing with it, and those
+    /// failures at least `min_share` of the refreshes tried. One class, as an outage looks:
+    /// companies each failing their own way (a 503 here, a timeout there) are not one.
+    fn suspect(&mut self, env: Environment, now: DateTime<Utc>) -> Option<Suspicion> {
+        let window = ChronoDuration::from_std(self.cfg.window).ok()?;
+        let seen = self.seen.get_mut(&env)?;
+        while seen.front().is_some_and(|o| o.at < now - window) {
+            seen.pop_front();
+        }
+        let attempts = seen.len();
+        let mut by_class: BTreeMap<IncidentClass, Vec<(&Observation, &Failure)>> = BTreeMap::new();
+        for o in seen.iter() {
+            if let Some(f) = o.failure.as_ref().filter(|f| !f.class.is_ours()) {
+                by_class.entry(f.class).or_default().push((o, f));
+            }
+        }
+        let (class, failing) = by_class.into_iter().max_by_key(|(c, v)| {
+            let distinct: std::collections::BTreeSet<i64> =
+                v.iter().map(|(o, _)| o.connection_id).collect();
+            (distinct.len(), std::cmp::Reverse(*c))
+        })?;
+        let mut members: BTreeMap<i64, IncidentMember> = BTreeMap::new();
+        for (o, f) in &failing {
+            members
+                .entry(o.connection_id)
+                .or_insert_with(|| IncidentMember {
+                    connection_id: o.connection_id,
+                    failed_at: o.at,
+                    intuit_tid: f.intuit_tid.clone(),
+                });
+        }
+        let share = failing.len() as f64 / attempts.max(1) as f64;
+        if members.len() < self.cfg.min_connections as usize || share < self.cfg.min_share {
+            return None;
+        }
+        let sample = failing.first()?.1;
+        Some(Suspicion {
+            class,
+            error_class: sample.error_class,
+            started_at: failing.iter().map(|(o, _)| o.at).min()?,
+            members: members.into_values().collect(),
+            attempts,
+            failures: failing.len(),
+            detail: sample.detail.clone(),
+        })
+    }
+}
+
+/// What a refresh's outcome says about Intuit: `Some(None)` answered well, `Some(failure)`
+/// failed at Intuit, `None` says nothing (skipped, busy, an error of ours).
+fn reading(outcome: &RefreshOutcome) -> Option<Option<Failure>> {
+    match outcome {
+        RefreshOutcome::Refreshed { .. }
+        | RefreshOutcome::AlreadyRefreshed { .. }
+        | RefreshOutcome::NeedsReconnect { .. } => Some(None),
+        RefreshOutcome::Failed {
+            error_class,
+            detail,
+            intuit_tid,
+            ..
+        } => Some(
+            IncidentClass::of_failure(*error_class, detail).map(|class| Failure {
+                class,
+                error_class: *error_class,
+                intuit_tid: intuit_tid.clone(),
+                detail: detail.clone(),
+            }),
+        ),
+        // Only Intuit's own refusal of our client is an incident about us; a missing
+        // environment section is a configuration error with no call made.
+        RefreshOutcome::ConfigError { detail, intuit_tid } if detail.contains("invalid_client") => {
+            Some(Some(Failure {
+                class: IncidentClass::InvalidClient,
+                error_class: ErrorClass::InvalidClient,
+                intuit_tid: intuit_tid.clone(),
+                detail: detail.clone(),
+            }))
+        }
+        _ => None,
+    }
+}
+
+/// The circuit breaker: the open incidents as the scheduler acts on them, and the
+/// detector that opens them.
+pub(crate) struct Breaker {
+    engine: Arc<Engine>,
+    cfg: IncidentsConfig,
+    detector: Mutex<Detector>,
+    /// The open incidents, as last read from the database.
+    open: Mutex<Vec<Incident>>,
+}
+
+impl Breaker {
+    pub fn new(engine: Arc<Engine>, cfg: IncidentsConfig) -> Breaker {
+        Breaker {
+            engine,
+            detector: Mutex::new(Detector::new(cfg.clone())),
+            cfg,
+            open: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn probe_every(&self) -> ChronoDuration {
+        ChronoDuration::from_std(self.cfg.probe_every).unwrap_or(ChronoDuration::seconds(30))
+    }
+
+    /// Reads the open incidents (another daemon may have opened or closed one) and
+    /// publishes them for the console's banner.
+    pub async fn reload(&self) -> anyhow::Result<Vec<Incident>> {
+        let open = self.engine.store.open_incidents().await?;
+        *self.open.lock().unwrap_or_else(|p| p.into_inner()) = open.clone();
+        if self.engine.scheduler_state().borrow().incidents != open {
+            let published = open.clone();
+            self.engine
+                .update_scheduler_state(|s| s.incidents = published);
+        }
+        Ok(open)
+    }
+
+    /// The open incident of Intuit's that holds `env`'s refreshes back, if any.
+    pub fn tripped(&self, env: Environment) -> Option<i64> {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|i| i.environment == env && i.endpoint == Endpoint::Token && !i.class.is_ours())
+            .map(|i| i.id)
+    }
+
+    fn open_ours(&self, env: Environment) -> Option<i64> {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|i| i.environment == env && i.class.is_ours())
+            .map(|i| i.id)
+    }
+
+    /// Takes in one scheduled refresh's outcome: a failure joins an open incident of its
+    /// kind, or may open one; a success ends an incident about our credentials.
+    pub async fn observe(
+        &self,
+        env: Environment,
+        connection_id: i64,
+        outcome: &RefreshOutcome,
+        actor: &Actor,
+    ) -> anyhow::Result<()> {
+        let Some(failure) = reading(outcome) else {
+            return Ok(());
+        };
+        let now = self.engine.clock.now();
+        match &failure {
+            None => {
+                if let Some(id) = self.open_ours(env) {
+                    self.close(id, actor, "a refresh with the client credentials succeeded")
+                        .await?;
+                }
+            }
+            Some(f) if f.class.is_ours() => {
+                let member = IncidentMember {
+                    connection_id,
+                    failed_at: now,
+                    intuit_tid: f.intuit_tid.clone(),
+                };
+                let s = Suspicion {
+                    class: f.class,
+                    error_class: f.error_class,
+                    started_at: now,
+                    members: vec![member],
+                    attempts: 1,
+                    failures: 1,
+                    detail: f.detail.clone(),
+                };
+                self.open(env, &s, actor).await?;
+                return Ok(());
+            }
+            Some(f) => {
+                if let Some(id) = self.tripped(env) {
+                    // A refresh already under way when the circuit broke: its failure is
+                    // the incident's.
+                    let member = IncidentMember {
+                        connection_id,
+                        failed_at: now,
+                        intuit_tid: f.intuit_tid.clone(),
+                    };
+                    let mut tx = self.engine.store.begin().await?;
+                    tx.add_incident_members(id, &[member]).await?;
+                    tx.commit().await?;
+                    return Ok(());
+                }
+            }
+        }
+        let suspicion = {
+            let mut d = self.detector.lock().unwrap_or_else(|p| p.into_inner());
+            d.observe(
+                env,
+                Observation {
+                    at: now,
+                    connection_id,
+                    failure,
+                },
+            );
+            d.suspect(env, now)
+        };
+        if let Some(s) = suspicion {
+            self.open(env, &s, actor).await?;
+        }
+        Ok(())
+    }
+
+    /// Opens the incident (or joins the one another daemon opened) with its connections.
+    async fn open(&self, env: Environment, s: &Suspicion, actor: &Actor) -> anyhow::Result<()> {
+        let now = self.engine.clock.now();
+        let mut tx = self.engine.store.begin().await?;
+        let created = tx
+            .open_incident(env, Endpoint::Token, s.class, s.started_at, now, &s.detail)
+            .await?;
+        let id = match created {
+            Some(id) => id,
+            None => match tx.open_incident_of(env, Endpoint::Token, s.class).await? {
+                Some(id) => id,
+                // Closed between the two statements: the next failure opens anew.
+                None => {
+                    tx.rollback().await?;
+                    return Ok(());
+                }
+            },
+        };
+        tx.add_incident_members(id, &s.members).await?;
+        let mut events = Vec::new();
+        if created.is_some() {
+            let tids: Vec<&str> = s
+                .members
+                .iter()
+                .filter_map(|m| m.intuit_tid.as_deref())
+                .take(qbo_store::SAMPLE_TIDS)
+                .collect();
+            let mut ev = AuditEvent::new(now, actor, Action::IncidentOpened, Outcome::Ok);
+            ev.error_class = Some(s.error_class.as_str().into());
+            ev.reason = Some(format!(
+                "incident {id} opened: {} on the {env} token endpoint since {}; {} connections, \
+                 {} of the {} refreshes tried failing; sample intuit_tids: {}; {}",
+                s.class.words(),
+                s.started_at.to_rfc3339(),
+                s.members.len(),
+                s.failures,
+                s.attempts,
+                if tids.is_empty() {
+                    "none".to_string()
+                } else {
+                    tids.join(" ")
+                },
+                if s.class.is_ours() {
+                    "about our own client credentials, not Intuit: no customer is marked dead"
+                } else {
+                    "the environment's refreshes stop but for probes until Intuit recovers"
+                }
+            ));
+            events.push(ev);
+        }
+        self.engine.commit_audited(tx, &events).await?;
+        if created.is_some() {
+            tracing::warn!(
+                incident = id,
+                environment = %env,
+                class = s.class.as_str(),
+                connections = s.members.len(),
+                "incident opened: {}",
+                s.class.words()
+            );
+        }
+        self.detector
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .forget(env);
+        self.reload().await?;
+        Ok(())
+    }
+
+    /// Ends the incident (once, whichever daemon gets there), making its connections due
+    /// at once so the catch-up starts with this pass.
+    pub async fn close(&self, id: i64, actor: &Actor, why: &str) -> anyhow::Result<()> {
+        let now = self.engine.clock.now();
+        let mut tx = self.engine.store.begin().await?;
+        if !tx.close_incident(id, now).await? {
+            tx.rollback().await?;
+            self.reload().await?;
+            return Ok(());
+        }
+        let due = tx.reschedule_members(id, now).await?;
+        let incident = self.engine.store.incident(id).await?;
+        let mut ev = AuditEvent::new(now, actor, Action::IncidentClosed, Outcome::Ok);
+        ev.reason = Some(match &incident {
+            Some(i) => format!(
+                "incident {id} ended ({why}) after {}: {} ({} {} endpoint), {} connections; \
+                 {due} of them made due now, caught up most urgent first",
+                qbo_core::present::duration((now - i.started_at).to_std().unwrap_or_default()),
+                i.class.words(),
+                i.environment,
+                i.endpoint,
+                i.connections
+            ),
+            None => format!("incident {id} ended ({why}); {due} connections made due now"),
+        });
+        self.engine.commit_audited(tx, &[ev]).await?;
+        if let Some(i) = &incident {
+            tracing::info!(incident = id, environment = %i.environment, rescheduled = due, "incident ended");
+            self.detector
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .forget(i.environment);
+        }
+        self.reload().await?;
+        Ok(())
+    }
+
+    /// Records a probe's outcome; ends the incident after enough successes in a row.
+    pub async fn probed(
+        &self,
+        id: i64,
+        connection_id: i64,
+        outcome: &RefreshOutcome,
+        actor: &Actor,
+    ) -> anyhow::Result<()> {
+        let store = &self.engine.store;
+        match reading(outcome) {
+            // A probe that reached no verdict (busy, an error of ours) says nothing.
+            None => Ok(()),
+            Some(Some(f)) if !f.class.is_ours() => {
+                store.probe_result(id, false).await?;
+                let member = IncidentMember {
+                    connection_id,
+                    failed_at: self.engine.clock.now(),
+                    intuit_tid: f.intuit_tid,
+                };
+                let mut tx = store.begin().await?;
+                tx.add_incident_members(id, &[member]).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            Some(_) => {
+                let successes = store.probe_result(id, true).await?;
+                if successes >= i64::from(self.cfg.recovery_probes) {
+                    let why = format!("{successes} probes in a row answered");
+                    self.close(id, actor, &why).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> IncidentsConfig {
+        IncidentsConfig {
+            min_connections: 3,
+            ..Default::default()
+        }
+    }
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
+    }
+
+    fn fail(class: IncidentClass) -> Option<Failure> {
+        Some(Failure {
+            class,
+            error_class: ErrorClass::Transient,
+            intuit_tid: Some("tid".into()),
+            detail: "HTTP 503".into(),
+        })
+    }
+
+    fn see(d: &mut Detector, s: i64, id: i64, f: Option<Failure>) {
+        d.observe(
+            Environment::Sandbox,
+            Observation {
+                at: at(s),
+                connection_id: id,
+                failure: f,
+            },
+        );
+    }
+
+    #[test]
+    fn many_connections_failing_the_same_way_make_one_suspicion() {
+        let mut d = Detector::new(cfg());
+        see(&mut d, 0, 1, fail(IncidentClass::ServerError));
+        see(&mut d, 1, 2, fail(IncidentClass::ServerError));
+        assert_eq!(
+            d.suspect(Environment::Sandbox, at(2)),
+            None,
+            "two are not many"
+        );
+        see(&mut d, 2, 3, fail(IncidentClass::RateLimited));
+        see(&mut d, 3, 3, fail(IncidentClass::ServerError));
+        let s = d
+            .suspect(Environment::Sandbox, at(3))
+            .expect("three connections");
+        assert_eq!(s.class, IncidentClass::ServerError, "the commonest class");
+        assert_eq!(s.members.len(), 3);
+        assert_eq!(s.started_at, at(0));
+        assert_eq!(d.suspect(Environment::Production, at(3)), None);
+    }
+
+    #[test]
+    fn failures_among_many_successes_are_not_an_incident() {
+        let mut d = Detector::new(cfg());
+        for i in 0..3 {
+            see(&mut d, i, i, fail(IncidentClass::ServerError));
+        }
+        for i in 10..20 {
+            see(&mut d, 5, i, None);
+        }
+        assert_eq!(d.suspect(Environment::Sandbox, at(6)), None, "3 of 13 fail");
+    }
+
+    #[test]
+    fn failures_older_than_the_window_are_forgotten() {
+        let mut d = Detector::new(cfg());
+        for i in 0..3 {
+            see(&mut d, i, i, fail(IncidentClass::Unreachable));
+        }
+        let late =
+            at(2) + ChronoDuration::from_std(cfg().window).unwrap() + ChronoDuration::seconds(1);
+        assert_eq!(d.suspect(Environment::Sandbox, late), None);
+    }
+
+    #[test]
+    fn a_customers_own_refusal_is_never_an_incidents() {
+        let dead = RefreshOutcome::NeedsReconnect {
+            reason: "invalid_grant".into(),
+            intuit_tid: None,
+        };
+        assert!(matches!(reading(&dead), Some(None)));
+        let other = RefreshOutcome::Failed {
+            error_class: ErrorClass::Other,
+            detail: "HTTP 400".into(),
+            intuit_tid: None,
+            next_attempt_at: None,
+        };
+        assert!(matches!(reading(&other), Some(None)));
+        let missing = RefreshOutcome::ConfigError {
+            detail: "no [environments.production] section".into(),
+            intuit_tid: None,
+        };
+        assert!(reading(&missing).is_none());
+    }
+}

@@ -1,0 +1,303 @@
+//! Incidents (issue 25): Intuit's token endpoint failing for most connections of one
+//! environment is one incident, one "opened" and one "resolved" alert, a scheduler that
+//! only probes while it lasts and then catches up most urgent first within its rate; a
+//! customer's own disconnect in the same minutes stays that customer's.
+
+use crate::common::catalogue::assert_catalogued;
+use crate::common::receiver::Receiver;
+use crate::common::{Tuning, World};
+use chrono::Duration;
+use qbo_sim::{FaultConfig, FaultKind, SimOptions};
+use qbo_store::audit::Action;
+use serde_json::Value;
+
+/// Connections of the outage, and the rate the catch-up may not exceed.
+const FLEET: usize = 12;
+const RATE: usize = 10;
+
+async fn world(rx: &Receiver) -> World {
+    let w = World::start_tuned(
+        SimOptions::default(),
+        Tuning {
+            extra: format!(
+                "max_concurrency = 1\nrate_per_second = {RATE}\n\n\
+                 [scheduler.incidents]\nmin_connections = 5\nwindow = \"10m\"\n\
+                 probe_every = \"1m\"\nrecovery_probes = 2\n"
+            ),
+            ..Tuning::default()
+        },
+    )
+    .await;
+    w.append_config(&format!(
+        "[health]\ninterval = \"1d\"\n\n[alerts]\nretry_base = \"1m\"\nwarn_days = 120\n{}",
+        rx.webhook_config()
+    ));
+    w
+}
+
+fn me() -> String {
+    // SAFETY: getuid cannot fail and has no preconditions.
+    qbo_core::identity::account_name(unsafe { libc::getuid() })
+}
+
+fn events(all: &[Value], action: Action) -> Vec<&Value> {
+    all.iter()
+        .filter(|e| e["action"] == action.as_str())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_intuit_outage_is_one_incident_probed_then_caught_up_most_urgent_first() {
+    let rx = Receiver::start().await;
+    let w = world(&rx).await;
+    // Seeded first, so refreshed first: the most urgent when the outage begins, and its
+    // own refusal is among the refreshes the incident is judged on.
+    let customer = w.seed(1, "cust").await.remove(0);
+    let grants = w.seed(FLEET, "inc").await;
+    let d = w.in_process().await;
+    d.tick().await;
+    assert_eq!(d.alerts_pass().await.opened, 0, "all well to begin with");
+
+    // Intuit's token endpoint answers 503 to everyone but one customer, who has
+    // disconnected the app: theirs is an ordinary invalid_grant.
+    w.sim
+        .set_faults(FaultConfig::always(FaultKind::ServiceUnavailable));
+    w.sim
+        .set_realm_faults(&customer.realm_id, FaultConfig::none());
+    w.sim.disconnect(&customer.realm_id);
+    w.advance(&d, Duration::minutes(55));
+    w.sim.reset_stats();
+    d.tick().await;
+    let tried = w.sim.stats().token_requests;
+    assert!(
+        (6..=7).contains(&tried),
+        "the customer's refusal, then five failures break the circuit: {tried} calls"
+    );
+
+    let listed: Vec<Value> = serde_json::from_str(&w.ok(&["incidents", "--json"]).await).unwrap();
+    assert_eq!(listed.len(), 1, "exactly one incident: {listed:#?}");
+    let inc = &listed[0];
+    let id = inc["id"].as_i64().unwrap();
+    assert_eq!(inc["environment"], "sandbox");
+    assert_eq!(inc["endpoint"], "token");
+    assert_eq!(inc["class"], "server_error", "{inc}");
+    assert!(inc["ended_at"].is_null());
+    let affected = inc["connections"].as_u64().unwrap();
+    assert!((5..=6).contains(&affected), "{inc}");
+    let tids = inc["sample_tids"].as_array().unwrap();
+    assert!(!tids.is_empty() && tids.len() <= 5, "{inc}");
+    let started =
+        chrono::DateTime::parse_from_rfc3339(inc["started_at"].as_str().unwrap()).unwrap();
+    let detail: Value = serde_json::from_str(
+        &w.ok(&["incidents", "show", &id.to_string(), "--json"])
+            .await,
+    )
+    .unwrap();
+    let members: Vec<&str> = detail["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["tenant"].as_str().unwrap())
+        .collect();
+    assert_eq!(members.len() as u64, affected);
+    assert!(
+        !members.contains(&"cust-0"),
+        "a customer's disconnect is not folded into the incident: {members:?}"
+    );
+    let human = w.ok(&["incidents"]).await;
+    assert!(
+        human.contains("OPEN") && human.contains("sandbox"),
+        "{human}"
+    );
+    let shown = w.audit_events(20).await;
+    let read = events(&shown, Action::IncidentsShown);
+    assert_catalogued(read[0], Action::IncidentsShown, &me());
+
+    // One alert for the incident, one for the customer; none per failing connection.
+    d.alerts_pass().await;
+    let got = rx.accepted();
+    let risks: Vec<(&str, &str)> = got
+        .iter()
+        .map(|a| {
+            (
+                a["event"].as_str().unwrap(),
+                a["condition"]["risk"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(risks.len(), 2, "{got:#?}");
+    assert!(risks.contains(&("opened", "intuit_incident")), "{risks:?}");
+    assert!(risks.contains(&("opened", "needs_reconnect")), "{risks:?}");
+
+    // While it lasts: one probe a minute, counted at qbo-sim, and each failing.
+    w.sim.reset_stats();
+    for _ in 0..10 {
+        w.advance(&d, Duration::seconds(30));
+        d.tick().await;
+    }
+    let during = w.sim.stats().token_requests;
+    assert!(
+        (4..=6).contains(&during),
+        "five minutes of an incident: one probe a minute, not {during} calls"
+    );
+    assert!(rx.accepted().len() == 2, "no more alerts while it lasts");
+    let f = d.forecast(120).await;
+    let tied: Vec<_> = f.items.iter().filter(|i| i.incident == Some(id)).collect();
+    assert!(
+        !tied.is_empty(),
+        "the forecast ties the failures to the incident"
+    );
+    assert!(
+        tied[0].reason.contains(&format!("incident {id}")),
+        "{}",
+        tied[0].reason
+    );
+
+    // Intuit recovers, but for one company whose own answers stay broken.
+    let stubborn = &grants[FLEET - 1];
+    w.sim.set_faults(FaultConfig::none());
+    w.sim.set_realm_faults(
+        &stubborn.realm_id,
+        FaultConfig::always(FaultKind::ServiceUnavailable),
+    );
+    let before: Vec<Value> = w.connections_json().await;
+    let urgency = |tenant: &str| {
+        before
+            .iter()
+            .find(|c| c["tenant"] == tenant)
+            .and_then(|c| c["refresh_expires_at"].as_str())
+            .map(str::to_string)
+            .unwrap()
+    };
+    w.sim.reset_stats();
+    let mut ended = false;
+    for _ in 0..6 {
+        w.advance(&d, Duration::minutes(1));
+        d.tick().await;
+        let now: Vec<Value> = serde_json::from_str(&w.ok(&["incidents", "--json"]).await).unwrap();
+        if !now[0]["ended_at"].is_null() {
+            ended = true;
+            break;
+        }
+    }
+    assert!(ended, "two good probes in a row end it");
+    let s = w.sim.stats();
+    assert!(
+        s.refreshes >= (FLEET - 1) as u64,
+        "every connection but the stubborn one caught up: {s:?}"
+    );
+    let rows = w.connections_json().await;
+    for r in rows
+        .iter()
+        .filter(|r| r["tenant"].as_str().unwrap().starts_with("inc-"))
+    {
+        let ok = r["consecutive_failures"] == 0;
+        assert_eq!(ok, r["tenant"] != stubborn_tenant(&grants, stubborn), "{r}");
+    }
+
+    // The catch-up went most urgent first and within the rate.
+    let log = w.audit_events(500).await;
+    let closed = events(&log, Action::IncidentClosed);
+    assert_eq!(closed.len(), 1);
+    assert_catalogued(closed[0], Action::IncidentClosed, "scheduler");
+    let opened = events(&log, Action::IncidentOpened);
+    assert_eq!(opened.len(), 1, "opened once");
+    assert_catalogued(opened[0], Action::IncidentOpened, "scheduler");
+    let reason = opened[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("incident {id} opened")),
+        "{reason}"
+    );
+    let opened_at =
+        chrono::DateTime::parse_from_rfc3339(opened[0]["at"].as_str().unwrap()).unwrap();
+    assert!(
+        opened_at - started <= Duration::minutes(10),
+        "opened within the configured window of its first failure"
+    );
+    let closed_seq = closed[0]["seq"].as_i64().unwrap();
+    let mut caught: Vec<&Value> = log
+        .iter()
+        .filter(|e| {
+            e["action"] == "refresh"
+                && e["outcome"] == "ok"
+                && e["seq"].as_i64().unwrap() > closed_seq
+        })
+        .collect();
+    caught.sort_by_key(|e| e["seq"].as_i64().unwrap());
+    let order: Vec<String> = caught
+        .iter()
+        .map(|e| urgency(e["tenant"].as_str().unwrap()))
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    if order != sorted {
+        for e in log
+            .iter()
+            .filter(|e| e["seq"].as_i64().unwrap() > closed_seq - 8)
+        {
+            eprintln!(
+                "{} {} {} {} {}",
+                e["seq"], e["action"], e["tenant"], e["outcome"], e["reason"]
+            );
+        }
+        for c in &before {
+            eprintln!(
+                "{} {} {} {}",
+                c["tenant"],
+                c["next_attempt_at"],
+                c["refresh_expires_at"],
+                c["consecutive_failures"]
+            );
+        }
+    }
+    assert_eq!(
+        order, sorted,
+        "most urgent (soonest refresh-token lapse) first"
+    );
+    let times: Vec<chrono::DateTime<chrono::FixedOffset>> = caught
+        .iter()
+        .map(|e| chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).unwrap())
+        .collect();
+    for (i, t) in times.iter().enumerate() {
+        let within = times[i..]
+            .iter()
+            .take_while(|u| **u - *t < Duration::seconds(1))
+            .count();
+        assert!(
+            within <= RATE + 2,
+            "{within} refreshes within a second of {t}"
+        );
+    }
+
+    // One "resolved" for the incident; then the stubborn company, still failing after the
+    // end, is alerted on its own, and no other connection is.
+    for _ in 0..3 {
+        w.advance(&d, Duration::minutes(2));
+        d.tick().await;
+    }
+    d.alerts_pass().await;
+    let got = rx.accepted();
+    let resolved: Vec<&Value> = got.iter().filter(|a| a["event"] == "resolved").collect();
+    assert_eq!(resolved.len(), 1, "{got:#?}");
+    assert_eq!(resolved[0]["incident"]["id"], id);
+    let own: Vec<&str> = got
+        .iter()
+        .filter(|a| a["condition"]["risk"] == "refresh_failing")
+        .map(|a| a["condition"]["connection"]["tenant"].as_str().unwrap())
+        .collect();
+    assert_eq!(own, vec![stubborn_tenant(&grants, stubborn)], "{got:#?}");
+    assert_eq!(
+        got.len(),
+        4,
+        "opened, customer, resolved, the stubborn one: {got:#?}"
+    );
+}
+
+/// The tenant name `seed` gave a grant.
+fn stubborn_tenant<'a>(grants: &[qbo_sim::SeededGrant], g: &qbo_sim::SeededGrant) -> &'a str {
+    let i = grants
+        .iter()
+        .position(|x| x.realm_id == g.realm_id)
+        .unwrap();
+    Box::leak(format!("inc-{i}").into_boxed_str())
+}
