@@ -81,6 +81,10 @@ impl DemoControl for DemoWorldControl {
         })
     }
 
+    fn toggle_incident(&self) -> BoxFuture<'_, anyhow::Result<String>> {
+        Box::pin(self.world.toggle_incident())
+    }
+
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.world.clock.now()
     }

@@ -107,6 +107,8 @@ pub struct DemoWorld {
     pub public_base: String,
     /// Never raised: the passes `settle` runs end when nothing due is left.
     running: tokio::sync::watch::Receiver<bool>,
+    /// The healthy production companies the demo's outage (`!`) fails, while it lasts.
+    outage: std::sync::Mutex<Vec<String>>,
 }
 
 /// A directory for a demo world under the system's temporary directory.
@@ -157,6 +159,7 @@ async fn start(dir: &Path) -> anyhow::Result<DemoWorld> {
         tenants: Vec::new(),
         public_base: public_base(port),
         running: tokio::sync::watch::channel(false).1,
+        outage: std::sync::Mutex::new(Vec::new()),
     })
 }
 
@@ -191,6 +194,68 @@ impl DemoWorld {
         Ok(())
     }
 
+    /// The demo's outage (`!` in its console): Intuit's production token endpoint answers
+    /// 503 to every healthy production company, and half an hour passes, enough for the scheduler
+    /// to meet the failures and open one incident. Pressed again, the emulator answers
+    /// again and the clocks move a minute at a time until two probes in a row succeed, the
+    /// incident ends and the backlog is caught up, most urgent first.
+    pub async fn toggle_incident(&self) -> anyhow::Result<String> {
+        let failing: Vec<String> =
+            std::mem::take(&mut *self.outage.lock().unwrap_or_else(|p| p.into_inner()));
+        if failing.is_empty() {
+            let realms: Vec<String> = self
+                .tenants
+                .iter()
+                .filter(|t| {
+                    t.environment == Environment::Production
+                        && matches!(
+                            t.state,
+                            DemoState::Healthy
+                                | DemoState::AccessExpiringSoon
+                                | DemoState::NearFiveYearLimit
+                        )
+                })
+                .map(|t| t.realm_id.clone())
+                .collect();
+            for r in &realms {
+                self.sim
+                    .set_realm_faults(r, FaultConfig::always(FaultKind::ServiceUnavailable));
+            }
+            *self.outage.lock().unwrap_or_else(|p| p.into_inner()) = realms.clone();
+            self.advance(Duration::minutes(30)).await?;
+            let open = self.service.open_incidents().await?;
+            return Ok(match open.iter().find(|i| !i.class.is_ours()) {
+                Some(i) => format!(
+                    "Intuit's production now answers 503: incident {} opened over {} connections, refreshes held; ! ends it",
+                    i.id, i.connections
+                ),
+                None => format!(
+                    "Intuit's production now answers 503 for {} companies; no incident yet (+ moves time on); ! ends it",
+                    realms.len()
+                ),
+            });
+        }
+        for r in &failing {
+            self.sim.clear_realm_faults(r);
+        }
+        for _ in 0..4 {
+            self.advance(Duration::minutes(1)).await?;
+            if self
+                .service
+                .open_incidents()
+                .await?
+                .iter()
+                .all(|i| i.class.is_ours())
+            {
+                return Ok(
+                    "Intuit's production answers again: the incident ended and its connections caught up, most urgent first"
+                        .into(),
+                );
+            }
+        }
+        Ok("Intuit's production answers again; the incident ends after two good probes (+ moves time on)".into())
+    }
+
     /// Runs a pass of the daemon's scheduler now rather than at its next tick, and waits
     /// until everything due by now has been attempted (by this pass or the scheduler's own).
     pub async fn settle(&self) -> anyhow::Result<()> {
@@ -199,6 +264,11 @@ impl DemoWorld {
         loop {
             let (unscheduled, overdue) = self.service.scheduler_backlog().await?;
             if unscheduled == 0 && overdue.is_none() {
+                return Ok(());
+            }
+            // An incident holds its environment's refreshes back on purpose: that backlog
+            // is caught up when it ends, not waited for.
+            if !self.service.open_incidents().await?.is_empty() {
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {

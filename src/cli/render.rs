@@ -185,6 +185,24 @@ pub fn detail(d: &ConnectionDetail, now: DateTime<Utc>) -> String {
         );
     }
     let _ = writeln!(s, "last intuit_tid   {}", opt(&c.last_intuit_tid));
+    if let Some(i) = &d.incident {
+        let _ = writeln!(
+            s,
+            "incident          {} {}: {} ({} {} endpoint) since {}; not this customer's fault \
+             (`qbo-console incidents show {}`)",
+            if i.class.is_ours() {
+                "our credentials,"
+            } else {
+                "Intuit's,"
+            },
+            i.id,
+            i.class.words(),
+            i.environment,
+            i.endpoint,
+            i.started_at.format("%Y-%m-%d %H:%M UTC"),
+            i.id
+        );
+    }
     let _ = writeln!(
         s,
         "last sync         {} {} {}",
@@ -642,6 +660,7 @@ mod tests {
                     &ConnectionDetail {
                         connection: view(s),
                         recent_events: vec![record(s)],
+                        incident: None,
                     },
                     now,
                 ),
@@ -732,6 +751,7 @@ mod tests {
             &ConnectionDetail {
                 connection: c,
                 recent_events: vec![],
+                incident: None,
             },
             now,
         );

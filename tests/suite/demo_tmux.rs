@@ -166,6 +166,29 @@ fn on_a_terminal_the_demo_opens_the_console_over_200_tenants_moves_its_clocks_an
         "the demo's clock is {ahead} ahead of the wall clock"
     );
 
+    // Its outage key: Intuit's production token endpoint fails, one incident opens and the
+    // banner says so under the header; pressed again, Intuit answers and the banner goes.
+    t.keys(&["!"]);
+    let outage = t.wait_for("the incident's banner", Duration::from_secs(60), |s| {
+        s.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("⚠ Intuit incident "))
+            && s.contains("incident 1 opened")
+    });
+    let banner = outage.lines().nth(1).unwrap();
+    assert!(
+        banner.contains("production") && banner.contains("5xx"),
+        "{banner}"
+    );
+    t.keys(&["!"]);
+    let over = t.wait_for("the incident's end", Duration::from_secs(60), |s| {
+        s.contains("answers again")
+    });
+    assert!(
+        !over.contains("⚠ Intuit incident"),
+        "the banner is gone once it ended:\n{over}"
+    );
+
     t.keys(&["q"]);
     let gone = t.wait_for("the shell after q", Duration::from_secs(30), |s| {
         s.contains("DEMO-EXITED")

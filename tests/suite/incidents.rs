@@ -104,6 +104,22 @@ async fn an_intuit_outage_is_one_incident_probed_then_caught_up_most_urgent_firs
         !members.contains(&"cust-0"),
         "a customer's disconnect is not folded into the incident: {members:?}"
     );
+    // Its connections' detail and support bundles say their failures are the incident's.
+    let member = members[0];
+    let show: Value = serde_json::from_str(&w.ok(&["show", member, "--json"]).await).unwrap();
+    assert_eq!(show["incident"]["id"], id, "{show}");
+    assert!(w
+        .ok(&["show", member])
+        .await
+        .contains(&format!("Intuit's, {id}")));
+    let bundle: Value =
+        serde_json::from_str(&w.ok(&["support-bundle", member, "--json"]).await).unwrap();
+    assert_eq!(bundle["incidents"][0]["incident"]["id"], id, "{bundle}");
+    assert_eq!(bundle["incidents"][0]["this_connection"], true);
+    let md = w.ok(&["support-bundle", member]).await;
+    assert!(md.contains("## Intuit incidents in the window (1)"), "{md}");
+    let cust: Value = serde_json::from_str(&w.ok(&["show", "cust-0", "--json"]).await).unwrap();
+    assert!(cust.get("incident").is_none(), "{cust}");
     let human = w.ok(&["incidents"]).await;
     assert!(
         human.contains("OPEN") && human.contains("sandbox"),

@@ -453,7 +453,7 @@ fn explain_elsewhere(app: &mut App, here: View, key: Key) {
     .find_map(|v| {
         app.keymap
             .action(v, key)
-            .filter(|a| *a != Action::AdvanceClock || app.session.demo)
+            .filter(|a| !a.demo_only() || app.session.demo)
             .map(|a| (v, a))
     });
     if let Some((view, action)) = there {
@@ -660,6 +660,12 @@ pub(super) fn perform(app: &mut App, action: Action) -> Vec<Cmd> {
         Action::AdvanceClock => {
             if app.session.demo {
                 return vec![Cmd::AdvanceClock];
+            }
+        }
+        Action::DemoIncident => {
+            if app.session.demo {
+                app.say(Tone::Info, "the demo's emulator is changing Intuit's answers…");
+                return vec![Cmd::DemoIncident];
             }
         }
         Action::Export if app.screen == Screen::Audit => match app.audit.export_filter() {

@@ -127,6 +127,8 @@ pub enum Cmd {
     /// Export the audit view's filter (as JSON lines, with the manifest beside it).
     Export(qbo_service::ExportFilter),
     AdvanceClock,
+    /// The demo's emulator: start an outage of Intuit's production token endpoint, or end it.
+    DemoIncident,
     /// The forecast over `[forecast] days`, with the last alerts.
     Forecast,
     /// The newest reconnect campaigns with their counts.

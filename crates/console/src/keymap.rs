@@ -49,10 +49,12 @@ pub enum Action {
     Export,
     /// Open the reconnect campaigns: each one's links made, opened, completed, expired.
     Campaigns,
+    /// The demo only: start an Intuit outage in production, or end it.
+    DemoIncident,
 }
 
 impl Action {
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 28] = [
         Action::Quit,
         Action::Up,
         Action::Down,
@@ -80,6 +82,7 @@ impl Action {
         Action::SupportBundle,
         Action::Export,
         Action::Campaigns,
+        Action::DemoIncident,
     ];
 
     /// The name used in `[tui.keys]`, on the `:` line and in refusals.
@@ -112,6 +115,7 @@ impl Action {
             Action::SupportBundle => "bundle",
             Action::Export => "export",
             Action::Campaigns => "campaigns",
+            Action::DemoIncident => "incident",
         }
     }
 
@@ -150,6 +154,9 @@ impl Action {
             Action::Campaigns => {
                 "open the reconnect campaigns (link --where): links made, opened, completed, expired"
             }
+            Action::DemoIncident => {
+                "start an Intuit outage in the demo's production environment (503s from the token endpoint), or end it"
+            }
         }
     }
 
@@ -163,6 +170,7 @@ impl Action {
             Action::Back => "back",
             Action::Command => "cmd",
             Action::AdvanceClock => "hour later",
+            Action::DemoIncident => "outage",
             other => other.name(),
         }
     }
@@ -188,7 +196,7 @@ impl Action {
         match self {
             Action::Help | Action::Quit => 0,
             Action::Refresh | Action::Verify | Action::Filter | Action::Confirm => 1,
-            Action::Back | Action::Open | Action::AdvanceClock => 2,
+            Action::Back | Action::Open | Action::AdvanceClock | Action::DemoIncident => 2,
             Action::Mark
             | Action::MarkAll
             | Action::Audit
@@ -197,6 +205,11 @@ impl Action {
             | Action::Export => 3,
             _ => 4,
         }
+    }
+
+    /// Keys that only the demo has (its clocks, its emulator's outage).
+    pub fn demo_only(self) -> bool {
+        matches!(self, Action::AdvanceClock | Action::DemoIncident)
     }
 
     /// Movement keys are known to everyone: the footer leaves them to the help.
@@ -328,6 +341,7 @@ fn defaults(view: View) -> Vec<Binding> {
                 (Key::plain(':'), Command),
                 (Key::plain('?'), Help),
                 (Key::plain('+'), AdvanceClock),
+                (Key::plain('!'), DemoIncident),
             ]);
             v.extend(quit);
             v.extend(nav);
@@ -343,6 +357,7 @@ fn defaults(view: View) -> Vec<Binding> {
                 (Key::plain(':'), Command),
                 (Key::plain('?'), Help),
                 (Key::plain('+'), AdvanceClock),
+                (Key::plain('!'), DemoIncident),
             ]);
             v.extend(quit);
             v.extend(nav);
@@ -495,7 +510,7 @@ impl Keymap {
             let a = b.action;
             if !a.in_footer()
                 || seen.contains(&a)
-                || (a == Action::AdvanceClock && !demo)
+                || (a.demo_only() && !demo)
                 || refusal(a, role).is_some()
             {
                 continue;
@@ -510,7 +525,7 @@ impl Keymap {
     pub fn help(&self, view: View, role: Role, demo: bool) -> Vec<HelpLine> {
         let mut out: Vec<HelpLine> = Vec::new();
         for b in self.tables.get(&view).into_iter().flatten() {
-            if b.action == Action::AdvanceClock && !demo {
+            if b.action.demo_only() && !demo {
                 continue;
             }
             if let Some(line) = out.iter_mut().find(|l| l.action == b.action) {

@@ -68,6 +68,12 @@ pub trait DemoControl: Send + Sync {
     /// catch up; the text says where the clock is now ("clock moved forward 1h: now 14:03").
     fn advance_clock(&self) -> BoxFuture<'_, anyhow::Result<String>>;
 
+    /// Starts an outage of Intuit's production token endpoint at the emulator (503 for
+    /// every healthy production company) and moves the clocks until the daemon sees it as one
+    /// incident; or, when one is under way, ends it and moves the clocks until the probes
+    /// close it and the backlog is caught up. The text says what happened.
+    fn toggle_incident(&self) -> BoxFuture<'_, anyhow::Result<String>>;
+
     /// The demo's time, which the countdowns are drawn against (it runs ahead of the wall
     /// clock once moved).
     fn now(&self) -> chrono::DateTime<chrono::Utc> {

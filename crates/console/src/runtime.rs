@@ -417,6 +417,19 @@ impl Runner {
                     let _ = tx.send(msg);
                 });
             }
+            Cmd::DemoIncident => {
+                let Some(demo) = self.demo.clone() else {
+                    return;
+                };
+                self.track(async move {
+                    let msg = match demo.toggle_incident().await {
+                        Ok(said) => Msg::ClockMoved(said),
+                        Err(e) => Msg::Failed(format!("cannot change the demo's outage: {e:#}")),
+                    };
+                    let _ = tx.send(msg);
+                    let _ = tx.send(Msg::Tick(demo.now()));
+                });
+            }
             Cmd::AdvanceClock => {
                 let Some(demo) = self.demo.clone() else {
                     return;

@@ -38,6 +38,25 @@ pub struct IncidentDetail {
 }
 
 impl Service {
+    /// The incident a failing connection's failures belong to: its newest, while it lasts
+    /// or until the connection fails again on its own after it.
+    pub(crate) async fn incident_holding(
+        &self,
+        rec: &qbo_store::ConnectionRecord,
+    ) -> anyhow::Result<Option<Incident>> {
+        if rec.consecutive_failures == 0 {
+            return Ok(None);
+        }
+        let Some(i) = self.store().incident_of(rec.id).await? else {
+            return Ok(None);
+        };
+        let holds = match (i.ended_at, rec.last_refresh_at) {
+            (None, _) | (Some(_), None) => true,
+            (Some(end), Some(last)) => last <= end,
+        };
+        Ok(holds.then_some(i))
+    }
+
     /// The newest incidents, open ones included, newest first.
     pub async fn incidents(&self, caller: &Actor) -> Result<Vec<Incident>> {
         self.authorize(caller, Permission::ViewConnections, Action::IncidentsShown)

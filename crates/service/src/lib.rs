@@ -411,9 +411,11 @@ impl Service {
         let shown = format!("shown with {} recent audit events", events.len());
         self.record_view(caller, Action::Show, Some(&rec), shown)
             .await?;
+        let incident = self.incident_holding(&rec).await?;
         Ok(ConnectionDetail {
             connection: ConnectionView::from_record(rec, self.engine.clock.now()),
             recent_events: events,
+            incident,
         })
     }
 

@@ -58,6 +58,12 @@ impl Service {
         ))
     }
 
+    /// The incidents open now, unrecorded: for the daemon's own use (the demo's settling
+    /// waits for no backlog an incident holds back on purpose).
+    pub async fn open_incidents(&self) -> anyhow::Result<Vec<qbo_core::incident::Incident>> {
+        self.store().open_incidents().await
+    }
+
     /// Writes a demo connection without tokens, with its `demo seed` audit event.
     pub async fn seed_tokenless(
         &self,

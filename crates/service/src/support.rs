@@ -40,8 +40,19 @@ pub struct SupportBundle {
     pub intuit_calls: Vec<IntuitCall>,
     pub refreshes: Vec<RefreshFingerprints>,
     pub scheduler: SchedulerAttempts,
+    /// Intuit incidents of the connection's environment within the window (the ones its
+    /// failures were part of say so): Intuit's support reads one outage, not one tenant.
+    #[serde(default)]
+    pub incidents: Vec<BundleIncident>,
     /// True when the window held more events than a bundle takes; the oldest were left out.
     pub truncated: bool,
+}
+
+/// An incident in a support bundle, and whether this connection was among its connections.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BundleIncident {
+    pub incident: qbo_core::incident::Incident,
+    pub this_connection: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -339,6 +350,18 @@ impl Service {
             next_attempt_at: rec.next_attempt_at,
             attempts,
         };
+        let involved = self.store().incidents_with(rec.id).await?;
+        let incidents = self
+            .store()
+            .incidents_since(since)
+            .await?
+            .into_iter()
+            .filter(|i| i.environment == rec.environment)
+            .map(|i| BundleIncident {
+                this_connection: involved.contains(&i.id),
+                incident: i,
+            })
+            .collect();
         Ok(SupportBundle {
             generated_at: now,
             generated_by: caller.name(),
@@ -350,6 +373,7 @@ impl Service {
             intuit_calls,
             refreshes,
             scheduler,
+            incidents,
             truncated,
         })
     }
@@ -519,6 +543,36 @@ pub fn bundle_markdown(b: &SupportBundle) -> String {
             a.secs_since_previous
                 .map_or("-".to_string(), |x| format!("{x}s")),
             opt(&a.backoff)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n## Intuit incidents in the window ({})\n",
+        b.incidents.len()
+    );
+    if b.incidents.is_empty() {
+        let _ = writeln!(
+            s,
+            "None: no outage of Intuit's was recognised in this environment."
+        );
+    }
+    for bi in &b.incidents {
+        let i = &bi.incident;
+        let _ = writeln!(
+            s,
+            "- {}{}; Intuit said: {}; sample intuit_tids: {}",
+            i.headline(),
+            if bi.this_connection {
+                " — this connection's failures were part of it"
+            } else {
+                ""
+            },
+            i.detail,
+            if i.sample_tids.is_empty() {
+                "none".to_string()
+            } else {
+                i.sample_tids.join(" ")
+            }
         );
     }
     let _ = writeln!(s, "\n## Status history\n");

@@ -136,6 +136,10 @@ impl ConnectionView {
 pub struct ConnectionDetail {
     pub connection: ConnectionView,
     pub recent_events: Vec<AuditRecord>,
+    /// The Intuit incident its failures belong to: one that lasts, or one it has not
+    /// failed on its own since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<qbo_core::incident::Incident>,
 }
 
 /// Which connection an outcome is about.

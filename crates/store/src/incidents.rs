@@ -80,19 +80,12 @@ impl Store {
         all(dispatch!(self, p => sqlx::query_as::<_, Row>(&sql).bind(n).fetch_all(p).await)?)
     }
 
-    /// The incidents that overlap `[from, to]`, oldest first.
-    pub async fn incidents_between(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> anyhow::Result<Vec<Incident>> {
+    /// The incidents open at or since `from`, oldest first.
+    pub async fn incidents_since(&self, from: DateTime<Utc>) -> anyhow::Result<Vec<Incident>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM incidents WHERE started_at <= $2 \
-             AND (ended_at IS NULL OR ended_at >= $1) ORDER BY id"
+            "SELECT {COLUMNS} FROM incidents WHERE ended_at IS NULL OR ended_at >= $1 ORDER BY id"
         );
-        all(
-            dispatch!(self, p => sqlx::query_as::<_, Row>(&sql).bind(from).bind(to).fetch_all(p).await)?,
-        )
+        all(dispatch!(self, p => sqlx::query_as::<_, Row>(&sql).bind(from).fetch_all(p).await)?)
     }
 
     pub async fn incident(&self, id: i64) -> anyhow::Result<Option<Incident>> {
@@ -111,6 +104,12 @@ impl Store {
         dispatch!(self, p => sqlx::query_as::<_, Row>(&sql).bind(connection_id).fetch_optional(p).await)?
             .map(Row::into_incident)
             .transpose()
+    }
+
+    /// The incidents a connection's failures were part of.
+    pub async fn incidents_with(&self, connection_id: i64) -> anyhow::Result<Vec<i64>> {
+        let sql = "SELECT incident_id FROM incident_connections WHERE connection_id = $1 ORDER BY incident_id";
+        Ok(dispatch!(self, p => sqlx::query_scalar(sql).bind(connection_id).fetch_all(p).await)?)
     }
 
     /// Up to `n` of an incident's connections, in the order they failed.

@@ -156,6 +156,29 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, id: i64, frame: &mut F
         .into_iter()
         .flat_map(|l| hang(l, width))
         .collect();
+    if let Some(i) = app
+        .detail
+        .as_ref()
+        .filter(|d| d.connection.id == id)
+        .and_then(|d| d.incident.as_ref())
+    {
+        let said = format!(
+            "{}{}: {} on the {} {} endpoint since {} — not this customer's fault; {}. `qbo-console incidents show {}`",
+            if i.class.is_ours() { "incident " } else { "Intuit incident " },
+            i.id,
+            i.class.words(),
+            i.environment,
+            i.endpoint,
+            i.started_at.format("%Y-%m-%d %H:%M UTC"),
+            match (i.class.is_ours(), i.ended_at) {
+                (true, _) => "fix our client credentials".to_string(),
+                (false, None) => "the scheduler probes and catches up when Intuit recovers".to_string(),
+                (false, Some(end)) => format!("ended {}, catching up", end.format("%H:%M UTC")),
+            },
+            i.id
+        );
+        text.extend(hang(field(theme, "incident", said, Meaning::Warn), width));
+    }
     text.push(Line::raw(""));
     text.push(Line::styled(
         "recent audit events",

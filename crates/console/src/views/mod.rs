@@ -18,7 +18,8 @@ use crate::keymap::{Action, View};
 use crate::safe;
 use crate::theme::{condition_mark, Meaning, Theme};
 use chrono::{DateTime, Utc};
-use qbo_service::Condition;
+
+use qbo_service::{Condition, IncidentClass};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
@@ -33,6 +34,8 @@ pub const MIN_HEIGHT: u16 = 10;
 /// Where each part of the screen goes.
 struct Areas {
     header: Rect,
+    /// One line per open incident (at most two), under the header.
+    banner: Rect,
     body: Rect,
     line: Rect,
     footer: Rect,
@@ -54,8 +57,10 @@ fn areas(app: &App, area: Rect) -> Areas {
         },
         _ => 1,
     };
-    let [header, body, line, footer] = Layout::vertical([
+    let banner_height = app.scheduler.incidents.len().min(MAX_BANNER_LINES) as u16;
+    let [header, banner, body, line, footer] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(banner_height),
         Constraint::Min(1),
         Constraint::Length(line_height),
         Constraint::Length(1),
@@ -63,6 +68,7 @@ fn areas(app: &App, area: Rect) -> Areas {
     .areas(area);
     Areas {
         header,
+        banner,
         body,
         line,
         footer,
@@ -118,6 +124,7 @@ pub fn draw(app: &App, theme: &Theme, now: DateTime<Utc>, frame: &mut Frame, are
     }
     let a = areas(app, area);
     header(app, theme, frame, a.header);
+    banner(app, theme, frame, a.banner);
     match app.screen {
         Screen::Connections => connections::draw(app, theme, now, frame, a.body),
         Screen::Detail(id) => detail::draw(app, theme, now, id, frame, a.body),
@@ -305,6 +312,73 @@ fn header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Paragraph::new(Line::from(spans)).style(theme.style(Meaning::Header)),
         area,
     );
+}
+
+/// Open incidents get a line each under the header, this many at most (the rest are
+/// counted on the last).
+const MAX_BANNER_LINES: usize = 2;
+
+/// The open incidents, one line each: what, where, since when, how many, and where to
+/// read more. Our own credentials are an error (we must act); Intuit's are a warning (we
+/// wait, the scheduler probes).
+pub(crate) fn banner_lines(app: &App, width: usize) -> Vec<(String, Meaning)> {
+    let open = &app.scheduler.incidents;
+    let mut out = Vec::new();
+    for (i, inc) in open.iter().enumerate().take(MAX_BANNER_LINES) {
+        let more = if i + 1 == MAX_BANNER_LINES && open.len() > MAX_BANNER_LINES {
+            format!(
+                " (+{} more: qbo-console incidents)",
+                open.len() - MAX_BANNER_LINES
+            )
+        } else {
+            String::new()
+        };
+        let since = inc.started_at.format("%H:%M UTC");
+        let (id, env, n) = (inc.id, inc.environment, inc.connections);
+        let what = match inc.class {
+            IncidentClass::ServerError => "answering 5xx",
+            IncidentClass::RateLimited => "rate limiting (429)",
+            IncidentClass::Unreachable => "timing out",
+            IncidentClass::Garbled => "answering garbage",
+            IncidentClass::InvalidClient => "rejecting our credentials",
+        };
+        // From the most to the least said, the first that fits.
+        let candidates = if inc.class.is_ours() {
+            vec![
+                format!("✗ incident {id} · Intuit rejects OUR {env} client credentials since {since} · fix [environments.{env}] and restart{more}"),
+                format!("✗ incident {id}: OUR {env} credentials rejected · fix [environments.{env}]{more}"),
+            ]
+        } else {
+            vec![
+                format!("⚠ Intuit incident {id} · {env} {} endpoint {what} since {since} · {n} connections failed · probing · incidents show {id}{more}", inc.endpoint),
+                format!("⚠ Intuit incident {id}: {env} {what} since {since} · {n} failed · incidents show {id}{more}"),
+                format!("⚠ Intuit incident {id}: {env} {what} · {n} failed{more}"),
+            ]
+        };
+        let text = candidates
+            .iter()
+            .find(|c| c.chars().count() <= width)
+            .cloned()
+            .unwrap_or_else(|| candidates[candidates.len() - 1].clone());
+        let m = if inc.class.is_ours() {
+            Meaning::Error
+        } else {
+            Meaning::Warn
+        };
+        out.push((qbo_core::present::clip(&text, width), m));
+    }
+    out
+}
+
+fn banner(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    if area.height == 0 {
+        return;
+    }
+    let lines: Vec<Line> = banner_lines(app, usize::from(area.width))
+        .into_iter()
+        .map(|(t, m)| Line::styled(t, theme.style(m)))
+        .collect();
+    frame.render_widget(Paragraph::new(lines), area);
 }
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];

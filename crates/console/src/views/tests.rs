@@ -113,6 +113,7 @@ fn the_detail_pane_shows_every_field_the_last_error_and_recent_events() {
         Msg::Detail(ConnectionDetail {
             connection: globex,
             recent_events: events,
+            incident: None,
         }),
     );
     let frame = render(&a);
@@ -775,5 +776,70 @@ fn no_campaign_yet_says_how_to_make_one() {
     assert!(
         frame.contains("none yet") && frame.contains("link --where"),
         "{frame}"
+    );
+}
+
+fn incident(id: i64, class: qbo_service::IncidentClass, n: u64) -> qbo_service::Incident {
+    qbo_service::Incident {
+        id,
+        environment: qbo_service::Environment::Sandbox,
+        endpoint: qbo_service::Endpoint::Token,
+        class,
+        started_at: at(NOW) - chrono::Duration::minutes(12),
+        ended_at: None,
+        connections: n,
+        sample_tids: vec!["1-6b17-abc".into()],
+        detail: "HTTP 503 with an HTML page".into(),
+    }
+}
+
+#[test]
+fn an_open_incident_is_a_banner_under_the_header_and_the_table_makes_room() {
+    for (w, h) in [(120, 14), (80, 14)] {
+        let mut a = app(Role::Support, w, h);
+        let rows_before = super::table_height(&a);
+        update(
+            &mut a,
+            Msg::Scheduler(qbo_core::domain::SchedulerState {
+                running: true,
+                paused: Vec::new(),
+                audit_blocked: None,
+                incidents: vec![incident(3, qbo_service::IncidentClass::ServerError, 26)],
+            }),
+        );
+        assert_eq!(
+            super::table_height(&a),
+            rows_before - 1,
+            "one line for the banner"
+        );
+        let frame = render(&a);
+        insta::assert_snapshot!(format!("incident_banner_{w}x{h}"), frame);
+        let line = frame.lines().nth(1).unwrap();
+        assert!(line.contains("incident 3"), "{line}");
+        assert!(line.chars().count() <= w as usize);
+        // Ended: the banner goes and the table has its line back.
+        update(
+            &mut a,
+            Msg::Scheduler(qbo_core::domain::SchedulerState {
+                running: true,
+                ..Default::default()
+            }),
+        );
+        assert_eq!(super::table_height(&a), rows_before);
+        assert!(!render(&a).contains("incident 3"));
+    }
+    let mut ours = app(Role::Support, 120, 14);
+    update(
+        &mut ours,
+        Msg::Scheduler(qbo_core::domain::SchedulerState {
+            running: true,
+            incidents: vec![incident(4, qbo_service::IncidentClass::InvalidClient, 1)],
+            ..Default::default()
+        }),
+    );
+    let line = render(&ours).lines().nth(1).unwrap().to_string();
+    assert!(
+        line.contains("OUR sandbox") && line.contains("[environments.sandbox]"),
+        "{line}"
     );
 }

@@ -169,3 +169,23 @@ impl SchedulerConfig {
         self.incidents.check()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incident_settings_out_of_range_are_refused_naming_the_key() {
+        let bad = |f: fn(&mut IncidentsConfig)| {
+            let mut c = IncidentsConfig::default();
+            f(&mut c);
+            c.check().unwrap_err().0
+        };
+        assert!(bad(|c| c.min_share = 1.5).contains("min_share (1.5)"));
+        assert!(bad(|c| c.min_share = 0.0).contains("min_share"));
+        assert!(bad(|c| c.min_connections = 1).contains("min_connections must be at least 2"));
+        assert!(bad(|c| c.probe_every = Duration::ZERO).contains("probe_every"));
+        assert!(bad(|c| c.recovery_probes = 0).contains("recovery_probes"));
+        assert!(IncidentsConfig::default().check().is_ok());
+    }
+}

@@ -28,14 +28,29 @@ fn needs_reconnect(s: &Subject<'_>, _: &Context<'_>) -> Option<Finding> {
         risk: Risk::NeedsReconnect,
         cause: Cause::DeadGrant,
         date: r.last_refresh_at.unwrap_or(r.updated_at),
-        reason: format!(
-            "needs reconnect: {}",
-            r.status_reason
-                .as_deref()
-                .unwrap_or("Intuit refused the refresh token")
-        ),
+        // Under its group's heading ("Intuit refused the refresh token: the customer must
+        // reconnect"), the line says only what is this connection's own: Intuit's words.
+        reason: dead_grant_words(r.status_reason.as_deref()),
         action: "send the customer a reconnect link: only they can authorize the app again".into(),
     })
+}
+
+/// What Intuit said when it refused the grant, without the words the group's heading
+/// already says: `HTTP 400 invalid_grant: Token invalid` from the stored reason
+/// `Intuit refused the refresh token (HTTP 400 invalid_grant: Token invalid); the customer
+/// must reconnect`.
+fn dead_grant_words(status_reason: Option<&str>) -> String {
+    let Some(reason) = status_reason else {
+        return "refused (invalid_grant)".into();
+    };
+    let inner = reason
+        .strip_prefix("Intuit refused the refresh token (")
+        .and_then(|rest| rest.rsplit_once(')'))
+        .map(|(said, _)| said);
+    match inner {
+        Some(said) if !said.trim().is_empty() => said.trim().to_string(),
+        _ => reason.to_string(),
+    }
 }
 
 /// The API refused tokens a refresh had just produced (401, fault 3200/3201): the
@@ -262,4 +277,24 @@ fn link_expired(s: &Subject<'_>, ctx: &Context<'_>) -> Option<Finding> {
             shell_word(&s.record.tenant)
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dead_grant_words;
+
+    #[test]
+    fn a_dead_grants_line_keeps_intuits_words_not_the_headings() {
+        assert_eq!(
+            dead_grant_words(Some(
+                "Intuit refused the refresh token (HTTP 400 invalid_grant: Token invalid); the customer must reconnect"
+            )),
+            "HTTP 400 invalid_grant: Token invalid"
+        );
+        assert_eq!(
+            dead_grant_words(Some("revoked in QuickBooks")),
+            "revoked in QuickBooks"
+        );
+        assert_eq!(dead_grant_words(None), "refused (invalid_grant)");
+    }
 }
