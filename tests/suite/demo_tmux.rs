@@ -400,7 +400,8 @@ async fn in_80_columns_the_demos_console_forecasts_its_dead_connections_exports_
         chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok(),
         "no date on {item:?}"
     );
-    assert!(item.contains("needs reconnect"), "no reason on {item:?}");
+    // Intuit's own words; the heading above says what they mean.
+    assert!(item.contains("invalid_grant"), "no reason on {item:?}");
     for l in &lines {
         assert!(l.chars().count() <= 80, "past the edge: {l:?}");
     }
@@ -536,4 +537,178 @@ async fn in_80_columns_the_demos_console_forecasts_its_dead_connections_exports_
     t.wait_for("the shell after q", Duration::from_secs(30), |s| {
         s.contains("DEMO-EXITED")
     });
+}
+
+/// Where `text` appears on `screen` (its first eight characters at least), it is whole or
+/// cut where a `…` says so. Where several texts share a beginning, one of them must fit.
+fn cuts_are_marked(screen: &str, texts: &[String], what: &str) -> usize {
+    let texts: Vec<Vec<char>> = texts
+        .iter()
+        .map(|t| t.chars().collect::<Vec<char>>())
+        .filter(|t| t.len() >= 8)
+        .collect();
+    let mut checked = 0;
+    for line in screen.lines() {
+        let chars: Vec<char> = line.chars().collect();
+        for start in 0..chars.len() {
+            let rest = &chars[start..];
+            let starting: Vec<&Vec<char>> = texts
+                .iter()
+                .filter(|t| rest.len() >= 8 && rest[..8] == t[..8])
+                .collect();
+            if starting.is_empty() || (start > 0 && !chars[start - 1].is_whitespace()) {
+                continue;
+            }
+            // Whole, marked, or not this text at all: a cut shows the text's beginning and
+            // then stops (blank or the line's end) inside one of its words. Stopping
+            // between two words is another column's word that begins like it ("refresh",
+            // the action, beside "refresh token rotated"); going on with other letters is
+            // another text ("refreshes failed" in a reason, "refreshes failing" a heading).
+            let fits = starting.iter().any(|t| {
+                let common = t.iter().zip(rest).take_while(|(a, b)| a == b).count();
+                let stopped = rest.get(common).is_none_or(|c| c.is_whitespace());
+                common == t.len()
+                    || rest.get(common) == Some(&'…')
+                    || !stopped
+                    || t[common - 1].is_whitespace()
+                    || t[common].is_whitespace()
+            });
+            assert!(
+                fits,
+                "{what}: {:?} is cut without a mark (one of {:?}) in:\n{screen}",
+                rest.iter().collect::<String>(),
+                starting
+                    .iter()
+                    .map(|t| t.iter().collect::<String>())
+                    .collect::<Vec<_>>()
+            );
+            checked += 1;
+        }
+    }
+    checked
+}
+
+/// The demo's own answers as JSON, through its socket (its configuration is in its
+/// directory under `tmp`).
+fn demo_json(tmp: &Path, args: &[&str]) -> serde_json::Value {
+    let dir = std::fs::read_dir(tmp)
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("qbo-console-demo")
+        })
+        .expect("the demo's directory")
+        .path();
+    let out = Command::new(env!("CARGO_BIN_EXE_qbo-console"))
+        .arg("--config")
+        .arg(dir.join("qbo-console.toml"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An array, or one value a line (`audit tail --json`).
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        serde_json::Value::Array(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect(),
+        )
+    })
+}
+
+fn strings(v: &serde_json::Value, keys: &[&str]) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|x| {
+            keys.iter()
+                .filter_map(|k| x[*k].as_str().map(str::to_string))
+        })
+        .collect()
+}
+
+#[test]
+fn at_120_by_40_and_80_by_24_the_demos_table_audit_view_and_forecast_cut_no_word_without_a_mark() {
+    for (w, h) in [(120u16, 40u16), (80, 24)] {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
+        let t = Tmux::start(
+            dir.path(),
+            &format!("cuts{w}"),
+            w,
+            h,
+            &demo_line(&tmp, "--tenants 60"),
+        );
+        let table = t.wait_for("the table of 60 tenants", Duration::from_secs(120), |s| {
+            header_total(s) == Some(60)
+        });
+        let rows = demo_json(&tmp, &["list", "--json"]);
+        let tenants = strings(&rows, &["tenant"]);
+        assert!(
+            cuts_are_marked(&table, &tenants, &format!("the table at {w}×{h}")) >= 10,
+            "{table}"
+        );
+
+        t.keys(&["a"]);
+        let audit = t.wait_for("the audit log", Duration::from_secs(20), |s| {
+            s.contains("ACTION")
+                && s.contains("REASON")
+                && s.lines().filter(|l| l.contains("refresh")).count() > 3
+        });
+        let events = demo_json(&tmp, &["audit", "tail", "-n", "300", "--json"]);
+        let mut texts = strings(&events, &["tenant", "reason", "action"]);
+        texts.extend(tenants.iter().cloned());
+        assert!(
+            cuts_are_marked(&audit, &texts, &format!("the audit view at {w}×{h}")) >= 5,
+            "{audit}"
+        );
+        escape(&t);
+
+        t.keys(&["F"]);
+        let forecast = t.wait_for("the forecast", Duration::from_secs(20), |s| {
+            s.contains("forecast: ")
+        });
+        let f = demo_json(&tmp, &["forecast", "--limit", "200", "--json"]);
+        let mut texts = strings(&f["items"], &["tenant", "reason"]);
+        texts.extend(
+            f["causes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["title"].as_str().map(str::to_string)),
+        );
+        assert!(
+            cuts_are_marked(&forecast, &texts, &format!("the forecast at {w}×{h}")) >= 5,
+            "{forecast}"
+        );
+        t.keys(&["q"]);
+        t.wait_for("the shell after q", Duration::from_secs(30), |s| {
+            s.contains("DEMO-EXITED")
+        });
+    }
+}
+
+#[test]
+fn the_cut_check_catches_a_name_cut_mid_word_without_a_mark() {
+    let names = vec!["meadowlark-yoga-studio".to_string()];
+    assert_eq!(
+        cuts_are_marked("x meadowlark-yoga-stu… ✓", &names, "marked"),
+        1
+    );
+    assert_eq!(
+        cuts_are_marked("x meadowlark-yoga-studio ✓", &names, "whole"),
+        1
+    );
+    let unmarked = std::panic::catch_unwind(|| {
+        cuts_are_marked("x meadowlark-yoga-stu   ✓", &names, "unmarked")
+    });
+    assert!(unmarked.is_err(), "a cut without a mark is caught");
 }

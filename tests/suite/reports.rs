@@ -78,6 +78,7 @@ async fn a_support_bundle_lists_every_intuit_call_with_status_and_tid_the_finger
             "intuit_calls",
             "refreshes",
             "scheduler",
+            "incidents",
             "truncated"
         ]
         .into_iter()

@@ -64,7 +64,13 @@ pub fn draw(app: &App, theme: &Theme, _now: DateTime<Utc>, frame: &mut Frame, ar
     // year and the actor its tail, so that the reason keeps a readable part.
     let wide = area.width >= 110;
     let narrow = area.width < 100;
-    let tenant_width: usize = if wide { 20 } else { 12 };
+    let tenant_width: usize = if wide {
+        20
+    } else if narrow {
+        15
+    } else {
+        12
+    };
     let at_width: usize = if narrow { 11 } else { 16 };
     let actor_cap: usize = if narrow { 12 } else { MAX_ACTOR_WIDTH };
     // The outcome's glyph alone when narrow (✓ ✗ ⊘; the event's detail says it in words).
