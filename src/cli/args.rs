@@ -460,6 +460,48 @@ pub struct ExportArgs {
 pub enum DbCommand {
     /// Apply pending schema migrations
     Migrate,
+    /// Take an online snapshot of the SQLite database while serve runs (admin)
+    ///
+    /// The daemon writes FILE (new, mode 0600) and FILE.manifest.json beside it, signed like
+    /// audit exports. The keys are not in the backup: keep them apart (README: Backups).
+    Backup {
+        /// The backup file to create
+        file: PathBuf,
+        /// Print the manifest as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// What restoring a backup now would cost, connection by connection, without a call to Intuit (admin)
+    RestoreCheck {
+        /// The backup file
+        file: PathBuf,
+        /// Print the drill as JSON (every connection's verdict)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a backup in place of the SQLite database, serve stopped (admin)
+    ///
+    /// Checks the backup against its manifest, prints the restore drill, keeps the current
+    /// database beside it (FILE.before-restore-TIME) and records the restore in the audit
+    /// log with the drill's figures. Without --yes it only shows the drill.
+    Restore {
+        /// The backup file
+        file: PathBuf,
+        /// Restore (without it, only the drill is shown)
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Check a backup against its signed manifest, offline
+    VerifyBackup {
+        /// The backup file (its manifest is FILE.manifest.json)
+        file: PathBuf,
+        /// The daemon's public key (`audit pubkey`); without it the key the manifest names
+        #[arg(long, value_name = "KEY")]
+        pubkey: Option<String>,
+        /// Print the manifest as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 mod apikey;
 mod args;
 mod audit_export;
+mod db;
 mod demo;
 mod demo_console;
 pub mod demo_world;
@@ -276,6 +277,20 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
                     qbo_core::text::redact_url(&config.database()?.url)
                 );
                 return Ok(exit::OK);
+            }
+            Command::Db(DbCommand::Backup { file, json }) => {
+                let client = make_client(&config, cli.embedded).await?;
+                return db::backup(client.as_ref(), file, json).await;
+            }
+            Command::Db(DbCommand::RestoreCheck { file, json }) => {
+                let client = make_client(&config, cli.embedded).await?;
+                return db::restore_check(client.as_ref(), file, json).await;
+            }
+            Command::Db(DbCommand::Restore { file, yes }) => {
+                return db::restore(&config, file, yes).await;
+            }
+            Command::Db(DbCommand::VerifyBackup { file, pubkey, json }) => {
+                return db::verify(file, pubkey, json);
             }
             Command::Serve => {
                 qbo_daemon::serve(config).await?;
@@ -754,6 +769,9 @@ async fn perform(
         }
         Request::Incidents | Request::Incident { .. } => {
             unreachable!("incidents are shown before perform")
+        }
+        Request::DbBackup { .. } | Request::DbRestoreCheck { .. } => {
+            unreachable!("db verbs run before perform")
         }
         Request::Import { .. } | Request::ImportStream { .. } => {
             unreachable!("import streams its file before perform")

@@ -13,6 +13,7 @@ mod audit_fail_closed;
 mod audit_quarantine;
 mod audit_retention;
 mod audit_tamper;
+mod backup;
 mod bad_input;
 mod catalogue;
 mod claim_order;

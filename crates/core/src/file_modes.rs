@@ -167,3 +167,14 @@ pub fn refuse_shared_secret(file: &File, path: &Path, what: &str) -> Result<(), 
         path.display()
     )))
 }
+
+/// Creates a new file readable and writable by its owner only (0600): never an existing
+/// one, whose contents and readers are someone else's to decide.
+pub fn create_secret_file(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}

@@ -64,6 +64,8 @@ pub enum Permission {
     SupportBundle,
     /// Moving rows that block the audit chain into quarantine (`audit quarantine`).
     RepairAudit,
+    /// Backing the database up and drilling a restore (`db backup`, `db restore-check`).
+    ManageDatabase,
 }
 
 impl Role {

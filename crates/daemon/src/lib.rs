@@ -8,7 +8,7 @@ pub mod api;
 mod fd_limit;
 mod http;
 pub(crate) mod http_listener;
-mod lock;
+pub mod lock;
 pub mod public;
 pub mod roles;
 mod socket;

@@ -8,6 +8,7 @@ pub mod alerts;
 mod apikeys;
 pub mod archive;
 mod audit_stream;
+pub mod backup;
 pub mod campaigns;
 mod changes;
 pub mod client;
@@ -762,6 +763,8 @@ impl Service {
             }
             Request::Campaigns => json(self.campaigns(caller).await?),
             Request::Incidents => json(self.incidents(caller).await?),
+            Request::DbBackup { path } => json(self.db_backup(caller, &path).await?),
+            Request::DbRestoreCheck { path } => json(self.db_restore_check(caller, &path).await?),
             Request::Incident { id } => json(self.incident(caller, id).await?),
             Request::Campaign { id } => json(self.campaign(caller, id).await?),
             Request::LinkCancel { id } => json(self.link_cancel(caller, &id).await?),

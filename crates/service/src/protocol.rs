@@ -180,6 +180,14 @@ pub enum Request {
     Campaign {
         id: i64,
     },
+    /// `db backup FILE`: an online snapshot written by the daemon to FILE (absolute, new).
+    DbBackup {
+        path: String,
+    },
+    /// `db restore-check FILE`: the restore drill of a backup against the live database.
+    DbRestoreCheck {
+        path: String,
+    },
     /// `incidents`: the newest incidents.
     Incidents,
     /// `incidents show ID`: one incident and its connections.
@@ -373,6 +381,11 @@ impl std::fmt::Debug for Request {
                 .finish(),
             Request::Campaigns => f.write_str("Campaigns"),
             Request::Incidents => f.write_str("Incidents"),
+            Request::DbBackup { path } => f.debug_struct("DbBackup").field("path", path).finish(),
+            Request::DbRestoreCheck { path } => f
+                .debug_struct("DbRestoreCheck")
+                .field("path", path)
+                .finish(),
             Request::Incident { id } => f.debug_struct("Incident").field("id", id).finish(),
             Request::Campaign { id } => f.debug_struct("Campaign").field("id", id).finish(),
             Request::LinksStream => f.write_str("LinksStream"),
@@ -435,6 +448,8 @@ impl Request {
             Request::LinkCampaign { .. } => Action::LinkCampaign,
             Request::Campaigns | Request::Campaign { .. } => Action::LinkList,
             Request::Incidents | Request::Incident { .. } => Action::IncidentsShown,
+            Request::DbBackup { .. } => Action::DatabaseBackup,
+            Request::DbRestoreCheck { .. } => Action::RestoreCheck,
             Request::LinkCancel { .. } => Action::LinkCancelled,
             Request::SupportBundle { .. } => Action::SupportBundle,
             Request::Posture => Action::PostureReport,

@@ -20,6 +20,45 @@ const GRACE_SECS: i64 = 86_400;
 pub(crate) struct InvalidGrant(pub(crate) &'static str);
 
 impl State {
+    /// Whether Intuit would take `token` for a refresh now, and if not why: the same
+    /// rules as a refresh, without one (no use recorded, nothing counted).
+    pub(crate) fn refresh_usable(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, InvalidGrant> {
+        let p = self.policy;
+        let Some(rec) = self.refresh.get(token) else {
+            return Err(InvalidGrant("refresh token is unknown"));
+        };
+        let Some(grant) = self.grants.get(rec.grant) else {
+            return Err(InvalidGrant("refresh token is unknown"));
+        };
+        if let Some(end) = grant.ended {
+            return Err(InvalidGrant(end.describe()));
+        }
+        if now >= grant.consented_at + p.hard {
+            return Err(InvalidGrant("refresh token has passed its hard expiry"));
+        }
+        if now >= rec.last_used + p.idle {
+            return Err(InvalidGrant(
+                "refresh token has expired (not used for 100 days)",
+            ));
+        }
+        match (rec.superseded_at, p.previous_token) {
+            (None, _) => Ok(false),
+            (Some(_), PreviousToken::InvalidAtOnce) => Err(InvalidGrant(
+                "refresh token was replaced by a newer one and is no longer valid",
+            )),
+            (Some(at), PreviousToken::Grace24h) if now >= at + Duration::seconds(GRACE_SECS) => {
+                Err(InvalidGrant(
+                    "refresh token was replaced more than 24 hours ago",
+                ))
+            }
+            (Some(_), PreviousToken::Grace24h) => Ok(true),
+        }
+    }
+
     pub(crate) fn exchange_code(
         &mut self,
         client_id: &str,

@@ -57,6 +57,15 @@ pub use options::{
 };
 pub use stats::SimStats;
 
+/// What Intuit makes of a refresh token now (`SimHandle::refresh_token_standing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStanding {
+    /// The grant's newest refresh token.
+    Current,
+    /// Replaced, but still taken within Intuit's 24-hour grace.
+    InGrace,
+}
+
 use clock::SimClock;
 use scopes::ScopeSet;
 use state::State;
@@ -365,6 +374,18 @@ impl SimHandle {
     pub fn disconnect(&self, realm_id: &str) {
         let ended = self.shared.lock().disconnect(realm_id);
         tracing::debug!(realm_id, ended, "realm disconnected");
+    }
+
+    /// How Intuit would take this refresh token now: the grant's current one, a replaced one
+    /// still inside its grace, or not at all (`Err` with Intuit's reason). Nothing is
+    /// recorded: for tests that check what a product believes of its tokens.
+    pub fn refresh_token_standing(&self, token: &str) -> Result<TokenStanding, String> {
+        let now = self.shared.clock.now();
+        match self.shared.lock().refresh_usable(token, now) {
+            Ok(false) => Ok(TokenStanding::Current),
+            Ok(true) => Ok(TokenStanding::InGrace),
+            Err(e) => Err(e.0.to_string()),
+        }
     }
 
     pub fn stats(&self) -> SimStats {

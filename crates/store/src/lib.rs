@@ -5,6 +5,7 @@
 
 mod api_keys;
 pub mod audit;
+mod backup;
 mod connection_scan;
 mod connections;
 mod health;
@@ -22,6 +23,7 @@ mod wal;
 mod world;
 
 pub use api_keys::ApiKeyRecord;
+pub use backup::{read_backup, BackupFacts, StoredRefresh};
 pub use connection_scan::ListMark;
 pub use health::{CauseLabel, WriteCause, WriteHealth};
 pub use imports::{Present, SealedPair};

@@ -416,6 +416,31 @@ catalogue! {
         fingerprints: [],
         actors: [Alerts],
     },
+    // ---- backups (issue 26) ----
+    DatabaseBackup = "database backup" {
+        group: "backups",
+        summary: "An admin took an online snapshot of the SQLite database (`db backup FILE`); reason holds the file, its size and SHA-256, the schema version, the connection count and the audit chain head it holds. The manifest beside it is signed like audit exports.",
+        outcomes: [Ok, Denied],
+        target: None,
+        fields: [Reason],
+        fingerprints: [],
+    },
+    RestoreCheck = "restore check" {
+        group: "backups",
+        summary: "An admin drilled a restore of a backup against the live database (`db restore-check FILE`), sending nothing to Intuit; reason holds how many connections it would bring back live, recoverable within Intuit's 24-hour grace, lost (the customer must reconnect) or gone, and how many audit events it lacks.",
+        outcomes: [Ok, Denied],
+        target: None,
+        fields: [Reason],
+        fingerprints: [],
+    },
+    DatabaseRestored = "database restored" {
+        group: "backups",
+        summary: "An admin restored a backup in place of the database (`db restore FILE`, the daemon stopped): the first event of the restored chain after its head; reason holds the backup's file and SHA-256, where the replaced database was kept, and the drill's figures.",
+        outcomes: [Ok],
+        target: None,
+        fields: [Reason],
+        fingerprints: [],
+    },
     // ---- incidents (issue 25) ----
     IncidentOpened = "incident opened" {
         group: "incidents",

@@ -196,6 +196,14 @@ impl Client for LocalClient {
         as_caller!(self, |c| self.service.incidents(c))
     }
 
+    fn db_backup(&self, path: String) -> ClientFuture<'_, crate::backup::BackupReport> {
+        as_caller!(self, |c| self.service.db_backup(c, &path))
+    }
+
+    fn db_restore_check(&self, path: String) -> ClientFuture<'_, crate::backup::RestoreDrill> {
+        as_caller!(self, |c| self.service.db_restore_check(c, &path))
+    }
+
     fn incident(&self, id: i64) -> ClientFuture<'_, crate::IncidentDetail> {
         as_caller!(self, |c| self.service.incident(c, id))
     }

@@ -190,6 +190,10 @@ pub trait Client: Send + Sync {
 
     fn incidents(&self) -> ClientFuture<'_, Vec<super::Incident>>;
 
+    fn db_backup(&self, path: String) -> ClientFuture<'_, super::backup::BackupReport>;
+
+    fn db_restore_check(&self, path: String) -> ClientFuture<'_, super::backup::RestoreDrill>;
+
     fn incident(&self, id: i64) -> ClientFuture<'_, super::IncidentDetail>;
     /// A support bundle for one connection over a window (`30d` when None).
     fn support_bundle(

@@ -503,6 +503,14 @@ impl Client for SocketClient {
         Box::pin(self.call(Request::Incidents))
     }
 
+    fn db_backup(&self, path: String) -> ClientFuture<'_, crate::backup::BackupReport> {
+        Box::pin(self.call(Request::DbBackup { path }))
+    }
+
+    fn db_restore_check(&self, path: String) -> ClientFuture<'_, crate::backup::RestoreDrill> {
+        Box::pin(self.call(Request::DbRestoreCheck { path }))
+    }
+
     fn incident(&self, id: i64) -> ClientFuture<'_, crate::IncidentDetail> {
         Box::pin(self.call(Request::Incident { id }))
     }
