@@ -459,7 +459,11 @@ pub struct ExportArgs {
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Apply pending schema migrations
-    Migrate,
+    Migrate {
+        /// List what would be applied, and apply nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Take an online snapshot of the SQLite database while serve runs (admin)
     ///
     /// The daemon writes FILE (new, mode 0600) and FILE.manifest.json beside it, signed like

@@ -270,7 +270,23 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
     let request =
         match command {
             Command::Tui => return console(&config, cli.embedded).await,
-            Command::Db(DbCommand::Migrate) => {
+            Command::Db(DbCommand::Migrate { dry_run: true }) => {
+                let pending = qbo_service::pending_migrations(&config).await?;
+                let shown = qbo_core::text::redact_url(&config.database()?.url);
+                if pending.is_empty() {
+                    println!("database {shown}: schema up to date, nothing to apply");
+                } else {
+                    println!(
+                        "database {shown}: {} migration(s) would be applied, in order:",
+                        pending.len()
+                    );
+                    for (v, d) in pending {
+                        println!("  {v:04} {d}");
+                    }
+                }
+                return Ok(exit::OK);
+            }
+            Command::Db(DbCommand::Migrate { dry_run: false }) => {
                 let n = qbo_service::migrate_database(&config).await?;
                 println!(
                     "database {}: {n} migration(s) applied, schema up to date",

@@ -52,4 +52,5 @@ mod scale_out_kills;
 mod sim_binary;
 mod sim_protocol;
 mod token_api;
+mod upgrades;
 mod webhooks;

@@ -50,7 +50,7 @@ pub use client::{
 };
 pub use export::ExportFrame;
 pub use monitoring::{HealthReport, Unhealthy};
-pub use operations_admin::{migrate_database, TokenlessSeed};
+pub use operations_admin::{migrate_database, pending_migrations, TokenlessSeed};
 pub use protocol::{Denial, Reply, Request};
 pub use token_api::TokenHolder;
 pub use views::{

@@ -24,6 +24,18 @@ pub async fn migrate_database(config: &Config) -> anyhow::Result<usize> {
     Ok(n)
 }
 
+/// What `db migrate` would apply, in order, without applying it.
+pub async fn pending_migrations(config: &Config) -> anyhow::Result<Vec<(i64, &'static str)>> {
+    let db = qbo_core::config::DatabaseConfig {
+        max_connections: 1,
+        ..config.database()?.clone()
+    };
+    let store = Store::connect(&db, config.daemon.file_group.as_deref()).await?;
+    let pending = store.pending_migrations().await;
+    store.close().await;
+    pending
+}
+
 /// A connection the demo shows without tokens: one waiting for its first consent, or one
 /// revoked at Intuit before the demo began.
 pub struct TokenlessSeed<'a> {

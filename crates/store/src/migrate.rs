@@ -161,13 +161,93 @@ fn migrator(list: &[(i64, &'static str, &'static str)]) -> Migrator {
     }
 }
 
+/// A newer qbo-console migrated this database past what this binary knows.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the database's schema is at version {found}, newer than this qbo-console knows (up to {known}): \
+     a newer qbo-console has upgraded it. Run that version (or a newer one); an older binary \
+     would misread tables it does not know. Nothing was changed"
+)]
+pub struct NewerSchema {
+    pub found: i64,
+    pub known: i64,
+}
+
 impl Store {
+    fn known(&self) -> &'static [(i64, &'static str, &'static str)] {
+        match self {
+            Store::Sqlite(_) => SQLITE,
+            Store::Postgres(_) => POSTGRES,
+        }
+    }
+
+    /// The versions this binary knows, with their descriptions, in order.
+    pub fn known_migrations(&self) -> Vec<(i64, &'static str)> {
+        self.known().iter().map(|(v, d, _)| (*v, *d)).collect()
+    }
+
+    /// The versions applied to this database (none on a new one).
+    pub async fn applied_versions(&self) -> anyhow::Result<Vec<i64>> {
+        let exists: bool = match self {
+            Store::Sqlite(s) => sqlx::query_scalar(
+                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+            )
+            .fetch_one(&s.pool)
+            .await?,
+            Store::Postgres(p) => sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                .fetch_one(&p.pool)
+                .await?,
+        };
+        if !exists {
+            return Ok(Vec::new());
+        }
+        Ok(super::dispatch!(self, p => sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version").fetch_all(p).await)?)
+    }
+
+    /// What `migrate` would apply, in order (`db migrate --dry-run`); refused, like
+    /// `migrate`, when the database is newer than this binary.
+    pub async fn pending_migrations(&self) -> anyhow::Result<Vec<(i64, &'static str)>> {
+        let applied = self.applied_versions().await?;
+        self.refuse_newer(&applied)?;
+        Ok(self
+            .known_migrations()
+            .into_iter()
+            .filter(|(v, _)| !applied.contains(v))
+            .collect())
+    }
+
+    fn refuse_newer(&self, applied: &[i64]) -> Result<(), NewerSchema> {
+        let known = self.known().last().map_or(0, |m| m.0);
+        match applied.iter().copied().max() {
+            Some(found) if found > known => Err(NewerSchema { found, known }),
+            _ => Ok(()),
+        }
+    }
+
     /// Applies every pending migration; returns how many were applied.
     pub async fn migrate(&self) -> anyhow::Result<usize> {
+        let applied = self.applied_versions().await?;
+        self.refuse_newer(&applied)?;
+        self.migrate_list(self.known()).await
+    }
+
+    /// Applies the migrations up to and including `last`: a database as an older release
+    /// left it, for the tests of every upgrade path.
+    pub async fn migrate_through(&self, last: i64) -> anyhow::Result<usize> {
+        let known = self.known();
+        let n = known.iter().take_while(|m| m.0 <= last).count();
+        self.migrate_list(&known[..n]).await
+    }
+
+    async fn migrate_list(
+        &self,
+        list: &[(i64, &'static str, &'static str)],
+    ) -> anyhow::Result<usize> {
         let before = self.applied_migrations().await.unwrap_or(0);
         match self {
-            Store::Sqlite(s) => migrator(SQLITE).run(&s.pool).await,
-            Store::Postgres(p) => migrator(POSTGRES).run(&p.pool).await,
+            Store::Sqlite(s) => migrator(list).run(&s.pool).await,
+            Store::Postgres(p) => migrator(list).run(&p.pool).await,
         }
         .context("database migration failed")?;
         let after = self.applied_migrations().await?;
