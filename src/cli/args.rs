@@ -95,6 +95,18 @@ pub enum Command {
     /// While an incident lasts, its environment's refreshes stop but for probes; when it
     /// ends they catch up, most urgent first. `incidents show ID` lists its connections.
     Incidents(IncidentsArgs),
+    /// Check this installation and name the fix for each problem (run it as the daemon's account)
+    ///
+    /// Config and referenced files with their modes, keys, the database (reachable,
+    /// migrated, writable, free space), the audit chain's head, the socket's directory and
+    /// group, listeners, TLS certificates, each environment's token endpoint and clock skew,
+    /// redirect URIs. Exit 0: nothing failed (warnings may be shown); 1: a check failed;
+    /// 2: the configuration cannot be read.
+    Doctor {
+        /// Print {ok, checks: [{check, status, detail, fix}]} as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// One Markdown file (or --json) for an Intuit support ticket about one connection: its
     /// Intuit calls with intuit_tid, fingerprints, backoff and configuration facts, never a
     /// secret (support, admin)

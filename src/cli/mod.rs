@@ -7,6 +7,7 @@ mod db;
 mod demo;
 mod demo_console;
 pub mod demo_world;
+mod doctor;
 pub mod forecast;
 mod import;
 mod incidents;
@@ -240,6 +241,8 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
             pubkey,
             json,
         }) => return audit_export::verify_file(file, pubkey.as_deref(), *json),
+        // Checks the configuration itself: it must run when the configuration does not.
+        Command::Doctor { json } => return doctor::run(cli.config.as_deref(), *json).await,
         Command::Demo(a) => {
             // The console needs a keyboard and a screen; anything else reads the story.
             if qbo_tui::is_interactive() && !a.script {
@@ -267,260 +270,262 @@ async fn run(cli: Cli, command: Command) -> Result<u8, Failure> {
     init_logging(&config, matches!(command, Command::Tui))?;
     // `list --jsonl` prints the same objects as `--json`, one per line.
     let lines = matches!(&command, Command::List(a) if a.jsonl);
-    let request =
-        match command {
-            Command::Tui => return console(&config, cli.embedded).await,
-            Command::Db(DbCommand::Migrate { dry_run: true }) => {
-                let pending = qbo_service::pending_migrations(&config).await?;
-                let shown = qbo_core::text::redact_url(&config.database()?.url);
-                if pending.is_empty() {
-                    println!("database {shown}: schema up to date, nothing to apply");
-                } else {
-                    println!(
-                        "database {shown}: {} migration(s) would be applied, in order:",
-                        pending.len()
-                    );
-                    for (v, d) in pending {
-                        println!("  {v:04} {d}");
-                    }
-                }
-                return Ok(exit::OK);
-            }
-            Command::Db(DbCommand::Migrate { dry_run: false }) => {
-                let n = qbo_service::migrate_database(&config).await?;
+    let request = match command {
+        Command::Tui => return console(&config, cli.embedded).await,
+        Command::Db(DbCommand::Migrate { dry_run: true }) => {
+            let pending = qbo_service::pending_migrations(&config).await?;
+            let shown = qbo_core::text::redact_url(&config.database()?.url);
+            if pending.is_empty() {
+                println!("database {shown}: schema up to date, nothing to apply");
+            } else {
                 println!(
-                    "database {}: {n} migration(s) applied, schema up to date",
-                    qbo_core::text::redact_url(&config.database()?.url)
+                    "database {shown}: {} migration(s) would be applied, in order:",
+                    pending.len()
                 );
-                return Ok(exit::OK);
+                for (v, d) in pending {
+                    println!("  {v:04} {d}");
+                }
             }
-            Command::Db(DbCommand::Backup { file, json }) => {
-                let client = make_client(&config, cli.embedded).await?;
-                return db::backup(client.as_ref(), file, json).await;
-            }
-            Command::Db(DbCommand::RestoreCheck { file, json }) => {
-                let client = make_client(&config, cli.embedded).await?;
-                return db::restore_check(client.as_ref(), file, json).await;
-            }
-            Command::Db(DbCommand::Restore { file, yes }) => {
-                return db::restore(&config, file, yes).await;
-            }
-            Command::Db(DbCommand::VerifyBackup { file, pubkey, json }) => {
-                return db::verify(file, pubkey, json);
-            }
-            Command::Serve => {
-                qbo_daemon::serve(config).await?;
-                return Ok(exit::OK);
-            }
-            Command::Watch { json } => return watch(&config, json).await,
-            Command::Keys(KeysCommand::Rotate {
-                new_key,
-                pace,
+            return Ok(exit::OK);
+        }
+        Command::Db(DbCommand::Migrate { dry_run: false }) => {
+            let n = qbo_service::migrate_database(&config).await?;
+            println!(
+                "database {}: {n} migration(s) applied, schema up to date",
+                qbo_core::text::redact_url(&config.database()?.url)
+            );
+            return Ok(exit::OK);
+        }
+        Command::Db(DbCommand::Backup { file, json }) => {
+            let client = make_client(&config, cli.embedded).await?;
+            return db::backup(client.as_ref(), file, json).await;
+        }
+        Command::Db(DbCommand::RestoreCheck { file, json }) => {
+            let client = make_client(&config, cli.embedded).await?;
+            return db::restore_check(client.as_ref(), file, json).await;
+        }
+        Command::Doctor { .. } => unreachable!("doctor runs before the configuration is loaded"),
+        Command::Db(DbCommand::Restore { file, yes }) => {
+            return db::restore(&config, file, yes).await;
+        }
+        Command::Db(DbCommand::VerifyBackup { file, pubkey, json }) => {
+            return db::verify(file, pubkey, json);
+        }
+        Command::Serve => {
+            qbo_daemon::serve(config).await?;
+            return Ok(exit::OK);
+        }
+        Command::Watch { json } => return watch(&config, json).await,
+        Command::Keys(KeysCommand::Rotate {
+            new_key,
+            pace,
+            json,
+        }) => return keys_rotate(&config, &new_key, pace, json).await,
+        Command::Keys(KeysCommand::Status { json }) => (Request::KeysStatus, json),
+        Command::Forecast(a) => match (a.json, a.limit) {
+            (true, None) => (Request::ForecastStream { days: a.days }, true),
+            (json, limit) => (
+                Request::Forecast {
+                    days: a.days,
+                    limit: limit.or((!json).then_some(forecast::SHOWN)),
+                },
                 json,
-            }) => return keys_rotate(&config, &new_key, pace, json).await,
-            Command::Keys(KeysCommand::Status { json }) => (Request::KeysStatus, json),
-            Command::Forecast(a) => match (a.json, a.limit) {
-                (true, None) => (Request::ForecastStream { days: a.days }, true),
-                (json, limit) => (
-                    Request::Forecast {
-                        days: a.days,
-                        limit: limit.or((!json).then_some(forecast::SHOWN)),
+            ),
+        },
+        Command::Import(a) => {
+            let size = import::check(&a)?;
+            let client = make_client(&config, cli.embedded).await?;
+            return import::run(client.as_ref(), a, size).await;
+        }
+        Command::List(mut a) => {
+            // `--status` says what the STATUS column says (`failing` apart from `active`):
+            // the lifecycle state narrows the read where it can (an index), and the
+            // console's `status:` term says the rest.
+            let condition: Option<qbo_service::Condition> = a
+                .status
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|m: InvalidValue| ClientError::Input(format!("list --status: {}", m.0)))?;
+            let status = condition.and_then(qbo_service::Condition::lifecycle);
+            if let Some(c) = condition.filter(|c| {
+                matches!(
+                    c,
+                    qbo_service::Condition::Failing
+                        | qbo_service::Condition::Active
+                        | qbo_service::Condition::Expiring
+                )
+            }) {
+                let term = format!("status:{c}");
+                a.filter = Some(match a.filter.take() {
+                    Some(f) => format!("{f} {term}"),
+                    None => term,
+                });
+            }
+            let environment = a
+                .environment
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|m: InvalidValue| ClientError::Input(m.0))?;
+            // JSON is written as it is read, a page at a time, in constant memory; the
+            // table needs every row for its column widths and is read whole.
+            if a.json || a.jsonl {
+                (
+                    Request::ListStream {
+                        status,
+                        environment,
+                        filter: a.filter,
+                        limit: a.limit,
+                    },
+                    true,
+                )
+            } else {
+                (
+                    Request::List {
+                        status,
+                        environment,
+                        filter: a.filter,
+                        limit: a.limit,
+                    },
+                    false,
+                )
+            }
+        }
+        Command::Show(a) => (Request::Show { target: a.target }, a.json),
+        Command::Refresh(a) => (
+            Request::Refresh {
+                targets: a.targets,
+                due: a.due,
+                all: a.all,
+                filter: a.filter,
+                expect: a.expect,
+            },
+            a.json,
+        ),
+        Command::Verify(a) => (
+            Request::Verify {
+                targets: a.targets,
+                filter: a.filter,
+                expect: a.expect,
+            },
+            a.json,
+        ),
+        Command::Audit(AuditCommand::Verify { json, .. }) => (Request::AuditVerify, json),
+        Command::Audit(AuditCommand::Export(a)) => {
+            // Checked before a database is opened: bad input leaves nothing behind.
+            let (filter, format) = audit_export::filter_of(&a)?;
+            let client = make_client(&config, cli.embedded).await?;
+            return audit_export::export(client.as_ref(), filter, format, a.output.as_deref())
+                .await;
+        }
+        Command::Audit(AuditCommand::Pubkey) => {
+            let client = make_client(&config, cli.embedded).await?;
+            println!("{}", client.audit_pubkey().await?);
+            return Ok(exit::OK);
+        }
+        Command::Audit(AuditCommand::Archive { json }) => {
+            let client = make_client(&config, cli.embedded).await?;
+            return audit_export::archive(client.as_ref(), json).await;
+        }
+        Command::Audit(AuditCommand::Quarantine { from, json }) => {
+            let client = make_client(&config, cli.embedded).await?;
+            return audit_export::quarantine(client.as_ref(), from, json).await;
+        }
+        Command::Audit(AuditCommand::Tail {
+            n,
+            json,
+            tenant,
+            actor,
+            action,
+            outcome,
+        }) => {
+            if tenant.is_none() && actor.is_none() && action.is_none() && outcome.is_none() {
+                // Written as it is read, a page at a time: any N in constant memory.
+                (Request::AuditTailStream { n }, json)
+            } else {
+                (
+                    Request::AuditPage {
+                        before_seq: None,
+                        limit: n,
+                        tenant,
+                        actor,
+                        action,
+                        outcome,
                     },
                     json,
-                ),
-            },
-            Command::Import(a) => {
-                let size = import::check(&a)?;
-                let client = make_client(&config, cli.embedded).await?;
-                return import::run(client.as_ref(), a, size).await;
+                )
             }
-            Command::List(mut a) => {
-                // `--status` says what the STATUS column says (`failing` apart from `active`):
-                // the lifecycle state narrows the read where it can (an index), and the
-                // console's `status:` term says the rest.
-                let condition: Option<qbo_service::Condition> =
-                    a.status.as_deref().map(str::parse).transpose().map_err(
-                        |m: InvalidValue| ClientError::Input(format!("list --status: {}", m.0)),
-                    )?;
-                let status = condition.and_then(qbo_service::Condition::lifecycle);
-                if let Some(c) = condition.filter(|c| {
-                    matches!(
-                        c,
-                        qbo_service::Condition::Failing
-                            | qbo_service::Condition::Active
-                            | qbo_service::Condition::Expiring
-                    )
-                }) {
-                    let term = format!("status:{c}");
-                    a.filter = Some(match a.filter.take() {
-                        Some(f) => format!("{f} {term}"),
-                        None => term,
-                    });
-                }
-                let environment = a
-                    .environment
-                    .as_deref()
-                    .map(str::parse)
-                    .transpose()
-                    .map_err(|m: InvalidValue| ClientError::Input(m.0))?;
-                // JSON is written as it is read, a page at a time, in constant memory; the
-                // table needs every row for its column widths and is read whole.
-                if a.json || a.jsonl {
-                    (
-                        Request::ListStream {
-                            status,
-                            environment,
-                            filter: a.filter,
-                            limit: a.limit,
-                        },
-                        true,
-                    )
-                } else {
-                    (
-                        Request::List {
-                            status,
-                            environment,
-                            filter: a.filter,
-                            limit: a.limit,
-                        },
-                        false,
-                    )
-                }
-            }
-            Command::Show(a) => (Request::Show { target: a.target }, a.json),
-            Command::Refresh(a) => (
-                Request::Refresh {
-                    targets: a.targets,
-                    due: a.due,
-                    all: a.all,
-                    filter: a.filter,
-                    expect: a.expect,
-                },
-                a.json,
-            ),
-            Command::Verify(a) => (
-                Request::Verify {
+        }
+        Command::Revoke(a) => {
+            let call = revoke::RevokeCall {
+                request: service::RevokeRequest {
                     targets: a.targets,
                     filter: a.filter,
+                    local_only_reason: a.local_only.then(|| a.reason.unwrap_or_default()),
+                    dry_run: false,
                     expect: a.expect,
                 },
-                a.json,
-            ),
-            Command::Audit(AuditCommand::Verify { json, .. }) => (Request::AuditVerify, json),
-            Command::Audit(AuditCommand::Export(a)) => {
-                // Checked before a database is opened: bad input leaves nothing behind.
-                let (filter, format) = audit_export::filter_of(&a)?;
-                let client = make_client(&config, cli.embedded).await?;
-                return audit_export::export(client.as_ref(), filter, format, a.output.as_deref())
-                    .await;
+                yes: a.yes,
+                json: a.json,
+            };
+            // Checked before a database is opened: a refusal leaves nothing behind.
+            revoke::check_can_confirm(&call)?;
+            let client = make_client(&config, cli.embedded).await?;
+            return revoke::revoke(client.as_ref(), call).await;
+        }
+        Command::Incidents(a) => {
+            let client = make_client(&config, cli.embedded).await?;
+            return incidents::run(client.as_ref(), a).await;
+        }
+        Command::Link(a) if a.filter.is_some() => {
+            // The file is made (new, 0600) before anything is asked: a name already
+            // taken refuses the campaign before a single link exists.
+            let call = links::CampaignCall::parse(a)?;
+            let client = make_client(&config, cli.embedded).await?;
+            return links::campaign(client.as_ref(), call).await;
+        }
+        Command::Link(a) => links::request(a)?,
+        Command::Links {
+            json,
+            campaign,
+            campaigns,
+        } if campaign.is_some() || campaigns => {
+            let id = campaign
+                .as_deref()
+                .map(service::campaigns::campaign_number)
+                .transpose()
+                .map_err(ClientError::from)?;
+            let client = make_client(&config, cli.embedded).await?;
+            return links::campaigns(client.as_ref(), id, json).await;
+        }
+        Command::Links { json, .. } => (Request::Links, json),
+        Command::Apikey(a) => {
+            // Checked before a database is opened: bad input leaves nothing behind.
+            let call = apikey::ApikeyCall::parse(a)?;
+            let client = make_client(&config, cli.embedded).await?;
+            return apikey::run(client.as_ref(), call).await;
+        }
+        Command::Purge(a) => {
+            let client = make_client(&config, cli.embedded).await?;
+            return revoke::purge(client.as_ref(), a.yes, a.json).await;
+        }
+        Command::SupportBundle(a) => {
+            // Checked before a database is opened: bad input leaves nothing behind.
+            if let Some(since) = &a.since {
+                qbo_service::support_since(since).map_err(ClientError::from)?;
             }
-            Command::Audit(AuditCommand::Pubkey) => {
-                let client = make_client(&config, cli.embedded).await?;
-                println!("{}", client.audit_pubkey().await?);
-                return Ok(exit::OK);
-            }
-            Command::Audit(AuditCommand::Archive { json }) => {
-                let client = make_client(&config, cli.embedded).await?;
-                return audit_export::archive(client.as_ref(), json).await;
-            }
-            Command::Audit(AuditCommand::Quarantine { from, json }) => {
-                let client = make_client(&config, cli.embedded).await?;
-                return audit_export::quarantine(client.as_ref(), from, json).await;
-            }
-            Command::Audit(AuditCommand::Tail {
-                n,
-                json,
-                tenant,
-                actor,
-                action,
-                outcome,
-            }) => {
-                if tenant.is_none() && actor.is_none() && action.is_none() && outcome.is_none() {
-                    // Written as it is read, a page at a time: any N in constant memory.
-                    (Request::AuditTailStream { n }, json)
-                } else {
-                    (
-                        Request::AuditPage {
-                            before_seq: None,
-                            limit: n,
-                            tenant,
-                            actor,
-                            action,
-                            outcome,
-                        },
-                        json,
-                    )
-                }
-            }
-            Command::Revoke(a) => {
-                let call = revoke::RevokeCall {
-                    request: service::RevokeRequest {
-                        targets: a.targets,
-                        filter: a.filter,
-                        local_only_reason: a.local_only.then(|| a.reason.unwrap_or_default()),
-                        dry_run: false,
-                        expect: a.expect,
-                    },
-                    yes: a.yes,
-                    json: a.json,
-                };
-                // Checked before a database is opened: a refusal leaves nothing behind.
-                revoke::check_can_confirm(&call)?;
-                let client = make_client(&config, cli.embedded).await?;
-                return revoke::revoke(client.as_ref(), call).await;
-            }
-            Command::Incidents(a) => {
-                let client = make_client(&config, cli.embedded).await?;
-                return incidents::run(client.as_ref(), a).await;
-            }
-            Command::Link(a) if a.filter.is_some() => {
-                // The file is made (new, 0600) before anything is asked: a name already
-                // taken refuses the campaign before a single link exists.
-                let call = links::CampaignCall::parse(a)?;
-                let client = make_client(&config, cli.embedded).await?;
-                return links::campaign(client.as_ref(), call).await;
-            }
-            Command::Link(a) => links::request(a)?,
-            Command::Links {
-                json,
-                campaign,
-                campaigns,
-            } if campaign.is_some() || campaigns => {
-                let id = campaign
-                    .as_deref()
-                    .map(service::campaigns::campaign_number)
-                    .transpose()
-                    .map_err(ClientError::from)?;
-                let client = make_client(&config, cli.embedded).await?;
-                return links::campaigns(client.as_ref(), id, json).await;
-            }
-            Command::Links { json, .. } => (Request::Links, json),
-            Command::Apikey(a) => {
-                // Checked before a database is opened: bad input leaves nothing behind.
-                let call = apikey::ApikeyCall::parse(a)?;
-                let client = make_client(&config, cli.embedded).await?;
-                return apikey::run(client.as_ref(), call).await;
-            }
-            Command::Purge(a) => {
-                let client = make_client(&config, cli.embedded).await?;
-                return revoke::purge(client.as_ref(), a.yes, a.json).await;
-            }
-            Command::SupportBundle(a) => {
-                // Checked before a database is opened: bad input leaves nothing behind.
-                if let Some(since) = &a.since {
-                    qbo_service::support_since(since).map_err(ClientError::from)?;
-                }
-                let client = make_client(&config, cli.embedded).await?;
-                return reports::support_bundle(client.as_ref(), a).await;
-            }
-            Command::Report(args::ReportCommand::Posture { format }) => {
-                let client = make_client(&config, cli.embedded).await?;
-                return reports::posture(client.as_ref(), &format).await;
-            }
-            Command::Keys(KeysCommand::Generate { .. }) | Command::Demo(_) => {
-                unreachable!("handled before the configuration was loaded")
-            }
-        };
+            let client = make_client(&config, cli.embedded).await?;
+            return reports::support_bundle(client.as_ref(), a).await;
+        }
+        Command::Report(args::ReportCommand::Posture { format }) => {
+            let client = make_client(&config, cli.embedded).await?;
+            return reports::posture(client.as_ref(), &format).await;
+        }
+        Command::Keys(KeysCommand::Generate { .. }) | Command::Demo(_) => {
+            unreachable!("handled before the configuration was loaded")
+        }
+    };
     let (request, json) = request;
     // Checked before a database is opened: bad input leaves nothing behind.
     let selection = match &request {

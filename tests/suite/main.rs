@@ -26,6 +26,7 @@ mod daemon_process;
 mod daemon_scheduler;
 mod demo_tmux;
 mod demo_world;
+mod doctor;
 mod faults;
 mod forecast;
 mod hardening_files;

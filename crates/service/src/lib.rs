@@ -50,7 +50,9 @@ pub use client::{
 };
 pub use export::ExportFrame;
 pub use monitoring::{HealthReport, Unhealthy};
-pub use operations_admin::{migrate_database, pending_migrations, TokenlessSeed};
+pub use operations_admin::{
+    database_checkup, migrate_database, pending_migrations, Checkup, TokenlessSeed,
+};
 pub use protocol::{Denial, Reply, Request};
 pub use token_api::TokenHolder;
 pub use views::{

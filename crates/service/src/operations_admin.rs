@@ -36,6 +36,34 @@ pub async fn pending_migrations(config: &Config) -> anyhow::Result<Vec<(i64, &'s
     pending
 }
 
+/// What `doctor` learns of a database: whether it is behind, current or newer than this
+/// binary, and whether its audit chain's head stands.
+pub struct Checkup {
+    /// Pending migrations, or why none can be applied (a newer schema).
+    pub pending: anyhow::Result<Vec<(i64, &'static str)>>,
+    pub head: qbo_store::audit::HeadCheck,
+    pub blocked: Option<qbo_store::audit::ChainBlocked>,
+}
+
+/// Connects to the configured database (nothing is created or migrated) and looks it over.
+pub async fn database_checkup(config: &Config) -> anyhow::Result<Checkup> {
+    let db = qbo_core::config::DatabaseConfig {
+        max_connections: 1,
+        connect_timeout: std::time::Duration::from_secs(5),
+        ..config.database()?.clone()
+    };
+    let store = Store::connect(&db, None).await?;
+    let pending = store.pending_migrations().await;
+    let head = store.audit_head_check().await;
+    let blocked = store.audit_blocked().await;
+    store.close().await;
+    Ok(Checkup {
+        pending,
+        head: head?,
+        blocked: blocked?,
+    })
+}
+
 /// A connection the demo shows without tokens: one waiting for its first consent, or one
 /// revoked at Intuit before the demo began.
 pub struct TokenlessSeed<'a> {

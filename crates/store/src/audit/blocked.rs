@@ -90,3 +90,37 @@ mod tests {
         assert_eq!(chain_blocked(&e), Some(&b));
     }
 }
+
+/// The chain's head as stored beside the last event it names: `doctor`'s quick look (a full
+/// `audit verify` reads every event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadCheck {
+    pub head_seq: i64,
+    pub head_hash: String,
+    /// The hash of the event at `head_seq`, if there is one.
+    pub event_hash: Option<String>,
+}
+
+impl HeadCheck {
+    /// Whether the head names its last event truly (an empty log has head 0).
+    pub fn consistent(&self) -> bool {
+        match &self.event_hash {
+            Some(h) => *h == self.head_hash,
+            None => self.head_seq == 0,
+        }
+    }
+}
+
+impl crate::Store {
+    pub async fn audit_head_check(&self) -> anyhow::Result<HeadCheck> {
+        let (head_seq, head_hash): (i64, String) = crate::dispatch!(self, p => sqlx::query_as(
+            "SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(p).await)?;
+        let event_hash: Option<String> = crate::dispatch!(self, p => sqlx::query_scalar(
+            "SELECT hash FROM audit_events WHERE seq = $1").bind(head_seq).fetch_optional(p).await)?;
+        Ok(HeadCheck {
+            head_seq,
+            head_hash,
+            event_hash,
+        })
+    }
+}

@@ -16,7 +16,7 @@ pub mod quarantine;
 pub mod retention;
 pub mod signing;
 
-pub use blocked::{chain_blocked, ChainBlocked};
+pub use blocked::{chain_blocked, ChainBlocked, HeadCheck};
 pub use chain::{verify, VerifyReport};
 pub use page::{AuditPage, AuditQuery, MAX_PAGE};
 pub use qbo_core::audit::{
