@@ -340,7 +340,7 @@ fn socket(config: &Config) -> Vec<Check> {
             Status::Fail,
             "socket",
             format!("{} does not exist", dir.display()),
-            format!("create it for the daemon's account (`install -d -o qbo-console -m 0750 {}`; the systemd unit's RuntimeDirectory does this)", dir.display()),
+            format!("start the daemon (`systemctl start qbo-console`: the unit's RuntimeDirectory makes it), or create it for the daemon's account (`install -d -o qbo-console -m 0750 {}`)", dir.display()),
         )),
         Some(dir) if !writable(dir) => out.push(bad(
             Status::Fail,
