@@ -313,7 +313,6 @@ async fn database(config: &Config) -> Vec<Check> {
             "run the qbo-console release that upgraded this database, or restore a backup made by this one",
         )),
     }
-    let h = &up.head;
     out.push(match &up.blocked {
         Some(b) => bad(
             Status::Fail,
@@ -321,11 +320,11 @@ async fn database(config: &Config) -> Vec<Check> {
             b.to_string(),
             format!("an admin runs `qbo-console audit quarantine --from {}` after `qbo-console audit verify`", b.first_seq),
         ),
-        None if h.consistent() => ok("audit chain", format!("head at event {} matches it", h.head_seq)),
+        None if up.head_consistent => ok("audit chain", format!("head at event {} matches it", up.head_seq)),
         None => bad(
             Status::Fail,
             "audit chain",
-            format!("the chain's head (event {}) does not match the event it names", h.head_seq),
+            format!("the chain's head (event {}) does not match the event it names", up.head_seq),
             "run `qbo-console audit verify` to find the damage; restore the database from a backup (`qbo-console db restore-check FILE`, then `db restore`) and keep the damaged one for the investigation",
         ),
     });
@@ -487,7 +486,23 @@ fn certificate_end(path: &PathBuf) -> Result<DateTime<Utc>, String> {
     DateTime::from_timestamp(secs as i64, 0).ok_or_else(|| "a date out of range".into())
 }
 
-/// Each environment's token endpoint: reachable, and its clock against ours.
+/// Intuit's token endpoint, where the configuration leaves it at Intuit's own.
+const INTUIT_TOKEN_ENDPOINT: &str = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer";
+
+/// Intuit's discovery document of an environment (`../shared/INTUIT.md`).
+fn discovery(env: qbo_core::domain::Environment) -> &'static str {
+    match env {
+        qbo_core::domain::Environment::Production => {
+            "https://developer.api.intuit.com/.well-known/openid_configuration"
+        }
+        qbo_core::domain::Environment::Sandbox => {
+            "https://developer.api.intuit.com/.well-known/openid_sandbox_configuration"
+        }
+    }
+}
+
+/// Each environment's token endpoint: reachable, and its clock against ours; against
+/// Intuit itself, its discovery document too.
 async fn intuit(config: &Config) -> Vec<Check> {
     let http = match reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -516,6 +531,14 @@ async fn intuit(config: &Config) -> Vec<Check> {
             Ok(resp) => {
                 let got = Utc::now();
                 out.push(ok("intuit", format!("{env}: token endpoint answers (HTTP {})", resp.status().as_u16())));
+                if e.token_endpoint == INTUIT_TOKEN_ENDPOINT {
+                    let doc = discovery(*env);
+                    out.push(match http.get(doc).send().await {
+                        Ok(r) if r.status().is_success() => ok("intuit", format!("{env}: discovery document {doc} answers")),
+                        Ok(r) => bad(Status::Warn, "intuit", format!("{env}: {doc} answered HTTP {}", r.status().as_u16()), "check Intuit's status page; the endpoints in use may move"),
+                        Err(err) => bad(Status::Warn, "intuit", format!("{env}: {doc}: {}", qbo_core::text::Safe(&err.to_string())), "allow developer.api.intuit.com through the firewall or proxy"),
+                    });
+                }
                 let date = resp
                     .headers()
                     .get("date")
@@ -572,4 +595,35 @@ fn redirects(config: &Config) -> Vec<Check> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed certificate ending on `y-m-d`, written to a PEM file.
+    fn cert_ending(dir: &Path, y: i32, m: u8, d: u8) -> PathBuf {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(y, m, d);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let path = dir.join(format!("{y}-{m}-{d}.pem"));
+        std::fs::write(&path, cert.pem()).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_certificates_end_is_read_from_its_pem() {
+        let dir = tempfile::tempdir().unwrap();
+        let end = certificate_end(&cert_ending(dir.path(), 2031, 6, 30)).unwrap();
+        assert_eq!(end.format("%Y-%m-%d").to_string(), "2031-06-30");
+        let expired = certificate_end(&cert_ending(dir.path(), 2021, 1, 1)).unwrap();
+        assert!(expired < Utc::now());
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate").unwrap();
+        assert!(certificate_end(&junk)
+            .unwrap_err()
+            .contains("no certificate"));
+    }
 }

@@ -200,9 +200,9 @@ async fn the_restore_drill_says_of_each_token_what_qbo_sim_says() {
     let mut sim_says = (0, 0, 0);
     for g in &grants {
         match w.sim.refresh_token_standing(&g.refresh_token) {
-            Ok(TokenStanding::Current) => sim_says.0 += 1,
-            Ok(TokenStanding::InGrace) => sim_says.1 += 1,
-            Err(_) => sim_says.2 += 1,
+            TokenStanding::Current => sim_says.0 += 1,
+            TokenStanding::InGrace => sim_says.1 += 1,
+            TokenStanding::Refused { .. } => sim_says.2 += 1,
         }
     }
     assert_eq!(sim_says, (3, 3, 3), "the scenario as qbo-sim sees it");
@@ -219,9 +219,9 @@ async fn the_restore_drill_says_of_each_token_what_qbo_sim_says() {
             .find(|x| x.tenant == format!("dr-{i}"))
             .unwrap();
         let expected = match w.sim.refresh_token_standing(&g.refresh_token) {
-            Ok(TokenStanding::Current) => Verdict::Live,
-            Ok(TokenStanding::InGrace) => Verdict::Recoverable,
-            Err(_) => Verdict::Lost,
+            TokenStanding::Current => Verdict::Live,
+            TokenStanding::InGrace => Verdict::Recoverable,
+            TokenStanding::Refused { .. } => Verdict::Lost,
         };
         assert_eq!(item.verdict, expected, "dr-{i}");
     }

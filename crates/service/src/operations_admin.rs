@@ -41,8 +41,11 @@ pub async fn pending_migrations(config: &Config) -> anyhow::Result<Vec<(i64, &'s
 pub struct Checkup {
     /// Pending migrations, or why none can be applied (a newer schema).
     pub pending: anyhow::Result<Vec<(i64, &'static str)>>,
-    pub head: qbo_store::audit::HeadCheck,
-    pub blocked: Option<qbo_store::audit::ChainBlocked>,
+    /// The event the chain's head names, and whether the head names it truly.
+    pub head_seq: i64,
+    pub head_consistent: bool,
+    /// Rows stored past the head, which block every audited write.
+    pub blocked: Option<qbo_core::domain::ChainBlocked>,
 }
 
 /// Connects to the configured database (nothing is created or migrated) and looks it over.
@@ -57,9 +60,11 @@ pub async fn database_checkup(config: &Config) -> anyhow::Result<Checkup> {
     let head = store.audit_head_check().await;
     let blocked = store.audit_blocked().await;
     store.close().await;
+    let head = head?;
     Ok(Checkup {
         pending,
-        head: head?,
+        head_seq: head.head_seq,
+        head_consistent: head.consistent(),
         blocked: blocked?,
     })
 }

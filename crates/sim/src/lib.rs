@@ -58,12 +58,14 @@ pub use options::{
 pub use stats::SimStats;
 
 /// What Intuit makes of a refresh token now (`SimHandle::refresh_token_standing`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenStanding {
     /// The grant's newest refresh token.
     Current,
     /// Replaced, but still taken within Intuit's 24-hour grace.
     InGrace,
+    /// Intuit would answer invalid_grant, for this reason.
+    Refused { reason: String },
 }
 
 use clock::SimClock;
@@ -379,12 +381,14 @@ impl SimHandle {
     /// How Intuit would take this refresh token now: the grant's current one, a replaced one
     /// still inside its grace, or not at all (`Err` with Intuit's reason). Nothing is
     /// recorded: for tests that check what a product believes of its tokens.
-    pub fn refresh_token_standing(&self, token: &str) -> Result<TokenStanding, String> {
+    pub fn refresh_token_standing(&self, token: &str) -> TokenStanding {
         let now = self.shared.clock.now();
         match self.shared.lock().refresh_usable(token, now) {
-            Ok(false) => Ok(TokenStanding::Current),
-            Ok(true) => Ok(TokenStanding::InGrace),
-            Err(e) => Err(e.0.to_string()),
+            Ok(false) => TokenStanding::Current,
+            Ok(true) => TokenStanding::InGrace,
+            Err(e) => TokenStanding::Refused {
+                reason: e.0.to_string(),
+            },
         }
     }
 

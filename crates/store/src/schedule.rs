@@ -107,14 +107,14 @@ impl Store {
         env: Environment,
     ) -> anyhow::Result<Option<Claimed>> {
         let live = "status IN ('active', 'expiring') AND environment IN ($5, $6)";
-        // Soonest scheduled first: a probe that failed pushed its connection's next
-        // attempt out, so one company Intuit fails on its own cannot keep an incident open
-        // by being probed every time.
+        // Those failing least first, then the soonest scheduled: a company Intuit fails on
+        // its own (failing since before the incident, or again after a probe) says nothing
+        // of Intuit as a whole, and probing it every time would keep the incident open.
         let mut rows = self
             .claim_where(
                 "connections",
                 live,
-                "next_attempt_at ASC NULLS FIRST, refresh_expires_at ASC NULLS FIRST, id",
+                "consecutive_failures ASC, next_attempt_at ASC NULLS FIRST, refresh_expires_at ASC NULLS FIRST, id",
                 Purpose::SpendRefreshToken,
                 owner,
                 until,
