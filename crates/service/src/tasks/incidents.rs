@@ -50,11 +50,52 @@ pub(crate) struct Suspicion {
     pub detail: String,
 }
 
+/// One environment's refreshes within the window, with the counts the rule reads kept as
+/// observations enter and leave: a refresh costs the same whatever the window holds (a
+/// catch-up at a thousand refreshes a second keeps 300,000 of them).
+#[derive(Default)]
+struct Window {
+    seen: VecDeque<Observation>,
+    /// Per class: failures, and failures per connection (its keys are the distinct ones).
+    classes: BTreeMap<IncidentClass, (usize, HashMap<i64, usize>)>,
+}
+
+impl Window {
+    fn push(&mut self, o: Observation) {
+        if let Some(f) = o.failure.as_ref().filter(|f| !f.class.is_ours()) {
+            let (n, by) = self.classes.entry(f.class).or_default();
+            *n += 1;
+            *by.entry(o.connection_id).or_default() += 1;
+        }
+        self.seen.push_back(o);
+    }
+
+    fn expire(&mut self, before: DateTime<Utc>) {
+        while self.seen.front().is_some_and(|o| o.at < before) {
+            let Some(o) = self.seen.pop_front() else {
+                break;
+            };
+            let Some(f) = o.failure.as_ref().filter(|f| !f.class.is_ours()) else {
+                continue;
+            };
+            if let Some((n, by)) = self.classes.get_mut(&f.class) {
+                *n -= 1;
+                if let Some(k) = by.get_mut(&o.connection_id) {
+                    *k -= 1;
+                    if *k == 0 {
+                        by.remove(&o.connection_id);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The refreshes of the last `window`, per environment, and the rule that reads them.
 /// Pure: the clock is passed in.
 pub(crate) struct Detector {
     cfg: IncidentsConfig,
-    seen: HashMap<Environment, VecDeque<Observation>>,
+    seen: HashMap<Environment, Window>,
 }
 
 impl Detector {
@@ -66,7 +107,7 @@ impl Detector {
     }
 
     fn observe(&mut self, env: Environment, o: Observation) {
-        self.seen.entry(env).or_default().push_back(o);
+        self.seen.entry(env).or_default().push(o);
     }
 
     /// Forgets an environment's refreshes (an incident opened or closed over them).
@@ -80,22 +121,26 @@ impl Detector {
     /// companies each failing their own way (a 503 here, a timeout there) are not one.
     fn suspect(&mut self, env: Environment, now: DateTime<Utc>) -> Option<Suspicion> {
         let window = ChronoDuration::from_std(self.cfg.window).ok()?;
-        let seen = self.seen.get_mut(&env)?;
-        while seen.front().is_some_and(|o| o.at < now - window) {
-            seen.pop_front();
+        let w = self.seen.get_mut(&env)?;
+        w.expire(now - window);
+        let attempts = w.seen.len();
+        // The class with the most connections failing, by the counts alone.
+        let (class, failures, distinct) = w
+            .classes
+            .iter()
+            .map(|(c, (n, by))| (*c, *n, by.len()))
+            .max_by_key(|(c, _, d)| (*d, std::cmp::Reverse(*c)))?;
+        let share = failures as f64 / attempts.max(1) as f64;
+        if distinct < self.cfg.min_connections as usize || share < self.cfg.min_share {
+            return None;
         }
-        let attempts = seen.len();
-        let mut by_class: BTreeMap<IncidentClass, Vec<(&Observation, &Failure)>> = BTreeMap::new();
-        for o in seen.iter() {
-            if let Some(f) = o.failure.as_ref().filter(|f| !f.class.is_ours()) {
-                by_class.entry(f.class).or_default().push((o, f));
-            }
-        }
-        let (class, failing) = by_class.into_iter().max_by_key(|(c, v)| {
-            let distinct: std::collections::BTreeSet<i64> =
-                v.iter().map(|(o, _)| o.connection_id).collect();
-            (distinct.len(), std::cmp::Reverse(*c))
-        })?;
+        // Rare from here on: the incident is opening, its members are read out.
+        let failing: Vec<(&Observation, &Failure)> = w
+            .seen
+            .iter()
+            .filter_map(|o| o.failure.as_ref().map(|f| (o, f)))
+            .filter(|(_, f)| f.class == class)
+            .collect();
         let mut members: BTreeMap<i64, IncidentMember> = BTreeMap::new();
         for (o, f) in &failing {
             members
@@ -106,10 +151,6 @@ impl Detector {
                     intuit_tid: f.intuit_tid.clone(),
                 });
         }
-        let share = failing.len() as f64 / attempts.max(1) as f64;
-        if members.len() < self.cfg.min_connections as usize || share < self.cfg.min_share {
-            return None;
-        }
         let sample = failing.first()?.1;
         Some(Suspicion {
             class,
@@ -117,7 +158,7 @@ impl Detector {
             started_at: failing.iter().map(|(o, _)| o.at).min()?,
             members: members.into_values().collect(),
             attempts,
-            failures: failing.len(),
+            failures,
             detail: sample.detail.clone(),
         })
     }
@@ -268,6 +309,7 @@ impl Breaker {
             }
         }
         let suspicion = {
+            let failed = failure.is_some();
             let mut d = self.detector.lock().unwrap_or_else(|p| p.into_inner());
             d.observe(
                 env,
@@ -277,7 +319,12 @@ impl Breaker {
                     failure,
                 },
             );
-            d.suspect(env, now)
+            // Only a failure can tip the balance toward an incident.
+            if failed {
+                d.suspect(env, now)
+            } else {
+                None
+            }
         };
         if let Some(s) = suspicion {
             self.open(env, &s, actor).await?;
@@ -504,6 +551,26 @@ mod tests {
         let late =
             at(2) + ChronoDuration::from_std(cfg().window).unwrap() + ChronoDuration::seconds(1);
         assert_eq!(d.suspect(Environment::Sandbox, late), None);
+    }
+
+    #[test]
+    fn the_counts_follow_what_leaves_the_window() {
+        let mut d = Detector::new(cfg());
+        for i in 0..3 {
+            see(&mut d, i, i, fail(IncidentClass::ServerError));
+        }
+        let later = 1_000;
+        for i in 0..2 {
+            see(&mut d, later + i, i, fail(IncidentClass::ServerError));
+        }
+        // The first three left the window: two connections now, not three.
+        assert_eq!(d.suspect(Environment::Sandbox, at(later + 2)), None);
+        see(&mut d, later + 3, 7, fail(IncidentClass::ServerError));
+        let s = d
+            .suspect(Environment::Sandbox, at(later + 3))
+            .expect("three again");
+        assert_eq!((s.members.len(), s.failures, s.attempts), (3, 3, 3));
+        assert_eq!(s.started_at, at(later));
     }
 
     #[test]
