@@ -178,8 +178,18 @@ async fn connect(url: &str) -> Store {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_newer_than_the_binary_is_refused_and_a_dry_run_changes_nothing() {
     let w = World::start(SimOptions::default()).await;
-    // A new database: every migration would run, and the dry run applies none.
+    // A new database: every migration would run, and the dry run applies none (nor makes
+    // the SQLite file).
+    let file = qbo_store::sqlite_file(&w.db_url).unwrap();
+    let existed = file.as_ref().is_some_and(|f| f.exists());
+    assert!(
+        !existed || w.on_postgres(),
+        "a new world has no database file yet"
+    );
     let dry = w.ok(&["db", "migrate", "--dry-run"]).await;
+    if let Some(f) = &file {
+        assert_eq!(f.exists(), existed, "a dry run made {}", f.display());
+    }
     assert!(
         dry.contains("would be applied") && dry.contains("0015 incidents"),
         "{dry}"

@@ -30,6 +30,12 @@ pub async fn pending_migrations(config: &Config) -> anyhow::Result<Vec<(i64, &'s
         max_connections: 1,
         ..config.database()?.clone()
     };
+    // A SQLite file not made yet would be made by connecting: a dry run makes nothing.
+    if let Some(file) = qbo_store::sqlite_file(&db.url).map_err(|e| anyhow::anyhow!(e.0))? {
+        if !file.exists() {
+            return Ok(qbo_store::migrations_of(qbo_store::Backend::Sqlite));
+        }
+    }
     let store = Store::connect(&db, config.daemon.file_group.as_deref()).await?;
     let pending = store.pending_migrations().await;
     store.close().await;

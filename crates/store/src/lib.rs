@@ -15,6 +15,7 @@ mod keys;
 mod leases;
 mod links;
 mod migrate;
+pub use migrate::{migrations_of, NewerSchema};
 mod monitoring;
 mod revocation;
 mod rows;

@@ -161,6 +161,15 @@ fn migrator(list: &[(i64, &'static str, &'static str)]) -> Migrator {
     }
 }
 
+/// Every migration this binary knows for `backend`, in order: what a new database gets.
+pub fn migrations_of(backend: super::Backend) -> Vec<(i64, &'static str)> {
+    let list = match backend {
+        super::Backend::Sqlite => SQLITE,
+        super::Backend::Postgres => POSTGRES,
+    };
+    list.iter().map(|(v, d, _)| (*v, *d)).collect()
+}
+
 /// A newer qbo-console migrated this database past what this binary knows.
 #[derive(Debug, thiserror::Error)]
 #[error(
