@@ -256,16 +256,25 @@ impl Breaker {
 
     /// Takes in one scheduled refresh's outcome: a failure joins an open incident of its
     /// kind, or may open one; a success ends an incident about our credentials.
+    ///
+    /// `was_failing`: the connection's refreshes were failing before this one. Its failing
+    /// again says nothing of Intuit as a whole (a company Intuit fails on its own, retried on
+    /// its backoff, and first in a catch-up, which goes by urgency): only connections that
+    /// were well and now fail are evidence, and members.
     pub async fn observe(
         &self,
         env: Environment,
         connection_id: i64,
         outcome: &RefreshOutcome,
         actor: &Actor,
+        was_failing: bool,
     ) -> anyhow::Result<()> {
         let Some(failure) = reading(outcome) else {
             return Ok(());
         };
+        if was_failing && failure.as_ref().is_some_and(|f| !f.class.is_ours()) {
+            return Ok(());
+        }
         let now = self.engine.clock.now();
         match &failure {
             None => {
@@ -336,19 +345,26 @@ impl Breaker {
     async fn open(&self, env: Environment, s: &Suspicion, actor: &Actor) -> anyhow::Result<()> {
         let now = self.engine.clock.now();
         let mut tx = self.engine.store.begin().await?;
-        let created = tx
-            .open_incident(env, Endpoint::Token, s.class, s.started_at, now, &s.detail)
-            .await?;
-        let id = match created {
-            Some(id) => id,
-            None => match tx.open_incident_of(env, Endpoint::Token, s.class).await? {
-                Some(id) => id,
-                // Closed between the two statements: the next failure opens anew.
-                None => {
-                    tx.rollback().await?;
-                    return Ok(());
+        // Join the open one first: an insert that meets it would spend a number of the
+        // sequence, and incidents would be numbered 1, 5, 6.
+        let (id, created) = match tx.open_incident_of(env, Endpoint::Token, s.class).await? {
+            Some(id) => (id, None),
+            None => {
+                let created = tx
+                    .open_incident(env, Endpoint::Token, s.class, s.started_at, now, &s.detail)
+                    .await?;
+                match created {
+                    Some(id) => (id, created),
+                    // Another daemon opened it between the two statements: join it.
+                    None => match tx.open_incident_of(env, Endpoint::Token, s.class).await? {
+                        Some(id) => (id, None),
+                        None => {
+                            tx.rollback().await?;
+                            return Ok(());
+                        }
+                    },
                 }
-            },
+            }
         };
         tx.add_incident_members(id, &s.members).await?;
         let mut events = Vec::new();

@@ -463,6 +463,7 @@ impl Shared {
         // engine's to judge (by this process's monotonic clock, under the flight guard):
         // a claim that waited too long is given back there, unsent.
         let id = c.record.id;
+        let was_failing = c.record.consecutive_failures > 0;
         let r = self
             .engine
             .refresh_claimed(c, &actor)
@@ -484,7 +485,11 @@ impl Shared {
             }
         }
         if let Ok(outcome) = &r {
-            if let Err(e) = self.breaker.observe(env, id, outcome, &actor).await {
+            if let Err(e) = self
+                .breaker
+                .observe(env, id, outcome, &actor, was_failing)
+                .await
+            {
                 log_failure(&e, "recording a refresh toward an incident failed");
             }
         }
