@@ -180,24 +180,18 @@ impl CampaignCall {
 /// Creates the campaign's file: new (an existing file is never overwritten: it may hold
 /// links already sent or not yet sent), readable by its owner only.
 fn create_secret_file(path: &std::path::Path) -> Result<std::fs::File, Failure> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Failure {
-            code: exit::BAD_INPUT,
-            message: if e.kind() == std::io::ErrorKind::AlreadyExists {
-                format!(
-                    "link --csv {}: the file exists; a campaign never overwrites one (it may hold \
+    qbo_core::file_modes::create_secret_file(path).map_err(|e| Failure {
+        code: exit::BAD_INPUT,
+        message: if e.kind() == std::io::ErrorKind::AlreadyExists {
+            format!(
+                "link --csv {}: the file exists; a campaign never overwrites one (it may hold \
                      live links): give a new name, or remove the old file once its links are sent",
-                    path.display()
-                )
-            } else {
-                format!("link --csv {}: cannot create it: {e}", path.display())
-            },
-        })
+                path.display()
+            )
+        } else {
+            format!("link --csv {}: cannot create it: {e}", path.display())
+        },
+    })
 }
 
 /// The columns of a campaign's CSV, in order.

@@ -945,23 +945,17 @@ fn keys_generate(
     match out {
         None => println!("{}", key.as_str()),
         Some(path) => {
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| Failure {
-                    code: exit::BAD_INPUT,
-                    message: if e.kind() == std::io::ErrorKind::AlreadyExists {
-                        format!(
-                            "{} already exists; refusing to overwrite a key (move it away first)",
-                            path.display()
-                        )
-                    } else {
-                        format!("cannot create {}: {e}", path.display())
-                    },
-                })?;
+            let mut f = qbo_core::file_modes::create_secret_file(path).map_err(|e| Failure {
+                code: exit::BAD_INPUT,
+                message: if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    format!(
+                        "{} already exists; refusing to overwrite a key (move it away first)",
+                        path.display()
+                    )
+                } else {
+                    format!("cannot create {}: {e}", path.display())
+                },
+            })?;
             writeln!(f, "{}", key.as_str())
                 .and_then(|_| f.sync_all())
                 .map_err(|e| Failure {

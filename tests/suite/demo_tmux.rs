@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 /// A shell line running the demo with its temporary files under `tmp`, then saying so.
-fn demo_line(tmp: &Path, args: &str) -> String {
+pub(crate) fn demo_line(tmp: &Path, args: &str) -> String {
     format!(
         "TMPDIR='{}' '{}' demo {args}; echo DEMO-EXITED; sleep 30",
         tmp.display(),
@@ -588,10 +588,9 @@ fn cuts_are_marked(screen: &str, texts: &[String], what: &str) -> usize {
     checked
 }
 
-/// The demo's own answers as JSON, through its socket (its configuration is in its
-/// directory under `tmp`).
-fn demo_json(tmp: &Path, args: &[&str]) -> serde_json::Value {
-    let dir = std::fs::read_dir(tmp)
+/// The running demo's directory under `tmp` (its configuration, database and socket).
+pub(crate) fn demo_dir(tmp: &Path) -> std::path::PathBuf {
+    std::fs::read_dir(tmp)
         .unwrap()
         .flatten()
         .find(|e| {
@@ -600,10 +599,15 @@ fn demo_json(tmp: &Path, args: &[&str]) -> serde_json::Value {
                 .starts_with("qbo-console-demo")
         })
         .expect("the demo's directory")
-        .path();
+        .path()
+}
+
+/// The demo's own answers as JSON, through its socket (its configuration is in its
+/// directory under `tmp`).
+fn demo_json(tmp: &Path, args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_qbo-console"))
         .arg("--config")
-        .arg(dir.join("qbo-console.toml"))
+        .arg(demo_dir(tmp).join("qbo-console.toml"))
         .args(args)
         .output()
         .unwrap();

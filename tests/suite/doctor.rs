@@ -153,25 +153,12 @@ fn doctor_passes_on_the_demos_installation() {
     let dir = tempfile::tempdir().unwrap();
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
-    let line = format!(
-        "TMPDIR='{}' '{}' demo --tenants 20; echo DEMO-EXITED; sleep 30",
-        tmp.display(),
-        env!("CARGO_BIN_EXE_qbo-console")
-    );
+    let line = crate::demo_tmux::demo_line(&tmp, "--tenants 20");
     let t = Tmux::start(dir.path(), "doctor", 100, 30, &line);
     t.wait_for("the table of 20 tenants", Duration::from_secs(120), |s| {
         header_total(s) == Some(20)
     });
-    let demo = std::fs::read_dir(&tmp)
-        .unwrap()
-        .flatten()
-        .find(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with("qbo-console-demo")
-        })
-        .expect("the demo's directory")
-        .path();
+    let demo = crate::demo_tmux::demo_dir(&tmp);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_qbo-console"))
         .arg("--config")
         .arg(demo.join("qbo-console.toml"))

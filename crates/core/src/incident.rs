@@ -151,6 +151,18 @@ pub struct Incident {
     pub detail: String,
 }
 
+/// Whether a member's failures are still an incident's: while it lasts, and after it until
+/// the connection is tried again (a failure after the end is its own problem).
+pub fn still_holds(
+    ended_at: Option<DateTime<Utc>>,
+    last_refresh_at: Option<DateTime<Utc>>,
+) -> bool {
+    match (ended_at, last_refresh_at) {
+        (None, _) | (Some(_), None) => true,
+        (Some(end), Some(last)) => last <= end,
+    }
+}
+
 impl Incident {
     pub fn is_open(&self) -> bool {
         self.ended_at.is_none()

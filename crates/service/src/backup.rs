@@ -179,7 +179,7 @@ impl Service {
         })?;
         let made = async {
             self.store().backup_into(&path).await?;
-            let (facts, _) = qbo_store::read_backup(&path).await?;
+            let facts = qbo_store::read_backup_facts(&path).await?;
             let (sha256, bytes) = digest(&path)?;
             anyhow::Ok((facts, sha256, bytes))
         }
@@ -340,7 +340,11 @@ fn drill(
             d.without_token += 1;
             continue;
         };
-        let now_row = live.iter().find(|l| l.id == b.id);
+        // Both read in id order: a search, not a scan per connection.
+        let now_row = live
+            .binary_search_by_key(&b.id, |l| l.id)
+            .ok()
+            .map(|i| &live[i]);
         let (verdict, replaced_at) = match now_row {
             None => (Verdict::Gone, None),
             Some(l)

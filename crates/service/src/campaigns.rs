@@ -166,13 +166,9 @@ impl Service {
                 ids.len()
             )));
         }
-        let mut records = Vec::with_capacity(ids.len());
-        for piece in ids.chunks(512) {
-            let mut rows = self.store().connections_by_id(piece).await?;
-            rows.sort_by_key(|r| piece.iter().position(|id| *id == r.id));
-            records.extend(rows);
-        }
-        let (chosen, left): (Vec<_>, Vec<_>) = records
+        let (chosen, left): (Vec<_>, Vec<_>) = self
+            .records_in_order(&ids)
+            .await?
             .into_iter()
             .partition(|r| left_out_because(r.status).is_none());
         let left_out: Vec<LeftOut> = left
@@ -315,16 +311,11 @@ fn left_out_summary(left: &[LeftOut]) -> String {
 
 /// Parses a campaign's number as `links --campaign` takes it (`7` or `#7`).
 pub fn campaign_number(text: &str) -> Result<i64> {
-    text.trim()
-        .trim_start_matches('#')
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| {
-            ServiceError::Input(format!(
-                "--campaign {text:?}: expected a campaign's number, as `link --where` printed it"
-            ))
-        })
+    crate::number_in(text).ok_or_else(|| {
+        ServiceError::Input(format!(
+            "--campaign {text:?}: expected a campaign's number, as `link --where` printed it"
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -231,12 +231,7 @@ impl Service {
                 .iter()
                 .find(|r| r.id == item.connection_id)
                 .and_then(|r| r.last_refresh_at);
-            let still_its = match (ended, last) {
-                (None, _) => true,
-                (Some(end), Some(last)) => last <= *end,
-                (Some(_), None) => true,
-            };
-            if still_its {
+            if qbo_core::incident::still_holds(*ended, last) {
                 item.incident = Some(*id);
                 item.reason = format!(
                     "part of Intuit incident {id} (`qbo-console incidents show {id}`): {}",

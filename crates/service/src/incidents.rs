@@ -50,10 +50,7 @@ impl Service {
         let Some(i) = self.store().incident_of(rec.id).await? else {
             return Ok(None);
         };
-        let holds = match (i.ended_at, rec.last_refresh_at) {
-            (None, _) | (Some(_), None) => true,
-            (Some(end), Some(last)) => last <= end,
-        };
+        let holds = qbo_core::incident::still_holds(i.ended_at, rec.last_refresh_at);
         Ok(holds.then_some(i))
     }
 
@@ -80,10 +77,7 @@ impl Service {
         };
         let found = self.store().incident_members(id, MEMBERS_SHOWN).await?;
         let ids: Vec<i64> = found.iter().map(|m| m.connection_id).collect();
-        let mut records = Vec::new();
-        for piece in ids.chunks(512) {
-            records.extend(self.store().connections_by_id(piece).await?);
-        }
+        let records = self.records_in_order(&ids).await?;
         let members = found
             .into_iter()
             .filter_map(|m| {
@@ -115,14 +109,9 @@ impl Service {
 
 /// Parses an incident's number as `incidents show` takes it (`7` or `#7`).
 pub fn incident_number(text: &str) -> Result<i64> {
-    text.trim()
-        .trim_start_matches('#')
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| {
-            ServiceError::Input(format!(
-                "incidents show {text:?}: expected an incident's number, as `incidents` lists it"
-            ))
-        })
+    crate::number_in(text).ok_or_else(|| {
+        ServiceError::Input(format!(
+            "incidents show {text:?}: expected an incident's number, as `incidents` lists it"
+        ))
+    })
 }

@@ -126,6 +126,15 @@ pub enum ServiceError {
 
 pub type Result<T> = std::result::Result<T, ServiceError>;
 
+/// A row's number as operators type it, as listings print it: `7` or `#7`, above zero.
+pub(crate) fn number_in(text: &str) -> Option<i64> {
+    text.trim()
+        .trim_start_matches('#')
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+}
+
 /// Which connections a bulk operation is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
@@ -620,10 +629,15 @@ impl Service {
                 ids
             }
         };
+        self.records_in_order(&ids).await
+    }
+
+    /// The records of `ids`, in that order (most urgent first, as a filter selected them),
+    /// not the database's.
+    pub(crate) async fn records_in_order(&self, ids: &[i64]) -> Result<Vec<ConnectionRecord>> {
         let mut out = Vec::with_capacity(ids.len());
         for piece in ids.chunks(512) {
             let mut rows = self.store().connections_by_id(piece).await?;
-            // In the order selected (most urgent first), not the database's.
             rows.sort_by_key(|r| piece.iter().position(|id| *id == r.id));
             out.extend(rows);
         }

@@ -110,17 +110,39 @@ const FACTS: &str =
      COALESCE((SELECT last_seq FROM audit_head), 0), \
      COALESCE((SELECT last_hash FROM audit_head), '')";
 
-/// A backup file opened read only: what it holds, and its connections' stored tokens.
-pub async fn read_backup(path: &Path) -> anyhow::Result<(BackupFacts, Vec<StoredRefresh>)> {
+async fn open_backup(path: &Path) -> anyhow::Result<sqlx::SqliteConnection> {
     let opts = SqliteConnectOptions::new()
         .filename(path)
         .read_only(true)
         .create_if_missing(false);
-    let mut c = sqlx::SqliteConnection::connect_with(&opts).await?;
+    Ok(sqlx::SqliteConnection::connect_with(&opts).await?)
+}
+
+async fn facts_of(c: &mut sqlx::SqliteConnection) -> anyhow::Result<BackupFacts> {
     let (schema_version, connections, audit_head_seq, audit_head_hash) =
         sqlx::query_as::<_, (i64, i64, i64, String)>(FACTS)
-            .fetch_one(&mut c)
+            .fetch_one(c)
             .await?;
+    Ok(BackupFacts {
+        schema_version,
+        connections,
+        audit_head_seq,
+        audit_head_hash,
+    })
+}
+
+/// What a backup file holds, for its manifest: read only, without its rows.
+pub async fn read_backup_facts(path: &Path) -> anyhow::Result<BackupFacts> {
+    let mut c = open_backup(path).await?;
+    let facts = facts_of(&mut c).await?;
+    c.close().await?;
+    Ok(facts)
+}
+
+/// A backup file opened read only: what it holds, and its connections' stored tokens.
+pub async fn read_backup(path: &Path) -> anyhow::Result<(BackupFacts, Vec<StoredRefresh>)> {
+    let mut c = open_backup(path).await?;
+    let facts = facts_of(&mut c).await?;
     let rows = sqlx::query(STORED)
         .fetch_all(&mut c)
         .await?
@@ -128,13 +150,5 @@ pub async fn read_backup(path: &Path) -> anyhow::Result<(BackupFacts, Vec<Stored
         .map(stored)
         .collect::<anyhow::Result<Vec<_>>>()?;
     c.close().await?;
-    Ok((
-        BackupFacts {
-            schema_version,
-            connections,
-            audit_head_seq,
-            audit_head_hash,
-        },
-        rows,
-    ))
+    Ok((facts, rows))
 }

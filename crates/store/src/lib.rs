@@ -24,7 +24,7 @@ mod wal;
 mod world;
 
 pub use api_keys::ApiKeyRecord;
-pub use backup::{read_backup, BackupFacts, StoredRefresh};
+pub use backup::{read_backup, read_backup_facts, BackupFacts, StoredRefresh};
 pub use connection_scan::ListMark;
 pub use health::{CauseLabel, WriteCause, WriteHealth};
 pub use imports::{Present, SealedPair};
