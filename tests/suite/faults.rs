@@ -27,6 +27,7 @@ async fn faults_never_kill_a_connection_but_a_disconnect_does() {
             FaultKind::Garbage,
         ],
         timeout_hold: Duration::from_secs(3),
+        surfaces: Vec::new(),
     });
     let svc = w.service().await;
     let admin = Actor::current_process(Interface::Cli, Role::Admin);

@@ -7,7 +7,7 @@ use crate::common::catalogue::assert_catalogued;
 use crate::common::receiver::Receiver;
 use crate::common::{Tuning, World};
 use chrono::Duration;
-use qbo_sim::{FaultConfig, FaultKind, SimOptions};
+use qbo_sim::{FaultConfig, FaultKind, SimOptions, Surface};
 use qbo_store::audit::Action;
 use serde_json::Value;
 
@@ -316,4 +316,149 @@ fn stubborn_tenant<'a>(grants: &[qbo_sim::SeededGrant], g: &qbo_sim::SeededGrant
         .position(|x| x.realm_id == g.realm_id)
         .unwrap();
     Box::leak(format!("inc-{i}").into_boxed_str())
+}
+
+/// Intuit's accounting API failing for most companies of one environment while its OAuth
+/// service answers: one incident about the accounting endpoint, seen by the health checks,
+/// which stop but for a probe a minute; refreshes go on meanwhile; one "opened" and one
+/// "resolved" alert; when it ends every company it held back is checked again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_accounting_api_outage_holds_the_health_checks_not_the_refreshes() {
+    let rx = Receiver::start().await;
+    let w = World::start_tuned(
+        SimOptions::default(),
+        Tuning {
+            extra: "[scheduler.incidents]\nmin_connections = 5\nwindow = \"10m\"\n\
+                    probe_every = \"1m\"\nrecovery_probes = 2\n"
+                .into(),
+            ..Tuning::default()
+        },
+    )
+    .await;
+    // One check at a time, so the count of calls before the circuit breaks is exact.
+    w.append_config(&format!(
+        "[health]\ninterval = \"1d\"\nmax_concurrency = 1\n\n[alerts]\nretry_base = \"1m\"\nwarn_days = 120\n{}",
+        rx.webhook_config()
+    ));
+    let grants = w.seed(FLEET, "acct").await;
+    let d = w.in_process().await;
+    // A day on, every company's check is due; the scheduler refreshes first, so each
+    // check is one companyinfo call.
+    w.advance(&d, Duration::days(1));
+    d.tick().await;
+    assert_eq!(d.alerts_pass().await.opened, 0, "all well to begin with");
+
+    w.sim.set_faults(
+        FaultConfig::always(FaultKind::ServiceUnavailable).only_on(&[Surface::CompanyInfo]),
+    );
+    w.sim.reset_stats();
+    let pass = d.health_pass().await;
+    let faulted = w.sim.stats().faults_injected;
+    assert_eq!(
+        faulted, 5,
+        "five companies failing the same way break the circuit; the other checks wait: {pass:?}"
+    );
+    assert_eq!((pass.failed, pass.skipped), (5, FLEET - 5), "{pass:?}");
+
+    let listed: Vec<Value> = serde_json::from_str(&w.ok(&["incidents", "--json"]).await).unwrap();
+    assert_eq!(listed.len(), 1, "exactly one incident: {listed:#?}");
+    let inc = &listed[0];
+    let id = inc["id"].as_i64().unwrap();
+    assert_eq!(inc["endpoint"], "accounting", "{inc}");
+    assert_eq!(inc["class"], "server_error", "{inc}");
+    assert_eq!(inc["connections"], 5, "{inc}");
+    let detail: Value = serde_json::from_str(
+        &w.ok(&["incidents", "show", &id.to_string(), "--json"])
+            .await,
+    )
+    .unwrap();
+    assert!(
+        detail["remedy"].as_str().unwrap().contains("health checks"),
+        "{detail}"
+    );
+    let member = detail["members"][0]["tenant"].as_str().unwrap().to_string();
+    let show: Value = serde_json::from_str(&w.ok(&["show", &member, "--json"]).await).unwrap();
+    assert_eq!(
+        show["incident"]["id"], id,
+        "its failed sync is the incident's: {show}"
+    );
+
+    // Refreshes are the token endpoint's, which answers: they go on.
+    w.sim.reset_stats();
+    w.advance(&d, Duration::minutes(55));
+    let ticked = d.tick().await;
+    assert!(
+        ticked.refreshed >= FLEET,
+        "the scheduler is not held back by the accounting API: {ticked:?}"
+    );
+
+    // While it lasts: one probe a minute, each failing, and nothing else reaches companyinfo.
+    w.sim.reset_stats();
+    for _ in 0..10 {
+        w.advance(&d, Duration::seconds(30));
+        d.health_pass().await;
+    }
+    let s = w.sim.stats();
+    assert_eq!(s.company_info_calls, 0, "{s:?}");
+    assert!(
+        (4..=6).contains(&s.faults_injected),
+        "five minutes of an incident: one probe a minute, not {} calls",
+        s.faults_injected
+    );
+    d.alerts_pass().await;
+    let got = rx.accepted();
+    assert_eq!(
+        got.len(),
+        1,
+        "one alert for the incident, none per company: {got:#?}"
+    );
+    assert_eq!(got[0]["condition"]["risk"], "intuit_incident", "{got:#?}");
+
+    // Intuit recovers: two good probes end it and every company is checked again.
+    w.sim.set_faults(FaultConfig::none());
+    let mut ended = false;
+    for _ in 0..4 {
+        w.advance(&d, Duration::minutes(1));
+        d.health_pass().await;
+        let now: Vec<Value> = serde_json::from_str(&w.ok(&["incidents", "--json"]).await).unwrap();
+        if !now[0]["ended_at"].is_null() {
+            ended = true;
+            break;
+        }
+    }
+    assert!(ended, "two good probes in a row end it");
+    for r in w.connections_json().await {
+        assert_eq!(
+            r["last_sync_status"], "ok",
+            "checked again after the end: {r}"
+        );
+    }
+    let show: Value = serde_json::from_str(&w.ok(&["show", &member, "--json"]).await).unwrap();
+    assert!(show.get("incident").is_none(), "synced since: {show}");
+    let log = w.audit_events(300).await;
+    let opened = events(&log, Action::IncidentOpened);
+    assert_eq!(opened.len(), 1);
+    assert_catalogued(opened[0], Action::IncidentOpened, "health check");
+    let reason = opened[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("sandbox accounting endpoint") && reason.contains("health checks"),
+        "{reason}"
+    );
+    let closed = events(&log, Action::IncidentClosed);
+    assert_eq!(closed.len(), 1);
+    assert_catalogued(closed[0], Action::IncidentClosed, "health check");
+    assert!(
+        closed[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("for a health check"),
+        "{}",
+        closed[0]["reason"]
+    );
+    d.alerts_pass().await;
+    let got = rx.accepted();
+    let resolved: Vec<&Value> = got.iter().filter(|a| a["event"] == "resolved").collect();
+    assert_eq!(resolved.len(), 1, "{got:#?}");
+    assert_eq!(got.len(), 2, "opened and resolved, nothing else: {got:#?}");
+    drop(grants);
 }

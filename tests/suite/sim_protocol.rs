@@ -1432,6 +1432,36 @@ async fn control_api_drives_the_emulator() {
             .status,
         StatusCode::BAD_REQUEST
     );
+    // Faults on one endpoint alone: the accounting API down, the OAuth service answering.
+    let f = e
+        .post_json(
+            "/_sim/faults",
+            json!({"rate": 1.0, "kinds": ["503"], "endpoints": ["company_info"]}),
+        )
+        .await;
+    assert_eq!(f.status, StatusCode::OK, "{}", f.body);
+    assert_eq!(f.json()["endpoints"], json!(["company_info"]));
+    let refreshed = e.refresh(&grants[2].refresh_token).await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+    let access = refreshed.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        e.company_info(&grants[2].realm_id, Some(&access))
+            .await
+            .status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        e.post_json(
+            "/_sim/faults",
+            json!({"rate": 1.0, "endpoints": ["ledger"]})
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
     assert_eq!(
         e.post_json("/_sim/faults", json!({"rate": 1.0, "kinds": ["nope"]}))
             .await

@@ -196,6 +196,12 @@ impl Incident {
                  no customer is at fault and none is marked dead",
                 self.environment
             )
+        } else if self.endpoint == Endpoint::Accounting {
+            "nothing to do per connection: the daemon has paused this environment's health \
+             checks and probes Intuit's accounting API (refreshes go on, tokens stay alive); \
+             when it recovers the companies it failed on are checked again at once. The host \
+             app's syncs fail meanwhile: quote the sample intuit_tids to Intuit's support if it lasts"
+                .into()
         } else {
             "nothing to do per connection: the scheduler has paused this environment's \
              refreshes and probes Intuit; when Intuit recovers it catches up, most urgent first. \

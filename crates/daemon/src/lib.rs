@@ -150,6 +150,7 @@ impl Daemon {
         let checker = service.health_checker(
             config.health.clone(),
             Actor::daemon(DaemonTask::HealthCheck),
+            &scheduler,
         );
         other_tasks.push(tokio::spawn(checker.run(stop_rx.clone())));
         let alerter = Arc::new(crate::alerts::Alerter::new(

@@ -219,7 +219,11 @@ impl Service {
         if failing.is_empty() {
             return Ok(());
         }
-        let of = self.engine.store.incidents_of(&failing).await?;
+        let of = self
+            .engine
+            .store
+            .incidents_of(&failing, qbo_core::incident::Endpoint::Token)
+            .await?;
         for item in items
             .iter_mut()
             .filter(|i| i.risk == qbo_engine::forecast::Risk::RefreshFailing)

@@ -4,9 +4,9 @@
 
 use super::{Permission, Result, Service, ServiceError};
 use chrono::{DateTime, Utc};
-use qbo_core::domain::{Condition, Environment};
+use qbo_core::domain::{Condition, Environment, SyncStatus};
 use qbo_core::identity::Actor;
-use qbo_core::incident::Incident;
+use qbo_core::incident::{Endpoint, Incident};
 use qbo_store::audit::Action;
 use serde::{Deserialize, Serialize};
 
@@ -39,19 +39,35 @@ pub struct IncidentDetail {
 
 impl Service {
     /// The incident a failing connection's failures belong to: its newest, while it lasts
-    /// or until the connection fails again on its own after it.
+    /// or until the connection is tried again after it. Failing refreshes are the token
+    /// endpoint's incidents'; a failed last sync (a health check) the accounting API's.
     pub(crate) async fn incident_holding(
         &self,
         rec: &qbo_store::ConnectionRecord,
     ) -> anyhow::Result<Option<Incident>> {
-        if rec.consecutive_failures == 0 {
-            return Ok(None);
+        let tried = [
+            (
+                Endpoint::Token,
+                rec.consecutive_failures > 0,
+                rec.last_refresh_at,
+            ),
+            (
+                Endpoint::Accounting,
+                rec.last_sync_status == Some(SyncStatus::Failed),
+                rec.last_sync_at,
+            ),
+        ];
+        for (endpoint, failing, last) in tried {
+            if !failing {
+                continue;
+            }
+            if let Some(i) = self.store().incident_of(rec.id, endpoint).await? {
+                if qbo_core::incident::still_holds(i.ended_at, last) {
+                    return Ok(Some(i));
+                }
+            }
         }
-        let Some(i) = self.store().incident_of(rec.id).await? else {
-            return Ok(None);
-        };
-        let holds = qbo_core::incident::still_holds(i.ended_at, rec.last_refresh_at);
-        Ok(holds.then_some(i))
+        Ok(None)
     }
 
     /// The newest incidents, open ones included, newest first.

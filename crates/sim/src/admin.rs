@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::http;
-use super::options::{FaultConfig, FaultKind, PreviousToken, Rotation};
+use super::options::{FaultConfig, FaultKind, PreviousToken, Rotation, Surface};
 use super::{GrantSeed, Shared};
 
 /// Most grants one control request may seed.
@@ -112,16 +112,25 @@ struct Faults {
     kinds: Option<Vec<FaultKind>>,
     #[serde(default)]
     timeout_hold_ms: Option<u64>,
+    /// The endpoints faulted (`token`, `revoke`, `company_info`); left out: all of them.
+    #[serde(default)]
+    endpoints: Option<Vec<Surface>>,
 }
 
 fn faults_body(f: &FaultConfig) -> Response {
     let kinds: Vec<&str> = f.kinds.iter().map(|k| k.name()).collect();
+    let endpoints: Vec<&str> = if f.surfaces.is_empty() {
+        Surface::ALL.iter().map(|s| s.name()).collect()
+    } else {
+        f.surfaces.iter().map(|s| s.name()).collect()
+    };
     http::json(
         StatusCode::OK,
         &json!({
             "rate": f.rate,
             "kinds": kinds,
             "timeout_hold_ms": f.timeout_hold.as_millis() as u64,
+            "endpoints": endpoints,
         }),
     )
 }
@@ -142,6 +151,7 @@ impl Faults {
                 .timeout_hold_ms
                 .map(Duration::from_millis)
                 .unwrap_or(hold),
+            surfaces: self.endpoints.unwrap_or_default(),
         };
         config.validate()?;
         Ok(config)

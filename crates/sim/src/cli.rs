@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use crate::{
     self as sim, FaultConfig, FaultKind, PreviousToken, Rotation, SimClient, SimEnvironment,
-    SimOptions, DEFAULT_ACCESS_TOKEN_TTL_SECS, DEFAULT_HARD_LIMIT_SECS, DEFAULT_REFRESH_IDLE_SECS,
+    SimOptions, Surface, DEFAULT_ACCESS_TOKEN_TTL_SECS, DEFAULT_HARD_LIMIT_SECS,
+    DEFAULT_REFRESH_IDLE_SECS,
 };
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::Parser;
@@ -47,6 +48,11 @@ struct Cli {
     /// lost (default: all of them when --fault-rate is above 0).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_fault)]
     faults: Vec<FaultKind>,
+
+    /// Comma-separated endpoints the faults replace answers of: token, revoke,
+    /// company_info (default: all three).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_surface)]
+    fault_endpoints: Vec<Surface>,
 
     /// How long a timeout fault holds the connection before closing it.
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
@@ -88,6 +94,10 @@ fn parse_previous(s: &str) -> Result<PreviousToken, SimError> {
 }
 
 fn parse_fault(s: &str) -> Result<FaultKind, SimError> {
+    s.parse()
+}
+
+fn parse_surface(s: &str) -> Result<Surface, SimError> {
     s.parse()
 }
 
@@ -156,6 +166,11 @@ impl Cli {
                 "--faults has no effect without a --fault-rate above 0",
             ));
         }
+        if !self.fault_endpoints.is_empty() && self.fault_rate == 0.0 {
+            return Err(SimError::from(
+                "--fault-endpoints has no effect without a --fault-rate above 0",
+            ));
+        }
         let mut opts = SimOptions {
             bind: SocketAddr::new(self.host, self.port),
             rotation: self.rotation,
@@ -172,6 +187,7 @@ impl Cli {
                     self.faults
                 },
                 timeout_hold: Duration::from_millis(self.fault_timeout_hold_ms),
+                surfaces: self.fault_endpoints,
             },
             ..SimOptions::default()
         };

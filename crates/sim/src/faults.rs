@@ -15,12 +15,7 @@ use super::Shared;
 const RETRY_AFTER_SECS: &str = "1";
 
 /// Which endpoint a fault replaces the answer of; garbage differs per endpoint.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Surface {
-    Token,
-    Revoke,
-    CompanyInfo,
-}
+pub(crate) use super::options::Surface;
 
 /// Answers a faulted request about `realm` (when known) without processing it.
 /// `LostResponse` is not handled here: the caller processes the request first and

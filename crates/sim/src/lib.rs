@@ -53,7 +53,7 @@ use tokio::task::JoinHandle;
 pub use error::SimError;
 pub use options::{
     FaultConfig, FaultKind, PreviousToken, Rotation, SimClient, SimEnvironment, SimOptions,
-    DEFAULT_ACCESS_TOKEN_TTL_SECS, DEFAULT_HARD_LIMIT_SECS, DEFAULT_REFRESH_IDLE_SECS,
+    Surface, DEFAULT_ACCESS_TOKEN_TTL_SECS, DEFAULT_HARD_LIMIT_SECS, DEFAULT_REFRESH_IDLE_SECS,
 };
 pub use stats::SimStats;
 

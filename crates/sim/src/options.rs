@@ -161,6 +161,48 @@ pub struct FaultConfig {
     pub kinds: Vec<FaultKind>,
     /// How long a `Timeout` fault holds the connection before closing it.
     pub timeout_hold: Duration,
+    /// The endpoints faulted; empty: all of them. An outage of Intuit's accounting API
+    /// leaves its OAuth service answering, and the other way round.
+    pub surfaces: Vec<Surface>,
+}
+
+/// One of the endpoints qbo-sim serves that faults can replace the answers of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Surface {
+    /// `POST /oauth2/v1/tokens/bearer`.
+    Token,
+    /// `POST /v2/oauth2/tokens/revoke`.
+    Revoke,
+    /// The accounting API's companyinfo.
+    #[serde(alias = "accounting")]
+    CompanyInfo,
+}
+
+impl Surface {
+    pub const ALL: [Surface; 3] = [Surface::Token, Surface::Revoke, Surface::CompanyInfo];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Surface::Token => "token",
+            Surface::Revoke => "revoke",
+            Surface::CompanyInfo => "company_info",
+        }
+    }
+}
+
+impl FromStr for Surface {
+    type Err = SimError;
+    fn from_str(s: &str) -> Result<Self, SimError> {
+        match s.to_ascii_lowercase().replace('-', "_").as_str() {
+            "token" => Ok(Surface::Token),
+            "revoke" => Ok(Surface::Revoke),
+            "company_info" | "companyinfo" | "accounting" => Ok(Surface::CompanyInfo),
+            other => Err(SimError::from(format!(
+                "unknown endpoint {other:?} (expected token, revoke or company_info)"
+            ))),
+        }
+    }
 }
 
 impl FaultConfig {
@@ -169,7 +211,21 @@ impl FaultConfig {
             rate: 0.0,
             kinds: Vec::new(),
             timeout_hold: Duration::from_secs(30),
+            surfaces: Vec::new(),
         }
+    }
+
+    /// The same faults on `surfaces` alone.
+    pub fn only_on(self, surfaces: &[Surface]) -> Self {
+        FaultConfig {
+            surfaces: surfaces.to_vec(),
+            ..self
+        }
+    }
+
+    /// Whether a request to `surface` may be faulted.
+    pub(crate) fn covers(&self, surface: Surface) -> bool {
+        self.surfaces.is_empty() || self.surfaces.contains(&surface)
     }
 
     /// Every answer replaced by `kind`.

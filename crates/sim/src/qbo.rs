@@ -24,7 +24,7 @@ pub(crate) async fn company_info(
     Path((realm, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let fault = shared.lock().roll_fault(Some(&realm));
+    let fault = shared.lock().roll_fault(Some(&realm), Surface::CompanyInfo);
     let latency = {
         let mut st = shared.lock();
         st.company_info_in_flight += 1;

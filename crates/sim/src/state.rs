@@ -175,13 +175,17 @@ impl State {
         }
     }
 
-    /// Draws whether a request about `realm` (when known) gets a fault, and which: the
+    /// Draws whether a request to `surface` about `realm` (when known) gets a fault, and which: the
     /// realm's own fault configuration if it has one, the global one otherwise.
-    pub(crate) fn roll_fault(&mut self, realm: Option<&str>) -> Option<FaultKind> {
+    pub(crate) fn roll_fault(
+        &mut self,
+        realm: Option<&str>,
+        surface: crate::options::Surface,
+    ) -> Option<FaultKind> {
         use rand::seq::SliceRandom;
         use rand::Rng;
         let f = self.fault_config(realm);
-        if f.rate.is_nan() || f.rate <= 0.0 || f.kinds.is_empty() {
+        if f.rate.is_nan() || f.rate <= 0.0 || f.kinds.is_empty() || !f.covers(surface) {
             return None;
         }
         let mut rng = rand::thread_rng();

@@ -64,7 +64,7 @@ pub(crate) async fn token(
         let mut st = shared.lock();
         st.stats.token_requests += 1;
         let realm = st.realm_of_token_request(&body);
-        (st.roll_fault(realm.as_deref()), realm)
+        (st.roll_fault(realm.as_deref(), Surface::Token), realm)
     };
     match fault {
         None => process_token(&shared, &headers, &body).await,
@@ -221,7 +221,7 @@ pub(crate) async fn revoke(
             revoke_token(&headers, &body)
                 .and_then(|t| st.realm_of_token(&t, Some(&tokens::access_key(&t))))
         };
-        (st.roll_fault(realm.as_deref()), realm)
+        (st.roll_fault(realm.as_deref(), Surface::Revoke), realm)
     };
     match fault {
         None => process_revoke(&shared, &headers, &body),

@@ -95,15 +95,21 @@ impl Store {
             .transpose()
     }
 
-    /// The newest incident a connection's failures belonged to, if any.
-    pub async fn incident_of(&self, connection_id: i64) -> anyhow::Result<Option<Incident>> {
+    /// The newest incident at `endpoint` a connection's failures belonged to, if any.
+    pub async fn incident_of(
+        &self,
+        connection_id: i64,
+        endpoint: Endpoint,
+    ) -> anyhow::Result<Option<Incident>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM incidents WHERE id = (SELECT MAX(incident_id) \
-             FROM incident_connections WHERE connection_id = $1)"
+            "SELECT {COLUMNS} FROM incidents WHERE id = (SELECT MAX(m.incident_id) \
+             FROM incident_connections m JOIN incidents i ON i.id = m.incident_id \
+             WHERE m.connection_id = $1 AND i.endpoint = $2)"
         );
-        dispatch!(self, p => sqlx::query_as::<_, Row>(&sql).bind(connection_id).fetch_optional(p).await)?
-            .map(Row::into_incident)
-            .transpose()
+        dispatch!(self, p => sqlx::query_as::<_, Row>(&sql).bind(connection_id)
+            .bind(endpoint.as_str()).fetch_optional(p).await)?
+        .map(Row::into_incident)
+        .transpose()
     }
 
     /// The incidents a connection's failures were part of.
@@ -119,12 +125,13 @@ impl Store {
         Ok(dispatch!(self, p => sqlx::query_as(sql).bind(id).bind(n).fetch_all(p).await)?)
     }
 
-    /// Among `ids`, the connections that were part of an incident: each one's newest
+    /// Among `ids`, the connections that were part of an incident at `endpoint`: each one's newest
     /// incident and when that ended (`None`: it lasts), for the forecast and the alerts to
     /// tell an incident's failure from a connection's own.
     pub async fn incidents_of(
         &self,
         ids: &[i64],
+        endpoint: Endpoint,
     ) -> anyhow::Result<std::collections::HashMap<i64, (i64, Option<DateTime<Utc>>)>> {
         let mut out = std::collections::HashMap::new();
         if ids.is_empty() {
@@ -134,10 +141,11 @@ impl Store {
         let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
         let sql = format!(
             "SELECT m.connection_id, i.id, i.ended_at FROM incident_connections m \
-             JOIN incidents i ON i.id = m.incident_id WHERE m.connection_id IN ({list})"
+             JOIN incidents i ON i.id = m.incident_id WHERE m.connection_id IN ({list}) \
+             AND i.endpoint = $1"
         );
-        let rows: Vec<(i64, i64, Option<DateTime<Utc>>)> =
-            dispatch!(self, p => sqlx::query_as(&sql).fetch_all(p).await)?;
+        let rows: Vec<(i64, i64, Option<DateTime<Utc>>)> = dispatch!(self, p =>
+            sqlx::query_as(&sql).bind(endpoint.as_str()).fetch_all(p).await)?;
         for (conn, id, ended) in rows {
             let e = out.entry(conn).or_insert((id, ended));
             if id > e.0 {
@@ -160,6 +168,17 @@ impl Store {
         let n = dispatch!(self, p => sqlx::query(sql).bind(id).bind(now).bind(now - every)
             .execute(p).await.map(|r| r.rows_affected()))?;
         Ok(n == 1)
+    }
+
+    /// A live connection of the incident to probe with, drawn at random: a company Intuit
+    /// fails on its own (among the members by bad luck) never holds the incident open for
+    /// long, since the next probe goes elsewhere.
+    pub async fn probe_member(&self, id: i64) -> anyhow::Result<Option<i64>> {
+        let sql = "SELECT m.connection_id FROM incident_connections m \
+                   JOIN connections c ON c.id = m.connection_id \
+                   WHERE m.incident_id = $1 AND c.status IN ('active', 'expiring') \
+                   ORDER BY random() LIMIT 1";
+        Ok(dispatch!(self, p => sqlx::query_scalar(sql).bind(id).fetch_optional(p).await)?)
     }
 
     /// Records a probe's verdict: a success adds to the successes in a row (returned), a
@@ -267,5 +286,20 @@ impl Tx {
                    (SELECT connection_id FROM incident_connections WHERE incident_id = $1)";
         Ok(dispatch_tx!(self, c => sqlx::query(sql).bind(id).bind(now)
             .execute(c).await.map(|r| r.rows_affected()))?)
+    }
+
+    /// Makes the health checks of the incident's connections whose last sync failed due
+    /// at once (their failure was the accounting API's, not theirs); returns how many.
+    pub async fn recheck_members(&mut self, id: i64) -> anyhow::Result<u64> {
+        // Checked "long ago": due at the next pass, whatever each one's point in the interval.
+        let sql = "UPDATE connection_health SET checked_at = $2 WHERE connection_id IN \
+                   (SELECT m.connection_id FROM incident_connections m \
+                    JOIN connections c ON c.id = m.connection_id \
+                    WHERE m.incident_id = $1 AND c.last_sync_status = 'failed' \
+                    AND c.status IN ('active', 'expiring'))";
+        Ok(
+            dispatch_tx!(self, c => sqlx::query(sql).bind(id).bind(DateTime::<Utc>::UNIX_EPOCH)
+            .execute(c).await.map(|r| r.rows_affected()))?,
+        )
     }
 }

@@ -682,6 +682,7 @@ impl World {
         let health = service.health_checker(
             config.health.clone(),
             Actor::daemon(DaemonTask::HealthCheck),
+            &scheduler,
         );
         let alerts = qbo_daemon::alerts::Alerter::new(
             service.clone(),

@@ -7,15 +7,23 @@
 //! check everything again: a connection is due when its point has passed since its last
 //! check. At most `[health] max_concurrency` (≤ 10, Intuit's concurrency limit) run at
 //! once; a check makes at most two calls per realm, far under 500 a minute.
+//!
+//! Many companies' checks failing the same way at once is an incident of Intuit's
+//! accounting API (the scheduler's circuit breaker, shared): while it lasts the
+//! environment's checks stop but for a probe every `[scheduler.incidents] probe_every`
+//! (at most once a pass), and when it ends the companies it failed on are checked again.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use qbo_core::config::HealthConfig;
 use qbo_core::domain::{ErrorClass, Status, SyncStatus};
 use qbo_core::identity::Actor;
+use qbo_core::incident::Endpoint;
 use qbo_engine::lifecycle::{Engine, VerifyOutcome};
 use qbo_store::audit::AboutConnection;
 use qbo_store::audit::{Action, AuditEvent, Outcome};
 use qbo_store::{HealthDue, HealthMark};
+
+use super::incidents::Breaker;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,9 +35,11 @@ pub struct HealthReport {
     pub checked: usize,
     pub ok: usize,
     pub failed: usize,
-    /// Not checked: their environment is paused, another daemon took the check, or the
-    /// check ended without a verdict.
+    /// Not checked: their environment is paused or held back by an incident of Intuit's
+    /// accounting API, another daemon took the check, or the check ended without a verdict.
     pub skipped: usize,
+    /// Checks made as an incident's probes (counted in `checked` too).
+    pub probes: usize,
     /// Connections that entered `needs_reconnect` since their last sync, recorded as a
     /// failed sync without a call to Intuit.
     pub dead: usize,
@@ -39,14 +49,25 @@ pub struct HealthChecker {
     engine: Arc<Engine>,
     cfg: HealthConfig,
     actor: Actor,
+    breaker: Arc<Breaker>,
 }
 
 /// Connections read per page by a health pass.
 const HEALTH_PAGE: i64 = 2000;
 
 impl HealthChecker {
-    pub fn new(engine: Arc<Engine>, cfg: HealthConfig, actor: Actor) -> HealthChecker {
-        HealthChecker { engine, cfg, actor }
+    pub(crate) fn new(
+        engine: Arc<Engine>,
+        cfg: HealthConfig,
+        actor: Actor,
+        breaker: Arc<Breaker>,
+    ) -> HealthChecker {
+        HealthChecker {
+            engine,
+            cfg,
+            actor,
+            breaker,
+        }
     }
 
     /// Of the live connections with ids above `after` (a page of at most `HEALTH_PAGE`),
@@ -83,6 +104,9 @@ impl HealthChecker {
             dead: self.record_dead(&actor).await?,
             ..Default::default()
         };
+        if let Err(e) = self.probe_incidents(&actor, stop, &mut report).await {
+            tracing::warn!(error = %qbo_core::text::Safe(&format!("{e:#}")), "probing Intuit's accounting API during an incident failed; trying again next pass");
+        }
         let mut after = Some(0);
         while let Some(from) = after {
             if *stop.borrow() {
@@ -93,6 +117,58 @@ impl HealthChecker {
             self.check_all(due, &actor, stop, &mut report).await;
         }
         Ok(report)
+    }
+
+    /// Probes each open incident of the accounting API whose probe is due (one daemon at a
+    /// time): a health check of one of its companies, drawn at random, whose verdict counts
+    /// toward its end. An incident none of whose companies is live any more (revoked, dead)
+    /// has nothing left to hold back: it ends.
+    async fn probe_incidents(
+        &self,
+        actor: &Actor,
+        stop: &watch::Receiver<bool>,
+        report: &mut HealthReport,
+    ) -> anyhow::Result<()> {
+        let store = &self.engine.store;
+        let open = self.breaker.reload().await?;
+        for incident in open
+            .iter()
+            .filter(|i| i.endpoint == Endpoint::Accounting && !i.class.is_ours())
+        {
+            if *stop.borrow() || self.engine.client(incident.environment).is_err() {
+                continue;
+            }
+            let now = self.engine.clock.now();
+            if !store
+                .claim_probe(incident.id, now, self.breaker.probe_every())
+                .await?
+            {
+                continue;
+            }
+            let Some(id) = store.probe_member(incident.id).await? else {
+                self.breaker
+                    .close(incident.id, actor, "none of its companies is live any more")
+                    .await?;
+                continue;
+            };
+            let outcome = self.engine.verify(id, actor).await?;
+            report.probes += 1;
+            match &outcome {
+                VerifyOutcome::Ok { .. } => {
+                    report.checked += 1;
+                    report.ok += 1
+                }
+                VerifyOutcome::Failed { .. } | VerifyOutcome::RefreshFailed { .. } => {
+                    report.checked += 1;
+                    report.failed += 1
+                }
+                _ => report.skipped += 1,
+            }
+            self.breaker
+                .probed_check(incident.id, id, &outcome, actor)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn check_all(
@@ -109,8 +185,10 @@ impl HealthChecker {
             while in_flight.len() < self.cfg.max_concurrency.max(1) && !*stop.borrow() {
                 let Some(id) = queue.next() else { break };
                 let engine = self.engine.clone();
+                let breaker = self.breaker.clone();
                 let actor = actor.clone();
-                in_flight.spawn(async move { check_one(&engine, id, &actor, interval).await });
+                in_flight
+                    .spawn(async move { check_one(&engine, &breaker, id, &actor, interval).await });
             }
             let Some(joined) = in_flight.join_next().await else {
                 break;
@@ -193,10 +271,11 @@ impl HealthChecker {
 }
 
 /// One check: `Some(true)` CompanyInfo answered, `Some(false)` the check failed (and is
-/// recorded as the sync status), `None` nothing was recorded (environment paused,
-/// connection gone or no longer live).
+/// recorded as the sync status), `None` nothing was recorded (environment paused or held
+/// back by an incident, connection gone or no longer live).
 async fn check_one(
     engine: &Engine,
+    breaker: &Breaker,
     id: i64,
     actor: &Actor,
     interval: ChronoDuration,
@@ -211,6 +290,14 @@ async fn check_one(
     if !rec.status.is_live() || paused.contains(&rec.environment) {
         return Ok(None);
     }
+    // Intuit's accounting API is down for this environment: the check stays due (it is
+    // not taken) and runs when the incident ends.
+    if breaker
+        .tripped(rec.environment, Endpoint::Accounting)
+        .is_some()
+    {
+        return Ok(None);
+    }
     // Another daemon on the same database may have read the same page: one takes it.
     let mut tx = engine.store.begin().await?;
     let taken = tx
@@ -220,7 +307,15 @@ async fn check_one(
     if !taken {
         return Ok(None);
     }
-    Ok(match engine.verify(id, actor).await? {
+    let outcome = engine.verify(id, actor).await?;
+    let was_failing = rec.last_sync_status == Some(SyncStatus::Failed);
+    if let Err(e) = breaker
+        .observe_check(rec.environment, id, &outcome, actor, was_failing)
+        .await
+    {
+        tracing::warn!(error = %qbo_core::text::Safe(&format!("{e:#}")), "recording a health check toward an incident failed");
+    }
+    Ok(match outcome {
         VerifyOutcome::Ok { .. } => Some(true),
         VerifyOutcome::Failed { .. } | VerifyOutcome::RefreshFailed { .. } => Some(false),
         VerifyOutcome::Skipped { .. } | VerifyOutcome::Error { .. } => None,

@@ -1,10 +1,16 @@
-//! The scheduler's view of Intuit as a whole: it notices correlated failures (many
-//! connections of one environment failing at Intuit the same way within a window, against
-//! the refreshes tried there), opens one incident for them, and then stops that
-//! environment's refreshes but for a probe every `probe_every` (a circuit breaker) instead
-//! of letting each connection back off on its own. When `recovery_probes` probes in a row
-//! succeed it closes the incident and makes its connections due at once; the scheduler's
-//! claim order (refresh tokens closest to their lapse first) and rate limit do the rest.
+//! The daemon's view of Intuit as a whole: it notices correlated failures (many
+//! connections of one environment failing at one of Intuit's endpoints the same way within
+//! a window, against the calls tried there), opens one incident for them, and then stops
+//! that environment's calls to that endpoint but for a probe every `probe_every` (a circuit
+//! breaker) instead of letting each connection back off on its own. When `recovery_probes`
+//! probes in a row succeed it closes the incident and makes its connections due at once.
+//!
+//! Two endpoints are watched: the token endpoint through the scheduler's refreshes (after
+//! an incident the scheduler's claim order, refresh tokens closest to their lapse first,
+//! and its rate limit do the catch-up) and the accounting API through the health checks
+//! (refreshes go on meanwhile; the companies checked during it are checked again at once).
+//! Revokes are an operator's, one at a time, and their retries already back off: they are
+//! not judged.
 //!
 //! The incidents are rows in the database, so every daemon sharing it breaks the same
 //! circuit, only one probes at a time, and the opening and the end are recorded once.
@@ -14,13 +20,16 @@ use qbo_core::config::IncidentsConfig;
 use qbo_core::domain::{Environment, ErrorClass};
 use qbo_core::identity::Actor;
 use qbo_core::incident::{Endpoint, Incident, IncidentClass};
-use qbo_engine::lifecycle::{Engine, RefreshOutcome};
+use qbo_engine::lifecycle::{Engine, RefreshOutcome, VerifyOutcome};
 use qbo_store::audit::{Action, AuditEvent, Outcome};
 use qbo_store::IncidentMember;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-/// One refresh the scheduler tried, as the detector keeps it.
+/// An environment and one of Intuit's endpoints in it: what an incident is about.
+type Scope = (Environment, Endpoint);
+
+/// One call the daemon made (a refresh, a health check), as the detector keeps it.
 #[derive(Debug, Clone)]
 struct Observation {
     at: DateTime<Utc>,
@@ -50,7 +59,7 @@ pub(crate) struct Suspicion {
     pub detail: String,
 }
 
-/// One environment's refreshes within the window, with the counts the rule reads kept as
+/// One scope's calls within the window, with the counts the rule reads kept as
 /// observations enter and leave: a refresh costs the same whatever the window holds (a
 /// catch-up at a thousand refreshes a second keeps 300,000 of them).
 #[derive(Default)]
@@ -91,11 +100,11 @@ impl Window {
     }
 }
 
-/// The refreshes of the last `window`, per environment, and the rule that reads them.
-/// Pure: the clock is passed in.
+/// The calls of the last `window`, per environment and endpoint, and the rule that reads
+/// them. Pure: the clock is passed in.
 pub(crate) struct Detector {
     cfg: IncidentsConfig,
-    seen: HashMap<Environment, Window>,
+    seen: HashMap<Scope, Window>,
 }
 
 impl Detector {
@@ -106,22 +115,22 @@ impl Detector {
         }
     }
 
-    fn observe(&mut self, env: Environment, o: Observation) {
-        self.seen.entry(env).or_default().push(o);
+    fn observe(&mut self, scope: Scope, o: Observation) {
+        self.seen.entry(scope).or_default().push(o);
     }
 
-    /// Forgets an environment's refreshes (an incident opened or closed over them).
-    fn forget(&mut self, env: Environment) {
-        self.seen.remove(&env);
+    /// Forgets a scope's calls (an incident opened or closed over them).
+    fn forget(&mut self, scope: Scope) {
+        self.seen.remove(&scope);
     }
 
-    /// Whether `env`'s refreshes within the window make an incident of Intuit's: for one
+    /// Whether the scope's calls within the window make an incident of Intuit's: for one
     /// error class, at least `min_connections` connections failing with it, and those
-    /// failures at least `min_share` of the refreshes tried. One class, as an outage looks:
+    /// failures at least `min_share` of the calls tried. One class, as an outage looks:
     /// companies each failing their own way (a 503 here, a timeout there) are not one.
-    fn suspect(&mut self, env: Environment, now: DateTime<Utc>) -> Option<Suspicion> {
+    fn suspect(&mut self, scope: Scope, now: DateTime<Utc>) -> Option<Suspicion> {
         let window = ChronoDuration::from_std(self.cfg.window).ok()?;
-        let w = self.seen.get_mut(&env)?;
+        let w = self.seen.get_mut(&scope)?;
         w.expire(now - window);
         let attempts = w.seen.len();
         // The class with the most connections failing, by the counts alone.
@@ -198,6 +207,33 @@ fn reading(outcome: &RefreshOutcome) -> Option<Option<Failure>> {
     }
 }
 
+/// What a health check's outcome says about Intuit's accounting API, as `reading` does for
+/// a refresh. A check that could not get an access token says nothing of the accounting
+/// API (the token endpoint's failures are the scheduler's to judge), and a 401 or 403 is
+/// the company's own (a disconnect, a lapsed subscription).
+fn reading_of_check(outcome: &VerifyOutcome) -> Option<Option<Failure>> {
+    match outcome {
+        VerifyOutcome::Ok { .. } => Some(None),
+        VerifyOutcome::Failed {
+            error_class,
+            detail,
+            intuit_tid,
+        } => Some(
+            IncidentClass::of_failure(*error_class, detail)
+                .filter(|c| !c.is_ours())
+                .map(|class| Failure {
+                    class,
+                    error_class: *error_class,
+                    intuit_tid: intuit_tid.clone(),
+                    detail: detail.clone(),
+                }),
+        ),
+        VerifyOutcome::RefreshFailed { .. }
+        | VerifyOutcome::Skipped { .. }
+        | VerifyOutcome::Error { .. } => None,
+    }
+}
+
 /// The circuit breaker: the open incidents as the scheduler acts on them, and the
 /// detector that opens them.
 pub(crate) struct Breaker {
@@ -235,13 +271,13 @@ impl Breaker {
         Ok(open)
     }
 
-    /// The open incident of Intuit's that holds `env`'s refreshes back, if any.
-    pub fn tripped(&self, env: Environment) -> Option<i64> {
+    /// The open incident of Intuit's that holds `env`'s calls to `endpoint` back, if any.
+    pub fn tripped(&self, env: Environment, endpoint: Endpoint) -> Option<i64> {
         self.open
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .find(|i| i.environment == env && i.endpoint == Endpoint::Token && !i.class.is_ours())
+            .find(|i| i.environment == env && i.endpoint == endpoint && !i.class.is_ours())
             .map(|i| i.id)
     }
 
@@ -261,7 +297,7 @@ impl Breaker {
     /// again says nothing of Intuit as a whole (a company Intuit fails on its own, retried on
     /// its backoff, and first in a catch-up, which goes by urgency): only connections that
     /// were well and now fail are evidence, and members.
-    pub async fn observe(
+    pub async fn observe_refresh(
         &self,
         env: Environment,
         connection_id: i64,
@@ -272,12 +308,54 @@ impl Breaker {
         let Some(failure) = reading(outcome) else {
             return Ok(());
         };
+        self.observe(
+            (env, Endpoint::Token),
+            connection_id,
+            failure,
+            actor,
+            was_failing,
+        )
+        .await
+    }
+
+    /// Takes in one health check's outcome, as `observe_refresh` does a refresh's;
+    /// `was_failing`: the connection's last sync had failed.
+    pub async fn observe_check(
+        &self,
+        env: Environment,
+        connection_id: i64,
+        outcome: &VerifyOutcome,
+        actor: &Actor,
+        was_failing: bool,
+    ) -> anyhow::Result<()> {
+        let Some(failure) = reading_of_check(outcome) else {
+            return Ok(());
+        };
+        self.observe(
+            (env, Endpoint::Accounting),
+            connection_id,
+            failure,
+            actor,
+            was_failing,
+        )
+        .await
+    }
+
+    async fn observe(
+        &self,
+        scope: Scope,
+        connection_id: i64,
+        failure: Option<Failure>,
+        actor: &Actor,
+        was_failing: bool,
+    ) -> anyhow::Result<()> {
+        let (env, endpoint) = scope;
         if was_failing && failure.as_ref().is_some_and(|f| !f.class.is_ours()) {
             return Ok(());
         }
         let now = self.engine.clock.now();
         match &failure {
-            None => {
+            None if endpoint == Endpoint::Token => {
                 if let Some(id) = self.open_ours(env) {
                     self.close(id, actor, "a refresh with the client credentials succeeded")
                         .await?;
@@ -298,12 +376,13 @@ impl Breaker {
                     failures: 1,
                     detail: f.detail.clone(),
                 };
-                self.open(env, &s, actor).await?;
+                self.open(scope, &s, actor).await?;
                 return Ok(());
             }
+            None => {}
             Some(f) => {
-                if let Some(id) = self.tripped(env) {
-                    // A refresh already under way when the circuit broke: its failure is
+                if let Some(id) = self.tripped(env, endpoint) {
+                    // A call already under way when the circuit broke: its failure is
                     // the incident's.
                     let member = IncidentMember {
                         connection_id,
@@ -321,7 +400,7 @@ impl Breaker {
             let failed = failure.is_some();
             let mut d = self.detector.lock().unwrap_or_else(|p| p.into_inner());
             d.observe(
-                env,
+                scope,
                 Observation {
                     at: now,
                     connection_id,
@@ -330,33 +409,34 @@ impl Breaker {
             );
             // Only a failure can tip the balance toward an incident.
             if failed {
-                d.suspect(env, now)
+                d.suspect(scope, now)
             } else {
                 None
             }
         };
         if let Some(s) = suspicion {
-            self.open(env, &s, actor).await?;
+            self.open(scope, &s, actor).await?;
         }
         Ok(())
     }
 
     /// Opens the incident (or joins the one another daemon opened) with its connections.
-    async fn open(&self, env: Environment, s: &Suspicion, actor: &Actor) -> anyhow::Result<()> {
+    async fn open(&self, scope: Scope, s: &Suspicion, actor: &Actor) -> anyhow::Result<()> {
+        let (env, endpoint) = scope;
         let now = self.engine.clock.now();
         let mut tx = self.engine.store.begin().await?;
         // Join the open one first: an insert that meets it would spend a number of the
         // sequence, and incidents would be numbered 1, 5, 6.
-        let (id, created) = match tx.open_incident_of(env, Endpoint::Token, s.class).await? {
+        let (id, created) = match tx.open_incident_of(env, endpoint, s.class).await? {
             Some(id) => (id, None),
             None => {
                 let created = tx
-                    .open_incident(env, Endpoint::Token, s.class, s.started_at, now, &s.detail)
+                    .open_incident(env, endpoint, s.class, s.started_at, now, &s.detail)
                     .await?;
                 match created {
                     Some(id) => (id, created),
                     // Another daemon opened it between the two statements: join it.
-                    None => match tx.open_incident_of(env, Endpoint::Token, s.class).await? {
+                    None => match tx.open_incident_of(env, endpoint, s.class).await? {
                         Some(id) => (id, None),
                         None => {
                             tx.rollback().await?;
@@ -378,13 +458,18 @@ impl Breaker {
             let mut ev = AuditEvent::new(now, actor, Action::IncidentOpened, Outcome::Ok);
             ev.error_class = Some(s.error_class.as_str().into());
             ev.reason = Some(format!(
-                "incident {id} opened: {} on the {env} token endpoint since {}; {} connections, \
-                 {} of the {} refreshes tried failing; sample intuit_tids: {}; {}",
+                "incident {id} opened: {} on the {env} {endpoint} endpoint since {}; {} connections, \
+                 {} of the {} {} tried failing; sample intuit_tids: {}; {}",
                 s.class.words(),
                 s.started_at.to_rfc3339(),
                 s.members.len(),
                 s.failures,
                 s.attempts,
+                if endpoint == Endpoint::Accounting {
+                    "health checks"
+                } else {
+                    "refreshes"
+                },
                 if tids.is_empty() {
                     "none".to_string()
                 } else {
@@ -392,6 +477,8 @@ impl Breaker {
                 },
                 if s.class.is_ours() {
                     "about our own client credentials, not Intuit: no customer is marked dead"
+                } else if endpoint == Endpoint::Accounting {
+                    "the environment's health checks stop but for probes until Intuit recovers; refreshes go on"
                 } else {
                     "the environment's refreshes stop but for probes until Intuit recovers"
                 }
@@ -403,6 +490,7 @@ impl Breaker {
             tracing::warn!(
                 incident = id,
                 environment = %env,
+                endpoint = %endpoint,
                 class = s.class.as_str(),
                 connections = s.members.len(),
                 "incident opened: {}",
@@ -412,7 +500,7 @@ impl Breaker {
         self.detector
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .forget(env);
+            .forget(scope);
         self.reload().await?;
         Ok(())
     }
@@ -427,18 +515,26 @@ impl Breaker {
             self.reload().await?;
             return Ok(());
         }
-        let due = tx.reschedule_members(id, now).await?;
         let incident = self.engine.store.incident(id).await?;
+        let due = match incident.as_ref().map(|i| i.endpoint) {
+            Some(Endpoint::Accounting) => tx.recheck_members(id).await?,
+            _ => tx.reschedule_members(id, now).await?,
+        };
         let mut ev = AuditEvent::new(now, actor, Action::IncidentClosed, Outcome::Ok);
         ev.reason = Some(match &incident {
             Some(i) => format!(
                 "incident {id} ended ({why}) after {}: {} ({} {} endpoint), {} connections; \
-                 {due} of them made due now, caught up most urgent first",
+                 {due} of them made due now{}",
                 qbo_core::present::duration((now - i.started_at).to_std().unwrap_or_default()),
                 i.class.words(),
                 i.environment,
                 i.endpoint,
-                i.connections
+                i.connections,
+                if i.endpoint == Endpoint::Accounting {
+                    " for a health check"
+                } else {
+                    ", caught up most urgent first"
+                }
             ),
             None => format!("incident {id} ended ({why}); {due} connections made due now"),
         });
@@ -448,22 +544,46 @@ impl Breaker {
             self.detector
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .forget(i.environment);
+                .forget((i.environment, i.endpoint));
         }
         self.reload().await?;
         Ok(())
     }
 
-    /// Records a probe's outcome; ends the incident after enough successes in a row.
-    pub async fn probed(
+    /// Records a probe's outcome (a refresh); ends the incident after enough successes in
+    /// a row.
+    pub async fn probed_refresh(
         &self,
         id: i64,
         connection_id: i64,
         outcome: &RefreshOutcome,
         actor: &Actor,
     ) -> anyhow::Result<()> {
+        self.probed(id, connection_id, reading(outcome), actor)
+            .await
+    }
+
+    /// Records a probe's outcome (a health check), as `probed_refresh` does.
+    pub async fn probed_check(
+        &self,
+        id: i64,
+        connection_id: i64,
+        outcome: &VerifyOutcome,
+        actor: &Actor,
+    ) -> anyhow::Result<()> {
+        self.probed(id, connection_id, reading_of_check(outcome), actor)
+            .await
+    }
+
+    async fn probed(
+        &self,
+        id: i64,
+        connection_id: i64,
+        reading: Option<Option<Failure>>,
+        actor: &Actor,
+    ) -> anyhow::Result<()> {
         let store = &self.engine.store;
-        match reading(outcome) {
+        match reading {
             // A probe that reached no verdict (busy, an error of ours) says nothing.
             None => Ok(()),
             Some(Some(f)) if !f.class.is_ours() => {
@@ -494,6 +614,8 @@ impl Breaker {
 mod tests {
     use super::*;
 
+    const SANDBOX: Scope = (Environment::Sandbox, Endpoint::Token);
+
     fn cfg() -> IncidentsConfig {
         IncidentsConfig {
             min_connections: 3,
@@ -516,7 +638,7 @@ mod tests {
 
     fn see(d: &mut Detector, s: i64, id: i64, f: Option<Failure>) {
         d.observe(
-            Environment::Sandbox,
+            (Environment::Sandbox, Endpoint::Token),
             Observation {
                 at: at(s),
                 connection_id: id,
@@ -530,20 +652,17 @@ mod tests {
         let mut d = Detector::new(cfg());
         see(&mut d, 0, 1, fail(IncidentClass::ServerError));
         see(&mut d, 1, 2, fail(IncidentClass::ServerError));
-        assert_eq!(
-            d.suspect(Environment::Sandbox, at(2)),
-            None,
-            "two are not many"
-        );
+        assert_eq!(d.suspect(SANDBOX, at(2)), None, "two are not many");
         see(&mut d, 2, 3, fail(IncidentClass::RateLimited));
         see(&mut d, 3, 3, fail(IncidentClass::ServerError));
-        let s = d
-            .suspect(Environment::Sandbox, at(3))
-            .expect("three connections");
+        let s = d.suspect(SANDBOX, at(3)).expect("three connections");
         assert_eq!(s.class, IncidentClass::ServerError, "the commonest class");
         assert_eq!(s.members.len(), 3);
         assert_eq!(s.started_at, at(0));
-        assert_eq!(d.suspect(Environment::Production, at(3)), None);
+        assert_eq!(
+            d.suspect((Environment::Production, Endpoint::Token), at(3)),
+            None
+        );
     }
 
     #[test]
@@ -555,7 +674,7 @@ mod tests {
         for i in 10..20 {
             see(&mut d, 5, i, None);
         }
-        assert_eq!(d.suspect(Environment::Sandbox, at(6)), None, "3 of 13 fail");
+        assert_eq!(d.suspect(SANDBOX, at(6)), None, "3 of 13 fail");
     }
 
     #[test]
@@ -566,7 +685,7 @@ mod tests {
         }
         let late =
             at(2) + ChronoDuration::from_std(cfg().window).unwrap() + ChronoDuration::seconds(1);
-        assert_eq!(d.suspect(Environment::Sandbox, late), None);
+        assert_eq!(d.suspect(SANDBOX, late), None);
     }
 
     #[test]
@@ -580,13 +699,60 @@ mod tests {
             see(&mut d, later + i, i, fail(IncidentClass::ServerError));
         }
         // The first three left the window: two connections now, not three.
-        assert_eq!(d.suspect(Environment::Sandbox, at(later + 2)), None);
+        assert_eq!(d.suspect(SANDBOX, at(later + 2)), None);
         see(&mut d, later + 3, 7, fail(IncidentClass::ServerError));
-        let s = d
-            .suspect(Environment::Sandbox, at(later + 3))
-            .expect("three again");
+        let s = d.suspect(SANDBOX, at(later + 3)).expect("three again");
         assert_eq!((s.members.len(), s.failures, s.attempts), (3, 3, 3));
         assert_eq!(s.started_at, at(later));
+    }
+
+    #[test]
+    fn a_health_checks_verdict_on_the_accounting_api() {
+        let down = VerifyOutcome::Failed {
+            error_class: ErrorClass::Transient,
+            detail: "HTTP 503".into(),
+            intuit_tid: Some("tid".into()),
+        };
+        assert!(matches!(
+            reading_of_check(&down),
+            Some(Some(Failure {
+                class: IncidentClass::ServerError,
+                ..
+            }))
+        ));
+        // A company's own refusal (a disconnect, a lapsed subscription) is its own.
+        let refused = VerifyOutcome::Failed {
+            error_class: ErrorClass::InvalidGrant,
+            detail: "HTTP 401 fault 3200".into(),
+            intuit_tid: None,
+        };
+        assert!(matches!(reading_of_check(&refused), Some(None)));
+        // No access token to check with: the token endpoint's business, not judged here.
+        let no_token = VerifyOutcome::RefreshFailed {
+            refresh: RefreshOutcome::Failed {
+                error_class: ErrorClass::Transient,
+                detail: "HTTP 503".into(),
+                intuit_tid: None,
+                next_attempt_at: None,
+            },
+        };
+        assert!(reading_of_check(&no_token).is_none());
+        // The two endpoints are judged apart.
+        let mut d = Detector::new(cfg());
+        for i in 0..3 {
+            d.observe(
+                (Environment::Sandbox, Endpoint::Accounting),
+                Observation {
+                    at: at(i),
+                    connection_id: i,
+                    failure: fail(IncidentClass::ServerError),
+                },
+            );
+        }
+        assert_eq!(d.suspect(SANDBOX, at(3)), None, "not the token endpoint's");
+        assert!(d
+            .suspect((Environment::Sandbox, Endpoint::Accounting), at(3))
+            .is_some());
     }
 
     #[test]

@@ -23,8 +23,19 @@ impl Service {
         Arc::new(Scheduler::new(self.engine.clone(), cfg, actor))
     }
 
-    /// The health checks (verify calls on a schedule), as `actor`.
-    pub fn health_checker(&self, cfg: HealthConfig, actor: Actor) -> Arc<HealthChecker> {
-        Arc::new(HealthChecker::new(self.engine.clone(), cfg, actor))
+    /// The health checks (verify calls on a schedule), as `actor`; they open and probe
+    /// incidents of Intuit's accounting API with `scheduler`'s circuit breaker.
+    pub fn health_checker(
+        &self,
+        cfg: HealthConfig,
+        actor: Actor,
+        scheduler: &Scheduler,
+    ) -> Arc<HealthChecker> {
+        Arc::new(HealthChecker::new(
+            self.engine.clone(),
+            cfg,
+            actor,
+            scheduler.breaker(),
+        ))
     }
 }

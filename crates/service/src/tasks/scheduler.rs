@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use qbo_core::config::SchedulerConfig;
 use qbo_core::domain::Environment;
 use qbo_core::identity::{Actor, ActorKind, DaemonTask};
+use qbo_core::incident::Endpoint;
 use qbo_engine::lifecycle::{Engine, RefreshOutcome, RevokeOutcome};
 use qbo_store::Claimed;
 use serde::Serialize;
@@ -102,6 +103,12 @@ impl Scheduler {
             cfg,
             actor,
         }
+    }
+
+    /// The circuit breaker this scheduler opens incidents with: the health checks share it,
+    /// for the accounting API's.
+    pub(crate) fn breaker(&self) -> Arc<Breaker> {
+        self.shared.breaker.clone()
     }
 
     /// Environments currently paused, with until when and why.
@@ -260,7 +267,11 @@ impl Scheduler {
         let breaker = &self.shared.breaker;
         let open = breaker.reload().await?;
         let lease = ChronoDuration::from_std(engine.refresh_config().lease)?;
-        for incident in open.iter().filter(|i| !i.class.is_ours()) {
+        // The accounting API's incidents are probed by the health checks.
+        for incident in open
+            .iter()
+            .filter(|i| !i.class.is_ours() && i.endpoint == Endpoint::Token)
+        {
             let env = incident.environment;
             if *stop.borrow() || engine.client(env).is_err() {
                 continue;
@@ -291,7 +302,9 @@ impl Scheduler {
                 RefreshOutcome::Failed { .. } => report.failed += 1,
                 _ => report.other += 1,
             }
-            breaker.probed(incident.id, id, &outcome, actor).await?;
+            breaker
+                .probed_refresh(incident.id, id, &outcome, actor)
+                .await?;
         }
         Ok(())
     }
@@ -402,7 +415,8 @@ impl Shared {
     fn is_paused(&self, env: Environment) -> bool {
         let now = self.engine.clock.now();
         let map = self.paused.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&env).is_some_and(|(until, _)| *until > now) || self.breaker.tripped(env).is_some()
+        map.get(&env).is_some_and(|(until, _)| *until > now)
+            || self.breaker.tripped(env, Endpoint::Token).is_some()
     }
 
     fn pause(&self, env: Environment, reason: &str) {
@@ -487,7 +501,7 @@ impl Shared {
         if let Ok(outcome) = &r {
             if let Err(e) = self
                 .breaker
-                .observe(env, id, outcome, &actor, was_failing)
+                .observe_refresh(env, id, outcome, &actor, was_failing)
                 .await
             {
                 log_failure(&e, "recording a refresh toward an incident failed");
