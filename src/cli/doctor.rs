@@ -425,7 +425,31 @@ fn tls(config: &Config) -> Vec<Check> {
             false,
         ));
     }
-    out.push(match certificate_end(cert) {
+    let facts = certificate_facts(cert);
+    if let (Ok(facts), Some(host)) = (&facts, config.public.base_url.as_deref().and_then(host_of)) {
+        out.push(if names_host(&facts.names, &host) {
+            ok(
+                "tls host",
+                format!("{} names {host}, the host of [public] base_url", cert.display()),
+            )
+        } else {
+            bad(
+                Status::Fail,
+                "tls host",
+                format!(
+                    "{} is for {} but [public] base_url is on {host}: customers' browsers refuse it, and with them every reconnect link and Intuit's redirect",
+                    cert.display(),
+                    if facts.names.is_empty() {
+                        "no DNS name or address".to_string()
+                    } else {
+                        facts.names.join(", ")
+                    }
+                ),
+                format!("get a certificate whose subject alternative names include {host}, or set base_url to a name the certificate covers"),
+            )
+        });
+    }
+    out.push(match facts.map(|f| f.end) {
         Err(e) => bad(
             Status::Fail,
             "tls",
@@ -463,8 +487,43 @@ fn tls(config: &Config) -> Vec<Check> {
     out
 }
 
-/// The end of the first certificate in a PEM file.
-fn certificate_end(path: &PathBuf) -> Result<DateTime<Utc>, String> {
+/// What doctor reads of a certificate: when it ends and the names it is for.
+struct CertFacts {
+    end: DateTime<Utc>,
+    /// Its subject alternative names: DNS names as written (`*.example.com` too) and IP
+    /// addresses. Browsers read these alone, not the subject's common name.
+    names: Vec<String>,
+}
+
+/// The host part of a URL, lower-case, without brackets for IPv6.
+fn host_of(url: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).ok()?;
+    Some(
+        u.host_str()?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase(),
+    )
+}
+
+/// Whether one of a certificate's names covers `host`: the same name (case aside), or a
+/// wildcard standing for exactly its first label (`*.example.com` covers
+/// `connect.example.com`, not `example.com` nor `a.b.example.com`).
+fn names_host(names: &[String], host: &str) -> bool {
+    names.iter().any(|n| {
+        let n = n.to_ascii_lowercase();
+        if n == host {
+            return true;
+        }
+        match (n.strip_prefix("*."), host.split_once('.')) {
+            (Some(parent), Some((label, rest))) => !label.is_empty() && rest == parent,
+            _ => false,
+        }
+    })
+}
+
+/// The end and the names of the first certificate in a PEM file.
+fn certificate_facts(path: &PathBuf) -> Result<CertFacts, String> {
     use x509_cert::der::DecodePem;
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let start = text
@@ -483,7 +542,32 @@ fn certificate_end(path: &PathBuf) -> Result<DateTime<Utc>, String> {
         .not_after
         .to_unix_duration()
         .as_secs();
-    DateTime::from_timestamp(secs as i64, 0).ok_or_else(|| "a date out of range".into())
+    let end = DateTime::from_timestamp(secs as i64, 0).ok_or("a date out of range")?;
+    let names = match cert
+        .tbs_certificate
+        .get::<x509_cert::ext::pkix::SubjectAltName>()
+        .map_err(|e| format!("its subject alternative names do not parse: {e}"))?
+    {
+        None => Vec::new(),
+        Some((_, san)) => san
+            .0
+            .iter()
+            .filter_map(|n| match n {
+                x509_cert::ext::pkix::name::GeneralName::DnsName(d) => Some(d.to_string()),
+                x509_cert::ext::pkix::name::GeneralName::IpAddress(ip) => {
+                    let b = ip.as_bytes();
+                    let ip: std::net::IpAddr = match b.len() {
+                        4 => <[u8; 4]>::try_from(b).ok()?.into(),
+                        16 => <[u8; 16]>::try_from(b).ok()?.into(),
+                        _ => return None,
+                    };
+                    Some(ip.to_string())
+                }
+                _ => None,
+            })
+            .collect(),
+    };
+    Ok(CertFacts { end, names })
 }
 
 /// Intuit's token endpoint, where the configuration leaves it at Intuit's own.
@@ -616,14 +700,58 @@ mod tests {
     #[test]
     fn a_certificates_end_is_read_from_its_pem() {
         let dir = tempfile::tempdir().unwrap();
-        let end = certificate_end(&cert_ending(dir.path(), 2031, 6, 30)).unwrap();
-        assert_eq!(end.format("%Y-%m-%d").to_string(), "2031-06-30");
-        let expired = certificate_end(&cert_ending(dir.path(), 2021, 1, 1)).unwrap();
-        assert!(expired < Utc::now());
+        let facts = certificate_facts(&cert_ending(dir.path(), 2031, 6, 30)).unwrap();
+        assert_eq!(facts.end.format("%Y-%m-%d").to_string(), "2031-06-30");
+        assert_eq!(facts.names, vec!["localhost".to_string()]);
+        let expired = certificate_facts(&cert_ending(dir.path(), 2021, 1, 1)).unwrap();
+        assert!(expired.end < Utc::now());
         let junk = dir.path().join("junk.pem");
         std::fs::write(&junk, "not a certificate").unwrap();
-        assert!(certificate_end(&junk)
-            .unwrap_err()
+        assert!(certificate_facts(&junk)
+            .err()
+            .unwrap()
             .contains("no certificate"));
+    }
+
+    #[test]
+    fn a_certificate_must_name_the_host_of_base_url() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let host = host_of("https://Connect.Example.com:8443/x").unwrap();
+        assert_eq!(host, "connect.example.com");
+        assert!(names_host(&names(&["connect.example.com"]), &host));
+        assert!(names_host(&names(&["CONNECT.example.com"]), &host));
+        assert!(names_host(&names(&["*.example.com"]), &host));
+        assert!(!names_host(&names(&["*.example.com"]), "example.com"));
+        assert!(!names_host(&names(&["*.example.com"]), "a.b.example.com"));
+        assert!(!names_host(
+            &names(&["localhost", "other.example.com"]),
+            &host
+        ));
+        assert!(!names_host(&[], &host));
+        assert_eq!(host_of("https://[::1]:9/").unwrap(), "::1");
+        assert!(names_host(&names(&["::1"]), "::1"));
+
+        // Through the whole check: a certificate for localhost on a base_url elsewhere.
+        let dir = tempfile::tempdir().unwrap();
+        let cert = cert_ending(dir.path(), 2031, 6, 30);
+        let path = dir.path().join("qbo-console.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[public]\nbase_url = \"https://connect.example.com\"\ntls_cert_file = {:?}\ntls_key_file = {:?}\n",
+                cert.display().to_string(),
+                dir.path().join("tls.key").display().to_string()
+            ),
+        )
+        .unwrap();
+        let mut config = Config::load(Some(&path)).unwrap();
+        let checks = tls(&config);
+        let host = checks.iter().find(|c| c.check == "tls host").unwrap();
+        assert_eq!(host.status, Status::Fail, "{:?}", host.detail);
+        assert!(host.detail.contains("is for localhost"), "{}", host.detail);
+        config.public.base_url = Some("https://localhost:8443".into());
+        let checks = tls(&config);
+        let host = checks.iter().find(|c| c.check == "tls host").unwrap();
+        assert_eq!(host.status, Status::Ok, "{:?}", host.detail);
     }
 }
