@@ -3,6 +3,11 @@
 //! - `cargo bench --bench refresh -- fleet`: refreshes per second with one, two and three
 //!   daemons sharing one PostgreSQL database (`QBO_BENCH_PG_URL`, a server; each round
 //!   gets a database of its own), `QBO_BENCH_FLEET_N` due connections (default 20,000);
+//!   `QBO_BENCH_FLEET_LATENCY_MS` makes each refresh take that long at `qbo-sim` (Intuit's
+//!   token endpoint answers in a few hundred milliseconds; default 0) and
+//!   `QBO_BENCH_FLEET_CONCURRENCY` sets each daemon's `max_concurrency` (default 64): with a
+//!   latency, a daemon's throughput is its concurrency over the latency, and the round
+//!   measures whether daemons add up when the machine is not what limits them;
 //! - `cargo bench --bench refresh -- catchup`: one daemon meeting `QBO_BENCH_CATCHUP_N`
 //!   connections (default 100,000) that all came due while it was down (every access token
 //!   expired: an hour of downtime), on SQLite (or PostgreSQL with `QBO_BENCH_PG_URL`):
@@ -36,17 +41,39 @@ pub async fn fleet() {
         );
         return;
     };
-    let n = match env_number("QBO_BENCH_FLEET_N", 20_000) {
-        Ok(n) => n as usize,
+    let numbers = (|| -> Result<(usize, u64, usize)> {
+        Ok((
+            env_number("QBO_BENCH_FLEET_N", 20_000)? as usize,
+            env_number("QBO_BENCH_FLEET_LATENCY_MS", 0)?,
+            env_number("QBO_BENCH_FLEET_CONCURRENCY", 64)? as usize,
+        ))
+    })();
+    let (n, latency_ms, concurrency) = match numbers {
+        Ok(v) => v,
         Err(e) => {
             println!("FAIL: {e:#}");
             return;
         }
     };
+    let shape = Shape {
+        latency: Duration::from_millis(latency_ms),
+        concurrency,
+    };
+    println!(
+        "  each refresh takes {latency_ms} ms at qbo-sim; max_concurrency {concurrency} per daemon{}",
+        if latency_ms > 0 {
+            format!(
+                " (a daemon alone: at most {:.0}/s)",
+                concurrency as f64 * 1000.0 / latency_ms as f64
+            )
+        } else {
+            String::new()
+        }
+    );
     let mut rates = Vec::new();
     for daemons in 1..=3 {
         println!("\n== {daemons} daemon(s), {n} due connections");
-        match round(Some(&server), daemons, n).await {
+        match round(Some(&server), daemons, n, &shape).await {
             Ok(r) => rates.push((daemons, r)),
             Err(e) => println!("  FAIL: could not measure: {e:#}"),
         }
@@ -98,7 +125,7 @@ pub async fn catchup() {
             "SQLite"
         }
     );
-    match round(server.as_deref(), 1, n).await {
+    match round(server.as_deref(), 1, n, &Shape::default()).await {
         Ok(r) => {
             let whole = r.from_start.as_secs_f64();
             println!(
@@ -131,10 +158,28 @@ struct Round {
     peak_kb: Vec<u64>,
 }
 
+/// How Intuit answers and how much each daemon asks of it at once.
+struct Shape {
+    /// How long qbo-sim takes over each refresh.
+    latency: Duration,
+    /// Each daemon's `max_concurrency`.
+    concurrency: usize,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Shape {
+            latency: Duration::ZERO,
+            concurrency: 64,
+        }
+    }
+}
+
 /// Seeds `n` grants, imports them (all due), starts `daemons` serve processes on one
 /// database, and waits until the emulator has refreshed every one.
-async fn round(server: Option<&str>, daemons: usize, n: usize) -> Result<Round> {
+async fn round(server: Option<&str>, daemons: usize, n: usize, shape: &Shape) -> Result<Round> {
     let sim = start_sim().await?;
+    sim.set_token_latency(shape.latency);
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let (url, dropper) = match server {
         Some(server) => {
@@ -149,7 +194,13 @@ async fn round(server: Option<&str>, daemons: usize, n: usize) -> Result<Round> 
         .map(|d| {
             let home = dir.path().join(format!("daemon-{d}"));
             std::fs::create_dir(&home)?;
-            write_config_for(&home, &sim.base_url(), 64, &url, key.as_str())
+            write_config_for(
+                &home,
+                &sim.base_url(),
+                shape.concurrency,
+                &url,
+                key.as_str(),
+            )
         })
         .collect::<Result<_>>()?;
     {
