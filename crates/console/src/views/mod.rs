@@ -19,7 +19,7 @@ use crate::safe;
 use crate::theme::{condition_mark, Meaning, Theme};
 use chrono::{DateTime, Utc};
 
-use qbo_service::{Condition, IncidentClass};
+use qbo_service::{Condition, Endpoint, IncidentClass};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
@@ -349,10 +349,21 @@ pub(crate) fn banner_lines(app: &App, width: usize) -> Vec<(String, Meaning)> {
                 format!("✗ incident {id}: OUR {env} credentials rejected · fix [environments.{env}]{more}"),
             ]
         } else {
+            // The token endpoint's is the common case and goes by the environment alone;
+            // the others say which service, or support would read a refresh outage.
+            let scope = match inc.endpoint {
+                Endpoint::Token => env.to_string(),
+                Endpoint::Accounting => format!("{env} accounting API"),
+                Endpoint::Revoke => format!("{env} revoke"),
+            };
+            let held = match inc.endpoint {
+                Endpoint::Accounting => "health checks held, refreshes go on",
+                _ => "probing",
+            };
             vec![
-                format!("⚠ Intuit incident {id} · {env} {} endpoint {what} since {since} · {n} connections failed · probing · incidents show {id}{more}", inc.endpoint),
-                format!("⚠ Intuit incident {id}: {env} {what} since {since} · {n} failed · incidents show {id}{more}"),
-                format!("⚠ Intuit incident {id}: {env} {what} · {n} failed{more}"),
+                format!("⚠ Intuit incident {id} · {env} {} endpoint {what} since {since} · {n} connections failed · {held} · incidents show {id}{more}", inc.endpoint),
+                format!("⚠ Intuit incident {id}: {scope} {what} since {since} · {n} failed · incidents show {id}{more}"),
+                format!("⚠ Intuit incident {id}: {scope} {what} · {n} failed{more}"),
             ]
         };
         let text = candidates

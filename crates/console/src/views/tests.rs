@@ -842,4 +842,25 @@ fn an_open_incident_is_a_banner_under_the_header_and_the_table_makes_room() {
         line.contains("OUR sandbox") && line.contains("[environments.sandbox]"),
         "{line}"
     );
+    // The accounting API's says so at every width: it is not a refresh outage.
+    for (w, said) in [
+        (160, "health checks held, refreshes go on"),
+        (120, "sandbox accounting API answering 5xx since"),
+        (80, "sandbox accounting API answering 5xx"),
+    ] {
+        let mut a = app(Role::Support, w, 14);
+        let mut down = incident(5, qbo_service::IncidentClass::ServerError, 40);
+        down.endpoint = qbo_service::Endpoint::Accounting;
+        update(
+            &mut a,
+            Msg::Scheduler(qbo_core::domain::SchedulerState {
+                running: true,
+                incidents: vec![down],
+                ..Default::default()
+            }),
+        );
+        let line = render(&a).lines().nth(1).unwrap().to_string();
+        assert!(line.contains(said), "{w}: {line}");
+        assert!(line.contains("incident 5"), "{line}");
+    }
 }
