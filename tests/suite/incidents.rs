@@ -462,3 +462,90 @@ async fn an_accounting_api_outage_holds_the_health_checks_not_the_refreshes() {
     assert_eq!(got.len(), 2, "opened and resolved, nothing else: {got:#?}");
     drop(grants);
 }
+
+/// Two daemons on one database each refresh a part of the companies: neither sees enough
+/// failures alone to call it an outage; together they do, and both are in the one incident.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn daemons_sharing_a_database_see_one_outage_between_them() {
+    let w = World::start_tuned(
+        SimOptions::default(),
+        Tuning {
+            extra: "max_concurrency = 1\n\n[scheduler.incidents]\nmin_connections = 6\n\
+                    window = \"2h\"\nprobe_every = \"1m\"\nrecovery_probes = 2\n"
+                .into(),
+            ..Tuning::default()
+        },
+    )
+    .await;
+    let a = w.in_process().await;
+    let b = w.in_process().await;
+    let both = |by: Duration| {
+        w.advance(&a, by);
+        b.clock.advance(by);
+    };
+    let incidents = || async {
+        serde_json::from_str::<Vec<Value>>(&w.ok(&["incidents", "--json"]).await).unwrap()
+    };
+    w.sim
+        .set_faults(FaultConfig::always(FaultKind::ServiceUnavailable));
+
+    // Daemon a meets four companies failing: fewer than six, no incident of its own.
+    w.seed(4, "first").await;
+    both(Duration::minutes(55));
+    let ra = a.tick().await;
+    assert_eq!(ra.failed, 4, "{ra:?}");
+    assert!(incidents().await.is_empty(), "four are not an outage");
+
+    // Daemon b meets four others within the window: enough between them.
+    w.seed(4, "second").await;
+    both(Duration::minutes(55));
+    let rb = b.tick().await;
+    assert!(rb.failed >= 4, "{rb:?}");
+    let open = incidents().await;
+    assert_eq!(open.len(), 1, "one outage seen by two daemons: {open:#?}");
+    let id = open[0]["id"].as_i64().unwrap();
+    // It opened at b's second failure (two of its own and a's four): only b's are members
+    // yet.
+    let own = open[0]["connections"].as_u64().unwrap();
+    assert!((2..=4).contains(&own), "b's own failures first: {open:#?}");
+    let log = w.audit_events(100).await;
+    let opened = events(&log, Action::IncidentOpened);
+    assert_eq!(opened.len(), 1);
+    assert!(
+        opened[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("; 6 connections, 6 of the 6 refreshes tried failing"),
+        "{}",
+        opened[0]["reason"]
+    );
+
+    // Daemon a's next pass reads the open incident: its four join, and it holds back.
+    w.sim.reset_stats();
+    a.tick().await;
+    let now = incidents().await;
+    assert_eq!(now.len(), 1, "{now:#?}");
+    assert_eq!(now[0]["id"], id);
+    // a's four, and perhaps its probe's company (one of those b had given back unsent).
+    let shown: Value = serde_json::from_str(
+        &w.ok(&["incidents", "show", &id.to_string(), "--json"])
+            .await,
+    )
+    .unwrap();
+    let members: Vec<&str> = shown["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["tenant"].as_str().unwrap())
+        .collect();
+    for t in ["first-0", "first-1", "first-2", "first-3"] {
+        assert!(members.contains(&t), "{t} joined: {members:?}");
+    }
+    let total = now[0]["connections"].as_u64().unwrap();
+    assert!((own + 4..=own + 5).contains(&total), "{own} then {now:#?}");
+    assert!(
+        w.sim.stats().token_requests <= 1,
+        "a probe at most: {:?}",
+        w.sim.stats()
+    );
+}

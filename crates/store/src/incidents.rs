@@ -63,6 +63,19 @@ pub struct IncidentMember {
     pub intuit_tid: Option<String>,
 }
 
+/// What another daemon has seen of one class of failure in a scope within its window:
+/// failures, the connections they were of, and every call it made to the scope (`class`
+/// `None`: a row of calls alone, written now and then while all is well).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    pub owner: String,
+    pub class: Option<IncidentClass>,
+    pub failures: i64,
+    pub connections: i64,
+    pub attempts: i64,
+    pub at: DateTime<Utc>,
+}
+
 fn all(rows: Vec<Row>) -> anyhow::Result<Vec<Incident>> {
     rows.into_iter().map(Row::into_incident).collect()
 }
@@ -168,6 +181,80 @@ impl Store {
         let n = dispatch!(self, p => sqlx::query(sql).bind(id).bind(now).bind(now - every)
             .execute(p).await.map(|r| r.rows_affected()))?;
         Ok(n == 1)
+    }
+
+    /// Records what this daemon (`owner`) has seen in a scope within its window: one row
+    /// per class of failure (`None`: its calls alone), replaced each time.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_evidence(
+        &self,
+        owner: &str,
+        env: Environment,
+        endpoint: Endpoint,
+        class: Option<IncidentClass>,
+        failures: i64,
+        connections: i64,
+        attempts: i64,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let sql = "INSERT INTO incident_evidence \
+                   (owner, environment, endpoint, class, failures, connections, attempts, at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                   ON CONFLICT (owner, environment, endpoint, class) DO UPDATE SET \
+                   failures = excluded.failures, connections = excluded.connections, \
+                   attempts = excluded.attempts, at = excluded.at";
+        let class = class.map_or("", IncidentClass::as_str);
+        dispatch!(self, p => sqlx::query(sql).bind(owner).bind(env.as_str())
+            .bind(endpoint.as_str()).bind(class).bind(failures).bind(connections)
+            .bind(attempts).bind(at).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// What the other daemons recorded of a scope since `since`.
+    pub async fn evidence_of_others(
+        &self,
+        owner: &str,
+        env: Environment,
+        endpoint: Endpoint,
+        since: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<Evidence>> {
+        let sql =
+            "SELECT owner, class, failures, connections, attempts, at FROM incident_evidence \
+                   WHERE environment = $1 AND endpoint = $2 AND owner <> $3 AND at >= $4";
+        let rows: Vec<(String, String, i64, i64, i64, DateTime<Utc>)> = dispatch!(self, p =>
+            sqlx::query_as(sql).bind(env.as_str()).bind(endpoint.as_str()).bind(owner)
+            .bind(since).fetch_all(p).await)?;
+        rows.into_iter()
+            .map(|(owner, class, failures, connections, attempts, at)| {
+                Ok(Evidence {
+                    owner,
+                    class: match class.as_str() {
+                        "" => None,
+                        c => Some(c.parse::<IncidentClass>()?),
+                    },
+                    failures,
+                    connections,
+                    attempts,
+                    at,
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets evidence older than `before`: rows of daemons that stopped (each process is
+    /// an owner of its own).
+    pub async fn prune_evidence(&self, before: DateTime<Utc>) -> anyhow::Result<()> {
+        let sql = "DELETE FROM incident_evidence WHERE at < $1";
+        dispatch!(self, p => sqlx::query(sql).bind(before).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Forgets every daemon's evidence of a scope: an incident opened or ended over it.
+    pub async fn clear_evidence(&self, env: Environment, endpoint: Endpoint) -> anyhow::Result<()> {
+        let sql = "DELETE FROM incident_evidence WHERE environment = $1 AND endpoint = $2";
+        dispatch!(self, p => sqlx::query(sql).bind(env.as_str()).bind(endpoint.as_str())
+            .execute(p).await.map(|_| ()))?;
+        Ok(())
     }
 
     /// A live connection of the incident to probe with, drawn at random: a company Intuit

@@ -28,7 +28,7 @@ pub use backup::{read_backup, read_backup_facts, BackupFacts, StoredRefresh};
 pub use connection_scan::ListMark;
 pub use health::{CauseLabel, WriteCause, WriteHealth};
 pub use imports::{Present, SealedPair};
-pub use incidents::{IncidentMember, SAMPLE_TIDS};
+pub use incidents::{Evidence, IncidentMember, SAMPLE_TIDS};
 pub use keys::SealedUnder;
 pub use leases::{Lease, Purpose, Unanswered};
 pub use links::{Campaign, Invitation, Reconnected, StateMatch};

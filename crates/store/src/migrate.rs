@@ -68,6 +68,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "incidents",
         include_str!("migrations/sqlite/0015_incidents.sql"),
     ),
+    (
+        16,
+        "incident evidence",
+        include_str!("migrations/sqlite/0016_incident_evidence.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("migrations/postgres/0001_init.sql")),
@@ -135,6 +140,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         15,
         "incidents",
         include_str!("migrations/postgres/0015_incidents.sql"),
+    ),
+    (
+        16,
+        "incident evidence",
+        include_str!("migrations/postgres/0016_incident_evidence.sql"),
     ),
 ];
 

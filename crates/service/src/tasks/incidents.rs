@@ -13,7 +13,12 @@
 //! not judged.
 //!
 //! The incidents are rows in the database, so every daemon sharing it breaks the same
-//! circuit, only one probes at a time, and the opening and the end are recorded once.
+//! circuit, only one probes at a time, and the opening and the end are recorded once. Each
+//! daemon makes only a part of the calls, so each also writes what its window holds to
+//! `incident_evidence` at each failure (and its count of calls now and then) and judges on
+//! its own counts plus the others': three daemons each seeing four of twelve failing
+//! companies see one outage of twelve. Only its own failures are members when it opens an
+//! incident; the others add theirs when they next read the open incidents.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use qbo_core::config::IncidentsConfig;
@@ -56,7 +61,47 @@ pub(crate) struct Suspicion {
     pub members: Vec<IncidentMember>,
     pub attempts: usize,
     pub failures: usize,
+    /// Connections failing with the class, this daemon's and the others'.
+    pub connections: usize,
     pub detail: String,
+}
+
+/// What the other daemons sharing the database saw of a scope within the window, summed:
+/// their calls, and per class their failures and the connections those were of.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Others {
+    attempts: usize,
+    by_class: BTreeMap<IncidentClass, (usize, usize)>,
+}
+
+impl Others {
+    /// Sums other daemons' rows: each daemon's calls from its newest row (every row it
+    /// writes carries its whole window's count), its failures per class from each. A row
+    /// is as of its daemon's last failure, so what has left that window since still counts
+    /// until the row itself is older than the window: the shared view errs toward seeing
+    /// an outage a little longer, never toward missing one.
+    fn of(rows: &[qbo_store::Evidence]) -> Others {
+        let mut newest: HashMap<&str, (DateTime<Utc>, i64)> = HashMap::new();
+        let mut by_class: BTreeMap<IncidentClass, (usize, usize)> = BTreeMap::new();
+        for r in rows {
+            let e = newest.entry(r.owner.as_str()).or_insert((r.at, r.attempts));
+            if r.at > e.0 {
+                *e = (r.at, r.attempts);
+            }
+            if let Some(c) = r.class.filter(|c| !c.is_ours()) {
+                let (f, n) = by_class.entry(c).or_default();
+                *f += usize::try_from(r.failures).unwrap_or(0);
+                *n += usize::try_from(r.connections).unwrap_or(0);
+            }
+        }
+        Others {
+            attempts: newest
+                .values()
+                .map(|(_, a)| usize::try_from(*a).unwrap_or(0))
+                .sum(),
+            by_class,
+        }
+    }
 }
 
 /// One scope's calls within the window, with the counts the rule reads kept as
@@ -124,53 +169,99 @@ impl Detector {
         self.seen.remove(&scope);
     }
 
+    /// The scope's calls within the window, and per class of failure the failures and the
+    /// connections they were of, after forgetting what left the window.
+    fn counts(
+        &mut self,
+        scope: Scope,
+        now: DateTime<Utc>,
+    ) -> (usize, Vec<(IncidentClass, usize, usize)>) {
+        let Some(w) = self.seen.get_mut(&scope) else {
+            return (0, Vec::new());
+        };
+        if let Ok(window) = ChronoDuration::from_std(self.cfg.window) {
+            w.expire(now - window);
+        }
+        let classes = w
+            .classes
+            .iter()
+            .filter(|(_, (n, _))| *n > 0)
+            .map(|(c, (n, by))| (*c, *n, by.len()))
+            .collect();
+        (w.seen.len(), classes)
+    }
+
+    /// The connections failing with `class` in the scope's window, each with its first
+    /// failure, and the scope forgotten: another daemon opened an incident over them.
+    fn take_members(&mut self, scope: Scope, class: IncidentClass) -> Vec<IncidentMember> {
+        let Some(w) = self.seen.remove(&scope) else {
+            return Vec::new();
+        };
+        members_of(&w, class).into_values().collect()
+    }
+
     /// Whether the scope's calls within the window make an incident of Intuit's: for one
     /// error class, at least `min_connections` connections failing with it, and those
     /// failures at least `min_share` of the calls tried. One class, as an outage looks:
     /// companies each failing their own way (a 503 here, a timeout there) are not one.
-    fn suspect(&mut self, scope: Scope, now: DateTime<Utc>) -> Option<Suspicion> {
+    ///
+    /// `others`: what the other daemons sharing the database saw, added to this one's
+    /// counts. A class is judged only where this daemon saw it fail too.
+    fn suspect(&mut self, scope: Scope, now: DateTime<Utc>, others: &Others) -> Option<Suspicion> {
         let window = ChronoDuration::from_std(self.cfg.window).ok()?;
         let w = self.seen.get_mut(&scope)?;
         w.expire(now - window);
-        let attempts = w.seen.len();
+        let attempts = w.seen.len() + others.attempts;
         // The class with the most connections failing, by the counts alone.
         let (class, failures, distinct) = w
             .classes
             .iter()
-            .map(|(c, (n, by))| (*c, *n, by.len()))
+            .filter(|(_, (n, _))| *n > 0)
+            .map(|(c, (n, by))| {
+                let (f, k) = others.by_class.get(c).copied().unwrap_or_default();
+                (*c, *n + f, by.len() + k)
+            })
             .max_by_key(|(c, _, d)| (*d, std::cmp::Reverse(*c)))?;
         let share = failures as f64 / attempts.max(1) as f64;
         if distinct < self.cfg.min_connections as usize || share < self.cfg.min_share {
             return None;
         }
         // Rare from here on: the incident is opening, its members are read out.
-        let failing: Vec<(&Observation, &Failure)> = w
-            .seen
-            .iter()
-            .filter_map(|o| o.failure.as_ref().map(|f| (o, f)))
-            .filter(|(_, f)| f.class == class)
-            .collect();
-        let mut members: BTreeMap<i64, IncidentMember> = BTreeMap::new();
-        for (o, f) in &failing {
-            members
-                .entry(o.connection_id)
-                .or_insert_with(|| IncidentMember {
-                    connection_id: o.connection_id,
-                    failed_at: o.at,
-                    intuit_tid: f.intuit_tid.clone(),
-                });
-        }
-        let sample = failing.first()?.1;
+        let sample = w.seen.iter().find_map(|o| {
+            o.failure
+                .as_ref()
+                .filter(|f| f.class == class)
+                .map(|f| (o.at, f))
+        })?;
         Some(Suspicion {
             class,
-            error_class: sample.error_class,
-            started_at: failing.iter().map(|(o, _)| o.at).min()?,
-            members: members.into_values().collect(),
+            error_class: sample.1.error_class,
+            started_at: sample.0,
+            members: members_of(w, class).into_values().collect(),
             attempts,
             failures,
-            detail: sample.detail.clone(),
+            connections: distinct,
+            detail: sample.1.detail.clone(),
         })
     }
+}
+
+/// The connections failing with `class` in a window, each with its first failure there.
+fn members_of(w: &Window, class: IncidentClass) -> BTreeMap<i64, IncidentMember> {
+    let mut members: BTreeMap<i64, IncidentMember> = BTreeMap::new();
+    for o in &w.seen {
+        let Some(f) = o.failure.as_ref().filter(|f| f.class == class) else {
+            continue;
+        };
+        members
+            .entry(o.connection_id)
+            .or_insert_with(|| IncidentMember {
+                connection_id: o.connection_id,
+                failed_at: o.at,
+                intuit_tid: f.intuit_tid.clone(),
+            });
+    }
+    members
 }
 
 /// What a refresh's outcome says about Intuit: `Some(None)` answered well, `Some(failure)`
@@ -242,7 +333,13 @@ pub(crate) struct Breaker {
     detector: Mutex<Detector>,
     /// The open incidents, as last read from the database.
     open: Mutex<Vec<Incident>>,
+    /// When this daemon last wrote its count of calls to a scope without a failure.
+    shared_at: Mutex<HashMap<Scope, DateTime<Utc>>>,
 }
+
+/// How often a daemon whose calls all succeed writes its count of them for the others: the
+/// share of failures the others judge on counts its calls too.
+const SHARE_CALLS_EVERY: ChronoDuration = ChronoDuration::seconds(30);
 
 impl Breaker {
     pub fn new(engine: Arc<Engine>, cfg: IncidentsConfig) -> Breaker {
@@ -251,6 +348,7 @@ impl Breaker {
             detector: Mutex::new(Detector::new(cfg.clone())),
             cfg,
             open: Mutex::new(Vec::new()),
+            shared_at: Mutex::new(HashMap::new()),
         }
     }
 
@@ -259,10 +357,32 @@ impl Breaker {
     }
 
     /// Reads the open incidents (another daemon may have opened or closed one) and
-    /// publishes them for the console's banner.
+    /// publishes them for the console's banner. An incident another daemon opened takes in
+    /// this one's failures of its kind; one that ended elsewhere is forgotten here too.
     pub async fn reload(&self) -> anyhow::Result<Vec<Incident>> {
         let open = self.engine.store.open_incidents().await?;
-        *self.open.lock().unwrap_or_else(|p| p.into_inner()) = open.clone();
+        let before = std::mem::replace(
+            &mut *self.open.lock().unwrap_or_else(|p| p.into_inner()),
+            open.clone(),
+        );
+        for i in open.iter().filter(|i| !before.iter().any(|b| b.id == i.id)) {
+            let members = self
+                .detector
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take_members((i.environment, i.endpoint), i.class);
+            if !members.is_empty() {
+                let mut tx = self.engine.store.begin().await?;
+                tx.add_incident_members(i.id, &members).await?;
+                tx.commit().await?;
+            }
+        }
+        for b in before.iter().filter(|b| !open.iter().any(|i| i.id == b.id)) {
+            self.detector
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .forget((b.environment, b.endpoint));
+        }
         if self.engine.scheduler_state().borrow().incidents != open {
             let published = open.clone();
             self.engine
@@ -374,6 +494,7 @@ impl Breaker {
                     members: vec![member],
                     attempts: 1,
                     failures: 1,
+                    connections: 1,
                     detail: f.detail.clone(),
                 };
                 self.open(scope, &s, actor).await?;
@@ -396,8 +517,8 @@ impl Breaker {
                 }
             }
         }
-        let suspicion = {
-            let failed = failure.is_some();
+        let failed = failure.as_ref().map(|f| f.class);
+        let (attempts, classes) = {
             let mut d = self.detector.lock().unwrap_or_else(|p| p.into_inner());
             d.observe(
                 scope,
@@ -407,17 +528,80 @@ impl Breaker {
                     failure,
                 },
             );
-            // Only a failure can tip the balance toward an incident.
-            if failed {
-                d.suspect(scope, now)
-            } else {
-                None
-            }
+            d.counts(scope, now)
         };
+        self.share(scope, failed, attempts, &classes, now).await?;
+        // Only a failure can tip the balance toward an incident.
+        if failed.is_none() {
+            return Ok(());
+        }
+        let others = self.others(scope, now).await?;
+        let suspicion = self
+            .detector
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .suspect(scope, now, &others);
         if let Some(s) = suspicion {
             self.open(scope, &s, actor).await?;
         }
         Ok(())
+    }
+
+    /// Writes what this daemon's window holds for the other daemons: at each failure its
+    /// counts of that class, and while all is well its count of calls now and then.
+    async fn share(
+        &self,
+        scope: Scope,
+        failed: Option<IncidentClass>,
+        attempts: usize,
+        classes: &[(IncidentClass, usize, usize)],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let (env, endpoint) = scope;
+        let (failures, connections) = match failed {
+            Some(c) => classes
+                .iter()
+                .find(|(k, _, _)| *k == c)
+                .map_or((0, 0), |(_, f, n)| (*f, *n)),
+            None => {
+                {
+                    let mut at = self.shared_at.lock().unwrap_or_else(|p| p.into_inner());
+                    if at.get(&scope).is_some_and(|t| now - *t < SHARE_CALLS_EVERY) {
+                        return Ok(());
+                    }
+                    at.insert(scope, now);
+                }
+                // Now and then, the rows of daemons long stopped go too.
+                let window = ChronoDuration::from_std(self.cfg.window)?;
+                self.engine.store.prune_evidence(now - window * 2).await?;
+                (0, 0)
+            }
+        };
+        let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        self.engine
+            .store
+            .record_evidence(
+                self.engine.lease_owner(),
+                env,
+                endpoint,
+                failed,
+                n(failures),
+                n(connections),
+                n(attempts),
+                now,
+            )
+            .await
+    }
+
+    /// What the other daemons recorded of the scope within the window.
+    async fn others(&self, scope: Scope, now: DateTime<Utc>) -> anyhow::Result<Others> {
+        let window = ChronoDuration::from_std(self.cfg.window)?;
+        let rows = self
+            .engine
+            .store
+            .evidence_of_others(self.engine.lease_owner(), scope.0, scope.1, now - window)
+            .await?;
+        Ok(Others::of(&rows))
     }
 
     /// Opens the incident (or joins the one another daemon opened) with its connections.
@@ -462,7 +646,7 @@ impl Breaker {
                  {} of the {} {} tried failing; sample intuit_tids: {}; {}",
                 s.class.words(),
                 s.started_at.to_rfc3339(),
-                s.members.len(),
+                s.connections,
                 s.failures,
                 s.attempts,
                 if endpoint == Endpoint::Accounting {
@@ -492,7 +676,7 @@ impl Breaker {
                 environment = %env,
                 endpoint = %endpoint,
                 class = s.class.as_str(),
-                connections = s.members.len(),
+                connections = s.connections,
                 "incident opened: {}",
                 s.class.words()
             );
@@ -501,6 +685,7 @@ impl Breaker {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .forget(scope);
+        self.engine.store.clear_evidence(env, endpoint).await?;
         self.reload().await?;
         Ok(())
     }
@@ -545,6 +730,10 @@ impl Breaker {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .forget((i.environment, i.endpoint));
+            self.engine
+                .store
+                .clear_evidence(i.environment, i.endpoint)
+                .await?;
         }
         self.reload().await?;
         Ok(())
@@ -652,15 +841,25 @@ mod tests {
         let mut d = Detector::new(cfg());
         see(&mut d, 0, 1, fail(IncidentClass::ServerError));
         see(&mut d, 1, 2, fail(IncidentClass::ServerError));
-        assert_eq!(d.suspect(SANDBOX, at(2)), None, "two are not many");
+        assert_eq!(
+            d.suspect(SANDBOX, at(2), &Others::default()),
+            None,
+            "two are not many"
+        );
         see(&mut d, 2, 3, fail(IncidentClass::RateLimited));
         see(&mut d, 3, 3, fail(IncidentClass::ServerError));
-        let s = d.suspect(SANDBOX, at(3)).expect("three connections");
+        let s = d
+            .suspect(SANDBOX, at(3), &Others::default())
+            .expect("three connections");
         assert_eq!(s.class, IncidentClass::ServerError, "the commonest class");
         assert_eq!(s.members.len(), 3);
         assert_eq!(s.started_at, at(0));
         assert_eq!(
-            d.suspect((Environment::Production, Endpoint::Token), at(3)),
+            d.suspect(
+                (Environment::Production, Endpoint::Token),
+                at(3),
+                &Others::default()
+            ),
             None
         );
     }
@@ -674,7 +873,11 @@ mod tests {
         for i in 10..20 {
             see(&mut d, 5, i, None);
         }
-        assert_eq!(d.suspect(SANDBOX, at(6)), None, "3 of 13 fail");
+        assert_eq!(
+            d.suspect(SANDBOX, at(6), &Others::default()),
+            None,
+            "3 of 13 fail"
+        );
     }
 
     #[test]
@@ -685,7 +888,7 @@ mod tests {
         }
         let late =
             at(2) + ChronoDuration::from_std(cfg().window).unwrap() + ChronoDuration::seconds(1);
-        assert_eq!(d.suspect(SANDBOX, late), None);
+        assert_eq!(d.suspect(SANDBOX, late, &Others::default()), None);
     }
 
     #[test]
@@ -699,11 +902,53 @@ mod tests {
             see(&mut d, later + i, i, fail(IncidentClass::ServerError));
         }
         // The first three left the window: two connections now, not three.
-        assert_eq!(d.suspect(SANDBOX, at(later + 2)), None);
+        assert_eq!(d.suspect(SANDBOX, at(later + 2), &Others::default()), None);
         see(&mut d, later + 3, 7, fail(IncidentClass::ServerError));
-        let s = d.suspect(SANDBOX, at(later + 3)).expect("three again");
+        let s = d
+            .suspect(SANDBOX, at(later + 3), &Others::default())
+            .expect("three again");
         assert_eq!((s.members.len(), s.failures, s.attempts), (3, 3, 3));
         assert_eq!(s.started_at, at(later));
+    }
+
+    #[test]
+    fn what_other_daemons_saw_adds_to_this_ones_counts() {
+        let row = |owner: &str, class: Option<IncidentClass>, f, n, a, t| qbo_store::Evidence {
+            owner: owner.into(),
+            class,
+            failures: f,
+            connections: n,
+            attempts: a,
+            at: at(t),
+        };
+        let others = Others::of(&[
+            row("b", Some(IncidentClass::ServerError), 2, 2, 3, 1),
+            // b's newest row: its window's calls are 4 now.
+            row("b", Some(IncidentClass::RateLimited), 1, 1, 4, 2),
+            row("c", None, 0, 0, 10, 2),
+        ]);
+        assert_eq!(others.attempts, 14);
+        assert_eq!(others.by_class[&IncidentClass::ServerError], (2, 2));
+        let mut d = Detector::new(cfg());
+        see(&mut d, 0, 1, fail(IncidentClass::ServerError));
+        see(&mut d, 1, 2, None);
+        assert_eq!(
+            d.suspect(SANDBOX, at(2), &Others::default()),
+            None,
+            "one connection here"
+        );
+        // With theirs: three connections, 3 failures of 16 calls: not half of them.
+        assert_eq!(
+            d.suspect(SANDBOX, at(2), &others),
+            None,
+            "too small a share"
+        );
+        let busy_elsewhere = Others::of(&[row("b", Some(IncidentClass::ServerError), 4, 4, 4, 1)]);
+        let s = d
+            .suspect(SANDBOX, at(2), &busy_elsewhere)
+            .expect("five connections, five of six calls");
+        assert_eq!((s.connections, s.failures, s.attempts), (5, 5, 6));
+        assert_eq!(s.members.len(), 1, "only this daemon's own are members");
     }
 
     #[test]
@@ -749,9 +994,17 @@ mod tests {
                 },
             );
         }
-        assert_eq!(d.suspect(SANDBOX, at(3)), None, "not the token endpoint's");
+        assert_eq!(
+            d.suspect(SANDBOX, at(3), &Others::default()),
+            None,
+            "not the token endpoint's"
+        );
         assert!(d
-            .suspect((Environment::Sandbox, Endpoint::Accounting), at(3))
+            .suspect(
+                (Environment::Sandbox, Endpoint::Accounting),
+                at(3),
+                &Others::default()
+            )
             .is_some());
     }
 
