@@ -549,3 +549,96 @@ async fn daemons_sharing_a_database_see_one_outage_between_them() {
         w.sim.stats()
     );
 }
+
+/// Intuit's revoke endpoint failing while its token endpoint answers: an admin's bulk revoke
+/// leaves the tenants `revoking`; their retries are judged, one incident opens about the
+/// revoke endpoint, the retries wait but for a probe, and when Intuit recovers every tenant
+/// is revoked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revoke_endpoint_outage_holds_the_retries_then_revokes_every_tenant() {
+    let w = World::start_tuned(
+        SimOptions::default(),
+        Tuning {
+            extra: "[scheduler.incidents]\nmin_connections = 5\nwindow = \"10m\"\n\
+                    probe_every = \"1m\"\nrecovery_probes = 2\n"
+                .into(),
+            ..Tuning::default()
+        },
+    )
+    .await;
+    w.seed(FLEET, "gone").await;
+    let d = w.in_process().await;
+    w.sim
+        .set_faults(FaultConfig::always(FaultKind::ServiceUnavailable).only_on(&[Surface::Revoke]));
+    // Unconfirmed revokes exit 1: the tenants wait on the daemon's retries.
+    let out = w
+        .cli(&["revoke", "--where", "gone", "--yes", "--json"])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.matches("\"revoking\"").count(), FLEET, "{out}");
+
+    // The retries come due; five failing alike open the incident and the rest wait.
+    w.sim.reset_stats();
+    w.advance(&d, Duration::minutes(10));
+    d.tick().await;
+    // Five failing alike, and perhaps the incident's first probe in the same pass.
+    let tried = w.sim.stats().faults_injected;
+    assert!(
+        (5..=6).contains(&tried),
+        "five retries failing alike, then the probe alone: {tried}"
+    );
+    let listed: Vec<Value> = serde_json::from_str(&w.ok(&["incidents", "--json"]).await).unwrap();
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    let id = listed[0]["id"].as_i64().unwrap();
+    assert_eq!(listed[0]["endpoint"], "revoke", "{listed:#?}");
+    assert_eq!(
+        listed[0]["connections"].as_u64(),
+        Some(tried),
+        "the five and the failed probe: {listed:#?}"
+    );
+    let show: Value = serde_json::from_str(&w.ok(&["show", "gone-0", "--json"]).await).unwrap();
+    assert_eq!(show["incident"]["id"], id, "{show}");
+
+    // While it lasts: one retry a minute.
+    w.sim.reset_stats();
+    for _ in 0..10 {
+        w.advance(&d, Duration::seconds(30));
+        d.tick().await;
+    }
+    let during = w.sim.stats().faults_injected;
+    assert!(
+        (4..=6).contains(&during),
+        "{during} revoke calls in five minutes"
+    );
+
+    // Intuit recovers: two good probes end it and every tenant's revoke goes through.
+    w.sim.set_faults(FaultConfig::none());
+    for _ in 0..4 {
+        w.advance(&d, Duration::minutes(1));
+        d.tick().await;
+    }
+    let now: Vec<Value> = serde_json::from_str(&w.ok(&["incidents", "--json"]).await).unwrap();
+    assert!(!now[0]["ended_at"].is_null(), "{now:#?}");
+    let rows = w.connections_json().await;
+    assert!(
+        rows.iter().all(|r| r["status"] == "revoked"),
+        "{:?}",
+        rows.iter().map(|r| &r["status"]).collect::<Vec<_>>()
+    );
+    let log = w.audit_events(300).await;
+    let opened = events(&log, Action::IncidentOpened);
+    assert_eq!(opened.len(), 1);
+    assert_catalogued(opened[0], Action::IncidentOpened, "revoke retry");
+    assert!(
+        opened[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("sandbox revoke endpoint"),
+        "{}",
+        opened[0]["reason"]
+    );
+    let closed = events(&log, Action::IncidentClosed);
+    assert_eq!(closed.len(), 1);
+    assert_catalogued(closed[0], Action::IncidentClosed, "revoke retry");
+}

@@ -196,6 +196,12 @@ impl Incident {
                  no customer is at fault and none is marked dead",
                 self.environment
             )
+        } else if self.endpoint == Endpoint::Revoke {
+            "nothing to do per tenant: the daemon has paused this environment's revoke retries \
+             and probes Intuit's revoke endpoint; the tenants stay `revoking` (their tokens kept \
+             sealed, never used) until Intuit confirms, and when it recovers every retry is due \
+             at once. Quote the sample intuit_tids to Intuit's support if it lasts"
+                .into()
         } else if self.endpoint == Endpoint::Accounting {
             "nothing to do per connection: the daemon has paused this environment's health \
              checks and probes Intuit's accounting API (refreshes go on, tokens stay alive); \

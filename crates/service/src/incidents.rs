@@ -40,7 +40,8 @@ pub struct IncidentDetail {
 impl Service {
     /// The incident a failing connection's failures belong to: its newest, while it lasts
     /// or until the connection is tried again after it. Failing refreshes are the token
-    /// endpoint's incidents'; a failed last sync (a health check) the accounting API's.
+    /// endpoint's incidents'; a failed last sync (a health check) the accounting API's; a
+    /// revoke waiting on a retry the revoke endpoint's.
     pub(crate) async fn incident_holding(
         &self,
         rec: &qbo_store::ConnectionRecord,
@@ -55,6 +56,12 @@ impl Service {
                 Endpoint::Accounting,
                 rec.last_sync_status == Some(SyncStatus::Failed),
                 rec.last_sync_at,
+            ),
+            // A revoke's retry writes the row: its last write is its last try.
+            (
+                Endpoint::Revoke,
+                rec.status == qbo_core::domain::Status::Revoking,
+                Some(rec.updated_at),
             ),
         ];
         for (endpoint, failing, last) in tried {

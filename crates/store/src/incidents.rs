@@ -268,6 +268,14 @@ impl Store {
         Ok(dispatch!(self, p => sqlx::query_scalar(sql).bind(id).fetch_optional(p).await)?)
     }
 
+    /// The incident's tenants still `revoking` (waiting on a retry of their revoke).
+    pub async fn revokes_waiting(&self, id: i64) -> anyhow::Result<i64> {
+        let sql = "SELECT COUNT(*) FROM incident_connections m \
+                   JOIN connections c ON c.id = m.connection_id \
+                   WHERE m.incident_id = $1 AND c.status = 'revoking'";
+        Ok(dispatch!(self, p => sqlx::query_scalar(sql).bind(id).fetch_one(p).await)?)
+    }
+
     /// Records a probe's verdict: a success adds to the successes in a row (returned), a
     /// failure starts them again from zero.
     pub async fn probe_result(&self, id: i64, ok: bool) -> anyhow::Result<i64> {
@@ -370,6 +378,16 @@ impl Tx {
         let sql =
             "UPDATE connections SET next_attempt_at = $2 WHERE status IN ('active', 'expiring') \
                    AND consecutive_failures > 0 AND next_attempt_at > $2 AND id IN \
+                   (SELECT connection_id FROM incident_connections WHERE incident_id = $1)";
+        Ok(dispatch_tx!(self, c => sqlx::query(sql).bind(id).bind(now)
+            .execute(c).await.map(|r| r.rows_affected()))?)
+    }
+
+    /// Makes the revoke retries of the incident's tenants still `revoking` due at once (their
+    /// backoff was the incident's); returns how many.
+    pub async fn reschedule_revokes(&mut self, id: i64, now: DateTime<Utc>) -> anyhow::Result<u64> {
+        let sql = "UPDATE connections SET next_attempt_at = $2 WHERE status = 'revoking' \
+                   AND next_attempt_at > $2 AND id IN \
                    (SELECT connection_id FROM incident_connections WHERE incident_id = $1)";
         Ok(dispatch_tx!(self, c => sqlx::query(sql).bind(id).bind(now)
             .execute(c).await.map(|r| r.rows_affected()))?)

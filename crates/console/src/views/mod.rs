@@ -358,7 +358,8 @@ pub(crate) fn banner_lines(app: &App, width: usize) -> Vec<(String, Meaning)> {
             };
             let held = match inc.endpoint {
                 Endpoint::Accounting => "health checks held, refreshes go on",
-                _ => "probing",
+                Endpoint::Revoke => "revoke retries held",
+                Endpoint::Token => "probing",
             };
             vec![
                 format!("⚠ Intuit incident {id} · {env} {} endpoint {what} since {since} · {n} connections failed · {held} · incidents show {id}{more}", inc.endpoint),

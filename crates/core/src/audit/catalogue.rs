@@ -444,23 +444,23 @@ catalogue! {
     // ---- incidents (issue 25) ----
     IncidentOpened = "incident opened" {
         group: "incidents",
-        by: "the daemon's scheduler (the token endpoint); its health checks (the accounting API)",
-        summary: "Many connections of one environment failed at one of Intuit's endpoints the same way within [scheduler.incidents] window (or Intuit rejected our client credentials): one incident opened, and that environment's refreshes (token endpoint) or health checks (accounting API) stop but for a probe every probe_every. reason holds its number, class (server_error, rate_limited, unreachable, garbled, invalid_client), scope (environment and endpoint), the connections affected, the share of calls failing and sample intuit_tids; error_class the engine's class of the failures.",
+        by: "the daemon's scheduler (the token endpoint); its health checks (the accounting API); its revoke retries (the revoke endpoint)",
+        summary: "Many connections of one environment failed at one of Intuit's endpoints the same way within [scheduler.incidents] window (or Intuit rejected our client credentials): one incident opened, and that environment's refreshes (token endpoint), health checks (accounting API) or revoke retries (revoke endpoint) stop but for a probe every probe_every. reason holds its number, class (server_error, rate_limited, unreachable, garbled, invalid_client), scope (environment and endpoint), the connections affected, the share of calls failing and sample intuit_tids; error_class the engine's class of the failures.",
         outcomes: [Ok],
         target: None,
         fields: [Reason, ErrorClass],
         fingerprints: [],
-        actors: [Scheduler, HealthCheck],
+        actors: [Scheduler, HealthCheck, RevokeRetry],
     },
     IncidentClosed = "incident closed" {
         group: "incidents",
-        by: "the daemon's scheduler (the token endpoint); its health checks (the accounting API)",
-        summary: "An incident ended: recovery_probes probes in a row succeeded (or, for our credentials, a refresh succeeded; or none of its companies is live any more). reason holds its number, how long it lasted, the connections it affected and how many were made due at once: for the token endpoint, the catch-up of refreshes, most urgent first; for the accounting API, a health check each.",
+        by: "the daemon's scheduler (the token endpoint); its health checks (the accounting API); its revoke retries (the revoke endpoint)",
+        summary: "An incident ended: recovery_probes probes in a row succeeded (or, for our credentials, a refresh succeeded; or none of its companies is live, or waiting on a revoke, any more). reason holds its number, how long it lasted, the connections it affected and how many were made due at once: for the token endpoint, the catch-up of refreshes, most urgent first; for the accounting API, a health check each; for the revoke endpoint, a retry of each revoke.",
         outcomes: [Ok],
         target: None,
         fields: [Reason],
         fingerprints: [],
-        actors: [Scheduler, HealthCheck],
+        actors: [Scheduler, HealthCheck, RevokeRetry],
     },
     // ---- reconnect links and the OAuth callback (issue 14) ----
     LinkIssued = "link issued" {

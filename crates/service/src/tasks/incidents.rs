@@ -9,8 +9,9 @@
 //! an incident the scheduler's claim order, refresh tokens closest to their lapse first,
 //! and its rate limit do the catch-up) and the accounting API through the health checks
 //! (refreshes go on meanwhile; the companies checked during it are checked again at once).
-//! Revokes are an operator's, one at a time, and their retries already back off: they are
-//! not judged.
+//! The revoke endpoint is watched through the daemon's revoke retries (an operator's own
+//! revoke is answered at once, to the operator): while an incident lasts one retry goes as
+//! its probe, and when it ends its tenants' retries are due at once.
 //!
 //! The incidents are rows in the database, so every daemon sharing it breaks the same
 //! circuit, only one probes at a time, and the opening and the end are recorded once. Each
@@ -25,7 +26,7 @@ use qbo_core::config::IncidentsConfig;
 use qbo_core::domain::{Environment, ErrorClass};
 use qbo_core::identity::Actor;
 use qbo_core::incident::{Endpoint, Incident, IncidentClass};
-use qbo_engine::lifecycle::{Engine, RefreshOutcome, VerifyOutcome};
+use qbo_engine::lifecycle::{Engine, RefreshOutcome, RevokeOutcome, VerifyOutcome};
 use qbo_store::audit::{Action, AuditEvent, Outcome};
 use qbo_store::IncidentMember;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -325,6 +326,31 @@ fn reading_of_check(outcome: &VerifyOutcome) -> Option<Option<Failure>> {
     }
 }
 
+/// What a revoke retry's outcome says about Intuit's revoke endpoint. Our own credentials
+/// refused pause the environment as before (the scheduler's business), and outcomes with no
+/// call to Intuit say nothing.
+fn reading_of_revoke(outcome: &RevokeOutcome) -> Option<Option<Failure>> {
+    match outcome {
+        RevokeOutcome::Revoked { .. } => Some(None),
+        RevokeOutcome::Revoking {
+            error_class,
+            detail,
+            intuit_tid,
+            ..
+        } => Some(
+            IncidentClass::of_failure(*error_class, detail)
+                .filter(|c| !c.is_ours())
+                .map(|class| Failure {
+                    class,
+                    error_class: *error_class,
+                    intuit_tid: intuit_tid.clone(),
+                    detail: detail.clone(),
+                }),
+        ),
+        _ => None,
+    }
+}
+
 /// The circuit breaker: the open incidents as the scheduler acts on them, and the
 /// detector that opens them.
 pub(crate) struct Breaker {
@@ -457,6 +483,29 @@ impl Breaker {
             failure,
             actor,
             was_failing,
+        )
+        .await
+    }
+
+    /// Takes in one revoke retry's outcome. Every retry is of a revoke that failed before
+    /// (the operator's), so each failure counts: a tenant whose revoke Intuit refuses on its
+    /// own is one among the retries, not an outage.
+    pub async fn observe_revoke(
+        &self,
+        env: Environment,
+        connection_id: i64,
+        outcome: &RevokeOutcome,
+        actor: &Actor,
+    ) -> anyhow::Result<()> {
+        let Some(failure) = reading_of_revoke(outcome) else {
+            return Ok(());
+        };
+        self.observe(
+            (env, Endpoint::Revoke),
+            connection_id,
+            failure,
+            actor,
+            false,
         )
         .await
     }
@@ -649,10 +698,10 @@ impl Breaker {
                 s.connections,
                 s.failures,
                 s.attempts,
-                if endpoint == Endpoint::Accounting {
-                    "health checks"
-                } else {
-                    "refreshes"
+                match endpoint {
+                    Endpoint::Accounting => "health checks",
+                    Endpoint::Revoke => "revoke retries",
+                    Endpoint::Token => "refreshes",
                 },
                 if tids.is_empty() {
                     "none".to_string()
@@ -663,6 +712,8 @@ impl Breaker {
                     "about our own client credentials, not Intuit: no customer is marked dead"
                 } else if endpoint == Endpoint::Accounting {
                     "the environment's health checks stop but for probes until Intuit recovers; refreshes go on"
+                } else if endpoint == Endpoint::Revoke {
+                    "the environment's revoke retries stop but for probes until Intuit recovers; the tenants stay revoking"
                 } else {
                     "the environment's refreshes stop but for probes until Intuit recovers"
                 }
@@ -703,6 +754,7 @@ impl Breaker {
         let incident = self.engine.store.incident(id).await?;
         let due = match incident.as_ref().map(|i| i.endpoint) {
             Some(Endpoint::Accounting) => tx.recheck_members(id).await?,
+            Some(Endpoint::Revoke) => tx.reschedule_revokes(id, now).await?,
             _ => tx.reschedule_members(id, now).await?,
         };
         let mut ev = AuditEvent::new(now, actor, Action::IncidentClosed, Outcome::Ok);
@@ -715,10 +767,10 @@ impl Breaker {
                 i.environment,
                 i.endpoint,
                 i.connections,
-                if i.endpoint == Endpoint::Accounting {
-                    " for a health check"
-                } else {
-                    ", caught up most urgent first"
+                match i.endpoint {
+                    Endpoint::Accounting => " for a health check",
+                    Endpoint::Revoke => " for a retry of its revoke",
+                    Endpoint::Token => ", caught up most urgent first",
                 }
             ),
             None => format!("incident {id} ended ({why}); {due} connections made due now"),
@@ -761,6 +813,18 @@ impl Breaker {
         actor: &Actor,
     ) -> anyhow::Result<()> {
         self.probed(id, connection_id, reading_of_check(outcome), actor)
+            .await
+    }
+
+    /// Records a probe's outcome (a revoke retry), as `probed_refresh` does.
+    pub async fn probed_revoke(
+        &self,
+        id: i64,
+        connection_id: i64,
+        outcome: &RevokeOutcome,
+        actor: &Actor,
+    ) -> anyhow::Result<()> {
+        self.probed(id, connection_id, reading_of_revoke(outcome), actor)
             .await
     }
 

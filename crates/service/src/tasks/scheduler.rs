@@ -267,7 +267,24 @@ impl Scheduler {
         let breaker = &self.shared.breaker;
         let open = breaker.reload().await?;
         let lease = ChronoDuration::from_std(engine.refresh_config().lease)?;
-        // The accounting API's incidents are probed by the health checks.
+        // A revoke endpoint's incident whose tenants are no longer waiting on a retry
+        // (revoked, forgotten locally, purged) has nothing left to hold back.
+        for incident in open
+            .iter()
+            .filter(|i| !i.class.is_ours() && i.endpoint == Endpoint::Revoke)
+        {
+            if engine.store.revokes_waiting(incident.id).await? == 0 {
+                breaker
+                    .close(
+                        incident.id,
+                        actor,
+                        "none of its tenants is waiting on a revoke any more",
+                    )
+                    .await?;
+            }
+        }
+        // The accounting API's incidents are probed by the health checks, the revoke
+        // endpoint's by the revoke retries.
         for incident in open
             .iter()
             .filter(|i| !i.class.is_ours() && i.endpoint == Endpoint::Token)
@@ -331,6 +348,9 @@ impl Scheduler {
             .store
             .claim_revoking(engine.lease_owner(), now + lease, now, limit, &envs)
             .await?;
+        let breaker = &self.shared.breaker;
+        // Incidents of the revoke endpoint probed in this pass: one retry each.
+        let mut probed: HashSet<i64> = HashSet::new();
         for c in claimed {
             let env = c.record.environment;
             if *stop.borrow() || self.shared.is_paused(env) {
@@ -339,10 +359,41 @@ impl Scheduler {
                     .await;
                 continue;
             }
+            // Intuit's revoke endpoint is failing for this environment: one retry goes as
+            // the incident's probe every probe_every, the others wait for its end.
+            let probe = breaker.tripped(env, Endpoint::Revoke);
+            if let Some(incident) = probe {
+                let now = engine.clock.now();
+                if probed.contains(&incident)
+                    || !engine
+                        .store
+                        .claim_probe(incident, now, breaker.probe_every())
+                        .await?
+                {
+                    self.shared
+                        .give_back(
+                            &c,
+                            "Intuit's revoke endpoint is failing: an incident holds revokes back",
+                        )
+                        .await;
+                    continue;
+                }
+                probed.insert(incident);
+            }
             self.shared.limiters[&env].wait().await;
             let id = c.record.id;
             report.revoke_retries += 1;
-            match engine.revoke_claimed(c, actor).await {
+            let outcome = engine.revoke_claimed(c, actor).await;
+            if let Ok(o) = &outcome {
+                let judged = match probe {
+                    Some(incident) => breaker.probed_revoke(incident, id, o, actor).await,
+                    None => breaker.observe_revoke(env, id, o, actor).await,
+                };
+                if let Err(e) = judged {
+                    log_failure(&e, "recording a revoke toward an incident failed");
+                }
+            }
+            match outcome {
                 Ok(RevokeOutcome::Revoked { .. }) => report.revoked += 1,
                 Ok(RevokeOutcome::ConfigError { detail, .. }) => {
                     if !self.shared.is_paused(env) {
