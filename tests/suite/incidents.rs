@@ -398,8 +398,8 @@ async fn an_accounting_api_outage_holds_the_health_checks_not_the_refreshes() {
         w.advance(&d, Duration::seconds(30));
         d.health_pass().await;
     }
+    // Every companyinfo call is faulted while it lasts: the faults are the calls.
     let s = w.sim.stats();
-    assert_eq!(s.company_info_calls, 0, "{s:?}");
     assert!(
         (4..=6).contains(&s.faults_injected),
         "five minutes of an incident: one probe a minute, not {} calls",

@@ -192,13 +192,25 @@ impl Detector {
         (w.seen.len(), classes)
     }
 
-    /// The connections failing with `class` in the scope's window, each with its first
-    /// failure, and the scope forgotten: another daemon opened an incident over them.
-    fn take_members(&mut self, scope: Scope, class: IncidentClass) -> Vec<IncidentMember> {
-        let Some(w) = self.seen.remove(&scope) else {
+    /// The connections failing at Intuit in the scope's window (any class: an incident of
+    /// Intuit's takes every kind of its failures, as joining it does), each with its first
+    /// failure there, and the scope forgotten: another daemon opened an incident over them.
+    /// What left the window first is not theirs: a quiet scope's calls are not expired
+    /// until the next one comes.
+    fn take_members(&mut self, scope: Scope, now: DateTime<Utc>) -> Vec<IncidentMember> {
+        let Some(mut w) = self.seen.remove(&scope) else {
             return Vec::new();
         };
-        members_of(&w, class).into_values().collect()
+        if let Ok(window) = ChronoDuration::from_std(self.cfg.window) {
+            w.expire(now - window);
+        }
+        let mut members: BTreeMap<i64, IncidentMember> = BTreeMap::new();
+        for c in IncidentClass::ALL.into_iter().filter(|c| !c.is_ours()) {
+            for (id, m) in members_of(&w, c) {
+                members.entry(id).or_insert(m);
+            }
+        }
+        members.into_values().collect()
     }
 
     /// Whether the scope's calls within the window make an incident of Intuit's: for one
@@ -361,6 +373,8 @@ pub(crate) struct Breaker {
     open: Mutex<Vec<Incident>>,
     /// When this daemon last wrote its count of calls to a scope without a failure.
     shared_at: Mutex<HashMap<Scope, DateTime<Utc>>>,
+    /// Held while the open incidents are read and swapped in.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 /// How often a daemon whose calls all succeed writes its count of them for the others: the
@@ -375,6 +389,7 @@ impl Breaker {
             cfg,
             open: Mutex::new(Vec::new()),
             shared_at: Mutex::new(HashMap::new()),
+            reloading: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -386,17 +401,25 @@ impl Breaker {
     /// publishes them for the console's banner. An incident another daemon opened takes in
     /// this one's failures of its kind; one that ended elsewhere is forgotten here too.
     pub async fn reload(&self) -> anyhow::Result<Vec<Incident>> {
+        // One at a time (the scheduler's pass, the health checks and the revoke retries
+        // share this breaker): an older read landing after a newer one would bring a closed
+        // incident back, or drop an open one, until the next.
+        let _one = self.reloading.lock().await;
         let open = self.engine.store.open_incidents().await?;
         let before = std::mem::replace(
             &mut *self.open.lock().unwrap_or_else(|p| p.into_inner()),
             open.clone(),
         );
-        for i in open.iter().filter(|i| !before.iter().any(|b| b.id == i.id)) {
+        let now = self.engine.clock.now();
+        for i in open
+            .iter()
+            .filter(|i| !i.class.is_ours() && !before.iter().any(|b| b.id == i.id))
+        {
             let members = self
                 .detector
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .take_members((i.environment, i.endpoint), i.class);
+                .take_members((i.environment, i.endpoint), now);
             if !members.is_empty() {
                 let mut tx = self.engine.store.begin().await?;
                 tx.add_incident_members(i.id, &members).await?;
@@ -579,12 +602,22 @@ impl Breaker {
             );
             d.counts(scope, now)
         };
-        self.share(scope, failed, attempts, &classes, now).await?;
+        // Revoke retries are judged by each daemon alone: a bulk revoke's retries are
+        // claimed a batch at a time, and one tenant retried by two daemons within the window
+        // would count twice in a shared view.
+        let shared = endpoint != Endpoint::Revoke;
+        if shared {
+            self.share(scope, failed, attempts, &classes, now).await?;
+        }
         // Only a failure can tip the balance toward an incident.
         if failed.is_none() {
             return Ok(());
         }
-        let others = self.others(scope, now).await?;
+        let others = if shared {
+            self.others(scope, now).await?
+        } else {
+            Others::default()
+        };
         let suspicion = self
             .detector
             .lock()
@@ -1013,6 +1046,30 @@ mod tests {
             .expect("five connections, five of six calls");
         assert_eq!((s.connections, s.failures, s.attempts), (5, 5, 6));
         assert_eq!(s.members.len(), 1, "only this daemon's own are members");
+    }
+
+    #[test]
+    fn joining_an_incident_opened_elsewhere_takes_only_recent_failures_of_any_intuit_kind() {
+        let mut d = Detector::new(cfg());
+        see(&mut d, 0, 1, fail(IncidentClass::ServerError));
+        let later = 1_000;
+        see(&mut d, later, 2, fail(IncidentClass::Unreachable));
+        see(&mut d, later + 1, 3, fail(IncidentClass::ServerError));
+        see(&mut d, later + 2, 4, None);
+        let ids: Vec<i64> = d
+            .take_members(SANDBOX, at(later + 3))
+            .iter()
+            .map(|m| m.connection_id)
+            .collect();
+        assert_eq!(
+            ids,
+            vec![2, 3],
+            "1 failed before the window; 4 did not fail"
+        );
+        assert!(
+            d.take_members(SANDBOX, at(later + 3)).is_empty(),
+            "forgotten"
+        );
     }
 
     #[test]
