@@ -986,11 +986,38 @@ async fn more_open_links_than_a_page_are_listed_whole_in_order() {
         .await
         .unwrap();
     }
+    // And 1,001 that lapsed a minute ago: more than a page of the expiry's (500) too.
+    for i in 0..1_001 {
+        tx.insert_invitation(
+            &format!("lapsed-{i}"),
+            id,
+            qbo_core::domain::Environment::Sandbox,
+            None,
+            "many-0",
+            "tester",
+            now - chrono::Duration::days(7),
+            now - chrono::Duration::minutes(1),
+            None,
+        )
+        .await
+        .unwrap();
+    }
     tx.commit().await.unwrap();
     store.close().await;
 
     let open: Vec<Value> = serde_json::from_str(&p.w.ok(&["links", "--json"]).await).unwrap();
-    assert_eq!(open.len(), 1_001);
+    assert_eq!(
+        open.len(),
+        1_001,
+        "the lapsed ones expired, page after page"
+    );
+    let expired =
+        p.w.audit_events(3_000)
+            .await
+            .into_iter()
+            .filter(|e| e["action"] == "link expired")
+            .count();
+    assert_eq!(expired, 1_001, "one event for each lapsed link");
     let ids: Vec<i64> = open.iter().map(|l| l["id"].as_i64().unwrap()).collect();
     assert!(
         ids.windows(2).all(|w| w[0] < w[1]),

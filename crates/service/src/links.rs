@@ -412,31 +412,38 @@ impl Service {
     /// the daemon now and then, and before links are listed or opened.
     pub async fn expire_links(&self) -> anyhow::Result<usize> {
         let now = self.engine.clock.now();
-        let lapsed = self.store().lapsed_invitations(now).await?;
-        if lapsed.is_empty() {
-            return Ok(0);
-        }
         let actor = Actor::daemon(DaemonTask::LinkExpiry);
-        let mut tx = self.store().begin().await?;
         let mut n = 0;
-        let mut events = Vec::new();
-        for inv in &lapsed {
-            if tx.close_invitation(inv.id, "expired", now).await? {
-                let mut ev = invitation_target(
-                    AuditEvent::new(now, &actor, Action::LinkExpired, Outcome::Ok),
-                    inv,
-                );
-                ev.reason = Some(format!(
-                    "link {} expired unused at {}",
-                    inv.id,
-                    inv.expires_at.to_rfc3339()
-                ));
-                events.push(ev);
-                n += 1;
+        // A page per transaction: a campaign's 10,000 links lapsing together would otherwise
+        // hold the database's write lock (and a console's opening behind it) for one write
+        // of 10,000 rows and events.
+        loop {
+            let lapsed = self.store().lapsed_invitations(now, EXPIRE_PAGE).await?;
+            if lapsed.is_empty() {
+                return Ok(n);
+            }
+            let mut tx = self.store().begin().await?;
+            let mut events = Vec::new();
+            for inv in &lapsed {
+                if tx.close_invitation(inv.id, "expired", now).await? {
+                    let mut ev = invitation_target(
+                        AuditEvent::new(now, &actor, Action::LinkExpired, Outcome::Ok),
+                        inv,
+                    );
+                    ev.reason = Some(format!(
+                        "link {} expired unused at {}",
+                        inv.id,
+                        inv.expires_at.to_rfc3339()
+                    ));
+                    events.push(ev);
+                    n += 1;
+                }
+            }
+            self.engine.commit_audited(tx, &events).await?;
+            if (lapsed.len() as i64) < EXPIRE_PAGE {
+                return Ok(n);
             }
         }
-        self.engine.commit_audited(tx, &events).await?;
-        Ok(n)
     }
 }
 
@@ -461,6 +468,8 @@ pub(crate) struct Invitee<'a> {
 
 /// Open links read per page by `links`.
 const LINKS_PAGE: i64 = 1000;
+/// Lapsed links closed per transaction by `expire_links`.
+const EXPIRE_PAGE: i64 = 500;
 
 /// Where a streamed `links` is.
 #[derive(Default)]

@@ -151,11 +151,16 @@ impl Store {
     }
 
     /// Open invitations whose time is up at `now`.
-    pub async fn lapsed_invitations(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<Invitation>> {
+    pub async fn lapsed_invitations(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> anyhow::Result<Vec<Invitation>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM link_invitations WHERE status = 'open' AND expires_at <= $1 ORDER BY id"
+            "SELECT {COLUMNS} FROM link_invitations WHERE status = 'open' AND expires_at <= $1 \
+             ORDER BY expires_at, id LIMIT $2"
         );
-        Ok(dispatch!(self, p => sqlx::query_as(&sql).bind(now).fetch_all(p).await)?)
+        Ok(dispatch!(self, p => sqlx::query_as(&sql).bind(now).bind(limit).fetch_all(p).await)?)
     }
 
     /// One campaign with how its links stand now.
