@@ -183,33 +183,6 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Records what this daemon (`owner`) has seen in a scope within its window: one row
-    /// per class of failure (`None`: its calls alone), replaced each time.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn record_evidence(
-        &self,
-        owner: &str,
-        env: Environment,
-        endpoint: Endpoint,
-        class: Option<IncidentClass>,
-        failures: i64,
-        connections: i64,
-        attempts: i64,
-        at: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
-        let sql = "INSERT INTO incident_evidence \
-                   (owner, environment, endpoint, class, failures, connections, attempts, at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                   ON CONFLICT (owner, environment, endpoint, class) DO UPDATE SET \
-                   failures = excluded.failures, connections = excluded.connections, \
-                   attempts = excluded.attempts, at = excluded.at";
-        let class = class.map_or("", IncidentClass::as_str);
-        dispatch!(self, p => sqlx::query(sql).bind(owner).bind(env.as_str())
-            .bind(endpoint.as_str()).bind(class).bind(failures).bind(connections)
-            .bind(attempts).bind(at).execute(p).await.map(|_| ()))?;
-        Ok(())
-    }
-
     /// What the other daemons recorded of a scope since `since`.
     pub async fn evidence_of_others(
         &self,
@@ -239,22 +212,6 @@ impl Store {
                 })
             })
             .collect()
-    }
-
-    /// Forgets evidence older than `before`: rows of daemons that stopped (each process is
-    /// an owner of its own).
-    pub async fn prune_evidence(&self, before: DateTime<Utc>) -> anyhow::Result<()> {
-        let sql = "DELETE FROM incident_evidence WHERE at < $1";
-        dispatch!(self, p => sqlx::query(sql).bind(before).execute(p).await.map(|_| ()))?;
-        Ok(())
-    }
-
-    /// Forgets every daemon's evidence of a scope: an incident opened or ended over it.
-    pub async fn clear_evidence(&self, env: Environment, endpoint: Endpoint) -> anyhow::Result<()> {
-        let sql = "DELETE FROM incident_evidence WHERE environment = $1 AND endpoint = $2";
-        dispatch!(self, p => sqlx::query(sql).bind(env.as_str()).bind(endpoint.as_str())
-            .execute(p).await.map(|_| ()))?;
-        Ok(())
     }
 
     /// A live connection of the incident to probe with, drawn at random: a company Intuit
@@ -406,5 +363,52 @@ impl Tx {
             dispatch_tx!(self, c => sqlx::query(sql).bind(id).bind(DateTime::<Utc>::UNIX_EPOCH)
             .execute(c).await.map(|r| r.rows_affected()))?,
         )
+    }
+
+    /// Records what this daemon (`owner`) has seen in a scope within its window: one row
+    /// per class of failure (`None`: its calls alone), replaced each time.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_evidence(
+        &mut self,
+        owner: &str,
+        env: Environment,
+        endpoint: Endpoint,
+        class: Option<IncidentClass>,
+        failures: i64,
+        connections: i64,
+        attempts: i64,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let sql = "INSERT INTO incident_evidence \
+                   (owner, environment, endpoint, class, failures, connections, attempts, at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                   ON CONFLICT (owner, environment, endpoint, class) DO UPDATE SET \
+                   failures = excluded.failures, connections = excluded.connections, \
+                   attempts = excluded.attempts, at = excluded.at";
+        let class = class.map_or("", IncidentClass::as_str);
+        dispatch_tx!(self, c => sqlx::query(sql).bind(owner).bind(env.as_str())
+            .bind(endpoint.as_str()).bind(class).bind(failures).bind(connections)
+            .bind(attempts).bind(at).execute(c).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Forgets evidence older than `before`: rows of daemons that stopped (each process is
+    /// an owner of its own).
+    pub async fn prune_evidence(&mut self, before: DateTime<Utc>) -> anyhow::Result<()> {
+        let sql = "DELETE FROM incident_evidence WHERE at < $1";
+        dispatch_tx!(self, c => sqlx::query(sql).bind(before).execute(c).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Forgets every daemon's evidence of a scope: an incident opened or ended over it.
+    pub async fn clear_evidence(
+        &mut self,
+        env: Environment,
+        endpoint: Endpoint,
+    ) -> anyhow::Result<()> {
+        let sql = "DELETE FROM incident_evidence WHERE environment = $1 AND endpoint = $2";
+        dispatch_tx!(self, c => sqlx::query(sql).bind(env.as_str()).bind(endpoint.as_str())
+            .execute(c).await.map(|_| ()))?;
+        Ok(())
     }
 }

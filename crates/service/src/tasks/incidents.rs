@@ -672,6 +672,7 @@ impl Breaker {
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         let (env, endpoint) = scope;
+        let mut prune = None;
         let (failures, connections) = match failed {
             Some(c) => classes
                 .iter()
@@ -686,25 +687,28 @@ impl Breaker {
                     at.insert(scope, now);
                 }
                 // Now and then, the rows of daemons long stopped go too.
-                let window = ChronoDuration::from_std(self.cfg.window)?;
-                self.engine.store.prune_evidence(now - window * 2).await?;
+                prune = Some(now - ChronoDuration::from_std(self.cfg.window)? * 2);
                 (0, 0)
             }
         };
         let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
-        self.engine
-            .store
-            .record_evidence(
-                self.engine.lease_owner(),
-                env,
-                endpoint,
-                failed,
-                n(failures),
-                n(connections),
-                n(attempts),
-                now,
-            )
-            .await
+        let mut tx = self.engine.store.begin().await?;
+        if let Some(before) = prune {
+            tx.prune_evidence(before).await?;
+        }
+        tx.record_evidence(
+            self.engine.lease_owner(),
+            env,
+            endpoint,
+            failed,
+            n(failures),
+            n(connections),
+            n(attempts),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// What the other daemons recorded of the scope within the window.
@@ -785,6 +789,8 @@ impl Breaker {
             ));
             events.push(ev);
         }
+        // What every daemon saw is this incident's now.
+        tx.clear_evidence(env, endpoint).await?;
         self.engine.commit_audited(tx, &events).await?;
         if created.is_some() {
             tracing::warn!(
@@ -801,7 +807,6 @@ impl Breaker {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .forget(scope);
-        self.engine.store.clear_evidence(env, endpoint).await?;
         self.reload().await?;
         Ok(())
     }
@@ -840,6 +845,9 @@ impl Breaker {
             ),
             None => format!("incident {id} ended ({why}); {due} connections made due now"),
         });
+        if let Some(i) = &incident {
+            tx.clear_evidence(i.environment, i.endpoint).await?;
+        }
         self.engine.commit_audited(tx, &[ev]).await?;
         if let Some(i) = &incident {
             tracing::info!(incident = id, environment = %i.environment, rescheduled = due, "incident ended");
@@ -847,10 +855,6 @@ impl Breaker {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .forget((i.environment, i.endpoint));
-            self.engine
-                .store
-                .clear_evidence(i.environment, i.endpoint)
-                .await?;
         }
         self.reload().await?;
         Ok(())
