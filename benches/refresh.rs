@@ -338,7 +338,7 @@ async fn start_sim() -> Result<SimHandle> {
 fn write_config(dir: &Path, sim_base: &str, concurrency: usize) -> Result<PathBuf> {
     let key = qbo_core::vault::generate_key();
     let url = format!("sqlite://{}/bench.db", dir.display());
-    write_config_for(dir, sim_base, concurrency, &url, key.as_str())
+    write_config_for(dir, sim_base, concurrency, &url, key.as_str(), Some(16))
 }
 
 /// The same, for a database at `url` and a given key (daemons sharing one database share
@@ -349,6 +349,7 @@ fn write_config_for(
     concurrency: usize,
     url: &str,
     key: &str,
+    pool: Option<u32>,
 ) -> Result<PathBuf> {
     // Owner-only: qbo-console refuses a key or secret file others can read.
     let owner_only = |name: &str, value: &str| -> std::io::Result<()> {
@@ -364,10 +365,12 @@ fn write_config_for(
     owner_only("token.key", key).context("writing the key file")?;
     owner_only("sandbox.secret", CLIENT_SECRET).context("writing the client secret file")?;
     let d = dir.display();
+    // `None`: the daemon's own default pool, as deployed.
+    let pool = pool.map_or(String::new(), |n| format!("max_connections = {n}"));
     let text = format!(
         r#"[database]
 url = "{url}"
-max_connections = 16
+{pool}
 
 [vault]
 key_file = "{d}/token.key"

@@ -58,6 +58,7 @@ pub async fn fleet() {
     let shape = Shape {
         latency: Duration::from_millis(latency_ms),
         concurrency,
+        ..Shape::default()
     };
     println!(
         "  each refresh takes {latency_ms} ms at qbo-sim; max_concurrency {concurrency} per daemon{}",
@@ -125,7 +126,12 @@ pub async fn catchup() {
             "SQLite"
         }
     );
-    match round(server.as_deref(), 1, n, &Shape::default()).await {
+    // The daemon as deployed: its default database pool (8), not the throughput phases' 16.
+    let shape = Shape {
+        pool: None,
+        ..Shape::default()
+    };
+    match round(server.as_deref(), 1, n, &shape).await {
         Ok(r) => {
             let whole = r.from_start.as_secs_f64();
             println!(
@@ -164,6 +170,8 @@ struct Shape {
     latency: Duration,
     /// Each daemon's `max_concurrency`.
     concurrency: usize,
+    /// Each daemon's database pool; `None`: the daemon's default.
+    pool: Option<u32>,
 }
 
 impl Default for Shape {
@@ -171,6 +179,7 @@ impl Default for Shape {
         Shape {
             latency: Duration::ZERO,
             concurrency: 64,
+            pool: Some(16),
         }
     }
 }
@@ -200,6 +209,7 @@ async fn round(server: Option<&str>, daemons: usize, n: usize, shape: &Shape) ->
                 shape.concurrency,
                 &url,
                 key.as_str(),
+                shape.pool,
             )
         })
         .collect::<Result<_>>()?;
