@@ -40,6 +40,20 @@ fn me() -> String {
     qbo_core::identity::account_name(unsafe { libc::getuid() })
 }
 
+/// `incidents --json`: the newest incidents, newest first.
+async fn incidents_json(w: &World) -> Vec<Value> {
+    serde_json::from_str(&w.ok(&["incidents", "--json"]).await).unwrap()
+}
+
+/// `incidents show ID --json`.
+async fn incident_json(w: &World, id: i64) -> Value {
+    serde_json::from_str(
+        &w.ok(&["incidents", "show", &id.to_string(), "--json"])
+            .await,
+    )
+    .unwrap()
+}
+
 fn events(all: &[Value], action: Action) -> Vec<&Value> {
     all.iter()
         .filter(|e| e["action"] == action.as_str())
@@ -74,7 +88,7 @@ async fn an_intuit_outage_is_one_incident_probed_then_caught_up_most_urgent_firs
         "the customer's refusal, then five failures break the circuit: {tried} calls"
     );
 
-    let listed: Vec<Value> = serde_json::from_str(&w.ok(&["incidents", "--json"]).await).unwrap();
+    let listed = incidents_json(&w).await;
     assert_eq!(listed.len(), 1, "exactly one incident: {listed:#?}");
     let inc = &listed[0];
     let id = inc["id"].as_i64().unwrap();
@@ -88,11 +102,7 @@ async fn an_intuit_outage_is_one_incident_probed_then_caught_up_most_urgent_firs
     assert!(!tids.is_empty() && tids.len() <= 5, "{inc}");
     let started =
         chrono::DateTime::parse_from_rfc3339(inc["started_at"].as_str().unwrap()).unwrap();
-    let detail: Value = serde_json::from_str(
-        &w.ok(&["incidents", "show", &id.to_string(), "--json"])
-            .await,
-    )
-    .unwrap();
+    let detail = incident_json(&w, id).await;
     let members: Vec<&str> = detail["members"]
         .as_array()
         .unwrap()
@@ -190,7 +200,7 @@ async fn an_intuit_outage_is_one_incident_probed_then_caught_up_most_urgent_firs
     for _ in 0..6 {
         w.advance(&d, Duration::minutes(1));
         d.tick().await;
-        let now: Vec<Value> = serde_json::from_str(&w.ok(&["incidents", "--json"]).await).unwrap();
+        let now = incidents_json(&w).await;
         if !now[0]["ended_at"].is_null() {
             ended = true;
             break;
@@ -360,18 +370,14 @@ async fn an_accounting_api_outage_holds_the_health_checks_not_the_refreshes() {
     );
     assert_eq!((pass.failed, pass.skipped), (5, FLEET - 5), "{pass:?}");
 
-    let listed: Vec<Value> = serde_json::from_str(&w.ok(&["incidents", "--json"]).await).unwrap();
+    let listed = incidents_json(&w).await;
     assert_eq!(listed.len(), 1, "exactly one incident: {listed:#?}");
     let inc = &listed[0];
     let id = inc["id"].as_i64().unwrap();
     assert_eq!(inc["endpoint"], "accounting", "{inc}");
     assert_eq!(inc["class"], "server_error", "{inc}");
     assert_eq!(inc["connections"], 5, "{inc}");
-    let detail: Value = serde_json::from_str(
-        &w.ok(&["incidents", "show", &id.to_string(), "--json"])
-            .await,
-    )
-    .unwrap();
+    let detail = incident_json(&w, id).await;
     assert!(
         detail["remedy"].as_str().unwrap().contains("health checks"),
         "{detail}"
@@ -420,7 +426,7 @@ async fn an_accounting_api_outage_holds_the_health_checks_not_the_refreshes() {
     for _ in 0..4 {
         w.advance(&d, Duration::minutes(1));
         d.health_pass().await;
-        let now: Vec<Value> = serde_json::from_str(&w.ok(&["incidents", "--json"]).await).unwrap();
+        let now = incidents_json(&w).await;
         if !now[0]["ended_at"].is_null() {
             ended = true;
             break;
@@ -483,9 +489,6 @@ async fn daemons_sharing_a_database_see_one_outage_between_them() {
         w.advance(&a, by);
         b.clock.advance(by);
     };
-    let incidents = || async {
-        serde_json::from_str::<Vec<Value>>(&w.ok(&["incidents", "--json"]).await).unwrap()
-    };
     w.sim
         .set_faults(FaultConfig::always(FaultKind::ServiceUnavailable));
 
@@ -494,14 +497,17 @@ async fn daemons_sharing_a_database_see_one_outage_between_them() {
     both(Duration::minutes(55));
     let ra = a.tick().await;
     assert_eq!(ra.failed, 4, "{ra:?}");
-    assert!(incidents().await.is_empty(), "four are not an outage");
+    assert!(
+        incidents_json(&w).await.is_empty(),
+        "four are not an outage"
+    );
 
     // Daemon b meets four others within the window: enough between them.
     w.seed(4, "second").await;
     both(Duration::minutes(55));
     let rb = b.tick().await;
     assert!(rb.failed >= 4, "{rb:?}");
-    let open = incidents().await;
+    let open = incidents_json(&w).await;
     assert_eq!(open.len(), 1, "one outage seen by two daemons: {open:#?}");
     let id = open[0]["id"].as_i64().unwrap();
     // It opened at b's second failure (two of its own and a's four): only b's are members
@@ -523,15 +529,11 @@ async fn daemons_sharing_a_database_see_one_outage_between_them() {
     // Daemon a's next pass reads the open incident: its four join, and it holds back.
     w.sim.reset_stats();
     a.tick().await;
-    let now = incidents().await;
+    let now = incidents_json(&w).await;
     assert_eq!(now.len(), 1, "{now:#?}");
     assert_eq!(now[0]["id"], id);
     // a's four, and perhaps its probe's company (one of those b had given back unsent).
-    let shown: Value = serde_json::from_str(
-        &w.ok(&["incidents", "show", &id.to_string(), "--json"])
-            .await,
-    )
-    .unwrap();
+    let shown = incident_json(&w, id).await;
     let members: Vec<&str> = shown["members"]
         .as_array()
         .unwrap()
@@ -588,7 +590,7 @@ async fn a_revoke_endpoint_outage_holds_the_retries_then_revokes_every_tenant() 
         (5..=6).contains(&tried),
         "five retries failing alike, then the probe alone: {tried}"
     );
-    let listed: Vec<Value> = serde_json::from_str(&w.ok(&["incidents", "--json"]).await).unwrap();
+    let listed = incidents_json(&w).await;
     assert_eq!(listed.len(), 1, "{listed:#?}");
     let id = listed[0]["id"].as_i64().unwrap();
     assert_eq!(listed[0]["endpoint"], "revoke", "{listed:#?}");
@@ -618,7 +620,7 @@ async fn a_revoke_endpoint_outage_holds_the_retries_then_revokes_every_tenant() 
         w.advance(&d, Duration::minutes(1));
         d.tick().await;
     }
-    let now: Vec<Value> = serde_json::from_str(&w.ok(&["incidents", "--json"]).await).unwrap();
+    let now = incidents_json(&w).await;
     assert!(!now[0]["ended_at"].is_null(), "{now:#?}");
     let rows = w.connections_json().await;
     assert!(

@@ -168,6 +168,12 @@ impl Incident {
         self.ended_at.is_none()
     }
 
+    /// Whether it holds back the daemon's calls to `endpoint`: open, there, and Intuit's (an
+    /// incident about our own credentials pauses the environment another way).
+    pub fn holds_back(&self, endpoint: Endpoint) -> bool {
+        self.is_open() && self.endpoint == endpoint && !self.class.is_ours()
+    }
+
     /// One line: what, where, since when, how many.
     pub fn headline(&self) -> String {
         let scope = format!("{} {} endpoint", self.environment, self.endpoint);

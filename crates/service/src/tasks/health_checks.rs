@@ -131,10 +131,7 @@ impl HealthChecker {
     ) -> anyhow::Result<()> {
         let store = &self.engine.store;
         let open = self.breaker.reload().await?;
-        for incident in open
-            .iter()
-            .filter(|i| i.endpoint == Endpoint::Accounting && !i.class.is_ours())
-        {
+        for incident in open.iter().filter(|i| i.holds_back(Endpoint::Accounting)) {
             let now = self.engine.clock.now();
             let paused = self.engine.scheduler_state().borrow().paused_at(now);
             if *stop.borrow()
@@ -143,10 +140,7 @@ impl HealthChecker {
             {
                 continue;
             }
-            if !store
-                .claim_probe(incident.id, now, self.breaker.probe_every())
-                .await?
-            {
+            if !self.breaker.claim_probe(incident.id).await? {
                 continue;
             }
             let Some(id) = store.probe_member(incident.id).await? else {

@@ -53,6 +53,29 @@ struct Failure {
     detail: String,
 }
 
+impl Failure {
+    /// A failed call as the engine recorded it, if its class is one an incident is made of
+    /// (Intuit's, or our credentials'); `None`: the connection's own.
+    fn of(error_class: ErrorClass, detail: &str, intuit_tid: &Option<String>) -> Option<Failure> {
+        IncidentClass::of_failure(error_class, detail).map(|class| Failure {
+            class,
+            error_class,
+            intuit_tid: intuit_tid.clone(),
+            detail: detail.to_string(),
+        })
+    }
+
+    /// `of`, for the endpoints where only Intuit's failures count: a 401 at the accounting
+    /// API or the revoke endpoint is the company's own, not our client's.
+    fn of_intuit(
+        error_class: ErrorClass,
+        detail: &str,
+        intuit_tid: &Option<String>,
+    ) -> Option<Failure> {
+        Failure::of(error_class, detail, intuit_tid).filter(|f| !f.class.is_ours())
+    }
+}
+
 /// Correlated failures enough to open an incident.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Suspicion {
@@ -321,14 +344,7 @@ fn reading(outcome: &RefreshOutcome) -> Option<Option<Failure>> {
             detail,
             intuit_tid,
             ..
-        } => Some(
-            IncidentClass::of_failure(*error_class, detail).map(|class| Failure {
-                class,
-                error_class: *error_class,
-                intuit_tid: intuit_tid.clone(),
-                detail: detail.clone(),
-            }),
-        ),
+        } => Some(Failure::of(*error_class, detail, intuit_tid)),
         // Only Intuit's own refusal of our client is an incident about us; a missing
         // environment section is a configuration error with no call made.
         RefreshOutcome::ConfigError { detail, intuit_tid } if detail.contains("invalid_client") => {
@@ -354,16 +370,7 @@ fn reading_of_check(outcome: &VerifyOutcome) -> Option<Option<Failure>> {
             error_class,
             detail,
             intuit_tid,
-        } => Some(
-            IncidentClass::of_failure(*error_class, detail)
-                .filter(|c| !c.is_ours())
-                .map(|class| Failure {
-                    class,
-                    error_class: *error_class,
-                    intuit_tid: intuit_tid.clone(),
-                    detail: detail.clone(),
-                }),
-        ),
+        } => Some(Failure::of_intuit(*error_class, detail, intuit_tid)),
         VerifyOutcome::RefreshFailed { .. }
         | VerifyOutcome::Skipped { .. }
         | VerifyOutcome::Error { .. } => None,
@@ -381,16 +388,7 @@ fn reading_of_revoke(outcome: &RevokeOutcome) -> Option<Option<Failure>> {
             detail,
             intuit_tid,
             ..
-        } => Some(
-            IncidentClass::of_failure(*error_class, detail)
-                .filter(|c| !c.is_ours())
-                .map(|class| Failure {
-                    class,
-                    error_class: *error_class,
-                    intuit_tid: intuit_tid.clone(),
-                    detail: detail.clone(),
-                }),
-        ),
+        } => Some(Failure::of_intuit(*error_class, detail, intuit_tid)),
         _ => None,
     }
 }
@@ -425,7 +423,7 @@ impl Breaker {
         }
     }
 
-    pub fn probe_every(&self) -> ChronoDuration {
+    fn probe_every(&self) -> ChronoDuration {
         ChronoDuration::from_std(self.cfg.probe_every).unwrap_or(ChronoDuration::seconds(30))
     }
 
@@ -478,8 +476,18 @@ impl Breaker {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .find(|i| i.environment == env && i.endpoint == endpoint && !i.class.is_ours())
+            .find(|i| i.environment == env && i.holds_back(endpoint))
             .map(|i| i.id)
+    }
+
+    /// Starts a probe of an open incident unless another daemon (or this one) started one
+    /// less than `probe_every` ago: whether this caller probes now.
+    pub async fn claim_probe(&self, id: i64) -> anyhow::Result<bool> {
+        let now = self.engine.clock.now();
+        self.engine
+            .store
+            .claim_probe(id, now, self.probe_every())
+            .await
     }
 
     fn open_ours(&self, env: Environment) -> Option<i64> {

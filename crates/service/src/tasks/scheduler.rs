@@ -269,10 +269,7 @@ impl Scheduler {
         let lease = ChronoDuration::from_std(engine.refresh_config().lease)?;
         // A revoke endpoint's incident whose tenants are no longer waiting on a retry
         // (revoked, forgotten locally, purged) has nothing left to hold back.
-        for incident in open
-            .iter()
-            .filter(|i| !i.class.is_ours() && i.endpoint == Endpoint::Revoke)
-        {
+        for incident in open.iter().filter(|i| i.holds_back(Endpoint::Revoke)) {
             if engine.store.revokes_waiting(incident.id).await? == 0 {
                 breaker
                     .close(
@@ -285,22 +282,15 @@ impl Scheduler {
         }
         // The accounting API's incidents are probed by the health checks, the revoke
         // endpoint's by the revoke retries.
-        for incident in open
-            .iter()
-            .filter(|i| !i.class.is_ours() && i.endpoint == Endpoint::Token)
-        {
+        for incident in open.iter().filter(|i| i.holds_back(Endpoint::Token)) {
             let env = incident.environment;
             if *stop.borrow() || engine.client(env).is_err() {
                 continue;
             }
-            let now = engine.clock.now();
-            if !engine
-                .store
-                .claim_probe(incident.id, now, breaker.probe_every())
-                .await?
-            {
+            if !breaker.claim_probe(incident.id).await? {
                 continue;
             }
+            let now = engine.clock.now();
             let Some(c) = engine
                 .store
                 .claim_for_probe(engine.lease_owner(), now + lease, now, env)
@@ -363,13 +353,7 @@ impl Scheduler {
             // the incident's probe every probe_every, the others wait for its end.
             let probe = breaker.tripped(env, Endpoint::Revoke);
             if let Some(incident) = probe {
-                let now = engine.clock.now();
-                if probed.contains(&incident)
-                    || !engine
-                        .store
-                        .claim_probe(incident, now, breaker.probe_every())
-                        .await?
-                {
+                if probed.contains(&incident) || !breaker.claim_probe(incident).await? {
                     self.shared
                         .give_back(
                             &c,
