@@ -179,8 +179,9 @@ struct Figures {
     daemon_per_console_kb: i64,
     daemon_hwm_kb: u64,
     console: Option<(Duration, u64)>,
-    /// `list --json`: wall time, the CLI's peak RSS (KB), the daemon's RSS rise (KB).
-    listing: Option<(Duration, u64, i64)>,
+    /// `list --json`: wall time, the CLI's peak RSS (KB), the daemon's RSS before and at
+    /// most (KB).
+    listing: Option<(Duration, u64, u64, u64)>,
     /// Scrapes of `/metrics`.
     scrape: Option<Spread>,
     problems: Vec<String>,
@@ -448,7 +449,7 @@ fn run_cli(world: &World, args: &[&str]) -> Result<CliRun> {
 
 /// `qbo-console list --json` through the daemon into /dev/null: its wall time, the CLI's
 /// peak RSS and how far it raised the daemon's RSS.
-fn list_json(world: &World) -> Result<(Duration, u64, i64)> {
+fn list_json(world: &World) -> Result<(Duration, u64, u64, u64)> {
     let run = run_cli(world, &["list", "--json"])?;
     if run.code != Some(0) {
         bail!("list --json failed ({:?}): {}", run.code, run.stderr.trim());
@@ -461,7 +462,12 @@ fn list_json(world: &World) -> Result<(Duration, u64, i64)> {
         mb(run.cli_kb),
         daemon_delta as f64 / 1024.0
     );
-    Ok((run.took, run.cli_kb, daemon_delta))
+    Ok((
+        run.took,
+        run.cli_kb,
+        run.daemon_before_kb,
+        run.daemon_peak_kb,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -950,7 +956,7 @@ fn summary(all: &[Figures]) {
                 );
             }
         }
-        if let (Some((_, cli, daemon)), Some(small)) = (
+        if let (Some((_, cli, before, peak)), Some(small)) = (
             f.listing,
             all.iter()
                 .find(|s| s.backend == f.backend && s.n <= 1_000)
@@ -964,10 +970,20 @@ fn summary(all: &[Figures]) {
                     mb(small.1),
                     verdict(ratio <= 2.0)
                 );
+                // The daemon's size follows its connections (the roster), not the listing:
+                // the listing is judged on the same daemon, against its RSS just before,
+                // which a listing of 1,000 rows there would reach at least.
+                let ratio = peak as f64 / before.max(1) as f64;
                 println!(
-                    "  {at}: list --json raised the daemon's RSS by {:.1} MB (at 1,000: {:.1} MB)",
-                    daemon as f64 / 1024.0,
-                    small.2 as f64 / 1024.0
+                    "  {at}: list --json daemon peak RSS {:.1} MB is {ratio:.2}× its RSS before the listing ({:.1} MB; the same daemon's at a 1,000-row listing is at least that) ≤ 2×: {}",
+                    mb(peak),
+                    mb(before),
+                    verdict(ratio <= 2.0)
+                );
+                println!(
+                    "  {at}: (a daemon of 1,000 connections: {:.1} MB before its listing, {:.1} MB at most)",
+                    mb(small.2),
+                    mb(small.3)
                 );
             }
         }

@@ -273,9 +273,24 @@ async fn round(server: Option<&str>, daemons: usize, n: usize, shape: &Shape) ->
             break;
         }
         if last_print.elapsed() >= Duration::from_secs(10) {
+            // The daemons' memory as it goes, so a peak can be placed in the run.
+            let rss: Vec<String> = children
+                .iter()
+                .filter_map(|(c, _)| c.0.as_ref())
+                .map(|c| {
+                    let now = proc_status_kb(&c.id().to_string(), "VmRSS:").unwrap_or(0);
+                    format!("{:.1} MB", mb(now))
+                })
+                .collect();
             println!(
-                "  {:>4.0} s: {done} of {n} refreshed",
-                start.elapsed().as_secs_f64()
+                "  {:>4.0} s: {done} of {n} refreshed; RSS {} (peak {})",
+                start.elapsed().as_secs_f64(),
+                rss.join(", "),
+                peaks
+                    .iter()
+                    .map(|p| format!("{:.1} MB", mb(*p)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             last_print = Instant::now();
         }

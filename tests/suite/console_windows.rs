@@ -241,3 +241,51 @@ async fn a_bulk_action_over_a_filter_acts_on_exactly_the_confirmed_count_or_on_n
         .unwrap();
     assert_eq!(dead.len(), 2, "nothing was revoked");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_roster_read_again_after_its_feed_fell_behind_shows_what_the_list_shows() {
+    let w = World::start(SimOptions::default()).await;
+    w.seed(8, "lag").await;
+    let svc = w.service().await;
+    windows_match_the_list(&svc, "after the import").await;
+
+    // Another service on the same database revokes two: this one's feed never hears of
+    // it, as if the changes had been lost in a feed that fell behind.
+    let other = w.service().await;
+    other
+        .revoke(
+            &admin(),
+            &RevokeRequest {
+                targets: vec!["lag-2".into(), "lag-6".into()],
+                ..RevokeRequest::default()
+            },
+        )
+        .await
+        .expect("revoke");
+    let before = svc
+        .window(
+            &admin(),
+            &WindowQuery {
+                filter: "status:revoked".into(),
+                rows: 10,
+                ..WindowQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(before.matching, 0, "unheard of, so not yet in the window");
+
+    svc.roster_fell_behind_for_tests();
+    windows_match_the_list(&svc, "after the roster was read again").await;
+    // Once read again, the roster hears its own feed as before.
+    svc.revoke(
+        &admin(),
+        &RevokeRequest {
+            targets: vec!["lag-4".into()],
+            ..RevokeRequest::default()
+        },
+    )
+    .await
+    .expect("revoke");
+    windows_match_the_list(&svc, "after a change told by the feed").await;
+}

@@ -19,6 +19,7 @@ use crate::sort::Sort;
 use crate::{Condition, ConnectionView, Result, Service};
 use qbo_core::audit::Action;
 use qbo_core::identity::{Actor, Permission};
+use roaring::RoaringTreemap;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,8 +68,11 @@ pub struct WindowPage {
 #[derive(Default)]
 pub(crate) struct Roster {
     table: tokio::sync::Mutex<Table>,
-    /// Connections changed since the table last read them.
-    noted: Mutex<HashSet<i64>>,
+    /// Connections changed since the table last read them, as a compressed bitmap of their
+    /// ids: with no console asking, a daemon catching up on a million connections notes a
+    /// million changes, a bit each here where a hash set took about 20 MB (see
+    /// BENCHMARKS.md, the catch-up).
+    noted: Mutex<RoaringTreemap>,
     /// The change feed. Drained by every query before it reads (a change committed before
     /// the query arrived is in it already: commits are told before their callers are
     /// answered), and ten times a second in between, so that it does not overflow.
@@ -80,11 +84,11 @@ pub(crate) struct Roster {
 
 impl Roster {
     fn note(&self, id: i64) {
-        self.noted.lock().expect("noted ids").insert(id);
+        self.noted.lock().expect("noted ids").insert(bits(id));
     }
 
-    fn take_noted(&self) -> Vec<i64> {
-        self.noted.lock().expect("noted ids").drain().collect()
+    fn take_noted(&self) -> RoaringTreemap {
+        std::mem::take(&mut *self.noted.lock().expect("noted ids"))
     }
 
     /// Notes every change waiting in the feed; false once the feed has ended.
@@ -111,6 +115,16 @@ impl Roster {
     }
 }
 
+/// A connection id as the bitmap keeps it: the same 64 bits, so every id (a sequence's
+/// are positive) has its own.
+fn bits(id: i64) -> u64 {
+    id as u64
+}
+
+fn id_of(bits: u64) -> i64 {
+    bits as i64
+}
+
 impl Service {
     /// Starts the roster now rather than at the first console's first window: reading a
     /// million connections takes seconds, which a daemon spends at start.
@@ -124,6 +138,13 @@ impl Service {
             descending: false,
         });
         Ok(())
+    }
+
+    /// As if the change feed had fallen behind (65,536 changes unread): the next query reads
+    /// the table whole. Tests reach the re-read this way without a burst that size.
+    #[cfg(feature = "test-support")]
+    pub fn roster_fell_behind_for_tests(&self) {
+        self.roster.stale.store(true, Ordering::SeqCst);
     }
 
     async fn roster_started(&self) -> anyhow::Result<()> {
@@ -159,33 +180,26 @@ impl Service {
         self.roster.drain();
         if self.roster.stale.swap(false, Ordering::SeqCst) {
             // Whatever changes while the table is read is noted, and read again below.
-            let mut fresh = Table::default();
-            let total: i64 = self
-                .store()
-                .count_by_status()
-                .await?
-                .iter()
-                .map(|(_, _, n)| n)
-                .sum();
-            fresh.reserve(usize::try_from(total).unwrap_or(0));
-            let loaded = self
-                .store()
-                .each_connection(|r| fresh.upsert(&ConnectionView::from_record(r, now)))
-                .await;
-            if let Err(e) = loaded {
+            if let Err(e) = self.roster_reload(table, now).await {
                 self.roster.stale.store(true, Ordering::SeqCst);
                 return Err(e);
             }
-            fresh.trim();
-            *table = fresh;
         }
-        let ids = self.roster.take_noted();
-        for piece in ids.chunks(512) {
-            let rows = match self.store().connections_by_id(piece).await {
+        let noted = self.roster.take_noted();
+        let mut ids = noted.iter().map(id_of);
+        let mut piece = Vec::with_capacity(512);
+        loop {
+            piece.clear();
+            piece.extend(ids.by_ref().take(512));
+            if piece.is_empty() {
+                break;
+            }
+            let rows = match self.store().connections_by_id(&piece).await {
                 Ok(rows) => rows,
                 Err(e) => {
-                    for id in piece {
-                        self.roster.note(*id);
+                    // This piece and the ones after it are read at the next query.
+                    for id in piece.iter().copied().chain(ids) {
+                        self.roster.note(id);
                     }
                     return Err(e);
                 }
@@ -198,6 +212,35 @@ impl Service {
             for id in gone {
                 table.remove(id);
             }
+        }
+        Ok(())
+    }
+
+    /// Reads the table whole into `table`, keeping the orders it had pinned. The old rows
+    /// go first: a re-read after the feed fell behind then holds a million rows once, not
+    /// twice (about 150 MB more at the peak). Nothing reads the table meanwhile (its lock
+    /// is held), and a failed read leaves it stale, to be read again by the next query.
+    async fn roster_reload(
+        &self,
+        table: &mut Table,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<()> {
+        let pinned = table.pinned();
+        *table = Table::default();
+        let total: i64 = self
+            .store()
+            .count_by_status()
+            .await?
+            .iter()
+            .map(|(_, _, n)| n)
+            .sum();
+        table.reserve(usize::try_from(total).unwrap_or(0));
+        self.store()
+            .each_connection(|r| table.upsert(&ConnectionView::from_record(r, now)))
+            .await?;
+        table.trim();
+        for sort in pinned {
+            table.pin(sort);
         }
         Ok(())
     }
@@ -272,5 +315,25 @@ impl Service {
         let mut table = self.roster.table.lock().await;
         self.roster_catch_up(&mut table).await?;
         Ok((table.counts_by_environment(), table.nearest_lapse()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_id_is_noted_as_itself_and_taken_once() {
+        let roster = Roster::default();
+        let ids = [1, 2, 70_000, 4_294_967_297, i64::MAX, 0, -1, i64::MIN];
+        for id in ids.iter().chain(&ids) {
+            roster.note(*id);
+        }
+        let mut taken: Vec<i64> = roster.take_noted().iter().map(id_of).collect();
+        taken.sort_unstable();
+        let mut want = ids.to_vec();
+        want.sort_unstable();
+        assert_eq!(taken, want);
+        assert!(roster.take_noted().is_empty());
     }
 }
