@@ -21,5 +21,21 @@ fn main() -> std::process::ExitCode {
         // but this one exists.
         unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 0) };
     }
+    few_malloc_arenas();
     qbo_console::cli::main()
+}
+
+/// SQLite (C) allocates through glibc's malloc, not mimalloc, and glibc gives each thread
+/// that allocates at once an arena of its own, up to eight per core; each keeps what its
+/// thread freed. The daemon's eight pooled SQLite connections, each on its own thread, held
+/// 28–35 MB over six arenas at a million connections; two arenas hold the same work in
+/// 12–18 MB less (BENCHMARKS.md, "Issue 24"), with no slower figure measured. The
+/// `MALLOC_ARENA_MAX` environment variable, which glibc reads itself, still decides.
+fn few_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt sets a glibc malloc parameter; called before any other thread
+        // exists, so no allocation races it.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+    }
 }
