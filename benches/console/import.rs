@@ -301,17 +301,20 @@ fn summary(all: &[Figures]) {
                 mb(f.cli_kb),
                 verdict(mb(f.cli_kb) <= TARGET_PEAK_RSS_MB)
             );
-            // The file is read by the CLI; the daemon checks and writes pieces of it, and
-            // its roster grows by the rows written, as it would for connections made any
-            // other way. Its peak is judged by the daemon's own target at a million.
-            let transient = mb(f.daemon_peak_kb) - mb(f.daemon_settled_kb);
+            // The file is read by the CLI; the daemon checks and writes pieces of it. Its
+            // roster takes the new rows in when a console (here, the count after the
+            // import) next asks: that is the size of a million connections, judged by the
+            // daemon's own target, not the import's.
             println!(
-                "  {at}: daemon RSS {:.1} MB before the import, {:.1} MB at its peak, {:.1} MB once it held the million rows (the import's own share at most {:.1} MB) ≤ {TARGET_DAEMON_RSS_MB} MB: {}",
-                mb(f.daemon_before_kb),
+                "  {at}: daemon peak RSS during the import {:.1} MB ({:.1} MB before it) ≤ {TARGET_PEAK_RSS_MB} MB: {}",
                 mb(f.daemon_peak_kb),
+                mb(f.daemon_before_kb),
+                verdict(mb(f.daemon_peak_kb) <= TARGET_PEAK_RSS_MB)
+            );
+            println!(
+                "  {at}: daemon RSS once its roster held the million rows {:.1} MB ≤ {TARGET_DAEMON_RSS_MB} MB: {}",
                 mb(f.daemon_settled_kb),
-                transient.max(0.0),
-                verdict(mb(f.daemon_peak_kb) <= TARGET_DAEMON_RSS_MB)
+                verdict(mb(f.daemon_settled_kb) <= TARGET_DAEMON_RSS_MB)
             );
         }
         let small = all
