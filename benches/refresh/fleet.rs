@@ -222,6 +222,9 @@ async fn round(server: Option<&str>, daemons: usize, n: usize, shape: &Shape) ->
         import(&svc, &grants).await?;
         svc.lifecycle_for_tests().store.close().await;
     }
+    if server.is_some() {
+        super::pg_database::settle(&url).await?;
+    }
     sim.reset_stats();
 
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_qbo-console"));
