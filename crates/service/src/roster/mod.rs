@@ -67,7 +67,11 @@ pub struct WindowPage {
 /// The roster and what keeps it current.
 #[derive(Default)]
 pub(crate) struct Roster {
-    table: tokio::sync::Mutex<Table>,
+    /// Shared with the task that brings it up to date (see [`Service::roster_current`]).
+    table: std::sync::Arc<tokio::sync::Mutex<Table>>,
+    /// The orders kept sorted whatever consoles ask for, pinned again in a table read
+    /// afresh.
+    pins: Mutex<Vec<Sort>>,
     /// Connections changed since the table last read them, as a compressed bitmap of their
     /// ids: with no console asking, a daemon catching up on a million connections notes a
     /// million changes, a bit each here where a hash set took about 20 MB (see
@@ -129,15 +133,35 @@ impl Service {
     /// Starts the roster now rather than at the first console's first window: reading a
     /// million connections takes seconds, which a daemon spends at start.
     pub async fn warm_roster(&self) -> anyhow::Result<()> {
-        self.roster_started().await?;
-        let mut table = self.roster.table.lock().await;
-        self.roster_catch_up(&mut table).await?;
-        table.pin(Sort::default());
-        table.pin(Sort {
-            key: crate::sort::SortKey::Tenant,
-            descending: false,
-        });
+        let pins = [
+            Sort::default(),
+            Sort {
+                key: crate::sort::SortKey::Tenant,
+                descending: false,
+            },
+        ];
+        self.roster.pins.lock().expect("pins").extend(pins);
+        let mut table = self.roster_current().await?;
+        for sort in pins {
+            table.pin(sort);
+        }
         Ok(())
+    }
+
+    /// The roster, locked and up to date. The catch-up runs in a task of its own: a caller
+    /// that goes away meanwhile (a `/metrics` scrape that timed out while a million rows
+    /// were read) cannot stop it half way, which would leave the table partly read, or the
+    /// noted ids taken but not read, with nothing marked to read them again.
+    async fn roster_current(&self) -> anyhow::Result<tokio::sync::OwnedMutexGuard<Table>> {
+        self.roster_started().await?;
+        let svc = self.clone();
+        tokio::spawn(async move {
+            let mut table = svc.roster.table.clone().lock_owned().await;
+            svc.roster_catch_up(&mut table).await?;
+            anyhow::Ok(table)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("the roster's catch-up stopped: {e}"))?
     }
 
     /// As if the change feed had fallen behind (65,536 changes unread): the next query reads
@@ -198,9 +222,8 @@ impl Service {
                 Ok(rows) => rows,
                 Err(e) => {
                     // This piece and the ones after it are read at the next query.
-                    for id in piece.iter().copied().chain(ids) {
-                        self.roster.note(id);
-                    }
+                    let mut noted = self.roster.noted.lock().expect("noted ids");
+                    noted.extend(piece.iter().copied().chain(ids).map(bits));
                     return Err(e);
                 }
             };
@@ -225,7 +248,9 @@ impl Service {
         table: &mut Table,
         now: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<()> {
-        let pinned = table.pinned();
+        // From the roster, not the table: a reload that failed half way left a table
+        // without them.
+        let pinned = self.roster.pins.lock().expect("pins").clone();
         *table = Table::default();
         let total: i64 = self
             .store()
@@ -257,11 +282,9 @@ impl Service {
             )));
         }
         let (filter, filter_error) = Filter::parse_lenient(&q.filter);
-        self.roster_started().await?;
         let now = self.engine.clock.now();
         let (found, total, counts) = {
-            let mut table = self.roster.table.lock().await;
-            self.roster_catch_up(&mut table).await?;
+            let mut table = self.roster_current().await?;
             let found = table.find(
                 &filter,
                 q.sort,
@@ -293,10 +316,8 @@ impl Service {
     /// The ids of every connection `filter` selects now, most urgent first, as windows show
     /// them: what a bulk action over a filter acts on.
     pub(crate) async fn matching_ids(&self, filter: &Filter) -> Result<Vec<i64>> {
-        self.roster_started().await?;
         let now = self.engine.clock.now();
-        let mut table = self.roster.table.lock().await;
-        self.roster_catch_up(&mut table).await?;
+        let mut table = self.roster_current().await?;
         Ok(table
             .find(filter, Sort::default(), 0, u64::MAX, None, now)
             .ids)
@@ -311,9 +332,7 @@ impl Service {
         Vec<(qbo_core::domain::Environment, Condition, u64)>,
         Option<chrono::DateTime<chrono::Utc>>,
     )> {
-        self.roster_started().await?;
-        let mut table = self.roster.table.lock().await;
-        self.roster_catch_up(&mut table).await?;
+        let table = self.roster_current().await?;
         Ok((table.counts_by_environment(), table.nearest_lapse()))
     }
 }

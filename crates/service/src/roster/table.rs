@@ -111,15 +111,6 @@ impl Table {
         });
     }
 
-    /// The orders pinned, to be pinned again in a table read afresh.
-    pub fn pinned(&self) -> Vec<Sort> {
-        self.orders
-            .iter()
-            .filter(|k| k.pinned)
-            .map(|k| k.sort)
-            .collect()
-    }
-
     pub fn len(&self) -> u64 {
         self.slot_of.len() as u64
     }
@@ -794,11 +785,6 @@ mod tests {
         let kept: Vec<Sort> = t.orders.iter().map(|k| k.sort).collect();
         assert!(kept.contains(&tenant), "{kept:?}");
         assert_eq!(kept.len(), KEPT_ORDERS + 1, "{kept:?}");
-        assert_eq!(
-            t.pinned(),
-            vec![tenant],
-            "the orders asked for are not pinned"
-        );
         rows[3].tenant = "aaa-first-now".into();
         t.upsert(&rows[3]);
         let found = t.find(
