@@ -595,11 +595,7 @@ async fn every_listener(
     env: &[(&str, &str)],
     public_extra: &str,
 ) -> (common::DaemonProc, String, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::common::free_port();
     common::write_secret(&w.path("verifier.token"), crate::webhooks::VERIFIER);
     w.append_config(&format!(
         "[public]\nlisten = \"127.0.0.1:{port}\"\nbase_url = \"http://127.0.0.1:{port}\"\n{public_extra}\n\

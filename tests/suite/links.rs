@@ -12,15 +12,6 @@ fn me() -> String {
     qbo_core::identity::account_name(unsafe { libc::getuid() })
 }
 
-/// A free port on loopback, for `[public] listen` and `base_url` to name the same address.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 pub(crate) struct Public {
     pub(crate) w: World,
     pub(crate) d: DaemonProc,
@@ -32,7 +23,7 @@ pub(crate) struct Public {
 /// `[public]` and any further sections after them.
 pub(crate) async fn start(extra: &str) -> Public {
     let w = World::start(SimOptions::default()).await;
-    let port = free_port();
+    let port = crate::common::free_port();
     let base = format!("http://127.0.0.1:{port}");
     w.append_config(&format!(
         "[public]\nlisten = \"127.0.0.1:{port}\"\nbase_url = \"{base}\"\n{extra}\n"
@@ -795,7 +786,7 @@ async fn the_public_listener_serves_tls_with_its_configured_certificate() {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     std::fs::write(w.path("public.crt"), cert.cert.pem()).unwrap();
     common::write_secret(&w.path("public.key"), &cert.key_pair.serialize_pem());
-    let port = free_port();
+    let port = crate::common::free_port();
     w.append_config(&format!(
         "[public]\nlisten = \"127.0.0.1:{port}\"\nbase_url = \"https://localhost:{port}\"\n\
          tls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",

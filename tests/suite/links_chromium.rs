@@ -269,11 +269,7 @@ async fn headless_chromium_brings_a_dead_connection_back_through_the_consent_pag
     };
     // The browser must come back to this test's listener, on the host the link named (the
     // binding cookie is the host's): the sandbox app registers that address at qbo-sim.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::common::free_port();
     let base = format!("http://localhost:{port}");
     let redirect = format!("{base}/callback");
     let mut opts = SimOptions::default();

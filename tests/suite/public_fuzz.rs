@@ -583,14 +583,6 @@ fn runner(cases: u32) -> TestRunner {
     })
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 // ---------------------------------------------------------------------------------------
 // In process: many cases through the public router.
 
@@ -642,7 +634,7 @@ async fn through_router(app: &axum::Router, case: &Case) -> Option<(u16, axum::h
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_public_router_answers_any_input_without_5xx_or_writes_beyond_its_denials() {
     let w = World::start(SimOptions::default()).await;
-    let port = free_port();
+    let port = crate::common::free_port();
     // Behind a "proxy": X-Forwarded-For names the browser, so hostile values reach the
     // audit text and the rate limiter's key.
     w.append_config(&format!(
@@ -769,7 +761,7 @@ async fn through_socket(port: u16, case: &Case) -> Result<String, String> {
 async fn the_public_listener_answers_raw_hostile_requests_without_5xx_or_writes_beyond_its_denials()
 {
     let w = World::start(SimOptions::default()).await;
-    let port = free_port();
+    let port = crate::common::free_port();
     w.append_config(&WORLD_PUBLIC.replace("{port}", &port.to_string()));
     let d = w.start_daemon(&[]).await;
     let states = populate(&w, true, async |url: &str| {
@@ -908,7 +900,7 @@ const CALLBACK_RECORDS: [(&str, &str); 5] = [
 async fn a_callback_with_its_browsers_live_state_and_hostile_parameters_never_gets_a_5xx() {
     const CASES: u32 = 96;
     let w = World::start(SimOptions::default()).await;
-    let port = free_port();
+    let port = crate::common::free_port();
     w.append_config(&WORLD_PUBLIC.replace("{port}", &port.to_string()));
     let config = w.load_config();
     let app = qbo_daemon::public::router(

@@ -173,11 +173,7 @@ async fn with_a_public_listener_the_webhooks_are_served_there_and_not_on_the_tok
     let w = World::start(SimOptions::default()).await;
     let grants = w.seed(1, "pubhook").await;
     let realm = &grants[0].realm_id;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::common::free_port();
     common::write_secret(&w.path("verifier.token"), VERIFIER);
     // One append: each replaces the last.
     w.append_config(&format!(

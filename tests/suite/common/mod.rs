@@ -966,3 +966,33 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .map(|v| v.trim().parse().expect("a metric value is a number"))
 }
+
+/// A free port on loopback, for a listener a test configures (`[public] listen`), taken
+/// below the kernel's ephemeral range. A port from `bind(0)` is released before the daemon
+/// binds it, and the outgoing connections of the tests running beside it draw their local
+/// ports from that range, so one of them could take it in between (a CI run failed so:
+/// "Address already in use"). Below the range only another test's listener could, and
+/// ports are handed out in turn within this process.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768);
+    let (from, to) = (10_000u32, ephemeral_low.min(65_000));
+    if to > from + 1_000 {
+        let span = to - from;
+        let start = std::process::id() % span;
+        for _ in 0..span {
+            let port = from + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+            if std::net::TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+                return port as u16;
+            }
+        }
+    }
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port on loopback")
+        .port()
+}
