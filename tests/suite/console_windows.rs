@@ -17,6 +17,34 @@ fn admin() -> Actor {
     Actor::current_process(Interface::Tui, Role::Admin)
 }
 
+/// Revokes `tenants` through `svc`, as an admin.
+async fn revoke(svc: &Service, tenants: &[&str]) {
+    svc.revoke(
+        &admin(),
+        &RevokeRequest {
+            targets: tenants.iter().map(|t| t.to_string()).collect(),
+            ..RevokeRequest::default()
+        },
+    )
+    .await
+    .expect("revoke");
+}
+
+/// How many connections a window on `filter` says it selects.
+async fn matching(svc: &Service, filter: &str) -> u64 {
+    svc.window(
+        &admin(),
+        &WindowQuery {
+            filter: filter.into(),
+            rows: 10,
+            ..WindowQuery::default()
+        },
+    )
+    .await
+    .expect("a window")
+    .matching
+}
+
 /// What a full list shows for a window's filter and order, from `offset`, `rows` of it.
 fn expected(all: &[ConnectionView], q: &WindowQuery) -> (Vec<i64>, u64) {
     let now = chrono::Utc::now();
@@ -101,29 +129,14 @@ async fn a_window_stays_right_while_live_changes_move_rows_into_and_out_of_the_f
         .await
         .expect("refresh");
     windows_match_the_list(&svc, "after three refusals").await;
-    let dead = svc
-        .window(
-            &admin(),
-            &WindowQuery {
-                filter: "status:needs_reconnect".into(),
-                rows: 10,
-                ..WindowQuery::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(dead.matching, 3, "the refused ones entered the filter");
+    assert_eq!(
+        matching(&svc, "status:needs_reconnect").await,
+        3,
+        "the refused ones entered the filter"
+    );
 
     // One is revoked: it leaves status:active and enters status:revoked.
-    svc.revoke(
-        &admin(),
-        &RevokeRequest {
-            targets: vec!["win-5".into()],
-            ..RevokeRequest::default()
-        },
-    )
-    .await
-    .expect("revoke");
+    revoke(&svc, &["win-5"]).await;
     windows_match_the_list(&svc, "after a revoke").await;
 
     // A new company arrives through an import made by this service.
@@ -177,15 +190,7 @@ async fn a_bulk_action_over_a_filter_acts_on_exactly_the_confirmed_count_or_on_n
     );
 
     // Meanwhile one more is revoked: the filter now selects 3, not the 4 confirmed.
-    svc.revoke(
-        &admin(),
-        &RevokeRequest {
-            targets: vec!["bulk-2".into()],
-            ..RevokeRequest::default()
-        },
-    )
-    .await
-    .expect("revoke");
+    revoke(&svc, &["bulk-2"]).await;
     let before = w.sim.stats().refreshes;
     let refused = svc
         .refresh(&admin(), &live)
@@ -252,28 +257,12 @@ async fn a_roster_read_again_after_its_feed_fell_behind_shows_what_the_list_show
     // Another service on the same database revokes two: this one's feed never hears of
     // it, as if the changes had been lost in a feed that fell behind.
     let other = w.service().await;
-    other
-        .revoke(
-            &admin(),
-            &RevokeRequest {
-                targets: vec!["lag-2".into(), "lag-6".into()],
-                ..RevokeRequest::default()
-            },
-        )
-        .await
-        .expect("revoke");
-    let before = svc
-        .window(
-            &admin(),
-            &WindowQuery {
-                filter: "status:revoked".into(),
-                rows: 10,
-                ..WindowQuery::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(before.matching, 0, "unheard of, so not yet in the window");
+    revoke(&other, &["lag-2", "lag-6"]).await;
+    assert_eq!(
+        matching(&svc, "status:revoked").await,
+        0,
+        "unheard of, so not yet in the window"
+    );
 
     // Callers that go away while the roster is read again (a scrape that timed out): the
     // reading goes on without them, and whoever asks next sees every row.
@@ -291,14 +280,6 @@ async fn a_roster_read_again_after_its_feed_fell_behind_shows_what_the_list_show
     }
     windows_match_the_list(&svc, "after the roster was read again").await;
     // Once read again, the roster hears its own feed as before.
-    svc.revoke(
-        &admin(),
-        &RevokeRequest {
-            targets: vec!["lag-4".into()],
-            ..RevokeRequest::default()
-        },
-    )
-    .await
-    .expect("revoke");
+    revoke(&svc, &["lag-4"]).await;
     windows_match_the_list(&svc, "after a change told by the feed").await;
 }

@@ -15,18 +15,26 @@ use serde_json::Value;
 const FLEET: usize = 12;
 const RATE: usize = 10;
 
-async fn world(rx: &Receiver) -> World {
-    let w = World::start_tuned(
+/// The detector as most tests here set it: five companies make an outage, a probe a minute.
+const INCIDENTS: &str = "[scheduler.incidents]\nmin_connections = 5\nwindow = \"10m\"\n\
+                         probe_every = \"1m\"\nrecovery_probes = 2\n";
+
+/// A world whose `[scheduler]` has `scheduler`'s keys, then [`INCIDENTS`].
+async fn with_incidents(scheduler: &str) -> World {
+    World::start_tuned(
         SimOptions::default(),
         Tuning {
-            extra: format!(
-                "max_concurrency = 1\nrate_per_second = {RATE}\n\n\
-                 [scheduler.incidents]\nmin_connections = 5\nwindow = \"10m\"\n\
-                 probe_every = \"1m\"\nrecovery_probes = 2\n"
-            ),
+            extra: format!("{scheduler}{INCIDENTS}"),
             ..Tuning::default()
         },
     )
+    .await
+}
+
+async fn world(rx: &Receiver) -> World {
+    let w = with_incidents(&format!(
+        "max_concurrency = 1\nrate_per_second = {RATE}\n\n"
+    ))
     .await;
     w.append_config(&format!(
         "[health]\ninterval = \"1d\"\n\n[alerts]\nretry_base = \"1m\"\nwarn_days = 120\n{}",
@@ -335,16 +343,7 @@ fn stubborn_tenant<'a>(grants: &[qbo_sim::SeededGrant], g: &qbo_sim::SeededGrant
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_accounting_api_outage_holds_the_health_checks_not_the_refreshes() {
     let rx = Receiver::start().await;
-    let w = World::start_tuned(
-        SimOptions::default(),
-        Tuning {
-            extra: "[scheduler.incidents]\nmin_connections = 5\nwindow = \"10m\"\n\
-                    probe_every = \"1m\"\nrecovery_probes = 2\n"
-                .into(),
-            ..Tuning::default()
-        },
-    )
-    .await;
+    let w = with_incidents("").await;
     // One check at a time, so the count of calls before the circuit breaks is exact.
     w.append_config(&format!(
         "[health]\ninterval = \"1d\"\nmax_concurrency = 1\n\n[alerts]\nretry_base = \"1m\"\nwarn_days = 120\n{}",
@@ -558,16 +557,7 @@ async fn daemons_sharing_a_database_see_one_outage_between_them() {
 /// is revoked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_revoke_endpoint_outage_holds_the_retries_then_revokes_every_tenant() {
-    let w = World::start_tuned(
-        SimOptions::default(),
-        Tuning {
-            extra: "[scheduler.incidents]\nmin_connections = 5\nwindow = \"10m\"\n\
-                    probe_every = \"1m\"\nrecovery_probes = 2\n"
-                .into(),
-            ..Tuning::default()
-        },
-    )
-    .await;
+    let w = with_incidents("").await;
     w.seed(FLEET, "gone").await;
     let d = w.in_process().await;
     w.sim

@@ -962,36 +962,31 @@ async fn more_open_links_than_a_page_are_listed_whole_in_order() {
     .unwrap();
     let now = chrono::Utc::now();
     let mut tx = store.begin().await.unwrap();
-    for i in 0..1_001 {
-        tx.insert_invitation(
-            &format!("hash-{i}"),
-            id,
-            qbo_core::domain::Environment::Sandbox,
-            None,
-            "many-0",
-            "tester",
-            now,
-            now + chrono::Duration::days(7),
-            None,
-        )
-        .await
-        .unwrap();
-    }
     // And 1,001 that lapsed a minute ago: more than a page of the expiry's (500) too.
-    for i in 0..1_001 {
-        tx.insert_invitation(
-            &format!("lapsed-{i}"),
-            id,
-            qbo_core::domain::Environment::Sandbox,
-            None,
-            "many-0",
-            "tester",
+    let batches = [
+        ("hash", now, now + chrono::Duration::days(7)),
+        (
+            "lapsed",
             now - chrono::Duration::days(7),
             now - chrono::Duration::minutes(1),
-            None,
-        )
-        .await
-        .unwrap();
+        ),
+    ];
+    for (prefix, issued, expires) in batches {
+        for i in 0..1_001 {
+            tx.insert_invitation(
+                &format!("{prefix}-{i}"),
+                id,
+                qbo_core::domain::Environment::Sandbox,
+                None,
+                "many-0",
+                "tester",
+                issued,
+                expires,
+                None,
+            )
+            .await
+            .unwrap();
+        }
     }
     tx.commit().await.unwrap();
     store.close().await;

@@ -239,7 +239,7 @@ impl Service {
         Ok(())
     }
 
-    /// Reads the table whole into `table`, keeping the orders it had pinned. The old rows
+    /// Reads the table whole into `table` and pins the roster's orders in it. The old rows
     /// go first: a re-read after the feed fell behind then holds a million rows once, not
     /// twice (about 150 MB more at the peak). Nothing reads the table meanwhile (its lock
     /// is held), and a failed read leaves it stale, to be read again by the next query.
